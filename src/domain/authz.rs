@@ -1,0 +1,294 @@
+//! Authorization as one pure decision: `(principal, permission, target) → Decision`.
+//!
+//! The decision knows nothing of HTTP; the handler turns a `Deny` into `403 forbidden` (or
+//! `401` when there is no principal at all). Every `/admin` handler calls `authorize` with the
+//! permission named in its doc comment.
+
+use super::ids::{ApiKeyId, AppId, OperatorId, TenantId};
+use super::Error;
+
+/// The management permissions of `API.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    TenantsRead,
+    TenantsWrite,
+    MembersRead,
+    MembersWrite,
+    UsersRead,
+    UsersSuspend,
+    UsersPlan,
+    UsersWrite,
+    RolesWrite,
+    ApiKeysWrite,
+    WebhooksWrite,
+    AuditRead,
+}
+
+impl Permission {
+    /// Every permission, in the order of `API.md`.
+    pub const ALL: &'static [Permission] = &[
+        Permission::TenantsRead,
+        Permission::TenantsWrite,
+        Permission::MembersRead,
+        Permission::MembersWrite,
+        Permission::UsersRead,
+        Permission::UsersSuspend,
+        Permission::UsersPlan,
+        Permission::UsersWrite,
+        Permission::RolesWrite,
+        Permission::ApiKeysWrite,
+        Permission::WebhooksWrite,
+        Permission::AuditRead,
+    ];
+
+    /// The wire name, e.g. `tenants:read`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::TenantsRead => "tenants:read",
+            Permission::TenantsWrite => "tenants:write",
+            Permission::MembersRead => "members:read",
+            Permission::MembersWrite => "members:write",
+            Permission::UsersRead => "users:read",
+            Permission::UsersSuspend => "users:suspend",
+            Permission::UsersPlan => "users:plan",
+            Permission::UsersWrite => "users:write",
+            Permission::RolesWrite => "roles:write",
+            Permission::ApiKeysWrite => "apikeys:write",
+            Permission::WebhooksWrite => "webhooks:write",
+            Permission::AuditRead => "audit:read",
+        }
+    }
+}
+
+/// What an API key may do: a management permission, or introspection of end-user tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Permission(Permission),
+    Introspect,
+}
+
+impl Scope {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Permission(p) => p.as_str(),
+            Scope::Introspect => "introspect",
+        }
+    }
+
+    /// Parses a wire name; unknown scopes are a validation failure.
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        if raw == "introspect" {
+            return Ok(Scope::Introspect);
+        }
+        Permission::ALL
+            .iter()
+            .find(|p| p.as_str() == raw)
+            .map(|p| Scope::Permission(*p))
+            .ok_or_else(|| Error::validation(format!("unknown scope {raw:?}")))
+    }
+
+    /// Parses a non-empty list, dropping duplicates.
+    pub fn parse_list(raw: &[String]) -> Result<Vec<Self>, Error> {
+        let mut scopes = Vec::new();
+        for name in raw {
+            let scope = Scope::parse(name)?;
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        if scopes.is_empty() {
+            return Err(Error::validation("scopes must name at least one scope"));
+        }
+        Ok(scopes)
+    }
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The bootstrap operator: creates apps, holds `admin` on every app.
+    PlatformOwner(OperatorId),
+    /// Any other operator. Memberships and role bindings arrive with the operators issue; until
+    /// then such an operator holds no permission anywhere.
+    Operator(OperatorId),
+    /// A tenant API key: its scopes, confined to its own app and tenant.
+    ApiKey {
+        id: ApiKeyId,
+        app_id: AppId,
+        tenant_id: TenantId,
+        scopes: Vec<Scope>,
+    },
+}
+
+/// What the request acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// The whole deployment (creating apps).
+    Platform,
+    /// One app as a whole (its tenant list, its settings).
+    App(&'a AppId),
+    /// One tenant of an app.
+    Tenant(&'a AppId, &'a TenantId),
+}
+
+/// Why a request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyReason {
+    /// Only the platform owner may do this.
+    PlatformOwnerOnly,
+    /// The principal lacks the permission.
+    MissingPermission,
+    /// The target lies outside the principal's app or tenant.
+    OutsideScope,
+}
+
+/// The outcome of `authorize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny(DenyReason),
+}
+
+impl Decision {
+    /// `Ok` for `Allow`, `403 forbidden` with a reason for `Deny`.
+    pub fn into_result(self) -> Result<(), Error> {
+        match self {
+            Decision::Allow => Ok(()),
+            Decision::Deny(reason) => Err(Error::Forbidden(
+                match reason {
+                    DenyReason::PlatformOwnerOnly => "only the platform owner may do this",
+                    DenyReason::MissingPermission => "the credentials lack the needed permission",
+                    DenyReason::OutsideScope => "the credentials do not reach this app or tenant",
+                }
+                .to_owned(),
+            )),
+        }
+    }
+}
+
+/// Decides whether `principal` may use `permission` on `target`. `permission` is `None` for
+/// actions reserved to the platform owner (creating apps).
+pub fn authorize(
+    principal: &Principal,
+    permission: Option<Permission>,
+    target: &Target,
+) -> Decision {
+    match principal {
+        Principal::PlatformOwner(_) => Decision::Allow,
+        Principal::Operator(_) => match permission {
+            None => Decision::Deny(DenyReason::PlatformOwnerOnly),
+            Some(_) => Decision::Deny(DenyReason::MissingPermission),
+        },
+        Principal::ApiKey {
+            app_id,
+            tenant_id,
+            scopes,
+            ..
+        } => {
+            let Some(permission) = permission else {
+                return Decision::Deny(DenyReason::PlatformOwnerOnly);
+            };
+            let inside = match target {
+                Target::Platform | Target::App(_) => false,
+                Target::Tenant(app, tenant) => *app == app_id && *tenant == tenant_id,
+            };
+            if !inside {
+                Decision::Deny(DenyReason::OutsideScope)
+            } else if scopes.contains(&Scope::Permission(permission)) {
+                Decision::Allow
+            } else {
+                Decision::Deny(DenyReason::MissingPermission)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(s: &str) -> AppId {
+        AppId::parse(s).unwrap()
+    }
+    fn tenant(s: &str) -> TenantId {
+        TenantId::parse(s).unwrap()
+    }
+
+    #[test]
+    fn every_scope_round_trips_and_unknown_scopes_are_refused() {
+        for p in Permission::ALL {
+            assert_eq!(Scope::parse(p.as_str()).unwrap(), Scope::Permission(*p));
+        }
+        assert_eq!(Scope::parse("introspect").unwrap(), Scope::Introspect);
+        assert!(Scope::parse("admin").is_err());
+        assert!(Scope::parse_list(&[]).is_err());
+    }
+
+    #[test]
+    fn decisions_follow_the_table() {
+        let owner = Principal::PlatformOwner(OperatorId::generate(0, [0; 10]));
+        let operator = Principal::Operator(OperatorId::generate(0, [1; 10]));
+        let (shop, acme, other) = (app("shop"), tenant("acme"), tenant("other"));
+        let key = Principal::ApiKey {
+            id: ApiKeyId::generate(0, [2; 10]),
+            app_id: shop.clone(),
+            tenant_id: acme.clone(),
+            scopes: vec![
+                Scope::Permission(Permission::ApiKeysWrite),
+                Scope::Introspect,
+            ],
+        };
+        use DenyReason::*;
+        let allow = Decision::Allow;
+        let deny = Decision::Deny;
+        let table: Vec<(&Principal, Option<Permission>, Target, Decision)> = vec![
+            (&owner, None, Target::Platform, allow),
+            (
+                &owner,
+                Some(Permission::TenantsWrite),
+                Target::App(&shop),
+                allow,
+            ),
+            (&operator, None, Target::Platform, deny(PlatformOwnerOnly)),
+            (
+                &operator,
+                Some(Permission::TenantsRead),
+                Target::App(&shop),
+                deny(MissingPermission),
+            ),
+            (&key, None, Target::Platform, deny(PlatformOwnerOnly)),
+            (
+                &key,
+                Some(Permission::ApiKeysWrite),
+                Target::Tenant(&shop, &acme),
+                allow,
+            ),
+            (
+                &key,
+                Some(Permission::TenantsRead),
+                Target::Tenant(&shop, &acme),
+                deny(MissingPermission),
+            ),
+            (
+                &key,
+                Some(Permission::ApiKeysWrite),
+                Target::Tenant(&shop, &other),
+                deny(OutsideScope),
+            ),
+            (
+                &key,
+                Some(Permission::ApiKeysWrite),
+                Target::App(&shop),
+                deny(OutsideScope),
+            ),
+        ];
+        for (principal, permission, target, expected) in table {
+            assert_eq!(
+                authorize(principal, permission, &target),
+                expected,
+                "{principal:?} {permission:?} {target:?}"
+            );
+        }
+    }
+}

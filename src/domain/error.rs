@@ -1,0 +1,92 @@
+//! The one error type of the crate, in domain terms.
+//!
+//! Each variant has a stable machine-readable `code` (the codes of `API.md`). The mapping to
+//! HTTP status codes lives in exactly one place, `http::error`; nothing here knows about HTTP.
+//! Internal details (`Unavailable`, `Internal`) are for logs only and never reach a client.
+
+use thiserror::Error as ThisError;
+
+/// Everything that can go wrong, from bad input to a storage binding that is down.
+#[derive(Debug, Clone, PartialEq, Eq, ThisError)]
+pub enum Error {
+    /// Input that does not parse or does not satisfy a rule; the message is safe to show.
+    #[error("{0}")]
+    Validation(String),
+    /// A request body larger than the limit.
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// Unknown email or wrong password: deliberately indistinguishable.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// A bearer token that is missing, malformed, expired, revoked or not for this place.
+    #[error("the bearer token is missing or invalid")]
+    InvalidToken,
+    /// Missing or invalid credentials on a management endpoint.
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    /// Valid credentials that do not grant this action.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no such app")]
+    AppNotFound,
+    #[error("no such tenant")]
+    TenantNotFound,
+    /// Any other missing resource (an API key, an operator…); the message names it.
+    #[error("{0}")]
+    NotFound(String),
+    /// No route matches the path.
+    #[error("no route matches this path")]
+    RouteNotFound,
+    /// The path exists but not with this method; carries the allowed methods.
+    #[error("method not allowed")]
+    MethodNotAllowed(Vec<&'static str>),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("an operator already exists")]
+    AlreadyBootstrapped,
+    #[error("this email is already registered in this tenant")]
+    EmailTaken,
+    /// A storage binding (D1, KV) failed; the text is for the log only.
+    #[error("a storage backend is unavailable")]
+    Unavailable(String),
+    /// A bug or an impossible state; the text is for the log only.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl Error {
+    /// The machine-readable code of the error, as listed in `API.md`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Validation(_) => "validation_failed",
+            Error::PayloadTooLarge(_) => "payload_too_large",
+            Error::InvalidCredentials => "invalid_credentials",
+            Error::InvalidToken => "invalid_token",
+            Error::Unauthorized => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::AppNotFound => "app_not_found",
+            Error::TenantNotFound => "tenant_not_found",
+            Error::NotFound(_) | Error::RouteNotFound => "not_found",
+            Error::MethodNotAllowed(_) => "method_not_allowed",
+            Error::Conflict(_) => "conflict",
+            Error::AlreadyBootstrapped => "already_bootstrapped",
+            Error::EmailTaken => "email_taken",
+            Error::Unavailable(_) => "unavailable",
+            Error::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The text a client may see: internal details are replaced by a generic sentence.
+    pub fn public_detail(&self) -> String {
+        match self {
+            Error::Unavailable(_) => "a storage backend is unavailable; try again".to_owned(),
+            Error::Internal(_) => "the server failed to handle the request".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Shorthand for a validation failure.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Error::Validation(message.into())
+    }
+}

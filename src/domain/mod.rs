@@ -1,0 +1,19 @@
+//! The domain: pure Rust, no I/O, no clock, no worker types.
+//!
+//! Everything here compiles and tests natively. Time comes in as Unix milliseconds and
+//! randomness as byte arrays, so every function is deterministic under test.
+
+pub mod authz;
+pub mod email;
+pub mod error;
+pub mod ids;
+pub mod keys;
+pub mod operator;
+pub mod page;
+pub mod password;
+pub mod secret;
+pub mod tenancy;
+pub mod time;
+pub mod token;
+
+pub use error::Error;

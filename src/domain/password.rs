@@ -1,0 +1,359 @@
+//! Passwords: the input rule, PBKDF2 hashing, and the self-describing hash string.
+//!
+//! A stored hash reads `$pbkdf2-sha256$i=600000$<salt>$<hash>` (PHC string format, standard
+//! base64 without padding), so the algorithm and cost can move and old hashes are recognised
+//! and upgraded at the next successful sign-in. Verification compares in constant time.
+
+use super::Error;
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use base64::Engine;
+use std::fmt;
+use subtle::ConstantTimeEq;
+use unicode_normalization::UnicodeNormalization;
+
+/// Fewest characters a password may have (after NFKC).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Most characters a password may have (after NFKC).
+pub const MAX_PASSWORD_CHARS: usize = 128;
+/// Fewest iterations a real (non-test) policy may use.
+pub const MIN_PRODUCTION_ITERATIONS: u32 = 100_000;
+/// Most iterations accepted from a stored hash, so a corrupt row cannot stall a request.
+const MAX_ITERATIONS: u32 = 10_000_000;
+/// Bytes of random salt per hash.
+pub const SALT_BYTES: usize = 16;
+
+/// A password that satisfies the length rule. Its `Debug` never shows the text.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    /// NFKC-normalises and checks the length (8..=128 characters). Anything longer than 128
+    /// characters of four bytes each is refused before normalising, so an oversized password
+    /// costs no more than any other refusal.
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let refuse = || {
+            Error::validation(format!(
+                "password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"
+            ))
+        };
+        if raw.len() > MAX_PASSWORD_CHARS * 4 {
+            return Err(refuse());
+        }
+        let normalised: String = raw.nfkc().collect();
+        let chars = normalised.chars().count();
+        if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
+            return Err(refuse());
+        }
+        Ok(Password(normalised))
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// The PRF under PBKDF2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// PBKDF2-HMAC-SHA256 (OWASP: 600,000 iterations).
+    Sha256,
+    /// PBKDF2-HMAC-SHA512 (OWASP: 210,000 iterations).
+    Sha512,
+}
+
+impl Algorithm {
+    fn phc_id(self) -> &'static str {
+        match self {
+            Algorithm::Sha256 => "pbkdf2-sha256",
+            Algorithm::Sha512 => "pbkdf2-sha512",
+        }
+    }
+
+    fn output_len(self) -> usize {
+        match self {
+            Algorithm::Sha256 => 32,
+            Algorithm::Sha512 => 64,
+        }
+    }
+
+    fn derive(self, password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) {
+        match self {
+            Algorithm::Sha256 => {
+                pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, iterations, out)
+            }
+            Algorithm::Sha512 => {
+                pbkdf2::pbkdf2_hmac::<sha2::Sha512>(password, salt, iterations, out)
+            }
+        }
+    }
+}
+
+/// The hashing cost an app asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    algorithm: Algorithm,
+    iterations: u32,
+}
+
+impl Default for PasswordPolicy {
+    /// PBKDF2-HMAC-SHA256 at 600,000 iterations (OWASP 2023).
+    fn default() -> Self {
+        PasswordPolicy {
+            algorithm: Algorithm::Sha256,
+            iterations: 600_000,
+        }
+    }
+}
+
+impl PasswordPolicy {
+    /// A production policy; refuses fewer than 100,000 iterations.
+    pub fn new(algorithm: Algorithm, iterations: u32) -> Result<Self, Error> {
+        if !(MIN_PRODUCTION_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
+            return Err(Error::validation(format!(
+                "password hashing needs {MIN_PRODUCTION_ITERATIONS} to {MAX_ITERATIONS} iterations"
+            )));
+        }
+        Ok(PasswordPolicy {
+            algorithm,
+            iterations,
+        })
+    }
+
+    /// A deliberately weak policy for tests only. The worker selects it only when the
+    /// test-only variable `TESSERA_TEST_PBKDF2_ITERATIONS` is bound, which no deployment sets.
+    pub fn insecure_for_tests(iterations: u32) -> Self {
+        PasswordPolicy {
+            algorithm: Algorithm::Sha256,
+            iterations: iterations.clamp(1, MAX_ITERATIONS),
+        }
+    }
+
+    /// The iteration count.
+    pub fn iterations(&self) -> u32 {
+        self.iterations
+    }
+
+    /// Hashes a password with a fresh random salt.
+    pub fn hash(&self, password: &Password, salt: [u8; SALT_BYTES]) -> PasswordHash {
+        let mut hash = vec![0u8; self.algorithm.output_len()];
+        self.algorithm
+            .derive(password.as_bytes(), &salt, self.iterations, &mut hash);
+        PasswordHash {
+            algorithm: self.algorithm,
+            iterations: self.iterations,
+            salt: salt.to_vec(),
+            hash,
+        }
+    }
+
+    /// A hash that never verifies but costs exactly what a real one does: used when the email is
+    /// unknown so that timing does not reveal which accounts exist.
+    pub fn dummy_hash(&self) -> PasswordHash {
+        PasswordHash {
+            algorithm: self.algorithm,
+            iterations: self.iterations,
+            salt: b"tessera-dummy-sa".to_vec(),
+            hash: vec![0u8; self.algorithm.output_len()],
+        }
+    }
+
+    /// True when `stored` is weaker than (or of another algorithm than) this policy.
+    pub fn needs_rehash(&self, stored: &PasswordHash) -> bool {
+        stored.algorithm != self.algorithm || stored.iterations < self.iterations
+    }
+}
+
+/// A stored password hash. Its `Debug` shows the parameters, never the salt or hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash {
+    algorithm: Algorithm,
+    iterations: u32,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl PasswordHash {
+    /// Parses the PHC string form written by `to_phc_string`.
+    pub fn parse(phc: &str) -> Result<Self, Error> {
+        let bad = || Error::Internal("stored password hash is malformed".to_owned());
+        let mut parts = phc.split('$');
+        if parts.next() != Some("") {
+            return Err(bad());
+        }
+        let algorithm = match parts.next() {
+            Some("pbkdf2-sha256") => Algorithm::Sha256,
+            Some("pbkdf2-sha512") => Algorithm::Sha512,
+            _ => return Err(bad()),
+        };
+        let iterations: u32 = parts
+            .next()
+            .and_then(|p| p.strip_prefix("i="))
+            .and_then(|n| n.parse().ok())
+            .filter(|n| (1..=MAX_ITERATIONS).contains(n))
+            .ok_or_else(bad)?;
+        let salt = parts
+            .next()
+            .and_then(|s| B64.decode(s).ok())
+            .ok_or_else(bad)?;
+        let hash = parts
+            .next()
+            .and_then(|s| B64.decode(s).ok())
+            .filter(|h| h.len() == algorithm.output_len())
+            .ok_or_else(bad)?;
+        if parts.next().is_some() || salt.is_empty() {
+            return Err(bad());
+        }
+        Ok(PasswordHash {
+            algorithm,
+            iterations,
+            salt,
+            hash,
+        })
+    }
+
+    /// The string stored in the database.
+    pub fn to_phc_string(&self) -> String {
+        format!(
+            "${}$i={}${}${}",
+            self.algorithm.phc_id(),
+            self.iterations,
+            B64.encode(&self.salt),
+            B64.encode(&self.hash)
+        )
+    }
+
+    /// Recomputes the hash of `password` with this hash's parameters and compares in constant
+    /// time.
+    pub fn verify(&self, password: &Password) -> bool {
+        let mut candidate = vec![0u8; self.hash.len()];
+        self.algorithm.derive(
+            password.as_bytes(),
+            &self.salt,
+            self.iterations,
+            &mut candidate,
+        );
+        candidate.ct_eq(&self.hash).into()
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "PasswordHash({}, i={}, <redacted>)",
+            self.algorithm.phc_id(),
+            self.iterations
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pw(s: &str) -> Password {
+        Password::parse(s).unwrap()
+    }
+
+    #[test]
+    fn passwords_must_be_8_to_128_characters_after_nfkc() {
+        assert!(Password::parse("1234567").is_err());
+        assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse(&"x".repeat(128)).is_ok());
+        assert!(Password::parse(&"x".repeat(129)).is_err());
+        // Eight characters that are four bytes each still count as eight.
+        assert!(Password::parse(&"😀".repeat(8)).is_ok());
+        // A megabyte is refused without normalising it.
+        assert!(Password::parse(&"x".repeat(1_000_000)).is_err());
+    }
+
+    #[test]
+    fn password_debug_never_shows_the_secret() {
+        assert!(!format!("{:?}", pw("hunter2hunter2")).contains("hunter2"));
+    }
+
+    #[test]
+    fn a_hash_round_trips_through_its_string_and_verifies() {
+        let policy = PasswordPolicy::insecure_for_tests(1_000);
+        let hash = policy.hash(&pw("correct horse"), [7; SALT_BYTES]);
+        let text = hash.to_phc_string();
+        assert!(text.starts_with("$pbkdf2-sha256$i=1000$"), "{text}");
+        let parsed = PasswordHash::parse(&text).unwrap();
+        assert_eq!(parsed, hash);
+        assert!(parsed.verify(&pw("correct horse")));
+        assert!(!parsed.verify(&pw("correct horsf")));
+    }
+
+    #[test]
+    fn nfkc_equivalent_passwords_verify() {
+        let policy = PasswordPolicy::insecure_for_tests(10);
+        let hash = policy.hash(&pw("ｐａｓｓｗｏｒｄ"), [1; SALT_BYTES]);
+        assert!(hash.verify(&pw("password")));
+    }
+
+    #[test]
+    fn sha512_hashes_are_admitted() {
+        let policy = PasswordPolicy::new(Algorithm::Sha512, 210_000).unwrap();
+        let hash = PasswordPolicy {
+            iterations: 100,
+            ..policy
+        }
+        .hash(&pw("longenough"), [3; SALT_BYTES]);
+        let parsed = PasswordHash::parse(&hash.to_phc_string()).unwrap();
+        assert!(parsed.to_phc_string().starts_with("$pbkdf2-sha512$i=100$"));
+        assert!(parsed.verify(&pw("longenough")));
+    }
+
+    #[test]
+    fn weaker_or_other_algorithm_hashes_need_rehash() {
+        let current = PasswordPolicy::default();
+        let weak = PasswordPolicy::insecure_for_tests(1_000).hash(&pw("longenough"), [0; 16]);
+        assert!(current.needs_rehash(&weak));
+        let strong = PasswordPolicy {
+            iterations: 700_000,
+            ..current
+        };
+        let equal = PasswordHash {
+            iterations: 600_000,
+            ..weak.clone()
+        };
+        assert!(!current.needs_rehash(&equal));
+        assert!(strong.needs_rehash(&equal));
+        let other = PasswordPolicy::new(Algorithm::Sha512, 210_000).unwrap();
+        assert!(other.needs_rehash(&equal));
+    }
+
+    #[test]
+    fn the_dummy_hash_never_verifies_and_has_the_policy_cost() {
+        let policy = PasswordPolicy::insecure_for_tests(500);
+        let dummy = policy.dummy_hash();
+        assert!(!dummy.verify(&pw("longenough")));
+        assert!(!policy.needs_rehash(&dummy));
+    }
+
+    #[test]
+    fn production_policies_refuse_fewer_than_100000_iterations() {
+        assert!(PasswordPolicy::new(Algorithm::Sha256, 99_999).is_err());
+        assert!(PasswordPolicy::new(Algorithm::Sha256, 100_000).is_ok());
+    }
+
+    #[test]
+    fn malformed_hash_strings_are_refused() {
+        for bad in [
+            "",
+            "pbkdf2-sha256$i=1$AAAA$AAAA",
+            "$argon2id$i=1$AAAA$AAAA",
+            "$pbkdf2-sha256$i=0$AAAAAAAA$AAAA",
+            "$pbkdf2-sha256$i=1000$!!!$AAAA",
+            "$pbkdf2-sha256$i=1000$AAAAAAAA$AAAA",
+        ] {
+            assert!(PasswordHash::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

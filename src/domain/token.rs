@@ -1,0 +1,208 @@
+//! JWT access tokens: EdDSA (Ed25519) through jwt-compact, `kid` in every header.
+//!
+//! Verification is strict: the algorithm must be EdDSA, the `kid` must name a key of the right
+//! key set (operators and each app have their own), the signature must hold, `exp` must be
+//! present and in the future, and the `typ` and audience claims must match the kind of token
+//! expected. Any failure is the same opaque `None`: callers map it to their own error code.
+
+use super::keys::SigningKey;
+use super::Error;
+use chrono::{DateTime, Duration, Utc};
+use ed25519_compact::PublicKey;
+use jwt_compact::alg::Ed25519;
+use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, Token, UntrustedToken};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The audience of operator tokens; end-user tokens never carry it.
+pub const OPERATOR_AUDIENCE: &str = "tessera:admin";
+/// The `typ` claim of operator tokens.
+pub const OPERATOR_TOKEN_TYPE: &str = "operator";
+
+fn time_options(now_ms: i64) -> TimeOptions<impl Fn() -> DateTime<Utc>> {
+    let now = DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+    TimeOptions::new(Duration::zero(), move || now)
+}
+
+/// Signs `custom` claims with `key`, valid from `now_ms` for `ttl_seconds`.
+pub fn sign<T: Serialize>(
+    key: &SigningKey,
+    custom: T,
+    now_ms: i64,
+    ttl_seconds: i64,
+) -> Result<String, Error> {
+    let header = Header::empty().with_key_id(key.kid());
+    let claims = Claims::new(custom)
+        .set_duration_and_issuance(&time_options(now_ms), Duration::seconds(ttl_seconds));
+    Ed25519
+        .token(&header, &claims, key.secret())
+        .map_err(|e| Error::Internal(format!("token signing failed: {e}")))
+}
+
+/// Verifies a compact JWT against the keys `find_key` knows, and checks that it has not
+/// expired at `now_ms`. Returns the claims, or `None` for any defect at all.
+pub fn verify<T: DeserializeOwned + Clone>(
+    token: &str,
+    find_key: impl Fn(&str) -> Option<PublicKey>,
+    now_ms: i64,
+) -> Option<Claims<T>> {
+    let untrusted = UntrustedToken::new(token).ok()?;
+    if untrusted.algorithm() != "EdDSA" {
+        return None;
+    }
+    let key = find_key(untrusted.header().key_id.as_deref()?)?;
+    let token: Token<T> = Ed25519.validator(&key).validate(&untrusted).ok()?;
+    let claims = token.claims();
+    claims.validate_expiration(&time_options(now_ms)).ok()?;
+    Some(claims.clone())
+}
+
+/// The `kid` a token's header names, read without verifying anything, so the caller can fetch
+/// the right key set before verifying.
+pub fn peek_kid(token: &str) -> Option<String> {
+    UntrustedToken::new(token).ok()?.header().key_id.clone()
+}
+
+/// The custom claims of an operator access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorClaims {
+    /// The issuer: the deployment's origin.
+    pub iss: String,
+    /// The operator id.
+    pub sub: String,
+    /// Always `OPERATOR_AUDIENCE`.
+    pub aud: String,
+    /// Always `OPERATOR_TOKEN_TYPE`.
+    pub typ: String,
+}
+
+impl OperatorClaims {
+    /// Claims for operator `sub`, issued by `iss`.
+    pub fn new(iss: &str, sub: &str) -> Self {
+        OperatorClaims {
+            iss: iss.to_owned(),
+            sub: sub.to_owned(),
+            aud: OPERATOR_AUDIENCE.to_owned(),
+            typ: OPERATOR_TOKEN_TYPE.to_owned(),
+        }
+    }
+}
+
+/// Verifies an operator token: signature by an operator key, not expired, operator audience
+/// and type. Returns the operator id as text.
+pub fn verify_operator_token(
+    token: &str,
+    find_key: impl Fn(&str) -> Option<PublicKey>,
+    now_ms: i64,
+) -> Option<String> {
+    let claims = verify::<OperatorClaims>(token, find_key, now_ms)?;
+    let custom = claims.custom;
+    (custom.aud == OPERATOR_AUDIENCE && custom.typ == OPERATOR_TOKEN_TYPE).then_some(custom.sub)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+    use base64::Engine;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn key() -> SigningKey {
+        SigningKey::from_seed([4; 32])
+    }
+
+    fn lookup(k: &SigningKey) -> impl Fn(&str) -> Option<PublicKey> + '_ {
+        move |kid| (kid == k.kid()).then(|| k.public_key())
+    }
+
+    fn operator_token(k: &SigningKey, now: i64, ttl: i64) -> String {
+        sign(
+            k,
+            OperatorClaims::new("https://t.example", "op-1"),
+            now,
+            ttl,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_fresh_operator_token_verifies_and_names_its_operator() {
+        let k = key();
+        let token = operator_token(&k, NOW, 900);
+        assert_eq!(
+            verify_operator_token(&token, lookup(&k), NOW + 1_000).as_deref(),
+            Some("op-1")
+        );
+    }
+
+    #[test]
+    fn an_expired_token_is_refused() {
+        let k = key();
+        let token = operator_token(&k, NOW, 900);
+        assert!(verify_operator_token(&token, lookup(&k), NOW + 900_001).is_none());
+    }
+
+    #[test]
+    fn a_token_signed_by_an_unknown_key_is_refused() {
+        let token = operator_token(&SigningKey::from_seed([9; 32]), NOW, 900);
+        assert!(verify_operator_token(&token, lookup(&key()), NOW).is_none());
+    }
+
+    #[test]
+    fn a_token_whose_kid_names_a_key_that_did_not_sign_it_is_refused() {
+        let k = key();
+        let other = SigningKey::from_seed([9; 32]);
+        let token = operator_token(&other, NOW, 900);
+        let wrong = |_: &str| Some(k.public_key());
+        assert!(verify_operator_token(&token, wrong, NOW).is_none());
+    }
+
+    #[test]
+    fn a_tampered_payload_is_refused() {
+        let k = key();
+        let token = operator_token(&k, NOW, 900);
+        let parts: Vec<&str> = token.split('.').collect();
+        let forged = B64URL.encode(
+            String::from_utf8(B64URL.decode(parts[1]).unwrap())
+                .unwrap()
+                .replace("op-1", "op-2"),
+        );
+        let tampered = format!("{}.{}.{}", parts[0], forged, parts[2]);
+        assert!(verify_operator_token(&tampered, lookup(&k), NOW).is_none());
+    }
+
+    #[test]
+    fn alg_none_and_garbage_are_refused() {
+        let k = key();
+        let header = B64URL.encode(format!(r#"{{"alg":"none","kid":"{}"}}"#, k.kid()));
+        let body = B64URL.encode(
+            r#"{"iss":"x","sub":"op-1","aud":"tessera:admin","typ":"operator","exp":9999999999}"#,
+        );
+        for t in [
+            format!("{header}.{body}."),
+            "garbage".to_owned(),
+            String::new(),
+        ] {
+            assert!(verify_operator_token(&t, lookup(&k), NOW).is_none(), "{t}");
+        }
+    }
+
+    #[test]
+    fn a_token_without_exp_is_refused() {
+        let k = key();
+        let header = Header::empty().with_key_id(k.kid());
+        let claims = Claims::new(OperatorClaims::new("x", "op-1"));
+        let token = Ed25519.token(&header, &claims, k.secret()).unwrap();
+        assert!(verify_operator_token(&token, lookup(&k), NOW).is_none());
+    }
+
+    #[test]
+    fn a_token_of_another_audience_is_not_an_operator_token() {
+        let k = key();
+        let mut claims = OperatorClaims::new("x", "op-1");
+        claims.aud = "app:shop".to_owned();
+        let token = sign(&k, claims, NOW, 900).unwrap();
+        assert!(verify_operator_token(&token, lookup(&k), NOW).is_none());
+    }
+}

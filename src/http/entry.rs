@@ -1,0 +1,53 @@
+//! The worker's entry point: resolve the route, build the context, run the handler, and turn
+//! every error into a problem document. Nothing here panics on input.
+
+use super::admin;
+use super::context::Ctx;
+use super::discovery;
+use super::error::problem;
+use super::routes::{resolve, RouteId};
+use crate::domain::Error;
+use worker::{event, Context, Env, Request, Response};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    match handle(req, env).await {
+        Ok(response) => Ok(response),
+        Err(error) => problem(&error),
+    }
+}
+
+async fn handle(req: Request, env: Env) -> Result<Response, Error> {
+    let url = req
+        .url()
+        .map_err(|_| Error::validation("the request URL cannot be parsed"))?;
+    let (route, params) = resolve(req.method().as_ref(), url.path())?;
+    match route {
+        RouteId::Health => return discovery::health(),
+        RouteId::OpenApi => return discovery::openapi(),
+        _ => {}
+    }
+    let ctx = Ctx::new(env, url.origin().ascii_serialization())?;
+    match route {
+        RouteId::Health | RouteId::OpenApi => unreachable_route(),
+        RouteId::Jwks => discovery::jwks(&ctx, &params).await,
+        RouteId::OpenIdConfiguration => discovery::openid_configuration(&ctx, &params).await,
+        RouteId::Bootstrap => admin::bootstrap(&ctx, req).await,
+        RouteId::OperatorSignin => admin::operator_signin(&ctx, req).await,
+        RouteId::CreateApp => admin::create_app(&ctx, req).await,
+        RouteId::ListApps => admin::list_apps(&ctx, req).await,
+        RouteId::PutTenant => admin::put_tenant(&ctx, req, &params).await,
+        RouteId::GetTenant => admin::get_tenant(&ctx, req, &params).await,
+        RouteId::ListTenants => admin::list_tenants(&ctx, req, &params).await,
+        RouteId::DeleteTenant => admin::delete_tenant(&ctx, req, &params).await,
+        RouteId::CreateApiKey => admin::create_api_key(&ctx, req, &params).await,
+        RouteId::ListApiKeys => admin::list_api_keys(&ctx, req, &params).await,
+        RouteId::DeleteApiKey => admin::delete_api_key(&ctx, req, &params).await,
+    }
+}
+
+fn unreachable_route() -> Result<Response, Error> {
+    Err(Error::Internal(
+        "route handled before the context".to_owned(),
+    ))
+}

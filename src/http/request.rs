@@ -1,0 +1,51 @@
+//! Reading requests: bounded JSON bodies, bearer credentials, query parameters.
+
+use crate::domain::Error;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use worker::Request;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Reads and parses a JSON body. Over 64 KiB → `413`; empty, not JSON, or a field of the wrong
+/// type → `400 validation_failed`. Unknown fields are ignored.
+pub async fn json_body<T: DeserializeOwned>(req: &mut Request) -> Result<T, Error> {
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
+    }
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|_| Error::validation("the request body cannot be read"))?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::validation("a JSON body is required"));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| Error::validation(format!("invalid JSON body: {e}")))
+}
+
+/// The credential of an `Authorization: Bearer …` header, if present and well formed.
+pub fn bearer(req: &Request) -> Option<String> {
+    let value = req.headers().get("Authorization").ok().flatten()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 4096)
+        .then(|| token.to_owned())
+}
+
+/// The query parameters of a request (the last value wins for a repeated name).
+pub fn query(req: &Request) -> Result<HashMap<String, String>, Error> {
+    let url = req
+        .url()
+        .map_err(|_| Error::validation("the request URL cannot be parsed"))?;
+    Ok(url.query_pairs().into_owned().collect())
+}

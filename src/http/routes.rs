@@ -1,0 +1,146 @@
+//! The route table: every path the worker serves, in one place.
+//!
+//! Pure and compiled on every target, so that a native test can check that the OpenAPI
+//! document (`openapi.json` beside this file) describes exactly these routes. The wasm32
+//! dispatcher maps each `RouteId` to its handler; a path that matches no template is
+//! `404 not_found`, a known path with another method `405 method_not_allowed`.
+
+use crate::domain::Error;
+use std::collections::HashMap;
+
+/// Names the handler of a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteId {
+    Health,
+    OpenApi,
+    Jwks,
+    OpenIdConfiguration,
+    Bootstrap,
+    OperatorSignin,
+    CreateApp,
+    ListApps,
+    PutTenant,
+    GetTenant,
+    ListTenants,
+    DeleteTenant,
+    CreateApiKey,
+    ListApiKeys,
+    DeleteApiKey,
+}
+
+/// Every route: handler, method, path template (`{name}` matches one segment).
+pub const ROUTES: &[(RouteId, &str, &str)] = &[
+    (RouteId::Health, "GET", "/healthz"),
+    (RouteId::OpenApi, "GET", "/openapi.json"),
+    (RouteId::Jwks, "GET", "/apps/{app_id}/.well-known/jwks.json"),
+    (
+        RouteId::OpenIdConfiguration,
+        "GET",
+        "/apps/{app_id}/tenants/{tenant_id}/.well-known/openid-configuration",
+    ),
+    (RouteId::Bootstrap, "POST", "/admin/bootstrap"),
+    (RouteId::OperatorSignin, "POST", "/admin/auth/signin"),
+    (RouteId::CreateApp, "POST", "/admin/apps"),
+    (RouteId::ListApps, "GET", "/admin/apps"),
+    (RouteId::ListTenants, "GET", "/admin/apps/{app_id}/tenants"),
+    (
+        RouteId::PutTenant,
+        "PUT",
+        "/admin/apps/{app_id}/tenants/{tenant_id}",
+    ),
+    (
+        RouteId::GetTenant,
+        "GET",
+        "/admin/apps/{app_id}/tenants/{tenant_id}",
+    ),
+    (
+        RouteId::DeleteTenant,
+        "DELETE",
+        "/admin/apps/{app_id}/tenants/{tenant_id}",
+    ),
+    (
+        RouteId::CreateApiKey,
+        "POST",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/api-keys",
+    ),
+    (
+        RouteId::ListApiKeys,
+        "GET",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/api-keys",
+    ),
+    (
+        RouteId::DeleteApiKey,
+        "DELETE",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/api-keys/{key_id}",
+    ),
+];
+
+/// The raw values of a matched template's `{name}` segments (not yet validated).
+pub type Params = HashMap<&'static str, String>;
+
+fn match_template(template: &'static str, path: &str) -> Option<Params> {
+    let mut params = Params::new();
+    let mut segments = path.split('/');
+    for expected in template.split('/') {
+        let actual = segments.next()?;
+        match expected.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => {
+                if actual.is_empty() {
+                    return None;
+                }
+                params.insert(name, actual.to_owned());
+            }
+            None if expected == actual => {}
+            None => return None,
+        }
+    }
+    segments.next().is_none().then_some(params)
+}
+
+/// Finds the route for `method` and `path`. `HEAD` is served as `GET`.
+pub fn resolve(method: &str, path: &str) -> Result<(RouteId, Params), Error> {
+    let method = if method == "HEAD" { "GET" } else { method };
+    let mut allowed = Vec::new();
+    for (id, route_method, template) in ROUTES {
+        if let Some(params) = match_template(template, path) {
+            if *route_method == method {
+                return Ok((*id, params));
+            }
+            allowed.push(*route_method);
+        }
+    }
+    if allowed.is_empty() {
+        Err(Error::RouteNotFound)
+    } else {
+        Err(Error::MethodNotAllowed(allowed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_bind_their_segments() {
+        let (id, params) = resolve("DELETE", "/admin/apps/shop/tenants/acme/api-keys/k1").unwrap();
+        assert_eq!(id, RouteId::DeleteApiKey);
+        assert_eq!(params["app_id"], "shop");
+        assert_eq!(params["tenant_id"], "acme");
+        assert_eq!(params["key_id"], "k1");
+    }
+
+    #[test]
+    fn unknown_paths_are_not_found_and_wrong_methods_list_the_allowed_ones() {
+        assert_eq!(resolve("GET", "/nope"), Err(Error::RouteNotFound));
+        assert_eq!(resolve("GET", "/healthz/"), Err(Error::RouteNotFound));
+        assert_eq!(
+            resolve("GET", "/admin/apps//tenants"),
+            Err(Error::RouteNotFound)
+        );
+        assert_eq!(
+            resolve("POST", "/admin/apps/shop/tenants/acme"),
+            Err(Error::MethodNotAllowed(vec!["PUT", "GET", "DELETE"]))
+        );
+        assert_eq!(resolve("HEAD", "/healthz").unwrap().0, RouteId::Health);
+    }
+}

@@ -1,0 +1,260 @@
+//! In-memory adapter of every port, for native tests. Same contract as `d1`, including the
+//! atomicity promises (single-threaded, so each method is trivially atomic).
+
+use super::{ApiKeyStore, OperatorStore, SigningKeyStore, StoredSigningKey, TenancyStore};
+use crate::domain::ids::{ApiKeyId, AppId, OperatorId, TenantId};
+use crate::domain::keys::KeyOwner;
+use crate::domain::operator::Operator;
+use crate::domain::password::PasswordHash;
+use crate::domain::secret::SecretHash;
+use crate::domain::tenancy::{ApiKey, App, Tenant};
+use crate::domain::Error;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+#[derive(Default)]
+struct State {
+    apps: BTreeMap<String, App>,
+    tenants: BTreeMap<(String, String), Tenant>,
+    operators: Vec<Operator>,
+    api_keys: Vec<(ApiKey, SecretHash)>,
+    signing_keys: Vec<StoredSigningKey>,
+}
+
+/// Everything in one `RefCell`.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: RefCell<State>,
+    /// When set, every call fails as if the binding were down.
+    is_down: RefCell<bool>,
+}
+
+impl MemoryStore {
+    /// A store with the `public` app and its `public` tenant, as the first migration leaves D1.
+    pub fn seeded() -> Self {
+        let store = MemoryStore::default();
+        let app = AppId::parse("public").expect("a valid id");
+        {
+            let mut s = store.state.borrow_mut();
+            s.apps.insert(
+                app.to_string(),
+                App {
+                    id: app.clone(),
+                    created_at_ms: 0,
+                },
+            );
+            let public = Tenant::public_of(&app, 0);
+            s.tenants
+                .insert((app.to_string(), public.id.to_string()), public);
+        }
+        store
+    }
+
+    /// Makes every following call fail with `Unavailable` (or succeed again).
+    pub fn set_down(&self, down: bool) {
+        *self.is_down.borrow_mut() = down;
+    }
+
+    fn state(&self) -> Result<std::cell::RefMut<'_, State>, Error> {
+        if *self.is_down.borrow() {
+            return Err(Error::Unavailable("memory store is down".to_owned()));
+        }
+        Ok(self.state.borrow_mut())
+    }
+}
+
+fn page<T: Clone>(
+    rows: impl Iterator<Item = T>,
+    key: impl Fn(&T) -> String,
+    after: Option<&str>,
+    limit: usize,
+) -> Vec<T> {
+    let mut rows: Vec<T> = rows
+        .filter(|r| after.is_none_or(|a| key(r).as_str() > a))
+        .collect();
+    rows.sort_by_key(|r| key(r));
+    rows.truncate(limit);
+    rows
+}
+
+impl TenancyStore for MemoryStore {
+    async fn find_app(&self, id: &AppId) -> Result<Option<App>, Error> {
+        Ok(self.state()?.apps.get(id.as_str()).cloned())
+    }
+
+    async fn list_apps(&self, after: Option<&str>, limit: usize) -> Result<Vec<App>, Error> {
+        let s = self.state()?;
+        Ok(page(
+            s.apps.values().cloned(),
+            |a| a.id.to_string(),
+            after,
+            limit,
+        ))
+    }
+
+    async fn create_app(&self, app: &App, public: &Tenant) -> Result<bool, Error> {
+        let mut s = self.state()?;
+        if s.apps.contains_key(app.id.as_str()) {
+            return Ok(false);
+        }
+        s.apps.insert(app.id.to_string(), app.clone());
+        s.tenants
+            .insert((app.id.to_string(), public.id.to_string()), public.clone());
+        Ok(true)
+    }
+
+    async fn find_tenant(&self, app: &AppId, id: &TenantId) -> Result<Option<Tenant>, Error> {
+        let s = self.state()?;
+        Ok(s.tenants.get(&(app.to_string(), id.to_string())).cloned())
+    }
+
+    async fn list_tenants(
+        &self,
+        app: &AppId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Tenant>, Error> {
+        let s = self.state()?;
+        let rows = s.tenants.values().filter(|t| &t.app_id == app).cloned();
+        Ok(page(rows, |t| t.id.to_string(), after, limit))
+    }
+
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, Error> {
+        let mut s = self.state()?;
+        let key = (tenant.app_id.to_string(), tenant.id.to_string());
+        if s.tenants.contains_key(&key) {
+            return Ok(false);
+        }
+        s.tenants.insert(key, tenant.clone());
+        Ok(true)
+    }
+
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<bool, Error> {
+        let mut s = self.state()?;
+        match s
+            .tenants
+            .get_mut(&(tenant.app_id.to_string(), tenant.id.to_string()))
+        {
+            Some(existing) => {
+                existing.login_methods = tenant.login_methods.clone();
+                existing.updated_at_ms = tenant.updated_at_ms;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn delete_tenant(&self, app: &AppId, id: &TenantId) -> Result<bool, Error> {
+        let mut s = self.state()?;
+        let existed = s
+            .tenants
+            .remove(&(app.to_string(), id.to_string()))
+            .is_some();
+        s.api_keys
+            .retain(|(k, _)| !(&k.app_id == app && &k.tenant_id == id));
+        Ok(existed)
+    }
+}
+
+impl OperatorStore for MemoryStore {
+    async fn create_platform_owner(&self, operator: &Operator) -> Result<bool, Error> {
+        let mut s = self.state()?;
+        if s.operators.iter().any(|o| o.is_platform_owner) {
+            return Ok(false);
+        }
+        s.operators.push(operator.clone());
+        Ok(true)
+    }
+
+    async fn find_operator(&self, id: &OperatorId) -> Result<Option<Operator>, Error> {
+        Ok(self
+            .state()?
+            .operators
+            .iter()
+            .find(|o| &o.id == id)
+            .cloned())
+    }
+
+    async fn find_operator_by_email(&self, email: &str) -> Result<Option<Operator>, Error> {
+        let s = self.state()?;
+        Ok(s.operators
+            .iter()
+            .find(|o| o.email.as_str() == email)
+            .cloned())
+    }
+
+    async fn update_operator_password(
+        &self,
+        id: &OperatorId,
+        hash: &PasswordHash,
+    ) -> Result<(), Error> {
+        let mut s = self.state()?;
+        if let Some(o) = s.operators.iter_mut().find(|o| &o.id == id) {
+            o.password_hash = Some(hash.clone());
+        }
+        Ok(())
+    }
+}
+
+impl ApiKeyStore for MemoryStore {
+    async fn create_api_key(&self, key: &ApiKey, hash: &SecretHash) -> Result<(), Error> {
+        self.state()?.api_keys.push((key.clone(), hash.clone()));
+        Ok(())
+    }
+
+    async fn list_api_keys(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ApiKey>, Error> {
+        let s = self.state()?;
+        let rows = s
+            .api_keys
+            .iter()
+            .filter(|(k, _)| &k.app_id == app && &k.tenant_id == tenant)
+            .map(|(k, _)| k.clone());
+        Ok(page(rows, |k| k.id.to_string(), after, limit))
+    }
+
+    async fn delete_api_key(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        id: &ApiKeyId,
+    ) -> Result<bool, Error> {
+        let mut s = self.state()?;
+        let before = s.api_keys.len();
+        s.api_keys
+            .retain(|(k, _)| !(&k.id == id && &k.app_id == app && &k.tenant_id == tenant));
+        Ok(s.api_keys.len() < before)
+    }
+
+    async fn find_api_key_by_hash(&self, hash: &SecretHash) -> Result<Option<ApiKey>, Error> {
+        let s = self.state()?;
+        Ok(s.api_keys
+            .iter()
+            .find(|(_, h)| h == hash)
+            .map(|(k, _)| k.clone()))
+    }
+}
+
+impl SigningKeyStore for MemoryStore {
+    async fn find_signing_keys(&self, owner: &KeyOwner) -> Result<Vec<StoredSigningKey>, Error> {
+        let s = self.state()?;
+        let mut keys: Vec<_> = s
+            .signing_keys
+            .iter()
+            .filter(|k| &k.owner == owner)
+            .cloned()
+            .collect();
+        keys.sort_by_key(|k| std::cmp::Reverse(k.created_at_ms));
+        Ok(keys)
+    }
+
+    async fn create_signing_key(&self, key: &StoredSigningKey) -> Result<(), Error> {
+        self.state()?.signing_keys.push(key.clone());
+        Ok(())
+    }
+}
