@@ -1,0 +1,163 @@
+# Tessera build, dev-server and test entry points.
+#
+#   make dev         install what is missing, build, migrate the local D1, serve on 127.0.0.1:$(PORT)
+#   make test        everything CI runs: test-native + test-e2e
+#   make test-native cargo fmt --check, clippy (host and wasm32, -D warnings), cargo test
+#   make test-e2e    release worker build + Miniflare end-to-end specs (vitest)
+#   make build       release worker build into build/ (also wrangler's [build] command)
+#   make tools       only install the toolchain pieces (idempotent)
+#
+# Needs only rustup/cargo, node/npm, make and git: every other tool is installed on first use
+# into the cargo bin directory or node_modules/, at the versions pinned by Cargo.lock and
+# package-lock.json, and skipped on later runs when the installed version already matches.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PORT ?= 8787
+WASM_TARGET := wasm32-unknown-unknown
+
+# Where `cargo install` puts binaries. We call them by absolute path, so the cargo bin
+# directory need not be on PATH.
+CARGO_HOME ?= $(HOME)/.cargo
+CARGO_BIN := $(if $(CARGO_INSTALL_ROOT),$(CARGO_INSTALL_ROOT),$(CARGO_HOME))/bin
+
+# The one source of truth for both versions is Cargo.lock: worker-build must match the
+# `worker` crate and the wasm-bindgen CLI must match the `wasm-bindgen` crate exactly.
+lock_version = $(shell awk '$$0 == "name = \"$(1)\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+WORKER_BUILD_VERSION := $(call lock_version,worker)
+WASM_BINDGEN_VERSION := $(call lock_version,wasm-bindgen)
+ifeq ($(WORKER_BUILD_VERSION),)
+$(error could not read the version of the `worker` crate from Cargo.lock)
+endif
+ifeq ($(WASM_BINDGEN_VERSION),)
+$(error could not read the version of the `wasm-bindgen` crate from Cargo.lock)
+endif
+
+# `cargo install --locked` first (the tool's own tested dependency set); if the registry here
+# cannot resolve that lock file (e.g. a mirror missing a dependency version it pins), retry
+# without --locked so cargo picks the newest compatible versions it can see.
+cargo_install = cargo install $(1) --version '=$(2)' --locked --force || { \
+	  echo "==> cargo install $(1) --locked failed; retrying without --locked"; \
+	  cargo install $(1) --version '=$(2)' --force; }
+
+WORKER_BUILD := $(CARGO_BIN)/worker-build
+WASM_BINDGEN := $(CARGO_BIN)/wasm-bindgen
+NODE_BIN := $(CURDIR)/node_modules/.bin
+WRANGLER := $(NODE_BIN)/wrangler
+VITEST := $(NODE_BIN)/vitest
+NPM_STAMP := node_modules/.tessera-npm-ci.stamp
+
+# worker-build would download wasm-bindgen, wasm-opt (GitHub releases) and esbuild itself;
+# point it at the pinned local copies instead: wasm-bindgen from cargo, wasm-opt from npm's
+# `binaryen` (same version 132 worker-build 0.8.7 would fetch), esbuild from npm (0.28.2,
+# the version worker-build 0.8.7 would fetch).
+WORKER_BUILD_ENV := WASM_BINDGEN_BIN=$(WASM_BINDGEN) WASM_OPT_BIN=$(NODE_BIN)/wasm-opt ESBUILD_BIN=$(NODE_BIN)/esbuild
+
+# No telemetry or update checks from wrangler (no network but the registries here).
+export WRANGLER_SEND_METRICS := false
+export WRANGLER_SEND_ERROR_REPORTS := false
+
+RUST_SOURCES := $(shell find src -type f 2>/dev/null) Cargo.toml Cargo.lock
+BUILD_OUT := build/index.js
+
+.PHONY: help dev test test-native test-e2e build lint fmt-check clippy cargo-test e2e \
+        tools rust-tools worker-build-cli wasm-bindgen-cli npm-deps dev-vars migrate-local clean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+# ---------------------------------------------------------------- tools (idempotent installs)
+
+tools: rust-tools worker-build-cli wasm-bindgen-cli npm-deps
+
+rust-tools:
+	@if ! rustup target list --installed | grep -qx '$(WASM_TARGET)'; then \
+	  echo "==> rustup target add $(WASM_TARGET)"; rustup target add $(WASM_TARGET); fi
+	@for c in rustfmt clippy; do \
+	  if ! rustup component list --installed | grep -q "^$$c"; then \
+	    echo "==> rustup component add $$c"; rustup component add $$c; fi; done
+
+worker-build-cli:
+	@have="$$($(WORKER_BUILD) --version 2>/dev/null || true)"; \
+	if [ "$$have" = "$(WORKER_BUILD_VERSION)" ]; then \
+	  echo "==> worker-build $(WORKER_BUILD_VERSION) already installed"; \
+	else \
+	  echo "==> installing worker-build $(WORKER_BUILD_VERSION) (found: $${have:-none})"; \
+	  $(call cargo_install,worker-build,$(WORKER_BUILD_VERSION)); \
+	fi
+
+wasm-bindgen-cli:
+	@have="$$($(WASM_BINDGEN) --version 2>/dev/null | awk '{print $$2}' || true)"; \
+	if [ "$$have" = "$(WASM_BINDGEN_VERSION)" ]; then \
+	  echo "==> wasm-bindgen $(WASM_BINDGEN_VERSION) already installed"; \
+	else \
+	  echo "==> installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) (found: $${have:-none})"; \
+	  $(call cargo_install,wasm-bindgen-cli,$(WASM_BINDGEN_VERSION)); \
+	fi
+
+npm-deps: $(NPM_STAMP)
+
+# `npm ci` only when package.json or the lock file changed since the last install.
+$(NPM_STAMP): package.json package-lock.json
+	@echo "==> npm ci"
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# ---------------------------------------------------------------- build
+
+build: $(BUILD_OUT)
+
+$(BUILD_OUT): $(RUST_SOURCES) Makefile | tools
+	@echo "==> worker-build --release"
+	$(WORKER_BUILD_ENV) $(WORKER_BUILD) --release
+	@touch $@
+
+# ---------------------------------------------------------------- tests
+
+test: test-native test-e2e
+
+test-native: lint cargo-test
+
+lint: fmt-check clippy
+
+fmt-check: rust-tools
+	cargo fmt --all -- --check
+
+clippy: rust-tools
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --target $(WASM_TARGET) -- -D warnings
+
+cargo-test:
+	cargo test
+
+test-e2e: build
+	$(VITEST) run
+
+# Re-run the specs without checking the build (for quick iteration on specs).
+e2e: npm-deps
+	$(VITEST) run
+
+# ---------------------------------------------------------------- local development
+
+# Local secrets for `wrangler dev`, from the committed example; never overwrite edits.
+dev-vars: .dev.vars
+.dev.vars:
+	cp .dev.vars.example $@
+	@echo "==> created .dev.vars from .dev.vars.example"
+
+# Applies pending migrations/*.sql to the local D1 under .wrangler/state (kept between runs;
+# `rm -rf .wrangler` starts over). Wrangler refuses an absent/empty folder: skip then.
+migrate-local: npm-deps
+	@if ls migrations/*.sql >/dev/null 2>&1; then \
+	  echo "==> wrangler d1 migrations apply DB --local"; \
+	  $(WRANGLER) d1 migrations apply DB --local; \
+	else echo "==> no migrations/*.sql yet: nothing to apply"; fi
+
+dev: build dev-vars migrate-local
+	$(WRANGLER) dev --ip 127.0.0.1 --port $(PORT)
+
+clean:
+	rm -rf build .wrangler node_modules target
