@@ -1,0 +1,17 @@
+import { defineConfig } from "vitest/config";
+
+// End-to-end specs: each file starts its own Miniflare (workerd) running build/ — see
+// tests/e2e/harness.ts. Build first (`make test-e2e` does).
+export default defineConfig({
+  test: {
+    include: ["tests/e2e/**/*.spec.ts"],
+    // Each spec file runs in its own process with its own workerd; two at a time fits 2 cores.
+    pool: "forks",
+    maxWorkers: 2,
+    minWorkers: 1,
+    // Starting workerd and compiling the wasm takes a few seconds on a cold machine.
+    hookTimeout: 120_000,
+    testTimeout: 30_000,
+    reporters: ["default"],
+  },
+});
