@@ -1,10 +1,11 @@
 # Tessera build, dev-server and test entry points.
 #
-#   make dev         install what is missing, build, migrate the local D1, serve on 127.0.0.1:$(PORT)
+#   make dev         install what is missing, build, migrate the local D1, serve on 127.0.0.1:PORT (default 8787)
 #   make test        everything CI runs: test-native + test-e2e
 #   make test-native cargo fmt --check, clippy (host and wasm32, -D warnings), cargo test
 #   make test-e2e    release worker build + Miniflare end-to-end specs (vitest)
-#   make build       release worker build into build/ (also wrangler's [build] command)
+#   make build       release worker build into build/ (also wrangler's [build] command);
+#                    WASM_OPT=0 skips wasm-opt for quicker local rebuilds
 #   make tools       only install the toolchain pieces (idempotent)
 #
 # Needs only rustup/cargo, node/npm, make and git: every other tool is installed on first use
@@ -63,8 +64,15 @@ export WRANGLER_SEND_ERROR_REPORTS := false
 RUST_SOURCES := $(shell find src -type f 2>/dev/null) Cargo.toml Cargo.lock
 BUILD_OUT := build/index.js
 
+# WASM_OPT=0 skips wasm-opt for quicker local rebuilds (a larger, slower wasm; tests still run
+# it). Changing it triggers a rebuild: the flags are kept in a stamp that is rewritten only
+# when they differ.
+WASM_OPT ?= 1
+WORKER_BUILD_FLAGS := --release$(if $(filter 0,$(WASM_OPT)), --no-opt)
+FLAGS_STAMP := target/.worker-build-flags
+
 .PHONY: help dev test test-native test-e2e build lint fmt-check clippy cargo-test e2e \
-        tools rust-tools worker-build-cli wasm-bindgen-cli npm-deps dev-vars migrate-local clean
+        tools rust-tools worker-build-cli wasm-bindgen-cli npm-deps dev-vars migrate-local clean FORCE
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -110,10 +118,16 @@ $(NPM_STAMP): package.json package-lock.json
 
 build: $(BUILD_OUT)
 
-$(BUILD_OUT): $(RUST_SOURCES) Makefile | tools
-	@echo "==> worker-build --release"
-	$(WORKER_BUILD_ENV) $(WORKER_BUILD) --release
+$(BUILD_OUT): $(RUST_SOURCES) Makefile $(FLAGS_STAMP) | tools
+	@echo "==> worker-build $(WORKER_BUILD_FLAGS)"
+	$(WORKER_BUILD_ENV) $(WORKER_BUILD) $(WORKER_BUILD_FLAGS)
 	@touch $@
+
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(WORKER_BUILD_FLAGS)' | cmp -s - $@ || echo '$(WORKER_BUILD_FLAGS)' > $@
+
+FORCE:
 
 # ---------------------------------------------------------------- tests
 
