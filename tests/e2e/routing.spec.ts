@@ -1,0 +1,107 @@
+// Routing by app and tenant, discovery documents, and what bad input gets back.
+import { describe, it, expect } from "vitest";
+import { useWorker, json, rawFetch } from "./harness";
+
+useWorker();
+
+describe("health and discovery", () => {
+  it("answers /healthz", async () => {
+    const res = await json("GET", "/healthz");
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: "ok" });
+  });
+
+  it("serves an OpenAPI 3.1 document", async () => {
+    const res = await json("GET", "/openapi.json");
+    expect(res.status).toBe(200);
+    expect(res.body.openapi).toBe("3.1.0");
+    expect(res.body.paths["/admin/bootstrap"]).toBeTruthy();
+  });
+
+  it("publishes the public app's keys as a JWKS", async () => {
+    const res = await json("GET", "/apps/public/.well-known/jwks.json");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("cache-control")).toContain("max-age=");
+    expect(res.body.keys.length).toBeGreaterThan(0);
+    expect(res.body.keys[0]).toMatchObject({ kty: "OKP", crv: "Ed25519", alg: "EdDSA", use: "sig" });
+    const again = await json("GET", "/apps/public/.well-known/jwks.json");
+    expect(again.body).toEqual(res.body);
+  });
+
+  it("serves the public tenant's discovery document pointing at the JWKS", async () => {
+    const res = await json("GET", "/apps/public/tenants/public/.well-known/openid-configuration");
+    expect(res.status).toBe(200);
+    expect(res.body.issuer).toBe("http://tessera.test/apps/public/tenants/public");
+    expect(res.body.jwks_uri).toBe("http://tessera.test/apps/public/.well-known/jwks.json");
+    expect(res.body.introspection_endpoint).toBe(`${res.body.issuer}/oauth/introspect`);
+  });
+
+  it("answers 404 app_not_found and tenant_not_found on end-user paths", async () => {
+    const noApp = await json("GET", "/apps/nope/tenants/public/.well-known/openid-configuration");
+    expect(noApp.status).toBe(404);
+    expect(noApp.body.code).toBe("app_not_found");
+    const noTenant = await json("GET", "/apps/public/tenants/nope/.well-known/openid-configuration");
+    expect(noTenant.status).toBe(404);
+    expect(noTenant.body.code).toBe("tenant_not_found");
+    const jwks = await json("GET", "/apps/nope/.well-known/jwks.json");
+    expect(jwks.body.code).toBe("app_not_found");
+  });
+});
+
+describe("bad input", () => {
+  it("refuses ids outside the pattern with 400", async () => {
+    for (const p of ["/apps/UPPER/.well-known/jwks.json", "/apps/public/tenants/-x/.well-known/openid-configuration", "/apps/a%20b/.well-known/jwks.json", `/apps/${"a".repeat(64)}/.well-known/jwks.json`]) {
+      const res = await json("GET", p);
+      expect(res.status, p).toBe(400);
+      expect(res.body.code).toBe("validation_failed");
+      expect(res.headers.get("content-type")).toBe("application/problem+json");
+    }
+  });
+
+  it("answers unknown routes with 404 problem documents", async () => {
+    for (const p of ["/", "/nope", "/admin", "/apps/public", "/healthz/extra"]) {
+      const res = await json("GET", p);
+      expect(res.status, p).toBe(404);
+      expect(res.body.code).toBe("not_found");
+    }
+  });
+
+  it("answers a wrong method with 405 and the allowed ones", async () => {
+    const res = await json("DELETE", "/healthz");
+    expect(res.status).toBe(405);
+    expect(res.body.code).toBe("method_not_allowed");
+    expect(res.headers.get("allow")).toBe("GET");
+    const put = await json("PATCH", "/admin/apps");
+    expect(put.headers.get("allow")).toBe("POST, GET");
+  });
+
+  it("refuses malformed JSON, wrong types and empty bodies with 400", async () => {
+    for (const body of ["{", "not json", "[]", '{"email": 5, "password": "longenough"}', '{"email": "a@example.com"}', ""]) {
+      const res = await json("POST", "/admin/auth/signin", body);
+      expect(res.status, body).toBe(400);
+      expect(res.body.code).toBe("validation_failed");
+    }
+  });
+
+  it("refuses bodies over 64 KiB with 413", async () => {
+    const big = JSON.stringify({ email: "a@example.com", password: "x".repeat(70 * 1024) });
+    const res = await json("POST", "/admin/auth/signin", big);
+    expect(res.status).toBe(413);
+    expect(res.body.code).toBe("payload_too_large");
+  });
+
+  it("refuses a 1 MB password like any other bad password", async () => {
+    const res = await json("POST", "/admin/auth/signin", { email: "a@example.com", password: "x".repeat(60_000) });
+    expect(res.status).toBe(400);
+  });
+
+  it("never answers with a stack trace or a 500 on garbage", async () => {
+    const bodies = ["\u0000", "{\"email\":\"\\ud800\"}", "1e999999", '{"email":{"$gt":""},"password":[]}'];
+    for (const body of bodies) {
+      const res = await rawFetch("/admin/bootstrap", { method: "POST", body, headers: { authorization: "Bearer test-root-token" } });
+      expect(res.status, body).toBeLessThan(500);
+      const text = await res.text();
+      expect(text).not.toMatch(/panicked|RuntimeError|at .*\.rs/);
+    }
+  });
+});
