@@ -49,6 +49,7 @@ fn creating_an_app_twice_reports_that_it_exists() {
     block_on(async {
         let shop = App {
             id: app("shop"),
+            settings: Default::default(),
             created_at_ms: 5,
         };
         let public = Tenant::public_of(&shop.id, 5);
@@ -87,6 +88,7 @@ fn pages_continue_after_the_cursor_key() {
         for id in ["c", "a", "b"] {
             let a = App {
                 id: app(id),
+                settings: Default::default(),
                 created_at_ms: 0,
             };
             store
@@ -135,12 +137,15 @@ fn deleting_a_tenant_deletes_its_api_keys() {
             store.find_api_key_by_hash(&secret.hash()).await.unwrap(),
             Some(key)
         );
-        assert!(store.delete_tenant(&a, &t).await.unwrap());
+        assert_eq!(
+            store.delete_tenant(&a, &t).await.unwrap(),
+            Some(vec![secret.hash()])
+        );
         assert_eq!(
             store.find_api_key_by_hash(&secret.hash()).await.unwrap(),
             None
         );
-        assert!(!store.delete_tenant(&a, &t).await.unwrap());
+        assert_eq!(store.delete_tenant(&a, &t).await.unwrap(), None);
     });
 }
 

@@ -21,6 +21,23 @@ pub enum Error {
     /// A bearer token that is missing, malformed, expired, revoked or not for this place.
     #[error("the bearer token is missing or invalid")]
     InvalidToken,
+    /// A refresh token of an older generation (or the previous one after the grace window):
+    /// the session has been revoked.
+    #[error("this refresh token was used before; the session is revoked")]
+    TokenReused,
+    /// An introspection or revocation client that is not a valid API key of this tenant with
+    /// the `introspect` scope.
+    #[error("the client credentials are missing or invalid")]
+    InvalidClient,
+    /// The user is suspended in this tenant.
+    #[error("the user is suspended")]
+    UserSuspended,
+    /// The tenant does not allow this login method.
+    #[error("this login method is not enabled for the tenant")]
+    LoginMethodDisabled,
+    /// Too many failed sign-ins; carries the seconds to wait.
+    #[error("too many failed sign-ins; retry later")]
+    RateLimited(i64),
     /// Missing or invalid credentials on a management endpoint.
     #[error("missing or invalid credentials")]
     Unauthorized,
@@ -62,6 +79,11 @@ impl Error {
             Error::PayloadTooLarge(_) => "payload_too_large",
             Error::InvalidCredentials => "invalid_credentials",
             Error::InvalidToken => "invalid_token",
+            Error::TokenReused => "token_reused",
+            Error::InvalidClient => "invalid_client",
+            Error::UserSuspended => "user_suspended",
+            Error::LoginMethodDisabled => "login_method_disabled",
+            Error::RateLimited(_) => "rate_limited",
             Error::Unauthorized => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::AppNotFound => "app_not_found",

@@ -173,9 +173,77 @@ impl KeyEncryptionKey {
     }
 }
 
+/// Which of an owner's keys are in use at `now_ms`, given each key's activation time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveKeys {
+    /// Index of the key that signs new tokens: the newest one already active.
+    pub signer: Option<usize>,
+    /// Indexes of the keys that verify and are published: keys waiting to activate, the
+    /// signer, and retired keys whose last token cannot have expired yet.
+    pub verifying: Vec<usize>,
+}
+
+/// Sorts out an owner's keys. `activations` holds each key's activation time (any order);
+/// a key retires when a newer one activates and stays valid for `max_token_ttl_ms` after that,
+/// so every token it signed expires before it disappears.
+pub fn live_keys(activations: &[i64], now_ms: i64, max_token_ttl_ms: i64) -> LiveKeys {
+    let mut order: Vec<usize> = (0..activations.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(activations[i]));
+    let mut signer = None;
+    let mut verifying = Vec::new();
+    let mut successor_activation: Option<i64> = None;
+    for i in order {
+        let activates = activations[i];
+        let keep = if activates > now_ms {
+            true
+        } else if signer.is_none() {
+            signer = Some(i);
+            true
+        } else {
+            successor_activation.is_some_and(|s| now_ms < s + max_token_ttl_ms)
+        };
+        if keep {
+            verifying.push(i);
+        }
+        if activates <= now_ms {
+            successor_activation = Some(activates);
+        }
+    }
+    LiveKeys { signer, verifying }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newest_active_key_signs_and_retired_keys_verify_for_one_token_lifetime() {
+        // Keys activated at 0, 1000 and (pending) 5000; tokens live 500 ms.
+        let activations = [0, 1000, 5000];
+        let at = |now| live_keys(&activations, now, 500);
+        assert_eq!(at(1200).signer, Some(1));
+        assert_eq!(
+            at(1200).verifying,
+            vec![2, 1, 0],
+            "key 0 retired at 1000, valid until 1500"
+        );
+        assert_eq!(
+            at(1500).verifying,
+            vec![2, 1],
+            "key 0 gone once its last token expired"
+        );
+        assert_eq!(at(5000).signer, Some(2));
+        assert_eq!(at(5000).verifying, vec![2, 1]);
+        assert_eq!(at(5500).verifying, vec![2]);
+    }
+
+    #[test]
+    fn an_owner_with_only_a_pending_key_has_no_signer_yet() {
+        let live = live_keys(&[100], 0, 500);
+        assert_eq!(live.signer, None);
+        assert_eq!(live.verifying, vec![0]);
+        assert_eq!(live_keys(&[], 0, 500).signer, None);
+    }
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 

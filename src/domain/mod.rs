@@ -12,8 +12,11 @@ pub mod operator;
 pub mod page;
 pub mod password;
 pub mod secret;
+pub mod session;
 pub mod tenancy;
+pub mod throttle;
 pub mod time;
 pub mod token;
+pub mod user;
 
 pub use error::Error;

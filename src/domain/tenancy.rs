@@ -2,14 +2,106 @@
 
 use super::authz::Scope;
 use super::ids::{ApiKeyId, AppId, TenantId};
+use super::password::{Algorithm, PasswordPolicy};
 use super::Error;
 use serde::{Deserialize, Serialize};
 
-/// An app: an independent user pool with its own signing keys.
+/// An app: an independent user pool with its own signing keys and settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct App {
     pub id: AppId,
+    pub settings: AppSettings,
     pub created_at_ms: i64,
+}
+
+const DAY_SECONDS: i64 = 24 * 3600;
+
+/// Per-app lifetimes and hashing cost. Every field has a default, so a stored `{}` (or a
+/// partial object from an older version) reads as the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppSettings {
+    /// Lifetime of end-user access tokens (60 s to 1 day; default 900 s).
+    pub access_token_ttl_seconds: i64,
+    /// Absolute lifetime of a refresh session (default 30 days).
+    pub session_absolute_ttl_seconds: i64,
+    /// A session ends after this long without a refresh (default 7 days).
+    pub session_idle_ttl_seconds: i64,
+    /// How long the previous refresh token may be replayed after a rotation (default 30 s).
+    pub refresh_grace_seconds: i64,
+    /// `pbkdf2-sha256` (default) or `pbkdf2-sha512`.
+    pub password_algorithm: String,
+    /// PBKDF2 iterations (at least 100,000; default 600,000).
+    pub password_iterations: u32,
+    /// Age at which the scheduled job rotates the app's signing key (default 30 days).
+    pub signing_key_rotation_days: i64,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        AppSettings {
+            access_token_ttl_seconds: 900,
+            session_absolute_ttl_seconds: 30 * DAY_SECONDS,
+            session_idle_ttl_seconds: 7 * DAY_SECONDS,
+            refresh_grace_seconds: 30,
+            password_algorithm: "pbkdf2-sha256".to_owned(),
+            password_iterations: 600_000,
+            signing_key_rotation_days: 30,
+        }
+    }
+}
+
+impl AppSettings {
+    /// Checks every bound; the message names the first field out of range.
+    pub fn validate(&self) -> Result<(), Error> {
+        let within = |name: &str, value: i64, lo: i64, hi: i64| {
+            if (lo..=hi).contains(&value) {
+                Ok(())
+            } else {
+                Err(Error::validation(format!("{name} must be {lo} to {hi}")))
+            }
+        };
+        within(
+            "access_token_ttl_seconds",
+            self.access_token_ttl_seconds,
+            60,
+            DAY_SECONDS,
+        )?;
+        within(
+            "session_absolute_ttl_seconds",
+            self.session_absolute_ttl_seconds,
+            60,
+            365 * DAY_SECONDS,
+        )?;
+        within(
+            "session_idle_ttl_seconds",
+            self.session_idle_ttl_seconds,
+            60,
+            self.session_absolute_ttl_seconds,
+        )?;
+        within("refresh_grace_seconds", self.refresh_grace_seconds, 0, 300)?;
+        within(
+            "signing_key_rotation_days",
+            self.signing_key_rotation_days,
+            1,
+            365,
+        )?;
+        self.password_policy().map(drop)
+    }
+
+    /// The password policy these settings ask for.
+    pub fn password_policy(&self) -> Result<PasswordPolicy, Error> {
+        let algorithm = match self.password_algorithm.as_str() {
+            "pbkdf2-sha256" => Algorithm::Sha256,
+            "pbkdf2-sha512" => Algorithm::Sha512,
+            _ => {
+                return Err(Error::validation(
+                    "password_algorithm must be pbkdf2-sha256 or pbkdf2-sha512",
+                ))
+            }
+        };
+        PasswordPolicy::new(algorithm, self.password_iterations)
+    }
 }
 
 /// How end users of a tenant may sign in.
@@ -126,6 +218,44 @@ mod tests {
         assert!(parse_api_key_name("").is_err());
         assert!(parse_api_key_name("a\nb").is_err());
         assert!(parse_api_key_name(&"x".repeat(101)).is_err());
+    }
+
+    #[test]
+    fn settings_default_from_an_empty_object_and_are_bounded() {
+        let defaults: AppSettings = serde_json::from_str("{}").unwrap();
+        assert_eq!(defaults, AppSettings::default());
+        assert!(defaults.validate().is_ok());
+        let bad = [
+            AppSettings {
+                access_token_ttl_seconds: 59,
+                ..AppSettings::default()
+            },
+            AppSettings {
+                session_idle_ttl_seconds: 31 * DAY_SECONDS,
+                ..AppSettings::default()
+            },
+            AppSettings {
+                password_iterations: 99_999,
+                ..AppSettings::default()
+            },
+            AppSettings {
+                password_algorithm: "md5".into(),
+                ..AppSettings::default()
+            },
+            AppSettings {
+                refresh_grace_seconds: -1,
+                ..AppSettings::default()
+            },
+        ];
+        for settings in bad {
+            assert!(settings.validate().is_err(), "{settings:?}");
+        }
+        let sha512 = AppSettings {
+            password_algorithm: "pbkdf2-sha512".into(),
+            password_iterations: 210_000,
+            ..AppSettings::default()
+        };
+        assert!(sha512.validate().is_ok());
     }
 
     #[test]

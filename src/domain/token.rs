@@ -100,6 +100,44 @@ pub fn verify_operator_token(
     (custom.aud == OPERATOR_AUDIENCE && custom.typ == OPERATOR_TOKEN_TYPE).then_some(custom.sub)
 }
 
+/// The `typ` claim of end-user access tokens.
+pub const ACCESS_TOKEN_TYPE: &str = "access";
+
+/// The custom claims of an end-user access token (`API.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The tenant's issuer URL.
+    pub iss: String,
+    /// The user id.
+    pub sub: String,
+    /// The app id.
+    pub app: String,
+    /// The tenant id.
+    pub tid: String,
+    /// The session id.
+    pub sid: String,
+    /// Always `ACCESS_TOKEN_TYPE`.
+    pub typ: String,
+}
+
+/// Verifies an end-user access token for one app and tenant: signature by one of the app's
+/// keys, not expired, `typ` access, and `app`/`tid` equal to the place it is presented at.
+/// Returns the claims with `iat` and `exp` (Unix seconds).
+pub fn verify_access_token(
+    token: &str,
+    find_key: impl Fn(&str) -> Option<PublicKey>,
+    now_ms: i64,
+    app: &str,
+    tenant: &str,
+) -> Option<(AccessClaims, i64, i64)> {
+    let claims = verify::<AccessClaims>(token, find_key, now_ms)?;
+    let iat = claims.issued_at?.timestamp();
+    let exp = claims.expiration?.timestamp();
+    let custom = claims.custom;
+    (custom.typ == ACCESS_TOKEN_TYPE && custom.app == app && custom.tid == tenant)
+        .then_some((custom, iat, exp))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +233,38 @@ mod tests {
         let claims = Claims::new(OperatorClaims::new("x", "op-1"));
         let token = Ed25519.token(&header, &claims, k.secret()).unwrap();
         assert!(verify_operator_token(&token, lookup(&k), NOW).is_none());
+    }
+
+    fn access(tid: &str) -> AccessClaims {
+        AccessClaims {
+            iss: "https://t.example/apps/shop/tenants/acme".into(),
+            sub: "user-1".into(),
+            app: "shop".into(),
+            tid: tid.into(),
+            sid: "session-1".into(),
+            typ: ACCESS_TOKEN_TYPE.into(),
+        }
+    }
+
+    #[test]
+    fn an_access_token_verifies_only_at_its_own_app_and_tenant() {
+        let k = key();
+        let token = sign(&k, access("acme"), NOW, 900).unwrap();
+        let (claims, iat, exp) =
+            verify_access_token(&token, lookup(&k), NOW, "shop", "acme").unwrap();
+        assert_eq!(claims.sid, "session-1");
+        assert_eq!((iat, exp), (NOW / 1000, NOW / 1000 + 900));
+        assert!(verify_access_token(&token, lookup(&k), NOW, "shop", "other").is_none());
+        assert!(verify_access_token(&token, lookup(&k), NOW, "other", "acme").is_none());
+    }
+
+    #[test]
+    fn operator_and_access_tokens_are_never_confused() {
+        let k = key();
+        let operator = operator_token(&k, NOW, 900);
+        assert!(verify_access_token(&operator, lookup(&k), NOW, "shop", "acme").is_none());
+        let user = sign(&k, access("acme"), NOW, 900).unwrap();
+        assert!(verify_operator_token(&user, lookup(&k), NOW).is_none());
     }
 
     #[test]

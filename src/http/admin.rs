@@ -22,7 +22,7 @@ use crate::domain::tenancy::{parse_api_key_name, ApiKey, App, LoginMethod, Tenan
 use crate::domain::time::rfc3339;
 use crate::domain::token::{self, OperatorClaims};
 use crate::domain::Error;
-use crate::store::{ApiKeyStore, OperatorStore, TenancyStore};
+use crate::store::{ApiKeyStore, EdgeStore, OperatorStore, TenancyStore};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{console_error, Request, Response};
@@ -55,7 +55,7 @@ fn page_body(items: Vec<Value>, next_cursor: Option<String>) -> Value {
 }
 
 fn app_view(app: &App) -> Value {
-    json!({ "id": app.id, "created_at": rfc3339(app.created_at_ms) })
+    json!({ "id": app.id, "settings": app.settings, "created_at": rfc3339(app.created_at_ms) })
 }
 
 fn tenant_view(t: &Tenant) -> Value {
@@ -110,7 +110,8 @@ async fn principal(ctx: &Ctx, req: &Request) -> Result<Principal, Error> {
         });
     }
     let kid = token::peek_kid(&credential).ok_or(Error::Unauthorized)?;
-    let key = keyring::public_key(ctx, &KeyOwner::Operators, &kid)
+    let ttl_ms = ctx.operator_token_ttl_seconds()? * 1000;
+    let key = keyring::public_key(ctx, &KeyOwner::Operators, &kid, ttl_ms)
         .await?
         .ok_or(Error::Unauthorized)?;
     let subject = token::verify_operator_token(&credential, |_| Some(key), ctx.now_ms)
@@ -203,7 +204,7 @@ pub async fn operator_signin(ctx: &Ctx, mut req: Request) -> Result<Response, Er
         }
     }
     let ttl = ctx.operator_token_ttl_seconds()?;
-    let key = keyring::signing_key(ctx, &KeyOwner::Operators).await?;
+    let key = keyring::signing_key(ctx, &KeyOwner::Operators, ttl * 1000).await?;
     let claims = OperatorClaims::new(&ctx.origin, &operator.id.to_string());
     let access_token = token::sign(&key, claims, ctx.now_ms, ttl)?;
     respond(
@@ -223,6 +224,7 @@ pub async fn create_app(ctx: &Ctx, mut req: Request) -> Result<Response, Error> 
     let body: CreateAppBody = json_body(&mut req).await?;
     let app = App {
         id: AppId::parse(&body.id)?,
+        settings: Default::default(),
         created_at_ms: ctx.now_ms,
     };
     let public = Tenant::public_of(&app.id, ctx.now_ms);
@@ -386,11 +388,23 @@ pub async fn delete_tenant(ctx: &Ctx, req: Request, params: &Params) -> Result<R
             "the public tenant cannot be deleted".to_owned(),
         ));
     }
-    if !ctx.store.delete_tenant(&app_id, &tenant_id).await? {
+    let Some(key_hashes) = ctx.store.delete_tenant(&app_id, &tenant_id).await? else {
         find_tenant(ctx, &app_id, &tenant_id).await?;
         return Err(Error::TenantNotFound);
-    }
+    };
     cache::forget_tenant(&app_id, &tenant_id);
+    // The KV copies of the tenant's keys are unusable now (their tenant is gone, so every
+    // route they could open answers 404), but clear them anyway; a failure is only logged.
+    match ctx.edge() {
+        Ok(edge) => {
+            for hash in &key_hashes {
+                if let Err(e) = edge.delete_api_key(hash).await {
+                    console_error!("KV cleanup of a deleted tenant's key failed: {e:?}");
+                }
+            }
+        }
+        Err(e) => console_error!("KV cleanup of a deleted tenant's keys failed: {e:?}"),
+    }
     Ok(Response::empty()?.with_status(204))
 }
 
@@ -429,6 +443,15 @@ pub async fn create_api_key(
         created_at_ms: ctx.now_ms,
     };
     ctx.store.create_api_key(&key, &secret.hash()).await?;
+    // Introspection finds keys in KV. If publishing fails, take the key back out of D1 so that
+    // nothing half-made remains, and say so.
+    let published = async { ctx.edge()?.put_api_key(&secret.hash(), &key).await }.await;
+    if let Err(e) = published {
+        ctx.store
+            .delete_api_key(&key.app_id, &key.tenant_id, &key.id)
+            .await?;
+        return Err(e);
+    }
     let mut view = api_key_view(&key);
     view["key"] = Value::from(secret.expose());
     respond(201, &view)
@@ -459,7 +482,8 @@ pub async fn list_api_keys(ctx: &Ctx, req: Request, params: &Params) -> Result<R
 }
 
 /// `DELETE /admin/apps/{app_id}/tenants/{tenant_id}/api-keys/{key_id}` — permission:
-/// `apikeys:write`. The key stops working at once: every use looks it up in D1.
+/// `apikeys:write`. The key stops working at once: `/admin` looks keys up in D1, and the KV
+/// copy that introspection reads is withdrawn first, so a failure leaves the key whole.
 pub async fn delete_api_key(ctx: &Ctx, req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = (app_param(params)?, tenant_param(params)?);
     let key_id = ApiKeyId::parse(params.get("key_id").map(String::as_str).unwrap_or(""))?;
@@ -470,13 +494,98 @@ pub async fn delete_api_key(ctx: &Ctx, req: Request, params: &Params) -> Result<
         Target::Tenant(&app_id, &tenant_id),
     )
     .await?;
-    if !ctx
+    let Some(hash) = ctx
         .store
-        .delete_api_key(&app_id, &tenant_id, &key_id)
+        .find_api_key_hash(&app_id, &tenant_id, &key_id)
         .await?
-    {
+    else {
         find_tenant(ctx, &app_id, &tenant_id).await?;
         return Err(Error::NotFound("no such API key".to_owned()));
-    }
+    };
+    ctx.edge()?.delete_api_key(&hash).await?;
+    ctx.store
+        .delete_api_key(&app_id, &tenant_id, &key_id)
+        .await?;
     Ok(Response::empty()?.with_status(204))
+}
+
+/// `GET /admin/apps/{app_id}` — permission: `tenants:read` on the app. The app and its settings.
+pub async fn get_app(ctx: &Ctx, req: Request, params: &Params) -> Result<Response, Error> {
+    let app_id = app_param(params)?;
+    allow(
+        ctx,
+        &req,
+        Some(Permission::TenantsRead),
+        Target::App(&app_id),
+    )
+    .await?;
+    let app = ctx
+        .store
+        .find_app(&app_id)
+        .await?
+        .ok_or(Error::AppNotFound)?;
+    respond(200, &json!({ "app": app_view(&app) }))
+}
+
+#[derive(Deserialize)]
+struct PatchAppBody {
+    settings: Value,
+}
+
+/// `PATCH /admin/apps/{app_id}` — permission: platform owner. Changes settings (lifetimes,
+/// hashing cost, rotation schedule); the fields given replace the stored ones.
+pub async fn patch_app(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Response, Error> {
+    let app_id = app_param(params)?;
+    allow(ctx, &req, None, Target::App(&app_id)).await?;
+    let body: PatchAppBody = json_body(&mut req).await?;
+    let Value::Object(changes) = body.settings else {
+        return Err(Error::validation("settings must be an object"));
+    };
+    let mut app = ctx
+        .store
+        .find_app(&app_id)
+        .await?
+        .ok_or(Error::AppNotFound)?;
+    let mut merged = serde_json::to_value(&app.settings)
+        .map_err(|e| Error::Internal(format!("settings: {e}")))?;
+    for (name, value) in changes {
+        if merged.get(&name).is_none() {
+            return Err(Error::validation(format!("unknown setting {name:?}")));
+        }
+        merged[name] = value;
+    }
+    app.settings = serde_json::from_value(merged)
+        .map_err(|e| Error::validation(format!("invalid settings: {e}")))?;
+    app.settings.validate()?;
+    if !ctx
+        .store
+        .update_app_settings(&app_id, &app.settings)
+        .await?
+    {
+        return Err(Error::AppNotFound);
+    }
+    cache::forget_app(&app_id);
+    respond(200, &json!({ "app": app_view(&app) }))
+}
+
+/// `POST /admin/apps/{app_id}/signing-keys/rotate` — permission: platform owner. Adds a new
+/// end-user signing key, published now and signing after `JWKS_MAX_AGE_SECONDS`; the old key
+/// keeps verifying until the last token it signed has expired.
+pub async fn rotate_signing_key(
+    ctx: &Ctx,
+    req: Request,
+    params: &Params,
+) -> Result<Response, Error> {
+    let app_id = app_param(params)?;
+    allow(ctx, &req, None, Target::App(&app_id)).await?;
+    ctx.store
+        .find_app(&app_id)
+        .await?
+        .ok_or(Error::AppNotFound)?;
+    let activates_at_ms = ctx.now_ms + ctx.jwks_max_age_seconds()? * 1000;
+    let kid = keyring::create_key(ctx, &KeyOwner::App(app_id), activates_at_ms).await?;
+    respond(
+        201,
+        &json!({ "kid": kid, "activates_at": rfc3339(activates_at_ms) }),
+    )
 }

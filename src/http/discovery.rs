@@ -12,9 +12,6 @@ use crate::domain::Error;
 use serde_json::json;
 use worker::Response;
 
-/// How long clients may cache the JWKS: the isolate keeps key sets as long.
-const JWKS_MAX_AGE_SECONDS: u32 = 300;
-
 /// `GET /healthz`.
 pub fn health() -> Result<Response, Error> {
     respond(200, &json!({ "status": "ok" }))
@@ -35,12 +32,13 @@ fn app_param(params: &Params) -> Result<AppId, Error> {
 /// key is generated here if the app has none yet, so what clients cache stays valid.
 pub async fn jwks(ctx: &Ctx, params: &Params) -> Result<Response, Error> {
     let app_id = app_param(params)?;
-    cache::app(ctx, &app_id).await?;
+    let app = cache::app(ctx, &app_id).await?;
+    let ttl_ms = app.settings.access_token_ttl_seconds * 1000;
     let owner = KeyOwner::App(app_id);
-    let mut keys = keyring::public_keys(ctx, &owner).await?;
+    let mut keys = keyring::public_keys(ctx, &owner, ttl_ms).await?;
     if keys.is_empty() {
-        keyring::signing_key(ctx, &owner).await?;
-        keys = keyring::public_keys(ctx, &owner).await?;
+        keyring::signing_key(ctx, &owner, ttl_ms).await?;
+        keys = keyring::public_keys(ctx, &owner, ttl_ms).await?;
     }
     let keys: Vec<_> = keys
         .iter()
@@ -55,10 +53,12 @@ pub async fn jwks(ctx: &Ctx, params: &Params) -> Result<Response, Error> {
             })
         })
         .collect();
+    // Clients may cache the set exactly as long as a rotated-in key is published before it
+    // signs, so a cached set always knows the key of any token it is shown.
     let response = Response::from_json(&json!({ "keys": keys }))?;
     response.headers().set(
         "Cache-Control",
-        &format!("public, max-age={JWKS_MAX_AGE_SECONDS}"),
+        &format!("public, max-age={}", ctx.jwks_max_age_seconds()?),
     )?;
     Ok(response)
 }
@@ -85,7 +85,7 @@ pub async fn openid_configuration(ctx: &Ctx, params: &Params) -> Result<Response
     let response = Response::from_json(&body)?;
     response.headers().set(
         "Cache-Control",
-        &format!("public, max-age={JWKS_MAX_AGE_SECONDS}"),
+        &format!("public, max-age={}", ctx.jwks_max_age_seconds()?),
     )?;
     Ok(response)
 }

@@ -4,10 +4,14 @@
 use super::admin;
 use super::context::Ctx;
 use super::discovery;
+use super::enduser;
 use super::error::problem;
+use super::rotation;
 use super::routes::{resolve, RouteId};
 use crate::domain::Error;
-use worker::{event, Context, Env, Request, Response};
+use worker::{
+    console_error, event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent,
+};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
@@ -27,15 +31,25 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
         RouteId::OpenApi => return discovery::openapi(),
         _ => {}
     }
-    let ctx = Ctx::new(env, url.origin().ascii_serialization())?;
+    let ctx = Ctx::for_request(env, url.origin().ascii_serialization(), &req)?;
     match route {
         RouteId::Health | RouteId::OpenApi => unreachable_route(),
         RouteId::Jwks => discovery::jwks(&ctx, &params).await,
         RouteId::OpenIdConfiguration => discovery::openid_configuration(&ctx, &params).await,
+        RouteId::Signup => enduser::signup(&ctx, req, &params).await,
+        RouteId::Signin => enduser::signin(&ctx, req, &params).await,
+        RouteId::Refresh => enduser::refresh(&ctx, req, &params).await,
+        RouteId::Signout => enduser::signout(&ctx, req, &params).await,
+        RouteId::Me => enduser::me(&ctx, req, &params).await,
+        RouteId::Introspect => enduser::introspect(&ctx, req, &params).await,
+        RouteId::Revoke => enduser::revoke_token(&ctx, req, &params).await,
         RouteId::Bootstrap => admin::bootstrap(&ctx, req).await,
         RouteId::OperatorSignin => admin::operator_signin(&ctx, req).await,
         RouteId::CreateApp => admin::create_app(&ctx, req).await,
         RouteId::ListApps => admin::list_apps(&ctx, req).await,
+        RouteId::GetApp => admin::get_app(&ctx, req, &params).await,
+        RouteId::PatchApp => admin::patch_app(&ctx, req, &params).await,
+        RouteId::RotateSigningKey => admin::rotate_signing_key(&ctx, req, &params).await,
         RouteId::PutTenant => admin::put_tenant(&ctx, req, &params).await,
         RouteId::GetTenant => admin::get_tenant(&ctx, req, &params).await,
         RouteId::ListTenants => admin::list_tenants(&ctx, req, &params).await,
@@ -50,4 +64,17 @@ fn unreachable_route() -> Result<Response, Error> {
     Err(Error::Internal(
         "route handled before the context".to_owned(),
     ))
+}
+
+/// The cron trigger of `wrangler.toml`: rotates signing keys that reached their age.
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let now_ms = event.schedule() as i64;
+    let outcome = match Ctx::new(env, String::new(), now_ms) {
+        Ok(ctx) => rotation::rotate_due_keys(&ctx).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = outcome {
+        console_error!("scheduled key rotation failed: {e:?}");
+    }
 }

@@ -11,8 +11,13 @@ use worker::{console_error, Headers, Response};
 pub fn status(error: &Error) -> u16 {
     match error {
         Error::Validation(_) => 400,
-        Error::InvalidCredentials | Error::InvalidToken | Error::Unauthorized => 401,
-        Error::Forbidden(_) => 403,
+        Error::InvalidCredentials
+        | Error::InvalidToken
+        | Error::TokenReused
+        | Error::InvalidClient
+        | Error::Unauthorized => 401,
+        Error::Forbidden(_) | Error::UserSuspended | Error::LoginMethodDisabled => 403,
+        Error::RateLimited(_) => 429,
         Error::AppNotFound | Error::TenantNotFound | Error::NotFound(_) | Error::RouteNotFound => {
             404
         }
@@ -33,6 +38,7 @@ fn title(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         409 => "Conflict",
         413 => "Content Too Large",
+        429 => "Too Many Requests",
         503 => "Service Unavailable",
         _ => "Internal Server Error",
     }
@@ -57,8 +63,14 @@ pub fn problem(error: &Error) -> worker::Result<Response> {
     if let Error::MethodNotAllowed(allowed) = error {
         headers.set("Allow", &allowed.join(", "))?;
     }
-    if matches!(error, Error::Unauthorized | Error::InvalidToken) {
+    if matches!(
+        error,
+        Error::Unauthorized | Error::InvalidToken | Error::InvalidClient
+    ) {
         headers.set("WWW-Authenticate", "Bearer")?;
+    }
+    if let Error::RateLimited(seconds) = error {
+        headers.set("Retry-After", &seconds.to_string())?;
     }
     Ok(Response::from_json(&body)?
         .with_status(status)

@@ -5,7 +5,10 @@
 //! `changes`), never by a read followed by a write. A failing binding becomes
 //! `Error::Unavailable` with the cause for the log.
 
-use super::{ApiKeyStore, OperatorStore, SigningKeyStore, StoredSigningKey, TenancyStore};
+use super::{
+    ApiKeyStore, OperatorStore, PresentedRefresh, SessionStore, SignInRecord, SigningKeyStore,
+    StoredSigningKey, TenancyStore, UserStore,
+};
 use crate::domain::authz::Scope;
 use crate::domain::email::Email;
 use crate::domain::ids::{ApiKeyId, AppId, OperatorId, TenantId};
@@ -13,7 +16,10 @@ use crate::domain::keys::KeyOwner;
 use crate::domain::operator::Operator;
 use crate::domain::password::PasswordHash;
 use crate::domain::secret::SecretHash;
-use crate::domain::tenancy::{ApiKey, App, LoginMethod, Tenant};
+use crate::domain::session::{Session, SessionId};
+use crate::domain::tenancy::{ApiKey, App, AppSettings, LoginMethod, Tenant};
+use crate::domain::throttle::Failures;
+use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -104,6 +110,7 @@ fn changes(result: &D1Result) -> Result<usize, Error> {
 #[derive(Deserialize)]
 struct AppRow {
     id: String,
+    settings: String,
     created_at: i64,
 }
 
@@ -111,6 +118,7 @@ impl AppRow {
     fn into_app(self) -> Result<App, Error> {
         Ok(App {
             id: AppId::parse(&self.id).map_err(|_| corrupt("apps"))?,
+            settings: serde_json::from_str(&self.settings).map_err(|_| corrupt("apps"))?,
             created_at_ms: self.created_at,
         })
     }
@@ -139,6 +147,10 @@ impl TenantRow {
     }
 }
 
+fn settings_json(settings: &AppSettings) -> Result<String, Error> {
+    serde_json::to_string(settings).map_err(|e| Error::Internal(format!("settings: {e}")))
+}
+
 fn methods_json(tenant: &Tenant) -> String {
     let names: Vec<&str> = tenant.login_methods.iter().map(|m| m.as_str()).collect();
     serde_json::to_string(&names).unwrap_or_else(|_| "[]".to_owned())
@@ -149,7 +161,7 @@ const TENANT_COLUMNS: &str = "app_id, id, login_methods, created_at, updated_at"
 impl TenancyStore for D1Store {
     async fn find_app(&self, id: &AppId) -> Result<Option<App>, Error> {
         self.first::<AppRow>(
-            "SELECT id, created_at FROM apps WHERE id = ?1",
+            "SELECT id, settings, created_at FROM apps WHERE id = ?1",
             &[text(id.as_str())],
         )
         .await?
@@ -159,7 +171,7 @@ impl TenancyStore for D1Store {
 
     async fn list_apps(&self, after: Option<&str>, limit: usize) -> Result<Vec<App>, Error> {
         self.all::<AppRow>(
-            "SELECT id, created_at FROM apps WHERE id > ?1 ORDER BY id LIMIT ?2",
+            "SELECT id, settings, created_at FROM apps WHERE id > ?1 ORDER BY id LIMIT ?2",
             &[text(after.unwrap_or("")), int(limit as i64)],
         )
         .await?
@@ -172,8 +184,12 @@ impl TenancyStore for D1Store {
         let results = self
             .batch(vec![
                 self.statement(
-                    "INSERT OR IGNORE INTO apps (id, created_at) VALUES (?1, ?2)",
-                    &[text(app.id.as_str()), int(app.created_at_ms)],
+                    "INSERT OR IGNORE INTO apps (id, settings, created_at) VALUES (?1, ?2, ?3)",
+                    &[
+                        text(app.id.as_str()),
+                        text(&settings_json(&app.settings)?),
+                        int(app.created_at_ms),
+                    ],
                 )?,
                 self.statement(
                     "INSERT OR IGNORE INTO tenants (app_id, id, login_methods, created_at, updated_at) \
@@ -191,6 +207,16 @@ impl TenancyStore for D1Store {
             .first()
             .ok_or_else(|| Error::Internal("D1 batch returned no results".to_owned()))?;
         Ok(changes(first)? == 1)
+    }
+
+    async fn update_app_settings(&self, id: &AppId, settings: &AppSettings) -> Result<bool, Error> {
+        let changed = self
+            .run(
+                "UPDATE apps SET settings = ?2 WHERE id = ?1",
+                &[text(id.as_str()), text(&settings_json(settings)?)],
+            )
+            .await?;
+        Ok(changed == 1)
     }
 
     async fn find_tenant(&self, app: &AppId, id: &TenantId) -> Result<Option<Tenant>, Error> {
@@ -258,21 +284,54 @@ impl TenancyStore for D1Store {
         Ok(changed == 1)
     }
 
-    async fn delete_tenant(&self, app: &AppId, id: &TenantId) -> Result<bool, Error> {
+    async fn delete_tenant(
+        &self,
+        app: &AppId,
+        id: &TenantId,
+    ) -> Result<Option<Vec<SecretHash>>, Error> {
         let args = [text(app.as_str()), text(id.as_str())];
+        let in_tenant = "app_id = ?1 AND tenant_id = ?2";
         let results = self
             .batch(vec![
                 self.statement(
-                    "DELETE FROM api_keys WHERE app_id = ?1 AND tenant_id = ?2",
+                    &format!("SELECT key_hash FROM api_keys WHERE {in_tenant}"),
                     &args,
                 )?,
+                self.statement(
+                    &format!(
+                        "DELETE FROM refresh_tokens WHERE session_id IN \
+                         (SELECT id FROM sessions WHERE {in_tenant})"
+                    ),
+                    &args,
+                )?,
+                self.statement(&format!("DELETE FROM sessions WHERE {in_tenant}"), &args)?,
+                self.statement(
+                    &format!("DELETE FROM tenant_users WHERE {in_tenant}"),
+                    &args,
+                )?,
+                self.statement(
+                    &format!("DELETE FROM signin_failures WHERE {in_tenant}"),
+                    &args,
+                )?,
+                self.statement(&format!("DELETE FROM api_keys WHERE {in_tenant}"), &args)?,
                 self.statement("DELETE FROM tenants WHERE app_id = ?1 AND id = ?2", &args)?,
             ])
             .await?;
-        let last = results
-            .last()
-            .ok_or_else(|| Error::Internal("D1 batch returned no results".to_owned()))?;
-        Ok(changes(last)? == 1)
+        let (Some(hashes), Some(last)) = (results.first(), results.last()) else {
+            return Err(Error::Internal("D1 batch returned no results".to_owned()));
+        };
+        if changes(last)? != 1 {
+            return Ok(None);
+        }
+        let hashes = hashes
+            .results::<HashRow>()
+            .map_err(|e| unavailable("decode", e))?;
+        Ok(Some(
+            hashes
+                .into_iter()
+                .map(|r| SecretHash::from_stored(r.key_hash))
+                .collect(),
+        ))
     }
 }
 
@@ -384,6 +443,12 @@ impl ApiKeyRow {
     }
 }
 
+/// A row holding only an API key's hash.
+#[derive(Deserialize)]
+struct HashRow {
+    key_hash: String,
+}
+
 const API_KEY_COLUMNS: &str = "id, app_id, tenant_id, name, scopes, created_at";
 
 impl ApiKeyStore for D1Store {
@@ -436,10 +501,11 @@ impl ApiKeyStore for D1Store {
         app: &AppId,
         tenant: &TenantId,
         id: &ApiKeyId,
-    ) -> Result<bool, Error> {
-        let changed = self
-            .run(
-                "DELETE FROM api_keys WHERE id = ?1 AND app_id = ?2 AND tenant_id = ?3",
+    ) -> Result<Option<SecretHash>, Error> {
+        let deleted = self
+            .first::<HashRow>(
+                "DELETE FROM api_keys WHERE id = ?1 AND app_id = ?2 AND tenant_id = ?3 \
+                 RETURNING key_hash",
                 &[
                     text(&id.to_string()),
                     text(app.as_str()),
@@ -447,7 +513,26 @@ impl ApiKeyStore for D1Store {
                 ],
             )
             .await?;
-        Ok(changed == 1)
+        Ok(deleted.map(|r| SecretHash::from_stored(r.key_hash)))
+    }
+
+    async fn find_api_key_hash(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        id: &ApiKeyId,
+    ) -> Result<Option<SecretHash>, Error> {
+        let row = self
+            .first::<HashRow>(
+                "SELECT key_hash FROM api_keys WHERE id = ?1 AND app_id = ?2 AND tenant_id = ?3",
+                &[
+                    text(&id.to_string()),
+                    text(app.as_str()),
+                    text(tenant.as_str()),
+                ],
+            )
+            .await?;
+        Ok(row.map(|r| SecretHash::from_stored(r.key_hash)))
     }
 
     async fn find_api_key_by_hash(&self, hash: &SecretHash) -> Result<Option<ApiKey>, Error> {
@@ -467,14 +552,15 @@ struct SigningKeyRow {
     public_key: String,
     private_key: String,
     created_at: i64,
+    activates_at: i64,
 }
 
 impl SigningKeyStore for D1Store {
     async fn find_signing_keys(&self, owner: &KeyOwner) -> Result<Vec<StoredSigningKey>, Error> {
         let rows = self
             .all::<SigningKeyRow>(
-                "SELECT kid, public_key, private_key, created_at FROM signing_keys \
-                 WHERE owner = ?1 ORDER BY created_at DESC",
+                "SELECT kid, public_key, private_key, created_at, activates_at FROM signing_keys \
+                 WHERE owner = ?1 ORDER BY activates_at DESC",
                 &[text(&owner.as_stored())],
             )
             .await?;
@@ -486,23 +572,459 @@ impl SigningKeyStore for D1Store {
                 public_key: r.public_key,
                 sealed_private_key: r.private_key,
                 created_at_ms: r.created_at,
+                activates_at_ms: r.activates_at,
             })
             .collect())
     }
 
     async fn create_signing_key(&self, key: &StoredSigningKey) -> Result<(), Error> {
         self.run(
-            "INSERT INTO signing_keys (kid, owner, alg, public_key, private_key, created_at) \
-             VALUES (?1, ?2, 'EdDSA', ?3, ?4, ?5)",
+            "INSERT INTO signing_keys \
+             (kid, owner, alg, public_key, private_key, created_at, activates_at) \
+             VALUES (?1, ?2, 'EdDSA', ?3, ?4, ?5, ?6)",
             &[
                 text(&key.kid),
                 text(&key.owner.as_stored()),
                 text(&key.public_key),
                 text(&key.sealed_private_key),
                 int(key.created_at_ms),
+                int(key.activates_at_ms),
             ],
         )
         .await
         .map(drop)
+    }
+}
+
+#[derive(Deserialize)]
+struct TenantUserRow {
+    app_id: String,
+    user_id: String,
+    user_email: String,
+    password_hash: Option<String>,
+    user_created_at: i64,
+    tenant_id: String,
+    email: String,
+    status: String,
+    plan_tier: String,
+    rate_limit_override: Option<i64>,
+    created_at: i64,
+}
+
+/// Columns of `tenant_users tu JOIN users u`, in the shape of `TenantUserRow`.
+const TENANT_USER_COLUMNS: &str = "u.app_id AS app_id, u.id AS user_id, u.email AS user_email, \
+     u.password_hash AS password_hash, u.created_at AS user_created_at, \
+     tu.tenant_id AS tenant_id, tu.email AS email, tu.status AS status, \
+     tu.plan_tier AS plan_tier, tu.rate_limit_override AS rate_limit_override, \
+     tu.created_at AS created_at";
+
+impl TenantUserRow {
+    fn into_pair(self) -> Result<(User, TenantUser), Error> {
+        let bad = || corrupt("users");
+        let app_id = AppId::parse(&self.app_id).map_err(|_| bad())?;
+        let user_id = UserId::parse(&self.user_id).map_err(|_| bad())?;
+        let user = User {
+            app_id: app_id.clone(),
+            id: user_id,
+            email: Email::parse(&self.user_email).map_err(|_| bad())?,
+            password_hash: self
+                .password_hash
+                .as_deref()
+                .map(PasswordHash::parse)
+                .transpose()?,
+            created_at_ms: self.user_created_at,
+        };
+        let face = TenantUser {
+            app_id,
+            tenant_id: TenantId::parse(&self.tenant_id).map_err(|_| bad())?,
+            user_id,
+            email: Email::parse(&self.email).map_err(|_| bad())?,
+            status: UserStatus::parse(&self.status).map_err(|_| bad())?,
+            plan_tier: self.plan_tier,
+            rate_limit_override: self.rate_limit_override,
+            roles: Vec::new(),
+            created_at_ms: self.created_at,
+        };
+        Ok((user, face))
+    }
+}
+
+#[derive(Deserialize)]
+struct FailureRow {
+    subject: String,
+    failures: i64,
+    last_failed_at: i64,
+    blocked_until: i64,
+}
+
+impl UserStore for D1Store {
+    async fn create_user(&self, user: &User, face: &TenantUser) -> Result<bool, Error> {
+        // Both inserts are guarded by the same "email not yet in this tenant" condition inside
+        // one transaction, so either both happen or neither does.
+        let free = "NOT EXISTS (SELECT 1 FROM tenant_users \
+                    WHERE app_id = ?1 AND tenant_id = ?2 AND email = ?3)";
+        let results = self
+            .batch(vec![
+                self.statement(
+                    &format!(
+                        "INSERT INTO users (app_id, id, email, password_hash, created_at) \
+                         SELECT ?1, ?4, ?3, ?5, ?6 WHERE {free}"
+                    ),
+                    &[
+                        text(user.app_id.as_str()),
+                        text(face.tenant_id.as_str()),
+                        text(face.email.as_str()),
+                        text(&user.id.to_string()),
+                        user.password_hash
+                            .as_ref()
+                            .map(|h| text(&h.to_phc_string()))
+                            .unwrap_or(JsValue::NULL),
+                        int(user.created_at_ms),
+                    ],
+                )?,
+                self.statement(
+                    &format!(
+                        "INSERT INTO tenant_users \
+                         (app_id, tenant_id, user_id, email, status, plan_tier, created_at) \
+                         SELECT ?1, ?2, ?4, ?3, ?5, ?6, ?7 WHERE {free}"
+                    ),
+                    &[
+                        text(face.app_id.as_str()),
+                        text(face.tenant_id.as_str()),
+                        text(face.email.as_str()),
+                        text(&face.user_id.to_string()),
+                        text(face.status.as_str()),
+                        text(&face.plan_tier),
+                        int(face.created_at_ms),
+                    ],
+                )?,
+            ])
+            .await?;
+        let first = results
+            .first()
+            .ok_or_else(|| Error::Internal("D1 batch returned no results".to_owned()))?;
+        Ok(changes(first)? == 1)
+    }
+
+    async fn find_for_signin(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        email: &Email,
+        account: &str,
+        client: Option<&str>,
+    ) -> Result<SignInRecord, Error> {
+        // An absent address matches no row (subjects always carry a prefix).
+        let client = client.unwrap_or("");
+        let results = self
+            .batch(vec![
+                self.statement(
+                    &format!(
+                        "SELECT {TENANT_USER_COLUMNS} FROM tenant_users tu \
+                         JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
+                         WHERE tu.app_id = ?1 AND tu.tenant_id = ?2 AND tu.email = ?3"
+                    ),
+                    &[
+                        text(app.as_str()),
+                        text(tenant.as_str()),
+                        text(email.as_str()),
+                    ],
+                )?,
+                self.statement(
+                    "SELECT subject, failures, last_failed_at, blocked_until FROM signin_failures \
+                     WHERE app_id = ?1 AND tenant_id = ?2 AND subject IN (?3, ?4)",
+                    &[
+                        text(app.as_str()),
+                        text(tenant.as_str()),
+                        text(account),
+                        text(client),
+                    ],
+                )?,
+            ])
+            .await?;
+        let (Some(users), Some(failures)) = (results.first(), results.get(1)) else {
+            return Err(Error::Internal(
+                "D1 batch returned too few results".to_owned(),
+            ));
+        };
+        let user = users
+            .results::<TenantUserRow>()
+            .map_err(|e| unavailable("decode", e))?
+            .into_iter()
+            .next()
+            .map(TenantUserRow::into_pair)
+            .transpose()?;
+        let mut record = SignInRecord {
+            user,
+            account: Failures::default(),
+            client: Failures::default(),
+        };
+        for row in failures
+            .results::<FailureRow>()
+            .map_err(|e| unavailable("decode", e))?
+        {
+            let f = Failures {
+                count: row.failures,
+                last_failed_at_ms: row.last_failed_at,
+                blocked_until_ms: row.blocked_until,
+            };
+            if row.subject == account {
+                record.account = f;
+            } else if !client.is_empty() && row.subject == client {
+                record.client = f;
+            }
+        }
+        Ok(record)
+    }
+
+    async fn find_tenant_user(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<(User, TenantUser)>, Error> {
+        self.first::<TenantUserRow>(
+            &format!(
+                "SELECT {TENANT_USER_COLUMNS} FROM tenant_users tu \
+                 JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
+                 WHERE tu.app_id = ?1 AND tu.tenant_id = ?2 AND tu.user_id = ?3"
+            ),
+            &[
+                text(app.as_str()),
+                text(tenant.as_str()),
+                text(&user.to_string()),
+            ],
+        )
+        .await?
+        .map(TenantUserRow::into_pair)
+        .transpose()
+    }
+
+    async fn update_user_password(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        hash: &PasswordHash,
+    ) -> Result<(), Error> {
+        self.run(
+            "UPDATE users SET password_hash = ?3 WHERE app_id = ?1 AND id = ?2",
+            &[
+                text(app.as_str()),
+                text(&user.to_string()),
+                text(&hash.to_phc_string()),
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn record_signin_failures(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        failures: &[(String, Failures)],
+    ) -> Result<(), Error> {
+        let mut statements = Vec::with_capacity(failures.len());
+        for (subject, f) in failures {
+            statements.push(self.statement(
+                "INSERT INTO signin_failures \
+                 (app_id, tenant_id, subject, failures, last_failed_at, blocked_until) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (app_id, tenant_id, subject) DO UPDATE SET \
+                 failures = excluded.failures, last_failed_at = excluded.last_failed_at, \
+                 blocked_until = excluded.blocked_until",
+                &[
+                    text(app.as_str()),
+                    text(tenant.as_str()),
+                    text(subject),
+                    int(f.count),
+                    int(f.last_failed_at_ms),
+                    int(f.blocked_until_ms),
+                ],
+            )?);
+        }
+        self.batch(statements).await.map(drop)
+    }
+}
+
+#[derive(Deserialize)]
+struct SessionRow {
+    id: String,
+    app_id: String,
+    tenant_id: String,
+    user_id: String,
+    generation: i64,
+    rotated_at: i64,
+    created_at: i64,
+    last_used_at: i64,
+    expires_at: i64,
+    idle_timeout_ms: i64,
+    revoked_at: Option<i64>,
+}
+
+const SESSION_COLUMNS: &str = "s.id AS id, s.app_id AS app_id, s.tenant_id AS tenant_id, \
+     s.user_id AS user_id, s.generation AS generation, s.rotated_at AS rotated_at, \
+     s.created_at AS created_at, s.last_used_at AS last_used_at, s.expires_at AS expires_at, \
+     s.idle_timeout_ms AS idle_timeout_ms, s.revoked_at AS revoked_at";
+
+impl SessionRow {
+    fn into_session(self) -> Result<Session, Error> {
+        let bad = || corrupt("sessions");
+        Ok(Session {
+            id: SessionId::parse(&self.id).map_err(|_| bad())?,
+            app_id: AppId::parse(&self.app_id).map_err(|_| bad())?,
+            tenant_id: TenantId::parse(&self.tenant_id).map_err(|_| bad())?,
+            user_id: UserId::parse(&self.user_id).map_err(|_| bad())?,
+            generation: self.generation,
+            rotated_at_ms: self.rotated_at,
+            created_at_ms: self.created_at,
+            last_used_at_ms: self.last_used_at,
+            expires_at_ms: self.expires_at,
+            idle_timeout_ms: self.idle_timeout_ms,
+            revoked_at_ms: self.revoked_at,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct PresentedRow {
+    #[serde(flatten)]
+    session: SessionRow,
+    token_generation: i64,
+    status: Option<String>,
+}
+
+impl SessionStore for D1Store {
+    async fn create_session(
+        &self,
+        session: &Session,
+        token: &SecretHash,
+        clear_failures_of: &str,
+    ) -> Result<(), Error> {
+        let id = session.id.to_string();
+        self.batch(vec![
+            self.statement(
+                "INSERT INTO sessions (id, app_id, tenant_id, user_id, generation, rotated_at, \
+                 created_at, last_used_at, expires_at, idle_timeout_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                &[
+                    text(&id),
+                    text(session.app_id.as_str()),
+                    text(session.tenant_id.as_str()),
+                    text(&session.user_id.to_string()),
+                    int(session.generation),
+                    int(session.rotated_at_ms),
+                    int(session.created_at_ms),
+                    int(session.last_used_at_ms),
+                    int(session.expires_at_ms),
+                    int(session.idle_timeout_ms),
+                ],
+            )?,
+            self.statement(
+                "INSERT INTO refresh_tokens (token_hash, session_id, generation, created_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                &[
+                    text(token.as_str()),
+                    text(&id),
+                    int(session.generation),
+                    int(session.created_at_ms),
+                ],
+            )?,
+            self.statement(
+                "DELETE FROM signin_failures WHERE app_id = ?1 AND tenant_id = ?2 AND subject = ?3",
+                &[
+                    text(session.app_id.as_str()),
+                    text(session.tenant_id.as_str()),
+                    text(clear_failures_of),
+                ],
+            )?,
+        ])
+        .await
+        .map(drop)
+    }
+
+    async fn find_by_refresh_token(
+        &self,
+        token: &SecretHash,
+    ) -> Result<Option<PresentedRefresh>, Error> {
+        let row = self
+            .first::<PresentedRow>(
+                &format!(
+                    "SELECT {SESSION_COLUMNS}, rt.generation AS token_generation, \
+                     tu.status AS status FROM refresh_tokens rt \
+                     JOIN sessions s ON s.id = rt.session_id \
+                     LEFT JOIN tenant_users tu ON tu.app_id = s.app_id \
+                     AND tu.tenant_id = s.tenant_id AND tu.user_id = s.user_id \
+                     WHERE rt.token_hash = ?1"
+                ),
+                &[text(token.as_str())],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        // A session whose user no longer has a face in the tenant is as good as suspended.
+        let status = match row.status.as_deref() {
+            Some(s) => UserStatus::parse(s).map_err(|_| corrupt("tenant_users"))?,
+            None => UserStatus::Suspended,
+        };
+        Ok(Some(PresentedRefresh {
+            session: row.session.into_session()?,
+            generation: row.token_generation,
+            status,
+        }))
+    }
+
+    async fn rotate_session(
+        &self,
+        id: &SessionId,
+        from_generation: i64,
+        successor: &SecretHash,
+        now_ms: i64,
+    ) -> Result<bool, Error> {
+        let id = id.to_string();
+        let results = self
+            .batch(vec![
+                self.statement(
+                    "UPDATE sessions SET generation = ?2 + 1, rotated_at = ?3, last_used_at = ?3 \
+                     WHERE id = ?1 AND generation = ?2 AND revoked_at IS NULL",
+                    &[text(&id), int(from_generation), int(now_ms)],
+                )?,
+                // The successor is derived from the presented token, so a racing rotation
+                // inserts the very same row: OR IGNORE makes that harmless.
+                self.statement(
+                    "INSERT OR IGNORE INTO refresh_tokens \
+                     (token_hash, session_id, generation, created_at) VALUES (?1, ?2, ?3 + 1, ?4)",
+                    &[
+                        text(successor.as_str()),
+                        text(&id),
+                        int(from_generation),
+                        int(now_ms),
+                    ],
+                )?,
+            ])
+            .await?;
+        let first = results
+            .first()
+            .ok_or_else(|| Error::Internal("D1 batch returned no results".to_owned()))?;
+        Ok(changes(first)? == 1)
+    }
+
+    async fn find_session(&self, id: &SessionId) -> Result<Option<Session>, Error> {
+        self.first::<SessionRow>(
+            &format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = ?1"),
+            &[text(&id.to_string())],
+        )
+        .await?
+        .map(SessionRow::into_session)
+        .transpose()
+    }
+
+    async fn revoke_session(&self, id: &SessionId, now_ms: i64) -> Result<bool, Error> {
+        let changed = self
+            .run(
+                "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                &[text(&id.to_string()), int(now_ms)],
+            )
+            .await?;
+        Ok(changed == 1)
     }
 }

@@ -1,5 +1,8 @@
-//! In-memory adapter of every port, for native tests. Same contract as `d1`, including the
-//! atomicity promises (single-threaded, so each method is trivially atomic).
+//! In-memory adapter of the tenancy, operator, API-key and signing-key ports, for native tests.
+//! Same contract as `d1`, including the atomicity promises (single-threaded, so each method is
+//! trivially atomic). The end-user ports (users, sessions, edge view) are exercised against the
+//! real D1 and KV by the end-to-end specs; their state machines are pure domain code with
+//! native tests of their own.
 
 use super::{ApiKeyStore, OperatorStore, SigningKeyStore, StoredSigningKey, TenancyStore};
 use crate::domain::ids::{ApiKeyId, AppId, OperatorId, TenantId};
@@ -7,7 +10,7 @@ use crate::domain::keys::KeyOwner;
 use crate::domain::operator::Operator;
 use crate::domain::password::PasswordHash;
 use crate::domain::secret::SecretHash;
-use crate::domain::tenancy::{ApiKey, App, Tenant};
+use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
 use crate::domain::Error;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -40,6 +43,7 @@ impl MemoryStore {
                 app.to_string(),
                 App {
                     id: app.clone(),
+                    settings: Default::default(),
                     created_at_ms: 0,
                 },
             );
@@ -103,6 +107,17 @@ impl TenancyStore for MemoryStore {
         Ok(true)
     }
 
+    async fn update_app_settings(&self, id: &AppId, settings: &AppSettings) -> Result<bool, Error> {
+        let mut s = self.state()?;
+        match s.apps.get_mut(id.as_str()) {
+            Some(app) => {
+                app.settings = settings.clone();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn find_tenant(&self, app: &AppId, id: &TenantId) -> Result<Option<Tenant>, Error> {
         let s = self.state()?;
         Ok(s.tenants.get(&(app.to_string(), id.to_string())).cloned())
@@ -144,15 +159,23 @@ impl TenancyStore for MemoryStore {
         }
     }
 
-    async fn delete_tenant(&self, app: &AppId, id: &TenantId) -> Result<bool, Error> {
+    async fn delete_tenant(
+        &self,
+        app: &AppId,
+        id: &TenantId,
+    ) -> Result<Option<Vec<SecretHash>>, Error> {
         let mut s = self.state()?;
-        let existed = s
-            .tenants
+        if s.tenants
             .remove(&(app.to_string(), id.to_string()))
-            .is_some();
-        s.api_keys
-            .retain(|(k, _)| !(&k.app_id == app && &k.tenant_id == id));
-        Ok(existed)
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut s.api_keys)
+            .into_iter()
+            .partition(|(k, _)| &k.app_id == app && &k.tenant_id == id);
+        s.api_keys = kept;
+        Ok(Some(gone.into_iter().map(|(_, h)| h).collect()))
     }
 }
 
@@ -223,12 +246,26 @@ impl ApiKeyStore for MemoryStore {
         app: &AppId,
         tenant: &TenantId,
         id: &ApiKeyId,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<SecretHash>, Error> {
         let mut s = self.state()?;
-        let before = s.api_keys.len();
-        s.api_keys
-            .retain(|(k, _)| !(&k.id == id && &k.app_id == app && &k.tenant_id == tenant));
-        Ok(s.api_keys.len() < before)
+        let found = s
+            .api_keys
+            .iter()
+            .position(|(k, _)| &k.id == id && &k.app_id == app && &k.tenant_id == tenant);
+        Ok(found.map(|i| s.api_keys.remove(i).1))
+    }
+
+    async fn find_api_key_hash(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        id: &ApiKeyId,
+    ) -> Result<Option<SecretHash>, Error> {
+        let s = self.state()?;
+        Ok(s.api_keys
+            .iter()
+            .find(|(k, _)| &k.id == id && &k.app_id == app && &k.tenant_id == tenant)
+            .map(|(_, h)| h.clone()))
     }
 
     async fn find_api_key_by_hash(&self, hash: &SecretHash) -> Result<Option<ApiKey>, Error> {

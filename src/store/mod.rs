@@ -9,16 +9,22 @@
     reason = "the worker is single-threaded: futures need no Send bound"
 )]
 
+use crate::domain::email::Email;
 use crate::domain::ids::{ApiKeyId, AppId, OperatorId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::operator::Operator;
 use crate::domain::password::PasswordHash;
 use crate::domain::secret::SecretHash;
-use crate::domain::tenancy::{ApiKey, App, Tenant};
+use crate::domain::session::{Session, SessionId};
+use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
+use crate::domain::throttle::Failures;
+use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 
 #[cfg(target_arch = "wasm32")]
 pub mod d1;
+#[cfg(target_arch = "wasm32")]
+pub mod kv;
 pub mod memory;
 
 /// Apps and tenants.
@@ -29,6 +35,8 @@ pub trait TenancyStore {
     async fn list_apps(&self, after: Option<&str>, limit: usize) -> Result<Vec<App>, Error>;
     /// Creates an app together with its `public` tenant, atomically. `false` if it exists.
     async fn create_app(&self, app: &App, public: &Tenant) -> Result<bool, Error>;
+    /// Replaces an app's settings. `false` if the app does not exist.
+    async fn update_app_settings(&self, id: &AppId, settings: &AppSettings) -> Result<bool, Error>;
     /// The tenant with this id in this app, if any.
     async fn find_tenant(&self, app: &AppId, id: &TenantId) -> Result<Option<Tenant>, Error>;
     /// Up to `limit` tenants of an app ordered by id, after `after`.
@@ -42,9 +50,14 @@ pub trait TenancyStore {
     async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, Error>;
     /// Overwrites a tenant's settings. `false` if it does not exist.
     async fn update_tenant(&self, tenant: &Tenant) -> Result<bool, Error>;
-    /// Deletes a tenant and everything that belongs to it (API keys), atomically.
-    /// `false` if it did not exist.
-    async fn delete_tenant(&self, app: &AppId, id: &TenantId) -> Result<bool, Error>;
+    /// Deletes a tenant and everything that belongs to it (API keys, user faces, sessions),
+    /// atomically. `None` if it did not exist, else the hashes of the API keys it had (so the
+    /// edge view can forget them).
+    async fn delete_tenant(
+        &self,
+        app: &AppId,
+        id: &TenantId,
+    ) -> Result<Option<Vec<SecretHash>>, Error>;
 }
 
 /// Operator accounts.
@@ -76,15 +89,22 @@ pub trait ApiKeyStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ApiKey>, Error>;
-    /// Deletes a key of this tenant. `false` if there was none.
+    /// Deletes a key of this tenant; returns its hash, or `None` if there was none.
     async fn delete_api_key(
         &self,
         app: &AppId,
         tenant: &TenantId,
         id: &ApiKeyId,
-    ) -> Result<bool, Error>;
+    ) -> Result<Option<SecretHash>, Error>;
     /// The key whose secret hashes to `hash`, if any.
     async fn find_api_key_by_hash(&self, hash: &SecretHash) -> Result<Option<ApiKey>, Error>;
+    /// The stored hash of a key of this tenant, if the key exists.
+    async fn find_api_key_hash(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        id: &ApiKeyId,
+    ) -> Result<Option<SecretHash>, Error>;
 }
 
 /// A signing key as stored: public half in the clear, private half sealed.
@@ -97,6 +117,8 @@ pub struct StoredSigningKey {
     /// The sealed private key (see `domain::keys::KeyEncryptionKey`).
     pub sealed_private_key: String,
     pub created_at_ms: i64,
+    /// From when the key signs (it is published before).
+    pub activates_at_ms: i64,
 }
 
 /// Signing keys of the operator plane and of each app.
@@ -105,4 +127,120 @@ pub trait SigningKeyStore {
     async fn find_signing_keys(&self, owner: &KeyOwner) -> Result<Vec<StoredSigningKey>, Error>;
     /// Stores a new key.
     async fn create_signing_key(&self, key: &StoredSigningKey) -> Result<(), Error>;
+}
+
+/// What sign-in needs, read in one round trip: the user with this email in this tenant and the
+/// failure records of the account and of the client address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInRecord {
+    pub user: Option<(User, TenantUser)>,
+    pub account: Failures,
+    pub client: Failures,
+}
+
+/// End users and their per-tenant faces.
+pub trait UserStore {
+    /// Creates a user and its face in one tenant, atomically. `false` (and nothing written)
+    /// when the tenant has that email already.
+    async fn create_user(&self, user: &User, face: &TenantUser) -> Result<bool, Error>;
+    /// The sign-in record for `email` in a tenant; `account` and `client` name the failure
+    /// subjects (no client address: its record reads as empty).
+    async fn find_for_signin(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        email: &Email,
+        account: &str,
+        client: Option<&str>,
+    ) -> Result<SignInRecord, Error>;
+    /// A user as one tenant sees it, if the user has a face there.
+    async fn find_tenant_user(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<(User, TenantUser)>, Error>;
+    /// Replaces a user's password hash (upgrades at sign-in).
+    async fn update_user_password(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        hash: &PasswordHash,
+    ) -> Result<(), Error>;
+    /// Stores failure records after a failed sign-in.
+    async fn record_signin_failures(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        failures: &[(String, Failures)],
+    ) -> Result<(), Error>;
+}
+
+/// A session found by one of its refresh tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentedRefresh {
+    pub session: Session,
+    /// The generation of the presented token.
+    pub generation: i64,
+    /// The user's status in the session's tenant.
+    pub status: UserStatus,
+}
+
+/// Refresh sessions.
+pub trait SessionStore {
+    /// Writes a new session with its first refresh token and clears the account's failure
+    /// record, in one atomic batch.
+    async fn create_session(
+        &self,
+        session: &Session,
+        token: &SecretHash,
+        clear_failures_of: &str,
+    ) -> Result<(), Error>;
+    /// The session a refresh token belongs to, and the token's generation.
+    async fn find_by_refresh_token(
+        &self,
+        token: &SecretHash,
+    ) -> Result<Option<PresentedRefresh>, Error>;
+    /// Moves the session from `from_generation` to the next one and records the successor's
+    /// hash — a compare-and-swap: `true` only for the call that moved it.
+    async fn rotate_session(
+        &self,
+        id: &SessionId,
+        from_generation: i64,
+        successor: &SecretHash,
+        now_ms: i64,
+    ) -> Result<bool, Error>;
+    /// The session, if any.
+    async fn find_session(&self, id: &SessionId) -> Result<Option<Session>, Error>;
+    /// Marks the session revoked. `false` if it was revoked already or does not exist.
+    async fn revoke_session(&self, id: &SessionId, now_ms: i64) -> Result<bool, Error>;
+}
+
+/// The public half of a signing key, as published in KV for verifiers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedKey {
+    pub kid: String,
+    /// base64url of the Ed25519 public key.
+    pub public_key: String,
+    pub activates_at_ms: i64,
+    pub created_at_ms: i64,
+}
+
+/// The edge view in KV: what the hot paths read without D1. D1 stays the source of truth;
+/// every entry here is written after the D1 change it reflects.
+pub trait EdgeStore {
+    /// True when the session was revoked.
+    async fn is_session_revoked(&self, id: &SessionId) -> Result<bool, Error>;
+    /// Records a revocation for as long as an access token of the session can live.
+    async fn put_session_revoked(&self, id: &SessionId, ttl_seconds: i64) -> Result<(), Error>;
+    /// The API key with this hash.
+    async fn find_api_key(&self, hash: &SecretHash) -> Result<Option<ApiKey>, Error>;
+    /// Publishes an API key.
+    async fn put_api_key(&self, hash: &SecretHash, key: &ApiKey) -> Result<(), Error>;
+    /// Withdraws an API key.
+    async fn delete_api_key(&self, hash: &SecretHash) -> Result<(), Error>;
+    /// The published public keys of an owner, if a copy exists.
+    async fn find_public_keys(&self, owner: &KeyOwner) -> Result<Option<Vec<PublishedKey>>, Error>;
+    /// Replaces the published public keys of an owner.
+    async fn put_public_keys(&self, owner: &KeyOwner, keys: &[PublishedKey]) -> Result<(), Error>;
 }

@@ -46,7 +46,13 @@ export const DEFAULT_BINDINGS: Record<string, string> = {
   KEY_ENCRYPTION_SECRET,
   // Test-only: lets the worker hash passwords with few PBKDF2 iterations. Never set in production.
   TESSERA_TEST_PBKDF2_ITERATIONS: "1000",
+  // Test-only: lets a request set the worker's clock with X-Tessera-Test-Now-Ms (lifetimes and
+  // back-off are tested without sleeping). Never set in production.
+  TESSERA_TEST_CLOCK: "header",
 };
+
+/** Header that sets the worker's clock for one request (see TESSERA_TEST_CLOCK). */
+export const CLOCK_HEADER = "X-Tessera-Test-Now-Ms";
 
 export interface StartOptions {
   /** Extra or overriding text bindings (vars/secrets), e.g. { TESSERA_TEST_PBKDF2_ITERATIONS: "1" }. */

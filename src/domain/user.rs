@@ -1,0 +1,113 @@
+//! End users: app-scoped identities with a per-tenant face.
+//!
+//! A user belongs to an app (`(app_id, user_id)`), holds the credentials, and appears in one
+//! or more tenants through a `TenantUser`: the (tenant, email) identity plus the per-tenant
+//! state (status, plan tier, rate-limit override). The same email in two tenants is two users
+//! unless an operator associates one user with the second tenant.
+
+use super::email::Email;
+use super::ids::{AppId, TenantId};
+use super::password::PasswordHash;
+use super::Error;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The id of an end user (UUIDv7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct UserId(uuid::Uuid);
+
+impl UserId {
+    /// A new id for a user created at `unix_ms`.
+    pub fn generate(unix_ms: i64, random: [u8; 10]) -> Self {
+        UserId(super::ids::new_uuid_v7(unix_ms, random))
+    }
+
+    /// Parses the hyphenated form.
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        if raw.len() != 36 {
+            return Err(Error::validation("user id must be a UUID"));
+        }
+        uuid::Uuid::try_parse(raw)
+            .map(UserId)
+            .map_err(|_| Error::validation("user id must be a UUID"))
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// An end user of an app, with the credentials every associated tenant accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub app_id: AppId,
+    pub id: UserId,
+    pub email: Email,
+    /// `None` for users created by an operator without a password.
+    pub password_hash: Option<PasswordHash>,
+    pub created_at_ms: i64,
+}
+
+/// Whether a user may use a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserStatus {
+    Active,
+    Suspended,
+}
+
+impl UserStatus {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Suspended => "suspended",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        match raw {
+            "active" => Ok(UserStatus::Active),
+            "suspended" => Ok(UserStatus::Suspended),
+            _ => Err(Error::validation("status must be active or suspended")),
+        }
+    }
+}
+
+/// The plan tier every user starts on.
+pub const DEFAULT_PLAN_TIER: &str = "free";
+
+/// A user as one tenant sees it: the identity (tenant, email) and the per-tenant state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantUser {
+    pub app_id: AppId,
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub email: Email,
+    pub status: UserStatus,
+    pub plan_tier: String,
+    pub rate_limit_override: Option<i64>,
+    pub roles: Vec<String>,
+    pub created_at_ms: i64,
+}
+
+impl TenantUser {
+    /// A new user's face in `tenant_id`: active, on the default plan, no roles.
+    pub fn new(user: &User, tenant_id: &TenantId, now_ms: i64) -> Self {
+        TenantUser {
+            app_id: user.app_id.clone(),
+            tenant_id: tenant_id.clone(),
+            user_id: user.id,
+            email: user.email.clone(),
+            status: UserStatus::Active,
+            plan_tier: DEFAULT_PLAN_TIER.to_owned(),
+            rate_limit_override: None,
+            roles: Vec::new(),
+            created_at_ms: now_ms,
+        }
+    }
+}

@@ -1,0 +1,512 @@
+//! The data plane: end users of a tenant (`/apps/{app_id}/tenants/{tenant_id}/…`).
+//!
+//! Sign-up and sign-in (`/auth/*`), refresh rotation, sign-out, `/auth/me`, and the RFC 7662 /
+//! RFC 7009 endpoints (`/oauth/*`) that an app's backend calls with a tenant API key. App and
+//! tenant come from the isolate cache. Introspection touches no D1 once the isolate is warm:
+//! keys are held in memory (loaded from KV) and the session's state is read from KV; any KV
+//! failure answers `{"active": false}`.
+
+use super::admin::respond;
+use super::cache;
+use super::context::{random, Ctx};
+use super::keyring;
+use super::request::{bearer, json_body, MAX_BODY_BYTES};
+use super::routes::Params;
+use crate::domain::authz::Scope;
+use crate::domain::email::Email;
+use crate::domain::ids::{AppId, TenantId};
+use crate::domain::keys::KeyOwner;
+use crate::domain::password::Password;
+use crate::domain::secret::{PlainSecret, SecretKind};
+use crate::domain::session::{decide, RefreshDecision, Session, SessionId, SuccessorKey};
+use crate::domain::tenancy::{App, LoginMethod, Tenant};
+use crate::domain::throttle::{ACCOUNT, CLIENT};
+use crate::domain::time::rfc3339;
+use crate::domain::token::{self, AccessClaims, ACCESS_TOKEN_TYPE};
+use crate::domain::user::{TenantUser, User, UserId, UserStatus};
+use crate::domain::Error;
+use crate::store::{EdgeStore, SessionStore, UserStore};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{console_error, Request, Response};
+
+/// The app and tenant a request addresses, from the isolate cache.
+async fn place(ctx: &Ctx, params: &Params) -> Result<(App, Tenant), Error> {
+    let app_id = AppId::parse(params.get("app_id").map(String::as_str).unwrap_or(""))?;
+    let tenant_id = TenantId::parse(params.get("tenant_id").map(String::as_str).unwrap_or(""))?;
+    let app = cache::app(ctx, &app_id).await?;
+    let tenant = cache::tenant(ctx, &app_id, &tenant_id).await?;
+    Ok((app, tenant))
+}
+
+fn issuer(ctx: &Ctx, tenant: &Tenant) -> String {
+    format!(
+        "{}/apps/{}/tenants/{}",
+        ctx.origin, tenant.app_id, tenant.id
+    )
+}
+
+fn access_ttl_ms(app: &App) -> i64 {
+    app.settings.access_token_ttl_seconds * 1000
+}
+
+/// The end user as one tenant sees it (`API.md`).
+fn user_view(face: &TenantUser) -> Value {
+    json!({
+        "id": face.user_id.to_string(),
+        "email": face.email,
+        "tenant_id": face.tenant_id,
+        "status": face.status.as_str(),
+        "plan_tier": face.plan_tier,
+        "roles": face.roles,
+        "created_at": rfc3339(face.created_at_ms),
+    })
+}
+
+fn successor_key(ctx: &Ctx) -> Result<SuccessorKey, Error> {
+    SuccessorKey::from_secret(&ctx.secret("KEY_ENCRYPTION_SECRET").unwrap_or_default())
+}
+
+/// Signs an access token for a session and builds the `session` object of `API.md`.
+async fn session_body(
+    ctx: &Ctx,
+    app: &App,
+    tenant: &Tenant,
+    session: &Session,
+    refresh: &PlainSecret,
+) -> Result<Value, Error> {
+    let key = keyring::signing_key(ctx, &KeyOwner::App(app.id.clone()), access_ttl_ms(app)).await?;
+    let claims = AccessClaims {
+        iss: issuer(ctx, tenant),
+        sub: session.user_id.to_string(),
+        app: app.id.to_string(),
+        tid: tenant.id.to_string(),
+        sid: session.id.to_string(),
+        typ: ACCESS_TOKEN_TYPE.to_owned(),
+    };
+    let ttl = app.settings.access_token_ttl_seconds;
+    let access_token = token::sign(&key, claims, ctx.now_ms, ttl)?;
+    Ok(json!({
+        "session_id": session.id.to_string(),
+        "access_token": access_token,
+        "refresh_token": refresh.expose(),
+        "token_type": "Bearer",
+        "expires_in": ttl,
+    }))
+}
+
+/// Starts a session for `user_id`: one D1 batch writes the session, its first refresh token,
+/// and clears the account's failure record.
+async fn start_session(
+    ctx: &Ctx,
+    app: &App,
+    tenant: &Tenant,
+    user_id: UserId,
+    account_subject: &str,
+) -> Result<Value, Error> {
+    let settings = &app.settings;
+    let session = Session {
+        id: SessionId::generate(ctx.now_ms, random()?),
+        app_id: app.id.clone(),
+        tenant_id: tenant.id.clone(),
+        user_id,
+        generation: 0,
+        rotated_at_ms: ctx.now_ms,
+        created_at_ms: ctx.now_ms,
+        last_used_at_ms: ctx.now_ms,
+        expires_at_ms: ctx.now_ms + settings.session_absolute_ttl_seconds * 1000,
+        idle_timeout_ms: settings.session_idle_ttl_seconds * 1000,
+        revoked_at_ms: None,
+    };
+    let refresh = PlainSecret::generate(SecretKind::RefreshToken, random()?);
+    ctx.store
+        .create_session(&session, &refresh.hash(), account_subject)
+        .await?;
+    session_body(ctx, app, tenant, &session, &refresh).await
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+fn require_email_password(tenant: &Tenant) -> Result<(), Error> {
+    if tenant.allows(LoginMethod::EmailPassword) {
+        Ok(())
+    } else {
+        Err(Error::LoginMethodDisabled)
+    }
+}
+
+fn account_subject(email: &Email) -> String {
+    format!("account:{email}")
+}
+
+/// `POST …/auth/signup`: a new user with email and password in this tenant, signed in.
+pub async fn signup(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Response, Error> {
+    let (app, tenant) = place(ctx, params).await?;
+    require_email_password(&tenant)?;
+    let body: Credentials = json_body(&mut req).await?;
+    let email = Email::parse(&body.email)?;
+    let password = Password::parse(&body.password)?;
+    let policy = ctx.app_password_policy(&app.settings)?;
+    let user = User {
+        app_id: app.id.clone(),
+        id: UserId::generate(ctx.now_ms, random()?),
+        email: email.clone(),
+        password_hash: Some(policy.hash(&password, random()?)),
+        created_at_ms: ctx.now_ms,
+    };
+    let face = TenantUser::new(&user, &tenant.id, ctx.now_ms);
+    if !ctx.store.create_user(&user, &face).await? {
+        return Err(Error::EmailTaken);
+    }
+    let session = start_session(ctx, &app, &tenant, user.id, &account_subject(&email)).await?;
+    respond(
+        201,
+        &json!({ "user": user_view(&face), "session": session }),
+    )
+}
+
+/// `POST …/auth/signin`: throttling is decided before any hashing; unknown email and wrong
+/// password answer alike and cost alike.
+pub async fn signin(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Response, Error> {
+    let (app, tenant) = place(ctx, params).await?;
+    require_email_password(&tenant)?;
+    let body: Credentials = json_body(&mut req).await?;
+    let email = Email::parse(&body.email)?;
+    let password = Password::parse(&body.password)?;
+    // Cloudflare always sets CF-Connecting-IP; without it (a local run) there is no address
+    // to count, and lumping every such request under one key would lock everyone out at once.
+    let client = req
+        .headers()
+        .get("CF-Connecting-IP")
+        .ok()
+        .flatten()
+        .map(|ip| format!("client:{ip}"));
+    let account = account_subject(&email);
+    let record = ctx
+        .store
+        .find_for_signin(&app.id, &tenant.id, &email, &account, client.as_deref())
+        .await?;
+    let wait = ACCOUNT
+        .retry_after(&record.account, ctx.now_ms)
+        .max(CLIENT.retry_after(&record.client, ctx.now_ms));
+    if let Some(seconds) = wait {
+        return Err(Error::RateLimited(seconds));
+    }
+    let policy = ctx.app_password_policy(&app.settings)?;
+    let stored = record
+        .user
+        .as_ref()
+        .and_then(|(user, _)| user.password_hash.clone());
+    let verified = match &stored {
+        Some(hash) => hash.verify(&password),
+        None => {
+            policy.dummy_hash().verify(&password);
+            false
+        }
+    };
+    let (Some((user, face)), Some(hash), true) = (record.user, stored, verified) else {
+        let mut failures = vec![(account, ACCOUNT.record_failure(&record.account, ctx.now_ms))];
+        if let Some(client) = client {
+            failures.push((client, CLIENT.record_failure(&record.client, ctx.now_ms)));
+        }
+        ctx.store
+            .record_signin_failures(&app.id, &tenant.id, &failures)
+            .await?;
+        return Err(Error::InvalidCredentials);
+    };
+    if face.status == UserStatus::Suspended {
+        return Err(Error::UserSuspended);
+    }
+    if policy.needs_rehash(&hash) {
+        let upgraded = policy.hash(&password, random()?);
+        // A failed upgrade must not fail the sign-in: the old hash still verifies.
+        if let Err(e) = ctx
+            .store
+            .update_user_password(&app.id, &user.id, &upgraded)
+            .await
+        {
+            console_error!("password rehash failed: {e:?}");
+        }
+    }
+    let session = start_session(ctx, &app, &tenant, user.id, &account).await?;
+    respond(
+        200,
+        &json!({ "user": user_view(&face), "session": session }),
+    )
+}
+
+/// Revokes a session in D1, then records the revocation in KV so that introspection sees it.
+/// Idempotent: a session revoked earlier has its KV record written again, which repairs a KV
+/// write that failed the first time.
+async fn revoke(ctx: &Ctx, app: &App, session: &SessionId) -> Result<(), Error> {
+    ctx.store.revoke_session(session, ctx.now_ms).await?;
+    ctx.edge()?
+        .put_session_revoked(session, app.settings.access_token_ttl_seconds)
+        .await
+}
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+/// `POST …/auth/refresh`: rotation with theft detection (see `domain::session`).
+pub async fn refresh(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Response, Error> {
+    let (app, tenant) = place(ctx, params).await?;
+    let body: RefreshBody = json_body(&mut req).await?;
+    let token = PlainSecret::from_client(SecretKind::RefreshToken, &body.refresh_token)
+        .ok_or(Error::InvalidToken)?;
+    let presented = ctx
+        .store
+        .find_by_refresh_token(&token.hash())
+        .await?
+        .ok_or(Error::InvalidToken)?;
+    let session = presented.session;
+    if session.app_id != app.id || session.tenant_id != tenant.id {
+        return Err(Error::InvalidToken);
+    }
+    let grace_ms = app.settings.refresh_grace_seconds * 1000;
+    match decide(&session, presented.generation, ctx.now_ms, grace_ms) {
+        RefreshDecision::Dead => {
+            if session
+                .revoked_at_ms
+                .is_some_and(|at| ctx.now_ms - at < access_ttl_ms(&app))
+            {
+                revoke(ctx, &app, &session.id).await?;
+            }
+            return Err(Error::InvalidToken);
+        }
+        RefreshDecision::Theft => {
+            revoke(ctx, &app, &session.id).await?;
+            return Err(Error::TokenReused);
+        }
+        RefreshDecision::Rotate | RefreshDecision::Replay => {}
+    }
+    if presented.status == UserStatus::Suspended {
+        return Err(Error::UserSuspended);
+    }
+    let successor = successor_key(ctx)?.successor(&token)?;
+    if presented.generation == session.generation {
+        let rotated = ctx
+            .store
+            .rotate_session(
+                &session.id,
+                presented.generation,
+                &successor.hash(),
+                ctx.now_ms,
+            )
+            .await?;
+        if !rotated {
+            // Someone else rotated this very token a moment ago (or revoked the session):
+            // answer as a replay if that is what it now is, else refuse.
+            let fresh = ctx
+                .store
+                .find_session(&session.id)
+                .await?
+                .ok_or(Error::InvalidToken)?;
+            if decide(&fresh, presented.generation, ctx.now_ms, grace_ms) != RefreshDecision::Replay
+            {
+                return Err(Error::InvalidToken);
+            }
+        }
+    }
+    let body = session_body(ctx, &app, &tenant, &session, &successor).await?;
+    respond(200, &json!({ "session": body }))
+}
+
+/// Verifies an end-user access token presented at this app and tenant and checks that its
+/// session is not revoked. Anything else is `401 invalid_token`.
+async fn authenticate(
+    ctx: &Ctx,
+    req: &Request,
+    app: &App,
+    tenant: &Tenant,
+) -> Result<AccessClaims, Error> {
+    let credential = bearer(req).ok_or(Error::InvalidToken)?;
+    let (claims, _, _) = verify_access(ctx, &credential, app, tenant)
+        .await?
+        .ok_or(Error::InvalidToken)?;
+    let sid = SessionId::parse(&claims.sid).map_err(|_| Error::InvalidToken)?;
+    if ctx.edge()?.is_session_revoked(&sid).await? {
+        return Err(Error::InvalidToken);
+    }
+    Ok(claims)
+}
+
+/// Signature, expiry, type, app and tenant of an access token; `None` for any defect.
+async fn verify_access(
+    ctx: &Ctx,
+    credential: &str,
+    app: &App,
+    tenant: &Tenant,
+) -> Result<Option<(AccessClaims, i64, i64)>, Error> {
+    let Some(kid) = token::peek_kid(credential) else {
+        return Ok(None);
+    };
+    let owner = KeyOwner::App(app.id.clone());
+    let Some(key) = keyring::public_key(ctx, &owner, &kid, access_ttl_ms(app)).await? else {
+        return Ok(None);
+    };
+    Ok(token::verify_access_token(
+        credential,
+        |_| Some(key),
+        ctx.now_ms,
+        app.id.as_str(),
+        tenant.id.as_str(),
+    ))
+}
+
+/// `POST …/auth/signout`: revokes the session of the presented access token.
+pub async fn signout(ctx: &Ctx, req: Request, params: &Params) -> Result<Response, Error> {
+    let (app, tenant) = place(ctx, params).await?;
+    let claims = authenticate(ctx, &req, &app, &tenant).await?;
+    let sid = SessionId::parse(&claims.sid).map_err(|_| Error::InvalidToken)?;
+    revoke(ctx, &app, &sid).await?;
+    Ok(Response::empty()?.with_status(204))
+}
+
+/// `GET …/auth/me`: the user as this tenant sees it.
+pub async fn me(ctx: &Ctx, req: Request, params: &Params) -> Result<Response, Error> {
+    let (app, tenant) = place(ctx, params).await?;
+    let claims = authenticate(ctx, &req, &app, &tenant).await?;
+    let user_id = UserId::parse(&claims.sub).map_err(|_| Error::InvalidToken)?;
+    let (_, face) = ctx
+        .store
+        .find_tenant_user(&app.id, &tenant.id, &user_id)
+        .await?
+        .ok_or(Error::InvalidToken)?;
+    respond(200, &json!({ "user": user_view(&face) }))
+}
+
+/// The `token` parameter of an RFC 7662/7009 request: a form field or a JSON field.
+async fn token_parameter(req: &mut Request) -> Result<String, Error> {
+    let is_form = req
+        .headers()
+        .get("Content-Type")
+        .ok()
+        .flatten()
+        .is_some_and(|t| {
+            t.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        #[derive(Deserialize)]
+        struct TokenBody {
+            token: String,
+        }
+        return Ok(json_body::<TokenBody>(req).await?.token);
+    }
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|_| Error::validation("the request body cannot be read"))?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
+    }
+    form_urlencoded::parse(&bytes)
+        .find(|(name, _)| name == "token")
+        .map(|(_, value)| value.into_owned())
+        .ok_or_else(|| Error::validation("the token parameter is required"))
+}
+
+/// Authenticates the caller of `/oauth/*`: a tenant API key of this app and tenant with the
+/// `introspect` scope, found in KV (no D1). Anything else is `401 invalid_client`.
+async fn authenticate_client(ctx: &Ctx, req: &Request, tenant: &Tenant) -> Result<(), Error> {
+    let credential = bearer(req).ok_or(Error::InvalidClient)?;
+    let secret =
+        PlainSecret::from_client(SecretKind::ApiKey, &credential).ok_or(Error::InvalidClient)?;
+    let key = ctx
+        .edge()?
+        .find_api_key(&secret.hash())
+        .await?
+        .ok_or(Error::InvalidClient)?;
+    let allowed = key.app_id == tenant.app_id
+        && key.tenant_id == tenant.id
+        && key.scopes.contains(&Scope::Introspect);
+    allowed.then_some(()).ok_or(Error::InvalidClient)
+}
+
+fn inactive() -> Result<Response, Error> {
+    respond(200, &json!({ "active": false }))
+}
+
+/// `POST …/oauth/introspect` (RFC 7662). Every inactive cause answers exactly
+/// `{"active": false}`; a KV failure too (fail closed).
+pub async fn introspect(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Response, Error> {
+    let (app, tenant) = place(ctx, params).await?;
+    match authenticate_client(ctx, &req, &tenant).await {
+        Ok(()) => {}
+        Err(Error::Unavailable(cause)) => {
+            console_error!("introspection client check failed closed: {cause}");
+            return inactive();
+        }
+        Err(e) => return Err(e),
+    }
+    let token = token_parameter(&mut req).await?;
+    let Some((claims, iat, exp)) = verify_access(ctx, &token, &app, &tenant).await? else {
+        return inactive();
+    };
+    let Ok(sid) = SessionId::parse(&claims.sid) else {
+        return inactive();
+    };
+    let revoked = match ctx.edge() {
+        Ok(edge) => edge.is_session_revoked(&sid).await,
+        Err(e) => Err(e),
+    };
+    match revoked {
+        Ok(false) => {}
+        Ok(true) => return inactive(),
+        Err(e) => {
+            console_error!("introspection failed closed: {e:?}");
+            return inactive();
+        }
+    }
+    respond(
+        200,
+        &json!({
+            "active": true,
+            "token_type": "access_token",
+            "sub": claims.sub,
+            "app_id": claims.app,
+            "tenant_id": claims.tid,
+            "sid": claims.sid,
+            "iss": claims.iss,
+            "iat": iat,
+            "exp": exp,
+            "status": UserStatus::Active.as_str(),
+            "plan_tier": crate::domain::user::DEFAULT_PLAN_TIER,
+            "rate_limit": Value::Null,
+            "roles": [],
+            "permissions": [],
+        }),
+    )
+}
+
+/// `POST …/oauth/revoke` (RFC 7009): revokes the session of a refresh or access token of this
+/// tenant. Answers `200 {}` whatever the token, so it reveals nothing.
+pub async fn revoke_token(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Response, Error> {
+    let (app, tenant) = place(ctx, params).await?;
+    authenticate_client(ctx, &req, &tenant).await?;
+    let token = token_parameter(&mut req).await?;
+    let session = if let Some(refresh) = PlainSecret::from_client(SecretKind::RefreshToken, &token)
+    {
+        ctx.store
+            .find_by_refresh_token(&refresh.hash())
+            .await?
+            .map(|p| p.session)
+            .filter(|s| s.app_id == app.id && s.tenant_id == tenant.id)
+            .map(|s| s.id)
+    } else {
+        verify_access(ctx, &token, &app, &tenant)
+            .await?
+            .and_then(|(claims, _, _)| SessionId::parse(&claims.sid).ok())
+    };
+    if let Some(session) = session {
+        revoke(ctx, &app, &session).await?;
+    }
+    respond(200, &json!({}))
+}
