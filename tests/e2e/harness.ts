@@ -21,7 +21,11 @@
 //
 // The instance is shared by every test of the file (state carries over between tests; use
 // unique names per test, or call startWorker() yourself for an isolated instance).
-import { Miniflare, Log, LogLevel } from "miniflare";
+//
+// Failure injection: useWorker({ faults }) with a `Faults` object whose rules (`faults.kv`,
+// `faults.d1`) a spec sets between requests, e.g. `faults.kv = (c) => c.key.startsWith("rev:")`
+// makes every KV read of a revocation throw; see tests/e2e/failures.spec.ts.
+import { Miniflare, Log, LogLevel, Response as MfResponse } from "miniflare";
 import { afterAll, beforeAll } from "vitest";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
@@ -61,7 +65,101 @@ export interface StartOptions {
   migrationsDir?: string;
   /** Skip migrations (e.g. to test behaviour on an empty database). */
   skipMigrations?: boolean;
+  /**
+   * Failure injection: when given, the worker's FLAGS and DB bindings are wrappers over the real
+   * KV namespace and D1 database that throw wherever these rules say so (see `Faults`). The
+   * object is consulted on every call, so a spec may change its rules between requests.
+   */
+  faults?: Faults;
 }
+
+/** One KV call of the worker, as seen by the FLAGS wrapper. */
+export interface KvCall {
+  op: "get" | "getWithMetadata" | "put" | "delete" | "list";
+  /** The key (the prefix for `list`). */
+  key: string;
+}
+
+/** One D1 call of the worker, as seen by the DB wrapper (prepare/bind never fail). */
+export interface D1Call {
+  op: "first" | "all" | "run" | "raw" | "batch" | "exec";
+  /** The SQL of the statement(s): one for a statement, every one of a batch. */
+  sql: string[];
+}
+
+/**
+ * Rules of a fault-injecting worker. `kv`/`d1` decide per call whether it throws (absent:
+ * nothing fails); every call that was made to throw is appended to `injected`.
+ */
+export interface Faults {
+  kv?: ((call: KvCall) => boolean) | null;
+  d1?: ((call: D1Call) => boolean) | null;
+  injected?: Array<({ binding: "kv" } & KvCall) | ({ binding: "d1" } & D1Call)>;
+}
+
+/** Message of an injected D1 failure: it carries SQL so specs can check it never leaks. */
+export const INJECTED_D1_ERROR = "D1_ERROR: injected failure";
+/** Message of an injected KV failure. */
+export const INJECTED_KV_ERROR = "KV_ERROR: injected failure";
+
+// The wrapped bindings of a fault-injecting worker (workerd runs them in the worker's isolate,
+// with the real bindings as "inner bindings"). Each asynchronous call first asks the test
+// process (the FAULTS service, a Node function) whether to throw; otherwise it is forwarded
+// unchanged. The D1 wrapper's class is named D1Database because worker-rs checks the binding's
+// constructor name; its statements wrap the real ones and unwrap for the real batch().
+const FAULTS_WORKER = "tessera-faults";
+const FAULTS_SCRIPT = `
+async function shouldFail(env, call) {
+  const res = await env.FAULTS.fetch("http://faults.test/decide", { method: "POST", body: JSON.stringify(call) });
+  return (await res.text()) === "fail";
+}
+
+class KvNamespace {
+  constructor(env) { this.env = env; this.inner = env.INNER_KV; }
+  async check(op, key) {
+    if (await shouldFail(this.env, { binding: "kv", op, key: String(key ?? "") })) {
+      throw new Error(${JSON.stringify(INJECTED_KV_ERROR)} + " (" + op + " " + key + ")");
+    }
+  }
+  async get(key, ...rest) { await this.check("get", key); return this.inner.get(key, ...rest); }
+  async getWithMetadata(key, ...rest) { await this.check("getWithMetadata", key); return this.inner.getWithMetadata(key, ...rest); }
+  async put(key, ...rest) { await this.check("put", key); return this.inner.put(key, ...rest); }
+  async delete(key, ...rest) { await this.check("delete", key); return this.inner.delete(key, ...rest); }
+  async list(options, ...rest) { await this.check("list", options?.prefix ?? ""); return this.inner.list(options, ...rest); }
+}
+
+class D1PreparedStatement {
+  constructor(db, sql, inner) { this.db = db; this.sql = sql; this.inner = inner; }
+  bind(...args) { return new D1PreparedStatement(this.db, this.sql, this.inner.bind(...args)); }
+  async first(...a) { await this.db.check("first", [this.sql]); return this.inner.first(...a); }
+  async all(...a) { await this.db.check("all", [this.sql]); return this.inner.all(...a); }
+  async run(...a) { await this.db.check("run", [this.sql]); return this.inner.run(...a); }
+  async raw(...a) { await this.db.check("raw", [this.sql]); return this.inner.raw(...a); }
+}
+
+class D1Database {
+  constructor(env) { this.env = env; this.inner = env.INNER_DB; }
+  async check(op, sql) {
+    if (await shouldFail(this.env, { binding: "d1", op, sql })) {
+      throw new Error(${JSON.stringify(INJECTED_D1_ERROR)} + " in " + op + ": " + sql.join("; "));
+    }
+  }
+  prepare(sql) { return new D1PreparedStatement(this, sql, this.inner.prepare(sql)); }
+  async batch(statements) {
+    await this.check("batch", statements.map((s) => s.sql));
+    return this.inner.batch(statements.map((s) => s.inner));
+  }
+  async exec(sql) { await this.check("exec", [sql]); return this.inner.exec(sql); }
+  dump() { return this.inner.dump(); }
+}
+
+export function kv(env) { return new KvNamespace(env); }
+export function d1(env) { return new D1Database(env); }
+`;
+
+/** Binding names under which a fault-injecting worker also sees the real (unwrapped) storage. */
+const REAL_KV = "TESSERA_TEST_REAL_FLAGS";
+const REAL_DB = "TESSERA_TEST_REAL_DB";
 
 export interface JsonResponse<T = any> {
   status: number;
@@ -82,9 +180,9 @@ export interface TestWorker {
     body?: unknown,
     headers?: Record<string, string>,
   ): Promise<JsonResponse<T>>;
-  /** The D1 binding DB, for seeding or inspecting rows directly. */
+  /** The D1 binding DB, for seeding or inspecting rows directly (the real one under `faults`). */
   db(): Promise<any>;
-  /** The KV binding FLAGS, for seeding or inspecting flags directly. */
+  /** The KV binding FLAGS, for seeding or inspecting flags directly (the real one under `faults`). */
   kv(): Promise<any>;
   dispose(): Promise<void>;
 }
@@ -101,34 +199,73 @@ export async function startWorker(
   extra: Record<string, string> | StartOptions = {},
 ): Promise<TestWorker> {
   const opts: StartOptions =
-    "bindings" in extra || "migrationsDir" in extra || "skipMigrations" in extra
+    "bindings" in extra || "migrationsDir" in extra || "skipMigrations" in extra || "faults" in extra
       ? (extra as StartOptions)
       : { bindings: extra as Record<string, string> };
   if (!existsSync(ENTRY)) {
     throw new Error(`${ENTRY} is missing: run \`make build\` (or \`make test-e2e\`) first`);
   }
   const verbose = !!process.env.TESSERA_E2E_LOG;
-  const mf = new Miniflare({
-    host: "127.0.0.1",
-    port: 0,
-    log: new Log(verbose ? LogLevel.DEBUG : LogLevel.WARN),
+  const main = {
     modules: true,
     scriptPath: ENTRY,
     modulesRoot: BUILD_DIR,
     modulesRules: [
-      { type: "ESModule", include: ["**/*.js"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
+      { type: "ESModule" as const, include: ["**/*.js"] },
+      { type: "CompiledWasm" as const, include: ["**/*.wasm"] },
     ],
     compatibilityDate: readCompatibilityDate(),
     d1Databases: { DB: "tessera-test" },
     kvNamespaces: ["FLAGS"],
     bindings: { ...DEFAULT_BINDINGS, ...(opts.bindings ?? {}) },
     // No *Persist options: D1 and KV live in memory and vanish with the instance.
-  });
+  };
+  const shared = {
+    host: "127.0.0.1",
+    port: 0,
+    log: new Log(verbose ? LogLevel.DEBUG : LogLevel.WARN),
+  };
+  const faults = opts.faults;
+  const mf = faults
+    ? new Miniflare({
+        ...shared,
+        workers: [
+          {
+            ...main,
+            // The same namespace and database ids as the inner bindings of the wrappers, so
+            // specs (db(), kv(), migrations) reach the real storage behind the faults.
+            d1Databases: { [REAL_DB]: "tessera-test" },
+            kvNamespaces: { [REAL_KV]: "FLAGS" },
+            wrappedBindings: {
+              DB: { scriptName: FAULTS_WORKER, entrypoint: "d1" },
+              FLAGS: { scriptName: FAULTS_WORKER, entrypoint: "kv" },
+            },
+          },
+          {
+            name: FAULTS_WORKER,
+            modules: true,
+            script: FAULTS_SCRIPT,
+            d1Databases: { INNER_DB: "tessera-test" },
+            kvNamespaces: { INNER_KV: "FLAGS" },
+            serviceBindings: {
+              FAULTS: async (request: any) => {
+                const call = await request.json();
+                const rule = call.binding === "kv" ? faults.kv : faults.d1;
+                const fail = !!rule && rule(call);
+                if (fail) (faults.injected ??= []).push(call);
+                return new MfResponse(fail ? "fail" : "pass");
+              },
+            },
+          },
+        ],
+      })
+    : new Miniflare({ ...shared, ...main });
+  const dbName = faults ? REAL_DB : "DB";
+  const kvName = faults ? REAL_KV : "FLAGS";
   try {
     await mf.ready;
     if (!opts.skipMigrations) {
-      await applyMigrations(await mf.getD1Database("DB"), opts.migrationsDir ?? MIGRATIONS_DIR);
+      await applyMigrations(await mf.getD1Database(dbName), opts.migrationsDir ?? MIGRATIONS_DIR);
     }
   } catch (e) {
     await mf.dispose();
@@ -169,8 +306,8 @@ export async function startWorker(
     mf,
     fetch,
     json,
-    db: () => mf.getD1Database("DB"),
-    kv: () => mf.getKVNamespace("FLAGS"),
+    db: () => mf.getD1Database(dbName),
+    kv: () => mf.getKVNamespace(kvName),
     dispose: () => mf.dispose(),
   };
 }
