@@ -2,6 +2,7 @@
 //! through the end-to-end specs).
 
 use futures_executor::block_on;
+use tessera::domain::audit::{Actor, AuditEntry};
 use tessera::domain::authz::Scope;
 use tessera::domain::email::Email;
 use tessera::domain::ids::{ApiKeyId, AppId, OperatorId, TenantId};
@@ -12,6 +13,19 @@ use tessera::domain::tenancy::{ApiKey, App, Tenant};
 use tessera::domain::Error;
 use tessera::store::memory::MemoryStore;
 use tessera::store::{ApiKeyStore, OperatorStore, TenancyStore};
+
+fn entry(action: &'static str) -> AuditEntry {
+    AuditEntry {
+        id: format!("entry-{action}"),
+        app_id: app("public"),
+        at_ms: 0,
+        actor: Actor::Operator("op".into()),
+        action,
+        target: "t".into(),
+        tenant_id: None,
+        detail: serde_json::json!({}),
+    }
+}
 
 fn app(id: &str) -> AppId {
     AppId::parse(id).unwrap()
@@ -53,8 +67,20 @@ fn creating_an_app_twice_reports_that_it_exists() {
             created_at_ms: 5,
         };
         let public = Tenant::public_of(&shop.id, 5);
-        assert!(store.create_app(&shop, &public).await.unwrap());
-        assert!(!store.create_app(&shop, &public).await.unwrap());
+        assert!(store
+            .create_app(&shop, &public, &entry("app.create"))
+            .await
+            .unwrap());
+        assert!(!store
+            .create_app(&shop, &public, &entry("app.create"))
+            .await
+            .unwrap());
+        let actions: Vec<&str> = store.audit_entries().iter().map(|e| e.action).collect();
+        assert_eq!(
+            actions,
+            ["app.create"],
+            "the refused second creation left no entry"
+        );
         let tenants = store.list_tenants(&shop.id, None, 10).await.unwrap();
         assert_eq!(tenants.len(), 1);
         assert!(tenants[0].id.is_public());
@@ -92,7 +118,7 @@ fn pages_continue_after_the_cursor_key() {
                 created_at_ms: 0,
             };
             store
-                .create_app(&a, &Tenant::public_of(&a.id, 0))
+                .create_app(&a, &Tenant::public_of(&a.id, 0), &entry("app.create"))
                 .await
                 .unwrap();
         }
@@ -122,7 +148,10 @@ fn deleting_a_tenant_deletes_its_api_keys() {
         let (a, t) = (app("public"), tenant("acme"));
         let mut acme = Tenant::public_of(&a, 0);
         acme.id = t.clone();
-        assert!(store.create_tenant(&acme).await.unwrap());
+        assert!(store
+            .create_tenant(&acme, &entry("tenant.create"))
+            .await
+            .unwrap());
         let secret = PlainSecret::generate(SecretKind::ApiKey, [3; 32]);
         let key = ApiKey {
             id: ApiKeyId::generate(0, [1; 10]),
@@ -132,20 +161,32 @@ fn deleting_a_tenant_deletes_its_api_keys() {
             scopes: vec![Scope::Introspect],
             created_at_ms: 0,
         };
-        store.create_api_key(&key, &secret.hash()).await.unwrap();
+        store
+            .create_api_key(&key, &secret.hash(), &entry("api_key.create"))
+            .await
+            .unwrap();
         assert_eq!(
             store.find_api_key_by_hash(&secret.hash()).await.unwrap(),
             Some(key)
         );
         assert_eq!(
-            store.delete_tenant(&a, &t).await.unwrap(),
+            store
+                .delete_tenant(&a, &t, &entry("tenant.delete"))
+                .await
+                .unwrap(),
             Some(vec![secret.hash()])
         );
         assert_eq!(
             store.find_api_key_by_hash(&secret.hash()).await.unwrap(),
             None
         );
-        assert_eq!(store.delete_tenant(&a, &t).await.unwrap(), None);
+        assert_eq!(
+            store
+                .delete_tenant(&a, &t, &entry("tenant.delete"))
+                .await
+                .unwrap(),
+            None
+        );
     });
 }
 

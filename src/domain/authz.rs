@@ -5,6 +5,7 @@
 //! permission named in its doc comment.
 
 use super::ids::{ApiKeyId, AppId, OperatorId, TenantId};
+use super::member::{MemberStatus, OperatorRole};
 use super::Error;
 
 /// The management permissions of `API.md`.
@@ -109,9 +110,8 @@ impl Scope {
 pub enum Principal {
     /// The bootstrap operator: creates apps, holds `admin` on every app.
     PlatformOwner(OperatorId),
-    /// Any other operator. Memberships and role bindings arrive with the operators issue; until
-    /// then such an operator holds no permission anywhere.
-    Operator(OperatorId),
+    /// Any other operator, with every membership it has not left.
+    Operator { id: OperatorId, grants: Vec<Grant> },
     /// A tenant API key: its scopes, confined to its own app and tenant.
     ApiKey {
         id: ApiKeyId,
@@ -119,6 +119,30 @@ pub enum Principal {
         tenant_id: TenantId,
         scopes: Vec<Scope>,
     },
+}
+
+/// What one membership grants: roles in an app, possibly narrowed to one tenant, while the
+/// membership is active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub app_id: AppId,
+    pub tenant_id: Option<TenantId>,
+    pub status: MemberStatus,
+    pub roles: Vec<OperatorRole>,
+}
+
+impl Principal {
+    /// True when the principal may see `app` at all (for listings): the platform owner, an
+    /// active member of the app, an API key of the app.
+    pub fn can_see_app(&self, app: &AppId) -> bool {
+        match self {
+            Principal::PlatformOwner(_) => true,
+            Principal::Operator { grants, .. } => grants
+                .iter()
+                .any(|g| &g.app_id == app && g.status == MemberStatus::Active),
+            Principal::ApiKey { app_id, .. } => app_id == app,
+        }
+    }
 }
 
 /// What the request acts on.
@@ -141,6 +165,8 @@ pub enum DenyReason {
     MissingPermission,
     /// The target lies outside the principal's app or tenant.
     OutsideScope,
+    /// The membership is not active (invited, suspended, left): no permission at all.
+    NotActive,
 }
 
 /// The outcome of `authorize`.
@@ -160,6 +186,7 @@ impl Decision {
                     DenyReason::PlatformOwnerOnly => "only the platform owner may do this",
                     DenyReason::MissingPermission => "the credentials lack the needed permission",
                     DenyReason::OutsideScope => "the credentials do not reach this app or tenant",
+                    DenyReason::NotActive => "the membership is not active",
                 }
                 .to_owned(),
             )),
@@ -176,10 +203,38 @@ pub fn authorize(
 ) -> Decision {
     match principal {
         Principal::PlatformOwner(_) => Decision::Allow,
-        Principal::Operator(_) => match permission {
-            None => Decision::Deny(DenyReason::PlatformOwnerOnly),
-            Some(_) => Decision::Deny(DenyReason::MissingPermission),
-        },
+        Principal::Operator { grants, .. } => {
+            let Some(permission) = permission else {
+                return Decision::Deny(DenyReason::PlatformOwnerOnly);
+            };
+            let (app, tenant) = match target {
+                Target::Platform => return Decision::Deny(DenyReason::PlatformOwnerOnly),
+                Target::App(app) => (*app, None),
+                Target::Tenant(app, tenant) => (*app, Some(*tenant)),
+            };
+            let Some(grant) = grants.iter().find(|g| &g.app_id == app) else {
+                return Decision::Deny(DenyReason::OutsideScope);
+            };
+            // The lifecycle comes first: a membership that is not active grants nothing,
+            // whatever its roles.
+            if grant.status != MemberStatus::Active {
+                return Decision::Deny(DenyReason::NotActive);
+            }
+            if let Some(own) = &grant.tenant_id {
+                if tenant != Some(own) {
+                    return Decision::Deny(DenyReason::OutsideScope);
+                }
+            }
+            if grant
+                .roles
+                .iter()
+                .any(|r| r.permissions().contains(&permission))
+            {
+                Decision::Allow
+            } else {
+                Decision::Deny(DenyReason::MissingPermission)
+            }
+        }
         Principal::ApiKey {
             app_id,
             tenant_id,
@@ -225,10 +280,145 @@ mod tests {
         assert!(Scope::parse_list(&[]).is_err());
     }
 
+    fn operator(grants: Vec<Grant>) -> Principal {
+        Principal::Operator {
+            id: OperatorId::generate(0, [1; 10]),
+            grants,
+        }
+    }
+
+    fn grant(
+        app_id: &str,
+        tenant: Option<&str>,
+        status: MemberStatus,
+        roles: &[OperatorRole],
+    ) -> Grant {
+        Grant {
+            app_id: app(app_id),
+            tenant_id: tenant.map(self::tenant),
+            status,
+            roles: roles.to_vec(),
+        }
+    }
+
+    #[test]
+    fn operators_act_through_active_memberships_only() {
+        use DenyReason::*;
+        use MemberStatus::*;
+        use OperatorRole::*;
+        let (shop, other_app, acme, beta) =
+            (app("shop"), app("other"), tenant("acme"), tenant("beta"));
+        let app_admin = operator(vec![grant("shop", None, Active, &[Admin])]);
+        let tenant_support = operator(vec![grant("shop", Some("acme"), Active, &[Support])]);
+        let suspended_admin = operator(vec![grant("shop", None, Suspended, &[Admin])]);
+        let invited_admin = operator(vec![grant("shop", None, Invited, &[Admin])]);
+        let auditor = operator(vec![grant("shop", None, Active, &[Auditor])]);
+        let table: Vec<(&Principal, Option<Permission>, Target, Decision)> = vec![
+            (
+                &app_admin,
+                Some(Permission::MembersWrite),
+                Target::App(&shop),
+                Decision::Allow,
+            ),
+            (
+                &app_admin,
+                Some(Permission::TenantsWrite),
+                Target::Tenant(&shop, &beta),
+                Decision::Allow,
+            ),
+            (
+                &app_admin,
+                Some(Permission::TenantsRead),
+                Target::App(&other_app),
+                Decision::Deny(OutsideScope),
+            ),
+            (
+                &app_admin,
+                None,
+                Target::Platform,
+                Decision::Deny(PlatformOwnerOnly),
+            ),
+            (
+                &tenant_support,
+                Some(Permission::UsersSuspend),
+                Target::Tenant(&shop, &acme),
+                Decision::Allow,
+            ),
+            (
+                &tenant_support,
+                Some(Permission::UsersSuspend),
+                Target::Tenant(&shop, &beta),
+                Decision::Deny(OutsideScope),
+            ),
+            (
+                &tenant_support,
+                Some(Permission::TenantsRead),
+                Target::App(&shop),
+                Decision::Deny(OutsideScope),
+            ),
+            (
+                &tenant_support,
+                Some(Permission::UsersPlan),
+                Target::Tenant(&shop, &acme),
+                Decision::Deny(MissingPermission),
+            ),
+            (
+                &suspended_admin,
+                Some(Permission::TenantsRead),
+                Target::App(&shop),
+                Decision::Deny(NotActive),
+            ),
+            (
+                &invited_admin,
+                Some(Permission::TenantsRead),
+                Target::App(&shop),
+                Decision::Deny(NotActive),
+            ),
+            (
+                &auditor,
+                Some(Permission::AuditRead),
+                Target::App(&shop),
+                Decision::Allow,
+            ),
+            (
+                &auditor,
+                Some(Permission::TenantsWrite),
+                Target::Tenant(&shop, &acme),
+                Decision::Deny(MissingPermission),
+            ),
+        ];
+        for (principal, permission, target, expected) in table {
+            assert_eq!(
+                authorize(principal, permission, &target),
+                expected,
+                "{principal:?} {permission:?} {target:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_lifecycle_is_checked_before_any_role_or_scope() {
+        let suspended_elsewhere = operator(vec![grant(
+            "shop",
+            Some("acme"),
+            MemberStatus::Suspended,
+            &[],
+        )]);
+        let (shop, beta) = (app("shop"), tenant("beta"));
+        assert_eq!(
+            authorize(
+                &suspended_elsewhere,
+                Some(Permission::TenantsRead),
+                &Target::Tenant(&shop, &beta)
+            ),
+            Decision::Deny(DenyReason::NotActive)
+        );
+    }
+
     #[test]
     fn decisions_follow_the_table() {
         let owner = Principal::PlatformOwner(OperatorId::generate(0, [0; 10]));
-        let operator = Principal::Operator(OperatorId::generate(0, [1; 10]));
+        let operator = operator(vec![]);
         let (shop, acme, other) = (app("shop"), tenant("acme"), tenant("other"));
         let key = Principal::ApiKey {
             id: ApiKeyId::generate(0, [2; 10]),
@@ -255,7 +445,7 @@ mod tests {
                 &operator,
                 Some(Permission::TenantsRead),
                 Target::App(&shop),
-                deny(MissingPermission),
+                deny(OutsideScope),
             ),
             (&key, None, Target::Platform, deny(PlatformOwnerOnly)),
             (

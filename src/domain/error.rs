@@ -35,6 +35,9 @@ pub enum Error {
     /// The tenant does not allow this login method.
     #[error("this login method is not enabled for the tenant")]
     LoginMethodDisabled,
+    /// A role name that is not defined.
+    #[error("unknown role {0:?}")]
+    UnknownRole(String),
     /// Too many failed sign-ins; carries the seconds to wait.
     #[error("too many failed sign-ins; retry later")]
     RateLimited(i64),
@@ -48,6 +51,9 @@ pub enum Error {
     AppNotFound,
     #[error("no such tenant")]
     TenantNotFound,
+    /// No membership with that id in the app.
+    #[error("no such member")]
+    MemberNotFound,
     /// Any other missing resource (an API key, an operator…); the message names it.
     #[error("{0}")]
     NotFound(String),
@@ -84,10 +90,12 @@ impl Error {
             Error::UserSuspended => "user_suspended",
             Error::LoginMethodDisabled => "login_method_disabled",
             Error::RateLimited(_) => "rate_limited",
+            Error::UnknownRole(_) => "unknown_role",
             Error::Unauthorized => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::AppNotFound => "app_not_found",
             Error::TenantNotFound => "tenant_not_found",
+            Error::MemberNotFound => "member_not_found",
             Error::NotFound(_) | Error::RouteNotFound => "not_found",
             Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::Conflict(_) => "conflict",

@@ -3,11 +3,13 @@
 //! Everything here compiles and tests natively. Time comes in as Unix milliseconds and
 //! randomness as byte arrays, so every function is deterministic under test.
 
+pub mod audit;
 pub mod authz;
 pub mod email;
 pub mod error;
 pub mod ids;
 pub mod keys;
+pub mod member;
 pub mod operator;
 pub mod page;
 pub mod password;

@@ -10,9 +10,10 @@ use super::context::{random, Ctx};
 use super::keyring;
 use super::request::{bearer, json_body, query};
 use super::routes::Params;
+use crate::domain::audit::{Actor, AuditEntry};
 use crate::domain::authz::{authorize, Permission, Principal, Scope, Target};
 use crate::domain::email::Email;
-use crate::domain::ids::{ApiKeyId, AppId, OperatorId, TenantId};
+use crate::domain::ids::{new_uuid_v7, ApiKeyId, AppId, OperatorId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::operator::Operator;
 use crate::domain::page::{finish_page, PageRequest};
@@ -22,7 +23,7 @@ use crate::domain::tenancy::{parse_api_key_name, ApiKey, App, LoginMethod, Tenan
 use crate::domain::time::rfc3339;
 use crate::domain::token::{self, OperatorClaims};
 use crate::domain::Error;
-use crate::store::{ApiKeyStore, EdgeStore, OperatorStore, TenancyStore};
+use crate::store::{ApiKeyStore, EdgeStore, MemberStore, OperatorStore, TenancyStore};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{console_error, Request, Response};
@@ -34,15 +35,15 @@ pub fn respond(status: u16, body: &Value) -> Result<Response, Error> {
     Ok(response)
 }
 
-fn app_param(params: &Params) -> Result<AppId, Error> {
+pub(super) fn app_param(params: &Params) -> Result<AppId, Error> {
     AppId::parse(params.get("app_id").map(String::as_str).unwrap_or(""))
 }
 
-fn tenant_param(params: &Params) -> Result<TenantId, Error> {
+pub(super) fn tenant_param(params: &Params) -> Result<TenantId, Error> {
     TenantId::parse(params.get("tenant_id").map(String::as_str).unwrap_or(""))
 }
 
-fn page_request(req: &Request) -> Result<PageRequest, Error> {
+pub(super) fn page_request(req: &Request) -> Result<PageRequest, Error> {
     let q = query(req)?;
     PageRequest::parse(
         q.get("limit").map(String::as_str),
@@ -50,7 +51,7 @@ fn page_request(req: &Request) -> Result<PageRequest, Error> {
     )
 }
 
-fn page_body(items: Vec<Value>, next_cursor: Option<String>) -> Value {
+pub(super) fn page_body(items: Vec<Value>, next_cursor: Option<String>) -> Value {
     json!({ "items": items, "next_cursor": next_cursor })
 }
 
@@ -81,7 +82,7 @@ fn api_key_view(k: &ApiKey) -> Value {
     })
 }
 
-fn operator_view(o: &Operator) -> Value {
+pub(super) fn operator_view(o: &Operator) -> Value {
     json!({
         "id": o.id.to_string(),
         "email": o.email,
@@ -92,7 +93,7 @@ fn operator_view(o: &Operator) -> Value {
 
 /// Who is calling: an operator (by access token) or a tenant API key (`tsk_…`).
 /// Anything else, or a credential that no longer exists, is `401 unauthorized`.
-async fn principal(ctx: &Ctx, req: &Request) -> Result<Principal, Error> {
+pub(super) async fn principal(ctx: &Ctx, req: &Request) -> Result<Principal, Error> {
     let credential = bearer(req).ok_or(Error::Unauthorized)?;
     if credential.starts_with(SecretKind::ApiKey.prefix()) {
         let secret =
@@ -122,10 +123,40 @@ async fn principal(ctx: &Ctx, req: &Request) -> Result<Principal, Error> {
         .find_operator(&id)
         .await?
         .ok_or(Error::Unauthorized)?;
-    Ok(if operator.is_platform_owner {
-        Principal::PlatformOwner(id)
-    } else {
-        Principal::Operator(id)
+    if operator.is_platform_owner {
+        return Ok(Principal::PlatformOwner(id));
+    }
+    // Read on every request, so a suspension or departure takes effect at the next request,
+    // whatever tokens the operator still holds.
+    let grants = ctx.store.find_grants(&id).await?;
+    Ok(Principal::Operator { id, grants })
+}
+
+/// The audit entry of a change made by `principal`.
+pub(super) fn audit_entry(
+    ctx: &Ctx,
+    principal: &Principal,
+    app_id: &AppId,
+    action: &'static str,
+    target: impl Into<String>,
+    tenant_id: Option<&TenantId>,
+    detail: Value,
+) -> Result<AuditEntry, Error> {
+    let actor = match principal {
+        Principal::PlatformOwner(id) | Principal::Operator { id, .. } => {
+            Actor::Operator(id.to_string())
+        }
+        Principal::ApiKey { id, .. } => Actor::ApiKey(id.to_string()),
+    };
+    Ok(AuditEntry {
+        id: new_uuid_v7(ctx.now_ms, random()?).to_string(),
+        app_id: app_id.clone(),
+        at_ms: ctx.now_ms,
+        actor,
+        action,
+        target: target.into(),
+        tenant_id: tenant_id.cloned(),
+        detail,
     })
 }
 
@@ -220,7 +251,7 @@ struct CreateAppBody {
 
 /// `POST /admin/apps` — permission: platform owner. Creates the app with its tenant `public`.
 pub async fn create_app(ctx: &Ctx, mut req: Request) -> Result<Response, Error> {
-    allow(ctx, &req, None, Target::Platform).await?;
+    let principal = allow(ctx, &req, None, Target::Platform).await?;
     let body: CreateAppBody = json_body(&mut req).await?;
     let app = App {
         id: AppId::parse(&body.id)?,
@@ -228,7 +259,16 @@ pub async fn create_app(ctx: &Ctx, mut req: Request) -> Result<Response, Error> 
         created_at_ms: ctx.now_ms,
     };
     let public = Tenant::public_of(&app.id, ctx.now_ms);
-    if !ctx.store.create_app(&app, &public).await? {
+    let audit = audit_entry(
+        ctx,
+        &principal,
+        &app.id,
+        "app.create",
+        app.id.as_str(),
+        None,
+        json!({}),
+    )?;
+    if !ctx.store.create_app(&app, &public, &audit).await? {
         return Err(Error::Conflict(format!("app {} exists already", app.id)));
     }
     cache::forget_app(&app.id);
@@ -247,17 +287,36 @@ pub async fn list_apps(ctx: &Ctx, req: Request) -> Result<Response, Error> {
                 .list_apps(page.after.as_deref(), page.limit + 1)
                 .await?
         }
-        Principal::ApiKey { app_id, .. } => {
-            let visible = page.after.as_deref().is_none_or(|a| app_id.as_str() > a);
-            match visible {
-                true => ctx.store.find_app(app_id).await?.into_iter().collect(),
-                false => Vec::new(),
-            }
+        Principal::ApiKey { app_id, .. } => visible_apps(ctx, &[app_id], &page).await?,
+        Principal::Operator { grants, .. } => {
+            let ids: Vec<&AppId> = grants
+                .iter()
+                .filter(|g| principal.can_see_app(&g.app_id))
+                .map(|g| &g.app_id)
+                .collect();
+            visible_apps(ctx, &ids, &page).await?
         }
-        Principal::Operator(_) => Vec::new(),
     };
     let (apps, next) = finish_page(apps, page.limit, |a| a.id.to_string());
     respond(200, &page_body(apps.iter().map(app_view).collect(), next))
+}
+
+/// The apps among `ids` that come after the page cursor, in id order, up to one more than a page.
+async fn visible_apps(ctx: &Ctx, ids: &[&AppId], page: &PageRequest) -> Result<Vec<App>, Error> {
+    let mut ids: Vec<&AppId> = ids
+        .iter()
+        .copied()
+        .filter(|id| page.after.as_deref().is_none_or(|a| id.as_str() > a))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let mut apps = Vec::new();
+    for id in ids.into_iter().take(page.limit + 1) {
+        if let Some(app) = ctx.store.find_app(id).await? {
+            apps.push(app);
+        }
+    }
+    Ok(apps)
 }
 
 #[derive(Deserialize)]
@@ -270,7 +329,7 @@ struct PutTenantBody {
 /// on creation and is left as it is when absent on update.
 pub async fn put_tenant(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = (app_param(params)?, tenant_param(params)?);
-    allow(
+    let principal = allow(
         ctx,
         &req,
         Some(Permission::TenantsWrite),
@@ -294,7 +353,8 @@ pub async fn put_tenant(ctx: &Ctx, mut req: Request, params: &Params) -> Result<
                 tenant.login_methods = methods;
             }
             tenant.updated_at_ms = ctx.now_ms;
-            if !ctx.store.update_tenant(&tenant).await? {
+            let audit = tenant_audit(ctx, &principal, &tenant, "tenant.update")?;
+            if !ctx.store.update_tenant(&tenant, &audit).await? {
                 return Err(Error::TenantNotFound);
             }
             (tenant, 200)
@@ -307,7 +367,8 @@ pub async fn put_tenant(ctx: &Ctx, mut req: Request, params: &Params) -> Result<
                 created_at_ms: ctx.now_ms,
                 updated_at_ms: ctx.now_ms,
             };
-            if !ctx.store.create_tenant(&tenant).await? {
+            let audit = tenant_audit(ctx, &principal, &tenant, "tenant.create")?;
+            if !ctx.store.create_tenant(&tenant, &audit).await? {
                 return Err(Error::Conflict(
                     "the tenant was created concurrently; retry".into(),
                 ));
@@ -317,6 +378,24 @@ pub async fn put_tenant(ctx: &Ctx, mut req: Request, params: &Params) -> Result<
     };
     cache::forget_tenant(&app_id, &tenant_id);
     respond(status, &json!({ "tenant": tenant_view(&tenant) }))
+}
+
+fn tenant_audit(
+    ctx: &Ctx,
+    principal: &Principal,
+    tenant: &Tenant,
+    action: &'static str,
+) -> Result<AuditEntry, Error> {
+    let methods: Vec<&str> = tenant.login_methods.iter().map(|m| m.as_str()).collect();
+    audit_entry(
+        ctx,
+        principal,
+        &tenant.app_id,
+        action,
+        tenant.id.as_str(),
+        Some(&tenant.id),
+        json!({ "login_methods": methods }),
+    )
 }
 
 /// `GET /admin/apps/{app_id}/tenants/{tenant_id}` — permission: `tenants:read`.
@@ -333,7 +412,11 @@ pub async fn get_tenant(ctx: &Ctx, req: Request, params: &Params) -> Result<Resp
     respond(200, &json!({ "tenant": tenant_view(&tenant) }))
 }
 
-async fn find_tenant(ctx: &Ctx, app_id: &AppId, tenant_id: &TenantId) -> Result<Tenant, Error> {
+pub(super) async fn find_tenant(
+    ctx: &Ctx,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+) -> Result<Tenant, Error> {
     match ctx.store.find_tenant(app_id, tenant_id).await? {
         Some(tenant) => Ok(tenant),
         None => {
@@ -376,7 +459,7 @@ pub async fn list_tenants(ctx: &Ctx, req: Request, params: &Params) -> Result<Re
 /// Deletes the tenant and its API keys; `public` cannot be deleted (`409 conflict`).
 pub async fn delete_tenant(ctx: &Ctx, req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = (app_param(params)?, tenant_param(params)?);
-    allow(
+    let principal = allow(
         ctx,
         &req,
         Some(Permission::TenantsWrite),
@@ -388,7 +471,16 @@ pub async fn delete_tenant(ctx: &Ctx, req: Request, params: &Params) -> Result<R
             "the public tenant cannot be deleted".to_owned(),
         ));
     }
-    let Some(key_hashes) = ctx.store.delete_tenant(&app_id, &tenant_id).await? else {
+    let audit = audit_entry(
+        ctx,
+        &principal,
+        &app_id,
+        "tenant.delete",
+        tenant_id.as_str(),
+        Some(&tenant_id),
+        json!({}),
+    )?;
+    let Some(key_hashes) = ctx.store.delete_tenant(&app_id, &tenant_id, &audit).await? else {
         find_tenant(ctx, &app_id, &tenant_id).await?;
         return Err(Error::TenantNotFound);
     };
@@ -422,7 +514,7 @@ pub async fn create_api_key(
     params: &Params,
 ) -> Result<Response, Error> {
     let (app_id, tenant_id) = (app_param(params)?, tenant_param(params)?);
-    allow(
+    let principal = allow(
         ctx,
         &req,
         Some(Permission::ApiKeysWrite),
@@ -442,14 +534,24 @@ pub async fn create_api_key(
         scopes,
         created_at_ms: ctx.now_ms,
     };
-    ctx.store.create_api_key(&key, &secret.hash()).await?;
-    // Introspection finds keys in KV. If publishing fails, take the key back out of D1 so that
-    // nothing half-made remains, and say so.
-    let published = async { ctx.edge()?.put_api_key(&secret.hash(), &key).await }.await;
-    if let Err(e) = published {
-        ctx.store
-            .delete_api_key(&key.app_id, &key.tenant_id, &key.id)
-            .await?;
+    let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+    let audit = audit_entry(
+        ctx,
+        &principal,
+        &key.app_id,
+        "api_key.create",
+        key.id.to_string(),
+        Some(&key.tenant_id),
+        json!({ "name": key.name, "scopes": scopes }),
+    )?;
+    // Publish to KV (where introspection finds keys) before D1 makes the key usable on /admin,
+    // and withdraw it again if D1 refuses, so nothing half-made remains.
+    let edge = ctx.edge()?;
+    edge.put_api_key(&secret.hash(), &key).await?;
+    if let Err(e) = ctx.store.create_api_key(&key, &secret.hash(), &audit).await {
+        if let Err(cleanup) = edge.delete_api_key(&secret.hash()).await {
+            console_error!("KV withdrawal of an unstored API key failed: {cleanup:?}");
+        }
         return Err(e);
     }
     let mut view = api_key_view(&key);
@@ -487,7 +589,7 @@ pub async fn list_api_keys(ctx: &Ctx, req: Request, params: &Params) -> Result<R
 pub async fn delete_api_key(ctx: &Ctx, req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = (app_param(params)?, tenant_param(params)?);
     let key_id = ApiKeyId::parse(params.get("key_id").map(String::as_str).unwrap_or(""))?;
-    allow(
+    let principal = allow(
         ctx,
         &req,
         Some(Permission::ApiKeysWrite),
@@ -502,9 +604,18 @@ pub async fn delete_api_key(ctx: &Ctx, req: Request, params: &Params) -> Result<
         find_tenant(ctx, &app_id, &tenant_id).await?;
         return Err(Error::NotFound("no such API key".to_owned()));
     };
+    let audit = audit_entry(
+        ctx,
+        &principal,
+        &app_id,
+        "api_key.delete",
+        key_id.to_string(),
+        Some(&tenant_id),
+        json!({}),
+    )?;
     ctx.edge()?.delete_api_key(&hash).await?;
     ctx.store
-        .delete_api_key(&app_id, &tenant_id, &key_id)
+        .delete_api_key(&app_id, &tenant_id, &key_id, Some(&audit))
         .await?;
     Ok(Response::empty()?.with_status(204))
 }
@@ -536,11 +647,12 @@ struct PatchAppBody {
 /// hashing cost, rotation schedule); the fields given replace the stored ones.
 pub async fn patch_app(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Response, Error> {
     let app_id = app_param(params)?;
-    allow(ctx, &req, None, Target::App(&app_id)).await?;
+    let principal = allow(ctx, &req, None, Target::App(&app_id)).await?;
     let body: PatchAppBody = json_body(&mut req).await?;
     let Value::Object(changes) = body.settings else {
         return Err(Error::validation("settings must be an object"));
     };
+    let detail = json!({ "changed": changes.keys().collect::<Vec<_>>() });
     let mut app = ctx
         .store
         .find_app(&app_id)
@@ -557,9 +669,18 @@ pub async fn patch_app(ctx: &Ctx, mut req: Request, params: &Params) -> Result<R
     app.settings = serde_json::from_value(merged)
         .map_err(|e| Error::validation(format!("invalid settings: {e}")))?;
     app.settings.validate()?;
+    let audit = audit_entry(
+        ctx,
+        &principal,
+        &app_id,
+        "app.update",
+        app_id.as_str(),
+        None,
+        detail,
+    )?;
     if !ctx
         .store
-        .update_app_settings(&app_id, &app.settings)
+        .update_app_settings(&app_id, &app.settings, &audit)
         .await?
     {
         return Err(Error::AppNotFound);
@@ -577,13 +698,23 @@ pub async fn rotate_signing_key(
     params: &Params,
 ) -> Result<Response, Error> {
     let app_id = app_param(params)?;
-    allow(ctx, &req, None, Target::App(&app_id)).await?;
+    let principal = allow(ctx, &req, None, Target::App(&app_id)).await?;
     ctx.store
         .find_app(&app_id)
         .await?
         .ok_or(Error::AppNotFound)?;
     let activates_at_ms = ctx.now_ms + ctx.jwks_max_age_seconds()? * 1000;
-    let kid = keyring::create_key(ctx, &KeyOwner::App(app_id), activates_at_ms).await?;
+    let audit = audit_entry(
+        ctx,
+        &principal,
+        &app_id,
+        "signing_key.rotate",
+        app_id.as_str(),
+        None,
+        json!({ "activates_at": rfc3339(activates_at_ms) }),
+    )?;
+    let kid =
+        keyring::create_key(ctx, &KeyOwner::App(app_id), activates_at_ms, Some(&audit)).await?;
     respond(
         201,
         &json!({ "kid": kid, "activates_at": rfc3339(activates_at_ms) }),

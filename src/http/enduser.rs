@@ -95,15 +95,15 @@ async fn session_body(
     }))
 }
 
-/// Starts a session for `user_id`: one D1 batch writes the session, its first refresh token,
-/// and clears the account's failure record.
-async fn start_session(
+/// A new session for `user_id`, its first refresh token, and the `session` body with a signed
+/// access token. Nothing is written yet: signing comes first, so a failure to sign leaves no
+/// session behind that no client holds.
+async fn new_session(
     ctx: &Ctx,
     app: &App,
     tenant: &Tenant,
     user_id: UserId,
-    account_subject: &str,
-) -> Result<Value, Error> {
+) -> Result<(Session, PlainSecret, Value), Error> {
     let settings = &app.settings;
     let session = Session {
         id: SessionId::generate(ctx.now_ms, random()?),
@@ -119,10 +119,8 @@ async fn start_session(
         revoked_at_ms: None,
     };
     let refresh = PlainSecret::generate(SecretKind::RefreshToken, random()?);
-    ctx.store
-        .create_session(&session, &refresh.hash(), account_subject)
-        .await?;
-    session_body(ctx, app, tenant, &session, &refresh).await
+    let body = session_body(ctx, app, tenant, &session, &refresh).await?;
+    Ok((session, refresh, body))
 }
 
 #[derive(Deserialize)]
@@ -159,14 +157,15 @@ pub async fn signup(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Resp
         created_at_ms: ctx.now_ms,
     };
     let face = TenantUser::new(&user, &tenant.id, ctx.now_ms);
-    if !ctx.store.create_user(&user, &face).await? {
+    let (session, refresh, body) = new_session(ctx, &app, &tenant, user.id).await?;
+    if !ctx
+        .store
+        .create_user(&user, &face, &session, &refresh.hash())
+        .await?
+    {
         return Err(Error::EmailTaken);
     }
-    let session = start_session(ctx, &app, &tenant, user.id, &account_subject(&email)).await?;
-    respond(
-        201,
-        &json!({ "user": user_view(&face), "session": session }),
-    )
+    respond(201, &json!({ "user": user_view(&face), "session": body }))
 }
 
 /// `POST …/auth/signin`: throttling is decided before any hashing; unknown email and wrong
@@ -232,11 +231,11 @@ pub async fn signin(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Resp
             console_error!("password rehash failed: {e:?}");
         }
     }
-    let session = start_session(ctx, &app, &tenant, user.id, &account).await?;
-    respond(
-        200,
-        &json!({ "user": user_view(&face), "session": session }),
-    )
+    let (session, refresh, body) = new_session(ctx, &app, &tenant, user.id).await?;
+    ctx.store
+        .create_session(&session, &refresh.hash(), &account)
+        .await?;
+    respond(200, &json!({ "user": user_view(&face), "session": body }))
 }
 
 /// Revokes a session in D1, then records the revocation in KV so that introspection sees it.
@@ -437,7 +436,13 @@ fn inactive() -> Result<Response, Error> {
 /// `POST …/oauth/introspect` (RFC 7662). Every inactive cause answers exactly
 /// `{"active": false}`; a KV failure too (fail closed).
 pub async fn introspect(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Response, Error> {
-    let (app, tenant) = place(ctx, params).await?;
+    let (app, tenant) = match place(ctx, params).await {
+        Err(Error::Unavailable(cause)) => {
+            console_error!("introspection failed closed: {cause}");
+            return inactive();
+        }
+        other => other?,
+    };
     match authenticate_client(ctx, &req, &tenant).await {
         Ok(()) => {}
         Err(Error::Unavailable(cause)) => {
@@ -447,7 +452,14 @@ pub async fn introspect(ctx: &Ctx, mut req: Request, params: &Params) -> Result<
         Err(e) => return Err(e),
     }
     let token = token_parameter(&mut req).await?;
-    let Some((claims, iat, exp)) = verify_access(ctx, &token, &app, &tenant).await? else {
+    let verified = match verify_access(ctx, &token, &app, &tenant).await {
+        Err(Error::Unavailable(cause)) => {
+            console_error!("introspection failed closed: {cause}");
+            return inactive();
+        }
+        other => other?,
+    };
+    let Some((claims, iat, exp)) = verified else {
         return inactive();
     };
     let Ok(sid) = SessionId::parse(&claims.sid) else {

@@ -6,6 +6,7 @@ use super::context::Ctx;
 use super::discovery;
 use super::enduser;
 use super::error::problem;
+use super::members;
 use super::rotation;
 use super::routes::{resolve, RouteId};
 use crate::domain::Error;
@@ -50,6 +51,11 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
         RouteId::GetApp => admin::get_app(&ctx, req, &params).await,
         RouteId::PatchApp => admin::patch_app(&ctx, req, &params).await,
         RouteId::RotateSigningKey => admin::rotate_signing_key(&ctx, req, &params).await,
+        RouteId::InviteMember => members::invite(&ctx, req, &params).await,
+        RouteId::AcceptInvite => members::accept(&ctx, req).await,
+        RouteId::ListMembers => members::list(&ctx, req, &params).await,
+        RouteId::PatchMember => members::patch(&ctx, req, &params).await,
+        RouteId::Audit => members::audit(&ctx, req, &params).await,
         RouteId::PutTenant => admin::put_tenant(&ctx, req, &params).await,
         RouteId::GetTenant => admin::get_tenant(&ctx, req, &params).await,
         RouteId::ListTenants => admin::list_tenants(&ctx, req, &params).await,

@@ -18,12 +18,15 @@ pub fn status(error: &Error) -> u16 {
         | Error::Unauthorized => 401,
         Error::Forbidden(_) | Error::UserSuspended | Error::LoginMethodDisabled => 403,
         Error::RateLimited(_) => 429,
-        Error::AppNotFound | Error::TenantNotFound | Error::NotFound(_) | Error::RouteNotFound => {
-            404
-        }
+        Error::AppNotFound
+        | Error::TenantNotFound
+        | Error::MemberNotFound
+        | Error::NotFound(_)
+        | Error::RouteNotFound => 404,
         Error::MethodNotAllowed(_) => 405,
         Error::Conflict(_) | Error::AlreadyBootstrapped | Error::EmailTaken => 409,
         Error::PayloadTooLarge(_) => 413,
+        Error::UnknownRole(_) => 422,
         Error::Internal(_) => 500,
         Error::Unavailable(_) => 503,
     }
@@ -38,6 +41,7 @@ fn title(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         409 => "Conflict",
         413 => "Content Too Large",
+        422 => "Unprocessable Content",
         429 => "Too Many Requests",
         503 => "Service Unavailable",
         _ => "Internal Server Error",

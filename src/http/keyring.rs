@@ -13,6 +13,7 @@
 //! once, the first time one is needed.
 
 use super::context::{random, Ctx};
+use crate::domain::audit::AuditEntry;
 use crate::domain::keys::{self, live_keys, KeyEncryptionKey, KeyOwner, LiveKeys, SigningKey};
 use crate::domain::Error;
 use crate::store::{EdgeStore, PublishedKey, SigningKeyStore, StoredSigningKey};
@@ -128,18 +129,22 @@ pub async fn create_key(
     ctx: &Ctx,
     owner: &KeyOwner,
     activates_at_ms: i64,
+    audit: Option<&AuditEntry>,
 ) -> Result<String, Error> {
     let kek = encryption_key(ctx)?;
     let key = SigningKey::from_seed(random::<32>()?);
     ctx.store
-        .create_signing_key(&StoredSigningKey {
-            kid: key.kid().to_owned(),
-            owner: owner.clone(),
-            public_key: keys::encode_public_key(&key.public_key()),
-            sealed_private_key: kek.seal(&key, random::<12>()?)?,
-            created_at_ms: ctx.now_ms,
-            activates_at_ms,
-        })
+        .create_signing_key(
+            &StoredSigningKey {
+                kid: key.kid().to_owned(),
+                owner: owner.clone(),
+                public_key: keys::encode_public_key(&key.public_key()),
+                sealed_private_key: kek.seal(&key, random::<12>()?)?,
+                created_at_ms: ctx.now_ms,
+                activates_at_ms,
+            },
+            audit,
+        )
         .await?;
     load_from_d1(ctx, owner).await?;
     Ok(key.kid().to_owned())
@@ -151,14 +156,18 @@ pub async fn signing_key(
     owner: &KeyOwner,
     max_token_ttl_ms: i64,
 ) -> Result<SigningKey, Error> {
-    let mut ring = current(ctx, owner).await?;
+    // Signing happens on D1 paths anyway: when the KV copy cannot be read, use D1.
+    let mut ring = match current(ctx, owner).await {
+        Err(Error::Unavailable(_)) => load_from_d1(ctx, owner).await?.0,
+        other => other?,
+    };
     if ring.live(ctx.now_ms, max_token_ttl_ms).signer.is_none() {
         // The cached view may be stale: ask D1 before making a key.
         ring = load_from_d1(ctx, owner).await?.0;
         if ring.live(ctx.now_ms, max_token_ttl_ms).signer.is_none() {
             // None has activated yet (none at all, or only a pending one): make one that signs
             // now. A racing isolate may do the same; both keys are stored and both verify.
-            create_key(ctx, owner, ctx.now_ms).await?;
+            create_key(ctx, owner, ctx.now_ms, None).await?;
             ring = current(ctx, owner).await?;
         }
     }

@@ -24,6 +24,8 @@ mod error;
 #[cfg(target_arch = "wasm32")]
 mod keyring;
 #[cfg(target_arch = "wasm32")]
+mod members;
+#[cfg(target_arch = "wasm32")]
 mod request;
 #[cfg(target_arch = "wasm32")]
 mod rotation;

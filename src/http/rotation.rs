@@ -17,7 +17,7 @@ async fn rotate_if_due(ctx: &Ctx, owner: &KeyOwner, max_age_days: i64) -> Result
     };
     if ctx.now_ms - newest >= max_age_days * DAY_MS {
         let activates_at = ctx.now_ms + ctx.jwks_max_age_seconds()? * 1000;
-        keyring::create_key(ctx, owner, activates_at).await?;
+        keyring::create_key(ctx, owner, activates_at, None).await?;
     }
     Ok(())
 }

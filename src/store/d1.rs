@@ -6,13 +6,15 @@
 //! `Error::Unavailable` with the cause for the log.
 
 use super::{
-    ApiKeyStore, OperatorStore, PresentedRefresh, SessionStore, SignInRecord, SigningKeyStore,
-    StoredSigningKey, TenancyStore, UserStore,
+    ApiKeyStore, MemberStore, OperatorStore, PresentedRefresh, SessionStore, SignInRecord,
+    SigningKeyStore, StoredSigningKey, TenancyStore, UserStore,
 };
-use crate::domain::authz::Scope;
+use crate::domain::audit::AuditEntry;
+use crate::domain::authz::{Grant, Scope};
 use crate::domain::email::Email;
 use crate::domain::ids::{ApiKeyId, AppId, OperatorId, TenantId};
 use crate::domain::keys::KeyOwner;
+use crate::domain::member::{Member, MemberId, MemberStatus, OperatorRole};
 use crate::domain::operator::Operator;
 use crate::domain::password::PasswordHash;
 use crate::domain::secret::SecretHash;
@@ -99,6 +101,43 @@ impl D1Store {
     }
 }
 
+impl D1Store {
+    /// The statement that writes `entry`. With `only_if_changed`, it writes only when the
+    /// statement just before it in the batch changed a row (`changes()`), so a refused or
+    /// no-op change leaves no entry.
+    fn audit(
+        &self,
+        entry: &AuditEntry,
+        only_if_changed: bool,
+    ) -> Result<D1PreparedStatement, Error> {
+        let condition = if only_if_changed {
+            " WHERE changes() > 0"
+        } else {
+            ""
+        };
+        self.statement(
+            &format!(
+                "INSERT INTO audit_log (id, app_id, at, actor, action, target, tenant_id, detail) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8{condition}"
+            ),
+            &[
+                text(&entry.id),
+                text(entry.app_id.as_str()),
+                int(entry.at_ms),
+                text(&entry.actor.as_stored()),
+                text(entry.action),
+                text(&entry.target),
+                entry
+                    .tenant_id
+                    .as_ref()
+                    .map(|t| text(t.as_str()))
+                    .unwrap_or(JsValue::NULL),
+                text(&entry.detail.to_string()),
+            ],
+        )
+    }
+}
+
 fn changes(result: &D1Result) -> Result<usize, Error> {
     result
         .meta()
@@ -147,6 +186,14 @@ impl TenantRow {
     }
 }
 
+/// `true` when the first statement of a batch changed a row.
+fn first_changed(results: &[D1Result]) -> Result<bool, Error> {
+    let first = results
+        .first()
+        .ok_or_else(|| Error::Internal("D1 batch returned no results".to_owned()))?;
+    Ok(changes(first)? == 1)
+}
+
 fn settings_json(settings: &AppSettings) -> Result<String, Error> {
     serde_json::to_string(settings).map_err(|e| Error::Internal(format!("settings: {e}")))
 }
@@ -180,7 +227,12 @@ impl TenancyStore for D1Store {
         .collect()
     }
 
-    async fn create_app(&self, app: &App, public: &Tenant) -> Result<bool, Error> {
+    async fn create_app(
+        &self,
+        app: &App,
+        public: &Tenant,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
         let results = self
             .batch(vec![
                 self.statement(
@@ -191,6 +243,7 @@ impl TenancyStore for D1Store {
                         int(app.created_at_ms),
                     ],
                 )?,
+                self.audit(audit, true)?,
                 self.statement(
                     "INSERT OR IGNORE INTO tenants (app_id, id, login_methods, created_at, updated_at) \
                      VALUES (?1, ?2, ?3, ?4, ?4)",
@@ -209,14 +262,22 @@ impl TenancyStore for D1Store {
         Ok(changes(first)? == 1)
     }
 
-    async fn update_app_settings(&self, id: &AppId, settings: &AppSettings) -> Result<bool, Error> {
-        let changed = self
-            .run(
-                "UPDATE apps SET settings = ?2 WHERE id = ?1",
-                &[text(id.as_str()), text(&settings_json(settings)?)],
-            )
+    async fn update_app_settings(
+        &self,
+        id: &AppId,
+        settings: &AppSettings,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        let results = self
+            .batch(vec![
+                self.statement(
+                    "UPDATE apps SET settings = ?2 WHERE id = ?1",
+                    &[text(id.as_str()), text(&settings_json(settings)?)],
+                )?,
+                self.audit(audit, true)?,
+            ])
             .await?;
-        Ok(changed == 1)
+        first_changed(&results)
     }
 
     async fn find_tenant(&self, app: &AppId, id: &TenantId) -> Result<Option<Tenant>, Error> {
@@ -252,73 +313,94 @@ impl TenancyStore for D1Store {
         .collect()
     }
 
-    async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, Error> {
-        let changed = self
-            .run(
-                "INSERT OR IGNORE INTO tenants (app_id, id, login_methods, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                &[
-                    text(tenant.app_id.as_str()),
-                    text(tenant.id.as_str()),
-                    text(&methods_json(tenant)),
-                    int(tenant.created_at_ms),
-                    int(tenant.updated_at_ms),
-                ],
-            )
+    async fn create_tenant(&self, tenant: &Tenant, audit: &AuditEntry) -> Result<bool, Error> {
+        let results = self
+            .batch(vec![
+                self.statement(
+                    "INSERT OR IGNORE INTO tenants \
+                     (app_id, id, login_methods, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    &[
+                        text(tenant.app_id.as_str()),
+                        text(tenant.id.as_str()),
+                        text(&methods_json(tenant)),
+                        int(tenant.created_at_ms),
+                        int(tenant.updated_at_ms),
+                    ],
+                )?,
+                self.audit(audit, true)?,
+            ])
             .await?;
-        Ok(changed == 1)
+        first_changed(&results)
     }
 
-    async fn update_tenant(&self, tenant: &Tenant) -> Result<bool, Error> {
-        let changed = self
-            .run(
-                "UPDATE tenants SET login_methods = ?3, updated_at = ?4 WHERE app_id = ?1 AND id = ?2",
-                &[
-                    text(tenant.app_id.as_str()),
-                    text(tenant.id.as_str()),
-                    text(&methods_json(tenant)),
-                    int(tenant.updated_at_ms),
-                ],
-            )
+    async fn update_tenant(&self, tenant: &Tenant, audit: &AuditEntry) -> Result<bool, Error> {
+        let results = self
+            .batch(vec![
+                self.statement(
+                    "UPDATE tenants SET login_methods = ?3, updated_at = ?4 \
+                     WHERE app_id = ?1 AND id = ?2",
+                    &[
+                        text(tenant.app_id.as_str()),
+                        text(tenant.id.as_str()),
+                        text(&methods_json(tenant)),
+                        int(tenant.updated_at_ms),
+                    ],
+                )?,
+                self.audit(audit, true)?,
+            ])
             .await?;
-        Ok(changed == 1)
+        first_changed(&results)
     }
 
     async fn delete_tenant(
         &self,
         app: &AppId,
         id: &TenantId,
+        audit: &AuditEntry,
     ) -> Result<Option<Vec<SecretHash>>, Error> {
         let args = [text(app.as_str()), text(id.as_str())];
         let in_tenant = "app_id = ?1 AND tenant_id = ?2";
-        let results = self
-            .batch(vec![
-                self.statement(
-                    &format!("SELECT key_hash FROM api_keys WHERE {in_tenant}"),
-                    &args,
-                )?,
-                self.statement(
-                    &format!(
-                        "DELETE FROM refresh_tokens WHERE session_id IN \
-                         (SELECT id FROM sessions WHERE {in_tenant})"
-                    ),
-                    &args,
-                )?,
-                self.statement(&format!("DELETE FROM sessions WHERE {in_tenant}"), &args)?,
-                self.statement(
-                    &format!("DELETE FROM tenant_users WHERE {in_tenant}"),
-                    &args,
-                )?,
-                self.statement(
-                    &format!("DELETE FROM signin_failures WHERE {in_tenant}"),
-                    &args,
-                )?,
-                self.statement(&format!("DELETE FROM api_keys WHERE {in_tenant}"), &args)?,
-                self.statement("DELETE FROM tenants WHERE app_id = ?1 AND id = ?2", &args)?,
-            ])
-            .await?;
-        let (Some(hashes), Some(last)) = (results.first(), results.last()) else {
-            return Err(Error::Internal("D1 batch returned no results".to_owned()));
+        // Members narrowed to the tenant leave with it, so that a tenant re-created under the
+        // same id does not hand its old operators their access back.
+        let statements = vec![
+            self.statement(
+                &format!("SELECT key_hash FROM api_keys WHERE {in_tenant}"),
+                &args,
+            )?,
+            self.statement(
+                &format!(
+                    "DELETE FROM refresh_tokens WHERE session_id IN \
+                     (SELECT id FROM sessions WHERE {in_tenant})"
+                ),
+                &args,
+            )?,
+            self.statement(&format!("DELETE FROM sessions WHERE {in_tenant}"), &args)?,
+            self.statement(
+                &format!("DELETE FROM tenant_users WHERE {in_tenant}"),
+                &args,
+            )?,
+            self.statement(
+                &format!("DELETE FROM signin_failures WHERE {in_tenant}"),
+                &args,
+            )?,
+            self.statement(&format!("DELETE FROM api_keys WHERE {in_tenant}"), &args)?,
+            self.statement(
+                &format!(
+                    "UPDATE members SET status = 'left', invite_hash = NULL, updated_at = ?3 \
+                     WHERE {in_tenant} AND status != 'left'"
+                ),
+                &[text(app.as_str()), text(id.as_str()), int(audit.at_ms)],
+            )?,
+            self.statement("DELETE FROM tenants WHERE app_id = ?1 AND id = ?2", &args)?,
+            self.audit(audit, true)?,
+        ];
+        let tenant_delete = statements.len() - 2;
+        let results = self.batch(statements).await?;
+        let (Some(hashes), Some(last)) = (results.first(), results.get(tenant_delete)) else {
+            return Err(Error::Internal(
+                "D1 batch returned too few results".to_owned(),
+            ));
         };
         if changes(last)? != 1 {
             return Ok(None);
@@ -452,21 +534,29 @@ struct HashRow {
 const API_KEY_COLUMNS: &str = "id, app_id, tenant_id, name, scopes, created_at";
 
 impl ApiKeyStore for D1Store {
-    async fn create_api_key(&self, key: &ApiKey, hash: &SecretHash) -> Result<(), Error> {
+    async fn create_api_key(
+        &self,
+        key: &ApiKey,
+        hash: &SecretHash,
+        audit: &AuditEntry,
+    ) -> Result<(), Error> {
         let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
-        self.run(
-            "INSERT INTO api_keys (id, app_id, tenant_id, name, scopes, key_hash, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            &[
-                text(&key.id.to_string()),
-                text(key.app_id.as_str()),
-                text(key.tenant_id.as_str()),
-                text(&key.name),
-                text(&serde_json::to_string(&scopes).unwrap_or_else(|_| "[]".to_owned())),
-                text(hash.as_str()),
-                int(key.created_at_ms),
-            ],
-        )
+        self.batch(vec![
+            self.statement(
+                "INSERT INTO api_keys (id, app_id, tenant_id, name, scopes, key_hash, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                &[
+                    text(&key.id.to_string()),
+                    text(key.app_id.as_str()),
+                    text(key.tenant_id.as_str()),
+                    text(&key.name),
+                    text(&serde_json::to_string(&scopes).unwrap_or_else(|_| "[]".to_owned())),
+                    text(hash.as_str()),
+                    int(key.created_at_ms),
+                ],
+            )?,
+            self.audit(audit, false)?,
+        ])
         .await
         .map(drop)
     }
@@ -501,19 +591,30 @@ impl ApiKeyStore for D1Store {
         app: &AppId,
         tenant: &TenantId,
         id: &ApiKeyId,
+        audit: Option<&AuditEntry>,
     ) -> Result<Option<SecretHash>, Error> {
-        let deleted = self
-            .first::<HashRow>(
-                "DELETE FROM api_keys WHERE id = ?1 AND app_id = ?2 AND tenant_id = ?3 \
-                 RETURNING key_hash",
-                &[
-                    text(&id.to_string()),
-                    text(app.as_str()),
-                    text(tenant.as_str()),
-                ],
-            )
-            .await?;
-        Ok(deleted.map(|r| SecretHash::from_stored(r.key_hash)))
+        let mut statements = vec![self.statement(
+            "DELETE FROM api_keys WHERE id = ?1 AND app_id = ?2 AND tenant_id = ?3 \
+             RETURNING key_hash",
+            &[
+                text(&id.to_string()),
+                text(app.as_str()),
+                text(tenant.as_str()),
+            ],
+        )?];
+        if let Some(audit) = audit {
+            statements.push(self.audit(audit, true)?);
+        }
+        let results = self.batch(statements).await?;
+        let deleted = results
+            .first()
+            .ok_or_else(|| Error::Internal("D1 batch returned no results".to_owned()))?
+            .results::<HashRow>()
+            .map_err(|e| unavailable("decode", e))?;
+        Ok(deleted
+            .into_iter()
+            .next()
+            .map(|r| SecretHash::from_stored(r.key_hash)))
     }
 
     async fn find_api_key_hash(
@@ -577,8 +678,12 @@ impl SigningKeyStore for D1Store {
             .collect())
     }
 
-    async fn create_signing_key(&self, key: &StoredSigningKey) -> Result<(), Error> {
-        self.run(
+    async fn create_signing_key(
+        &self,
+        key: &StoredSigningKey,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), Error> {
+        let mut statements = vec![self.statement(
             "INSERT INTO signing_keys \
              (kid, owner, alg, public_key, private_key, created_at, activates_at) \
              VALUES (?1, ?2, 'EdDSA', ?3, ?4, ?5, ?6)",
@@ -590,9 +695,11 @@ impl SigningKeyStore for D1Store {
                 int(key.created_at_ms),
                 int(key.activates_at_ms),
             ],
-        )
-        .await
-        .map(drop)
+        )?];
+        if let Some(audit) = audit {
+            statements.push(self.audit(audit, false)?);
+        }
+        self.batch(statements).await.map(drop)
     }
 }
 
@@ -658,9 +765,16 @@ struct FailureRow {
 }
 
 impl UserStore for D1Store {
-    async fn create_user(&self, user: &User, face: &TenantUser) -> Result<bool, Error> {
-        // Both inserts are guarded by the same "email not yet in this tenant" condition inside
-        // one transaction, so either both happen or neither does.
+    async fn create_user(
+        &self,
+        user: &User,
+        face: &TenantUser,
+        session: &Session,
+        token: &SecretHash,
+    ) -> Result<bool, Error> {
+        // The user and its face are guarded by the same "email not yet in this tenant"
+        // condition, and the session and its token by `changes()` of the statement before, all
+        // inside one transaction: either everything is written or nothing is.
         let free = "NOT EXISTS (SELECT 1 FROM tenant_users \
                     WHERE app_id = ?1 AND tenant_id = ?2 AND email = ?3)";
         let results = self
@@ -698,6 +812,8 @@ impl UserStore for D1Store {
                         int(face.created_at_ms),
                     ],
                 )?,
+                self.session_insert(session, true)?,
+                self.refresh_token_insert(session, token, true)?,
             ])
             .await?;
         let first = results
@@ -894,6 +1010,67 @@ struct PresentedRow {
     status: Option<String>,
 }
 
+impl D1Store {
+    /// Inserts a new session; with `only_if_changed`, only when the statement before it in the
+    /// batch changed a row.
+    fn session_insert(
+        &self,
+        session: &Session,
+        only_if_changed: bool,
+    ) -> Result<D1PreparedStatement, Error> {
+        let condition = if only_if_changed {
+            " WHERE changes() > 0"
+        } else {
+            ""
+        };
+        self.statement(
+            &format!(
+                "INSERT INTO sessions (id, app_id, tenant_id, user_id, generation, rotated_at, \
+                 created_at, last_used_at, expires_at, idle_timeout_ms) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10{condition}"
+            ),
+            &[
+                text(&session.id.to_string()),
+                text(session.app_id.as_str()),
+                text(session.tenant_id.as_str()),
+                text(&session.user_id.to_string()),
+                int(session.generation),
+                int(session.rotated_at_ms),
+                int(session.created_at_ms),
+                int(session.last_used_at_ms),
+                int(session.expires_at_ms),
+                int(session.idle_timeout_ms),
+            ],
+        )
+    }
+
+    /// Inserts a session's refresh token of its current generation (conditionally, as above).
+    fn refresh_token_insert(
+        &self,
+        session: &Session,
+        token: &SecretHash,
+        only_if_changed: bool,
+    ) -> Result<D1PreparedStatement, Error> {
+        let condition = if only_if_changed {
+            " WHERE changes() > 0"
+        } else {
+            ""
+        };
+        self.statement(
+            &format!(
+                "INSERT INTO refresh_tokens (token_hash, session_id, generation, created_at) \
+                 SELECT ?1, ?2, ?3, ?4{condition}"
+            ),
+            &[
+                text(token.as_str()),
+                text(&session.id.to_string()),
+                int(session.generation),
+                int(session.created_at_ms),
+            ],
+        )
+    }
+}
+
 impl SessionStore for D1Store {
     async fn create_session(
         &self,
@@ -901,35 +1078,9 @@ impl SessionStore for D1Store {
         token: &SecretHash,
         clear_failures_of: &str,
     ) -> Result<(), Error> {
-        let id = session.id.to_string();
         self.batch(vec![
-            self.statement(
-                "INSERT INTO sessions (id, app_id, tenant_id, user_id, generation, rotated_at, \
-                 created_at, last_used_at, expires_at, idle_timeout_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                &[
-                    text(&id),
-                    text(session.app_id.as_str()),
-                    text(session.tenant_id.as_str()),
-                    text(&session.user_id.to_string()),
-                    int(session.generation),
-                    int(session.rotated_at_ms),
-                    int(session.created_at_ms),
-                    int(session.last_used_at_ms),
-                    int(session.expires_at_ms),
-                    int(session.idle_timeout_ms),
-                ],
-            )?,
-            self.statement(
-                "INSERT INTO refresh_tokens (token_hash, session_id, generation, created_at) \
-                 VALUES (?1, ?2, ?3, ?4)",
-                &[
-                    text(token.as_str()),
-                    text(&id),
-                    int(session.generation),
-                    int(session.created_at_ms),
-                ],
-            )?,
+            self.session_insert(session, false)?,
+            self.refresh_token_insert(session, token, false)?,
             self.statement(
                 "DELETE FROM signin_failures WHERE app_id = ?1 AND tenant_id = ?2 AND subject = ?3",
                 &[
@@ -1026,5 +1177,326 @@ impl SessionStore for D1Store {
             )
             .await?;
         Ok(changed == 1)
+    }
+}
+
+#[derive(Deserialize)]
+struct MemberRow {
+    id: String,
+    app_id: String,
+    operator_id: Option<String>,
+    email: String,
+    tenant_id: Option<String>,
+    membership_type: String,
+    roles: String,
+    status: String,
+    invite_expires_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+const MEMBER_COLUMNS: &str = "id, app_id, operator_id, email, tenant_id, membership_type, roles, \
+     status, invite_expires_at, created_at, updated_at";
+
+impl MemberRow {
+    fn into_member(self) -> Result<Member, Error> {
+        let bad = || corrupt("members");
+        let roles: Vec<String> = serde_json::from_str(&self.roles).map_err(|_| bad())?;
+        Ok(Member {
+            id: MemberId::parse(&self.id).map_err(|_| bad())?,
+            app_id: AppId::parse(&self.app_id).map_err(|_| bad())?,
+            operator_id: self
+                .operator_id
+                .as_deref()
+                .map(OperatorId::parse)
+                .transpose()
+                .map_err(|_| bad())?,
+            email: Email::parse(&self.email).map_err(|_| bad())?,
+            tenant_id: self
+                .tenant_id
+                .as_deref()
+                .map(TenantId::parse)
+                .transpose()
+                .map_err(|_| bad())?,
+            membership_type: self.membership_type,
+            roles: OperatorRole::parse_list(&roles).map_err(|_| bad())?,
+            status: MemberStatus::parse(&self.status).map_err(|_| bad())?,
+            invite_expires_at_ms: self.invite_expires_at,
+            created_at_ms: self.created_at,
+            updated_at_ms: self.updated_at,
+        })
+    }
+}
+
+fn roles_json(roles: &[OperatorRole]) -> String {
+    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    serde_json::to_string(&names).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// SQL true when another active, app-wide admin than member `?1` exists in app `?2`.
+const ANOTHER_ADMIN: &str = "EXISTS (SELECT 1 FROM members m2 WHERE m2.app_id = ?2 \
+     AND m2.id != ?1 AND m2.status = 'active' AND m2.tenant_id IS NULL \
+     AND EXISTS (SELECT 1 FROM json_each(m2.roles) WHERE json_each.value = 'admin'))";
+
+impl MemberStore for D1Store {
+    async fn create_member(
+        &self,
+        member: &Member,
+        invite: &SecretHash,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        let results = self
+            .batch(vec![
+                self.statement(
+                    &format!(
+                        "INSERT INTO members ({MEMBER_COLUMNS}, invite_hash) \
+                         SELECT ?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10 \
+                         WHERE NOT EXISTS (SELECT 1 FROM members \
+                         WHERE app_id = ?2 AND email = ?3 AND status != 'left')"
+                    ),
+                    &[
+                        text(&member.id.to_string()),
+                        text(member.app_id.as_str()),
+                        text(member.email.as_str()),
+                        member
+                            .tenant_id
+                            .as_ref()
+                            .map(|t| text(t.as_str()))
+                            .unwrap_or(JsValue::NULL),
+                        text(&member.membership_type),
+                        text(&roles_json(&member.roles)),
+                        text(member.status.as_str()),
+                        member
+                            .invite_expires_at_ms
+                            .map(int)
+                            .unwrap_or(JsValue::NULL),
+                        int(member.created_at_ms),
+                        text(invite.as_str()),
+                    ],
+                )?,
+                self.audit(audit, true)?,
+            ])
+            .await?;
+        first_changed(&results)
+    }
+
+    async fn find_invite(&self, invite: &SecretHash) -> Result<Option<Member>, Error> {
+        self.first::<MemberRow>(
+            &format!("SELECT {MEMBER_COLUMNS} FROM members WHERE invite_hash = ?1"),
+            &[text(invite.as_str())],
+        )
+        .await?
+        .map(MemberRow::into_member)
+        .transpose()
+    }
+
+    async fn accept_invite(
+        &self,
+        invite: &SecretHash,
+        operator: &OperatorId,
+        new_operator: Option<&Operator>,
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        let pending = "EXISTS (SELECT 1 FROM members WHERE invite_hash = ?1 \
+                       AND status = 'invited' AND invite_expires_at > ?2)";
+        let mut statements = Vec::new();
+        if let Some(new) = new_operator {
+            statements.push(self.statement(
+                &format!(
+                    "INSERT INTO operators (id, email, password_hash, is_platform_owner, created_at) \
+                     SELECT ?3, ?4, ?5, 0, ?2 WHERE {pending}"
+                ),
+                &[
+                    text(invite.as_str()),
+                    int(now_ms),
+                    text(&new.id.to_string()),
+                    text(new.email.as_str()),
+                    new.password_hash
+                        .as_ref()
+                        .map(|h| text(&h.to_phc_string()))
+                        .unwrap_or(JsValue::NULL),
+                ],
+            )?);
+        }
+        let update_index = statements.len();
+        statements.push(self.statement(
+            "UPDATE members SET status = 'active', operator_id = ?3, invite_hash = NULL, \
+             invite_expires_at = NULL, updated_at = ?2 \
+             WHERE invite_hash = ?1 AND status = 'invited' AND invite_expires_at > ?2",
+            &[
+                text(invite.as_str()),
+                int(now_ms),
+                text(&operator.to_string()),
+            ],
+        )?);
+        statements.push(self.audit(audit, true)?);
+        let results = self.batch(statements).await?;
+        let update = results
+            .get(update_index)
+            .ok_or_else(|| Error::Internal("D1 batch returned too few results".to_owned()))?;
+        Ok(changes(update)? == 1)
+    }
+
+    async fn find_member(&self, app: &AppId, id: &MemberId) -> Result<Option<Member>, Error> {
+        self.first::<MemberRow>(
+            &format!("SELECT {MEMBER_COLUMNS} FROM members WHERE app_id = ?1 AND id = ?2"),
+            &[text(app.as_str()), text(&id.to_string())],
+        )
+        .await?
+        .map(MemberRow::into_member)
+        .transpose()
+    }
+
+    async fn list_members(
+        &self,
+        app: &AppId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Member>, Error> {
+        self.all::<MemberRow>(
+            &format!(
+                "SELECT {MEMBER_COLUMNS} FROM members WHERE app_id = ?1 AND id > ?2 \
+                 ORDER BY id LIMIT ?3"
+            ),
+            &[
+                text(app.as_str()),
+                text(after.unwrap_or("")),
+                int(limit as i64),
+            ],
+        )
+        .await?
+        .into_iter()
+        .map(MemberRow::into_member)
+        .collect()
+    }
+
+    async fn update_member(
+        &self,
+        member: &Member,
+        expected: MemberStatus,
+        keep_an_admin: bool,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        let guard = if keep_an_admin {
+            format!(" AND {ANOTHER_ADMIN}")
+        } else {
+            String::new()
+        };
+        let results = self
+            .batch(vec![
+                self.statement(
+                    &format!(
+                        "UPDATE members SET status = ?3, roles = ?4, updated_at = ?5, \
+                         invite_hash = CASE WHEN ?3 = 'left' THEN NULL ELSE invite_hash END \
+                         WHERE id = ?1 AND app_id = ?2 AND status = ?6{guard}"
+                    ),
+                    &[
+                        text(&member.id.to_string()),
+                        text(member.app_id.as_str()),
+                        text(member.status.as_str()),
+                        text(&roles_json(&member.roles)),
+                        int(member.updated_at_ms),
+                        text(expected.as_str()),
+                    ],
+                )?,
+                self.audit(audit, true)?,
+            ])
+            .await?;
+        first_changed(&results)
+    }
+
+    async fn find_grants(&self, operator: &OperatorId) -> Result<Vec<Grant>, Error> {
+        self.all::<MemberRow>(
+            &format!(
+                "SELECT {MEMBER_COLUMNS} FROM members WHERE operator_id = ?1 AND status != 'left'"
+            ),
+            &[text(&operator.to_string())],
+        )
+        .await?
+        .into_iter()
+        .map(|row| {
+            row.into_member().map(|m| Grant {
+                app_id: m.app_id,
+                tenant_id: m.tenant_id,
+                status: m.status,
+                roles: m.roles,
+            })
+        })
+        .collect()
+    }
+}
+
+#[derive(Deserialize)]
+struct AuditRow {
+    id: String,
+    app_id: String,
+    at: i64,
+    actor: String,
+    action: String,
+    target: String,
+    tenant_id: Option<String>,
+    detail: String,
+}
+
+/// An audit entry as read back: the stored actor and action as text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub id: String,
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub tenant_id: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+impl D1Store {
+    /// Up to `limit` audit entries of an app, newest first, before `before`, optionally of one
+    /// tenant (keyset over the id, which is a UUIDv7).
+    pub async fn list_audit(
+        &self,
+        app: &AppId,
+        tenant: Option<&TenantId>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, Error> {
+        let before = before.unwrap_or("~");
+        let rows = match tenant {
+            Some(t) => {
+                self.all::<AuditRow>(
+                    "SELECT * FROM audit_log WHERE app_id = ?1 AND tenant_id = ?2 AND id < ?3 \
+                     ORDER BY id DESC LIMIT ?4",
+                    &[
+                        text(app.as_str()),
+                        text(t.as_str()),
+                        text(before),
+                        int(limit as i64),
+                    ],
+                )
+                .await?
+            }
+            None => {
+                self.all::<AuditRow>(
+                    "SELECT * FROM audit_log WHERE app_id = ?1 AND id < ?2 \
+                     ORDER BY id DESC LIMIT ?3",
+                    &[text(app.as_str()), text(before), int(limit as i64)],
+                )
+                .await?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .filter(|r| r.app_id == app.as_str())
+            .map(|r| AuditRecord {
+                id: r.id,
+                at_ms: r.at,
+                actor: r.actor,
+                action: r.action,
+                target: r.target,
+                tenant_id: r.tenant_id,
+                detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
+            })
+            .collect())
     }
 }

@@ -5,6 +5,7 @@
 //! native tests of their own.
 
 use super::{ApiKeyStore, OperatorStore, SigningKeyStore, StoredSigningKey, TenancyStore};
+use crate::domain::audit::AuditEntry;
 use crate::domain::ids::{ApiKeyId, AppId, OperatorId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::operator::Operator;
@@ -22,6 +23,7 @@ struct State {
     operators: Vec<Operator>,
     api_keys: Vec<(ApiKey, SecretHash)>,
     signing_keys: Vec<StoredSigningKey>,
+    audit: Vec<AuditEntry>,
 }
 
 /// Everything in one `RefCell`.
@@ -52,6 +54,11 @@ impl MemoryStore {
                 .insert((app.to_string(), public.id.to_string()), public);
         }
         store
+    }
+
+    /// Every audit entry written so far, oldest first.
+    pub fn audit_entries(&self) -> Vec<AuditEntry> {
+        self.state.borrow().audit.clone()
     }
 
     /// Makes every following call fail with `Unavailable` (or succeed again).
@@ -96,22 +103,34 @@ impl TenancyStore for MemoryStore {
         ))
     }
 
-    async fn create_app(&self, app: &App, public: &Tenant) -> Result<bool, Error> {
+    async fn create_app(
+        &self,
+        app: &App,
+        public: &Tenant,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
         let mut s = self.state()?;
         if s.apps.contains_key(app.id.as_str()) {
             return Ok(false);
         }
+        s.audit.push(audit.clone());
         s.apps.insert(app.id.to_string(), app.clone());
         s.tenants
             .insert((app.id.to_string(), public.id.to_string()), public.clone());
         Ok(true)
     }
 
-    async fn update_app_settings(&self, id: &AppId, settings: &AppSettings) -> Result<bool, Error> {
+    async fn update_app_settings(
+        &self,
+        id: &AppId,
+        settings: &AppSettings,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
         let mut s = self.state()?;
         match s.apps.get_mut(id.as_str()) {
             Some(app) => {
                 app.settings = settings.clone();
+                s.audit.push(audit.clone());
                 Ok(true)
             }
             None => Ok(false),
@@ -134,17 +153,18 @@ impl TenancyStore for MemoryStore {
         Ok(page(rows, |t| t.id.to_string(), after, limit))
     }
 
-    async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, Error> {
+    async fn create_tenant(&self, tenant: &Tenant, audit: &AuditEntry) -> Result<bool, Error> {
         let mut s = self.state()?;
         let key = (tenant.app_id.to_string(), tenant.id.to_string());
         if s.tenants.contains_key(&key) {
             return Ok(false);
         }
         s.tenants.insert(key, tenant.clone());
+        s.audit.push(audit.clone());
         Ok(true)
     }
 
-    async fn update_tenant(&self, tenant: &Tenant) -> Result<bool, Error> {
+    async fn update_tenant(&self, tenant: &Tenant, audit: &AuditEntry) -> Result<bool, Error> {
         let mut s = self.state()?;
         match s
             .tenants
@@ -153,6 +173,7 @@ impl TenancyStore for MemoryStore {
             Some(existing) => {
                 existing.login_methods = tenant.login_methods.clone();
                 existing.updated_at_ms = tenant.updated_at_ms;
+                s.audit.push(audit.clone());
                 Ok(true)
             }
             None => Ok(false),
@@ -163,6 +184,7 @@ impl TenancyStore for MemoryStore {
         &self,
         app: &AppId,
         id: &TenantId,
+        audit: &AuditEntry,
     ) -> Result<Option<Vec<SecretHash>>, Error> {
         let mut s = self.state()?;
         if s.tenants
@@ -171,6 +193,7 @@ impl TenancyStore for MemoryStore {
         {
             return Ok(None);
         }
+        s.audit.push(audit.clone());
         let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut s.api_keys)
             .into_iter()
             .partition(|(k, _)| &k.app_id == app && &k.tenant_id == id);
@@ -220,8 +243,15 @@ impl OperatorStore for MemoryStore {
 }
 
 impl ApiKeyStore for MemoryStore {
-    async fn create_api_key(&self, key: &ApiKey, hash: &SecretHash) -> Result<(), Error> {
-        self.state()?.api_keys.push((key.clone(), hash.clone()));
+    async fn create_api_key(
+        &self,
+        key: &ApiKey,
+        hash: &SecretHash,
+        audit: &AuditEntry,
+    ) -> Result<(), Error> {
+        let mut s = self.state()?;
+        s.api_keys.push((key.clone(), hash.clone()));
+        s.audit.push(audit.clone());
         Ok(())
     }
 
@@ -246,13 +276,18 @@ impl ApiKeyStore for MemoryStore {
         app: &AppId,
         tenant: &TenantId,
         id: &ApiKeyId,
+        audit: Option<&AuditEntry>,
     ) -> Result<Option<SecretHash>, Error> {
         let mut s = self.state()?;
         let found = s
             .api_keys
             .iter()
             .position(|(k, _)| &k.id == id && &k.app_id == app && &k.tenant_id == tenant);
-        Ok(found.map(|i| s.api_keys.remove(i).1))
+        let Some(i) = found else { return Ok(None) };
+        if let Some(audit) = audit {
+            s.audit.push(audit.clone());
+        }
+        Ok(Some(s.api_keys.remove(i).1))
     }
 
     async fn find_api_key_hash(
@@ -290,8 +325,16 @@ impl SigningKeyStore for MemoryStore {
         Ok(keys)
     }
 
-    async fn create_signing_key(&self, key: &StoredSigningKey) -> Result<(), Error> {
-        self.state()?.signing_keys.push(key.clone());
+    async fn create_signing_key(
+        &self,
+        key: &StoredSigningKey,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), Error> {
+        let mut s = self.state()?;
+        s.signing_keys.push(key.clone());
+        if let Some(audit) = audit {
+            s.audit.push(audit.clone());
+        }
         Ok(())
     }
 }

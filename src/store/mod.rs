@@ -3,15 +3,20 @@
 //! `memory` runs everywhere and backs the native tests; `d1` (wasm32 only) is the real thing.
 //! SQL lives only in `d1`. The worker is single-threaded, so the traits carry no `Send` bounds.
 //! Every method returns `Error::Unavailable` when the backing binding fails: callers fail
-//! closed on it.
+//! closed on it. Methods that change something on behalf of an operator, an API key or the
+//! webhook take the `AuditEntry` and write it in the same atomic batch as the change — and
+//! only when the change happened.
 #![expect(
     async_fn_in_trait,
     reason = "the worker is single-threaded: futures need no Send bound"
 )]
 
+use crate::domain::audit::AuditEntry;
+use crate::domain::authz::Grant;
 use crate::domain::email::Email;
 use crate::domain::ids::{ApiKeyId, AppId, OperatorId, TenantId};
 use crate::domain::keys::KeyOwner;
+use crate::domain::member::{Member, MemberId, MemberStatus};
 use crate::domain::operator::Operator;
 use crate::domain::password::PasswordHash;
 use crate::domain::secret::SecretHash;
@@ -34,9 +39,19 @@ pub trait TenancyStore {
     /// Up to `limit` apps ordered by id, after `after`.
     async fn list_apps(&self, after: Option<&str>, limit: usize) -> Result<Vec<App>, Error>;
     /// Creates an app together with its `public` tenant, atomically. `false` if it exists.
-    async fn create_app(&self, app: &App, public: &Tenant) -> Result<bool, Error>;
+    async fn create_app(
+        &self,
+        app: &App,
+        public: &Tenant,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
     /// Replaces an app's settings. `false` if the app does not exist.
-    async fn update_app_settings(&self, id: &AppId, settings: &AppSettings) -> Result<bool, Error>;
+    async fn update_app_settings(
+        &self,
+        id: &AppId,
+        settings: &AppSettings,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
     /// The tenant with this id in this app, if any.
     async fn find_tenant(&self, app: &AppId, id: &TenantId) -> Result<Option<Tenant>, Error>;
     /// Up to `limit` tenants of an app ordered by id, after `after`.
@@ -47,9 +62,9 @@ pub trait TenancyStore {
         limit: usize,
     ) -> Result<Vec<Tenant>, Error>;
     /// Inserts a tenant. `false` if one with that id exists already.
-    async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, Error>;
+    async fn create_tenant(&self, tenant: &Tenant, audit: &AuditEntry) -> Result<bool, Error>;
     /// Overwrites a tenant's settings. `false` if it does not exist.
-    async fn update_tenant(&self, tenant: &Tenant) -> Result<bool, Error>;
+    async fn update_tenant(&self, tenant: &Tenant, audit: &AuditEntry) -> Result<bool, Error>;
     /// Deletes a tenant and everything that belongs to it (API keys, user faces, sessions),
     /// atomically. `None` if it did not exist, else the hashes of the API keys it had (so the
     /// edge view can forget them).
@@ -57,6 +72,7 @@ pub trait TenancyStore {
         &self,
         app: &AppId,
         id: &TenantId,
+        audit: &AuditEntry,
     ) -> Result<Option<Vec<SecretHash>>, Error>;
 }
 
@@ -80,7 +96,12 @@ pub trait OperatorStore {
 /// Tenant API keys, stored by the hash of their secret.
 pub trait ApiKeyStore {
     /// Stores a new key.
-    async fn create_api_key(&self, key: &ApiKey, hash: &SecretHash) -> Result<(), Error>;
+    async fn create_api_key(
+        &self,
+        key: &ApiKey,
+        hash: &SecretHash,
+        audit: &AuditEntry,
+    ) -> Result<(), Error>;
     /// Up to `limit` keys of a tenant ordered by id, after `after`.
     async fn list_api_keys(
         &self,
@@ -95,6 +116,7 @@ pub trait ApiKeyStore {
         app: &AppId,
         tenant: &TenantId,
         id: &ApiKeyId,
+        audit: Option<&AuditEntry>,
     ) -> Result<Option<SecretHash>, Error>;
     /// The key whose secret hashes to `hash`, if any.
     async fn find_api_key_by_hash(&self, hash: &SecretHash) -> Result<Option<ApiKey>, Error>;
@@ -125,8 +147,12 @@ pub struct StoredSigningKey {
 pub trait SigningKeyStore {
     /// Every key of `owner`, newest first.
     async fn find_signing_keys(&self, owner: &KeyOwner) -> Result<Vec<StoredSigningKey>, Error>;
-    /// Stores a new key.
-    async fn create_signing_key(&self, key: &StoredSigningKey) -> Result<(), Error>;
+    /// Stores a new key (with an audit entry when an operator asked for it).
+    async fn create_signing_key(
+        &self,
+        key: &StoredSigningKey,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), Error>;
 }
 
 /// What sign-in needs, read in one round trip: the user with this email in this tenant and the
@@ -140,9 +166,16 @@ pub struct SignInRecord {
 
 /// End users and their per-tenant faces.
 pub trait UserStore {
-    /// Creates a user and its face in one tenant, atomically. `false` (and nothing written)
-    /// when the tenant has that email already.
-    async fn create_user(&self, user: &User, face: &TenantUser) -> Result<bool, Error>;
+    /// Creates a user, its face in one tenant and its first session with that session's first
+    /// refresh token, atomically. `false` (and nothing written) when the tenant has that email
+    /// already.
+    async fn create_user(
+        &self,
+        user: &User,
+        face: &TenantUser,
+        session: &Session,
+        token: &SecretHash,
+    ) -> Result<bool, Error>;
     /// The sign-in record for `email` in a tenant; `account` and `client` name the failure
     /// subjects (no client address: its record reads as empty).
     async fn find_for_signin(
@@ -243,4 +276,51 @@ pub trait EdgeStore {
     async fn find_public_keys(&self, owner: &KeyOwner) -> Result<Option<Vec<PublishedKey>>, Error>;
     /// Replaces the published public keys of an owner.
     async fn put_public_keys(&self, owner: &KeyOwner, keys: &[PublishedKey]) -> Result<(), Error>;
+}
+
+/// Memberships of operators in apps.
+pub trait MemberStore {
+    /// Stores an invitation. `false` (nothing written) when the app has a membership for that
+    /// email that has not been left.
+    async fn create_member(
+        &self,
+        member: &Member,
+        invite: &SecretHash,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
+    /// The invitation with this token hash, if any (whatever its state).
+    async fn find_invite(&self, invite: &SecretHash) -> Result<Option<Member>, Error>;
+    /// Accepts an invitation that is still pending and unexpired at `now_ms`: creates
+    /// `new_operator` if given, links the membership to `operator`, makes it active and forgets
+    /// the token, atomically. `false` when the invitation was no longer acceptable.
+    async fn accept_invite(
+        &self,
+        invite: &SecretHash,
+        operator: &OperatorId,
+        new_operator: Option<&Operator>,
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
+    /// A membership of this app.
+    async fn find_member(&self, app: &AppId, id: &MemberId) -> Result<Option<Member>, Error>;
+    /// Up to `limit` memberships of an app ordered by id, after `after`.
+    async fn list_members(
+        &self,
+        app: &AppId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Member>, Error>;
+    /// Writes a membership's new status and roles if it is still in `expected` status. When
+    /// `keep_an_admin` is set, the write happens only if another active app-wide admin remains —
+    /// checked in the same statement, so two admins cannot demote each other at once.
+    /// `false` when nothing was written.
+    async fn update_member(
+        &self,
+        member: &Member,
+        expected: MemberStatus,
+        keep_an_admin: bool,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
+    /// What an operator's memberships that are not left grant.
+    async fn find_grants(&self, operator: &OperatorId) -> Result<Vec<Grant>, Error>;
 }
