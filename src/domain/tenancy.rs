@@ -16,6 +16,9 @@ pub struct App {
 
 const DAY_SECONDS: i64 = 24 * 3600;
 
+/// The longest access-token lifetime an app may configure.
+pub const MAX_ACCESS_TOKEN_TTL_SECONDS: i64 = DAY_SECONDS;
+
 /// Per-app lifetimes and hashing cost. Every field has a default, so a stored `{}` (or a
 /// partial object from an older version) reads as the defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

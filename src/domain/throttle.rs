@@ -1,12 +1,17 @@
-//! Sign-in throttling: consecutive failures per account and per client address, with
+//! Sign-in throttling: consecutive failed attempts per account and per client address, with
 //! exponential back-off, decided before any password is hashed.
 //!
+//! Every attempt is counted *before* hashing, atomically in the database (one upsert per
+//! subject that refuses to count while the subject is blocked), so parallel requests cannot
+//! all read the same count: a burst gets at most the free attempts through. A successful
+//! sign-in clears the account's count and takes its own attempt back off the client's.
+//!
 //! Thresholds (NIST SP 800-63B §5.2.2 asks for at most 100 consecutive failures per account):
-//! - account (tenant + normalised email, known or not): 5 failures free; from the 5th on, each
+//! - account (tenant + normalised email, known or not): 5 attempts free; from the 5th on, each
 //!   failure blocks for 2^(n−5) s, at most 15 min; at 100 consecutive failures the account is
-//!   blocked for 24 h. A successful sign-in clears the account's count.
-//! - client address (`CF-Connecting-IP`, per tenant): 20 failures free; from the 20th on,
-//!   2^(n−20) s, at most 15 min.
+//!   blocked for 24 h.
+//! - client address (`CF-Connecting-IP`, per tenant; IPv6 by its /64): 20 free; from the 20th
+//!   on, 2^(n−20) s, at most 15 min.
 //! - a count with no failure for 24 h starts again from zero.
 
 /// Back-off settings of one kind of subject.
@@ -36,52 +41,60 @@ pub const ACCOUNT: ThrottlePolicy = ThrottlePolicy {
     decay_ms: DAY,
 };
 
-/// The per-client-address policy.
+/// The per-client-address policy (never locks out; the back-off cap applies).
 pub const CLIENT: ThrottlePolicy = ThrottlePolicy {
     free_failures: 20,
     max_backoff_ms: 15 * MINUTE,
-    lockout_failures: i64::MAX,
-    lockout_ms: 0,
+    lockout_failures: 100,
+    lockout_ms: 15 * MINUTE,
     decay_ms: DAY,
 };
 
-/// The failure record of one subject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Failures {
-    pub count: i64,
-    pub last_failed_at_ms: i64,
-    pub blocked_until_ms: i64,
-}
-
 impl ThrottlePolicy {
-    /// `Some(seconds to wait)` when the subject is blocked at `now_ms`.
-    pub fn retry_after(&self, failures: &Failures, now_ms: i64) -> Option<i64> {
-        (failures.blocked_until_ms > now_ms)
-            .then(|| (failures.blocked_until_ms - now_ms + 999) / 1000)
-    }
-
-    /// The record after one more failure at `now_ms`.
-    pub fn record_failure(&self, failures: &Failures, now_ms: i64) -> Failures {
-        let previous = if now_ms - failures.last_failed_at_ms > self.decay_ms {
-            0
-        } else {
-            failures.count
-        };
-        let count = previous.saturating_add(1);
-        let blocked_for = if count >= self.lockout_failures {
+    /// How long the subject is blocked after its `n`th consecutive failure.
+    pub fn backoff_ms(&self, n: i64) -> i64 {
+        if n >= self.lockout_failures {
             self.lockout_ms
-        } else if count >= self.free_failures {
-            let exponent = (count - self.free_failures).min(30) as u32;
+        } else if n >= self.free_failures {
+            let exponent = (n - self.free_failures).min(30) as u32;
             (1000_i64 << exponent).min(self.max_backoff_ms)
         } else {
             0
-        };
-        Failures {
-            count,
-            last_failed_at_ms: now_ms,
-            blocked_until_ms: now_ms + blocked_for,
         }
     }
+
+    /// `backoff_ms(n)` for every `n` from 0 to the lock-out threshold: the table the database
+    /// looks the back-off up in when it counts an attempt (counts past the end use the last).
+    pub fn backoff_table(&self) -> Vec<i64> {
+        (0..=self.lockout_failures)
+            .map(|n| self.backoff_ms(n))
+            .collect()
+    }
+}
+
+/// Seconds to wait until `blocked_until_ms`, rounded up; `None` when not blocked.
+pub fn retry_after_seconds(blocked_until_ms: i64, now_ms: i64) -> Option<i64> {
+    (blocked_until_ms > now_ms).then(|| (blocked_until_ms - now_ms + 999) / 1000)
+}
+
+/// The client-address subject of a request: IPv4 as is, IPv6 by its /64 (one host usually
+/// holds a whole /64, so counting single addresses would give it endless fresh counters).
+pub fn client_subject(address: &str) -> String {
+    if address.contains(':') {
+        let groups: Vec<&str> = address.split(':').collect();
+        if groups.len() >= 4 && !address.contains("::") {
+            return format!("client:{}::/64", groups[..4].join(":"));
+        }
+        // Compressed forms: expand enough to take the first four groups.
+        if let Some((head, _)) = address.split_once("::") {
+            let mut first: Vec<&str> = head.split(':').filter(|g| !g.is_empty()).collect();
+            while first.len() < 4 {
+                first.push("0");
+            }
+            return format!("client:{}::/64", first[..4].join(":"));
+        }
+    }
+    format!("client:{address}")
 }
 
 #[cfg(test)]
@@ -90,53 +103,46 @@ mod tests {
 
     #[test]
     fn the_first_failures_are_free_then_back_off_doubles() {
-        let mut f = Failures::default();
-        let now = 10 * DAY;
-        for _ in 0..4 {
-            f = ACCOUNT.record_failure(&f, now);
-            assert_eq!(ACCOUNT.retry_after(&f, now), None);
+        for n in 0..5 {
+            assert_eq!(ACCOUNT.backoff_ms(n), 0, "{n}");
         }
-        f = ACCOUNT.record_failure(&f, now);
-        assert_eq!(f.count, 5);
-        assert_eq!(ACCOUNT.retry_after(&f, now), Some(1));
-        f = ACCOUNT.record_failure(&f, now);
-        assert_eq!(ACCOUNT.retry_after(&f, now), Some(2));
-        f = ACCOUNT.record_failure(&f, now);
-        assert_eq!(ACCOUNT.retry_after(&f, now), Some(4));
-        assert_eq!(ACCOUNT.retry_after(&f, now + 4_000), None);
+        assert_eq!(ACCOUNT.backoff_ms(5), 1_000);
+        assert_eq!(ACCOUNT.backoff_ms(6), 2_000);
+        assert_eq!(ACCOUNT.backoff_ms(7), 4_000);
     }
 
     #[test]
     fn back_off_is_capped_and_100_failures_lock_the_account_for_a_day() {
-        let mut f = Failures::default();
-        let now = 10 * DAY;
-        for _ in 0..99 {
-            f = ACCOUNT.record_failure(&f, now);
-        }
-        assert_eq!(ACCOUNT.retry_after(&f, now), Some(15 * 60));
-        f = ACCOUNT.record_failure(&f, now);
-        assert_eq!(f.count, 100);
-        assert_eq!(ACCOUNT.retry_after(&f, now), Some(24 * 3600));
+        assert_eq!(ACCOUNT.backoff_ms(99), 15 * MINUTE);
+        assert_eq!(ACCOUNT.backoff_ms(100), DAY);
+        assert_eq!(ACCOUNT.backoff_table().len(), 101);
+        assert_eq!(*ACCOUNT.backoff_table().last().unwrap(), DAY);
     }
 
     #[test]
-    fn an_old_count_is_forgotten() {
-        let mut f = Failures::default();
-        for _ in 0..10 {
-            f = ACCOUNT.record_failure(&f, 0);
-        }
-        let later = ACCOUNT.record_failure(&f, DAY + 1);
-        assert_eq!(later.count, 1);
+    fn client_addresses_get_more_room_and_no_lockout() {
+        assert_eq!(CLIENT.backoff_ms(19), 0);
+        assert_eq!(CLIENT.backoff_ms(20), 1_000);
+        assert_eq!(CLIENT.backoff_ms(1_000), 15 * MINUTE);
     }
 
     #[test]
-    fn client_addresses_get_more_room() {
-        let mut f = Failures::default();
-        for _ in 0..19 {
-            f = CLIENT.record_failure(&f, 0);
-        }
-        assert_eq!(CLIENT.retry_after(&f, 0), None);
-        f = CLIENT.record_failure(&f, 0);
-        assert_eq!(CLIENT.retry_after(&f, 0), Some(1));
+    fn retry_after_rounds_up() {
+        assert_eq!(retry_after_seconds(1_001, 0), Some(2));
+        assert_eq!(retry_after_seconds(1_000, 1_000), None);
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        assert_eq!(client_subject("203.0.113.7"), "client:203.0.113.7");
+        assert_eq!(
+            client_subject("2001:db8:1:2:3:4:5:6"),
+            "client:2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            client_subject("2001:db8:1:2::9"),
+            "client:2001:db8:1:2::/64"
+        );
+        assert_eq!(client_subject("2001:db8::1"), "client:2001:db8:0:0::/64");
     }
 }

@@ -7,6 +7,7 @@
 
 use super::cache;
 use super::context::{random, Ctx};
+use super::enduser::client_subject_of;
 use super::keyring;
 use super::request::{bearer, json_body, query};
 use super::routes::Params;
@@ -23,7 +24,7 @@ use crate::domain::tenancy::{parse_api_key_name, ApiKey, App, LoginMethod, Tenan
 use crate::domain::time::rfc3339;
 use crate::domain::token::{self, OperatorClaims};
 use crate::domain::Error;
-use crate::store::{ApiKeyStore, EdgeStore, MemberStore, OperatorStore, TenancyStore};
+use crate::store::{ApiKeyStore, Attempt, EdgeStore, MemberStore, OperatorStore, TenancyStore};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{console_error, Request, Response};
@@ -210,9 +211,17 @@ pub async fn operator_signin(ctx: &Ctx, mut req: Request) -> Result<Response, Er
     let body: Credentials = json_body(&mut req).await?;
     let email = Email::parse(&body.email)?;
     let password = Password::parse(&body.password)?;
+    let attempt = Attempt {
+        account: format!("operator:{email}"),
+        client: client_subject_of(&req),
+        now_ms: ctx.now_ms,
+    };
+    let record = ctx.store.begin_operator_signin(&email, &attempt).await?;
+    if let Some(seconds) = record.retry_after {
+        return Err(Error::RateLimited(seconds));
+    }
     let policy = ctx.password_policy()?;
-    let operator = ctx.store.find_operator_by_email(email.as_str()).await?;
-    let stored = operator.as_ref().and_then(|o| o.password_hash.clone());
+    let stored = record.user.as_ref().and_then(|o| o.password_hash.clone());
     let verified = match &stored {
         Some(hash) => hash.verify(&password),
         None => {
@@ -220,9 +229,10 @@ pub async fn operator_signin(ctx: &Ctx, mut req: Request) -> Result<Response, Er
             false
         }
     };
-    let (Some(operator), Some(hash), true) = (operator, stored, verified) else {
+    let (Some(operator), Some(hash), true) = (record.user, stored, verified) else {
         return Err(Error::InvalidCredentials);
     };
+    ctx.store.finish_operator_signin(&attempt).await?;
     if policy.needs_rehash(&hash) {
         let upgraded = policy.hash(&password, random()?);
         // A failed upgrade must not fail the sign-in: the old hash still verifies.
@@ -524,6 +534,23 @@ pub async fn create_api_key(
     let body: CreateApiKeyBody = json_body(&mut req).await?;
     let name = parse_api_key_name(&body.name)?;
     let scopes = Scope::parse_list(&body.scopes)?;
+    // A key can never carry more than its creator holds on this tenant.
+    for scope in &scopes {
+        if let Scope::Permission(permission) = scope {
+            authorize(
+                &principal,
+                Some(*permission),
+                &Target::Tenant(&app_id, &tenant_id),
+            )
+            .into_result()
+            .map_err(|_| {
+                Error::Forbidden(format!(
+                    "the credentials cannot grant the scope {}",
+                    permission.as_str()
+                ))
+            })?;
+        }
+    }
     find_tenant(ctx, &app_id, &tenant_id).await?;
     let secret = PlainSecret::generate(SecretKind::ApiKey, random()?);
     let key = ApiKey {

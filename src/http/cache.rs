@@ -14,6 +14,16 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 const DEFAULT_TTL_SECONDS: i64 = 30;
+/// Entries kept at most per map: lookups of random ids (cached as "not found") cannot grow an
+/// isolate's memory without bound.
+const MAX_ENTRIES: usize = 10_000;
+
+fn insert<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, value: V) {
+    if map.len() >= MAX_ENTRIES {
+        map.clear();
+    }
+    map.insert(key, value);
+}
 
 /// A cached lookup: what D1 said (possibly "nothing") and when that expires (Unix ms).
 type Entry<T> = (Option<T>, i64);
@@ -42,8 +52,11 @@ pub async fn app(ctx: &Ctx, id: &AppId) -> Result<App, Error> {
             let found = ctx.store.find_app(id).await?;
             let expires = ctx.now_ms + ttl_ms(ctx)?;
             APPS.with(|c| {
-                c.borrow_mut()
-                    .insert(id.to_string(), (found.clone(), expires))
+                insert(
+                    &mut c.borrow_mut(),
+                    id.to_string(),
+                    (found.clone(), expires),
+                )
             });
             found
         }
@@ -67,7 +80,7 @@ pub async fn tenant(ctx: &Ctx, app_id: &AppId, id: &TenantId) -> Result<Tenant, 
         None => {
             let found = ctx.store.find_tenant(app_id, id).await?;
             let expires = ctx.now_ms + ttl_ms(ctx)?;
-            TENANTS.with(|c| c.borrow_mut().insert(key, (found.clone(), expires)));
+            TENANTS.with(|c| insert(&mut c.borrow_mut(), key, (found.clone(), expires)));
             found
         }
     };

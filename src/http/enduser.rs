@@ -10,7 +10,7 @@ use super::admin::respond;
 use super::cache;
 use super::context::{random, Ctx};
 use super::keyring;
-use super::request::{bearer, json_body, MAX_BODY_BYTES};
+use super::request::{bearer, bounded_body, json_body};
 use super::routes::Params;
 use crate::domain::authz::Scope;
 use crate::domain::email::Email;
@@ -19,13 +19,13 @@ use crate::domain::keys::KeyOwner;
 use crate::domain::password::Password;
 use crate::domain::secret::{PlainSecret, SecretKind};
 use crate::domain::session::{decide, RefreshDecision, Session, SessionId, SuccessorKey};
-use crate::domain::tenancy::{App, LoginMethod, Tenant};
-use crate::domain::throttle::{ACCOUNT, CLIENT};
+use crate::domain::tenancy::{App, LoginMethod, Tenant, MAX_ACCESS_TOKEN_TTL_SECONDS};
+use crate::domain::throttle::client_subject;
 use crate::domain::time::rfc3339;
 use crate::domain::token::{self, AccessClaims, ACCESS_TOKEN_TYPE};
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
-use crate::store::{EdgeStore, SessionStore, UserStore};
+use crate::store::{Attempt, EdgeStore, SessionStore, UserStore};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{console_error, Request, Response};
@@ -141,6 +141,17 @@ fn account_subject(email: &Email) -> String {
     format!("account:{email}")
 }
 
+/// The throttling subject of the client address. Cloudflare always sets `CF-Connecting-IP`;
+/// without it (a local run) there is no address to count, and lumping every such request under
+/// one key would lock everyone out at once.
+pub fn client_subject_of(req: &Request) -> Option<String> {
+    req.headers()
+        .get("CF-Connecting-IP")
+        .ok()
+        .flatten()
+        .map(|ip| client_subject(ip.trim()))
+}
+
 /// `POST …/auth/signup`: a new user with email and password in this tenant, signed in.
 pub async fn signup(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Response, Error> {
     let (app, tenant) = place(ctx, params).await?;
@@ -176,23 +187,16 @@ pub async fn signin(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Resp
     let body: Credentials = json_body(&mut req).await?;
     let email = Email::parse(&body.email)?;
     let password = Password::parse(&body.password)?;
-    // Cloudflare always sets CF-Connecting-IP; without it (a local run) there is no address
-    // to count, and lumping every such request under one key would lock everyone out at once.
-    let client = req
-        .headers()
-        .get("CF-Connecting-IP")
-        .ok()
-        .flatten()
-        .map(|ip| format!("client:{ip}"));
-    let account = account_subject(&email);
+    let attempt = Attempt {
+        account: account_subject(&email),
+        client: client_subject_of(&req),
+        now_ms: ctx.now_ms,
+    };
     let record = ctx
         .store
-        .find_for_signin(&app.id, &tenant.id, &email, &account, client.as_deref())
+        .begin_signin(&app.id, &tenant.id, &email, &attempt)
         .await?;
-    let wait = ACCOUNT
-        .retry_after(&record.account, ctx.now_ms)
-        .max(CLIENT.retry_after(&record.client, ctx.now_ms));
-    if let Some(seconds) = wait {
+    if let Some(seconds) = record.retry_after {
         return Err(Error::RateLimited(seconds));
     }
     let policy = ctx.app_password_policy(&app.settings)?;
@@ -207,17 +211,15 @@ pub async fn signin(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Resp
             false
         }
     };
+    // The attempt is already counted: a failure needs no further write.
     let (Some((user, face)), Some(hash), true) = (record.user, stored, verified) else {
-        let mut failures = vec![(account, ACCOUNT.record_failure(&record.account, ctx.now_ms))];
-        if let Some(client) = client {
-            failures.push((client, CLIENT.record_failure(&record.client, ctx.now_ms)));
-        }
-        ctx.store
-            .record_signin_failures(&app.id, &tenant.id, &failures)
-            .await?;
         return Err(Error::InvalidCredentials);
     };
     if face.status == UserStatus::Suspended {
+        // The password was right: this is no failed attempt.
+        ctx.store
+            .settle_signin(&app.id, &tenant.id, &attempt)
+            .await?;
         return Err(Error::UserSuspended);
     }
     if policy.needs_rehash(&hash) {
@@ -233,7 +235,7 @@ pub async fn signin(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Resp
     }
     let (session, refresh, body) = new_session(ctx, &app, &tenant, user.id).await?;
     ctx.store
-        .create_session(&session, &refresh.hash(), &account)
+        .create_session(&session, &refresh.hash(), &attempt)
         .await?;
     respond(200, &json!({ "user": user_view(&face), "session": body }))
 }
@@ -241,10 +243,12 @@ pub async fn signin(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Resp
 /// Revokes a session in D1, then records the revocation in KV so that introspection sees it.
 /// Idempotent: a session revoked earlier has its KV record written again, which repairs a KV
 /// write that failed the first time.
-async fn revoke(ctx: &Ctx, app: &App, session: &SessionId) -> Result<(), Error> {
+async fn revoke(ctx: &Ctx, session: &SessionId) -> Result<(), Error> {
     ctx.store.revoke_session(session, ctx.now_ms).await?;
+    // The longest lifetime any access token can have, not the app's current one: tokens
+    // issued before the lifetime was shortened must stay revoked until they expire.
     ctx.edge()?
-        .put_session_revoked(session, app.settings.access_token_ttl_seconds)
+        .put_session_revoked(session, MAX_ACCESS_TOKEN_TTL_SECONDS)
         .await
 }
 
@@ -275,12 +279,12 @@ pub async fn refresh(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Res
                 .revoked_at_ms
                 .is_some_and(|at| ctx.now_ms - at < access_ttl_ms(&app))
             {
-                revoke(ctx, &app, &session.id).await?;
+                revoke(ctx, &session.id).await?;
             }
             return Err(Error::InvalidToken);
         }
         RefreshDecision::Theft => {
-            revoke(ctx, &app, &session.id).await?;
+            revoke(ctx, &session.id).await?;
             return Err(Error::TokenReused);
         }
         RefreshDecision::Rotate | RefreshDecision::Replay => {}
@@ -350,13 +354,15 @@ async fn verify_access(
     let Some(key) = keyring::public_key(ctx, &owner, &kid, access_ttl_ms(app)).await? else {
         return Ok(None);
     };
-    Ok(token::verify_access_token(
+    let verified = token::verify_access_token(
         credential,
         |_| Some(key),
         ctx.now_ms,
         app.id.as_str(),
         tenant.id.as_str(),
-    ))
+    );
+    // A token issued before the tenant (re)appeared belongs to a deleted namesake.
+    Ok(verified.filter(|(_, iat, _)| *iat >= tenant.created_at_ms.div_euclid(1000)))
 }
 
 /// `POST …/auth/signout`: revokes the session of the presented access token.
@@ -364,7 +370,7 @@ pub async fn signout(ctx: &Ctx, req: Request, params: &Params) -> Result<Respons
     let (app, tenant) = place(ctx, params).await?;
     let claims = authenticate(ctx, &req, &app, &tenant).await?;
     let sid = SessionId::parse(&claims.sid).map_err(|_| Error::InvalidToken)?;
-    revoke(ctx, &app, &sid).await?;
+    revoke(ctx, &sid).await?;
     Ok(Response::empty()?.with_status(204))
 }
 
@@ -377,6 +383,7 @@ pub async fn me(ctx: &Ctx, req: Request, params: &Params) -> Result<Response, Er
         .store
         .find_tenant_user(&app.id, &tenant.id, &user_id)
         .await?
+        .filter(|(_, face)| face.status == UserStatus::Active)
         .ok_or(Error::InvalidToken)?;
     respond(200, &json!({ "user": user_view(&face) }))
 }
@@ -399,13 +406,7 @@ async fn token_parameter(req: &mut Request) -> Result<String, Error> {
         }
         return Ok(json_body::<TokenBody>(req).await?.token);
     }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| Error::validation("the request body cannot be read"))?;
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
-    }
+    let bytes = bounded_body(req).await?;
     form_urlencoded::parse(&bytes)
         .find(|(name, _)| name == "token")
         .map(|(_, value)| value.into_owned())
@@ -423,8 +424,10 @@ async fn authenticate_client(ctx: &Ctx, req: &Request, tenant: &Tenant) -> Resul
         .find_api_key(&secret.hash())
         .await?
         .ok_or(Error::InvalidClient)?;
+    // A key older than its tenant belongs to a deleted namesake whose KV copy lingered.
     let allowed = key.app_id == tenant.app_id
         && key.tenant_id == tenant.id
+        && key.created_at_ms >= tenant.created_at_ms
         && key.scopes.contains(&Scope::Introspect);
     allowed.then_some(()).ok_or(Error::InvalidClient)
 }
@@ -518,7 +521,7 @@ pub async fn revoke_token(ctx: &Ctx, mut req: Request, params: &Params) -> Resul
             .and_then(|(claims, _, _)| SessionId::parse(&claims.sid).ok())
     };
     if let Some(session) = session {
-        revoke(ctx, &app, &session).await?;
+        revoke(ctx, &session).await?;
     }
     respond(200, &json!({}))
 }

@@ -85,9 +85,12 @@ async fn load_from_d1(
     let stored = ctx.store.find_signing_keys(owner).await?;
     let public = published(&stored);
     // The copy only spares later cold isolates a D1 read; failing to write it costs nothing
-    // else, so it is logged rather than failing the request.
-    if let Err(e) = async { ctx.edge()?.put_public_keys(owner, &public).await }.await {
-        console_error!("KV copy of public keys not written: {e:?}");
+    // else, so it is logged rather than failing the request. An empty set is not copied: the
+    // first key will be, and an empty copy would hide it from verifiers.
+    if !public.is_empty() {
+        if let Err(e) = async { ctx.edge()?.put_public_keys(owner, &public).await }.await {
+            console_error!("KV copy of public keys not written: {e:?}");
+        }
     }
     let ring = Keyring::from_published(public, ctx.now_ms)?;
     KEYRINGS.with(|k| k.borrow_mut().insert(owner.clone(), ring.clone()));

@@ -1,6 +1,7 @@
 //! Reading requests: bounded JSON bodies, bearer credentials, query parameters.
 
 use crate::domain::Error;
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use worker::Request;
@@ -20,17 +21,38 @@ pub async fn json_body<T: DeserializeOwned>(req: &mut Request) -> Result<T, Erro
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
     }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| Error::validation("the request body cannot be read"))?;
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
-    }
+    let bytes = bounded_body(req).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::validation("a JSON body is required"));
     }
     serde_json::from_slice(&bytes).map_err(|e| Error::validation(format!("invalid JSON body: {e}")))
+}
+
+/// Reads the body, refusing (`413`) as soon as it grows past 64 KiB — whether or not a
+/// `Content-Length` was declared — so an endless chunked body never fills the isolate's memory.
+pub async fn bounded_body(req: &mut Request) -> Result<Vec<u8>, Error> {
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
+    }
+    let mut body = Vec::new();
+    let Ok(mut stream) = req.stream() else {
+        // No body at all.
+        return Ok(body);
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| Error::validation("the request body cannot be read"))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The credential of an `Authorization: Bearer …` header, if present and well formed.

@@ -6,7 +6,7 @@
 //! `Error::Unavailable` with the cause for the log.
 
 use super::{
-    ApiKeyStore, MemberStore, OperatorStore, PresentedRefresh, SessionStore, SignInRecord,
+    ApiKeyStore, Attempt, MemberStore, OperatorStore, PresentedRefresh, SessionStore, SignInRecord,
     SigningKeyStore, StoredSigningKey, TenancyStore, UserStore,
 };
 use crate::domain::audit::AuditEntry;
@@ -20,7 +20,7 @@ use crate::domain::password::PasswordHash;
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, LoginMethod, Tenant};
-use crate::domain::throttle::Failures;
+use crate::domain::throttle::{retry_after_seconds, ThrottlePolicy, ACCOUNT, CLIENT};
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 use serde::de::DeserializeOwned;
@@ -442,6 +442,9 @@ impl OperatorRow {
     }
 }
 
+/// The app and tenant columns of the operator plane's sign-in counters (no app has an empty id).
+const OPERATOR_PLANE: &str = "";
+
 const OPERATOR_COLUMNS: &str = "id, email, password_hash, is_platform_owner, created_at";
 
 impl OperatorStore for D1Store {
@@ -464,6 +467,35 @@ impl OperatorStore for D1Store {
             )
             .await?;
         Ok(changed == 1)
+    }
+
+    async fn begin_operator_signin(
+        &self,
+        email: &Email,
+        attempt: &Attempt,
+    ) -> Result<SignInRecord<Operator>, Error> {
+        let lookup = self.statement(
+            &format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE email = ?1"),
+            &[text(email.as_str())],
+        )?;
+        let (results, retry_after) = self
+            .count_attempt(OPERATOR_PLANE, OPERATOR_PLANE, attempt, lookup)
+            .await?;
+        let user = results
+            .first()
+            .ok_or_else(|| Error::Internal("D1 batch returned no results".to_owned()))?
+            .results::<OperatorRow>()
+            .map_err(|e| unavailable("decode", e))?
+            .into_iter()
+            .next()
+            .map(OperatorRow::into_operator)
+            .transpose()?;
+        Ok(SignInRecord { user, retry_after })
+    }
+
+    async fn finish_operator_signin(&self, attempt: &Attempt) -> Result<(), Error> {
+        let statements = self.settle_attempt(OPERATOR_PLANE, OPERATOR_PLANE, attempt)?;
+        self.batch(statements).await.map(drop)
     }
 
     async fn find_operator(&self, id: &OperatorId) -> Result<Option<Operator>, Error> {
@@ -756,14 +788,6 @@ impl TenantUserRow {
     }
 }
 
-#[derive(Deserialize)]
-struct FailureRow {
-    subject: String,
-    failures: i64,
-    last_failed_at: i64,
-    blocked_until: i64,
-}
-
 impl UserStore for D1Store {
     async fn create_user(
         &self,
@@ -822,75 +846,48 @@ impl UserStore for D1Store {
         Ok(changes(first)? == 1)
     }
 
-    async fn find_for_signin(
+    async fn begin_signin(
         &self,
         app: &AppId,
         tenant: &TenantId,
         email: &Email,
-        account: &str,
-        client: Option<&str>,
-    ) -> Result<SignInRecord, Error> {
-        // An absent address matches no row (subjects always carry a prefix).
-        let client = client.unwrap_or("");
-        let results = self
-            .batch(vec![
-                self.statement(
-                    &format!(
-                        "SELECT {TENANT_USER_COLUMNS} FROM tenant_users tu \
-                         JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
-                         WHERE tu.app_id = ?1 AND tu.tenant_id = ?2 AND tu.email = ?3"
-                    ),
-                    &[
-                        text(app.as_str()),
-                        text(tenant.as_str()),
-                        text(email.as_str()),
-                    ],
-                )?,
-                self.statement(
-                    "SELECT subject, failures, last_failed_at, blocked_until FROM signin_failures \
-                     WHERE app_id = ?1 AND tenant_id = ?2 AND subject IN (?3, ?4)",
-                    &[
-                        text(app.as_str()),
-                        text(tenant.as_str()),
-                        text(account),
-                        text(client),
-                    ],
-                )?,
-            ])
+        attempt: &Attempt,
+    ) -> Result<SignInRecord<(User, TenantUser)>, Error> {
+        let lookup = self.statement(
+            &format!(
+                "SELECT {TENANT_USER_COLUMNS} FROM tenant_users tu \
+                 JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
+                 WHERE tu.app_id = ?1 AND tu.tenant_id = ?2 AND tu.email = ?3"
+            ),
+            &[
+                text(app.as_str()),
+                text(tenant.as_str()),
+                text(email.as_str()),
+            ],
+        )?;
+        let (results, retry_after) = self
+            .count_attempt(app.as_str(), tenant.as_str(), attempt, lookup)
             .await?;
-        let (Some(users), Some(failures)) = (results.first(), results.get(1)) else {
-            return Err(Error::Internal(
-                "D1 batch returned too few results".to_owned(),
-            ));
-        };
-        let user = users
+        let user = results
+            .first()
+            .ok_or_else(|| Error::Internal("D1 batch returned no results".to_owned()))?
             .results::<TenantUserRow>()
             .map_err(|e| unavailable("decode", e))?
             .into_iter()
             .next()
             .map(TenantUserRow::into_pair)
             .transpose()?;
-        let mut record = SignInRecord {
-            user,
-            account: Failures::default(),
-            client: Failures::default(),
-        };
-        for row in failures
-            .results::<FailureRow>()
-            .map_err(|e| unavailable("decode", e))?
-        {
-            let f = Failures {
-                count: row.failures,
-                last_failed_at_ms: row.last_failed_at,
-                blocked_until_ms: row.blocked_until,
-            };
-            if row.subject == account {
-                record.account = f;
-            } else if !client.is_empty() && row.subject == client {
-                record.client = f;
-            }
-        }
-        Ok(record)
+        Ok(SignInRecord { user, retry_after })
+    }
+
+    async fn settle_signin(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        attempt: &Attempt,
+    ) -> Result<(), Error> {
+        let statements = self.settle_attempt(app.as_str(), tenant.as_str(), attempt)?;
+        self.batch(statements).await.map(drop)
     }
 
     async fn find_tenant_user(
@@ -932,34 +929,6 @@ impl UserStore for D1Store {
         )
         .await
         .map(drop)
-    }
-
-    async fn record_signin_failures(
-        &self,
-        app: &AppId,
-        tenant: &TenantId,
-        failures: &[(String, Failures)],
-    ) -> Result<(), Error> {
-        let mut statements = Vec::with_capacity(failures.len());
-        for (subject, f) in failures {
-            statements.push(self.statement(
-                "INSERT INTO signin_failures \
-                 (app_id, tenant_id, subject, failures, last_failed_at, blocked_until) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                 ON CONFLICT (app_id, tenant_id, subject) DO UPDATE SET \
-                 failures = excluded.failures, last_failed_at = excluded.last_failed_at, \
-                 blocked_until = excluded.blocked_until",
-                &[
-                    text(app.as_str()),
-                    text(tenant.as_str()),
-                    text(subject),
-                    int(f.count),
-                    int(f.last_failed_at_ms),
-                    int(f.blocked_until_ms),
-                ],
-            )?);
-        }
-        self.batch(statements).await.map(drop)
     }
 }
 
@@ -1010,7 +979,133 @@ struct PresentedRow {
     status: Option<String>,
 }
 
+/// Counts one attempt against a subject unless it is blocked (the `WHERE` of the upsert), and
+/// sets how long the subject is blocked should this attempt fail, from the policy's back-off
+/// table. Returns a row only when the attempt was counted.
+const COUNT_ATTEMPT: &str = "INSERT INTO signin_failures \
+     (app_id, tenant_id, subject, failures, last_failed_at, blocked_until) \
+     VALUES (?1, ?2, ?3, 1, ?4, ?4 + json_extract(?5, '$[1]')) \
+     ON CONFLICT (app_id, tenant_id, subject) DO UPDATE SET \
+     failures = CASE WHEN ?4 - last_failed_at > ?6 THEN 1 ELSE failures + 1 END, \
+     blocked_until = ?4 + json_extract(?5, '$[' || \
+       MIN(CASE WHEN ?4 - last_failed_at > ?6 THEN 1 ELSE failures + 1 END, ?7) || ']'), \
+     last_failed_at = ?4 \
+     WHERE signin_failures.blocked_until <= ?4 \
+     RETURNING failures";
+
 impl D1Store {
+    fn count_statement(
+        &self,
+        app: &str,
+        tenant: &str,
+        subject: &str,
+        policy: &ThrottlePolicy,
+        now_ms: i64,
+    ) -> Result<D1PreparedStatement, Error> {
+        let table = serde_json::to_string(&policy.backoff_table())
+            .map_err(|e| Error::Internal(format!("back-off table: {e}")))?;
+        self.statement(
+            COUNT_ATTEMPT,
+            &[
+                text(app),
+                text(tenant),
+                text(subject),
+                int(now_ms),
+                text(&table),
+                int(policy.decay_ms),
+                int(policy.lockout_failures),
+            ],
+        )
+    }
+
+    /// Runs `lookup` and counts `attempt` in one batch. Returns the batch's results (the
+    /// lookup's first) and, when a subject was blocked, the seconds to wait.
+    async fn count_attempt(
+        &self,
+        app: &str,
+        tenant: &str,
+        attempt: &Attempt,
+        lookup: D1PreparedStatement,
+    ) -> Result<(Vec<D1Result>, Option<i64>), Error> {
+        let mut statements = vec![
+            lookup,
+            self.count_statement(app, tenant, &attempt.account, &ACCOUNT, attempt.now_ms)?,
+        ];
+        if let Some(client) = &attempt.client {
+            statements.push(self.count_statement(app, tenant, client, &CLIENT, attempt.now_ms)?);
+        }
+        statements.push(self.statement(
+            "SELECT MAX(blocked_until) AS until FROM signin_failures \
+             WHERE app_id = ?1 AND tenant_id = ?2 AND subject IN (?3, ?4)",
+            &[
+                text(app),
+                text(tenant),
+                text(&attempt.account),
+                text(attempt.client.as_deref().unwrap_or("")),
+            ],
+        )?);
+        let results = self.batch(statements).await?;
+        #[derive(Deserialize)]
+        struct Counted {
+            #[expect(dead_code, reason = "only its presence matters")]
+            failures: i64,
+        }
+        #[derive(Deserialize)]
+        struct Until {
+            until: Option<i64>,
+        }
+        let mut blocked = false;
+        for counted in &results[1..results.len() - 1] {
+            let rows = counted
+                .results::<Counted>()
+                .map_err(|e| unavailable("decode", e))?;
+            blocked |= rows.is_empty();
+        }
+        let retry_after = if blocked {
+            let until = results
+                .last()
+                .map(|r| r.results::<Until>())
+                .transpose()
+                .map_err(|e| unavailable("decode", e))?
+                .and_then(|rows| rows.into_iter().next())
+                .and_then(|row| row.until)
+                .unwrap_or(0);
+            Some(retry_after_seconds(until, attempt.now_ms).unwrap_or(1))
+        } else {
+            None
+        };
+        Ok((results, retry_after))
+    }
+
+    /// After a successful sign-in: the account's count is cleared, and the client's count
+    /// gets this (counted) attempt back, unblocking it if that takes it under the free
+    /// attempts.
+    fn settle_attempt(
+        &self,
+        app: &str,
+        tenant: &str,
+        attempt: &Attempt,
+    ) -> Result<Vec<D1PreparedStatement>, Error> {
+        let mut statements = vec![self.statement(
+            "DELETE FROM signin_failures WHERE app_id = ?1 AND tenant_id = ?2 AND subject = ?3",
+            &[text(app), text(tenant), text(&attempt.account)],
+        )?];
+        if let Some(client) = &attempt.client {
+            statements.push(self.statement(
+                "UPDATE signin_failures SET failures = failures - 1, \
+                 blocked_until = CASE WHEN failures - 1 < ?4 THEN 0 ELSE blocked_until END \
+                 WHERE app_id = ?1 AND tenant_id = ?2 AND subject = ?3 AND failures > 0",
+                &[
+                    text(app),
+                    text(tenant),
+                    text(client),
+                    int(CLIENT.free_failures),
+                ],
+            )?);
+        }
+        Ok(statements)
+    }
+
     /// Inserts a new session; with `only_if_changed`, only when the statement before it in the
     /// batch changed a row.
     fn session_insert(
@@ -1076,22 +1171,18 @@ impl SessionStore for D1Store {
         &self,
         session: &Session,
         token: &SecretHash,
-        clear_failures_of: &str,
+        attempt: &Attempt,
     ) -> Result<(), Error> {
-        self.batch(vec![
+        let mut statements = vec![
             self.session_insert(session, false)?,
             self.refresh_token_insert(session, token, false)?,
-            self.statement(
-                "DELETE FROM signin_failures WHERE app_id = ?1 AND tenant_id = ?2 AND subject = ?3",
-                &[
-                    text(session.app_id.as_str()),
-                    text(session.tenant_id.as_str()),
-                    text(clear_failures_of),
-                ],
-            )?,
-        ])
-        .await
-        .map(drop)
+        ];
+        statements.extend(self.settle_attempt(
+            session.app_id.as_str(),
+            session.tenant_id.as_str(),
+            attempt,
+        )?);
+        self.batch(statements).await.map(drop)
     }
 
     async fn find_by_refresh_token(

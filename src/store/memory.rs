@@ -4,14 +4,19 @@
 //! real D1 and KV by the end-to-end specs; their state machines are pure domain code with
 //! native tests of their own.
 
-use super::{ApiKeyStore, OperatorStore, SigningKeyStore, StoredSigningKey, TenancyStore};
+use super::{
+    ApiKeyStore, Attempt, OperatorStore, SignInRecord, SigningKeyStore, StoredSigningKey,
+    TenancyStore,
+};
 use crate::domain::audit::AuditEntry;
+use crate::domain::email::Email;
 use crate::domain::ids::{ApiKeyId, AppId, OperatorId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::operator::Operator;
 use crate::domain::password::PasswordHash;
 use crate::domain::secret::SecretHash;
 use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
+use crate::domain::throttle::{retry_after_seconds, ThrottlePolicy, ACCOUNT, CLIENT};
 use crate::domain::Error;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -24,6 +29,32 @@ struct State {
     api_keys: Vec<(ApiKey, SecretHash)>,
     signing_keys: Vec<StoredSigningKey>,
     audit: Vec<AuditEntry>,
+    /// Sign-in counters: subject → (failures, last attempt, blocked until).
+    attempts: BTreeMap<String, (i64, i64, i64)>,
+}
+
+impl State {
+    /// Counts an attempt like the D1 upsert does; `false` when the subject is blocked.
+    fn count(&mut self, subject: &str, policy: &ThrottlePolicy, now_ms: i64) -> bool {
+        let (failures, last, blocked) = self.attempts.get(subject).copied().unwrap_or((0, 0, 0));
+        if blocked > now_ms {
+            return false;
+        }
+        let n = if now_ms - last > policy.decay_ms {
+            1
+        } else {
+            failures + 1
+        };
+        self.attempts.insert(
+            subject.to_owned(),
+            (n, now_ms, now_ms + policy.backoff_ms(n)),
+        );
+        true
+    }
+
+    fn blocked_until(&self, subject: &str) -> i64 {
+        self.attempts.get(subject).map_or(0, |(_, _, b)| *b)
+    }
 }
 
 /// Everything in one `RefCell`.
@@ -203,6 +234,44 @@ impl TenancyStore for MemoryStore {
 }
 
 impl OperatorStore for MemoryStore {
+    async fn begin_operator_signin(
+        &self,
+        email: &Email,
+        attempt: &Attempt,
+    ) -> Result<SignInRecord<Operator>, Error> {
+        let mut s = self.state()?;
+        let user = s.operators.iter().find(|o| &o.email == email).cloned();
+        let mut counted = s.count(&attempt.account, &ACCOUNT, attempt.now_ms);
+        if let Some(client) = &attempt.client {
+            counted &= s.count(client, &CLIENT, attempt.now_ms);
+        }
+        let retry_after = (!counted).then(|| {
+            let until = attempt
+                .client
+                .iter()
+                .map(|c| s.blocked_until(c))
+                .chain([s.blocked_until(&attempt.account)])
+                .max()
+                .unwrap_or(0);
+            retry_after_seconds(until, attempt.now_ms).unwrap_or(1)
+        });
+        Ok(SignInRecord { user, retry_after })
+    }
+
+    async fn finish_operator_signin(&self, attempt: &Attempt) -> Result<(), Error> {
+        let mut s = self.state()?;
+        s.attempts.remove(&attempt.account);
+        if let Some(client) = &attempt.client {
+            if let Some(entry) = s.attempts.get_mut(client) {
+                entry.0 = (entry.0 - 1).max(0);
+                if entry.0 < CLIENT.free_failures {
+                    entry.2 = 0;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn create_platform_owner(&self, operator: &Operator) -> Result<bool, Error> {
         let mut s = self.state()?;
         if s.operators.iter().any(|o| o.is_platform_owner) {

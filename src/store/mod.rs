@@ -22,7 +22,6 @@ use crate::domain::password::PasswordHash;
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
-use crate::domain::throttle::Failures;
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 
@@ -85,6 +84,15 @@ pub trait OperatorStore {
     async fn find_operator(&self, id: &OperatorId) -> Result<Option<Operator>, Error>;
     /// The operator with this (normalised) email, if any.
     async fn find_operator_by_email(&self, email: &str) -> Result<Option<Operator>, Error>;
+    /// Finds the operator with `email` and counts `attempt` (as `begin_signin` does for end
+    /// users, under the operator plane's own counters).
+    async fn begin_operator_signin(
+        &self,
+        email: &Email,
+        attempt: &Attempt,
+    ) -> Result<SignInRecord<Operator>, Error>;
+    /// Settles a successful operator sign-in (as `create_session` does for end users).
+    async fn finish_operator_signin(&self, attempt: &Attempt) -> Result<(), Error>;
     /// Replaces an operator's password hash (used to upgrade weak hashes at sign-in).
     async fn update_operator_password(
         &self,
@@ -155,13 +163,25 @@ pub trait SigningKeyStore {
     ) -> Result<(), Error>;
 }
 
-/// What sign-in needs, read in one round trip: the user with this email in this tenant and the
-/// failure records of the account and of the client address.
+/// A sign-in attempt, counted against its subjects before any password is hashed
+/// (see `domain::throttle`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignInRecord {
-    pub user: Option<(User, TenantUser)>,
-    pub account: Failures,
-    pub client: Failures,
+pub struct Attempt {
+    /// `account:<email>` (end users) or `operator:<email>`.
+    pub account: String,
+    /// `client:<address>`, when the request names one.
+    pub client: Option<String>,
+    pub now_ms: i64,
+}
+
+/// What sign-in needs, read and counted in one round trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInRecord<T> {
+    /// The account with this email, if any.
+    pub user: Option<T>,
+    /// `Some(seconds)` when the account or the client is blocked: the attempt was not counted
+    /// and must be refused without hashing.
+    pub retry_after: Option<i64>,
 }
 
 /// End users and their per-tenant faces.
@@ -176,16 +196,23 @@ pub trait UserStore {
         session: &Session,
         token: &SecretHash,
     ) -> Result<bool, Error>;
-    /// The sign-in record for `email` in a tenant; `account` and `client` name the failure
-    /// subjects (no client address: its record reads as empty).
-    async fn find_for_signin(
+    /// Finds the user with `email` in a tenant and counts `attempt` against its subjects
+    /// (unless one is blocked), in one atomic batch.
+    async fn begin_signin(
         &self,
         app: &AppId,
         tenant: &TenantId,
         email: &Email,
-        account: &str,
-        client: Option<&str>,
-    ) -> Result<SignInRecord, Error>;
+        attempt: &Attempt,
+    ) -> Result<SignInRecord<(User, TenantUser)>, Error>;
+    /// Settles a counted attempt whose password was right but that did not sign in (a
+    /// suspended user): as `SessionStore::create_session` does, without the session.
+    async fn settle_signin(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        attempt: &Attempt,
+    ) -> Result<(), Error>;
     /// A user as one tenant sees it, if the user has a face there.
     async fn find_tenant_user(
         &self,
@@ -199,13 +226,6 @@ pub trait UserStore {
         app: &AppId,
         user: &UserId,
         hash: &PasswordHash,
-    ) -> Result<(), Error>;
-    /// Stores failure records after a failed sign-in.
-    async fn record_signin_failures(
-        &self,
-        app: &AppId,
-        tenant: &TenantId,
-        failures: &[(String, Failures)],
     ) -> Result<(), Error>;
 }
 
@@ -221,13 +241,13 @@ pub struct PresentedRefresh {
 
 /// Refresh sessions.
 pub trait SessionStore {
-    /// Writes a new session with its first refresh token and clears the account's failure
-    /// record, in one atomic batch.
+    /// Writes a new session with its first refresh token and settles the successful `attempt`
+    /// (the account's count cleared, the client's attempt taken back), in one atomic batch.
     async fn create_session(
         &self,
         session: &Session,
         token: &SecretHash,
-        clear_failures_of: &str,
+        attempt: &Attempt,
     ) -> Result<(), Error>;
     /// The session a refresh token belongs to, and the token's generation.
     async fn find_by_refresh_token(
