@@ -281,8 +281,8 @@ pub async fn create_app(ctx: &Ctx, mut req: Request) -> Result<Response, Error> 
     if !ctx.store.create_app(&app, &public, &audit).await? {
         return Err(Error::Conflict(format!("app {} exists already", app.id)));
     }
-    cache::forget_app(&app.id);
-    cache::forget_tenant(&app.id, &public.id);
+    cache::app_changed(ctx, &app).await?;
+    cache::tenant_changed(ctx, &app.id, &public.id, Some(&public)).await?;
     respond(201, &json!({ "app": app_view(&app) }))
 }
 
@@ -386,7 +386,7 @@ pub async fn put_tenant(ctx: &Ctx, mut req: Request, params: &Params) -> Result<
             (tenant, 201)
         }
     };
-    cache::forget_tenant(&app_id, &tenant_id);
+    cache::tenant_changed(ctx, &app_id, &tenant_id, Some(&tenant)).await?;
     respond(status, &json!({ "tenant": tenant_view(&tenant) }))
 }
 
@@ -490,11 +490,13 @@ pub async fn delete_tenant(ctx: &Ctx, req: Request, params: &Params) -> Result<R
         Some(&tenant_id),
         json!({}),
     )?;
-    let Some(key_hashes) = ctx.store.delete_tenant(&app_id, &tenant_id, &audit).await? else {
+    let deleted = ctx.store.delete_tenant(&app_id, &tenant_id, &audit).await?;
+    // Also when it was gone already: a retry after a failed mirror update must still clear it.
+    cache::tenant_changed(ctx, &app_id, &tenant_id, None).await?;
+    let Some(key_hashes) = deleted else {
         find_tenant(ctx, &app_id, &tenant_id).await?;
         return Err(Error::TenantNotFound);
     };
-    cache::forget_tenant(&app_id, &tenant_id);
     // The KV copies of the tenant's keys are unusable now (their tenant is gone, so every
     // route they could open answers 404), but clear them anyway; a failure is only logged.
     match ctx.edge() {
@@ -712,7 +714,7 @@ pub async fn patch_app(ctx: &Ctx, mut req: Request, params: &Params) -> Result<R
     {
         return Err(Error::AppNotFound);
     }
-    cache::forget_app(&app_id);
+    cache::app_changed(ctx, &app).await?;
     respond(200, &json!({ "app": app_view(&app) }))
 }
 

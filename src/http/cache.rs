@@ -1,5 +1,10 @@
-//! Short-lived isolate caches of apps and tenants, so the end-user hot paths do not ask D1 who
-//! an app or tenant is on every request.
+//! Short-lived isolate caches of apps and tenants, so the end-user hot paths do not ask who an
+//! app or tenant is on every request.
+//!
+//! A miss reads the KV mirror (`app:<id>`, `tenant:<app>:<id>`, written by `/admin` after each
+//! D1 change), and only when the mirror has no copy, D1 — which then repairs the mirror. So the
+//! introspection path reads no D1 in steady state; when KV itself fails, introspection fails
+//! closed while the D1 paths (sign-in, refresh…) fall back to D1.
 //!
 //! Entries (including "does not exist") live `TENANCY_CACHE_TTL_SECONDS` (default 30 s).
 //! Writes through `/admin` forget the entries they touch in this isolate at once; other
@@ -9,7 +14,60 @@ use super::context::Ctx;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::tenancy::{App, Tenant};
 use crate::domain::Error;
-use crate::store::TenancyStore;
+use crate::store::{EdgeStore, TenancyStore};
+use worker::console_error;
+
+/// Where a lookup may turn when the KV mirror cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnKvFailure {
+    /// Read D1 instead (paths that use D1 anyway).
+    ReadD1,
+    /// Fail with `Unavailable` (introspection, which never reads D1).
+    FailClosed,
+}
+
+async fn load_app(ctx: &Ctx, id: &AppId, on_failure: OnKvFailure) -> Result<Option<App>, Error> {
+    let mirrored = match ctx.edge() {
+        Ok(edge) => edge.find_app(id).await,
+        Err(e) => Err(e),
+    };
+    match mirrored {
+        Ok(Some(app)) => return Ok(Some(app)),
+        Err(e) if on_failure == OnKvFailure::FailClosed => return Err(e),
+        Ok(None) | Err(_) => {}
+    }
+    let found = ctx.store.find_app(id).await?;
+    if let Some(app) = &found {
+        if let Err(e) = async { ctx.edge()?.put_app(app).await }.await {
+            console_error!("KV mirror of app {id} not repaired: {e:?}");
+        }
+    }
+    Ok(found)
+}
+
+async fn load_tenant(
+    ctx: &Ctx,
+    app: &AppId,
+    id: &TenantId,
+    on_failure: OnKvFailure,
+) -> Result<Option<Tenant>, Error> {
+    let mirrored = match ctx.edge() {
+        Ok(edge) => edge.find_tenant(app, id).await,
+        Err(e) => Err(e),
+    };
+    match mirrored {
+        Ok(Some(tenant)) => return Ok(Some(tenant)),
+        Err(e) if on_failure == OnKvFailure::FailClosed => return Err(e),
+        Ok(None) | Err(_) => {}
+    }
+    let found = ctx.store.find_tenant(app, id).await?;
+    if let Some(tenant) = &found {
+        if let Err(e) = async { ctx.edge()?.put_tenant(tenant).await }.await {
+            console_error!("KV mirror of tenant {app}/{id} not repaired: {e:?}");
+        }
+    }
+    Ok(found)
+}
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -38,8 +96,8 @@ fn ttl_ms(ctx: &Ctx) -> Result<i64, Error> {
     Ok(ctx.number_var("TENANCY_CACHE_TTL_SECONDS", DEFAULT_TTL_SECONDS)? * 1000)
 }
 
-/// The app, from the cache or D1. Unknown → `404 app_not_found`.
-pub async fn app(ctx: &Ctx, id: &AppId) -> Result<App, Error> {
+/// The app, from the cache, the KV mirror or D1. Unknown → `404 app_not_found`.
+pub async fn app(ctx: &Ctx, id: &AppId, on_failure: OnKvFailure) -> Result<App, Error> {
     let cached = APPS.with(|c| {
         c.borrow()
             .get(id.as_str())
@@ -49,7 +107,7 @@ pub async fn app(ctx: &Ctx, id: &AppId) -> Result<App, Error> {
     let found = match cached {
         Some(found) => found,
         None => {
-            let found = ctx.store.find_app(id).await?;
+            let found = load_app(ctx, id, on_failure).await?;
             let expires = ctx.now_ms + ttl_ms(ctx)?;
             APPS.with(|c| {
                 insert(
@@ -64,10 +122,15 @@ pub async fn app(ctx: &Ctx, id: &AppId) -> Result<App, Error> {
     found.ok_or(Error::AppNotFound)
 }
 
-/// The tenant, from the cache or D1. Unknown app → `404 app_not_found`, unknown tenant of a
-/// known app → `404 tenant_not_found`.
-pub async fn tenant(ctx: &Ctx, app_id: &AppId, id: &TenantId) -> Result<Tenant, Error> {
-    app(ctx, app_id).await?;
+/// The tenant, from the cache, the KV mirror or D1. Unknown app → `404 app_not_found`,
+/// unknown tenant of a known app → `404 tenant_not_found`.
+pub async fn tenant(
+    ctx: &Ctx,
+    app_id: &AppId,
+    id: &TenantId,
+    on_failure: OnKvFailure,
+) -> Result<Tenant, Error> {
+    app(ctx, app_id, on_failure).await?;
     let key = (app_id.to_string(), id.to_string());
     let cached = TENANTS.with(|c| {
         c.borrow()
@@ -78,7 +141,7 @@ pub async fn tenant(ctx: &Ctx, app_id: &AppId, id: &TenantId) -> Result<Tenant, 
     let found = match cached {
         Some(found) => found,
         None => {
-            let found = ctx.store.find_tenant(app_id, id).await?;
+            let found = load_tenant(ctx, app_id, id, on_failure).await?;
             let expires = ctx.now_ms + ttl_ms(ctx)?;
             TENANTS.with(|c| insert(&mut c.borrow_mut(), key, (found.clone(), expires)));
             found
@@ -87,12 +150,43 @@ pub async fn tenant(ctx: &Ctx, app_id: &AppId, id: &TenantId) -> Result<Tenant, 
     found.ok_or(Error::TenantNotFound)
 }
 
-/// Drops what this isolate knows of an app (after it is created).
-pub fn forget_app(id: &AppId) {
+/// Drops what this isolate knows of an app.
+fn forget_app(id: &AppId) {
     APPS.with(|c| c.borrow_mut().remove(id.as_str()));
 }
 
-/// Drops what this isolate knows of a tenant (after it is created, changed or deleted).
-pub fn forget_tenant(app_id: &AppId, id: &TenantId) {
+/// Drops what this isolate knows of a tenant.
+fn forget_tenant(app_id: &AppId, id: &TenantId) {
     TENANTS.with(|c| c.borrow_mut().remove(&(app_id.to_string(), id.to_string())));
+}
+
+/// After `/admin` changed an app in D1: this isolate forgets it and the KV mirror gets the new
+/// copy — or, if that write fails, loses its copy (the next lookup reads D1 and repairs it). Only
+/// when neither works is the change reported as `503`, so the caller retries.
+pub async fn app_changed(ctx: &Ctx, app: &App) -> Result<(), Error> {
+    forget_app(&app.id);
+    let edge = ctx.edge()?;
+    if edge.put_app(app).await.is_err() {
+        edge.delete_app(&app.id).await?;
+    }
+    Ok(())
+}
+
+/// As `app_changed`, for a tenant created or changed (`Some`) or deleted (`None`).
+pub async fn tenant_changed(
+    ctx: &Ctx,
+    app_id: &AppId,
+    id: &TenantId,
+    tenant: Option<&Tenant>,
+) -> Result<(), Error> {
+    forget_tenant(app_id, id);
+    let edge = ctx.edge()?;
+    let written = match tenant {
+        Some(tenant) => edge.put_tenant(tenant).await,
+        None => edge.delete_tenant(app_id, id).await,
+    };
+    if written.is_err() {
+        edge.delete_tenant(app_id, id).await?;
+    }
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! Health, the OpenAPI document, and the public discovery documents of an app and tenant.
 
 use super::admin::respond;
-use super::cache;
+use super::cache::{self, OnKvFailure};
 use super::context::Ctx;
 use super::keyring;
 use super::routes::Params;
@@ -32,7 +32,7 @@ fn app_param(params: &Params) -> Result<AppId, Error> {
 /// key is generated here if the app has none yet, so what clients cache stays valid.
 pub async fn jwks(ctx: &Ctx, params: &Params) -> Result<Response, Error> {
     let app_id = app_param(params)?;
-    let app = cache::app(ctx, &app_id).await?;
+    let app = cache::app(ctx, &app_id, OnKvFailure::ReadD1).await?;
     let ttl_ms = app.settings.access_token_ttl_seconds * 1000;
     let owner = KeyOwner::App(app_id);
     let mut keys = keyring::public_keys(ctx, &owner, ttl_ms).await?;
@@ -67,7 +67,7 @@ pub async fn jwks(ctx: &Ctx, params: &Params) -> Result<Response, Error> {
 pub async fn openid_configuration(ctx: &Ctx, params: &Params) -> Result<Response, Error> {
     let app_id = app_param(params)?;
     let tenant_id = TenantId::parse(params.get("tenant_id").map(String::as_str).unwrap_or(""))?;
-    cache::tenant(ctx, &app_id, &tenant_id).await?;
+    cache::tenant(ctx, &app_id, &tenant_id, OnKvFailure::ReadD1).await?;
     let issuer = format!("{}/apps/{app_id}/tenants/{tenant_id}", ctx.origin);
     let body = json!({
         "issuer": issuer,

@@ -7,7 +7,7 @@
 //! failure answers `{"active": false}`.
 
 use super::admin::respond;
-use super::cache;
+use super::cache::{self, OnKvFailure};
 use super::context::{random, Ctx};
 use super::keyring;
 use super::request::{bearer, bounded_body, json_body};
@@ -30,12 +30,16 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{console_error, Request, Response};
 
-/// The app and tenant a request addresses, from the isolate cache.
-async fn place(ctx: &Ctx, params: &Params) -> Result<(App, Tenant), Error> {
+/// The app and tenant a request addresses, from the isolate cache (see `cache`).
+async fn place(
+    ctx: &Ctx,
+    params: &Params,
+    on_failure: OnKvFailure,
+) -> Result<(App, Tenant), Error> {
     let app_id = AppId::parse(params.get("app_id").map(String::as_str).unwrap_or(""))?;
     let tenant_id = TenantId::parse(params.get("tenant_id").map(String::as_str).unwrap_or(""))?;
-    let app = cache::app(ctx, &app_id).await?;
-    let tenant = cache::tenant(ctx, &app_id, &tenant_id).await?;
+    let app = cache::app(ctx, &app_id, on_failure).await?;
+    let tenant = cache::tenant(ctx, &app_id, &tenant_id, on_failure).await?;
     Ok((app, tenant))
 }
 
@@ -154,7 +158,7 @@ pub fn client_subject_of(req: &Request) -> Option<String> {
 
 /// `POST …/auth/signup`: a new user with email and password in this tenant, signed in.
 pub async fn signup(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Response, Error> {
-    let (app, tenant) = place(ctx, params).await?;
+    let (app, tenant) = place(ctx, params, OnKvFailure::ReadD1).await?;
     require_email_password(&tenant)?;
     let body: Credentials = json_body(&mut req).await?;
     let email = Email::parse(&body.email)?;
@@ -182,7 +186,7 @@ pub async fn signup(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Resp
 /// `POST …/auth/signin`: throttling is decided before any hashing; unknown email and wrong
 /// password answer alike and cost alike.
 pub async fn signin(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Response, Error> {
-    let (app, tenant) = place(ctx, params).await?;
+    let (app, tenant) = place(ctx, params, OnKvFailure::ReadD1).await?;
     require_email_password(&tenant)?;
     let body: Credentials = json_body(&mut req).await?;
     let email = Email::parse(&body.email)?;
@@ -259,7 +263,7 @@ struct RefreshBody {
 
 /// `POST …/auth/refresh`: rotation with theft detection (see `domain::session`).
 pub async fn refresh(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Response, Error> {
-    let (app, tenant) = place(ctx, params).await?;
+    let (app, tenant) = place(ctx, params, OnKvFailure::ReadD1).await?;
     let body: RefreshBody = json_body(&mut req).await?;
     let token = PlainSecret::from_client(SecretKind::RefreshToken, &body.refresh_token)
         .ok_or(Error::InvalidToken)?;
@@ -367,7 +371,7 @@ async fn verify_access(
 
 /// `POST …/auth/signout`: revokes the session of the presented access token.
 pub async fn signout(ctx: &Ctx, req: Request, params: &Params) -> Result<Response, Error> {
-    let (app, tenant) = place(ctx, params).await?;
+    let (app, tenant) = place(ctx, params, OnKvFailure::ReadD1).await?;
     let claims = authenticate(ctx, &req, &app, &tenant).await?;
     let sid = SessionId::parse(&claims.sid).map_err(|_| Error::InvalidToken)?;
     revoke(ctx, &sid).await?;
@@ -376,7 +380,7 @@ pub async fn signout(ctx: &Ctx, req: Request, params: &Params) -> Result<Respons
 
 /// `GET …/auth/me`: the user as this tenant sees it.
 pub async fn me(ctx: &Ctx, req: Request, params: &Params) -> Result<Response, Error> {
-    let (app, tenant) = place(ctx, params).await?;
+    let (app, tenant) = place(ctx, params, OnKvFailure::ReadD1).await?;
     let claims = authenticate(ctx, &req, &app, &tenant).await?;
     let user_id = UserId::parse(&claims.sub).map_err(|_| Error::InvalidToken)?;
     let (_, face) = ctx
@@ -439,7 +443,7 @@ fn inactive() -> Result<Response, Error> {
 /// `POST …/oauth/introspect` (RFC 7662). Every inactive cause answers exactly
 /// `{"active": false}`; a KV failure too (fail closed).
 pub async fn introspect(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Response, Error> {
-    let (app, tenant) = match place(ctx, params).await {
+    let (app, tenant) = match place(ctx, params, OnKvFailure::FailClosed).await {
         Err(Error::Unavailable(cause)) => {
             console_error!("introspection failed closed: {cause}");
             return inactive();
@@ -504,7 +508,7 @@ pub async fn introspect(ctx: &Ctx, mut req: Request, params: &Params) -> Result<
 /// `POST …/oauth/revoke` (RFC 7009): revokes the session of a refresh or access token of this
 /// tenant. Answers `200 {}` whatever the token, so it reveals nothing.
 pub async fn revoke_token(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Response, Error> {
-    let (app, tenant) = place(ctx, params).await?;
+    let (app, tenant) = place(ctx, params, OnKvFailure::ReadD1).await?;
     authenticate_client(ctx, &req, &tenant).await?;
     let token = token_parameter(&mut req).await?;
     let session = if let Some(refresh) = PlainSecret::from_client(SecretKind::RefreshToken, &token)

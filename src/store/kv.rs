@@ -2,7 +2,9 @@
 //!
 //! Keys: `rev:<session id>` marks a revoked session (expires when no access token of it can be
 //! alive any more); `key:<sha-256>` publishes a tenant API key (JSON); `pub:<owner>` holds the
-//! public signing keys of an owner (`pub:operators`, `pub:app:<id>`). A KV call that fails is
+//! public signing keys of an owner (`pub:operators`, `pub:app:<id>`); `app:<id>` and
+//! `tenant:<app>:<id>` mirror apps and tenants for the isolate caches (they expire after a
+//! day, so a mirror that missed a write heals from D1). A KV call that fails is
 //! `Error::Unavailable`; callers on the introspection path turn it into `{"active": false}`.
 
 use super::{EdgeStore, PublishedKey};
@@ -11,7 +13,7 @@ use crate::domain::ids::{ApiKeyId, AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::secret::SecretHash;
 use crate::domain::session::SessionId;
-use crate::domain::tenancy::ApiKey;
+use crate::domain::tenancy::{ApiKey, App, AppSettings, LoginMethod, Tenant};
 use crate::domain::Error;
 use serde::{Deserialize, Serialize};
 use worker::kv::KvStore;
@@ -46,7 +48,40 @@ struct PublishedKeyDoc {
     created_at: i64,
 }
 
+#[derive(Serialize, Deserialize)]
+struct AppDoc {
+    settings: AppSettings,
+    created_at: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TenantDoc {
+    login_methods: Vec<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// How long a mirror of an app or tenant lives before it is read from D1 again.
+const MIRROR_TTL_SECONDS: u64 = 24 * 3600;
+
 impl KvEdge {
+    async fn put_json<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Option<u64>,
+    ) -> Result<(), Error> {
+        let text = serde_json::to_string(value).map_err(|e| unavailable("encode", e))?;
+        let mut put = self
+            .kv
+            .put(key, text)
+            .map_err(|e| unavailable("write", e))?;
+        if let Some(ttl) = ttl {
+            put = put.expiration_ttl(ttl);
+        }
+        put.execute().await.map_err(|e| unavailable("write", e))
+    }
+
     /// Wraps the `FLAGS` binding.
     pub fn new(kv: KvStore) -> Self {
         KvEdge { kv }
@@ -157,5 +192,74 @@ impl EdgeStore for KvEdge {
             .execute()
             .await
             .map_err(|e| unavailable("write", e))
+    }
+
+    async fn find_app(&self, id: &AppId) -> Result<Option<App>, Error> {
+        let doc = self
+            .kv
+            .get(&format!("app:{id}"))
+            .json::<AppDoc>()
+            .await
+            .map_err(|e| unavailable("read", e))?;
+        Ok(doc.map(|d| App {
+            id: id.clone(),
+            settings: d.settings,
+            created_at_ms: d.created_at,
+        }))
+    }
+
+    async fn put_app(&self, app: &App) -> Result<(), Error> {
+        let doc = AppDoc {
+            settings: app.settings.clone(),
+            created_at: app.created_at_ms,
+        };
+        self.put_json(&format!("app:{}", app.id), &doc, Some(MIRROR_TTL_SECONDS))
+            .await
+    }
+
+    async fn delete_app(&self, id: &AppId) -> Result<(), Error> {
+        self.kv
+            .delete(&format!("app:{id}"))
+            .await
+            .map_err(|e| unavailable("delete", e))
+    }
+
+    async fn find_tenant(&self, app: &AppId, id: &TenantId) -> Result<Option<Tenant>, Error> {
+        let doc = self
+            .kv
+            .get(&format!("tenant:{app}:{id}"))
+            .json::<TenantDoc>()
+            .await
+            .map_err(|e| unavailable("read", e))?;
+        let Some(doc) = doc else { return Ok(None) };
+        Ok(Some(Tenant {
+            app_id: app.clone(),
+            id: id.clone(),
+            login_methods: LoginMethod::parse_list(&doc.login_methods)
+                .map_err(|_| Error::Internal("KV tenant document does not parse".to_owned()))?,
+            created_at_ms: doc.created_at,
+            updated_at_ms: doc.updated_at,
+        }))
+    }
+
+    async fn put_tenant(&self, tenant: &Tenant) -> Result<(), Error> {
+        let doc = TenantDoc {
+            login_methods: tenant
+                .login_methods
+                .iter()
+                .map(|m| m.as_str().to_owned())
+                .collect(),
+            created_at: tenant.created_at_ms,
+            updated_at: tenant.updated_at_ms,
+        };
+        let key = format!("tenant:{}:{}", tenant.app_id, tenant.id);
+        self.put_json(&key, &doc, Some(MIRROR_TTL_SECONDS)).await
+    }
+
+    async fn delete_tenant(&self, app: &AppId, id: &TenantId) -> Result<(), Error> {
+        self.kv
+            .delete(&format!("tenant:{app}:{id}"))
+            .await
+            .map_err(|e| unavailable("delete", e))
     }
 }

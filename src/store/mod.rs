@@ -292,6 +292,18 @@ pub trait EdgeStore {
     async fn put_api_key(&self, hash: &SecretHash, key: &ApiKey) -> Result<(), Error>;
     /// Withdraws an API key.
     async fn delete_api_key(&self, hash: &SecretHash) -> Result<(), Error>;
+    /// The mirrored app, if a copy exists.
+    async fn find_app(&self, id: &AppId) -> Result<Option<App>, Error>;
+    /// Mirrors an app (its settings).
+    async fn put_app(&self, app: &App) -> Result<(), Error>;
+    /// Withdraws an app's mirror.
+    async fn delete_app(&self, id: &AppId) -> Result<(), Error>;
+    /// The mirrored tenant, if a copy exists.
+    async fn find_tenant(&self, app: &AppId, id: &TenantId) -> Result<Option<Tenant>, Error>;
+    /// Mirrors a tenant.
+    async fn put_tenant(&self, tenant: &Tenant) -> Result<(), Error>;
+    /// Withdraws a tenant's mirror.
+    async fn delete_tenant(&self, app: &AppId, id: &TenantId) -> Result<(), Error>;
     /// The published public keys of an owner, if a copy exists.
     async fn find_public_keys(&self, owner: &KeyOwner) -> Result<Option<Vec<PublishedKey>>, Error>;
     /// Replaces the published public keys of an owner.

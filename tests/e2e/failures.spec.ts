@@ -251,3 +251,18 @@ describe("KV failure during sign-in", () => {
     }
   });
 });
+
+describe("introspection reads no D1", () => {
+  it("answers active:true with every D1 call failing, on a warm isolate and after every cache expired", async () => {
+    const { session } = await signup(A, "no-d1@example.com");
+    // Warm: app, tenant and keys are in the isolate.
+    await introspect(A, key, session.access_token);
+    faults.d1 = () => true;
+    const warm = await introspect(A, key, session.access_token);
+    expect(warm.body.active, warm.text).toBe(true);
+    // Past every isolate cache (tenancy 30 s, keys 5 min): everything comes from the KV mirrors.
+    const cold = await introspect(A, key, session.access_token, at(Date.now() + KEYRING_STALE_MS));
+    expect(cold.body.active, cold.text).toBe(true);
+    expect(injectedD1()).toEqual([]);
+  });
+});
