@@ -56,3 +56,79 @@ export async function introspect(app: string, tenant: string, key: string, token
   if (res.status !== 200) throw new Error(`introspect: ${res.status} ${res.text}`);
   return res.body;
 }
+
+// ---------------------------------------------------------------- operators (members.spec.ts)
+
+let sequence = 0;
+/** A name no other call of this worker has used, e.g. unique("t") → "t-7". */
+export const unique = (prefix: string) => `${prefix}-${++sequence}`;
+
+export interface InviteOptions {
+  /** null or absent: the whole app. */
+  tenant?: string | null;
+  membershipType?: string;
+  /** Who invites (default: the platform owner). */
+  as?: Record<string, string>;
+  headers?: Record<string, string>;
+}
+
+/** POST /admin/apps/{app}/members; returns the raw response. */
+export async function inviteMember(app: string, email: string, roles: string[], opts: InviteOptions = {}) {
+  const body = { email, membership_type: opts.membershipType ?? "member", roles, tenant_id: opts.tenant ?? null };
+  return json("POST", `/admin/apps/${app}/members`, body, { ...(opts.as ?? (await owner())), ...(opts.headers ?? {}) });
+}
+
+/** POST /admin/invites/accept; returns the raw response. */
+export function acceptInvite(inviteToken: string, password = PASSWORD, headers: Record<string, string> = {}) {
+  return json("POST", "/admin/invites/accept", { invite_token: inviteToken, password }, headers);
+}
+
+/** Signs an operator in; returns its auth headers (throws unless 200). */
+export async function operatorSignin(email: string, password = PASSWORD): Promise<Record<string, string>> {
+  const res = await json("POST", "/admin/auth/signin", { email, password });
+  if (res.status !== 200) throw new Error(`operator signin ${email}: ${res.status} ${res.text}`);
+  return bearer(res.body.access_token);
+}
+
+export interface ActiveMember {
+  /** The membership id. */
+  id: string;
+  operatorId: string;
+  email: string;
+  /** Authorization header of a fresh operator token. */
+  auth: Record<string, string>;
+}
+
+/** Invites (as the owner unless opts.as), accepts and signs in a member; throws on any failure. */
+export async function activeMember(app: string, roles: string[], opts: InviteOptions & { email?: string } = {}): Promise<ActiveMember> {
+  const email = opts.email ?? `${unique("op")}@example.com`;
+  const invited = await inviteMember(app, email, roles, opts);
+  if (invited.status !== 201) throw new Error(`invite ${email}: ${invited.status} ${invited.text}`);
+  const accepted = await acceptInvite(invited.body.invite_token);
+  if (accepted.status !== 200) throw new Error(`accept ${email}: ${accepted.status} ${accepted.text}`);
+  return { id: invited.body.member.id, operatorId: accepted.body.member.operator_id, email, auth: await operatorSignin(email) };
+}
+
+/** PATCH /admin/apps/{app}/members/{id} (as the owner unless `as`); returns the raw response. */
+export async function patchMember(app: string, id: string, body: unknown, as?: Record<string, string>) {
+  return json("PATCH", `/admin/apps/${app}/members/${id}`, body, as ?? (await owner()));
+}
+
+/** Every audit entry of an app (newest first), read by the owner page by page. */
+export async function auditLog(app: string, tenant?: string): Promise<any[]> {
+  const entries: any[] = [];
+  let cursor: string | null = null;
+  do {
+    const q = new URLSearchParams({ limit: "200" });
+    if (tenant) q.set("tenant_id", tenant);
+    if (cursor) q.set("cursor", cursor);
+    const res = await json("GET", `/admin/apps/${app}/audit?${q}`, undefined, await owner());
+    if (res.status !== 200) throw new Error(`audit ${app}: ${res.status} ${res.text}`);
+    entries.push(...res.body.items);
+    cursor = res.body.next_cursor;
+  } while (cursor);
+  return entries;
+}
+
+/** The operator id (the `sub`) inside operator auth headers. */
+export const operatorIdOf = (auth: Record<string, string>) => decode(auth.authorization.slice(7).split(".")[1]).sub as string;
