@@ -35,6 +35,15 @@ pub enum Error {
     /// The tenant does not allow this login method.
     #[error("this login method is not enabled for the tenant")]
     LoginMethodDisabled,
+    /// A plan tier that is not defined.
+    #[error("unknown plan {0:?}")]
+    UnknownPlan(String),
+    /// A webhook whose signature is missing, wrong or stale.
+    #[error("the webhook signature is missing, invalid or stale")]
+    InvalidSignature,
+    /// No end user with that id (in that tenant).
+    #[error("no such user")]
+    UserNotFound,
     /// A role name that is not defined.
     #[error("unknown role {0:?}")]
     UnknownRole(String),
@@ -91,6 +100,9 @@ impl Error {
             Error::LoginMethodDisabled => "login_method_disabled",
             Error::RateLimited(_) => "rate_limited",
             Error::UnknownRole(_) => "unknown_role",
+            Error::UnknownPlan(_) => "unknown_plan",
+            Error::InvalidSignature => "invalid_signature",
+            Error::UserNotFound => "user_not_found",
             Error::Unauthorized => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::AppNotFound => "app_not_found",

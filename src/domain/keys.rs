@@ -119,18 +119,24 @@ impl KeyEncryptionKey {
         Ok(KeyEncryptionKey(*Key::from_slice(&bytes)))
     }
 
-    /// Encrypts a key's seed: `v1.<nonce>.<ciphertext>`, base64url parts.
-    pub fn seal(&self, key: &SigningKey, nonce: [u8; 12]) -> Result<String, Error> {
+    /// Encrypts `secret`, bound to `context` (associated data): `v1.<nonce>.<ciphertext>`,
+    /// base64url parts.
+    pub fn seal_bytes(
+        &self,
+        context: &str,
+        secret: &[u8],
+        nonce: [u8; 12],
+    ) -> Result<String, Error> {
         let cipher = ChaCha20Poly1305::new(&self.0);
         let sealed = cipher
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: &key.seed,
-                    aad: key.kid.as_bytes(),
+                    msg: secret,
+                    aad: context.as_bytes(),
                 },
             )
-            .map_err(|_| Error::Internal("key encryption failed".to_owned()))?;
+            .map_err(|_| Error::Internal("encryption failed".to_owned()))?;
         Ok(format!(
             "v1.{}.{}",
             B64URL.encode(nonce),
@@ -138,9 +144,9 @@ impl KeyEncryptionKey {
         ))
     }
 
-    /// Decrypts a sealed key and checks it really is the key named `kid`.
-    pub fn open(&self, kid: &str, sealed: &str) -> Result<SigningKey, Error> {
-        let bad = || Error::Internal(format!("signing key {kid} cannot be decrypted"));
+    /// Decrypts what `seal_bytes` sealed under the same `context`.
+    pub fn open_bytes(&self, context: &str, sealed: &str) -> Result<Vec<u8>, Error> {
+        let bad = || Error::Internal(format!("secret for {context} cannot be decrypted"));
         let mut parts = sealed.split('.');
         if parts.next() != Some("v1") {
             return Err(bad());
@@ -154,17 +160,29 @@ impl KeyEncryptionKey {
             .next()
             .and_then(|c| B64URL.decode(c).ok())
             .ok_or_else(bad)?;
-        let cipher = ChaCha20Poly1305::new(&self.0);
-        let seed = cipher
+        ChaCha20Poly1305::new(&self.0)
             .decrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
                     msg: &ciphertext,
-                    aad: kid.as_bytes(),
+                    aad: context.as_bytes(),
                 },
             )
+            .map_err(|_| bad())
+    }
+
+    /// Encrypts a signing key's seed, bound to its `kid`.
+    pub fn seal(&self, key: &SigningKey, nonce: [u8; 12]) -> Result<String, Error> {
+        self.seal_bytes(&key.kid, &key.seed, nonce)
+    }
+
+    /// Decrypts a sealed signing key and checks it really is the key named `kid`.
+    pub fn open(&self, kid: &str, sealed: &str) -> Result<SigningKey, Error> {
+        let bad = || Error::Internal(format!("signing key {kid} cannot be decrypted"));
+        let seed: [u8; 32] = self
+            .open_bytes(kid, sealed)?
+            .try_into()
             .map_err(|_| bad())?;
-        let seed: [u8; 32] = seed.try_into().map_err(|_| bad())?;
         let key = SigningKey::from_seed(seed);
         if key.kid != kid {
             return Err(bad());

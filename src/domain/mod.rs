@@ -13,6 +13,7 @@ pub mod member;
 pub mod operator;
 pub mod page;
 pub mod password;
+pub mod policy;
 pub mod secret;
 pub mod session;
 pub mod tenancy;
@@ -20,5 +21,6 @@ pub mod throttle;
 pub mod time;
 pub mod token;
 pub mod user;
+pub mod webhook;
 
 pub use error::Error;

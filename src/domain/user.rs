@@ -91,8 +91,40 @@ pub struct TenantUser {
     pub status: UserStatus,
     pub plan_tier: String,
     pub rate_limit_override: Option<i64>,
+    /// Roles assigned by hand (the plan's roles are derived, see `policy`).
     pub roles: Vec<String>,
+    /// Increases with every change of the face; carried into the KV flags document.
+    pub version: i64,
     pub created_at_ms: i64,
+}
+
+impl TenantUser {
+    /// The inputs of the effective view (status, plan, override, hand roles), with the
+    /// effective fields left empty — see `flags` for the document.
+    pub fn state(&self) -> super::policy::UserFlags {
+        super::policy::UserFlags {
+            status: self.status,
+            plan_tier: self.plan_tier.clone(),
+            rate_limit: None,
+            roles: Vec::new(),
+            permissions: Vec::new(),
+            version: self.version,
+            assigned_roles: self.roles.clone(),
+            rate_limit_override: self.rate_limit_override,
+        }
+    }
+
+    /// The KV flags document of this face under `policy`.
+    pub fn flags(&self, policy: &super::policy::AppPolicy) -> super::policy::UserFlags {
+        let state = self.state();
+        let effective = policy.effective(&state);
+        super::policy::UserFlags {
+            rate_limit: effective.rate_limit,
+            roles: effective.roles,
+            permissions: effective.permissions,
+            ..state
+        }
+    }
 }
 
 impl TenantUser {
@@ -107,6 +139,7 @@ impl TenantUser {
             plan_tier: DEFAULT_PLAN_TIER.to_owned(),
             rate_limit_override: None,
             roles: Vec::new(),
+            version: 0,
             created_at_ms: now_ms,
         }
     }

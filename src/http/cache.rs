@@ -12,9 +12,10 @@
 
 use super::context::Ctx;
 use crate::domain::ids::{AppId, TenantId};
+use crate::domain::policy::AppPolicy;
 use crate::domain::tenancy::{App, Tenant};
 use crate::domain::Error;
-use crate::store::{EdgeStore, TenancyStore};
+use crate::store::{EdgeStore, TenancyStore, UserStateStore};
 use worker::console_error;
 
 /// Where a lookup may turn when the KV mirror cannot be read.
@@ -87,6 +88,7 @@ fn insert<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, value: V)
 type Entry<T> = (Option<T>, i64);
 
 thread_local! {
+    static POLICIES: RefCell<HashMap<String, (AppPolicy, i64)>> = RefCell::new(HashMap::new());
     static APPS: RefCell<HashMap<String, Entry<App>>> = RefCell::new(HashMap::new());
     static TENANTS: RefCell<HashMap<(String, String), Entry<Tenant>>> =
         RefCell::new(HashMap::new());
@@ -189,4 +191,58 @@ pub async fn tenant_changed(
         edge.delete_tenant(app_id, id).await?;
     }
     Ok(())
+}
+
+/// The app's end-user roles and plans, from the cache, the KV mirror or D1. A mirror that was
+/// never written means the app defines none (introspection takes it so, never reading D1);
+/// D1 paths read D1 then and write the mirror.
+pub async fn policy(
+    ctx: &Ctx,
+    app_id: &AppId,
+    on_failure: OnKvFailure,
+) -> Result<AppPolicy, Error> {
+    let cached = POLICIES.with(|c| {
+        c.borrow()
+            .get(app_id.as_str())
+            .filter(|(_, expires)| *expires > ctx.now_ms)
+            .map(|(policy, _)| policy.clone())
+    });
+    if let Some(policy) = cached {
+        return Ok(policy);
+    }
+    let mirrored = match ctx.edge() {
+        Ok(edge) => edge.find_policy(app_id).await,
+        Err(e) => Err(e),
+    };
+    let policy = match (mirrored, on_failure) {
+        (Ok(Some(policy)), _) => policy,
+        (Ok(None), OnKvFailure::FailClosed) => AppPolicy::default(),
+        (Err(e), OnKvFailure::FailClosed) => return Err(e),
+        (Ok(None) | Err(_), OnKvFailure::ReadD1) => {
+            let policy = ctx.store.find_policy(app_id).await?;
+            if let Err(e) = async { ctx.edge()?.put_policy(app_id, &policy).await }.await {
+                console_error!("KV mirror of the policy of {app_id} not repaired: {e:?}");
+            }
+            policy
+        }
+    };
+    let expires = ctx.now_ms + ttl_ms(ctx)?;
+    POLICIES.with(|c| {
+        insert(
+            &mut c.borrow_mut(),
+            app_id.to_string(),
+            (policy.clone(), expires),
+        )
+    });
+    Ok(policy)
+}
+
+/// After `/admin` changed a role or plan in D1: this isolate forgets its copy and the mirror
+/// is rewritten from D1; if that write fails the change is reported as `503`, so the caller
+/// retries (the D1 change is idempotent).
+pub async fn policy_changed(ctx: &Ctx, app_id: &AppId) -> Result<AppPolicy, Error> {
+    POLICIES.with(|c| c.borrow_mut().remove(app_id.as_str()));
+    let policy = ctx.store.find_policy(app_id).await?;
+    ctx.edge()?.put_policy(app_id, &policy).await?;
+    Ok(policy)
 }

@@ -12,16 +12,17 @@ use super::context::{random, Ctx};
 use super::keyring;
 use super::request::{bearer, bounded_body, json_body};
 use super::routes::Params;
+use super::users::user_view;
 use crate::domain::authz::Scope;
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::password::Password;
+use crate::domain::policy::UserFlags;
 use crate::domain::secret::{PlainSecret, SecretKind};
 use crate::domain::session::{decide, RefreshDecision, Session, SessionId, SuccessorKey};
 use crate::domain::tenancy::{App, LoginMethod, Tenant, MAX_ACCESS_TOKEN_TTL_SECONDS};
 use crate::domain::throttle::client_subject;
-use crate::domain::time::rfc3339;
 use crate::domain::token::{self, AccessClaims, ACCESS_TOKEN_TYPE};
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
@@ -54,17 +55,10 @@ fn access_ttl_ms(app: &App) -> i64 {
     app.settings.access_token_ttl_seconds * 1000
 }
 
-/// The end user as one tenant sees it (`API.md`).
-fn user_view(face: &TenantUser) -> Value {
-    json!({
-        "id": face.user_id.to_string(),
-        "email": face.email,
-        "tenant_id": face.tenant_id,
-        "status": face.status.as_str(),
-        "plan_tier": face.plan_tier,
-        "roles": face.roles,
-        "created_at": rfc3339(face.created_at_ms),
-    })
+/// The user as this tenant sees it, with effective rate limit, roles and permissions.
+async fn user_body(ctx: &Ctx, face: &TenantUser) -> Result<Value, Error> {
+    let policy = cache::policy(ctx, &face.app_id, OnKvFailure::ReadD1).await?;
+    Ok(user_view(face, &policy))
 }
 
 fn successor_key(ctx: &Ctx) -> Result<SuccessorKey, Error> {
@@ -180,7 +174,10 @@ pub async fn signup(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Resp
     {
         return Err(Error::EmailTaken);
     }
-    respond(201, &json!({ "user": user_view(&face), "session": body }))
+    respond(
+        201,
+        &json!({ "user": user_body(ctx, &face).await?, "session": body }),
+    )
 }
 
 /// `POST …/auth/signin`: throttling is decided before any hashing; unknown email and wrong
@@ -241,7 +238,10 @@ pub async fn signin(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Resp
     ctx.store
         .create_session(&session, &refresh.hash(), &attempt)
         .await?;
-    respond(200, &json!({ "user": user_view(&face), "session": body }))
+    respond(
+        200,
+        &json!({ "user": user_body(ctx, &face).await?, "session": body }),
+    )
 }
 
 /// Revokes a session in D1, then records the revocation in KV so that introspection sees it.
@@ -389,7 +389,7 @@ pub async fn me(ctx: &Ctx, req: Request, params: &Params) -> Result<Response, Er
         .await?
         .filter(|(_, face)| face.status == UserStatus::Active)
         .ok_or(Error::InvalidToken)?;
-    respond(200, &json!({ "user": user_view(&face) }))
+    respond(200, &json!({ "user": user_body(ctx, &face).await? }))
 }
 
 /// The `token` parameter of an RFC 7662/7009 request: a form field or a JSON field.
@@ -472,18 +472,34 @@ pub async fn introspect(ctx: &Ctx, mut req: Request, params: &Params) -> Result<
     let Ok(sid) = SessionId::parse(&claims.sid) else {
         return inactive();
     };
-    let revoked = match ctx.edge() {
-        Ok(edge) => edge.is_session_revoked(&sid).await,
-        Err(e) => Err(e),
+    let Ok(user_id) = UserId::parse(&claims.sub) else {
+        return inactive();
     };
-    match revoked {
-        Ok(false) => {}
-        Ok(true) => return inactive(),
+    // Two KV reads at once — the session's revocation and the user's flags — and the app's
+    // roles and plans from the isolate (KV on a cold isolate). Any failure: inactive.
+    let state = async {
+        let edge = ctx.edge()?;
+        let (revoked, flags, policy) = futures_util::join!(
+            edge.is_session_revoked(&sid),
+            edge.find_flags(&app.id, &tenant.id, &user_id),
+            cache::policy(ctx, &app.id, OnKvFailure::FailClosed),
+        );
+        Ok::<_, Error>((revoked?, flags?, policy?))
+    }
+    .await;
+    let (revoked, flags, policy) = match state {
+        Ok(state) => state,
         Err(e) => {
             console_error!("introspection failed closed: {e:?}");
             return inactive();
         }
+    };
+    // A user with no document yet (just signed up) is judged from the token: never suspended.
+    let flags = flags.unwrap_or_else(UserFlags::from_token);
+    if revoked || flags.status != UserStatus::Active {
+        return inactive();
     }
+    let effective = policy.effective(&flags);
     respond(
         200,
         &json!({
@@ -496,11 +512,11 @@ pub async fn introspect(ctx: &Ctx, mut req: Request, params: &Params) -> Result<
             "iss": claims.iss,
             "iat": iat,
             "exp": exp,
-            "status": UserStatus::Active.as_str(),
-            "plan_tier": crate::domain::user::DEFAULT_PLAN_TIER,
-            "rate_limit": Value::Null,
-            "roles": [],
-            "permissions": [],
+            "status": flags.status.as_str(),
+            "plan_tier": flags.plan_tier,
+            "rate_limit": effective.rate_limit,
+            "roles": effective.roles,
+            "permissions": effective.permissions,
         }),
     )
 }

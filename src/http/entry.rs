@@ -9,6 +9,7 @@ use super::error::problem;
 use super::members;
 use super::rotation;
 use super::routes::{resolve, RouteId};
+use super::users;
 use crate::domain::Error;
 use worker::{
     console_error, event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent,
@@ -56,6 +57,22 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
         RouteId::ListMembers => members::list(&ctx, req, &params).await,
         RouteId::PatchMember => members::patch(&ctx, req, &params).await,
         RouteId::Audit => members::audit(&ctx, req, &params).await,
+        RouteId::CreateUser => users::create_user(&ctx, req, &params).await,
+        RouteId::ListUsers => users::list_users(&ctx, req, &params).await,
+        RouteId::GetUser => users::get_user(&ctx, req, &params).await,
+        RouteId::PatchUser => users::patch_user(&ctx, req, &params).await,
+        RouteId::SuspendUser => users::suspend(&ctx, req, &params).await,
+        RouteId::UnsuspendUser => users::unsuspend(&ctx, req, &params).await,
+        RouteId::PutUserRoles => users::put_user_roles(&ctx, req, &params).await,
+        RouteId::AssociateUser => users::associate(&ctx, req, &params).await,
+        RouteId::RevokeUserSessions => users::revoke_sessions(&ctx, req, &params).await,
+        RouteId::GetMetadata => users::get_metadata(&ctx, req, &params).await,
+        RouteId::PatchMetadata => users::patch_metadata(&ctx, req, &params).await,
+        RouteId::PutRole => users::put_role(&ctx, req, &params).await,
+        RouteId::ListRoles => users::list_roles(&ctx, req, &params).await,
+        RouteId::PutPlan => users::put_plan(&ctx, req, &params).await,
+        RouteId::RotateWebhookSecret => users::rotate_webhook_secret(&ctx, req, &params).await,
+        RouteId::BillingWebhook => users::billing_webhook(&ctx, req, &params).await,
         RouteId::PutTenant => admin::put_tenant(&ctx, req, &params).await,
         RouteId::GetTenant => admin::get_tenant(&ctx, req, &params).await,
         RouteId::ListTenants => admin::list_tenants(&ctx, req, &params).await,

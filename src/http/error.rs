@@ -15,18 +15,20 @@ pub fn status(error: &Error) -> u16 {
         | Error::InvalidToken
         | Error::TokenReused
         | Error::InvalidClient
+        | Error::InvalidSignature
         | Error::Unauthorized => 401,
         Error::Forbidden(_) | Error::UserSuspended | Error::LoginMethodDisabled => 403,
         Error::RateLimited(_) => 429,
         Error::AppNotFound
         | Error::TenantNotFound
         | Error::MemberNotFound
+        | Error::UserNotFound
         | Error::NotFound(_)
         | Error::RouteNotFound => 404,
         Error::MethodNotAllowed(_) => 405,
         Error::Conflict(_) | Error::AlreadyBootstrapped | Error::EmailTaken => 409,
         Error::PayloadTooLarge(_) => 413,
-        Error::UnknownRole(_) => 422,
+        Error::UnknownRole(_) | Error::UnknownPlan(_) => 422,
         Error::Internal(_) => 500,
         Error::Unavailable(_) => 503,
     }

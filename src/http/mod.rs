@@ -29,6 +29,8 @@ mod members;
 mod request;
 #[cfg(target_arch = "wasm32")]
 mod rotation;
+#[cfg(target_arch = "wasm32")]
+mod users;
 
 /// The OpenAPI 3.1 document served at `/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");

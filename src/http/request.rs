@@ -8,6 +8,8 @@ use worker::Request;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest declared body that is still read to its end before being refused.
+const DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
 
 /// Reads and parses a JSON body. Over 64 KiB → `413`; empty, not JSON, or a field of the wrong
 /// type → `400 validation_failed`. Unknown fields are ignored.
@@ -28,8 +30,10 @@ pub async fn json_body<T: DeserializeOwned>(req: &mut Request) -> Result<T, Erro
     serde_json::from_slice(&bytes).map_err(|e| Error::validation(format!("invalid JSON body: {e}")))
 }
 
-/// Reads the body, refusing (`413`) as soon as it grows past 64 KiB — whether or not a
-/// `Content-Length` was declared — so an endless chunked body never fills the isolate's memory.
+/// Reads the body and refuses it (`413`) when it is larger than 64 KiB, declared length or
+/// not: nothing past the limit is kept, so an endless chunked body never fills the isolate's
+/// memory. A moderately oversized body (up to 1 MiB) is still read to its end before the
+/// refusal, so a client that is still sending sees the 413 rather than a reset connection.
 pub async fn bounded_body(req: &mut Request) -> Result<Vec<u8>, Error> {
     let declared = req
         .headers()
@@ -37,7 +41,7 @@ pub async fn bounded_body(req: &mut Request) -> Result<Vec<u8>, Error> {
         .ok()
         .flatten()
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+    if declared.is_some_and(|n| n > DRAIN_LIMIT_BYTES) {
         return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
     }
     let mut body = Vec::new();
@@ -45,12 +49,19 @@ pub async fn bounded_body(req: &mut Request) -> Result<Vec<u8>, Error> {
         // No body at all.
         return Ok(body);
     };
+    let mut total = 0usize;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| Error::validation("the request body cannot be read"))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
+        total += chunk.len();
+        if total > DRAIN_LIMIT_BYTES {
             return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
         }
-        body.extend_from_slice(&chunk);
+        if total <= MAX_BODY_BYTES {
+            body.extend_from_slice(&chunk);
+        }
+    }
+    if total > MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
     }
     Ok(body)
 }

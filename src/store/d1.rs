@@ -6,8 +6,9 @@
 //! `Error::Unavailable` with the cause for the log.
 
 use super::{
-    ApiKeyStore, Attempt, MemberStore, OperatorStore, PresentedRefresh, SessionStore, SignInRecord,
-    SigningKeyStore, StoredSigningKey, TenancyStore, UserStore,
+    ApiKeyStore, Attempt, EventOutcome, MemberStore, OperatorStore, PresentedRefresh, SessionStore,
+    SignInRecord, SigningKeyStore, StoredSigningKey, TenancyStore, UserFilter, UserStateStore,
+    UserStore,
 };
 use crate::domain::audit::AuditEntry;
 use crate::domain::authz::{Grant, Scope};
@@ -17,6 +18,7 @@ use crate::domain::keys::KeyOwner;
 use crate::domain::member::{Member, MemberId, MemberStatus, OperatorRole};
 use crate::domain::operator::Operator;
 use crate::domain::password::PasswordHash;
+use crate::domain::policy::{AppPolicy, Plan};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, LoginMethod, Tenant};
@@ -747,6 +749,8 @@ struct TenantUserRow {
     status: String,
     plan_tier: String,
     rate_limit_override: Option<i64>,
+    roles: String,
+    version: i64,
     created_at: i64,
 }
 
@@ -755,7 +759,7 @@ const TENANT_USER_COLUMNS: &str = "u.app_id AS app_id, u.id AS user_id, u.email 
      u.password_hash AS password_hash, u.created_at AS user_created_at, \
      tu.tenant_id AS tenant_id, tu.email AS email, tu.status AS status, \
      tu.plan_tier AS plan_tier, tu.rate_limit_override AS rate_limit_override, \
-     tu.created_at AS created_at";
+     tu.roles AS roles, tu.version AS version, tu.created_at AS created_at";
 
 impl TenantUserRow {
     fn into_pair(self) -> Result<(User, TenantUser), Error> {
@@ -781,7 +785,8 @@ impl TenantUserRow {
             status: UserStatus::parse(&self.status).map_err(|_| bad())?,
             plan_tier: self.plan_tier,
             rate_limit_override: self.rate_limit_override,
-            roles: Vec::new(),
+            roles: serde_json::from_str(&self.roles).map_err(|_| bad())?,
+            version: self.version,
             created_at_ms: self.created_at,
         };
         Ok((user, face))
@@ -1338,6 +1343,17 @@ impl MemberStore for D1Store {
     ) -> Result<bool, Error> {
         let results = self
             .batch(vec![
+                // An invitation that expired unaccepted no longer holds the email.
+                self.statement(
+                    "UPDATE members SET status = 'left', invite_hash = NULL, updated_at = ?3 \
+                     WHERE app_id = ?1 AND email = ?2 AND status = 'invited' \
+                     AND invite_expires_at <= ?3",
+                    &[
+                        text(member.app_id.as_str()),
+                        text(member.email.as_str()),
+                        int(member.created_at_ms),
+                    ],
+                )?,
                 self.statement(
                     &format!(
                         "INSERT INTO members ({MEMBER_COLUMNS}, invite_hash) \
@@ -1368,7 +1384,10 @@ impl MemberStore for D1Store {
                 self.audit(audit, true)?,
             ])
             .await?;
-        first_changed(&results)
+        let insert = results
+            .get(1)
+            .ok_or_else(|| Error::Internal("D1 batch returned too few results".to_owned()))?;
+        Ok(changes(insert)? == 1)
     }
 
     async fn find_invite(&self, invite: &SecretHash) -> Result<Option<Member>, Error> {
@@ -1589,5 +1608,473 @@ impl D1Store {
                 detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
             })
             .collect())
+    }
+}
+
+#[derive(Deserialize)]
+struct RoleRow {
+    name: String,
+    permissions: String,
+}
+
+#[derive(Deserialize)]
+struct PlanRow {
+    tier: String,
+    roles: String,
+    rate_limit: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct UserRow {
+    app_id: String,
+    id: String,
+    email: String,
+    password_hash: Option<String>,
+    created_at: i64,
+}
+
+fn names_json(names: &[String]) -> String {
+    serde_json::to_string(names).unwrap_or_else(|_| "[]".to_owned())
+}
+
+impl UserStateStore for D1Store {
+    async fn find_policy(&self, app: &AppId) -> Result<AppPolicy, Error> {
+        let results = self
+            .batch(vec![
+                self.statement(
+                    "SELECT name, permissions FROM end_user_roles WHERE app_id = ?1",
+                    &[text(app.as_str())],
+                )?,
+                self.statement(
+                    "SELECT tier, roles, rate_limit FROM plans WHERE app_id = ?1",
+                    &[text(app.as_str())],
+                )?,
+            ])
+            .await?;
+        let (Some(roles), Some(plans)) = (results.first(), results.get(1)) else {
+            return Err(Error::Internal(
+                "D1 batch returned too few results".to_owned(),
+            ));
+        };
+        let mut policy = AppPolicy::default();
+        for row in roles
+            .results::<RoleRow>()
+            .map_err(|e| unavailable("decode", e))?
+        {
+            let permissions =
+                serde_json::from_str(&row.permissions).map_err(|_| corrupt("roles"))?;
+            policy.roles.insert(row.name, permissions);
+        }
+        for row in plans
+            .results::<PlanRow>()
+            .map_err(|e| unavailable("decode", e))?
+        {
+            let roles = serde_json::from_str(&row.roles).map_err(|_| corrupt("plans"))?;
+            policy.plans.insert(
+                row.tier,
+                Plan {
+                    roles,
+                    rate_limit: row.rate_limit,
+                },
+            );
+        }
+        Ok(policy)
+    }
+
+    async fn put_role(
+        &self,
+        app: &AppId,
+        name: &str,
+        permissions: &[String],
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<(), Error> {
+        self.batch(vec![
+            self.statement(
+                "INSERT INTO end_user_roles (app_id, name, permissions, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (app_id, name) DO UPDATE SET \
+                 permissions = excluded.permissions, updated_at = excluded.updated_at",
+                &[
+                    text(app.as_str()),
+                    text(name),
+                    text(&names_json(permissions)),
+                    int(now_ms),
+                ],
+            )?,
+            self.audit(audit, false)?,
+        ])
+        .await
+        .map(drop)
+    }
+
+    async fn put_plan(
+        &self,
+        app: &AppId,
+        tier: &str,
+        plan: &Plan,
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<(), Error> {
+        self.batch(vec![
+            self.statement(
+                "INSERT INTO plans (app_id, tier, roles, rate_limit, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (app_id, tier) DO UPDATE SET \
+                 roles = excluded.roles, rate_limit = excluded.rate_limit, \
+                 updated_at = excluded.updated_at",
+                &[
+                    text(app.as_str()),
+                    text(tier),
+                    text(&names_json(&plan.roles)),
+                    plan.rate_limit.map(int).unwrap_or(JsValue::NULL),
+                    int(now_ms),
+                ],
+            )?,
+            self.audit(audit, false)?,
+        ])
+        .await
+        .map(drop)
+    }
+
+    async fn list_tenant_users(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        filter: &UserFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<TenantUser>, Error> {
+        // D1 refuses bound values that the SQL does not use: number them as they are added.
+        let mut args = vec![text(app.as_str()), text(tenant.as_str())];
+        let mut conditions = vec!["tu.app_id = ?1".to_owned(), "tu.tenant_id = ?2".to_owned()];
+        let mut bind = |conditions: &mut Vec<String>, sql: &str, value: JsValue| {
+            args.push(value);
+            conditions.push(sql.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(status) = filter.status {
+            bind(&mut conditions, "tu.status = ?", text(status.as_str()));
+        }
+        if let Some(tier) = &filter.plan_tier {
+            bind(&mut conditions, "tu.plan_tier = ?", text(tier));
+        }
+        let order = match &filter.email_prefix {
+            Some(prefix) => {
+                // A range over the (app, tenant, email) index: every email that starts with
+                // the prefix.
+                bind(&mut conditions, "tu.email >= ?", text(prefix));
+                bind(
+                    &mut conditions,
+                    "tu.email < ? || char(1114111)",
+                    text(prefix),
+                );
+                bind(&mut conditions, "tu.email > ?", text(after.unwrap_or("")));
+                "tu.email"
+            }
+            None => {
+                bind(&mut conditions, "tu.user_id > ?", text(after.unwrap_or("")));
+                "tu.user_id"
+            }
+        };
+        args.push(int(limit as i64));
+        let sql = format!(
+            "SELECT {TENANT_USER_COLUMNS} FROM tenant_users tu \
+             JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
+             WHERE {} ORDER BY {order} LIMIT ?{}",
+            conditions.join(" AND "),
+            args.len()
+        );
+        self.all::<TenantUserRow>(&sql, &args)
+            .await?
+            .into_iter()
+            .map(|row| row.into_pair().map(|(_, face)| face))
+            .collect()
+    }
+
+    async fn find_user(&self, app: &AppId, id: &UserId) -> Result<Option<User>, Error> {
+        let row = self
+            .first::<UserRow>(
+                "SELECT app_id, id, email, password_hash, created_at FROM users \
+                 WHERE app_id = ?1 AND id = ?2",
+                &[text(app.as_str()), text(&id.to_string())],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let bad = || corrupt("users");
+        Ok(Some(User {
+            app_id: AppId::parse(&row.app_id).map_err(|_| bad())?,
+            id: UserId::parse(&row.id).map_err(|_| bad())?,
+            email: Email::parse(&row.email).map_err(|_| bad())?,
+            password_hash: row
+                .password_hash
+                .as_deref()
+                .map(PasswordHash::parse)
+                .transpose()?,
+            created_at_ms: row.created_at,
+        }))
+    }
+
+    async fn update_face(
+        &self,
+        face: &TenantUser,
+        expected_version: i64,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        let results = self
+            .batch(vec![
+                self.statement(
+                    "UPDATE tenant_users SET status = ?4, plan_tier = ?5, \
+                     rate_limit_override = ?6, roles = ?7, version = version + 1 \
+                     WHERE app_id = ?1 AND tenant_id = ?2 AND user_id = ?3 AND version = ?8",
+                    &[
+                        text(face.app_id.as_str()),
+                        text(face.tenant_id.as_str()),
+                        text(&face.user_id.to_string()),
+                        text(face.status.as_str()),
+                        text(&face.plan_tier),
+                        face.rate_limit_override.map(int).unwrap_or(JsValue::NULL),
+                        text(&names_json(&face.roles)),
+                        int(expected_version),
+                    ],
+                )?,
+                self.audit(audit, true)?,
+            ])
+            .await?;
+        first_changed(&results)
+    }
+
+    async fn associate(&self, face: &TenantUser, audit: &AuditEntry) -> Result<bool, Error> {
+        let results = self
+            .batch(vec![
+                self.statement(
+                    "INSERT OR IGNORE INTO tenant_users \
+                     (app_id, tenant_id, user_id, email, status, plan_tier, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    &[
+                        text(face.app_id.as_str()),
+                        text(face.tenant_id.as_str()),
+                        text(&face.user_id.to_string()),
+                        text(face.email.as_str()),
+                        text(face.status.as_str()),
+                        text(&face.plan_tier),
+                        int(face.created_at_ms),
+                    ],
+                )?,
+                self.audit(audit, true)?,
+            ])
+            .await?;
+        first_changed(&results)
+    }
+
+    async fn create_user_only(
+        &self,
+        user: &User,
+        face: &TenantUser,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        let free = "NOT EXISTS (SELECT 1 FROM tenant_users \
+                    WHERE app_id = ?1 AND tenant_id = ?2 AND email = ?3)";
+        let results = self
+            .batch(vec![
+                self.statement(
+                    &format!(
+                        "INSERT INTO users (app_id, id, email, password_hash, created_at) \
+                         SELECT ?1, ?4, ?3, ?5, ?6 WHERE {free}"
+                    ),
+                    &[
+                        text(user.app_id.as_str()),
+                        text(face.tenant_id.as_str()),
+                        text(face.email.as_str()),
+                        text(&user.id.to_string()),
+                        user.password_hash
+                            .as_ref()
+                            .map(|h| text(&h.to_phc_string()))
+                            .unwrap_or(JsValue::NULL),
+                        int(user.created_at_ms),
+                    ],
+                )?,
+                self.statement(
+                    "INSERT INTO tenant_users \
+                     (app_id, tenant_id, user_id, email, status, plan_tier, created_at) \
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE changes() > 0",
+                    &[
+                        text(face.app_id.as_str()),
+                        text(face.tenant_id.as_str()),
+                        text(&face.user_id.to_string()),
+                        text(face.email.as_str()),
+                        text(face.status.as_str()),
+                        text(&face.plan_tier),
+                        int(face.created_at_ms),
+                    ],
+                )?,
+                self.audit(audit, true)?,
+            ])
+            .await?;
+        first_changed(&results)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<Vec<SessionId>, Error> {
+        #[derive(Deserialize)]
+        struct IdRow {
+            id: String,
+        }
+        let results = self
+            .batch(vec![
+                self.statement(
+                    "UPDATE sessions SET revoked_at = ?4 WHERE app_id = ?1 AND tenant_id = ?2 \
+                     AND user_id = ?3 AND revoked_at IS NULL RETURNING id",
+                    &[
+                        text(app.as_str()),
+                        text(tenant.as_str()),
+                        text(&user.to_string()),
+                        int(now_ms),
+                    ],
+                )?,
+                self.audit(audit, false)?,
+            ])
+            .await?;
+        let rows = results
+            .first()
+            .ok_or_else(|| Error::Internal("D1 batch returned no results".to_owned()))?
+            .results::<IdRow>()
+            .map_err(|e| unavailable("decode", e))?;
+        rows.iter()
+            .map(|r| SessionId::parse(&r.id).map_err(|_| corrupt("sessions")))
+            .collect()
+    }
+
+    async fn find_metadata(&self, app: &AppId, user: &UserId) -> Result<serde_json::Value, Error> {
+        #[derive(Deserialize)]
+        struct MetadataRow {
+            metadata: String,
+        }
+        let row = self
+            .first::<MetadataRow>(
+                "SELECT metadata FROM user_metadata WHERE app_id = ?1 AND user_id = ?2",
+                &[text(app.as_str()), text(&user.to_string())],
+            )
+            .await?;
+        match row {
+            Some(row) => serde_json::from_str(&row.metadata).map_err(|_| corrupt("user_metadata")),
+            None => Ok(serde_json::json!({})),
+        }
+    }
+
+    async fn put_metadata(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        metadata: &serde_json::Value,
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<(), Error> {
+        self.batch(vec![
+            self.statement(
+                "INSERT INTO user_metadata (app_id, user_id, metadata, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (app_id, user_id) DO UPDATE SET \
+                 metadata = excluded.metadata, updated_at = excluded.updated_at",
+                &[
+                    text(app.as_str()),
+                    text(&user.to_string()),
+                    text(&metadata.to_string()),
+                    int(now_ms),
+                ],
+            )?,
+            self.audit(audit, false)?,
+        ])
+        .await
+        .map(drop)
+    }
+
+    async fn find_webhook_secret(&self, app: &AppId) -> Result<Option<String>, Error> {
+        #[derive(Deserialize)]
+        struct SecretRow {
+            secret: String,
+        }
+        Ok(self
+            .first::<SecretRow>(
+                "SELECT secret FROM webhook_secrets WHERE app_id = ?1",
+                &[text(app.as_str())],
+            )
+            .await?
+            .map(|r| r.secret))
+    }
+
+    async fn put_webhook_secret(
+        &self,
+        app: &AppId,
+        sealed: &str,
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<(), Error> {
+        self.batch(vec![
+            self.statement(
+                "INSERT INTO webhook_secrets (app_id, secret, created_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (app_id) DO UPDATE SET secret = excluded.secret, \
+                 created_at = excluded.created_at",
+                &[text(app.as_str()), text(sealed), int(now_ms)],
+            )?,
+            self.audit(audit, false)?,
+        ])
+        .await
+        .map(drop)
+    }
+
+    async fn has_event(&self, app: &AppId, event_id: &str) -> Result<bool, Error> {
+        #[derive(Deserialize)]
+        struct One {
+            #[expect(dead_code, reason = "only its presence matters")]
+            found: i64,
+        }
+        Ok(self
+            .first::<One>(
+                "SELECT 1 AS found FROM webhook_events WHERE app_id = ?1 AND event_id = ?2",
+                &[text(app.as_str()), text(event_id)],
+            )
+            .await?
+            .is_some())
+    }
+
+    async fn apply_plan_event(
+        &self,
+        app: &AppId,
+        event_id: &str,
+        face: &TenantUser,
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<EventOutcome, Error> {
+        // The event is recorded first; the plan change and the audit entry follow only if that
+        // insert happened, so a replay racing the original changes nothing.
+        let results = self
+            .batch(vec![
+                self.statement(
+                    "INSERT OR IGNORE INTO webhook_events (app_id, event_id, received_at) \
+                     VALUES (?1, ?2, ?3)",
+                    &[text(app.as_str()), text(event_id), int(now_ms)],
+                )?,
+                self.statement(
+                    "UPDATE tenant_users SET plan_tier = ?4, version = version + 1 \
+                     WHERE app_id = ?1 AND tenant_id = ?2 AND user_id = ?3 \
+                     AND (SELECT changes()) > 0",
+                    &[
+                        text(face.app_id.as_str()),
+                        text(face.tenant_id.as_str()),
+                        text(&face.user_id.to_string()),
+                        text(&face.plan_tier),
+                    ],
+                )?,
+                self.audit(audit, true)?,
+            ])
+            .await?;
+        Ok(if first_changed(&results)? {
+            EventOutcome::Applied
+        } else {
+            EventOutcome::Duplicate
+        })
     }
 }

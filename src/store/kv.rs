@@ -3,7 +3,8 @@
 //! Keys: `rev:<session id>` marks a revoked session (expires when no access token of it can be
 //! alive any more); `key:<sha-256>` publishes a tenant API key (JSON); `pub:<owner>` holds the
 //! public signing keys of an owner (`pub:operators`, `pub:app:<id>`); `app:<id>` and
-//! `tenant:<app>:<id>` mirror apps and tenants for the isolate caches (they expire after a
+//! `tenant:<app>:<id>` mirror apps and tenants; `flags:<app>:<tenant>:<user>` is a user's
+//! `UserFlags` in a tenant and `policy:<app>` the app's roles and plans for the isolate caches (they expire after a
 //! day, so a mirror that missed a write heals from D1). A KV call that fails is
 //! `Error::Unavailable`; callers on the introspection path turn it into `{"active": false}`.
 
@@ -11,9 +12,11 @@ use super::{EdgeStore, PublishedKey};
 use crate::domain::authz::Scope;
 use crate::domain::ids::{ApiKeyId, AppId, TenantId};
 use crate::domain::keys::KeyOwner;
+use crate::domain::policy::{AppPolicy, UserFlags};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::SessionId;
 use crate::domain::tenancy::{ApiKey, App, AppSettings, LoginMethod, Tenant};
+use crate::domain::user::UserId;
 use crate::domain::Error;
 use serde::{Deserialize, Serialize};
 use worker::kv::KvStore;
@@ -89,6 +92,42 @@ impl KvEdge {
 }
 
 impl EdgeStore for KvEdge {
+    async fn find_flags(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<UserFlags>, Error> {
+        self.kv
+            .get(&format!("flags:{app}:{tenant}:{user}"))
+            .json::<UserFlags>()
+            .await
+            .map_err(|e| unavailable("read", e))
+    }
+
+    async fn put_flags(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+        flags: &UserFlags,
+    ) -> Result<(), Error> {
+        self.put_json(&format!("flags:{app}:{tenant}:{user}"), flags, None)
+            .await
+    }
+
+    async fn find_policy(&self, app: &AppId) -> Result<Option<AppPolicy>, Error> {
+        self.kv
+            .get(&format!("policy:{app}"))
+            .json::<AppPolicy>()
+            .await
+            .map_err(|e| unavailable("read", e))
+    }
+
+    async fn put_policy(&self, app: &AppId, policy: &AppPolicy) -> Result<(), Error> {
+        self.put_json(&format!("policy:{app}"), policy, None).await
+    }
+
     async fn is_session_revoked(&self, id: &SessionId) -> Result<bool, Error> {
         let found = self
             .kv

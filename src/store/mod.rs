@@ -19,6 +19,7 @@ use crate::domain::keys::KeyOwner;
 use crate::domain::member::{Member, MemberId, MemberStatus};
 use crate::domain::operator::Operator;
 use crate::domain::password::PasswordHash;
+use crate::domain::policy::{AppPolicy, Plan, UserFlags};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
@@ -292,6 +293,25 @@ pub trait EdgeStore {
     async fn put_api_key(&self, hash: &SecretHash, key: &ApiKey) -> Result<(), Error>;
     /// Withdraws an API key.
     async fn delete_api_key(&self, hash: &SecretHash) -> Result<(), Error>;
+    /// The flags document of a user in a tenant, if one exists.
+    async fn find_flags(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<UserFlags>, Error>;
+    /// Rewrites the flags document of a user in a tenant.
+    async fn put_flags(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+        flags: &UserFlags,
+    ) -> Result<(), Error>;
+    /// The mirrored roles and plans of an app (`None` when never written).
+    async fn find_policy(&self, app: &AppId) -> Result<Option<AppPolicy>, Error>;
+    /// Rewrites the mirror of an app's roles and plans.
+    async fn put_policy(&self, app: &AppId, policy: &AppPolicy) -> Result<(), Error>;
     /// The mirrored app, if a copy exists.
     async fn find_app(&self, id: &AppId) -> Result<Option<App>, Error>;
     /// Mirrors an app (its settings).
@@ -355,4 +375,116 @@ pub trait MemberStore {
     ) -> Result<bool, Error>;
     /// What an operator's memberships that are not left grant.
     async fn find_grants(&self, operator: &OperatorId) -> Result<Vec<Grant>, Error>;
+}
+
+/// Filters of the user listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    pub status: Option<UserStatus>,
+    pub plan_tier: Option<String>,
+    /// A normalised email prefix; when given, the listing is ordered by email.
+    pub email_prefix: Option<String>,
+}
+
+/// How a billing event ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    Applied,
+    /// The event id was seen before: nothing changed.
+    Duplicate,
+}
+
+/// End-user state as operators (and the billing webhook) manage it.
+pub trait UserStateStore {
+    /// The app's end-user roles and plans.
+    async fn find_policy(&self, app: &AppId) -> Result<AppPolicy, Error>;
+    /// Creates or replaces a role.
+    async fn put_role(
+        &self,
+        app: &AppId,
+        name: &str,
+        permissions: &[String],
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<(), Error>;
+    /// Creates or replaces a plan.
+    async fn put_plan(
+        &self,
+        app: &AppId,
+        tier: &str,
+        plan: &Plan,
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<(), Error>;
+    /// Up to `limit` faces of a tenant after the cursor key (a user id, or an email when
+    /// filtering by email prefix).
+    async fn list_tenant_users(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        filter: &UserFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<TenantUser>, Error>;
+    /// The app user, whatever its tenants.
+    async fn find_user(&self, app: &AppId, id: &UserId) -> Result<Option<User>, Error>;
+    /// Writes a face's status, plan, override and hand roles, and increments its version, if
+    /// its version is still `expected_version` (a compare-and-swap). `false` otherwise.
+    async fn update_face(
+        &self,
+        face: &TenantUser,
+        expected_version: i64,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
+    /// Gives an app user a face in another tenant. `false` when the tenant has that email.
+    async fn associate(&self, face: &TenantUser, audit: &AuditEntry) -> Result<bool, Error>;
+    /// Creates a user and its face without a session (operator import). `false` when the
+    /// tenant has that email.
+    async fn create_user_only(
+        &self,
+        user: &User,
+        face: &TenantUser,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
+    /// Revokes every live session of a user in a tenant; returns their ids.
+    async fn revoke_user_sessions(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<Vec<SessionId>, Error>;
+    /// The user's metadata (an empty object when none was set).
+    async fn find_metadata(&self, app: &AppId, user: &UserId) -> Result<serde_json::Value, Error>;
+    /// Replaces the user's metadata.
+    async fn put_metadata(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        metadata: &serde_json::Value,
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<(), Error>;
+    /// The sealed webhook secret of an app.
+    async fn find_webhook_secret(&self, app: &AppId) -> Result<Option<String>, Error>;
+    /// Replaces the sealed webhook secret of an app.
+    async fn put_webhook_secret(
+        &self,
+        app: &AppId,
+        sealed: &str,
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<(), Error>;
+    /// True when the event was applied before.
+    async fn has_event(&self, app: &AppId, event_id: &str) -> Result<bool, Error>;
+    /// Records the event and sets the plan of the face, atomically and only once per event id.
+    async fn apply_plan_event(
+        &self,
+        app: &AppId,
+        event_id: &str,
+        face: &TenantUser,
+        now_ms: i64,
+        audit: &AuditEntry,
+    ) -> Result<EventOutcome, Error>;
 }

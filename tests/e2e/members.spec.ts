@@ -179,7 +179,91 @@ const ENDPOINTS: EndpointClass[] = [
     method: "GET", path: "/admin/apps/{app_id}/audit", need: "audit:read", ok: 200,
     call: (app, auth) => json("GET", `/admin/apps/${app}/audit`, undefined, auth),
   },
+  // End-user state (issue 5). The owner prepares a user in the public tenant where one is needed.
+  {
+    method: "POST", path: "/admin/apps/{app_id}/tenants/{tenant_id}/users", need: "users:write", ok: 201,
+    prepare: async () => `${unique("made-user")}@example.com`,
+    call: (app, auth, email) => json("POST", `/admin/apps/${app}/tenants/public/users`, { email }, auth),
+  },
+  {
+    method: "GET", path: "/admin/apps/{app_id}/tenants/{tenant_id}/users", need: "users:read", ok: 200,
+    call: (app, auth) => json("GET", `/admin/apps/${app}/tenants/public/users`, undefined, auth),
+  },
+  {
+    method: "GET", path: "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}", need: "users:read", ok: 200,
+    prepare: (app) => endUser(app),
+    call: (app, auth, id) => json("GET", `/admin/apps/${app}/tenants/public/users/${id}`, undefined, auth),
+  },
+  {
+    method: "PATCH", path: "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}", need: "users:plan", ok: 200,
+    prepare: (app) => endUser(app),
+    call: (app, auth, id) => json("PATCH", `/admin/apps/${app}/tenants/public/users/${id}`, { rate_limit_override: 5 }, auth),
+  },
+  {
+    method: "POST", path: "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}/suspend", need: "users:suspend", ok: 200,
+    prepare: (app) => endUser(app),
+    call: (app, auth, id) => json("POST", `/admin/apps/${app}/tenants/public/users/${id}/suspend`, {}, auth),
+  },
+  {
+    method: "POST", path: "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}/unsuspend", need: "users:suspend", ok: 200,
+    prepare: (app) => endUser(app),
+    call: (app, auth, id) => json("POST", `/admin/apps/${app}/tenants/public/users/${id}/unsuspend`, undefined, auth),
+  },
+  {
+    method: "PUT", path: "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}/roles", need: "users:write", ok: 200,
+    prepare: (app) => endUser(app),
+    call: (app, auth, id) => json("PUT", `/admin/apps/${app}/tenants/public/users/${id}/roles`, { roles: [] }, auth),
+  },
+  {
+    method: "POST", path: "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}/associate", need: "users:write", ok: 200,
+    prepare: async (app) => {
+      const tenant = unique("assoc");
+      await putTenant(app, tenant);
+      return { tenant, id: await endUser(app) };
+    },
+    call: (app, auth, f) => json("POST", `/admin/apps/${app}/tenants/${f.tenant}/users/${f.id}/associate`, undefined, auth),
+  },
+  {
+    method: "POST", path: "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}/sessions/revoke", need: "users:suspend", ok: 200,
+    prepare: (app) => endUser(app),
+    call: (app, auth, id) => json("POST", `/admin/apps/${app}/tenants/public/users/${id}/sessions/revoke`, undefined, auth),
+  },
+  {
+    method: "GET", path: "/admin/apps/{app_id}/users/{user_id}/metadata", need: "users:read", ok: 200,
+    prepare: (app) => endUser(app),
+    call: (app, auth, id) => json("GET", `/admin/apps/${app}/users/${id}/metadata`, undefined, auth),
+  },
+  {
+    method: "PATCH", path: "/admin/apps/{app_id}/users/{user_id}/metadata", need: "users:write", ok: 200,
+    prepare: (app) => endUser(app),
+    call: (app, auth, id) => json("PATCH", `/admin/apps/${app}/users/${id}/metadata`, { team: "blue" }, auth),
+  },
+  {
+    method: "PUT", path: "/admin/apps/{app_id}/roles/{role}", need: "roles:write", ok: 200,
+    prepare: async () => unique("role"),
+    call: (app, auth, role) => json("PUT", `/admin/apps/${app}/roles/${role}`, { permissions: ["docs:read"] }, auth),
+  },
+  {
+    method: "GET", path: "/admin/apps/{app_id}/roles", need: "users:read", ok: 200,
+    call: (app, auth) => json("GET", `/admin/apps/${app}/roles`, undefined, auth),
+  },
+  {
+    method: "PUT", path: "/admin/apps/{app_id}/plans/{plan_tier}", need: "roles:write", ok: 200,
+    prepare: async () => unique("plan"),
+    call: (app, auth, tier) => json("PUT", `/admin/apps/${app}/plans/${tier}`, { roles: [], rate_limit: 10 }, auth),
+  },
+  {
+    method: "POST", path: "/admin/apps/{app_id}/webhook-secret", need: "webhooks:write", ok: 200,
+    call: (app, auth) => json("POST", `/admin/apps/${app}/webhook-secret`, undefined, auth),
+  },
 ];
+
+/** A user of the app's public tenant, made by the owner; returns its id. */
+async function endUser(app: string): Promise<string> {
+  const res = await json("POST", `/admin/apps/${app}/tenants/public/users`, { email: `${unique("eu")}@example.com` }, await owner());
+  expect(res.status, res.text).toBe(201);
+  return res.body.user.id;
+}
 
 /** /admin operations that take no operator credential (the root token, a password, an invite). */
 const UNAUTHENTICATED = ["POST /admin/bootstrap", "POST /admin/auth/signin", "POST /admin/invites/accept"];
