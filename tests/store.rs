@@ -197,3 +197,49 @@ fn a_store_that_is_down_fails_with_unavailable() {
     let result = block_on(store.find_app(&app("public")));
     assert!(matches!(result, Err(Error::Unavailable(_))));
 }
+
+#[test]
+fn operator_sign_in_attempts_are_counted_before_hashing_and_blocked_past_the_free_ones() {
+    use tessera::store::Attempt;
+    let store = MemoryStore::seeded();
+    let email = Email::parse("a@example.com").unwrap();
+    let attempt = Attempt {
+        account: "operator:a@example.com".into(),
+        client: Some("client:203.0.113.1".into()),
+        now_ms: 1_000_000,
+    };
+    block_on(async {
+        for n in 1..=5 {
+            let record = store.begin_operator_signin(&email, &attempt).await.unwrap();
+            assert_eq!(record.retry_after, None, "attempt {n} is free");
+        }
+        let blocked = store.begin_operator_signin(&email, &attempt).await.unwrap();
+        assert_eq!(
+            blocked.retry_after,
+            Some(1),
+            "the 5th failure blocks for 1 s"
+        );
+        let later = Attempt {
+            now_ms: 1_001_000,
+            ..attempt.clone()
+        };
+        assert_eq!(
+            store
+                .begin_operator_signin(&email, &later)
+                .await
+                .unwrap()
+                .retry_after,
+            None
+        );
+        store.finish_operator_signin(&later).await.unwrap();
+        // A success clears the account: the next attempt is free again.
+        assert_eq!(
+            store
+                .begin_operator_signin(&email, &later)
+                .await
+                .unwrap()
+                .retry_after,
+            None
+        );
+    });
+}
