@@ -1,0 +1,151 @@
+// Load generation: wrk (C, event loop) for the measurements, a bounded Node loop for the smoke.
+import { execFile } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+/** The installed wrk's version line, or null when wrk is absent. */
+export async function wrkVersion() {
+  try {
+    const { stdout, stderr } = await run("wrk", ["-v"]).catch((e) => e);
+    const text = `${stdout ?? ""}${stderr ?? ""}`;
+    const m = /wrk\s+(\S+)/.exec(text);
+    return m ? m[1] : null;
+  } catch {
+    return null;
+  }
+}
+
+const lua = (s) => JSON.stringify(String(s)); // a JSON string is a valid Lua string literal here
+
+/** A wrk script sending one fixed request. */
+export function fixedScript({ method = "GET", body, headers = {} }) {
+  const lines = [`wrk.method = ${lua(method)}`];
+  if (body !== undefined) lines.push(`wrk.body = ${lua(body)}`);
+  for (const [k, v] of Object.entries(headers)) lines.push(`wrk.headers[${lua(k)}] = ${lua(v)}`);
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * A wrk script for refresh rotation: each thread holds a pool of refresh tokens (its share of
+ * `tokens`); a request takes one, its 200 answer gives the successor back to the pool. Needs at
+ * least connections/threads tokens per thread; a failed refresh shrinks the pool, so errors show.
+ */
+export function refreshScript(tokens, threads) {
+  return `
+local ALL = { ${tokens.map(lua).join(", ")} }
+local THREADS = ${threads}
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("tid", counter)
+end
+local pool = {}
+function init(args)
+  for i = tid, #ALL, THREADS do pool[#pool + 1] = ALL[i] end
+end
+function request()
+  local t = table.remove(pool)
+  if t == nil then t = "tsr_exhausted" end
+  return wrk.format("POST", nil, { ["Content-Type"] = "application/json" }, '{"refresh_token":"' .. t .. '"}')
+end
+function response(status, headers, body)
+  local t = body:match('"refresh_token"%s*:%s*"([^"]+)"')
+  if t then pool[#pool + 1] = t end
+end
+`;
+}
+
+function toMs(value, unit) {
+  const v = Number(value);
+  switch (unit) {
+    case "us":
+      return v / 1000;
+    case "ms":
+      return v;
+    case "s":
+      return v * 1000;
+    case "m":
+      return v * 60_000;
+    default:
+      return NaN;
+  }
+}
+
+/** Parses `wrk --latency` output into { req_per_s, p50_ms, p90_ms, p99_ms, requests, errors }. */
+export function parseWrk(text) {
+  const pct = (p) => {
+    const m = new RegExp(`^\\s*${p}%\\s+([0-9.]+)(us|ms|s|m)\\s*$`, "m").exec(text);
+    return m ? toMs(m[1], m[2]) : NaN;
+  };
+  const rps = /Requests\/sec:\s+([0-9.]+)/.exec(text);
+  const reqs = /(\d+) requests in/.exec(text);
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(text);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+  const socketErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+  return {
+    req_per_s: rps ? Number(rps[1]) : NaN,
+    p50_ms: pct(50),
+    p90_ms: pct(90),
+    p99_ms: pct(99),
+    requests: reqs ? Number(reqs[1]) : 0,
+    errors: (non2xx ? Number(non2xx[1]) : 0) + socketErrors,
+  };
+}
+
+/**
+ * One wrk run, bounded in time (wrk's -d plus a hard kill after `seconds + 20`).
+ * `script` is the Lua text; it is written under `workDir`.
+ */
+export async function wrk({ url, script, seconds, connections, threads, workDir, name }) {
+  mkdirSync(workDir, { recursive: true });
+  const file = path.join(workDir, `${name}.lua`);
+  writeFileSync(file, script);
+  const args = [
+    `-t${threads}`,
+    `-c${connections}`,
+    `-d${seconds}s`,
+    "--timeout",
+    "10s",
+    "--latency",
+    "-s",
+    file,
+    url,
+  ];
+  const { stdout } = await run("wrk", args, { timeout: (seconds + 20) * 1000, maxBuffer: 1 << 20 });
+  const parsed = parseWrk(stdout);
+  if (!Number.isFinite(parsed.req_per_s)) throw new Error(`could not parse wrk output:\n${stdout}`);
+  return parsed;
+}
+
+/**
+ * A bounded Node loop (the smoke test's load generator; no wrk needed): `requests` sequential
+ * requests built by `make()`, each must answer `ok(res)`. Returns the same shape as wrk().
+ */
+export async function nodeLoop({ url, make, requests, ok = (r) => r.status < 300, deadlineMs = 10_000 }) {
+  const started = performance.now();
+  const lat = [];
+  let errors = 0;
+  for (let i = 0; i < requests && performance.now() - started < deadlineMs; i++) {
+    const init = await make();
+    const t = performance.now();
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(deadlineMs) });
+    const text = await res.text();
+    lat.push(performance.now() - t);
+    if (!(await ok(res, text))) errors++;
+    if (init.after) await init.after(res, text);
+  }
+  lat.sort((a, b) => a - b);
+  const q = (p) => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))];
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    req_per_s: lat.length / seconds,
+    p50_ms: q(50),
+    p90_ms: q(90),
+    p99_ms: q(99),
+    requests: lat.length,
+    errors: errors + (requests - lat.length),
+  };
+}

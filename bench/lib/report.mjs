@@ -1,0 +1,139 @@
+// Renders bench/results.json as the tables of BENCHMARKS.md (between the markers below; the
+// prose around them is kept). `node bench/lib/report.mjs` re-renders from the committed JSON.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const START = "<!-- bench:results:start (generated from bench/results.json by bench/lib/report.mjs; do not edit) -->";
+export const END = "<!-- bench:results:end -->";
+
+const f = (x, d = 0) => (x === null || x === undefined || !Number.isFinite(x) ? "—" : x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }));
+const ok = (t) => (t === undefined ? "" : t.met ? "✅" : "❌");
+
+export function renderMarkdown(r) {
+  const e = r.endpoints;
+  const L = [];
+  L.push(
+    `Commit \`${r.commit.slice(0, 12)}\`${r.commit_dirty ? " (with uncommitted changes)" : ""}, ${r.generated_at}; ` +
+      `${r.runtime.name} (miniflare ${r.runtime.miniflare}, workerd ${r.runtime.workerd}); ` +
+      `${r.machine.cpus} × ${r.machine.cpu_model}, ${r.machine.memory_gib} GiB; ` +
+      `wrk ${r.load_generator.version ?? ""} ${r.load_generator.threads} threads, ${r.load_generator.connections} connections, ` +
+      `${r.load_generator.warmup_seconds} s warm-up + ${r.load_generator.runs} × ${r.load_generator.run_seconds} s, medians. Whole run ${r.duration_s} s.`,
+  );
+  L.push("");
+  L.push("### Throughput and latency");
+  L.push("");
+  L.push("| path | req/s | p50 ms | p99 ms | errors |");
+  L.push("|---|---:|---:|---:|---:|");
+  const rows = [
+    ["trivial", "reference: trivial Rust worker (200)"],
+    ["kv_get", "reference: Rust worker, one KV get"],
+    ["introspect", "**introspection, valid token**"],
+    ["introspect_suspended", "introspection, suspended user's token"],
+    ["me", "`GET /auth/me`"],
+    ["refresh", "`POST /auth/refresh` (rotation)"],
+    ["list_users", "admin user list, 50 per page (1,000 users)"],
+    ["signin", "`POST /auth/signin` (1 connection, PBKDF2-SHA256@600k)"],
+    ["peer_oauth_provider", "peer: workers-oauth-provider, protected route"],
+    ["peer_openauth", "peer: OpenAuth verify + KV read"],
+  ];
+  for (const [k, label] of rows) {
+    const x = e[k];
+    if (!x) continue;
+    L.push(`| ${label} | ${f(x.req_per_s)} | ${f(x.p50_ms, 2)} | ${f(x.p99_ms, 2)} | ${x.errors} |`);
+  }
+  L.push("");
+  L.push(`D1 calls counted during the introspection runs: **${r.d1_calls_during_introspection}**.`);
+  if (r.storage_calls_per_request) {
+    const d = Object.entries(r.storage_calls_per_request).map(
+      ([k, v]) =>
+        `${k}: ${v.d1_calls_per_request} D1, ` +
+        (Object.entries(v.kv_calls_per_request).map(([op, n]) => `${n} KV ${op}`).join(", ") || "0 KV"),
+    );
+    L.push(`Storage calls per warm request (counted on a separate, untimed instance): ${d.join("; ")}.`);
+  }
+  L.push("");
+  L.push("### Ratios (same run)");
+  L.push("");
+  L.push("| ratio | value | definition |");
+  L.push("|---|---:|---|");
+  for (const [k, v] of Object.entries(r.ratios)) L.push(`| \`${k}\` | ${f(v, 2)} | ${r.ratio_definitions[k]} |`);
+  L.push("");
+  L.push("### Costs");
+  L.push("");
+  const p = r.password_hash.wasm_probe;
+  const n = r.password_hash.native;
+  L.push("| work | wasm (in workerd) | native | WebCrypto (workerd) |");
+  L.push("|---|---:|---:|---:|");
+  L.push(`| PBKDF2-HMAC-SHA256 @ 600,000 | ${f(p.wasm_sha256_600k_ms, 1)} ms | ${f(n.pbkdf2_sha256_600k_ms, 1)} ms | ${p.webcrypto_600k?.refused ? "refused (cap 100k)" : f(p.webcrypto_600k?.ms, 1) + " ms"} |`);
+  L.push(`| PBKDF2-HMAC-SHA512 @ 210,000 | ${f(p.wasm_sha512_210k_ms, 1)} ms | ${f(n.pbkdf2_sha512_210k_ms, 1)} ms | — |`);
+  L.push(`| PBKDF2-HMAC-SHA256 @ 100,000 | ${f(p.wasm_sha256_100k_ms, 1)} ms | ${f(n.pbkdf2_sha256_100k_ms, 1)} ms | ${f(p.webcrypto_sha256_100k_ms, 1)} ms |`);
+  L.push(`| PBKDF2-HMAC-SHA512 @ 100,000 | — | — | ${f(p.webcrypto_sha512_100k_ms, 1)} ms |`);
+  L.push(`| Ed25519 JWT verify (jwt-compact) | ${f(r.jwt_verify.wasm_us, 1)} µs | ${f(r.jwt_verify.native_us, 1)} µs | — |`);
+  L.push("");
+  L.push(
+    `Cheaper in wasm at equal OWASP strength: **${r.password_hash.cheaper_in_wasm}** ` +
+      `(SHA-512@210k ÷ SHA-256@600k = ${f(r.password_hash.sha512_210k_vs_sha256_600k_wasm, 2)} in wasm, ${f(r.password_hash.sha512_210k_vs_sha256_600k_native, 2)} natively). ` +
+      `JWT verify wasm ÷ native = ${f(r.jwt_verify.wasm_vs_native, 2)}.`,
+  );
+  L.push("");
+  L.push("### The wasm");
+  L.push("");
+  L.push("| module | raw | gzip |");
+  L.push("|---|---:|---:|");
+  for (const [k, v] of Object.entries(r.wasm)) L.push(`| ${k}${v.worker_build_flags ? ` (\`worker-build ${v.worker_build_flags}\`)` : ""} | ${f(v.raw_bytes / 1024, 1)} KiB | ${f(v.gzip_bytes / 1024, 1)} KiB |`);
+  L.push("");
+  L.push("| cold start (fresh workerd + isolate) | runtime ready | first response | total | warm request |");
+  L.push("|---|---:|---:|---:|---:|");
+  for (const [k, v] of Object.entries(r.cold_start)) L.push(`| ${k} | ${f(v.runtime_ready_ms, 0)} ms | ${f(v.first_response_ms, 1)} ms | ${f(v.total_to_first_response_ms, 0)} ms | ${f(v.warm_response_ms, 2)} ms |`);
+  L.push("");
+  L.push("### Growth with the number of users (one tenant)");
+  L.push("");
+  const s = r.scaling;
+  L.push("| measurement | 1,000 users | 100,000 users | ratio |");
+  L.push("|---|---:|---:|---:|");
+  if (s.at_1k) {
+    L.push(`| list page req/s (10 connections) | ${f(s.at_1k.list_users.req_per_s)} | ${f(s.at_100k?.list_users.req_per_s)} | ${f(r.ratios.list_100k_vs_1k, 2)} |`);
+    L.push(`| list page p50 ms | ${f(s.at_1k.list_users.p50_ms, 2)} | ${f(s.at_100k?.list_users.p50_ms, 2)} | |`);
+    L.push(`| sign-in p50 ms (1 connection) | ${f(s.at_1k.signin.p50_ms, 1)} | ${f(s.at_100k?.signin.p50_ms, 1)} | ${f(r.ratios.signin_100k_vs_1k, 2)} |`);
+  }
+  L.push("");
+  L.push("### Targets");
+  L.push("");
+  L.push("| target | measured | met |");
+  L.push("|---|---:|:---:|");
+  const t = r.targets;
+  const tr = [
+    ["introspection ≥ 0.8 × one-KV-get worker", f(t.introspect_vs_kv_get_ge_0_8.value, 2), t.introspect_vs_kv_get_ge_0_8],
+    ["introspection p99 ≤ 5 ms at 10 connections", `${f(t.introspect_p99_le_5ms.value_ms, 2)} ms`, t.introspect_p99_le_5ms],
+    ["introspection: 0 errors", f(t.introspect_zero_errors.value), t.introspect_zero_errors],
+    ["introspection: no D1 call", f(t.introspect_zero_d1_calls.value), t.introspect_zero_d1_calls],
+    ["ahead of workers-oauth-provider", `${f(t.ahead_of_oauth_provider.value, 2)} ×`, t.ahead_of_oauth_provider],
+    ["ahead of OpenAuth", `${f(t.ahead_of_openauth.value, 2)} ×`, t.ahead_of_openauth],
+    ["sign-in ≤ 1.2 × bare PBKDF2 in wasm", `${f(t.signin_within_1_2x_pbkdf2.value, 2)} ×`, t.signin_within_1_2x_pbkdf2],
+    ["wasm ≤ 600 KiB gzip", `${f(t.wasm_gzip_le_600_kib.value_bytes / 1024, 1)} KiB`, t.wasm_gzip_le_600_kib],
+    ["list page at 100k ≤ 1.5 × at 1k", `${f(t.list_100k_le_1_5x.value, 2)} ×`, t.list_100k_le_1_5x],
+    ["sign-in at 100k ≤ 1.5 × at 1k", `${f(t.signin_100k_le_1_5x.value, 2)} ×`, t.signin_100k_le_1_5x],
+    ["every endpoint: 0 errors", f(t.all_zero_errors.value), t.all_zero_errors],
+  ];
+  for (const [label, v, tt] of tr) L.push(`| ${label} | ${v} | ${ok(tt)} |`);
+  return L.join("\n");
+}
+
+/** Replaces the generated block of BENCHMARKS.md (appends one if the markers are absent). */
+export function updateBenchmarksMd(file, results) {
+  const block = `${START}\n\n${renderMarkdown(results)}\n\n${END}`;
+  let text = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n\n";
+  const a = text.indexOf(START);
+  const b = text.indexOf(END);
+  if (a >= 0 && b > a) text = text.slice(0, a) + block + text.slice(b + END.length);
+  else text = text.trimEnd() + "\n\n" + block + "\n";
+  writeFileSync(file, text);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const bench = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+  const results = JSON.parse(readFileSync(path.join(bench, "results.json"), "utf8"));
+  updateBenchmarksMd(path.join(bench, "..", "BENCHMARKS.md"), results);
+  console.log(renderMarkdown(results));
+}
