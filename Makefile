@@ -175,3 +175,42 @@ dev: build dev-vars migrate-local
 
 clean:
 	rm -rf build .wrangler node_modules target
+
+# ---------------------------------------------------------------- benchmarks (bench/, BENCHMARKS.md)
+#
+#   make bench       the benchmark harness (issue 6): release build, reference/probe workers, native
+#                    probe, then bench/run.mjs — writes bench/results.json and BENCHMARKS.md (needs wrk)
+#   make bench-smoke the harness in a few seconds: every endpoint answers without error (in make test)
+
+.PHONY: bench bench-smoke bench-workers wrk-check
+
+# The bench-only Rust crates (reference workers, probe, native probe) share one target dir.
+BENCH_TARGET := $(CURDIR)/bench/target
+BENCH_RUST_SOURCES := $(shell find bench/rust -path '*/build' -prune -o -type f \( -name '*.rs' -o -name Cargo.toml -o -name Cargo.lock \) -print 2>/dev/null)
+BENCH_WORKERS := bench/rust/trivial/build/index.js bench/rust/kvget/build/index.js bench/rust/probe/build/index.js
+BENCH_NATIVE := bench/target/release/bench-native
+
+bench-workers: $(BENCH_WORKERS)
+
+# Same worker-build, wasm-bindgen, wasm-opt and esbuild as the Tessera build.
+bench/rust/%/build/index.js: $(BENCH_RUST_SOURCES) | tools
+	@echo "==> worker-build --release (bench/rust/$*)"
+	cd bench/rust/$* && CARGO_TARGET_DIR=$(BENCH_TARGET) $(WORKER_BUILD_ENV) $(WORKER_BUILD) --release
+	@touch $@
+
+$(BENCH_NATIVE): $(BENCH_RUST_SOURCES)
+	@echo "==> cargo build --release (bench/rust/native)"
+	CARGO_TARGET_DIR=$(BENCH_TARGET) cargo build --release --locked --manifest-path bench/rust/native/Cargo.toml
+
+wrk-check:
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk (Debian/Ubuntu), brew install wrk (macOS)"; exit 1; }
+
+# The release build (with wasm-opt): what would be deployed.
+bench: wrk-check build $(BENCH_WORKERS) $(BENCH_NATIVE)
+	node bench/run.mjs
+
+bench-smoke: build $(BENCH_WORKERS)
+	node bench/run.mjs --smoke
+
+# make test also runs the smoke version of the harness, so it cannot rot.
+test: bench-smoke
