@@ -133,6 +133,21 @@ uuid_id!(
     ApiKeyId,
     "key_id"
 );
+uuid_id!(
+    /// The id of an end user of an app.
+    UserId,
+    "user id"
+);
+uuid_id!(
+    /// The id of a refresh session.
+    SessionId,
+    "session id"
+);
+uuid_id!(
+    /// The id of an operator's membership in an app.
+    MemberId,
+    "member id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -8,34 +8,8 @@ use super::authz::Permission;
 use super::email::Email;
 use super::ids::{AppId, OperatorId, TenantId};
 use super::Error;
-use std::fmt;
 
-/// The id of a membership (UUIDv7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MemberId(uuid::Uuid);
-
-impl MemberId {
-    /// A new id for a membership created at `unix_ms`.
-    pub fn generate(unix_ms: i64, random: [u8; 10]) -> Self {
-        MemberId(super::ids::new_uuid_v7(unix_ms, random))
-    }
-
-    /// Parses the hyphenated form.
-    pub fn parse(raw: &str) -> Result<Self, Error> {
-        if raw.len() != 36 {
-            return Err(Error::validation("member id must be a UUID"));
-        }
-        uuid::Uuid::try_parse(raw)
-            .map(MemberId)
-            .map_err(|_| Error::validation("member id must be a UUID"))
-    }
-}
-
-impl fmt::Display for MemberId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
+pub use super::ids::MemberId;
 
 /// Where a membership stands in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,34 +13,8 @@ use super::user::UserId;
 use super::Error;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::fmt;
 
-/// The id of a session (UUIDv7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(uuid::Uuid);
-
-impl SessionId {
-    /// A new id for a session created at `unix_ms`.
-    pub fn generate(unix_ms: i64, random: [u8; 10]) -> Self {
-        SessionId(super::ids::new_uuid_v7(unix_ms, random))
-    }
-
-    /// Parses the hyphenated form.
-    pub fn parse(raw: &str) -> Result<Self, Error> {
-        if raw.len() != 36 {
-            return Err(Error::validation("session id must be a UUID"));
-        }
-        uuid::Uuid::try_parse(raw)
-            .map(SessionId)
-            .map_err(|_| Error::validation("session id must be a UUID"))
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
+pub use super::ids::SessionId;
 
 /// A refresh session as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,35 +10,8 @@ use super::ids::{AppId, TenantId};
 use super::password::PasswordHash;
 use super::Error;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
-/// The id of an end user (UUIDv7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct UserId(uuid::Uuid);
-
-impl UserId {
-    /// A new id for a user created at `unix_ms`.
-    pub fn generate(unix_ms: i64, random: [u8; 10]) -> Self {
-        UserId(super::ids::new_uuid_v7(unix_ms, random))
-    }
-
-    /// Parses the hyphenated form.
-    pub fn parse(raw: &str) -> Result<Self, Error> {
-        if raw.len() != 36 {
-            return Err(Error::validation("user id must be a UUID"));
-        }
-        uuid::Uuid::try_parse(raw)
-            .map(UserId)
-            .map_err(|_| Error::validation("user id must be a UUID"))
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
+pub use super::ids::UserId;
 
 /// An end user of an app, with the credentials every associated tenant accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,15 +14,6 @@ const DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
 /// Reads and parses a JSON body. Over 64 KiB → `413`; empty, not JSON, or a field of the wrong
 /// type → `400 validation_failed`. Unknown fields are ignored.
 pub async fn json_body<T: DeserializeOwned>(req: &mut Request) -> Result<T, Error> {
-    let declared = req
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
-    }
     let bytes = bounded_body(req).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::validation("a JSON body is required"));

@@ -801,54 +801,14 @@ impl UserStore for D1Store {
         session: &Session,
         token: &SecretHash,
     ) -> Result<bool, Error> {
-        // The user and its face are guarded by the same "email not yet in this tenant"
-        // condition, and the session and its token by `changes()` of the statement before, all
-        // inside one transaction: either everything is written or nothing is.
-        let free = "NOT EXISTS (SELECT 1 FROM tenant_users \
-                    WHERE app_id = ?1 AND tenant_id = ?2 AND email = ?3)";
-        let results = self
-            .batch(vec![
-                self.statement(
-                    &format!(
-                        "INSERT INTO users (app_id, id, email, password_hash, created_at) \
-                         SELECT ?1, ?4, ?3, ?5, ?6 WHERE {free}"
-                    ),
-                    &[
-                        text(user.app_id.as_str()),
-                        text(face.tenant_id.as_str()),
-                        text(face.email.as_str()),
-                        text(&user.id.to_string()),
-                        user.password_hash
-                            .as_ref()
-                            .map(|h| text(&h.to_phc_string()))
-                            .unwrap_or(JsValue::NULL),
-                        int(user.created_at_ms),
-                    ],
-                )?,
-                self.statement(
-                    &format!(
-                        "INSERT INTO tenant_users \
-                         (app_id, tenant_id, user_id, email, status, plan_tier, created_at) \
-                         SELECT ?1, ?2, ?4, ?3, ?5, ?6, ?7 WHERE {free}"
-                    ),
-                    &[
-                        text(face.app_id.as_str()),
-                        text(face.tenant_id.as_str()),
-                        text(face.email.as_str()),
-                        text(&face.user_id.to_string()),
-                        text(face.status.as_str()),
-                        text(&face.plan_tier),
-                        int(face.created_at_ms),
-                    ],
-                )?,
-                self.session_insert(session, true)?,
-                self.refresh_token_insert(session, token, true)?,
-            ])
-            .await?;
-        let first = results
-            .first()
-            .ok_or_else(|| Error::Internal("D1 batch returned no results".to_owned()))?;
-        Ok(changes(first)? == 1)
+        // The user and its face are written only when the tenant does not have the email yet,
+        // and the session and its token by `changes()` of the statement before, all inside one
+        // transaction: either everything is written or nothing is.
+        let mut statements = self.user_inserts(user, face)?;
+        statements.push(self.session_insert(session, true)?);
+        statements.push(self.refresh_token_insert(session, token, true)?);
+        let results = self.batch(statements).await?;
+        first_changed(&results)
     }
 
     async fn begin_signin(
@@ -1109,6 +1069,47 @@ impl D1Store {
             )?);
         }
         Ok(statements)
+    }
+
+    /// Inserts a user, then its face in one tenant — the first only when the tenant does not
+    /// have the email yet, the second only when the first happened (`changes()`).
+    fn user_inserts(
+        &self,
+        user: &User,
+        face: &TenantUser,
+    ) -> Result<Vec<D1PreparedStatement>, Error> {
+        Ok(vec![
+            self.statement(
+                "INSERT INTO users (app_id, id, email, password_hash, created_at) \
+                 SELECT ?1, ?4, ?3, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM tenant_users \
+                 WHERE app_id = ?1 AND tenant_id = ?2 AND email = ?3)",
+                &[
+                    text(user.app_id.as_str()),
+                    text(face.tenant_id.as_str()),
+                    text(face.email.as_str()),
+                    text(&user.id.to_string()),
+                    user.password_hash
+                        .as_ref()
+                        .map(|h| text(&h.to_phc_string()))
+                        .unwrap_or(JsValue::NULL),
+                    int(user.created_at_ms),
+                ],
+            )?,
+            self.statement(
+                "INSERT INTO tenant_users \
+                 (app_id, tenant_id, user_id, email, status, plan_tier, created_at) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE changes() > 0",
+                &[
+                    text(face.app_id.as_str()),
+                    text(face.tenant_id.as_str()),
+                    text(&face.user_id.to_string()),
+                    text(face.email.as_str()),
+                    text(face.status.as_str()),
+                    text(&face.plan_tier),
+                    int(face.created_at_ms),
+                ],
+            )?,
+        ])
     }
 
     /// Inserts a new session; with `only_if_changed`, only when the statement before it in the
@@ -1870,44 +1871,9 @@ impl UserStateStore for D1Store {
         face: &TenantUser,
         audit: &AuditEntry,
     ) -> Result<bool, Error> {
-        let free = "NOT EXISTS (SELECT 1 FROM tenant_users \
-                    WHERE app_id = ?1 AND tenant_id = ?2 AND email = ?3)";
-        let results = self
-            .batch(vec![
-                self.statement(
-                    &format!(
-                        "INSERT INTO users (app_id, id, email, password_hash, created_at) \
-                         SELECT ?1, ?4, ?3, ?5, ?6 WHERE {free}"
-                    ),
-                    &[
-                        text(user.app_id.as_str()),
-                        text(face.tenant_id.as_str()),
-                        text(face.email.as_str()),
-                        text(&user.id.to_string()),
-                        user.password_hash
-                            .as_ref()
-                            .map(|h| text(&h.to_phc_string()))
-                            .unwrap_or(JsValue::NULL),
-                        int(user.created_at_ms),
-                    ],
-                )?,
-                self.statement(
-                    "INSERT INTO tenant_users \
-                     (app_id, tenant_id, user_id, email, status, plan_tier, created_at) \
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE changes() > 0",
-                    &[
-                        text(face.app_id.as_str()),
-                        text(face.tenant_id.as_str()),
-                        text(&face.user_id.to_string()),
-                        text(face.email.as_str()),
-                        text(face.status.as_str()),
-                        text(&face.plan_tier),
-                        int(face.created_at_ms),
-                    ],
-                )?,
-                self.audit(audit, true)?,
-            ])
-            .await?;
+        let mut statements = self.user_inserts(user, face)?;
+        statements.push(self.audit(audit, true)?);
+        let results = self.batch(statements).await?;
         first_changed(&results)
     }
 
