@@ -502,6 +502,7 @@ pub async fn delete_tenant(ctx: &Ctx, req: Request, params: &Params) -> Result<R
     match ctx.edge() {
         Ok(edge) => {
             for hash in &key_hashes {
+                cache::forget_api_key(hash);
                 if let Err(e) = edge.delete_api_key(hash).await {
                     console_error!("KV cleanup of a deleted tenant's key failed: {e:?}");
                 }
@@ -642,6 +643,7 @@ pub async fn delete_api_key(ctx: &Ctx, req: Request, params: &Params) -> Result<
         Some(&tenant_id),
         json!({}),
     )?;
+    cache::forget_api_key(&hash);
     ctx.edge()?.delete_api_key(&hash).await?;
     ctx.store
         .delete_api_key(&app_id, &tenant_id, &key_id, Some(&audit))

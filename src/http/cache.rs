@@ -6,6 +6,8 @@
 //! introspection path reads no D1 in steady state; when KV itself fails, introspection fails
 //! closed while the D1 paths (sign-in, refresh…) fall back to D1.
 //!
+//! API keys found for introspection are kept the same way (see `api_key`).
+//!
 //! Entries (including "does not exist") live `TENANCY_CACHE_TTL_SECONDS` (default 30 s).
 //! Writes through `/admin` forget the entries they touch in this isolate at once; other
 //! isolates see the change when their entry expires. That bound is documented in the README.
@@ -13,7 +15,8 @@
 use super::context::Ctx;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::policy::AppPolicy;
-use crate::domain::tenancy::{App, Tenant};
+use crate::domain::secret::SecretHash;
+use crate::domain::tenancy::{ApiKey, App, Tenant};
 use crate::domain::Error;
 use crate::store::{EdgeStore, TenancyStore, UserStateStore};
 use worker::console_error;
@@ -88,6 +91,7 @@ fn insert<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, value: V)
 type Entry<T> = (Option<T>, i64);
 
 thread_local! {
+    static API_KEYS: RefCell<HashMap<String, Entry<ApiKey>>> = RefCell::new(HashMap::new());
     static POLICIES: RefCell<HashMap<String, (AppPolicy, i64)>> = RefCell::new(HashMap::new());
     static APPS: RefCell<HashMap<String, Entry<App>>> = RefCell::new(HashMap::new());
     static TENANTS: RefCell<HashMap<(String, String), Entry<Tenant>>> =
@@ -245,4 +249,36 @@ pub async fn policy_changed(ctx: &Ctx, app_id: &AppId) -> Result<AppPolicy, Erro
     let policy = ctx.store.find_policy(app_id).await?;
     ctx.edge()?.put_policy(app_id, &policy).await?;
     Ok(policy)
+}
+
+/// The API key with this hash, from the isolate (keys found in the last
+/// `TENANCY_CACHE_TTL_SECONDS`) or the KV copy — so a warm introspection spends its KV reads on
+/// the token alone. Unknown keys are not cached: they cost a KV read each.
+pub async fn api_key(ctx: &Ctx, hash: &SecretHash) -> Result<Option<ApiKey>, Error> {
+    let cached = API_KEYS.with(|c| {
+        c.borrow()
+            .get(hash.as_str())
+            .filter(|(_, expires)| *expires > ctx.now_ms)
+            .and_then(|(key, _)| key.clone())
+    });
+    if cached.is_some() {
+        return Ok(cached);
+    }
+    let found = ctx.edge()?.find_api_key(hash).await?;
+    if found.is_some() {
+        let expires = ctx.now_ms + ttl_ms(ctx)?;
+        API_KEYS.with(|c| {
+            insert(
+                &mut c.borrow_mut(),
+                hash.as_str().to_owned(),
+                (found.clone(), expires),
+            )
+        });
+    }
+    Ok(found)
+}
+
+/// Drops what this isolate knows of an API key (after it is deleted).
+pub fn forget_api_key(hash: &SecretHash) {
+    API_KEYS.with(|c| c.borrow_mut().remove(hash.as_str()));
 }

@@ -423,9 +423,7 @@ async fn authenticate_client(ctx: &Ctx, req: &Request, tenant: &Tenant) -> Resul
     let credential = bearer(req).ok_or(Error::InvalidClient)?;
     let secret =
         PlainSecret::from_client(SecretKind::ApiKey, &credential).ok_or(Error::InvalidClient)?;
-    let key = ctx
-        .edge()?
-        .find_api_key(&secret.hash())
+    let key = cache::api_key(ctx, &secret.hash())
         .await?
         .ok_or(Error::InvalidClient)?;
     // A key older than its tenant belongs to a deleted namesake whose KV copy lingered.
