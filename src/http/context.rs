@@ -85,7 +85,7 @@ impl Ctx {
         }
     }
 
-    /// The password hashing policy for operators: PBKDF2-HMAC-SHA256 at 600,000 iterations.
+    /// The password hashing policy for operators: the default (PBKDF2-HMAC-SHA512 at 210,000).
     pub fn password_policy(&self) -> Result<PasswordPolicy, Error> {
         self.policy_or_test_override(PasswordPolicy::default())
     }
