@@ -351,22 +351,38 @@ async fn verify_access(
     app: &App,
     tenant: &Tenant,
 ) -> Result<Option<(AccessClaims, i64, i64)>, Error> {
-    let Some(kid) = token::peek_kid(credential) else {
-        return Ok(None);
+    let verified = match cache::verified_token(credential, ctx.now_ms) {
+        // Verified before in this isolate and not expired: check the place again below.
+        Some(verified) => Some(verified),
+        None => {
+            let Some(kid) = token::peek_kid(credential) else {
+                return Ok(None);
+            };
+            let owner = KeyOwner::App(app.id.clone());
+            let Some(key) = keyring::public_key(ctx, &owner, &kid, access_ttl_ms(app)).await?
+            else {
+                return Ok(None);
+            };
+            let verified = token::verify_access_token(
+                credential,
+                |_| Some(key),
+                ctx.now_ms,
+                app.id.as_str(),
+                tenant.id.as_str(),
+            );
+            if let Some(verified) = &verified {
+                cache::remember_verified(credential, verified);
+            }
+            verified
+        }
     };
-    let owner = KeyOwner::App(app.id.clone());
-    let Some(key) = keyring::public_key(ctx, &owner, &kid, access_ttl_ms(app)).await? else {
-        return Ok(None);
-    };
-    let verified = token::verify_access_token(
-        credential,
-        |_| Some(key),
-        ctx.now_ms,
-        app.id.as_str(),
-        tenant.id.as_str(),
-    );
-    // A token issued before the tenant (re)appeared belongs to a deleted namesake.
-    Ok(verified.filter(|(_, iat, _)| *iat >= tenant.created_at_ms.div_euclid(1000)))
+    // The token must belong here, and not to a deleted namesake of the tenant (issued before
+    // the tenant (re)appeared).
+    Ok(verified.filter(|(claims, iat, _)| {
+        claims.app == app.id.as_str()
+            && claims.tid == tenant.id.as_str()
+            && *iat >= tenant.created_at_ms.div_euclid(1000)
+    }))
 }
 
 /// `POST …/auth/signout`: revokes the session of the presented access token.
