@@ -33,7 +33,7 @@ export function renderMarkdown(r) {
     ["me", "`GET /auth/me`"],
     ["refresh", "`POST /auth/refresh` (rotation)"],
     ["list_users", "admin user list, 50 per page (1,000 users)"],
-    ["signin", "`POST /auth/signin` (1 connection, PBKDF2-SHA256@600k)"],
+    ["signin", "`POST /auth/signin` (1 connection, PBKDF2-SHA512@210k, the default)"],
     ["peer_oauth_provider", "peer: workers-oauth-provider, protected route"],
     ["peer_openauth", "peer: OpenAuth verify + KV read"],
   ];
