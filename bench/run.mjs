@@ -27,7 +27,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { applyMigrations } from "./lib/migrations.mjs";
+import { applyMigrations } from "../scripts/migrations.mjs";
 import { nodeLoop, refreshScript, fixedScript, wrk, wrkVersion } from "./lib/load.mjs";
 import { renderMarkdown, updateBenchmarksMd } from "./lib/report.mjs";
 
@@ -791,7 +791,7 @@ function assemble({ storageCalls, hot, probe, native, at1k, at100k, scaling, col
       compatibility_date: COMPAT,
       why:
         "Miniflare drives workerd directly and, with unsafeDirectSockets, each worker gets its own loopback socket with no Node proxy in the request path (wrangler dev's proxy caps a trivial worker near 1,000 req/s); it keeps real local D1 (SQLite) and KV and lets the harness wrap the DB binding to count D1 calls.",
-      storage: "in-memory D1 and KV (Miniflare defaults), migrations/ applied by bench/lib/migrations.mjs",
+      storage: "in-memory D1 and KV (Miniflare defaults), migrations/ applied by scripts/migrations.mjs",
       password_policy: "production: pbkdf2-sha256, 600,000 iterations (TESSERA_TEST_PBKDF2_ITERATIONS and TESSERA_TEST_CLOCK unbound)",
     },
     machine: {

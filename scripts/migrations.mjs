@@ -1,6 +1,6 @@
-// Migrations for the bench's local D1: every migrations/*.sql in file-name order, one statement
-// at a time. splitSql is a plain-JS copy of the splitter in tests/e2e/harness.ts (that file is
-// TypeScript and imports vitest, so Node cannot load it directly); keep the two in step.
+// Applies migrations/*.sql to a local D1 (Miniflare's), in file-name order, one statement at a
+// time: shared by the e2e harness (tests/e2e/harness.ts) and the benchmark (bench/run.mjs).
+// Plain JS so that both Node and vitest load it.
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 
