@@ -64,7 +64,9 @@ fn every_reference_resolves() {
     let doc = document();
     let text = OPENAPI_JSON;
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for piece in text.split("\"$ref\": \"#/components/schemas/").skip(1) {
+    let mut pieces = text.split("\"$ref\": \"#/components/schemas/");
+    pieces.next(); // the text before the first reference
+    for piece in pieces {
         let name = &piece[..piece.find('"').unwrap()];
         assert!(schemas.contains_key(name), "dangling $ref to {name}");
     }
