@@ -13,6 +13,8 @@
 //! - client address (`CF-Connecting-IP`, per tenant; IPv6 by its /64): 20 free; from the 20th
 //!   on, 2^(n−20) s, at most 15 min.
 //! - a count with no failure for 24 h starts again from zero.
+//! - sign-ups (each hashes a password) per client address and tenant: 100 free, a count
+//!   forgotten after an hour without one, then 2^(n−100) s, at most 15 min.
 
 /// Back-off settings of one kind of subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +50,16 @@ pub const CLIENT: ThrottlePolicy = ThrottlePolicy {
     lockout_failures: 100,
     lockout_ms: 15 * MINUTE,
     decay_ms: DAY,
+};
+
+/// The per-client-address policy for sign-ups, each of which costs a password hash: 100 free
+/// (a count forgotten after an hour without one), then 2^(n−100) s, at most 15 min.
+pub const SIGNUP: ThrottlePolicy = ThrottlePolicy {
+    free_failures: 100,
+    max_backoff_ms: 15 * MINUTE,
+    lockout_failures: 200,
+    lockout_ms: 15 * MINUTE,
+    decay_ms: 60 * MINUTE,
 };
 
 impl ThrottlePolicy {
@@ -124,6 +136,14 @@ mod tests {
         assert_eq!(CLIENT.backoff_ms(19), 0);
         assert_eq!(CLIENT.backoff_ms(20), 1_000);
         assert_eq!(CLIENT.backoff_ms(1_000), 15 * MINUTE);
+    }
+
+    #[test]
+    fn sign_ups_are_generous_but_bounded() {
+        assert_eq!(SIGNUP.backoff_ms(99), 0);
+        assert_eq!(SIGNUP.backoff_ms(100), 1_000);
+        assert_eq!(SIGNUP.backoff_ms(150), 15 * MINUTE);
+        assert_eq!(SIGNUP.backoff_table().len(), 201);
     }
 
     #[test]

@@ -157,6 +157,16 @@ pub async fn signup(ctx: &Ctx, mut req: Request, params: &Params) -> Result<Resp
     let body: Credentials = json_body(&mut req).await?;
     let email = Email::parse(&body.email)?;
     let password = Password::parse(&body.password)?;
+    // Each sign-up costs a password hash: count it per client address before hashing.
+    if let Some(client) = client_subject_of(&req) {
+        if let Some(seconds) = ctx
+            .store
+            .count_signup(&app.id, &tenant.id, &client, ctx.now_ms)
+            .await?
+        {
+            return Err(Error::RateLimited(seconds));
+        }
+    }
     let policy = ctx.app_password_policy(&app.settings)?;
     let user = User {
         app_id: app.id.clone(),

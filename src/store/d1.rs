@@ -22,7 +22,7 @@ use crate::domain::policy::{AppPolicy, Plan};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, LoginMethod, Tenant};
-use crate::domain::throttle::{retry_after_seconds, ThrottlePolicy, ACCOUNT, CLIENT};
+use crate::domain::throttle::{retry_after_seconds, ThrottlePolicy, ACCOUNT, CLIENT, SIGNUP};
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 use serde::de::DeserializeOwned;
@@ -845,6 +845,27 @@ impl UserStore for D1Store {
         Ok(SignInRecord { user, retry_after })
     }
 
+    async fn count_signup(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        client: &str,
+        now_ms: i64,
+    ) -> Result<Option<i64>, Error> {
+        // The same counting as a sign-in's client subject, under a subject of its own; the
+        // account part of the attempt is the address too, so only one counter moves.
+        let attempt = Attempt {
+            account: format!("signup:{client}"),
+            client: None,
+            now_ms,
+        };
+        let nothing = self.statement("SELECT 1 AS one", &[])?;
+        let (_, retry_after) = self
+            .count_attempt_with(app.as_str(), tenant.as_str(), &attempt, nothing, &SIGNUP)
+            .await?;
+        Ok(retry_after)
+    }
+
     async fn settle_signin(
         &self,
         app: &AppId,
@@ -992,9 +1013,28 @@ impl D1Store {
         attempt: &Attempt,
         lookup: D1PreparedStatement,
     ) -> Result<(Vec<D1Result>, Option<i64>), Error> {
+        self.count_attempt_with(app, tenant, attempt, lookup, &ACCOUNT)
+            .await
+    }
+
+    /// `count_attempt` with `account_policy` for the attempt's account subject.
+    async fn count_attempt_with(
+        &self,
+        app: &str,
+        tenant: &str,
+        attempt: &Attempt,
+        lookup: D1PreparedStatement,
+        account_policy: &ThrottlePolicy,
+    ) -> Result<(Vec<D1Result>, Option<i64>), Error> {
         let mut statements = vec![
             lookup,
-            self.count_statement(app, tenant, &attempt.account, &ACCOUNT, attempt.now_ms)?,
+            self.count_statement(
+                app,
+                tenant,
+                &attempt.account,
+                account_policy,
+                attempt.now_ms,
+            )?,
         ];
         if let Some(client) = &attempt.client {
             statements.push(self.count_statement(app, tenant, client, &CLIENT, attempt.now_ms)?);

@@ -206,6 +206,16 @@ pub trait UserStore {
         email: &Email,
         attempt: &Attempt,
     ) -> Result<SignInRecord<(User, TenantUser)>, Error>;
+    /// Counts a sign-up from a client address (`signup:<address>` under `throttle::SIGNUP`)
+    /// unless it is blocked; `Some(seconds)` when it is. Sign-ups hash a password, so they are
+    /// throttled per address like failed sign-ins.
+    async fn count_signup(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        client: &str,
+        now_ms: i64,
+    ) -> Result<Option<i64>, Error>;
     /// Settles a counted attempt whose password was right but that did not sign in (a
     /// suspended user): as `SessionStore::create_session` does, without the session.
     async fn settle_signin(

@@ -114,3 +114,26 @@ describe("namesakes and suspended users", () => {
     expect(signin.body.code).toBe("user_suspended");
   });
 });
+
+describe("sign-up throttling", () => {
+  it("counts sign-ups per client address before hashing: 100 pass, then 429 with Retry-After", async () => {
+    await putTenant("sec", "signups");
+    const path = base("sec", "signups");
+    const t0 = Date.now() + 80_000_000;
+    const from = (ip: string) => ({ "cf-connecting-ip": ip, ...at(t0) });
+    for (let batch = 0; batch < 10; batch++) {
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          json("POST", `${path}/auth/signup`, { email: `many-${batch}-${i}@example.com`, password: PASSWORD }, from("198.51.100.200")),
+        ),
+      );
+      for (const r of results) expect(r.status, r.text).toBe(201);
+    }
+    const over = await json("POST", `${path}/auth/signup`, { email: "one-too-many@example.com", password: PASSWORD }, from("198.51.100.200"));
+    expect(over.status).toBe(429);
+    expect(over.body.code).toBe("rate_limited");
+    expect(Number(over.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    const elsewhere = await json("POST", `${path}/auth/signup`, { email: "one-too-many@example.com", password: PASSWORD }, from("198.51.100.201"));
+    expect(elsewhere.status).toBe(201);
+  });
+});
