@@ -7,10 +7,12 @@
 //! http/    (wasm32 only) routing by app and tenant, request/response mapping, bindings,
 //!    │      and the single error → status mapping. `http::routes` (the route table) is
 //!    ▼      pure and compiled everywhere so the OpenAPI document can be checked natively.
-//! domain/  pure Rust: ids, emails, passwords, tokens, secrets, tenancy, authorization.
+//! domain/  pure Rust: ids, emails, passwords, secrets, keys, tokens, sessions, throttling,
+//!    │      tenancy, users, members, authorization, policy (roles, plans), webhook signatures.
 //!    │      No I/O, no clock, no randomness of its own: time and random bytes are arguments.
 //!    ▼
-//! store/   ports (traits in domain terms) and adapters: `memory` everywhere, `d1` on wasm32.
+//! store/   ports (traits in domain terms) and adapters: `memory` everywhere, `d1` and `kv`
+//!          (the edge view) on wasm32.
 //!          SQL lives only in the d1 adapter.
 //! ```
 //!

@@ -28,14 +28,13 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
         .url()
         .map_err(|_| Error::validation("the request URL cannot be parsed"))?;
     let (route, params) = resolve(req.method().as_ref(), url.path())?;
-    match route {
-        RouteId::Health => return discovery::health(),
-        RouteId::OpenApi => return discovery::openapi(),
-        _ => {}
+    // Health and the OpenAPI document need no bindings: answer them even when D1 is missing.
+    if matches!(route, RouteId::Health | RouteId::OpenApi) {
+        return static_route(route);
     }
     let ctx = Ctx::for_request(env, url.origin().ascii_serialization(), &req)?;
     match route {
-        RouteId::Health | RouteId::OpenApi => unreachable_route(),
+        RouteId::Health | RouteId::OpenApi => static_route(route),
         RouteId::Jwks => discovery::jwks(&ctx, &params).await,
         RouteId::OpenIdConfiguration => discovery::openid_configuration(&ctx, &params).await,
         RouteId::Signup => enduser::signup(&ctx, req, &params).await,
@@ -83,10 +82,11 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
     }
 }
 
-fn unreachable_route() -> Result<Response, Error> {
-    Err(Error::Internal(
-        "route handled before the context".to_owned(),
-    ))
+fn static_route(route: RouteId) -> Result<Response, Error> {
+    match route {
+        RouteId::OpenApi => discovery::openapi(),
+        _ => discovery::health(),
+    }
 }
 
 /// The cron trigger of `wrangler.toml`: rotates signing keys that reached their age.
