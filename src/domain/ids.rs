@@ -3,6 +3,7 @@
 //! App and tenant ids are slugs (`^[a-z0-9][a-z0-9-]{0,62}$`); users, operators, sessions and
 //! API keys get UUIDv7 ids made from a timestamp and caller-supplied random bytes.
 
+use super::time::Timestamp;
 use super::Error;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -86,8 +87,8 @@ impl TenantId {
 }
 
 /// A UUIDv7 built from the time and ten random bytes, so ids sort by creation time.
-pub fn new_uuid_v7(unix_ms: i64, random: [u8; 10]) -> uuid::Uuid {
-    let ms = u64::try_from(unix_ms).unwrap_or(0);
+pub fn new_uuid_v7(now: Timestamp, random: [u8; 10]) -> uuid::Uuid {
+    let ms = u64::try_from(now.unix_ms()).unwrap_or(0);
     uuid::Builder::from_unix_timestamp_millis(ms, &random).into_uuid()
 }
 
@@ -99,9 +100,9 @@ macro_rules! uuid_id {
         pub struct $name(uuid::Uuid);
 
         impl $name {
-            /// A new id for something created at `unix_ms`.
-            pub fn generate(unix_ms: i64, random: [u8; 10]) -> Self {
-                Self(new_uuid_v7(unix_ms, random))
+            /// A new id for something created at `now`.
+            pub fn generate(now: Timestamp, random: [u8; 10]) -> Self {
+                Self(new_uuid_v7(now, random))
             }
 
             /// Parses the hyphenated form of a UUID.
@@ -148,6 +149,11 @@ uuid_id!(
     MemberId,
     "member id"
 );
+uuid_id!(
+    /// The id of an audit entry (sorting by id sorts by time).
+    AuditId,
+    "audit id"
+);
 
 #[cfg(test)]
 mod tests {
@@ -180,8 +186,8 @@ mod tests {
 
     #[test]
     fn uuid_v7_ids_sort_by_time_and_round_trip() {
-        let early = OperatorId::generate(1_000, [1; 10]);
-        let late = OperatorId::generate(2_000, [0; 10]);
+        let early = OperatorId::generate(Timestamp::from_unix_ms(1_000), [1; 10]);
+        let late = OperatorId::generate(Timestamp::from_unix_ms(2_000), [0; 10]);
         assert!(early < late);
         let text = early.to_string();
         assert_eq!(OperatorId::parse(&text).unwrap(), early);

@@ -4,6 +4,7 @@
 //! ChaCha20-Poly1305 under a key derived from the `KEY_ENCRYPTION_SECRET` binding, with the
 //! `kid` as associated data so a ciphertext cannot be swapped onto another key's row.
 
+use super::time::Timestamp;
 use super::Error;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
@@ -191,7 +192,7 @@ impl KeyEncryptionKey {
     }
 }
 
-/// Which of an owner's keys are in use at `now_ms`, given each key's activation time.
+/// Which of an owner's keys are in use at `now`, given each key's activation time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveKeys {
     /// Index of the key that signs new tokens: the newest one already active.
@@ -204,26 +205,26 @@ pub struct LiveKeys {
 /// Sorts out an owner's keys. `activations` holds each key's activation time (any order);
 /// a key retires when a newer one activates and stays valid for `max_token_ttl_ms` after that,
 /// so every token it signed expires before it disappears.
-pub fn live_keys(activations: &[i64], now_ms: i64, max_token_ttl_ms: i64) -> LiveKeys {
+pub fn live_keys(activations: &[Timestamp], now: Timestamp, max_token_ttl_ms: i64) -> LiveKeys {
     let mut order: Vec<usize> = (0..activations.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(activations[i]));
     let mut signer = None;
     let mut verifying = Vec::new();
-    let mut successor_activation: Option<i64> = None;
+    let mut successor_activation: Option<Timestamp> = None;
     for i in order {
         let activates = activations[i];
-        let keep = if activates > now_ms {
+        let keep = if activates > now {
             true
         } else if signer.is_none() {
             signer = Some(i);
             true
         } else {
-            successor_activation.is_some_and(|s| now_ms < s + max_token_ttl_ms)
+            successor_activation.is_some_and(|s| now < s.plus_ms(max_token_ttl_ms))
         };
         if keep {
             verifying.push(i);
         }
-        if activates <= now_ms {
+        if activates <= now {
             successor_activation = Some(activates);
         }
     }
@@ -237,8 +238,8 @@ mod tests {
     #[test]
     fn the_newest_active_key_signs_and_retired_keys_verify_for_one_token_lifetime() {
         // Keys activated at 0, 1000 and (pending) 5000; tokens live 500 ms.
-        let activations = [0, 1000, 5000];
-        let at = |now| live_keys(&activations, now, 500);
+        let activations = [0, 1000, 5000].map(Timestamp::from_unix_ms);
+        let at = |now| live_keys(&activations, Timestamp::from_unix_ms(now), 500);
         assert_eq!(at(1200).signer, Some(1));
         assert_eq!(
             at(1200).verifying,
@@ -257,10 +258,10 @@ mod tests {
 
     #[test]
     fn an_owner_with_only_a_pending_key_has_no_signer_yet() {
-        let live = live_keys(&[100], 0, 500);
+        let live = live_keys(&[Timestamp::from_unix_ms(100)], Timestamp::EPOCH, 500);
         assert_eq!(live.signer, None);
         assert_eq!(live.verifying, vec![0]);
-        assert_eq!(live_keys(&[], 0, 500).signer, None);
+        assert_eq!(live_keys(&[], Timestamp::EPOCH, 500).signer, None);
     }
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";

@@ -7,6 +7,7 @@
 use super::authz::Permission;
 use super::email::Email;
 use super::ids::{AppId, OperatorId, TenantId};
+use super::time::Timestamp;
 use super::Error;
 
 pub use super::ids::MemberId;
@@ -60,26 +61,53 @@ impl MemberStatus {
 }
 
 /// The kind of membership: metadata for people, never a permission.
-pub const MEMBERSHIP_TYPES: &[&str] = &[
-    "owner",
-    "admin",
-    "member",
-    "contractor",
-    "service_operator",
-    "readonly_auditor",
-];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MembershipType {
+    Owner,
+    Admin,
+    Member,
+    Contractor,
+    ServiceOperator,
+    ReadonlyAuditor,
+}
 
-/// Checks a membership type.
-pub fn parse_membership_type(raw: &str) -> Result<String, Error> {
-    MEMBERSHIP_TYPES
-        .contains(&raw)
-        .then(|| raw.to_owned())
-        .ok_or_else(|| {
-            Error::validation(format!(
-                "membership_type must be one of {}",
-                MEMBERSHIP_TYPES.join(", ")
-            ))
-        })
+impl MembershipType {
+    /// Every type, in the order of `API.md`.
+    pub const ALL: &'static [MembershipType] = &[
+        MembershipType::Owner,
+        MembershipType::Admin,
+        MembershipType::Member,
+        MembershipType::Contractor,
+        MembershipType::ServiceOperator,
+        MembershipType::ReadonlyAuditor,
+    ];
+
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MembershipType::Owner => "owner",
+            MembershipType::Admin => "admin",
+            MembershipType::Member => "member",
+            MembershipType::Contractor => "contractor",
+            MembershipType::ServiceOperator => "service_operator",
+            MembershipType::ReadonlyAuditor => "readonly_auditor",
+        }
+    }
+
+    /// Parses a name; anything else is `400 validation_failed`.
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        MembershipType::ALL
+            .iter()
+            .copied()
+            .find(|t| t.as_str() == raw)
+            .ok_or_else(|| {
+                let names: Vec<&str> = MembershipType::ALL.iter().map(|t| t.as_str()).collect();
+                Error::validation(format!(
+                    "membership_type must be one of {}",
+                    names.join(", ")
+                ))
+            })
+    }
 }
 
 /// The built-in operator roles of `API.md`.
@@ -161,12 +189,12 @@ pub struct Member {
     pub email: Email,
     /// `None`: the whole app; `Some`: only this tenant.
     pub tenant_id: Option<TenantId>,
-    pub membership_type: String,
+    pub membership_type: MembershipType,
     pub roles: Vec<OperatorRole>,
     pub status: MemberStatus,
-    pub invite_expires_at_ms: Option<i64>,
-    pub created_at_ms: i64,
-    pub updated_at_ms: i64,
+    pub invite_expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 impl Member {
@@ -220,7 +248,10 @@ mod tests {
             .permissions()
             .contains(&Permission::UsersSuspend));
         assert!(OperatorRole::parse_list(&["owner".into()]).is_err());
-        assert!(parse_membership_type("owner").is_ok());
-        assert!(parse_membership_type("root").is_err());
+        assert_eq!(
+            MembershipType::parse("owner").unwrap(),
+            MembershipType::Owner
+        );
+        assert!(MembershipType::parse("root").is_err());
     }
 }

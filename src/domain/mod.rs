@@ -1,7 +1,8 @@
 //! The domain: pure Rust, no I/O, no clock, no worker types.
 //!
-//! Everything here compiles and tests natively. Time comes in as Unix milliseconds and
-//! randomness as byte arrays, so every function is deterministic under test.
+//! Everything here compiles and tests natively. Time comes in as a `time::Timestamp` and
+//! randomness as byte arrays, so every function is deterministic under test. The domain must
+//! not depend on `service`, `store` or `http`.
 
 pub mod audit;
 pub mod authz;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod keys;
 pub mod member;
+pub mod names;
 pub mod operator;
 pub mod page;
 pub mod password;

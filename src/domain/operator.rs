@@ -5,6 +5,7 @@
 use super::email::Email;
 use super::ids::OperatorId;
 use super::password::PasswordHash;
+use super::time::Timestamp;
 
 /// An operator account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,5 +16,5 @@ pub struct Operator {
     pub password_hash: Option<PasswordHash>,
     /// The bootstrap operator: creates apps and holds `admin` everywhere.
     pub is_platform_owner: bool,
-    pub created_at_ms: i64,
+    pub created_at: Timestamp,
 }

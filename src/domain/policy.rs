@@ -8,40 +8,14 @@
 //! and the billing webhook's reconciliation (old plan's roles out, new plan's in, hand-assigned
 //! kept) is exactly "derive from the current plan".
 
-use super::user::{UserStatus, DEFAULT_PLAN_TIER};
+use super::names::{PlanTier, RoleName, UserPermission};
+use super::user::UserStatus;
 use super::Error;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Checks a role or plan name: `^[a-z0-9][a-z0-9_:-]{0,62}$`.
-pub fn parse_name(raw: &str, what: &str) -> Result<String, Error> {
-    let bytes = raw.as_bytes();
-    let ok = !bytes.is_empty()
-        && bytes.len() <= 63
-        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
-        && bytes.iter().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b':' | b'-')
-        });
-    ok.then(|| raw.to_owned()).ok_or_else(|| {
-        Error::validation(format!("{what} must match ^[a-z0-9][a-z0-9_:-]{{0,62}}$"))
-    })
-}
-
-/// Checks an end-user permission string: `^[a-z0-9][a-z0-9_:.-]{0,127}$`.
-pub fn parse_permission(raw: &str) -> Result<String, Error> {
-    let bytes = raw.as_bytes();
-    let ok = !bytes.is_empty()
-        && bytes.len() <= 128
-        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
-        && bytes.iter().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b':' | b'.' | b'-')
-        });
-    ok.then(|| raw.to_owned())
-        .ok_or_else(|| Error::validation("permissions must match ^[a-z0-9][a-z0-9_:.-]{0,127}$"))
-}
-
-/// Sorted, de-duplicated names.
-fn sorted(names: impl IntoIterator<Item = String>) -> Vec<String> {
+/// Sorted, de-duplicated values.
+fn sorted<T: Ord>(names: impl IntoIterator<Item = T>) -> Vec<T> {
     names
         .into_iter()
         .collect::<BTreeSet<_>>()
@@ -52,37 +26,47 @@ fn sorted(names: impl IntoIterator<Item = String>) -> Vec<String> {
 /// A plan: the roles it brings and its default rate limit (requests per minute).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
-    pub roles: Vec<String>,
+    pub roles: Vec<RoleName>,
     pub rate_limit: Option<i64>,
+}
+
+/// The largest rate limit (requests per minute) a plan or override may set.
+pub const MAX_RATE_LIMIT: i64 = 1_000_000_000;
+
+/// Checks a rate limit (a plan's default or a user's override): 0 to 1,000,000,000 or none.
+pub fn check_rate_limit(limit: Option<i64>, field: &str) -> Result<(), Error> {
+    if limit.is_some_and(|l| !(0..=MAX_RATE_LIMIT).contains(&l)) {
+        return Err(Error::validation(format!(
+            "{field} must be 0 to {MAX_RATE_LIMIT} or null"
+        )));
+    }
+    Ok(())
 }
 
 /// An app's end-user roles and plans.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AppPolicy {
     /// Role name → permissions.
-    pub roles: BTreeMap<String, Vec<String>>,
+    pub roles: BTreeMap<RoleName, Vec<UserPermission>>,
     /// Plan tier → plan.
-    pub plans: BTreeMap<String, Plan>,
+    pub plans: BTreeMap<PlanTier, Plan>,
 }
 
 /// The KV flags document of a user in a tenant: what introspection needs, rewritten from D1
 /// after every change of the user.
 ///
-/// `rate_limit`, `roles` and `permissions` are the effective values when it was written;
-/// introspection recomputes them from `plan_tier`, `assigned_roles` and `rate_limit_override`
-/// with the app's *current* roles and plans, so redefining a role or plan applies to every user
-/// at once without rewriting each document.
+/// It holds the inputs of the effective view — status, plan tier, hand-assigned roles and the
+/// rate-limit override — and introspection computes the effective rate limit, roles and
+/// permissions from them with the app's *current* roles and plans, so redefining a role or plan
+/// applies to every user at once without rewriting each document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserFlags {
     pub status: UserStatus,
-    pub plan_tier: String,
-    pub rate_limit: Option<i64>,
-    pub roles: Vec<String>,
-    pub permissions: Vec<String>,
+    pub plan_tier: PlanTier,
     /// Increases with every change of the user in D1.
     pub version: i64,
     /// Roles assigned by hand (the plan's come with the plan).
-    pub assigned_roles: Vec<String>,
+    pub assigned_roles: Vec<RoleName>,
     pub rate_limit_override: Option<i64>,
 }
 
@@ -91,10 +75,7 @@ impl UserFlags {
     pub fn from_token() -> Self {
         UserFlags {
             status: UserStatus::Active,
-            plan_tier: DEFAULT_PLAN_TIER.to_owned(),
-            rate_limit: None,
-            roles: Vec::new(),
-            permissions: Vec::new(),
+            plan_tier: PlanTier::free(),
             version: 0,
             assigned_roles: Vec::new(),
             rate_limit_override: None,
@@ -106,20 +87,20 @@ impl UserFlags {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Effective {
     pub rate_limit: Option<i64>,
-    pub roles: Vec<String>,
-    pub permissions: Vec<String>,
+    pub roles: Vec<RoleName>,
+    pub permissions: Vec<UserPermission>,
 }
 
 impl AppPolicy {
     /// True when `tier` can be assigned: a defined plan, or the implicit `free`.
-    pub fn has_plan(&self, tier: &str) -> bool {
-        tier == DEFAULT_PLAN_TIER || self.plans.contains_key(tier)
+    pub fn has_plan(&self, tier: &PlanTier) -> bool {
+        tier.is_free() || self.plans.contains_key(tier)
     }
 
     /// Checks that every role in `roles` is defined (`422 unknown_role` otherwise).
-    pub fn check_roles(&self, roles: &[String]) -> Result<(), Error> {
+    pub fn check_roles(&self, roles: &[RoleName]) -> Result<(), Error> {
         match roles.iter().find(|r| !self.roles.contains_key(*r)) {
-            Some(unknown) => Err(Error::UnknownRole(unknown.clone())),
+            Some(unknown) => Err(Error::UnknownRole(unknown.to_string())),
             None => Ok(()),
         }
     }
@@ -182,86 +163,98 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn r(name: &str) -> RoleName {
+        RoleName::parse(name).unwrap()
+    }
+    fn t(name: &str) -> PlanTier {
+        PlanTier::parse(name).unwrap()
+    }
+    fn p(name: &str) -> UserPermission {
+        UserPermission::parse(name).unwrap()
+    }
+
     fn policy() -> AppPolicy {
-        let mut p = AppPolicy::default();
-        p.roles.insert(
-            "editor".into(),
-            vec!["docs:write".into(), "docs:read".into()],
-        );
-        p.roles.insert("viewer".into(), vec!["docs:read".into()]);
-        p.roles.insert("beta".into(), vec!["beta:use".into()]);
-        p.plans.insert(
-            "pro".into(),
+        let mut policy = AppPolicy::default();
+        policy
+            .roles
+            .insert(r("editor"), vec![p("docs:write"), p("docs:read")]);
+        policy.roles.insert(r("viewer"), vec![p("docs:read")]);
+        policy.roles.insert(r("beta"), vec![p("beta:use")]);
+        policy.plans.insert(
+            t("pro"),
             Plan {
-                roles: vec!["editor".into()],
+                roles: vec![r("editor")],
                 rate_limit: Some(600),
             },
         );
-        p.plans.insert(
-            "team".into(),
+        policy.plans.insert(
+            t("team"),
             Plan {
-                roles: vec!["beta".into()],
+                roles: vec![r("beta")],
                 rate_limit: None,
             },
         );
-        p
+        policy
     }
 
     fn flags(plan: &str, roles: &[&str], over: Option<i64>) -> UserFlags {
         UserFlags {
-            plan_tier: plan.into(),
+            plan_tier: t(plan),
             rate_limit_override: over,
-            assigned_roles: roles.iter().map(|r| r.to_string()).collect(),
+            assigned_roles: roles.iter().map(|name| r(name)).collect(),
             ..UserFlags::from_token()
         }
     }
 
     #[test]
     fn the_override_wins_over_the_plan_default() {
-        let p = policy();
-        assert_eq!(p.effective(&flags("pro", &[], None)).rate_limit, Some(600));
+        let policy = policy();
         assert_eq!(
-            p.effective(&flags("pro", &[], Some(10))).rate_limit,
+            policy.effective(&flags("pro", &[], None)).rate_limit,
+            Some(600)
+        );
+        assert_eq!(
+            policy.effective(&flags("pro", &[], Some(10))).rate_limit,
             Some(10)
         );
-        assert_eq!(p.effective(&flags("free", &[], None)).rate_limit, None);
+        assert_eq!(policy.effective(&flags("free", &[], None)).rate_limit, None);
     }
 
     #[test]
     fn roles_are_hand_assigned_plus_the_current_plans_and_permissions_their_union() {
-        let p = policy();
-        let e = p.effective(&flags("pro", &["viewer"], None));
-        assert_eq!(e.roles, ["editor", "viewer"]);
-        assert_eq!(e.permissions, ["docs:read", "docs:write"]);
+        let policy = policy();
+        let e = policy.effective(&flags("pro", &["viewer"], None));
+        assert_eq!(e.roles, [r("editor"), r("viewer")]);
+        assert_eq!(e.permissions, [p("docs:read"), p("docs:write")]);
     }
 
     #[test]
     fn a_plan_change_swaps_plan_roles_and_keeps_hand_assigned_ones() {
-        let p = policy();
+        let policy = policy();
         // "editor" is both hand-assigned and in the old plan: it stays.
-        let before = p.effective(&flags("pro", &["editor"], None));
-        let after = p.effective(&flags("team", &["editor"], None));
-        assert_eq!(before.roles, ["editor"]);
-        assert_eq!(after.roles, ["beta", "editor"]);
-        let dropped = p.effective(&flags("team", &[], None));
+        let before = policy.effective(&flags("pro", &["editor"], None));
+        let after = policy.effective(&flags("team", &["editor"], None));
+        assert_eq!(before.roles, [r("editor")]);
+        assert_eq!(after.roles, [r("beta"), r("editor")]);
+        let dropped = policy.effective(&flags("team", &[], None));
         assert_eq!(
             dropped.roles,
-            ["beta"],
+            [r("beta")],
             "the old plan's role left with the plan"
         );
     }
 
     #[test]
     fn unknown_roles_and_plans_are_refused() {
-        let p = policy();
+        let policy = policy();
         assert!(matches!(
-            p.check_roles(&["ghost".into()]),
+            policy.check_roles(&[r("ghost")]),
             Err(Error::UnknownRole(_))
         ));
-        assert!(p.has_plan("free") && p.has_plan("pro") && !p.has_plan("gold"));
-        assert!(parse_name("Pro", "plan").is_err());
-        assert!(parse_permission("docs:read").is_ok());
-        assert!(parse_permission("Docs Read").is_err());
+        assert!(policy.has_plan(&t("free")) && policy.has_plan(&t("pro")));
+        assert!(!policy.has_plan(&t("gold")));
+        assert!(check_rate_limit(Some(-1), "rate_limit").is_err());
+        assert!(check_rate_limit(None, "rate_limit").is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use super::ids::{AppId, TenantId};
 use super::secret::{PlainSecret, SecretKind};
+use super::time::Timestamp;
 use super::user::UserId;
 use super::Error;
 use hmac::{Hmac, Mac};
@@ -26,20 +27,20 @@ pub struct Session {
     /// Generation of the current refresh token.
     pub generation: i64,
     /// When the current generation was issued.
-    pub rotated_at_ms: i64,
-    pub created_at_ms: i64,
-    pub last_used_at_ms: i64,
+    pub rotated_at: Timestamp,
+    pub created_at: Timestamp,
+    pub last_used_at: Timestamp,
     /// Absolute end of the session.
-    pub expires_at_ms: i64,
+    pub expires_at: Timestamp,
     /// The session ends after this long without a refresh.
     pub idle_timeout_ms: i64,
-    pub revoked_at_ms: Option<i64>,
+    pub revoked_at: Option<Timestamp>,
 }
 
 impl Session {
-    /// True when the session can no longer be refreshed at `now_ms` (absolute or idle end).
-    pub fn is_expired(&self, now_ms: i64) -> bool {
-        now_ms >= self.expires_at_ms || now_ms >= self.last_used_at_ms + self.idle_timeout_ms
+    /// True when the session can no longer be refreshed at `now` (absolute or idle end).
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        now >= self.expires_at || now >= self.last_used_at.plus_ms(self.idle_timeout_ms)
     }
 }
 
@@ -56,13 +57,13 @@ pub enum RefreshDecision {
     Dead,
 }
 
-/// Decides what a token of generation `presented` means for `session` at `now_ms`.
-pub fn decide(session: &Session, presented: i64, now_ms: i64, grace_ms: i64) -> RefreshDecision {
-    if session.revoked_at_ms.is_some() || session.is_expired(now_ms) {
+/// Decides what a token of generation `presented` means for `session` at `now`.
+pub fn decide(session: &Session, presented: i64, now: Timestamp, grace_ms: i64) -> RefreshDecision {
+    if session.revoked_at.is_some() || session.is_expired(now) {
         RefreshDecision::Dead
     } else if presented == session.generation {
         RefreshDecision::Rotate
-    } else if presented == session.generation - 1 && now_ms - session.rotated_at_ms <= grace_ms {
+    } else if presented == session.generation - 1 && now.ms_since(session.rotated_at) <= grace_ms {
         RefreshDecision::Replay
     } else {
         RefreshDecision::Theft
@@ -102,19 +103,23 @@ mod tests {
 
     const GRACE: i64 = 30_000;
 
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_unix_ms(ms)
+    }
+
     fn session() -> Session {
         Session {
-            id: SessionId::generate(0, [0; 10]),
+            id: SessionId::generate(Timestamp::EPOCH, [0; 10]),
             app_id: AppId::parse("shop").unwrap(),
             tenant_id: TenantId::parse("acme").unwrap(),
-            user_id: UserId::generate(0, [1; 10]),
+            user_id: UserId::generate(Timestamp::EPOCH, [1; 10]),
             generation: 3,
-            rotated_at_ms: 1_000_000,
-            created_at_ms: 0,
-            last_used_at_ms: 1_000_000,
-            expires_at_ms: 10_000_000,
+            rotated_at: at(1_000_000),
+            created_at: at(0),
+            last_used_at: at(1_000_000),
+            expires_at: at(10_000_000),
             idle_timeout_ms: 2_000_000,
-            revoked_at_ms: None,
+            revoked_at: None,
         }
     }
 
@@ -132,11 +137,11 @@ mod tests {
             (0, now, Theft),
             (4, now, Theft),
         ];
-        for (presented, at, expected) in table {
+        for (presented, when, expected) in table {
             assert_eq!(
-                decide(&s, presented, at, GRACE),
+                decide(&s, presented, at(when), GRACE),
                 expected,
-                "gen {presented} at {at}"
+                "gen {presented} at {when}"
             );
         }
     }
@@ -144,20 +149,20 @@ mod tests {
     #[test]
     fn revoked_or_expired_sessions_are_dead_whatever_the_token() {
         let mut s = session();
-        s.revoked_at_ms = Some(1);
-        assert_eq!(decide(&s, 3, 1_000_001, GRACE), RefreshDecision::Dead);
+        s.revoked_at = Some(at(1));
+        assert_eq!(decide(&s, 3, at(1_000_001), GRACE), RefreshDecision::Dead);
         let s = session();
         assert_eq!(
-            decide(&s, 3, 10_000_000, GRACE),
+            decide(&s, 3, at(10_000_000), GRACE),
             RefreshDecision::Dead,
             "absolute end"
         );
         assert_eq!(
-            decide(&s, 3, 3_000_000, GRACE),
+            decide(&s, 3, at(3_000_000), GRACE),
             RefreshDecision::Dead,
             "idle end"
         );
-        assert_eq!(decide(&s, 3, 2_999_999, GRACE), RefreshDecision::Rotate);
+        assert_eq!(decide(&s, 3, at(2_999_999), GRACE), RefreshDecision::Rotate);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use super::authz::Scope;
 use super::ids::{ApiKeyId, AppId, TenantId};
 use super::password::{Algorithm, PasswordPolicy};
+use super::time::Timestamp;
 use super::Error;
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub struct App {
     pub id: AppId,
     pub settings: AppSettings,
-    pub created_at_ms: i64,
+    pub created_at: Timestamp,
 }
 
 const DAY_SECONDS: i64 = 24 * 3600;
@@ -155,19 +156,19 @@ pub struct Tenant {
     pub app_id: AppId,
     pub id: TenantId,
     pub login_methods: Vec<LoginMethod>,
-    pub created_at_ms: i64,
-    pub updated_at_ms: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 impl Tenant {
     /// The `public` tenant every app is created with.
-    pub fn public_of(app_id: &AppId, now_ms: i64) -> Self {
+    pub fn public_of(app_id: &AppId, now: Timestamp) -> Self {
         Tenant {
             app_id: app_id.clone(),
             id: TenantId::public(),
             login_methods: vec![LoginMethod::EmailPassword],
-            created_at_ms: now_ms,
-            updated_at_ms: now_ms,
+            created_at: now,
+            updated_at: now,
         }
     }
 
@@ -183,24 +184,36 @@ pub struct ApiKey {
     pub id: ApiKeyId,
     pub app_id: AppId,
     pub tenant_id: TenantId,
-    pub name: String,
+    pub name: ApiKeyName,
     pub scopes: Vec<Scope>,
-    pub created_at_ms: i64,
+    pub created_at: Timestamp,
 }
 
 /// Longest API key name, in characters.
 pub const MAX_API_KEY_NAME_CHARS: usize = 100;
 
-/// Checks an API key's name: 1..=100 characters, no control characters.
-pub fn parse_api_key_name(raw: &str) -> Result<String, Error> {
-    let name = raw.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_API_KEY_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(Error::validation(format!(
-            "name must be 1 to {MAX_API_KEY_NAME_CHARS} printable characters"
-        )));
+/// The name an operator gives an API key: 1..=100 printable characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ApiKeyName(String);
+
+impl ApiKeyName {
+    /// Trims and checks a name.
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let name = raw.trim();
+        let chars = name.chars().count();
+        if chars == 0 || chars > MAX_API_KEY_NAME_CHARS || name.chars().any(char::is_control) {
+            return Err(Error::validation(format!(
+                "name must be 1 to {MAX_API_KEY_NAME_CHARS} printable characters"
+            )));
+        }
+        Ok(ApiKeyName(name.to_owned()))
     }
-    Ok(name.to_owned())
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 #[cfg(test)]
@@ -218,10 +231,10 @@ mod tests {
 
     #[test]
     fn api_key_names_are_bounded() {
-        assert_eq!(parse_api_key_name("  ci key ").unwrap(), "ci key");
-        assert!(parse_api_key_name("").is_err());
-        assert!(parse_api_key_name("a\nb").is_err());
-        assert!(parse_api_key_name(&"x".repeat(101)).is_err());
+        assert_eq!(ApiKeyName::parse("  ci key ").unwrap().as_str(), "ci key");
+        assert!(ApiKeyName::parse("").is_err());
+        assert!(ApiKeyName::parse("a\nb").is_err());
+        assert!(ApiKeyName::parse(&"x".repeat(101)).is_err());
     }
 
     #[test]
@@ -265,7 +278,7 @@ mod tests {
     #[test]
     fn the_public_tenant_allows_email_and_password() {
         let app = AppId::parse("shop").unwrap();
-        let t = Tenant::public_of(&app, 0);
+        let t = Tenant::public_of(&app, Timestamp::EPOCH);
         assert!(t.id.is_public());
         assert!(t.allows(LoginMethod::EmailPassword));
     }

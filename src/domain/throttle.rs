@@ -16,6 +16,8 @@
 //! - sign-ups (each hashes a password) per client address and tenant: 100 free, a count
 //!   forgotten after an hour without one, then 2^(n−100) s, at most 15 min.
 
+use super::time::Timestamp;
+
 /// Back-off settings of one kind of subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottlePolicy {
@@ -84,9 +86,9 @@ impl ThrottlePolicy {
     }
 }
 
-/// Seconds to wait until `blocked_until_ms`, rounded up; `None` when not blocked.
-pub fn retry_after_seconds(blocked_until_ms: i64, now_ms: i64) -> Option<i64> {
-    (blocked_until_ms > now_ms).then(|| (blocked_until_ms - now_ms + 999) / 1000)
+/// Seconds to wait until `blocked_until`, rounded up; `None` when not blocked.
+pub fn retry_after_seconds(blocked_until: Timestamp, now: Timestamp) -> Option<i64> {
+    (blocked_until > now).then(|| (blocked_until.ms_since(now) + 999) / 1000)
 }
 
 /// The client-address subject of a request: IPv4 as is, IPv6 by its /64 (one host usually
@@ -148,8 +150,9 @@ mod tests {
 
     #[test]
     fn retry_after_rounds_up() {
-        assert_eq!(retry_after_seconds(1_001, 0), Some(2));
-        assert_eq!(retry_after_seconds(1_000, 1_000), None);
+        let at = Timestamp::from_unix_ms;
+        assert_eq!(retry_after_seconds(at(1_001), at(0)), Some(2));
+        assert_eq!(retry_after_seconds(at(1_000), at(1_000)), None);
     }
 
     #[test]

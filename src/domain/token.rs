@@ -6,6 +6,7 @@
 //! expected. Any failure is the same opaque `None`: callers map it to their own error code.
 
 use super::keys::SigningKey;
+use super::time::Timestamp;
 use super::Error;
 use chrono::{DateTime, Duration, Utc};
 use ed25519_compact::PublicKey;
@@ -19,32 +20,32 @@ pub const OPERATOR_AUDIENCE: &str = "tessera:admin";
 /// The `typ` claim of operator tokens.
 pub const OPERATOR_TOKEN_TYPE: &str = "operator";
 
-fn time_options(now_ms: i64) -> TimeOptions<impl Fn() -> DateTime<Utc>> {
-    let now = DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+fn time_options(now: Timestamp) -> TimeOptions<impl Fn() -> DateTime<Utc>> {
+    let now = DateTime::from_timestamp_millis(now.unix_ms()).unwrap_or_default();
     TimeOptions::new(Duration::zero(), move || now)
 }
 
-/// Signs `custom` claims with `key`, valid from `now_ms` for `ttl_seconds`.
+/// Signs `custom` claims with `key`, valid from `now` for `ttl_seconds`.
 pub fn sign<T: Serialize>(
     key: &SigningKey,
     custom: T,
-    now_ms: i64,
+    now: Timestamp,
     ttl_seconds: i64,
 ) -> Result<String, Error> {
     let header = Header::empty().with_key_id(key.kid());
     let claims = Claims::new(custom)
-        .set_duration_and_issuance(&time_options(now_ms), Duration::seconds(ttl_seconds));
+        .set_duration_and_issuance(&time_options(now), Duration::seconds(ttl_seconds));
     Ed25519
         .token(&header, &claims, key.secret())
         .map_err(|e| Error::Internal(format!("token signing failed: {e}")))
 }
 
 /// Verifies a compact JWT against the keys `find_key` knows, and checks that it has not
-/// expired at `now_ms`. Returns the claims, or `None` for any defect at all.
+/// expired at `now`. Returns the claims, or `None` for any defect at all.
 pub fn verify<T: DeserializeOwned + Clone>(
     token: &str,
     find_key: impl Fn(&str) -> Option<PublicKey>,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Option<Claims<T>> {
     let untrusted = UntrustedToken::new(token).ok()?;
     if untrusted.algorithm() != "EdDSA" {
@@ -53,7 +54,7 @@ pub fn verify<T: DeserializeOwned + Clone>(
     let key = find_key(untrusted.header().key_id.as_deref()?)?;
     let token: Token<T> = Ed25519.validator(&key).validate(&untrusted).ok()?;
     let claims = token.claims();
-    claims.validate_expiration(&time_options(now_ms)).ok()?;
+    claims.validate_expiration(&time_options(now)).ok()?;
     Some(claims.clone())
 }
 
@@ -93,9 +94,9 @@ impl OperatorClaims {
 pub fn verify_operator_token(
     token: &str,
     find_key: impl Fn(&str) -> Option<PublicKey>,
-    now_ms: i64,
+    now: Timestamp,
 ) -> Option<String> {
-    let claims = verify::<OperatorClaims>(token, find_key, now_ms)?;
+    let claims = verify::<OperatorClaims>(token, find_key, now)?;
     let custom = claims.custom;
     (custom.aud == OPERATOR_AUDIENCE && custom.typ == OPERATOR_TOKEN_TYPE).then_some(custom.sub)
 }
@@ -126,11 +127,11 @@ pub struct AccessClaims {
 pub fn verify_access_token(
     token: &str,
     find_key: impl Fn(&str) -> Option<PublicKey>,
-    now_ms: i64,
+    now: Timestamp,
     app: &str,
     tenant: &str,
 ) -> Option<(AccessClaims, i64, i64)> {
-    let claims = verify::<AccessClaims>(token, find_key, now_ms)?;
+    let claims = verify::<AccessClaims>(token, find_key, now)?;
     let iat = claims.issued_at?.timestamp();
     let exp = claims.expiration?.timestamp();
     let custom = claims.custom;
@@ -144,7 +145,7 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
     use base64::Engine;
 
-    const NOW: i64 = 1_700_000_000_000;
+    const NOW: Timestamp = Timestamp::from_unix_ms(1_700_000_000_000);
 
     fn key() -> SigningKey {
         SigningKey::from_seed([4; 32])
@@ -154,7 +155,7 @@ mod tests {
         move |kid| (kid == k.kid()).then(|| k.public_key())
     }
 
-    fn operator_token(k: &SigningKey, now: i64, ttl: i64) -> String {
+    fn operator_token(k: &SigningKey, now: Timestamp, ttl: i64) -> String {
         sign(
             k,
             OperatorClaims::new("https://t.example", "op-1"),
@@ -169,7 +170,7 @@ mod tests {
         let k = key();
         let token = operator_token(&k, NOW, 900);
         assert_eq!(
-            verify_operator_token(&token, lookup(&k), NOW + 1_000).as_deref(),
+            verify_operator_token(&token, lookup(&k), NOW.plus_ms(1_000)).as_deref(),
             Some("op-1")
         );
     }
@@ -178,7 +179,7 @@ mod tests {
     fn an_expired_token_is_refused() {
         let k = key();
         let token = operator_token(&k, NOW, 900);
-        assert!(verify_operator_token(&token, lookup(&k), NOW + 900_001).is_none());
+        assert!(verify_operator_token(&token, lookup(&k), NOW.plus_ms(900_001)).is_none());
     }
 
     #[test]
@@ -253,7 +254,7 @@ mod tests {
         let (claims, iat, exp) =
             verify_access_token(&token, lookup(&k), NOW, "shop", "acme").unwrap();
         assert_eq!(claims.sid, "session-1");
-        assert_eq!((iat, exp), (NOW / 1000, NOW / 1000 + 900));
+        assert_eq!((iat, exp), (NOW.unix_seconds(), NOW.unix_seconds() + 900));
         assert!(verify_access_token(&token, lookup(&k), NOW, "shop", "other").is_none());
         assert!(verify_access_token(&token, lookup(&k), NOW, "other", "acme").is_none());
     }

@@ -7,7 +7,10 @@
 
 use super::email::Email;
 use super::ids::{AppId, TenantId};
+use super::names::{PlanTier, RoleName};
 use super::password::PasswordHash;
+use super::policy::UserFlags;
+use super::time::Timestamp;
 use super::Error;
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +24,7 @@ pub struct User {
     pub email: Email,
     /// `None` for users created by an operator without a password.
     pub password_hash: Option<PasswordHash>,
-    pub created_at_ms: i64,
+    pub created_at: Timestamp,
 }
 
 /// Whether a user may use a tenant.
@@ -51,9 +54,6 @@ impl UserStatus {
     }
 }
 
-/// The plan tier every user starts on.
-pub const DEFAULT_PLAN_TIER: &str = "free";
-
 /// A user as one tenant sees it: the identity (tenant, email) and the per-tenant state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantUser {
@@ -62,58 +62,40 @@ pub struct TenantUser {
     pub user_id: UserId,
     pub email: Email,
     pub status: UserStatus,
-    pub plan_tier: String,
+    pub plan_tier: PlanTier,
     pub rate_limit_override: Option<i64>,
     /// Roles assigned by hand (the plan's roles are derived, see `policy`).
-    pub roles: Vec<String>,
+    pub roles: Vec<RoleName>,
     /// Increases with every change of the face; carried into the KV flags document.
     pub version: i64,
-    pub created_at_ms: i64,
+    pub created_at: Timestamp,
 }
 
 impl TenantUser {
-    /// The inputs of the effective view (status, plan, override, hand roles), with the
-    /// effective fields left empty — see `flags` for the document.
-    pub fn state(&self) -> super::policy::UserFlags {
-        super::policy::UserFlags {
-            status: self.status,
-            plan_tier: self.plan_tier.clone(),
-            rate_limit: None,
-            roles: Vec::new(),
-            permissions: Vec::new(),
-            version: self.version,
-            assigned_roles: self.roles.clone(),
-            rate_limit_override: self.rate_limit_override,
-        }
-    }
-
-    /// The KV flags document of this face under `policy`.
-    pub fn flags(&self, policy: &super::policy::AppPolicy) -> super::policy::UserFlags {
-        let state = self.state();
-        let effective = policy.effective(&state);
-        super::policy::UserFlags {
-            rate_limit: effective.rate_limit,
-            roles: effective.roles,
-            permissions: effective.permissions,
-            ..state
-        }
-    }
-}
-
-impl TenantUser {
-    /// A new user's face in `tenant_id`: active, on the default plan, no roles.
-    pub fn new(user: &User, tenant_id: &TenantId, now_ms: i64) -> Self {
+    /// A new user's face in `tenant_id`: active, on the free plan, no roles.
+    pub fn new(user: &User, tenant_id: &TenantId, now: Timestamp) -> Self {
         TenantUser {
             app_id: user.app_id.clone(),
             tenant_id: tenant_id.clone(),
             user_id: user.id,
             email: user.email.clone(),
             status: UserStatus::Active,
-            plan_tier: DEFAULT_PLAN_TIER.to_owned(),
+            plan_tier: PlanTier::free(),
             rate_limit_override: None,
             roles: Vec::new(),
             version: 0,
-            created_at_ms: now_ms,
+            created_at: now,
+        }
+    }
+
+    /// The KV flags document of this face: the inputs of the effective view.
+    pub fn flags(&self) -> UserFlags {
+        UserFlags {
+            status: self.status,
+            plan_tier: self.plan_tier.clone(),
+            version: self.version,
+            assigned_roles: self.roles.clone(),
+            rate_limit_override: self.rate_limit_override,
         }
     }
 }

@@ -11,24 +11,25 @@
     reason = "the worker is single-threaded: futures need no Send bound"
 )]
 
-use crate::domain::audit::AuditEntry;
+use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::authz::Grant;
 use crate::domain::email::Email;
 use crate::domain::ids::{ApiKeyId, AppId, OperatorId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::member::{Member, MemberId, MemberStatus};
+use crate::domain::names::{PlanTier, RoleName, UserPermission};
 use crate::domain::operator::Operator;
 use crate::domain::password::PasswordHash;
 use crate::domain::policy::{AppPolicy, Plan, UserFlags};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
+use crate::domain::time::Timestamp;
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 
 #[cfg(target_arch = "wasm32")]
 pub mod d1;
-#[cfg(target_arch = "wasm32")]
 pub mod kv;
 pub mod memory;
 
@@ -84,7 +85,7 @@ pub trait OperatorStore {
     /// The operator with this id, if any.
     async fn find_operator(&self, id: &OperatorId) -> Result<Option<Operator>, Error>;
     /// The operator with this (normalised) email, if any.
-    async fn find_operator_by_email(&self, email: &str) -> Result<Option<Operator>, Error>;
+    async fn find_operator_by_email(&self, email: &Email) -> Result<Option<Operator>, Error>;
     /// Finds the operator with `email` and counts `attempt` (as `begin_signin` does for end
     /// users, under the operator plane's own counters).
     async fn begin_operator_signin(
@@ -147,9 +148,9 @@ pub struct StoredSigningKey {
     pub public_key: String,
     /// The sealed private key (see `domain::keys::KeyEncryptionKey`).
     pub sealed_private_key: String,
-    pub created_at_ms: i64,
+    pub created_at: Timestamp,
     /// From when the key signs (it is published before).
-    pub activates_at_ms: i64,
+    pub activates_at: Timestamp,
 }
 
 /// Signing keys of the operator plane and of each app.
@@ -172,7 +173,7 @@ pub struct Attempt {
     pub account: String,
     /// `client:<address>`, when the request names one.
     pub client: Option<String>,
-    pub now_ms: i64,
+    pub now: Timestamp,
 }
 
 /// What sign-in needs, read and counted in one round trip.
@@ -214,7 +215,7 @@ pub trait UserStore {
         app: &AppId,
         tenant: &TenantId,
         client: &str,
-        now_ms: i64,
+        now: Timestamp,
     ) -> Result<Option<i64>, Error>;
     /// Settles a counted attempt whose password was right but that did not sign in (a
     /// suspended user): as `SessionStore::create_session` does, without the session.
@@ -272,12 +273,12 @@ pub trait SessionStore {
         id: &SessionId,
         from_generation: i64,
         successor: &SecretHash,
-        now_ms: i64,
+        now: Timestamp,
     ) -> Result<bool, Error>;
     /// The session, if any.
     async fn find_session(&self, id: &SessionId) -> Result<Option<Session>, Error>;
     /// Marks the session revoked. `false` if it was revoked already or does not exist.
-    async fn revoke_session(&self, id: &SessionId, now_ms: i64) -> Result<bool, Error>;
+    async fn revoke_session(&self, id: &SessionId, now: Timestamp) -> Result<bool, Error>;
 }
 
 /// The public half of a signing key, as published in KV for verifiers.
@@ -286,8 +287,8 @@ pub struct PublishedKey {
     pub kid: String,
     /// base64url of the Ed25519 public key.
     pub public_key: String,
-    pub activates_at_ms: i64,
-    pub created_at_ms: i64,
+    pub activates_at: Timestamp,
+    pub created_at: Timestamp,
 }
 
 /// The edge view in KV: what the hot paths read without D1. D1 stays the source of truth;
@@ -352,7 +353,7 @@ pub trait MemberStore {
     ) -> Result<bool, Error>;
     /// The invitation with this token hash, if any (whatever its state).
     async fn find_invite(&self, invite: &SecretHash) -> Result<Option<Member>, Error>;
-    /// Accepts an invitation that is still pending and unexpired at `now_ms`: creates
+    /// Accepts an invitation that is still pending and unexpired at `now`: creates
     /// `new_operator` if given, links the membership to `operator`, makes it active and forgets
     /// the token, atomically. `false` when the invitation was no longer acceptable.
     async fn accept_invite(
@@ -360,7 +361,7 @@ pub trait MemberStore {
         invite: &SecretHash,
         operator: &OperatorId,
         new_operator: Option<&Operator>,
-        now_ms: i64,
+        now: Timestamp,
         audit: &AuditEntry,
     ) -> Result<bool, Error>;
     /// A membership of this app.
@@ -387,11 +388,24 @@ pub trait MemberStore {
     async fn find_grants(&self, operator: &OperatorId) -> Result<Vec<Grant>, Error>;
 }
 
+/// The audit log (entries are written by the change they describe, through the other ports).
+pub trait AuditStore {
+    /// Up to `limit` entries of an app, newest first, before the entry id `before`,
+    /// optionally of one tenant only (keyset over the id, a UUIDv7).
+    async fn list_audit(
+        &self,
+        app: &AppId,
+        tenant: Option<&TenantId>,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, Error>;
+}
+
 /// Filters of the user listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFilter {
     pub status: Option<UserStatus>,
-    pub plan_tier: Option<String>,
+    pub plan_tier: Option<PlanTier>,
     /// A normalised email prefix; when given, the listing is ordered by email.
     pub email_prefix: Option<String>,
 }
@@ -412,18 +426,18 @@ pub trait UserStateStore {
     async fn put_role(
         &self,
         app: &AppId,
-        name: &str,
-        permissions: &[String],
-        now_ms: i64,
+        name: &RoleName,
+        permissions: &[UserPermission],
+        now: Timestamp,
         audit: &AuditEntry,
     ) -> Result<(), Error>;
     /// Creates or replaces a plan.
     async fn put_plan(
         &self,
         app: &AppId,
-        tier: &str,
+        tier: &PlanTier,
         plan: &Plan,
-        now_ms: i64,
+        now: Timestamp,
         audit: &AuditEntry,
     ) -> Result<(), Error>;
     /// Up to `limit` faces of a tenant after the cursor key (a user id, or an email when
@@ -462,7 +476,7 @@ pub trait UserStateStore {
         app: &AppId,
         tenant: &TenantId,
         user: &UserId,
-        now_ms: i64,
+        now: Timestamp,
         audit: &AuditEntry,
     ) -> Result<Vec<SessionId>, Error>;
     /// The user's metadata (an empty object when none was set).
@@ -473,7 +487,7 @@ pub trait UserStateStore {
         app: &AppId,
         user: &UserId,
         metadata: &serde_json::Value,
-        now_ms: i64,
+        now: Timestamp,
         audit: &AuditEntry,
     ) -> Result<(), Error>;
     /// The sealed webhook secret of an app.
@@ -483,7 +497,7 @@ pub trait UserStateStore {
         &self,
         app: &AppId,
         sealed: &str,
-        now_ms: i64,
+        now: Timestamp,
         audit: &AuditEntry,
     ) -> Result<(), Error>;
     /// True when the event was applied before.
@@ -494,7 +508,34 @@ pub trait UserStateStore {
         app: &AppId,
         event_id: &str,
         face: &TenantUser,
-        now_ms: i64,
+        now: Timestamp,
         audit: &AuditEntry,
     ) -> Result<EventOutcome, Error>;
+}
+
+/// Every relational port at once: what D1 (and the memory store) provide.
+pub trait Database:
+    TenancyStore
+    + OperatorStore
+    + ApiKeyStore
+    + SigningKeyStore
+    + UserStore
+    + SessionStore
+    + MemberStore
+    + AuditStore
+    + UserStateStore
+{
+}
+
+impl<T> Database for T where
+    T: TenancyStore
+        + OperatorStore
+        + ApiKeyStore
+        + SigningKeyStore
+        + UserStore
+        + SessionStore
+        + MemberStore
+        + AuditStore
+        + UserStateStore
+{
 }

@@ -1,12 +1,21 @@
-//! The KV adapter (wasm32 only): the edge view that introspection reads without D1.
+//! The KV adapter of the edge view (`EdgeStore`): the key scheme and the JSON documents,
+//! written once and generic over a `KvBackend` — Cloudflare KV on wasm32 (`worker`), a map in
+//! memory for native tests (`store::memory::MemoryKv`). Must not depend on `service` or `http`.
 //!
 //! Keys: `rev:<session id>` marks a revoked session (expires when no access token of it can be
-//! alive any more); `key:<sha-256>` publishes a tenant API key (JSON); `pub:<owner>` holds the
-//! public signing keys of an owner (`pub:operators`, `pub:app:<id>`); `app:<id>` and
-//! `tenant:<app>:<id>` mirror apps and tenants; `flags:<app>:<tenant>:<user>` is a user's
-//! `UserFlags` in a tenant and `policy:<app>` the app's roles and plans for the isolate caches (they expire after a
-//! day, so a mirror that missed a write heals from D1). A KV call that fails is
+//! alive any more); `key:<sha-256>` publishes a tenant API key; `pub:<owner>` holds the public
+//! signing keys of an owner (`pub:operators`, `pub:app:<id>`); `app:<id>` and
+//! `tenant:<app>:<id>` mirror apps and tenants (they expire after a day, so a mirror that
+//! missed a write heals from D1); `flags:<app>:<tenant>:<user>` is a user's `UserFlags` in a
+//! tenant and `policy:<app>` the app's roles and plans. A KV call that fails is
 //! `Error::Unavailable`; callers on the introspection path turn it into `{"active": false}`.
+#![expect(
+    async_fn_in_trait,
+    reason = "the worker is single-threaded: futures need no Send bound"
+)]
+
+#[cfg(target_arch = "wasm32")]
+pub mod worker;
 
 use super::{EdgeStore, PublishedKey};
 use crate::domain::authz::Scope;
@@ -15,22 +24,45 @@ use crate::domain::keys::KeyOwner;
 use crate::domain::policy::{AppPolicy, UserFlags};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::SessionId;
-use crate::domain::tenancy::{ApiKey, App, AppSettings, LoginMethod, Tenant};
+use crate::domain::tenancy::{ApiKey, ApiKeyName, App, AppSettings, LoginMethod, Tenant};
+use crate::domain::time::Timestamp;
 use crate::domain::user::UserId;
 use crate::domain::Error;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use worker::kv::KvStore;
 
-/// The edge view over the `FLAGS` namespace.
-pub struct KvEdge {
-    kv: KvStore,
+/// A key-value namespace: text values, optional expiry. Every failure is `Unavailable`.
+pub trait KvBackend {
+    /// The value of `key`, if any.
+    async fn get_text(&self, key: &str) -> Result<Option<String>, Error>;
+    /// Writes `value` under `key`, expiring after `ttl_seconds` when given (at least 60).
+    async fn put_text(
+        &self,
+        key: &str,
+        value: String,
+        ttl_seconds: Option<u64>,
+    ) -> Result<(), Error>;
+    /// Removes `key` (no error when it is absent).
+    async fn delete(&self, key: &str) -> Result<(), Error>;
+}
+
+/// The edge view over one KV namespace.
+pub struct KvEdge<B> {
+    kv: B,
 }
 
 /// KV refuses expirations shorter than a minute.
-const MIN_TTL_SECONDS: i64 = 60;
+pub const MIN_TTL_SECONDS: u64 = 60;
+
+/// How long a mirror of an app or tenant lives before it is read from D1 again.
+const MIRROR_TTL_SECONDS: u64 = 24 * 3600;
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Unavailable(format!("KV {what}: {e}"))
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Internal(format!("KV {what} document does not parse"))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -64,45 +96,50 @@ struct TenantDoc {
     updated_at: i64,
 }
 
-/// How long a mirror of an app or tenant lives before it is read from D1 again.
-const MIRROR_TTL_SECONDS: u64 = 24 * 3600;
+impl<B: KvBackend> KvEdge<B> {
+    /// The edge view over `kv`.
+    pub fn new(kv: B) -> Self {
+        KvEdge { kv }
+    }
 
-impl KvEdge {
+    /// The backend (tests inspect it).
+    pub fn backend(&self) -> &B {
+        &self.kv
+    }
+
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        what: &str,
+    ) -> Result<Option<T>, Error> {
+        match self.kv.get_text(key).await? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|_| corrupt(what)),
+        }
+    }
+
     async fn put_json<T: Serialize>(
         &self,
         key: &str,
         value: &T,
-        ttl: Option<u64>,
+        ttl_seconds: Option<u64>,
     ) -> Result<(), Error> {
         let text = serde_json::to_string(value).map_err(|e| unavailable("encode", e))?;
-        let mut put = self
-            .kv
-            .put(key, text)
-            .map_err(|e| unavailable("write", e))?;
-        if let Some(ttl) = ttl {
-            put = put.expiration_ttl(ttl);
-        }
-        put.execute().await.map_err(|e| unavailable("write", e))
-    }
-
-    /// Wraps the `FLAGS` binding.
-    pub fn new(kv: KvStore) -> Self {
-        KvEdge { kv }
+        self.kv.put_text(key, text, ttl_seconds).await
     }
 }
 
-impl EdgeStore for KvEdge {
+impl<B: KvBackend> EdgeStore for KvEdge<B> {
     async fn find_flags(
         &self,
         app: &AppId,
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<Option<UserFlags>, Error> {
-        self.kv
-            .get(&format!("flags:{app}:{tenant}:{user}"))
-            .json::<UserFlags>()
+        self.get_json(&format!("flags:{app}:{tenant}:{user}"), "flags")
             .await
-            .map_err(|e| unavailable("read", e))
     }
 
     async fn put_flags(
@@ -117,11 +154,7 @@ impl EdgeStore for KvEdge {
     }
 
     async fn find_policy(&self, app: &AppId) -> Result<Option<AppPolicy>, Error> {
-        self.kv
-            .get(&format!("policy:{app}"))
-            .json::<AppPolicy>()
-            .await
-            .map_err(|e| unavailable("read", e))
+        self.get_json(&format!("policy:{app}"), "policy").await
     }
 
     async fn put_policy(&self, app: &AppId, policy: &AppPolicy) -> Result<(), Error> {
@@ -129,42 +162,29 @@ impl EdgeStore for KvEdge {
     }
 
     async fn is_session_revoked(&self, id: &SessionId) -> Result<bool, Error> {
-        let found = self
-            .kv
-            .get(&format!("rev:{id}"))
-            .text()
-            .await
-            .map_err(|e| unavailable("read", e))?;
-        Ok(found.is_some())
+        Ok(self.kv.get_text(&format!("rev:{id}")).await?.is_some())
     }
 
     async fn put_session_revoked(&self, id: &SessionId, ttl_seconds: i64) -> Result<(), Error> {
-        let ttl = ttl_seconds.max(MIN_TTL_SECONDS) as u64;
+        let ttl = u64::try_from(ttl_seconds).unwrap_or(0).max(MIN_TTL_SECONDS);
         self.kv
-            .put(&format!("rev:{id}"), "1")
-            .map_err(|e| unavailable("write", e))?
-            .expiration_ttl(ttl)
-            .execute()
+            .put_text(&format!("rev:{id}"), "1".to_owned(), Some(ttl))
             .await
-            .map_err(|e| unavailable("write", e))
     }
 
     async fn find_api_key(&self, hash: &SecretHash) -> Result<Option<ApiKey>, Error> {
-        let doc = self
-            .kv
-            .get(&format!("key:{}", hash.as_str()))
-            .json::<ApiKeyDoc>()
-            .await
-            .map_err(|e| unavailable("read", e))?;
+        let doc: Option<ApiKeyDoc> = self
+            .get_json(&format!("key:{}", hash.as_str()), "API key")
+            .await?;
         let Some(doc) = doc else { return Ok(None) };
-        let bad = || Error::Internal("KV API key document does not parse".to_owned());
+        let bad = |_| corrupt("API key");
         Ok(Some(ApiKey {
-            id: ApiKeyId::parse(&doc.id).map_err(|_| bad())?,
-            app_id: AppId::parse(&doc.app_id).map_err(|_| bad())?,
-            tenant_id: TenantId::parse(&doc.tenant_id).map_err(|_| bad())?,
-            name: doc.name,
-            scopes: Scope::parse_list(&doc.scopes).map_err(|_| bad())?,
-            created_at_ms: doc.created_at,
+            id: ApiKeyId::parse(&doc.id).map_err(bad)?,
+            app_id: AppId::parse(&doc.app_id).map_err(bad)?,
+            tenant_id: TenantId::parse(&doc.tenant_id).map_err(bad)?,
+            name: ApiKeyName::parse(&doc.name).map_err(bad)?,
+            scopes: Scope::parse_list(&doc.scopes).map_err(bad)?,
+            created_at: Timestamp::from_unix_ms(doc.created_at),
         }))
     }
 
@@ -173,42 +193,29 @@ impl EdgeStore for KvEdge {
             id: key.id.to_string(),
             app_id: key.app_id.to_string(),
             tenant_id: key.tenant_id.to_string(),
-            name: key.name.clone(),
+            name: key.name.as_str().to_owned(),
             scopes: key.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
-            created_at: key.created_at_ms,
+            created_at: key.created_at.unix_ms(),
         };
-        self.kv
-            .put(
-                &format!("key:{}", hash.as_str()),
-                serde_json::to_string(&doc).map_err(|e| unavailable("encode", e))?,
-            )
-            .map_err(|e| unavailable("write", e))?
-            .execute()
+        self.put_json(&format!("key:{}", hash.as_str()), &doc, None)
             .await
-            .map_err(|e| unavailable("write", e))
     }
 
     async fn delete_api_key(&self, hash: &SecretHash) -> Result<(), Error> {
-        self.kv
-            .delete(&format!("key:{}", hash.as_str()))
-            .await
-            .map_err(|e| unavailable("delete", e))
+        self.kv.delete(&format!("key:{}", hash.as_str())).await
     }
 
     async fn find_public_keys(&self, owner: &KeyOwner) -> Result<Option<Vec<PublishedKey>>, Error> {
-        let docs = self
-            .kv
-            .get(&format!("pub:{}", owner.as_stored()))
-            .json::<Vec<PublishedKeyDoc>>()
-            .await
-            .map_err(|e| unavailable("read", e))?;
+        let docs: Option<Vec<PublishedKeyDoc>> = self
+            .get_json(&format!("pub:{}", owner.as_stored()), "public keys")
+            .await?;
         Ok(docs.map(|docs| {
             docs.into_iter()
                 .map(|d| PublishedKey {
                     kid: d.kid,
                     public_key: d.x,
-                    activates_at_ms: d.activates_at,
-                    created_at_ms: d.created_at,
+                    activates_at: Timestamp::from_unix_ms(d.activates_at),
+                    created_at: Timestamp::from_unix_ms(d.created_at),
                 })
                 .collect()
         }))
@@ -220,64 +227,48 @@ impl EdgeStore for KvEdge {
             .map(|k| PublishedKeyDoc {
                 kid: k.kid.clone(),
                 x: k.public_key.clone(),
-                activates_at: k.activates_at_ms,
-                created_at: k.created_at_ms,
+                activates_at: k.activates_at.unix_ms(),
+                created_at: k.created_at.unix_ms(),
             })
             .collect();
-        let text = serde_json::to_string(&docs).map_err(|e| unavailable("encode", e))?;
-        self.kv
-            .put(&format!("pub:{}", owner.as_stored()), text)
-            .map_err(|e| unavailable("write", e))?
-            .execute()
+        self.put_json(&format!("pub:{}", owner.as_stored()), &docs, None)
             .await
-            .map_err(|e| unavailable("write", e))
     }
 
     async fn find_app(&self, id: &AppId) -> Result<Option<App>, Error> {
-        let doc = self
-            .kv
-            .get(&format!("app:{id}"))
-            .json::<AppDoc>()
-            .await
-            .map_err(|e| unavailable("read", e))?;
+        let doc: Option<AppDoc> = self.get_json(&format!("app:{id}"), "app").await?;
         Ok(doc.map(|d| App {
             id: id.clone(),
             settings: d.settings,
-            created_at_ms: d.created_at,
+            created_at: Timestamp::from_unix_ms(d.created_at),
         }))
     }
 
     async fn put_app(&self, app: &App) -> Result<(), Error> {
         let doc = AppDoc {
             settings: app.settings.clone(),
-            created_at: app.created_at_ms,
+            created_at: app.created_at.unix_ms(),
         };
         self.put_json(&format!("app:{}", app.id), &doc, Some(MIRROR_TTL_SECONDS))
             .await
     }
 
     async fn delete_app(&self, id: &AppId) -> Result<(), Error> {
-        self.kv
-            .delete(&format!("app:{id}"))
-            .await
-            .map_err(|e| unavailable("delete", e))
+        self.kv.delete(&format!("app:{id}")).await
     }
 
     async fn find_tenant(&self, app: &AppId, id: &TenantId) -> Result<Option<Tenant>, Error> {
-        let doc = self
-            .kv
-            .get(&format!("tenant:{app}:{id}"))
-            .json::<TenantDoc>()
-            .await
-            .map_err(|e| unavailable("read", e))?;
+        let doc: Option<TenantDoc> = self
+            .get_json(&format!("tenant:{app}:{id}"), "tenant")
+            .await?;
         let Some(doc) = doc else { return Ok(None) };
         Ok(Some(Tenant {
             app_id: app.clone(),
             id: id.clone(),
             login_methods: LoginMethod::parse_list(&doc.login_methods)
-                .map_err(|_| Error::Internal("KV tenant document does not parse".to_owned()))?,
-            created_at_ms: doc.created_at,
-            updated_at_ms: doc.updated_at,
+                .map_err(|_| corrupt("tenant"))?,
+            created_at: Timestamp::from_unix_ms(doc.created_at),
+            updated_at: Timestamp::from_unix_ms(doc.updated_at),
         }))
     }
 
@@ -288,17 +279,14 @@ impl EdgeStore for KvEdge {
                 .iter()
                 .map(|m| m.as_str().to_owned())
                 .collect(),
-            created_at: tenant.created_at_ms,
-            updated_at: tenant.updated_at_ms,
+            created_at: tenant.created_at.unix_ms(),
+            updated_at: tenant.updated_at.unix_ms(),
         };
         let key = format!("tenant:{}:{}", tenant.app_id, tenant.id);
         self.put_json(&key, &doc, Some(MIRROR_TTL_SECONDS)).await
     }
 
     async fn delete_tenant(&self, app: &AppId, id: &TenantId) -> Result<(), Error> {
-        self.kv
-            .delete(&format!("tenant:{app}:{id}"))
-            .await
-            .map_err(|e| unavailable("delete", e))
+        self.kv.delete(&format!("tenant:{app}:{id}")).await
     }
 }
