@@ -22,4 +22,5 @@
 
 pub mod domain;
 pub mod http;
+pub mod service;
 pub mod store;

@@ -102,6 +102,35 @@ impl PlanTier {
     }
 }
 
+impl RoleName {
+    /// Parses the roles to assign to a user or a plan, dropping duplicates but keeping the
+    /// order of first appearance. A name that cannot be a role cannot be defined either, so it
+    /// is `422 unknown_role`, like a well-formed name the app does not define.
+    pub fn parse_assigned(raw: &[String]) -> Result<Vec<Self>, Error> {
+        let mut roles: Vec<RoleName> = Vec::new();
+        for name in raw {
+            let role = RoleName::parse(name).map_err(|_| Error::UnknownRole(name.clone()))?;
+            if !roles.contains(&role) {
+                roles.push(role);
+            }
+        }
+        Ok(roles)
+    }
+}
+
+impl UserPermission {
+    /// Parses a role's permissions: sorted, without duplicates.
+    pub fn parse_set(raw: &[String]) -> Result<Vec<Self>, Error> {
+        let mut permissions = raw
+            .iter()
+            .map(|p| UserPermission::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        permissions.sort();
+        permissions.dedup();
+        Ok(permissions)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +147,19 @@ mod tests {
         assert!(UserPermission::parse("docs.v2:read").is_ok());
         assert!(UserPermission::parse("Docs Read").is_err());
         assert!(PlanTier::free().is_free());
+    }
+
+    #[test]
+    fn assigned_roles_keep_their_order_and_bad_names_are_unknown_roles() {
+        let raw = ["b".to_owned(), "a".to_owned(), "b".to_owned()];
+        let roles = RoleName::parse_assigned(&raw).unwrap();
+        assert_eq!(roles, [RoleName::parse("b").unwrap(), RoleName::parse("a").unwrap()]);
+        assert!(matches!(
+            RoleName::parse_assigned(&["Bad Name".to_owned()]),
+            Err(Error::UnknownRole(_))
+        ));
+        let perms = UserPermission::parse_set(&["b:x".to_owned(), "a:x".to_owned(), "b:x".to_owned()]);
+        assert_eq!(perms.unwrap().len(), 2);
     }
 
     #[test]

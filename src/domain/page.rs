@@ -50,18 +50,35 @@ fn decode_cursor(raw: &str) -> Result<String, Error> {
         .ok_or_else(|| Error::validation("cursor is not valid"))
 }
 
-/// Splits `rows` (fetched with `limit + 1`) into a page and the cursor of the next one.
-pub fn finish_page<T>(
-    mut rows: Vec<T>,
-    limit: usize,
-    key: impl Fn(&T) -> String,
-) -> (Vec<T>, Option<String>) {
-    if rows.len() > limit {
+/// One page of a listing and the cursor of the next (`None` on the last page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// The same page with every item converted.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
+/// Splits `rows` (fetched with `limit + 1`) into a page and the cursor of the next one, which
+/// encodes the key of the page's last row.
+pub fn finish_page<T>(mut rows: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
-        let next = rows.last().map(|last| encode_cursor(&key(last)));
-        (rows, next)
+        rows.last().map(|last| encode_cursor(&key(last)))
     } else {
-        (rows, None)
+        None
+    };
+    Page {
+        items: rows,
+        next_cursor,
     }
 }
 
@@ -93,10 +110,10 @@ mod tests {
 
     #[test]
     fn a_full_page_carries_the_next_cursor() {
-        let (rows, next) = finish_page(vec!["a", "b", "c"], 2, |s| s.to_string());
-        assert_eq!(rows, vec!["a", "b"]);
-        assert_eq!(next, Some(encode_cursor("b")));
-        let (rows, next) = finish_page(vec!["a"], 2, |s| s.to_string());
-        assert_eq!((rows.len(), next), (1, None));
+        let page = finish_page(vec!["a", "b", "c"], 2, |s| s.to_string());
+        assert_eq!(page.items, vec!["a", "b"]);
+        assert_eq!(page.next_cursor, Some(encode_cursor("b")));
+        let page = finish_page(vec!["a"], 2, |s| s.to_string());
+        assert_eq!((page.items.len(), page.next_cursor), (1, None));
     }
 }

@@ -1,0 +1,288 @@
+//! Signing keys held in the isolate: the public keys that verify tokens and the private key
+//! that signs them, per key owner (the operator plane, each app), and the rotation job.
+//!
+//! Public keys are read once per isolate and kept for `KEYRING_TTL_MS` — from the KV copy
+//! (`pub:<owner>`), so the verifying hot path never touches D1; D1, the source of truth, is
+//! read only when the copy is missing (and the copy is then rewritten) or to decrypt a private
+//! key the first time this isolate signs with it. A token naming an unknown `kid` triggers at
+//! most one reload per `RELOAD_GAP_MS`, so garbage tokens cannot make every request reload.
+//!
+//! Which keys sign and verify is the pure `domain::keys::live_keys`: a rotated-in key is
+//! published for the JWKS cache lifetime before it signs, and a retired key keeps verifying
+//! until the last token it signed has expired. An owner's first key is generated, active at
+//! once, the first time one is needed.
+
+use super::cache::insert;
+use super::{Ctx, Stores};
+use crate::domain::audit::AuditEntry;
+use crate::domain::keys::{self, live_keys, KeyOwner, LiveKeys, SigningKey};
+use crate::domain::time::Timestamp;
+use crate::domain::Error;
+use crate::store::{EdgeStore, PublishedKey, SigningKeyStore, StoredSigningKey, TenancyStore};
+use ed25519_compact::PublicKey;
+use std::rc::Rc;
+
+const KEYRING_TTL_MS: i64 = 5 * 60 * 1000;
+const RELOAD_GAP_MS: i64 = 10 * 1000;
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// An owner's published keys, decoded, as this isolate last loaded them.
+pub struct Keyring {
+    keys: Vec<(PublishedKey, PublicKey)>,
+    loaded_at: Timestamp,
+}
+
+impl Keyring {
+    fn from_published(published: Vec<PublishedKey>, now: Timestamp) -> Result<Self, Error> {
+        let mut keys = Vec::with_capacity(published.len());
+        for key in published {
+            let public = keys::decode_public_key(&key.public_key)?;
+            keys.push((key, public));
+        }
+        Ok(Keyring {
+            keys,
+            loaded_at: now,
+        })
+    }
+
+    fn live(&self, now: Timestamp, max_token_ttl_ms: i64) -> LiveKeys {
+        let activations: Vec<Timestamp> = self.keys.iter().map(|(k, _)| k.activates_at).collect();
+        live_keys(&activations, now, max_token_ttl_ms)
+    }
+
+    /// The verifying key named `kid`, if it verifies at `now`.
+    fn find(&self, kid: &str, now: Timestamp, max_token_ttl_ms: i64) -> Option<PublicKey> {
+        self.live(now, max_token_ttl_ms)
+            .verifying
+            .iter()
+            .filter_map(|&i| self.keys.get(i))
+            .find(|(k, _)| k.kid == kid)
+            .map(|(_, p)| *p)
+    }
+
+    fn verifying(&self, now: Timestamp, max_token_ttl_ms: i64) -> Vec<(String, PublicKey)> {
+        self.live(now, max_token_ttl_ms)
+            .verifying
+            .iter()
+            .filter_map(|&i| self.keys.get(i))
+            .map(|(k, p)| (k.kid.clone(), *p))
+            .collect()
+    }
+
+    fn signer_kid(&self, now: Timestamp, max_token_ttl_ms: i64) -> Option<&str> {
+        self.live(now, max_token_ttl_ms)
+            .signer
+            .and_then(|i| self.keys.get(i))
+            .map(|(k, _)| k.kid.as_str())
+    }
+}
+
+fn published(stored: &[StoredSigningKey]) -> Vec<PublishedKey> {
+    stored
+        .iter()
+        .map(|k| PublishedKey {
+            kid: k.kid.clone(),
+            public_key: k.public_key.clone(),
+            activates_at: k.activates_at,
+            created_at: k.created_at,
+        })
+        .collect()
+}
+
+fn remember<S: Stores>(cx: &Ctx<'_, S>, owner: &KeyOwner, ring: Keyring) -> Rc<Keyring> {
+    let ring = Rc::new(ring);
+    insert(&cx.caches.keyrings, owner.clone(), ring.clone());
+    ring
+}
+
+/// Reads the owner's keys from D1, rewrites the KV copy from them, and caches them.
+async fn load_from_d1<S: Stores>(
+    cx: &Ctx<'_, S>,
+    owner: &KeyOwner,
+) -> Result<(Rc<Keyring>, Vec<StoredSigningKey>), Error> {
+    let stored = cx.db.find_signing_keys(owner).await?;
+    let public = published(&stored);
+    // The copy only spares later cold isolates a D1 read; failing to write it costs nothing
+    // else, so it is logged rather than failing the request. An empty set is not copied: the
+    // first key will be, and an empty copy would hide it from verifiers.
+    if !public.is_empty() {
+        if let Err(e) = cx.edge.put_public_keys(owner, &public).await {
+            cx.warn(&format!("KV copy of public keys not written: {e:?}"));
+        }
+    }
+    let ring = remember(cx, owner, Keyring::from_published(public, cx.now)?);
+    Ok((ring, stored))
+}
+
+/// Reads the owner's public keys from the KV copy (D1 only when the copy is missing).
+async fn load<S: Stores>(cx: &Ctx<'_, S>, owner: &KeyOwner) -> Result<Rc<Keyring>, Error> {
+    match cx.edge.find_public_keys(owner).await? {
+        Some(public) => Ok(remember(
+            cx,
+            owner,
+            Keyring::from_published(public, cx.now)?,
+        )),
+        None => Ok(load_from_d1(cx, owner).await?.0),
+    }
+}
+
+async fn current<S: Stores>(cx: &Ctx<'_, S>, owner: &KeyOwner) -> Result<Rc<Keyring>, Error> {
+    let cached = cx
+        .caches
+        .keyrings
+        .borrow()
+        .get(owner)
+        .filter(|r| (0..KEYRING_TTL_MS).contains(&cx.now.ms_since(r.loaded_at)))
+        .cloned();
+    match cached {
+        Some(ring) => Ok(ring),
+        None => load(cx, owner).await,
+    }
+}
+
+/// Generates a key for `owner` that signs from `activates_at` on, stores it sealed in D1,
+/// and republishes the owner's public keys. Returns the new key's kid.
+pub async fn create_key<S: Stores>(
+    cx: &Ctx<'_, S>,
+    owner: &KeyOwner,
+    activates_at: Timestamp,
+    audit: Option<&AuditEntry>,
+) -> Result<String, Error> {
+    let kek = cx.encryption_key()?;
+    let key = SigningKey::from_seed(cx.random::<32>()?);
+    cx.db
+        .create_signing_key(
+            &StoredSigningKey {
+                kid: key.kid().to_owned(),
+                owner: owner.clone(),
+                public_key: keys::encode_public_key(&key.public_key()),
+                sealed_private_key: kek.seal(&key, cx.random::<12>()?)?,
+                created_at: cx.now,
+                activates_at,
+            },
+            audit,
+        )
+        .await?;
+    load_from_d1(cx, owner).await?;
+    Ok(key.kid().to_owned())
+}
+
+/// The key that signs new tokens for `owner` now; the first key is generated on first need.
+pub async fn signing_key<S: Stores>(
+    cx: &Ctx<'_, S>,
+    owner: &KeyOwner,
+    max_token_ttl_ms: i64,
+) -> Result<Rc<SigningKey>, Error> {
+    // Signing happens on D1 paths anyway: when the KV copy cannot be read, use D1.
+    let mut ring = match current(cx, owner).await {
+        Err(Error::Unavailable(_)) => load_from_d1(cx, owner).await?.0,
+        other => other?,
+    };
+    if ring.signer_kid(cx.now, max_token_ttl_ms).is_none() {
+        // The cached view may be stale: ask D1 before making a key.
+        ring = load_from_d1(cx, owner).await?.0;
+        if ring.signer_kid(cx.now, max_token_ttl_ms).is_none() {
+            // None has activated yet (none at all, or only a pending one): make one that signs
+            // now. A racing isolate may do the same; both keys are stored and both verify.
+            create_key(cx, owner, cx.now, None).await?;
+            ring = current(cx, owner).await?;
+        }
+    }
+    let kid = ring
+        .signer_kid(cx.now, max_token_ttl_ms)
+        .ok_or_else(|| Error::Internal("no signing key after creating one".to_owned()))?
+        .to_owned();
+    if let Some(signer) = cx.caches.signers.borrow().get(&kid).cloned() {
+        return Ok(signer);
+    }
+    let (_, stored) = load_from_d1(cx, owner).await?;
+    let sealed = stored
+        .iter()
+        .find(|k| k.kid == kid)
+        .ok_or_else(|| Error::Internal(format!("signing key {kid} is not in D1")))?;
+    let signer = Rc::new(cx.encryption_key()?.open(&kid, &sealed.sealed_private_key)?);
+    insert(&cx.caches.signers, kid, signer.clone());
+    Ok(signer)
+}
+
+/// The verifying key `kid` of `owner`, reloading the set once if the kid is unknown and the
+/// set was not reloaded in the last few seconds.
+pub async fn public_key<S: Stores>(
+    cx: &Ctx<'_, S>,
+    owner: &KeyOwner,
+    kid: &str,
+    max_token_ttl_ms: i64,
+) -> Result<Option<PublicKey>, Error> {
+    let ring = current(cx, owner).await?;
+    if let Some(key) = ring.find(kid, cx.now, max_token_ttl_ms) {
+        return Ok(Some(key));
+    }
+    if (0..RELOAD_GAP_MS).contains(&cx.now.ms_since(ring.loaded_at)) {
+        return Ok(None);
+    }
+    Ok(load(cx, owner)
+        .await?
+        .find(kid, cx.now, max_token_ttl_ms))
+}
+
+/// Every published key of `owner` with its kid: pending, signing and still-verifying ones.
+/// The first key is generated here if the owner has none yet, so what clients cache of a
+/// JWKS stays valid.
+pub async fn published_keys<S: Stores>(
+    cx: &Ctx<'_, S>,
+    owner: &KeyOwner,
+    max_token_ttl_ms: i64,
+) -> Result<Vec<(String, PublicKey)>, Error> {
+    let keys = current(cx, owner)
+        .await?
+        .verifying(cx.now, max_token_ttl_ms);
+    if !keys.is_empty() {
+        return Ok(keys);
+    }
+    signing_key(cx, owner, max_token_ttl_ms).await?;
+    Ok(current(cx, owner)
+        .await?
+        .verifying(cx.now, max_token_ttl_ms))
+}
+
+/// Adds a key to `owner` when its newest is at least `max_age_days` old: published now,
+/// signing after the JWKS cache lifetime. An owner without keys gets its first on first need.
+async fn rotate_if_due<S: Stores>(
+    cx: &Ctx<'_, S>,
+    owner: &KeyOwner,
+    max_age_days: i64,
+) -> Result<(), Error> {
+    let (ring, _) = load_from_d1(cx, owner).await?;
+    let Some(newest) = ring.keys.iter().map(|(k, _)| k.created_at).max() else {
+        return Ok(());
+    };
+    if cx.now.ms_since(newest) >= max_age_days.saturating_mul(DAY_MS) {
+        let activates_at = cx.now.plus_seconds(cx.config.jwks_max_age_seconds);
+        create_key(cx, owner, activates_at, None).await?;
+    }
+    Ok(())
+}
+
+/// The cron job: rotates every key set that is due (`OPERATOR_KEY_ROTATION_DAYS` for
+/// operators; each app's `signing_key_rotation_days`).
+pub async fn rotate_due_keys<S: Stores>(cx: &Ctx<'_, S>) -> Result<(), Error> {
+    rotate_if_due(
+        cx,
+        &KeyOwner::Operators,
+        cx.config.operator_key_rotation_days,
+    )
+    .await?;
+    const BATCH: usize = 100;
+    let mut after: Option<String> = None;
+    loop {
+        let apps = cx.db.list_apps(after.as_deref(), BATCH).await?;
+        for app in &apps {
+            let owner = KeyOwner::App(app.id.clone());
+            rotate_if_due(cx, &owner, app.settings.signing_key_rotation_days).await?;
+        }
+        match apps.last() {
+            Some(last) if apps.len() == BATCH => after = Some(last.id.to_string()),
+            _ => return Ok(()),
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! End-user sessions: issuing one (access token + first refresh token), refresh rotation with
+//! theft detection, and revocation (D1 first, then the KV record introspection reads).
+//!
+//! Rotation is the pure state machine of `domain::session::decide`, made race-free by the
+//! HMAC-derived successor (the same token always has the same successor) and the store's
+//! compare-and-swap on the generation: of many concurrent refreshes with one token exactly one
+//! moves the session; the others find it moved and answer as a grace-window replay — with the
+//! very same successor — or fail.
+
+use super::cache::{self, OnKvFailure};
+use super::{keyring, Ctx, Stores};
+use crate::domain::ids::{AppId, TenantId};
+use crate::domain::keys::KeyOwner;
+use crate::domain::secret::{PlainSecret, SecretKind};
+use crate::domain::session::{decide, RefreshDecision, Session, SessionId};
+use crate::domain::tenancy::{App, Tenant, MAX_ACCESS_TOKEN_TTL_SECONDS};
+use crate::domain::token::{self, AccessClaims, ACCESS_TOKEN_TYPE};
+use crate::domain::user::{UserId, UserStatus};
+use crate::domain::Error;
+use crate::store::{EdgeStore, SessionStore};
+
+/// A session as handed to the client: the signed access token and the refresh token (shown
+/// only in this answer; the store keeps its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedSession {
+    pub session_id: SessionId,
+    pub access_token: String,
+    pub refresh_token: PlainSecret,
+    /// Lifetime of the access token, in seconds.
+    pub expires_in: i64,
+}
+
+/// The issuer of a tenant's tokens.
+pub fn issuer<S: Stores>(cx: &Ctx<'_, S>, tenant: &Tenant) -> String {
+    format!(
+        "{}/apps/{}/tenants/{}",
+        cx.origin, tenant.app_id, tenant.id
+    )
+}
+
+/// How long any access token of the app can live, in ms (what verifying keys must cover).
+pub fn access_ttl_ms(app: &App) -> i64 {
+    app.settings.access_token_ttl_seconds.saturating_mul(1000)
+}
+
+/// Signs an access token for `session` and pairs it with `refresh`.
+pub async fn issue<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app: &App,
+    tenant: &Tenant,
+    session: &Session,
+    refresh: PlainSecret,
+) -> Result<IssuedSession, Error> {
+    let key = keyring::signing_key(cx, &KeyOwner::App(app.id.clone()), access_ttl_ms(app)).await?;
+    let claims = AccessClaims {
+        iss: issuer(cx, tenant),
+        sub: session.user_id.to_string(),
+        app: app.id.to_string(),
+        tid: tenant.id.to_string(),
+        sid: session.id.to_string(),
+        typ: ACCESS_TOKEN_TYPE.to_owned(),
+    };
+    let ttl = app.settings.access_token_ttl_seconds;
+    Ok(IssuedSession {
+        session_id: session.id,
+        access_token: token::sign(&key, claims, cx.now, ttl)?,
+        refresh_token: refresh,
+        expires_in: ttl,
+    })
+}
+
+/// A new session for `user_id` with its first refresh token, and what the client gets.
+/// Nothing is written: signing comes first, so a failure to sign leaves no session behind that
+/// no client holds. The caller stores the session (with the token's hash) in its own change.
+pub async fn start<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app: &App,
+    tenant: &Tenant,
+    user_id: UserId,
+) -> Result<(Session, IssuedSession), Error> {
+    let settings = &app.settings;
+    let session = Session {
+        id: SessionId::generate(cx.now, cx.random()?),
+        app_id: app.id.clone(),
+        tenant_id: tenant.id.clone(),
+        user_id,
+        generation: 0,
+        rotated_at: cx.now,
+        created_at: cx.now,
+        last_used_at: cx.now,
+        expires_at: cx.now.plus_seconds(settings.session_absolute_ttl_seconds),
+        idle_timeout_ms: settings.session_idle_ttl_seconds.saturating_mul(1000),
+        revoked_at: None,
+    };
+    let refresh = PlainSecret::generate(SecretKind::RefreshToken, cx.random()?);
+    let issued = issue(cx, app, tenant, &session, refresh).await?;
+    Ok((session, issued))
+}
+
+/// Revokes a session in D1, then records the revocation in KV so that introspection sees it.
+/// Idempotent: a session revoked earlier has its KV record written again, which repairs a KV
+/// write that failed the first time.
+pub async fn revoke<S: Stores>(cx: &Ctx<'_, S>, session: &SessionId) -> Result<(), Error> {
+    cx.db.revoke_session(session, cx.now).await?;
+    // The longest lifetime any access token can have, not the app's current one: tokens
+    // issued before the lifetime was shortened must stay revoked until they expire.
+    cx.edge
+        .put_session_revoked(session, MAX_ACCESS_TOKEN_TTL_SECONDS)
+        .await
+}
+
+/// Writes the KV revocation record of each session (after a D1 change revoked them).
+pub async fn publish_revocations<S: Stores>(
+    cx: &Ctx<'_, S>,
+    sessions: &[SessionId],
+) -> Result<(), Error> {
+    for session in sessions {
+        cx.edge
+            .put_session_revoked(session, MAX_ACCESS_TOKEN_TTL_SECONDS)
+            .await?;
+    }
+    Ok(())
+}
+
+/// `POST …/auth/refresh`: rotates the presented refresh token (see the module header).
+/// Theft (an older token, or the previous one after the grace window) revokes the session
+/// and is `401 token_reused`; a dead session is `401 invalid_token`; a suspended user `403`.
+pub async fn refresh<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    presented: &str,
+) -> Result<IssuedSession, Error> {
+    let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
+    let token = PlainSecret::from_client(SecretKind::RefreshToken, presented)
+        .ok_or(Error::InvalidToken)?;
+    let found = cx
+        .db
+        .find_by_refresh_token(&token.hash())
+        .await?
+        .ok_or(Error::InvalidToken)?;
+    let session = found.session;
+    if session.app_id != app.id || session.tenant_id != tenant.id {
+        return Err(Error::InvalidToken);
+    }
+    let grace_ms = app.settings.refresh_grace_seconds.saturating_mul(1000);
+    match decide(&session, found.generation, cx.now, grace_ms) {
+        RefreshDecision::Dead => {
+            // A session revoked within the last access-token lifetime: write its KV record
+            // again, in case the write of the revocation failed.
+            if session
+                .revoked_at
+                .is_some_and(|at| cx.now.ms_since(at) < access_ttl_ms(&app))
+            {
+                revoke(cx, &session.id).await?;
+            }
+            return Err(Error::InvalidToken);
+        }
+        RefreshDecision::Theft => {
+            revoke(cx, &session.id).await?;
+            return Err(Error::TokenReused);
+        }
+        RefreshDecision::Rotate | RefreshDecision::Replay => {}
+    }
+    if found.status == UserStatus::Suspended {
+        return Err(Error::UserSuspended);
+    }
+    let successor = cx.successor_key()?.successor(&token)?;
+    if found.generation == session.generation {
+        let rotated = cx
+            .db
+            .rotate_session(&session.id, found.generation, &successor.hash(), cx.now)
+            .await?;
+        if !rotated {
+            // Someone else rotated this very token a moment ago (or revoked the session):
+            // answer as a replay if that is what it now is, else refuse.
+            let fresh = cx
+                .db
+                .find_session(&session.id)
+                .await?
+                .ok_or(Error::InvalidToken)?;
+            if decide(&fresh, found.generation, cx.now, grace_ms) != RefreshDecision::Replay {
+                return Err(Error::InvalidToken);
+            }
+        }
+    }
+    issue(cx, &app, &tenant, &session, successor).await
+}

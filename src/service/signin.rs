@@ -1,0 +1,137 @@
+//! End-user sign-up and sign-in with email and password.
+//!
+//! Both are throttled before any hashing: sign-ups per client address, sign-in attempts per
+//! account (tenant + email, known or not) and per client, counted atomically by the store in
+//! the same round trip as the user lookup. Sign-in is timing-safe (`credentials`): unknown
+//! email and wrong password cost one hash each and answer the same `401`. A weaker stored hash
+//! is upgraded after a success.
+
+use super::cache::{self, OnKvFailure};
+use super::credentials::{rehash_if_weaker, verify_password};
+use super::sessions::{self, IssuedSession};
+use super::users::EndUser;
+use super::{Ctx, Stores};
+use crate::domain::email::Email;
+use crate::domain::ids::{AppId, TenantId};
+use crate::domain::password::Password;
+use crate::domain::tenancy::{LoginMethod, Tenant};
+use crate::domain::user::{TenantUser, User, UserId, UserStatus};
+use crate::domain::Error;
+use crate::store::{Attempt, SessionStore, UserStore};
+
+/// A user signed in: as the tenant sees it, with a new session.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: EndUser,
+    pub session: IssuedSession,
+}
+
+fn require_email_password(tenant: &Tenant) -> Result<(), Error> {
+    if tenant.allows(LoginMethod::EmailPassword) {
+        Ok(())
+    } else {
+        Err(Error::LoginMethodDisabled)
+    }
+}
+
+/// `POST …/auth/signup`: a new user with email and password in this tenant, signed in.
+/// `409 email_taken` when the tenant has the email (nothing is written then).
+pub async fn signup<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    email: Email,
+    password: &Password,
+    client: Option<&str>,
+) -> Result<SignedIn, Error> {
+    let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
+    require_email_password(&tenant)?;
+    // Each sign-up costs a password hash: count it per client address before hashing.
+    if let Some(client) = client {
+        if let Some(seconds) = cx
+            .db
+            .count_signup(&app.id, &tenant.id, client, cx.now)
+            .await?
+        {
+            return Err(Error::RateLimited(seconds));
+        }
+    }
+    let policy = cx.app_password_policy(&app.settings)?;
+    let user = User {
+        app_id: app.id.clone(),
+        id: UserId::generate(cx.now, cx.random()?),
+        email,
+        password_hash: Some(policy.hash(password, cx.random()?)),
+        created_at: cx.now,
+    };
+    let face = TenantUser::new(&user, &tenant.id, cx.now);
+    let (session, issued) = sessions::start(cx, &app, &tenant, user.id).await?;
+    if !cx
+        .db
+        .create_user(&user, &face, &session, &issued.refresh_token.hash())
+        .await?
+    {
+        return Err(Error::EmailTaken);
+    }
+    Ok(SignedIn {
+        user: EndUser::of(cx, face).await?,
+        session: issued,
+    })
+}
+
+/// `POST …/auth/signin`: throttled before hashing; unknown email and wrong password answer
+/// alike (`401 invalid_credentials`) and cost alike; a suspended user with the right password
+/// is `403 user_suspended` (and that attempt is not a failure).
+pub async fn signin<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    email: Email,
+    password: &Password,
+    client: Option<String>,
+) -> Result<SignedIn, Error> {
+    let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
+    require_email_password(&tenant)?;
+    let attempt = Attempt {
+        account: format!("account:{email}"),
+        client,
+        now: cx.now,
+    };
+    let record = cx
+        .db
+        .begin_signin(&app.id, &tenant.id, &email, &attempt)
+        .await?;
+    if let Some(seconds) = record.retry_after {
+        return Err(Error::RateLimited(seconds));
+    }
+    let policy = cx.app_password_policy(&app.settings)?;
+    let stored = record
+        .user
+        .as_ref()
+        .and_then(|(user, _)| user.password_hash.as_ref());
+    let verified = verify_password(&policy, stored, password);
+    // The attempt is already counted: a failure needs no further write.
+    let (Some((user, face)), true) = (record.user, verified) else {
+        return Err(Error::InvalidCredentials);
+    };
+    if face.status == UserStatus::Suspended {
+        // The password was right: this is no failed attempt.
+        cx.db.settle_signin(&app.id, &tenant.id, &attempt).await?;
+        return Err(Error::UserSuspended);
+    }
+    if let Some(hash) = &user.password_hash {
+        let (app_id, user_id) = (&app.id, &user.id);
+        rehash_if_weaker(cx, &policy, hash, password, |upgraded| async move {
+            cx.db.update_user_password(app_id, user_id, &upgraded).await
+        })
+        .await?;
+    }
+    let (session, issued) = sessions::start(cx, &app, &tenant, user.id).await?;
+    cx.db
+        .create_session(&session, &issued.refresh_token.hash(), &attempt)
+        .await?;
+    Ok(SignedIn {
+        user: EndUser::of(cx, face).await?,
+        session: issued,
+    })
+}
