@@ -117,3 +117,83 @@ fn every_error_code_of_the_domain_is_listed() {
         );
     }
 }
+
+/// The property names a schema allows, one set per alternative (`oneOf`), with `allOf` parts
+/// merged and `$ref`s followed.
+fn alternatives(doc: &Value, schema: &Value) -> Vec<(BTreeSet<String>, BTreeSet<String>)> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return alternatives(doc, &doc["components"]["schemas"][name]);
+    }
+    if let Some(variants) = schema["oneOf"].as_array() {
+        return variants.iter().flat_map(|v| alternatives(doc, v)).collect();
+    }
+    if let Some(parts) = schema["allOf"].as_array() {
+        let mut merged = (BTreeSet::new(), BTreeSet::new());
+        for part in parts {
+            for (properties, required) in alternatives(doc, part) {
+                merged.0.extend(properties);
+                merged.1.extend(required);
+            }
+        }
+        return vec![merged];
+    }
+    let properties = schema["properties"]
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    let required = schema["required"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    vec![(properties, required)]
+}
+
+/// Checks that a response body of type `T` has exactly the fields its schema documents: every
+/// field it sends is a documented property, and every required property is sent.
+fn check<T: tessera::http::dto::Documented>() {
+    let doc = document();
+    let schema = &doc["components"]["schemas"][T::SCHEMA];
+    assert!(
+        !schema.is_null(),
+        "openapi.json has no schema {}",
+        T::SCHEMA
+    );
+    let body = serde_json::to_value(T::example()).unwrap();
+    let sent: BTreeSet<String> = body.as_object().unwrap().keys().cloned().collect();
+    let fits = alternatives(&doc, schema)
+        .iter()
+        .any(|(properties, required)| sent.is_subset(properties) && required.is_subset(&sent));
+    assert!(
+        fits,
+        "the body of {} sends {sent:?}, which its schema does not describe: {schema}",
+        T::SCHEMA
+    );
+}
+
+#[test]
+fn every_response_body_has_the_fields_its_schema_documents() {
+    use tessera::http::dto::*;
+    check::<UserBody>();
+    check::<SessionBody>();
+    check::<UserAndSession>();
+    check::<OperatorBody>();
+    check::<OperatorTokenBody>();
+    check::<AppBody>();
+    check::<tessera::domain::tenancy::AppSettings>();
+    check::<TenantBody>();
+    check::<TenantEnvelope>();
+    check::<ApiKeyBody>();
+    check::<ApiKeyWithSecret>();
+    check::<MemberBody>();
+    check::<AuditBody>();
+    check::<RoleBody>();
+    check::<Jwks>();
+    check::<Discovery>();
+    check::<ActiveIntrospection>();
+    check::<Problem>();
+}

@@ -153,12 +153,16 @@ mod tests {
     fn assigned_roles_keep_their_order_and_bad_names_are_unknown_roles() {
         let raw = ["b".to_owned(), "a".to_owned(), "b".to_owned()];
         let roles = RoleName::parse_assigned(&raw).unwrap();
-        assert_eq!(roles, [RoleName::parse("b").unwrap(), RoleName::parse("a").unwrap()]);
+        assert_eq!(
+            roles,
+            [RoleName::parse("b").unwrap(), RoleName::parse("a").unwrap()]
+        );
         assert!(matches!(
             RoleName::parse_assigned(&["Bad Name".to_owned()]),
             Err(Error::UnknownRole(_))
         ));
-        let perms = UserPermission::parse_set(&["b:x".to_owned(), "a:x".to_owned(), "b:x".to_owned()]);
+        let perms =
+            UserPermission::parse_set(&["b:x".to_owned(), "a:x".to_owned(), "b:x".to_owned()]);
         assert_eq!(perms.unwrap().len(), 2);
     }
 

@@ -1,6 +1,54 @@
-//! The HTTP layer (being rebuilt on the service layer).
+//! The HTTP layer: routing by app and tenant, parsing requests into domain types, calling the
+//! use cases of `service`, and writing responses — with the single error → status mapping
+//! (`error`). A handler is parse → call → respond; it holds no rule of its own.
+//!
+//! `routes` (the route table) and `dto` (the response bodies) are pure and compile natively,
+//! so `tests/openapi.rs` can check `/openapi.json` against both. Everything else is wasm32
+//! only and may depend on `worker`; nothing below `http` may depend on it.
+//!
+//! - `entry`: the fetch and scheduled events; `context`: bindings, configuration, clock;
+//!   `extract` / `respond` / `error`: reading requests, writing responses, problem documents.
+//! - One module per resource: `auth` (end-user sign-up, sign-in, sessions), `oauth`
+//!   (introspection, revocation), `discovery`, `operators`, `apps`, `tenants`, `api_keys`,
+//!   `members`, `audit`, `users`, `catalogue`, `billing`.
 
+pub mod dto;
 pub mod routes;
+
+#[cfg(target_arch = "wasm32")]
+mod api_keys;
+#[cfg(target_arch = "wasm32")]
+mod apps;
+#[cfg(target_arch = "wasm32")]
+mod audit;
+#[cfg(target_arch = "wasm32")]
+mod auth;
+#[cfg(target_arch = "wasm32")]
+mod billing;
+#[cfg(target_arch = "wasm32")]
+mod catalogue;
+#[cfg(target_arch = "wasm32")]
+mod context;
+#[cfg(target_arch = "wasm32")]
+mod discovery;
+#[cfg(target_arch = "wasm32")]
+mod entry;
+#[cfg(target_arch = "wasm32")]
+mod error;
+#[cfg(target_arch = "wasm32")]
+mod extract;
+#[cfg(target_arch = "wasm32")]
+mod members;
+#[cfg(target_arch = "wasm32")]
+mod oauth;
+#[cfg(target_arch = "wasm32")]
+mod operators;
+#[cfg(target_arch = "wasm32")]
+mod respond;
+#[cfg(target_arch = "wasm32")]
+mod tenants;
+#[cfg(target_arch = "wasm32")]
+mod users;
 
 /// The OpenAPI 3.1 document served at `/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");

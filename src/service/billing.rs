@@ -2,9 +2,10 @@
 //! signed `plan.updated` events that set a user's plan in a tenant. Plan-derived roles follow
 //! the plan (hand-assigned ones stay: `domain::policy`); an event id is applied at most once.
 
-use super::principal::{actor, audit_entry, Change};
-use super::users::{face_of, heal_flags, publish_flags};
 use super::cache::{self, OnKvFailure};
+use super::principal::{actor, audit_entry, Change};
+use super::tenancy::existing_app;
+use super::users::{face_of, heal_flags, publish_flags};
 use super::{Ctx, Stores};
 use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::authz::{authorize, Permission, Principal, Target};
@@ -14,7 +15,6 @@ use crate::domain::user::UserId;
 use crate::domain::webhook;
 use crate::domain::Error;
 use crate::store::{EventOutcome, UserStateStore};
-use super::tenancy::existing_app;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use serde_json::json;
@@ -41,7 +41,12 @@ pub async fn rotate_secret<S: Stores>(
     caller: &Principal,
     app_id: &AppId,
 ) -> Result<WebhookSecret, Error> {
-    authorize(caller, Some(Permission::WebhooksWrite), &Target::App(app_id)).into_result()?;
+    authorize(
+        caller,
+        Some(Permission::WebhooksWrite),
+        &Target::App(app_id),
+    )
+    .into_result()?;
     existing_app(cx, app_id).await?;
     let secret = format!("whsec_{}", B64URL.encode(cx.random::<32>()?));
     let sealed = cx.encryption_key()?.seal_bytes(

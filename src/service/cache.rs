@@ -111,7 +111,9 @@ async fn load_tenant<S: Stores>(
     let found = cx.db.find_tenant(app, id).await?;
     if let Some(tenant) = &found {
         if let Err(e) = cx.edge.put_tenant(tenant).await {
-            cx.warn(&format!("KV mirror of tenant {app}/{id} not repaired: {e:?}"));
+            cx.warn(&format!(
+                "KV mirror of tenant {app}/{id} not repaired: {e:?}"
+            ));
         }
     }
     Ok(found)

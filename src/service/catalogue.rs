@@ -100,9 +100,7 @@ pub async fn put_plan<S: Stores>(
             detail: json!({ "roles": plan.roles, "rate_limit": plan.rate_limit }),
         },
     )?;
-    cx.db
-        .put_plan(app_id, tier, &plan, cx.now, &audit)
-        .await?;
+    cx.db.put_plan(app_id, tier, &plan, cx.now, &audit).await?;
     cache::policy_changed(cx, app_id).await?;
     Ok(plan)
 }

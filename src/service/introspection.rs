@@ -38,8 +38,7 @@ async fn verify_access<S: Stores>(
                 return Ok(None);
             };
             let owner = KeyOwner::App(app.id.clone());
-            let Some(key) = keyring::public_key(cx, &owner, &kid, access_ttl_ms(app)).await?
-            else {
+            let Some(key) = keyring::public_key(cx, &owner, &kid, access_ttl_ms(app)).await? else {
                 return Ok(None);
             };
             let Some((claims, iat, exp)) = token::verify_access_token(
@@ -162,8 +161,7 @@ pub async fn introspection_client<S: Stores>(
     tenant_id: &TenantId,
     bearer: Option<&str>,
 ) -> Result<ClientCheck, Error> {
-    let (app, tenant) = match cache::place(cx, app_id, tenant_id, OnKvFailure::FailClosed).await
-    {
+    let (app, tenant) = match cache::place(cx, app_id, tenant_id, OnKvFailure::FailClosed).await {
         Err(Error::Unavailable(cause)) => {
             cx.warn(&format!("introspection failed closed: {cause}"));
             return Ok(ClientCheck::FailedClosed);
@@ -173,7 +171,9 @@ pub async fn introspection_client<S: Stores>(
     match check_client(cx, &tenant, bearer).await {
         Ok(()) => Ok(ClientCheck::Authenticated(Client { app, tenant })),
         Err(Error::Unavailable(cause)) => {
-            cx.warn(&format!("introspection client check failed closed: {cause}"));
+            cx.warn(&format!(
+                "introspection client check failed closed: {cause}"
+            ));
             Ok(ClientCheck::FailedClosed)
         }
         Err(e) => Err(e),
@@ -263,8 +263,7 @@ pub async fn revoke_token<S: Stores>(
     token: &str,
 ) -> Result<(), Error> {
     let (app, tenant) = (&client.app, &client.tenant);
-    let session = if let Some(refresh) = PlainSecret::from_client(SecretKind::RefreshToken, token)
-    {
+    let session = if let Some(refresh) = PlainSecret::from_client(SecretKind::RefreshToken, token) {
         cx.db
             .find_by_refresh_token(&refresh.hash())
             .await?

@@ -200,7 +200,10 @@ pub async fn signing_key<S: Stores>(
         .iter()
         .find(|k| k.kid == kid)
         .ok_or_else(|| Error::Internal(format!("signing key {kid} is not in D1")))?;
-    let signer = Rc::new(cx.encryption_key()?.open(&kid, &sealed.sealed_private_key)?);
+    let signer = Rc::new(
+        cx.encryption_key()?
+            .open(&kid, &sealed.sealed_private_key)?,
+    );
     insert(&cx.caches.signers, kid, signer.clone());
     Ok(signer)
 }
@@ -220,9 +223,7 @@ pub async fn public_key<S: Stores>(
     if (0..RELOAD_GAP_MS).contains(&cx.now.ms_since(ring.loaded_at)) {
         return Ok(None);
     }
-    Ok(load(cx, owner)
-        .await?
-        .find(kid, cx.now, max_token_ttl_ms))
+    Ok(load(cx, owner).await?.find(kid, cx.now, max_token_ttl_ms))
 }
 
 /// Every published key of `owner` with its kid: pending, signing and still-verifying ones.

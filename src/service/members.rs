@@ -206,12 +206,7 @@ pub async fn update<S: Stores>(
 ) -> Result<Member, Error> {
     let Some(member) = cx.db.find_member(app_id, member_id).await? else {
         // Say "not found" only to someone who could have changed it.
-        authorize(
-            caller,
-            Some(Permission::MembersWrite),
-            &Target::App(app_id),
-        )
-        .into_result()?;
+        authorize(caller, Some(Permission::MembersWrite), &Target::App(app_id)).into_result()?;
         return Err(Error::MemberNotFound);
     };
     let target = match &member.tenant_id {

@@ -93,10 +93,16 @@ pub struct Config {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("operator_token_ttl_seconds", &self.operator_token_ttl_seconds)
+            .field(
+                "operator_token_ttl_seconds",
+                &self.operator_token_ttl_seconds,
+            )
             .field("jwks_max_age_seconds", &self.jwks_max_age_seconds)
             .field("cache_ttl_seconds", &self.cache_ttl_seconds)
-            .field("operator_key_rotation_days", &self.operator_key_rotation_days)
+            .field(
+                "operator_key_rotation_days",
+                &self.operator_key_rotation_days,
+            )
             .field("test_pbkdf2_iterations", &self.test_pbkdf2_iterations)
             .finish_non_exhaustive()
     }

@@ -16,21 +16,26 @@ use crate::domain::token::{self, OperatorClaims};
 use crate::domain::Error;
 use crate::store::{Attempt, OperatorStore};
 
+/// `401 unauthorized` unless `presented` is the deployment's root token (compared in constant
+/// time, also when none is configured, so a missing secret costs the same as a wrong token).
+pub fn check_root_token<S: Stores>(cx: &Ctx<'_, S>, presented: Option<&str>) -> Result<(), Error> {
+    let expected = cx.config.admin_root_token.as_deref();
+    let matches = secrets_match(presented.unwrap_or(""), expected.unwrap_or(""));
+    if !matches || expected.is_none_or(str::is_empty) {
+        return Err(Error::Unauthorized);
+    }
+    Ok(())
+}
+
 /// Creates the first operator, a platform owner, when `presented` is the deployment's root
-/// token (compared in constant time, also when none is configured). Once a platform owner
-/// exists: `409 already_bootstrapped`.
+/// token. Once a platform owner exists: `409 already_bootstrapped`.
 pub async fn bootstrap<S: Stores>(
     cx: &Ctx<'_, S>,
     presented: Option<&str>,
     email: Email,
     password: &Password,
 ) -> Result<Operator, Error> {
-    let expected = cx.config.admin_root_token.as_deref();
-    // Always compare, so a missing secret costs the same as a wrong token.
-    let matches = secrets_match(presented.unwrap_or(""), expected.unwrap_or(""));
-    if !matches || expected.is_none_or(str::is_empty) {
-        return Err(Error::Unauthorized);
-    }
+    check_root_token(cx, presented)?;
     let operator = Operator {
         id: OperatorId::generate(cx.now, cx.random()?),
         email,

@@ -45,11 +45,7 @@ pub async fn principal<S: Stores>(
     let subject = token::verify_operator_token(credential, |_| Some(key), cx.now)
         .ok_or(Error::Unauthorized)?;
     let id = OperatorId::parse(&subject).map_err(|_| Error::Unauthorized)?;
-    let operator = cx
-        .db
-        .find_operator(&id)
-        .await?
-        .ok_or(Error::Unauthorized)?;
+    let operator = cx.db.find_operator(&id).await?.ok_or(Error::Unauthorized)?;
     if operator.is_platform_owner {
         return Ok(Principal::PlatformOwner(id));
     }

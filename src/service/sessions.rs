@@ -32,10 +32,7 @@ pub struct IssuedSession {
 
 /// The issuer of a tenant's tokens.
 pub fn issuer<S: Stores>(cx: &Ctx<'_, S>, tenant: &Tenant) -> String {
-    format!(
-        "{}/apps/{}/tenants/{}",
-        cx.origin, tenant.app_id, tenant.id
-    )
+    format!("{}/apps/{}/tenants/{}", cx.origin, tenant.app_id, tenant.id)
 }
 
 /// How long any access token of the app can live, in ms (what verifying keys must cover).
@@ -132,8 +129,8 @@ pub async fn refresh<S: Stores>(
     presented: &str,
 ) -> Result<IssuedSession, Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
-    let token = PlainSecret::from_client(SecretKind::RefreshToken, presented)
-        .ok_or(Error::InvalidToken)?;
+    let token =
+        PlainSecret::from_client(SecretKind::RefreshToken, presented).ok_or(Error::InvalidToken)?;
     let found = cx
         .db
         .find_by_refresh_token(&token.hash())

@@ -20,7 +20,9 @@ use crate::domain::ids::{AppId, AuditId, TenantId};
 use crate::domain::names::{PlanTier, RoleName};
 use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::password::Password;
-use crate::domain::policy::{check_rate_limit, merge_patch, AppPolicy, Effective, MAX_METADATA_BYTES};
+use crate::domain::policy::{
+    check_rate_limit, merge_patch, AppPolicy, Effective, MAX_METADATA_BYTES,
+};
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{EdgeStore, UserFilter, UserStateStore, UserStore};
@@ -105,7 +107,9 @@ pub async fn heal_flags<S: Stores>(
     }
     .await;
     if let Err(e) = healed {
-        cx.warn(&format!("flags of {app_id}/{tenant_id}/{user_id} not rewritten: {e:?}"));
+        cx.warn(&format!(
+            "flags of {app_id}/{tenant_id}/{user_id} not rewritten: {e:?}"
+        ));
     }
 }
 
@@ -141,11 +145,7 @@ async fn change_face<S: Stores>(
     EndUser::of(cx, fresh).await
 }
 
-fn user_change<'a>(
-    face: &'a TenantUser,
-    action: AuditAction,
-    detail: Value,
-) -> Change<'a> {
+fn user_change<'a>(face: &'a TenantUser, action: AuditAction, detail: Value) -> Change<'a> {
     Change {
         app_id: &face.app_id,
         action,

@@ -1,0 +1,215 @@
+//! The worker's side of a use case's `Ctx`: the D1 and KV bindings behind the port traits,
+//! the deployment's configuration (read once per isolate), the isolate's caches, the clock,
+//! the platform's randomness and its console.
+//!
+//! This is the only place that reads `Env`. Missing vars fall back to documented defaults;
+//! malformed ones are an internal error, so a typo in `wrangler.toml` is noticed rather than
+//! silently ignored. The test-only switches (`TESSERA_TEST_CLOCK`,
+//! `TESSERA_TEST_PBKDF2_ITERATIONS`) are compiled in only with the `test-hooks` feature: the
+//! build that is deployed cannot honour them, whatever its variables say.
+
+use crate::domain::time::Timestamp;
+use crate::domain::Error;
+use crate::service::{Caches, Config, OsRandom, Stores};
+use crate::store::d1::worker::D1Store;
+use crate::store::kv::worker::WorkerKv;
+use crate::store::kv::KvEdge;
+use std::cell::OnceCell;
+use worker::{console_error, Env, Request};
+
+/// The worker's adapters: D1 and KV.
+pub struct Live;
+
+impl Stores for Live {
+    type Db = D1Store;
+    type Edge = KvEdge<WorkerKv>;
+}
+
+/// The service context of the worker.
+pub type Ctx<'a> = crate::service::Ctx<'a, Live>;
+
+/// What lives as long as the isolate: the parsed configuration and the caches.
+pub struct Isolate {
+    pub config: Config,
+    pub caches: Caches,
+}
+
+thread_local! {
+    static ISOLATE: OnceCell<&'static Isolate> = const { OnceCell::new() };
+}
+
+/// The isolate's configuration and caches, reading the configuration from `env` the first time.
+pub fn isolate(env: &Env) -> Result<&'static Isolate, Error> {
+    if let Some(isolate) = ISOLATE.with(|i| i.get().copied()) {
+        return Ok(isolate);
+    }
+    let isolate: &'static Isolate = Box::leak(Box::new(Isolate {
+        config: read_config(env)?,
+        caches: Caches::default(),
+    }));
+    ISOLATE.with(|i| {
+        // A concurrent request of this isolate may have set it meanwhile: keep the first.
+        let _ = i.set(isolate);
+        Ok(*i.get().unwrap_or(&isolate))
+    })
+}
+
+/// A secret (or, locally, a var) by name; `None` when unset or empty.
+fn secret(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .or_else(|_| env.var(name))
+        .ok()
+        .map(|s| s.to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// A numeric var, or `default` when unset.
+fn number_var(env: &Env, name: &str, default: i64) -> Result<i64, Error> {
+    match env.var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => v
+            .to_string()
+            .trim()
+            .parse()
+            .map_err(|_| Error::Internal(format!("var {name} is not a whole number"))),
+    }
+}
+
+fn read_config(env: &Env) -> Result<Config, Error> {
+    let mut config = Config::with_secret(secret(env, "KEY_ENCRYPTION_SECRET").unwrap_or_default());
+    config.admin_root_token = secret(env, "ADMIN_ROOT_TOKEN");
+    config.operator_token_ttl_seconds = number_var(env, "OPERATOR_TOKEN_TTL_SECONDS", 900)?;
+    config.jwks_max_age_seconds = number_var(env, "JWKS_MAX_AGE_SECONDS", 300)?;
+    config.cache_ttl_seconds = number_var(env, "TENANCY_CACHE_TTL_SECONDS", 30)?;
+    config.operator_key_rotation_days = number_var(env, "OPERATOR_KEY_ROTATION_DAYS", 30)?;
+    config.test_pbkdf2_iterations = test_hooks::pbkdf2_iterations(env)?;
+    Ok(config)
+}
+
+/// The bindings of one request.
+pub struct Bindings {
+    pub db: D1Store,
+    pub edge: KvEdge<WorkerKv>,
+}
+
+impl Bindings {
+    /// The `DB` and `FLAGS` bindings. A missing `DB` is `503 unavailable`; a missing `FLAGS`
+    /// makes every KV call fail (introspection then fails closed).
+    pub fn of(env: &Env) -> Result<Self, Error> {
+        let db = env
+            .d1("DB")
+            .map_err(|e| Error::Unavailable(format!("binding DB: {e}")))?;
+        Ok(Bindings {
+            db: D1Store::from_binding(db),
+            edge: KvEdge::new(WorkerKv::new(env.kv("FLAGS").map_err(|e| e.to_string()))),
+        })
+    }
+}
+
+/// Reports a failure that does not fail the request.
+fn log(message: &str) {
+    console_error!("{message}");
+}
+
+/// The platform's CSPRNG (`crypto.getRandomValues`).
+static RANDOM: OsRandom = OsRandom;
+
+/// Everything but the bindings: built per request and borrowed by the `Ctx`.
+pub struct Frame {
+    pub now: Timestamp,
+    pub origin: String,
+    pub isolate: &'static Isolate,
+}
+
+impl Frame {
+    /// The frame of a request: its time (the test clock when the `test-hooks` build is told to
+    /// take it from a header) and the origin it was addressed to.
+    pub fn for_request(env: &Env, req: &Request, origin: String) -> Result<Self, Error> {
+        Ok(Frame {
+            now: test_hooks::request_time(env, req)?.unwrap_or_else(now),
+            origin,
+            isolate: isolate(env)?,
+        })
+    }
+
+    /// The frame of a scheduled event at `now`.
+    pub fn at(env: &Env, now: Timestamp) -> Result<Self, Error> {
+        Ok(Frame {
+            now,
+            origin: String::new(),
+            isolate: isolate(env)?,
+        })
+    }
+
+    /// The use cases' context over `bindings`.
+    pub fn ctx<'a>(&'a self, bindings: &'a Bindings) -> Ctx<'a> {
+        crate::service::Ctx {
+            db: &bindings.db,
+            edge: &bindings.edge,
+            now: self.now,
+            origin: &self.origin,
+            config: &self.isolate.config,
+            caches: &self.isolate.caches,
+            random: &RANDOM,
+            log,
+        }
+    }
+}
+
+/// The platform clock.
+fn now() -> Timestamp {
+    Timestamp::from_unix_ms(js_sys::Date::now() as i64)
+}
+
+/// Test-only switches, compiled in only with the `test-hooks` feature (the Miniflare specs'
+/// build). Without it both answer "not set", whatever the environment holds.
+#[cfg(feature = "test-hooks")]
+mod test_hooks {
+    use crate::domain::time::Timestamp;
+    use crate::domain::Error;
+    use worker::{Env, Request};
+
+    /// Header that sets the request's clock when `TESSERA_TEST_CLOCK` is `header`.
+    const TEST_CLOCK_HEADER: &str = "X-Tessera-Test-Now-Ms";
+
+    pub fn request_time(env: &Env, req: &Request) -> Result<Option<Timestamp>, Error> {
+        let enabled = env
+            .var("TESSERA_TEST_CLOCK")
+            .is_ok_and(|v| v.to_string() == "header");
+        if !enabled {
+            return Ok(None);
+        }
+        match req.headers().get(TEST_CLOCK_HEADER).ok().flatten() {
+            None => Ok(None),
+            Some(at) => at
+                .parse()
+                .map(Timestamp::from_unix_ms)
+                .map(Some)
+                .map_err(|_| Error::validation(format!("{TEST_CLOCK_HEADER} is not a number"))),
+        }
+    }
+
+    pub fn pbkdf2_iterations(env: &Env) -> Result<Option<u32>, Error> {
+        match env.var("TESSERA_TEST_PBKDF2_ITERATIONS") {
+            Err(_) => Ok(None),
+            Ok(v) => v.to_string().parse().map(Some).map_err(|_| {
+                Error::Internal("TESSERA_TEST_PBKDF2_ITERATIONS is not a number".into())
+            }),
+        }
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+mod test_hooks {
+    use crate::domain::time::Timestamp;
+    use crate::domain::Error;
+    use worker::{Env, Request};
+
+    pub fn request_time(_: &Env, _: &Request) -> Result<Option<Timestamp>, Error> {
+        Ok(None)
+    }
+
+    pub fn pbkdf2_iterations(_: &Env) -> Result<Option<u32>, Error> {
+        Ok(None)
+    }
+}

@@ -1,0 +1,752 @@
+//! Response bodies as typed structs: the wire names of `API.md`, checked by the compiler, and
+//! by `tests/openapi.rs` against the schemas of `/openapi.json` (`Documented`). Built from the
+//! domain values the use cases return. Pure and compiled on every target.
+
+use crate::domain::audit::AuditRecord;
+use crate::domain::member::Member;
+use crate::domain::names::{PlanTier, RoleName, UserPermission};
+use crate::domain::operator::Operator;
+use crate::domain::page::Page;
+use crate::domain::policy::Plan;
+use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
+use crate::service::introspection::ActiveToken;
+use crate::service::operators::OperatorToken;
+use crate::service::sessions::IssuedSession;
+use crate::service::users::EndUser;
+use serde::Serialize;
+use serde_json::Value;
+
+/// A body whose fields are a component schema of `/openapi.json`; `example` is a value with
+/// every optional field present, so a test can compare the serialized keys with the schema.
+pub trait Documented: Serialize {
+    /// The name under `components.schemas`.
+    const SCHEMA: &'static str;
+    /// A value with every field set.
+    fn example() -> Self;
+}
+
+/// `user`: an end user as one tenant sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserBody {
+    pub id: String,
+    pub email: String,
+    pub tenant_id: String,
+    pub status: &'static str,
+    pub plan_tier: PlanTier,
+    pub roles: Vec<RoleName>,
+    pub permissions: Vec<UserPermission>,
+    pub rate_limit: Option<i64>,
+    pub created_at: String,
+}
+
+impl From<&EndUser> for UserBody {
+    fn from(user: &EndUser) -> Self {
+        let face = &user.face;
+        UserBody {
+            id: face.user_id.to_string(),
+            email: face.email.to_string(),
+            tenant_id: face.tenant_id.to_string(),
+            status: face.status.as_str(),
+            plan_tier: face.plan_tier.clone(),
+            roles: user.effective.roles.clone(),
+            permissions: user.effective.permissions.clone(),
+            rate_limit: user.effective.rate_limit,
+            created_at: face.created_at.rfc3339(),
+        }
+    }
+}
+
+/// `session`: what a client keeps after sign-up, sign-in or refresh.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionBody {
+    pub session_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+}
+
+impl From<&IssuedSession> for SessionBody {
+    fn from(s: &IssuedSession) -> Self {
+        SessionBody {
+            session_id: s.session_id.to_string(),
+            access_token: s.access_token.clone(),
+            refresh_token: s.refresh_token.expose().to_owned(),
+            token_type: "Bearer",
+            expires_in: s.expires_in,
+        }
+    }
+}
+
+/// `{"user", "session"}` of sign-up and sign-in.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserAndSession {
+    pub user: UserBody,
+    pub session: SessionBody,
+}
+
+/// `{"session"}` of refresh.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionEnvelope {
+    pub session: SessionBody,
+}
+
+/// `{"user"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserEnvelope {
+    pub user: UserBody,
+}
+
+impl From<&EndUser> for UserEnvelope {
+    fn from(user: &EndUser) -> Self {
+        UserEnvelope { user: user.into() }
+    }
+}
+
+/// An active token at `/oauth/introspect` (RFC 7662 plus the user's state).
+#[derive(Debug, Clone, Serialize)]
+pub struct ActiveIntrospection {
+    pub active: bool,
+    pub token_type: &'static str,
+    pub sub: String,
+    pub app_id: String,
+    pub tenant_id: String,
+    pub sid: String,
+    pub iss: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub status: &'static str,
+    pub plan_tier: PlanTier,
+    pub rate_limit: Option<i64>,
+    pub roles: Vec<RoleName>,
+    pub permissions: Vec<UserPermission>,
+}
+
+impl From<&ActiveToken> for ActiveIntrospection {
+    fn from(active: &ActiveToken) -> Self {
+        let claims = &active.token.claims;
+        ActiveIntrospection {
+            active: true,
+            token_type: "access_token",
+            sub: claims.sub.clone(),
+            app_id: claims.app.clone(),
+            tenant_id: claims.tid.clone(),
+            sid: claims.sid.clone(),
+            iss: claims.iss.clone(),
+            iat: active.token.iat,
+            exp: active.token.exp,
+            status: active.flags.status.as_str(),
+            plan_tier: active.flags.plan_tier.clone(),
+            rate_limit: active.effective.rate_limit,
+            roles: active.effective.roles.clone(),
+            permissions: active.effective.permissions.clone(),
+        }
+    }
+}
+
+/// Every inactive token: exactly `{"active": false}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InactiveIntrospection {
+    pub active: bool,
+}
+
+/// An RFC 9457 problem document: the stable `code` and a detail safe to show.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl Documented for Problem {
+    const SCHEMA: &'static str = "Problem";
+    fn example() -> Self {
+        Problem {
+            kind: "urn:tessera:problem:forbidden".into(),
+            title: "Forbidden",
+            status: 403,
+            code: "forbidden",
+            detail: "the credentials lack the needed permission".into(),
+        }
+    }
+}
+
+/// `{}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Empty {}
+
+/// `{"status": "ok"}` and the billing webhook's `{"status": "applied" | "duplicate"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub status: &'static str,
+}
+
+/// An operator account (never its password hash).
+#[derive(Debug, Clone, Serialize)]
+pub struct OperatorBody {
+    pub id: String,
+    pub email: String,
+    pub is_platform_owner: bool,
+    pub created_at: String,
+}
+
+impl From<&Operator> for OperatorBody {
+    fn from(o: &Operator) -> Self {
+        OperatorBody {
+            id: o.id.to_string(),
+            email: o.email.to_string(),
+            is_platform_owner: o.is_platform_owner,
+            created_at: o.created_at.rfc3339(),
+        }
+    }
+}
+
+/// `{"operator"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OperatorEnvelope {
+    pub operator: OperatorBody,
+}
+
+/// An operator access token.
+#[derive(Debug, Clone, Serialize)]
+pub struct OperatorTokenBody {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+}
+
+impl From<OperatorToken> for OperatorTokenBody {
+    fn from(t: OperatorToken) -> Self {
+        OperatorTokenBody {
+            access_token: t.access_token,
+            token_type: "Bearer",
+            expires_in: t.expires_in,
+        }
+    }
+}
+
+/// An app and its settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppBody {
+    pub id: String,
+    pub settings: AppSettings,
+    pub created_at: String,
+}
+
+impl From<&App> for AppBody {
+    fn from(app: &App) -> Self {
+        AppBody {
+            id: app.id.to_string(),
+            settings: app.settings.clone(),
+            created_at: app.created_at.rfc3339(),
+        }
+    }
+}
+
+/// `{"app"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppEnvelope {
+    pub app: AppBody,
+}
+
+/// A tenant and its login methods.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantBody {
+    pub id: String,
+    pub app_id: String,
+    pub login_methods: Vec<&'static str>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Tenant> for TenantBody {
+    fn from(t: &Tenant) -> Self {
+        TenantBody {
+            id: t.id.to_string(),
+            app_id: t.app_id.to_string(),
+            login_methods: t.login_methods.iter().map(|m| m.as_str()).collect(),
+            created_at: t.created_at.rfc3339(),
+            updated_at: t.updated_at.rfc3339(),
+        }
+    }
+}
+
+/// `{"tenant"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantEnvelope {
+    pub tenant: TenantBody,
+}
+
+/// An API key without its secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiKeyBody {
+    pub id: String,
+    pub app_id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub scopes: Vec<&'static str>,
+    pub created_at: String,
+}
+
+impl From<&ApiKey> for ApiKeyBody {
+    fn from(k: &ApiKey) -> Self {
+        ApiKeyBody {
+            id: k.id.to_string(),
+            app_id: k.app_id.to_string(),
+            tenant_id: k.tenant_id.to_string(),
+            name: k.name.as_str().to_owned(),
+            scopes: k.scopes.iter().map(|s| s.as_str()).collect(),
+            created_at: k.created_at.rfc3339(),
+        }
+    }
+}
+
+/// A new API key with its secret (`key`), shown this once.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiKeyWithSecret {
+    #[serde(flatten)]
+    pub body: ApiKeyBody,
+    pub key: String,
+}
+
+/// A membership of an operator in an app.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberBody {
+    pub id: String,
+    pub app_id: String,
+    pub email: String,
+    pub operator_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub membership_type: &'static str,
+    pub roles: Vec<&'static str>,
+    pub status: &'static str,
+    pub invite_expires_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Member> for MemberBody {
+    fn from(m: &Member) -> Self {
+        MemberBody {
+            id: m.id.to_string(),
+            app_id: m.app_id.to_string(),
+            email: m.email.to_string(),
+            operator_id: m.operator_id.map(|id| id.to_string()),
+            tenant_id: m.tenant_id.as_ref().map(|t| t.to_string()),
+            membership_type: m.membership_type.as_str(),
+            roles: m.roles.iter().map(|r| r.as_str()).collect(),
+            status: m.status.as_str(),
+            invite_expires_at: m.invite_expires_at.map(|t| t.rfc3339()),
+            created_at: m.created_at.rfc3339(),
+            updated_at: m.updated_at.rfc3339(),
+        }
+    }
+}
+
+/// `{"member"}`, and after accepting an invitation that created the operator, `"operator"`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberEnvelope {
+    pub member: MemberBody,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<OperatorBody>,
+}
+
+/// `{"member", "invite_token"}`: the invitation, its token shown this once.
+#[derive(Debug, Clone, Serialize)]
+pub struct Invited {
+    pub member: MemberBody,
+    pub invite_token: String,
+}
+
+/// One audit entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditBody {
+    pub id: String,
+    pub at: String,
+    pub actor: String,
+    pub action: &'static str,
+    pub target: String,
+    pub tenant_id: Option<String>,
+    pub detail: Value,
+}
+
+impl From<&AuditRecord> for AuditBody {
+    fn from(e: &AuditRecord) -> Self {
+        AuditBody {
+            id: e.id.to_string(),
+            at: e.at.rfc3339(),
+            actor: e.actor.clone(),
+            action: e.action.as_str(),
+            target: e.target.clone(),
+            tenant_id: e.tenant_id.as_ref().map(|t| t.to_string()),
+            detail: e.detail.clone(),
+        }
+    }
+}
+
+/// An end-user role and its permissions.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleBody {
+    pub name: RoleName,
+    pub permissions: Vec<UserPermission>,
+}
+
+/// `{"role"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleEnvelope {
+    pub role: RoleBody,
+}
+
+/// A plan: its roles and default rate limit.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanBody {
+    pub tier: PlanTier,
+    pub roles: Vec<RoleName>,
+    pub rate_limit: Option<i64>,
+}
+
+impl PlanBody {
+    /// The plan `plan` under `tier`.
+    pub fn new(tier: PlanTier, plan: Plan) -> Self {
+        PlanBody {
+            tier,
+            roles: plan.roles,
+            rate_limit: plan.rate_limit,
+        }
+    }
+}
+
+/// `{"plan"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanEnvelope {
+    pub plan: PlanBody,
+}
+
+/// `{"metadata"}`: a user's metadata object.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetadataEnvelope {
+    pub metadata: Value,
+}
+
+/// `{"secret"}`: a webhook secret, shown this once.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretEnvelope {
+    pub secret: String,
+}
+
+/// `{"revoked": n}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Revoked {
+    pub revoked: usize,
+}
+
+/// `{"kid", "activates_at"}` of a rotated-in signing key.
+#[derive(Debug, Clone, Serialize)]
+pub struct RotatedKeyBody {
+    pub kid: String,
+    pub activates_at: String,
+}
+
+/// `{"items": [...], "next_cursor": ...}`: one page of a listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageBody<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> PageBody<T> {
+    /// The page of bodies made from a page of domain values.
+    pub fn of<D>(page: &Page<D>, body: impl Fn(&D) -> T) -> Self {
+        PageBody {
+            items: page.items.iter().map(body).collect(),
+            next_cursor: page.next_cursor.clone(),
+        }
+    }
+}
+
+/// One published key of a JWKS (RFC 7517, OKP / Ed25519).
+#[derive(Debug, Clone, Serialize)]
+pub struct Jwk {
+    pub kty: &'static str,
+    pub crv: &'static str,
+    pub x: String,
+    pub kid: String,
+    pub alg: &'static str,
+    #[serde(rename = "use")]
+    pub key_use: &'static str,
+}
+
+impl Jwk {
+    /// The JWK of an Ed25519 signing key.
+    pub fn ed25519(kid: String, x: String) -> Self {
+        Jwk {
+            kty: "OKP",
+            crv: "Ed25519",
+            x,
+            kid,
+            alg: "EdDSA",
+            key_use: "sig",
+        }
+    }
+}
+
+/// `{"keys": [...]}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// The OpenID discovery document of a tenant (what this issuer offers today).
+#[derive(Debug, Clone, Serialize)]
+pub struct Discovery {
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub introspection_endpoint: String,
+    pub revocation_endpoint: String,
+    pub introspection_endpoint_auth_methods_supported: [&'static str; 1],
+    pub revocation_endpoint_auth_methods_supported: [&'static str; 1],
+    pub id_token_signing_alg_values_supported: [&'static str; 1],
+    pub token_endpoint_auth_signing_alg_values_supported: [&'static str; 1],
+    pub subject_types_supported: [&'static str; 1],
+    pub response_types_supported: [&'static str; 0],
+    pub grant_types_supported: [&'static str; 1],
+}
+
+impl Discovery {
+    /// The document of `issuer`, whose keys are at `jwks_uri`.
+    pub fn new(issuer: String, jwks_uri: String) -> Self {
+        Discovery {
+            introspection_endpoint: format!("{issuer}/oauth/introspect"),
+            revocation_endpoint: format!("{issuer}/oauth/revoke"),
+            issuer,
+            jwks_uri,
+            introspection_endpoint_auth_methods_supported: ["bearer"],
+            revocation_endpoint_auth_methods_supported: ["bearer"],
+            id_token_signing_alg_values_supported: ["EdDSA"],
+            token_endpoint_auth_signing_alg_values_supported: ["EdDSA"],
+            subject_types_supported: ["public"],
+            response_types_supported: [],
+            grant_types_supported: ["refresh_token"],
+        }
+    }
+}
+
+// ---------------------------------------------------------------- examples for the schema check
+
+const AT: &str = "2026-01-01T00:00:00.000Z";
+const UUID: &str = "0190f5c2-a9c4-7b3e-8d2a-4f5e6a7b8c9d";
+
+impl Documented for UserBody {
+    const SCHEMA: &'static str = "User";
+    fn example() -> Self {
+        UserBody {
+            id: UUID.into(),
+            email: "a@example.com".into(),
+            tenant_id: "public".into(),
+            status: "active",
+            plan_tier: PlanTier::free(),
+            roles: Vec::new(),
+            permissions: Vec::new(),
+            rate_limit: Some(600),
+            created_at: AT.into(),
+        }
+    }
+}
+
+impl Documented for SessionBody {
+    const SCHEMA: &'static str = "Session";
+    fn example() -> Self {
+        SessionBody {
+            session_id: UUID.into(),
+            access_token: "eyJ…".into(),
+            refresh_token: "tsr_…".into(),
+            token_type: "Bearer",
+            expires_in: 900,
+        }
+    }
+}
+
+impl Documented for UserAndSession {
+    const SCHEMA: &'static str = "UserAndSession";
+    fn example() -> Self {
+        UserAndSession {
+            user: UserBody::example(),
+            session: SessionBody::example(),
+        }
+    }
+}
+
+impl Documented for OperatorBody {
+    const SCHEMA: &'static str = "Operator";
+    fn example() -> Self {
+        OperatorBody {
+            id: UUID.into(),
+            email: "o@example.com".into(),
+            is_platform_owner: true,
+            created_at: AT.into(),
+        }
+    }
+}
+
+impl Documented for OperatorTokenBody {
+    const SCHEMA: &'static str = "OperatorToken";
+    fn example() -> Self {
+        OperatorTokenBody {
+            access_token: "eyJ…".into(),
+            token_type: "Bearer",
+            expires_in: 900,
+        }
+    }
+}
+
+impl Documented for AppBody {
+    const SCHEMA: &'static str = "App";
+    fn example() -> Self {
+        AppBody {
+            id: "shop".into(),
+            settings: AppSettings::default(),
+            created_at: AT.into(),
+        }
+    }
+}
+
+impl Documented for AppSettings {
+    const SCHEMA: &'static str = "AppSettings";
+    fn example() -> Self {
+        AppSettings::default()
+    }
+}
+
+impl Documented for TenantBody {
+    const SCHEMA: &'static str = "Tenant";
+    fn example() -> Self {
+        TenantBody {
+            id: "acme".into(),
+            app_id: "shop".into(),
+            login_methods: vec!["emailpassword"],
+            created_at: AT.into(),
+            updated_at: AT.into(),
+        }
+    }
+}
+
+impl Documented for TenantEnvelope {
+    const SCHEMA: &'static str = "TenantEnvelope";
+    fn example() -> Self {
+        TenantEnvelope {
+            tenant: TenantBody::example(),
+        }
+    }
+}
+
+impl Documented for ApiKeyBody {
+    const SCHEMA: &'static str = "ApiKey";
+    fn example() -> Self {
+        ApiKeyBody {
+            id: UUID.into(),
+            app_id: "shop".into(),
+            tenant_id: "acme".into(),
+            name: "ci".into(),
+            scopes: vec!["introspect"],
+            created_at: AT.into(),
+        }
+    }
+}
+
+impl Documented for ApiKeyWithSecret {
+    const SCHEMA: &'static str = "ApiKeyWithSecret";
+    fn example() -> Self {
+        ApiKeyWithSecret {
+            body: ApiKeyBody::example(),
+            key: "tsk_…".into(),
+        }
+    }
+}
+
+impl Documented for MemberBody {
+    const SCHEMA: &'static str = "Member";
+    fn example() -> Self {
+        MemberBody {
+            id: UUID.into(),
+            app_id: "shop".into(),
+            email: "m@example.com".into(),
+            operator_id: Some(UUID.into()),
+            tenant_id: Some("acme".into()),
+            membership_type: "member",
+            roles: vec!["support"],
+            status: "active",
+            invite_expires_at: Some(AT.into()),
+            created_at: AT.into(),
+            updated_at: AT.into(),
+        }
+    }
+}
+
+impl Documented for AuditBody {
+    const SCHEMA: &'static str = "AuditEntry";
+    fn example() -> Self {
+        AuditBody {
+            id: UUID.into(),
+            at: AT.into(),
+            actor: format!("operator:{UUID}"),
+            action: "tenant.create",
+            target: "acme".into(),
+            tenant_id: Some("acme".into()),
+            detail: serde_json::json!({}),
+        }
+    }
+}
+
+impl Documented for RoleBody {
+    const SCHEMA: &'static str = "EndUserRole";
+    fn example() -> Self {
+        RoleBody {
+            name: RoleName::parse("editor").expect("a valid role"),
+            permissions: vec![UserPermission::parse("docs:write").expect("a valid permission")],
+        }
+    }
+}
+
+impl Documented for Jwks {
+    const SCHEMA: &'static str = "Jwks";
+    fn example() -> Self {
+        Jwks {
+            keys: vec![Jwk::ed25519("kid".into(), "x".into())],
+        }
+    }
+}
+
+impl Documented for Discovery {
+    const SCHEMA: &'static str = "Discovery";
+    fn example() -> Self {
+        Discovery::new(
+            "https://t.example/apps/shop/tenants/acme".into(),
+            "https://t.example/apps/shop/.well-known/jwks.json".into(),
+        )
+    }
+}
+
+impl Documented for ActiveIntrospection {
+    const SCHEMA: &'static str = "Introspection";
+    fn example() -> Self {
+        ActiveIntrospection {
+            active: true,
+            token_type: "access_token",
+            sub: UUID.into(),
+            app_id: "shop".into(),
+            tenant_id: "acme".into(),
+            sid: UUID.into(),
+            iss: "https://t.example/apps/shop/tenants/acme".into(),
+            iat: 0,
+            exp: 900,
+            status: "active",
+            plan_tier: PlanTier::free(),
+            rate_limit: None,
+            roles: Vec::new(),
+            permissions: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Reading requests into domain types: path parameters, bounded JSON bodies, form fields,
+//! bearer credentials, query parameters, page requests and the client address. Parsing is all
+//! that happens here; a value that does not parse is `400 validation_failed` (or the `404`
+//! its absence means), before any use case runs.
+
+use super::routes::Params;
+use crate::domain::ids::{AppId, TenantId};
+use crate::domain::page::PageRequest;
+use crate::domain::throttle::client_subject;
+use crate::domain::user::UserId;
+use crate::domain::Error;
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use worker::Request;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest declared body that is still read to its end before being refused.
+const DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
+
+/// A path parameter as matched by the route table (empty when the template has none).
+pub fn param<'a>(params: &'a Params, name: &str) -> &'a str {
+    params.get(name).map(String::as_str).unwrap_or("")
+}
+
+/// `{app_id}` of the path.
+pub fn app_id(params: &Params) -> Result<AppId, Error> {
+    AppId::parse(param(params, "app_id"))
+}
+
+/// `{app_id}` and `{tenant_id}` of the path.
+pub fn place(params: &Params) -> Result<(AppId, TenantId), Error> {
+    Ok((
+        app_id(params)?,
+        TenantId::parse(param(params, "tenant_id"))?,
+    ))
+}
+
+/// `{user_id}` of the path; one that is not a UUID cannot exist: `404 user_not_found`.
+pub fn user_id(params: &Params) -> Result<UserId, Error> {
+    UserId::parse(param(params, "user_id")).map_err(|_| Error::UserNotFound)
+}
+
+/// Reads and parses a JSON body. Over 64 KiB → `413`; empty, not JSON, or a field of the wrong
+/// type → `400 validation_failed`. Unknown fields are ignored.
+pub async fn json_body<T: DeserializeOwned>(req: &mut Request) -> Result<T, Error> {
+    let bytes = bounded_body(req).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::validation("a JSON body is required"));
+    }
+    parse_json(&bytes)
+}
+
+/// Like `json_body`, but an empty body reads as `T::default()` (optional bodies).
+pub async fn optional_json_body<T: DeserializeOwned + Default>(
+    req: &mut Request,
+) -> Result<T, Error> {
+    let bytes = bounded_body(req).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_json(&bytes)
+}
+
+/// Parses JSON bytes; a failure is `400 validation_failed` with serde's explanation.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| Error::validation(format!("invalid JSON body: {e}")))
+}
+
+/// Reads the body and refuses it (`413`) when it is larger than 64 KiB, declared length or
+/// not: nothing past the limit is kept, so an endless chunked body never fills the isolate's
+/// memory. A moderately oversized body (up to 1 MiB) is still read to its end before the
+/// refusal, so a client that is still sending sees the 413 rather than a reset connection.
+pub async fn bounded_body(req: &mut Request) -> Result<Vec<u8>, Error> {
+    let declared = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT_BYTES) {
+        return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
+    }
+    let mut body = Vec::new();
+    let Ok(mut stream) = req.stream() else {
+        // No body at all.
+        return Ok(body);
+    };
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| Error::validation("the request body cannot be read"))?;
+        total += chunk.len();
+        if total > DRAIN_LIMIT_BYTES {
+            return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
+        }
+        if total <= MAX_BODY_BYTES {
+            body.extend_from_slice(&chunk);
+        }
+    }
+    if total > MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
+    }
+    Ok(body)
+}
+
+/// The `token` parameter of an RFC 7662/7009 request: a form field or a JSON field.
+pub async fn token_parameter(req: &mut Request) -> Result<String, Error> {
+    let is_form = req
+        .headers()
+        .get("Content-Type")
+        .ok()
+        .flatten()
+        .is_some_and(|t| {
+            t.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        #[derive(serde::Deserialize)]
+        struct TokenBody {
+            token: String,
+        }
+        return Ok(json_body::<TokenBody>(req).await?.token);
+    }
+    let bytes = bounded_body(req).await?;
+    form_urlencoded::parse(&bytes)
+        .find(|(name, _)| name == "token")
+        .map(|(_, value)| value.into_owned())
+        .ok_or_else(|| Error::validation("the token parameter is required"))
+}
+
+/// The credential of an `Authorization: Bearer …` header, if present and well formed.
+pub fn bearer(req: &Request) -> Option<String> {
+    let value = req.headers().get("Authorization").ok().flatten()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 4096)
+        .then(|| token.to_owned())
+}
+
+/// The value of a request header, if present.
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// The query parameters of a request (the last value wins for a repeated name).
+pub fn query(req: &Request) -> Result<HashMap<String, String>, Error> {
+    let url = req
+        .url()
+        .map_err(|_| Error::validation("the request URL cannot be parsed"))?;
+    Ok(url.query_pairs().into_owned().collect())
+}
+
+/// `?limit=` and `?cursor=` of a listing.
+pub fn page_request(query: &HashMap<String, String>) -> Result<PageRequest, Error> {
+    PageRequest::parse(
+        query.get("limit").map(String::as_str),
+        query.get("cursor").map(String::as_str),
+    )
+}
+
+/// The throttling subject of the client address. Cloudflare always sets `CF-Connecting-IP`;
+/// without it (a local run) there is no address to count, and lumping every such request under
+/// one key would lock everyone out at once.
+pub fn client_subject_of(req: &Request) -> Option<String> {
+    header(req, "CF-Connecting-IP").map(|ip| client_subject(ip.trim()))
+}
+
+/// Who calls an `/admin` endpoint (`401 unauthorized` without a valid operator token or API
+/// key). What they may do is the use case's decision.
+pub async fn caller(
+    cx: &super::context::Ctx<'_>,
+    req: &Request,
+) -> Result<crate::domain::authz::Principal, Error> {
+    crate::service::principal::principal(cx, bearer(req).as_deref()).await
+}

@@ -1,0 +1,50 @@
+//! RFC 7662 introspection and RFC 7009 revocation of a tenant's tokens
+//! (`/apps/{app_id}/tenants/{tenant_id}/oauth/…`), called by an app's backend with a tenant
+//! API key. Introspection answers `{"active": false}` for every inactive cause, KV failures
+//! included (fail closed); revocation answers `200 {}` whatever the token.
+
+use super::context::Ctx;
+use super::dto::{ActiveIntrospection, Empty, InactiveIntrospection};
+use super::extract::{bearer, place, token_parameter};
+use super::respond;
+use super::routes::Params;
+use crate::domain::Error;
+use crate::service::introspection::{self, ClientCheck, Introspection};
+use worker::{Request, Response};
+
+fn inactive() -> Result<Response, Error> {
+    respond::json(200, &InactiveIntrospection { active: false })
+}
+
+/// `POST …/oauth/introspect` — API key with scope `introspect`.
+pub async fn introspect(
+    cx: &Ctx<'_>,
+    mut req: Request,
+    params: &Params,
+) -> Result<Response, Error> {
+    let (app_id, tenant_id) = place(params)?;
+    let client =
+        match introspection::introspection_client(cx, &app_id, &tenant_id, bearer(&req).as_deref())
+            .await?
+        {
+            ClientCheck::Authenticated(client) => client,
+            ClientCheck::FailedClosed => return inactive(),
+        };
+    let token = token_parameter(&mut req).await?;
+    match introspection::introspect(cx, &client, &token).await {
+        Introspection::Active(active) => {
+            respond::json(200, &ActiveIntrospection::from(active.as_ref()))
+        }
+        Introspection::Inactive => inactive(),
+    }
+}
+
+/// `POST …/oauth/revoke` — API key with scope `introspect`.
+pub async fn revoke(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Response, Error> {
+    let (app_id, tenant_id) = place(params)?;
+    let client =
+        introspection::revocation_client(cx, &app_id, &tenant_id, bearer(&req).as_deref()).await?;
+    let token = token_parameter(&mut req).await?;
+    introspection::revoke_token(cx, &client, &token).await?;
+    respond::json(200, &Empty {})
+}

@@ -1,0 +1,71 @@
+//! Tenants of an app (`/admin/apps/{app_id}/tenants…`): create or change, read, list, delete.
+
+use super::context::Ctx;
+use super::dto::{PageBody, TenantBody, TenantEnvelope};
+use super::extract::{app_id, caller, json_body, page_request, place, query};
+use super::respond;
+use super::routes::Params;
+use crate::domain::tenancy::LoginMethod;
+use crate::domain::Error;
+use crate::service::tenancy::{self, Put};
+use serde::Deserialize;
+use worker::{Request, Response};
+
+#[derive(Deserialize)]
+struct PutTenantBody {
+    login_methods: Option<Vec<String>>,
+}
+
+/// `PUT /admin/apps/{app_id}/tenants/{tenant_id}` — `tenants:write`. `201` created, `200`
+/// updated.
+pub async fn put(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Response, Error> {
+    let (app_id, tenant_id) = place(params)?;
+    let caller = caller(cx, &req).await?;
+    let body: PutTenantBody = json_body(&mut req).await?;
+    let methods = body
+        .login_methods
+        .as_deref()
+        .map(LoginMethod::parse_list)
+        .transpose()?;
+    let (tenant, put) = tenancy::put_tenant(cx, &caller, &app_id, &tenant_id, methods).await?;
+    let status = match put {
+        Put::Created => 201,
+        Put::Updated => 200,
+    };
+    respond::json(
+        status,
+        &TenantEnvelope {
+            tenant: (&tenant).into(),
+        },
+    )
+}
+
+/// `GET /admin/apps/{app_id}/tenants/{tenant_id}` — `tenants:read`.
+pub async fn get(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
+    let (app_id, tenant_id) = place(params)?;
+    let caller = caller(cx, &req).await?;
+    let tenant = tenancy::get_tenant(cx, &caller, &app_id, &tenant_id).await?;
+    respond::json(
+        200,
+        &TenantEnvelope {
+            tenant: (&tenant).into(),
+        },
+    )
+}
+
+/// `GET /admin/apps/{app_id}/tenants` — `tenants:read` on the app.
+pub async fn list(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
+    let app_id = app_id(params)?;
+    let caller = caller(cx, &req).await?;
+    let page = page_request(&query(&req)?)?;
+    let tenants = tenancy::list_tenants(cx, &caller, &app_id, &page).await?;
+    respond::json(200, &PageBody::of(&tenants, TenantBody::from))
+}
+
+/// `DELETE /admin/apps/{app_id}/tenants/{tenant_id}` — `tenants:write`.
+pub async fn delete(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
+    let (app_id, tenant_id) = place(params)?;
+    let caller = caller(cx, &req).await?;
+    tenancy::delete_tenant(cx, &caller, &app_id, &tenant_id).await?;
+    respond::no_content()
+}
