@@ -83,6 +83,7 @@ impl Algorithm {
     }
 
     fn derive(self, password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) {
+        DERIVATIONS.with(|n| n.set(n.get() + 1));
         match self {
             Algorithm::Sha256 => {
                 pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, iterations, out)
@@ -92,6 +93,16 @@ impl Algorithm {
             }
         }
     }
+}
+
+std::thread_local! {
+    static DERIVATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many PBKDF2 derivations (hashes and verifications) this thread has run: lets tests
+/// prove that a refused sign-in hashed (timing-safe) or did not (throttled before hashing).
+pub fn derivations() -> u64 {
+    DERIVATIONS.with(|n| n.get())
 }
 
 /// The hashing cost an app asks for.
