@@ -11,18 +11,25 @@ use futures_executor::block_on;
 use sqlite::{sqlite_store, SqliteBackend};
 use std::cell::Cell;
 use tessera::domain::audit::{Actor, AuditAction, AuditEntry};
+use tessera::domain::authz::Scope;
 use tessera::domain::email::Email;
-use tessera::domain::ids::{AppId, AuditId, OperatorId, TenantId};
+use tessera::domain::ids::{ApiKeyId, AppId, AuditId, OperatorId, TenantId};
+use tessera::domain::keys::KeyOwner;
 use tessera::domain::member::{Member, MemberId, MemberStatus, MembershipType, OperatorRole};
+use tessera::domain::names::{PlanTier, RoleName, UserPermission};
 use tessera::domain::operator::Operator;
+use tessera::domain::policy::Plan;
 use tessera::domain::secret::{PlainSecret, SecretHash, SecretKind};
 use tessera::domain::session::{Session, SessionId};
-use tessera::domain::tenancy::{App, AppSettings, Tenant};
+use tessera::domain::tenancy::{ApiKey, ApiKeyName, App, AppSettings, Tenant};
 use tessera::domain::time::Timestamp;
-use tessera::domain::user::{TenantUser, User, UserId};
+use tessera::domain::user::{TenantUser, User, UserId, UserStatus};
 use tessera::domain::Error;
 use tessera::store::d1::{SqlBackend, SqlStore, SqlValue, Statement};
-use tessera::store::{Attempt, AuditStore, MemberStore, SessionStore, TenancyStore, UserStore};
+use tessera::store::{
+    ApiKeyStore, Attempt, AuditStore, EventOutcome, MemberStore, OperatorStore, SessionStore,
+    SigningKeyStore, StoredSigningKey, TenancyStore, UserFilter, UserStateStore, UserStore,
+};
 
 type Store = SqlStore<SqliteBackend>;
 
@@ -360,4 +367,316 @@ fn a_batch_that_fails_half_way_leaves_nothing_behind() {
     let result = block_on(store.backend().batch(vec![insert, duplicate]));
     assert!(matches!(result, Err(Error::Unavailable(_))));
     assert_eq!(count(&store, "apps"), 1, "only the migrations' public app");
+}
+
+#[test]
+fn deleting_a_tenant_removes_what_belongs_to_it_and_returns_its_key_hashes() {
+    let store = sqlite_store();
+    let public = app("public");
+    let acme = TenantId::parse("acme").unwrap();
+    block_on(async {
+        let tenant = Tenant {
+            id: acme.clone(),
+            ..Tenant::public_of(&public, NOW)
+        };
+        let audit = entry(&public, AuditAction::TenantCreate, "acme");
+        assert!(store.create_tenant(&tenant, &audit).await.unwrap());
+        assert!(!store.create_tenant(&tenant, &audit).await.unwrap());
+        let key = ApiKey {
+            id: ApiKeyId::generate(NOW, fresh()),
+            app_id: public.clone(),
+            tenant_id: acme.clone(),
+            name: ApiKeyName::parse("ci").unwrap(),
+            scopes: vec![Scope::Introspect],
+            created_at: NOW,
+        };
+        let hash = PlainSecret::generate(SecretKind::ApiKey, fresh()).hash();
+        let audit = entry(&public, AuditAction::ApiKeyCreate, "ci");
+        store.create_api_key(&key, &hash, &audit).await.unwrap();
+        assert_eq!(
+            store.find_api_key_by_hash(&hash).await.unwrap(),
+            Some(key.clone())
+        );
+        let (user, _, session) = signup("ada@example.com");
+        let face = TenantUser::new(&user, &acme, NOW);
+        let audit = entry(&public, AuditAction::UserCreate, "ada");
+        assert!(store.create_user_only(&user, &face, &audit).await.unwrap());
+        let session = Session {
+            tenant_id: acme.clone(),
+            ..session
+        };
+        let attempt = Attempt {
+            account: "account:ada@example.com".into(),
+            client: None,
+            now: NOW,
+        };
+        store
+            .create_session(&session, &token(), &attempt)
+            .await
+            .unwrap();
+
+        let audit = entry(&public, AuditAction::TenantDelete, "acme");
+        let hashes = store.delete_tenant(&public, &acme, &audit).await.unwrap();
+        assert_eq!(hashes, Some(vec![hash]));
+        for table in ["api_keys", "tenant_users", "sessions", "refresh_tokens"] {
+            assert_eq!(count(&store, table), 0, "{table}");
+        }
+        let again = entry(&public, AuditAction::TenantDelete, "acme");
+        assert_eq!(
+            store.delete_tenant(&public, &acme, &again).await.unwrap(),
+            None
+        );
+        let actions: Vec<AuditAction> = store
+            .list_audit(&public, None, None, 50)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.action)
+            .collect();
+        assert_eq!(
+            actions,
+            vec![
+                AuditAction::TenantDelete,
+                AuditAction::UserCreate,
+                AuditAction::ApiKeyCreate,
+                AuditAction::TenantCreate,
+            ]
+        );
+    });
+}
+
+#[test]
+fn a_billing_event_changes_a_plan_once_and_faces_change_by_compare_and_swap() {
+    let store = sqlite_store();
+    let public = app("public");
+    let tenant = TenantId::public();
+    let pro = PlanTier::parse("pro").unwrap();
+    let editor = RoleName::parse("editor").unwrap();
+    block_on(async {
+        let audit = entry(&public, AuditAction::RolePut, "editor");
+        let permissions = [UserPermission::parse("docs:write").unwrap()];
+        store
+            .put_role(&public, &editor, &permissions, NOW, &audit)
+            .await
+            .unwrap();
+        let plan = Plan {
+            roles: vec![editor.clone()],
+            rate_limit: Some(600),
+        };
+        let audit = entry(&public, AuditAction::PlanPut, "pro");
+        store
+            .put_plan(&public, &pro, &plan, NOW, &audit)
+            .await
+            .unwrap();
+        let policy = store.find_policy(&public).await.unwrap();
+        assert_eq!(policy.roles.get(&editor).map(Vec::len), Some(1));
+        assert_eq!(policy.plans.get(&pro), Some(&plan));
+
+        let (user, face, session) = signup("ada@example.com");
+        assert!(store
+            .create_user(&user, &face, &session, &token())
+            .await
+            .unwrap());
+        let upgraded = TenantUser {
+            plan_tier: pro.clone(),
+            ..face.clone()
+        };
+        let audit = entry(&public, AuditAction::UserPlan, "ada");
+        let applied = store
+            .apply_plan_event(&public, "evt_1", &upgraded, NOW, &audit)
+            .await
+            .unwrap();
+        assert_eq!(applied, EventOutcome::Applied);
+        let replay = entry(&public, AuditAction::UserPlan, "ada");
+        let replayed = store
+            .apply_plan_event(&public, "evt_1", &upgraded, NOW, &replay)
+            .await
+            .unwrap();
+        assert_eq!(replayed, EventOutcome::Duplicate);
+        assert!(store.has_event(&public, "evt_1").await.unwrap());
+        let (_, now) = store
+            .find_tenant_user(&public, &tenant, &user.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((now.plan_tier.clone(), now.version), (pro.clone(), 1));
+
+        let suspended = TenantUser {
+            status: UserStatus::Suspended,
+            roles: vec![editor.clone()],
+            ..now.clone()
+        };
+        let audit = entry(&public, AuditAction::UserSuspend, "ada");
+        assert!(!store.update_face(&suspended, 0, &audit).await.unwrap());
+        assert!(store.update_face(&suspended, 1, &audit).await.unwrap());
+        let audit = entry(&public, AuditAction::UserSessionsRevoke, "ada");
+        let revoked = store
+            .revoke_user_sessions(&public, &tenant, &user.id, NOW, &audit)
+            .await
+            .unwrap();
+        assert_eq!(revoked, vec![session.id]);
+        let revoked = store.find_session(&session.id).await.unwrap().unwrap();
+        assert_eq!(revoked.revoked_at, Some(NOW));
+
+        let log = store.list_audit(&public, None, None, 50).await.unwrap();
+        let plans = log.iter().filter(|r| r.action == AuditAction::UserPlan);
+        assert_eq!(plans.count(), 1, "the replay wrote no entry");
+    });
+}
+
+#[test]
+fn the_user_listing_filters_by_status_plan_and_email_prefix() {
+    let store = sqlite_store();
+    let public = app("public");
+    let tenant = TenantId::public();
+    block_on(async {
+        let mut faces = Vec::new();
+        for address in ["ada@example.com", "adam@example.com", "bob@example.com"] {
+            let (user, face, session) = signup(address);
+            assert!(store
+                .create_user(&user, &face, &session, &token())
+                .await
+                .unwrap());
+            faces.push(face);
+        }
+        let suspended = TenantUser {
+            status: UserStatus::Suspended,
+            ..faces[1].clone()
+        };
+        let audit = entry(&public, AuditAction::UserSuspend, "adam");
+        assert!(store.update_face(&suspended, 0, &audit).await.unwrap());
+
+        let emails = |found: Vec<TenantUser>| -> Vec<String> {
+            found.into_iter().map(|f| f.email.to_string()).collect()
+        };
+        let by_prefix = UserFilter {
+            email_prefix: Some("ada".into()),
+            ..UserFilter::default()
+        };
+        let page = store
+            .list_tenant_users(&public, &tenant, &by_prefix, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(emails(page), ["ada@example.com", "adam@example.com"]);
+        let next = store
+            .list_tenant_users(&public, &tenant, &by_prefix, Some("ada@example.com"), 10)
+            .await
+            .unwrap();
+        assert_eq!(emails(next), ["adam@example.com"]);
+        let active_free = UserFilter {
+            status: Some(UserStatus::Active),
+            plan_tier: Some(PlanTier::free()),
+            email_prefix: None,
+        };
+        let active = store
+            .list_tenant_users(&public, &tenant, &active_free, None, 10)
+            .await
+            .unwrap();
+        let mut active = emails(active);
+        active.sort();
+        assert_eq!(active, ["ada@example.com", "bob@example.com"]);
+    });
+}
+
+#[test]
+fn operators_keys_and_metadata_round_trip() {
+    let store = sqlite_store();
+    let public = app("public");
+    block_on(async {
+        let owner = Operator {
+            id: OperatorId::generate(NOW, fresh()),
+            email: email("root@example.com"),
+            password_hash: None,
+            is_platform_owner: true,
+            created_at: NOW,
+        };
+        assert!(store.create_platform_owner(&owner).await.unwrap());
+        let second = Operator {
+            id: OperatorId::generate(NOW, fresh()),
+            email: email("other@example.com"),
+            ..owner.clone()
+        };
+        assert!(!store.create_platform_owner(&second).await.unwrap());
+        assert_eq!(
+            store.find_operator_by_email(&owner.email).await.unwrap(),
+            Some(owner.clone())
+        );
+        let attempt = Attempt {
+            account: "operator:root@example.com".into(),
+            client: None,
+            now: NOW,
+        };
+        let record = store
+            .begin_operator_signin(&owner.email, &attempt)
+            .await
+            .unwrap();
+        assert_eq!(record.user, Some(owner.clone()));
+        store.finish_operator_signin(&attempt).await.unwrap();
+        assert_eq!(count(&store, "signin_failures"), 0);
+        assert_eq!(
+            store
+                .count_signup(&public, &TenantId::public(), "203.0.113.7", NOW)
+                .await
+                .unwrap(),
+            None
+        );
+
+        let older = StoredSigningKey {
+            kid: "k1".into(),
+            owner: KeyOwner::App(public.clone()),
+            public_key: "pk1".into(),
+            sealed_private_key: "v1.a.b".into(),
+            created_at: NOW,
+            activates_at: NOW,
+        };
+        let newer = StoredSigningKey {
+            kid: "k2".into(),
+            activates_at: NOW.plus_seconds(60),
+            ..older.clone()
+        };
+        store.create_signing_key(&older, None).await.unwrap();
+        let audit = entry(&public, AuditAction::SigningKeyRotate, "k2");
+        store
+            .create_signing_key(&newer, Some(&audit))
+            .await
+            .unwrap();
+        let keys = store
+            .find_signing_keys(&KeyOwner::App(public.clone()))
+            .await
+            .unwrap();
+        assert_eq!(keys, vec![newer, older]);
+
+        let (user, face, session) = signup("ada@example.com");
+        assert!(store
+            .create_user(&user, &face, &session, &token())
+            .await
+            .unwrap());
+        assert_eq!(
+            store.find_metadata(&public, &user.id).await.unwrap(),
+            serde_json::json!({})
+        );
+        let metadata = serde_json::json!({ "theme": "dark", "n": 3 });
+        let audit = entry(&public, AuditAction::UserMetadata, "ada");
+        store
+            .put_metadata(&public, &user.id, &metadata, NOW, &audit)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.find_metadata(&public, &user.id).await.unwrap(),
+            metadata
+        );
+        assert_eq!(
+            store.find_user(&public, &user.id).await.unwrap(),
+            Some(user)
+        );
+        let audit = entry(&public, AuditAction::WebhookSecretRotate, "webhook");
+        store
+            .put_webhook_secret(&public, "v1.sealed", NOW, &audit)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.find_webhook_secret(&public).await.unwrap().as_deref(),
+            Some("v1.sealed")
+        );
+    });
 }
