@@ -1,7 +1,8 @@
 //! Ports (traits in domain terms) and their adapters.
 //!
-//! `memory` runs everywhere and backs the native tests; `d1` (wasm32 only) is the real thing.
-//! SQL lives only in `d1`. The worker is single-threaded, so the traits carry no `Send` bounds.
+//! `memory` runs everywhere and backs the native tests; `d1` is the real thing: SQL written
+//! once over a backend, Cloudflare D1 on wasm32 and SQLite in native tests. SQL lives only in
+//! `d1`. The worker is single-threaded, so the traits carry no `Send` bounds.
 //! Every method returns `Error::Unavailable` when the backing binding fails: callers fail
 //! closed on it. Methods that change something on behalf of an operator, an API key or the
 //! webhook take the `AuditEntry` and write it in the same atomic batch as the change — and
@@ -28,7 +29,6 @@ use crate::domain::time::Timestamp;
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 
-#[cfg(target_arch = "wasm32")]
 pub mod d1;
 pub mod kv;
 pub mod memory;

@@ -1,0 +1,263 @@
+//! End users and their per-tenant faces (`UserStore`): sign-up (user, face and first session
+//! in one batch, all or nothing), sign-in lookup with attempt counting, sign-up throttling and
+//! password upgrades. The face columns and inserts are shared with `user_state`. Must not
+//! depend on `service` or `http`.
+
+use super::sessions::{refresh_token_insert, session_insert};
+use super::throttle::{count_attempt, count_attempt_with, settle_attempt};
+use super::{
+    corrupt, first_changed, phc, rows, text, time, SqlBackend, SqlStore, SqlValue, Statement,
+};
+use crate::domain::email::Email;
+use crate::domain::ids::{AppId, TenantId};
+use crate::domain::names::{PlanTier, RoleName};
+use crate::domain::password::PasswordHash;
+use crate::domain::secret::SecretHash;
+use crate::domain::session::Session;
+use crate::domain::throttle::SIGNUP;
+use crate::domain::time::Timestamp;
+use crate::domain::user::{TenantUser, User, UserId, UserStatus};
+use crate::domain::Error;
+use crate::store::{Attempt, SignInRecord, UserStore};
+use serde::Deserialize;
+
+/// A face joined with its user, in the shape of `TENANT_USER_COLUMNS`.
+#[derive(Deserialize)]
+pub(super) struct TenantUserRow {
+    app_id: String,
+    user_id: String,
+    user_email: String,
+    password_hash: Option<String>,
+    user_created_at: i64,
+    tenant_id: String,
+    email: String,
+    status: String,
+    plan_tier: String,
+    rate_limit_override: Option<i64>,
+    roles: String,
+    version: i64,
+    created_at: i64,
+}
+
+/// Columns of `tenant_users tu JOIN users u`, in the shape of `TenantUserRow`.
+pub(super) const TENANT_USER_COLUMNS: &str = "u.app_id AS app_id, u.id AS user_id, \
+     u.email AS user_email, \
+     u.password_hash AS password_hash, u.created_at AS user_created_at, \
+     tu.tenant_id AS tenant_id, tu.email AS email, tu.status AS status, \
+     tu.plan_tier AS plan_tier, tu.rate_limit_override AS rate_limit_override, \
+     tu.roles AS roles, tu.version AS version, tu.created_at AS created_at";
+
+/// Parses a stored user (its columns as `users` holds them).
+pub(super) fn parse_user(
+    app_id: &str,
+    id: &str,
+    email: &str,
+    password_hash: Option<&str>,
+    created_at: i64,
+) -> Result<User, Error> {
+    let bad = |_: Error| corrupt("users");
+    Ok(User {
+        app_id: AppId::parse(app_id).map_err(bad)?,
+        id: UserId::parse(id).map_err(bad)?,
+        email: Email::parse(email).map_err(bad)?,
+        password_hash: password_hash
+            .map(PasswordHash::parse)
+            .transpose()
+            .map_err(bad)?,
+        created_at: Timestamp::from_unix_ms(created_at),
+    })
+}
+
+impl TenantUserRow {
+    pub(super) fn into_pair(self) -> Result<(User, TenantUser), Error> {
+        let bad = |_: Error| corrupt("users");
+        let user = parse_user(
+            &self.app_id,
+            &self.user_id,
+            &self.user_email,
+            self.password_hash.as_deref(),
+            self.user_created_at,
+        )?;
+        let roles: Vec<RoleName> =
+            serde_json::from_str(&self.roles).map_err(|_| corrupt("users"))?;
+        let face = TenantUser {
+            app_id: user.app_id.clone(),
+            tenant_id: TenantId::parse(&self.tenant_id).map_err(bad)?,
+            user_id: user.id,
+            email: Email::parse(&self.email).map_err(bad)?,
+            status: UserStatus::parse(&self.status).map_err(bad)?,
+            plan_tier: PlanTier::parse(&self.plan_tier).map_err(bad)?,
+            rate_limit_override: self.rate_limit_override,
+            roles,
+            version: self.version,
+            created_at: Timestamp::from_unix_ms(self.created_at),
+        };
+        Ok((user, face))
+    }
+}
+
+/// Inserts a user, then its face in one tenant — the first only when the tenant does not have
+/// the email yet, the second only when the first happened (`changes()`).
+pub(super) fn user_inserts(user: &User, face: &TenantUser) -> Vec<Statement> {
+    vec![
+        Statement::new(
+            "INSERT INTO users (app_id, id, email, password_hash, created_at) \
+             SELECT ?1, ?4, ?3, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM tenant_users \
+             WHERE app_id = ?1 AND tenant_id = ?2 AND email = ?3)",
+            vec![
+                text(user.app_id.as_str()),
+                text(face.tenant_id.as_str()),
+                text(face.email.as_str()),
+                text(&user.id.to_string()),
+                phc(user.password_hash.as_ref()),
+                time(user.created_at),
+            ],
+        ),
+        Statement::new(
+            "INSERT INTO tenant_users \
+             (app_id, tenant_id, user_id, email, status, plan_tier, created_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE changes() > 0",
+            face_values(face),
+        ),
+    ]
+}
+
+/// The values of a new face, as `(app_id, tenant_id, user_id, email, status, plan_tier,
+/// created_at)`.
+pub(super) fn face_values(face: &TenantUser) -> Vec<SqlValue> {
+    vec![
+        text(face.app_id.as_str()),
+        text(face.tenant_id.as_str()),
+        text(&face.user_id.to_string()),
+        text(face.email.as_str()),
+        text(face.status.as_str()),
+        text(face.plan_tier.as_str()),
+        time(face.created_at),
+    ]
+}
+
+impl<B: SqlBackend> UserStore for SqlStore<B> {
+    async fn create_user(
+        &self,
+        user: &User,
+        face: &TenantUser,
+        session: &Session,
+        token: &SecretHash,
+    ) -> Result<bool, Error> {
+        // The user and its face are written only when the tenant does not have the email yet,
+        // and the session and its token by `changes()` of the statement before, all inside one
+        // transaction: either everything is written or nothing is.
+        let mut statements = user_inserts(user, face);
+        statements.push(session_insert(session, true));
+        statements.push(refresh_token_insert(session, token, true));
+        let results = self.batch(statements).await?;
+        first_changed(&results)
+    }
+
+    async fn begin_signin(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        email: &Email,
+        attempt: &Attempt,
+    ) -> Result<SignInRecord<(User, TenantUser)>, Error> {
+        let lookup = Statement::new(
+            format!(
+                "SELECT {TENANT_USER_COLUMNS} FROM tenant_users tu \
+                 JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
+                 WHERE tu.app_id = ?1 AND tu.tenant_id = ?2 AND tu.email = ?3"
+            ),
+            vec![
+                text(app.as_str()),
+                text(tenant.as_str()),
+                text(email.as_str()),
+            ],
+        );
+        let (results, retry_after) =
+            count_attempt(self, app.as_str(), tenant.as_str(), attempt, lookup).await?;
+        let user = rows::<TenantUserRow, _>(&results, 0)?
+            .into_iter()
+            .next()
+            .map(TenantUserRow::into_pair)
+            .transpose()?;
+        Ok(SignInRecord { user, retry_after })
+    }
+
+    async fn count_signup(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        client: &str,
+        now: Timestamp,
+    ) -> Result<Option<i64>, Error> {
+        // The same counting as a sign-in's client subject, under a subject of its own; the
+        // account part of the attempt is the address too, so only one counter moves.
+        let attempt = Attempt {
+            account: format!("signup:{client}"),
+            client: None,
+            now,
+        };
+        let nothing = Statement::new("SELECT 1 AS one", vec![]);
+        let (_, retry_after) = count_attempt_with(
+            self,
+            app.as_str(),
+            tenant.as_str(),
+            &attempt,
+            nothing,
+            &SIGNUP,
+        )
+        .await?;
+        Ok(retry_after)
+    }
+
+    async fn settle_signin(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        attempt: &Attempt,
+    ) -> Result<(), Error> {
+        let statements = settle_attempt(app.as_str(), tenant.as_str(), attempt);
+        self.batch(statements).await.map(drop)
+    }
+
+    async fn find_tenant_user(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<(User, TenantUser)>, Error> {
+        self.first::<TenantUserRow>(Statement::new(
+            format!(
+                "SELECT {TENANT_USER_COLUMNS} FROM tenant_users tu \
+                 JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
+                 WHERE tu.app_id = ?1 AND tu.tenant_id = ?2 AND tu.user_id = ?3"
+            ),
+            vec![
+                text(app.as_str()),
+                text(tenant.as_str()),
+                text(&user.to_string()),
+            ],
+        ))
+        .await?
+        .map(TenantUserRow::into_pair)
+        .transpose()
+    }
+
+    async fn update_user_password(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        hash: &PasswordHash,
+    ) -> Result<(), Error> {
+        self.run(Statement::new(
+            "UPDATE users SET password_hash = ?3 WHERE app_id = ?1 AND id = ?2",
+            vec![
+                text(app.as_str()),
+                text(&user.to_string()),
+                text(&hash.to_phc_string()),
+            ],
+        ))
+        .await
+        .map(drop)
+    }
+}
