@@ -3,9 +3,11 @@
 #   make dev         install what is missing, build, migrate the local D1, serve on 127.0.0.1:PORT (default 8787)
 #   make test        everything CI runs: test-native + test-e2e
 #   make test-native cargo fmt --check, clippy (host and wasm32, -D warnings), cargo test
-#   make test-e2e    release worker build + Miniflare end-to-end specs (vitest)
-#   make build       release worker build into build/ (also wrangler's [build] command);
-#                    WASM_OPT=0 skips wasm-opt for quicker local rebuilds
+#   make test-e2e    both release builds + Miniflare end-to-end specs (vitest)
+#   make build       release worker build into build/: what is deployed (also wrangler's [build]
+#                    command); WASM_OPT=0 skips wasm-opt for quicker local rebuilds
+#   make build-test  the same with the `test-hooks` feature into build-test/ (the specs' build:
+#                    it honours TESSERA_TEST_CLOCK and TESSERA_TEST_PBKDF2_ITERATIONS)
 #   make tools       only install the toolchain pieces (idempotent)
 #
 # Needs only rustup/cargo, node/npm, make and git: every other tool is installed on first use
@@ -63,6 +65,10 @@ export WRANGLER_SEND_ERROR_REPORTS := false
 
 RUST_SOURCES := $(shell find src -type f 2>/dev/null) Cargo.toml Cargo.lock
 BUILD_OUT := build/index.js
+BUILD_TEST_OUT := build-test/index.js
+# The test build has its own cargo target directory, so the two builds never overwrite each
+# other's wasm (which would rebuild one each time the other is made).
+TEST_TARGET_DIR := $(CURDIR)/target/test-hooks
 
 # WASM_OPT=0 skips wasm-opt for quicker local rebuilds (a larger, slower wasm; tests still run
 # it). Changing it triggers a rebuild: the flags are kept in a stamp that is rewritten only
@@ -71,7 +77,7 @@ WASM_OPT ?= 1
 WORKER_BUILD_FLAGS := --release$(if $(filter 0,$(WASM_OPT)), --no-opt)
 FLAGS_STAMP := target/.worker-build-flags
 
-.PHONY: help dev test test-native test-e2e build lint fmt-check clippy cargo-test e2e \
+.PHONY: help dev test test-native test-e2e build build-test lint fmt-check clippy cargo-test e2e \
         tools rust-tools worker-build-cli wasm-bindgen-cli npm-deps dev-vars migrate-local clean FORCE
 
 help:
@@ -130,6 +136,14 @@ $(BUILD_OUT): $(RUST_SOURCES) Makefile $(FLAGS_STAMP) | tools
 	$(if $(filter 0,$(WASM_OPT)),,$(NODE_BIN)/wasm-opt build/index_bg.wasm --strip-debug --strip-producers $(WASM_FEATURES) -o build/index_bg.wasm)
 	@touch $@
 
+build-test: $(BUILD_TEST_OUT)
+
+$(BUILD_TEST_OUT): $(RUST_SOURCES) Makefile $(FLAGS_STAMP) | tools
+	@echo "==> worker-build $(WORKER_BUILD_FLAGS) --features test-hooks"
+	$(WORKER_BUILD_ENV) $(WORKER_BUILD) $(WORKER_BUILD_FLAGS) --out-dir build-test -- --features test-hooks --target-dir $(TEST_TARGET_DIR)
+	$(if $(filter 0,$(WASM_OPT)),,$(NODE_BIN)/wasm-opt build-test/index_bg.wasm --strip-debug --strip-producers $(WASM_FEATURES) -o build-test/index_bg.wasm)
+	@touch $@
+
 $(FLAGS_STAMP): FORCE
 	@mkdir -p $(@D)
 	@echo '$(WORKER_BUILD_FLAGS)' | cmp -s - $@ || echo '$(WORKER_BUILD_FLAGS)' > $@
@@ -154,7 +168,7 @@ clippy: rust-tools
 cargo-test:
 	cargo test
 
-test-e2e: build
+test-e2e: build build-test
 	$(VITEST) run
 
 # Re-run the specs without checking the build (for quick iteration on specs).
@@ -181,7 +195,7 @@ dev: build dev-vars migrate-local
 	$(WRANGLER) dev --ip 127.0.0.1 --port $(PORT)
 
 clean:
-	rm -rf build .wrangler node_modules target
+	rm -rf build build-test .wrangler node_modules target
 
 # ---------------------------------------------------------------- benchmarks (bench/, BENCHMARKS.md)
 #
@@ -216,8 +230,8 @@ wrk-check:
 bench: wrk-check build $(BENCH_WORKERS) $(BENCH_NATIVE)
 	node bench/run.mjs
 
-bench-smoke: build $(BENCH_WORKERS)
-	node bench/run.mjs --smoke
+bench-smoke: build-test $(BENCH_WORKERS)
+	BENCH_TESSERA_BUILD=$(CURDIR)/build-test node bench/run.mjs --smoke
 
 # make test also runs the smoke version of the harness, so it cannot rot.
 test: bench-smoke

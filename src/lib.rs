@@ -1,24 +1,30 @@
 //! Tessera: multi-tenant authentication at the edge, as one Rust crate compiled to a
 //! Cloudflare Worker.
 //!
-//! The crate has three layers and one rule: the arrows only point down.
+//! The crate has four layers and one rule: the arrows only point down.
 //!
 //! ```text
-//! http/    (wasm32 only) routing by app and tenant, request/response mapping, bindings,
-//!    │      and the single error → status mapping. `http::routes` (the route table) is
-//!    ▼      pure and compiled everywhere so the OpenAPI document can be checked natively.
-//! domain/  pure Rust: ids, emails, passwords, secrets, keys, tokens, sessions, throttling,
-//!    │      tenancy, users, members, authorization, policy (roles, plans), webhook signatures.
-//!    │      No I/O, no clock, no randomness of its own: time and random bytes are arguments.
+//! http/     (wasm32 only, but for the pure route table and response DTOs) the worker: routing
+//!    │       by app and tenant, parse → call a use case → respond, bindings and configuration
+//!    │       from `Env`, and the single error → status mapping.
 //!    ▼
-//! store/   ports (traits in domain terms) and adapters: `memory` everywhere, `d1` and `kv`
-//!          (the edge view) on wasm32.
-//!          SQL lives only in the d1 adapter.
+//! service/  the use cases — sign-up, sign-in, refresh, introspection, revocation, operators,
+//!    │       apps and tenants, API keys, members, audit, end-user state, billing — written
+//!    │       once, natively, generic over the ports (`service::Stores`), with time, randomness
+//!    │       and configuration passed in. Everything that decides something lives here or below.
+//!    ▼
+//! domain/   pure Rust: ids, names, emails, passwords, secrets, keys, tokens, sessions,
+//!    │       throttling, tenancy, users, members, authorization, policy, webhook signatures.
+//!    │       No I/O, no clock, no randomness of its own.
+//!    ▼
+//! store/    ports (traits in domain terms) and adapters: `d1` (all SQL, generic over an SQL
+//!           backend: D1 on wasm32, SQLite in native tests), `kv` (the edge view, generic over a
+//!           KV backend: Cloudflare KV on wasm32, memory natively), `memory` (every port).
 //! ```
 //!
-//! Gating `worker` and the `http`/`d1` modules behind `target_arch = "wasm32"` lets a plain
-//! `cargo test` build only the domain and the memory store, and lets the compiler prove that the
-//! domain never imports the worker.
+//! Gating `worker` behind `target_arch = "wasm32"` lets a plain `cargo test` build and test
+//! everything but the thin worker glue — every rule runs natively in milliseconds — and lets
+//! the compiler prove that `domain`, `service` and `store` never import the worker.
 
 pub mod domain;
 pub mod http;

@@ -100,7 +100,7 @@ impl Bindings {
             .d1("DB")
             .map_err(|e| Error::Unavailable(format!("binding DB: {e}")))?;
         Ok(Bindings {
-            db: D1Store::from_binding(db),
+            db: D1Store::from_d1(db),
             edge: KvEdge::new(WorkerKv::new(env.kv("FLAGS").map_err(|e| e.to_string()))),
         })
     }

@@ -459,7 +459,7 @@ pub struct PageBody<T> {
 
 impl<T> PageBody<T> {
     /// The page of bodies made from a page of domain values.
-    pub fn of<D>(page: &Page<D>, body: impl Fn(&D) -> T) -> Self {
+    pub fn of<'a, D>(page: &'a Page<D>, body: impl Fn(&'a D) -> T) -> Self {
         PageBody {
             items: page.items.iter().map(body).collect(),
             next_cursor: page.next_cursor.clone(),

@@ -1,8 +1,8 @@
 // Shared Miniflare harness for the end-to-end specs.
 //
-// Each spec file gets one Miniflare instance running the *built* worker (build/index.js +
-// build/index_bg.wasm from `make build`), with a fresh in-memory D1 (every migrations/*.sql
-// applied in order) and KV. Typical spec:
+// Each spec file gets one Miniflare instance running the *built* worker (build-test/ from
+// `make build-test`, or build/ with `build: "deploy"`), with a fresh in-memory D1 (every
+// migrations/*.sql applied in order) and KV. Typical spec:
 //
 //   import { describe, it, expect } from "vitest";
 //   import { useWorker, json, ROOT_TOKEN } from "./harness";
@@ -34,8 +34,12 @@ import { applyMigrations as applySql, splitSql } from "../../scripts/migrations.
 import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const BUILD_DIR = path.join(ROOT, "build");
-const ENTRY = path.join(BUILD_DIR, "index.js");
+/**
+ * The builds a spec can run: `test` (build-test/, made by `make build-test`: the `test-hooks`
+ * feature, which honours TESSERA_TEST_CLOCK and TESSERA_TEST_PBKDF2_ITERATIONS) and `deploy`
+ * (build/, made by `make build`: what is deployed, which ignores both).
+ */
+const BUILD_DIRS = { test: path.join(ROOT, "build-test"), deploy: path.join(ROOT, "build") } as const;
 export const MIGRATIONS_DIR = path.join(ROOT, "migrations");
 
 /** Bearer token of the platform root admin in tests. */
@@ -67,6 +71,8 @@ export interface StartOptions {
   migrationsDir?: string;
   /** Skip migrations (e.g. to test behaviour on an empty database). */
   skipMigrations?: boolean;
+  /** Which build to run (default `test`). */
+  build?: keyof typeof BUILD_DIRS;
   /**
    * Failure injection: when given, the worker's FLAGS and DB bindings are wrappers over the real
    * KV namespace and D1 database that throw wherever these rules say so (see `Faults`). The
@@ -201,17 +207,19 @@ export async function startWorker(
   extra: Record<string, string> | StartOptions = {},
 ): Promise<TestWorker> {
   const opts: StartOptions =
-    "bindings" in extra || "migrationsDir" in extra || "skipMigrations" in extra || "faults" in extra
+    "bindings" in extra || "migrationsDir" in extra || "skipMigrations" in extra || "faults" in extra || "build" in extra
       ? (extra as StartOptions)
       : { bindings: extra as Record<string, string> };
-  if (!existsSync(ENTRY)) {
-    throw new Error(`${ENTRY} is missing: run \`make build\` (or \`make test-e2e\`) first`);
+  const buildDir = BUILD_DIRS[opts.build ?? "test"];
+  const entry = path.join(buildDir, "index.js");
+  if (!existsSync(entry)) {
+    throw new Error(`${entry} is missing: run \`make build build-test\` (or \`make test-e2e\`) first`);
   }
   const verbose = !!process.env.TESSERA_E2E_LOG;
   const main = {
     modules: true,
-    scriptPath: ENTRY,
-    modulesRoot: BUILD_DIR,
+    scriptPath: entry,
+    modulesRoot: buildDir,
     modulesRules: [
       { type: "ESModule" as const, include: ["**/*.js"] },
       { type: "CompiledWasm" as const, include: ["**/*.wasm"] },

@@ -1,0 +1,85 @@
+//! Failing stores: every call of a use case made to fail in turn. Introspection fails closed
+//! (never active); a change either happens whole or not at all.
+
+use crate::world::*;
+use futures_executor::block_on;
+use tessera::domain::user::UserStatus;
+use tessera::domain::Error;
+use tessera::service::{signin as signin_service, users};
+use tessera::store::UserStore;
+
+#[test]
+fn introspection_is_never_active_when_any_kv_call_fails() {
+    let mut w = World::new();
+    let owner = w.owner();
+    let (p, t) = (app("public"), tenant("public"));
+    let key = w.api_key(&owner, &p, &t, &["introspect"]);
+    let token = signup(&w, &p, &t, "a@example.com").session.access_token;
+    // Record the KV calls of a cold introspection, then fail each of them in turn.
+    w.new_isolate();
+    w.kv.faults().clear_calls();
+    assert!(is_active(&w, &p, &t, &key, &token));
+    let calls = w.kv.faults().calls();
+    assert!(calls.len() >= 4, "{calls:?}");
+    for call in calls {
+        w.new_isolate();
+        let failing = call.clone();
+        w.kv.faults().fail_when(move |c| c == failing);
+        let answer = introspect(&w, &p, &t, &key, &token);
+        assert!(
+            matches!(answer, Ok(tessera::service::introspection::Introspection::Inactive)),
+            "{call}: {answer:?}"
+        );
+        w.kv.faults().heal();
+    }
+}
+
+#[test]
+fn a_signin_whose_session_cannot_be_written_signs_nobody_in() {
+    let w = World::new();
+    let (p, t) = (app("public"), tenant("public"));
+    let signed = signup(&w, &p, &t, "b@example.com");
+    w.db.faults().fail_when(|c| c == "db create_session");
+    let failed = signin(&w, &p, &t, "b@example.com", PASSWORD, None);
+    assert!(matches!(failed, Err(Error::Unavailable(_))));
+    w.db.faults().heal();
+    let (_, face) = block_on(w.db.find_tenant_user(&p, &t, &signed.user.face.user_id)).unwrap().unwrap();
+    assert_eq!(face.status, UserStatus::Active);
+}
+
+#[test]
+fn every_failing_call_of_a_signup_leaves_no_user_behind() {
+    let w = World::new();
+    let (p, t) = (app("public"), tenant("public"));
+    w.db.faults().clear_calls();
+    signup(&w, &p, &t, "probe@example.com");
+    let calls: Vec<String> = w.db.faults().calls().into_iter().chain(w.kv.faults().calls()).collect();
+    for (n, call) in calls.iter().enumerate() {
+        let who = format!("c{n}@example.com");
+        let failing = call.clone();
+        let rule = move |c: &str| c == failing;
+        if call.starts_with("db ") {
+            w.db.faults().fail_when(rule);
+        } else {
+            w.kv.faults().fail_when(rule);
+        }
+        let result = block_on(signin_service::signup(&w.cx(), &p, &t, email(&who), &password(PASSWORD), None));
+        w.db.faults().heal();
+        w.kv.faults().heal();
+        if result.is_err() {
+            let again = signin(&w, &p, &t, &who, PASSWORD, None);
+            assert_eq!(again.unwrap_err(), Error::InvalidCredentials, "{call}: a failed sign-up left a user");
+        }
+    }
+}
+
+#[test]
+fn a_failing_store_while_revoking_sessions_is_reported_not_hidden() {
+    let w = World::new();
+    let owner = w.owner();
+    let (p, t) = (app("public"), tenant("public"));
+    let signed = signup(&w, &p, &t, "d@example.com");
+    w.kv.faults().fail_when(|c| c.starts_with("kv put rev:"));
+    let failed = block_on(users::revoke_sessions(&w.cx(), &owner, &p, &t, &signed.user.face.user_id));
+    assert!(matches!(failed, Err(Error::Unavailable(_))));
+}
