@@ -262,6 +262,7 @@ pub fn authorize(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::time::Timestamp;
 
     fn app(s: &str) -> AppId {
         AppId::parse(s).unwrap()
@@ -282,7 +283,7 @@ mod tests {
 
     fn operator(grants: Vec<Grant>) -> Principal {
         Principal::Operator {
-            id: OperatorId::generate(0, [1; 10]),
+            id: OperatorId::generate(Timestamp::EPOCH, [1; 10]),
             grants,
         }
     }
@@ -417,11 +418,11 @@ mod tests {
 
     #[test]
     fn decisions_follow_the_table() {
-        let owner = Principal::PlatformOwner(OperatorId::generate(0, [0; 10]));
+        let owner = Principal::PlatformOwner(OperatorId::generate(Timestamp::EPOCH, [0; 10]));
         let operator = operator(vec![]);
         let (shop, acme, other) = (app("shop"), tenant("acme"), tenant("other"));
         let key = Principal::ApiKey {
-            id: ApiKeyId::generate(0, [2; 10]),
+            id: ApiKeyId::generate(Timestamp::EPOCH, [2; 10]),
             app_id: shop.clone(),
             tenant_id: acme.clone(),
             scopes: vec![
