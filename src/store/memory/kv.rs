@@ -8,10 +8,13 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+/// Key → (value, expiry in seconds when one was asked for).
+type Entries = BTreeMap<String, (String, Option<u64>)>;
+
 /// Keys → (value, expiry in seconds when one was asked for), plus failure injection.
 #[derive(Default, Clone)]
 pub struct MemoryKv {
-    entries: Rc<RefCell<BTreeMap<String, (String, Option<u64>)>>>,
+    entries: Rc<RefCell<Entries>>,
     faults: Rc<Faults>,
 }
 
