@@ -91,11 +91,11 @@ const EVERY_METHOD: [&str; 56] = [
 ];
 
 /// A store with something in every table the calls below touch.
-fn populated() -> (MemoryStore, contract::tenancy::Populated) {
+fn populated() -> (MemoryStore, contract::steps::Populated) {
     let db = MemoryStore::seeded();
     let populated = block_on(async {
-        let shop = contract::tenancy::create_app(&db, "shop", 1).await;
-        contract::tenancy::populate(&db, &shop, "acme", 10).await
+        let shop = contract::steps::create_app(&db, "shop", 1).await;
+        contract::steps::populate(&db, &shop, "acme", 10).await
     });
     (db, populated)
 }
@@ -105,7 +105,7 @@ fn populated() -> (MemoryStore, contract::tenancy::Populated) {
 /// method's name and outcome, in call order.
 async fn call_every_method(
     db: &MemoryStore,
-    p: &contract::tenancy::Populated,
+    p: &contract::steps::Populated,
 ) -> Vec<(&'static str, Result<(), Error>)> {
     let mut outcomes: Vec<(&'static str, Result<(), Error>)> = Vec::new();
     macro_rules! call {

@@ -23,6 +23,7 @@
 pub mod edge;
 pub mod fixtures;
 pub mod operators;
+pub mod steps;
 pub mod tenancy;
 pub mod user_state;
 pub mod users;

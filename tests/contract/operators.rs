@@ -2,7 +2,7 @@
 //! memberships (invitation, acceptance, updates under the last-admin guard, grants).
 
 use super::fixtures::*;
-use super::tenancy::{actions_of, create_app, create_tenant};
+use super::steps::{actions_of, create_app, create_tenant};
 use tessera::domain::audit::AuditAction;
 use tessera::domain::authz::Grant;
 use tessera::domain::ids::AppId;
@@ -380,7 +380,7 @@ pub async fn a_membership_changes_only_from_its_expected_status<D: Database>(db:
         db.find_member(&shop, &member.id).await.unwrap(),
         Some(suspended.clone())
     );
-    let log = super::tenancy::audit_of(db, &shop).await;
+    let log = super::steps::audit_of(db, &shop).await;
     let updates: Vec<_> = log
         .iter()
         .filter(|r| r.action == AuditAction::MemberUpdate)

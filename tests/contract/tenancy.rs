@@ -2,8 +2,8 @@
 //! reaches into every aggregate of the tenant.
 
 use super::fixtures::*;
-use tessera::domain::audit::{AuditAction, AuditRecord};
-use tessera::domain::ids::{AppId, TenantId};
+use super::steps::{actions_of, audit_of, create_app, create_tenant, populate};
+use tessera::domain::audit::AuditAction;
 use tessera::domain::keys::KeyOwner;
 use tessera::domain::member::{MemberStatus, OperatorRole};
 use tessera::domain::secret::SecretKind;
@@ -11,40 +11,6 @@ use tessera::domain::tenancy::{AppSettings, LoginMethod};
 use tessera::domain::time::Timestamp;
 use tessera::domain::user::UserStatus;
 use tessera::store::Database;
-
-/// Every audit entry of an app (at most 1,000), newest first.
-pub async fn audit_of<D: Database>(db: &D, app_id: &AppId) -> Vec<AuditRecord> {
-    db.list_audit(app_id, None, None, 1_000)
-        .await
-        .expect("list_audit")
-}
-
-/// The actions of an app's audit log, oldest first.
-pub async fn actions_of<D: Database>(db: &D, app_id: &AppId) -> Vec<AuditAction> {
-    let mut actions: Vec<AuditAction> = audit_of(db, app_id)
-        .await
-        .into_iter()
-        .map(|r| r.action)
-        .collect();
-    actions.reverse();
-    actions
-}
-
-/// Creates app `id` (with its public tenant); audit entry number `n`.
-pub async fn create_app<D: Database>(db: &D, id: &str, n: u32) -> AppId {
-    let (a, public) = new_app(id);
-    let e = entry(n, &a.id, AuditAction::AppCreate, None);
-    assert!(db.create_app(&a, &public, &e).await.unwrap(), "app {id}");
-    a.id
-}
-
-/// Creates tenant `id` of an app; audit entry number `n`.
-pub async fn create_tenant<D: Database>(db: &D, app_id: &AppId, id: &str, n: u32) -> TenantId {
-    let t = new_tenant(app_id, id);
-    let e = entry(n, app_id, AuditAction::TenantCreate, Some(&t.id));
-    assert!(db.create_tenant(&t, &e).await.unwrap(), "tenant {id}");
-    t.id
-}
 
 pub async fn a_fresh_store_has_the_public_app_and_its_public_tenant<D: Database>(db: &D) {
     let public = app("public");
@@ -312,63 +278,6 @@ pub async fn signing_keys_are_returned_newest_first_per_owner<D: Database>(db: &
         actions_of(db, &shop).await,
         [AuditAction::AppCreate, AuditAction::SigningKeyRotate]
     );
-}
-
-/// What `populate` wrote in one tenant.
-pub struct Populated {
-    pub tenant: TenantId,
-    pub address: String,
-    pub user: tessera::domain::user::UserId,
-    pub session: tessera::domain::session::SessionId,
-    pub token: tessera::domain::secret::SecretHash,
-    pub key: tessera::domain::ids::ApiKeyId,
-    pub key_hash: tessera::domain::secret::SecretHash,
-    pub narrowed_member: tessera::domain::member::MemberId,
-    pub narrowed_invite: tessera::domain::secret::SecretHash,
-}
-
-/// Writes into tenant `id` of `shop` a user with a session, an API key, a blocked sign-in
-/// account, and an invitation narrowed to the tenant. `n` keeps ids apart between tenants.
-pub async fn populate<D: Database>(db: &D, shop: &AppId, id: &str, n: u32) -> Populated {
-    let t = create_tenant(db, shop, id, n).await;
-    let address = format!("user@{id}.example");
-    let (u, face) = user(shop, &t, &address, n);
-    let s = session(&face, n);
-    let tok = token(n as u8);
-    assert!(db.create_user(&u, &face, &s, &tok).await.unwrap());
-    let (key, key_hash) = api_key(shop, &t, n);
-    let e = entry(n + 1, shop, AuditAction::ApiKeyCreate, Some(&t));
-    db.create_api_key(&key, &key_hash, &e).await.unwrap();
-    let blocked = attempt(&format!("account:{address}"), None, at(0));
-    for _ in 0..6 {
-        db.begin_signin(shop, &t, &face.email, &blocked)
-            .await
-            .unwrap();
-    }
-    assert!(
-        db.begin_signin(shop, &t, &face.email, &blocked)
-            .await
-            .unwrap()
-            .retry_after
-            .is_some(),
-        "the account is blocked"
-    );
-    let mut narrowed = invitation(shop, &format!("ops@{id}.example"), n, at(1_000_000));
-    narrowed.tenant_id = Some(t.clone());
-    let invite = secret(SecretKind::InviteToken, n as u8);
-    let e = entry(n + 2, shop, AuditAction::MemberInvite, Some(&t));
-    assert!(db.create_member(&narrowed, &invite, &e).await.unwrap());
-    Populated {
-        tenant: t,
-        address,
-        user: u.id,
-        session: s.id,
-        token: tok,
-        key: key.id,
-        key_hash,
-        narrowed_member: narrowed.id,
-        narrowed_invite: invite,
-    }
 }
 
 pub async fn deleting_a_tenant_removes_everything_of_it_and_nothing_of_others<D: Database>(db: &D) {

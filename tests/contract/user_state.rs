@@ -2,7 +2,7 @@
 //! session revocation, metadata, the billing webhook) and of the audit log.
 
 use super::fixtures::*;
-use super::tenancy::{actions_of, audit_of, create_app, create_tenant};
+use super::steps::{actions_of, audit_of, create_app, create_tenant};
 use tessera::domain::audit::AuditAction;
 use tessera::domain::ids::{AppId, TenantId};
 use tessera::domain::names::{PlanTier, RoleName, UserPermission};

@@ -3,7 +3,7 @@
 //! compare-and-swap, revocation, the status a refresh sees).
 
 use super::fixtures::*;
-use super::tenancy::{actions_of, create_tenant};
+use super::steps::{actions_of, create_tenant};
 use tessera::domain::audit::AuditAction;
 use tessera::domain::ids::{AppId, TenantId};
 use tessera::domain::user::UserStatus;
