@@ -471,3 +471,18 @@ fn the_test_helpers_report_counts_generations_and_entries_oldest_first() {
     assert_eq!((counts.sessions, counts.refresh_tokens), (1, 2));
     assert!(block_on(db.find_app(&shop)).unwrap().is_some());
 }
+
+#[test]
+fn a_store_and_a_kv_namespace_can_share_one_fault_rule_and_one_call_log() {
+    use tessera::store::EdgeStore;
+    let db = MemoryStore::seeded();
+    let edge = KvEdge::new(MemoryKv::with_faults(db.shared_faults()));
+    db.faults().fail_when(|call| call.starts_with("kv put "));
+    let shop = app("public");
+    assert!(block_on(db.find_app(&shop)).unwrap().is_some());
+    let (found, _) = new_app("shop");
+    let outcome = block_on(edge.put_app(&found));
+    assert!(matches!(outcome, Err(Error::Unavailable(_))), "{outcome:?}");
+    assert_eq!(db.faults().calls(), ["db find_app", "kv put app:shop"]);
+    assert_eq!(db.faults().injected(), ["kv put app:shop"]);
+}

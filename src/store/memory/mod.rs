@@ -38,11 +38,12 @@ use crate::domain::Error;
 use crate::store::StoredSigningKey;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 /// Every relational port in memory, with failure injection.
 pub struct MemoryStore {
     state: RefCell<State>,
-    faults: Faults,
+    faults: Rc<Faults>,
 }
 
 /// The tables. Keys are typed ids, whose order is the order of their stored text (slugs are
@@ -179,6 +180,13 @@ impl MemoryStore {
     /// A store in the state the migrations leave D1 in: the app `public` (default settings)
     /// with its tenant `public` (email and password), both created at the epoch.
     pub fn seeded() -> Self {
+        Self::seeded_with_faults(Rc::default())
+    }
+
+    /// `seeded()` with the failure rules `faults`, which a `MemoryKv` may share
+    /// (`MemoryKv::with_faults`): one rule then decides over both, and `calls()` lists the
+    /// calls to both in the order they were made.
+    pub fn seeded_with_faults(faults: Rc<Faults>) -> Self {
         let public = AppId::parse("public").unwrap_or_else(|_| unreachable!("a valid slug"));
         let mut state = State::default();
         state.apps.insert(
@@ -199,13 +207,18 @@ impl MemoryStore {
         state.tenants.insert((public, TenantId::public()), tenant);
         MemoryStore {
             state: RefCell::new(state),
-            faults: Faults::default(),
+            faults,
         }
     }
 
     /// The failure rules: calls are named `db <method>`, e.g. `db create_session`.
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// The failure rules, to share with a `MemoryKv`.
+    pub fn shared_faults(&self) -> Rc<Faults> {
+        Rc::clone(&self.faults)
     }
 
     /// Fails the call `db <method>` when the fault rules say so. Every method calls it first.
