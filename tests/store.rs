@@ -1,245 +1,488 @@
-//! The store contract, exercised on the memory adapter (the D1 adapter runs the same contract
-//! through the end-to-end specs).
+//! The port contract on the memory adapters (`MemoryStore`, and `KvEdge` over `MemoryKv`), and
+//! what only the memory store promises: a call made to fail by its fault rules, or refused by
+//! a constraint, returns an error and changes nothing.
 
+mod contract;
+
+use contract::fixtures::*;
 use futures_executor::block_on;
-use tessera::domain::audit::{Actor, AuditEntry};
-use tessera::domain::authz::Scope;
-use tessera::domain::email::Email;
-use tessera::domain::ids::{ApiKeyId, AppId, OperatorId, TenantId};
-use tessera::domain::operator::Operator;
-use tessera::domain::password::PasswordPolicy;
-use tessera::domain::secret::{PlainSecret, SecretKind};
-use tessera::domain::tenancy::{ApiKey, App, Tenant};
+use tessera::domain::audit::AuditAction;
+use tessera::domain::keys::KeyOwner;
+use tessera::domain::member::MemberStatus;
+use tessera::domain::names::{PlanTier, RoleName};
+use tessera::domain::policy::Plan;
+use tessera::domain::secret::SecretKind;
+use tessera::domain::tenancy::AppSettings;
 use tessera::domain::Error;
-use tessera::store::memory::MemoryStore;
-use tessera::store::{ApiKeyStore, OperatorStore, TenancyStore};
+use tessera::store::kv::KvEdge;
+use tessera::store::memory::{MemoryKv, MemoryStore, RowCounts};
+use tessera::store::{
+    ApiKeyStore, AuditStore, MemberStore, OperatorStore, SessionStore, SigningKeyStore,
+    TenancyStore, UserFilter, UserStateStore, UserStore,
+};
 
-fn entry(action: &'static str) -> AuditEntry {
-    AuditEntry {
-        id: format!("entry-{action}"),
-        app_id: app("public"),
-        at_ms: 0,
-        actor: Actor::Operator("op".into()),
-        action,
-        target: "t".into(),
-        tenant_id: None,
-        detail: serde_json::json!({}),
+contract::contract_suite!(memory, tessera::store::memory::MemoryStore::seeded);
+
+/// The edge view over a fresh memory KV namespace.
+fn memory_edge() -> KvEdge<MemoryKv> {
+    KvEdge::new(MemoryKv::default())
+}
+
+contract::edge_suite!(memory_kv, crate::memory_edge);
+
+/// Every method of every relational port, as the fault rules name it (`db <method>`).
+const EVERY_METHOD: [&str; 56] = [
+    "find_app",
+    "list_apps",
+    "create_app",
+    "update_app_settings",
+    "find_tenant",
+    "list_tenants",
+    "create_tenant",
+    "update_tenant",
+    "delete_tenant",
+    "create_platform_owner",
+    "find_operator",
+    "find_operator_by_email",
+    "begin_operator_signin",
+    "finish_operator_signin",
+    "update_operator_password",
+    "create_api_key",
+    "list_api_keys",
+    "delete_api_key",
+    "find_api_key_by_hash",
+    "find_api_key_hash",
+    "find_signing_keys",
+    "create_signing_key",
+    "create_user",
+    "begin_signin",
+    "count_signup",
+    "settle_signin",
+    "find_tenant_user",
+    "update_user_password",
+    "create_session",
+    "find_by_refresh_token",
+    "rotate_session",
+    "find_session",
+    "revoke_session",
+    "create_member",
+    "find_invite",
+    "accept_invite",
+    "find_member",
+    "list_members",
+    "update_member",
+    "find_grants",
+    "list_audit",
+    "find_policy",
+    "put_role",
+    "put_plan",
+    "list_tenant_users",
+    "find_user",
+    "update_face",
+    "associate",
+    "create_user_only",
+    "revoke_user_sessions",
+    "find_metadata",
+    "put_metadata",
+    "find_webhook_secret",
+    "put_webhook_secret",
+    "has_event",
+    "apply_plan_event",
+];
+
+/// A store with something in every table the calls below touch.
+fn populated() -> (MemoryStore, contract::steps::Populated) {
+    let db = MemoryStore::seeded();
+    let populated = block_on(async {
+        let shop = contract::steps::create_app(&db, "shop", 1).await;
+        contract::steps::populate(&db, &shop, "acme", 10).await
+    });
+    (db, populated)
+}
+
+/// Calls every method once, with arguments under which it would change something, and
+/// checks after each call that failed that the state is as it was before it. Returns each
+/// method's name and outcome, in call order.
+async fn call_every_method(
+    db: &MemoryStore,
+    p: &contract::steps::Populated,
+) -> Vec<(&'static str, Result<(), Error>)> {
+    let mut outcomes: Vec<(&'static str, Result<(), Error>)> = Vec::new();
+    macro_rules! call {
+        ($name:literal, $call:expr) => {{
+            let before = db.snapshot();
+            let outcome = $call.await.map(drop);
+            if outcome.is_err() {
+                assert_eq!(
+                    db.snapshot(),
+                    before,
+                    "{} failed but changed the state",
+                    $name
+                );
+            }
+            outcomes.push(($name, outcome));
+        }};
     }
-}
+    let shop = app("shop");
+    let acme = p.tenant.clone();
+    let (new_shop, new_public) = new_app("new-shop");
+    let e = |n: u32| entry(n, &shop, AuditAction::TenantUpdate, Some(&acme));
+    let (u, face) = user(&shop, &acme, "new@example.com", 200);
+    let s = session(&face, 200);
+    let ann = attempt(
+        &format!("account:{}", p.address),
+        Some("client:203.0.113.1"),
+        at(5),
+    );
+    let mut owner = operator("owner@example.com", 201);
+    owner.is_platform_owner = true;
+    let (key, key_hash) = api_key(&shop, &acme, 202);
+    let invite = secret(SecretKind::InviteToken, 203);
+    let member = invitation(&shop, "member@example.com", 203, at(1_000_000));
+    // The face `populate` wrote (user number 10), moved to another plan.
+    let mut existing_face = user(&shop, &acme, &p.address, 10).1;
+    existing_face.plan_tier = PlanTier::parse("pro").unwrap();
 
-fn app(id: &str) -> AppId {
-    AppId::parse(id).unwrap()
-}
-fn tenant(id: &str) -> TenantId {
-    TenantId::parse(id).unwrap()
-}
-
-fn owner(email: &str, n: u8) -> Operator {
-    Operator {
-        id: OperatorId::generate(1, [n; 10]),
-        email: Email::parse(email).unwrap(),
-        password_hash: Some(PasswordPolicy::insecure_for_tests(1).dummy_hash()),
-        is_platform_owner: true,
-        created_at_ms: 1,
-    }
-}
-
-#[test]
-fn a_fresh_store_has_the_public_app_and_tenant() {
-    let store = MemoryStore::seeded();
-    block_on(async {
-        assert!(store.find_app(&app("public")).await.unwrap().is_some());
-        assert!(store
-            .find_tenant(&app("public"), &tenant("public"))
-            .await
-            .unwrap()
-            .is_some());
-    });
-}
-
-#[test]
-fn creating_an_app_twice_reports_that_it_exists() {
-    let store = MemoryStore::seeded();
-    block_on(async {
-        let shop = App {
-            id: app("shop"),
-            settings: Default::default(),
-            created_at_ms: 5,
-        };
-        let public = Tenant::public_of(&shop.id, 5);
-        assert!(store
-            .create_app(&shop, &public, &entry("app.create"))
-            .await
-            .unwrap());
-        assert!(!store
-            .create_app(&shop, &public, &entry("app.create"))
-            .await
-            .unwrap());
-        let actions: Vec<&str> = store.audit_entries().iter().map(|e| e.action).collect();
-        assert_eq!(
-            actions,
-            ["app.create"],
-            "the refused second creation left no entry"
-        );
-        let tenants = store.list_tenants(&shop.id, None, 10).await.unwrap();
-        assert_eq!(tenants.len(), 1);
-        assert!(tenants[0].id.is_public());
-    });
-}
-
-#[test]
-fn only_one_platform_owner_can_ever_be_created() {
-    let store = MemoryStore::seeded();
-    block_on(async {
-        assert!(store
-            .create_platform_owner(&owner("a@example.com", 1))
-            .await
-            .unwrap());
-        assert!(!store
-            .create_platform_owner(&owner("b@example.com", 2))
-            .await
-            .unwrap());
-        assert!(store
-            .find_operator_by_email("b@example.com")
-            .await
-            .unwrap()
-            .is_none());
-    });
-}
-
-#[test]
-fn pages_continue_after_the_cursor_key() {
-    let store = MemoryStore::seeded();
-    block_on(async {
-        for id in ["c", "a", "b"] {
-            let a = App {
-                id: app(id),
-                settings: Default::default(),
-                created_at_ms: 0,
-            };
-            store
-                .create_app(&a, &Tenant::public_of(&a.id, 0), &entry("app.create"))
-                .await
-                .unwrap();
-        }
-        let first: Vec<String> = store
-            .list_apps(None, 2)
-            .await
-            .unwrap()
-            .iter()
-            .map(|a| a.id.to_string())
-            .collect();
-        assert_eq!(first, ["a", "b"]);
-        let rest: Vec<String> = store
-            .list_apps(Some("b"), 10)
-            .await
-            .unwrap()
-            .iter()
-            .map(|a| a.id.to_string())
-            .collect();
-        assert_eq!(rest, ["c", "public"]);
-    });
-}
-
-#[test]
-fn deleting_a_tenant_deletes_its_api_keys() {
-    let store = MemoryStore::seeded();
-    block_on(async {
-        let (a, t) = (app("public"), tenant("acme"));
-        let mut acme = Tenant::public_of(&a, 0);
-        acme.id = t.clone();
-        assert!(store
-            .create_tenant(&acme, &entry("tenant.create"))
-            .await
-            .unwrap());
-        let secret = PlainSecret::generate(SecretKind::ApiKey, [3; 32]);
-        let key = ApiKey {
-            id: ApiKeyId::generate(0, [1; 10]),
-            app_id: a.clone(),
-            tenant_id: t.clone(),
-            name: "k".into(),
-            scopes: vec![Scope::Introspect],
-            created_at_ms: 0,
-        };
-        store
-            .create_api_key(&key, &secret.hash(), &entry("api_key.create"))
-            .await
-            .unwrap();
-        assert_eq!(
-            store.find_api_key_by_hash(&secret.hash()).await.unwrap(),
-            Some(key)
-        );
-        assert_eq!(
-            store
-                .delete_tenant(&a, &t, &entry("tenant.delete"))
-                .await
-                .unwrap(),
-            Some(vec![secret.hash()])
-        );
-        assert_eq!(
-            store.find_api_key_by_hash(&secret.hash()).await.unwrap(),
-            None
-        );
-        assert_eq!(
-            store
-                .delete_tenant(&a, &t, &entry("tenant.delete"))
-                .await
-                .unwrap(),
-            None
-        );
-    });
-}
-
-#[test]
-fn a_store_that_is_down_fails_with_unavailable() {
-    let store = MemoryStore::seeded();
-    store.set_down(true);
-    let result = block_on(store.find_app(&app("public")));
-    assert!(matches!(result, Err(Error::Unavailable(_))));
-}
-
-#[test]
-fn operator_sign_in_attempts_are_counted_before_hashing_and_blocked_past_the_free_ones() {
-    use tessera::store::Attempt;
-    let store = MemoryStore::seeded();
-    let email = Email::parse("a@example.com").unwrap();
-    let attempt = Attempt {
-        account: "operator:a@example.com".into(),
-        client: Some("client:203.0.113.1".into()),
-        now_ms: 1_000_000,
+    call!("find_app", db.find_app(&shop));
+    call!("list_apps", db.list_apps(None, 10));
+    call!("create_app", db.create_app(&new_shop, &new_public, &e(100)));
+    call!(
+        "update_app_settings",
+        db.update_app_settings(&shop, &AppSettings::default(), &e(101))
+    );
+    call!("find_tenant", db.find_tenant(&shop, &acme));
+    call!("list_tenants", db.list_tenants(&shop, None, 10));
+    call!(
+        "create_tenant",
+        db.create_tenant(&new_tenant(&shop, "bravo"), &e(102))
+    );
+    call!(
+        "update_tenant",
+        db.update_tenant(&new_tenant(&shop, "acme"), &e(103))
+    );
+    call!("create_platform_owner", db.create_platform_owner(&owner));
+    call!("find_operator", db.find_operator(&owner.id));
+    call!(
+        "find_operator_by_email",
+        db.find_operator_by_email(&owner.email)
+    );
+    call!(
+        "begin_operator_signin",
+        db.begin_operator_signin(&owner.email, &ann)
+    );
+    call!("finish_operator_signin", db.finish_operator_signin(&ann));
+    call!(
+        "update_operator_password",
+        db.update_operator_password(&owner.id, &password_hash(3))
+    );
+    call!(
+        "create_api_key",
+        db.create_api_key(&key, &key_hash, &e(104))
+    );
+    call!("list_api_keys", db.list_api_keys(&shop, &acme, None, 10));
+    call!(
+        "delete_api_key",
+        db.delete_api_key(&shop, &acme, &p.key, Some(&e(105)))
+    );
+    call!("find_api_key_by_hash", db.find_api_key_by_hash(&key_hash));
+    call!(
+        "find_api_key_hash",
+        db.find_api_key_hash(&shop, &acme, &key.id)
+    );
+    call!(
+        "create_signing_key",
+        db.create_signing_key(&signing_key(&KeyOwner::Operators, "k1", 5), Some(&e(106)))
+    );
+    call!(
+        "find_signing_keys",
+        db.find_signing_keys(&KeyOwner::Operators)
+    );
+    call!("create_user", db.create_user(&u, &face, &s, &token(200)));
+    call!(
+        "begin_signin",
+        db.begin_signin(&shop, &acme, &email(&p.address), &ann)
+    );
+    call!(
+        "count_signup",
+        db.count_signup(&shop, &acme, "client:203.0.113.1", at(5))
+    );
+    call!("settle_signin", db.settle_signin(&shop, &acme, &ann));
+    call!(
+        "find_tenant_user",
+        db.find_tenant_user(&shop, &acme, &p.user)
+    );
+    call!(
+        "update_user_password",
+        db.update_user_password(&shop, &p.user, &password_hash(4))
+    );
+    call!(
+        "create_session",
+        db.create_session(&session(&face, 204), &token(204), &ann)
+    );
+    call!("find_by_refresh_token", db.find_by_refresh_token(&p.token));
+    call!(
+        "rotate_session",
+        db.rotate_session(&p.session, 0, &token(205), at(6))
+    );
+    call!("find_session", db.find_session(&p.session));
+    call!("revoke_session", db.revoke_session(&p.session, at(7)));
+    call!("create_member", db.create_member(&member, &invite, &e(107)));
+    call!("find_invite", db.find_invite(&invite));
+    call!(
+        "accept_invite",
+        db.accept_invite(&p.narrowed_invite, &owner.id, None, at(8), &e(108))
+    );
+    call!("find_member", db.find_member(&shop, &member.id));
+    call!("list_members", db.list_members(&shop, None, 10));
+    let mut left = member.clone();
+    left.status = MemberStatus::Left;
+    call!(
+        "update_member",
+        db.update_member(&left, MemberStatus::Invited, false, &e(109))
+    );
+    call!("find_grants", db.find_grants(&owner.id));
+    call!("list_audit", db.list_audit(&shop, None, None, 10));
+    call!(
+        "put_role",
+        db.put_role(
+            &shop,
+            &RoleName::parse("editor").unwrap(),
+            &[],
+            at(9),
+            &e(110)
+        )
+    );
+    let plan = Plan {
+        roles: vec![],
+        rate_limit: None,
     };
-    block_on(async {
-        for n in 1..=5 {
-            let record = store.begin_operator_signin(&email, &attempt).await.unwrap();
-            assert_eq!(record.retry_after, None, "attempt {n} is free");
+    call!(
+        "put_plan",
+        db.put_plan(
+            &shop,
+            &PlanTier::parse("pro").unwrap(),
+            &plan,
+            at(9),
+            &e(111)
+        )
+    );
+    call!("find_policy", db.find_policy(&shop));
+    call!(
+        "list_tenant_users",
+        db.list_tenant_users(&shop, &acme, &UserFilter::default(), None, 10)
+    );
+    call!("find_user", db.find_user(&shop, &p.user));
+    call!(
+        "update_face",
+        db.update_face(&existing_face, existing_face.version, &e(112))
+    );
+    let (other, other_face) = user(&shop, &tenant("public"), "other@example.com", 206);
+    call!(
+        "create_user_only",
+        db.create_user_only(&other, &other_face, &e(113))
+    );
+    let mut associated = other_face.clone();
+    associated.tenant_id = acme.clone();
+    call!("associate", db.associate(&associated, &e(114)));
+    call!(
+        "revoke_user_sessions",
+        db.revoke_user_sessions(&shop, &acme, &u.id, at(10), &e(115))
+    );
+    call!(
+        "put_metadata",
+        db.put_metadata(
+            &shop,
+            &p.user,
+            &serde_json::json!({"a": 1}),
+            at(10),
+            &e(116)
+        )
+    );
+    call!("find_metadata", db.find_metadata(&shop, &p.user));
+    call!(
+        "put_webhook_secret",
+        db.put_webhook_secret(&shop, "sealed", at(10), &e(117))
+    );
+    call!("find_webhook_secret", db.find_webhook_secret(&shop));
+    call!(
+        "apply_plan_event",
+        db.apply_plan_event(&shop, "evt_1", &existing_face, at(11), &e(118))
+    );
+    call!("has_event", db.has_event(&shop, "evt_1"));
+    call!("delete_tenant", db.delete_tenant(&shop, &acme, &e(119)));
+    outcomes
+}
+
+#[test]
+fn every_method_fails_with_unavailable_and_changes_nothing_when_every_call_fails() {
+    let (db, p) = populated();
+    let before = db.snapshot();
+    db.faults().fail_when(|call| call.starts_with("db "));
+    let outcomes = block_on(call_every_method(&db, &p));
+    assert_eq!(db.snapshot(), before);
+    let mut names: Vec<&str> = outcomes.iter().map(|(name, _)| *name).collect();
+    names.sort_unstable();
+    let mut every = EVERY_METHOD;
+    every.sort_unstable();
+    assert_eq!(names, every, "each method called once");
+    for (name, outcome) in &outcomes {
+        assert!(
+            matches!(outcome, Err(Error::Unavailable(_))),
+            "{name}: {outcome:?}"
+        );
+    }
+    let injected: Vec<String> = outcomes.iter().map(|(n, _)| format!("db {n}")).collect();
+    assert_eq!(
+        db.faults().injected(),
+        injected,
+        "each failure is named after its method"
+    );
+
+    // Healed, the same calls succeed and change the store: the check above is not vacuous.
+    db.faults().heal();
+    let outcomes = block_on(call_every_method(&db, &p));
+    for (name, outcome) in &outcomes {
+        assert!(outcome.is_ok(), "{name}: {outcome:?}");
+    }
+    assert_ne!(db.snapshot(), before);
+}
+
+#[test]
+fn any_one_method_made_to_fail_fails_alone_and_changes_nothing() {
+    for method in EVERY_METHOD {
+        let (db, p) = populated();
+        let call = format!("db {method}");
+        let failing = call.clone();
+        db.faults().fail_when(move |c| c == failing);
+        // `call_every_method` checks that the failed call left the state as it found it.
+        let outcomes = block_on(call_every_method(&db, &p));
+        // (Later calls may then be refused for what the failed call did not write.)
+        let (_, outcome) = outcomes
+            .iter()
+            .find(|(name, _)| *name == method)
+            .expect("every method is called");
+        assert!(matches!(outcome, Err(Error::Unavailable(_))), "{method}");
+        assert_eq!(db.faults().injected(), [call]);
+    }
+}
+
+#[test]
+fn a_seeded_store_holds_only_what_the_migrations_insert() {
+    let db = MemoryStore::seeded();
+    assert_eq!(
+        db.row_counts(),
+        RowCounts {
+            apps: 1,
+            tenants: 1,
+            ..RowCounts::default()
         }
-        let blocked = store.begin_operator_signin(&email, &attempt).await.unwrap();
-        assert_eq!(
-            blocked.retry_after,
-            Some(1),
-            "the 5th failure blocks for 1 s"
-        );
-        let later = Attempt {
-            now_ms: 1_001_000,
-            ..attempt.clone()
-        };
-        assert_eq!(
-            store
-                .begin_operator_signin(&email, &later)
-                .await
-                .unwrap()
-                .retry_after,
-            None
-        );
-        store.finish_operator_signin(&later).await.unwrap();
-        // A success clears the account: the next attempt is free again.
-        assert_eq!(
-            store
-                .begin_operator_signin(&email, &later)
-                .await
-                .unwrap()
-                .retry_after,
-            None
-        );
-    });
+    );
+    assert!(db.audit_entries().is_empty());
+}
+
+#[test]
+fn a_sign_up_refused_by_a_constraint_writes_nothing() {
+    let (db, p) = populated();
+    let shop = app("shop");
+    let (u, face) = user(&shop, &p.tenant, "new@example.com", 200);
+    let mut reused = session(&face, 200);
+    reused.id = p.session;
+    let before = db.snapshot();
+    let outcome = block_on(db.create_user(&u, &face, &reused, &token(200)));
+    assert!(matches!(outcome, Err(Error::Unavailable(_))), "{outcome:?}");
+    assert_eq!(db.snapshot(), before, "no user, face, session or token");
+    let outcome = block_on(db.create_user(&u, &face, &session(&face, 200), &p.token));
+    assert!(outcome.is_err(), "a refresh token hash is unique");
+    assert_eq!(db.snapshot(), before);
+    let outcome = block_on(db.create_user(&u, &face, &session(&face, 200), &token(200)));
+    assert_eq!(
+        outcome,
+        Ok(true),
+        "with fresh ids the same sign-up goes through"
+    );
+}
+
+#[test]
+fn writes_the_database_would_refuse_fail_and_change_nothing() {
+    let (db, p) = populated();
+    let shop = app("shop");
+    let before = db.snapshot();
+    let e = entry(300, &shop, AuditAction::TenantCreate, None);
+    // A tenant of an app that does not exist (foreign key).
+    let orphan = new_tenant(&app("ghost"), "acme");
+    assert!(block_on(db.create_tenant(&orphan, &e)).is_err());
+    // An API key whose hash is taken (UNIQUE).
+    let (key, _) = api_key(&shop, &p.tenant, 301);
+    assert!(block_on(db.create_api_key(&key, &p.key_hash, &e)).is_err());
+    // An audit entry whose id was used before (primary key): the change is refused with it.
+    let used = db.audit_entries()[0].clone();
+    assert!(block_on(db.create_tenant(&new_tenant(&shop, "bravo"), &used)).is_err());
+    // Metadata of a user that does not exist (foreign key).
+    let (ghost, _) = user(&shop, &p.tenant, "ghost@example.com", 302);
+    let json = serde_json::json!({});
+    assert!(block_on(db.put_metadata(&shop, &ghost.id, &json, at(1), &e)).is_err());
+    // Rotating a session that does not exist inserts a token of no session (foreign key).
+    let (_, face) = user(&shop, &p.tenant, "x@example.com", 303);
+    assert!(block_on(db.rotate_session(&session(&face, 303).id, 0, &token(250), at(1))).is_err());
+    assert_eq!(db.snapshot(), before);
+    // A new operator with an email taken by another operator (UNIQUE).
+    let mut owner = operator("owner@example.com", 304);
+    owner.is_platform_owner = true;
+    assert_eq!(block_on(db.create_platform_owner(&owner)), Ok(true));
+    let before_accept = db.snapshot();
+    let twin = operator("owner@example.com", 305);
+    let accept = entry(306, &shop, AuditAction::MemberAccept, None);
+    let outcome =
+        block_on(db.accept_invite(&p.narrowed_invite, &twin.id, Some(&twin), at(1), &accept));
+    assert!(outcome.is_err());
+    assert_eq!(
+        db.snapshot(),
+        before_accept,
+        "the invitation is still pending"
+    );
+}
+
+#[test]
+fn the_test_helpers_report_counts_generations_and_entries_oldest_first() {
+    let (db, p) = populated();
+    let shop = app("shop");
+    assert_eq!(
+        db.failure_count("shop", p.tenant.as_str(), &format!("account:{}", p.address)),
+        Some(5)
+    );
+    assert_eq!(
+        db.failure_count("shop", "acme", "account:nobody@example.com"),
+        None
+    );
+    block_on(db.rotate_session(&p.session, 0, &token(210), at(1))).unwrap();
+    assert_eq!(db.refresh_token_generations(&p.session), [0, 1]);
+    let actions: Vec<AuditAction> = db.audit_entries().iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        [
+            AuditAction::AppCreate,
+            AuditAction::TenantCreate,
+            AuditAction::ApiKeyCreate,
+            AuditAction::MemberInvite
+        ]
+    );
+    let counts = db.row_counts();
+    assert_eq!((counts.apps, counts.tenants, counts.users), (2, 3, 1));
+    assert_eq!((counts.sessions, counts.refresh_tokens), (1, 2));
+    assert!(block_on(db.find_app(&shop)).unwrap().is_some());
+}
+
+#[test]
+fn a_store_and_a_kv_namespace_can_share_one_fault_rule_and_one_call_log() {
+    use tessera::store::EdgeStore;
+    let db = MemoryStore::seeded();
+    let edge = KvEdge::new(MemoryKv::with_faults(db.shared_faults()));
+    db.faults().fail_when(|call| call.starts_with("kv put "));
+    let shop = app("public");
+    assert!(block_on(db.find_app(&shop)).unwrap().is_some());
+    let (found, _) = new_app("shop");
+    let outcome = block_on(edge.put_app(&found));
+    assert!(matches!(outcome, Err(Error::Unavailable(_))), "{outcome:?}");
+    assert_eq!(db.faults().calls(), ["db find_app", "kv put app:shop"]);
+    assert_eq!(db.faults().injected(), ["kv put app:shop"]);
 }

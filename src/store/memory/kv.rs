@@ -19,6 +19,14 @@ pub struct MemoryKv {
 }
 
 impl MemoryKv {
+    /// An empty namespace whose calls go through `faults` (shared with a `MemoryStore`, say).
+    pub fn with_faults(faults: Rc<Faults>) -> Self {
+        MemoryKv {
+            entries: Rc::default(),
+            faults,
+        }
+    }
+
     /// The failure rules of this namespace.
     pub fn faults(&self) -> &Faults {
         &self.faults

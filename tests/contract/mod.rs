@@ -1,0 +1,117 @@
+//! The port contract: scenarios that every `Database` adapter must pass, and a small one for
+//! `EdgeStore` adapters.
+//!
+//! Each scenario is `pub async fn the_name_as_a_sentence<D: Database>(db: &D)`, starts from a
+//! store in the state the migrations leave (the app `public` with its tenant `public`), uses
+//! the ports only, and is deterministic (fixed ids, times and secrets; see `fixtures`). A test
+//! crate declares `mod contract;` at its root and expands one suite per adapter:
+//!
+//! ```ignore
+//! contract::contract_suite!(memory, tessera::store::memory::MemoryStore::seeded);
+//! contract::contract_suite!(sqlite, crate::support::sqlite::sqlite_store);
+//! contract::edge_suite!(memory_kv, crate::memory_edge);
+//! ```
+//!
+//! The factory is a path (or any expression) that names the function from inside the module
+//! the macro creates, so use `crate::…` or an extern crate's path; each `#[test]` calls it
+//! once for a fresh store and runs one scenario with `futures_executor::block_on`.
+#![allow(
+    dead_code,
+    reason = "each test crate that includes the contract expands only the suites it needs"
+)]
+
+pub mod edge;
+pub mod fixtures;
+pub mod operators;
+pub mod steps;
+pub mod tenancy;
+pub mod user_state;
+pub mod users;
+
+/// One `#[test]` per `module::scenario`, each on a fresh store from `$factory`.
+macro_rules! scenarios {
+    ($factory:expr; $($module:ident :: $scenario:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $scenario() {
+                let store = ($factory)();
+                futures_executor::block_on(crate::contract::$module::$scenario(&store));
+            }
+        )*
+    };
+}
+
+/// Every `Database` scenario, as a module `$name` of tests on stores made by `$factory`.
+macro_rules! contract_suite {
+    ($name:ident, $factory:expr) => {
+        mod $name {
+            crate::contract::scenarios! { $factory;
+                tenancy::a_fresh_store_has_the_public_app_and_its_public_tenant,
+                tenancy::an_app_is_created_once_with_its_public_tenant,
+                tenancy::app_settings_are_replaced_only_for_an_existing_app,
+                tenancy::apps_are_listed_by_id_in_pages,
+                tenancy::tenants_are_created_once_updated_and_listed_by_id,
+                tenancy::api_keys_are_found_by_hash_listed_by_id_and_deleted_once,
+                tenancy::signing_keys_are_returned_newest_first_per_owner,
+                tenancy::deleting_a_tenant_removes_everything_of_it_and_nothing_of_others,
+                tenancy::a_tenant_recreated_under_the_same_id_starts_empty,
+                operators::only_one_platform_owner_can_ever_be_created,
+                operators::an_operator_password_is_replaced,
+                operators::operator_sign_ins_are_counted_before_hashing_and_settled_on_success,
+                operators::an_invitation_holds_its_email_in_the_app_until_it_is_left,
+                operators::an_expired_invitation_is_released_by_a_new_invitation_of_the_same_email,
+                operators::an_invitation_is_accepted_only_once_and_only_before_it_expires,
+                operators::an_existing_operator_accepts_an_invitation_without_a_new_account,
+                operators::a_membership_changes_only_from_its_expected_status,
+                operators::two_admins_demoting_each_other_leave_exactly_one_admin,
+                operators::the_last_admin_guard_counts_only_active_app_wide_admins,
+                operators::grants_are_the_memberships_that_are_not_left,
+                operators::members_are_listed_by_id_in_pages,
+                users::signing_up_writes_the_user_its_face_its_session_and_its_token_together,
+                users::a_duplicate_email_in_the_tenant_writes_nothing_at_all,
+                users::a_password_hash_is_replaced,
+                users::sign_in_attempts_past_the_free_ones_are_refused_uncounted_with_retry_after,
+                users::a_burst_of_attempts_gets_at_most_the_free_ones_through,
+                users::retry_after_is_the_later_of_the_blocked_subjects,
+                users::a_count_left_alone_for_longer_than_a_day_starts_again,
+                users::sign_in_counters_are_kept_per_tenant,
+                users::a_success_clears_the_account_and_gives_the_client_one_attempt_back,
+                users::settling_a_refused_sign_in_gives_the_attempt_back_without_a_session,
+                users::sign_ups_are_counted_per_client_and_tenant,
+                users::twenty_rotations_from_one_generation_succeed_exactly_once,
+                users::a_revoked_session_cannot_rotate,
+                users::a_refresh_sees_the_users_status_in_the_sessions_tenant,
+                user_state::roles_and_plans_are_written_replaced_and_read_as_the_policy,
+                user_state::tenant_users_are_listed_by_user_id_in_pages_with_filters,
+                user_state::an_email_prefix_lists_the_emails_within_the_prefix_in_email_order,
+                user_state::a_face_changes_only_from_its_expected_version,
+                user_state::a_user_is_associated_with_another_tenant_once,
+                user_state::an_imported_user_has_no_session_and_its_email_is_then_taken,
+                user_state::revoking_a_users_sessions_revokes_the_live_ones_of_that_tenant,
+                user_state::metadata_round_trips_and_defaults_to_an_empty_object,
+                user_state::the_webhook_secret_round_trips_and_is_replaced,
+                user_state::a_plan_event_is_applied_once,
+                user_state::the_audit_log_lists_newest_first_per_app_and_tenant_with_a_cursor,
+                user_state::refused_changes_leave_no_audit_entry_and_done_changes_leave_one,
+            }
+        }
+    };
+}
+
+/// Every `EdgeStore` scenario, as a module `$name` of tests on edge stores made by `$factory`.
+macro_rules! edge_suite {
+    ($name:ident, $factory:expr) => {
+        mod $name {
+            crate::contract::scenarios! { $factory;
+                edge::user_flags_round_trip_per_tenant,
+                edge::the_policy_mirror_round_trips,
+                edge::a_revocation_is_seen_for_its_session_only,
+                edge::an_api_key_is_published_and_withdrawn,
+                edge::public_keys_are_replaced_per_owner,
+                edge::app_and_tenant_mirrors_round_trip_and_are_withdrawn,
+            }
+        }
+    };
+}
+
+pub(crate) use {contract_suite, edge_suite, scenarios};
