@@ -55,6 +55,10 @@ pub fn verify<T: DeserializeOwned + Clone>(
     let token: Token<T> = Ed25519.validator(&key).validate(&untrusted).ok()?;
     let claims = token.claims();
     claims.validate_expiration(&time_options(now)).ok()?;
+    // RFC 7519 §4.1.4: not accepted *on* or after `exp` (jwt-compact still accepts at `exp`).
+    if claims.expiration?.timestamp_millis() <= now.unix_ms() {
+        return None;
+    }
     Some(claims.clone())
 }
 
@@ -179,7 +183,8 @@ mod tests {
     fn an_expired_token_is_refused() {
         let k = key();
         let token = operator_token(&k, NOW, 900);
-        assert!(verify_operator_token(&token, lookup(&k), NOW.plus_ms(900_001)).is_none());
+        assert!(verify_operator_token(&token, lookup(&k), NOW.plus_ms(899_999)).is_some());
+        assert!(verify_operator_token(&token, lookup(&k), NOW.plus_ms(900_000)).is_none());
     }
 
     #[test]

@@ -93,7 +93,7 @@ fn a_suspended_member_has_no_permission_at_all_and_left_is_final() {
     let w = World::new();
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
-    let (_, token) = member(&w, &owner, &shop, "s@example.com", &[OperatorRole::Admin], None);
+    let (_, token) = member(&w, &owner, &shop, "s@example.com", &[OperatorRole::Support], None);
     let (m, _) = invite(&w, &owner, &shop, "x@example.com", &[], None).unwrap();
     let id = block_on(members::list(&w.cx(), &owner, &shop, &tessera::domain::page::PageRequest::parse(None, None).unwrap())).unwrap()
         .items.into_iter().find(|x| x.email.as_str() == "s@example.com").unwrap().id;

@@ -144,7 +144,9 @@ fn users_are_listed_in_keyset_pages_with_filters() {
             None => break,
         }
     }
-    assert_eq!(seen, ids, "every user once, in id order");
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "every user once, in id order");
     let suspended = UserFilter { status: Some(UserStatus::Suspended), ..UserFilter::default() };
     let page = PageRequest::parse(None, None).unwrap();
     let listed = block_on(users::list(&w.cx(), &owner, &p, &tenant("public"), &suspended, &page)).unwrap();
