@@ -17,6 +17,8 @@
 //! once for a fresh store and runs one scenario with `futures_executor::block_on`.
 #![allow(
     dead_code,
+    unused_macros,
+    unused_imports,
     reason = "each test crate that includes the contract expands only the suites it needs"
 )]
 

@@ -25,12 +25,46 @@ fn a_signed_event_sets_the_plan_once_and_keeps_hand_assigned_roles() {
     let cx = w.cx();
     let secret = block_on(billing::rotate_secret(&cx, &owner, &p)).unwrap().0;
     for role in ["beta", "editor", "support"] {
-        block_on(catalogue::put_role(&cx, &owner, &p, &r(role), vec![UserPermission::parse("x:y").unwrap()])).unwrap();
+        block_on(catalogue::put_role(
+            &cx,
+            &owner,
+            &p,
+            &r(role),
+            vec![UserPermission::parse("x:y").unwrap()],
+        ))
+        .unwrap();
     }
-    block_on(catalogue::put_plan(&cx, &owner, &p, &PlanTier::parse("pro").unwrap(), vec![r("editor")], None)).unwrap();
-    block_on(catalogue::put_plan(&cx, &owner, &p, &PlanTier::parse("team").unwrap(), vec![r("beta")], None)).unwrap();
-    let user = signup(&w, &p, &tenant("public"), "a@example.com").user.face.user_id;
-    block_on(users::set_roles(&cx, &owner, &p, &tenant("public"), &user, vec![r("support")])).unwrap();
+    block_on(catalogue::put_plan(
+        &cx,
+        &owner,
+        &p,
+        &PlanTier::parse("pro").unwrap(),
+        vec![r("editor")],
+        None,
+    ))
+    .unwrap();
+    block_on(catalogue::put_plan(
+        &cx,
+        &owner,
+        &p,
+        &PlanTier::parse("team").unwrap(),
+        vec![r("beta")],
+        None,
+    ))
+    .unwrap();
+    let user = signup(&w, &p, &tenant("public"), "a@example.com")
+        .user
+        .face
+        .user_id;
+    block_on(users::set_roles(
+        &cx,
+        &owner,
+        &p,
+        &tenant("public"),
+        &user,
+        vec![r("support")],
+    ))
+    .unwrap();
     let event = |id: &str, tier: &str| PlanEvent {
         event_id: id.into(),
         tenant_id: tenant("public"),
@@ -40,12 +74,25 @@ fn a_signed_event_sets_the_plan_once_and_keeps_hand_assigned_roles() {
     let body = b"{}";
     let header = signed(&secret, w.now().unix_seconds(), body);
     block_on(billing::verify_signature(&cx, &p, &header, body)).unwrap();
-    assert_eq!(block_on(billing::apply_plan_event(&cx, &p, event("e1", "pro"))).unwrap(), EventStatus::Applied);
-    assert_eq!(block_on(billing::apply_plan_event(&cx, &p, event("e2", "team"))).unwrap(), EventStatus::Applied);
-    assert_eq!(block_on(billing::apply_plan_event(&cx, &p, event("e1", "pro"))).unwrap(), EventStatus::Duplicate);
+    assert_eq!(
+        block_on(billing::apply_plan_event(&cx, &p, event("e1", "pro"))).unwrap(),
+        EventStatus::Applied
+    );
+    assert_eq!(
+        block_on(billing::apply_plan_event(&cx, &p, event("e2", "team"))).unwrap(),
+        EventStatus::Applied
+    );
+    assert_eq!(
+        block_on(billing::apply_plan_event(&cx, &p, event("e1", "pro"))).unwrap(),
+        EventStatus::Duplicate
+    );
     let now = block_on(users::get(&cx, &owner, &p, &tenant("public"), &user)).unwrap();
     assert_eq!(now.face.plan_tier.as_str(), "team");
-    assert_eq!(now.effective.roles, [r("beta"), r("support")], "editor left with pro; support stays");
+    assert_eq!(
+        now.effective.roles,
+        [r("beta"), r("support")],
+        "editor left with pro; support stays"
+    );
     let unknown = block_on(billing::apply_plan_event(&cx, &p, event("e3", "gold")));
     assert_eq!(unknown.unwrap_err(), Error::UnknownPlan("gold".into()));
 }
@@ -58,7 +105,11 @@ fn a_missing_wrong_or_stale_signature_is_refused() {
     let cx = w.cx();
     let body = b"{\"event_id\":\"x\"}";
     let before_secret = signed("whsec_none", w.now().unix_seconds(), body);
-    assert_eq!(block_on(billing::verify_signature(&cx, &p, &before_secret, body)).unwrap_err(), Error::InvalidSignature, "no secret yet");
+    assert_eq!(
+        block_on(billing::verify_signature(&cx, &p, &before_secret, body)).unwrap_err(),
+        Error::InvalidSignature,
+        "no secret yet"
+    );
     let secret = block_on(billing::rotate_secret(&cx, &owner, &p)).unwrap().0;
     for header in [
         String::new(),
@@ -66,10 +117,24 @@ fn a_missing_wrong_or_stale_signature_is_refused() {
         signed(&secret, w.now().unix_seconds() - 301, body),
         signed(&secret, w.now().unix_seconds(), b"{\"event_id\":\"y\"}"),
     ] {
-        assert_eq!(block_on(billing::verify_signature(&cx, &p, &header, body)).unwrap_err(), Error::InvalidSignature, "{header}");
+        assert_eq!(
+            block_on(billing::verify_signature(&cx, &p, &header, body)).unwrap_err(),
+            Error::InvalidSignature,
+            "{header}"
+        );
     }
     let rotated = block_on(billing::rotate_secret(&cx, &owner, &p)).unwrap().0;
     let old = signed(&secret, w.now().unix_seconds(), body);
-    assert_eq!(block_on(billing::verify_signature(&cx, &p, &old, body)).unwrap_err(), Error::InvalidSignature, "the old secret stops at once");
-    assert!(block_on(billing::verify_signature(&cx, &p, &signed(&rotated, w.now().unix_seconds(), body), body)).is_ok());
+    assert_eq!(
+        block_on(billing::verify_signature(&cx, &p, &old, body)).unwrap_err(),
+        Error::InvalidSignature,
+        "the old secret stops at once"
+    );
+    assert!(block_on(billing::verify_signature(
+        &cx,
+        &p,
+        &signed(&rotated, w.now().unix_seconds(), body),
+        body
+    ))
+    .is_ok());
 }

@@ -27,7 +27,10 @@ fn introspection_is_never_active_when_any_kv_call_fails() {
         w.kv.faults().fail_when(move |c| c == failing);
         let answer = introspect(&w, &p, &t, &key, &token);
         assert!(
-            matches!(answer, Ok(tessera::service::introspection::Introspection::Inactive)),
+            matches!(
+                answer,
+                Ok(tessera::service::introspection::Introspection::Inactive)
+            ),
             "{call}: {answer:?}"
         );
         w.kv.faults().heal();
@@ -43,7 +46,9 @@ fn a_signin_whose_session_cannot_be_written_signs_nobody_in() {
     let failed = signin(&w, &p, &t, "b@example.com", PASSWORD, None);
     assert!(matches!(failed, Err(Error::Unavailable(_))));
     w.db.faults().heal();
-    let (_, face) = block_on(w.db.find_tenant_user(&p, &t, &signed.user.face.user_id)).unwrap().unwrap();
+    let (_, face) = block_on(w.db.find_tenant_user(&p, &t, &signed.user.face.user_id))
+        .unwrap()
+        .unwrap();
     assert_eq!(face.status, UserStatus::Active);
 }
 
@@ -53,7 +58,12 @@ fn every_failing_call_of_a_signup_leaves_no_user_behind() {
     let (p, t) = (app("public"), tenant("public"));
     w.db.faults().clear_calls();
     signup(&w, &p, &t, "probe@example.com");
-    let calls: Vec<String> = w.db.faults().calls().into_iter().chain(w.kv.faults().calls()).collect();
+    let calls: Vec<String> =
+        w.db.faults()
+            .calls()
+            .into_iter()
+            .chain(w.kv.faults().calls())
+            .collect();
     for (n, call) in calls.iter().enumerate() {
         let who = format!("c{n}@example.com");
         let failing = call.clone();
@@ -63,12 +73,23 @@ fn every_failing_call_of_a_signup_leaves_no_user_behind() {
         } else {
             w.kv.faults().fail_when(rule);
         }
-        let result = block_on(signin_service::signup(&w.cx(), &p, &t, email(&who), &password(PASSWORD), None));
+        let result = block_on(signin_service::signup(
+            &w.cx(),
+            &p,
+            &t,
+            email(&who),
+            &password(PASSWORD),
+            None,
+        ));
         w.db.faults().heal();
         w.kv.faults().heal();
         if result.is_err() {
             let again = signin(&w, &p, &t, &who, PASSWORD, None);
-            assert_eq!(again.unwrap_err(), Error::InvalidCredentials, "{call}: a failed sign-up left a user");
+            assert_eq!(
+                again.unwrap_err(),
+                Error::InvalidCredentials,
+                "{call}: a failed sign-up left a user"
+            );
         }
     }
 }
@@ -80,6 +101,12 @@ fn a_failing_store_while_revoking_sessions_is_reported_not_hidden() {
     let (p, t) = (app("public"), tenant("public"));
     let signed = signup(&w, &p, &t, "d@example.com");
     w.kv.faults().fail_when(|c| c.starts_with("kv put rev:"));
-    let failed = block_on(users::revoke_sessions(&w.cx(), &owner, &p, &t, &signed.user.face.user_id));
+    let failed = block_on(users::revoke_sessions(
+        &w.cx(),
+        &owner,
+        &p,
+        &t,
+        &signed.user.face.user_id,
+    ));
     assert!(matches!(failed, Err(Error::Unavailable(_))));
 }

@@ -32,14 +32,27 @@ fn invite(
 }
 
 /// Invites, accepts and signs in `who`; returns its principal as the API sees it.
-fn member(w: &World, owner: &Principal, app_id: &AppId, who: &str, roles: &[OperatorRole], tenant_id: Option<TenantId>) -> (Principal, String) {
+fn member(
+    w: &World,
+    owner: &Principal,
+    app_id: &AppId,
+    who: &str,
+    roles: &[OperatorRole],
+    tenant_id: Option<TenantId>,
+) -> (Principal, String) {
     let (_, token) = invite(w, owner, app_id, who, roles, tenant_id).unwrap();
     block_on(members::accept(&w.cx(), &token, &password(PASSWORD))).unwrap();
     as_operator(w, who)
 }
 
 fn as_operator(w: &World, who: &str) -> (Principal, String) {
-    let token = block_on(operators::signin(&w.cx(), email(who), &password(PASSWORD), None)).unwrap();
+    let token = block_on(operators::signin(
+        &w.cx(),
+        email(who),
+        &password(PASSWORD),
+        None,
+    ))
+    .unwrap();
     let principal = block_on(principal::principal(&w.cx(), Some(&token.access_token))).unwrap();
     (principal, token.access_token)
 }
@@ -49,16 +62,34 @@ fn an_accepted_invitation_is_an_active_member_with_its_roles() {
     let w = World::new();
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
-    let (invited, token) = invite(&w, &owner, &shop, "m@example.com", &[OperatorRole::Support], None).unwrap();
+    let (invited, token) = invite(
+        &w,
+        &owner,
+        &shop,
+        "m@example.com",
+        &[OperatorRole::Support],
+        None,
+    )
+    .unwrap();
     assert_eq!(invited.status, MemberStatus::Invited);
     assert!(token.starts_with("tsi_"));
     let accepted = block_on(members::accept(&w.cx(), &token, &password(PASSWORD))).unwrap();
     assert_eq!(accepted.member.status, MemberStatus::Active);
     assert!(accepted.new_operator.is_some());
     let again = block_on(members::accept(&w.cx(), &token, &password(PASSWORD)));
-    assert_eq!(again.unwrap_err(), Error::InvalidToken, "an invitation works once");
+    assert_eq!(
+        again.unwrap_err(),
+        Error::InvalidToken,
+        "an invitation works once"
+    );
     let (support, _) = as_operator(&w, "m@example.com");
-    assert!(tessera::domain::authz::authorize(&support, Some(Permission::UsersSuspend), &tessera::domain::authz::Target::Tenant(&shop, &tenant("public"))).into_result().is_ok());
+    assert!(tessera::domain::authz::authorize(
+        &support,
+        Some(Permission::UsersSuspend),
+        &tessera::domain::authz::Target::Tenant(&shop, &tenant("public"))
+    )
+    .into_result()
+    .is_ok());
 }
 
 #[test]
@@ -67,7 +98,10 @@ fn an_invitation_expires_after_seven_days_and_the_email_can_be_invited_again() {
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
     let (_, token) = invite(&w, &owner, &shop, "late@example.com", &[], None).unwrap();
-    assert!(matches!(invite(&w, &owner, &shop, "late@example.com", &[], None), Err(Error::Conflict(_))));
+    assert!(matches!(
+        invite(&w, &owner, &shop, "late@example.com", &[], None),
+        Err(Error::Conflict(_))
+    ));
     w.advance_ms(7 * 24 * 3600 * 1000);
     let expired = block_on(members::accept(&w.cx(), &token, &password(PASSWORD)));
     assert_eq!(expired.unwrap_err(), Error::InvalidToken);
@@ -80,9 +114,28 @@ fn linking_an_existing_operator_needs_its_password() {
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
     let other = w.app(&owner, "other");
-    member(&w, &owner, &shop, "twice@example.com", &[OperatorRole::Auditor], None);
-    let (_, token) = invite(&w, &owner, &other, "twice@example.com", &[OperatorRole::Auditor], None).unwrap();
-    let wrong = block_on(members::accept(&w.cx(), &token, &password("wrong horse battery")));
+    member(
+        &w,
+        &owner,
+        &shop,
+        "twice@example.com",
+        &[OperatorRole::Auditor],
+        None,
+    );
+    let (_, token) = invite(
+        &w,
+        &owner,
+        &other,
+        "twice@example.com",
+        &[OperatorRole::Auditor],
+        None,
+    )
+    .unwrap();
+    let wrong = block_on(members::accept(
+        &w.cx(),
+        &token,
+        &password("wrong horse battery"),
+    ));
     assert_eq!(wrong.unwrap_err(), Error::InvalidCredentials);
     let right = block_on(members::accept(&w.cx(), &token, &password(PASSWORD))).unwrap();
     assert!(right.new_operator.is_none(), "linked, not created");
@@ -93,18 +146,49 @@ fn a_suspended_member_has_no_permission_at_all_and_left_is_final() {
     let w = World::new();
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
-    let (_, token) = member(&w, &owner, &shop, "s@example.com", &[OperatorRole::Support], None);
+    let (_, token) = member(
+        &w,
+        &owner,
+        &shop,
+        "s@example.com",
+        &[OperatorRole::Support],
+        None,
+    );
     let (m, _) = invite(&w, &owner, &shop, "x@example.com", &[], None).unwrap();
-    let id = block_on(members::list(&w.cx(), &owner, &shop, &tessera::domain::page::PageRequest::parse(None, None).unwrap())).unwrap()
-        .items.into_iter().find(|x| x.email.as_str() == "s@example.com").unwrap().id;
-    let patch = |status| block_on(members::update(&w.cx(), &owner, &shop, &id, MemberPatch { status: Some(status), roles: None }));
+    let id = block_on(members::list(
+        &w.cx(),
+        &owner,
+        &shop,
+        &tessera::domain::page::PageRequest::parse(None, None).unwrap(),
+    ))
+    .unwrap()
+    .items
+    .into_iter()
+    .find(|x| x.email.as_str() == "s@example.com")
+    .unwrap()
+    .id;
+    let patch = |status| {
+        block_on(members::update(
+            &w.cx(),
+            &owner,
+            &shop,
+            &id,
+            MemberPatch {
+                status: Some(status),
+                roles: None,
+            },
+        ))
+    };
     patch(MemberStatus::Suspended).unwrap();
     let suspended = block_on(principal::principal(&w.cx(), Some(&token))).unwrap();
     let refused = block_on(tenancy::get_app(&w.cx(), &suspended, &shop));
     assert!(matches!(refused, Err(Error::Forbidden(_))));
     patch(MemberStatus::Active).unwrap();
     patch(MemberStatus::Left).unwrap();
-    assert!(matches!(patch(MemberStatus::Active), Err(Error::Conflict(_))), "left is final");
+    assert!(
+        matches!(patch(MemberStatus::Active), Err(Error::Conflict(_))),
+        "left is final"
+    );
     assert_eq!(m.status, MemberStatus::Invited);
 }
 
@@ -113,19 +197,61 @@ fn the_last_active_admin_cannot_be_suspended_demoted_or_removed() {
     let w = World::new();
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
-    let (admin, _) = member(&w, &owner, &shop, "only@example.com", &[OperatorRole::Admin], None);
-    let Principal::Operator { .. } = &admin else { panic!() };
-    let id = block_on(members::list(&w.cx(), &owner, &shop, &tessera::domain::page::PageRequest::parse(None, None).unwrap())).unwrap().items[0].id;
+    let (admin, _) = member(
+        &w,
+        &owner,
+        &shop,
+        "only@example.com",
+        &[OperatorRole::Admin],
+        None,
+    );
+    let Principal::Operator { .. } = &admin else {
+        panic!()
+    };
+    let id = block_on(members::list(
+        &w.cx(),
+        &owner,
+        &shop,
+        &tessera::domain::page::PageRequest::parse(None, None).unwrap(),
+    ))
+    .unwrap()
+    .items[0]
+        .id;
     for patch in [
-        MemberPatch { status: Some(MemberStatus::Suspended), roles: None },
-        MemberPatch { status: Some(MemberStatus::Left), roles: None },
-        MemberPatch { status: None, roles: Some(vec![OperatorRole::Support]) },
+        MemberPatch {
+            status: Some(MemberStatus::Suspended),
+            roles: None,
+        },
+        MemberPatch {
+            status: Some(MemberStatus::Left),
+            roles: None,
+        },
+        MemberPatch {
+            status: None,
+            roles: Some(vec![OperatorRole::Support]),
+        },
     ] {
         let refused = block_on(members::update(&w.cx(), &admin, &shop, &id, patch));
         assert!(matches!(refused, Err(Error::Conflict(_))));
     }
-    let (second, _) = member(&w, &owner, &shop, "second@example.com", &[OperatorRole::Admin], None);
-    let demoted = block_on(members::update(&w.cx(), &second, &shop, &id, MemberPatch { status: None, roles: Some(vec![OperatorRole::Support]) }));
+    let (second, _) = member(
+        &w,
+        &owner,
+        &shop,
+        "second@example.com",
+        &[OperatorRole::Admin],
+        None,
+    );
+    let demoted = block_on(members::update(
+        &w.cx(),
+        &second,
+        &shop,
+        &id,
+        MemberPatch {
+            status: None,
+            roles: Some(vec![OperatorRole::Support]),
+        },
+    ));
     assert!(demoted.is_ok(), "another admin remains");
 }
 
@@ -136,10 +262,28 @@ fn a_member_narrowed_to_a_tenant_acts_only_there() {
     let shop = w.app(&owner, "shop");
     let acme = w.tenant(&owner, &shop, "acme");
     let beta = w.tenant(&owner, &shop, "beta");
-    let (support, _) = member(&w, &owner, &shop, "t@example.com", &[OperatorRole::Admin], Some(acme.clone()));
+    let (support, _) = member(
+        &w,
+        &owner,
+        &shop,
+        "t@example.com",
+        &[OperatorRole::Admin],
+        Some(acme.clone()),
+    );
     assert!(block_on(tenancy::get_tenant(&w.cx(), &support, &shop, &acme)).is_ok());
-    assert!(matches!(block_on(tenancy::get_tenant(&w.cx(), &support, &shop, &beta)), Err(Error::Forbidden(_))));
-    assert!(matches!(block_on(tenancy::list_tenants(&w.cx(), &support, &shop, &tessera::domain::page::PageRequest::parse(None, None).unwrap())), Err(Error::Forbidden(_))));
+    assert!(matches!(
+        block_on(tenancy::get_tenant(&w.cx(), &support, &shop, &beta)),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        block_on(tenancy::list_tenants(
+            &w.cx(),
+            &support,
+            &shop,
+            &tessera::domain::page::PageRequest::parse(None, None).unwrap()
+        )),
+        Err(Error::Forbidden(_))
+    ));
 }
 
 #[test]
@@ -147,9 +291,31 @@ fn only_members_writers_invite_and_strangers_see_nothing() {
     let w = World::new();
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
-    let (auditor, _) = member(&w, &owner, &shop, "a@example.com", &[OperatorRole::Auditor], None);
-    assert!(matches!(invite(&w, &auditor, &shop, "b@example.com", &[], None), Err(Error::Forbidden(_))));
-    assert!(matches!(invite(&w, &stranger(), &shop, "b@example.com", &[], None), Err(Error::Forbidden(_))));
-    let unknown = block_on(members::update(&w.cx(), &auditor, &shop, &tessera::domain::member::MemberId::generate(w.now(), [1; 10]), MemberPatch::default()));
-    assert!(matches!(unknown, Err(Error::Forbidden(_))), "not found is said only to writers");
+    let (auditor, _) = member(
+        &w,
+        &owner,
+        &shop,
+        "a@example.com",
+        &[OperatorRole::Auditor],
+        None,
+    );
+    assert!(matches!(
+        invite(&w, &auditor, &shop, "b@example.com", &[], None),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        invite(&w, &stranger(), &shop, "b@example.com", &[], None),
+        Err(Error::Forbidden(_))
+    ));
+    let unknown = block_on(members::update(
+        &w.cx(),
+        &auditor,
+        &shop,
+        &tessera::domain::member::MemberId::generate(w.now(), [1; 10]),
+        MemberPatch::default(),
+    ));
+    assert!(
+        matches!(unknown, Err(Error::Forbidden(_))),
+        "not found is said only to writers"
+    );
 }

@@ -7,7 +7,12 @@ use tessera::domain::Error;
 use tessera::service::{sessions, users};
 
 fn refresh(w: &World, token: &str) -> Result<sessions::IssuedSession, Error> {
-    block_on(sessions::refresh(&w.cx(), &app("public"), &tenant("public"), token))
+    block_on(sessions::refresh(
+        &w.cx(),
+        &app("public"),
+        &tenant("public"),
+        token,
+    ))
 }
 
 #[test]
@@ -32,7 +37,10 @@ fn the_previous_token_within_the_grace_window_gets_the_same_successor_again() {
     let next = refresh(&w, &first).unwrap();
     w.advance_ms(30_000);
     let replay = refresh(&w, &first).unwrap();
-    assert_eq!(replay.refresh_token, next.refresh_token, "a lost answer retried");
+    assert_eq!(
+        replay.refresh_token, next.refresh_token,
+        "a lost answer retried"
+    );
     assert!(refresh(&w, next.refresh_token.expose()).is_ok());
 }
 
@@ -66,14 +74,26 @@ fn an_older_token_is_theft_and_revokes_the_whole_session() {
     let first = signed.session.refresh_token.expose().to_owned();
     let second = refresh(&w, &first).unwrap();
     let third = refresh(&w, second.refresh_token.expose()).unwrap();
-    assert!(is_active(&w, &app("public"), &tenant("public"), &key, &third.access_token));
+    assert!(is_active(
+        &w,
+        &app("public"),
+        &tenant("public"),
+        &key,
+        &third.access_token
+    ));
     assert_eq!(refresh(&w, &first).unwrap_err(), Error::TokenReused);
     assert_eq!(
         refresh(&w, third.refresh_token.expose()).unwrap_err(),
         Error::InvalidToken,
         "the newest token died with the session"
     );
-    assert!(!is_active(&w, &app("public"), &tenant("public"), &key, &third.access_token));
+    assert!(!is_active(
+        &w,
+        &app("public"),
+        &tenant("public"),
+        &key,
+        &third.access_token
+    ));
 }
 
 #[test]
@@ -99,10 +119,18 @@ fn a_session_ends_after_its_idle_and_absolute_lifetimes() {
     let mut token = busy.session.refresh_token.expose().to_owned();
     for _ in 0..4 {
         w.advance_ms(6 * 24 * 3600 * 1000);
-        token = refresh(&w, &token).unwrap().refresh_token.expose().to_owned();
+        token = refresh(&w, &token)
+            .unwrap()
+            .refresh_token
+            .expose()
+            .to_owned();
     }
     w.advance_ms(6 * 24 * 3600 * 1000);
-    assert_eq!(refresh(&w, &token).unwrap_err(), Error::InvalidToken, "30 days are over");
+    assert_eq!(
+        refresh(&w, &token).unwrap_err(),
+        Error::InvalidToken,
+        "30 days are over"
+    );
 }
 
 #[test]

@@ -45,10 +45,28 @@ fn an_unknown_email_and_a_wrong_password_both_cost_one_hash_and_answer_alike() {
     let (app_id, tenant_id) = (app("public"), tenant("public"));
     signup(&w, &app_id, &tenant_id, "carol@example.com");
     let before = derivations();
-    let unknown = signin(&w, &app_id, &tenant_id, "nobody@example.com", PASSWORD, None);
-    assert_eq!(derivations() - before, 1, "the unknown email verified a dummy hash");
+    let unknown = signin(
+        &w,
+        &app_id,
+        &tenant_id,
+        "nobody@example.com",
+        PASSWORD,
+        None,
+    );
+    assert_eq!(
+        derivations() - before,
+        1,
+        "the unknown email verified a dummy hash"
+    );
     let before = derivations();
-    let wrong = signin(&w, &app_id, &tenant_id, "carol@example.com", "wrong horse battery", None);
+    let wrong = signin(
+        &w,
+        &app_id,
+        &tenant_id,
+        "carol@example.com",
+        "wrong horse battery",
+        None,
+    );
     assert_eq!(derivations() - before, 1);
     assert_eq!(unknown.unwrap_err(), Error::InvalidCredentials);
     assert_eq!(wrong.unwrap_err(), Error::InvalidCredentials);
@@ -61,7 +79,14 @@ fn a_blocked_account_is_refused_before_any_hashing_and_unblocks_with_time() {
     let (app_id, tenant_id) = (app("public"), tenant("public"));
     signup(&w, &app_id, &tenant_id, "dave@example.com");
     for _ in 0..5 {
-        let refused = signin(&w, &app_id, &tenant_id, "dave@example.com", "wrong horse battery", None);
+        let refused = signin(
+            &w,
+            &app_id,
+            &tenant_id,
+            "dave@example.com",
+            "wrong horse battery",
+            None,
+        );
         assert_eq!(refused.unwrap_err(), Error::InvalidCredentials);
     }
     let before = derivations();
@@ -78,13 +103,42 @@ fn a_client_address_is_throttled_across_accounts() {
     let (app_id, tenant_id) = (app("public"), tenant("public"));
     for n in 0..20 {
         let who = format!("guess{n}@example.com");
-        let refused = signin(&w, &app_id, &tenant_id, &who, PASSWORD, Some("client:203.0.113.9"));
-        assert_eq!(refused.unwrap_err(), Error::InvalidCredentials, "attempt {n}");
+        let refused = signin(
+            &w,
+            &app_id,
+            &tenant_id,
+            &who,
+            PASSWORD,
+            Some("client:203.0.113.9"),
+        );
+        assert_eq!(
+            refused.unwrap_err(),
+            Error::InvalidCredentials,
+            "attempt {n}"
+        );
     }
-    let blocked = signin(&w, &app_id, &tenant_id, "other@example.com", PASSWORD, Some("client:203.0.113.9"));
+    let blocked = signin(
+        &w,
+        &app_id,
+        &tenant_id,
+        "other@example.com",
+        PASSWORD,
+        Some("client:203.0.113.9"),
+    );
     assert!(matches!(blocked, Err(Error::RateLimited(_))));
-    let elsewhere = signin(&w, &app_id, &tenant_id, "other@example.com", PASSWORD, Some("client:198.51.100.1"));
-    assert_eq!(elsewhere.unwrap_err(), Error::InvalidCredentials, "another client is not blocked");
+    let elsewhere = signin(
+        &w,
+        &app_id,
+        &tenant_id,
+        "other@example.com",
+        PASSWORD,
+        Some("client:198.51.100.1"),
+    );
+    assert_eq!(
+        elsewhere.unwrap_err(),
+        Error::InvalidCredentials,
+        "another client is not blocked"
+    );
 }
 
 #[test]
@@ -93,11 +147,25 @@ fn a_success_clears_the_accounts_failures() {
     let (app_id, tenant_id) = (app("public"), tenant("public"));
     signup(&w, &app_id, &tenant_id, "erin@example.com");
     for _ in 0..4 {
-        let _ = signin(&w, &app_id, &tenant_id, "erin@example.com", "wrong horse battery", None);
+        let _ = signin(
+            &w,
+            &app_id,
+            &tenant_id,
+            "erin@example.com",
+            "wrong horse battery",
+            None,
+        );
     }
     assert!(signin(&w, &app_id, &tenant_id, "erin@example.com", PASSWORD, None).is_ok());
     for _ in 0..4 {
-        let _ = signin(&w, &app_id, &tenant_id, "erin@example.com", "wrong horse battery", None);
+        let _ = signin(
+            &w,
+            &app_id,
+            &tenant_id,
+            "erin@example.com",
+            "wrong horse battery",
+            None,
+        );
     }
     assert!(
         signin(&w, &app_id, &tenant_id, "erin@example.com", PASSWORD, None).is_ok(),
@@ -147,19 +215,54 @@ fn a_tenant_without_email_and_password_refuses_signup_and_signin() {
     let w = World::new();
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
-    block_on(tenancy::put_tenant(&w.cx(), &owner, &shop, &tenant("closed"), Some(Vec::<LoginMethod>::new()))).unwrap();
-    let up = block_on(signin::signup(&w.cx(), &shop, &tenant("closed"), email("x@example.com"), &password(PASSWORD), None));
+    block_on(tenancy::put_tenant(
+        &w.cx(),
+        &owner,
+        &shop,
+        &tenant("closed"),
+        Some(Vec::<LoginMethod>::new()),
+    ))
+    .unwrap();
+    let up = block_on(signin::signup(
+        &w.cx(),
+        &shop,
+        &tenant("closed"),
+        email("x@example.com"),
+        &password(PASSWORD),
+        None,
+    ));
     assert_eq!(up.unwrap_err(), Error::LoginMethodDisabled);
-    let inn = signin(&w, &shop, &tenant("closed"), "x@example.com", PASSWORD, None);
+    let inn = signin(
+        &w,
+        &shop,
+        &tenant("closed"),
+        "x@example.com",
+        PASSWORD,
+        None,
+    );
     assert_eq!(inn.unwrap_err(), Error::LoginMethodDisabled);
 }
 
 #[test]
 fn unknown_apps_and_tenants_are_not_found() {
     let w = World::new();
-    let up = block_on(signin::signup(&w.cx(), &app("nope"), &tenant("public"), email("x@example.com"), &password(PASSWORD), None));
+    let up = block_on(signin::signup(
+        &w.cx(),
+        &app("nope"),
+        &tenant("public"),
+        email("x@example.com"),
+        &password(PASSWORD),
+        None,
+    ));
     assert_eq!(up.unwrap_err(), Error::AppNotFound);
-    let inn = signin(&w, &app("public"), &tenant("nope"), "x@example.com", PASSWORD, None);
+    let inn = signin(
+        &w,
+        &app("public"),
+        &tenant("nope"),
+        "x@example.com",
+        PASSWORD,
+        None,
+    );
     assert_eq!(inn.unwrap_err(), Error::TenantNotFound);
 }
 
@@ -168,10 +271,25 @@ fn signups_are_throttled_per_client_address_before_hashing() {
     let w = World::new();
     let (app_id, tenant_id) = (app("public"), tenant("public"));
     for n in 0..100 {
-        block_on(signin::signup(&w.cx(), &app_id, &tenant_id, email(&format!("s{n}@example.com")), &password(PASSWORD), Some("signup-client"))).unwrap();
+        block_on(signin::signup(
+            &w.cx(),
+            &app_id,
+            &tenant_id,
+            email(&format!("s{n}@example.com")),
+            &password(PASSWORD),
+            Some("signup-client"),
+        ))
+        .unwrap();
     }
     let before = derivations();
-    let refused = block_on(signin::signup(&w.cx(), &app_id, &tenant_id, email("late@example.com"), &password(PASSWORD), Some("signup-client")));
+    let refused = block_on(signin::signup(
+        &w.cx(),
+        &app_id,
+        &tenant_id,
+        email("late@example.com"),
+        &password(PASSWORD),
+        Some("signup-client"),
+    ));
     assert!(matches!(refused, Err(Error::RateLimited(_))));
     assert_eq!(derivations(), before);
 }

@@ -17,8 +17,18 @@ fn only_the_platform_owner_creates_apps_and_an_app_is_created_once() {
     assert!(matches!(again, Err(Error::Conflict(_))));
     let refused = block_on(tenancy::create_app(&w.cx(), &stranger(), app("mine")));
     assert!(matches!(refused, Err(Error::Forbidden(_))));
-    let public = block_on(tenancy::get_tenant(&w.cx(), &owner, &app("shop"), &tenant("public"))).unwrap();
-    assert_eq!(public.id, tenant("public"), "an app comes with its public tenant");
+    let public = block_on(tenancy::get_tenant(
+        &w.cx(),
+        &owner,
+        &app("shop"),
+        &tenant("public"),
+    ))
+    .unwrap();
+    assert_eq!(
+        public.id,
+        tenant("public"),
+        "an app comes with its public tenant"
+    );
 }
 
 #[test]
@@ -26,11 +36,26 @@ fn the_public_tenant_cannot_be_deleted_and_unknown_ones_are_not_found() {
     let w = World::new();
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
-    let public = block_on(tenancy::delete_tenant(&w.cx(), &owner, &shop, &tenant("public")));
+    let public = block_on(tenancy::delete_tenant(
+        &w.cx(),
+        &owner,
+        &shop,
+        &tenant("public"),
+    ));
     assert!(matches!(public, Err(Error::Conflict(_))));
-    let missing = block_on(tenancy::delete_tenant(&w.cx(), &owner, &shop, &tenant("ghost")));
+    let missing = block_on(tenancy::delete_tenant(
+        &w.cx(),
+        &owner,
+        &shop,
+        &tenant("ghost"),
+    ));
     assert_eq!(missing.unwrap_err(), Error::TenantNotFound);
-    let no_app = block_on(tenancy::get_tenant(&w.cx(), &owner, &app("ghost"), &tenant("public")));
+    let no_app = block_on(tenancy::get_tenant(
+        &w.cx(),
+        &owner,
+        &app("ghost"),
+        &tenant("public"),
+    ));
     assert_eq!(no_app.unwrap_err(), Error::AppNotFound);
 }
 
@@ -43,12 +68,25 @@ fn deleting_a_tenant_ends_its_users_sessions_and_keys() {
     let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
     let signed = signup(&w, &shop, &acme, "a@example.com");
     block_on(tenancy::delete_tenant(&w.cx(), &owner, &shop, &acme)).unwrap();
-    assert_eq!(signin(&w, &shop, &acme, "a@example.com", PASSWORD, None).unwrap_err(), Error::TenantNotFound);
-    assert!(!w.kv.keys().iter().any(|k| k.starts_with("key:")), "{:?}", w.kv.keys());
+    assert_eq!(
+        signin(&w, &shop, &acme, "a@example.com", PASSWORD, None).unwrap_err(),
+        Error::TenantNotFound
+    );
+    assert!(
+        !w.kv.keys().iter().any(|k| k.starts_with("key:")),
+        "{:?}",
+        w.kv.keys()
+    );
     w.advance_ms(1_000);
     w.tenant(&owner, &shop, "acme");
-    assert_eq!(introspect(&w, &shop, &acme, &key, &signed.session.access_token).unwrap_err(), Error::InvalidClient);
-    assert!(signin(&w, &shop, &acme, "a@example.com", PASSWORD, None).is_err(), "the user is gone with its tenant");
+    assert_eq!(
+        introspect(&w, &shop, &acme, &key, &signed.session.access_token).unwrap_err(),
+        Error::InvalidClient
+    );
+    assert!(
+        signin(&w, &shop, &acme, "a@example.com", PASSWORD, None).is_err(),
+        "the user is gone with its tenant"
+    );
 }
 
 #[test]
@@ -57,14 +95,25 @@ fn app_settings_change_within_their_bounds() {
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
     let set = |changes: serde_json::Value| {
-        let serde_json::Value::Object(changes) = changes else { unreachable!() };
+        let serde_json::Value::Object(changes) = changes else {
+            unreachable!()
+        };
         block_on(tenancy::patch_app(&w.cx(), &owner, &shop, changes))
     };
     let app = set(json!({"access_token_ttl_seconds": 60})).unwrap();
     assert_eq!(app.settings.access_token_ttl_seconds, 60);
-    assert!(matches!(set(json!({"access_token_ttl_seconds": 59})), Err(Error::Validation(_))));
-    assert!(matches!(set(json!({"colour": "blue"})), Err(Error::Validation(_))));
-    assert!(matches!(set(json!({"password_iterations": 99_999})), Err(Error::Validation(_))));
+    assert!(matches!(
+        set(json!({"access_token_ttl_seconds": 59})),
+        Err(Error::Validation(_))
+    ));
+    assert!(matches!(
+        set(json!({"colour": "blue"})),
+        Err(Error::Validation(_))
+    ));
+    assert!(matches!(
+        set(json!({"password_iterations": 99_999})),
+        Err(Error::Validation(_))
+    ));
     let signed = signup(&w, &shop, &tenant("public"), "a@example.com");
     assert_eq!(signed.session.expires_in, 60);
 }
@@ -82,13 +131,45 @@ fn a_rotated_key_is_published_before_it_signs_and_the_old_one_verifies_until_its
     let rotated = block_on(tenancy::rotate_signing_key(&w.cx(), &owner, &shop)).unwrap();
     assert_eq!(published().len(), 2, "published at once");
     let header = |token: &str| token.split('.').next().unwrap().to_owned();
-    let still_old = signin(&w, &shop, &tenant("public"), "a@example.com", PASSWORD, None).unwrap();
-    assert_eq!(header(&still_old.session.access_token), header(&before.session.access_token), "not signing yet");
+    let still_old = signin(
+        &w,
+        &shop,
+        &tenant("public"),
+        "a@example.com",
+        PASSWORD,
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        header(&still_old.session.access_token),
+        header(&before.session.access_token),
+        "not signing yet"
+    );
     w.advance_ms(300_000);
-    let new = signin(&w, &shop, &tenant("public"), "a@example.com", PASSWORD, None).unwrap();
-    assert_ne!(header(&new.session.access_token), header(&before.session.access_token));
+    let new = signin(
+        &w,
+        &shop,
+        &tenant("public"),
+        "a@example.com",
+        PASSWORD,
+        None,
+    )
+    .unwrap();
+    assert_ne!(
+        header(&new.session.access_token),
+        header(&before.session.access_token)
+    );
     assert!(new.session.access_token.len() > 10 && !rotated.kid.is_empty());
-    assert!(is_active(&w, &shop, &tenant("public"), &key, &still_old.session.access_token), "the old key still verifies");
+    assert!(
+        is_active(
+            &w,
+            &shop,
+            &tenant("public"),
+            &key,
+            &still_old.session.access_token
+        ),
+        "the old key still verifies"
+    );
     w.advance_ms(900_000);
     assert_eq!(published().len(), 1, "retired once its last token expired");
 }
@@ -107,6 +188,11 @@ fn the_apps_listed_are_the_ones_the_caller_may_see() {
     let second = block_on(tenancy::list_apps(&w.cx(), &owner, &page)).unwrap();
     assert_eq!(second.items.len(), 2, "a3 and public");
     assert!(second.next_cursor.is_none());
-    let none = block_on(tenancy::list_apps(&w.cx(), &stranger(), &PageRequest::parse(None, None).unwrap())).unwrap();
+    let none = block_on(tenancy::list_apps(
+        &w.cx(),
+        &stranger(),
+        &PageRequest::parse(None, None).unwrap(),
+    ))
+    .unwrap();
     assert!(none.items.is_empty());
 }

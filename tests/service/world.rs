@@ -253,7 +253,13 @@ pub fn introspect(
 }
 
 /// True when `token` introspects active.
-pub fn is_active(world: &World, app_id: &AppId, tenant_id: &TenantId, key: &str, token: &str) -> bool {
+pub fn is_active(
+    world: &World,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    key: &str,
+    token: &str,
+) -> bool {
     matches!(
         introspect(world, app_id, tenant_id, key, token),
         Ok(service::introspection::Introspection::Active(_))
