@@ -56,9 +56,10 @@ pub struct AppPolicy {
 /// after every change of the user.
 ///
 /// It holds the inputs of the effective view — status, plan tier, hand-assigned roles and the
-/// rate-limit override — and introspection computes the effective rate limit, roles and
-/// permissions from them with the app's *current* roles and plans, so redefining a role or plan
-/// applies to every user at once without rewriting each document.
+/// rate-limit override — from which introspection computes the effective rate limit, roles and
+/// permissions with the app's *current* roles and plans (so redefining a role or plan applies
+/// to every user at once without rewriting each document), and, for readers of the document
+/// itself, the effective values as they were when it was written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserFlags {
     pub status: UserStatus,
@@ -68,6 +69,15 @@ pub struct UserFlags {
     /// Roles assigned by hand (the plan's come with the plan).
     pub assigned_roles: Vec<RoleName>,
     pub rate_limit_override: Option<i64>,
+    /// The effective rate limit when the document was written.
+    #[serde(default)]
+    pub rate_limit: Option<i64>,
+    /// The effective roles when the document was written.
+    #[serde(default)]
+    pub roles: Vec<RoleName>,
+    /// The effective permissions when the document was written.
+    #[serde(default)]
+    pub permissions: Vec<UserPermission>,
 }
 
 impl UserFlags {
@@ -79,6 +89,9 @@ impl UserFlags {
             version: 0,
             assigned_roles: Vec::new(),
             rate_limit_override: None,
+            rate_limit: None,
+            roles: Vec::new(),
+            permissions: Vec::new(),
         }
     }
 }

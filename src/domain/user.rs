@@ -9,7 +9,7 @@ use super::email::Email;
 use super::ids::{AppId, TenantId};
 use super::names::{PlanTier, RoleName};
 use super::password::PasswordHash;
-use super::policy::UserFlags;
+use super::policy::{AppPolicy, UserFlags};
 use super::time::Timestamp;
 use super::Error;
 use serde::{Deserialize, Serialize};
@@ -88,14 +88,27 @@ impl TenantUser {
         }
     }
 
-    /// The KV flags document of this face: the inputs of the effective view.
-    pub fn flags(&self) -> UserFlags {
+    /// The inputs of the effective view (status, plan, override, hand roles).
+    pub fn state(&self) -> UserFlags {
         UserFlags {
             status: self.status,
             plan_tier: self.plan_tier.clone(),
             version: self.version,
             assigned_roles: self.roles.clone(),
             rate_limit_override: self.rate_limit_override,
+            ..UserFlags::from_token()
+        }
+    }
+
+    /// The KV flags document of this face under `policy`: its state and its effective view.
+    pub fn flags(&self, policy: &AppPolicy) -> UserFlags {
+        let state = self.state();
+        let effective = policy.effective(&state);
+        UserFlags {
+            rate_limit: effective.rate_limit,
+            roles: effective.roles,
+            permissions: effective.permissions,
+            ..state
         }
     }
 }

@@ -39,7 +39,7 @@ pub struct EndUser {
 impl EndUser {
     /// `face` under `policy`.
     pub fn with(face: TenantUser, policy: &AppPolicy) -> Self {
-        let effective = policy.effective(&face.flags());
+        let effective = policy.effective(&face.state());
         EndUser { face, effective }
     }
 
@@ -88,8 +88,14 @@ pub(super) async fn face_of<S: Stores>(
 
 /// Rewrites the flags document of `face` in KV (the only writer of `flags:` documents).
 pub async fn publish_flags<S: Stores>(cx: &Ctx<'_, S>, face: &TenantUser) -> Result<(), Error> {
+    let policy = cache::policy(cx, &face.app_id, OnKvFailure::ReadD1).await?;
     cx.edge
-        .put_flags(&face.app_id, &face.tenant_id, &face.user_id, &face.flags())
+        .put_flags(
+            &face.app_id,
+            &face.tenant_id,
+            &face.user_id,
+            &face.flags(&policy),
+        )
         .await
 }
 

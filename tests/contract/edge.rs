@@ -20,6 +20,9 @@ pub async fn user_flags_round_trip_per_tenant<E: EdgeStore>(edge: &E) {
         version: 7,
         assigned_roles: vec![RoleName::parse("editor").unwrap()],
         rate_limit_override: Some(10),
+        rate_limit: Some(10),
+        roles: vec![RoleName::parse("editor").unwrap()],
+        permissions: Vec::new(),
     };
     edge.put_flags(&a, &t, &face.user_id, &flags).await.unwrap();
     assert_eq!(
