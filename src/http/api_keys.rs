@@ -2,10 +2,10 @@
 
 use super::context::Ctx;
 use super::dto::{ApiKeyBody, ApiKeyWithSecret, PageBody};
-use super::extract::{caller, json_body, page_request, param, place, query};
+use super::extract::{allowed, caller, json_body, page_request, param, place, query};
 use super::respond;
 use super::routes::Params;
-use crate::domain::authz::Scope;
+use crate::domain::authz::{Permission, Scope, Target};
 use crate::domain::ids::ApiKeyId;
 use crate::domain::tenancy::ApiKeyName;
 use crate::domain::Error;
@@ -22,7 +22,8 @@ struct CreateApiKeyBody {
 /// `POST …/api-keys` — `apikeys:write`. The key's secret is in this answer only.
 pub async fn create(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
-    let caller = caller(cx, &req).await?;
+    let target = Target::Tenant(&app_id, &tenant_id);
+    let caller = allowed(cx, &req, Some(Permission::ApiKeysWrite), target).await?;
     let body: CreateApiKeyBody = json_body(&mut req).await?;
     let name = ApiKeyName::parse(&body.name)?;
     let scopes = Scope::parse_list(&body.scopes)?;
@@ -39,7 +40,8 @@ pub async fn create(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<R
 /// `GET …/api-keys` — `apikeys:write`. Without secrets.
 pub async fn list(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
-    let caller = caller(cx, &req).await?;
+    let target = Target::Tenant(&app_id, &tenant_id);
+    let caller = allowed(cx, &req, Some(Permission::ApiKeysWrite), target).await?;
     let page = page_request(&query(&req)?)?;
     let keys = api_keys::list(cx, &caller, &app_id, &tenant_id, &page).await?;
     respond::json(200, &PageBody::of(&keys, ApiKeyBody::from))

@@ -2,9 +2,10 @@
 
 use super::context::Ctx;
 use super::dto::{AppBody, AppEnvelope, PageBody, RotatedKeyBody};
-use super::extract::{app_id, caller, json_body, page_request, query};
+use super::extract::{allowed, app_id, caller, json_body, page_request, query};
 use super::respond;
 use super::routes::Params;
+use crate::domain::authz::Target;
 use crate::domain::ids::AppId;
 use crate::domain::Error;
 use crate::service::tenancy;
@@ -23,7 +24,7 @@ fn app(status: u16, app: &crate::domain::tenancy::App) -> Result<Response, Error
 
 /// `POST /admin/apps` — platform owner. The app with its tenant `public`.
 pub async fn create(cx: &Ctx<'_>, mut req: Request) -> Result<Response, Error> {
-    let caller = caller(cx, &req).await?;
+    let caller = allowed(cx, &req, None, Target::Platform).await?;
     let body: CreateAppBody = json_body(&mut req).await?;
     let created = tenancy::create_app(cx, &caller, AppId::parse(&body.id)?).await?;
     app(201, &created)
@@ -52,7 +53,7 @@ struct PatchAppBody {
 /// `PATCH /admin/apps/{app_id}` — platform owner. The given settings replace the stored ones.
 pub async fn patch(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Response, Error> {
     let app_id = app_id(params)?;
-    let caller = caller(cx, &req).await?;
+    let caller = allowed(cx, &req, None, Target::App(&app_id)).await?;
     let body: PatchAppBody = json_body(&mut req).await?;
     let Value::Object(changes) = body.settings else {
         return Err(Error::validation("settings must be an object"));

@@ -2,9 +2,10 @@
 
 use super::context::Ctx;
 use super::dto::{PageBody, PlanBody, PlanEnvelope, RoleBody, RoleEnvelope};
-use super::extract::{app_id, caller, json_body, page_request, param, query};
+use super::extract::{allowed, app_id, json_body, page_request, param, query};
 use super::respond;
 use super::routes::Params;
+use crate::domain::authz::{Permission, Target};
 use crate::domain::names::{PlanTier, RoleName, UserPermission};
 use crate::domain::Error;
 use crate::service::catalogue;
@@ -19,7 +20,7 @@ struct RoleBodyIn {
 /// `PUT /admin/apps/{app_id}/roles/{role}` — `roles:write`.
 pub async fn put_role(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Response, Error> {
     let app_id = app_id(params)?;
-    let caller = caller(cx, &req).await?;
+    let caller = allowed(cx, &req, Some(Permission::RolesWrite), Target::App(&app_id)).await?;
     let name = RoleName::parse(param(params, "role"))?;
     let body: RoleBodyIn = json_body(&mut req).await?;
     let permissions = UserPermission::parse_set(&body.permissions)?;
@@ -35,7 +36,7 @@ pub async fn put_role(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result
 /// `GET /admin/apps/{app_id}/roles` — `users:read`.
 pub async fn list_roles(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
     let app_id = app_id(params)?;
-    let caller = caller(cx, &req).await?;
+    let caller = allowed(cx, &req, Some(Permission::UsersRead), Target::App(&app_id)).await?;
     let page = page_request(&query(&req)?)?;
     let roles = catalogue::list_roles(cx, &caller, &app_id, &page).await?;
     respond::json(
@@ -56,7 +57,7 @@ struct PlanBodyIn {
 /// `PUT /admin/apps/{app_id}/plans/{plan_tier}` — `roles:write`.
 pub async fn put_plan(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Response, Error> {
     let app_id = app_id(params)?;
-    let caller = caller(cx, &req).await?;
+    let caller = allowed(cx, &req, Some(Permission::RolesWrite), Target::App(&app_id)).await?;
     let tier = PlanTier::parse(param(params, "plan_tier"))?;
     let body: PlanBodyIn = json_body(&mut req).await?;
     let roles = RoleName::parse_assigned(&body.roles)?;

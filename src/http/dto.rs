@@ -57,7 +57,8 @@ impl From<&EndUser> for UserBody {
 }
 
 /// `session`: what a client keeps after sign-up, sign-in or refresh.
-#[derive(Debug, Clone, Serialize)]
+/// Holds a secret: no `Debug`, so it cannot end up in a log by accident.
+#[derive(Clone, Serialize)]
 pub struct SessionBody {
     pub session_id: String,
     pub access_token: String,
@@ -79,14 +80,16 @@ impl From<&IssuedSession> for SessionBody {
 }
 
 /// `{"user", "session"}` of sign-up and sign-in.
-#[derive(Debug, Clone, Serialize)]
+/// Holds a secret: no `Debug`, so it cannot end up in a log by accident.
+#[derive(Clone, Serialize)]
 pub struct UserAndSession {
     pub user: UserBody,
     pub session: SessionBody,
 }
 
 /// `{"session"}` of refresh.
-#[derive(Debug, Clone, Serialize)]
+/// Holds a secret: no `Debug`, so it cannot end up in a log by accident.
+#[derive(Clone, Serialize)]
 pub struct SessionEnvelope {
     pub session: SessionBody,
 }
@@ -211,7 +214,8 @@ pub struct OperatorEnvelope {
 }
 
 /// An operator access token.
-#[derive(Debug, Clone, Serialize)]
+/// Holds a secret: no `Debug`, so it cannot end up in a log by accident.
+#[derive(Clone, Serialize)]
 pub struct OperatorTokenBody {
     pub access_token: String,
     pub token_type: &'static str,
@@ -305,7 +309,8 @@ impl From<&ApiKey> for ApiKeyBody {
 }
 
 /// A new API key with its secret (`key`), shown this once.
-#[derive(Debug, Clone, Serialize)]
+/// Holds a secret: no `Debug`, so it cannot end up in a log by accident.
+#[derive(Clone, Serialize)]
 pub struct ApiKeyWithSecret {
     #[serde(flatten)]
     pub body: ApiKeyBody,
@@ -355,7 +360,8 @@ pub struct MemberEnvelope {
 }
 
 /// `{"member", "invite_token"}`: the invitation, its token shown this once.
-#[derive(Debug, Clone, Serialize)]
+/// Holds a secret: no `Debug`, so it cannot end up in a log by accident.
+#[derive(Clone, Serialize)]
 pub struct Invited {
     pub member: MemberBody,
     pub invite_token: String,
@@ -432,7 +438,8 @@ pub struct MetadataEnvelope {
 }
 
 /// `{"secret"}`: a webhook secret, shown this once.
-#[derive(Debug, Clone, Serialize)]
+/// Holds a secret: no `Debug`, so it cannot end up in a log by accident.
+#[derive(Clone, Serialize)]
 pub struct SecretEnvelope {
     pub secret: String,
 }

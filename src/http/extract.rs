@@ -4,6 +4,7 @@
 //! its absence means), before any use case runs.
 
 use super::routes::Params;
+use crate::domain::authz::{authorize, Permission, Principal, Target};
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::page::PageRequest;
 use crate::domain::throttle::client_subject;
@@ -168,9 +169,20 @@ pub fn client_subject_of(req: &Request) -> Option<String> {
 
 /// Who calls an `/admin` endpoint (`401 unauthorized` without a valid operator token or API
 /// key). What they may do is the use case's decision.
-pub async fn caller(
+pub async fn caller(cx: &super::context::Ctx<'_>, req: &Request) -> Result<Principal, Error> {
+    crate::service::principal::principal(cx, bearer(req).as_deref()).await
+}
+
+/// The caller, when it holds `permission` on `target` (`None`: the platform owner's): checked
+/// before the body is read, so a caller who may not act learns nothing from validation. The use
+/// case checks again — it is the authority; this only keeps `401 → 403 → 400` in that order.
+pub async fn allowed(
     cx: &super::context::Ctx<'_>,
     req: &Request,
-) -> Result<crate::domain::authz::Principal, Error> {
-    crate::service::principal::principal(cx, bearer(req).as_deref()).await
+    permission: Option<Permission>,
+    target: Target<'_>,
+) -> Result<Principal, Error> {
+    let caller = caller(cx, req).await?;
+    authorize(&caller, permission, &target).into_result()?;
+    Ok(caller)
 }

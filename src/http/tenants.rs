@@ -2,9 +2,10 @@
 
 use super::context::Ctx;
 use super::dto::{PageBody, TenantBody, TenantEnvelope};
-use super::extract::{app_id, caller, json_body, page_request, place, query};
+use super::extract::{allowed, app_id, caller, json_body, page_request, place, query};
 use super::respond;
 use super::routes::Params;
+use crate::domain::authz::{Permission, Target};
 use crate::domain::tenancy::LoginMethod;
 use crate::domain::Error;
 use crate::service::tenancy::{self, Put};
@@ -20,7 +21,8 @@ struct PutTenantBody {
 /// updated.
 pub async fn put(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
-    let caller = caller(cx, &req).await?;
+    let target = Target::Tenant(&app_id, &tenant_id);
+    let caller = allowed(cx, &req, Some(Permission::TenantsWrite), target).await?;
     let body: PutTenantBody = json_body(&mut req).await?;
     let methods = body
         .login_methods
@@ -56,7 +58,13 @@ pub async fn get(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response
 /// `GET /admin/apps/{app_id}/tenants` — `tenants:read` on the app.
 pub async fn list(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
     let app_id = app_id(params)?;
-    let caller = caller(cx, &req).await?;
+    let caller = allowed(
+        cx,
+        &req,
+        Some(Permission::TenantsRead),
+        Target::App(&app_id),
+    )
+    .await?;
     let page = page_request(&query(&req)?)?;
     let tenants = tenancy::list_tenants(cx, &caller, &app_id, &page).await?;
     respond::json(200, &PageBody::of(&tenants, TenantBody::from))

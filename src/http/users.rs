@@ -4,10 +4,11 @@
 use super::context::Ctx;
 use super::dto::{MetadataEnvelope, PageBody, Revoked, UserBody, UserEnvelope};
 use super::extract::{
-    app_id, caller, json_body, optional_json_body, page_request, place, query, user_id,
+    allowed, app_id, json_body, optional_json_body, page_request, place, query, user_id,
 };
 use super::respond;
 use super::routes::Params;
+use crate::domain::authz::{Permission, Target};
 use crate::domain::email::Email;
 use crate::domain::names::{PlanTier, RoleName};
 use crate::domain::password::Password;
@@ -32,7 +33,8 @@ struct CreateUserBody {
 /// `POST …/users` — `users:write`. A user (the password is optional).
 pub async fn create(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
-    let caller = caller(cx, &req).await?;
+    let target = Target::Tenant(&app_id, &tenant_id);
+    let caller = allowed(cx, &req, Some(Permission::UsersWrite), target).await?;
     let body: CreateUserBody = json_body(&mut req).await?;
     let email = Email::parse(&body.email)?;
     let password = body.password.as_deref().map(Password::parse).transpose()?;
@@ -43,7 +45,8 @@ pub async fn create(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<R
 /// `GET …/users` — `users:read`. Filters `status`, `plan_tier`, `email` (prefix).
 pub async fn list(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
-    let caller = caller(cx, &req).await?;
+    let target = Target::Tenant(&app_id, &tenant_id);
+    let caller = allowed(cx, &req, Some(Permission::UsersRead), target).await?;
     let q = query(&req)?;
     let filter = UserFilter {
         status: q.get("status").map(|s| UserStatus::parse(s)).transpose()?,
@@ -61,7 +64,8 @@ pub async fn list(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Respons
 /// `GET …/users/{user_id}` — `users:read`.
 pub async fn get(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
-    let caller = caller(cx, &req).await?;
+    let target = Target::Tenant(&app_id, &tenant_id);
+    let caller = allowed(cx, &req, Some(Permission::UsersRead), target).await?;
     let found = users::get(cx, &caller, &app_id, &tenant_id, &user_id(params)?).await?;
     user(200, &found)
 }
@@ -78,7 +82,8 @@ async fn set_status(
     status: UserStatus,
 ) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
-    let caller = caller(cx, &req).await?;
+    let target = Target::Tenant(&app_id, &tenant_id);
+    let caller = allowed(cx, &req, Some(Permission::UsersSuspend), target).await?;
     // The reason is optional, and so is the body.
     let body: SuspendBody = optional_json_body(&mut req).await?;
     let user_id = user_id(params)?;
@@ -120,7 +125,8 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>
 /// `PATCH …/users/{user_id}` — `users:plan`. Plan tier and rate-limit override.
 pub async fn patch(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
-    let caller = caller(cx, &req).await?;
+    let target = Target::Tenant(&app_id, &tenant_id);
+    let caller = allowed(cx, &req, Some(Permission::UsersPlan), target).await?;
     let body: PlanChangeBody = json_body(&mut req).await?;
     let change = PlanChange {
         plan_tier: body.plan_tier.as_deref().map(PlanTier::parse).transpose()?,
@@ -139,7 +145,8 @@ struct RolesBody {
 /// `PUT …/users/{user_id}/roles` — `users:write`. The roles assigned by hand.
 pub async fn put_roles(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
-    let caller = caller(cx, &req).await?;
+    let target = Target::Tenant(&app_id, &tenant_id);
+    let caller = allowed(cx, &req, Some(Permission::UsersWrite), target).await?;
     let body: RolesBody = json_body(&mut req).await?;
     let roles = RoleName::parse_assigned(&body.roles)?;
     let user_id = user_id(params)?;
@@ -150,7 +157,8 @@ pub async fn put_roles(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Resul
 /// `POST …/users/{user_id}/associate` — `users:write`.
 pub async fn associate(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
-    let caller = caller(cx, &req).await?;
+    let target = Target::Tenant(&app_id, &tenant_id);
+    let caller = allowed(cx, &req, Some(Permission::UsersWrite), target).await?;
     let associated = users::associate(cx, &caller, &app_id, &tenant_id, &user_id(params)?).await?;
     user(200, &associated)
 }
@@ -162,7 +170,8 @@ pub async fn revoke_sessions(
     params: &Params,
 ) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
-    let caller = caller(cx, &req).await?;
+    let target = Target::Tenant(&app_id, &tenant_id);
+    let caller = allowed(cx, &req, Some(Permission::UsersSuspend), target).await?;
     let revoked =
         users::revoke_sessions(cx, &caller, &app_id, &tenant_id, &user_id(params)?).await?;
     respond::json(200, &Revoked { revoked })
@@ -171,7 +180,7 @@ pub async fn revoke_sessions(
 /// `GET /admin/apps/{app_id}/users/{user_id}/metadata` — `users:read` on the app.
 pub async fn get_metadata(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
     let app_id = app_id(params)?;
-    let caller = caller(cx, &req).await?;
+    let caller = allowed(cx, &req, Some(Permission::UsersRead), Target::App(&app_id)).await?;
     let metadata = users::metadata(cx, &caller, &app_id, &user_id(params)?).await?;
     respond::json(200, &MetadataEnvelope { metadata })
 }
@@ -184,7 +193,7 @@ pub async fn patch_metadata(
     params: &Params,
 ) -> Result<Response, Error> {
     let app_id = app_id(params)?;
-    let caller = caller(cx, &req).await?;
+    let caller = allowed(cx, &req, Some(Permission::UsersWrite), Target::App(&app_id)).await?;
     let patch: Value = json_body(&mut req).await?;
     let metadata = users::patch_metadata(cx, &caller, &app_id, &user_id(params)?, &patch).await?;
     respond::json(200, &MetadataEnvelope { metadata })

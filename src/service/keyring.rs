@@ -117,11 +117,12 @@ async fn load_from_d1<S: Stores>(
 /// Reads the owner's public keys from the KV copy (D1 only when the copy is missing).
 async fn load<S: Stores>(cx: &Ctx<'_, S>, owner: &KeyOwner) -> Result<Rc<Keyring>, Error> {
     match cx.edge.find_public_keys(owner).await? {
-        Some(public) => Ok(remember(
-            cx,
-            owner,
-            Keyring::from_published(public, cx.now)?,
-        )),
+        Some(public) => {
+            // A copy that does not decode is as good as none: KV is failing, not the request.
+            let ring = Keyring::from_published(public, cx.now)
+                .map_err(|e| Error::Unavailable(format!("KV public keys: {e:?}")))?;
+            Ok(remember(cx, owner, ring))
+        }
         None => Ok(load_from_d1(cx, owner).await?.0),
     }
 }

@@ -49,11 +49,20 @@ pub async fn bootstrap<S: Stores>(
     Ok(operator)
 }
 
-/// An operator access token and its lifetime.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An operator access token and its lifetime. Its `Debug` does not show the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct OperatorToken {
     pub access_token: String,
     pub expires_in: i64,
+}
+
+impl std::fmt::Debug for OperatorToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorToken")
+            .field("access_token", &"<redacted>")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
 }
 
 /// Signs an operator in. Unknown email and wrong password answer alike and cost alike; too

@@ -20,14 +20,25 @@ use crate::domain::Error;
 use crate::store::{EdgeStore, SessionStore};
 
 /// A session as handed to the client: the signed access token and the refresh token (shown
-/// only in this answer; the store keeps its hash).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// only in this answer; the store keeps its hash). Its `Debug` shows neither.
+#[derive(Clone, PartialEq, Eq)]
 pub struct IssuedSession {
     pub session_id: SessionId,
     pub access_token: String,
     pub refresh_token: PlainSecret,
     /// Lifetime of the access token, in seconds.
     pub expires_in: i64,
+}
+
+impl std::fmt::Debug for IssuedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedSession")
+            .field("session_id", &self.session_id)
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &self.refresh_token)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
 }
 
 /// The issuer of a tenant's tokens.

@@ -65,6 +65,9 @@ pub async fn signup<S: Stores>(
         created_at: cx.now,
     };
     let face = TenantUser::new(&user, &tenant.id, cx.now);
+    // Everything the answer needs is read and signed before anything is written, so a failure
+    // after the write cannot answer 503 for a user that exists.
+    let policy = cache::policy(cx, &app.id, OnKvFailure::ReadD1).await?;
     let (session, issued) = sessions::start(cx, &app, &tenant, user.id).await?;
     if !cx
         .db
@@ -74,7 +77,7 @@ pub async fn signup<S: Stores>(
         return Err(Error::EmailTaken);
     }
     Ok(SignedIn {
-        user: EndUser::of(cx, face).await?,
+        user: EndUser::with(face, &policy),
         session: issued,
     })
 }
@@ -126,12 +129,13 @@ pub async fn signin<S: Stores>(
         })
         .await?;
     }
+    let policy = cache::policy(cx, &app.id, OnKvFailure::ReadD1).await?;
     let (session, issued) = sessions::start(cx, &app, &tenant, user.id).await?;
     cx.db
         .create_session(&session, &issued.refresh_token.hash(), &attempt)
         .await?;
     Ok(SignedIn {
-        user: EndUser::of(cx, face).await?,
+        user: EndUser::with(face, &policy),
         session: issued,
     })
 }

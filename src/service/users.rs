@@ -196,10 +196,11 @@ pub async fn create<S: Stores>(
             json!({ "has_password": password.is_some() }),
         ),
     )?;
+    let policy = cache::policy(cx, app_id, OnKvFailure::ReadD1).await?;
     if !cx.db.create_user_only(&user, &face, &audit).await? {
         return Err(Error::EmailTaken);
     }
-    EndUser::of(cx, face).await
+    Ok(EndUser::with(face, &policy))
 }
 
 /// `GET /admin/apps/{app}/tenants/{tenant}/users` — `users:read`. Filters by status, plan and
@@ -377,10 +378,11 @@ pub async fn associate<S: Stores>(
         actor(caller),
         user_change(&face, AuditAction::UserAssociate, json!({})),
     )?;
+    let policy = cache::policy(cx, app_id, OnKvFailure::ReadD1).await?;
     if !cx.db.associate(&face, &audit).await? {
         return Err(Error::EmailTaken);
     }
-    EndUser::of(cx, face).await
+    Ok(EndUser::with(face, &policy))
 }
 
 /// `POST …/users/{user}/sessions/revoke` — `users:suspend`. Revokes every session of the user

@@ -54,9 +54,10 @@ fn a_signin_whose_session_cannot_be_written_signs_nobody_in() {
 
 #[test]
 fn every_failing_call_of_a_signup_leaves_no_user_behind() {
-    let w = World::new();
+    let mut w = World::new();
     let (p, t) = (app("public"), tenant("public"));
-    w.db.faults().clear_calls();
+    // The calls of a sign-up on a cold isolate (the most it makes), each made to fail in turn
+    // on a cold isolate again, so the reads after the write are among them.
     signup(&w, &p, &t, "probe@example.com");
     let calls: Vec<String> =
         w.db.faults()
@@ -64,7 +65,9 @@ fn every_failing_call_of_a_signup_leaves_no_user_behind() {
             .into_iter()
             .chain(w.kv.faults().calls())
             .collect();
+    assert!(calls.iter().any(|c| c == "db create_user"), "{calls:?}");
     for (n, call) in calls.iter().enumerate() {
+        w.new_isolate();
         let who = format!("c{n}@example.com");
         let failing = call.clone();
         let rule = move |c: &str| c == failing;
@@ -109,4 +112,66 @@ fn a_failing_store_while_revoking_sessions_is_reported_not_hidden() {
         &signed.user.face.user_id,
     ));
     assert!(matches!(failed, Err(Error::Unavailable(_))));
+}
+
+#[test]
+fn a_signup_whose_answer_cannot_be_read_writes_no_user() {
+    let mut w = World::new();
+    let (p, t) = (app("public"), tenant("public"));
+    w.new_isolate();
+    w.kv.faults().fail_when(|c| c == "kv get policy:public");
+    w.db.faults().fail_when(|c| c == "db find_policy");
+    let failed = block_on(signin_service::signup(
+        &w.cx(),
+        &p,
+        &t,
+        email("late@example.com"),
+        &password(PASSWORD),
+        None,
+    ));
+    assert!(matches!(failed, Err(Error::Unavailable(_))));
+    w.db.faults().heal();
+    w.kv.faults().heal();
+    let retried = block_on(signin_service::signup(
+        &w.cx(),
+        &p,
+        &t,
+        email("late@example.com"),
+        &password(PASSWORD),
+        None,
+    ));
+    assert!(
+        retried.is_ok(),
+        "the retry is not refused as a taken email: {retried:?}"
+    );
+}
+
+#[test]
+fn a_kv_copy_that_does_not_parse_is_read_as_kv_failing() {
+    let mut w = World::new();
+    let owner = w.owner();
+    let (p, t) = (app("public"), tenant("public"));
+    let key = w.api_key(&owner, &p, &t, &["introspect"]);
+    let token = signup(&w, &p, &t, "a@example.com").session.access_token;
+    // Signing falls back to D1 (and repairs the copy) when the published keys do not parse.
+    w.new_isolate();
+    w.kv.plant("pub:app:public", "{not json");
+    assert!(signin(&w, &p, &t, "a@example.com", PASSWORD, None).is_ok());
+    // Introspection fails closed when a mirror it needs does not parse.
+    for key_name in ["tenant:public:public", "app:public"] {
+        w.new_isolate();
+        let saved = w.kv.raw(key_name).map(|(v, _)| v);
+        w.kv.plant(key_name, "{not json");
+        let answer = introspect(&w, &p, &t, &key, &token);
+        assert!(
+            matches!(
+                answer,
+                Ok(tessera::service::introspection::Introspection::Inactive)
+            ),
+            "{key_name}: {answer:?}"
+        );
+        if let Some(saved) = saved {
+            w.kv.plant(key_name, &saved);
+        }
+    }
 }

@@ -56,11 +56,21 @@ pub enum SqlValue {
     Text(String),
 }
 
-/// One SQL statement with its arguments, bound in order to `?1`, `?2`, …
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One SQL statement with its arguments, bound in order to `?1`, `?2`, … Its `Debug` shows the
+/// SQL and how many arguments there are, never their values (password hashes, sealed keys).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Statement {
     pub sql: String,
     pub args: Vec<SqlValue>,
+}
+
+impl std::fmt::Debug for Statement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Statement")
+            .field("sql", &self.sql)
+            .field("args", &self.args.len())
+            .finish()
+    }
 }
 
 impl Statement {

@@ -61,8 +61,10 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Unavailable(format!("KV {what}: {e}"))
 }
 
+/// A document that does not parse is treated as KV failing (`Unavailable`): the D1 paths then
+/// read D1 (and rewrite the copy), introspection fails closed.
 fn corrupt(what: &str) -> Error {
-    Error::Internal(format!("KV {what} document does not parse"))
+    Error::Unavailable(format!("KV {what} document does not parse"))
 }
 
 #[derive(Serialize, Deserialize)]
