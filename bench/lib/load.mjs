@@ -58,6 +58,50 @@ end
 `;
 }
 
+/**
+ * A wrk script that walks a file of tokens (one per line): every thread loads the whole list,
+ * starts at its own random point (a new seed every run, so no round re-walks what the warm-up
+ * or an earlier round walked) and sends each token once in turn, wrapping around at the end.
+ * `as` says where the token goes: "form" (RFC 7662 body `token=…`) or "bearer" (the
+ * Authorization header). Other headers are fixed.
+ */
+export function walkScript({ file, as, method = "GET", headers = {}, seed }) {
+  const fixed = Object.entries(headers)
+    .map(([k, v]) => `[${lua(k)}] = ${lua(v)}`)
+    .join(", ");
+  const build =
+    as === "form"
+      ? `return wrk.format(${lua(method)}, nil, HEADERS, "token=" .. t)`
+      : `local h = { ${fixed} }
+  h["Authorization"] = "Bearer " .. t
+  return wrk.format(${lua(method)}, nil, h, nil)`;
+  return `
+local FILE = ${lua(file)}
+local SEED = ${Math.floor(seed)}
+local HEADERS = { ${fixed} }
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("tid", counter)
+end
+local tokens = {}
+local i = 1
+function init(args)
+  for line in io.lines(FILE) do
+    if #line > 0 then tokens[#tokens + 1] = line end
+  end
+  math.randomseed(SEED + tid * 7919)
+  i = math.random(#tokens)
+end
+function request()
+  local t = tokens[i]
+  i = i + 1
+  if i > #tokens then i = 1 end
+  ${build}
+end
+`;
+}
+
 function toMs(value, unit) {
   const v = Number(value);
   switch (unit) {

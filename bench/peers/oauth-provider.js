@@ -17,12 +17,16 @@ const ui = {
     const url = new URL(request.url);
     if (url.pathname === "/authorize") {
       const info = await env.OAUTH_PROVIDER.parseAuthRequest(request);
+      // The harness mints many tokens for many users (?bench_user=); every grant stays valid
+      // (by default the library revokes a user's earlier grants of the same client).
+      const user = url.searchParams.get("bench_user") ?? "bench-user";
       const { redirectTo } = await env.OAUTH_PROVIDER.completeAuthorization({
         request: info,
-        userId: "bench-user",
+        userId: user,
         metadata: {},
         scope: info.scope,
-        props: { sub: "bench-user" },
+        props: { sub: user },
+        revokeExistingGrants: false,
       });
       return Response.redirect(redirectTo, 302);
     }

@@ -81,3 +81,22 @@ pub fn verify(token: &str, key: &PublicKey) -> bool {
 pub fn verify_n(token: &str, key: &PublicKey, n: u32) -> u32 {
     (0..n).filter(|_| verify(std::hint::black_box(token), key)).count() as u32
 }
+
+/// The signing input and the decoded signature of a compact JWT, after jwt-compact has parsed
+/// it and checked the algorithm and `kid` (what a WebCrypto verifier needs).
+pub fn split_for_webcrypto(token: &str) -> Option<(&str, Vec<u8>)> {
+    let untrusted = UntrustedToken::new(token).ok()?;
+    if untrusted.algorithm() != "EdDSA" || untrusted.header().key_id.is_none() {
+        return None;
+    }
+    let (message, _) = token.rsplit_once('.')?;
+    Some((message, untrusted.signature_bytes().to_vec()))
+}
+
+/// The claims checks that follow a valid signature: expiry and `typ` (parsed by jwt-compact
+/// without verifying, the signature having been checked elsewhere).
+pub fn claims_ok(token: &str) -> bool {
+    let Ok(untrusted) = UntrustedToken::new(token) else { return false };
+    let Ok(claims) = untrusted.deserialize_claims_unchecked::<AccessClaims>() else { return false };
+    claims.validate_expiration(&time_options()).is_ok() && claims.custom.typ == "access"
+}
