@@ -17,8 +17,8 @@ use tessera::domain::Error;
 use tessera::store::kv::KvEdge;
 use tessera::store::memory::{MemoryKv, MemoryStore, RowCounts};
 use tessera::store::{
-    ApiKeyStore, AuditStore, MemberStore, OperatorStore, SessionStore, SigningKeyStore,
-    TenancyStore, UserFilter, UserStateStore, UserStore,
+    ApiKeyStore, AuditStore, EdgeSyncStore, MemberStore, OperatorStore, SessionStore,
+    SigningKeyStore, TenancyStore, UserFilter, UserStateStore, UserStore,
 };
 
 contract::contract_suite!(memory, tessera::store::memory::MemoryStore::seeded);
@@ -31,7 +31,7 @@ fn memory_edge() -> KvEdge<MemoryKv> {
 contract::edge_suite!(memory_kv, crate::memory_edge);
 
 /// Every method of every relational port, as the fault rules name it (`db <method>`).
-const EVERY_METHOD: [&str; 56] = [
+const EVERY_METHOD: [&str; 62] = [
     "find_app",
     "list_apps",
     "create_app",
@@ -65,6 +65,12 @@ const EVERY_METHOD: [&str; 56] = [
     "rotate_session",
     "find_session",
     "revoke_session",
+    "find_session_user",
+    "lease_user_edge",
+    "lease_policy_edge",
+    "release_edge",
+    "find_stale_edges",
+    "mark_edge_changed",
     "create_member",
     "find_invite",
     "accept_invite",
@@ -225,7 +231,27 @@ async fn call_every_method(
         db.rotate_session(&p.session, 0, &token(205), at(6))
     );
     call!("find_session", db.find_session(&p.session));
+    call!(
+        "find_session_user",
+        db.find_session_user(&shop, &acme, &p.user, &p.session)
+    );
     call!("revoke_session", db.revoke_session(&p.session, at(7)));
+    let edge_key = tessera::domain::edge::EdgeKey {
+        app: shop.clone(),
+        tenant: acme.clone(),
+        user: p.user,
+    };
+    call!(
+        "lease_user_edge",
+        db.lease_user_edge(&edge_key, at(0), at(7))
+    );
+    call!("lease_policy_edge", db.lease_policy_edge(&shop, at(7)));
+    call!("release_edge", db.release_edge(&edge_key.doc(), 1, true));
+    call!("find_stale_edges", db.find_stale_edges(at(100_000), 10));
+    call!(
+        "mark_edge_changed",
+        db.mark_edge_changed(&edge_key.doc(), at(7))
+    );
     call!("create_member", db.create_member(&member, &invite, &e(107)));
     call!("find_invite", db.find_invite(&invite));
     call!(

@@ -8,6 +8,7 @@
 //! `TESSERA_TEST_PBKDF2_ITERATIONS`) are compiled in only with the `test-hooks` feature: the
 //! build that is deployed cannot honour them, whatever its variables say.
 
+use super::crypto::WebCrypto;
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
 use crate::service::{Caches, Config, OsRandom, Stores};
@@ -23,6 +24,7 @@ pub struct Live;
 impl Stores for Live {
     type Db = D1Store;
     type Edge = KvEdge<WorkerKv>;
+    type Verifier = WebCrypto;
 }
 
 /// The service context of the worker.
@@ -146,6 +148,7 @@ impl Frame {
         crate::service::Ctx {
             db: &bindings.db,
             edge: &bindings.edge,
+            verifier: &WebCrypto,
             now: self.now,
             origin: &self.origin,
             config: &self.isolate.config,
@@ -157,7 +160,7 @@ impl Frame {
 }
 
 /// The platform clock.
-fn now() -> Timestamp {
+pub fn now() -> Timestamp {
     Timestamp::from_unix_ms(js_sys::Date::now() as i64)
 }
 

@@ -2,27 +2,57 @@
 //! bindings, run the handler, and turn every error into a problem document; and the cron
 //! trigger. Nothing here panics on input.
 
-use super::context::{Bindings, Frame};
+use super::context::{isolate, Bindings, Frame};
 use super::error::problem;
 use super::routes::{resolve, RouteId};
 use super::{api_keys, apps, audit, auth, billing, catalogue, discovery, members, oauth};
 use super::{operators, tenants, users};
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
-use crate::service::keyring;
+use crate::service::{edge, keyring};
+use std::time::Duration;
 use worker::{
-    console_error, event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent,
+    console_error, event, Context, Delay, Env, Request, Response, ScheduleContext, ScheduledEvent,
 };
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    match handle(req, env).await {
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let response = match handle(req, &env).await {
         Ok(response) => Ok(response),
         Err(error) => problem(&error),
-    }
+    };
+    retry_deferred_edge_writes(&env, &ctx);
+    response
 }
 
-async fn handle(req: Request, env: Env) -> Result<Response, Error> {
+/// When a KV write of a mirrored document failed in this isolate (or was held back by KV's
+/// one write per second per key), retries it after the response, past the per-key gap, with
+/// back-off (1.1 s, 2.2 s, 4.4 s); what is still pending then is the cron's (`edge::sweep`).
+/// One retry task per isolate at a time: later writes join the running one.
+fn retry_deferred_edge_writes(env: &Env, ctx: &Context) {
+    let Ok(isolate) = isolate(env) else { return };
+    if !isolate.caches.edge.has_deferred() || !isolate.caches.edge.claim_retry() {
+        return;
+    }
+    let env = env.clone();
+    ctx.wait_until(async move {
+        for attempt in 0..3 {
+            Delay::from(Duration::from_millis(1_100 << attempt)).await;
+            let retried = async {
+                let frame = Frame::at(&env, super::context::now())?;
+                let bindings = Bindings::of(&env)?;
+                Ok::<_, Error>(edge::retry_deferred(&frame.ctx(&bindings)).await)
+            }
+            .await;
+            if !matches!(retried, Ok(n) if n > 0) {
+                break;
+            }
+        }
+        isolate.caches.edge.release_retry();
+    });
+}
+
+async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
     let url = req
         .url()
         .map_err(|_| Error::validation("the request URL cannot be parsed"))?;
@@ -33,8 +63,8 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
         RouteId::OpenApi => return discovery::openapi(),
         _ => {}
     }
-    let frame = Frame::for_request(&env, &req, url.origin().ascii_serialization())?;
-    let bindings = Bindings::of(&env)?;
+    let frame = Frame::for_request(env, &req, url.origin().ascii_serialization())?;
+    let bindings = Bindings::of(env)?;
     let cx = &frame.ctx(&bindings);
     let p = &params;
     match route {
@@ -87,17 +117,28 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
     }
 }
 
-/// The cron trigger of `wrangler.toml`: rotates signing keys that reached their age.
+/// The cron triggers of `wrangler.toml`: every minute, the sweep of KV documents that do not
+/// yet say what D1 holds (`edge::sweep`); daily, also the rotation of signing keys that
+/// reached their age.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = Timestamp::from_unix_ms(event.schedule() as i64);
+    let rotate = event.cron() != EVERY_MINUTE;
     let outcome = async {
         let frame = Frame::at(&env, now)?;
         let bindings = Bindings::of(&env)?;
-        keyring::rotate_due_keys(&frame.ctx(&bindings)).await
+        let cx = frame.ctx(&bindings);
+        let swept = edge::sweep(&cx, edge::SWEEP_BATCH).await;
+        if rotate {
+            keyring::rotate_due_keys(&cx).await?;
+        }
+        swept.map(drop)
     }
     .await;
     if let Err(e) = outcome {
-        console_error!("scheduled key rotation failed: {e:?}");
+        console_error!("scheduled work failed: {e:?}");
     }
 }
+
+/// The cron expression of the sweep (`wrangler.toml`).
+const EVERY_MINUTE: &str = "* * * * *";

@@ -30,6 +30,8 @@ mod catalogue;
 #[cfg(target_arch = "wasm32")]
 mod context;
 #[cfg(target_arch = "wasm32")]
+mod crypto;
+#[cfg(target_arch = "wasm32")]
 mod discovery;
 #[cfg(target_arch = "wasm32")]
 mod entry;

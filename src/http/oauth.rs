@@ -9,7 +9,7 @@ use super::extract::{bearer, place, token_parameter};
 use super::respond;
 use super::routes::Params;
 use crate::domain::Error;
-use crate::service::introspection::{self, ClientCheck, Introspection};
+use crate::service::introspection::{self, ActiveToken, ClientCheck, Introspection};
 use worker::{Request, Response};
 
 fn inactive() -> Result<Response, Error> {
@@ -33,7 +33,12 @@ pub async fn introspect(
     let token = token_parameter(&mut req).await?;
     match introspection::introspect(cx, &client, &token).await {
         Introspection::Active(active) => {
-            respond::json(200, &ActiveIntrospection::from(active.as_ref()))
+            let ActiveToken {
+                token,
+                flags,
+                effective,
+            } = *active;
+            respond::json(200, &ActiveIntrospection::new(&token, flags, effective))
         }
         Introspection::Inactive => inactive(),
     }

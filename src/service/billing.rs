@@ -5,7 +5,7 @@
 use super::cache::{self, OnKvFailure};
 use super::principal::{actor, audit_entry, Change};
 use super::tenancy::existing_app;
-use super::users::{face_of, heal_flags, publish_flags};
+use super::users::{face_of, heal_flags};
 use super::{Ctx, Stores};
 use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::authz::{authorize, Permission, Principal, Target};
@@ -158,7 +158,6 @@ pub async fn apply_plan_event<S: Stores>(
         heal_flags(cx, app_id, tenant_id, user_id).await;
         return Ok(EventStatus::Duplicate);
     }
-    let fresh = face_of(cx, app_id, tenant_id, user_id).await?;
-    publish_flags(cx, &fresh).await?;
+    heal_flags(cx, app_id, tenant_id, user_id).await;
     Ok(EventStatus::Applied)
 }

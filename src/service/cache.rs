@@ -12,6 +12,7 @@
 //! cloned on the hot path. Must not depend on `http`.
 
 use super::{Ctx, Stores};
+use crate::domain::edge::MirroredDoc;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::policy::AppPolicy;
@@ -61,6 +62,8 @@ pub struct Caches {
     verified: RefCell<HashMap<String, Rc<VerifiedToken>>>,
     pub(super) keyrings: RefCell<HashMap<KeyOwner, Rc<super::keyring::Keyring>>>,
     pub(super) signers: RefCell<HashMap<String, Rc<crate::domain::keys::SigningKey>>>,
+    /// This isolate's KV writes of mirrored documents (per-key gap, deferred retries).
+    pub edge: super::edge::EdgeWrites,
 }
 
 /// Inserts into a bounded map: a full map is emptied first (the cache refills from KV).
@@ -247,17 +250,12 @@ pub async fn policy<S: Stores>(
     Ok(policy)
 }
 
-/// After a change of a role or plan in D1: this isolate forgets its copy and the mirror is
-/// rewritten from D1; if that write fails the change is reported as `503`, so the caller
-/// retries (the D1 change is idempotent).
-pub async fn policy_changed<S: Stores>(
-    cx: &Ctx<'_, S>,
-    app_id: &AppId,
-) -> Result<AppPolicy, Error> {
-    cx.caches.policies.borrow_mut().remove(app_id);
-    let policy = cx.db.find_policy(app_id).await?;
-    cx.edge.put_policy(app_id, &policy).await?;
-    Ok(policy)
+/// After a change of a role or plan in D1 (which bumped `policy:<app>` in the same batch):
+/// this isolate forgets its copy and the mirror is rewritten from D1. A failed write never
+/// fails the change: the mirror stays pending and converges (`service::edge`).
+pub async fn policy_changed<S: Stores>(cx: &Ctx<'_, S>, app_id: &AppId) {
+    cx.caches.forget_policy(app_id);
+    super::edge::publish_after_change(cx, &MirroredDoc::Policy(app_id.clone())).await;
 }
 
 /// The API key with this hash, from the isolate (keys found in the last cache lifetime) or the
@@ -286,6 +284,11 @@ pub async fn api_key<S: Stores>(
 }
 
 impl Caches {
+    /// Drops this isolate's copy of an app's roles and plans (after they changed).
+    pub fn forget_policy(&self, app: &AppId) {
+        self.policies.borrow_mut().remove(app);
+    }
+
     /// Drops what this isolate knows of an API key (after it is deleted).
     pub fn forget_api_key(&self, hash: &SecretHash) {
         self.api_keys.borrow_mut().remove(hash);

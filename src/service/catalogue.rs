@@ -51,7 +51,7 @@ pub async fn put_role<S: Stores>(
     cx.db
         .put_role(app_id, name, &permissions, cx.now, &audit)
         .await?;
-    cache::policy_changed(cx, app_id).await?;
+    cache::policy_changed(cx, app_id).await;
     Ok(permissions)
 }
 
@@ -101,6 +101,6 @@ pub async fn put_plan<S: Stores>(
         },
     )?;
     cx.db.put_plan(app_id, tier, &plan, cx.now, &audit).await?;
-    cache::policy_changed(cx, app_id).await?;
+    cache::policy_changed(cx, app_id).await;
     Ok(plan)
 }

@@ -2,15 +2,21 @@
 //! sign-out, and the RFC 7662 / RFC 7009 endpoints an app's backend calls with a tenant API
 //! key.
 //!
-//! Introspection reads no D1: the app, tenant, API key and signing keys come from the isolate
-//! or KV, the token's session and user state from KV. Every inactive cause — and any KV
-//! failure (fail closed) — is the same `Introspection::Inactive`.
+//! Introspection reads no D1 and, in steady state, ONE KV value: the app, tenant, API key,
+//! policy and signing keys come from the isolate (KV on a miss), the token's session
+//! revocation and the user's state from the user's edge document (`domain::edge`). Every
+//! inactive cause — and any KV failure (fail closed) — is the same `Introspection::Inactive`.
+//!
+//! `/auth/me` and sign-out are D1 paths: they must honour a revocation or suspension at once,
+//! whatever KV says, and `/auth/me` answers the email, which KV does not hold. So they read
+//! D1 once (the live session joined with the user's face) and no KV at all.
 
 use super::cache::{self, OnKvFailure, VerifiedToken};
 use super::sessions::{self, access_ttl_ms};
 use super::users::EndUser;
-use super::{keyring, Ctx, Stores};
+use super::{keyring, Ctx, Stores, Verifier};
 use crate::domain::authz::Scope;
+use crate::domain::edge::is_active;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::policy::{Effective, UserFlags};
@@ -20,7 +26,7 @@ use crate::domain::tenancy::{App, Tenant};
 use crate::domain::token;
 use crate::domain::user::{UserId, UserStatus};
 use crate::domain::Error;
-use crate::store::{EdgeStore, SessionStore, UserStore};
+use crate::store::{EdgeStore, SessionStore};
 use std::rc::Rc;
 
 /// Signature, expiry, type, app and tenant of an access token; `None` for any defect.
@@ -34,20 +40,24 @@ async fn verify_access<S: Stores>(
         // Verified before in this isolate and not expired: check the place again below.
         Some(verified) => verified,
         None => {
-            let Some(kid) = token::peek_kid(credential) else {
+            let Some(parsed) = token::parse_access(credential) else {
                 return Ok(None);
             };
             let owner = KeyOwner::App(app.id.clone());
-            let Some(key) = keyring::public_key(cx, &owner, &kid, access_ttl_ms(app)).await? else {
+            let ttl = access_ttl_ms(app);
+            let Some(key) = keyring::public_key(cx, &owner, &parsed.kid, ttl).await? else {
                 return Ok(None);
             };
-            let Some((claims, iat, exp)) = token::verify_access_token(
-                credential,
-                |_| Some(key),
-                cx.now,
-                app.id.as_str(),
-                tenant.id.as_str(),
-            ) else {
+            let valid = cx
+                .verifier
+                .verify_ed25519(&key, parsed.signing_input.as_bytes(), &parsed.signature)
+                .await?;
+            if !valid {
+                return Ok(None);
+            }
+            let Some((claims, iat, exp)) =
+                parsed.accept(cx.now, app.id.as_str(), tenant.id.as_str())
+            else {
                 return Ok(None);
             };
             let verified = Rc::new(VerifiedToken { claims, iat, exp });
@@ -70,8 +80,8 @@ fn subject(verified: &VerifiedToken) -> Option<(SessionId, UserId)> {
     Some((sid, user))
 }
 
-/// Verifies an end-user access token presented at this app and tenant and checks that its
-/// session is not revoked. Anything else is `401 invalid_token`.
+/// Verifies an end-user access token presented at this app and tenant (signature, time,
+/// place). Anything else is `401 invalid_token`; whether its session is live is D1's to say.
 async fn authenticate<S: Stores>(
     cx: &Ctx<'_, S>,
     app: &App,
@@ -82,14 +92,11 @@ async fn authenticate<S: Stores>(
     let verified = verify_access(cx, credential, app, tenant)
         .await?
         .ok_or(Error::InvalidToken)?;
-    let (sid, user) = subject(&verified).ok_or(Error::InvalidToken)?;
-    if cx.edge.is_session_revoked(&sid).await? {
-        return Err(Error::InvalidToken);
-    }
-    Ok((sid, user))
+    subject(&verified).ok_or(Error::InvalidToken)
 }
 
-/// `GET …/auth/me`: the user as this tenant sees it.
+/// `GET …/auth/me`: the user as this tenant sees it. One D1 read (the token's session, live,
+/// joined with the user's face): a revoked session or a suspended user is refused at once.
 pub async fn me<S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,
@@ -97,17 +104,19 @@ pub async fn me<S: Stores>(
     bearer: Option<&str>,
 ) -> Result<EndUser, Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
-    let (_, user_id) = authenticate(cx, &app, &tenant, bearer).await?;
+    let (sid, user_id) = authenticate(cx, &app, &tenant, bearer).await?;
     let (_, face) = cx
         .db
-        .find_tenant_user(&app.id, &tenant.id, &user_id)
+        .find_session_user(&app.id, &tenant.id, &user_id, &sid)
         .await?
         .filter(|(_, face)| face.status == UserStatus::Active)
         .ok_or(Error::InvalidToken)?;
     EndUser::of(cx, face).await
 }
 
-/// `POST …/auth/signout`: revokes the session of the presented access token.
+/// `POST …/auth/signout`: revokes the session of the presented access token. A token whose
+/// session was revoked already is `401 invalid_token` (its edge document is rewritten all the
+/// same, which heals a KV write that failed before).
 pub async fn signout<S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,
@@ -116,7 +125,11 @@ pub async fn signout<S: Stores>(
 ) -> Result<(), Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
     let (sid, _) = authenticate(cx, &app, &tenant, bearer).await?;
-    sessions::revoke(cx, &sid).await
+    if sessions::revoke(cx, &sid).await? {
+        Ok(())
+    } else {
+        Err(Error::InvalidToken)
+    }
 }
 
 /// A caller of `/oauth/*` that proved to be an API key of this tenant with `introspect`.
@@ -217,21 +230,27 @@ async fn active<S: Stores>(
     let Some(verified) = verify_access(cx, token, &client.app, &client.tenant).await? else {
         return Ok(None);
     };
-    let Some((sid, user_id)) = subject(&verified) else {
+    let Some(user_id) = UserId::parse(&verified.claims.sub).ok() else {
         return Ok(None);
     };
-    // Two KV reads at once — the session's revocation and the user's flags — and the app's
-    // roles and plans from the isolate (KV on a cold isolate).
-    let (revoked, flags, policy) = futures_util::join!(
-        cx.edge.is_session_revoked(&sid),
-        cx.edge
-            .find_flags(&client.app.id, &client.tenant.id, &user_id),
-        cache::policy(cx, &client.app.id, OnKvFailure::FailClosed),
+    let (app, tenant) = (&client.app, &client.tenant);
+    // ONE KV read — the user's edge document — and the app's roles and plans from the isolate
+    // (KV on a cold isolate, once per cache lifetime).
+    let (doc, policy) = futures_util::join!(
+        cx.edge.find_user_edge(&app.id, &tenant.id, &user_id),
+        cache::policy(cx, &app.id, OnKvFailure::FailClosed),
     );
-    let (revoked, flags, policy) = (revoked?, flags?, policy?);
-    // A user with no document yet (just signed up) is judged from the token: never suspended.
-    let flags = flags.unwrap_or_else(UserFlags::from_token);
-    if revoked || flags.status != UserStatus::Active {
+    let (doc, policy) = (doc?, policy?);
+    // A document of a deleted namesake of the tenant says nothing about this one; a user with
+    // no document yet (never changed, never signed out) is judged from the token.
+    let flags = match doc.filter(|d| d.is_of(tenant.created_at)) {
+        None => UserFlags::from_token(),
+        Some(doc) => match doc.into_admitted(&verified.claims.sid, verified.iat) {
+            Some(flags) => flags,
+            None => return Ok(None),
+        },
+    };
+    if !is_active(&flags) {
         return Ok(None);
     }
     let effective = policy.effective(&flags);

@@ -12,6 +12,8 @@
 //! Modules, one per use-case family:
 //! - `cache`, `keyring`: the isolate's views of apps, tenants, policies, API keys, verified
 //!   tokens and signing keys (KV first, D1 when KV has no copy).
+//! - `edge`: the one writer of the KV documents that mirror D1 (users' edge documents, app
+//!   policies) and how they converge on D1 (leases in D1, deferred retries, the cron sweep).
 //! - `credentials`: the one timing-safe password check and the re-hash on upgrade.
 //! - `principal`: who calls `/admin` (operator token or API key), the permission check and
 //!   the audit entry of a change.
@@ -27,6 +29,7 @@ pub mod billing;
 pub mod cache;
 pub mod catalogue;
 pub mod credentials;
+pub mod edge;
 pub mod introspection;
 pub mod keyring;
 pub mod members;
@@ -46,12 +49,48 @@ use crate::domain::Error;
 use crate::store::{Database, EdgeStore};
 pub use cache::Caches;
 
-/// Which adapters a deployment (or a test) runs on: the relational store and the edge store.
+/// Which adapters a deployment (or a test) runs on: the relational store, the edge store and
+/// the signature checker.
 pub trait Stores {
     /// D1 in the worker, the memory store in native tests.
     type Db: Database;
     /// KV in the worker, KV over memory in native tests.
     type Edge: EdgeStore;
+    /// The runtime's WebCrypto in the worker, ed25519-compact natively.
+    type Verifier: Verifier;
+}
+
+/// Checks Ed25519 signatures of access tokens (their format stays jwt-compact's).
+#[expect(
+    async_fn_in_trait,
+    reason = "the worker is single-threaded: futures need no Send bound"
+)]
+pub trait Verifier {
+    /// True when `signature` is `key`'s signature of `message`. `Err` when the primitive
+    /// itself fails (the caller fails closed).
+    async fn verify_ed25519(
+        &self,
+        key: &ed25519_compact::PublicKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, Error>;
+}
+
+/// ed25519-compact, compiled in (what native tests use; about ten times WebCrypto's cost in
+/// wasm, see `BENCHMARKS.md`).
+pub struct CompactVerifier;
+
+impl Verifier for CompactVerifier {
+    async fn verify_ed25519(
+        &self,
+        key: &ed25519_compact::PublicKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, Error> {
+        Ok(crate::domain::token::verify_ed25519(
+            key, message, signature,
+        ))
+    }
 }
 
 /// A source of cryptographically secure random bytes.
@@ -129,6 +168,8 @@ pub struct Ctx<'a, S: Stores> {
     pub db: &'a S::Db,
     /// The edge view (KV).
     pub edge: &'a S::Edge,
+    /// Checks token signatures.
+    pub verifier: &'a S::Verifier,
     /// The request's time.
     pub now: Timestamp,
     /// The public origin of the deployment (`https://host`), the base of every issuer.

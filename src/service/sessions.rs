@@ -1,5 +1,6 @@
 //! End-user sessions: issuing one (access token + first refresh token), refresh rotation with
-//! theft detection, and revocation (D1 first, then the KV record introspection reads).
+//! theft detection, and revocation (D1 first, then the user's edge document introspection
+//! reads, rewritten through `edge`).
 //!
 //! Rotation is the pure state machine of `domain::session::decide`, made race-free by the
 //! HMAC-derived successor (the same token always has the same successor) and the store's
@@ -8,16 +9,16 @@
 //! very same successor — or fail.
 
 use super::cache::{self, OnKvFailure};
-use super::{keyring, Ctx, Stores};
+use super::{edge, keyring, Ctx, Stores};
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::secret::{PlainSecret, SecretKind};
 use crate::domain::session::{decide, RefreshDecision, Session, SessionId};
-use crate::domain::tenancy::{App, Tenant, MAX_ACCESS_TOKEN_TTL_SECONDS};
+use crate::domain::tenancy::{App, Tenant};
 use crate::domain::token::{self, AccessClaims, ACCESS_TOKEN_TYPE};
 use crate::domain::user::{UserId, UserStatus};
 use crate::domain::Error;
-use crate::store::{EdgeStore, SessionStore};
+use crate::store::SessionStore;
 
 /// A session as handed to the client: the signed access token and the refresh token (shown
 /// only in this answer; the store keeps its hash). Its `Debug` shows neither.
@@ -105,27 +106,39 @@ pub async fn start<S: Stores>(
     Ok((session, issued))
 }
 
-/// Revokes a session in D1, then records the revocation in KV so that introspection sees it.
-/// Idempotent: a session revoked earlier has its KV record written again, which repairs a KV
-/// write that failed the first time.
-pub async fn revoke<S: Stores>(cx: &Ctx<'_, S>, session: &SessionId) -> Result<(), Error> {
-    cx.db.revoke_session(session, cx.now).await?;
-    // The longest lifetime any access token can have, not the app's current one: tokens
-    // issued before the lifetime was shortened must stay revoked until they expire.
-    cx.edge
-        .put_session_revoked(session, MAX_ACCESS_TOKEN_TTL_SECONDS)
-        .await
+/// Revokes a session in D1 (bumping its user's edge document in the same batch), then
+/// rewrites that document so that introspection sees it. Idempotent: a session revoked earlier
+/// has its document rewritten again, which repairs a KV write that failed the first time. A KV
+/// failure never fails the revocation (it converges: `edge`). `true` when this call revoked
+/// the session, `false` when it was revoked already or does not exist.
+pub async fn revoke<S: Stores>(cx: &Ctx<'_, S>, session: &SessionId) -> Result<bool, Error> {
+    let Some((session, newly)) = cx.db.revoke_session(session, cx.now).await? else {
+        return Ok(false);
+    };
+    let doc = edge::user_doc(&session.app_id, &session.tenant_id, &session.user_id);
+    edge::publish_after_change(cx, &doc).await;
+    Ok(newly)
 }
 
-/// Writes the KV revocation record of each session (after a D1 change revoked them).
+/// Rewrites the edge documents of the users of `sessions` after a D1 change elsewhere revoked
+/// them (or deleted them): the documents are bumped first, so they converge even when KV
+/// fails now. `Err` only when D1 cannot be reached.
 pub async fn publish_revocations<S: Stores>(
     cx: &Ctx<'_, S>,
     sessions: &[SessionId],
 ) -> Result<(), Error> {
-    for session in sessions {
-        cx.edge
-            .put_session_revoked(session, MAX_ACCESS_TOKEN_TTL_SECONDS)
-            .await?;
+    let mut docs = std::collections::BTreeSet::new();
+    for id in sessions {
+        if let Some(session) = cx.db.find_session(id).await? {
+            docs.insert(edge::user_doc(
+                &session.app_id,
+                &session.tenant_id,
+                &session.user_id,
+            ));
+        }
+    }
+    for doc in &docs {
+        edge::publish_changed(cx, doc).await?;
     }
     Ok(())
 }

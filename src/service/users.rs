@@ -1,22 +1,22 @@
 //! End users as operators manage them: creation (imports, support), listing, suspension,
 //! plans and rate limits, hand-assigned roles, association with another tenant, session
-//! revocation and per-app metadata — and the one place where a user's KV flags document is
-//! rewritten after a change.
+//! revocation and per-app metadata.
 //!
-//! D1 is the source of truth. After each change the flags document
-//! (`flags:<app>:<tenant>:<user>`) is rewritten from what D1 now holds — never patched from a
-//! stale copy. A change whose KV rewrite fails is undone in D1 and answered `503`, so D1 and KV
-//! never disagree about a suspension.
+//! D1 is the source of truth. Each change bumps the user's edge document
+//! (`flags:<app>:<tenant>:<user>`) in the same D1 batch, and the document is then rewritten
+//! from what D1 now holds — never patched from a stale copy — through `edge`, the one writer
+//! of mirrored documents. A KV write that fails (a `429` for two changes within a second
+//! included) neither refuses nor undoes the change: the document converges (retried by this
+//! isolate after KV's per-key gap, swept by the cron).
 
 use super::cache::{self, OnKvFailure};
 use super::principal::{actor, audit_entry, Change};
-use super::sessions::publish_revocations;
 use super::tenancy::{existing_app, existing_tenant};
-use super::{Ctx, Stores};
+use super::{edge, Ctx, Stores};
 use crate::domain::audit::{AuditAction, AuditEntry};
 use crate::domain::authz::{authorize, Permission, Principal, Target};
 use crate::domain::email::Email;
-use crate::domain::ids::{AppId, AuditId, TenantId};
+use crate::domain::ids::{AppId, TenantId};
 use crate::domain::names::{PlanTier, RoleName};
 use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::password::Password;
@@ -25,7 +25,7 @@ use crate::domain::policy::{
 };
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
-use crate::store::{EdgeStore, UserFilter, UserStateStore, UserStore};
+use crate::store::{UserFilter, UserStateStore, UserStore};
 use serde_json::{json, Value};
 
 /// An end user as one tenant sees it, with its effective rate limit, roles and permissions
@@ -86,41 +86,27 @@ pub(super) async fn face_of<S: Stores>(
         .ok_or(Error::UserNotFound)
 }
 
-/// Rewrites the flags document of `face` in KV (the only writer of `flags:` documents).
+/// Rewrites the edge document of `face`'s user in its tenant from D1, after a change made
+/// elsewhere (another store's batch) that did not bump it: bumps it first, so it converges
+/// even when KV fails now. `Err` only when D1 cannot record the bump.
 pub async fn publish_flags<S: Stores>(cx: &Ctx<'_, S>, face: &TenantUser) -> Result<(), Error> {
-    let policy = cache::policy(cx, &face.app_id, OnKvFailure::ReadD1).await?;
-    cx.edge
-        .put_flags(
-            &face.app_id,
-            &face.tenant_id,
-            &face.user_id,
-            &face.flags(&policy),
-        )
-        .await
+    let doc = edge::user_doc(&face.app_id, &face.tenant_id, &face.user_id);
+    edge::publish_changed(cx, &doc).await.map(drop)
 }
 
-/// Rewrites a user's flags document from D1, reporting (not failing on) any error: used where
-/// the D1 change is already answered for and the rewrite only heals an earlier failure.
+/// Rewrites a user's edge document from D1 (what a replayed event or a retried request does
+/// to heal an earlier failure); never fails.
 pub async fn heal_flags<S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,
     tenant_id: &TenantId,
     user_id: &UserId,
 ) {
-    let healed = async {
-        let fresh = face_of(cx, app_id, tenant_id, user_id).await?;
-        publish_flags(cx, &fresh).await
-    }
-    .await;
-    if let Err(e) = healed {
-        cx.warn(&format!(
-            "flags of {app_id}/{tenant_id}/{user_id} not rewritten: {e:?}"
-        ));
-    }
+    edge::publish_after_change(cx, &edge::user_doc(app_id, tenant_id, user_id)).await;
 }
 
-/// Writes `updated` over `current` in D1 (compare-and-swap on the version), then rewrites the
-/// flags document from D1. If KV cannot be written, D1 is put back and the answer is `503`.
+/// Writes `updated` over `current` in D1 (compare-and-swap on the version; the edge document
+/// is bumped in the same batch), then rewrites the edge document from D1.
 async fn change_face<S: Stores>(
     cx: &Ctx<'_, S>,
     current: &TenantUser,
@@ -132,22 +118,8 @@ async fn change_face<S: Stores>(
             "the user changed concurrently; read it again".to_owned(),
         ));
     }
+    heal_flags(cx, &current.app_id, &current.tenant_id, &current.user_id).await;
     let fresh = face_of(cx, &current.app_id, &current.tenant_id, &current.user_id).await?;
-    if let Err(e) = publish_flags(cx, &fresh).await {
-        // Undo, so that D1 and the edge keep saying the same thing.
-        let undo = AuditEntry {
-            id: AuditId::generate(cx.now, cx.random()?),
-            action: AuditAction::UserRevert,
-            detail: json!({ "reason": "edge flags could not be written" }),
-            ..audit.clone()
-        };
-        if let Err(undo_error) = cx.db.update_face(current, fresh.version, &undo).await {
-            cx.warn(&format!(
-                "could not undo a user change after a KV failure: {undo_error:?}"
-            ));
-        }
-        return Err(e);
-    }
     EndUser::of(cx, fresh).await
 }
 
@@ -382,11 +354,15 @@ pub async fn associate<S: Stores>(
     if !cx.db.associate(&face, &audit).await? {
         return Err(Error::EmailTaken);
     }
+    // A document of this user in an older incarnation of the tenant is ignored already; this
+    // one says what the new face says.
+    heal_flags(cx, app_id, tenant_id, user_id).await;
     Ok(EndUser::with(face, &policy))
 }
 
 /// `POST …/users/{user}/sessions/revoke` — `users:suspend`. Revokes every session of the user
-/// in this tenant (D1, then a KV revocation per session); returns how many were live.
+/// in this tenant (D1, which bumps the user's edge document), then rewrites the document;
+/// returns how many were live. A retry revokes nothing new but republishes every revocation.
 pub async fn revoke_sessions<S: Stores>(
     cx: &Ctx<'_, S>,
     caller: &Principal,
@@ -405,7 +381,7 @@ pub async fn revoke_sessions<S: Stores>(
         .db
         .revoke_user_sessions(app_id, tenant_id, user_id, cx.now, &audit)
         .await?;
-    publish_revocations(cx, &revoked).await?;
+    heal_flags(cx, app_id, tenant_id, user_id).await;
     Ok(revoked.len())
 }
 

@@ -14,6 +14,7 @@
 
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::authz::Grant;
+use crate::domain::edge::{EdgeDoc, EdgeKey, EdgeState};
 use crate::domain::email::Email;
 use crate::domain::ids::{ApiKeyId, AppId, OperatorId, TenantId};
 use crate::domain::keys::KeyOwner;
@@ -21,7 +22,7 @@ use crate::domain::member::{Member, MemberId, MemberStatus};
 use crate::domain::names::{PlanTier, RoleName, UserPermission};
 use crate::domain::operator::Operator;
 use crate::domain::password::PasswordHash;
-use crate::domain::policy::{AppPolicy, Plan, UserFlags};
+use crate::domain::policy::{AppPolicy, Effective, Plan};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
@@ -277,8 +278,23 @@ pub trait SessionStore {
     ) -> Result<bool, Error>;
     /// The session, if any.
     async fn find_session(&self, id: &SessionId) -> Result<Option<Session>, Error>;
-    /// Marks the session revoked. `false` if it was revoked already or does not exist.
-    async fn revoke_session(&self, id: &SessionId, now: Timestamp) -> Result<bool, Error>;
+    /// Marks the session revoked (if it was not) and bumps its user's edge document, in one
+    /// batch. The session as it now is, and whether this call revoked it; `None` when there is
+    /// no such session.
+    async fn revoke_session(
+        &self,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Option<(Session, bool)>, Error>;
+    /// The user's face in the tenant, with the user, when `session` is a live (unrevoked)
+    /// session of that user in that tenant — what `/auth/me` answers, read in one statement.
+    async fn find_session_user(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+        session: &SessionId,
+    ) -> Result<Option<(User, TenantUser)>, Error>;
 }
 
 /// The public half of a signing key, as published in KV for verifiers.
@@ -294,31 +310,30 @@ pub struct PublishedKey {
 /// The edge view in KV: what the hot paths read without D1. D1 stays the source of truth;
 /// every entry here is written after the D1 change it reflects.
 pub trait EdgeStore {
-    /// True when the session was revoked.
-    async fn is_session_revoked(&self, id: &SessionId) -> Result<bool, Error>;
-    /// Records a revocation for as long as an access token of the session can live.
-    async fn put_session_revoked(&self, id: &SessionId, ttl_seconds: i64) -> Result<(), Error>;
+    /// The edge document of a user in a tenant (its state and its sessions' recent
+    /// revocations), if one exists: introspection's one KV read.
+    async fn find_user_edge(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<EdgeDoc>, Error>;
+    /// Rewrites the edge document of a user in a tenant; `effective` is the user's effective
+    /// view when written, kept in the document for its human and test readers.
+    async fn put_user_edge(
+        &self,
+        key: &EdgeKey,
+        doc: &EdgeDoc,
+        effective: Option<&Effective>,
+    ) -> Result<(), Error>;
+    /// Withdraws the edge document of a user in a tenant (the tenant is gone).
+    async fn delete_user_edge(&self, key: &EdgeKey) -> Result<(), Error>;
     /// The API key with this hash.
     async fn find_api_key(&self, hash: &SecretHash) -> Result<Option<ApiKey>, Error>;
     /// Publishes an API key.
     async fn put_api_key(&self, hash: &SecretHash, key: &ApiKey) -> Result<(), Error>;
     /// Withdraws an API key.
     async fn delete_api_key(&self, hash: &SecretHash) -> Result<(), Error>;
-    /// The flags document of a user in a tenant, if one exists.
-    async fn find_flags(
-        &self,
-        app: &AppId,
-        tenant: &TenantId,
-        user: &UserId,
-    ) -> Result<Option<UserFlags>, Error>;
-    /// Rewrites the flags document of a user in a tenant.
-    async fn put_flags(
-        &self,
-        app: &AppId,
-        tenant: &TenantId,
-        user: &UserId,
-        flags: &UserFlags,
-    ) -> Result<(), Error>;
     /// The mirrored roles and plans of an app (`None` when never written).
     async fn find_policy(&self, app: &AppId) -> Result<Option<AppPolicy>, Error>;
     /// Rewrites the mirror of an app's roles and plans.
@@ -339,6 +354,43 @@ pub trait EdgeStore {
     async fn find_public_keys(&self, owner: &KeyOwner) -> Result<Option<Vec<PublishedKey>>, Error>;
     /// Replaces the published public keys of an owner.
     async fn put_public_keys(&self, owner: &KeyOwner, keys: &[PublishedKey]) -> Result<(), Error>;
+}
+
+/// Bookkeeping of the KV documents that mirror D1 (`edge_sync`): each change bumps its
+/// document's version in the same batch (the stores do it), writers lease a document while
+/// they copy it, and a document is closed only by the writer of the current version when no
+/// other writer is in flight. See `service::edge` for the protocol.
+pub trait EdgeSyncStore {
+    /// Leases the user's edge document and reads what it must say — version, tenant
+    /// incarnation, face and the sessions revoked since `revoked_since` (newest first, at most
+    /// `MAX_LISTED_REVOCATIONS + 1`) — in one round trip.
+    async fn lease_user_edge(
+        &self,
+        key: &EdgeKey,
+        revoked_since: Timestamp,
+        now: Timestamp,
+    ) -> Result<EdgeState, Error>;
+    /// Leases the app's policy document and reads its version and the policy, at once.
+    async fn lease_policy_edge(
+        &self,
+        app: &AppId,
+        now: Timestamp,
+    ) -> Result<(i64, AppPolicy), Error>;
+    /// Gives back a lease on `doc` after writing `version` to KV (`written`) or failing to.
+    /// Closes the document when the write was of the current version and no other writer
+    /// holds a lease; reopens it when D1 moved on meanwhile (the write may have buried a newer
+    /// copy). `true` when the document is now known to say what D1 holds.
+    async fn release_edge(&self, doc: &str, version: i64, written: bool) -> Result<bool, Error>;
+    /// Takes back leases taken before `expired_before` (their writers died), then returns up
+    /// to `limit` documents that may not say what D1 holds, oldest change first.
+    async fn find_stale_edges(
+        &self,
+        expired_before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<String>, Error>;
+    /// Bumps the version of `doc` (a change D1 made elsewhere, e.g. in another store's batch,
+    /// that the document must now reflect).
+    async fn mark_edge_changed(&self, doc: &str, now: Timestamp) -> Result<(), Error>;
 }
 
 /// Memberships of operators in apps.
@@ -524,6 +576,7 @@ pub trait Database:
     + MemberStore
     + AuditStore
     + UserStateStore
+    + EdgeSyncStore
 {
 }
 
@@ -537,5 +590,6 @@ impl<T> Database for T where
         + MemberStore
         + AuditStore
         + UserStateStore
+        + EdgeSyncStore
 {
 }

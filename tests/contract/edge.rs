@@ -1,49 +1,83 @@
 //! Scenarios of the edge view (`EdgeStore`): what is written can be read back, per key.
 
 use super::fixtures::*;
+use tessera::domain::edge::{EdgeDoc, EdgeKey};
 use tessera::domain::keys::KeyOwner;
 use tessera::domain::names::{PlanTier, RoleName, UserPermission};
-use tessera::domain::policy::{AppPolicy, Plan, UserFlags};
+use tessera::domain::policy::{AppPolicy, Effective, Plan, UserFlags};
 use tessera::domain::session::SessionId;
 use tessera::domain::tenancy::{AppSettings, LoginMethod};
 use tessera::domain::time::Timestamp;
 use tessera::domain::user::UserStatus;
 use tessera::store::{EdgeStore, PublishedKey};
 
-pub async fn user_flags_round_trip_per_tenant<E: EdgeStore>(edge: &E) {
+pub async fn an_edge_document_round_trips_per_tenant_and_is_withdrawn<E: EdgeStore>(edge: &E) {
     let (a, t) = (app("shop"), tenant("acme"));
     let (_, face) = user(&a, &t, "ann@example.com", 1);
-    assert_eq!(edge.find_flags(&a, &t, &face.user_id).await.unwrap(), None);
+    let key = EdgeKey {
+        app: a.clone(),
+        tenant: t.clone(),
+        user: face.user_id,
+    };
+    assert_eq!(
+        edge.find_user_edge(&a, &t, &face.user_id).await.unwrap(),
+        None
+    );
     let flags = UserFlags {
         status: UserStatus::Suspended,
         plan_tier: PlanTier::parse("pro").unwrap(),
         version: 7,
         assigned_roles: vec![RoleName::parse("editor").unwrap()],
         rate_limit_override: Some(10),
-        rate_limit: Some(10),
-        roles: vec![RoleName::parse("editor").unwrap()],
+        rate_limit: None,
+        roles: Vec::new(),
         permissions: Vec::new(),
     };
-    edge.put_flags(&a, &t, &face.user_id, &flags).await.unwrap();
+    let doc = EdgeDoc {
+        tenant_created_at: Some(at(0)),
+        version: 7,
+        state: Some(flags),
+        revoked_sessions: vec![SessionId::generate(at(0), [1; 10]).to_string()],
+        revoked_before: Some(1_700_000_001),
+    };
+    let effective = Effective {
+        rate_limit: Some(10),
+        roles: vec![RoleName::parse("editor").unwrap()],
+        permissions: vec![UserPermission::parse("docs:write").unwrap()],
+    };
+    edge.put_user_edge(&key, &doc, Some(&effective))
+        .await
+        .unwrap();
     assert_eq!(
-        edge.find_flags(&a, &t, &face.user_id).await.unwrap(),
-        Some(flags.clone())
+        edge.find_user_edge(&a, &t, &face.user_id).await.unwrap(),
+        Some(doc.clone()),
+        "the effective snapshot is written for readers, not read back"
     );
     assert_eq!(
-        edge.find_flags(&a, &tenant("public"), &face.user_id)
+        edge.find_user_edge(&a, &tenant("public"), &face.user_id)
             .await
             .unwrap(),
         None
     );
-    let next = UserFlags {
+    let gone = EdgeDoc {
         version: 8,
-        ..UserFlags::from_token()
+        state: None,
+        revoked_sessions: Vec::new(),
+        revoked_before: None,
+        ..doc
     };
-    edge.put_flags(&a, &t, &face.user_id, &next).await.unwrap();
+    edge.put_user_edge(&key, &gone, None).await.unwrap();
     assert_eq!(
-        edge.find_flags(&a, &t, &face.user_id).await.unwrap(),
-        Some(next)
+        edge.find_user_edge(&a, &t, &face.user_id).await.unwrap(),
+        Some(gone),
+        "a user without a face reads back as one"
     );
+    edge.delete_user_edge(&key).await.unwrap();
+    assert_eq!(
+        edge.find_user_edge(&a, &t, &face.user_id).await.unwrap(),
+        None
+    );
+    edge.delete_user_edge(&key).await.unwrap();
 }
 
 pub async fn the_policy_mirror_round_trips<E: EdgeStore>(edge: &E) {
@@ -64,15 +98,6 @@ pub async fn the_policy_mirror_round_trips<E: EdgeStore>(edge: &E) {
     edge.put_policy(&a, &policy).await.unwrap();
     assert_eq!(edge.find_policy(&a).await.unwrap(), Some(policy));
     assert_eq!(edge.find_policy(&app("public")).await.unwrap(), None);
-}
-
-pub async fn a_revocation_is_seen_for_its_session_only<E: EdgeStore>(edge: &E) {
-    let revoked = SessionId::generate(at(0), [1; 10]);
-    let other = SessionId::generate(at(0), [2; 10]);
-    assert!(!edge.is_session_revoked(&revoked).await.unwrap());
-    edge.put_session_revoked(&revoked, 900).await.unwrap();
-    assert!(edge.is_session_revoked(&revoked).await.unwrap());
-    assert!(!edge.is_session_revoked(&other).await.unwrap());
 }
 
 pub async fn an_api_key_is_published_and_withdrawn<E: EdgeStore>(edge: &E) {

@@ -23,6 +23,7 @@
 )]
 
 pub mod edge;
+pub mod edge_sync;
 pub mod fixtures;
 pub mod operators;
 pub mod steps;
@@ -95,6 +96,13 @@ macro_rules! contract_suite {
                 user_state::a_plan_event_is_applied_once,
                 user_state::the_audit_log_lists_newest_first_per_app_and_tenant_with_a_cursor,
                 user_state::refused_changes_leave_no_audit_entry_and_done_changes_leave_one,
+                edge_sync::every_change_a_document_mirrors_bumps_its_version,
+                edge_sync::a_lease_reads_what_the_document_must_say,
+                edge_sync::only_the_last_writer_of_the_current_version_closes_a_document,
+                edge_sync::a_writer_that_was_overtaken_reopens_the_document,
+                edge_sync::the_sweep_lists_open_documents_and_takes_back_dead_leases,
+                edge_sync::the_policy_document_is_leased_with_the_policy,
+                edge_sync::me_finds_the_user_only_through_a_live_session_of_it,
             }
         }
     };
@@ -105,9 +113,8 @@ macro_rules! edge_suite {
     ($name:ident, $factory:expr) => {
         mod $name {
             crate::contract::scenarios! { $factory;
-                edge::user_flags_round_trip_per_tenant,
+                edge::an_edge_document_round_trips_per_tenant_and_is_withdrawn,
                 edge::the_policy_mirror_round_trips,
-                edge::a_revocation_is_seen_for_its_session_only,
                 edge::an_api_key_is_published_and_withdrawn,
                 edge::public_keys_are_replaced_per_owner,
                 edge::app_and_tenant_mirrors_round_trip_and_are_withdrawn,

@@ -362,7 +362,7 @@ pub async fn revoking_a_users_sessions_revokes_the_live_ones_of_that_tenant<D: D
             .unwrap();
         live.push(s.id);
     }
-    assert!(db.revoke_session(&live[1], at(5)).await.unwrap());
+    assert!(db.revoke_session(&live[1], at(5)).await.unwrap().unwrap().1);
     let already = live.remove(1);
     let mut there = face.clone();
     there.tenant_id = acme.clone();

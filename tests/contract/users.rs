@@ -415,10 +415,15 @@ pub async fn a_revoked_session_cannot_rotate<D: Database>(db: &D) {
     let (u, face) = user(&a, &t, "ann@example.com", 1);
     let s = session(&face, 1);
     assert!(db.create_user(&u, &face, &s, &token(1)).await.unwrap());
-    assert!(db.revoke_session(&s.id, at(50)).await.unwrap());
-    assert!(
-        !db.revoke_session(&s.id, at(60)).await.unwrap(),
-        "revoked already"
+    let (revoked, newly) = db.revoke_session(&s.id, at(50)).await.unwrap().unwrap();
+    assert!(newly);
+    assert_eq!(revoked.revoked_at, Some(at(50)));
+    let (again, newly) = db.revoke_session(&s.id, at(60)).await.unwrap().unwrap();
+    assert!(!newly, "revoked already");
+    assert_eq!(
+        again.revoked_at,
+        Some(at(50)),
+        "the first revocation stands"
     );
     assert!(!db
         .rotate_session(&s.id, 0, &token(2), at(70))
@@ -428,7 +433,7 @@ pub async fn a_revoked_session_cannot_rotate<D: Database>(db: &D) {
     assert_eq!(found.revoked_at, Some(at(50)));
     assert_eq!(found.generation, 0);
     let missing = session(&face, 9);
-    assert!(!db.revoke_session(&missing.id, at(60)).await.unwrap());
+    assert_eq!(db.revoke_session(&missing.id, at(60)).await.unwrap(), None);
     assert_eq!(db.find_session(&missing.id).await.unwrap(), None);
 }
 

@@ -93,20 +93,20 @@ const tenantUsersWithEmail = (email: string) =>
   count("SELECT count(*) AS n FROM tenant_users WHERE app_id = ?1 AND email = ?2", SHOP, email);
 
 describe("KV failure during introspection fails closed", () => {
-  it("answers {active: false} when the API key is found but the revocation read throws", async () => {
-    const { session } = await signup(A, "rev-read@example.com");
+  it("answers {active: false} when the API key is found but the user's edge document read throws", async () => {
+    const { user, session } = await signup(A, "rev-read@example.com");
     expect((await introspect(A, key, session.access_token)).body.active).toBe(true);
 
     const reads: string[] = [];
     faults.kv = (call) => {
       reads.push(`${call.op} ${call.key}`);
-      return call.key.startsWith("rev:");
+      return call.key.startsWith("flags:");
     };
     expectInactive(await introspect(A, key, session.access_token));
-    // The key was known (the isolate keeps keys it found); only the revocation read of this
-    // session failed.
-    expect(reads).toContain(`get rev:${session.session_id}`);
-    expect(injectedKv()).toEqual([`get rev:${session.session_id}`]);
+    // The key was known (the isolate keeps keys it found): the one KV read of a warm
+    // introspection is the user's edge document (state and revocations), and it failed.
+    expect(reads).toEqual([expect.stringMatching(new RegExp(`^get flags:.*:${user.id}$`))]);
+    expect(injectedKv()).toEqual(reads);
 
     // Nothing sticks: with KV back, the same token is active again.
     faults.kv = null;
@@ -124,7 +124,7 @@ describe("KV failure during introspection fails closed", () => {
     expectInactive(viaJson);
     // The key is known to the isolate: the reads that failed are the token's own.
     expect(injectedKv().length).toBeGreaterThan(0);
-    expect(injectedKv().every((c) => /^get (rev|flags):/.test(c))).toBe(true);
+    expect(injectedKv().every((c) => /^get flags:/.test(c))).toBe(true);
   });
 
   it("answers {active: false} when a key this isolate has not seen cannot be read from KV", async () => {

@@ -98,12 +98,12 @@ fn every_failing_call_of_a_signup_leaves_no_user_behind() {
 }
 
 #[test]
-fn a_failing_store_while_revoking_sessions_is_reported_not_hidden() {
+fn a_failing_d1_while_revoking_sessions_is_reported_not_hidden() {
     let w = World::new();
     let owner = w.owner();
     let (p, t) = (app("public"), tenant("public"));
     let signed = signup(&w, &p, &t, "d@example.com");
-    w.kv.faults().fail_when(|c| c.starts_with("kv put rev:"));
+    w.db.faults().fail_when(|c| c == "db revoke_user_sessions");
     let failed = block_on(users::revoke_sessions(
         &w.cx(),
         &owner,

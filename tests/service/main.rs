@@ -5,6 +5,7 @@ mod world;
 
 mod api_keys;
 mod billing;
+mod edge;
 mod failures;
 mod introspection;
 mod members;

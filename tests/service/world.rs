@@ -9,7 +9,7 @@ use tessera::domain::ids::{AppId, OperatorId, TenantId};
 use tessera::domain::password::Password;
 use tessera::domain::time::Timestamp;
 use tessera::domain::Error;
-use tessera::service::{self, Caches, Config, Random, Stores};
+use tessera::service::{self, Caches, CompactVerifier, Config, Random, Stores};
 use tessera::store::kv::KvEdge;
 use tessera::store::memory::{MemoryKv, MemoryStore};
 
@@ -19,6 +19,7 @@ pub struct Memory;
 impl Stores for Memory {
     type Db = MemoryStore;
     type Edge = KvEdge<MemoryKv>;
+    type Verifier = CompactVerifier;
 }
 
 pub type Ctx<'a> = service::Ctx<'a, Memory>;
@@ -91,13 +92,19 @@ impl World {
 
     /// The context of a request made now.
     pub fn cx(&self) -> Ctx<'_> {
+        self.cx_with(&self.caches)
+    }
+
+    /// The context of a request made now in another isolate (with its own caches).
+    pub fn cx_with<'a>(&'a self, caches: &'a Caches) -> Ctx<'a> {
         service::Ctx {
             db: &self.db,
             edge: &self.edge,
+            verifier: &CompactVerifier,
             now: self.now.get(),
             origin: "https://tessera.test",
             config: &self.config,
-            caches: &self.caches,
+            caches,
             random: &self.random,
             log,
         }

@@ -97,6 +97,7 @@ pub(super) async fn apply_plan_event<B: SqlBackend>(
                     text(face.plan_tier.as_str()),
                 ],
             ),
+            super::edge_sync::edge_bump(&super::user_state::face_doc(face), now, true),
             audit_insert(audit, true),
         ])
         .await?;

@@ -26,6 +26,7 @@
 mod api_keys;
 mod audit;
 mod billing;
+mod edge_sync;
 mod members;
 mod operators;
 mod sessions;

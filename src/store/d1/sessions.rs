@@ -3,12 +3,15 @@
 //! Must not depend on `service` or `http`.
 
 use super::throttle::settle_attempt;
-use super::{corrupt, first_changed, int, only_if, text, time, SqlBackend, SqlStore, Statement};
+use super::users::{TenantUserRow, TENANT_USER_COLUMNS};
+use super::{
+    corrupt, first_changed, int, only_if, rows, text, time, SqlBackend, SqlStore, Statement,
+};
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::time::Timestamp;
-use crate::domain::user::{UserId, UserStatus};
+use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{Attempt, PresentedRefresh, SessionStore};
 use serde::Deserialize;
@@ -197,13 +200,66 @@ impl<B: SqlBackend> SessionStore for SqlStore<B> {
         .transpose()
     }
 
-    async fn revoke_session(&self, id: &SessionId, now: Timestamp) -> Result<bool, Error> {
-        let changed = self
-            .run(Statement::new(
-                "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                vec![text(&id.to_string()), time(now)],
+    async fn revoke_session(
+        &self,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Option<(Session, bool)>, Error> {
+        let id = text(&id.to_string());
+        let results = self
+            .batch(vec![
+                Statement::new(
+                    "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                    vec![id.clone(), time(now)],
+                ),
+                // Whether or not this call revoked it: a retried revocation republishes.
+                Statement::new(
+                    "INSERT INTO edge_sync (doc, version, synced_version, changed_at) \
+                     SELECT 'flags:' || app_id || ':' || tenant_id || ':' || user_id, 1, 0, ?2 \
+                     FROM sessions WHERE id = ?1 \
+                     ON CONFLICT (doc) DO UPDATE SET version = version + 1, \
+                     changed_at = excluded.changed_at",
+                    vec![id.clone(), time(now)],
+                ),
+                Statement::new(
+                    format!("SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = ?1"),
+                    vec![id],
+                ),
+            ])
+            .await?;
+        let newly = first_changed(&results)?;
+        rows::<SessionRow, _>(&results, 2)?
+            .into_iter()
+            .next()
+            .map(|row| row.into_session().map(|session| (session, newly)))
+            .transpose()
+    }
+
+    async fn find_session_user(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+        session: &SessionId,
+    ) -> Result<Option<(User, TenantUser)>, Error> {
+        let row = self
+            .first::<TenantUserRow>(Statement::new(
+                format!(
+                    "SELECT {TENANT_USER_COLUMNS} FROM sessions s \
+                     JOIN tenant_users tu ON tu.app_id = s.app_id AND tu.tenant_id = s.tenant_id \
+                     AND tu.user_id = s.user_id \
+                     JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
+                     WHERE s.id = ?4 AND s.app_id = ?1 AND s.tenant_id = ?2 AND s.user_id = ?3 \
+                     AND s.revoked_at IS NULL"
+                ),
+                vec![
+                    text(app.as_str()),
+                    text(tenant.as_str()),
+                    text(&user.to_string()),
+                    text(&session.to_string()),
+                ],
             ))
             .await?;
-        Ok(changed == 1)
+        row.map(TenantUserRow::into_pair).transpose()
     }
 }

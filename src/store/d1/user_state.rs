@@ -4,12 +4,14 @@
 //! of the trait are in `billing`. Must not depend on `service` or `http`.
 
 use super::billing;
+use super::edge_sync::edge_bump;
 use super::users::{face_values, parse_user, user_inserts, TenantUserRow, TENANT_USER_COLUMNS};
 use super::{
     audit_insert, corrupt, first_changed, int, json_list, rows, size, text, time, SqlBackend,
-    SqlStore, SqlValue, Statement,
+    SqlResult, SqlStore, SqlValue, Statement,
 };
 use crate::domain::audit::AuditEntry;
+use crate::domain::edge::{EdgeKey, MirroredDoc};
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::names::{PlanTier, RoleName, UserPermission};
 use crate::domain::policy::{AppPolicy, Plan};
@@ -42,39 +44,56 @@ struct UserRow {
     created_at: i64,
 }
 
+/// The edge document of a face.
+pub(super) fn face_doc(face: &TenantUser) -> MirroredDoc {
+    MirroredDoc::User(EdgeKey {
+        app: face.app_id.clone(),
+        tenant: face.tenant_id.clone(),
+        user: face.user_id,
+    })
+}
+
+/// The two statements that read an app's roles and plans (in this order).
+pub(super) fn policy_statements(app: &AppId) -> Vec<Statement> {
+    vec![
+        Statement::new(
+            "SELECT name, permissions FROM end_user_roles WHERE app_id = ?1",
+            vec![text(app.as_str())],
+        ),
+        Statement::new(
+            "SELECT tier, roles, rate_limit FROM plans WHERE app_id = ?1",
+            vec![text(app.as_str())],
+        ),
+    ]
+}
+
+/// The policy read by `policy_statements`, whose results start at `first` in a batch.
+pub(super) fn policy_of<R: SqlResult>(results: &[R], first: usize) -> Result<AppPolicy, Error> {
+    let mut policy = AppPolicy::default();
+    for row in rows::<RoleRow, _>(results, first)? {
+        let name = RoleName::parse(&row.name).map_err(|_| corrupt("roles"))?;
+        let permissions: Vec<UserPermission> =
+            serde_json::from_str(&row.permissions).map_err(|_| corrupt("roles"))?;
+        policy.roles.insert(name, permissions);
+    }
+    for row in rows::<PlanRow, _>(results, first + 1)? {
+        let tier = PlanTier::parse(&row.tier).map_err(|_| corrupt("plans"))?;
+        let roles = serde_json::from_str(&row.roles).map_err(|_| corrupt("plans"))?;
+        policy.plans.insert(
+            tier,
+            Plan {
+                roles,
+                rate_limit: row.rate_limit,
+            },
+        );
+    }
+    Ok(policy)
+}
+
 impl<B: SqlBackend> UserStateStore for SqlStore<B> {
     async fn find_policy(&self, app: &AppId) -> Result<AppPolicy, Error> {
-        let results = self
-            .batch(vec![
-                Statement::new(
-                    "SELECT name, permissions FROM end_user_roles WHERE app_id = ?1",
-                    vec![text(app.as_str())],
-                ),
-                Statement::new(
-                    "SELECT tier, roles, rate_limit FROM plans WHERE app_id = ?1",
-                    vec![text(app.as_str())],
-                ),
-            ])
-            .await?;
-        let mut policy = AppPolicy::default();
-        for row in rows::<RoleRow, _>(&results, 0)? {
-            let name = RoleName::parse(&row.name).map_err(|_| corrupt("roles"))?;
-            let permissions: Vec<UserPermission> =
-                serde_json::from_str(&row.permissions).map_err(|_| corrupt("roles"))?;
-            policy.roles.insert(name, permissions);
-        }
-        for row in rows::<PlanRow, _>(&results, 1)? {
-            let tier = PlanTier::parse(&row.tier).map_err(|_| corrupt("plans"))?;
-            let roles = serde_json::from_str(&row.roles).map_err(|_| corrupt("plans"))?;
-            policy.plans.insert(
-                tier,
-                Plan {
-                    roles,
-                    rate_limit: row.rate_limit,
-                },
-            );
-        }
-        Ok(policy)
+        let results = self.batch(policy_statements(app)).await?;
+        policy_of(&results, 0)
     }
 
     async fn put_role(
@@ -97,6 +116,7 @@ impl<B: SqlBackend> UserStateStore for SqlStore<B> {
                     time(now),
                 ],
             ),
+            edge_bump(&MirroredDoc::Policy(app.clone()), now, false),
             audit_insert(audit, false),
         ])
         .await
@@ -125,6 +145,7 @@ impl<B: SqlBackend> UserStateStore for SqlStore<B> {
                     time(now),
                 ],
             ),
+            edge_bump(&MirroredDoc::Policy(app.clone()), now, false),
             audit_insert(audit, false),
         ])
         .await
@@ -228,6 +249,7 @@ impl<B: SqlBackend> UserStateStore for SqlStore<B> {
                         int(expected_version),
                     ],
                 ),
+                edge_bump(&face_doc(face), audit.at, true),
                 audit_insert(audit, true),
             ])
             .await?;
@@ -243,6 +265,7 @@ impl<B: SqlBackend> UserStateStore for SqlStore<B> {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     face_values(face),
                 ),
+                edge_bump(&face_doc(face), audit.at, true),
                 audit_insert(audit, true),
             ])
             .await?;
@@ -284,6 +307,16 @@ impl<B: SqlBackend> UserStateStore for SqlStore<B> {
                         text(&user.to_string()),
                         time(now),
                     ],
+                ),
+                // Whether or not a session was live: a retried revocation republishes.
+                edge_bump(
+                    &MirroredDoc::User(EdgeKey {
+                        app: app.clone(),
+                        tenant: tenant.clone(),
+                        user: *user,
+                    }),
+                    now,
+                    false,
                 ),
                 audit_insert(audit, false),
             ])

@@ -2,12 +2,14 @@
 //! written once and generic over a `KvBackend` — Cloudflare KV on wasm32 (`worker`), a map in
 //! memory for native tests (`store::memory::MemoryKv`). Must not depend on `service` or `http`.
 //!
-//! Keys: `rev:<session id>` marks a revoked session (expires when no access token of it can be
-//! alive any more); `key:<sha-256>` publishes a tenant API key; `pub:<owner>` holds the public
+//! Keys: `flags:<app>:<tenant>:<user>` is a user's edge document in a tenant (`EdgeDoc`: its
+//! state, the recent revocations of its sessions, the tenant incarnation and D1 version it
+//! mirrors — everything introspection reads, in one value); `key:<sha-256>` publishes a tenant
+//! API key; `pub:<owner>` holds the public
 //! signing keys of an owner (`pub:operators`, `pub:app:<id>`); `app:<id>` and
 //! `tenant:<app>:<id>` mirror apps and tenants (they expire after a day, so a mirror that
-//! missed a write heals from D1); `flags:<app>:<tenant>:<user>` is a user's `UserFlags` in a
-//! tenant and `policy:<app>` the app's roles and plans. A KV call that fails is
+//! missed a write heals from D1); `policy:<app>` holds the app's roles and plans. A KV call
+//! that fails is
 //! `Error::Unavailable`; callers on the introspection path turn it into `{"active": false}`.
 #![expect(
     async_fn_in_trait,
@@ -19,14 +21,15 @@ pub mod worker;
 
 use super::{EdgeStore, PublishedKey};
 use crate::domain::authz::Scope;
+use crate::domain::edge::{EdgeDoc, EdgeKey};
 use crate::domain::ids::{ApiKeyId, AppId, TenantId};
 use crate::domain::keys::KeyOwner;
-use crate::domain::policy::{AppPolicy, UserFlags};
+use crate::domain::names::{PlanTier, RoleName, UserPermission};
+use crate::domain::policy::{AppPolicy, Effective, UserFlags};
 use crate::domain::secret::SecretHash;
-use crate::domain::session::SessionId;
 use crate::domain::tenancy::{ApiKey, ApiKeyName, App, AppSettings, LoginMethod, Tenant};
 use crate::domain::time::Timestamp;
-use crate::domain::user::UserId;
+use crate::domain::user::{UserId, UserStatus};
 use crate::domain::Error;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -65,6 +68,46 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> Error {
 /// read D1 (and rewrite the copy), introspection fails closed.
 fn corrupt(what: &str) -> Error {
     Error::Unavailable(format!("KV {what} document does not parse"))
+}
+
+/// The edge document as read on the hot path: the effective snapshot written for human readers
+/// is skipped, not parsed. `status` absent (or `null`) means the user has no face in the
+/// tenant; `tenant_created_at` absent marks a document written before incarnations.
+#[derive(Deserialize)]
+struct EdgeDocIn {
+    #[serde(default)]
+    tenant_created_at: Option<i64>,
+    version: i64,
+    #[serde(default)]
+    status: Option<UserStatus>,
+    #[serde(default = "PlanTier::free")]
+    plan_tier: PlanTier,
+    #[serde(default)]
+    assigned_roles: Vec<RoleName>,
+    #[serde(default)]
+    rate_limit_override: Option<i64>,
+    #[serde(default)]
+    revoked_sessions: Vec<String>,
+    #[serde(default)]
+    revoked_before: Option<i64>,
+}
+
+/// The edge document as written: the inputs, the revocations, and the effective view when
+/// written (`rate_limit`, `roles`, `permissions`; introspection recomputes them with the
+/// app's current policy).
+#[derive(Serialize)]
+struct EdgeDocOut<'a> {
+    tenant_created_at: Option<i64>,
+    version: i64,
+    status: Option<UserStatus>,
+    plan_tier: Option<&'a PlanTier>,
+    assigned_roles: &'a [RoleName],
+    rate_limit_override: Option<i64>,
+    rate_limit: Option<i64>,
+    roles: &'a [RoleName],
+    permissions: &'a [UserPermission],
+    revoked_sessions: &'a [String],
+    revoked_before: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -134,25 +177,58 @@ impl<B: KvBackend> KvEdge<B> {
 }
 
 impl<B: KvBackend> EdgeStore for KvEdge<B> {
-    async fn find_flags(
+    async fn find_user_edge(
         &self,
         app: &AppId,
         tenant: &TenantId,
         user: &UserId,
-    ) -> Result<Option<UserFlags>, Error> {
-        self.get_json(&format!("flags:{app}:{tenant}:{user}"), "flags")
-            .await
+    ) -> Result<Option<EdgeDoc>, Error> {
+        let doc: Option<EdgeDocIn> = self
+            .get_json(&format!("flags:{app}:{tenant}:{user}"), "edge")
+            .await?;
+        Ok(doc.map(|d| EdgeDoc {
+            tenant_created_at: d.tenant_created_at.map(Timestamp::from_unix_ms),
+            version: d.version,
+            state: d.status.map(|status| UserFlags {
+                status,
+                plan_tier: d.plan_tier,
+                version: d.version,
+                assigned_roles: d.assigned_roles,
+                rate_limit_override: d.rate_limit_override,
+                rate_limit: None,
+                roles: Vec::new(),
+                permissions: Vec::new(),
+            }),
+            revoked_sessions: d.revoked_sessions,
+            revoked_before: d.revoked_before,
+        }))
     }
 
-    async fn put_flags(
+    async fn put_user_edge(
         &self,
-        app: &AppId,
-        tenant: &TenantId,
-        user: &UserId,
-        flags: &UserFlags,
+        key: &EdgeKey,
+        doc: &EdgeDoc,
+        effective: Option<&Effective>,
     ) -> Result<(), Error> {
-        self.put_json(&format!("flags:{app}:{tenant}:{user}"), flags, None)
-            .await
+        let state = doc.state.as_ref();
+        let out = EdgeDocOut {
+            tenant_created_at: doc.tenant_created_at.map(Timestamp::unix_ms),
+            version: doc.version,
+            status: state.map(|s| s.status),
+            plan_tier: state.map(|s| &s.plan_tier),
+            assigned_roles: state.map_or(&[], |s| &s.assigned_roles),
+            rate_limit_override: state.and_then(|s| s.rate_limit_override),
+            rate_limit: effective.and_then(|e| e.rate_limit),
+            roles: effective.map_or(&[], |e| &e.roles),
+            permissions: effective.map_or(&[], |e| &e.permissions),
+            revoked_sessions: &doc.revoked_sessions,
+            revoked_before: doc.revoked_before,
+        };
+        self.put_json(&key.doc(), &out, None).await
+    }
+
+    async fn delete_user_edge(&self, key: &EdgeKey) -> Result<(), Error> {
+        self.kv.delete(&key.doc()).await
     }
 
     async fn find_policy(&self, app: &AppId) -> Result<Option<AppPolicy>, Error> {
@@ -161,17 +237,6 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
 
     async fn put_policy(&self, app: &AppId, policy: &AppPolicy) -> Result<(), Error> {
         self.put_json(&format!("policy:{app}"), policy, None).await
-    }
-
-    async fn is_session_revoked(&self, id: &SessionId) -> Result<bool, Error> {
-        Ok(self.kv.get_text(&format!("rev:{id}")).await?.is_some())
-    }
-
-    async fn put_session_revoked(&self, id: &SessionId, ttl_seconds: i64) -> Result<(), Error> {
-        let ttl = u64::try_from(ttl_seconds).unwrap_or(0).max(MIN_TTL_SECONDS);
-        self.kv
-            .put_text(&format!("rev:{id}"), "1".to_owned(), Some(ttl))
-            .await
     }
 
     async fn find_api_key(&self, hash: &SecretHash) -> Result<Option<ApiKey>, Error> {

@@ -3,7 +3,10 @@
 //! case fails closed and leaves nothing half-applied, whichever call fails.
 
 use crate::domain::Error;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 type Rule = Box<dyn Fn(&str) -> bool>;
 
@@ -14,12 +17,44 @@ pub struct Faults {
     rule: RefCell<Option<Rule>>,
     calls: RefCell<Vec<String>>,
     injected: RefCell<Vec<String>>,
+    interleave: Cell<bool>,
+}
+
+/// A future that is pending once (waking itself at once), then ready: an await point.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
 }
 
 impl Faults {
     /// From now on, every call for which `rule` is true fails with `Unavailable`.
     pub fn fail_when(&self, rule: impl Fn(&str) -> bool + 'static) {
         *self.rule.borrow_mut() = Some(Box::new(rule));
+    }
+
+    /// From now on (`true`), the calls that can race — the KV backend's and the edge
+    /// bookkeeping's — yield once before they run, so that two use cases joined in one task
+    /// (`futures::join!`) take turns call by call, as two isolates can.
+    pub fn interleave(&self, on: bool) {
+        self.interleave.set(on);
+    }
+
+    /// The await point of `interleave` (ready at once when it is off).
+    pub async fn pause(&self) {
+        if self.interleave.get() {
+            YieldOnce(false).await;
+        }
     }
 
     /// From now on, nothing fails.

@@ -57,6 +57,7 @@ impl MemoryKv {
 
 impl KvBackend for MemoryKv {
     async fn get_text(&self, key: &str) -> Result<Option<String>, Error> {
+        self.faults.pause().await;
         self.faults.check(|| format!("kv get {key}"))?;
         Ok(self.entries.borrow().get(key).map(|(v, _)| v.clone()))
     }
@@ -67,6 +68,7 @@ impl KvBackend for MemoryKv {
         value: String,
         ttl_seconds: Option<u64>,
     ) -> Result<(), Error> {
+        self.faults.pause().await;
         self.faults.check(|| format!("kv put {key}"))?;
         self.entries
             .borrow_mut()

@@ -12,6 +12,7 @@
 //! (operators and memberships), `users` (end users, sign-in counting, sessions), `user_state`
 //! (roles, plans, faces, metadata, webhook, audit log).
 
+mod edge_sync;
 pub mod faults;
 pub mod kv;
 mod operators;
@@ -70,6 +71,8 @@ struct State {
     metadata: BTreeMap<(AppId, UserId), MetadataRow>,
     webhook_secrets: BTreeMap<AppId, SecretRow>,
     webhook_events: BTreeMap<(AppId, String), Timestamp>,
+    /// `edge_sync` by document name.
+    edge_sync: BTreeMap<String, edge_sync::EdgeSyncRow>,
     /// SQLite's rowid: the order in which rows without an `ORDER BY` come back through an index
     /// on a non-unique column (sessions of a user, memberships of an operator).
     next_rowid: u64,
@@ -204,7 +207,17 @@ impl MemoryStore {
             created_at: Timestamp::EPOCH,
             updated_at: Timestamp::EPOCH,
         };
-        state.tenants.insert((public, TenantId::public()), tenant);
+        state
+            .tenants
+            .insert((public.clone(), TenantId::public()), tenant);
+        // Migration 0006 queues a rewrite of every app's policy document.
+        state.edge_sync.insert(
+            format!("policy:{public}"),
+            edge_sync::EdgeSyncRow {
+                version: 1,
+                ..edge_sync::EdgeSyncRow::default()
+            },
+        );
         MemoryStore {
             state: RefCell::new(state),
             faults,

@@ -3,6 +3,7 @@
 
 use super::{constraint, record_of, MemoryStore, MetadataRow, PlanRow, RoleRow, SecretRow};
 use crate::domain::audit::{AuditEntry, AuditRecord};
+use crate::domain::edge::{EdgeKey, MirroredDoc};
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::names::{PlanTier, RoleName, UserPermission};
 use crate::domain::policy::{AppPolicy, Plan};
@@ -21,19 +22,7 @@ fn prefix_end(prefix: &str) -> String {
 impl UserStateStore for MemoryStore {
     async fn find_policy(&self, app: &AppId) -> Result<AppPolicy, Error> {
         self.check("find_policy")?;
-        let s = self.state.borrow();
-        let mut policy = AppPolicy::default();
-        for ((a, name), row) in &s.roles {
-            if a == app {
-                policy.roles.insert(name.clone(), row.permissions.clone());
-            }
-        }
-        for ((a, tier), row) in &s.plans {
-            if a == app {
-                policy.plans.insert(tier.clone(), row.plan.clone());
-            }
-        }
-        Ok(policy)
+        Ok(self.policy_of(app))
     }
 
     async fn put_role(
@@ -53,6 +42,7 @@ impl UserStateStore for MemoryStore {
             updated_at: now,
         };
         s.roles.insert((app.clone(), name.clone()), row);
+        s.bump_edge(&MirroredDoc::Policy(app.clone()), now);
         s.write_audit(audit);
         Ok(())
     }
@@ -74,6 +64,7 @@ impl UserStateStore for MemoryStore {
             updated_at: now,
         };
         s.plans.insert((app.clone(), tier.clone()), row);
+        s.bump_edge(&MirroredDoc::Policy(app.clone()), now);
         s.write_audit(audit);
         Ok(())
     }
@@ -150,6 +141,7 @@ impl UserStateStore for MemoryStore {
             stored.roles = face.roles.clone();
             stored.version += 1;
         }
+        s.bump_face_edge(face, audit.at);
         s.write_audit(audit);
         Ok(true)
     }
@@ -166,6 +158,7 @@ impl UserStateStore for MemoryStore {
         s.check_face_parents(face, None)?;
         s.check_audit(audit)?;
         s.write_face(face);
+        s.bump_face_edge(face, audit.at);
         s.write_audit(audit);
         Ok(true)
     }
@@ -211,6 +204,15 @@ impl UserStateStore for MemoryStore {
                 revoked.push((row.rowid, session.id));
             }
         }
+        // Whether or not a session was live: a retried revocation republishes.
+        s.bump_edge(
+            &MirroredDoc::User(EdgeKey {
+                app: app.clone(),
+                tenant: tenant.clone(),
+                user: *user,
+            }),
+            now,
+        );
         s.write_audit(audit);
         // RETURNING through the index on (app, tenant, user): in rowid order.
         revoked.sort_unstable_by_key(|(rowid, _)| *rowid);
@@ -320,6 +322,7 @@ impl UserStateStore for MemoryStore {
             stored.version += 1;
         }
         if changes_face {
+            s.bump_face_edge(face, now);
             s.write_audit(audit);
         }
         Ok(EventOutcome::Applied)

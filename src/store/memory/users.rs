@@ -3,6 +3,7 @@
 //! and the settlement after a success.
 
 use super::{constraint, FailureRow, MemoryStore, State, TokenRow};
+use crate::domain::edge::{EdgeKey, MirroredDoc};
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::password::PasswordHash;
@@ -109,7 +110,7 @@ impl State {
     }
 
     /// A user and its face in a tenant (the join of `tenant_users` and `users`).
-    fn tenant_user(
+    pub(super) fn tenant_user(
         &self,
         app: &AppId,
         tenant: &TenantId,
@@ -310,14 +311,52 @@ impl SessionStore for MemoryStore {
             .map(|r| r.session.clone()))
     }
 
-    async fn revoke_session(&self, id: &SessionId, now: Timestamp) -> Result<bool, Error> {
+    async fn revoke_session(
+        &self,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Option<(Session, bool)>, Error> {
         self.check("revoke_session")?;
-        match self.state.borrow_mut().sessions.get_mut(id) {
-            Some(row) if row.session.revoked_at.is_none() => {
-                row.session.revoked_at = Some(now);
-                Ok(true)
-            }
-            _ => Ok(false),
+        let mut s = self.state.borrow_mut();
+        let Some(row) = s.sessions.get_mut(id) else {
+            return Ok(None);
+        };
+        let newly = row.session.revoked_at.is_none();
+        if newly {
+            row.session.revoked_at = Some(now);
         }
+        let session = row.session.clone();
+        s.bump_edge(
+            &MirroredDoc::User(EdgeKey {
+                app: session.app_id.clone(),
+                tenant: session.tenant_id.clone(),
+                user: session.user_id,
+            }),
+            now,
+        );
+        Ok(Some((session, newly)))
+    }
+
+    async fn find_session_user(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+        session: &SessionId,
+    ) -> Result<Option<(User, TenantUser)>, Error> {
+        self.check("find_session_user")?;
+        let s = self.state.borrow();
+        let live = s.sessions.get(session).is_some_and(|r| {
+            let x = &r.session;
+            x.app_id == *app
+                && x.tenant_id == *tenant
+                && x.user_id == *user
+                && x.revoked_at.is_none()
+        });
+        Ok(if live {
+            s.tenant_user(app, tenant, user)
+        } else {
+            None
+        })
     }
 }
