@@ -31,7 +31,7 @@ fn memory_edge() -> KvEdge<MemoryKv> {
 contract::edge_suite!(memory_kv, crate::memory_edge);
 
 /// Every method of every relational port, as the fault rules name it (`db <method>`).
-const EVERY_METHOD: [&str; 62] = [
+const EVERY_METHOD: [&str; 63] = [
     "find_app",
     "list_apps",
     "create_app",
@@ -63,6 +63,7 @@ const EVERY_METHOD: [&str; 62] = [
     "create_session",
     "find_by_refresh_token",
     "rotate_session",
+    "rotate_presented",
     "find_session",
     "revoke_session",
     "find_session_user",
@@ -229,6 +230,10 @@ async fn call_every_method(
     call!(
         "rotate_session",
         db.rotate_session(&p.session, 0, &token(205), at(6))
+    );
+    call!(
+        "rotate_presented",
+        db.rotate_presented(&shop, &acme, &p.token, &token(206), at(6))
     );
     call!("find_session", db.find_session(&p.session));
     call!(

@@ -155,20 +155,32 @@ pub async fn refresh<S: Stores>(
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
     let token =
         PlainSecret::from_client(SecretKind::RefreshToken, presented).ok_or(Error::InvalidToken)?;
-    let found = cx
+    // The common case — the current token of a live session — rotates in one D1 round trip;
+    // every other outcome is decided from the session as that same call found it.
+    let successor = cx.successor_key()?.successor(&token)?;
+    let (rotated, found) = cx
         .db
-        .find_by_refresh_token(&token.hash())
-        .await?
-        .ok_or(Error::InvalidToken)?;
+        .rotate_presented(
+            &app.id,
+            &tenant.id,
+            &token.hash(),
+            &successor.hash(),
+            cx.now,
+        )
+        .await?;
+    let found = found.ok_or(Error::InvalidToken)?;
     let session = found.session;
     if session.app_id != app.id || session.tenant_id != tenant.id {
         return Err(Error::InvalidToken);
     }
+    if rotated {
+        return issue(cx, &app, &tenant, &session, successor).await;
+    }
     let grace_ms = app.settings.refresh_grace_seconds.saturating_mul(1000);
     match decide(&session, found.generation, cx.now, grace_ms) {
         RefreshDecision::Dead => {
-            // A session revoked within the last access-token lifetime: write its KV record
-            // again, in case the write of the revocation failed.
+            // A session revoked within the last access-token lifetime: rewrite its edge
+            // document again, in case the write of the revocation failed.
             if session
                 .revoked_at
                 .is_some_and(|at| cx.now.ms_since(at) < access_ttl_ms(&app))
@@ -186,24 +198,10 @@ pub async fn refresh<S: Stores>(
     if found.status == UserStatus::Suspended {
         return Err(Error::UserSuspended);
     }
-    let successor = cx.successor_key()?.successor(&token)?;
-    if found.generation == session.generation {
-        let rotated = cx
-            .db
-            .rotate_session(&session.id, found.generation, &successor.hash(), cx.now)
-            .await?;
-        if !rotated {
-            // Someone else rotated this very token a moment ago (or revoked the session):
-            // answer as a replay if that is what it now is, else refuse.
-            let fresh = cx
-                .db
-                .find_session(&session.id)
-                .await?
-                .ok_or(Error::InvalidToken)?;
-            if decide(&fresh, found.generation, cx.now, grace_ms) != RefreshDecision::Replay {
-                return Err(Error::InvalidToken);
-            }
-        }
+    // Not rotated by this call although live: someone else rotated this very token a moment
+    // ago. Answer as a replay (the same successor) if that is what it now is, else refuse.
+    if decide(&session, found.generation, cx.now, grace_ms) != RefreshDecision::Replay {
+        return Err(Error::InvalidToken);
     }
     issue(cx, &app, &tenant, &session, successor).await
 }

@@ -276,6 +276,19 @@ pub trait SessionStore {
         successor: &SecretHash,
         now: Timestamp,
     ) -> Result<bool, Error>;
+    /// Refresh in one round trip: when `token` is the current token of a session of `app` and
+    /// `tenant` that is live at `now` (not revoked, within its absolute and idle lifetimes)
+    /// and whose user is active there, moves the session to the next generation and records
+    /// `successor` (a compare-and-swap, as `rotate_session`). Returns whether it rotated, and
+    /// the presented token's session as it now is (what the other outcomes are decided from).
+    async fn rotate_presented(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        token: &SecretHash,
+        successor: &SecretHash,
+        now: Timestamp,
+    ) -> Result<(bool, Option<PresentedRefresh>), Error>;
     /// The session, if any.
     async fn find_session(&self, id: &SessionId) -> Result<Option<Session>, Error>;
     /// Marks the session revoked (if it was not) and bumps its user's edge document, in one

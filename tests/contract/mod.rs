@@ -83,6 +83,7 @@ macro_rules! contract_suite {
                 users::sign_ups_are_counted_per_client_and_tenant,
                 users::twenty_rotations_from_one_generation_succeed_exactly_once,
                 users::a_revoked_session_cannot_rotate,
+                users::the_current_token_of_a_live_session_rotates_in_one_call,
                 users::a_refresh_sees_the_users_status_in_the_sessions_tenant,
                 user_state::roles_and_plans_are_written_replaced_and_read_as_the_policy,
                 user_state::tenant_users_are_listed_by_user_id_in_pages_with_filters,

@@ -437,6 +437,67 @@ pub async fn a_revoked_session_cannot_rotate<D: Database>(db: &D) {
     assert_eq!(db.find_session(&missing.id).await.unwrap(), None);
 }
 
+pub async fn the_current_token_of_a_live_session_rotates_in_one_call<D: Database>(db: &D) {
+    let (a, t) = public();
+    let (u, face) = user(&a, &t, "ann@example.com", 1);
+    let s = session(&face, 1);
+    assert!(db.create_user(&u, &face, &s, &token(1)).await.unwrap());
+    let (rotated, found) = db
+        .rotate_presented(&a, &t, &token(1), &token(2), at(10))
+        .await
+        .unwrap();
+    assert!(rotated);
+    let found = found.unwrap();
+    assert_eq!((found.generation, found.session.generation), (0, 1));
+    assert_eq!(found.session.rotated_at, at(10));
+    // The same token again: not rotated, and the answer says why (it is now the previous one).
+    let (again, found) = db
+        .rotate_presented(&a, &t, &token(1), &token(2), at(11))
+        .await
+        .unwrap();
+    assert!(!again);
+    assert_eq!(found.unwrap().session.generation, 1);
+    // The successor is the current token now; at another tenant nothing moves.
+    let (elsewhere, _) = db
+        .rotate_presented(&a, &tenant("acme"), &token(2), &token(3), at(12))
+        .await
+        .unwrap();
+    assert!(!elsewhere);
+    // Past the idle lifetime (an hour after the last use) nothing moves either.
+    let (idle, found) = db
+        .rotate_presented(&a, &t, &token(2), &token(3), at(10 + 3_600_000))
+        .await
+        .unwrap();
+    assert!(!idle);
+    assert_eq!(found.unwrap().session.generation, 1);
+    // A suspended user's session does not rotate.
+    let mut suspended = face.clone();
+    suspended.status = tessera::domain::user::UserStatus::Suspended;
+    let e = entry(
+        20,
+        &a,
+        tessera::domain::audit::AuditAction::UserSuspend,
+        Some(&t),
+    );
+    assert!(db.update_face(&suspended, 0, &e).await.unwrap());
+    let (refused, found) = db
+        .rotate_presented(&a, &t, &token(2), &token(3), at(13))
+        .await
+        .unwrap();
+    assert!(!refused);
+    assert_eq!(
+        found.unwrap().status,
+        tessera::domain::user::UserStatus::Suspended
+    );
+    assert_eq!(
+        db.rotate_presented(&a, &t, &token(9), &token(3), at(14))
+            .await
+            .unwrap(),
+        (false, None),
+        "an unknown token"
+    );
+}
+
 pub async fn a_refresh_sees_the_users_status_in_the_sessions_tenant<D: Database>(db: &D) {
     let (a, t) = public();
     let acme = create_tenant(db, &a, "acme", 1).await;

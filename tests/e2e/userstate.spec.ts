@@ -732,6 +732,27 @@ describe("association with a second tenant", () => {
     expect((await introspect(APP, "beta", keyB, b2.session.access_token)).active).toBe(true);
   });
 
+  it("starts a re-created tenant empty in KV: the deleted incarnation's roles never come back", async () => {
+    const address = email("namesake");
+    const a = await signup(A, address);
+    await putTenant(APP, "gamma");
+    expectStatus(await associate("gamma", a.user.id), 200);
+    expectStatus(await putRoles("gamma", a.user.id, ["viewer"]), 200);
+    const oldDoc = await flagsDoc("gamma", a.user.id);
+    expect(oldDoc.roles).toEqual(["viewer"]);
+    expectStatus(await admin("DELETE", tenantAdmin("gamma")), 204);
+
+    await putTenant(APP, "gamma");
+    const keyG = await apiKey(APP, "gamma");
+    expectStatus(await associate("gamma", a.user.id), 200);
+    const g = await signin(base(APP, "gamma"), address);
+    expect(await introspect(APP, "gamma", keyG, g.session.access_token)).toMatchObject({ active: true, roles: [], permissions: [] });
+    // A copy of the deleted incarnation's document lingering in KV (another location, a write
+    // that landed late) is ignored: it belongs to an older tenant.
+    await (await worker().kv()).put(`flags:${APP}:gamma:${a.user.id}`, JSON.stringify(oldDoc));
+    expect(await introspect(APP, "gamma", keyG, g.session.access_token)).toMatchObject({ active: true, roles: [], permissions: [] });
+  });
+
   it("refuses to associate a user with a tenant that has the email already (409 email_taken)", async () => {
     const address = email("assoc-taken");
     const a = await signup(A, address);

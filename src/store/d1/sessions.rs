@@ -63,6 +63,37 @@ struct PresentedRow {
     status: Option<String>,
 }
 
+/// The session of a refresh token, the token's generation and the user's status in the
+/// session's tenant.
+fn presented_statement(token: &SecretHash) -> Statement {
+    Statement::new(
+        format!(
+            "SELECT {SESSION_COLUMNS}, rt.generation AS token_generation, \
+             tu.status AS status FROM refresh_tokens rt \
+             JOIN sessions s ON s.id = rt.session_id \
+             LEFT JOIN tenant_users tu ON tu.app_id = s.app_id \
+             AND tu.tenant_id = s.tenant_id AND tu.user_id = s.user_id \
+             WHERE rt.token_hash = ?1"
+        ),
+        vec![text(token.as_str())],
+    )
+}
+
+impl PresentedRow {
+    fn into_presented(self) -> Result<PresentedRefresh, Error> {
+        // A session whose user no longer has a face in the tenant is as good as suspended.
+        let status = match self.status.as_deref() {
+            Some(s) => UserStatus::parse(s).map_err(|_| corrupt("tenant_users"))?,
+            None => UserStatus::Suspended,
+        };
+        Ok(PresentedRefresh {
+            session: self.session.into_session()?,
+            generation: self.token_generation,
+            status,
+        })
+    }
+}
+
 /// Inserts a new session; with `only_if_changed`, only when the statement before it in the
 /// batch changed a row.
 pub(super) fn session_insert(session: &Session, only_if_changed: bool) -> Statement {
@@ -132,30 +163,10 @@ impl<B: SqlBackend> SessionStore for SqlStore<B> {
         &self,
         token: &SecretHash,
     ) -> Result<Option<PresentedRefresh>, Error> {
-        let row = self
-            .first::<PresentedRow>(Statement::new(
-                format!(
-                    "SELECT {SESSION_COLUMNS}, rt.generation AS token_generation, \
-                     tu.status AS status FROM refresh_tokens rt \
-                     JOIN sessions s ON s.id = rt.session_id \
-                     LEFT JOIN tenant_users tu ON tu.app_id = s.app_id \
-                     AND tu.tenant_id = s.tenant_id AND tu.user_id = s.user_id \
-                     WHERE rt.token_hash = ?1"
-                ),
-                vec![text(token.as_str())],
-            ))
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        // A session whose user no longer has a face in the tenant is as good as suspended.
-        let status = match row.status.as_deref() {
-            Some(s) => UserStatus::parse(s).map_err(|_| corrupt("tenant_users"))?,
-            None => UserStatus::Suspended,
-        };
-        Ok(Some(PresentedRefresh {
-            session: row.session.into_session()?,
-            generation: row.token_generation,
-            status,
-        }))
+        self.first::<PresentedRow>(presented_statement(token))
+            .await?
+            .map(PresentedRow::into_presented)
+            .transpose()
     }
 
     async fn rotate_session(
@@ -188,6 +199,53 @@ impl<B: SqlBackend> SessionStore for SqlStore<B> {
             ])
             .await?;
         first_changed(&results)
+    }
+
+    async fn rotate_presented(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        token: &SecretHash,
+        successor: &SecretHash,
+        now: Timestamp,
+    ) -> Result<(bool, Option<PresentedRefresh>), Error> {
+        let results = self
+            .batch(vec![
+                Statement::new(
+                    "UPDATE sessions SET generation = generation + 1, rotated_at = ?4, \
+                     last_used_at = ?4 \
+                     WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = ?1) \
+                     AND generation = (SELECT generation FROM refresh_tokens WHERE token_hash = ?1) \
+                     AND app_id = ?2 AND tenant_id = ?3 AND revoked_at IS NULL \
+                     AND ?4 < expires_at AND ?4 < last_used_at + idle_timeout_ms \
+                     AND EXISTS (SELECT 1 FROM tenant_users tu WHERE tu.app_id = sessions.app_id \
+                     AND tu.tenant_id = sessions.tenant_id AND tu.user_id = sessions.user_id \
+                     AND tu.status = 'active')",
+                    vec![
+                        text(token.as_str()),
+                        text(app.as_str()),
+                        text(tenant.as_str()),
+                        time(now),
+                    ],
+                ),
+                // Only for the call that moved the session; OR IGNORE as in `rotate_session`.
+                Statement::new(
+                    "INSERT OR IGNORE INTO refresh_tokens \
+                     (token_hash, session_id, generation, created_at) \
+                     SELECT ?2, session_id, generation + 1, ?3 FROM refresh_tokens \
+                     WHERE token_hash = ?1 AND changes() > 0",
+                    vec![text(token.as_str()), text(successor.as_str()), time(now)],
+                ),
+                presented_statement(token),
+            ])
+            .await?;
+        let rotated = first_changed(&results)?;
+        let presented = rows::<PresentedRow, _>(&results, 2)?
+            .into_iter()
+            .next()
+            .map(PresentedRow::into_presented)
+            .transpose()?;
+        Ok((rotated, presented))
     }
 
     async fn find_session(&self, id: &SessionId) -> Result<Option<Session>, Error> {

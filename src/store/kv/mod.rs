@@ -100,6 +100,7 @@ struct EdgeDocOut<'a> {
     tenant_created_at: Option<i64>,
     version: i64,
     status: Option<UserStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     plan_tier: Option<&'a PlanTier>,
     assigned_roles: &'a [RoleName],
     rate_limit_override: Option<i64>,

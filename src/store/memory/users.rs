@@ -110,6 +110,26 @@ impl State {
     }
 
     /// A user and its face in a tenant (the join of `tenant_users` and `users`).
+    /// The session of a refresh token as `find_by_refresh_token` reads it.
+    fn presented(&self, token: &SecretHash) -> Option<PresentedRefresh> {
+        let row = self.refresh_tokens.get(token.as_str())?;
+        let session = self.sessions.get(&row.session_id)?.session.clone();
+        // A session whose user no longer has a face in the tenant is as good as suspended.
+        let status = self
+            .faces
+            .get(&(
+                session.app_id.clone(),
+                session.tenant_id.clone(),
+                session.user_id,
+            ))
+            .map_or(UserStatus::Suspended, |f| f.status);
+        Some(PresentedRefresh {
+            session,
+            generation: row.generation,
+            status,
+        })
+    }
+
     pub(super) fn tenant_user(
         &self,
         app: &AppId,
@@ -238,27 +258,56 @@ impl SessionStore for MemoryStore {
         token: &SecretHash,
     ) -> Result<Option<PresentedRefresh>, Error> {
         self.check("find_by_refresh_token")?;
-        let s = self.state.borrow();
-        let Some(row) = s.refresh_tokens.get(token.as_str()) else {
-            return Ok(None);
-        };
-        let Some(session) = s.sessions.get(&row.session_id).map(|r| r.session.clone()) else {
-            return Ok(None);
-        };
-        // A session whose user no longer has a face in the tenant is as good as suspended.
-        let status = s
-            .faces
-            .get(&(
-                session.app_id.clone(),
-                session.tenant_id.clone(),
-                session.user_id,
-            ))
-            .map_or(UserStatus::Suspended, |f| f.status);
-        Ok(Some(PresentedRefresh {
-            session,
-            generation: row.generation,
-            status,
-        }))
+        Ok(self.state.borrow().presented(token))
+    }
+
+    async fn rotate_presented(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        token: &SecretHash,
+        successor: &SecretHash,
+        now: Timestamp,
+    ) -> Result<(bool, Option<PresentedRefresh>), Error> {
+        self.check("rotate_presented")?;
+        let mut s = self.state.borrow_mut();
+        let presented = s
+            .refresh_tokens
+            .get(token.as_str())
+            .map(|t| (t.session_id, t.generation));
+        let mut rotated = false;
+        if let Some((id, generation)) = presented {
+            let active = |s: &State, x: &Session| {
+                s.faces
+                    .get(&(x.app_id.clone(), x.tenant_id.clone(), x.user_id))
+                    .is_some_and(|f| f.status == UserStatus::Active)
+            };
+            let movable = s.sessions.get(&id).is_some_and(|r| {
+                let x = &r.session;
+                x.generation == generation
+                    && x.app_id == *app
+                    && x.tenant_id == *tenant
+                    && x.revoked_at.is_none()
+                    && !x.is_expired(now)
+                    && active(&s, x)
+            });
+            if movable {
+                if let Some(row) = s.sessions.get_mut(&id) {
+                    row.session.generation = generation + 1;
+                    row.session.rotated_at = now;
+                    row.session.last_used_at = now;
+                }
+                s.refresh_tokens
+                    .entry(successor.as_str().to_owned())
+                    .or_insert(TokenRow {
+                        session_id: id,
+                        generation: generation + 1,
+                        created_at: now,
+                    });
+                rotated = true;
+            }
+        }
+        Ok((rotated, s.presented(token)))
     }
 
     async fn rotate_session(
