@@ -28,6 +28,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import net from "node:net";
+import WebSocket from "ws";
 import { applyMigrations } from "../scripts/migrations.mjs";
 import { nodeLoop, refreshScript, fixedScript, walkScript, wrk, wrkVersion } from "./lib/load.mjs";
 import { renderMarkdown, updateBenchmarksMd } from "./lib/report.mjs";
@@ -251,11 +253,15 @@ async function startRuntime(counter) {
       unsafeDirectSockets: socket(),
     },
   ];
+  // The V8 inspector of workerd, for the CPU profile taken after the measurements (no session
+  // is attached before, so nothing is instrumented while the figures are taken).
+  INSPECTOR_PORT = SMOKE ? undefined : await freePort();
   const mf = new Miniflare({
     host: HOST,
     port: 0,
     cf: false, // no request to workers.cloudflare.com for a Request.cf placeholder
     log: new Log(process.env.BENCH_LOG ? LogLevel.DEBUG : LogLevel.WARN),
+    ...(INSPECTOR_PORT ? { inspectorPort: INSPECTOR_PORT } : {}),
     workers,
   });
   await mf.ready;
@@ -672,6 +678,104 @@ function workerdCpuMicros() {
   return (ticks * 1e6) / CLK_TCK;
 }
 
+// ---------------------------------------------------------------- CPU profile of the isolate
+
+let INSPECTOR_PORT;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, HOST, () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Samples one worker's isolate with V8's CPU profiler (through workerd's inspector) while
+ * `target` runs for `seconds`, and sorts the samples: wasm (Tessera's Rust), JS (the
+ * wasm-bindgen glue and the runtime's JS), garbage collection, "(program)" (native code of the
+ * runtime outside JS: the KV/HTTP bindings, WebCrypto) and idle. Also the GC pauses: runs of
+ * consecutive GC samples, which is what a p99 stall of the isolate's own making looks like.
+ */
+async function profileWorker(workerName, target, seconds) {
+  const ws = new WebSocket(`ws://${HOST}:${INSPECTOR_PORT}/core:user:${workerName}`);
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve);
+    ws.once("error", reject);
+  });
+  let id = 0;
+  const pending = new Map();
+  ws.on("message", (m) => {
+    const msg = JSON.parse(m);
+    if (msg.id && pending.has(msg.id) && ("result" in msg || "error" in msg)) {
+      pending.get(msg.id)(msg);
+      pending.delete(msg.id);
+    }
+  });
+  const send = (method, params = {}) =>
+    new Promise((resolve) => {
+      const i = ++id;
+      pending.set(i, resolve);
+      ws.send(JSON.stringify({ id: i, method, params }));
+    });
+  try {
+    await send("Profiler.enable");
+    await send("Profiler.setSamplingInterval", { interval: 100 });
+    await send("Profiler.start");
+    const script = await target.script(CFG.connections);
+    const run = await wrk({ url: target.url, script, seconds, connections: CFG.connections, threads: CFG.threads, workDir: path.join(OUT, "lua"), name: `profile-${target.name}` });
+    const stopped = await send("Profiler.stop");
+    const profile = stopped.result?.profile;
+    if (!profile) return { error: JSON.stringify(stopped.error ?? stopped).slice(0, 200) };
+    const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+    const kind = (node) => {
+      const f = node.callFrame;
+      if (f.functionName === "(idle)") return "idle";
+      if (f.functionName === "(program)") return "program";
+      if (f.functionName === "(garbage collector)") return "gc";
+      if (/\.wasm|wasm:\/\//.test(f.url) || /^\$|wasm-function/.test(f.functionName)) return "wasm";
+      return "js";
+    };
+    const totals = { wasm: 0, js: 0, gc: 0, program: 0, idle: 0 };
+    const pauses = [];
+    let gcRun = 0;
+    profile.samples.forEach((sid, i) => {
+      const k = kind(byId.get(sid));
+      const dt = profile.timeDeltas[i] ?? 0;
+      totals[k] += dt;
+      if (k === "gc") gcRun += dt;
+      else if (gcRun > 0) {
+        pauses.push(gcRun);
+        gcRun = 0;
+      }
+    });
+    if (gcRun > 0) pauses.push(gcRun);
+    const perRequest = (us) => round(us / Math.max(1, run.requests), 1);
+    return {
+      worker: workerName,
+      path: target.name,
+      requests: run.requests,
+      req_per_s_while_profiled: round(run.req_per_s, 1),
+      sampling_interval_us: 100,
+      us_per_request: { wasm: perRequest(totals.wasm), js: perRequest(totals.js), gc: perRequest(totals.gc), program: perRequest(totals.program) },
+      share_of_busy: Object.fromEntries(
+        ["wasm", "js", "gc", "program"].map((k) => [k, round(totals[k] / Math.max(1, totals.wasm + totals.js + totals.gc + totals.program), 3)]),
+      ),
+      gc_pauses: {
+        count: pauses.length,
+        max_ms: round(Math.max(0, ...pauses) / 1000, 2),
+        over_1ms: pauses.filter((p) => p > 1000).length,
+        total_ms: round(pauses.reduce((a, b) => a + b, 0) / 1000, 1),
+      },
+    };
+  } finally {
+    ws.close();
+  }
+}
+
 // ---------------------------------------------------------------- measurement loop
 
 function summarize(runs) {
@@ -942,6 +1046,14 @@ async function main() {
     const d1CallsDuringIntrospection = counter.calls - before;
     const storageCalls = await storageCallsPerRequest(urls, s, counter);
     log("storage calls per request:", JSON.stringify(storageCalls));
+    // A CPU profile of the isolate under the cold load (after the measurements: the profiler
+    // slows the isolate it samples).
+    const profiles = {};
+    for (const [name, worker] of [["introspect_cold", "tessera-counted"], ["peer_openauth_cold", "peer-openauth"]]) {
+      const target = hotTargets(urls, s).find((t) => t.name === name);
+      profiles[name] = await profileWorker(worker, target, CFG.seconds).catch((e) => ({ error: String(e?.message ?? e) }));
+      log(`profile ${name}:`, JSON.stringify(profiles[name]));
+    }
 
     // 2. Costs: PBKDF2 (wasm, native, WebCrypto), SHA-256@600k vs SHA-512@210k, JWT verify.
     const probe = await probeCosts(urls);
@@ -990,6 +1102,7 @@ async function main() {
       setup_s: s.cold.setup_s,
     };
     const results = assemble({ storageCalls, hot, probe, native, at1k, at100k, scaling, cold, wasm, d1CallsDuringIntrospection, counter, started, coldInfo });
+    results.profiles = profiles;
     writeFileSync(path.join(BENCH, "results.json"), JSON.stringify(results, null, 2) + "\n");
     updateBenchmarksMd(path.join(ROOT, "BENCHMARKS.md"), results);
     console.log("\n" + renderMarkdown(results));

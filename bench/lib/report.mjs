@@ -66,6 +66,23 @@ export function renderMarkdown(r) {
     L.push(`Storage calls per warm request (counted on a separate, untimed instance): ${d.join("; ")}.`);
   }
   L.push("");
+  if (r.profiles) {
+    L.push("### Where the isolate's CPU goes (V8 CPU profile under the cold load)");
+    L.push("");
+    L.push("| path | wasm µs/req | JS µs/req | GC µs/req | native (program) µs/req | GC pauses (count, > 1 ms, max) |");
+    L.push("|---|---:|---:|---:|---:|---|");
+    for (const [k, p] of Object.entries(r.profiles)) {
+      if (p.error) {
+        L.push(`| ${k} | — | — | — | — | profile failed: ${p.error} |`);
+        continue;
+      }
+      const u = p.us_per_request;
+      L.push(`| ${k} | ${f(u.wasm, 1)} | ${f(u.js, 1)} | ${f(u.gc, 1)} | ${f(u.program, 1)} | ${p.gc_pauses.count}, ${p.gc_pauses.over_1ms}, ${f(p.gc_pauses.max_ms, 2)} ms |`);
+    }
+    L.push("");
+    L.push("Sampled every 100 µs after the measured runs (the profiler slows the isolate it samples); the isolate only: the local KV/D1 simulators and workerd's HTTP handling are not in it.");
+    L.push("");
+  }
   L.push("### Ratios (same run)");
   L.push("");
   L.push("| ratio | value | definition |");

@@ -3,7 +3,7 @@
 //! say, and the closing rule; and `/auth/me`'s one read (`find_session_user`).
 
 use super::fixtures::*;
-use super::steps::create_tenant;
+use super::steps::{create_tenant, sign_up};
 use tessera::domain::audit::AuditAction;
 use tessera::domain::edge::{EdgeKey, MirroredDoc, MAX_LISTED_REVOCATIONS};
 use tessera::domain::ids::{AppId, TenantId};
@@ -12,21 +12,6 @@ use tessera::domain::policy::Plan;
 use tessera::domain::secret::SecretHash;
 use tessera::domain::user::{TenantUser, User, UserStatus};
 use tessera::store::Database;
-
-async fn sign_up<D: Database>(
-    db: &D,
-    app_id: &AppId,
-    tenant_id: &TenantId,
-    address: &str,
-    n: u32,
-) -> (User, TenantUser) {
-    let (u, face) = user(app_id, tenant_id, address, n);
-    assert!(db
-        .create_user(&u, &face, &session(&face, n), &token(n as u8))
-        .await
-        .unwrap());
-    (u, face)
-}
 
 /// The users' documents among the stale ones (a fresh store also has the `public` app's
 /// policy pending: migration 0006 queues it).

@@ -7,7 +7,7 @@ use tessera::domain::ids::{ApiKeyId, AppId, TenantId};
 use tessera::domain::member::MemberId;
 use tessera::domain::secret::{SecretHash, SecretKind};
 use tessera::domain::session::SessionId;
-use tessera::domain::user::UserId;
+use tessera::domain::user::{TenantUser, User, UserId};
 use tessera::store::Database;
 
 /// Every audit entry of an app (at most 1,000), newest first.
@@ -99,4 +99,20 @@ pub async fn populate<D: Database>(db: &D, shop: &AppId, id: &str, n: u32) -> Po
         narrowed_member: narrowed.id,
         narrowed_invite: invite,
     }
+}
+
+/// Signs up user number `n` in a tenant.
+pub async fn sign_up<D: Database>(
+    db: &D,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    address: &str,
+    n: u32,
+) -> (User, TenantUser) {
+    let (u, face) = user(app_id, tenant_id, address, n);
+    assert!(db
+        .create_user(&u, &face, &session(&face, n), &token(n as u8))
+        .await
+        .unwrap());
+    (u, face)
 }

@@ -2,7 +2,7 @@
 //! session revocation, metadata, the billing webhook) and of the audit log.
 
 use super::fixtures::*;
-use super::steps::{actions_of, audit_of, create_app, create_tenant};
+use super::steps::{actions_of, audit_of, create_app, create_tenant, sign_up};
 use tessera::domain::audit::AuditAction;
 use tessera::domain::ids::{AppId, TenantId};
 use tessera::domain::names::{PlanTier, RoleName, UserPermission};
@@ -20,22 +20,6 @@ fn tier(name: &str) -> PlanTier {
 
 fn permission(name: &str) -> UserPermission {
     UserPermission::parse(name).unwrap()
-}
-
-/// Signs up user number `n` in a tenant.
-async fn sign_up<D: Database>(
-    db: &D,
-    app_id: &AppId,
-    tenant_id: &TenantId,
-    address: &str,
-    n: u32,
-) -> (User, TenantUser) {
-    let (u, face) = user(app_id, tenant_id, address, n);
-    assert!(db
-        .create_user(&u, &face, &session(&face, n), &token(n as u8))
-        .await
-        .unwrap());
-    (u, face)
 }
 
 pub async fn roles_and_plans_are_written_replaced_and_read_as_the_policy<D: Database>(db: &D) {
