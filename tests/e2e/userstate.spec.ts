@@ -1081,5 +1081,3 @@ describe("storage failures", () => {
     expectProblem(await me(A, session.access_token), 401, "invalid_token");
   });
 });
-  });
-});
