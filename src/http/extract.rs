@@ -83,6 +83,18 @@ pub async fn bounded_body(req: &mut Request) -> Result<Vec<u8>, Error> {
     if declared.is_some_and(|n| n > DRAIN_LIMIT_BYTES) {
         return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
     }
+    if declared.is_some_and(|n| n <= MAX_BODY_BYTES) {
+        // A declared length within the limit is what the runtime delivers (HTTP framing), so
+        // the body is read in one call rather than chunk by chunk across JS and wasm.
+        let body = req
+            .bytes()
+            .await
+            .map_err(|_| Error::validation("the request body cannot be read"))?;
+        if body.len() > MAX_BODY_BYTES {
+            return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
+        }
+        return Ok(body);
+    }
     let mut body = Vec::new();
     let Ok(mut stream) = req.stream() else {
         // No body at all.
