@@ -126,14 +126,14 @@ build: $(BUILD_OUT)
 
 # worker-build runs wasm-opt with --debuginfo, which keeps the name section (about a fifth of
 # the gzipped wasm). Strip it (and the producers section) afterwards with the same wasm-opt and
-# the same feature flags; nothing in the worker reads them.
+# the same feature flags, with a last size pass (-Oz); nothing in the worker reads them.
 WASM_FEATURES := --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
 	--enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
 
 $(BUILD_OUT): $(RUST_SOURCES) Makefile $(FLAGS_STAMP) | tools
 	@echo "==> worker-build $(WORKER_BUILD_FLAGS)"
 	$(WORKER_BUILD_ENV) $(WORKER_BUILD) $(WORKER_BUILD_FLAGS)
-	$(if $(filter 0,$(WASM_OPT)),,$(NODE_BIN)/wasm-opt build/index_bg.wasm --strip-debug --strip-producers $(WASM_FEATURES) -o build/index_bg.wasm)
+	$(if $(filter 0,$(WASM_OPT)),,$(NODE_BIN)/wasm-opt build/index_bg.wasm -Oz --strip-debug --strip-producers $(WASM_FEATURES) -o build/index_bg.wasm)
 	@touch $@
 
 build-test: $(BUILD_TEST_OUT)
@@ -141,7 +141,7 @@ build-test: $(BUILD_TEST_OUT)
 $(BUILD_TEST_OUT): $(RUST_SOURCES) Makefile $(FLAGS_STAMP) | tools
 	@echo "==> worker-build $(WORKER_BUILD_FLAGS) --features test-hooks"
 	$(WORKER_BUILD_ENV) $(WORKER_BUILD) $(WORKER_BUILD_FLAGS) --out-dir build-test -- --features test-hooks --target-dir $(TEST_TARGET_DIR)
-	$(if $(filter 0,$(WASM_OPT)),,$(NODE_BIN)/wasm-opt build-test/index_bg.wasm --strip-debug --strip-producers $(WASM_FEATURES) -o build-test/index_bg.wasm)
+	$(if $(filter 0,$(WASM_OPT)),,$(NODE_BIN)/wasm-opt build-test/index_bg.wasm -Oz --strip-debug --strip-producers $(WASM_FEATURES) -o build-test/index_bg.wasm)
 	@touch $@
 
 $(FLAGS_STAMP): FORCE

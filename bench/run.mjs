@@ -771,6 +771,18 @@ async function profileWorker(workerName, target, seconds) {
     });
     if (gcRun > 0) pauses.push(gcRun);
     const perRequest = (us) => round(us / Math.max(1, run.requests), 1);
+    // Self time by function (file basename and name), the heaviest first.
+    const selfTime = new Map();
+    profile.samples.forEach((sid, i) => {
+      const f = byId.get(sid).callFrame;
+      const name = `${kind(byId.get(sid))} ${f.functionName || "(anonymous)"} ${path.basename(f.url || "")}`.trim();
+      selfTime.set(name, (selfTime.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    });
+    const top = [...selfTime.entries()]
+      .filter(([name]) => !name.startsWith("idle"))
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 15)
+      .map(([name, us]) => ({ function: name, us_per_request: perRequest(us) }));
     return {
       worker: workerName,
       path: target.name,
@@ -781,6 +793,7 @@ async function profileWorker(workerName, target, seconds) {
       share_of_busy: Object.fromEntries(
         ["wasm", "js", "gc", "program"].map((k) => [k, round(totals[k] / Math.max(1, totals.wasm + totals.js + totals.gc + totals.program), 3)]),
       ),
+      top_self_time: top,
       gc_pauses: {
         count: pauses.length,
         max_ms: round(Math.max(0, ...pauses) / 1000, 2),
@@ -1120,6 +1133,19 @@ async function main() {
     };
     const results = assemble({ storageCalls, hot, probe, native, at1k, at100k, scaling, cold, wasm, d1CallsDuringIntrospection, counter, started, coldInfo });
     results.profiles = profiles;
+    // The run of main before issue 11 (same harness), for the before/after table.
+    const baselineFile = path.join(BENCH, "baseline", "results-225a0ee.json");
+    if (existsSync(baselineFile)) {
+      const b = JSON.parse(readFileSync(baselineFile, "utf8"));
+      results.baseline = {
+        commit: b.commit,
+        generated_at: b.generated_at,
+        endpoints: Object.fromEntries(Object.entries(b.endpoints).map(([k, v]) => [k, { req_per_s: v.req_per_s, p99_ms: v.p99_ms, cpu_us_per_request: v.cpu_us_per_request }])),
+        ratios: b.ratios,
+        wasm_gzip_bytes: b.wasm?.tessera?.gzip_bytes,
+        storage_calls_per_request: b.storage_calls_per_request,
+      };
+    }
     writeFileSync(path.join(BENCH, "results.json"), JSON.stringify(results, null, 2) + "\n");
     updateBenchmarksMd(path.join(ROOT, "BENCHMARKS.md"), results);
     console.log("\n" + renderMarkdown(results));

@@ -21,6 +21,37 @@ export function renderMarkdown(r) {
       `${r.load_generator.warmup_seconds} s warm-up + ${r.load_generator.runs} × ${r.load_generator.run_seconds} s, medians. Whole run ${r.duration_s} s.`,
   );
   L.push("");
+  if (r.baseline) {
+    const b = r.baseline;
+    const be = b.endpoints;
+    L.push(`### Before and after (main \`${b.commit.slice(0, 7)}\` measured with this same harness on ${b.generated_at.slice(0, 10)}; separate runs on a shared machine: compare the ratios and CPU, not raw req/s)`);
+    L.push("");
+    L.push("| | before | after |");
+    L.push("|---|---:|---:|");
+    const row = (label, x, y, d = 2) => L.push(`| ${label} | ${f(x, d)} | ${f(y, d)} |`);
+    row("cold introspection ÷ OpenAuth (distinct tokens)", b.ratios.introspect_cold_vs_openauth, r.ratios.introspect_cold_vs_openauth);
+    row("cold introspection ÷ workers-oauth-provider (distinct tokens)", b.ratios.introspect_cold_vs_oauth_provider, r.ratios.introspect_cold_vs_oauth_provider);
+    row("hot introspection ÷ one-KV-get worker", b.ratios.introspect_vs_kv_get, r.ratios.introspect_vs_kv_get);
+    row("cold introspection p99 ÷ one-KV-get worker's p99", b.ratios.introspect_cold_p99_vs_kv_get_p99, r.ratios.introspect_cold_p99_vs_kv_get_p99);
+    row("CPU per cold introspection ÷ one KV get's", b.ratios.introspect_cold_cpu_vs_kv_get_cpu, r.ratios.introspect_cold_cpu_vs_kv_get_cpu);
+    for (const [k, label] of [
+      ["introspect_cold", "CPU µs per cold introspection"],
+      ["introspect", "CPU µs per hot introspection"],
+      ["me_cold", "CPU µs per `/auth/me` (distinct tokens)"],
+      ["refresh", "CPU µs per refresh"],
+      ["signin", "CPU µs per sign-in"],
+      ["kv_get", "CPU µs per one-KV-get request (reference)"],
+      ["peer_openauth_cold", "CPU µs per OpenAuth request (reference)"],
+    ]) {
+      if (be[k] && e[k]) row(label, be[k].cpu_us_per_request, e[k].cpu_us_per_request, 0);
+    }
+    const calls = (sc) =>
+      sc ? `${sc.d1_calls_per_request} D1, ${Object.values(sc.kv_calls_per_request).reduce((a, n) => a + n, 0)} KV` : "—";
+    L.push(`| storage calls per introspection | ${calls(b.storage_calls_per_request?.introspect_cold)} | ${calls(r.storage_calls_per_request?.introspect_cold)} |`);
+    L.push(`| storage calls per \`/auth/me\` | ${calls(b.storage_calls_per_request?.me)} | ${calls(r.storage_calls_per_request?.me)} |`);
+    L.push(`| wasm gzip | ${f((b.wasm_gzip_bytes ?? NaN) / 1024, 1)} KiB | ${f(r.wasm.tessera.gzip_bytes / 1024, 1)} KiB |`);
+    L.push("");
+  }
   L.push("### Throughput and latency");
   L.push("");
   L.push("| path | req/s | p50 ms | p99 ms | CPU µs/req | errors |");
@@ -80,6 +111,12 @@ export function renderMarkdown(r) {
       L.push(`| ${k} | ${f(u.wasm, 1)} | ${f(u.js, 1)} | ${f(u.gc, 1)} | ${f(u.program, 1)} | ${p.gc_pauses.count}, ${p.gc_pauses.over_1ms}, ${f(p.gc_pauses.max_ms, 2)} ms |`);
     }
     L.push("");
+    for (const [k, p] of Object.entries(r.profiles)) {
+      if (!p.top_self_time) continue;
+      const top = p.top_self_time.slice(0, 8).map((t) => `${t.function.replace(/\|/g, "\\|")} ${f(t.us_per_request, 0)} µs`);
+      L.push(`Heaviest self time, ${k}: ${top.join("; ")}.`);
+      L.push("");
+    }
     L.push("Sampled every 100 µs after the measured runs (the profiler slows the isolate it samples); the isolate only: the local KV/D1 simulators and workerd's HTTP handling are not in it.");
     L.push("");
   }

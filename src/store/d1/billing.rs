@@ -3,7 +3,9 @@
 //! `UserStateStore` methods; the trait's impl in `user_state` calls them. Must not depend on
 //! `service` or `http`.
 
-use super::{audit_insert, first_changed, text, time, SqlBackend, SqlStore, Statement};
+use super::{
+    audit_insert, first_changed, text, time, NumberRow, SqlBackend, SqlStore, Statement,
+};
 use crate::domain::audit::AuditEntry;
 use crate::domain::ids::AppId;
 use crate::domain::time::Timestamp;
@@ -55,14 +57,9 @@ pub(super) async fn has_event<B: SqlBackend>(
     app: &AppId,
     event_id: &str,
 ) -> Result<bool, Error> {
-    #[derive(Deserialize)]
-    struct One {
-        #[expect(dead_code, reason = "only its presence matters")]
-        found: i64,
-    }
     Ok(store
-        .first::<One>(Statement::new(
-            "SELECT 1 AS found FROM webhook_events WHERE app_id = ?1 AND event_id = ?2",
+        .first::<NumberRow>(Statement::new(
+            "SELECT 1 AS n FROM webhook_events WHERE app_id = ?1 AND event_id = ?2",
             vec![text(app.as_str()), text(event_id)],
         ))
         .await?

@@ -5,7 +5,9 @@
 
 use super::user_state::policy_statements;
 use super::users::{TenantUserRow, TENANT_USER_COLUMNS};
-use super::{corrupt, int, only_if, rows, size, text, time, SqlBackend, SqlStore, Statement};
+use super::{
+    corrupt, int, only_if, rows, size, text, time, NumberRow, SqlBackend, SqlStore, Statement,
+};
 use crate::domain::edge::{EdgeKey, EdgeState, MirroredDoc, MAX_LISTED_REVOCATIONS};
 use crate::domain::ids::AppId;
 use crate::domain::policy::AppPolicy;
@@ -47,18 +49,13 @@ fn lease(doc: &str, now: Timestamp) -> Statement {
 
 fn version_of(doc: &str) -> Statement {
     Statement::new(
-        "SELECT version FROM edge_sync WHERE doc = ?1",
+        "SELECT version AS n FROM edge_sync WHERE doc = ?1",
         vec![text(doc)],
     )
 }
 
-#[derive(Deserialize)]
-struct VersionRow {
-    version: i64,
-}
-
-fn version(rows: Vec<VersionRow>) -> i64 {
-    rows.first().map_or(0, |r| r.version)
+fn version(rows: Vec<NumberRow>) -> i64 {
+    rows.first().map_or(0, |r| r.n)
 }
 
 impl<B: SqlBackend> EdgeSyncStore for SqlStore<B> {
@@ -68,10 +65,6 @@ impl<B: SqlBackend> EdgeSyncStore for SqlStore<B> {
         revoked_since: Timestamp,
         now: Timestamp,
     ) -> Result<EdgeState, Error> {
-        #[derive(Deserialize)]
-        struct CreatedRow {
-            created_at: i64,
-        }
         #[derive(Deserialize)]
         struct RevokedRow {
             id: String,
@@ -88,7 +81,7 @@ impl<B: SqlBackend> EdgeSyncStore for SqlStore<B> {
                 lease(&doc, now),
                 version_of(&doc),
                 Statement::new(
-                    "SELECT created_at FROM tenants WHERE app_id = ?1 AND id = ?2",
+                    "SELECT created_at AS n FROM tenants WHERE app_id = ?1 AND id = ?2",
                     vec![app.clone(), tenant.clone()],
                 ),
                 Statement::new(
@@ -127,9 +120,9 @@ impl<B: SqlBackend> EdgeSyncStore for SqlStore<B> {
             .collect::<Result<_, _>>()?;
         Ok(EdgeState {
             version: version(rows(&results, 1)?),
-            tenant_created_at: rows::<CreatedRow, _>(&results, 2)?
+            tenant_created_at: rows::<NumberRow, _>(&results, 2)?
                 .first()
-                .map(|r| Timestamp::from_unix_ms(r.created_at)),
+                .map(|r| Timestamp::from_unix_ms(r.n)),
             face,
             revoked,
         })
@@ -149,24 +142,19 @@ impl<B: SqlBackend> EdgeSyncStore for SqlStore<B> {
     }
 
     async fn release_edge(&self, doc: &str, version: i64, written: bool) -> Result<bool, Error> {
-        #[derive(Deserialize)]
-        struct Released {
-            version: i64,
-            synced_version: i64,
-        }
         // Every SET expression reads the row as it was: `version` and `leases` are the values
-        // before this release.
+        // before this release. `n` is 1 when the document is now closed.
         let row = self
-            .first::<Released>(Statement::new(
+            .first::<NumberRow>(Statement::new(
                 "UPDATE edge_sync SET leases = max(leases - 1, 0), synced_version = CASE \
                  WHEN version != ?2 THEN 0 \
                  WHEN ?3 = 1 AND leases <= 1 THEN ?2 \
                  ELSE synced_version END \
-                 WHERE doc = ?1 RETURNING version, synced_version",
+                 WHERE doc = ?1 RETURNING synced_version = version AS n",
                 vec![text(doc), int(version), int(i64::from(written))],
             ))
             .await?;
-        Ok(row.is_some_and(|r| r.synced_version == r.version))
+        Ok(row.is_some_and(|r| r.n == 1))
     }
 
     async fn find_stale_edges(

@@ -156,6 +156,13 @@ impl<B: SqlBackend> SqlStore<B> {
     }
 }
 
+/// A row of one integer column named `n` (a count, a version, a time, a flag): one row type
+/// for every such read, so the wasm carries one deserializer for them.
+#[derive(serde::Deserialize)]
+struct NumberRow {
+    n: i64,
+}
+
 fn text(value: &str) -> SqlValue {
     SqlValue::Text(value.to_owned())
 }
