@@ -390,12 +390,14 @@ pub trait MemberStore {
 
 /// The audit log (entries are written by the change they describe, through the other ports).
 pub trait AuditStore {
-    /// Up to `limit` entries of an app, newest first, before the entry id `before`,
-    /// optionally of one tenant only (keyset over the id, a UUIDv7).
+    /// Up to `limit` entries of an app, newest first, before the entry id `before` (keyset over
+    /// the id, a UUIDv7), optionally of one tenant only, written at or after the given time
+    /// (the creation of the tenant's current incarnation: a re-created tenant of a deleted
+    /// one's id does not show the deleted one's entries).
     async fn list_audit(
         &self,
         app: &AppId,
-        tenant: Option<&TenantId>,
+        tenant: Option<(&TenantId, Timestamp)>,
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, Error>;

@@ -553,16 +553,24 @@ pub async fn the_audit_log_lists_newest_first_per_app_and_tenant_with_a_cursor<D
         .collect();
     assert_eq!(paged, ids(&[9, 8, 7, 6, 5, 3]));
     let of_acme: Vec<String> = db
-        .list_audit(&shop, Some(&acme), None, 100)
+        .list_audit(&shop, Some((&acme, at(0))), None, 100)
         .await
         .unwrap()
         .iter()
         .map(|r| r.id.to_string())
         .collect();
     assert_eq!(of_acme, ids(&[9, 6, 2]));
+    let of_acme_since_six: Vec<String> = db
+        .list_audit(&shop, Some((&acme, at(6))), None, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id.to_string())
+        .collect();
+    assert_eq!(of_acme_since_six, ids(&[9, 6]), "a later incarnation sees only its own");
     let before_nine = ids(&[9]).remove(0);
     let acme_tail = db
-        .list_audit(&shop, Some(&acme), Some(&before_nine), 1)
+        .list_audit(&shop, Some((&acme, at(0))), Some(&before_nine), 1)
         .await
         .unwrap();
     assert_eq!(acme_tail.len(), 1);

@@ -330,7 +330,7 @@ impl AuditStore for MemoryStore {
     async fn list_audit(
         &self,
         app: &AppId,
-        tenant: Option<&TenantId>,
+        tenant: Option<(&TenantId, Timestamp)>,
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, Error> {
@@ -342,7 +342,7 @@ impl AuditStore for MemoryStore {
             .audit
             .iter()
             .filter(|e| e.app_id == *app)
-            .filter(|e| tenant.is_none_or(|t| e.tenant_id.as_ref() == Some(t)))
+            .filter(|e| tenant.is_none_or(|(t, since)| e.tenant_id.as_ref() == Some(t) && e.at >= since))
             .map(|e| (e.id.to_string(), e))
             .filter(|(id, _)| id.as_str() < before)
             .collect();
