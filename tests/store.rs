@@ -31,7 +31,7 @@ fn memory_edge() -> KvEdge<MemoryKv> {
 contract::edge_suite!(memory_kv, crate::memory_edge);
 
 /// Every method of every relational port, as the fault rules name it (`db <method>`).
-const EVERY_METHOD: [&str; 56] = [
+const EVERY_METHOD: [&str; 58] = [
     "find_app",
     "list_apps",
     "create_app",
@@ -47,6 +47,7 @@ const EVERY_METHOD: [&str; 56] = [
     "begin_operator_signin",
     "finish_operator_signin",
     "update_operator_password",
+    "find_operator_password_params",
     "create_api_key",
     "list_api_keys",
     "delete_api_key",
@@ -60,6 +61,7 @@ const EVERY_METHOD: [&str; 56] = [
     "settle_signin",
     "find_tenant_user",
     "update_user_password",
+    "find_password_params",
     "create_session",
     "find_by_refresh_token",
     "rotate_session",
@@ -176,6 +178,10 @@ async fn call_every_method(
         db.update_operator_password(&owner.id, &password_hash(3))
     );
     call!(
+        "find_operator_password_params",
+        db.find_operator_password_params()
+    );
+    call!(
         "create_api_key",
         db.create_api_key(&key, &key_hash, &e(104))
     );
@@ -215,6 +221,7 @@ async fn call_every_method(
         "update_user_password",
         db.update_user_password(&shop, &p.user, &password_hash(4))
     );
+    call!("find_password_params", db.find_password_params(&shop));
     call!(
         "create_session",
         db.create_session(&session(&face, 204), &token(204), &ann)

@@ -6,8 +6,8 @@ use crate::domain::audit::AuditRecord;
 use crate::domain::authz::{authorize, Permission, Principal, Target};
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::page::{finish_page, Page, PageRequest};
-use crate::domain::Error;
 use crate::domain::time::Timestamp;
+use crate::domain::Error;
 use crate::store::{AuditStore, TenancyStore};
 
 /// `GET /admin/apps/{app}/audit` — `audit:read` on the app, or on the tenant named by

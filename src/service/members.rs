@@ -14,6 +14,7 @@ use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::authz::{authorize, Permission, Principal, Target};
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, OperatorId, TenantId};
+use crate::domain::keys::KeyOwner;
 use crate::domain::member::{
     Member, MemberId, MemberStatus, MembershipType, OperatorRole, INVITE_TTL_MS,
 };
@@ -156,16 +157,14 @@ pub async fn accept<S: Stores>(
         now: cx.now,
     };
     // Counted like a sign-in whatever happens next, and before any hashing.
-    let record = cx
-        .db
-        .begin_operator_signin(&member.email, &attempt)
-        .await?;
+    let record = cx.db.begin_operator_signin(&member.email, &attempt).await?;
     if let Some(seconds) = record.retry_after {
         return Err(Error::RateLimited(seconds));
     }
     let (operator_id, new_operator) = match record.user {
         Some(operator) => {
-            if !verify_password(&policy, operator.password_hash.as_ref(), password) {
+            let stored = operator.password_hash.as_ref();
+            if !verify_password(cx, &KeyOwner::Operators, &policy, stored, password).await? {
                 return Err(Error::InvalidCredentials);
             }
             cx.db.finish_operator_signin(&attempt).await?;

@@ -84,7 +84,7 @@ pub async fn signin<S: Stores>(
     }
     let policy = cx.operator_password_policy();
     let stored = record.user.as_ref().and_then(|o| o.password_hash.as_ref());
-    let verified = verify_password(&policy, stored, password);
+    let verified = verify_password(cx, &KeyOwner::Operators, &policy, stored, password).await?;
     let (Some(operator), true) = (&record.user, verified) else {
         return Err(Error::InvalidCredentials);
     };

@@ -13,6 +13,7 @@ use super::users::EndUser;
 use super::{Ctx, Stores};
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
+use crate::domain::keys::KeyOwner;
 use crate::domain::password::Password;
 use crate::domain::tenancy::{LoginMethod, Tenant};
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
@@ -112,7 +113,8 @@ pub async fn signin<S: Stores>(
         .user
         .as_ref()
         .and_then(|(user, _)| user.password_hash.as_ref());
-    let verified = verify_password(&policy, stored, password);
+    let owner = KeyOwner::App(app.id.clone());
+    let verified = verify_password(cx, &owner, &policy, stored, password).await?;
     // The attempt is already counted: a failure needs no further write.
     let (Some((user, face)), true) = (record.user, verified) else {
         return Err(Error::InvalidCredentials);

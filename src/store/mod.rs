@@ -20,7 +20,7 @@ use crate::domain::keys::KeyOwner;
 use crate::domain::member::{Member, MemberId, MemberStatus};
 use crate::domain::names::{PlanTier, RoleName, UserPermission};
 use crate::domain::operator::Operator;
-use crate::domain::password::PasswordHash;
+use crate::domain::password::{PasswordHash, PasswordParams};
 use crate::domain::policy::{AppPolicy, Plan, UserFlags};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
@@ -101,6 +101,8 @@ pub trait OperatorStore {
         id: &OperatorId,
         hash: &PasswordHash,
     ) -> Result<(), Error>;
+    /// Every distinct set of hashing parameters among operators' stored passwords.
+    async fn find_operator_password_params(&self) -> Result<Vec<PasswordParams>, Error>;
 }
 
 /// Tenant API keys, stored by the hash of their secret.
@@ -239,6 +241,8 @@ pub trait UserStore {
         user: &UserId,
         hash: &PasswordHash,
     ) -> Result<(), Error>;
+    /// Every distinct set of hashing parameters among the app's users' stored passwords.
+    async fn find_password_params(&self, app: &AppId) -> Result<Vec<PasswordParams>, Error>;
 }
 
 /// A session found by one of its refresh tokens.

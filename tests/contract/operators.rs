@@ -45,6 +45,10 @@ pub async fn an_operator_password_is_replaced<D: Database>(db: &D) {
         .unwrap();
     let found = db.find_operator(&owner.id).await.unwrap().unwrap();
     assert_eq!(found.password_hash, Some(password_hash(2)));
+    assert_eq!(
+        db.find_operator_password_params().await.unwrap(),
+        vec![password_hash(2).params()]
+    );
 }
 
 pub async fn operator_sign_ins_are_counted_before_hashing_and_settled_on_success<D: Database>(

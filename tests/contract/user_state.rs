@@ -567,7 +567,11 @@ pub async fn the_audit_log_lists_newest_first_per_app_and_tenant_with_a_cursor<D
         .iter()
         .map(|r| r.id.to_string())
         .collect();
-    assert_eq!(of_acme_since_six, ids(&[9, 6]), "a later incarnation sees only its own");
+    assert_eq!(
+        of_acme_since_six,
+        ids(&[9, 6]),
+        "a later incarnation sees only its own"
+    );
     let before_nine = ids(&[9]).remove(0);
     let acme_tail = db
         .list_audit(&shop, Some((&acme, at(0))), Some(&before_nine), 1)

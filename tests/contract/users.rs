@@ -85,6 +85,25 @@ pub async fn a_password_hash_is_replaced<D: Database>(db: &D) {
         .unwrap();
     let found = db.find_user(&a, &u.id).await.unwrap().unwrap();
     assert_eq!(found.password_hash, Some(password_hash(2)));
+    // The parameters in use follow the hashes: the old set is gone, the new one listed once.
+    let (other, other_face) = user(&a, &t, "bob@example.com", 3);
+    assert!(db
+        .create_user(&other, &other_face, &session(&other_face, 3), &token(3))
+        .await
+        .unwrap());
+    let mut expected: Vec<_> = [Some(password_hash(2)), other.password_hash.clone()]
+        .into_iter()
+        .flatten()
+        .map(|h| h.params())
+        .collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(db.find_password_params(&a).await.unwrap(), expected);
+    assert!(db
+        .find_password_params(&app("other"))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// The Retry-After of one end-user attempt in the public tenant.

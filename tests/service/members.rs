@@ -334,14 +334,29 @@ fn accepting_an_invitation_for_an_existing_operator_is_throttled_like_signin() {
         let guess = password(&format!("guess number {n}"));
         answers.push(block_on(members::accept(&w.cx(), &token, &guess, None)).unwrap_err());
     }
-    assert!(answers[..5].iter().all(|e| *e == Error::InvalidCredentials), "{answers:?}");
+    assert!(
+        answers[..5].iter().all(|e| *e == Error::InvalidCredentials),
+        "{answers:?}"
+    );
     assert!(matches!(answers[5], Error::RateLimited(_)), "{answers:?}");
     let before = tessera::domain::password::derivations();
     let blocked = block_on(members::accept(&w.cx(), &token, &password(PASSWORD), None));
     assert!(matches!(blocked, Err(Error::RateLimited(_))));
-    assert_eq!(tessera::domain::password::derivations(), before, "refused before hashing");
-    let signin = block_on(operators::signin(&w.cx(), email("owner@example.com"), &password(PASSWORD), None));
-    assert!(matches!(signin, Err(Error::RateLimited(_))), "the same counter as sign-in");
+    assert_eq!(
+        tessera::domain::password::derivations(),
+        before,
+        "refused before hashing"
+    );
+    let signin = block_on(operators::signin(
+        &w.cx(),
+        email("owner@example.com"),
+        &password(PASSWORD),
+        None,
+    ));
+    assert!(
+        matches!(signin, Err(Error::RateLimited(_))),
+        "the same counter as sign-in"
+    );
 }
 
 #[test]
@@ -352,23 +367,66 @@ fn nobody_grants_a_role_with_a_permission_they_do_not_hold() {
     let acme = w.tenant(&owner, &shop, "acme");
     let key_secret = w.api_key(&owner, &shop, &acme, &["members:write"]);
     let key = block_on(principal::principal(&w.cx(), Some(&key_secret))).unwrap();
-    let escalate = invite(&w, &key, &shop, "mallory@example.com", &[OperatorRole::Admin], Some(acme.clone()));
+    let escalate = invite(
+        &w,
+        &key,
+        &shop,
+        "mallory@example.com",
+        &[OperatorRole::Admin],
+        Some(acme.clone()),
+    );
     assert!(matches!(escalate, Err(Error::Forbidden(_))), "{escalate:?}");
-    let plain = invite(&w, &key, &shop, "plain@example.com", &[], Some(acme.clone()));
+    let plain = invite(
+        &w,
+        &key,
+        &shop,
+        "plain@example.com",
+        &[],
+        Some(acme.clone()),
+    );
     assert!(plain.is_ok(), "a membership without roles grants nothing");
     // A security admin may invite support (it holds users:read, users:suspend, tenants:read)
     // but not a billing admin (users:plan, roles:write, webhooks:write).
-    let (security, _) = member(&w, &owner, &shop, "sec@example.com", &[OperatorRole::SecurityAdmin, OperatorRole::Admin], None);
+    let (security, _) = member(
+        &w,
+        &owner,
+        &shop,
+        "sec@example.com",
+        &[OperatorRole::SecurityAdmin, OperatorRole::Admin],
+        None,
+    );
     let _ = security;
     let (sec_only, _) = {
-        let (_, t) = invite(&w, &owner, &shop, "sec2@example.com", &[OperatorRole::SecurityAdmin], None).unwrap();
+        let (_, t) = invite(
+            &w,
+            &owner,
+            &shop,
+            "sec2@example.com",
+            &[OperatorRole::SecurityAdmin],
+            None,
+        )
+        .unwrap();
         block_on(members::accept(&w.cx(), &t, &password(PASSWORD), None)).unwrap();
         as_operator(&w, "sec2@example.com")
     };
-    assert!(invite(&w, &sec_only, &shop, "s@example.com", &[OperatorRole::Support], None).is_err(), "members:write is not a security admin's");
+    assert!(
+        invite(
+            &w,
+            &sec_only,
+            &shop,
+            "s@example.com",
+            &[OperatorRole::Support],
+            None
+        )
+        .is_err(),
+        "members:write is not a security admin's"
+    );
     // Patching roles, or reactivating, follows the same rule.
     let (target, _) = invite(&w, &owner, &shop, "t@example.com", &[], Some(acme.clone())).unwrap();
-    let patch = MemberPatch { status: None, roles: Some(vec![OperatorRole::Admin]) };
+    let patch = MemberPatch {
+        status: None,
+        roles: Some(vec![OperatorRole::Admin]),
+    };
     let refused = block_on(members::update(&w.cx(), &key, &shop, &target.id, patch));
     assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
 }
@@ -379,14 +437,37 @@ fn reactivating_a_suspended_admin_needs_the_permissions_it_gives_back() {
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
     let acme = w.tenant(&owner, &shop, "acme");
-    member(&w, &owner, &shop, "boss@example.com", &[OperatorRole::Admin], Some(acme.clone()));
-    let id = block_on(members::list(&w.cx(), &owner, &shop, &tessera::domain::page::PageRequest::parse(None, None).unwrap())).unwrap()
-        .items.into_iter().find(|m| m.email.as_str() == "boss@example.com").unwrap().id;
-    let suspend = MemberPatch { status: Some(MemberStatus::Suspended), roles: None };
+    member(
+        &w,
+        &owner,
+        &shop,
+        "boss@example.com",
+        &[OperatorRole::Admin],
+        Some(acme.clone()),
+    );
+    let id = block_on(members::list(
+        &w.cx(),
+        &owner,
+        &shop,
+        &tessera::domain::page::PageRequest::parse(None, None).unwrap(),
+    ))
+    .unwrap()
+    .items
+    .into_iter()
+    .find(|m| m.email.as_str() == "boss@example.com")
+    .unwrap()
+    .id;
+    let suspend = MemberPatch {
+        status: Some(MemberStatus::Suspended),
+        roles: None,
+    };
     block_on(members::update(&w.cx(), &owner, &shop, &id, suspend)).unwrap();
     let key_secret = w.api_key(&owner, &shop, &acme, &["members:write"]);
     let key = block_on(principal::principal(&w.cx(), Some(&key_secret))).unwrap();
-    let reactivate = || MemberPatch { status: Some(MemberStatus::Active), roles: None };
+    let reactivate = || MemberPatch {
+        status: Some(MemberStatus::Active),
+        roles: None,
+    };
     let refused = block_on(members::update(&w.cx(), &key, &shop, &id, reactivate()));
     assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
     assert!(block_on(members::update(&w.cx(), &owner, &shop, &id, reactivate())).is_ok());

@@ -209,14 +209,24 @@ fn the_audit_log_of_a_recreated_tenant_starts_empty() {
     block_on(tenancy::delete_tenant(&w.cx(), &owner, &shop, &acme)).unwrap();
     let page = PageRequest::parse(None, None).unwrap();
     let actions = |w: &World| -> Vec<&'static str> {
-        block_on(tessera::service::audit::list(&w.cx(), &owner, &shop, Some(&acme), &page))
-            .unwrap()
-            .items
-            .iter()
-            .map(|e| e.action.as_str())
-            .collect()
+        block_on(tessera::service::audit::list(
+            &w.cx(),
+            &owner,
+            &shop,
+            Some(&acme),
+            &page,
+        ))
+        .unwrap()
+        .items
+        .iter()
+        .map(|e| e.action.as_str())
+        .collect()
     };
-    assert_eq!(actions(&w), ["tenant.delete", "api_key.create", "tenant.create"], "a deleted tenant's history stays readable");
+    assert_eq!(
+        actions(&w),
+        ["tenant.delete", "api_key.create", "tenant.create"],
+        "a deleted tenant's history stays readable"
+    );
     w.advance_ms(1);
     w.tenant(&owner, &shop, "acme");
     assert_eq!(actions(&w), ["tenant.create"]);

@@ -176,6 +176,11 @@ fn phc(hash: Option<&PasswordHash>) -> SqlValue {
     opt_text(hash.map(|h| h.to_phc_string()).as_deref())
 }
 
+/// The parameters of a password hash as stored beside it (`password_params`), or NULL.
+fn phc_params(hash: Option<&PasswordHash>) -> SqlValue {
+    opt_text(hash.map(|h| h.params().to_phc_prefix()).as_deref())
+}
+
 /// A count (a page size) as bound.
 fn size(value: usize) -> SqlValue {
     SqlValue::Int(i64::try_from(value).unwrap_or(i64::MAX))

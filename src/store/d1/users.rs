@@ -6,12 +6,13 @@
 use super::sessions::{refresh_token_insert, session_insert};
 use super::throttle::{count_attempt, count_attempt_with, settle_attempt};
 use super::{
-    corrupt, first_changed, phc, rows, text, time, SqlBackend, SqlStore, SqlValue, Statement,
+    corrupt, first_changed, phc, phc_params, rows, text, time, SqlBackend, SqlStore, SqlValue,
+    Statement,
 };
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::names::{PlanTier, RoleName};
-use crate::domain::password::PasswordHash;
+use crate::domain::password::{PasswordHash, PasswordParams};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::Session;
 use crate::domain::throttle::SIGNUP;
@@ -101,8 +102,8 @@ impl TenantUserRow {
 pub(super) fn user_inserts(user: &User, face: &TenantUser) -> Vec<Statement> {
     vec![
         Statement::new(
-            "INSERT INTO users (app_id, id, email, password_hash, created_at) \
-             SELECT ?1, ?4, ?3, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM tenant_users \
+            "INSERT INTO users (app_id, id, email, password_hash, created_at, password_params) \
+             SELECT ?1, ?4, ?3, ?5, ?6, ?7 WHERE NOT EXISTS (SELECT 1 FROM tenant_users \
              WHERE app_id = ?1 AND tenant_id = ?2 AND email = ?3)",
             vec![
                 text(user.app_id.as_str()),
@@ -111,6 +112,7 @@ pub(super) fn user_inserts(user: &User, face: &TenantUser) -> Vec<Statement> {
                 text(&user.id.to_string()),
                 phc(user.password_hash.as_ref()),
                 time(user.created_at),
+                phc_params(user.password_hash.as_ref()),
             ],
         ),
         Statement::new(
@@ -250,14 +252,33 @@ impl<B: SqlBackend> UserStore for SqlStore<B> {
         hash: &PasswordHash,
     ) -> Result<(), Error> {
         self.run(Statement::new(
-            "UPDATE users SET password_hash = ?3 WHERE app_id = ?1 AND id = ?2",
+            "UPDATE users SET password_hash = ?3, password_params = ?4 \
+             WHERE app_id = ?1 AND id = ?2",
             vec![
                 text(app.as_str()),
                 text(&user.to_string()),
                 text(&hash.to_phc_string()),
+                text(&hash.params().to_phc_prefix()),
             ],
         ))
         .await
         .map(drop)
+    }
+
+    async fn find_password_params(&self, app: &AppId) -> Result<Vec<PasswordParams>, Error> {
+        #[derive(Deserialize)]
+        struct ParamsRow {
+            password_params: String,
+        }
+        let rows = self
+            .all::<ParamsRow>(Statement::new(
+                "SELECT DISTINCT password_params FROM users \
+                 WHERE app_id = ?1 AND password_params IS NOT NULL",
+                vec![text(app.as_str())],
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| PasswordParams::parse(&r.password_params).ok_or_else(|| corrupt("users")))
+            .collect()
     }
 }

@@ -8,7 +8,7 @@ use crate::domain::email::Email;
 use crate::domain::ids::{AppId, OperatorId};
 use crate::domain::member::{Member, MemberId, MemberStatus, OperatorRole};
 use crate::domain::operator::Operator;
-use crate::domain::password::PasswordHash;
+use crate::domain::password::{PasswordHash, PasswordParams};
 use crate::domain::secret::SecretHash;
 use crate::domain::throttle::ACCOUNT;
 use crate::domain::time::Timestamp;
@@ -129,6 +129,19 @@ impl OperatorStore for MemoryStore {
             operator.password_hash = Some(hash.clone());
         }
         Ok(())
+    }
+
+    async fn find_operator_password_params(&self) -> Result<Vec<PasswordParams>, Error> {
+        self.check("find_operator_password_params")?;
+        let s = self.state.borrow();
+        let mut params: Vec<PasswordParams> = s
+            .operators
+            .values()
+            .filter_map(|o| o.password_hash.as_ref().map(|h| h.params()))
+            .collect();
+        params.sort();
+        params.dedup();
+        Ok(params)
     }
 }
 

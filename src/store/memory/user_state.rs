@@ -342,7 +342,9 @@ impl AuditStore for MemoryStore {
             .audit
             .iter()
             .filter(|e| e.app_id == *app)
-            .filter(|e| tenant.is_none_or(|(t, since)| e.tenant_id.as_ref() == Some(t) && e.at >= since))
+            .filter(|e| {
+                tenant.is_none_or(|(t, since)| e.tenant_id.as_ref() == Some(t) && e.at >= since)
+            })
             .map(|e| (e.id.to_string(), e))
             .filter(|(id, _)| id.as_str() < before)
             .collect();

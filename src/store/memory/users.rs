@@ -5,7 +5,7 @@
 use super::{constraint, FailureRow, MemoryStore, State, TokenRow};
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
-use crate::domain::password::PasswordHash;
+use crate::domain::password::{PasswordHash, PasswordParams};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::throttle::{retry_after_seconds, ThrottlePolicy, ACCOUNT, CLIENT, SIGNUP};
@@ -214,6 +214,20 @@ impl UserStore for MemoryStore {
             stored.password_hash = Some(hash.clone());
         }
         Ok(())
+    }
+
+    async fn find_password_params(&self, app: &AppId) -> Result<Vec<PasswordParams>, Error> {
+        self.check("find_password_params")?;
+        let s = self.state.borrow();
+        let mut params: Vec<PasswordParams> = s
+            .users
+            .iter()
+            .filter(|((a, _), _)| a == app)
+            .filter_map(|(_, u)| u.password_hash.as_ref().map(|h| h.params()))
+            .collect();
+        params.sort();
+        params.dedup();
+        Ok(params)
     }
 }
 
