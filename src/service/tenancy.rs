@@ -180,8 +180,9 @@ pub struct RotatedKey {
 }
 
 /// `POST /admin/apps/{app}/signing-keys/rotate` — platform owner. Adds a key published now
-/// and signing after `JWKS_MAX_AGE_SECONDS`; the old key keeps verifying until its last token
-/// has expired.
+/// and signing once every cache in front of verifiers has seen it
+/// (`keyring::publication_lead_ms`); the old key keeps verifying until its last token has
+/// expired.
 pub async fn rotate_signing_key<S: Stores>(
     cx: &Ctx<'_, S>,
     caller: &Principal,
@@ -189,7 +190,7 @@ pub async fn rotate_signing_key<S: Stores>(
 ) -> Result<RotatedKey, Error> {
     authorize(caller, None, &Target::App(app_id)).into_result()?;
     existing_app(cx, app_id).await?;
-    let activates_at = cx.now.plus_seconds(cx.config.jwks_max_age_seconds);
+    let activates_at = cx.now.plus_ms(keyring::publication_lead_ms(cx.config));
     let audit = audit_entry(
         cx,
         actor(caller),
