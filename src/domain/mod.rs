@@ -13,6 +13,7 @@ pub mod keys;
 pub mod member;
 pub mod names;
 pub mod operator;
+pub mod origin;
 pub mod page;
 pub mod password;
 pub mod policy;

@@ -8,6 +8,7 @@
 //! `TESSERA_TEST_PBKDF2_ITERATIONS`) are compiled in only with the `test-hooks` feature: the
 //! build that is deployed cannot honour them, whatever its variables say.
 
+use crate::domain::origin::parse_origin;
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
 use crate::service::{Caches, Config, OsRandom, Stores};
@@ -32,6 +33,9 @@ pub type Ctx<'a> = crate::service::Ctx<'a, Live>;
 pub struct Isolate {
     pub config: Config,
     pub caches: Caches,
+    /// `ISSUER_ORIGIN`: the public origin of every issuer, discovery document and link — never
+    /// the request's `Host`, which a client chooses.
+    pub issuer_origin: String,
 }
 
 thread_local! {
@@ -43,9 +47,18 @@ pub fn isolate(env: &Env) -> Result<&'static Isolate, Error> {
     if let Some(isolate) = ISOLATE.with(|i| i.get().copied()) {
         return Ok(isolate);
     }
+    let issuer_origin = env
+        .var("ISSUER_ORIGIN")
+        .map(|v| v.to_string())
+        .map_err(|_| Error::Internal("the var ISSUER_ORIGIN is not set".to_owned()))
+        .and_then(|raw| {
+            parse_origin(&raw)
+                .map_err(|e| Error::Internal(format!("the var ISSUER_ORIGIN is invalid: {e}")))
+        })?;
     let isolate: &'static Isolate = Box::leak(Box::new(Isolate {
         config: read_config(env)?,
         caches: Caches::default(),
+        issuer_origin,
     }));
     ISOLATE.with(|i| {
         // A concurrent request of this isolate may have set it meanwhile: keep the first.
@@ -117,17 +130,15 @@ static RANDOM: OsRandom = OsRandom;
 /// Everything but the bindings: built per request and borrowed by the `Ctx`.
 pub struct Frame {
     pub now: Timestamp,
-    pub origin: String,
     pub isolate: &'static Isolate,
 }
 
 impl Frame {
     /// The frame of a request: its time (the test clock when the `test-hooks` build is told to
-    /// take it from a header) and the origin it was addressed to.
-    pub fn for_request(env: &Env, req: &Request, origin: String) -> Result<Self, Error> {
+    /// take it from a header).
+    pub fn for_request(env: &Env, req: &Request) -> Result<Self, Error> {
         Ok(Frame {
             now: test_hooks::request_time(env, req)?.unwrap_or_else(now),
-            origin,
             isolate: isolate(env)?,
         })
     }
@@ -136,7 +147,6 @@ impl Frame {
     pub fn at(env: &Env, now: Timestamp) -> Result<Self, Error> {
         Ok(Frame {
             now,
-            origin: String::new(),
             isolate: isolate(env)?,
         })
     }
@@ -147,7 +157,7 @@ impl Frame {
             db: &bindings.db,
             edge: &bindings.edge,
             now: self.now,
-            origin: &self.origin,
+            origin: &self.isolate.issuer_origin,
             config: &self.isolate.config,
             caches: &self.isolate.caches,
             random: &RANDOM,

@@ -33,7 +33,7 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
         RouteId::OpenApi => return discovery::openapi(),
         _ => {}
     }
-    let frame = Frame::for_request(&env, &req, url.origin().ascii_serialization())?;
+    let frame = Frame::for_request(&env, &req)?;
     let bindings = Bindings::of(&env)?;
     let cx = &frame.ctx(&bindings);
     let p = &params;

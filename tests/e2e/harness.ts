@@ -53,6 +53,8 @@ export const BASE_URL = "http://tessera.test";
 /** The bindings every test worker gets (extraBindings are merged over these). */
 export const DEFAULT_BINDINGS: Record<string, string> = {
   ADMIN_ROOT_TOKEN: ROOT_TOKEN,
+  // The public origin of issuers and discovery documents (never the request's Host).
+  ISSUER_ORIGIN: BASE_URL,
   KEY_ENCRYPTION_SECRET,
   // Test-only: lets the worker hash passwords with few PBKDF2 iterations. Never set in production.
   TESSERA_TEST_PBKDF2_ITERATIONS: "1000",

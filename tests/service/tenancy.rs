@@ -146,8 +146,20 @@ fn a_rotated_key_is_published_before_it_signs_and_the_old_one_verifies_until_its
         "not signing yet"
     );
     w.advance_ms(299_000);
-    let still_old_later = signin(&w, &shop, &tenant("public"), "a@example.com", PASSWORD, None).unwrap();
-    assert_eq!(header(&still_old_later.session.access_token), header(&before.session.access_token), "not after the JWKS max-age alone");
+    let still_old_later = signin(
+        &w,
+        &shop,
+        &tenant("public"),
+        "a@example.com",
+        PASSWORD,
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        header(&still_old_later.session.access_token),
+        header(&before.session.access_token),
+        "not after the JWKS max-age alone"
+    );
     w.advance_ms(421_000);
     let new = signin(
         &w,
