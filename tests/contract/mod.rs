@@ -77,6 +77,7 @@ macro_rules! contract_suite {
                 users::retry_after_is_the_later_of_the_blocked_subjects,
                 users::a_count_left_alone_for_longer_than_a_day_starts_again,
                 users::sign_in_counters_are_kept_per_tenant,
+                users::a_blocked_client_adds_no_count_for_the_emails_it_tries,
                 users::a_success_clears_the_account_and_gives_the_client_one_attempt_back,
                 users::settling_a_refused_sign_in_gives_the_attempt_back_without_a_session,
                 users::sign_ups_are_counted_per_client_and_tenant,

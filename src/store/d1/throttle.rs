@@ -28,7 +28,32 @@ const COUNT_ATTEMPT: &str = "INSERT INTO signin_failures \
      WHERE signin_failures.blocked_until <= ?4 \
      RETURNING failures";
 
+/// `COUNT_ATTEMPT`, but only when the statement before it in the batch changed a row: the
+/// account of an attempt is counted only when its client was, so a blocked client cannot keep
+/// adding a counter row per (random) email it tries.
+const COUNT_ATTEMPT_IF_COUNTED: &str = "INSERT INTO signin_failures \
+     (app_id, tenant_id, subject, failures, last_failed_at, blocked_until) \
+     SELECT ?1, ?2, ?3, 1, ?4, ?4 + json_extract(?5, '$[1]') WHERE changes() > 0 \
+     ON CONFLICT (app_id, tenant_id, subject) DO UPDATE SET \
+     failures = CASE WHEN ?4 - last_failed_at > ?6 THEN 1 ELSE failures + 1 END, \
+     blocked_until = ?4 + json_extract(?5, '$[' || \
+       MIN(CASE WHEN ?4 - last_failed_at > ?6 THEN 1 ELSE failures + 1 END, ?7) || ']'), \
+     last_failed_at = ?4 \
+     WHERE signin_failures.blocked_until <= ?4 \
+     RETURNING failures";
+
 fn count_statement(
+    app: &str,
+    tenant: &str,
+    subject: &str,
+    policy: &ThrottlePolicy,
+    now: Timestamp,
+) -> Result<Statement, Error> {
+    count_statement_of(COUNT_ATTEMPT, app, tenant, subject, policy, now)
+}
+
+fn count_statement_of(
+    sql: &'static str,
     app: &str,
     tenant: &str,
     subject: &str,
@@ -38,7 +63,7 @@ fn count_statement(
     let table = serde_json::to_string(&policy.backoff_table())
         .map_err(|e| Error::Internal(format!("back-off table: {e}")))?;
     Ok(Statement::new(
-        COUNT_ATTEMPT,
+        sql,
         vec![
             text(app),
             text(tenant),
@@ -72,12 +97,28 @@ pub(super) async fn count_attempt_with<B: SqlBackend>(
     lookup: Statement,
     account_policy: &ThrottlePolicy,
 ) -> Result<(Vec<B::Result>, Option<i64>), Error> {
-    let mut statements = vec![
-        lookup,
-        count_statement(app, tenant, &attempt.account, account_policy, attempt.now)?,
-    ];
-    if let Some(client) = &attempt.client {
-        statements.push(count_statement(app, tenant, client, &CLIENT, attempt.now)?);
+    // The client first: while it is blocked, the account is not counted either (no row is
+    // written for an email a blocked client makes up).
+    let mut statements = vec![lookup];
+    match &attempt.client {
+        Some(client) => {
+            statements.push(count_statement(app, tenant, client, &CLIENT, attempt.now)?);
+            statements.push(count_statement_of(
+                COUNT_ATTEMPT_IF_COUNTED,
+                app,
+                tenant,
+                &attempt.account,
+                account_policy,
+                attempt.now,
+            )?);
+        }
+        None => statements.push(count_statement(
+            app,
+            tenant,
+            &attempt.account,
+            account_policy,
+            attempt.now,
+        )?),
     }
     statements.push(Statement::new(
         "SELECT MAX(blocked_until) AS until FROM signin_failures \

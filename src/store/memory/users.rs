@@ -70,11 +70,21 @@ impl State {
         attempt: &Attempt,
         account_policy: &ThrottlePolicy,
     ) -> Option<i64> {
-        let mut blocked =
-            !self.count_subject(app, tenant, &attempt.account, account_policy, attempt.now);
-        if let Some(client) = &attempt.client {
-            blocked |= !self.count_subject(app, tenant, client, &CLIENT, attempt.now);
-        }
+        // The client first; while it is blocked the account is not counted either (as the
+        // SQL's `COUNT_ATTEMPT_IF_COUNTED`): a blocked client adds no row per email it tries.
+        let blocked = match &attempt.client {
+            Some(client) => {
+                !self.count_subject(app, tenant, client, &CLIENT, attempt.now)
+                    || !self.count_subject(
+                        app,
+                        tenant,
+                        &attempt.account,
+                        account_policy,
+                        attempt.now,
+                    )
+            }
+            None => !self.count_subject(app, tenant, &attempt.account, account_policy, attempt.now),
+        };
         if !blocked {
             return None;
         }
