@@ -17,8 +17,8 @@ use tessera::domain::Error;
 use tessera::store::kv::KvEdge;
 use tessera::store::memory::{MemoryKv, MemoryStore, RowCounts};
 use tessera::store::{
-    ApiKeyStore, AuditStore, MemberStore, OperatorStore, SessionStore, SigningKeyStore,
-    TenancyStore, UserFilter, UserStateStore, UserStore,
+    ApiKeyStore, AuditStore, MaintenanceStore, MemberStore, OperatorStore, SessionStore,
+    SigningKeyStore, TenancyStore, UserFilter, UserStateStore, UserStore,
 };
 
 contract::contract_suite!(memory, tessera::store::memory::MemoryStore::seeded);
@@ -31,7 +31,11 @@ fn memory_edge() -> KvEdge<MemoryKv> {
 contract::edge_suite!(memory_kv, crate::memory_edge);
 
 /// Every method of every relational port, as the fault rules name it (`db <method>`).
-const EVERY_METHOD: [&str; 58] = [
+const EVERY_METHOD: [&str; 62] = [
+    "prune_signin_failures",
+    "prune_sessions",
+    "prune_webhook_events",
+    "prune_audit",
     "find_app",
     "list_apps",
     "create_app",
@@ -222,6 +226,13 @@ async fn call_every_method(
         db.update_user_password(&shop, &p.user, &password_hash(4))
     );
     call!("find_password_params", db.find_password_params(&shop));
+    call!(
+        "prune_signin_failures",
+        db.prune_signin_failures(at(0), at(0), 10)
+    );
+    call!("prune_sessions", db.prune_sessions(at(0), 10));
+    call!("prune_webhook_events", db.prune_webhook_events(at(0), 10));
+    call!("prune_audit", db.prune_audit(at(0), 10));
     call!(
         "create_session",
         db.create_session(&session(&face, 204), &token(204), &ann)

@@ -95,6 +95,7 @@ fn read_config(env: &Env) -> Result<Config, Error> {
     config.jwks_max_age_seconds = number_var(env, "JWKS_MAX_AGE_SECONDS", 300)?;
     config.cache_ttl_seconds = number_var(env, "TENANCY_CACHE_TTL_SECONDS", 30)?;
     config.operator_key_rotation_days = number_var(env, "OPERATOR_KEY_ROTATION_DAYS", 30)?;
+    config.audit_retention_days = number_var(env, "AUDIT_RETENTION_DAYS", 365)?;
     config.test_pbkdf2_iterations = test_hooks::pbkdf2_iterations(env)?;
     Ok(config)
 }

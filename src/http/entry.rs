@@ -9,9 +9,10 @@ use super::{api_keys, apps, audit, auth, billing, catalogue, discovery, members,
 use super::{operators, tenants, users};
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
-use crate::service::keyring;
+use crate::service::{keyring, maintenance};
 use worker::{
-    console_error, event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent,
+    console_error, console_log, event, Context, Env, Request, Response, ScheduleContext,
+    ScheduledEvent,
 };
 
 #[event(fetch)]
@@ -87,17 +88,28 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
     }
 }
 
-/// The cron trigger of `wrangler.toml`: rotates signing keys that reached their age.
+/// The daily cron of `wrangler.toml`: signing-key rotation (the other cron only prunes).
+const ROTATION_CRON: &str = "17 3 * * *";
+
+/// The cron triggers of `wrangler.toml`: every run prunes what is past its use; the daily one
+/// also rotates signing keys that reached their age.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = Timestamp::from_unix_ms(event.schedule() as i64);
     let outcome = async {
         let frame = Frame::at(&env, now)?;
         let bindings = Bindings::of(&env)?;
-        keyring::rotate_due_keys(&frame.ctx(&bindings)).await
+        let cx = frame.ctx(&bindings);
+        if event.cron() == ROTATION_CRON {
+            if let Err(e) = keyring::rotate_due_keys(&cx).await {
+                console_error!("scheduled key rotation failed: {e:?}");
+            }
+        }
+        maintenance::prune(&cx).await
     }
     .await;
-    if let Err(e) = outcome {
-        console_error!("scheduled key rotation failed: {e:?}");
+    match outcome {
+        Ok(pruned) => console_log!("pruned: {pruned:?}"),
+        Err(e) => console_error!("scheduled maintenance failed: {e:?}"),
     }
 }

@@ -18,6 +18,7 @@
 //! - `signin`, `sessions`, `introspection`: end users — sign-up, sign-in, refresh rotation,
 //!   sign-out, `/auth/me`, RFC 7662/7009.
 //! - `operators`, `tenancy`, `api_keys`, `members`, `audit`: the management plane.
+//! - `maintenance`: what the cron prunes, and how long things are kept.
 //! - `users`, `catalogue`, `billing`: end-user state — suspension, plans, roles, metadata,
 //!   the role and plan catalogue, the billing webhook.
 
@@ -29,6 +30,7 @@ pub mod catalogue;
 pub mod credentials;
 pub mod introspection;
 pub mod keyring;
+pub mod maintenance;
 pub mod members;
 pub mod operators;
 pub mod principal;
@@ -85,6 +87,8 @@ pub struct Config {
     pub cache_ttl_seconds: i64,
     /// `OPERATOR_KEY_ROTATION_DAYS` (default 30).
     pub operator_key_rotation_days: i64,
+    /// `AUDIT_RETENTION_DAYS` (default 365): how long audit entries are kept.
+    pub audit_retention_days: i64,
     /// Cheap password hashing for tests. Only a test build (the `test-hooks` feature) or a
     /// native test can set it: the deployed worker never reads a variable for it.
     pub test_pbkdf2_iterations: Option<u32>,
@@ -103,6 +107,7 @@ impl std::fmt::Debug for Config {
                 "operator_key_rotation_days",
                 &self.operator_key_rotation_days,
             )
+            .field("audit_retention_days", &self.audit_retention_days)
             .field("test_pbkdf2_iterations", &self.test_pbkdf2_iterations)
             .finish_non_exhaustive()
     }
@@ -118,6 +123,7 @@ impl Config {
             jwks_max_age_seconds: 300,
             cache_ttl_seconds: 30,
             operator_key_rotation_days: 30,
+            audit_retention_days: 365,
             test_pbkdf2_iterations: None,
         }
     }

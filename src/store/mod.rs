@@ -519,6 +519,32 @@ pub trait UserStateStore {
     ) -> Result<EventOutcome, Error>;
 }
 
+/// Pruning of what is past its use, in bounded batches (D1 limits the work of one query):
+/// each call deletes at most `limit` rows and returns how many it deleted, so the caller
+/// repeats it until fewer come back.
+pub trait MaintenanceStore {
+    /// Sign-in counters that neither block (`blocked_until <= now`) nor count any more (no
+    /// failure since `idle_before`).
+    async fn prune_signin_failures(
+        &self,
+        idle_before: Timestamp,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<usize, Error>;
+    /// Sessions, with all their refresh tokens, revoked or past their absolute end before
+    /// `ended_before`.
+    async fn prune_sessions(&self, ended_before: Timestamp, limit: usize) -> Result<usize, Error>;
+    /// Billing events received before `received_before` (their signatures expired long ago, so
+    /// no replay of them can verify).
+    async fn prune_webhook_events(
+        &self,
+        received_before: Timestamp,
+        limit: usize,
+    ) -> Result<usize, Error>;
+    /// Audit entries written before `written_before` (the retention of the log).
+    async fn prune_audit(&self, written_before: Timestamp, limit: usize) -> Result<usize, Error>;
+}
+
 /// Every relational port at once: what D1 (and the memory store) provide.
 pub trait Database:
     TenancyStore
@@ -530,6 +556,7 @@ pub trait Database:
     + MemberStore
     + AuditStore
     + UserStateStore
+    + MaintenanceStore
 {
 }
 
@@ -543,5 +570,6 @@ impl<T> Database for T where
         + MemberStore
         + AuditStore
         + UserStateStore
+        + MaintenanceStore
 {
 }

@@ -24,6 +24,7 @@
 
 pub mod edge;
 pub mod fixtures;
+pub mod maintenance;
 pub mod operators;
 pub mod steps;
 pub mod tenancy;
@@ -78,6 +79,9 @@ macro_rules! contract_suite {
                 users::a_count_left_alone_for_longer_than_a_day_starts_again,
                 users::sign_in_counters_are_kept_per_tenant,
                 users::a_blocked_client_adds_no_count_for_the_emails_it_tries,
+                maintenance::dead_sessions_go_with_their_refresh_tokens_in_bounded_batches,
+                maintenance::counters_go_once_they_neither_block_nor_count,
+                maintenance::old_billing_events_and_audit_entries_go_after_their_retention,
                 users::a_success_clears_the_account_and_gives_the_client_one_attempt_back,
                 users::settling_a_refused_sign_in_gives_the_attempt_back_without_a_session,
                 users::sign_ups_are_counted_per_client_and_tenant,

@@ -228,7 +228,11 @@ pub async fn a_blocked_client_adds_no_count_for_the_emails_it_tries<D: Database>
     let blocked = Some("client:198.51.100.7");
     for n in 0..20 {
         let account = format!("account:guess{n}@example.com");
-        assert_eq!(try_signin(db, &account, blocked, 0).await, None, "attempt {n}");
+        assert_eq!(
+            try_signin(db, &account, blocked, 0).await,
+            None,
+            "attempt {n}"
+        );
     }
     // The client is blocked now: its attempt at a new email is refused and not counted.
     assert!(try_signin(db, "account:fresh@example.com", blocked, 0)
@@ -243,9 +247,11 @@ pub async fn a_blocked_client_adds_no_count_for_the_emails_it_tries<D: Database>
             "free attempt {n}"
         );
     }
-    assert!(try_signin(db, "account:fresh@example.com", elsewhere, 10_000)
-        .await
-        .is_some());
+    assert!(
+        try_signin(db, "account:fresh@example.com", elsewhere, 10_000)
+            .await
+            .is_some()
+    );
 }
 
 pub async fn sign_in_counters_are_kept_per_tenant<D: Database>(db: &D) {

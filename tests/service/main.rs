@@ -7,6 +7,7 @@ mod api_keys;
 mod billing;
 mod failures;
 mod introspection;
+mod maintenance;
 mod members;
 mod operators;
 mod sessions;

@@ -17,7 +17,8 @@
 //! Files by aggregate: `tenancy` (apps, tenants), `operators`, `api_keys`, `signing_keys`,
 //! `users` (end users and their faces), `sessions`, `throttle` (sign-in counting shared by
 //! users and operators), `members`, `audit` (the log as read back), `user_state` (roles, plans,
-//! listing, faces, metadata) and `billing` (webhook secret and events).
+//! listing, faces, metadata), `billing` (webhook secret and events) and `maintenance` (pruning
+//! what is past its use).
 #![expect(
     async_fn_in_trait,
     reason = "the worker is single-threaded: futures need no Send bound"
@@ -26,6 +27,7 @@
 mod api_keys;
 mod audit;
 mod billing;
+mod maintenance;
 mod members;
 mod operators;
 mod sessions;

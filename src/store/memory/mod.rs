@@ -14,6 +14,7 @@
 
 pub mod faults;
 pub mod kv;
+mod maintenance;
 mod operators;
 mod tenancy;
 mod user_state;
