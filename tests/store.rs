@@ -31,7 +31,8 @@ fn memory_edge() -> KvEdge<MemoryKv> {
 contract::edge_suite!(memory_kv, crate::memory_edge);
 
 /// Every method of every relational port, as the fault rules name it (`db <method>`).
-const EVERY_METHOD: [&str; 62] = [
+const EVERY_METHOD: [&str; 63] = [
+    "clear_operator_failures",
     "prune_signin_failures",
     "prune_sessions",
     "prune_webhook_events",
@@ -184,6 +185,10 @@ async fn call_every_method(
     call!(
         "find_operator_password_params",
         db.find_operator_password_params()
+    );
+    call!(
+        "clear_operator_failures",
+        db.clear_operator_failures(&owner.email)
     );
     call!(
         "create_api_key",

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod authz;
+pub mod device;
 pub mod email;
 pub mod error;
 pub mod ids;

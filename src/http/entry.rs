@@ -52,6 +52,7 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
         RouteId::Revoke => oauth::revoke(cx, req, p).await,
         RouteId::Bootstrap => operators::bootstrap(cx, req).await,
         RouteId::OperatorSignin => operators::signin(cx, req).await,
+        RouteId::OperatorUnlock => operators::unlock(cx, req).await,
         RouteId::CreateApp => apps::create(cx, req).await,
         RouteId::ListApps => apps::list(cx, req).await,
         RouteId::GetApp => apps::get(cx, req, p).await,

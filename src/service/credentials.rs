@@ -8,6 +8,7 @@
 
 use super::cache::insert;
 use super::{Ctx, Stores};
+use crate::domain::device::DeviceToken;
 use crate::domain::keys::KeyOwner;
 use crate::domain::password::{Password, PasswordHash, PasswordParams, PasswordPolicy};
 use crate::domain::Error;
@@ -71,6 +72,26 @@ pub async fn verify_password<S: Stores>(
         params.dummy_hash().verify(password);
     }
     Ok(matched)
+}
+
+/// The throttling subject of a sign-in attempt at `account` (`operator:<email>`,
+/// `account:<email>`): the device's own when the attempt carries a valid device token of that
+/// account, else the account's. So an account locked out by someone who knows only its email
+/// still lets its owner's browser in (`domain::device`).
+pub fn attempt_subject<S: Stores>(
+    cx: &Ctx<'_, S>,
+    account: &str,
+    device: Option<&str>,
+) -> Result<String, Error> {
+    let key = cx.device_key()?;
+    Ok(device
+        .and_then(|token| key.verify(account, token, cx.now))
+        .map_or_else(|| account.to_owned(), |device| device.subject()))
+}
+
+/// A new device token for the browser that just signed `account` in.
+pub fn device_token<S: Stores>(cx: &Ctx<'_, S>, account: &str) -> Result<DeviceToken, Error> {
+    cx.device_key()?.issue(account, cx.random()?, cx.now)
 }
 
 /// After a successful check: when `stored` is weaker than `policy` (fewer iterations, or the

@@ -39,6 +39,7 @@ pub mod signin;
 pub mod tenancy;
 pub mod users;
 
+use crate::domain::device::DeviceKey;
 use crate::domain::keys::KeyEncryptionKey;
 use crate::domain::password::PasswordPolicy;
 use crate::domain::session::SuccessorKey;
@@ -183,6 +184,11 @@ impl<S: Stores> Ctx<'_, S> {
     /// The key that derives refresh-token successors.
     pub fn successor_key(&self) -> Result<SuccessorKey, Error> {
         SuccessorKey::from_secret(&self.config.key_encryption_secret)
+    }
+
+    /// The key that signs device tokens (see `domain::device`).
+    pub fn device_key(&self) -> Result<DeviceKey, Error> {
+        DeviceKey::from_secret(&self.config.key_encryption_secret)
     }
 
     /// How long an isolate trusts a cached app, tenant, policy or API key.

@@ -4,8 +4,9 @@
 //! per client before any hashing) and timing-safe (`credentials`); operator tokens are signed
 //! with the operator plane's own key and audience, so they are never end-user tokens.
 
-use super::credentials::{rehash_if_weaker, verify_password};
+use super::credentials::{attempt_subject, device_token, rehash_if_weaker, verify_password};
 use super::{keyring, Ctx, Stores};
+use crate::domain::device::DeviceToken;
 use crate::domain::email::Email;
 use crate::domain::ids::OperatorId;
 use crate::domain::keys::KeyOwner;
@@ -65,16 +66,26 @@ impl std::fmt::Debug for OperatorToken {
     }
 }
 
+/// An operator signed in: its access token, and a device token for the browser.
+#[derive(Debug, Clone)]
+pub struct OperatorSignedIn {
+    pub token: OperatorToken,
+    pub device: DeviceToken,
+}
+
 /// Signs an operator in. Unknown email and wrong password answer alike and cost alike; too
-/// many failures for the email or the client are `429` before any hashing.
+/// many failures for the email (or, with a valid device token of that email, for that
+/// device) or the client are `429` before any hashing.
 pub async fn signin<S: Stores>(
     cx: &Ctx<'_, S>,
     email: Email,
     password: &Password,
     client: Option<String>,
-) -> Result<OperatorToken, Error> {
+    device: Option<&str>,
+) -> Result<OperatorSignedIn, Error> {
+    let account = format!("operator:{email}");
     let attempt = Attempt {
-        account: format!("operator:{email}"),
+        account: attempt_subject(cx, &account, device)?,
         client,
         now: cx.now,
     };
@@ -97,7 +108,26 @@ pub async fn signin<S: Stores>(
         })
         .await?;
     }
-    issue_token(cx, &operator.id).await
+    Ok(OperatorSignedIn {
+        token: issue_token(cx, &operator.id).await?,
+        device: device_token(cx, &account)?,
+    })
+}
+
+/// `POST /admin/auth/unlock` — the root token. Clears the sign-in counter of an operator's
+/// email, so a platform owner locked out by someone guessing at its email gets back in. The
+/// client addresses' own counters are left alone.
+pub async fn unlock<S: Stores>(
+    cx: &Ctx<'_, S>,
+    presented: Option<&str>,
+    email: &Email,
+) -> Result<(), Error> {
+    check_root_token(cx, presented)?;
+    cx.db.clear_operator_failures(email).await?;
+    cx.warn(&format!(
+        "operator sign-in counter of {email} cleared with the root token"
+    ));
+    Ok(())
 }
 
 /// Signs an operator token for `operator`.

@@ -7,10 +7,11 @@
 //! is upgraded after a success.
 
 use super::cache::{self, OnKvFailure};
-use super::credentials::{rehash_if_weaker, verify_password};
+use super::credentials::{attempt_subject, device_token, rehash_if_weaker, verify_password};
 use super::sessions::{self, IssuedSession};
 use super::users::EndUser;
 use super::{Ctx, Stores};
+use crate::domain::device::DeviceToken;
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
@@ -20,11 +21,18 @@ use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{Attempt, SessionStore, UserStore};
 
-/// A user signed in: as the tenant sees it, with a new session.
+/// A user signed in: as the tenant sees it, with a new session, and a device token for the
+/// browser (`domain::device`).
 #[derive(Debug, Clone)]
 pub struct SignedIn {
     pub user: EndUser,
     pub session: IssuedSession,
+    pub device: DeviceToken,
+}
+
+/// The throttling subject of an email's account in a tenant.
+fn account_of(email: &Email) -> String {
+    format!("account:{email}")
 }
 
 fn require_email_password(tenant: &Tenant) -> Result<(), Error> {
@@ -78,14 +86,16 @@ pub async fn signup<S: Stores>(
         return Err(Error::EmailTaken);
     }
     Ok(SignedIn {
+        device: device_token(cx, &account_of(&face.email))?,
         user: EndUser::with(face, &policy),
         session: issued,
     })
 }
 
-/// `POST …/auth/signin`: throttled before hashing; unknown email and wrong password answer
-/// alike (`401 invalid_credentials`) and cost alike; a suspended user with the right password
-/// is `403 user_suspended` (and that attempt is not a failure).
+/// `POST …/auth/signin`: throttled before hashing — per account, or per device when the
+/// attempt carries a valid device token of that account — and per client; unknown email and
+/// wrong password answer alike (`401 invalid_credentials`) and cost alike; a suspended user
+/// with the right password is `403 user_suspended` (and that attempt is not a failure).
 pub async fn signin<S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,
@@ -93,11 +103,13 @@ pub async fn signin<S: Stores>(
     email: Email,
     password: &Password,
     client: Option<String>,
+    device: Option<&str>,
 ) -> Result<SignedIn, Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
     require_email_password(&tenant)?;
+    let account = account_of(&email);
     let attempt = Attempt {
-        account: format!("account:{email}"),
+        account: attempt_subject(cx, &account, device)?,
         client,
         now: cx.now,
     };
@@ -139,5 +151,6 @@ pub async fn signin<S: Stores>(
     Ok(SignedIn {
         user: EndUser::with(face, &policy),
         session: issued,
+        device: device_token(cx, &account)?,
     })
 }

@@ -103,6 +103,8 @@ pub trait OperatorStore {
     ) -> Result<(), Error>;
     /// Every distinct set of hashing parameters among operators' stored passwords.
     async fn find_operator_password_params(&self) -> Result<Vec<PasswordParams>, Error>;
+    /// Forgets the sign-in failures counted against an operator email (`operator:<email>`).
+    async fn clear_operator_failures(&self, email: &Email) -> Result<(), Error>;
 }
 
 /// Tenant API keys, stored by the hash of their secret.

@@ -60,6 +60,7 @@ macro_rules! contract_suite {
                 tenancy::a_tenant_recreated_under_the_same_id_starts_empty,
                 operators::only_one_platform_owner_can_ever_be_created,
                 operators::an_operator_password_is_replaced,
+                operators::clearing_an_operator_email_forgets_its_failures_and_nothing_else,
                 operators::operator_sign_ins_are_counted_before_hashing_and_settled_on_success,
                 operators::an_invitation_holds_its_email_in_the_app_until_it_is_left,
                 operators::an_expired_invitation_is_released_by_a_new_invitation_of_the_same_email,

@@ -51,10 +51,15 @@ fn as_operator(w: &World, who: &str) -> (Principal, String) {
         email(who),
         &password(PASSWORD),
         None,
+        None,
     ))
     .unwrap();
-    let principal = block_on(principal::principal(&w.cx(), Some(&token.access_token))).unwrap();
-    (principal, token.access_token)
+    let principal = block_on(principal::principal(
+        &w.cx(),
+        Some(&token.token.access_token),
+    ))
+    .unwrap();
+    (principal, token.token.access_token)
 }
 
 #[test]
@@ -351,6 +356,7 @@ fn accepting_an_invitation_for_an_existing_operator_is_throttled_like_signin() {
         &w.cx(),
         email("owner@example.com"),
         &password(PASSWORD),
+        None,
         None,
     ));
     assert!(

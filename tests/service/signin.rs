@@ -344,3 +344,39 @@ fn a_stored_hash_under_the_production_floor_is_never_trusted() {
     );
     assert_eq!(refused.unwrap_err(), Error::InvalidCredentials);
 }
+
+#[test]
+fn a_users_own_browser_signs_in_while_its_account_is_locked_out() {
+    let w = World::new();
+    let (app_id, tenant_id) = (app("public"), tenant("public"));
+    let device = signup(&w, &app_id, &tenant_id, "victim@example.com").device;
+    for n in 0..120 {
+        let _ = signin(
+            &w,
+            &app_id,
+            &tenant_id,
+            "victim@example.com",
+            "wrong horse battery",
+            Some(&format!("client:198.51.100.{n}")),
+        );
+    }
+    let locked = signin(
+        &w,
+        &app_id,
+        &tenant_id,
+        "victim@example.com",
+        PASSWORD,
+        Some("client:192.0.2.1"),
+    );
+    assert!(matches!(locked, Err(Error::RateLimited(_))));
+    let with_device = block_on(signin::signin(
+        &w.cx(),
+        &app_id,
+        &tenant_id,
+        email("victim@example.com"),
+        &password(PASSWORD),
+        Some("client:192.0.2.1".to_owned()),
+        Some(device.expose()),
+    ));
+    assert!(with_device.is_ok(), "{with_device:?}");
+}

@@ -229,6 +229,7 @@ pub fn signin(
         email(who),
         &password(secret),
         client.map(str::to_owned),
+        None,
     ))
 }
 

@@ -138,4 +138,13 @@ impl<B: SqlBackend> OperatorStore for SqlStore<B> {
             .map(|r| PasswordParams::parse(&r.password_params).ok_or_else(|| corrupt("operators")))
             .collect()
     }
+
+    async fn clear_operator_failures(&self, email: &Email) -> Result<(), Error> {
+        self.run(Statement::new(
+            "DELETE FROM signin_failures WHERE app_id = ?1 AND tenant_id = ?1 AND subject = ?2",
+            vec![text(OPERATOR_PLANE), text(&format!("operator:{email}"))],
+        ))
+        .await
+        .map(drop)
+    }
 }

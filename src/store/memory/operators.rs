@@ -143,6 +143,16 @@ impl OperatorStore for MemoryStore {
         params.dedup();
         Ok(params)
     }
+
+    async fn clear_operator_failures(&self, email: &Email) -> Result<(), Error> {
+        self.check("clear_operator_failures")?;
+        self.state.borrow_mut().failures.remove(&(
+            String::new(),
+            String::new(),
+            format!("operator:{email}"),
+        ));
+        Ok(())
+    }
 }
 
 impl MemberStore for MemoryStore {
