@@ -47,14 +47,17 @@ export const ROOT_TOKEN = "test-root-token";
 /** 32 bytes as 64 hex chars ("test-only-key-encryption-secret!"). */
 export const KEY_ENCRYPTION_SECRET =
   "746573742d6f6e6c792d6b65792d656e6372797074696f6e2d73656372657421";
+/** The configured public origin (ISSUER_ORIGIN): what issuers and discovery documents name. */
+export const ISSUER_ORIGIN = "https://tessera.test";
 /** Base URL of dispatched requests (no socket is opened; the host is what the worker sees). */
 export const BASE_URL = "http://tessera.test";
 
 /** The bindings every test worker gets (extraBindings are merged over these). */
 export const DEFAULT_BINDINGS: Record<string, string> = {
   ADMIN_ROOT_TOKEN: ROOT_TOKEN,
-  // The public origin of issuers and discovery documents (never the request's Host).
-  ISSUER_ORIGIN: BASE_URL,
+  // The public origin of issuers and discovery documents (never the request's Host, which is
+  // BASE_URL's here).
+  ISSUER_ORIGIN,
   KEY_ENCRYPTION_SECRET,
   // Test-only: lets the worker hash passwords with few PBKDF2 iterations. Never set in production.
   TESSERA_TEST_PBKDF2_ITERATIONS: "1000",

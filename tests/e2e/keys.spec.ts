@@ -56,8 +56,8 @@ describe("signing keys", () => {
 
   it("points the tenant's discovery document at the app's JWKS", async () => {
     const doc = await json("GET", `${A}/.well-known/openid-configuration`);
-    expect(doc.body.jwks_uri).toBe("http://tessera.test/apps/keys/.well-known/jwks.json");
-    expect(doc.body.revocation_endpoint).toBe(`http://tessera.test${A}/oauth/revoke`);
+    expect(doc.body.jwks_uri).toBe("https://tessera.test/apps/keys/.well-known/jwks.json");
+    expect(doc.body.revocation_endpoint).toBe(`https://tessera.test${A}/oauth/revoke`);
   });
 });
 

@@ -10,8 +10,8 @@ describe("the issuer origin", () => {
     for (const host of ["http://tessera.test", "http://evil.example", "https://attacker.example:8443"]) {
       const res = await worker().fetch(`${host}/apps/public/tenants/public/.well-known/openid-configuration`);
       const body: any = await res.json();
-      expect(body.issuer, host).toBe("http://tessera.test/apps/public/tenants/public");
-      expect(body.jwks_uri, host).toBe("http://tessera.test/apps/public/.well-known/jwks.json");
+      expect(body.issuer, host).toBe("https://tessera.test/apps/public/tenants/public");
+      expect(body.jwks_uri, host).toBe("https://tessera.test/apps/public/.well-known/jwks.json");
     }
   });
 
