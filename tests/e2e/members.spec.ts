@@ -266,7 +266,7 @@ async function endUser(app: string): Promise<string> {
 }
 
 /** /admin operations that take no operator credential (the root token, a password, an invite). */
-const UNAUTHENTICATED = ["POST /admin/bootstrap", "POST /admin/auth/signin", "POST /admin/invites/accept"];
+const UNAUTHENTICATED = ["POST /admin/bootstrap", "POST /admin/auth/signin", "POST /admin/auth/unlock", "POST /admin/invites/accept"];
 
 function expectedAllow(role: string, need: Need): boolean {
   if (need === "any operator") return true;
