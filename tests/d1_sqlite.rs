@@ -81,6 +81,8 @@ fn signup(address: &str) -> (User, TenantUser, Session) {
         id: UserId::generate(NOW, fresh()),
         email: email(address),
         password_hash: None,
+        email_verified: false,
+        passwordless: false,
         created_at: NOW,
     };
     let face = TenantUser::new(&user, &TenantId::public(), NOW);
@@ -225,6 +227,7 @@ async fn admin(store: &Store, address: &str) -> Member {
         password_hash: None,
         is_platform_owner: false,
         created_at: NOW,
+        password_reset_at: None,
     };
     let audit = entry(&public, AuditAction::MemberAccept, address);
     assert!(store
@@ -546,8 +549,11 @@ fn the_user_listing_filters_by_status_plan_and_email_prefix() {
         let audit = entry(&public, AuditAction::UserSuspend, "adam");
         assert!(store.update_face(&suspended, 0, &audit).await.unwrap());
 
-        let emails = |found: Vec<TenantUser>| -> Vec<String> {
-            found.into_iter().map(|f| f.email.to_string()).collect()
+        let emails = |found: Vec<(User, TenantUser)>| -> Vec<String> {
+            found
+                .into_iter()
+                .map(|(_, f)| f.email.to_string())
+                .collect()
         };
         let by_prefix = UserFilter {
             email_prefix: Some("ada".into()),
@@ -589,6 +595,7 @@ fn operators_keys_and_metadata_round_trip() {
             password_hash: None,
             is_platform_owner: true,
             created_at: NOW,
+            password_reset_at: None,
         };
         assert!(store.create_platform_owner(&owner).await.unwrap());
         let second = Operator {

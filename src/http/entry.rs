@@ -5,8 +5,8 @@
 use super::context::{Bindings, Frame};
 use super::error::problem;
 use super::routes::{resolve, RouteId};
-use super::{api_keys, apps, audit, auth, billing, catalogue, discovery, members, oauth};
-use super::{operators, tenants, users};
+use super::{account, api_keys, apps, audit, auth, billing, catalogue, discovery, email};
+use super::{members, oauth, operators, recovery, tenants, users};
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
 use crate::service::keyring;
@@ -84,20 +84,43 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
         RouteId::CreateApiKey => api_keys::create(cx, req, p).await,
         RouteId::ListApiKeys => api_keys::list(cx, req, p).await,
         RouteId::DeleteApiKey => api_keys::delete(cx, req, p).await,
+        RouteId::SendEmailVerification => recovery::send_verification(cx, req, p).await,
+        RouteId::VerifyEmail => recovery::verify_email(cx, req, p).await,
+        RouteId::SendPasswordReset => recovery::send_reset(cx, req, p).await,
+        RouteId::ResetPassword => recovery::reset_password(cx, req, p).await,
+        RouteId::PasswordlessStart => recovery::passwordless_start(cx, req, p).await,
+        RouteId::PasswordlessConsume => recovery::passwordless_consume(cx, req, p).await,
+        RouteId::SendOperatorPasswordReset => recovery::send_operator_reset(cx, req).await,
+        RouteId::ResetOperatorPassword => recovery::reset_operator_password(cx, req).await,
+        RouteId::ChangePassword => account::change_password(cx, req, p).await,
+        RouteId::ListOwnSessions => account::sessions(cx, req, p).await,
+        RouteId::EndOwnSession => account::end_session(cx, req, p).await,
+        RouteId::LeaveTenant => account::leave(cx, req, p).await,
+        RouteId::PutEmailDelivery => email::put_delivery(cx, req, p).await,
+        RouteId::GetEmailDelivery => email::get_delivery(cx, req, p).await,
+        RouteId::ListDeadLetters => email::dead_letters(cx, req, p).await,
+        RouteId::ListOutbox => email::outbox(cx, req, p).await,
     }
 }
 
-/// The cron trigger of `wrangler.toml`: rotates signing keys that reached their age.
+/// The cron trigger of `wrangler.toml`: rotates signing keys that reached their age, and
+/// deletes what email flows keep no longer (`service::email::prune`).
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = Timestamp::from_unix_ms(event.schedule() as i64);
-    let outcome = async {
-        let frame = Frame::at(&env, now)?;
-        let bindings = Bindings::of(&env)?;
-        keyring::rotate_due_keys(&frame.ctx(&bindings)).await
-    }
-    .await;
-    if let Err(e) = outcome {
+    let setup = Frame::at(&env, now).and_then(|frame| Ok((frame, Bindings::of(&env)?)));
+    let (frame, bindings) = match setup {
+        Ok(setup) => setup,
+        Err(e) => {
+            console_error!("scheduled jobs cannot start: {e:?}");
+            return;
+        }
+    };
+    let cx = frame.ctx(&bindings);
+    if let Err(e) = keyring::rotate_due_keys(&cx).await {
         console_error!("scheduled key rotation failed: {e:?}");
+    }
+    if let Err(e) = crate::service::email::prune(&cx).await {
+        console_error!("scheduled email clean-up failed: {e:?}");
     }
 }

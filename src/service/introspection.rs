@@ -72,7 +72,7 @@ fn subject(verified: &VerifiedToken) -> Option<(SessionId, UserId)> {
 
 /// Verifies an end-user access token presented at this app and tenant and checks that its
 /// session is not revoked. Anything else is `401 invalid_token`.
-async fn authenticate<S: Stores>(
+pub(super) async fn authenticate<S: Stores>(
     cx: &Ctx<'_, S>,
     app: &App,
     tenant: &Tenant,
@@ -98,13 +98,13 @@ pub async fn me<S: Stores>(
 ) -> Result<EndUser, Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
     let (_, user_id) = authenticate(cx, &app, &tenant, bearer).await?;
-    let (_, face) = cx
+    let (user, face) = cx
         .db
         .find_tenant_user(&app.id, &tenant.id, &user_id)
         .await?
         .filter(|(_, face)| face.status == UserStatus::Active)
         .ok_or(Error::InvalidToken)?;
-    EndUser::of(cx, face).await
+    EndUser::of(cx, &user, face).await
 }
 
 /// `POST …/auth/signout`: revokes the session of the presented access token.

@@ -133,6 +133,7 @@ pub async fn accept<S: Stores>(
                 password_hash: Some(policy.hash(password, cx.random()?)),
                 is_platform_owner: false,
                 created_at: cx.now,
+                password_reset_at: None,
             };
             (operator.id, Some(operator))
         }

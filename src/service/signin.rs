@@ -62,6 +62,8 @@ pub async fn signup<S: Stores>(
         id: UserId::generate(cx.now, cx.random()?),
         email,
         password_hash: Some(policy.hash(password, cx.random()?)),
+        email_verified: false,
+        passwordless: false,
         created_at: cx.now,
     };
     let face = TenantUser::new(&user, &tenant.id, cx.now);
@@ -77,7 +79,7 @@ pub async fn signup<S: Stores>(
         return Err(Error::EmailTaken);
     }
     Ok(SignedIn {
-        user: EndUser::with(face, &policy),
+        user: EndUser::with(&user, face, &policy),
         session: issued,
     })
 }
@@ -135,7 +137,7 @@ pub async fn signin<S: Stores>(
         .create_session(&session, &issued.refresh_token.hash(), &attempt)
         .await?;
     Ok(SignedIn {
-        user: EndUser::with(face, &policy),
+        user: EndUser::with(&user, face, &policy),
         session: issued,
     })
 }

@@ -92,6 +92,8 @@ pub fn user(app_id: &AppId, tenant_id: &TenantId, address: &str, n: u32) -> (Use
         id: UserId::generate(at(i64::from(n)), random(n)),
         email: email(address),
         password_hash: Some(password_hash(1)),
+        email_verified: false,
+        passwordless: false,
         created_at: at(0),
     };
     let face = TenantUser::new(&u, tenant_id, at(0));
@@ -133,6 +135,7 @@ pub fn operator(address: &str, n: u32) -> Operator {
         password_hash: Some(password_hash(1)),
         is_platform_owner: false,
         created_at: at(0),
+        password_reset_at: None,
     }
 }
 

@@ -11,7 +11,7 @@ use tessera::domain::time::Timestamp;
 use tessera::domain::Error;
 use tessera::service::{self, Caches, Config, Random, Stores};
 use tessera::store::kv::KvEdge;
-use tessera::store::memory::{MemoryKv, MemoryStore};
+use tessera::store::memory::{MemoryKv, MemoryQueue, MemoryStore};
 
 /// The memory adapters.
 pub struct Memory;
@@ -19,6 +19,7 @@ pub struct Memory;
 impl Stores for Memory {
     type Db = MemoryStore;
     type Edge = KvEdge<MemoryKv>;
+    type Queue = MemoryQueue;
 }
 
 pub type Ctx<'a> = service::Ctx<'a, Memory>;
@@ -65,6 +66,7 @@ pub struct World {
     pub db: MemoryStore,
     pub kv: MemoryKv,
     pub edge: KvEdge<MemoryKv>,
+    pub queue: MemoryQueue,
     pub config: Config,
     pub caches: Caches,
     random: Sequence,
@@ -78,8 +80,10 @@ impl World {
         let mut config = Config::with_secret(SECRET);
         config.admin_root_token = Some(ROOT_TOKEN.to_owned());
         config.test_pbkdf2_iterations = Some(2);
+        let db = MemoryStore::seeded();
         World {
-            db: MemoryStore::seeded(),
+            queue: MemoryQueue::with_faults(db.shared_faults()),
+            db,
             edge: KvEdge::new(kv.clone()),
             kv,
             config,
@@ -94,6 +98,7 @@ impl World {
         service::Ctx {
             db: &self.db,
             edge: &self.edge,
+            queue: &self.queue,
             now: self.now.get(),
             origin: "https://tessera.test",
             config: &self.config,
@@ -143,7 +148,7 @@ impl World {
             owner,
             app_id,
             &tenant(id),
-            None,
+            service::tenancy::TenantSettings::default(),
         ))
         .expect("tenant");
         tenant(id)

@@ -26,6 +26,7 @@
 mod api_keys;
 mod audit;
 mod billing;
+mod email;
 mod members;
 mod operators;
 mod sessions;
