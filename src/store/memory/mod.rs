@@ -299,6 +299,23 @@ impl MemoryStore {
             .map(|row| row.failures)
     }
 
+    /// Test helper: what each stored challenge keeps of its secrets — the token's hash and
+    /// the code's hash, as stored text — so a test can check that no secret itself is kept.
+    pub fn challenge_rows(&self) -> Vec<(String, Option<String>)> {
+        self.state
+            .borrow()
+            .challenges
+            .values()
+            .map(|c| {
+                let stored = &c.challenge;
+                (
+                    stored.token_hash.as_str().to_owned(),
+                    stored.code_hash.as_ref().map(|h| h.as_str().to_owned()),
+                )
+            })
+            .collect()
+    }
+
     /// Test helper: the generations of every refresh token recorded for a session, ascending.
     pub fn refresh_token_generations(&self, session: &SessionId) -> Vec<i64> {
         let mut generations: Vec<i64> = self
