@@ -783,7 +783,10 @@ fn a_consume_and_what_it_proves_are_one_batch_so_a_failure_leaves_the_challenge_
         .unwrap();
     assert_eq!(open, None, "the consume was rolled back with the rest");
     assert_eq!(
-        block_on(store.find_session(&session.id)).unwrap().unwrap().revoked_at,
+        block_on(store.find_session(&session.id))
+            .unwrap()
+            .unwrap()
+            .revoked_at,
         None
     );
 }

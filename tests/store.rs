@@ -5,11 +5,11 @@
 mod contract;
 
 use contract::fixtures::*;
+use futures_executor::block_on;
+use tessera::domain::audit::AuditAction;
 use tessera::domain::challenge::{Challenge, Plane, Purpose};
 use tessera::domain::delivery::Delivery;
 use tessera::domain::ids::{AppId, TenantId};
-use futures_executor::block_on;
-use tessera::domain::audit::AuditAction;
 use tessera::domain::keys::KeyOwner;
 use tessera::domain::member::MemberStatus;
 use tessera::domain::names::{PlanTier, RoleName};
@@ -129,7 +129,14 @@ fn proofs(shop: &AppId, acme: &TenantId, address: &str) -> Proofs {
         reset: challenge(&plane, Purpose::PasswordReset, address, 210, 0, false),
         code: challenge(&plane, Purpose::Passwordless, address, 211, 0, true),
         verify: challenge(&plane, Purpose::EmailVerification, address, 212, 0, false),
-        sign_up: challenge(&plane, Purpose::Passwordless, "fresh@example.com", 213, 0, true),
+        sign_up: challenge(
+            &plane,
+            Purpose::Passwordless,
+            "fresh@example.com",
+            213,
+            0,
+            true,
+        ),
         operator: challenge(
             &Plane::Operators,
             Purpose::OperatorPasswordReset,
@@ -148,7 +155,13 @@ fn populated() -> (MemoryStore, contract::steps::Populated) {
         let shop = contract::steps::create_app(&db, "shop", 1).await;
         let p = contract::steps::populate(&db, &shop, "acme", 10).await;
         let proofs = proofs(&shop, &p.tenant, &p.address);
-        for c in [&proofs.reset, &proofs.code, &proofs.verify, &proofs.sign_up, &proofs.operator] {
+        for c in [
+            &proofs.reset,
+            &proofs.code,
+            &proofs.verify,
+            &proofs.sign_up,
+            &proofs.operator,
+        ] {
             db.create_challenge(c).await.unwrap();
         }
         p
@@ -401,16 +414,31 @@ async fn call_every_method(
         now: at(9),
     };
     call!("count_send", db.count_send(&plane, &send));
-    let another = challenge(&plane, Purpose::PasswordReset, "x@example.com", 217, 0, false);
+    let another = challenge(
+        &plane,
+        Purpose::PasswordReset,
+        "x@example.com",
+        217,
+        0,
+        false,
+    );
     call!("create_challenge", db.create_challenge(&another));
-    call!("find_challenge", db.find_challenge(&plane, &proofs.reset.id));
+    call!(
+        "find_challenge",
+        db.find_challenge(&plane, &proofs.reset.id)
+    );
     call!(
         "begin_code_try",
         db.begin_code_try(&plane, &proofs.code.id, &consume)
     );
     call!(
         "begin_link_try",
-        db.begin_link_try(&plane, Purpose::PasswordReset, &proofs.reset.token_hash, &consume)
+        db.begin_link_try(
+            &plane,
+            Purpose::PasswordReset,
+            &proofs.reset.token_hash,
+            &consume
+        )
     );
     call!(
         "verify_email",
@@ -429,7 +457,13 @@ async fn call_every_method(
     );
     call!(
         "reset_operator_password",
-        db.reset_operator_password(&proofs.operator.id, &owner.id, &password_hash(6), at(9), &settle)
+        db.reset_operator_password(
+            &proofs.operator.id,
+            &owner.id,
+            &password_hash(6),
+            at(9),
+            &settle
+        )
     );
     let mut by_code = session(&existing_face, 218);
     by_code.created_at = at(9);
@@ -452,7 +486,14 @@ async fn call_every_method(
     );
     call!(
         "change_password",
-        db.change_password((&shop, &acme), &p.user, &password_hash(7), &by_code.id, at(10), &settle)
+        db.change_password(
+            (&shop, &acme),
+            &p.user,
+            &password_hash(7),
+            &by_code.id,
+            at(10),
+            &settle
+        )
     );
     call!(
         "list_live_sessions",

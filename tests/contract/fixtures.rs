@@ -2,11 +2,13 @@
 //! scenario is deterministic and reads the same on every adapter.
 
 use tessera::domain::audit::{Actor, AuditAction, AuditEntry};
+use tessera::domain::authz::Scope;
 use tessera::domain::challenge::{Challenge, Plane, Purpose};
 use tessera::domain::delivery::{DeadLetter, Message};
-use tessera::domain::authz::Scope;
 use tessera::domain::email::Email;
-use tessera::domain::ids::{ApiKeyId, AppId, AuditId, ChallengeId, MessageId, OperatorId, TenantId};
+use tessera::domain::ids::{
+    ApiKeyId, AppId, AuditId, ChallengeId, MessageId, OperatorId, TenantId,
+};
 use tessera::domain::keys::KeyOwner;
 use tessera::domain::member::{Member, MemberId, MemberStatus, MembershipType, OperatorRole};
 use tessera::domain::operator::Operator;
@@ -215,7 +217,13 @@ pub fn challenge(
 }
 
 /// Message number `n` to `to`, of a tenant of an app (or of operators), made at `at(made)`.
-pub fn message(app_id: &AppId, tenant_id: Option<&TenantId>, to: &str, n: u32, made: i64) -> Message {
+pub fn message(
+    app_id: &AppId,
+    tenant_id: Option<&TenantId>,
+    to: &str,
+    n: u32,
+    made: i64,
+) -> Message {
     Message {
         id: MessageId::generate(at(made), random(n)),
         purpose: Purpose::Passwordless,
@@ -223,13 +231,26 @@ pub fn message(app_id: &AppId, tenant_id: Option<&TenantId>, to: &str, n: u32, m
         tenant_id: tenant_id.cloned(),
         to: email(to),
         code: Some(format!("{:06}", n)),
-        link: Some(format!("https://app.example/auth?type=passwordless&token=tsl_{n}")),
+        link: Some(format!(
+            "https://app.example/auth?type=passwordless&token=tsl_{n}"
+        )),
         expires_at: at(made + 900_000),
         created_at: at(made),
     }
 }
 
 /// The dead letter of message number `n`, given up at `at(made)`.
-pub fn dead_letter(app_id: &AppId, tenant_id: Option<&TenantId>, to: &str, n: u32, made: i64) -> DeadLetter {
-    DeadLetter::of(&message(app_id, tenant_id, to, n, made), 3, "the mailer answered 503", at(made))
+pub fn dead_letter(
+    app_id: &AppId,
+    tenant_id: Option<&TenantId>,
+    to: &str,
+    n: u32,
+    made: i64,
+) -> DeadLetter {
+    DeadLetter::of(
+        &message(app_id, tenant_id, to, n, made),
+        3,
+        "the mailer answered 503",
+        at(made),
+    )
 }

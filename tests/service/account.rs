@@ -11,12 +11,7 @@ use tessera::service::signin::SignedIn;
 use tessera::service::{passwordless, sessions, users};
 use tessera::store::UserStateStore;
 
-fn change(
-    w: &World,
-    who: &SignedIn,
-    current: Option<&str>,
-    new: &str,
-) -> Result<(), Error> {
+fn change(w: &World, who: &SignedIn, current: Option<&str>, new: &str) -> Result<(), Error> {
     let current = current.map(password);
     block_on(account::change_password(
         &w.cx(),
@@ -72,12 +67,35 @@ fn changing_the_password_keeps_this_session_and_revokes_the_others() {
     let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
     let here = signup(&w, &shop, &acme, "ada@example.com");
     let there = signin(&w, &shop, &acme, "ada@example.com", PASSWORD, None).unwrap();
-    assert_eq!(change(&w, &here, Some(PASSWORD), "a brand new password"), Ok(()));
-    assert!(is_active(&w, &shop, &acme, &key, &here.session.access_token));
-    assert!(!is_active(&w, &shop, &acme, &key, &there.session.access_token));
+    assert_eq!(
+        change(&w, &here, Some(PASSWORD), "a brand new password"),
+        Ok(())
+    );
+    assert!(is_active(
+        &w,
+        &shop,
+        &acme,
+        &key,
+        &here.session.access_token
+    ));
+    assert!(!is_active(
+        &w,
+        &shop,
+        &acme,
+        &key,
+        &there.session.access_token
+    ));
     assert!(!refreshes(&w, &there));
     assert!(refreshes(&w, &here));
-    assert!(signin(&w, &shop, &acme, "ada@example.com", "a brand new password", None).is_ok());
+    assert!(signin(
+        &w,
+        &shop,
+        &acme,
+        "ada@example.com",
+        "a brand new password",
+        None
+    )
+    .is_ok());
     assert_eq!(
         signin(&w, &shop, &acme, "ada@example.com", PASSWORD, None).unwrap_err(),
         Error::InvalidCredentials
@@ -136,7 +154,15 @@ fn a_passwordless_user_sets_a_first_password_without_a_current_one() {
     .unwrap()
     .signed_in;
     assert_eq!(change(&w, &signed, None, "a first password!"), Ok(()));
-    let again = signin(&w, &shop, &acme, "new@example.com", "a first password!", None).unwrap();
+    let again = signin(
+        &w,
+        &shop,
+        &acme,
+        "new@example.com",
+        "a first password!",
+        None,
+    )
+    .unwrap();
     assert_eq!(
         again.user.methods,
         [LoginMethod::EmailPassword, LoginMethod::Passwordless]
@@ -155,9 +181,23 @@ fn a_user_lists_its_live_sessions_here_newest_first_with_its_own_marked() {
     signup(&w, &shop, &acme, "bob@example.com");
     // Another tenant's session of the same user is not listed here.
     w.mail_tenant(&owner, &shop, "bravo");
-    block_on(users::associate(&w.cx(), &owner, &shop, &tenant("bravo"), &first.user.face.user_id))
-        .unwrap();
-    signin(&w, &shop, &tenant("bravo"), "ada@example.com", PASSWORD, None).unwrap();
+    block_on(users::associate(
+        &w.cx(),
+        &owner,
+        &shop,
+        &tenant("bravo"),
+        &first.user.face.user_id,
+    ))
+    .unwrap();
+    signin(
+        &w,
+        &shop,
+        &tenant("bravo"),
+        "ada@example.com",
+        PASSWORD,
+        None,
+    )
+    .unwrap();
     assert_eq!(
         own_sessions(&w, &second),
         [
@@ -168,7 +208,10 @@ fn a_user_lists_its_live_sessions_here_newest_first_with_its_own_marked() {
     );
     end(&w, &second, &third.session.session_id).unwrap();
     let listed: Vec<SessionId> = own_sessions(&w, &second).into_iter().map(|s| s.0).collect();
-    assert_eq!(listed, [second.session.session_id, first.session.session_id]);
+    assert_eq!(
+        listed,
+        [second.session.session_id, first.session.session_id]
+    );
 }
 
 #[test]
@@ -196,14 +239,24 @@ fn a_user_ends_its_own_sessions_only_and_anything_else_is_not_found() {
     ));
     assert_eq!(unparsable, Err(Error::NotFound("no such session".into())));
     assert_eq!(end(&w, &ada, &other.session.session_id), Ok(()));
-    assert!(!is_active(&w, &shop, &acme, &key, &other.session.access_token));
+    assert!(!is_active(
+        &w,
+        &shop,
+        &acme,
+        &key,
+        &other.session.access_token
+    ));
     assert!(!refreshes(&w, &other));
     assert_eq!(
         end(&w, &ada, &other.session.session_id),
         Err(Error::NotFound("no such session".into())),
         "an ended session is gone"
     );
-    assert_eq!(end(&w, &ada, &ada.session.session_id), Ok(()), "its own, too");
+    assert_eq!(
+        end(&w, &ada, &ada.session.session_id),
+        Ok(()),
+        "its own, too"
+    );
     assert_eq!(
         end(&w, &ada, &ada.session.session_id),
         Err(Error::InvalidToken)
@@ -218,10 +271,31 @@ fn leaving_a_tenant_deletes_the_users_state_and_sessions_there_and_the_user_with
     let ada = signup(&w, &shop, &acme, "ada@example.com");
     let user_id = ada.user.face.user_id;
     w.mail_tenant(&owner, &shop, "bravo");
-    block_on(users::associate(&w.cx(), &owner, &shop, &tenant("bravo"), &user_id)).unwrap();
-    let in_bravo = signin(&w, &shop, &tenant("bravo"), "ada@example.com", PASSWORD, None).unwrap();
-    block_on(users::patch_metadata(&w.cx(), &owner, &shop, &user_id, &serde_json::json!({"a": 1})))
-        .unwrap();
+    block_on(users::associate(
+        &w.cx(),
+        &owner,
+        &shop,
+        &tenant("bravo"),
+        &user_id,
+    ))
+    .unwrap();
+    let in_bravo = signin(
+        &w,
+        &shop,
+        &tenant("bravo"),
+        "ada@example.com",
+        PASSWORD,
+        None,
+    )
+    .unwrap();
+    block_on(users::patch_metadata(
+        &w.cx(),
+        &owner,
+        &shop,
+        &user_id,
+        &serde_json::json!({"a": 1}),
+    ))
+    .unwrap();
     let leave = |who: &SignedIn, tenant_id: &str| {
         block_on(account::leave(
             &w.cx(),
@@ -231,12 +305,21 @@ fn leaving_a_tenant_deletes_the_users_state_and_sessions_there_and_the_user_with
         ))
     };
     assert_eq!(leave(&ada, "acme"), Ok(()));
-    assert!(!is_active(&w, &shop, &acme, &key, &ada.session.access_token));
+    assert!(!is_active(
+        &w,
+        &shop,
+        &acme,
+        &key,
+        &ada.session.access_token
+    ));
     assert!(!refreshes(&w, &ada));
     assert_eq!(leave(&ada, "acme"), Err(Error::InvalidToken));
     let here = block_on(users::get(&w.cx(), &owner, &shop, &acme, &user_id));
     assert_eq!(here.unwrap_err(), Error::UserNotFound);
-    assert!(block_on(w.db.find_user(&shop, &user_id)).unwrap().is_some(), "bravo keeps it");
+    assert!(
+        block_on(w.db.find_user(&shop, &user_id)).unwrap().is_some(),
+        "bravo keeps it"
+    );
     // The email is free again in acme: a sign-up there is a new user.
     let again = signup(&w, &shop, &acme, "ada@example.com");
     assert_ne!(again.user.face.user_id, user_id);
@@ -267,8 +350,17 @@ fn self_service_needs_an_active_user_and_a_valid_token_of_this_tenant() {
         change(&w, &ada, Some(PASSWORD), "a brand new password"),
         Err(Error::InvalidToken)
     );
-    let leave = block_on(account::leave(&w.cx(), &shop, &acme, Some(&ada.session.access_token)));
-    assert_eq!(leave, Err(Error::InvalidToken), "a suspended user cannot leave its suspension");
+    let leave = block_on(account::leave(
+        &w.cx(),
+        &shop,
+        &acme,
+        Some(&ada.session.access_token),
+    ));
+    assert_eq!(
+        leave,
+        Err(Error::InvalidToken),
+        "a suspended user cannot leave its suspension"
+    );
     let none = block_on(account::leave(&w.cx(), &shop, &acme, None));
     assert_eq!(none, Err(Error::InvalidToken));
 }

@@ -45,16 +45,18 @@ fn only_tenants_write_sets_the_delivery_and_the_webhook_secret_is_shown_once_and
     assert_eq!(url.as_str(), "https://mail.example/hook");
     assert!(!sealed_secret.contains(&secret[6..]), "sealed at rest");
     let shown = block_on(email::get_delivery(&w.cx(), &owner, &shop)).unwrap();
-    assert_eq!(shown, stored, "reading it gives no secret back, only the sealed form");
+    assert_eq!(
+        shown, stored,
+        "reading it gives no secret back, only the sealed form"
+    );
     let again = w.set_delivery(&owner, &shop, hook()).unwrap();
     assert_ne!(again, secret, "every PUT of a webhook makes a new secret");
-    let kinds: Vec<_> = w
-        .db
-        .audit_entries()
-        .iter()
-        .filter(|e| e.action.as_str() == "email_delivery.put")
-        .map(|e| e.detail["kind"].clone())
-        .collect();
+    let kinds: Vec<_> =
+        w.db.audit_entries()
+            .iter()
+            .filter(|e| e.action.as_str() == "email_delivery.put")
+            .map(|e| e.detail["kind"].clone())
+            .collect();
     assert_eq!(kinds, ["outbox", "webhook", "webhook"]);
 }
 
@@ -116,7 +118,13 @@ fn the_outbox_is_read_only_while_the_kind_is_outbox_and_leaving_it_empties_it() 
     ))
     .unwrap();
     assert!(to_other.items.is_empty(), "the to filter");
-    let denied = block_on(email::outbox(&w.cx(), &stranger(), &shop, None, &first_page()));
+    let denied = block_on(email::outbox(
+        &w.cx(),
+        &stranger(),
+        &shop,
+        None,
+        &first_page(),
+    ));
     assert!(matches!(denied, Err(Error::Forbidden(_))));
     w.set_delivery(&owner, &shop, hook());
     let gone = block_on(email::outbox(&w.cx(), &owner, &shop, None, &first_page()));
@@ -144,7 +152,14 @@ fn outbox_messages_are_listed_for_24_hours() {
 fn the_queue_carries_no_code_link_or_address_in_the_clear() {
     let w = World::new();
     let (_, shop, acme) = w.mail_place();
-    block_on(passwordless::start(&w.cx(), &shop, &acme, email("ada@example.com"), None)).unwrap();
+    block_on(passwordless::start(
+        &w.cx(),
+        &shop,
+        &acme,
+        email("ada@example.com"),
+        None,
+    ))
+    .unwrap();
     let queued = w.queue.take();
     assert_eq!(queued.len(), 1);
     let (envelope, delay) = &queued[0];
@@ -163,7 +178,14 @@ fn a_webhook_gets_the_documented_body_signed_with_the_delivery_secret() {
     let w = World::new();
     let (owner, shop, acme) = w.mail_place();
     let secret = w.set_delivery(&owner, &shop, hook()).unwrap();
-    block_on(passwordless::start(&w.cx(), &shop, &acme, email("ada@example.com"), None)).unwrap();
+    block_on(passwordless::start(
+        &w.cx(),
+        &shop,
+        &acme,
+        email("ada@example.com"),
+        None,
+    ))
+    .unwrap();
     let mailer = ScriptedMailer::default();
     assert_eq!(w.deliver_all(&mailer), [Outcome::Delivered]);
     let posts = mailer.posts();
@@ -172,8 +194,8 @@ fn a_webhook_gets_the_documented_body_signed_with_the_delivery_secret() {
     assert_eq!(post.url, "https://mail.example/hook");
     let body = &post.raw;
     let now = w.now().unix_seconds();
-    assert!(webhook::verify(&secret, &post.signature, &body, now));
-    assert!(!webhook::verify("whsec_other", &post.signature, &body, now));
+    assert!(webhook::verify(&secret, &post.signature, body, now));
+    assert!(!webhook::verify("whsec_other", &post.signature, body, now));
     let b = &post.body;
     assert_eq!(b["type"], "passwordless");
     assert_eq!(b["app_id"], "shop");
@@ -209,9 +231,16 @@ fn a_mailer_that_fails_twice_gets_the_message_a_third_time_after_backing_off() {
         block_on(email::deliver(&w.cx(), &mailer, &third)).unwrap(),
         Outcome::Delivered
     );
-    let ids: Vec<_> = mailer.posts().iter().map(|p| p.body["id"].clone()).collect();
+    let ids: Vec<_> = mailer
+        .posts()
+        .iter()
+        .map(|p| p.body["id"].clone())
+        .collect();
     assert_eq!(ids.len(), 3);
-    assert!(ids.iter().all(|id| *id == ids[0]), "one message, three attempts");
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "one message, three attempts"
+    );
 }
 
 #[test]
@@ -235,14 +264,21 @@ fn a_message_the_mailer_never_takes_becomes_a_dead_letter_without_its_secrets() 
             reason: "the mailer answered 500".into()
         })
     );
-    let letters =
-        block_on(email::dead_letters(&w.cx(), &owner, &shop, &first_page())).unwrap();
+    let letters = block_on(email::dead_letters(&w.cx(), &owner, &shop, &first_page())).unwrap();
     assert_eq!(letters.items.len(), 1);
     let letter = &letters.items[0];
-    assert_eq!((letter.attempts, letter.to.as_str()), (7, "ada@example.com"));
+    assert_eq!(
+        (letter.attempts, letter.to.as_str()),
+        (7, "ada@example.com")
+    );
     let shown = format!("{letter:?}");
     assert!(!shown.contains("tsl_"), "no link kept: {shown}");
-    let denied = block_on(email::dead_letters(&w.cx(), &stranger(), &shop, &first_page()));
+    let denied = block_on(email::dead_letters(
+        &w.cx(),
+        &stranger(),
+        &shop,
+        &first_page(),
+    ));
     assert!(matches!(denied, Err(Error::Forbidden(_))));
 }
 
@@ -279,8 +315,7 @@ fn a_decoy_for_an_unknown_address_is_dropped_unseen() {
     let mailer = ScriptedMailer::default();
     assert_eq!(w.deliver_all(&mailer), [Outcome::Dropped]);
     assert!(mailer.posts().is_empty());
-    let letters =
-        block_on(email::dead_letters(&w.cx(), &owner, &shop, &first_page())).unwrap();
+    let letters = block_on(email::dead_letters(&w.cx(), &owner, &shop, &first_page())).unwrap();
     assert!(letters.items.is_empty());
 }
 
@@ -300,7 +335,8 @@ fn an_envelope_that_does_not_open_is_dropped_and_a_storage_failure_is_left_to_th
         block_on(email::deliver(&w.cx(), &mailer, &tampered)).unwrap(),
         Outcome::Unreadable
     );
-    w.db.faults().fail_when(|call| call == "db create_outbox_message");
+    w.db.faults()
+        .fail_when(|call| call == "db create_outbox_message");
     let failed = block_on(email::deliver(&w.cx(), &mailer, &envelope));
     assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
     assert_eq!(w.outbox_len(&shop), 0);
@@ -322,7 +358,13 @@ fn a_queue_that_is_down_fails_the_send_closed() {
     let w = World::new();
     let (_, shop, acme) = w.mail_place();
     w.db.faults().fail_when(|call| call == "queue send");
-    let sent = block_on(passwordless::start(&w.cx(), &shop, &acme, email("ada@example.com"), None));
+    let sent = block_on(passwordless::start(
+        &w.cx(),
+        &shop,
+        &acme,
+        email("ada@example.com"),
+        None,
+    ));
     assert!(matches!(sent, Err(Error::Unavailable(_))), "{sent:?}");
 }
 
@@ -337,15 +379,16 @@ fn the_daily_clean_up_forgets_expired_challenges_old_messages_and_old_dead_lette
     send_reset(&w, "shop", "acme", "ada@example.com").unwrap();
     w.deliver_all(&ScriptedMailer::answering(&[Ok(500); 20]));
     let counts = w.db.row_counts();
-    assert_eq!(
-        (counts.email_challenges, counts.email_dead_letters),
-        (2, 1)
-    );
+    assert_eq!((counts.email_challenges, counts.email_dead_letters), (2, 1));
     w.set_delivery(&owner, &shop, DeliveryRequest::Outbox);
     send_reset(&w, "shop", "acme", "ada@example.com").unwrap();
     w.deliver_all(&ScriptedMailer::default());
     block_on(email::prune(&w.cx())).unwrap();
-    assert_eq!(w.db.row_counts().email_challenges, 3, "nothing has expired yet");
+    assert_eq!(
+        w.db.row_counts().email_challenges,
+        3,
+        "nothing has expired yet"
+    );
     w.advance_ms(DEAD_LETTER_RETENTION_MS + 1);
     block_on(email::prune(&w.cx())).unwrap();
     let counts = w.db.row_counts();

@@ -121,10 +121,20 @@ fn a_known_user_signs_in_by_the_link_and_keeps_its_password() {
     let user = &consumed.signed_in.user;
     assert_eq!(user.face.user_id, ada.user.face.user_id);
     assert!(user.email_verified);
-    assert_eq!(user.methods, [LoginMethod::EmailPassword, LoginMethod::Passwordless]);
-    assert_ne!(consumed.signed_in.session.session_id, ada.session.session_id);
+    assert_eq!(
+        user.methods,
+        [LoginMethod::EmailPassword, LoginMethod::Passwordless]
+    );
+    assert_ne!(
+        consumed.signed_in.session.session_id,
+        ada.session.session_id
+    );
     assert!(signin(&w, &shop, &acme, "ada@example.com", PASSWORD, None).is_ok());
-    assert_eq!(with_link(&w, &token).unwrap_err(), Error::InvalidCode, "one use");
+    assert_eq!(
+        with_link(&w, &token).unwrap_err(),
+        Error::InvalidCode,
+        "one use"
+    );
 }
 
 #[test]
@@ -211,10 +221,14 @@ fn codes_are_counted_per_client_before_they_are_compared() {
         let started = start_from(&w, &format!("u{n}@example.com"), client).unwrap();
         let code = code_to(&w, &format!("u{n}@example.com"));
         for _ in 0..4 {
-            refusals.push(with_code_from(&w, &started.attempt_id, &wrong(&code), client).unwrap_err());
+            refusals
+                .push(with_code_from(&w, &started.attempt_id, &wrong(&code), client).unwrap_err());
         }
     }
-    assert!(refusals.iter().all(|e| *e == Error::WrongCode), "{refusals:?}");
+    assert!(
+        refusals.iter().all(|e| *e == Error::WrongCode),
+        "{refusals:?}"
+    );
     let started = start_from(&w, "last@example.com", client).unwrap();
     let code = code_to(&w, "last@example.com");
     assert_eq!(
@@ -232,8 +246,14 @@ fn an_attempt_expires_after_15_minutes() {
     let message = w.last_message(&app("shop"), "ada@example.com");
     w.advance_ms(15 * 60_000);
     let code = message.code.clone().unwrap();
-    assert_eq!(with_code(&w, &started.attempt_id, &code).unwrap_err(), Error::WrongCode);
-    assert_eq!(with_link(&w, &token_of(&message)).unwrap_err(), Error::InvalidCode);
+    assert_eq!(
+        with_code(&w, &started.attempt_id, &code).unwrap_err(),
+        Error::WrongCode
+    );
+    assert_eq!(
+        with_link(&w, &token_of(&message)).unwrap_err(),
+        Error::InvalidCode
+    );
 }
 
 #[test]
@@ -248,7 +268,10 @@ fn an_unknown_attempt_or_a_code_of_another_attempt_is_a_wrong_code() {
         Error::WrongCode
     );
     let nowhere = ChallengeId::generate(w.now(), [42; 10]);
-    assert_eq!(with_code(&w, &nowhere, &first_code).unwrap_err(), Error::WrongCode);
+    assert_eq!(
+        with_code(&w, &nowhere, &first_code).unwrap_err(),
+        Error::WrongCode
+    );
     assert!(with_code(&w, &first.attempt_id, &first_code).is_ok());
 }
 
@@ -285,7 +308,10 @@ fn a_tenant_without_passwordless_refuses_it() {
         start_from(&w, "ada@example.com", None).unwrap_err(),
         Error::LoginMethodDisabled
     );
-    assert_eq!(with_link(&w, "tsl_x").unwrap_err(), Error::LoginMethodDisabled);
+    assert_eq!(
+        with_link(&w, "tsl_x").unwrap_err(),
+        Error::LoginMethodDisabled
+    );
 }
 
 #[test]
@@ -320,5 +346,8 @@ fn codes_and_link_tokens_are_stored_only_as_hashes() {
     let snapshot = format!("{:#?}", w.db.challenge_rows());
     let code = message.code.clone().unwrap();
     assert!(!snapshot.contains(&code), "the code is not stored");
-    assert!(!snapshot.contains(&token_of(&message)[4..]), "the token is not stored");
+    assert!(
+        !snapshot.contains(&token_of(&message)[4..]),
+        "the token is not stored"
+    );
 }

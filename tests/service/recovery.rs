@@ -71,15 +71,28 @@ fn a_verification_link_verifies_the_email_once_within_a_day() {
     let user = verify(&w, "acme", &token).unwrap();
     assert!(user.email_verified);
     assert_eq!(user.face.user_id, ada.user.face.user_id);
-    assert_eq!(verify(&w, "acme", &token).unwrap_err(), Error::InvalidCode, "one use");
+    assert_eq!(
+        verify(&w, "acme", &token).unwrap_err(),
+        Error::InvalidCode,
+        "one use"
+    );
     let again = signin(&w, &shop, &acme, "ada@example.com", PASSWORD, None).unwrap();
-    let me = block_on(introspection::me(&w.cx(), &shop, &acme, Some(&again.session.access_token)));
+    let me = block_on(introspection::me(
+        &w.cx(),
+        &shop,
+        &acme,
+        Some(&again.session.access_token),
+    ));
     assert!(me.unwrap().email_verified);
 
     send_verification(&w, &again.session.access_token).unwrap();
     let late = token_of(&w.last_message(&shop, "ada@example.com"));
     w.advance_ms(24 * 3_600_000);
-    assert_eq!(verify(&w, "acme", &late).unwrap_err(), Error::InvalidCode, "expired");
+    assert_eq!(
+        verify(&w, "acme", &late).unwrap_err(),
+        Error::InvalidCode,
+        "expired"
+    );
 }
 
 #[test]
@@ -91,9 +104,20 @@ fn a_link_works_only_for_its_purpose_and_its_tenant() {
     send_verification(&w, &ada.session.access_token).unwrap();
     let token = token_of(&w.last_message(&shop, "ada@example.com"));
     assert_eq!(verify(&w, "bravo", &token).unwrap_err(), Error::InvalidCode);
-    assert_eq!(reset(&w, &token, "brand new password"), Err(Error::InvalidCode));
-    for bad in ["", "tsl_short", "tsr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
-        assert_eq!(verify(&w, "acme", bad).unwrap_err(), Error::InvalidCode, "{bad:?}");
+    assert_eq!(
+        reset(&w, &token, "brand new password"),
+        Err(Error::InvalidCode)
+    );
+    for bad in [
+        "",
+        "tsl_short",
+        "tsr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        assert_eq!(
+            verify(&w, "acme", bad).unwrap_err(),
+            Error::InvalidCode,
+            "{bad:?}"
+        );
     }
     assert!(verify(&w, "acme", &token).unwrap().email_verified);
 }
@@ -130,7 +154,11 @@ fn a_reset_answers_alike_and_does_the_same_work_for_known_and_unknown_addresses(
             envelope.open(&key).unwrap().1
         })
         .collect();
-    assert_eq!(real, [true, false], "only the sealed letter knows the second is a decoy");
+    assert_eq!(
+        real,
+        [true, false],
+        "only the sealed letter knows the second is a decoy"
+    );
 }
 
 #[test]
@@ -141,9 +169,23 @@ fn a_reset_sets_the_password_once_revokes_the_tenants_sessions_and_signs_nobody_
     let ada = signup(&w, &shop, &acme, "ada@example.com");
     // The same user in another tenant keeps its session there.
     w.mail_tenant(&owner, &shop, "bravo");
-    block_on(users::associate(&w.cx(), &owner, &shop, &tenant("bravo"), &ada.user.face.user_id))
-        .unwrap();
-    let elsewhere = signin(&w, &shop, &tenant("bravo"), "ada@example.com", PASSWORD, None).unwrap();
+    block_on(users::associate(
+        &w.cx(),
+        &owner,
+        &shop,
+        &tenant("bravo"),
+        &ada.user.face.user_id,
+    ))
+    .unwrap();
+    let elsewhere = signin(
+        &w,
+        &shop,
+        &tenant("bravo"),
+        "ada@example.com",
+        PASSWORD,
+        None,
+    )
+    .unwrap();
     // Failed sign-ins of the address are forgotten by a reset.
     for _ in 0..3 {
         let _ = signin(&w, &shop, &acme, "ada@example.com", "wrong password!", None);
@@ -152,8 +194,17 @@ fn a_reset_sets_the_password_once_revokes_the_tenants_sessions_and_signs_nobody_
     let token = token_of(&w.last_message(&shop, "ada@example.com"));
     w.advance_ms(15 * 60_000 - 1);
     assert_eq!(reset(&w, &token, "a brand new password"), Ok(()));
-    assert_eq!(reset(&w, &token, "yet another password"), Err(Error::InvalidCode));
-    assert!(!is_active(&w, &shop, &acme, &key, &ada.session.access_token));
+    assert_eq!(
+        reset(&w, &token, "yet another password"),
+        Err(Error::InvalidCode)
+    );
+    assert!(!is_active(
+        &w,
+        &shop,
+        &acme,
+        &key,
+        &ada.session.access_token
+    ));
     let refreshed = block_on(sessions::refresh(
         &w.cx(),
         &shop,
@@ -172,7 +223,14 @@ fn a_reset_sets_the_password_once_revokes_the_tenants_sessions_and_signs_nobody_
         signin(&w, &shop, &acme, "ada@example.com", PASSWORD, None).unwrap_err(),
         Error::InvalidCredentials
     );
-    let signed = signin(&w, &shop, &acme, "ada@example.com", "a brand new password", None);
+    let signed = signin(
+        &w,
+        &shop,
+        &acme,
+        "ada@example.com",
+        "a brand new password",
+        None,
+    );
     assert!(signed.unwrap().user.email_verified);
     assert_eq!(
         w.db.failure_count("shop", "acme", "account:ada@example.com"),
@@ -188,7 +246,10 @@ fn a_reset_link_expires_after_15_minutes() {
     send_reset(&w, "ada@example.com", None).unwrap();
     let token = token_of(&w.last_message(&shop, "ada@example.com"));
     w.advance_ms(15 * 60_000);
-    assert_eq!(reset(&w, &token, "a brand new password"), Err(Error::InvalidCode));
+    assert_eq!(
+        reset(&w, &token, "a brand new password"),
+        Err(Error::InvalidCode)
+    );
     assert!(signin(&w, &shop, &acme, "ada@example.com", PASSWORD, None).is_ok());
 }
 
@@ -200,14 +261,9 @@ fn a_reset_of_an_unknown_address_cannot_be_consumed() {
     w.deliver_all(&ScriptedMailer::default());
     assert_eq!(w.outbox_len(&shop), 0, "the decoy was not delivered");
     // Even with the decoy's token in hand (a leaked queue), there is no account to reset.
-    let stored = block_on(w.db.list_tenant_users(
-        &shop,
-        &tenant("acme"),
-        &Default::default(),
-        None,
-        10,
-    ))
-    .unwrap();
+    let stored =
+        block_on(w.db.list_tenant_users(&shop, &tenant("acme"), &Default::default(), None, 10))
+            .unwrap();
     assert!(stored.is_empty());
 }
 
@@ -230,7 +286,10 @@ fn a_tenant_without_email_and_password_has_no_password_reset() {
         send_reset(&w, "ada@example.com", None),
         Err(Error::LoginMethodDisabled)
     );
-    assert_eq!(reset(&w, "tsl_x", "a brand new password"), Err(Error::LoginMethodDisabled));
+    assert_eq!(
+        reset(&w, "tsl_x", "a brand new password"),
+        Err(Error::LoginMethodDisabled)
+    );
 }
 
 #[test]
@@ -281,12 +340,22 @@ fn consuming_links_is_counted_per_client_before_any_work() {
     let client = Some("client:203.0.113.9".to_owned());
     let bogus = PlainSecret::generate(SecretKind::LinkToken, [7; 32]);
     let try_link = |t: &str| {
-        block_on(recovery::verify_email(&w.cx(), &shop, &acme, t, client.clone()))
+        block_on(recovery::verify_email(
+            &w.cx(),
+            &shop,
+            &acme,
+            t,
+            client.clone(),
+        ))
     };
     for _ in 0..20 {
         assert_eq!(try_link(bogus.expose()).unwrap_err(), Error::InvalidCode);
     }
-    assert_eq!(try_link(&token).unwrap_err(), Error::RateLimited(1), "blocked before the lookup");
+    assert_eq!(
+        try_link(&token).unwrap_err(),
+        Error::RateLimited(1),
+        "blocked before the lookup"
+    );
     w.advance_ms(1_000);
     assert!(try_link(&token).unwrap().email_verified);
     assert_eq!(
@@ -337,7 +406,12 @@ fn operator_world() -> (World, String) {
 #[test]
 fn an_operator_resets_its_password_by_mail_and_older_operator_tokens_stop_working() {
     let (w, old_token) = operator_world();
-    block_on(recovery::send_operator_reset(&w.cx(), email("owner@example.com"), None)).unwrap();
+    block_on(recovery::send_operator_reset(
+        &w.cx(),
+        email("owner@example.com"),
+        None,
+    ))
+    .unwrap();
     let message = w.last_message(&app("public"), "owner@example.com");
     assert_eq!(message.purpose, Purpose::OperatorPasswordReset);
     assert_eq!(message.tenant_id, None);
@@ -382,9 +456,17 @@ fn an_operator_reset_answers_alike_for_unknown_addresses_and_needs_a_link_base()
     }
     assert_eq!(work[0], work[1]);
     w.deliver_all(&ScriptedMailer::default());
-    assert_eq!(w.outbox_len(&app("public")), 1, "only the known address got mail");
+    assert_eq!(
+        w.outbox_len(&app("public")),
+        1,
+        "only the known address got mail"
+    );
     w.config.operator_link_base_url = None;
-    let refused = block_on(recovery::send_operator_reset(&w.cx(), email("owner@example.com"), None));
+    let refused = block_on(recovery::send_operator_reset(
+        &w.cx(),
+        email("owner@example.com"),
+        None,
+    ));
     assert_eq!(refused, Err(Error::EmailDeliveryNotConfigured));
     assert_eq!(
         block_on(w.db.find_email_delivery(&app("public"))).unwrap(),

@@ -4,14 +4,14 @@
 use futures_executor::block_on;
 use std::cell::{Cell, RefCell};
 use tessera::domain::authz::{Principal, Scope};
+use tessera::domain::delivery::Message;
 use tessera::domain::email::Email;
 use tessera::domain::ids::{AppId, OperatorId, TenantId};
+use tessera::domain::links::WebUrl;
 use tessera::domain::password::Password;
 use tessera::domain::time::Timestamp;
 use tessera::domain::Error;
 use tessera::service::{self, Caches, Config, Random, Stores};
-use tessera::domain::delivery::Message;
-use tessera::domain::links::WebUrl;
 use tessera::store::kv::KvEdge;
 use tessera::store::memory::{MemoryKv, MemoryQueue, MemoryStore};
 use tessera::store::{EmailStore, Mailer};
@@ -298,10 +298,7 @@ impl ScriptedMailer {
     /// A mailer that answers `answers` in turn, then `200`.
     pub fn answering(answers: &[Result<u16, &str>]) -> Self {
         let mailer = ScriptedMailer::default();
-        *mailer.answers.borrow_mut() = answers
-            .iter()
-            .map(|a| a.map_err(str::to_owned))
-            .collect();
+        *mailer.answers.borrow_mut() = answers.iter().map(|a| a.map_err(str::to_owned)).collect();
         mailer
     }
 
@@ -361,10 +358,15 @@ impl World {
         app_id: &AppId,
         request: service::email::DeliveryRequest,
     ) -> Option<String> {
-        block_on(service::email::put_delivery(&self.cx(), owner, app_id, request))
-            .expect("delivery")
-            .1
-            .map(|s| s.0)
+        block_on(service::email::put_delivery(
+            &self.cx(),
+            owner,
+            app_id,
+            request,
+        ))
+        .expect("delivery")
+        .1
+        .map(|s| s.0)
     }
 
     /// Hands every queued envelope to the consumer (the ones it queues again too, at most 50
@@ -388,13 +390,10 @@ impl World {
     /// Delivers what is queued to the outbox, and answers the newest message to `to`.
     pub fn last_message(&self, app_id: &AppId, to: &str) -> Message {
         self.deliver_all(&ScriptedMailer::default());
-        block_on(self.db.list_outbox(
-            app_id,
-            Some(&email(to)),
-            Timestamp::EPOCH,
-            None,
-            1,
-        ))
+        block_on(
+            self.db
+                .list_outbox(app_id, Some(&email(to)), Timestamp::EPOCH, None, 1),
+        )
         .expect("outbox")
         .into_iter()
         .next()
@@ -403,9 +402,12 @@ impl World {
 
     /// How many messages the outbox of `app_id` holds.
     pub fn outbox_len(&self, app_id: &AppId) -> usize {
-        block_on(self.db.list_outbox(app_id, None, Timestamp::EPOCH, None, 200))
-            .expect("outbox")
-            .len()
+        block_on(
+            self.db
+                .list_outbox(app_id, None, Timestamp::EPOCH, None, 200),
+        )
+        .expect("outbox")
+        .len()
     }
 }
 
