@@ -190,17 +190,10 @@ impl fmt::Debug for Code {
 pub struct CodeKey(Vec<u8>);
 
 impl CodeKey {
-    /// The key; refuses a secret shorter than 32 bytes.
+    /// The key (`keys::derive_key`, its own label); refuses a secret shorter than 32 bytes.
     pub fn from_secret(secret: &str) -> Result<Self, Error> {
-        if secret.len() < super::keys::MIN_KEY_ENCRYPTION_SECRET_BYTES {
-            return Err(Error::Internal(
-                "KEY_ENCRYPTION_SECRET is missing or shorter than 32 bytes".to_owned(),
-            ));
-        }
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-            .map_err(|_| Error::Internal("cannot key HMAC".to_owned()))?;
-        mac.update(b"tessera/email-code/v1");
-        Ok(CodeKey(mac.finalize().into_bytes().to_vec()))
+        let key = super::keys::derive_key(secret, b"tessera/email-code/v1")?;
+        Ok(CodeKey(key.to_vec()))
     }
 
     /// The stored hash of `code` for the attempt `id`.

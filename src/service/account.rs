@@ -8,7 +8,7 @@
 
 use super::cache::{self, OnKvFailure};
 use super::credentials::verify_password;
-use super::introspection::authenticate;
+use super::introspection::active_user;
 use super::sessions::{self, publish_revocations};
 use super::{Ctx, Stores};
 use crate::domain::ids::{AppId, TenantId};
@@ -16,7 +16,7 @@ use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::password::Password;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{App, LoginMethod, Tenant};
-use crate::domain::user::{TenantUser, User, UserStatus};
+use crate::domain::user::{TenantUser, User};
 use crate::domain::Error;
 use crate::store::{Attempt, EmailStore, SessionStore, Settlement, UserStore};
 use std::rc::Rc;
@@ -37,13 +37,7 @@ async fn caller<S: Stores>(
     bearer: Option<&str>,
 ) -> Result<Caller, Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
-    let (session, user_id) = authenticate(cx, &app, &tenant, bearer).await?;
-    let (user, face) = cx
-        .db
-        .find_tenant_user(&app.id, &tenant.id, &user_id)
-        .await?
-        .filter(|(_, face)| face.status == UserStatus::Active)
-        .ok_or(Error::InvalidToken)?;
+    let (session, user, face) = active_user(cx, &app, &tenant, bearer).await?;
     Ok(Caller {
         app,
         tenant,

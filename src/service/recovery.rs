@@ -15,7 +15,7 @@
 
 use super::cache::{self, OnKvFailure};
 use super::email::{enqueue, require_delivery};
-use super::introspection::authenticate;
+use super::introspection::active_user;
 use super::sessions::publish_revocations;
 use super::users::EndUser;
 use super::{Ctx, Stores};
@@ -30,7 +30,6 @@ use crate::domain::password::Password;
 use crate::domain::secret::{PlainSecret, SecretHash, SecretKind};
 use crate::domain::tenancy::{LoginMethod, Tenant};
 use crate::domain::time::Timestamp;
-use crate::domain::user::UserStatus;
 use crate::domain::Error;
 use crate::store::{ConsumeCount, EmailStore, SendCount, Settlement, UserStore};
 
@@ -156,13 +155,7 @@ pub async fn send_verification<S: Stores>(
     client: Option<String>,
 ) -> Result<(), Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
-    let (_, user_id) = authenticate(cx, &app, &tenant, bearer).await?;
-    let (_, face) = cx
-        .db
-        .find_tenant_user(&app.id, &tenant.id, &user_id)
-        .await?
-        .filter(|(_, face)| face.status == UserStatus::Active)
-        .ok_or(Error::InvalidToken)?;
+    let (_, _, face) = active_user(cx, &app, &tenant, bearer).await?;
     require_delivery(cx, &app.id).await?;
     let out = Outgoing {
         app_id: &app.id,

@@ -28,6 +28,7 @@ use crate::domain::policy::{AppPolicy, Plan, UserFlags};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
+use crate::domain::throttle::{self, ThrottlePolicy};
 use crate::domain::time::Timestamp;
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
@@ -545,6 +546,21 @@ pub struct ConsumeCount {
     /// `client:<address>`, when the request names one.
     pub client: Option<String>,
     pub now: Timestamp,
+}
+
+impl ConsumeCount {
+    /// The subjects to count, each with its policy: the address under `throttle::ACCOUNT`,
+    /// the client under `throttle::CLIENT`.
+    pub fn subjects(&self) -> Vec<(&str, &'static ThrottlePolicy)> {
+        let mut subjects = Vec::new();
+        if let Some(address) = &self.address {
+            subjects.push((address.as_str(), &throttle::ACCOUNT));
+        }
+        if let Some(client) = &self.client {
+            subjects.push((client.as_str(), &throttle::CLIENT));
+        }
+        subjects
+    }
 }
 
 /// What a successful consume settles, in the batch that completes it: the count of `clear`

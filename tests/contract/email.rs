@@ -7,12 +7,26 @@ use super::steps::*;
 use tessera::domain::audit::AuditAction;
 use tessera::domain::challenge::{Plane, Purpose, Subject, MAX_WRONG_CODES, SHORT_TTL_MS};
 use tessera::domain::delivery::Delivery;
+use tessera::domain::ids::{AppId, TenantId};
 use tessera::domain::links::WebUrl;
-use tessera::domain::user::User;
+use tessera::domain::user::{TenantUser, User};
 use tessera::store::{ConsumeCount, Database, SendCount, Settlement, SignUpOutcome};
 
-fn tenant_plane(app_id: &tessera::domain::ids::AppId, t: &str) -> Plane {
+fn tenant_plane(app_id: &AppId, t: &str) -> Plane {
     Plane::Tenant(app_id.clone(), tenant(t))
+}
+
+/// The app `shop` (audit entry 1) with its tenant `acme` (2), and there the user
+/// `ada@example.com` (number 3) with her first session.
+async fn ada_in_acme<D: Database>(db: &D) -> (AppId, TenantId, User, TenantUser) {
+    let shop = create_app(db, "shop", 1).await;
+    let acme = create_tenant(db, &shop, "acme", 2).await;
+    let (u, face) = user(&shop, &acme, "ada@example.com", 3);
+    assert!(db
+        .create_user(&u, &face, &session(&face, 3), &token(3))
+        .await
+        .unwrap());
+    (shop, acme, u, face)
 }
 
 fn hook() -> Delivery {
@@ -217,13 +231,7 @@ pub async fn sends_are_counted_in_fixed_windows_per_address_and_client<D: Databa
 }
 
 pub async fn a_challenge_names_the_account_of_its_email_in_its_plane<D: Database>(db: &D) {
-    let shop = create_app(db, "shop", 1).await;
-    let acme = create_tenant(db, &shop, "acme", 2).await;
-    let (u, face) = user(&shop, &acme, "ada@example.com", 3);
-    assert!(db
-        .create_user(&u, &face, &session(&face, 3), &token(3))
-        .await
-        .unwrap());
+    let (shop, _, u, _) = ada_in_acme(db).await;
     let mut owner = operator("ada@example.com", 4);
     owner.is_platform_owner = true;
     assert!(db.create_platform_owner(&owner).await.unwrap());
@@ -430,13 +438,7 @@ pub async fn a_link_try_finds_only_an_open_challenge_of_its_purpose_and_plane<D:
 }
 
 pub async fn a_verification_is_consumed_once_and_marks_the_email_verified<D: Database>(db: &D) {
-    let shop = create_app(db, "shop", 1).await;
-    let acme = create_tenant(db, &shop, "acme", 2).await;
-    let (u, face) = user(&shop, &acme, "ada@example.com", 3);
-    assert!(db
-        .create_user(&u, &face, &session(&face, 3), &token(3))
-        .await
-        .unwrap());
+    let (shop, acme, u, _) = ada_in_acme(db).await;
     let plane = tenant_plane(&shop, "acme");
     let proof = challenge(
         &plane,
@@ -609,13 +611,7 @@ pub async fn an_operator_reset_is_consumed_once_and_dated<D: Database>(db: &D) {
 }
 
 pub async fn a_passwordless_sign_in_writes_its_session_only_with_the_consume<D: Database>(db: &D) {
-    let shop = create_app(db, "shop", 1).await;
-    let acme = create_tenant(db, &shop, "acme", 2).await;
-    let (u, face) = user(&shop, &acme, "ada@example.com", 3);
-    assert!(db
-        .create_user(&u, &face, &session(&face, 3), &token(3))
-        .await
-        .unwrap());
+    let (shop, acme, u, face) = ada_in_acme(db).await;
     let plane = tenant_plane(&shop, "acme");
     let proof = challenge(
         &plane,
@@ -925,13 +921,7 @@ pub async fn leaving_a_tenant_deletes_the_face_its_sessions_and_challenges_and_t
 }
 
 pub async fn a_user_is_found_by_email_in_its_tenant_only<D: Database>(db: &D) {
-    let shop = create_app(db, "shop", 1).await;
-    let acme = create_tenant(db, &shop, "acme", 2).await;
-    let (u, face) = user(&shop, &acme, "ada@example.com", 3);
-    assert!(db
-        .create_user(&u, &face, &session(&face, 3), &token(3))
-        .await
-        .unwrap());
+    let (shop, acme, u, face) = ada_in_acme(db).await;
     let found = db
         .find_tenant_user_by_email(&shop, &acme, &email("ada@example.com"))
         .await;

@@ -336,16 +336,7 @@ fn self_service_needs_an_active_user_and_a_valid_token_of_this_tenant() {
     let w = World::new();
     let (owner, shop, acme) = w.mail_place();
     let ada = signup(&w, &shop, &acme, "ada@example.com");
-    block_on(users::set_status(
-        &w.cx(),
-        &owner,
-        &shop,
-        &acme,
-        &ada.user.face.user_id,
-        tessera::domain::user::UserStatus::Suspended,
-        None,
-    ))
-    .unwrap();
+    w.suspend(&owner, &shop, &acme, &ada.user.face.user_id);
     assert_eq!(
         change(&w, &ada, Some(PASSWORD), "a brand new password"),
         Err(Error::InvalidToken)

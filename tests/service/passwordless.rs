@@ -6,10 +6,9 @@ use futures_executor::block_on;
 use tessera::domain::challenge::{Code, Purpose};
 use tessera::domain::ids::ChallengeId;
 use tessera::domain::tenancy::LoginMethod;
-use tessera::domain::user::UserStatus;
 use tessera::domain::Error;
 use tessera::service::passwordless::{self, Consumed, Proof, Started};
-use tessera::service::{sessions, tenancy, users};
+use tessera::service::{sessions, tenancy};
 
 fn start(w: &World, to: &str) -> Started {
     start_from(w, to, None).expect("started")
@@ -319,16 +318,7 @@ fn a_suspended_user_is_not_signed_in() {
     let w = World::new();
     let (owner, shop, acme) = w.mail_place();
     let ada = signup(&w, &shop, &acme, "ada@example.com");
-    block_on(users::set_status(
-        &w.cx(),
-        &owner,
-        &shop,
-        &acme,
-        &ada.user.face.user_id,
-        UserStatus::Suspended,
-        None,
-    ))
-    .unwrap();
+    w.suspend(&owner, &shop, &acme, &ada.user.face.user_id);
     let started = start(&w, "ada@example.com");
     let code = code_to(&w, "ada@example.com");
     assert_eq!(

@@ -8,7 +8,6 @@ use tessera::domain::delivery::Delivery;
 use tessera::domain::links::WebUrl;
 use tessera::domain::secret::{PlainSecret, SecretKind};
 use tessera::domain::tenancy::LoginMethod;
-use tessera::domain::user::UserStatus;
 use tessera::domain::Error;
 use tessera::service::email::DeliveryRequest;
 use tessera::service::{introspection, principal, recovery, sessions, tenancy, users};
@@ -370,16 +369,7 @@ fn a_suspended_user_cannot_send_itself_a_verification() {
     let w = World::new();
     let (owner, shop, acme) = w.mail_place();
     let ada = signup(&w, &shop, &acme, "ada@example.com");
-    block_on(users::set_status(
-        &w.cx(),
-        &owner,
-        &shop,
-        &acme,
-        &ada.user.face.user_id,
-        UserStatus::Suspended,
-        None,
-    ))
-    .unwrap();
+    w.suspend(&owner, &shop, &acme, &ada.user.face.user_id);
     assert_eq!(
         send_verification(&w, &ada.session.access_token),
         Err(Error::InvalidToken)

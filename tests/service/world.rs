@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use tessera::domain::authz::{Principal, Scope};
 use tessera::domain::delivery::Message;
 use tessera::domain::email::Email;
-use tessera::domain::ids::{AppId, OperatorId, TenantId};
+use tessera::domain::ids::{AppId, OperatorId, TenantId, UserId};
 use tessera::domain::links::WebUrl;
 use tessera::domain::password::Password;
 use tessera::domain::time::Timestamp;
@@ -415,4 +415,20 @@ impl World {
 pub fn token_of(message: &Message) -> String {
     let link = message.link.as_deref().expect("a link");
     link.split("token=").nth(1).expect("a token").to_owned()
+}
+
+impl World {
+    /// Suspends a user in a tenant, as `owner`.
+    pub fn suspend(&self, owner: &Principal, app_id: &AppId, tenant_id: &TenantId, user: &UserId) {
+        block_on(service::users::set_status(
+            &self.cx(),
+            owner,
+            app_id,
+            tenant_id,
+            user,
+            tessera::domain::user::UserStatus::Suspended,
+            None,
+        ))
+        .expect("suspended");
+    }
 }

@@ -14,8 +14,8 @@ use super::sessions::{refresh_token_insert, session_insert, SessionRow, SESSION_
 use super::throttle::{count_subjects, settle_subjects, OPERATOR_PLANE};
 use super::users::user_inserts_after;
 use super::{
-    audit_insert, changed, corrupt, first_changed, int, opt_text, rows, size, text, time,
-    SqlBackend, SqlResult, SqlStore, Statement,
+    audit_insert, changed, corrupt, first_changed, int, opt_text, placeholders, rows, size, text,
+    time, SqlBackend, SqlResult, SqlStore, Statement,
 };
 use crate::domain::audit::AuditEntry;
 use crate::domain::challenge::{
@@ -29,7 +29,6 @@ use crate::domain::links::WebUrl;
 use crate::domain::password::PasswordHash;
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
-use crate::domain::throttle::{ThrottlePolicy, ACCOUNT, CLIENT};
 use crate::domain::time::Timestamp;
 use crate::domain::user::{TenantUser, User, UserId};
 use crate::domain::Error;
@@ -264,19 +263,6 @@ fn settle(plane: (&str, &str), settle: &Settlement) -> Vec<Statement> {
     )
 }
 
-/// The subjects a consume is counted against: the address under sign-in's per-account policy,
-/// the client under its per-client policy.
-fn consume_subjects(count: &ConsumeCount) -> Vec<(&str, &ThrottlePolicy)> {
-    let mut subjects = Vec::new();
-    if let Some(address) = &count.address {
-        subjects.push((address.as_str(), &ACCOUNT));
-    }
-    if let Some(client) = &count.client {
-        subjects.push((client.as_str(), &CLIENT));
-    }
-    subjects
-}
-
 #[derive(Deserialize)]
 struct IdRow {
     id: String,
@@ -476,12 +462,11 @@ impl<B: SqlBackend> EmailStore for SqlStore<B> {
             .collect();
         let mut args = vec![text(app), text(tenant)];
         args.extend(subjects.iter().map(|(subject, _)| text(subject)));
-        let placeholders: Vec<String> = (3..=args.len()).map(|i| format!("?{i}")).collect();
         statements.push(Statement::new(
             format!(
                 "SELECT subject, window_started_at FROM email_send_counts \
                  WHERE app_id = ?1 AND tenant_id = ?2 AND subject IN ({})",
-                placeholders.join(", ")
+                placeholders(3, args.len())
             ),
             args,
         ));
@@ -582,7 +567,7 @@ impl<B: SqlBackend> EmailStore for SqlStore<B> {
                 int(MAX_WRONG_CODES),
             ],
         );
-        let subjects = consume_subjects(count);
+        let subjects = count.subjects();
         let (results, retry_after) =
             count_subjects(self, app, tenant, lookup, &subjects, count.now).await?;
         Ok(Counted {
@@ -614,7 +599,7 @@ impl<B: SqlBackend> EmailStore for SqlStore<B> {
                 int(MAX_WRONG_CODES),
             ],
         );
-        let subjects = consume_subjects(count);
+        let subjects = count.subjects();
         let (results, retry_after) =
             count_subjects(self, app, tenant, lookup, &subjects, count.now).await?;
         Ok(Counted {

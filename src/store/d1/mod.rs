@@ -172,6 +172,14 @@ fn opt_text(value: Option<&str>) -> SqlValue {
     value.map(text).unwrap_or(SqlValue::Null)
 }
 
+/// The parameters `?from, …, ?to`, for an `IN (…)` of as many bound values.
+fn placeholders(from: usize, to: usize) -> String {
+    (from..=to)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The stored (PHC) form of an optional password hash.
 fn phc(hash: Option<&PasswordHash>) -> SqlValue {
     opt_text(hash.map(|h| h.to_phc_string()).as_deref())

@@ -4,7 +4,7 @@
 //! successful attempt. The policies themselves are `domain::throttle`'s. Must not depend on
 //! `service` or `http`.
 
-use super::{int, text, time, SqlBackend, SqlResult, SqlStore, Statement};
+use super::{int, placeholders, text, time, SqlBackend, SqlResult, SqlStore, Statement};
 use crate::domain::throttle::{retry_after_seconds, ThrottlePolicy, ACCOUNT, CLIENT};
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
@@ -100,12 +100,11 @@ pub(super) async fn count_subjects<B: SqlBackend>(
     if subjects.is_empty() {
         args.push(text(""));
     }
-    let placeholders: Vec<String> = (3..=args.len()).map(|i| format!("?{i}")).collect();
     statements.push(Statement::new(
         format!(
             "SELECT MAX(blocked_until) AS until FROM signin_failures \
              WHERE app_id = ?1 AND tenant_id = ?2 AND subject IN ({})",
-            placeholders.join(", ")
+            placeholders(3, args.len())
         ),
         args,
     ));

@@ -118,6 +118,18 @@ impl TenantUserRow {
     }
 }
 
+/// The face of a tenant whose `column` (`email` or `user_id`) is `key`, joined with its user.
+fn face_lookup(app: &AppId, tenant: &TenantId, column: &str, key: &str) -> Statement {
+    Statement::new(
+        format!(
+            "SELECT {TENANT_USER_COLUMNS} FROM tenant_users tu \
+             JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
+             WHERE tu.app_id = ?1 AND tu.tenant_id = ?2 AND tu.{column} = ?3"
+        ),
+        vec![text(app.as_str()), text(tenant.as_str()), text(key)],
+    )
+}
+
 /// Inserts a user, then its face in one tenant — the first only when the tenant does not have
 /// the email yet, the second only when the first happened (`changes()`).
 pub(super) fn user_inserts(user: &User, face: &TenantUser) -> Vec<Statement> {
@@ -210,18 +222,7 @@ impl<B: SqlBackend> UserStore for SqlStore<B> {
         email: &Email,
         attempt: &Attempt,
     ) -> Result<SignInRecord<(User, TenantUser)>, Error> {
-        let lookup = Statement::new(
-            format!(
-                "SELECT {TENANT_USER_COLUMNS} FROM tenant_users tu \
-                 JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
-                 WHERE tu.app_id = ?1 AND tu.tenant_id = ?2 AND tu.email = ?3"
-            ),
-            vec![
-                text(app.as_str()),
-                text(tenant.as_str()),
-                text(email.as_str()),
-            ],
-        );
+        let lookup = face_lookup(app, tenant, "email", email.as_str());
         let (results, retry_after) =
             count_attempt(self, app.as_str(), tenant.as_str(), attempt, lookup).await?;
         let user = rows::<TenantUserRow, _>(&results, 0)?
@@ -275,21 +276,10 @@ impl<B: SqlBackend> UserStore for SqlStore<B> {
         tenant: &TenantId,
         email: &Email,
     ) -> Result<Option<(User, TenantUser)>, Error> {
-        self.first::<TenantUserRow>(Statement::new(
-            format!(
-                "SELECT {TENANT_USER_COLUMNS} FROM tenant_users tu \
-                 JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
-                 WHERE tu.app_id = ?1 AND tu.tenant_id = ?2 AND tu.email = ?3"
-            ),
-            vec![
-                text(app.as_str()),
-                text(tenant.as_str()),
-                text(email.as_str()),
-            ],
-        ))
-        .await?
-        .map(TenantUserRow::into_pair)
-        .transpose()
+        self.first::<TenantUserRow>(face_lookup(app, tenant, "email", email.as_str()))
+            .await?
+            .map(TenantUserRow::into_pair)
+            .transpose()
     }
 
     async fn find_tenant_user(
@@ -298,21 +288,10 @@ impl<B: SqlBackend> UserStore for SqlStore<B> {
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<Option<(User, TenantUser)>, Error> {
-        self.first::<TenantUserRow>(Statement::new(
-            format!(
-                "SELECT {TENANT_USER_COLUMNS} FROM tenant_users tu \
-                 JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
-                 WHERE tu.app_id = ?1 AND tu.tenant_id = ?2 AND tu.user_id = ?3"
-            ),
-            vec![
-                text(app.as_str()),
-                text(tenant.as_str()),
-                text(&user.to_string()),
-            ],
-        ))
-        .await?
-        .map(TenantUserRow::into_pair)
-        .transpose()
+        self.first::<TenantUserRow>(face_lookup(app, tenant, "user_id", &user.to_string()))
+            .await?
+            .map(TenantUserRow::into_pair)
+            .transpose()
     }
 
     async fn update_user_password(

@@ -15,7 +15,6 @@ use crate::domain::ids::{AppId, ChallengeId, OperatorId, TenantId};
 use crate::domain::password::PasswordHash;
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
-use crate::domain::throttle::{ThrottlePolicy, ACCOUNT, CLIENT};
 use crate::domain::time::Timestamp;
 use crate::domain::user::{TenantUser, User, UserId};
 use crate::domain::Error;
@@ -32,17 +31,6 @@ fn plane_keys(plane: &Plane) -> (&str, &str) {
 /// True when `key` sorts before the keyset bound of a newest-first page (no bound: all).
 fn before_cursor(key: &str, before: Option<&str>) -> bool {
     before.is_none_or(|b| key < b)
-}
-
-fn consume_subjects(count: &ConsumeCount) -> Vec<(&str, &ThrottlePolicy)> {
-    let mut subjects = Vec::new();
-    if let Some(address) = &count.address {
-        subjects.push((address.as_str(), &ACCOUNT));
-    }
-    if let Some(client) = &count.client {
-        subjects.push((client.as_str(), &CLIENT));
-    }
-    subjects
 }
 
 impl State {
@@ -345,7 +333,7 @@ impl EmailStore for MemoryStore {
             _ => None,
         };
         let (app, tenant) = plane_keys(plane);
-        let retry_after = s.count_subjects(app, tenant, &consume_subjects(count), count.now);
+        let retry_after = s.count_subjects(app, tenant, &count.subjects(), count.now);
         Ok(Counted { found, retry_after })
     }
 
@@ -371,7 +359,7 @@ impl EmailStore for MemoryStore {
             })
             .cloned();
         let (app, tenant) = plane_keys(plane);
-        let retry_after = s.count_subjects(app, tenant, &consume_subjects(count), count.now);
+        let retry_after = s.count_subjects(app, tenant, &count.subjects(), count.now);
         Ok(Counted { found, retry_after })
     }
 
