@@ -591,6 +591,18 @@ pub enum SignUpOutcome {
     EmailTaken,
 }
 
+impl SignUpOutcome {
+    /// The outcome of a batch whose consume did (or did not) happen, and whose user insert,
+    /// guarded by it and by the tenant lacking the email, did (or did not).
+    pub fn of(consumed: bool, user_written: bool) -> Self {
+        match (consumed, user_written) {
+            (false, _) => SignUpOutcome::ChallengeGone,
+            (true, false) => SignUpOutcome::EmailTaken,
+            (true, true) => SignUpOutcome::SignedUp,
+        }
+    }
+}
+
 /// Email delivery, email challenges and the self-service of end users.
 pub trait EmailStore {
     /// The app's delivery setting (`Delivery::None` when never set).

@@ -755,13 +755,10 @@ impl<B: SqlBackend> EmailStore for SqlStore<B> {
             settlement,
         ));
         let results = self.batch(statements).await?;
-        Ok(if !first_changed(&results)? {
-            SignUpOutcome::ChallengeGone
-        } else if !changed(&results, 1)? {
-            SignUpOutcome::EmailTaken
-        } else {
-            SignUpOutcome::SignedUp
-        })
+        Ok(SignUpOutcome::of(
+            first_changed(&results)?,
+            changed(&results, 1)?,
+        ))
     }
 
     async fn change_password(

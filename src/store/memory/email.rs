@@ -494,13 +494,7 @@ impl EmailStore for MemoryStore {
             s.write_session(session, token);
         }
         s.settle((face.app_id.as_str(), face.tenant_id.as_str()), settlement);
-        Ok(if !consumable {
-            SignUpOutcome::ChallengeGone
-        } else if !inserts {
-            SignUpOutcome::EmailTaken
-        } else {
-            SignUpOutcome::SignedUp
-        })
+        Ok(SignUpOutcome::of(consumable, inserts))
     }
 
     async fn change_password(
