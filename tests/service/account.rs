@@ -363,12 +363,22 @@ fn a_session_ended_while_kv_is_down_is_ended_at_the_edge_by_ending_it_again() {
     let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
     let ada = signup(&w, &shop, &acme, "ada@example.com");
     let other = signin(&w, &shop, &acme, "ada@example.com", PASSWORD, None).unwrap();
-    w.kv.faults().fail_when(|call| call.starts_with("kv put rev:"));
+    w.kv.faults()
+        .fail_when(|call| call.starts_with("kv put rev:"));
     let failed = end(&w, &ada, &other.session.session_id);
     assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
     assert!(!refreshes(&w, &other), "D1 has it ended");
     w.kv.faults().heal();
-    assert!(is_active(&w, &shop, &acme, &key, &other.session.access_token), "the edge does not yet");
+    assert!(
+        is_active(&w, &shop, &acme, &key, &other.session.access_token),
+        "the edge does not yet"
+    );
     assert_eq!(end(&w, &ada, &other.session.session_id), Ok(()));
-    assert!(!is_active(&w, &shop, &acme, &key, &other.session.access_token));
+    assert!(!is_active(
+        &w,
+        &shop,
+        &acme,
+        &key,
+        &other.session.access_token
+    ));
 }

@@ -323,9 +323,7 @@ impl EmailStore for MemoryStore {
             Some(c)
                 if c.challenge.plane == *plane
                     && c.challenge.code_hash.is_some()
-                    && c.consumed_at.is_none()
-                    && c.challenge.expires_at > count.now
-                    && c.tries < MAX_WRONG_CODES =>
+                    && c.is_open(count.now) =>
             {
                 c.tries += 1;
                 Some(c.clone())
@@ -353,9 +351,7 @@ impl EmailStore for MemoryStore {
                 c.challenge.token_hash == *token
                     && c.challenge.plane == *plane
                     && c.challenge.purpose == purpose
-                    && c.consumed_at.is_none()
-                    && c.challenge.expires_at > count.now
-                    && c.tries < MAX_WRONG_CODES
+                    && c.is_open(count.now)
             })
             .cloned();
         let (app, tenant) = plane_keys(plane);

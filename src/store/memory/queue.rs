@@ -30,11 +30,6 @@ impl MemoryQueue {
         std::mem::take(&mut *self.sent.borrow_mut())
     }
 
-    /// How many envelopes wait.
-    pub fn len(&self) -> usize {
-        self.sent.borrow().len()
-    }
-
     /// True when nothing waits.
     pub fn is_empty(&self) -> bool {
         self.sent.borrow().is_empty()
