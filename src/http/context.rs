@@ -1,4 +1,4 @@
-//! The worker's side of a use case's `Ctx`: the D1 and KV bindings behind the port traits,
+//! The worker's side of a use case's `Ctx`: the D1, KV and queue bindings behind the port traits,
 //! the deployment's configuration (read once per isolate), the isolate's caches, the clock,
 //! the platform's randomness and its console.
 //!
@@ -8,6 +8,8 @@
 //! `TESSERA_TEST_PBKDF2_ITERATIONS`) are compiled in only with the `test-hooks` feature: the
 //! build that is deployed cannot honour them, whatever its variables say.
 
+use crate::domain::delivery::DEFAULT_RETRY_BASE_SECONDS;
+use crate::domain::links::WebUrl;
 use crate::domain::origin::parse_origin;
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
@@ -15,15 +17,17 @@ use crate::service::{Caches, Config, OsRandom, Stores};
 use crate::store::d1::worker::D1Store;
 use crate::store::kv::worker::WorkerKv;
 use crate::store::kv::KvEdge;
+use crate::store::queue::WorkerQueue;
 use std::cell::OnceCell;
 use worker::{console_error, Env, Request};
 
-/// The worker's adapters: D1 and KV.
+/// The worker's adapters: D1, KV and the email queue.
 pub struct Live;
 
 impl Stores for Live {
     type Db = D1Store;
     type Edge = KvEdge<WorkerKv>;
+    type Queue = WorkerQueue;
 }
 
 /// The service context of the worker.
@@ -96,6 +100,21 @@ fn read_config(env: &Env) -> Result<Config, Error> {
     config.cache_ttl_seconds = number_var(env, "TENANCY_CACHE_TTL_SECONDS", 30)?;
     config.operator_key_rotation_days = number_var(env, "OPERATOR_KEY_ROTATION_DAYS", 30)?;
     config.audit_retention_days = number_var(env, "AUDIT_RETENTION_DAYS", 365)?;
+    let retry_base = number_var(
+        env,
+        "EMAIL_RETRY_BASE_SECONDS",
+        i64::from(DEFAULT_RETRY_BASE_SECONDS),
+    )?;
+    config.email_retry_base_seconds = u32::try_from(retry_base)
+        .ok()
+        .filter(|s| *s <= 3600)
+        .ok_or_else(|| Error::Internal("EMAIL_RETRY_BASE_SECONDS must be 0 to 3600".into()))?;
+    config.operator_link_base_url = match env.var("OPERATOR_LINK_BASE_URL") {
+        Err(_) => None,
+        Ok(v) => Some(WebUrl::parse_link_base(v.to_string().trim()).map_err(|_| {
+            Error::Internal("OPERATOR_LINK_BASE_URL is not an https (or loopback) URL".into())
+        })?),
+    };
     config.test_pbkdf2_iterations = test_hooks::pbkdf2_iterations(env)?;
     Ok(config)
 }
@@ -104,11 +123,13 @@ fn read_config(env: &Env) -> Result<Config, Error> {
 pub struct Bindings {
     pub db: D1Store,
     pub edge: KvEdge<WorkerKv>,
+    pub queue: WorkerQueue,
 }
 
 impl Bindings {
-    /// The `DB` and `FLAGS` bindings. A missing `DB` is `503 unavailable`; a missing `FLAGS`
-    /// makes every KV call fail (introspection then fails closed).
+    /// The `DB`, `FLAGS` and `EMAIL_QUEUE` bindings. A missing `DB` is `503 unavailable`; a
+    /// missing `FLAGS` makes every KV call fail (introspection then fails closed), a missing
+    /// `EMAIL_QUEUE` every send (flows that send answer `503`).
     pub fn of(env: &Env) -> Result<Self, Error> {
         let db = env
             .d1("DB")
@@ -116,6 +137,7 @@ impl Bindings {
         Ok(Bindings {
             db: D1Store::from_d1(db),
             edge: KvEdge::new(WorkerKv::new(env.kv("FLAGS").map_err(|e| e.to_string()))),
+            queue: WorkerQueue::new(env.queue("EMAIL_QUEUE").map_err(|e| e.to_string())),
         })
     }
 }
@@ -144,6 +166,12 @@ impl Frame {
         })
     }
 
+    /// The frame of a queue batch: the platform clock (the test clock is a request header,
+    /// and a batch has no request).
+    pub fn for_batch(env: &Env) -> Result<Self, Error> {
+        Frame::at(env, now())
+    }
+
     /// The frame of a scheduled event at `now`.
     pub fn at(env: &Env, now: Timestamp) -> Result<Self, Error> {
         Ok(Frame {
@@ -157,6 +185,7 @@ impl Frame {
         crate::service::Ctx {
             db: &bindings.db,
             edge: &bindings.edge,
+            queue: &bindings.queue,
             now: self.now,
             origin: &self.isolate.issuer_origin,
             config: &self.isolate.config,

@@ -177,6 +177,7 @@ pub async fn accept<S: Stores>(
                 password_hash: Some(policy.hash(password, cx.random()?)),
                 is_platform_owner: false,
                 created_at: cx.now,
+                password_reset_at: None,
             };
             // A new operator is not a failed attempt: give the client its attempt back.
             cx.db.finish_operator_signin(&attempt).await?;

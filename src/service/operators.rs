@@ -43,6 +43,7 @@ pub async fn bootstrap<S: Stores>(
         password_hash: Some(cx.operator_password_policy().hash(password, cx.random()?)),
         is_platform_owner: true,
         created_at: cx.now,
+        password_reset_at: None,
     };
     if !cx.db.create_platform_owner(&operator).await? {
         return Err(Error::AlreadyBootstrapped);

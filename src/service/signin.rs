@@ -71,6 +71,8 @@ pub async fn signup<S: Stores>(
         id: UserId::generate(cx.now, cx.random()?),
         email,
         password_hash: Some(policy.hash(password, cx.random()?)),
+        email_verified: false,
+        passwordless: false,
         created_at: cx.now,
     };
     let face = TenantUser::new(&user, &tenant.id, cx.now);
@@ -87,7 +89,7 @@ pub async fn signup<S: Stores>(
     }
     Ok(SignedIn {
         device: device_token(cx, &account_of(&face.email))?,
-        user: EndUser::with(face, &policy),
+        user: EndUser::with(&user, face, &policy),
         session: issued,
     })
 }
@@ -149,7 +151,7 @@ pub async fn signin<S: Stores>(
         .create_session(&session, &issued.refresh_token.hash(), &attempt)
         .await?;
     Ok(SignedIn {
-        user: EndUser::with(face, &policy),
+        user: EndUser::with(&user, face, &policy),
         session: issued,
         device: device_token(cx, &account)?,
     })

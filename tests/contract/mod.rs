@@ -23,6 +23,7 @@
 )]
 
 pub mod edge;
+pub mod email;
 pub mod fixtures;
 pub mod maintenance;
 pub mod operators;
@@ -101,6 +102,24 @@ macro_rules! contract_suite {
                 user_state::a_plan_event_is_applied_once,
                 user_state::the_audit_log_lists_newest_first_per_app_and_tenant_with_a_cursor,
                 user_state::refused_changes_leave_no_audit_entry_and_done_changes_leave_one,
+                email::the_email_delivery_defaults_to_none_and_is_replaced_with_an_audit_entry,
+                email::outbox_messages_are_kept_once_listed_newest_first_and_leave_with_the_outbox,
+                email::dead_letters_are_kept_once_listed_newest_first_and_pruned,
+                email::sends_are_counted_in_fixed_windows_per_address_and_client,
+                email::a_challenge_names_the_account_of_its_email_in_its_plane,
+                email::a_code_try_counts_on_an_open_attempt_and_on_its_subjects,
+                email::a_link_try_finds_only_an_open_challenge_of_its_purpose_and_plane,
+                email::a_verification_is_consumed_once_and_marks_the_email_verified,
+                email::a_reset_is_consumed_once_and_revokes_the_users_sessions_of_its_tenant,
+                email::an_operator_reset_is_consumed_once_and_dated,
+                email::a_passwordless_sign_in_writes_its_session_only_with_the_consume,
+                email::a_passwordless_sign_up_writes_the_user_once_and_never_over_a_taken_email,
+                email::a_password_change_revokes_every_other_live_session_of_the_tenant,
+                email::live_sessions_are_listed_newest_first_without_revoked_or_expired_ones,
+                email::leaving_a_tenant_deletes_the_face_its_sessions_and_challenges_and_the_last_user,
+                email::a_user_is_found_by_email_in_its_tenant_only,
+                email::the_clean_up_forgets_expired_challenges_ended_windows_and_old_messages,
+                email::deleting_a_tenant_forgets_its_email_state,
             }
         }
     };

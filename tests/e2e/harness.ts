@@ -64,7 +64,14 @@ export const DEFAULT_BINDINGS: Record<string, string> = {
   // Test-only: lets a request set the worker's clock with X-Tessera-Test-Now-Ms (lifetimes and
   // back-off are tested without sleeping). Never set in production.
   TESSERA_TEST_CLOCK: "header",
+  // A failed email delivery is retried at once (a deployment waits 10 s, then 20 s, …).
+  EMAIL_RETRY_BASE_SECONDS: "0",
+  // Where operators' password-reset links point.
+  OPERATOR_LINK_BASE_URL: "http://127.0.0.1:9/console/",
 };
+
+/** The queue outgoing email travels on (wrangler.toml's `tessera-email`). */
+export const EMAIL_QUEUE = "tessera-email";
 
 /** Header that sets the worker's clock for one request (see TESSERA_TEST_CLOCK). */
 export const CLOCK_HEADER = "X-Tessera-Test-Now-Ms";
@@ -232,6 +239,10 @@ export async function startWorker(
     compatibilityDate: readCompatibilityDate(),
     d1Databases: { DB: "tessera-test" },
     kvNamespaces: ["FLAGS"],
+    // The email queue, produced and consumed by the worker itself as in wrangler.toml; a
+    // partial batch is handed over at once, so specs wait milliseconds, not seconds.
+    queueProducers: { EMAIL_QUEUE: { queueName: EMAIL_QUEUE } },
+    queueConsumers: { [EMAIL_QUEUE]: { maxBatchTimeout: 0, maxRetries: 2 } },
     bindings: { ...DEFAULT_BINDINGS, ...(opts.bindings ?? {}) },
     // No *Persist options: D1 and KV live in memory and vanish with the instance.
   };

@@ -220,7 +220,10 @@ fn a_tenant_without_email_and_password_refuses_signup_and_signin() {
         &owner,
         &shop,
         &tenant("closed"),
-        Some(Vec::<LoginMethod>::new()),
+        tenancy::TenantSettings {
+            login_methods: Some(Vec::<LoginMethod>::new()),
+            ..Default::default()
+        },
     ))
     .unwrap();
     let up = block_on(signin::signup(

@@ -42,7 +42,7 @@ impl AuditRow {
 }
 
 /// The keyset bound of a first page: above every UUID (`~` sorts after hex digits and `-`).
-const NEWEST: &str = "~";
+pub(super) const NEWEST: &str = "~";
 
 impl<B: SqlBackend> AuditStore for SqlStore<B> {
     async fn list_audit(

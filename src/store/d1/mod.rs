@@ -27,6 +27,7 @@
 mod api_keys;
 mod audit;
 mod billing;
+mod email;
 mod maintenance;
 mod members;
 mod operators;
@@ -171,6 +172,14 @@ fn time(value: Timestamp) -> SqlValue {
 
 fn opt_text(value: Option<&str>) -> SqlValue {
     value.map(text).unwrap_or(SqlValue::Null)
+}
+
+/// The parameters `?from, …, ?to`, for an `IN (…)` of as many bound values.
+fn placeholders(from: usize, to: usize) -> String {
+    (from..=to)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The stored (PHC) form of an optional password hash.

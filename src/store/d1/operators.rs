@@ -20,6 +20,7 @@ struct OperatorRow {
     password_hash: Option<String>,
     is_platform_owner: i64,
     created_at: i64,
+    password_reset_at: Option<i64>,
 }
 
 impl OperatorRow {
@@ -36,11 +37,13 @@ impl OperatorRow {
                 .map_err(bad)?,
             is_platform_owner: self.is_platform_owner != 0,
             created_at: Timestamp::from_unix_ms(self.created_at),
+            password_reset_at: self.password_reset_at.map(Timestamp::from_unix_ms),
         })
     }
 }
 
-const OPERATOR_COLUMNS: &str = "id, email, password_hash, is_platform_owner, created_at";
+const OPERATOR_COLUMNS: &str =
+    "id, email, password_hash, is_platform_owner, created_at, password_reset_at";
 
 impl<B: SqlBackend> OperatorStore for SqlStore<B> {
     async fn create_platform_owner(&self, operator: &Operator) -> Result<bool, Error> {

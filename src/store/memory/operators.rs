@@ -77,6 +77,7 @@ impl OperatorStore for MemoryStore {
         s.check_operator_insert(operator)?;
         let owner = Operator {
             is_platform_owner: true,
+            password_reset_at: None,
             ..operator.clone()
         };
         s.operators.insert(operator.id, owner);
@@ -258,6 +259,7 @@ impl MemberStore for MemoryStore {
             let stored = Operator {
                 is_platform_owner: false,
                 created_at: now,
+                password_reset_at: None,
                 ..new.clone()
             };
             s.operators.insert(new.id, stored);

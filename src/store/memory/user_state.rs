@@ -85,7 +85,7 @@ impl UserStateStore for MemoryStore {
         filter: &UserFilter,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<TenantUser>, Error> {
+    ) -> Result<Vec<(User, TenantUser)>, Error> {
         self.check("list_tenant_users")?;
         let s = self.state.borrow();
         let after = after.unwrap_or("");
@@ -118,7 +118,10 @@ impl UserStateStore for MemoryStore {
         Ok(faces
             .into_iter()
             .take(limit)
-            .map(|(_, f)| f.clone())
+            .filter_map(|(_, f)| {
+                let user = s.users.get(&(f.app_id.clone(), f.user_id))?;
+                Some((user.clone(), f.clone()))
+            })
             .collect())
     }
 
