@@ -6,7 +6,8 @@
 //! Pure: built from what D1 holds (`EdgeState`, read by the store) and judged against a
 //! verified token. A document of a deleted namesake of the tenant (an older incarnation) is
 //! as good as none; a user without a face in the tenant is inactive; a session listed as
-//! revoked, or a token issued at or before `revoked_before`, is inactive.
+//! revoked, or a token issued at or before `revoked_before` (the overflow of the list, or
+//! before the user's face in the tenant was created: a token of an earlier face), is inactive.
 
 use super::ids::{AppId, TenantId};
 use super::policy::UserFlags;
@@ -46,7 +47,8 @@ pub struct EdgeDoc {
     pub state: Option<UserFlags>,
     /// Ids of revoked sessions whose access tokens may still be alive.
     pub revoked_sessions: Vec<String>,
-    /// Tokens issued (`iat`, Unix seconds) at or before this are inactive.
+    /// Tokens issued (`iat`, Unix seconds) at or before this are inactive: those older than
+    /// the newest revocation the list could not hold, and those older than the user's face.
     pub revoked_before: Option<i64>,
 }
 
@@ -102,10 +104,18 @@ impl EdgeDoc {
     pub fn from_state(state: &EdgeState) -> Option<Self> {
         let tenant_created_at = state.tenant_created_at?;
         let listed = state.revoked.iter().take(MAX_LISTED_REVOCATIONS);
-        let revoked_before = state
+        let overflowed = state
             .revoked
             .get(MAX_LISTED_REVOCATIONS)
-            .map(|(_, at)| at.unix_ms().div_euclid(1000));
+            .map(|(_, at)| at.unix_seconds());
+        // A token issued before the face existed was issued to an earlier face of the user in
+        // this tenant: the user left (its sessions were deleted with that face, so no list
+        // names them) and came back. Refuse them all.
+        let before_face = state
+            .face
+            .as_ref()
+            .map(|face| face.created_at.unix_seconds() - 1);
+        let revoked_before = overflowed.max(before_face);
         Some(EdgeDoc {
             tenant_created_at: Some(tenant_created_at),
             version: state.version,
@@ -194,7 +204,21 @@ mod tests {
         assert!(doc.admits(&gone.to_string(), T0.unix_seconds()).is_none());
         let admitted = doc.admits(&live.to_string(), T0.unix_seconds()).unwrap();
         assert_eq!(admitted.plan_tier.as_str(), "pro");
-        assert_eq!(doc.revoked_before, None);
+        assert_eq!(doc.revoked_before, Some(T0.unix_seconds() - 1));
+    }
+
+    #[test]
+    fn a_token_older_than_the_users_face_is_refused_a_face_that_came_back_starts_clean() {
+        // The user left (its face and sessions deleted) and was associated again at T0 + 10 s:
+        // no list names the old sessions, the face's age refuses their tokens.
+        let mut s = state(Vec::new());
+        s.face.as_mut().unwrap().created_at = T0.plus_ms(10_000);
+        let doc = EdgeDoc::from_state(&s).unwrap();
+        let old = session(1).to_string();
+        assert!(doc.admits(&old, T0.unix_seconds()).is_none());
+        assert!(doc.admits(&old, T0.unix_seconds() + 9).is_none());
+        let new = session(2).to_string();
+        assert!(doc.admits(&new, T0.unix_seconds() + 10).is_some());
     }
 
     #[test]

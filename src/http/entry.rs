@@ -5,14 +5,15 @@
 use super::context::{isolate, Bindings, Frame};
 use super::error::problem;
 use super::routes::{resolve, RouteId};
-use super::{api_keys, apps, audit, auth, billing, catalogue, discovery, members, oauth};
-use super::{operators, tenants, users};
+use super::{account, api_keys, apps, audit, auth, billing, catalogue, discovery, email};
+use super::{members, oauth, operators, recovery, tenants, users};
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
-use crate::service::{edge, keyring};
+use crate::service::{edge, keyring, maintenance};
 use std::time::Duration;
 use worker::{
-    console_error, event, Context, Delay, Env, Request, Response, ScheduleContext, ScheduledEvent,
+    console_error, console_log, event, Context, Delay, Env, Request, Response, ScheduleContext,
+    ScheduledEvent,
 };
 
 #[event(fetch)]
@@ -63,7 +64,7 @@ async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
         RouteId::OpenApi => return discovery::openapi(),
         _ => {}
     }
-    let frame = Frame::for_request(env, &req, url.origin().ascii_serialization())?;
+    let frame = Frame::for_request(env, &req)?;
     let bindings = Bindings::of(env)?;
     let cx = &frame.ctx(&bindings);
     let p = &params;
@@ -81,6 +82,7 @@ async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
         RouteId::Revoke => oauth::revoke(cx, req, p).await,
         RouteId::Bootstrap => operators::bootstrap(cx, req).await,
         RouteId::OperatorSignin => operators::signin(cx, req).await,
+        RouteId::OperatorUnlock => operators::unlock(cx, req).await,
         RouteId::CreateApp => apps::create(cx, req).await,
         RouteId::ListApps => apps::list(cx, req).await,
         RouteId::GetApp => apps::get(cx, req, p).await,
@@ -114,31 +116,66 @@ async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
         RouteId::CreateApiKey => api_keys::create(cx, req, p).await,
         RouteId::ListApiKeys => api_keys::list(cx, req, p).await,
         RouteId::DeleteApiKey => api_keys::delete(cx, req, p).await,
+        RouteId::SendEmailVerification => recovery::send_verification(cx, req, p).await,
+        RouteId::VerifyEmail => recovery::verify_email(cx, req, p).await,
+        RouteId::SendPasswordReset => recovery::send_reset(cx, req, p).await,
+        RouteId::ResetPassword => recovery::reset_password(cx, req, p).await,
+        RouteId::PasswordlessStart => recovery::passwordless_start(cx, req, p).await,
+        RouteId::PasswordlessConsume => recovery::passwordless_consume(cx, req, p).await,
+        RouteId::SendOperatorPasswordReset => recovery::send_operator_reset(cx, req).await,
+        RouteId::ResetOperatorPassword => recovery::reset_operator_password(cx, req).await,
+        RouteId::ChangePassword => account::change_password(cx, req, p).await,
+        RouteId::ListOwnSessions => account::sessions(cx, req, p).await,
+        RouteId::EndOwnSession => account::end_session(cx, req, p).await,
+        RouteId::LeaveTenant => account::leave(cx, req, p).await,
+        RouteId::PutEmailDelivery => email::put_delivery(cx, req, p).await,
+        RouteId::GetEmailDelivery => email::get_delivery(cx, req, p).await,
+        RouteId::ListDeadLetters => email::dead_letters(cx, req, p).await,
+        RouteId::ListOutbox => email::outbox(cx, req, p).await,
     }
 }
 
-/// The cron triggers of `wrangler.toml`: every minute, the sweep of KV documents that do not
-/// yet say what D1 holds (`edge::sweep`); daily, also the rotation of signing keys that
-/// reached their age.
+/// The cron expressions of `wrangler.toml` (keep them in step): every minute the sweep of KV
+/// documents that do not yet say what D1 holds; daily the signing-key rotation (and a pruning
+/// run); every other trigger (every 30 minutes) prunes.
+const SWEEP_CRON: &str = "* * * * *";
+const ROTATION_CRON: &str = "17 3 * * *";
+
+/// The cron triggers of `wrangler.toml`: the sweep (`edge::sweep`) every minute; otherwise the
+/// pruning of what is past its use (the tables of `service::maintenance`, and what email flows
+/// keep no longer: `service::email::prune`), with the rotation of signing keys that reached
+/// their age on the daily one.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = Timestamp::from_unix_ms(event.schedule() as i64);
-    let rotate = event.cron() != EVERY_MINUTE;
-    let outcome = async {
-        let frame = Frame::at(&env, now)?;
-        let bindings = Bindings::of(&env)?;
-        let cx = frame.ctx(&bindings);
-        let swept = edge::sweep(&cx, edge::SWEEP_BATCH).await;
-        if rotate {
-            keyring::rotate_due_keys(&cx).await?;
+    let setup = Frame::at(&env, now).and_then(|frame| Ok((frame, Bindings::of(&env)?)));
+    let (frame, bindings) = match setup {
+        Ok(setup) => setup,
+        Err(e) => {
+            console_error!("scheduled jobs cannot start: {e:?}");
+            return;
         }
-        swept.map(drop)
+    };
+    let cx = frame.ctx(&bindings);
+    let cron = event.cron();
+    if cron == SWEEP_CRON {
+        match edge::sweep(&cx, edge::SWEEP_BATCH).await {
+            Ok(swept) if swept.pending > 0 => console_log!("KV sweep: {swept:?}"),
+            Ok(_) => {}
+            Err(e) => console_error!("scheduled KV sweep failed: {e:?}"),
+        }
+        return;
     }
-    .await;
-    if let Err(e) = outcome {
-        console_error!("scheduled work failed: {e:?}");
+    if cron == ROTATION_CRON {
+        if let Err(e) = keyring::rotate_due_keys(&cx).await {
+            console_error!("scheduled key rotation failed: {e:?}");
+        }
+    }
+    match maintenance::prune(&cx).await {
+        Ok(pruned) => console_log!("pruned: {pruned:?}"),
+        Err(e) => console_error!("scheduled maintenance failed: {e:?}"),
+    }
+    if let Err(e) = crate::service::email::prune(&cx).await {
+        console_error!("scheduled email clean-up failed: {e:?}");
     }
 }
-
-/// The cron expression of the sweep (`wrangler.toml`).
-const EVERY_MINUTE: &str = "* * * * *";

@@ -24,7 +24,7 @@ use crate::domain::secret::{PlainSecret, SecretKind};
 use crate::domain::session::SessionId;
 use crate::domain::tenancy::{App, Tenant};
 use crate::domain::token;
-use crate::domain::user::{UserId, UserStatus};
+use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{EdgeStore, SessionStore};
 use std::rc::Rc;
@@ -95,8 +95,26 @@ async fn authenticate<S: Stores>(
     subject(&verified).ok_or(Error::InvalidToken)
 }
 
-/// `GET …/auth/me`: the user as this tenant sees it. One D1 read (the token's session, live,
-/// joined with the user's face): a revoked session or a suspended user is refused at once.
+/// The caller of an end-user endpoint: its session, and its user as the tenant sees it, in one
+/// D1 read (the token's session, live, joined with the user's face) and no KV: a revoked
+/// session or a user that is not active here is `401 invalid_token` at once, whatever KV says.
+pub(super) async fn active_user<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app: &App,
+    tenant: &Tenant,
+    bearer: Option<&str>,
+) -> Result<(SessionId, User, TenantUser), Error> {
+    let (session, user_id) = authenticate(cx, app, tenant, bearer).await?;
+    let (user, face) = cx
+        .db
+        .find_session_user(&app.id, &tenant.id, &user_id, &session)
+        .await?
+        .filter(|(_, face)| face.status == UserStatus::Active)
+        .ok_or(Error::InvalidToken)?;
+    Ok((session, user, face))
+}
+
+/// `GET …/auth/me`: the user as this tenant sees it (`active_user`: one D1 read).
 pub async fn me<S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,
@@ -104,14 +122,8 @@ pub async fn me<S: Stores>(
     bearer: Option<&str>,
 ) -> Result<EndUser, Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
-    let (sid, user_id) = authenticate(cx, &app, &tenant, bearer).await?;
-    let (_, face) = cx
-        .db
-        .find_session_user(&app.id, &tenant.id, &user_id, &sid)
-        .await?
-        .filter(|(_, face)| face.status == UserStatus::Active)
-        .ok_or(Error::InvalidToken)?;
-    EndUser::of(cx, face).await
+    let (_, user, face) = active_user(cx, &app, &tenant, bearer).await?;
+    EndUser::of(cx, &user, face).await
 }
 
 /// `POST …/auth/signout`: revokes the session of the presented access token. A token whose

@@ -24,7 +24,7 @@ async fn stale_users<D: Database>(db: &D, limit: usize) -> Vec<String> {
         .collect()
 }
 
-fn key_of(face: &TenantUser) -> EdgeKey {
+pub(super) fn key_of(face: &TenantUser) -> EdgeKey {
     EdgeKey {
         app: face.app_id.clone(),
         tenant: face.tenant_id.clone(),
@@ -33,7 +33,7 @@ fn key_of(face: &TenantUser) -> EdgeKey {
 }
 
 /// The version of `doc` as a lease reads it (and gives the lease straight back, unwritten).
-async fn version_of<D: Database>(db: &D, key: &EdgeKey) -> i64 {
+pub(super) async fn version_of<D: Database>(db: &D, key: &EdgeKey) -> i64 {
     let state = db.lease_user_edge(key, at(0), at(1)).await.unwrap();
     db.release_edge(&key.doc(), state.version, false)
         .await

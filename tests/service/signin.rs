@@ -220,7 +220,10 @@ fn a_tenant_without_email_and_password_refuses_signup_and_signin() {
         &owner,
         &shop,
         &tenant("closed"),
-        Some(Vec::<LoginMethod>::new()),
+        tenancy::TenantSettings {
+            login_methods: Some(Vec::<LoginMethod>::new()),
+            ..Default::default()
+        },
     ))
     .unwrap();
     let up = block_on(signin::signup(
@@ -292,4 +295,91 @@ fn signups_are_throttled_per_client_address_before_hashing() {
     ));
     assert!(matches!(refused, Err(Error::RateLimited(_))));
     assert_eq!(derivations(), before);
+}
+
+#[test]
+fn after_a_hashing_change_unknown_and_known_emails_cost_the_same() {
+    let mut w = World::new();
+    let (app_id, tenant_id) = (app("public"), tenant("public"));
+    signup(&w, &app_id, &tenant_id, "old@example.com");
+    // The app's cost changes: new hashes get other parameters; old users keep theirs.
+    w.config.test_pbkdf2_iterations = Some(3);
+    w.new_isolate();
+    signup(&w, &app_id, &tenant_id, "new@example.com");
+    let cost = |who: &str| {
+        let before = derivations();
+        let refused = signin(&w, &app_id, &tenant_id, who, "wrong horse battery", None);
+        assert_eq!(refused.unwrap_err(), Error::InvalidCredentials, "{who}");
+        derivations() - before
+    };
+    let unknown = cost("nobody@example.com");
+    assert_eq!(unknown, 2, "one dummy per parameter set in use");
+    assert_eq!(cost("old@example.com"), unknown);
+    assert_eq!(cost("new@example.com"), unknown);
+}
+
+#[test]
+fn a_stored_hash_under_the_production_floor_is_never_trusted() {
+    let mut w = World::new();
+    let owner = w.owner();
+    let (app_id, tenant_id) = (app("public"), tenant("public"));
+    // A hash planted with one iteration (say, through a restored backup or a bug elsewhere).
+    w.config.test_pbkdf2_iterations = Some(1);
+    block_on(users::create(
+        &w.cx(),
+        &owner,
+        &app_id,
+        &tenant_id,
+        email("planted@example.com"),
+        Some(&password(PASSWORD)),
+    ))
+    .unwrap();
+    // The deployed policy (no test cost) refuses it, even with the right password.
+    w.config.test_pbkdf2_iterations = None;
+    w.new_isolate();
+    let refused = signin(
+        &w,
+        &app_id,
+        &tenant_id,
+        "planted@example.com",
+        PASSWORD,
+        None,
+    );
+    assert_eq!(refused.unwrap_err(), Error::InvalidCredentials);
+}
+
+#[test]
+fn a_users_own_browser_signs_in_while_its_account_is_locked_out() {
+    let w = World::new();
+    let (app_id, tenant_id) = (app("public"), tenant("public"));
+    let device = signup(&w, &app_id, &tenant_id, "victim@example.com").device;
+    for n in 0..120 {
+        let _ = signin(
+            &w,
+            &app_id,
+            &tenant_id,
+            "victim@example.com",
+            "wrong horse battery",
+            Some(&format!("client:198.51.100.{n}")),
+        );
+    }
+    let locked = signin(
+        &w,
+        &app_id,
+        &tenant_id,
+        "victim@example.com",
+        PASSWORD,
+        Some("client:192.0.2.1"),
+    );
+    assert!(matches!(locked, Err(Error::RateLimited(_))));
+    let with_device = block_on(signin::signin(
+        &w.cx(),
+        &app_id,
+        &tenant_id,
+        email("victim@example.com"),
+        &password(PASSWORD),
+        Some("client:192.0.2.1".to_owned()),
+        Some(device.expose()),
+    ));
+    assert!(with_device.is_ok(), "{with_device:?}");
 }

@@ -3,9 +3,7 @@
 //! `UserStateStore` methods; the trait's impl in `user_state` calls them. Must not depend on
 //! `service` or `http`.
 
-use super::{
-    audit_insert, first_changed, text, time, NumberRow, SqlBackend, SqlStore, Statement,
-};
+use super::{audit_insert, first_changed, text, time, NumberRow, SqlBackend, SqlStore, Statement};
 use crate::domain::audit::AuditEntry;
 use crate::domain::ids::AppId;
 use crate::domain::time::Timestamp;

@@ -5,10 +5,10 @@
 
 use super::{MemoryStore, State};
 use crate::domain::edge::{EdgeKey, EdgeState, MirroredDoc, MAX_LISTED_REVOCATIONS};
-use crate::domain::ids::AppId;
+use crate::domain::ids::{AppId, TenantId};
 use crate::domain::policy::AppPolicy;
 use crate::domain::time::Timestamp;
-use crate::domain::user::TenantUser;
+use crate::domain::user::{TenantUser, UserId};
 use crate::domain::Error;
 use crate::store::EdgeSyncStore;
 
@@ -32,11 +32,22 @@ impl State {
 
     /// `edge_bump` of a face's document.
     pub(super) fn bump_face_edge(&mut self, face: &TenantUser, now: Timestamp) {
+        self.bump_user_edge(&face.app_id, &face.tenant_id, &face.user_id, now);
+    }
+
+    /// `edge_bump` of a user's document in a tenant.
+    pub(super) fn bump_user_edge(
+        &mut self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+        now: Timestamp,
+    ) {
         self.bump_edge(
             &MirroredDoc::User(EdgeKey {
-                app: face.app_id.clone(),
-                tenant: face.tenant_id.clone(),
-                user: face.user_id,
+                app: app.clone(),
+                tenant: tenant.clone(),
+                user: *user,
             }),
             now,
         );

@@ -3,7 +3,7 @@
 
 use super::{constraint, record_of, MemoryStore, MetadataRow, PlanRow, RoleRow, SecretRow};
 use crate::domain::audit::{AuditEntry, AuditRecord};
-use crate::domain::edge::{EdgeKey, MirroredDoc};
+use crate::domain::edge::MirroredDoc;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::names::{PlanTier, RoleName, UserPermission};
 use crate::domain::policy::{AppPolicy, Plan};
@@ -76,7 +76,7 @@ impl UserStateStore for MemoryStore {
         filter: &UserFilter,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<TenantUser>, Error> {
+    ) -> Result<Vec<(User, TenantUser)>, Error> {
         self.check("list_tenant_users")?;
         let s = self.state.borrow();
         let after = after.unwrap_or("");
@@ -109,7 +109,10 @@ impl UserStateStore for MemoryStore {
         Ok(faces
             .into_iter()
             .take(limit)
-            .map(|(_, f)| f.clone())
+            .filter_map(|(_, f)| {
+                let user = s.users.get(&(f.app_id.clone(), f.user_id))?;
+                Some((user.clone(), f.clone()))
+            })
             .collect())
     }
 
@@ -205,14 +208,7 @@ impl UserStateStore for MemoryStore {
             }
         }
         // Whether or not a session was live: a retried revocation republishes.
-        s.bump_edge(
-            &MirroredDoc::User(EdgeKey {
-                app: app.clone(),
-                tenant: tenant.clone(),
-                user: *user,
-            }),
-            now,
-        );
+        s.bump_user_edge(app, tenant, user, now);
         s.write_audit(audit);
         // RETURNING through the index on (app, tenant, user): in rowid order.
         revoked.sort_unstable_by_key(|(rowid, _)| *rowid);
@@ -333,7 +329,7 @@ impl AuditStore for MemoryStore {
     async fn list_audit(
         &self,
         app: &AppId,
-        tenant: Option<&TenantId>,
+        tenant: Option<(&TenantId, Timestamp)>,
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, Error> {
@@ -345,7 +341,9 @@ impl AuditStore for MemoryStore {
             .audit
             .iter()
             .filter(|e| e.app_id == *app)
-            .filter(|e| tenant.is_none_or(|t| e.tenant_id.as_ref() == Some(t)))
+            .filter(|e| {
+                tenant.is_none_or(|(t, since)| e.tenant_id.as_ref() == Some(t) && e.at >= since)
+            })
             .map(|e| (e.id.to_string(), e))
             .filter(|(id, _)| id.as_str() < before)
             .collect();
