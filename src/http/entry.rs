@@ -135,16 +135,18 @@ async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
     }
 }
 
-/// The cron expressions of `wrangler.toml` (keep them in step): every minute the sweep of KV
-/// documents that do not yet say what D1 holds; daily the signing-key rotation (and a pruning
-/// run); every other trigger (every 30 minutes) prunes.
+/// The cron expressions of `wrangler.toml` (keep them in step): every minute only the sweep;
+/// daily also the signing-key rotation; any other trigger (every 30 minutes) also prunes.
 const SWEEP_CRON: &str = "* * * * *";
 const ROTATION_CRON: &str = "17 3 * * *";
 
-/// The cron triggers of `wrangler.toml`: the sweep (`edge::sweep`) every minute; otherwise the
-/// pruning of what is past its use (the tables of `service::maintenance`, and what email flows
-/// keep no longer: `service::email::prune`), with the rotation of signing keys that reached
-/// their age on the daily one.
+/// The cron triggers of `wrangler.toml`. Every run sweeps the KV documents that do not yet say
+/// what D1 holds (`edge::sweep`: cheap when nothing is pending, and safe to run concurrently —
+/// leases — so a deployment with any one of the triggers still converges). Beyond the
+/// every-minute one, a run also prunes what is past its use (the tables of
+/// `service::maintenance`, and what email flows keep no longer: `service::email::prune`), and
+/// the daily one rotates signing keys that reached their age (which rewrites every owner's
+/// public keys in KV from D1).
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = Timestamp::from_unix_ms(event.schedule() as i64);
@@ -158,12 +160,12 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     };
     let cx = frame.ctx(&bindings);
     let cron = event.cron();
+    match edge::sweep(&cx, edge::SWEEP_BATCH).await {
+        Ok(swept) if swept.pending > 0 => console_log!("KV sweep: {swept:?}"),
+        Ok(_) => {}
+        Err(e) => console_error!("scheduled KV sweep failed: {e:?}"),
+    }
     if cron == SWEEP_CRON {
-        match edge::sweep(&cx, edge::SWEEP_BATCH).await {
-            Ok(swept) if swept.pending > 0 => console_log!("KV sweep: {swept:?}"),
-            Ok(_) => {}
-            Err(e) => console_error!("scheduled KV sweep failed: {e:?}"),
-        }
         return;
     }
     if cron == ROTATION_CRON {
