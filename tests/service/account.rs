@@ -2,6 +2,8 @@
 
 use crate::world::*;
 use futures_executor::block_on;
+use tessera::domain::authz::Principal;
+use tessera::domain::ids::{AppId, TenantId};
 use tessera::domain::page::PageRequest;
 use tessera::domain::session::SessionId;
 use tessera::domain::tenancy::LoginMethod;
@@ -263,22 +265,29 @@ fn a_user_ends_its_own_sessions_only_and_anything_else_is_not_found() {
     );
 }
 
-#[test]
-fn leaving_a_tenant_deletes_the_users_state_and_sessions_there_and_the_user_with_its_last_tenant() {
+/// Ada signed up in acme (of an app with mail, with an introspection key there) and
+/// associated with bravo, whose face keeps the user (and its id) when it leaves acme.
+fn ada_in_acme_and_bravo() -> (World, Principal, AppId, TenantId, String, SignedIn) {
     let w = World::new();
     let (owner, shop, acme) = w.mail_place();
     let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
     let ada = signup(&w, &shop, &acme, "ada@example.com");
-    let user_id = ada.user.face.user_id;
     w.mail_tenant(&owner, &shop, "bravo");
     block_on(users::associate(
         &w.cx(),
         &owner,
         &shop,
         &tenant("bravo"),
-        &user_id,
+        &ada.user.face.user_id,
     ))
     .unwrap();
+    (w, owner, shop, acme, key, ada)
+}
+
+#[test]
+fn leaving_a_tenant_deletes_the_users_state_and_sessions_there_and_the_user_with_its_last_tenant() {
+    let (w, owner, shop, acme, key, ada) = ada_in_acme_and_bravo();
+    let user_id = ada.user.face.user_id;
     let in_bravo = signin(
         &w,
         &shop,
@@ -444,21 +453,8 @@ fn a_user_that_leaves_while_kv_is_down_is_refused_at_the_edge_once_the_sweep_ran
 
 #[test]
 fn a_user_that_leaves_and_is_associated_again_does_not_bring_back_its_old_tokens() {
-    let w = World::new();
-    let (owner, shop, acme) = w.mail_place();
-    let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
-    let ada = signup(&w, &shop, &acme, "ada@example.com");
+    let (w, owner, shop, acme, key, ada) = ada_in_acme_and_bravo();
     let user_id = ada.user.face.user_id;
-    // A second tenant keeps the user (and its id) alive after it leaves acme.
-    w.mail_tenant(&owner, &shop, "bravo");
-    block_on(users::associate(
-        &w.cx(),
-        &owner,
-        &shop,
-        &tenant("bravo"),
-        &user_id,
-    ))
-    .unwrap();
     w.advance_ms(2_000);
     let left = block_on(account::leave(
         &w.cx(),
