@@ -35,7 +35,7 @@ fn memory_edge() -> KvEdge<MemoryKv> {
 contract::edge_suite!(memory_kv, crate::memory_edge);
 
 /// Every method of every relational port, as the fault rules name it (`db <method>`).
-const EVERY_METHOD: [&str; 91] = [
+const EVERY_METHOD: [&str; 92] = [
     "clear_operator_failures",
     "prune_signin_failures",
     "prune_sessions",
@@ -80,6 +80,7 @@ const EVERY_METHOD: [&str; 91] = [
     "find_session_user",
     "lease_user_edge",
     "lease_policy_edge",
+    "lease_keys_edge",
     "release_edge",
     "find_stale_edges",
     "mark_edge_changed",
@@ -344,6 +345,10 @@ async fn call_every_method(
         db.lease_user_edge(&edge_key, at(0), at(7))
     );
     call!("lease_policy_edge", db.lease_policy_edge(&shop, at(7)));
+    call!(
+        "lease_keys_edge",
+        db.lease_keys_edge(&KeyOwner::Operators, at(7))
+    );
     call!("release_edge", db.release_edge(&edge_key.doc(), 1, true));
     call!("find_stale_edges", db.find_stale_edges(at(100_000), 10));
     call!(

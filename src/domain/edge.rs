@@ -10,6 +10,7 @@
 //! before the user's face in the tenant was created: a token of an earlier face), is inactive.
 
 use super::ids::{AppId, TenantId};
+use super::keys::KeyOwner;
 use super::policy::UserFlags;
 use super::session::SessionId;
 use super::time::Timestamp;
@@ -74,6 +75,8 @@ pub enum MirroredDoc {
     User(EdgeKey),
     /// `policy:<app>`: an app's roles and plans.
     Policy(AppId),
+    /// `pub:<owner>`: the public signing keys of an owner (`pub:operators`, `pub:app:<id>`).
+    Keys(KeyOwner),
 }
 
 impl MirroredDoc {
@@ -82,6 +85,7 @@ impl MirroredDoc {
         match self {
             MirroredDoc::User(key) => key.doc(),
             MirroredDoc::Policy(app) => format!("policy:{app}"),
+            MirroredDoc::Keys(owner) => format!("pub:{}", owner.as_stored()),
         }
     }
 
@@ -89,6 +93,13 @@ impl MirroredDoc {
     pub fn parse(name: &str) -> Option<Self> {
         if let Some(rest) = name.strip_prefix("policy:") {
             return AppId::parse(rest).ok().map(MirroredDoc::Policy);
+        }
+        if let Some(owner) = name.strip_prefix("pub:") {
+            return match owner.strip_prefix("app:") {
+                Some(app) => AppId::parse(app).ok().map(KeyOwner::App),
+                None => (owner == "operators").then_some(KeyOwner::Operators),
+            }
+            .map(MirroredDoc::Keys);
         }
         let mut parts = name.strip_prefix("flags:")?.splitn(3, ':');
         let app = AppId::parse(parts.next()?).ok()?;
@@ -261,7 +272,26 @@ mod tests {
         let policy = MirroredDoc::Policy(AppId::parse("shop").unwrap());
         assert_eq!(policy.name(), "policy:shop");
         assert_eq!(MirroredDoc::parse("policy:shop"), Some(policy));
-        for bad in ["rev:x", "flags:shop:acme", "flags:Shop:acme:x", "policy:"] {
+        for owner in [
+            KeyOwner::Operators,
+            KeyOwner::App(AppId::parse("shop").unwrap()),
+        ] {
+            let keys = MirroredDoc::Keys(owner);
+            assert_eq!(MirroredDoc::parse(&keys.name()), Some(keys));
+        }
+        assert_eq!(
+            MirroredDoc::Keys(KeyOwner::App(AppId::parse("shop").unwrap())).name(),
+            "pub:app:shop"
+        );
+        for bad in [
+            "rev:x",
+            "flags:shop:acme",
+            "flags:Shop:acme:x",
+            "policy:",
+            "pub:",
+            "pub:app:",
+            "pub:admins",
+        ] {
             assert_eq!(MirroredDoc::parse(bad), None, "{bad}");
         }
     }

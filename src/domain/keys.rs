@@ -19,7 +19,7 @@ use std::fmt;
 pub const MIN_KEY_ENCRYPTION_SECRET_BYTES: usize = 32;
 
 /// Who a signing key signs for: operators of the platform, or the end users of one app.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum KeyOwner {
     /// Operator access tokens (`/admin`), one key set for the whole deployment.
     Operators,

@@ -1,6 +1,7 @@
 //! Convergence of the KV documents that mirror D1 — a user's edge document
-//! (`flags:<app>:<tenant>:<user>`: state and recent session revocations) and an app's policy
-//! (`policy:<app>`) — and the ONE way to write them.
+//! (`flags:<app>:<tenant>:<user>`: state and recent session revocations), an app's policy
+//! (`policy:<app>`) and an owner's public signing keys (`pub:<owner>`) — and the ONE way to
+//! write them.
 //!
 //! KV has no compare-and-swap and takes at most one write per second per key, so the protocol
 //! lives in D1 (`store::EdgeSyncStore`, table `edge_sync`):
@@ -25,7 +26,7 @@
 //! Must not depend on `http`.
 
 use super::cache::{self, OnKvFailure};
-use super::{Ctx, Stores};
+use super::{keyring, Ctx, Stores};
 use crate::domain::edge::{EdgeDoc, EdgeKey, MirroredDoc};
 use crate::domain::ids::AppId;
 use crate::domain::tenancy::MAX_ACCESS_TOKEN_TTL_SECONDS;
@@ -146,6 +147,18 @@ pub async fn publish<S: Stores>(cx: &Ctx<'_, S>, doc: &MirroredDoc) -> Result<Ou
             let (version, policy) = cx.db.lease_policy_edge(app, cx.now).await?;
             cx.caches.forget_policy(app);
             (version, cx.edge.put_policy(app, &policy).await)
+        }
+        MirroredDoc::Keys(owner) => {
+            let (version, stored) = cx.db.lease_keys_edge(owner, cx.now).await?;
+            let public = keyring::published(&stored);
+            // An empty set is not written: the first key will be, and an empty copy would hide
+            // it from verifiers that trust the copy.
+            let written = if public.is_empty() {
+                Ok(())
+            } else {
+                cx.edge.put_public_keys(owner, &public).await
+            };
+            (version, written)
         }
     };
     if let Err(e) = &written {

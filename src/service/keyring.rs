@@ -4,7 +4,9 @@
 //! Public keys are read once per isolate and kept for `KEYRING_TTL_MS` — from the KV copy
 //! (`pub:<owner>`), so the verifying hot path never touches D1; D1, the source of truth, is
 //! read only when the copy is missing (and the copy is then rewritten) or to decrypt a private
-//! key the first time this isolate signs with it. A token naming an unknown `kid` triggers at
+//! key the first time this isolate signs with it. The copy is a mirrored document like a
+//! user's: a new key bumps it in its own D1 batch and `edge` writes it, so a KV write that
+//! fails is retried and swept until KV lists the key (it must, long before the key signs). A token naming an unknown `kid` triggers at
 //! most one reload per `RELOAD_GAP_MS`, so garbage tokens cannot make every request reload.
 //!
 //! Which keys sign and verify is the pure `domain::keys::live_keys`: a rotated-in key is
@@ -13,8 +15,9 @@
 //! once, the first time one is needed.
 
 use super::cache::insert;
-use super::{Ctx, Stores};
+use super::{edge, Ctx, Stores};
 use crate::domain::audit::AuditEntry;
+use crate::domain::edge::MirroredDoc;
 use crate::domain::keys::{self, live_keys, KeyOwner, LiveKeys, SigningKey};
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
@@ -92,7 +95,8 @@ impl Keyring {
     }
 }
 
-fn published(stored: &[StoredSigningKey]) -> Vec<PublishedKey> {
+/// The public halves of `stored`, as the KV copy lists them.
+pub(super) fn published(stored: &[StoredSigningKey]) -> Vec<PublishedKey> {
     stored
         .iter()
         .map(|k| PublishedKey {
@@ -110,23 +114,25 @@ fn remember<S: Stores>(cx: &Ctx<'_, S>, owner: &KeyOwner, ring: Keyring) -> Rc<K
     ring
 }
 
-/// Reads the owner's keys from D1, rewrites the KV copy from them, and caches them.
+/// Reads the owner's keys from D1 and caches them in this isolate (the KV copy is `edge`'s
+/// to write).
 async fn load_from_d1<S: Stores>(
     cx: &Ctx<'_, S>,
     owner: &KeyOwner,
 ) -> Result<(Rc<Keyring>, Vec<StoredSigningKey>), Error> {
     let stored = cx.db.find_signing_keys(owner).await?;
-    let public = published(&stored);
-    // The copy only spares later cold isolates a D1 read; failing to write it costs nothing
-    // else, so it is logged rather than failing the request. An empty set is not copied: the
-    // first key will be, and an empty copy would hide it from verifiers.
-    if !public.is_empty() {
-        if let Err(e) = cx.edge.put_public_keys(owner, &public).await {
-            cx.warn(&format!("KV copy of public keys not written: {e:?}"));
-        }
-    }
-    let ring = remember(cx, owner, Keyring::from_published(public, cx.now)?);
+    let ring = remember(
+        cx,
+        owner,
+        Keyring::from_published(published(&stored), cx.now)?,
+    );
     Ok((ring, stored))
+}
+
+/// Rewrites the owner's KV copy from D1 (lease, read, write, release: `edge`); a failure is
+/// logged and left pending, never returned — the copy only spares verifiers a D1 read.
+async fn publish<S: Stores>(cx: &Ctx<'_, S>, owner: &KeyOwner) {
+    edge::publish_after_change(cx, &MirroredDoc::Keys(owner.clone())).await;
 }
 
 /// Reads the owner's public keys from the KV copy (D1 only when the copy is missing).
@@ -138,7 +144,14 @@ async fn load<S: Stores>(cx: &Ctx<'_, S>, owner: &KeyOwner) -> Result<Rc<Keyring
                 .map_err(|e| Error::Unavailable(format!("KV public keys: {e:?}")))?;
             Ok(remember(cx, owner, ring))
         }
-        None => Ok(load_from_d1(cx, owner).await?.0),
+        None => {
+            let (ring, stored) = load_from_d1(cx, owner).await?;
+            // The copy is missing (never written, or lost): write it for later cold isolates.
+            if !stored.is_empty() {
+                publish(cx, owner).await;
+            }
+            Ok(ring)
+        }
     }
 }
 
@@ -179,6 +192,8 @@ pub async fn create_key<S: Stores>(
             audit,
         )
         .await?;
+    // The store bumped the owner's copy with the key: write it, then refresh this isolate.
+    publish(cx, owner).await;
     load_from_d1(cx, owner).await?;
     Ok(key.kid().to_owned())
 }
@@ -276,6 +291,9 @@ async fn rotate_if_due<S: Stores>(
     if cx.now.ms_since(newest) >= max_age_days.saturating_mul(DAY_MS) {
         let activates_at = cx.now.plus_ms(publication_lead_ms(cx.config));
         create_key(cx, owner, activates_at, None).await?;
+    } else {
+        // Daily, every owner's copy is rewritten from D1 too: a copy lost from KV comes back.
+        publish(cx, owner).await;
     }
     Ok(())
 }

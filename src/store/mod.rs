@@ -408,6 +408,13 @@ pub trait EdgeSyncStore {
         app: &AppId,
         now: Timestamp,
     ) -> Result<(i64, AppPolicy), Error>;
+    /// Leases an owner's public-keys document and reads its version and the owner's keys
+    /// (`find_signing_keys`'s order), at once.
+    async fn lease_keys_edge(
+        &self,
+        owner: &KeyOwner,
+        now: Timestamp,
+    ) -> Result<(i64, Vec<StoredSigningKey>), Error>;
     /// Gives back a lease on `doc` after writing `version` to KV (`written`) or failing to.
     /// Closes the document when the write was of the current version and no other writer
     /// holds a lease; reopens it when D1 moved on meanwhile (the write may have buried a newer

@@ -7,6 +7,7 @@ use super::steps::{create_tenant, sign_up};
 use tessera::domain::audit::AuditAction;
 use tessera::domain::edge::{EdgeKey, MirroredDoc, MAX_LISTED_REVOCATIONS};
 use tessera::domain::ids::{AppId, TenantId};
+use tessera::domain::keys::KeyOwner;
 use tessera::domain::names::{PlanTier, RoleName};
 use tessera::domain::policy::Plan;
 use tessera::domain::secret::SecretHash;
@@ -286,4 +287,46 @@ pub async fn me_finds_the_user_only_through_a_live_session_of_it<D: Database>(db
         None,
         "a revoked session"
     );
+}
+
+pub async fn a_new_signing_key_bumps_its_owners_keys_document_leased_with_the_keys<D: Database>(
+    db: &D,
+) {
+    let shop = KeyOwner::App(app("public"));
+    let doc = MirroredDoc::Keys(shop.clone()).name();
+    assert_eq!(doc, "pub:app:public");
+    let (before, keys) = db.lease_keys_edge(&shop, at(1)).await.unwrap();
+    db.release_edge(&doc, before, false).await.unwrap();
+    let known = keys.len();
+    db.create_signing_key(&signing_key(&shop, "k-new", 9_000), None)
+        .await
+        .unwrap();
+    db.create_signing_key(&signing_key(&KeyOwner::Operators, "k-ops", 9_000), None)
+        .await
+        .unwrap();
+    let (after, keys) = db.lease_keys_edge(&shop, at(2)).await.unwrap();
+    assert_eq!(
+        after,
+        before + 1,
+        "the key's batch bumped its owner's document only"
+    );
+    assert_eq!(keys.len(), known + 1);
+    assert_eq!(
+        keys[0].kid, "k-new",
+        "newest activation first, as find_signing_keys"
+    );
+    assert!(keys.iter().all(|k| k.owner == shop));
+    assert!(
+        db.release_edge(&doc, after, true).await.unwrap(),
+        "the writer of the current version closes it"
+    );
+    assert!(
+        !stale_docs(db).await.contains(&doc),
+        "a closed document is not swept"
+    );
+    assert!(stale_docs(db).await.contains(&"pub:operators".to_owned()));
+}
+
+async fn stale_docs<D: Database>(db: &D) -> Vec<String> {
+    db.find_stale_edges(at(0), 100).await.unwrap()
 }

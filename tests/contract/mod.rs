@@ -110,6 +110,7 @@ macro_rules! contract_suite {
                 edge_sync::a_writer_that_was_overtaken_reopens_the_document,
                 edge_sync::the_sweep_lists_open_documents_and_takes_back_dead_leases,
                 edge_sync::the_policy_document_is_leased_with_the_policy,
+                edge_sync::a_new_signing_key_bumps_its_owners_keys_document_leased_with_the_keys,
                 edge_sync::me_finds_the_user_only_through_a_live_session_of_it,
                 email::the_email_delivery_defaults_to_none_and_is_replaced_with_an_audit_entry,
                 email::outbox_messages_are_kept_once_listed_newest_first_and_leave_with_the_outbox,

@@ -10,6 +10,7 @@ use tessera::domain::user::{UserId, UserStatus};
 use tessera::domain::Error;
 use tessera::service::edge::{self, Outcome};
 use tessera::service::introspection::{self, Introspection};
+use tessera::service::signin::SignedIn;
 use tessera::service::{catalogue, sessions, tenancy, users, Caches};
 use tessera::store::EdgeSyncStore;
 
@@ -37,6 +38,19 @@ fn fixture() -> Fixture {
         owner,
         w,
     }
+}
+
+/// Another session of the fixture's user (signed in now).
+fn second_session(f: &Fixture) -> SignedIn {
+    signin(
+        &f.w,
+        &app("public"),
+        &tenant("public"),
+        "a@example.com",
+        PASSWORD,
+        None,
+    )
+    .unwrap()
 }
 
 fn active(f: &Fixture, token: &str) -> bool {
@@ -360,15 +374,7 @@ fn me_reads_d1_once_and_kv_not_at_all() {
 #[test]
 fn a_retried_revoke_all_publishes_what_the_first_attempt_could_not() {
     let mut f = fixture();
-    let second = signin(
-        &f.w,
-        &app("public"),
-        &tenant("public"),
-        "a@example.com",
-        PASSWORD,
-        None,
-    )
-    .unwrap();
+    let second = second_session(&f);
     f.w.kv
         .faults()
         .fail_when(|call| call.starts_with("kv put "));
@@ -485,15 +491,7 @@ fn a_document_of_a_deleted_tenant_is_withdrawn_by_its_pending_rewrite() {
 #[test]
 fn a_session_revoked_alone_is_inactive_and_the_users_other_sessions_are_not() {
     let f = fixture();
-    let second = signin(
-        &f.w,
-        &app("public"),
-        &tenant("public"),
-        "a@example.com",
-        PASSWORD,
-        None,
-    )
-    .unwrap();
+    let second = second_session(&f);
     assert!(block_on(sessions::revoke(&f.w.cx(), &second.session.session_id)).unwrap());
     assert!(!active(&f, &second.session.access_token));
     assert!(active(&f, &f.token));
@@ -514,4 +512,35 @@ fn publishing_a_users_document_never_refuses_a_change_when_d1_fails_after_it() {
     assert!(answer.is_ok(), "{answer:?}");
     f.w.db.faults().heal();
     assert_eq!(stale(&f), [doc(&f)], "the bump came with the change");
+}
+
+#[test]
+fn a_rotated_key_whose_kv_copy_failed_is_kept_and_listed_in_kv_by_the_sweep() {
+    let f = fixture();
+    let p = app("public");
+    let name = format!("pub:app:{p}");
+    f.w.kv
+        .faults()
+        .fail_when(|call| call.starts_with("kv put pub:"));
+    let rotated = block_on(tenancy::rotate_signing_key(&f.w.cx(), &f.owner, &p)).unwrap();
+    f.w.kv.faults().heal();
+    let listed = |f: &Fixture| {
+        f.w.kv
+            .raw(&name)
+            .is_some_and(|(text, _)| text.contains(&rotated.kid))
+    };
+    assert!(!listed(&f), "the write failed");
+    assert_eq!(
+        stale(&f),
+        Vec::<String>::new(),
+        "users' documents are untouched"
+    );
+    f.w.advance_ms(edge::LEASE_TIMEOUT_MS);
+    let swept = sweep(&f);
+    assert!(swept.converged >= 1, "{swept:?}");
+    assert!(listed(&f), "the sweep published the new key");
+    // And the old token still verifies through the rewritten copy in a fresh isolate.
+    let mut f = f;
+    f.w.new_isolate();
+    assert!(active(&f, &f.token.clone()));
 }

@@ -3,6 +3,7 @@
 //! aggregates), leases of the writers that copy a document to KV, and the closing rule.
 //! Must not depend on `service` or `http`.
 
+use super::signing_keys::{keys_of, keys_statement};
 use super::user_state::policy_statements;
 use super::users::{TenantUserRow, TENANT_USER_COLUMNS};
 use super::{
@@ -10,11 +11,12 @@ use super::{
 };
 use crate::domain::edge::{EdgeKey, EdgeState, MirroredDoc, MAX_LISTED_REVOCATIONS};
 use crate::domain::ids::AppId;
+use crate::domain::keys::KeyOwner;
 use crate::domain::policy::AppPolicy;
 use crate::domain::session::SessionId;
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
-use crate::store::EdgeSyncStore;
+use crate::store::{EdgeSyncStore, StoredSigningKey};
 use serde::Deserialize;
 
 /// Bumps the version of the document `doc` With `only_if_changed`, only when the statement
@@ -139,6 +141,22 @@ impl<B: SqlBackend> EdgeSyncStore for SqlStore<B> {
         let results = self.batch(statements).await?;
         let policy = super::user_state::policy_of(&results, 2)?;
         Ok((version(rows(&results, 1)?), policy))
+    }
+
+    async fn lease_keys_edge(
+        &self,
+        owner: &KeyOwner,
+        now: Timestamp,
+    ) -> Result<(i64, Vec<StoredSigningKey>), Error> {
+        let doc = MirroredDoc::Keys(owner.clone()).name();
+        let results = self
+            .batch(vec![
+                lease(&doc, now),
+                version_of(&doc),
+                keys_statement(owner),
+            ])
+            .await?;
+        Ok((version(rows(&results, 1)?), keys_of(&results, 2, owner)?))
     }
 
     async fn release_edge(&self, doc: &str, version: i64, written: bool) -> Result<bool, Error> {

@@ -6,11 +6,12 @@
 use super::{MemoryStore, State};
 use crate::domain::edge::{EdgeKey, EdgeState, MirroredDoc, MAX_LISTED_REVOCATIONS};
 use crate::domain::ids::{AppId, TenantId};
+use crate::domain::keys::KeyOwner;
 use crate::domain::policy::AppPolicy;
 use crate::domain::time::Timestamp;
 use crate::domain::user::{TenantUser, UserId};
 use crate::domain::Error;
-use crate::store::EdgeSyncStore;
+use crate::store::{EdgeSyncStore, StoredSigningKey};
 
 /// A row of `edge_sync`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -130,6 +131,18 @@ impl EdgeSyncStore for MemoryStore {
             .borrow_mut()
             .lease(&MirroredDoc::Policy(app.clone()).name(), now);
         Ok((version, self.policy_of(app)))
+    }
+
+    async fn lease_keys_edge(
+        &self,
+        owner: &KeyOwner,
+        now: Timestamp,
+    ) -> Result<(i64, Vec<StoredSigningKey>), Error> {
+        self.faults.pause().await;
+        self.check("lease_keys_edge")?;
+        let mut s = self.state.borrow_mut();
+        let version = s.lease(&MirroredDoc::Keys(owner.clone()).name(), now);
+        Ok((version, s.keys_of(owner)))
     }
 
     async fn release_edge(&self, doc: &str, version: i64, written: bool) -> Result<bool, Error> {

@@ -3,6 +3,7 @@
 
 use super::{after_cursor, constraint, dedup, ApiKeyRow, MemoryStore};
 use crate::domain::audit::AuditEntry;
+use crate::domain::edge::MirroredDoc;
 use crate::domain::ids::{ApiKeyId, AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::member::MemberStatus;
@@ -316,18 +317,7 @@ impl ApiKeyStore for MemoryStore {
 impl SigningKeyStore for MemoryStore {
     async fn find_signing_keys(&self, owner: &KeyOwner) -> Result<Vec<StoredSigningKey>, Error> {
         self.check("find_signing_keys")?;
-        let mut keys: Vec<StoredSigningKey> = self
-            .state
-            .borrow()
-            .signing_keys
-            .values()
-            .filter(|k| k.owner == *owner)
-            .cloned()
-            .collect();
-        // `ORDER BY activates_at DESC`; the SQL leaves ties unordered, here the later created
-        // (then the greater kid) comes first.
-        keys.sort_by_key(|k| Reverse((k.activates_at, k.created_at, k.kid.clone())));
-        Ok(keys)
+        Ok(self.state.borrow().keys_of(owner))
     }
 
     async fn create_signing_key(
@@ -344,9 +334,25 @@ impl SigningKeyStore for MemoryStore {
             s.check_audit(audit)?;
         }
         s.signing_keys.insert(key.kid.clone(), key.clone());
+        s.bump_edge(&MirroredDoc::Keys(key.owner.clone()), key.created_at);
         if let Some(audit) = audit {
             s.write_audit(audit);
         }
         Ok(())
+    }
+}
+
+impl super::State {
+    /// `find_signing_keys`: an owner's keys, `ORDER BY activates_at DESC`; the SQL leaves ties
+    /// unordered, here the later created (then the greater kid) comes first.
+    pub(super) fn keys_of(&self, owner: &KeyOwner) -> Vec<StoredSigningKey> {
+        let mut keys: Vec<StoredSigningKey> = self
+            .signing_keys
+            .values()
+            .filter(|k| k.owner == *owner)
+            .cloned()
+            .collect();
+        keys.sort_by_key(|k| Reverse((k.activates_at, k.created_at, k.kid.clone())));
+        keys
     }
 }
