@@ -218,10 +218,7 @@ fn a_user_lists_its_live_sessions_here_newest_first_with_its_own_marked() {
 
 #[test]
 fn a_user_ends_its_own_sessions_only_and_anything_else_is_not_found() {
-    let w = World::new();
-    let (owner, shop, acme) = w.mail_place();
-    let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
-    let ada = signup(&w, &shop, &acme, "ada@example.com");
+    let (w, _, shop, acme, key, ada) = ada_in_acme();
     let other = signin(&w, &shop, &acme, "ada@example.com", PASSWORD, None).unwrap();
     let bob = signup(&w, &shop, &acme, "bob@example.com");
     let nowhere = SessionId::generate(w.now(), [3; 10]);
@@ -265,13 +262,18 @@ fn a_user_ends_its_own_sessions_only_and_anything_else_is_not_found() {
     );
 }
 
-/// Ada signed up in acme (of an app with mail, with an introspection key there) and
-/// associated with bravo, whose face keeps the user (and its id) when it leaves acme.
-fn ada_in_acme_and_bravo() -> (World, Principal, AppId, TenantId, String, SignedIn) {
+/// Ada signed up in acme, a tenant of an app with mail, with an introspection key there.
+fn ada_in_acme() -> (World, Principal, AppId, TenantId, String, SignedIn) {
     let w = World::new();
     let (owner, shop, acme) = w.mail_place();
     let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
     let ada = signup(&w, &shop, &acme, "ada@example.com");
+    (w, owner, shop, acme, key, ada)
+}
+
+/// `ada_in_acme`, and ada associated with bravo, whose face keeps the user (and its id) when it leaves acme.
+fn ada_in_acme_and_bravo() -> (World, Principal, AppId, TenantId, String, SignedIn) {
+    let (w, owner, shop, acme, key, ada) = ada_in_acme();
     w.mail_tenant(&owner, &shop, "bravo");
     block_on(users::associate(
         &w.cx(),
@@ -368,10 +370,7 @@ fn self_service_needs_an_active_user_and_a_valid_token_of_this_tenant() {
 #[test]
 fn a_session_ended_while_kv_is_down_is_ended_at_once_and_at_the_edge_by_the_retry_or_ending_it_again(
 ) {
-    let w = World::new();
-    let (owner, shop, acme) = w.mail_place();
-    let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
-    let ada = signup(&w, &shop, &acme, "ada@example.com");
+    let (w, _, shop, acme, key, ada) = ada_in_acme();
     let other = signin(&w, &shop, &acme, "ada@example.com", PASSWORD, None).unwrap();
     w.kv.faults()
         .fail_when(|call| call.starts_with("kv put flags:"));
@@ -421,10 +420,7 @@ fn a_session_ended_while_kv_is_down_is_ended_at_once_and_at_the_edge_by_the_retr
 
 #[test]
 fn a_user_that_leaves_while_kv_is_down_is_refused_at_the_edge_once_the_sweep_ran() {
-    let w = World::new();
-    let (owner, shop, acme) = w.mail_place();
-    let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
-    let ada = signup(&w, &shop, &acme, "ada@example.com");
+    let (w, _, shop, acme, key, ada) = ada_in_acme();
     w.kv.faults().fail_when(|call| call.starts_with("kv put "));
     let left = block_on(account::leave(
         &w.cx(),

@@ -415,16 +415,20 @@ fn a_recreated_tenant_starts_empty_in_kv() {
     let associate = |f: &Fixture| {
         block_on(users::associate(&f.w.cx(), &owner, &p, &acme, &f.user)).unwrap();
     };
+    // Hand-assigns `editor` in acme (the tenant id outlives its incarnations).
+    let set_editor = |f: &Fixture| {
+        block_on(users::set_roles(
+            &f.w.cx(),
+            &owner,
+            &p,
+            &acme,
+            &f.user,
+            vec![role("editor")],
+        ))
+        .unwrap();
+    };
     associate(&f);
-    block_on(users::set_roles(
-        &f.w.cx(),
-        &owner,
-        &p,
-        &acme,
-        &f.user,
-        vec![role("editor")],
-    ))
-    .unwrap();
+    set_editor(&f);
     let old =
         f.w.kv
             .raw(&format!("flags:public:acme:{}", f.user))
@@ -453,15 +457,7 @@ fn a_recreated_tenant_starts_empty_in_kv() {
         "no role of the deleted incarnation"
     );
     f.w.advance_ms(edge::KEY_WRITE_GAP_MS);
-    block_on(users::set_roles(
-        &f.w.cx(),
-        &owner,
-        &p,
-        &acme,
-        &f.user,
-        vec![role("editor")],
-    ))
-    .unwrap();
+    set_editor(&f);
     assert_eq!(
         introspect_roles(&f, &signed.session.access_token),
         [role("editor")],
