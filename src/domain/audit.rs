@@ -73,6 +73,8 @@ audit_actions! {
     PlanPut => "plan.put",
     WebhookSecretRotate => "webhook_secret.rotate",
     EmailDeliveryPut => "email_delivery.put",
+    ProviderPut => "provider.put",
+    ProviderDelete => "provider.delete",
 }
 
 impl AuditAction {

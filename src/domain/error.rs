@@ -90,6 +90,17 @@ pub enum Error {
     /// one cannot run.
     #[error("email delivery is not configured for this app or tenant")]
     EmailDeliveryNotConfigured,
+    /// A third-party identity provider failed, could not be reached, or answered something that
+    /// cannot be accepted (an ID token that does not verify, a missing field): `502
+    /// provider_error`. The text is for the log only — nothing of the provider's answer or of
+    /// any secret reaches the client.
+    #[error("the identity provider failed or its answer was refused")]
+    ProviderError(String),
+    /// A first third-party sign-in whose provider did not assert the email verified, and no
+    /// user of the tenant has that email: nobody is signed up with an address nobody proved
+    /// (`403 email_not_verified`).
+    #[error("the identity provider did not assert a verified email")]
+    EmailNotVerified,
     /// A storage binding (D1, KV) failed; the text is for the log only.
     #[error("a storage backend is unavailable")]
     Unavailable(String),
@@ -127,6 +138,8 @@ impl Error {
             Error::EmailTaken => "email_taken",
             Error::InvalidCode | Error::WrongCode => "invalid_code",
             Error::EmailDeliveryNotConfigured => "email_delivery_not_configured",
+            Error::ProviderError(_) => "provider_error",
+            Error::EmailNotVerified => "email_not_verified",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal_error",
         }
@@ -137,6 +150,9 @@ impl Error {
         match self {
             Error::Unavailable(_) => "a storage backend is unavailable; try again".to_owned(),
             Error::Internal(_) => "the server failed to handle the request".to_owned(),
+            Error::ProviderError(_) => {
+                "the identity provider failed or its answer was refused".to_owned()
+            }
             other => other.to_string(),
         }
     }

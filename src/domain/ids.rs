@@ -70,6 +70,11 @@ slug_id!(
     TenantId,
     "tenant_id"
 );
+slug_id!(
+    /// The id of a third-party identity provider inside a tenant (`google`, `github`, …).
+    ProviderId,
+    "provider_id"
+);
 
 /// The tenant every app has, created with it and never deletable.
 pub const PUBLIC_TENANT: &str = "public";

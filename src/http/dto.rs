@@ -11,6 +11,7 @@ use crate::domain::page::Page;
 use crate::domain::policy::Plan;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
+use crate::domain::thirdparty::Provider;
 use crate::service::introspection::ActiveToken;
 use crate::service::operators::OperatorToken;
 use crate::service::sessions::IssuedSession;
@@ -39,8 +40,8 @@ pub struct UserBody {
     pub permissions: Vec<UserPermission>,
     pub rate_limit: Option<i64>,
     pub email_verified: bool,
-    /// `emailpassword`, `passwordless`.
-    pub methods: Vec<&'static str>,
+    /// `emailpassword`, `passwordless`, `thirdparty:<provider_id>`.
+    pub methods: Vec<String>,
     pub created_at: String,
 }
 
@@ -57,7 +58,7 @@ impl From<&EndUser> for UserBody {
             permissions: user.effective.permissions.clone(),
             rate_limit: user.effective.rate_limit,
             email_verified: user.email_verified,
-            methods: user.methods.iter().map(|m| m.as_str()).collect(),
+            methods: face.method_names(&user.methods),
             created_at: face.created_at.rfc3339(),
         }
     }
@@ -270,6 +271,7 @@ pub struct TenantBody {
     pub app_id: String,
     pub login_methods: Vec<&'static str>,
     pub link_base_url: Option<String>,
+    pub redirect_uris: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -281,6 +283,7 @@ impl From<&Tenant> for TenantBody {
             app_id: t.app_id.to_string(),
             login_methods: t.login_methods.iter().map(|m| m.as_str()).collect(),
             link_base_url: t.link_base_url.as_ref().map(|u| u.to_string()),
+            redirect_uris: t.redirect_uris.iter().map(|u| u.to_string()).collect(),
             created_at: t.created_at.rfc3339(),
             updated_at: t.updated_at.rfc3339(),
         }
@@ -563,6 +566,59 @@ pub struct PasswordlessSignedIn {
     pub created: bool,
 }
 
+/// A tenant's identity provider, without its client secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderBody {
+    pub id: String,
+    pub app_id: String,
+    pub tenant_id: String,
+    pub kind: &'static str,
+    pub issuer: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub jwks_uri: Option<String>,
+    pub userinfo_endpoint: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Provider> for ProviderBody {
+    fn from(p: &Provider) -> Self {
+        let e = &p.endpoints;
+        ProviderBody {
+            id: p.id.to_string(),
+            app_id: p.app_id.to_string(),
+            tenant_id: p.tenant_id.to_string(),
+            kind: p.kind.as_str(),
+            issuer: p.issuer.to_string(),
+            client_id: p.client_id.clone(),
+            scopes: p.scopes.clone(),
+            authorization_endpoint: e.authorization_endpoint.to_string(),
+            token_endpoint: e.token_endpoint.to_string(),
+            jwks_uri: e.jwks_uri.as_ref().map(|u| u.to_string()),
+            userinfo_endpoint: e.userinfo_endpoint.as_ref().map(|u| u.to_string()),
+            created_at: p.created_at.rfc3339(),
+            updated_at: p.updated_at.rfc3339(),
+        }
+    }
+}
+
+/// `{"provider"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderEnvelope {
+    pub provider: ProviderBody,
+}
+
+/// `{"authorization_url", "state"}` of a started third-party sign-in.
+/// Holds the flow's state: no `Debug`.
+#[derive(Clone, Serialize)]
+pub struct ThirdPartyStarted {
+    pub authorization_url: String,
+    pub state: String,
+}
+
 /// One of a user's own sessions.
 #[derive(Debug, Clone, Serialize)]
 pub struct OwnSessionBody {
@@ -686,7 +742,7 @@ impl Documented for UserBody {
             permissions: Vec::new(),
             rate_limit: Some(600),
             email_verified: true,
-            methods: vec!["emailpassword", "passwordless"],
+            methods: vec!["emailpassword".into(), "thirdparty:google".into()],
             created_at: AT.into(),
         }
     }
@@ -764,6 +820,7 @@ impl Documented for TenantBody {
             app_id: "shop".into(),
             login_methods: vec!["emailpassword"],
             link_base_url: Some("https://app.example/auth".into()),
+            redirect_uris: vec!["https://app.example/callback".into()],
             created_at: AT.into(),
             updated_at: AT.into(),
         }
@@ -948,6 +1005,47 @@ impl Documented for PasswordlessSignedIn {
             user: UserBody::example(),
             session: SessionBody::example(),
             created: true,
+        }
+    }
+}
+
+impl Documented for ProviderBody {
+    const SCHEMA: &'static str = "Provider";
+    fn example() -> Self {
+        ProviderBody {
+            id: "google".into(),
+            app_id: "shop".into(),
+            tenant_id: "acme".into(),
+            kind: "oidc",
+            issuer: "https://accounts.google.com".into(),
+            client_id: "1234.apps.googleusercontent.com".into(),
+            scopes: vec!["openid".into(), "email".into()],
+            authorization_endpoint: "https://accounts.google.com/o/oauth2/v2/auth".into(),
+            token_endpoint: "https://oauth2.googleapis.com/token".into(),
+            jwks_uri: Some("https://www.googleapis.com/oauth2/v3/certs".into()),
+            userinfo_endpoint: Some("https://openidconnect.googleapis.com/v1/userinfo".into()),
+            created_at: AT.into(),
+            updated_at: AT.into(),
+        }
+    }
+}
+
+impl Documented for ProviderEnvelope {
+    const SCHEMA: &'static str = "ProviderEnvelope";
+    fn example() -> Self {
+        ProviderEnvelope {
+            provider: ProviderBody::example(),
+        }
+    }
+}
+
+impl Documented for ThirdPartyStarted {
+    const SCHEMA: &'static str = "ThirdPartyStarted";
+    fn example() -> Self {
+        ThirdPartyStarted {
+            authorization_url: "https://accounts.google.com/o/oauth2/v2/auth?response_type=code"
+                .into(),
+            state: "tsf_…".into(),
         }
     }
 }

@@ -6,7 +6,7 @@ use super::context::{Bindings, Frame};
 use super::error::problem;
 use super::routes::{resolve, RouteId};
 use super::{account, api_keys, apps, audit, auth, billing, catalogue, discovery, email};
-use super::{members, oauth, operators, recovery, tenants, users};
+use super::{members, oauth, operators, recovery, tenants, thirdparty, users};
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
 use crate::service::{keyring, maintenance};
@@ -102,6 +102,12 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
         RouteId::GetEmailDelivery => email::get_delivery(cx, req, p).await,
         RouteId::ListDeadLetters => email::dead_letters(cx, req, p).await,
         RouteId::ListOutbox => email::outbox(cx, req, p).await,
+        RouteId::PutProvider => thirdparty::put(cx, req, p).await,
+        RouteId::GetProvider => thirdparty::get(cx, req, p).await,
+        RouteId::ListProviders => thirdparty::list(cx, req, p).await,
+        RouteId::DeleteProvider => thirdparty::delete(cx, req, p).await,
+        RouteId::ThirdPartyStart => thirdparty::start(cx, req, p).await,
+        RouteId::ThirdPartyCallback => thirdparty::callback(cx, req, p).await,
     }
 }
 

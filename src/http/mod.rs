@@ -12,8 +12,10 @@
 //!   (introspection, revocation), `discovery`, `operators`, `apps`, `tenants`, `api_keys`,
 //!   `members`, `audit`, `users`, `catalogue`, `billing`, `email` (delivery, outbox, dead
 //!   letters), `recovery` (verification, password resets, passwordless), `account` (an end
-//!   user's own password, sessions, leaving).
-//! - `queue`: the email queue's consumer and the mailer it posts to.
+//!   user's own password, sessions, leaving), `thirdparty` (a tenant's identity providers, and
+//!   sign-in through them).
+//! - `queue`: the email queue's consumer and the mailer it posts to; `federation`: the
+//!   requests to identity providers and the WebCrypto check of their signatures.
 
 pub mod dto;
 pub mod routes;
@@ -45,6 +47,8 @@ mod error;
 #[cfg(target_arch = "wasm32")]
 mod extract;
 #[cfg(target_arch = "wasm32")]
+mod federation;
+#[cfg(target_arch = "wasm32")]
 mod members;
 #[cfg(target_arch = "wasm32")]
 mod oauth;
@@ -58,6 +62,8 @@ mod recovery;
 mod respond;
 #[cfg(target_arch = "wasm32")]
 mod tenants;
+#[cfg(target_arch = "wasm32")]
+mod thirdparty;
 #[cfg(target_arch = "wasm32")]
 mod users;
 

@@ -74,6 +74,12 @@ pub enum RouteId {
     GetEmailDelivery,
     ListDeadLetters,
     ListOutbox,
+    PutProvider,
+    GetProvider,
+    ListProviders,
+    DeleteProvider,
+    ThirdPartyStart,
+    ThirdPartyCallback,
 }
 
 /// Every route: handler, method, path template (`{name}` matches one segment).
@@ -160,6 +166,16 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         RouteId::EndOwnSession,
         "DELETE",
         "/apps/{app_id}/tenants/{tenant_id}/auth/sessions/{session_id}",
+    ),
+    (
+        RouteId::ThirdPartyStart,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/thirdparty/{provider_id}/start",
+    ),
+    (
+        RouteId::ThirdPartyCallback,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/thirdparty/{provider_id}/callback",
     ),
     (
         RouteId::Introspect,
@@ -324,6 +340,26 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         RouteId::DeleteApiKey,
         "DELETE",
         "/admin/apps/{app_id}/tenants/{tenant_id}/api-keys/{key_id}",
+    ),
+    (
+        RouteId::ListProviders,
+        "GET",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers",
+    ),
+    (
+        RouteId::PutProvider,
+        "PUT",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}",
+    ),
+    (
+        RouteId::GetProvider,
+        "GET",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}",
+    ),
+    (
+        RouteId::DeleteProvider,
+        "DELETE",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}",
     ),
 ];
 

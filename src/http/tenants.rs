@@ -7,7 +7,7 @@ use super::respond;
 use super::routes::Params;
 use crate::domain::authz::{Permission, Target};
 use crate::domain::links::WebUrl;
-use crate::domain::tenancy::LoginMethod;
+use crate::domain::tenancy::{parse_redirect_uris, LoginMethod};
 use crate::domain::Error;
 use crate::service::tenancy::{self, Put, TenantSettings};
 use serde::{Deserialize, Deserializer};
@@ -19,6 +19,8 @@ struct PutTenantBody {
     /// Absent: kept; `null`: removed.
     #[serde(default, deserialize_with = "present")]
     link_base_url: Option<Option<String>>,
+    /// Absent: kept.
+    redirect_uris: Option<Vec<String>>,
 }
 
 /// A field that is present, `null` or not.
@@ -42,6 +44,11 @@ pub async fn put(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Resp
         link_base_url: body
             .link_base_url
             .map(|url| url.as_deref().map(WebUrl::parse_link_base).transpose())
+            .transpose()?,
+        redirect_uris: body
+            .redirect_uris
+            .as_deref()
+            .map(parse_redirect_uris)
             .transpose()?,
     };
     let (tenant, put) = tenancy::put_tenant(cx, &caller, &app_id, &tenant_id, settings).await?;

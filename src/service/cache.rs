@@ -63,6 +63,9 @@ pub struct Caches {
     pub(super) signers: RefCell<HashMap<String, Rc<crate::domain::keys::SigningKey>>>,
     /// The sets of hashing parameters in use per owner of passwords (see `credentials`).
     pub(super) password_params: RefCell<PasswordParamsCache>,
+    /// Identity providers' key sets by `jwks_uri`, with when each was fetched (see
+    /// `thirdparty`; at most `thirdparty::MAX_CACHED_JWKS`).
+    pub(super) jwks: RefCell<HashMap<String, (Rc<crate::domain::jose::JwkSet>, Timestamp)>>,
 }
 
 type PasswordParamsCache =

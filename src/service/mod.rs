@@ -24,6 +24,7 @@
 //! - `email`: each app's email delivery, the queue's consumer, the outbox and dead letters;
 //!   `recovery` (email verification, password resets of end users and operators),
 //!   `passwordless` and `account` (an end user's own password, sessions and leaving a tenant).
+//! - `thirdparty`: a tenant's identity providers and sign-in through them (OIDC, GitHub).
 
 pub mod account;
 pub mod api_keys;
@@ -44,6 +45,7 @@ pub mod recovery;
 pub mod sessions;
 pub mod signin;
 pub mod tenancy;
+pub mod thirdparty;
 pub mod users;
 
 use crate::domain::challenge::CodeKey;

@@ -230,22 +230,25 @@ fn tenant_change(tenant: &Tenant, action: AuditAction) -> Change<'_> {
         detail: json!({
             "login_methods": methods,
             "link_base_url": tenant.link_base_url.as_ref().map(WebUrl::as_str),
+            "redirect_uris": tenant.redirect_uris.iter().map(WebUrl::as_str).collect::<Vec<_>>(),
         }),
     }
 }
 
 /// What `PUT /admin/apps/{app}/tenants/{tenant}` sets; `None` keeps what the tenant has (on
-/// creation: `["emailpassword"]` and no link base).
+/// creation: `["emailpassword"]`, no link base, no redirect URIs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TenantSettings {
     pub login_methods: Option<Vec<LoginMethod>>,
     /// `Some(None)` removes the link base.
     pub link_base_url: Option<Option<WebUrl>>,
+    /// Where third-party sign-ins may return (`domain::tenancy::parse_redirect_uris`).
+    pub redirect_uris: Option<Vec<WebUrl>>,
 }
 
 /// `PUT /admin/apps/{app}/tenants/{tenant}` — `tenants:write`. Creates or updates a tenant;
 /// `login_methods` defaults to `["emailpassword"]` on creation and is kept when absent on
-/// update, and so is `link_base_url` (none on creation).
+/// update, and so are `link_base_url` and `redirect_uris` (none on creation).
 pub async fn put_tenant<S: Stores>(
     cx: &Ctx<'_, S>,
     caller: &Principal,
@@ -268,6 +271,9 @@ pub async fn put_tenant<S: Stores>(
             if let Some(link_base_url) = settings.link_base_url {
                 tenant.link_base_url = link_base_url;
             }
+            if let Some(redirect_uris) = settings.redirect_uris {
+                tenant.redirect_uris = redirect_uris;
+            }
             tenant.updated_at = cx.now;
             let audit = audit_entry(
                 cx,
@@ -287,6 +293,7 @@ pub async fn put_tenant<S: Stores>(
                     .login_methods
                     .unwrap_or_else(|| vec![LoginMethod::EmailPassword]),
                 link_base_url: settings.link_base_url.flatten(),
+                redirect_uris: settings.redirect_uris.unwrap_or_default(),
                 created_at: cx.now,
                 updated_at: cx.now,
             };

@@ -17,7 +17,8 @@ use crate::domain::authz::Grant;
 use crate::domain::challenge::{Challenge, Plane, Purpose, StoredChallenge, Subject};
 use crate::domain::delivery::{DeadLetter, Delivery, Envelope, Message};
 use crate::domain::email::Email;
-use crate::domain::ids::{ApiKeyId, AppId, ChallengeId, OperatorId, TenantId};
+use crate::domain::ids::{ApiKeyId, AppId, ChallengeId, OperatorId, ProviderId, TenantId};
+use crate::domain::jose::{Jwk, JwsAlgorithm};
 use crate::domain::keys::KeyOwner;
 use crate::domain::links::WebUrl;
 use crate::domain::member::{Member, MemberId, MemberStatus};
@@ -28,6 +29,7 @@ use crate::domain::policy::{AppPolicy, Plan, UserFlags};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
+use crate::domain::thirdparty::{Flow, Identity, Provider};
 use crate::domain::throttle::{self, ThrottlePolicy};
 use crate::domain::time::Timestamp;
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
@@ -820,6 +822,192 @@ pub trait Mailer {
     async fn post(&self, url: &WebUrl, signature: &str, body: &[u8]) -> Result<u16, String>;
 }
 
+/// An identity found by its provider and subject, with its user as the tenant sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedUser {
+    pub identity: Identity,
+    pub user: User,
+    pub face: TenantUser,
+}
+
+/// Third-party sign-in: a tenant's providers, the flows under way, and the identities that
+/// link a provider's subjects to users. Every row is keyed by app and tenant first.
+pub trait ThirdPartyStore {
+    /// The provider with this id in the tenant, if any.
+    async fn find_provider(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        id: &ProviderId,
+    ) -> Result<Option<Provider>, Error>;
+    /// Up to `limit` providers of a tenant ordered by id, after `after`.
+    async fn list_providers(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Provider>, Error>;
+    /// Creates the provider, or replaces the one of its id (keeping its `created_at`), with
+    /// `audit`, in one batch; replacing it with another issuer deletes the identities of the
+    /// old one. `None` (nothing written) when the tenant does not exist, else whether it was
+    /// created.
+    async fn put_provider(
+        &self,
+        provider: &Provider,
+        audit: &AuditEntry,
+    ) -> Result<Option<bool>, Error>;
+    /// Deletes a provider with its identities and flows, and writes `audit`, in one batch.
+    /// `false` when there was none.
+    async fn delete_provider(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        id: &ProviderId,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
+    /// Counts a step of a flow (a start or a callback) against `client` under `policy`, unless
+    /// it is blocked, and finds the provider, in one batch (`Counted::retry_after` when the
+    /// client is blocked).
+    async fn begin_flow_step(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        id: &ProviderId,
+        client: Option<(&str, &'static ThrottlePolicy)>,
+        now: Timestamp,
+    ) -> Result<Counted<Provider>, Error>;
+    /// Stores a started flow.
+    async fn create_flow(&self, flow: &Flow) -> Result<(), Error>;
+    /// Takes the flow of a state: deletes it and returns it, so a state works once, whoever
+    /// races for it (expired or not: the caller checks).
+    async fn take_flow(&self, state: &SecretHash) -> Result<Option<Flow>, Error>;
+    /// The identity of `subject` at the tenant's provider `provider` of issuer `issuer`, with
+    /// its user.
+    async fn find_identity(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        provider: &ProviderId,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<LinkedUser>, Error>;
+    /// Writes the session of a third-party sign-in with its first refresh token, settling
+    /// `settle`, in one batch.
+    async fn thirdparty_sign_in(
+        &self,
+        session: &Session,
+        token: &SecretHash,
+        settle: &Settlement,
+    ) -> Result<(), Error>;
+    /// Writes a new user (email verified), its face, its identity and its first session, only
+    /// when the tenant lacks the email, settling `settle`, in one batch. `false` (nothing
+    /// written) when the tenant has the email.
+    async fn thirdparty_sign_up(
+        &self,
+        user: &User,
+        face: &TenantUser,
+        identity: &Identity,
+        session: (&Session, &SecretHash),
+        settle: &Settlement,
+    ) -> Result<bool, Error>;
+    /// Links `identity` to its user — only while the user's face in the tenant still has the
+    /// email `email` — and writes the session, settling `settle`, in one batch. With
+    /// `takeover`, and only while the user's email is still unverified, the link also removes
+    /// the user's password, marks its email verified and revokes its other live sessions in
+    /// every tenant. The revoked sessions, or `None` (nothing written) when the link was not
+    /// made.
+    async fn link_identity(
+        &self,
+        identity: &Identity,
+        email: &Email,
+        takeover: bool,
+        session: (&Session, &SecretHash),
+        settle: &Settlement,
+    ) -> Result<Option<Vec<SessionId>>, Error>;
+    /// Deletes at most `limit` flows that expired before `now`; how many it deleted.
+    async fn prune_flows(&self, now: Timestamp, limit: usize) -> Result<usize, Error>;
+}
+
+/// A request to an identity provider: `GET`, or `POST` of a form. Its `Debug` names the
+/// method and URL only (headers and form carry codes and secrets).
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboundRequest {
+    pub method: OutboundMethod,
+    /// One of the provider's configured URLs.
+    pub url: WebUrl,
+    /// Header names and values (`Authorization`, `Accept`, …).
+    pub headers: Vec<(&'static str, String)>,
+    /// An `application/x-www-form-urlencoded` body (`POST` only).
+    pub form: Option<String>,
+}
+
+impl std::fmt::Debug for OutboundRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The methods used towards providers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboundMethod {
+    Get,
+    Post,
+}
+
+/// A provider's answer (redirects are answers, never followed). Its `Debug` shows the status
+/// and the size only: bodies carry tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboundResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for OutboundResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "OutboundResponse({}, {} bytes)",
+            self.status,
+            self.body.len()
+        )
+    }
+}
+
+/// Largest provider answer read, in bytes; a larger one is a failure.
+pub const MAX_OUTBOUND_BODY_BYTES: usize = 256 * 1024;
+/// How long a provider has to answer one request, in seconds.
+pub const OUTBOUND_TIMEOUT_SECONDS: u64 = 10;
+
+/// The network towards identity providers (`fetch` in the worker, an in-process provider in
+/// tests): one request, no redirect followed, answered within `OUTBOUND_TIMEOUT_SECONDS`, body
+/// at most `MAX_OUTBOUND_BODY_BYTES` — or why not (without secrets, for the log).
+pub trait ProviderHttp {
+    async fn send(&self, request: &OutboundRequest) -> Result<OutboundResponse, String>;
+}
+
+/// Verifies JWS signatures with a provider's public key (WebCrypto in the worker).
+pub trait SignatureVerifier {
+    /// True when `signature` is `alg`'s signature of `message` under `key` (a key that fits the
+    /// algorithm: `Jwk::fits`). An algorithm or key the verifier cannot use is `false`.
+    async fn verify(
+        &self,
+        alg: JwsAlgorithm,
+        key: &Jwk,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, Error>;
+}
+
+/// What third-party sign-in reaches outside the worker: the providers' URLs and a signature
+/// verifier.
+pub trait Federation: ProviderHttp + SignatureVerifier {}
+
+impl<T: ProviderHttp + SignatureVerifier> Federation for T {}
+
 /// Every relational port at once: what D1 (and the memory store) provide.
 pub trait Database:
     TenancyStore
@@ -833,6 +1021,7 @@ pub trait Database:
     + UserStateStore
     + MaintenanceStore
     + EmailStore
+    + ThirdPartyStore
 {
 }
 
@@ -848,5 +1037,6 @@ impl<T> Database for T where
         + UserStateStore
         + MaintenanceStore
         + EmailStore
+        + ThirdPartyStore
 {
 }

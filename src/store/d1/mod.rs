@@ -17,8 +17,8 @@
 //! Files by aggregate: `tenancy` (apps, tenants), `operators`, `api_keys`, `signing_keys`,
 //! `users` (end users and their faces), `sessions`, `throttle` (sign-in counting shared by
 //! users and operators), `members`, `audit` (the log as read back), `user_state` (roles, plans,
-//! listing, faces, metadata), `billing` (webhook secret and events) and `maintenance` (pruning
-//! what is past its use).
+//! listing, faces, metadata), `billing` (webhook secret and events), `maintenance` (pruning
+//! what is past its use) and `thirdparty` (providers, flows, identities).
 #![expect(
     async_fn_in_trait,
     reason = "the worker is single-threaded: futures need no Send bound"
@@ -34,6 +34,7 @@ mod operators;
 mod sessions;
 mod signing_keys;
 mod tenancy;
+mod thirdparty;
 mod throttle;
 mod user_state;
 mod users;

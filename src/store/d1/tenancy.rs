@@ -39,6 +39,7 @@ struct TenantRow {
     id: String,
     login_methods: String,
     link_base_url: Option<String>,
+    redirect_uris: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -56,10 +57,22 @@ impl TenantRow {
                 .as_deref()
                 .map(|url| WebUrl::from_stored(url).ok_or_else(|| corrupt("tenants")))
                 .transpose()?,
+            redirect_uris: stored_urls(&self.redirect_uris).ok_or_else(|| corrupt("tenants"))?,
             created_at: Timestamp::from_unix_ms(self.created_at),
             updated_at: Timestamp::from_unix_ms(self.updated_at),
         })
     }
+}
+
+/// A JSON array of URLs as stored (checked when they were written).
+fn stored_urls(raw: &str) -> Option<Vec<WebUrl>> {
+    let items: Vec<String> = serde_json::from_str(raw).ok()?;
+    items.iter().map(|u| WebUrl::from_stored(u)).collect()
+}
+
+fn redirect_uris(tenant: &Tenant) -> SqlValue {
+    let items: Vec<&str> = tenant.redirect_uris.iter().map(WebUrl::as_str).collect();
+    SqlValue::Text(serde_json::to_string(&items).unwrap_or_else(|_| "[]".to_owned()))
 }
 
 fn settings_json(settings: &AppSettings) -> Result<String, Error> {
@@ -71,7 +84,8 @@ fn methods_json(tenant: &Tenant) -> String {
     serde_json::to_string(&names).unwrap_or_else(|_| "[]".to_owned())
 }
 
-const TENANT_COLUMNS: &str = "app_id, id, login_methods, link_base_url, created_at, updated_at";
+const TENANT_COLUMNS: &str =
+    "app_id, id, login_methods, link_base_url, redirect_uris, created_at, updated_at";
 
 fn link_base(tenant: &Tenant) -> SqlValue {
     opt_text(tenant.link_base_url.as_ref().map(WebUrl::as_str))
@@ -182,9 +196,8 @@ impl<B: SqlBackend> TenancyStore for SqlStore<B> {
         let results = self
             .batch(vec![
                 Statement::new(
-                    "INSERT OR IGNORE INTO tenants \
-                     (app_id, id, login_methods, link_base_url, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?6, ?4, ?5)",
+                    "INSERT OR IGNORE INTO tenants (app_id, id, login_methods, link_base_url, \
+                     redirect_uris, created_at, updated_at) VALUES (?1, ?2, ?3, ?6, ?7, ?4, ?5)",
                     vec![
                         text(tenant.app_id.as_str()),
                         text(tenant.id.as_str()),
@@ -192,6 +205,7 @@ impl<B: SqlBackend> TenancyStore for SqlStore<B> {
                         time(tenant.created_at),
                         time(tenant.updated_at),
                         link_base(tenant),
+                        redirect_uris(tenant),
                     ],
                 ),
                 audit_insert(audit, true),
@@ -204,14 +218,15 @@ impl<B: SqlBackend> TenancyStore for SqlStore<B> {
         let results = self
             .batch(vec![
                 Statement::new(
-                    "UPDATE tenants SET login_methods = ?3, updated_at = ?4, link_base_url = ?5 \
-                     WHERE app_id = ?1 AND id = ?2",
+                    "UPDATE tenants SET login_methods = ?3, updated_at = ?4, link_base_url = ?5, \
+                     redirect_uris = ?6 WHERE app_id = ?1 AND id = ?2",
                     vec![
                         text(tenant.app_id.as_str()),
                         text(tenant.id.as_str()),
                         text(&methods_json(tenant)),
                         time(tenant.updated_at),
                         link_base(tenant),
+                        redirect_uris(tenant),
                     ],
                 ),
                 audit_insert(audit, true),
@@ -243,6 +258,20 @@ impl<B: SqlBackend> TenancyStore for SqlStore<B> {
                 args(),
             ),
             Statement::new(format!("DELETE FROM sessions WHERE {in_tenant}"), args()),
+            // Third-party sign-in: identities (before the faces they belong to), flows,
+            // providers.
+            Statement::new(
+                format!("DELETE FROM user_identities WHERE {in_tenant}"),
+                args(),
+            ),
+            Statement::new(
+                format!("DELETE FROM thirdparty_flows WHERE {in_tenant}"),
+                args(),
+            ),
+            Statement::new(
+                format!("DELETE FROM thirdparty_providers WHERE {in_tenant}"),
+                args(),
+            ),
             Statement::new(
                 format!("DELETE FROM tenant_users WHERE {in_tenant}"),
                 args(),

@@ -39,6 +39,8 @@ pub(super) struct TenantUserRow {
     rate_limit_override: Option<i64>,
     roles: String,
     version: i64,
+    /// JSON array of the ids of the providers linked to the user in the tenant.
+    providers: String,
     created_at: i64,
 }
 
@@ -49,7 +51,10 @@ pub(super) const TENANT_USER_COLUMNS: &str = "u.app_id AS app_id, u.id AS user_i
      u.passwordless_at AS passwordless_at, u.created_at AS user_created_at, \
      tu.tenant_id AS tenant_id, tu.email AS email, tu.status AS status, \
      tu.plan_tier AS plan_tier, tu.rate_limit_override AS rate_limit_override, \
-     tu.roles AS roles, tu.version AS version, tu.created_at AS created_at";
+     tu.roles AS roles, tu.version AS version, tu.created_at AS created_at, \
+     (SELECT json_group_array(ui.provider_id) FROM user_identities ui \
+      WHERE ui.app_id = tu.app_id AND ui.user_id = tu.user_id \
+      AND ui.tenant_id = tu.tenant_id) AS providers";
 
 /// A row of `users`, by column name.
 #[derive(Deserialize)]
@@ -113,6 +118,7 @@ impl TenantUserRow {
             rate_limit_override: self.rate_limit_override,
             roles,
             version: self.version,
+            providers: super::thirdparty::providers_of(&self.providers)?,
             created_at: Timestamp::from_unix_ms(self.created_at),
         };
         Ok((user, face))

@@ -98,6 +98,9 @@ struct TenantDoc {
     /// Absent in mirrors written before tenants had link bases (none had one then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     link_base_url: Option<String>,
+    /// Absent in mirrors written before tenants had redirect URIs (none had one then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    redirect_uris: Vec<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -278,6 +281,11 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
                 .as_deref()
                 .map(|url| WebUrl::from_stored(url).ok_or_else(|| corrupt("tenant")))
                 .transpose()?,
+            redirect_uris: doc
+                .redirect_uris
+                .iter()
+                .map(|url| WebUrl::from_stored(url).ok_or_else(|| corrupt("tenant")))
+                .collect::<Result<_, _>>()?,
             created_at: Timestamp::from_unix_ms(doc.created_at),
             updated_at: Timestamp::from_unix_ms(doc.updated_at),
         }))
@@ -291,6 +299,7 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
                 .map(|m| m.as_str().to_owned())
                 .collect(),
             link_base_url: tenant.link_base_url.as_ref().map(|u| u.to_string()),
+            redirect_uris: tenant.redirect_uris.iter().map(|u| u.to_string()).collect(),
             created_at: tenant.created_at.unix_ms(),
             updated_at: tenant.updated_at.unix_ms(),
         };

@@ -568,6 +568,9 @@ impl EmailStore for MemoryStore {
                 && (c.subject == Some(Subject::User(*user))
                     || Some(&c.challenge.email) == email.as_ref()))
         });
+        // The face's identities go with it (the foreign key cascades in SQL).
+        s.identities
+            .retain(|_, i| !(i.app_id == *app && i.tenant_id == *tenant && i.user_id == *user));
         let had_face = s.faces.remove(&face_key).is_some();
         let face_left = s.faces.keys().any(|(a, _, u)| a == app && u == user);
         if !face_left {

@@ -11,7 +11,8 @@
 //! Files by aggregate: `tenancy` (apps, tenants, API keys, signing keys), `operators`
 //! (operators and memberships), `users` (end users, sign-in counting, sessions), `user_state`
 //! (roles, plans, faces, metadata, webhook, audit log), `email` (delivery settings,
-//! challenges, send counts, outbox, dead letters, self-service). `queue` is the memory
+//! challenges, send counts, outbox, dead letters, self-service), `thirdparty` (providers,
+//! flows, identities). `queue` is the memory
 //! `MailQueue`.
 
 mod email;
@@ -21,6 +22,7 @@ mod maintenance;
 mod operators;
 pub mod queue;
 mod tenancy;
+mod thirdparty;
 mod user_state;
 mod users;
 
@@ -32,7 +34,9 @@ use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::challenge::StoredChallenge;
 use crate::domain::delivery::{DeadLetter, Delivery, Message};
 use crate::domain::email::Email;
-use crate::domain::ids::{ApiKeyId, AppId, ChallengeId, MessageId, OperatorId, TenantId};
+use crate::domain::ids::{
+    ApiKeyId, AppId, ChallengeId, MessageId, OperatorId, ProviderId, TenantId,
+};
 use crate::domain::member::{Member, MemberId};
 use crate::domain::names::{PlanTier, RoleName, UserPermission};
 use crate::domain::operator::Operator;
@@ -40,6 +44,7 @@ use crate::domain::policy::Plan;
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, LoginMethod, Tenant};
+use crate::domain::thirdparty::{Flow, Identity, Provider};
 use crate::domain::time::Timestamp;
 use crate::domain::user::{TenantUser, User, UserId};
 use crate::domain::Error;
@@ -88,6 +93,12 @@ struct State {
     outbox: BTreeMap<MessageId, Message>,
     /// `email_dead_letters` by message id.
     dead_letters: BTreeMap<MessageId, DeadLetter>,
+    /// `thirdparty_providers` by (app, tenant, id).
+    providers: BTreeMap<(AppId, TenantId, ProviderId), Provider>,
+    /// `thirdparty_flows` by state hash.
+    flows: BTreeMap<String, Flow>,
+    /// `user_identities` by (app, tenant, provider, subject).
+    identities: BTreeMap<thirdparty::IdentityKey, Identity>,
     /// SQLite's rowid: the order in which rows without an `ORDER BY` come back through an index
     /// on a non-unique column (sessions of a user, memberships of an operator).
     next_rowid: u64,
@@ -225,6 +236,7 @@ impl MemoryStore {
             id: TenantId::public(),
             login_methods: vec![LoginMethod::EmailPassword],
             link_base_url: None,
+            redirect_uris: Vec::new(),
             created_at: Timestamp::EPOCH,
             updated_at: Timestamp::EPOCH,
         };
@@ -434,6 +446,7 @@ impl State {
             rate_limit_override: None,
             roles: Vec::new(),
             version: 0,
+            providers: Vec::new(),
             ..face.clone()
         };
         self.faces.insert(

@@ -60,6 +60,7 @@ impl TenancyStore for MemoryStore {
             app_id: app.id.clone(),
             updated_at: public.created_at,
             link_base_url: None,
+            redirect_uris: Vec::new(),
             ..stored_tenant(public)
         };
         s.tenants
@@ -141,6 +142,7 @@ impl TenancyStore for MemoryStore {
         if let Some(stored) = s.tenants.get_mut(&key) {
             stored.login_methods = dedup(&tenant.login_methods);
             stored.link_base_url = tenant.link_base_url.clone();
+            stored.redirect_uris = tenant.redirect_uris.clone();
             stored.updated_at = tenant.updated_at;
         }
         s.write_audit(audit);
@@ -179,6 +181,10 @@ impl TenancyStore for MemoryStore {
             .retain(|_, t| !sessions.contains(&t.session_id));
         s.sessions
             .retain(|_, r| !in_tenant(&r.session.app_id, &r.session.tenant_id));
+        s.identities
+            .retain(|_, i| !in_tenant(&i.app_id, &i.tenant_id));
+        s.flows.retain(|_, f| !in_tenant(&f.app_id, &f.tenant_id));
+        s.providers.retain(|(a, t, _), _| !in_tenant(a, t));
         s.faces.retain(|(a, t, _), _| !in_tenant(a, t));
         s.failures
             .retain(|(a, t, _), _| !(a == app.as_str() && t == id.as_str()));
