@@ -17,4 +17,5 @@ mod recovery;
 mod sessions;
 mod signin;
 mod tenancy;
+mod thirdparty;
 mod users;
