@@ -29,6 +29,7 @@ pub mod maintenance;
 pub mod operators;
 pub mod steps;
 pub mod tenancy;
+pub mod thirdparty;
 pub mod user_state;
 pub mod users;
 
@@ -120,6 +121,13 @@ macro_rules! contract_suite {
                 email::a_user_is_found_by_email_in_its_tenant_only,
                 email::the_clean_up_forgets_expired_challenges_ended_windows_and_old_messages,
                 email::deleting_a_tenant_forgets_its_email_state,
+                thirdparty::a_provider_is_created_replaced_in_place_listed_and_deleted_with_audit,
+                thirdparty::a_flow_is_taken_once_and_pruned_once_expired,
+                thirdparty::a_flow_step_counts_the_client_and_finds_the_provider,
+                thirdparty::a_sign_up_writes_the_user_its_identity_and_session_only_over_a_free_email,
+                thirdparty::a_takeover_link_removes_the_password_and_revokes_the_other_sessions,
+                thirdparty::a_plain_link_keeps_the_password_and_sessions,
+                thirdparty::identities_go_with_their_provider_issuer_face_and_tenant,
             }
         }
     };
