@@ -46,7 +46,7 @@ use crate::domain::thirdparty::{
     FirstSignIn, Flow, FlowKey, GithubEmail, GithubUser, Identity, Profile, Provider, ProviderKind,
     TokenAuth, FLOW_TTL_MS,
 };
-use crate::domain::throttle::{CLIENT, SIGNUP};
+use crate::domain::throttle::{ThrottlePolicy, CLIENT, SIGNUP};
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{
@@ -293,20 +293,8 @@ pub async fn start<S: Stores>(
     tenant.require(LoginMethod::ThirdParty)?;
     let redirect_uri = tenant.redirect_uri(redirect_uri)?;
     let subject = client.map(|c| format!("start:{c}"));
-    let counted = cx
-        .db
-        .begin_flow_step(
-            &app.id,
-            &tenant.id,
-            provider_id,
-            subject.as_deref().map(|s| (s, &SIGNUP)),
-            cx.now,
-        )
-        .await?;
-    if let Some(seconds) = counted.retry_after {
-        return Err(Error::RateLimited(seconds));
-    }
-    let provider = counted.found.ok_or_else(no_provider)?;
+    let counted = subject.as_deref().map(|s| (s, &SIGNUP));
+    let provider = counted_provider(cx, (&app.id, &tenant.id, provider_id), counted).await?;
     let state = PlainSecret::generate(SecretKind::FlowState, cx.random()?);
     let flow = Flow {
         state_hash: state.hash(),
@@ -323,6 +311,23 @@ pub async fn start<S: Stores>(
         authorization_url: authorization_url(&provider, &redirect_uri, &state, &key),
         state,
     })
+}
+
+/// Counts a step of a flow against the client (`429` when it is blocked) and finds the
+/// provider (`404` when there is none), in one round trip.
+async fn counted_provider<S: Stores>(
+    cx: &Ctx<'_, S>,
+    (app_id, tenant_id, id): (&AppId, &TenantId, &ProviderId),
+    client: Option<(&str, &'static ThrottlePolicy)>,
+) -> Result<Provider, Error> {
+    let counted = cx
+        .db
+        .begin_flow_step(app_id, tenant_id, id, client, cx.now)
+        .await?;
+    if let Some(seconds) = counted.retry_after {
+        return Err(Error::RateLimited(seconds));
+    }
+    counted.found.ok_or_else(no_provider)
 }
 
 fn flow_key<S: Stores>(cx: &Ctx<'_, S>) -> Result<FlowKey, Error> {
@@ -352,20 +357,8 @@ pub async fn callback<S: Stores>(
             "code must be 1 to 2048 printable characters",
         ));
     }
-    let counted = cx
-        .db
-        .begin_flow_step(
-            &app.id,
-            &tenant.id,
-            provider_id,
-            client.as_deref().map(|c| (c, &CLIENT)),
-            cx.now,
-        )
-        .await?;
-    if let Some(seconds) = counted.retry_after {
-        return Err(Error::RateLimited(seconds));
-    }
-    let provider = counted.found.ok_or_else(no_provider)?;
+    let counted = client.as_deref().map(|c| (c, &CLIENT));
+    let provider = counted_provider(cx, (&app.id, &tenant.id, provider_id), counted).await?;
     let flow = cx
         .db
         .take_flow(&state.hash())
@@ -508,6 +501,18 @@ async fn call<T: DeserializeOwned>(
     request: &OutboundRequest,
     what: &str,
 ) -> Result<T, Error> {
+    let body = fetch(net, request, what).await?;
+    serde_json::from_slice(&body)
+        .map_err(|_| Error::ProviderError(format!("{what}: the answer does not parse")))
+}
+
+/// Sends `request` and returns the body of a `200` answer; anything else is `502
+/// provider_error`.
+async fn fetch(
+    net: &impl ProviderHttp,
+    request: &OutboundRequest,
+    what: &str,
+) -> Result<Vec<u8>, Error> {
     let answer = net
         .send(request)
         .await
@@ -521,8 +526,7 @@ async fn call<T: DeserializeOwned>(
     if answer.body.len() > MAX_OUTBOUND_BODY_BYTES {
         return Err(Error::ProviderError(format!("{what}: answer too large")));
     }
-    serde_json::from_slice(&answer.body)
-        .map_err(|_| Error::ProviderError(format!("{what}: the answer does not parse")))
+    Ok(answer.body)
 }
 
 /// The client secret of a provider, unsealed.
@@ -688,17 +692,7 @@ async fn signing_key<S: Stores>(
         headers: vec![("Accept", "application/json".to_owned())],
         form: None,
     };
-    let answer = net
-        .send(&request)
-        .await
-        .map_err(|reason| Error::ProviderError(format!("jwks: {reason}")))?;
-    if answer.status != 200 {
-        return Err(Error::ProviderError(format!(
-            "jwks answered {}",
-            answer.status
-        )));
-    }
-    let set = Rc::new(JwkSet::parse(&answer.body)?);
+    let set = Rc::new(JwkSet::parse(&fetch(net, &request, "jwks").await?)?);
     {
         let mut cache = cx.caches.jwks.borrow_mut();
         if cache.len() >= MAX_CACHED_JWKS {

@@ -3,7 +3,7 @@
 // /admin, the whole flow (start, the provider's login and consent, callback, session), the
 // linking rules, and every refusal — reused, expired and foreign states, a wrong nonce, an ID
 // token of another audience, provider failures that leak nothing.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { useWorker, json, CLOCK_HEADER } from "./harness";
 import { owner, createApp, base, bearer, activeMember, auditLog, PASSWORD } from "./support";
 import {
@@ -39,6 +39,15 @@ afterAll(async () => {
   await Promise.all([idp?.stop(), github?.stop()]);
 });
 
+// Miniflare sends every request from 127.0.0.1, and starts and callbacks are counted per client
+// address: each test gets an address of its own, so the failures one test provokes (or leaves
+// in the future, with the clock moved) hold no other test back.
+let clients = 0;
+let client: Record<string, string> = {};
+beforeEach(() => {
+  client = { "cf-connecting-ip": `198.51.100.${++clients}` };
+});
+
 async function putProvider(id: string, body: unknown, as?: Record<string, string>) {
   return json("PUT", `${ADMIN}/providers/${id}`, body, as ?? (await owner()));
 }
@@ -49,13 +58,13 @@ function account(id: string, email: string, verified = true) {
 }
 
 async function start(provider = "idp", redirect = REDIRECT_URI, headers: Record<string, string> = {}) {
-  const res = await json("POST", `${B}/auth/thirdparty/${provider}/start`, { redirect_uri: redirect }, headers);
+  const res = await json("POST", `${B}/auth/thirdparty/${provider}/start`, { redirect_uri: redirect }, { ...client, ...headers });
   expect(res.status, res.text).toBe(200);
   return res.body as { authorization_url: string; state: string };
 }
 
 function callback(provider: string, code: string, state: string, headers: Record<string, string> = {}) {
-  return json("POST", `${B}/auth/thirdparty/${provider}/callback`, { code, state }, headers);
+  return json("POST", `${B}/auth/thirdparty/${provider}/callback`, { code, state }, { ...client, ...headers });
 }
 
 /** The whole flow for `who` at the OpenID provider: start, login and consent, callback. */
