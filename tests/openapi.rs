@@ -110,6 +110,7 @@ fn every_error_code_of_the_domain_is_listed() {
         Error::InvalidCode,
         Error::WrongCode,
         Error::EmailDeliveryNotConfigured,
+        Error::AppNotVerified,
         Error::Unavailable(String::new()),
         Error::Internal(String::new()),
     ] {
@@ -205,4 +206,8 @@ fn every_response_body_has_the_fields_its_schema_documents() {
     check::<PasswordlessStarted>();
     check::<PasswordlessSignedIn>();
     check::<OwnSessionBody>();
+    check::<SignedUpBody>();
+    check::<OperatorRoleBody>();
+    check::<DeletionBody>();
+    check::<DeletionProgress>();
 }

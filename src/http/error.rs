@@ -19,7 +19,10 @@ pub fn status(error: &Error) -> u16 {
         | Error::InvalidSignature
         | Error::WrongCode
         | Error::Unauthorized => 401,
-        Error::Forbidden(_) | Error::UserSuspended | Error::LoginMethodDisabled => 403,
+        Error::Forbidden(_)
+        | Error::UserSuspended
+        | Error::LoginMethodDisabled
+        | Error::AppNotVerified => 403,
         Error::RateLimited(_) => 429,
         Error::AppNotFound
         | Error::TenantNotFound

@@ -4,6 +4,7 @@
 
 use super::fixtures::*;
 use super::steps::*;
+use tessera::domain::deletion::Target;
 use tessera::domain::audit::AuditAction;
 use tessera::domain::challenge::{Plane, Purpose, Subject, MAX_WRONG_CODES, SHORT_TTL_MS};
 use tessera::domain::delivery::Delivery;
@@ -234,7 +235,7 @@ pub async fn a_challenge_names_the_account_of_its_email_in_its_plane<D: Database
     let (shop, _, u, _) = ada_in_acme(db).await;
     let mut owner = operator("ada@example.com", 4);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner).await.unwrap());
+    assert!(db.create_platform_owner(&owner, &bootstrap_membership(&owner)).await.unwrap());
     let plane = tenant_plane(&shop, "acme");
     let known = challenge(
         &plane,
@@ -583,7 +584,7 @@ pub async fn a_reset_is_consumed_once_and_revokes_the_users_sessions_of_its_tena
 pub async fn an_operator_reset_is_consumed_once_and_dated<D: Database>(db: &D) {
     let mut owner = operator("root@example.com", 4);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner).await.unwrap());
+    assert!(db.create_platform_owner(&owner, &bootstrap_membership(&owner)).await.unwrap());
     let proof = challenge(
         &Plane::Operators,
         Purpose::OperatorPasswordReset,
@@ -1032,8 +1033,10 @@ pub async fn deleting_a_tenant_forgets_its_email_state<D: Database>(db: &D) {
     )
     .await
     .unwrap();
-    let e = entry(3, &shop, AuditAction::TenantDelete, Some(&acme));
-    assert!(db.delete_tenant(&shop, &acme, &e).await.unwrap().is_some());
+    let target = Target::Tenant(shop.clone(), acme.clone());
+    assert!(delete_through_ports(db, &target, vec![], 3, 1)
+        .await
+        .is_some());
     create_tenant(db, &shop, "acme", 4).await;
     assert_eq!(db.find_challenge(&plane, &proof.id).await.unwrap(), None);
     assert_eq!(

@@ -182,6 +182,7 @@ fn a_suspended_member_has_no_permission_at_all_and_left_is_final() {
             MemberPatch {
                 status: Some(status),
                 roles: None,
+                membership_type: None,
             },
         ))
     };
@@ -227,14 +228,17 @@ fn the_last_active_admin_cannot_be_suspended_demoted_or_removed() {
         MemberPatch {
             status: Some(MemberStatus::Suspended),
             roles: None,
+            membership_type: None,
         },
         MemberPatch {
             status: Some(MemberStatus::Left),
             roles: None,
+            membership_type: None,
         },
         MemberPatch {
             status: None,
             roles: Some(vec![OperatorRole::Support]),
+            membership_type: None,
         },
     ] {
         let refused = block_on(members::update(&w.cx(), &admin, &shop, &id, patch));
@@ -256,6 +260,7 @@ fn the_last_active_admin_cannot_be_suspended_demoted_or_removed() {
         MemberPatch {
             status: None,
             roles: Some(vec![OperatorRole::Support]),
+            membership_type: None,
         },
     ));
     assert!(demoted.is_ok(), "another admin remains");
@@ -432,6 +437,7 @@ fn nobody_grants_a_role_with_a_permission_they_do_not_hold() {
     let patch = MemberPatch {
         status: None,
         roles: Some(vec![OperatorRole::Admin]),
+        membership_type: None,
     };
     let refused = block_on(members::update(&w.cx(), &key, &shop, &target.id, patch));
     assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
@@ -466,6 +472,7 @@ fn reactivating_a_suspended_admin_needs_the_permissions_it_gives_back() {
     let suspend = MemberPatch {
         status: Some(MemberStatus::Suspended),
         roles: None,
+        membership_type: None,
     };
     block_on(members::update(&w.cx(), &owner, &shop, &id, suspend)).unwrap();
     let key_secret = w.api_key(&owner, &shop, &acme, &["members:write"]);
@@ -473,6 +480,7 @@ fn reactivating_a_suspended_admin_needs_the_permissions_it_gives_back() {
     let reactivate = || MemberPatch {
         status: Some(MemberStatus::Active),
         roles: None,
+        membership_type: None,
     };
     let refused = block_on(members::update(&w.cx(), &key, &shop, &id, reactivate()));
     assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
