@@ -12,11 +12,11 @@ use sqlite::{sqlite_store, SqliteBackend};
 use std::cell::Cell;
 use tessera::domain::audit::{Actor, AuditAction, AuditEntry};
 use tessera::domain::authz::Scope;
+use tessera::domain::deletion::{Deletion, Target};
 use tessera::domain::email::Email;
+use tessera::domain::ids::DeletionId;
 use tessera::domain::ids::{ApiKeyId, AppId, AuditId, OperatorId, TenantId};
 use tessera::domain::keys::KeyOwner;
-use tessera::domain::deletion::{Deletion, Target};
-use tessera::domain::ids::DeletionId;
 use tessera::domain::member::{
     Member, MemberId, MemberStatus, MembershipSource, MembershipType, OperatorRole,
 };
@@ -32,8 +32,8 @@ use tessera::domain::Error;
 use tessera::store::d1::{SqlBackend, SqlStore, SqlValue, Statement};
 use tessera::store::{
     ApiKeyStore, Attempt, AuditStore, DeletionStore, EventOutcome, MemberStore, OperatorStore,
-    SessionStore,
-    SigningKeyStore, StoredSigningKey, TenancyStore, UserFilter, UserStateStore, UserStore,
+    SessionStore, SigningKeyStore, StoredSigningKey, TenancyStore, UserFilter, UserStateStore,
+    UserStore,
 };
 
 type Store = SqlStore<SqliteBackend>;
@@ -449,7 +449,10 @@ fn deleting_a_tenant_in_steps_removes_what_belongs_to_it_and_returns_its_key_has
         let deletion = Deletion::begin(DeletionId::generate(NOW, fresh()), &target, vec![], NOW);
         assert!(store.begin_deletion(&deletion, &audit).await.unwrap());
         assert_eq!(store.find_tenant(&public, &acme).await.unwrap(), None);
-        assert!(!store.create_tenant(&tenant, &audit).await.unwrap(), "no namesake yet");
+        assert!(
+            !store.create_tenant(&tenant, &audit).await.unwrap(),
+            "no namesake yet"
+        );
         assert_eq!(store.purge_api_keys(&target, 10).await.unwrap(), vec![hash]);
         // The token, then (in the same batch) the session it no longer holds.
         assert_eq!(store.purge_sessions(&target, 1).await.unwrap(), 2);
@@ -459,7 +462,13 @@ fn deleting_a_tenant_in_steps_removes_what_belongs_to_it_and_returns_its_key_has
         // The face, and the user it was the last of.
         assert_eq!(store.purge_users(&target, &faces, 10).await.unwrap(), 2);
         assert!(store.delete_target_row(&target).await.unwrap());
-        for table in ["api_keys", "tenant_users", "sessions", "refresh_tokens", "users"] {
+        for table in [
+            "api_keys",
+            "tenant_users",
+            "sessions",
+            "refresh_tokens",
+            "users",
+        ] {
             assert_eq!(count(&store, table), 0, "{table}");
         }
         let again = entry(&public, AuditAction::TenantDelete, "acme");
@@ -634,13 +643,19 @@ fn operators_keys_and_metadata_round_trip() {
             password_reset_at: None,
             email_verified_at: None,
         };
-        assert!(store.create_platform_owner(&owner, &bootstrap_membership(&owner)).await.unwrap());
+        assert!(store
+            .create_platform_owner(&owner, &bootstrap_membership(&owner))
+            .await
+            .unwrap());
         let second = Operator {
             id: OperatorId::generate(NOW, fresh()),
             email: email("other@example.com"),
             ..owner.clone()
         };
-        assert!(!store.create_platform_owner(&second, &bootstrap_membership(&second)).await.unwrap());
+        assert!(!store
+            .create_platform_owner(&second, &bootstrap_membership(&second))
+            .await
+            .unwrap());
         assert_eq!(
             store.find_operator_by_email(&owner.email).await.unwrap(),
             Some(owner.clone())

@@ -8,15 +8,15 @@ use contract::fixtures::*;
 use futures_executor::block_on;
 use tessera::domain::audit::AuditAction;
 use tessera::domain::authz::Permission;
-use tessera::domain::deletion::{Deletion, Target};
-use tessera::domain::ids::DeletionId;
-use tessera::domain::member::{CustomRole, MembershipSource};
-use tessera::domain::names::OperatorRoleName;
 use tessera::domain::challenge::{Challenge, Plane, Purpose};
+use tessera::domain::deletion::{Deletion, Target};
 use tessera::domain::delivery::Delivery;
+use tessera::domain::ids::DeletionId;
 use tessera::domain::ids::{AppId, TenantId};
 use tessera::domain::keys::KeyOwner;
 use tessera::domain::member::MemberStatus;
+use tessera::domain::member::{CustomRole, MembershipSource};
+use tessera::domain::names::OperatorRoleName;
 use tessera::domain::names::{PlanTier, RoleName};
 use tessera::domain::policy::Plan;
 use tessera::domain::secret::SecretKind;
@@ -26,9 +26,8 @@ use tessera::store::kv::KvEdge;
 use tessera::store::memory::{MemoryKv, MemoryStore, RowCounts};
 use tessera::store::{
     ApiKeyStore, AuditStore, ConsumeCount, DeletionStore, EmailStore, MaintenanceStore,
-    MemberStore,
-    OperatorStore, SendCount, SessionStore, Settlement, SigningKeyStore, TenancyStore, UserFilter,
-    UserStateStore, UserStore,
+    MemberStore, OperatorStore, SendCount, SessionStore, Settlement, SigningKeyStore, TenancyStore,
+    UserFilter, UserStateStore, UserStore,
 };
 
 contract::contract_suite!(memory, tessera::store::memory::MemoryStore::seeded);
@@ -278,7 +277,10 @@ async fn call_every_method(
         "update_tenant",
         db.update_tenant(&new_tenant(&shop, "acme"), &e(103))
     );
-    call!("create_platform_owner", db.create_platform_owner(&owner, &bootstrap_membership(&owner)));
+    call!(
+        "create_platform_owner",
+        db.create_platform_owner(&owner, &bootstrap_membership(&owner))
+    );
     call!("find_operator", db.find_operator(&owner.id));
     call!(
         "find_operator_by_email",
@@ -643,7 +645,10 @@ async fn call_every_method(
         db.purge_users(&in_acme, &[(acme.clone(), other.id)], 10)
     );
     call!("purge_email", db.purge_email(&in_acme, 10));
-    call!("purge_signin_failures", db.purge_signin_failures(&in_acme, 10));
+    call!(
+        "purge_signin_failures",
+        db.purge_signin_failures(&in_acme, 10)
+    );
     call!("purge_members", db.purge_members(&whole, 10));
     call!("purge_catalogue", db.purge_catalogue(&whole, 10));
     call!("purge_billing", db.purge_billing(&whole, 10));
@@ -769,7 +774,10 @@ fn writes_the_database_would_refuse_fail_and_change_nothing() {
     // A new operator with an email taken by another operator (UNIQUE).
     let mut owner = operator("owner@example.com", 304);
     owner.is_platform_owner = true;
-    assert_eq!(block_on(db.create_platform_owner(&owner, &bootstrap_membership(&owner))), Ok(true));
+    assert_eq!(
+        block_on(db.create_platform_owner(&owner, &bootstrap_membership(&owner))),
+        Ok(true)
+    );
     let before_accept = db.snapshot();
     let twin = operator("owner@example.com", 305);
     let accept = entry(306, &shop, AuditAction::MemberAccept, None);

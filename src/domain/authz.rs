@@ -510,12 +510,19 @@ mod tests {
             Decision::Deny(DenyReason::AppPending).into_result(),
             Err(Error::AppNotVerified)
         );
-        assert_eq!(SETTINGS, [Permission::TenantsRead, Permission::TenantsWrite]);
+        assert_eq!(
+            SETTINGS,
+            [Permission::TenantsRead, Permission::TenantsWrite]
+        );
     }
 
     #[test]
     fn permissions_parse_by_wire_name_into_a_set_in_table_order() {
-        let raw = ["users:read".to_owned(), "tenants:read".to_owned(), "users:read".to_owned()];
+        let raw = [
+            "users:read".to_owned(),
+            "tenants:read".to_owned(),
+            "users:read".to_owned(),
+        ];
         assert_eq!(
             Permission::parse_set(&raw).unwrap(),
             [Permission::TenantsRead, Permission::UsersRead]

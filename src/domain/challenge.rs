@@ -85,9 +85,7 @@ impl Purpose {
     /// How long a challenge of this purpose lives.
     pub fn ttl_ms(self) -> i64 {
         match self {
-            Purpose::EmailVerification | Purpose::OperatorEmailVerification => {
-                VERIFICATION_TTL_MS
-            }
+            Purpose::EmailVerification | Purpose::OperatorEmailVerification => VERIFICATION_TTL_MS,
             _ => SHORT_TTL_MS,
         }
     }

@@ -299,7 +299,13 @@ impl Deletion {
     /// Records a step that deleted `rows` and left the phase at `cursor`, or finished it
     /// (`finished`), at `now`. Past the last phase the deletion is done: the user and its
     /// tenants are forgotten.
-    pub fn record_step(&mut self, rows: usize, finished: bool, cursor: Option<String>, now: Timestamp) {
+    pub fn record_step(
+        &mut self,
+        rows: usize,
+        finished: bool,
+        cursor: Option<String>,
+        now: Timestamp,
+    ) {
         self.deleted = self
             .deleted
             .saturating_add(i64::try_from(rows).unwrap_or(i64::MAX));
@@ -382,7 +388,12 @@ mod tests {
         assert!(erasure.is_erasure());
         assert_eq!(
             erasure.phases(),
-            [Phase::Revocations, Phase::Sessions, Phase::Flags, Phase::Audit]
+            [
+                Phase::Revocations,
+                Phase::Sessions,
+                Phase::Flags,
+                Phase::Audit
+            ]
         );
     }
 

@@ -88,7 +88,9 @@ pub enum Error {
     WrongCode,
     /// The app was made by operator sign-up and its owner has not verified their email yet:
     /// it offers only its settings (`domain::authz::SETTINGS`) and no end-user flow.
-    #[error("the app's owner has not verified their email yet; only the app's settings can be used")]
+    #[error(
+        "the app's owner has not verified their email yet; only the app's settings can be used"
+    )]
     AppNotVerified,
     /// The app delivers no email (or the tenant has no `link_base_url`), so a flow that needs
     /// one cannot run.

@@ -391,7 +391,10 @@ mod tests {
                 Permission::UsersSuspend
             ]
         );
-        assert_eq!(undefined_roles(&[reader.clone()], &[]), ["reader"]);
+        assert_eq!(
+            undefined_roles(std::slice::from_ref(&reader), &[]),
+            ["reader"]
+        );
         assert!(undefined_roles(&[reader], &defined).is_empty());
     }
 

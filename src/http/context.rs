@@ -120,7 +120,11 @@ fn read_config(env: &Env) -> Result<Config, Error> {
         Ok(v) => match v.to_string().trim() {
             "open" => true,
             "" | "closed" => false,
-            _ => return Err(Error::Internal("OPERATOR_SIGNUP must be open or closed".into())),
+            _ => {
+                return Err(Error::Internal(
+                    "OPERATOR_SIGNUP must be open or closed".into(),
+                ))
+            }
         },
     };
     config.test_pbkdf2_iterations = test_hooks::pbkdf2_iterations(env)?;

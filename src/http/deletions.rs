@@ -28,10 +28,7 @@ fn answer(deletion: &Deletion) -> Result<Response, Error> {
     )?;
     response.headers().set(
         "Location",
-        &format!(
-            "/admin/apps/{}/deletions/{}",
-            deletion.app_id, deletion.id
-        ),
+        &format!("/admin/apps/{}/deletions/{}", deletion.app_id, deletion.id),
     )?;
     Ok(response)
 }
@@ -44,11 +41,7 @@ pub async fn delete_app(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<R
 }
 
 /// `DELETE /admin/apps/{app_id}/tenants/{tenant_id}` — `tenants:write`.
-pub async fn delete_tenant(
-    cx: &Ctx<'_>,
-    req: Request,
-    params: &Params,
-) -> Result<Response, Error> {
+pub async fn delete_tenant(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
     let target = Target::Tenant(&app_id, &tenant_id);
     let caller = allowed(cx, &req, Some(Permission::TenantsWrite), target).await?;

@@ -5,11 +5,13 @@
 use super::context::{Bindings, Frame};
 use super::error::problem;
 use super::routes::{resolve, RouteId};
-use super::{account, api_keys, apps, audit, auth, billing, catalogue, deletions, discovery, email};
+use super::{
+    account, api_keys, apps, audit, auth, billing, catalogue, deletions, discovery, email,
+};
 use super::{members, oauth, operators, recovery, tenants, users};
+use crate::domain::deletion::Budget;
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
-use crate::domain::deletion::Budget;
 use crate::service::{deletion, keyring, maintenance};
 use worker::{
     console_error, console_log, event, Context, Env, Request, Response, ScheduleContext,

@@ -50,7 +50,9 @@ pub async fn delete_app<S: Stores>(
 ) -> Result<Deletion, Error> {
     authorize(caller, None, &AuthzTarget::App(app_id)).into_result()?;
     if app_id.as_str() == crate::domain::ids::PUBLIC_TENANT {
-        return Err(Error::Conflict("the public app cannot be deleted".to_owned()));
+        return Err(Error::Conflict(
+            "the public app cannot be deleted".to_owned(),
+        ));
     }
     let target = Target::App(app_id.clone());
     if let Some(running) = cx.db.find_running_deletion(&target).await? {
@@ -171,8 +173,12 @@ pub async fn erase_user<S: Stores>(
     let faces = cx.db.find_faces(&target, MAX_FACES).await?;
     let tenants: Vec<TenantId> = faces.into_iter().map(|(tenant, _)| tenant).collect();
     if tenants.is_empty() {
-        authorize(caller, Some(Permission::UsersWrite), &AuthzTarget::App(app_id))
-            .into_result()?;
+        authorize(
+            caller,
+            Some(Permission::UsersWrite),
+            &AuthzTarget::App(app_id),
+        )
+        .into_result()?;
     }
     for tenant in &tenants {
         authorize(
@@ -256,9 +262,14 @@ pub async fn get<S: Stores>(
     };
     let (permission, target) = match (deletion.kind, &deletion.tenant_id) {
         (Kind::App, _) => (None, AuthzTarget::App(app_id)),
-        (Kind::Tenant, Some(t)) => (Some(Permission::TenantsWrite), AuthzTarget::Tenant(app_id, t)),
+        (Kind::Tenant, Some(t)) => (
+            Some(Permission::TenantsWrite),
+            AuthzTarget::Tenant(app_id, t),
+        ),
         (Kind::User, Some(t)) => (Some(Permission::UsersWrite), AuthzTarget::Tenant(app_id, t)),
-        (Kind::Tenant | Kind::User, None) => (Some(Permission::UsersWrite), AuthzTarget::App(app_id)),
+        (Kind::Tenant | Kind::User, None) => {
+            (Some(Permission::UsersWrite), AuthzTarget::App(app_id))
+        }
     };
     authorize(caller, permission, &target).into_result()?;
     Ok(deletion)
@@ -356,7 +367,9 @@ async fn step<S: Stores>(
             for hash in &hashes {
                 cx.caches.forget_api_key(hash);
                 if let Err(e) = cx.edge.delete_api_key(hash).await {
-                    cx.warn(&format!("KV copy of a deleted API key not withdrawn: {e:?}"));
+                    cx.warn(&format!(
+                        "KV copy of a deleted API key not withdrawn: {e:?}"
+                    ));
                 }
             }
             Step::batch(hashes.len(), EDGE_WRITES_PER_STEP, hashes.len())
@@ -458,9 +471,7 @@ async fn step<S: Stores>(
             cx.db.delete_target_row(target).await?;
             match target {
                 Target::App(app) => cache::app_deleted(cx, app).await?,
-                Target::Tenant(app, tenant) => {
-                    cache::tenant_changed(cx, app, tenant, None).await?
-                }
+                Target::Tenant(app, tenant) => cache::tenant_changed(cx, app, tenant, None).await?,
                 Target::User { .. } => {}
             }
             Step {

@@ -22,8 +22,8 @@ use crate::domain::email::Email;
 use crate::domain::ids::{AppId, OperatorId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::member::{
-    permissions_of, undefined_roles, CustomRole, Member, MemberId, MemberStatus,
-    MembershipSource, MembershipType, OperatorRole, INVITE_TTL_MS,
+    permissions_of, undefined_roles, CustomRole, Member, MemberId, MemberStatus, MembershipSource,
+    MembershipType, OperatorRole, INVITE_TTL_MS,
 };
 use crate::domain::names::OperatorRoleName;
 use crate::domain::operator::Operator;
@@ -306,7 +306,11 @@ pub async fn update<S: Stores>(
     }
     // What the membership will grant that it does not grant now (new roles, or its roles
     // again when it is reactivated) must be the caller's to grant.
-    ensure_can_grant(caller, gained_permissions(&member, &updated, &defined), &target)?;
+    ensure_can_grant(
+        caller,
+        gained_permissions(&member, &updated, &defined),
+        &target,
+    )?;
     if updated.membership_type != member.membership_type {
         ensure_can_grant(caller, granted(&member, &defined), &target)?;
     }
@@ -392,7 +396,11 @@ pub async fn list_roles<S: Stores>(
                 .into_iter()
                 .map(RoleView::custom),
         )
-        .filter(|r| page.after.as_deref().is_none_or(|after| r.name.as_str() > after))
+        .filter(|r| {
+            page.after
+                .as_deref()
+                .is_none_or(|after| r.name.as_str() > after)
+        })
         .collect();
     roles.sort_by(|a, b| a.name.cmp(&b.name));
     roles.truncate(page.limit + 1);
@@ -440,7 +448,11 @@ pub async fn put_role<S: Stores>(
             detail: json!({ "permissions": names }),
         },
     )?;
-    if !cx.db.put_operator_role(app_id, &role, cx.now, &audit).await? {
+    if !cx
+        .db
+        .put_operator_role(app_id, &role, cx.now, &audit)
+        .await?
+    {
         return Err(Error::Conflict(format!(
             "an app defines at most {} operator roles",
             crate::domain::member::MAX_CUSTOM_ROLES

@@ -117,7 +117,9 @@ pub struct SignedUp {
 /// a wrong one is `401 invalid_credentials`. Unless the operator's email is verified already,
 /// the app waits for it (`403 app_not_verified` for anything but its settings) and a
 /// verification link is sent through the delivery of the app `public` to
-/// `OPERATOR_LINK_BASE_URL` — so sign-up needs both (`409 email_delivery_not_configured`).
+/// `OPERATOR_LINK_BASE_URL` — so sign-up needs both (`409 email_delivery_not_configured`). A
+/// link that cannot be sent then (its send window is full) does not undo the sign-up: the
+/// operator asks for another.
 pub async fn signup<S: Stores>(
     cx: &Ctx<'_, S>,
     email: Email,
@@ -194,7 +196,13 @@ pub async fn signup<S: Stores>(
     )?;
     let created = cx
         .db
-        .sign_up_operator(new_operator.then_some(&operator), &app, &public, &owner, &audit)
+        .sign_up_operator(
+            new_operator.then_some(&operator),
+            &app,
+            &public,
+            &owner,
+            &audit,
+        )
         .await?;
     if !created {
         return Err(Error::Conflict(format!("app {} exists already", app.id)));
@@ -202,7 +210,14 @@ pub async fn signup<S: Stores>(
     cache::app_changed(cx, &app).await?;
     cache::tenant_changed(cx, &app.id, &public.id, Some(&public)).await?;
     if app.pending_verification {
-        recovery::send_operator_verification_to(cx, operator.email.clone(), client).await?;
+        // The app is made: a link that cannot go now (a full send window, the queue down) is
+        // reported, and the operator asks for another (`send_operator_verification`).
+        let sent = recovery::send_operator_verification_to(cx, operator.email.clone(), client);
+        if let Err(e) = sent.await {
+            cx.warn(&format!(
+                "operator verification link not sent at sign-up: {e:?}"
+            ));
+        }
     }
     Ok(SignedUp { operator, app })
 }

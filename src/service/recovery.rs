@@ -23,11 +23,11 @@ use crate::domain::authz::Principal;
 use crate::domain::challenge::{
     address_send_subject, Challenge, Code, Plane, Purpose, StoredChallenge, Subject,
 };
-use crate::domain::operator::Operator;
 use crate::domain::delivery::Message;
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, ChallengeId, MessageId, TenantId};
 use crate::domain::links::WebUrl;
+use crate::domain::operator::Operator;
 use crate::domain::password::Password;
 use crate::domain::secret::{PlainSecret, SecretHash, SecretKind};
 use crate::domain::tenancy::{LoginMethod, Tenant};

@@ -112,8 +112,11 @@ pub trait OperatorStore {
     /// Counts an operator sign-up from a client address (`signup:<address>` under
     /// `throttle::SIGNUP`, in the operator plane) unless it is blocked; `Some(seconds)` when
     /// it is. Sign-ups hash a password, so they are throttled per address before any hashing.
-    async fn count_operator_signup(&self, client: &str, now: Timestamp)
-        -> Result<Option<i64>, Error>;
+    async fn count_operator_signup(
+        &self,
+        client: &str,
+        now: Timestamp,
+    ) -> Result<Option<i64>, Error>;
     /// Operator sign-up: creates `new_operator` (when the email had none), the app with its
     /// `public` tenant and the operator's `owner` membership, with the audit entry, in one
     /// batch. `false` (nothing written) when an app of that id exists (or is being deleted).
@@ -353,8 +356,12 @@ pub trait EdgeStore {
         flags: &UserFlags,
     ) -> Result<(), Error>;
     /// Withdraws the flags document of a user in a tenant (the user left it or was deleted).
-    async fn delete_flags(&self, app: &AppId, tenant: &TenantId, user: &UserId)
-        -> Result<(), Error>;
+    async fn delete_flags(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<(), Error>;
     /// The mirrored roles and plans of an app (`None` when never written).
     async fn find_policy(&self, app: &AppId) -> Result<Option<AppPolicy>, Error>;
     /// Rewrites the mirror of an app's roles and plans.
@@ -898,14 +905,9 @@ pub trait DeletionStore {
     /// email flows kept of their addresses there (challenges, send counts, outbox, dead
     /// letters, sign-in counters), and the user with its metadata when no face is left.
     /// `false` (nothing written) when the target does not exist (or no longer matches).
-    async fn begin_deletion(&self, deletion: &Deletion, audit: &AuditEntry)
-        -> Result<bool, Error>;
+    async fn begin_deletion(&self, deletion: &Deletion, audit: &AuditEntry) -> Result<bool, Error>;
     /// A deletion of this app (any kind), if any.
-    async fn find_deletion(
-        &self,
-        app: &AppId,
-        id: &DeletionId,
-    ) -> Result<Option<Deletion>, Error>;
+    async fn find_deletion(&self, app: &AppId, id: &DeletionId) -> Result<Option<Deletion>, Error>;
     /// The running deletion of exactly this target, if any.
     async fn find_running_deletion(
         &self,
@@ -938,8 +940,7 @@ pub trait DeletionStore {
         limit: usize,
     ) -> Result<Vec<SessionId>, Error>;
     /// Refresh tokens of the target's sessions, then the sessions that have none left.
-    async fn purge_sessions(&self, target: &DeletionTarget, limit: usize)
-        -> Result<usize, Error>;
+    async fn purge_sessions(&self, target: &DeletionTarget, limit: usize) -> Result<usize, Error>;
     /// The first `limit` faces (tenant, user) of the target, in key order.
     async fn find_faces(
         &self,
@@ -965,17 +966,11 @@ pub trait DeletionStore {
         limit: usize,
     ) -> Result<usize, Error>;
     /// Memberships of an app.
-    async fn purge_members(&self, target: &DeletionTarget, limit: usize)
-        -> Result<usize, Error>;
+    async fn purge_members(&self, target: &DeletionTarget, limit: usize) -> Result<usize, Error>;
     /// End-user roles, plans and operator roles of an app.
-    async fn purge_catalogue(
-        &self,
-        target: &DeletionTarget,
-        limit: usize,
-    ) -> Result<usize, Error>;
+    async fn purge_catalogue(&self, target: &DeletionTarget, limit: usize) -> Result<usize, Error>;
     /// The billing webhook's secret and events of an app.
-    async fn purge_billing(&self, target: &DeletionTarget, limit: usize)
-        -> Result<usize, Error>;
+    async fn purge_billing(&self, target: &DeletionTarget, limit: usize) -> Result<usize, Error>;
     /// An app's audit entries; for an erasure, the entries of the app that name the user get
     /// `pseudonym` as their target instead (the entries themselves stay).
     async fn purge_audit(

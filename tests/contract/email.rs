@@ -4,9 +4,9 @@
 
 use super::fixtures::*;
 use super::steps::*;
-use tessera::domain::deletion::Target;
 use tessera::domain::audit::AuditAction;
 use tessera::domain::challenge::{Plane, Purpose, Subject, MAX_WRONG_CODES, SHORT_TTL_MS};
+use tessera::domain::deletion::Target;
 use tessera::domain::delivery::Delivery;
 use tessera::domain::ids::{AppId, TenantId};
 use tessera::domain::links::WebUrl;
@@ -235,7 +235,10 @@ pub async fn a_challenge_names_the_account_of_its_email_in_its_plane<D: Database
     let (shop, _, u, _) = ada_in_acme(db).await;
     let mut owner = operator("ada@example.com", 4);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner, &bootstrap_membership(&owner)).await.unwrap());
+    assert!(db
+        .create_platform_owner(&owner, &bootstrap_membership(&owner))
+        .await
+        .unwrap());
     let plane = tenant_plane(&shop, "acme");
     let known = challenge(
         &plane,
@@ -584,7 +587,10 @@ pub async fn a_reset_is_consumed_once_and_revokes_the_users_sessions_of_its_tena
 pub async fn an_operator_reset_is_consumed_once_and_dated<D: Database>(db: &D) {
     let mut owner = operator("root@example.com", 4);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner, &bootstrap_membership(&owner)).await.unwrap());
+    assert!(db
+        .create_platform_owner(&owner, &bootstrap_membership(&owner))
+        .await
+        .unwrap());
     let proof = challenge(
         &Plane::Operators,
         Purpose::OperatorPasswordReset,

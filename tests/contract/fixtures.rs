@@ -10,7 +10,9 @@ use tessera::domain::ids::{
     ApiKeyId, AppId, AuditId, ChallengeId, MessageId, OperatorId, TenantId,
 };
 use tessera::domain::keys::KeyOwner;
-use tessera::domain::member::{Member, MemberId, MemberStatus, MembershipSource, MembershipType, OperatorRole};
+use tessera::domain::member::{
+    Member, MemberId, MemberStatus, MembershipSource, MembershipType, OperatorRole,
+};
 use tessera::domain::operator::Operator;
 use tessera::domain::password::{PasswordHash, PasswordPolicy};
 use tessera::domain::secret::{PlainSecret, SecretHash, SecretKind};

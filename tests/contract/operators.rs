@@ -13,10 +13,16 @@ use tessera::store::Database;
 pub async fn only_one_platform_owner_can_ever_be_created<D: Database>(db: &D) {
     let mut first = operator("owner@example.com", 1);
     first.is_platform_owner = true;
-    assert!(db.create_platform_owner(&first, &bootstrap_membership(&first)).await.unwrap());
+    assert!(db
+        .create_platform_owner(&first, &bootstrap_membership(&first))
+        .await
+        .unwrap());
     let mut second = operator("second@example.com", 2);
     second.is_platform_owner = true;
-    assert!(!db.create_platform_owner(&second, &bootstrap_membership(&second)).await.unwrap());
+    assert!(!db
+        .create_platform_owner(&second, &bootstrap_membership(&second))
+        .await
+        .unwrap());
     assert_eq!(db.find_operator(&second.id).await.unwrap(), None);
     assert_eq!(
         db.find_operator_by_email(&second.email).await.unwrap(),
@@ -39,7 +45,10 @@ pub async fn only_one_platform_owner_can_ever_be_created<D: Database>(db: &D) {
 pub async fn an_operator_password_is_replaced<D: Database>(db: &D) {
     let mut owner = operator("owner@example.com", 1);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner, &bootstrap_membership(&owner)).await.unwrap());
+    assert!(db
+        .create_platform_owner(&owner, &bootstrap_membership(&owner))
+        .await
+        .unwrap());
     db.update_operator_password(&owner.id, &password_hash(2))
         .await
         .unwrap();
@@ -54,7 +63,10 @@ pub async fn an_operator_password_is_replaced<D: Database>(db: &D) {
 pub async fn clearing_an_operator_email_forgets_its_failures_and_nothing_else<D: Database>(db: &D) {
     let mut owner = operator("owner@example.com", 1);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner, &bootstrap_membership(&owner)).await.unwrap());
+    assert!(db
+        .create_platform_owner(&owner, &bootstrap_membership(&owner))
+        .await
+        .unwrap());
     let client = Some("client:203.0.113.1");
     let try_at = |ms| attempt("operator:owner@example.com", client, at(ms));
     for _ in 0..5 {
@@ -89,7 +101,10 @@ pub async fn operator_sign_ins_are_counted_before_hashing_and_settled_on_success
 ) {
     let mut owner = operator("owner@example.com", 1);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner, &bootstrap_membership(&owner)).await.unwrap());
+    assert!(db
+        .create_platform_owner(&owner, &bootstrap_membership(&owner))
+        .await
+        .unwrap());
     let try_at = |ms| {
         attempt(
             "operator:owner@example.com",
@@ -373,7 +388,10 @@ pub async fn an_existing_operator_accepts_an_invitation_without_a_new_account<D:
     let shop = create_app(db, "shop", 1).await;
     let mut owner = operator("owner@example.com", 1);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner, &bootstrap_membership(&owner)).await.unwrap());
+    assert!(db
+        .create_platform_owner(&owner, &bootstrap_membership(&owner))
+        .await
+        .unwrap());
     let (member, hash) = invite(db, &shop, "owner@example.com", 10, 1_000).await;
     let e = entry(20, &shop, AuditAction::MemberAccept, None);
     assert!(db
@@ -525,7 +543,10 @@ pub async fn grants_are_the_memberships_that_are_not_left<D: Database>(db: &D) {
     let third = create_app(db, "third", 3).await;
     let mut owner = operator("ann@example.com", 1);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner, &bootstrap_membership(&owner)).await.unwrap());
+    assert!(db
+        .create_platform_owner(&owner, &bootstrap_membership(&owner))
+        .await
+        .unwrap());
     let mut members = Vec::new();
     for (n, app_id) in [(10, &shop), (20, &other), (30, &third)] {
         let (m, hash) = invite(db, app_id, "ann@example.com", n, 1_000).await;

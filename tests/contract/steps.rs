@@ -130,7 +130,9 @@ pub async fn delete_through_ports<D: Database>(
     let action = match target {
         Target::App(_) => AuditAction::AppDelete,
         Target::Tenant(..) => AuditAction::TenantDelete,
-        Target::User { tenant: Some(_), .. } => AuditAction::UserDelete,
+        Target::User {
+            tenant: Some(_), ..
+        } => AuditAction::UserDelete,
         Target::User { tenant: None, .. } => AuditAction::UserErase,
     };
     let mut e = entry(n, &audit_app, action, target.tenant_id());
@@ -143,7 +145,11 @@ pub async fn delete_through_ports<D: Database>(
         tenants,
         at(i64::from(n)),
     );
-    if !db.begin_deletion(&deletion, &e).await.expect("begin_deletion") {
+    if !db
+        .begin_deletion(&deletion, &e)
+        .await
+        .expect("begin_deletion")
+    {
         return None;
     }
     let mut purged = Purged::default();
@@ -191,9 +197,12 @@ pub async fn delete_through_ports<D: Database>(
             }
         };
         purged.rows += rows;
-        let finished = matches!(phase, Phase::Revocations | Phase::Flags | Phase::Row) || rows < limit;
+        let finished =
+            matches!(phase, Phase::Revocations | Phase::Flags | Phase::Row) || rows < limit;
         deletion.record_step(rows, finished, None, at(i64::from(n)));
-        db.update_deletion(&deletion).await.expect("update_deletion");
+        db.update_deletion(&deletion)
+            .await
+            .expect("update_deletion");
     }
     Some((deletion, purged))
 }

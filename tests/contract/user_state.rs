@@ -3,8 +3,8 @@
 
 use super::fixtures::*;
 use super::steps::{actions_of, audit_of, create_app, create_tenant, delete_through_ports};
-use tessera::domain::deletion::Target;
 use tessera::domain::audit::AuditAction;
+use tessera::domain::deletion::Target;
 use tessera::domain::ids::{AppId, TenantId};
 use tessera::domain::names::{PlanTier, RoleName, UserPermission};
 use tessera::domain::policy::Plan;

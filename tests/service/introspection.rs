@@ -7,7 +7,7 @@ use tessera::domain::names::{PlanTier, RoleName, UserPermission};
 use tessera::domain::user::UserStatus;
 use tessera::domain::Error;
 use tessera::service::introspection::{self, Introspection};
-use tessera::service::{catalogue, tenancy, users};
+use tessera::service::{catalogue, users};
 
 struct Fixture {
     w: World,

@@ -6,8 +6,8 @@
 
 use super::api_keys::HashRow;
 use super::{
-    audit_insert, changed, corrupt, json_list, only_if, opt_text, size, text,
-    time, when_exists, SqlBackend, SqlResult, SqlStore, SqlValue, Statement,
+    audit_insert, changed, corrupt, json_list, only_if, opt_text, size, text, time, when_exists,
+    SqlBackend, SqlResult, SqlStore, SqlValue, Statement,
 };
 use crate::domain::audit::AuditEntry;
 use crate::domain::deletion::{Deletion, Kind, State, Target};
@@ -141,7 +141,11 @@ fn scope(target: &Target, prefix: &str, user: Option<&str>) -> Option<(String, V
                 "{prefix}app_id = ?1 AND {prefix}tenant_id = ?2 AND {prefix}{} = ?3",
                 user?
             ),
-            vec![text(app.as_str()), text(tenant.as_str()), text(&id.to_string())],
+            vec![
+                text(app.as_str()),
+                text(tenant.as_str()),
+                text(&id.to_string()),
+            ],
         ),
         Target::User {
             app,
@@ -156,7 +160,12 @@ fn scope(target: &Target, prefix: &str, user: Option<&str>) -> Option<(String, V
 
 /// A bounded delete from `table` of the rows `condition` (binding `args`) selects: at most
 /// `limit` of them.
-fn bounded_delete(table: &str, condition: &str, mut args: Vec<SqlValue>, limit: usize) -> Statement {
+fn bounded_delete(
+    table: &str,
+    condition: &str,
+    mut args: Vec<SqlValue>,
+    limit: usize,
+) -> Statement {
     args.push(size(limit));
     let n = args.len();
     Statement::new(
@@ -363,11 +372,7 @@ impl<B: SqlBackend> DeletionStore for SqlStore<B> {
         changed(&results, record_at)
     }
 
-    async fn find_deletion(
-        &self,
-        app: &AppId,
-        id: &DeletionId,
-    ) -> Result<Option<Deletion>, Error> {
+    async fn find_deletion(&self, app: &AppId, id: &DeletionId) -> Result<Option<Deletion>, Error> {
         self.first::<DeletionRow>(Statement::new(
             format!("SELECT {DELETION_COLUMNS} FROM deletions WHERE id = ?1 AND app_id = ?2"),
             vec![text(&id.to_string()), text(app.as_str())],
@@ -443,7 +448,11 @@ impl<B: SqlBackend> DeletionStore for SqlStore<B> {
         .await
     }
 
-    async fn purge_api_keys(&self, target: &Target, limit: usize) -> Result<Vec<SecretHash>, Error> {
+    async fn purge_api_keys(
+        &self,
+        target: &Target,
+        limit: usize,
+    ) -> Result<Vec<SecretHash>, Error> {
         let Some((condition, args)) = app_or_tenant(target) else {
             return Ok(Vec::new());
         };

@@ -387,8 +387,8 @@ impl<B: SqlBackend> MemberStore for SqlStore<B> {
         .await?
         .into_iter()
         .map(|row| {
-            let permissions: Vec<String> = serde_json::from_str(&row.permissions)
-                .map_err(|_| corrupt("operator_roles"))?;
+            let permissions: Vec<String> =
+                serde_json::from_str(&row.permissions).map_err(|_| corrupt("operator_roles"))?;
             CustomRoleRow {
                 name: row.name,
                 permissions,

@@ -233,7 +233,12 @@ fn rows<T: DeserializeOwned, R: SqlResult>(results: &[R], index: usize) -> Resul
 /// binds one more value, `value`, at its `?`. Lets a statement of a batch depend on one further
 /// back than `changes()` reaches (the witness: a row an earlier statement wrote only when it
 /// took effect).
-fn when_exists(mut statement: Statement, keyword: &str, select: &str, value: SqlValue) -> Statement {
+fn when_exists(
+    mut statement: Statement,
+    keyword: &str,
+    select: &str,
+    value: SqlValue,
+) -> Statement {
     statement.args.push(value);
     let bound = select.replacen('?', &format!("?{}", statement.args.len()), 1);
     statement.sql = format!("{} {keyword} EXISTS ({bound})", statement.sql);

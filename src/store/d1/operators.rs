@@ -6,8 +6,8 @@ use super::members::member_insert;
 use super::tenancy::{app_insert, public_tenant_insert};
 use super::throttle::{count_attempt, count_attempt_with, settle_attempt, OPERATOR_PLANE};
 use super::{
-    audit_insert, corrupt, first_changed, only_if, phc, phc_params, rows, text, time,
-    when_audited, with_condition, SqlBackend, SqlStore, SqlValue, Statement,
+    audit_insert, corrupt, first_changed, only_if, phc, phc_params, rows, text, time, when_audited,
+    with_condition, SqlBackend, SqlStore, SqlValue, Statement,
 };
 use crate::domain::audit::AuditEntry;
 use crate::domain::email::Email;
@@ -67,7 +67,10 @@ fn operator_insert(operator: &Operator) -> Statement {
             phc(operator.password_hash.as_ref()),
             time(operator.created_at),
             phc_params(operator.password_hash.as_ref()),
-            operator.email_verified_at.map(time).unwrap_or(SqlValue::Null),
+            operator
+                .email_verified_at
+                .map(time)
+                .unwrap_or(SqlValue::Null),
         ],
     )
 }

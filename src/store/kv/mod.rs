@@ -168,7 +168,9 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<(), Error> {
-        self.kv.delete(&format!("flags:{app}:{tenant}:{user}")).await
+        self.kv
+            .delete(&format!("flags:{app}:{tenant}:{user}"))
+            .await
     }
 
     async fn delete_policy(&self, app: &AppId) -> Result<(), Error> {

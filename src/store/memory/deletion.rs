@@ -84,7 +84,10 @@ impl State {
         let in_scope = deletion
             .tenants
             .iter()
-            .filter(|t| self.faces.contains_key(&((*app).clone(), (*t).clone(), user)))
+            .filter(|t| {
+                self.faces
+                    .contains_key(&((*app).clone(), (*t).clone(), user))
+            })
             .count();
         let all_faces = self
             .faces
@@ -199,11 +202,7 @@ impl DeletionStore for MemoryStore {
         Ok(true)
     }
 
-    async fn find_deletion(
-        &self,
-        app: &AppId,
-        id: &DeletionId,
-    ) -> Result<Option<Deletion>, Error> {
+    async fn find_deletion(&self, app: &AppId, id: &DeletionId) -> Result<Option<Deletion>, Error> {
         self.check("find_deletion")?;
         Ok(self
             .state
@@ -270,11 +269,18 @@ impl DeletionStore for MemoryStore {
         Ok(bounded_remove(
             &mut self.state.borrow_mut().deletions,
             limit,
-            |_, d| d.state == DeletionState::Done && d.finished_at.is_some_and(|at| at < finished_before),
+            |_, d| {
+                d.state == DeletionState::Done
+                    && d.finished_at.is_some_and(|at| at < finished_before)
+            },
         ))
     }
 
-    async fn purge_api_keys(&self, target: &Target, limit: usize) -> Result<Vec<SecretHash>, Error> {
+    async fn purge_api_keys(
+        &self,
+        target: &Target,
+        limit: usize,
+    ) -> Result<Vec<SecretHash>, Error> {
         self.check("purge_api_keys")?;
         let mut s = self.state.borrow_mut();
         if matches!(target, Target::User { .. }) {
@@ -384,7 +390,10 @@ impl DeletionStore for MemoryStore {
         }
         let mut rows = 0;
         for (tenant, user) in faces.iter().take(limit) {
-            if s.faces.remove(&(app.clone(), tenant.clone(), *user)).is_some() {
+            if s.faces
+                .remove(&(app.clone(), tenant.clone(), *user))
+                .is_some()
+            {
                 rows += 1;
             }
         }
@@ -461,8 +470,10 @@ impl DeletionStore for MemoryStore {
             return Ok(0);
         };
         let mut s = self.state.borrow_mut();
-        Ok(bounded_remove(&mut s.webhook_secrets, limit, |a, _| a == app)
-            + bounded_remove(&mut s.webhook_events, limit, |(a, _), _| a == app))
+        Ok(
+            bounded_remove(&mut s.webhook_secrets, limit, |a, _| a == app)
+                + bounded_remove(&mut s.webhook_events, limit, |(a, _), _| a == app),
+        )
     }
 
     async fn purge_audit(

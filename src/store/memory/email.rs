@@ -12,12 +12,12 @@ use crate::domain::challenge::{
 use crate::domain::delivery::{DeadLetter, Delivery, DeliveryKind, Message};
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, ChallengeId, OperatorId, TenantId};
+use crate::domain::member::{MemberStatus, MembershipSource};
 use crate::domain::password::PasswordHash;
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::time::Timestamp;
 use crate::domain::user::{TenantUser, User, UserId};
-use crate::domain::member::{MembershipSource, MemberStatus};
 use crate::domain::Error;
 use crate::store::{ConsumeCount, Counted, EmailStore, SendCount, Settlement, SignUpOutcome};
 
@@ -434,7 +434,10 @@ impl EmailStore for MemoryStore {
     ) -> Result<Option<Vec<AppId>>, Error> {
         self.check("verify_operator_email")?;
         let mut s = self.state.borrow_mut();
-        let email = s.challenges.get(challenge).map(|c| c.challenge.email.clone());
+        let email = s
+            .challenges
+            .get(challenge)
+            .map(|c| c.challenge.email.clone());
         let consumed = s.consume(challenge, now);
         let mut apps = Vec::new();
         if consumed {
