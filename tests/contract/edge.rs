@@ -184,7 +184,9 @@ pub async fn flags_policy_and_public_keys_are_withdrawn<E: EdgeStore>(edge: &E) 
         activates_at: Timestamp::from_unix_ms(T0),
         created_at: Timestamp::from_unix_ms(T0),
     };
-    edge.put_public_keys(&owner, &[key.clone()]).await.unwrap();
+    edge.put_public_keys(&owner, std::slice::from_ref(&key))
+        .await
+        .unwrap();
     edge.put_public_keys(&KeyOwner::Operators, &[key])
         .await
         .unwrap();
