@@ -18,7 +18,7 @@ use super::sessions::publish_revocations;
 use super::tenancy::{existing_app, existing_tenant};
 use super::users::withdraw_flags;
 use super::{Ctx, Stores};
-use crate::domain::audit::AuditAction;
+use crate::domain::audit::{AuditAction, AuditEntry};
 use crate::domain::authz::{authorize, Permission, Principal, Target as AuthzTarget};
 use crate::domain::deletion::{
     Budget, Deletion, Kind, Phase, State, Target, DONE_RETENTION_MS, EDGE_WRITES_PER_STEP,
@@ -61,18 +61,15 @@ pub async fn delete_app<S: Stores>(
     existing_app(cx, app_id).await?;
     let public = AppId::parse(crate::domain::ids::PUBLIC_TENANT)
         .map_err(|_| Error::Internal("the public app id does not parse".to_owned()))?;
-    let audit = audit_entry(
+    let (id, audit) = audited(
         cx,
-        actor(caller),
-        Change {
-            app_id: &public,
-            action: AuditAction::AppDelete,
-            target: app_id.to_string(),
-            tenant_id: None,
-            detail: json!({}),
-        },
+        caller,
+        &public,
+        AuditAction::AppDelete,
+        app_id.to_string(),
+        None,
     )?;
-    begin(cx, &target, Vec::new(), &audit, || Error::AppNotFound).await
+    begin(cx, id, &target, Vec::new(), &audit, || Error::AppNotFound).await
 }
 
 /// `DELETE /admin/apps/{app}/tenants/{tenant}` — `tenants:write`. Everything under the tenant:
@@ -100,18 +97,18 @@ pub async fn delete_tenant<S: Stores>(
         return run_now(cx, running).await;
     }
     existing_tenant(cx, app_id, tenant_id).await?;
-    let audit = audit_entry(
+    let (id, audit) = audited(
         cx,
-        actor(caller),
-        Change {
-            app_id,
-            action: AuditAction::TenantDelete,
-            target: tenant_id.to_string(),
-            tenant_id: Some(tenant_id),
-            detail: json!({}),
-        },
+        caller,
+        app_id,
+        AuditAction::TenantDelete,
+        tenant_id.to_string(),
+        Some(tenant_id),
     )?;
-    begin(cx, &target, Vec::new(), &audit, || Error::TenantNotFound).await
+    begin(cx, id, &target, Vec::new(), &audit, || {
+        Error::TenantNotFound
+    })
+    .await
 }
 
 /// `DELETE /admin/apps/{app}/tenants/{tenant}/users/{user}` — `users:write` on the tenant. The
@@ -140,19 +137,16 @@ pub async fn delete_user<S: Stores>(
         return run_now(cx, running).await;
     }
     super::users::face_of(cx, app_id, tenant_id, user_id).await?;
-    let audit = audit_entry(
+    let (id, audit) = audited(
         cx,
-        actor(caller),
-        Change {
-            app_id,
-            action: AuditAction::UserDelete,
-            target: user_id.to_string(),
-            tenant_id: Some(tenant_id),
-            detail: json!({}),
-        },
+        caller,
+        app_id,
+        AuditAction::UserDelete,
+        user_id.to_string(),
+        Some(tenant_id),
     )?;
     let tenants = vec![tenant_id.clone()];
-    begin(cx, &target, tenants, &audit, || Error::UserNotFound).await
+    begin(cx, id, &target, tenants, &audit, || Error::UserNotFound).await
 }
 
 /// `DELETE /admin/apps/{app}/users/{user}` — `users:write` on every tenant the user has a face
@@ -197,39 +191,59 @@ pub async fn erase_user<S: Stores>(
     }
     // Named by the user's id until the audit phase makes it name the deletion, like every
     // other entry about the user.
-    let audit = audit_entry(
+    let (id, audit) = audited(
         cx,
-        actor(caller),
-        Change {
-            app_id,
-            action: AuditAction::UserErase,
-            target: user_id.to_string(),
-            tenant_id: None,
-            detail: json!({ "tenants": tenants.len() }),
-        },
+        caller,
+        app_id,
+        AuditAction::UserErase,
+        user_id.to_string(),
+        None,
     )?;
-    begin(cx, &target, tenants, &audit, || {
+    begin(cx, id, &target, tenants, &audit, || {
         Error::Conflict("the user changed meanwhile; try again".to_owned())
     })
     .await
 }
 
-/// Begins the deletion of `target` and runs it within the request's budget. When the first
+/// A new deletion's id and the audit entry of its beginning, which names the id (so the log
+/// leads to the deletion's progress) — in `app_id`'s log, about `target` (`tenant_id` its
+/// tenant, if any).
+fn audited<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+    action: AuditAction,
+    target: String,
+    tenant_id: Option<&TenantId>,
+) -> Result<(DeletionId, AuditEntry), Error> {
+    let id = DeletionId::generate(cx.now, cx.random()?);
+    let audit = audit_entry(
+        cx,
+        actor(caller),
+        Change {
+            app_id,
+            action,
+            target,
+            tenant_id,
+            detail: json!({ "deletion_id": id }),
+        },
+    )?;
+    Ok((id, audit))
+}
+
+/// Begins the deletion `id` of `target` (its audit entry names the id, so the log leads to
+/// the deletion's progress) and runs it within the request's budget. When the first
 /// step finds nothing to delete, a deletion of the same target that began meanwhile is
 /// continued instead, or the answer is `gone()`.
 async fn begin<S: Stores>(
     cx: &Ctx<'_, S>,
+    id: DeletionId,
     target: &Target,
     tenants: Vec<TenantId>,
-    audit: &crate::domain::audit::AuditEntry,
+    audit: &AuditEntry,
     gone: impl FnOnce() -> Error,
 ) -> Result<Deletion, Error> {
-    let deletion = Deletion::begin(
-        DeletionId::generate(cx.now, cx.random()?),
-        target,
-        tenants,
-        cx.now,
-    );
+    let deletion = Deletion::begin(id, target, tenants, cx.now);
     if !cx.db.begin_deletion(&deletion, audit).await? {
         return match cx.db.find_running_deletion(target).await? {
             Some(running) => run_now(cx, running).await,

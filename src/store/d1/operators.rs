@@ -4,7 +4,7 @@
 
 use super::members::member_insert;
 use super::tenancy::{app_insert, public_tenant_insert};
-use super::throttle::{count_attempt, count_attempt_with, settle_attempt, OPERATOR_PLANE};
+use super::throttle::{count_attempt, count_signup, settle_attempt, OPERATOR_PLANE};
 use super::{
     audit_insert, corrupt, first_changed, only_if, phc, phc_params, rows, text, time, when_audited,
     with_condition, SqlBackend, SqlStore, SqlValue, Statement,
@@ -16,7 +16,6 @@ use crate::domain::member::Member;
 use crate::domain::operator::Operator;
 use crate::domain::password::{PasswordHash, PasswordParams};
 use crate::domain::tenancy::{App, Tenant};
-use crate::domain::throttle::SIGNUP;
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
 use crate::store::{Attempt, OperatorStore, SignInRecord};
@@ -185,23 +184,8 @@ impl<B: SqlBackend> OperatorStore for SqlStore<B> {
         client: &str,
         now: Timestamp,
     ) -> Result<Option<i64>, Error> {
-        // As end users' sign-ups: one subject of its own, in the operator plane.
-        let attempt = Attempt {
-            account: format!("signup:{client}"),
-            client: None,
-            now,
-        };
-        let nothing = Statement::new("SELECT 1 AS one", vec![]);
-        let (_, retry_after) = count_attempt_with(
-            self,
-            OPERATOR_PLANE,
-            OPERATOR_PLANE,
-            &attempt,
-            nothing,
-            &SIGNUP,
-        )
-        .await?;
-        Ok(retry_after)
+        // As end users' sign-ups, in the operator plane.
+        count_signup(self, OPERATOR_PLANE, OPERATOR_PLANE, client, now).await
     }
 
     async fn sign_up_operator(

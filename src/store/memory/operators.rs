@@ -14,7 +14,7 @@ use crate::domain::operator::Operator;
 use crate::domain::password::{PasswordHash, PasswordParams};
 use crate::domain::secret::SecretHash;
 use crate::domain::tenancy::{App, Tenant};
-use crate::domain::throttle::{ACCOUNT, SIGNUP};
+use crate::domain::throttle::ACCOUNT;
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
 use crate::store::{Attempt, MemberStore, OperatorStore, RoleDeletion, SignInRecord};
@@ -231,15 +231,10 @@ impl OperatorStore for MemoryStore {
         now: Timestamp,
     ) -> Result<Option<i64>, Error> {
         self.check("count_operator_signup")?;
-        let attempt = Attempt {
-            account: format!("signup:{client}"),
-            client: None,
-            now,
-        };
         Ok(self
             .state
             .borrow_mut()
-            .count_attempt(OPERATOR_PLANE, OPERATOR_PLANE, &attempt, &SIGNUP))
+            .count_signup(OPERATOR_PLANE, OPERATOR_PLANE, client, now))
     }
 
     async fn sign_up_operator(
