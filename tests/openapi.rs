@@ -112,6 +112,7 @@ fn every_error_code_of_the_domain_is_listed() {
         Error::EmailDeliveryNotConfigured,
         Error::ProviderError(String::new()),
         Error::EmailNotVerified,
+        Error::AppNotVerified,
         Error::Unavailable(String::new()),
         Error::Internal(String::new()),
     ] {
@@ -210,4 +211,8 @@ fn every_response_body_has_the_fields_its_schema_documents() {
     check::<ProviderBody>();
     check::<ProviderEnvelope>();
     check::<ThirdPartyStarted>();
+    check::<SignedUpBody>();
+    check::<OperatorRoleBody>();
+    check::<DeletionBody>();
+    check::<DeletionProgress>();
 }

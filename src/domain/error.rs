@@ -86,6 +86,12 @@ pub enum Error {
     /// many wrong codes: `401 invalid_code`.
     #[error("the code is wrong, or the attempt has ended")]
     WrongCode,
+    /// The app was made by operator sign-up and its owner has not verified their email yet:
+    /// it offers only its settings (`domain::authz::SETTINGS`) and no end-user flow.
+    #[error(
+        "the app's owner has not verified their email yet; only the app's settings can be used"
+    )]
+    AppNotVerified,
     /// The app delivers no email (or the tenant has no `link_base_url`), so a flow that needs
     /// one cannot run.
     #[error("email delivery is not configured for this app or tenant")]
@@ -140,6 +146,7 @@ impl Error {
             Error::EmailDeliveryNotConfigured => "email_delivery_not_configured",
             Error::ProviderError(_) => "provider_error",
             Error::EmailNotVerified => "email_not_verified",
+            Error::AppNotVerified => "app_not_verified",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal_error",
         }

@@ -165,6 +165,11 @@ uuid_id!(
     "attempt_id"
 );
 uuid_id!(
+    /// The id of a deletion (of an app, a tenant or a user).
+    DeletionId,
+    "deletion_id"
+);
+uuid_id!(
     /// The id of an email message (the same through every delivery attempt).
     MessageId,
     "message id"

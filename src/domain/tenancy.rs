@@ -14,6 +14,22 @@ pub struct App {
     pub id: AppId,
     pub settings: AppSettings,
     pub created_at: Timestamp,
+    /// Made by operator sign-up, and its owner has not verified their email yet: only its
+    /// settings can be used (`authz::SETTINGS`), and its end-user plane answers
+    /// `403 app_not_verified`.
+    pub pending_verification: bool,
+}
+
+impl App {
+    /// `Err(AppNotVerified)` while the app waits for its owner's email: end-user flows of such
+    /// an app do not run.
+    pub fn require_usable(&self) -> Result<(), Error> {
+        if self.pending_verification {
+            Err(Error::AppNotVerified)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 const DAY_SECONDS: i64 = 24 * 3600;

@@ -22,7 +22,8 @@ pub fn status(error: &Error) -> u16 {
         Error::Forbidden(_)
         | Error::UserSuspended
         | Error::LoginMethodDisabled
-        | Error::EmailNotVerified => 403,
+        | Error::EmailNotVerified
+        | Error::AppNotVerified => 403,
         Error::RateLimited(_) => 429,
         Error::AppNotFound
         | Error::TenantNotFound

@@ -10,10 +10,11 @@
 //!   `extract` / `respond` / `error`: reading requests, writing responses, problem documents.
 //! - One module per resource: `auth` (end-user sign-up, sign-in, sessions), `oauth`
 //!   (introspection, revocation), `discovery`, `operators`, `apps`, `tenants`, `api_keys`,
-//!   `members`, `audit`, `users`, `catalogue`, `billing`, `email` (delivery, outbox, dead
-//!   letters), `recovery` (verification, password resets, passwordless), `account` (an end
-//!   user's own password, sessions, leaving), `thirdparty` (a tenant's identity providers, and
-//!   sign-in through them).
+//!   `members` (and operator roles), `audit`, `users`, `catalogue`, `billing`, `deletions`
+//!   (apps, tenants, users, and their progress), `email` (delivery, outbox, dead letters),
+//!   `recovery` (verification, password resets, passwordless), `account` (an end user's own
+//!   password, sessions, leaving), `thirdparty` (a tenant's identity providers, and sign-in
+//!   through them).
 //! - `queue`: the email queue's consumer and the mailer it posts to; `federation`: the
 //!   requests to identity providers and the WebCrypto check of their signatures.
 
@@ -36,6 +37,8 @@ mod billing;
 mod catalogue;
 #[cfg(target_arch = "wasm32")]
 mod context;
+#[cfg(target_arch = "wasm32")]
+mod deletions;
 #[cfg(target_arch = "wasm32")]
 mod discovery;
 #[cfg(target_arch = "wasm32")]

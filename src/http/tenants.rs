@@ -1,4 +1,5 @@
-//! Tenants of an app (`/admin/apps/{app_id}/tenants…`): create or change, read, list, delete.
+//! Tenants of an app (`/admin/apps/{app_id}/tenants…`): create or change, read, list (deleting
+//! one is `deletions`').
 
 use super::context::Ctx;
 use super::dto::{PageBody, TenantBody, TenantEnvelope};
@@ -90,12 +91,4 @@ pub async fn list(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Respons
     let page = page_request(&query(&req)?)?;
     let tenants = tenancy::list_tenants(cx, &caller, &app_id, &page).await?;
     respond::json(200, &PageBody::of(&tenants, TenantBody::from))
-}
-
-/// `DELETE /admin/apps/{app_id}/tenants/{tenant_id}` — `tenants:write`.
-pub async fn delete(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
-    let (app_id, tenant_id) = place(params)?;
-    let caller = caller(cx, &req).await?;
-    tenancy::delete_tenant(cx, &caller, &app_id, &tenant_id).await?;
-    respond::no_content()
 }

@@ -6,6 +6,7 @@
 use super::fixtures::*;
 use super::steps::*;
 use tessera::domain::audit::AuditAction;
+use tessera::domain::deletion::Target;
 use tessera::domain::ids::{AppId, ProviderId, TenantId};
 use tessera::domain::links::WebUrl;
 use tessera::domain::secret::SecretKind;
@@ -399,12 +400,90 @@ pub async fn identities_go_with_their_provider_issuer_face_and_tenant<D: Databas
         .unwrap()
         .unwrap();
     assert!(found("new-sub", "https://new-idp.test").await);
-    let e = entry(8, &shop, AuditAction::TenantDelete, Some(&acme));
-    db.delete_tenant(&shop, &acme, &e).await.unwrap().unwrap();
+    // A flow under way, taken by nothing.
+    db.create_flow(&Flow {
+        state_hash: secret(SecretKind::FlowState, 8),
+        app_id: shop.clone(),
+        tenant_id: acme.clone(),
+        provider_id: pid("idp"),
+        redirect_uri: WebUrl::parse_redirect_uri("https://app.example/cb").unwrap(),
+        created_at: at(0),
+        expires_at: at(600_000),
+    })
+    .await
+    .unwrap();
+    // Deleting the tenant, one row per purge, leaves nothing of its providers, flows or
+    // identities.
+    delete_through_ports(
+        db,
+        &Target::Tenant(shop.clone(), acme.clone()),
+        vec![],
+        8,
+        1,
+    )
+    .await
+    .expect("the tenant is deleted");
     assert!(db
         .list_providers(&shop, &acme, None, 10)
         .await
         .unwrap()
         .is_empty());
     assert!(!found("new-sub", "https://new-idp.test").await);
+    assert_eq!(
+        db.take_flow(&secret(SecretKind::FlowState, 8))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn a_users_deletion_takes_its_identities_with_its_faces<D: Database>(db: &D) {
+    let (shop, acme) = acme_with_idp(db).await;
+    let settle = Settlement::default();
+    let mut faces = Vec::new();
+    for (n, address) in [(4, "a@example.com"), (5, "b@example.com")] {
+        let (u, face, i) = newcomer(&shop, &acme, address, n);
+        let s = session(&face, n);
+        assert!(db
+            .thirdparty_sign_up(&u, &face, &i, (&s, &token(n as u8)), &settle)
+            .await
+            .unwrap());
+        faces.push(face);
+    }
+    let found = |sub: &'static str| {
+        let (a, t) = (&shop, &acme);
+        async move {
+            db.find_identity(a, t, &pid("idp"), ISSUER, sub)
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    let from_acme = Target::User {
+        app: shop.clone(),
+        tenant: Some(acme.clone()),
+        user: faces[0].user_id,
+    };
+    delete_through_ports(db, &from_acme, vec![acme.clone()], 6, 10)
+        .await
+        .expect("the user is deleted from acme");
+    assert!(!found("sub-4").await, "its identity went with its face");
+    assert!(found("sub-5").await, "another user's stays");
+    let erased = Target::User {
+        app: shop.clone(),
+        tenant: None,
+        user: faces[1].user_id,
+    };
+    delete_through_ports(db, &erased, vec![acme.clone()], 7, 10)
+        .await
+        .expect("the user is erased");
+    assert!(!found("sub-5").await);
+    // The provider itself is the tenant's, not the users'.
+    assert_eq!(
+        db.list_providers(&shop, &acme, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

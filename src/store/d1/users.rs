@@ -4,7 +4,7 @@
 //! depend on `service` or `http`.
 
 use super::sessions::{refresh_token_insert, session_insert};
-use super::throttle::{count_attempt, count_attempt_with, settle_attempt};
+use super::throttle::{count_attempt, count_signup, settle_attempt};
 use super::{
     corrupt, first_changed, phc, phc_params, rows, text, time, SqlBackend, SqlStore, SqlValue,
     Statement,
@@ -15,7 +15,6 @@ use crate::domain::names::{PlanTier, RoleName};
 use crate::domain::password::{PasswordHash, PasswordParams};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::Session;
-use crate::domain::throttle::SIGNUP;
 use crate::domain::time::Timestamp;
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
@@ -248,24 +247,7 @@ impl<B: SqlBackend> UserStore for SqlStore<B> {
         client: &str,
         now: Timestamp,
     ) -> Result<Option<i64>, Error> {
-        // The same counting as a sign-in's client subject, under a subject of its own; the
-        // account part of the attempt is the address too, so only one counter moves.
-        let attempt = Attempt {
-            account: format!("signup:{client}"),
-            client: None,
-            now,
-        };
-        let nothing = Statement::new("SELECT 1 AS one", vec![]);
-        let (_, retry_after) = count_attempt_with(
-            self,
-            app.as_str(),
-            tenant.as_str(),
-            &attempt,
-            nothing,
-            &SIGNUP,
-        )
-        .await?;
-        Ok(retry_after)
+        count_signup(self, app.as_str(), tenant.as_str(), client, now).await
     }
 
     async fn settle_signin(
