@@ -133,6 +133,23 @@ pub struct Provider {
 }
 
 impl Provider {
+    /// Whether a replacement may keep this provider's sealed client secret when it does not
+    /// bring one: only when the secret would go to the same place — same kind, issuer, client
+    /// id and endpoints. Otherwise whoever may configure providers could point a provider at
+    /// a token endpoint of their own and have the worker post the stored secret there.
+    pub fn secret_may_stay_for(
+        &self,
+        kind: ProviderKind,
+        issuer: &WebUrl,
+        client_id: &str,
+        endpoints: &Endpoints,
+    ) -> bool {
+        self.kind == kind
+            && self.issuer == *issuer
+            && self.client_id == client_id
+            && self.endpoints == *endpoints
+    }
+
     /// The associated data a provider's client secret is sealed under: its full identity, so
     /// a sealed secret copied onto another provider's row does not open.
     pub fn secret_context(app: &AppId, tenant: &TenantId, id: &ProviderId) -> String {

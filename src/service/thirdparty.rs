@@ -119,14 +119,6 @@ pub async fn put_provider<S: Stores>(
     existing_tenant(cx, app_id, tenant_id).await?;
     let existing = cx.db.find_provider(app_id, tenant_id, id).await?;
     let context = Provider::secret_context(app_id, tenant_id, id);
-    let sealed_secret = match (&settings.client_secret, &existing) {
-        (Some(secret), _) => {
-            cx.encryption_key()?
-                .seal_bytes(&context, secret.as_bytes(), cx.random()?)?
-        }
-        (None, Some(existing)) => existing.sealed_secret.clone(),
-        (None, None) => return Err(Error::validation("client_secret is required")),
-    };
     let (issuer, endpoints) = match settings.kind {
         ProviderKind::Oidc => {
             let issuer = settings
@@ -136,6 +128,23 @@ pub async fn put_provider<S: Stores>(
             (issuer, endpoints)
         }
         ProviderKind::Github => github_endpoints(settings.enterprise_url.as_ref())?,
+    };
+    let sealed_secret = match (&settings.client_secret, &existing) {
+        (Some(secret), _) => {
+            cx.encryption_key()?
+                .seal_bytes(&context, secret.as_bytes(), cx.random()?)?
+        }
+        (None, Some(existing))
+            if existing.secret_may_stay_for(settings.kind, &issuer, &client_id, &endpoints) =>
+        {
+            existing.sealed_secret.clone()
+        }
+        (None, Some(_)) => {
+            return Err(Error::validation(
+                "client_secret is required when the kind, issuer, client id or endpoints change",
+            ))
+        }
+        (None, None) => return Err(Error::validation("client_secret is required")),
     };
     let provider = Provider {
         app_id: app_id.clone(),

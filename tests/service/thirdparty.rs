@@ -440,6 +440,33 @@ fn a_provider_is_configured_from_its_discovery_document_and_its_secret_is_sealed
 }
 
 #[test]
+fn a_provider_pointed_elsewhere_needs_its_secret_again_so_the_stored_one_never_leaves() {
+    let p = Place::new();
+    let stored = block_on(p.w.db.find_provider(&p.shop, &p.acme, &provider_id("idp")))
+        .unwrap()
+        .unwrap();
+    // Another token endpoint (a GitHub instance of the caller's), another client id: the
+    // stored secret would be posted there, so a replacement must bring its own.
+    let mut moved = github_settings();
+    moved.client_secret = None;
+    let mut renamed = oidc_settings();
+    renamed.client_id = "another-client".into();
+    renamed.client_secret = None;
+    for settings in [moved, renamed] {
+        assert!(matches!(
+            p.put_provider("idp", settings),
+            Err(Error::Validation(_))
+        ));
+    }
+    let unchanged = block_on(p.w.db.find_provider(&p.shop, &p.acme, &provider_id("idp")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged, stored);
+    // With a secret of its own, the move is made.
+    assert_eq!(p.put_provider("idp", github_settings()), Ok(false));
+}
+
+#[test]
 fn a_discovery_document_of_another_issuer_or_an_unreachable_one_is_a_provider_error() {
     let p = Place::new();
     let mut elsewhere = oidc_settings();
