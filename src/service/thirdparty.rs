@@ -33,6 +33,7 @@ use super::users::EndUser;
 use super::{Ctx, Stores};
 use crate::domain::audit::AuditAction;
 use crate::domain::authz::{authorize, Permission, Principal, Target};
+use crate::domain::deletion::Target as DeletionTarget;
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, ProviderId, TenantId};
 use crate::domain::jose::{check_claims, CompactJws, Expected, IdTokenClaims, Jwk, JwkSet};
@@ -50,8 +51,8 @@ use crate::domain::throttle::{ThrottlePolicy, CLIENT, SIGNUP};
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{
-    Federation, OutboundMethod, OutboundRequest, ProviderHttp, Settlement, ThirdPartyStore,
-    UserStore, MAX_OUTBOUND_BODY_BYTES,
+    DeletionStore, Federation, OutboundMethod, OutboundRequest, ProviderHttp, Settlement,
+    ThirdPartyStore, UserStore, MAX_OUTBOUND_BODY_BYTES,
 };
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -95,6 +96,22 @@ impl std::fmt::Debug for ProviderSettings {
     }
 }
 
+/// Whether `user` has a face in a tenant of `app` other than `tenant`.
+async fn has_face_elsewhere<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app: &AppId,
+    tenant: &TenantId,
+    user: &UserId,
+) -> Result<bool, Error> {
+    let everywhere = DeletionTarget::User {
+        app: app.clone(),
+        tenant: None,
+        user: *user,
+    };
+    let faces = cx.db.find_faces(&everywhere, 2).await?;
+    Ok(faces.iter().any(|(t, _)| t != tenant))
+}
+
 /// `PUT /admin/apps/{app}/tenants/{tenant}/providers/{id}` — `tenants:write`. Creates or
 /// replaces a provider: an OIDC issuer's discovery document is read now (its endpoints are the
 /// only URLs the worker will call for it); the client secret is sealed. `true` when created.
@@ -129,23 +146,22 @@ pub async fn put_provider<S: Stores>(
         }
         ProviderKind::Github => github_endpoints(settings.enterprise_url.as_ref())?,
     };
-    let sealed_secret = match (&settings.client_secret, &existing) {
-        (Some(secret), _) => {
-            cx.encryption_key()?
-                .seal_bytes(&context, secret.as_bytes(), cx.random()?)?
-        }
-        (None, Some(existing))
-            if existing.secret_may_stay_for(settings.kind, &issuer, &client_id, &endpoints) =>
-        {
-            existing.sealed_secret.clone()
-        }
-        (None, Some(_)) => {
-            return Err(Error::validation(
+    let sealed_secret =
+        match (&settings.client_secret, &existing) {
+            (Some(secret), _) => {
+                cx.encryption_key()?
+                    .seal_bytes(&context, secret.as_bytes(), cx.random()?)?
+            }
+            (None, Some(existing))
+                if existing.secret_may_stay_for(settings.kind, &issuer, &client_id, &endpoints) =>
+            {
+                existing.sealed_secret.clone()
+            }
+            (None, Some(_)) => return Err(Error::validation(
                 "client_secret is required when the kind, issuer, client id or endpoints change",
-            ))
-        }
-        (None, None) => return Err(Error::validation("client_secret is required")),
-    };
+            )),
+            (None, None) => return Err(Error::validation("client_secret is required")),
+        };
     let provider = Provider {
         app_id: app_id.clone(),
         tenant_id: tenant_id.clone(),
@@ -457,6 +473,13 @@ pub async fn callback<S: Stores>(
             let (mut user, mut face) = existing.ok_or(Error::EmailTaken)?;
             if face.status == UserStatus::Suspended {
                 return Err(Error::UserSuspended);
+            }
+            if takeover && has_face_elsewhere(cx, &app.id, &tenant.id, &user.id).await? {
+                // A takeover removes the app-wide password and revokes sessions in every
+                // tenant; a provider that one tenant's operators configured must not do that
+                // to the user's other tenants. The user verifies the email first (then the
+                // link takes nothing away).
+                return Err(Error::EmailTaken);
             }
             let (session, issued) = session_of(user.id).await?;
             let revoked = cx

@@ -790,3 +790,56 @@ pub async fn a_deletion_records_its_progress_forgets_its_user_when_done_and_is_p
     assert_eq!(db.find_deletion(&shop, &first.id).await.unwrap(), None);
     assert!(db.find_deletion(&shop, &second.id).await.unwrap().is_some());
 }
+
+pub async fn a_tenant_deletion_left_from_before_its_app_was_made_again_finds_nothing_of_the_namesake<
+    D: Database,
+>(
+    db: &D,
+) {
+    let shop = create_app(db, "shop", 1).await;
+    let acme = populate(db, &shop, "acme", 10).await;
+    let stale = Target::Tenant(shop.clone(), acme.tenant.clone());
+    assert!(db
+        .begin_deletion(
+            &begun(&stale, vec![], 20),
+            &entry(20, &shop, AuditAction::TenantDelete, Some(&acme.tenant))
+        )
+        .await
+        .unwrap());
+    // The whole app goes before the tenant's own deletion went on; then both are made again.
+    delete_through_ports(db, &Target::App(shop.clone()), vec![], 30, 100)
+        .await
+        .expect("the app is deleted");
+    let shop = create_app(db, "shop", 40).await;
+    let again = populate(db, &shop, "acme", 50).await;
+    assert_eq!(again.tenant, acme.tenant);
+    // The old deletion, continued, finds nothing of the namesake.
+    assert!(db.purge_api_keys(&stale, 100).await.unwrap().is_empty());
+    assert!(db
+        .find_recent_sessions(&stale, at(0), None, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(db.purge_sessions(&stale, 100).await.unwrap(), 0);
+    assert_eq!(db.purge_thirdparty(&stale, 100).await.unwrap(), 0);
+    assert!(db.find_faces(&stale, 100).await.unwrap().is_empty());
+    assert_eq!(db.purge_email(&stale, 100).await.unwrap(), 0);
+    assert_eq!(db.purge_signin_failures(&stale, 100).await.unwrap(), 0);
+    db.delete_target_row(&stale).await.unwrap();
+    assert!(db.find_session(&again.session).await.unwrap().is_some());
+    assert!(db
+        .find_tenant_user(&shop, &again.tenant, &again.user)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(db
+        .find_api_key_by_hash(&again.key_hash)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(db
+        .find_tenant(&shop, &again.tenant)
+        .await
+        .unwrap()
+        .is_some());
+}

@@ -146,6 +146,7 @@ macro_rules! contract_suite {
                 deletion::recent_sessions_are_found_by_rotation_time_in_pages_of_the_target,
                 deletion::an_erasure_makes_the_audit_entries_naming_the_user_name_the_deletion_in_batches,
                 deletion::a_deletion_records_its_progress_forgets_its_user_when_done_and_is_pruned_later,
+                deletion::a_tenant_deletion_left_from_before_its_app_was_made_again_finds_nothing_of_the_namesake,
             }
         }
     };

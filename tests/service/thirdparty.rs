@@ -779,6 +779,29 @@ fn a_link_to_a_user_who_never_verified_the_email_removes_its_password_and_sessio
 }
 
 #[test]
+fn a_takeover_that_would_reach_the_users_other_tenants_is_refused_until_the_email_is_verified() {
+    let p = Place::new();
+    let squatter = signup(&p.w, &p.shop, &p.acme, "victim@example.com");
+    let bravo = p.w.tenant(&p.owner, &p.shop, "bravo");
+    block_on(tessera::service::users::associate(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &bravo,
+        &squatter.user.face.user_id,
+    ))
+    .unwrap();
+    // acme's provider would remove the password the user also signs in to bravo with.
+    assert_eq!(
+        p.sign_in("idp", &person("victim-sub", "victim@example.com", true))
+            .unwrap_err(),
+        Error::EmailTaken
+    );
+    assert!(signin(&p.w, &p.shop, &bravo, "victim@example.com", PASSWORD, None).is_ok());
+    assert!(signin(&p.w, &p.shop, &p.acme, "victim@example.com", PASSWORD, None).is_ok());
+}
+
+#[test]
 fn an_email_the_provider_did_not_verify_neither_links_nor_signs_up() {
     let p = Place::new();
     signup(&p.w, &p.shop, &p.acme, "taken@example.com");

@@ -128,8 +128,14 @@ fn when_recorded(statement: Statement, keyword: &str, deletion: &Deletion) -> St
 fn scope(target: &Target, prefix: &str, user: Option<&str>) -> Option<(String, Vec<SqlValue>)> {
     Some(match target {
         Target::App(app) => (format!("{prefix}app_id = ?1"), vec![text(app.as_str())]),
+        // Only while the tenant's row is marked deleted: a deletion left over from before its
+        // app was deleted and made again finds nothing of the namesake tenant.
         Target::Tenant(app, tenant) => (
-            format!("{prefix}app_id = ?1 AND {prefix}tenant_id = ?2"),
+            format!(
+                "{prefix}app_id = ?1 AND {prefix}tenant_id = ?2 AND EXISTS (SELECT 1 FROM \
+                 tenants doomed WHERE doomed.app_id = ?1 AND doomed.id = ?2 \
+                 AND doomed.deleted_at IS NOT NULL)"
+            ),
             vec![text(app.as_str()), text(tenant.as_str())],
         ),
         Target::User {

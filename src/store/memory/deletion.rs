@@ -163,6 +163,22 @@ impl State {
     }
 }
 
+impl MemoryStore {
+    /// A tenant target whose row is not (or no longer) marked deleted: a deletion left over
+    /// from before its app was deleted and made again. It finds nothing — the SQL's `scope`
+    /// guard — so it cannot reach a namesake tenant.
+    fn stale(&self, target: &Target) -> bool {
+        match target {
+            Target::Tenant(app, tenant) => !self
+                .state
+                .borrow()
+                .deleted_tenants
+                .contains_key(&(app.clone(), tenant.clone())),
+            Target::App(_) | Target::User { .. } => false,
+        }
+    }
+}
+
 impl DeletionStore for MemoryStore {
     async fn begin_deletion(&self, deletion: &Deletion, audit: &AuditEntry) -> Result<bool, Error> {
         self.check("begin_deletion")?;
@@ -288,6 +304,9 @@ impl DeletionStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<SecretHash>, Error> {
         self.check("purge_api_keys")?;
+        if self.stale(target) {
+            return Ok(Default::default());
+        }
         let mut s = self.state.borrow_mut();
         if matches!(target, Target::User { .. }) {
             return Ok(Vec::new());
@@ -313,6 +332,9 @@ impl DeletionStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<SessionId>, Error> {
         self.check("find_recent_sessions")?;
+        if self.stale(target) {
+            return Ok(Default::default());
+        }
         Ok(self
             .state
             .borrow()
@@ -331,6 +353,9 @@ impl DeletionStore for MemoryStore {
 
     async fn purge_sessions(&self, target: &Target, limit: usize) -> Result<usize, Error> {
         self.check("purge_sessions")?;
+        if self.stale(target) {
+            return Ok(Default::default());
+        }
         let mut s = self.state.borrow_mut();
         let sessions: Vec<SessionId> = s
             .sessions
@@ -355,6 +380,9 @@ impl DeletionStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<(TenantId, UserId)>, Error> {
         self.check("find_faces")?;
+        if self.stale(target) {
+            return Ok(Default::default());
+        }
         Ok(self
             .state
             .borrow()
@@ -373,6 +401,9 @@ impl DeletionStore for MemoryStore {
         limit: usize,
     ) -> Result<usize, Error> {
         self.check("purge_users")?;
+        if self.stale(target) {
+            return Ok(Default::default());
+        }
         let mut s = self.state.borrow_mut();
         let app = target.app_id().clone();
         if faces.is_empty() {
@@ -421,6 +452,9 @@ impl DeletionStore for MemoryStore {
 
     async fn purge_thirdparty(&self, target: &Target, limit: usize) -> Result<usize, Error> {
         self.check("purge_thirdparty")?;
+        if self.stale(target) {
+            return Ok(Default::default());
+        }
         if matches!(target, Target::User { .. }) {
             return Ok(0);
         }
@@ -439,6 +473,9 @@ impl DeletionStore for MemoryStore {
 
     async fn purge_email(&self, target: &Target, limit: usize) -> Result<usize, Error> {
         self.check("purge_email")?;
+        if self.stale(target) {
+            return Ok(Default::default());
+        }
         let mut s = self.state.borrow_mut();
         if matches!(target, Target::User { .. }) {
             return Ok(0);
@@ -464,6 +501,9 @@ impl DeletionStore for MemoryStore {
 
     async fn purge_signin_failures(&self, target: &Target, limit: usize) -> Result<usize, Error> {
         self.check("purge_signin_failures")?;
+        if self.stale(target) {
+            return Ok(Default::default());
+        }
         Ok(bounded_remove(
             &mut self.state.borrow_mut().failures,
             limit,
