@@ -40,7 +40,7 @@ fn memory_edge() -> KvEdge<MemoryKv> {
 contract::edge_suite!(memory_kv, crate::memory_edge);
 
 /// Every method of every relational port, as the fault rules name it (`db <method>`).
-const EVERY_METHOD: [&str; 110] = [
+const EVERY_METHOD: [&str; 122] = [
     "clear_operator_failures",
     "prune_signin_failures",
     "prune_sessions",
@@ -130,6 +130,18 @@ const EVERY_METHOD: [&str; 110] = [
     "put_operator_role",
     "delete_operator_role",
     "verify_operator_email",
+    "find_provider",
+    "list_providers",
+    "put_provider",
+    "delete_provider",
+    "begin_flow_step",
+    "create_flow",
+    "take_flow",
+    "find_identity",
+    "thirdparty_sign_in",
+    "thirdparty_sign_up",
+    "link_identity",
+    "prune_flows",
     "begin_deletion",
     "find_deletion",
     "find_running_deletion",
@@ -608,6 +620,72 @@ async fn call_every_method(
     call!(
         "verify_operator_email",
         db.verify_operator_email(&proofs.operator_verify.id, &owner.id, at(12), &settle)
+    );
+    // Third-party sign-in.
+    use contract::thirdparty::{identity, pid, provider};
+    use tessera::store::ThirdPartyStore;
+    let idp = provider(&shop, &acme, "idp", "https://idp.test", 300);
+    call!("put_provider", db.put_provider(&idp, &e(300)));
+    call!("find_provider", db.find_provider(&shop, &acme, &pid("idp")));
+    call!("list_providers", db.list_providers(&shop, &acme, None, 10));
+    call!(
+        "begin_flow_step",
+        db.begin_flow_step(
+            &shop,
+            &acme,
+            &pid("idp"),
+            Some(("client:203.0.113.9", &tessera::domain::throttle::CLIENT)),
+            at(12)
+        )
+    );
+    let flow = tessera::domain::thirdparty::Flow {
+        state_hash: secret(SecretKind::FlowState, 30),
+        app_id: shop.clone(),
+        tenant_id: acme.clone(),
+        provider_id: pid("idp"),
+        redirect_uri: tessera::domain::links::WebUrl::parse_redirect_uri("https://app.example/cb")
+            .unwrap(),
+        created_at: at(12),
+        expires_at: at(600_012),
+    };
+    call!("create_flow", db.create_flow(&flow));
+    call!("take_flow", db.take_flow(&flow.state_hash));
+    call!("prune_flows", db.prune_flows(at(1_000_000_000), 10));
+    let (mut newcomer, newcomer_face) = user(&shop, &acme, "federated@example.com", 301);
+    newcomer.password_hash = None;
+    newcomer.email_verified = true;
+    let federated = identity(&newcomer_face, "idp", "sub-301", "https://idp.test");
+    call!(
+        "thirdparty_sign_up",
+        db.thirdparty_sign_up(
+            &newcomer,
+            &newcomer_face,
+            &federated,
+            (&session(&newcomer_face, 301), &token(61)),
+            &settle
+        )
+    );
+    call!(
+        "find_identity",
+        db.find_identity(&shop, &acme, &pid("idp"), "https://idp.test", "sub-301")
+    );
+    call!(
+        "thirdparty_sign_in",
+        db.thirdparty_sign_in(&session(&newcomer_face, 302), &token(62), &settle)
+    );
+    call!(
+        "link_identity",
+        db.link_identity(
+            &identity(&existing_face, "idp", "sub-10", "https://idp.test"),
+            &existing_face.email,
+            false,
+            (&session(&existing_face, 303), &token(63)),
+            &settle
+        )
+    );
+    call!(
+        "delete_provider",
+        db.delete_provider(&shop, &acme, &pid("idp"), &e(304))
     );
     // Deletions.
     let leaving = Target::User {

@@ -19,11 +19,11 @@ fn url(raw: &str) -> WebUrl {
     WebUrl::parse_provider_url(raw, "url").unwrap()
 }
 
-fn pid(id: &str) -> ProviderId {
+pub fn pid(id: &str) -> ProviderId {
     ProviderId::parse(id).unwrap()
 }
 
-fn provider(app_id: &AppId, tenant_id: &TenantId, id: &str, issuer: &str, n: i64) -> Provider {
+pub fn provider(app_id: &AppId, tenant_id: &TenantId, id: &str, issuer: &str, n: i64) -> Provider {
     Provider {
         app_id: app_id.clone(),
         tenant_id: tenant_id.clone(),
@@ -45,7 +45,7 @@ fn provider(app_id: &AppId, tenant_id: &TenantId, id: &str, issuer: &str, n: i64
     }
 }
 
-fn identity(face: &TenantUser, provider: &str, subject: &str, issuer: &str) -> Identity {
+pub fn identity(face: &TenantUser, provider: &str, subject: &str, issuer: &str) -> Identity {
     Identity {
         app_id: face.app_id.clone(),
         tenant_id: face.tenant_id.clone(),
