@@ -190,6 +190,7 @@ mod tests {
             rate_limit_override: None,
             roles: Vec::new(),
             version: 3,
+            providers: Vec::new(),
             created_at: T0,
         }
     }

@@ -74,6 +74,22 @@ pub enum RouteId {
     GetEmailDelivery,
     ListDeadLetters,
     ListOutbox,
+    PutProvider,
+    GetProvider,
+    ListProviders,
+    DeleteProvider,
+    ThirdPartyStart,
+    ThirdPartyCallback,
+    OperatorSignup,
+    SendOperatorVerification,
+    VerifyOperatorEmail,
+    DeleteApp,
+    DeleteUser,
+    EraseUser,
+    GetDeletion,
+    PutOperatorRole,
+    ListOperatorRoles,
+    DeleteOperatorRole,
 }
 
 /// Every route: handler, method, path template (`{name}` matches one segment).
@@ -162,6 +178,16 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         "/apps/{app_id}/tenants/{tenant_id}/auth/sessions/{session_id}",
     ),
     (
+        RouteId::ThirdPartyStart,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/thirdparty/{provider_id}/start",
+    ),
+    (
+        RouteId::ThirdPartyCallback,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/thirdparty/{provider_id}/callback",
+    ),
+    (
         RouteId::Introspect,
         "POST",
         "/apps/{app_id}/tenants/{tenant_id}/oauth/introspect",
@@ -189,10 +215,42 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         "POST",
         "/admin/auth/password-reset",
     ),
+    (RouteId::OperatorSignup, "POST", "/admin/signup"),
+    (
+        RouteId::SendOperatorVerification,
+        "POST",
+        "/admin/auth/email-verification/send",
+    ),
+    (
+        RouteId::VerifyOperatorEmail,
+        "POST",
+        "/admin/auth/email-verification/verify",
+    ),
     (RouteId::CreateApp, "POST", "/admin/apps"),
     (RouteId::ListApps, "GET", "/admin/apps"),
     (RouteId::GetApp, "GET", "/admin/apps/{app_id}"),
     (RouteId::PatchApp, "PATCH", "/admin/apps/{app_id}"),
+    (RouteId::DeleteApp, "DELETE", "/admin/apps/{app_id}"),
+    (
+        RouteId::GetDeletion,
+        "GET",
+        "/admin/apps/{app_id}/deletions/{deletion_id}",
+    ),
+    (
+        RouteId::ListOperatorRoles,
+        "GET",
+        "/admin/apps/{app_id}/operator-roles",
+    ),
+    (
+        RouteId::PutOperatorRole,
+        "PUT",
+        "/admin/apps/{app_id}/operator-roles/{role}",
+    ),
+    (
+        RouteId::DeleteOperatorRole,
+        "DELETE",
+        "/admin/apps/{app_id}/operator-roles/{role}",
+    ),
     (
         RouteId::RotateSigningKey,
         "POST",
@@ -240,6 +298,11 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
     ),
     (RouteId::ListOutbox, "GET", "/admin/apps/{app_id}/outbox"),
     (
+        RouteId::EraseUser,
+        "DELETE",
+        "/admin/apps/{app_id}/users/{user_id}",
+    ),
+    (
         RouteId::GetMetadata,
         "GET",
         "/admin/apps/{app_id}/users/{user_id}/metadata",
@@ -267,6 +330,11 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
     (
         RouteId::PatchUser,
         "PATCH",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}",
+    ),
+    (
+        RouteId::DeleteUser,
+        "DELETE",
         "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}",
     ),
     (
@@ -324,6 +392,26 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         RouteId::DeleteApiKey,
         "DELETE",
         "/admin/apps/{app_id}/tenants/{tenant_id}/api-keys/{key_id}",
+    ),
+    (
+        RouteId::ListProviders,
+        "GET",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers",
+    ),
+    (
+        RouteId::PutProvider,
+        "PUT",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}",
+    ),
+    (
+        RouteId::GetProvider,
+        "GET",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}",
+    ),
+    (
+        RouteId::DeleteProvider,
+        "DELETE",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}",
     ),
 ];
 

@@ -203,6 +203,25 @@ pub async fn publish_changed<S: Stores>(
     Ok(publish_after_change(cx, doc).await)
 }
 
+/// Withdraws `doc` from KV, and this isolate's copies and pending retry of it, for a deletion
+/// whose `edge_sync` row goes next (`service::deletion`). A user's document only once no
+/// access token of it can be alive: without it, introspection judges the user from the token.
+/// `Err` when KV fails: the row stays, and the deletion runs the step again.
+pub async fn withdraw<S: Stores>(cx: &Ctx<'_, S>, doc: &MirroredDoc) -> Result<(), Error> {
+    cx.caches.edge.settle(doc);
+    match doc {
+        MirroredDoc::User(key) => cx.edge.delete_user_edge(key).await,
+        MirroredDoc::Policy(app) => {
+            cx.caches.forget_policy(app);
+            cx.edge.delete_policy(app).await
+        }
+        MirroredDoc::Keys(owner) => {
+            cx.caches.keyrings.borrow_mut().remove(owner);
+            cx.edge.delete_public_keys(owner).await
+        }
+    }
+}
+
 /// Retries the documents this isolate deferred (the worker calls it after KV's per-key gap,
 /// once its response is sent). Returns how many are still pending here.
 pub async fn retry_deferred<S: Stores>(cx: &Ctx<'_, S>) -> usize {

@@ -120,29 +120,6 @@ pub async fn revoke<S: Stores>(cx: &Ctx<'_, S>, session: &SessionId) -> Result<b
     Ok(newly)
 }
 
-/// Rewrites the edge documents of the users of `sessions` after a D1 change elsewhere revoked
-/// them (or deleted them): the documents are bumped first, so they converge even when KV
-/// fails now. `Err` only when D1 cannot be reached.
-pub async fn publish_revocations<S: Stores>(
-    cx: &Ctx<'_, S>,
-    sessions: &[SessionId],
-) -> Result<(), Error> {
-    let mut docs = std::collections::BTreeSet::new();
-    for id in sessions {
-        if let Some(session) = cx.db.find_session(id).await? {
-            docs.insert(edge::user_doc(
-                &session.app_id,
-                &session.tenant_id,
-                &session.user_id,
-            ));
-        }
-    }
-    for doc in &docs {
-        edge::publish_changed(cx, doc).await?;
-    }
-    Ok(())
-}
-
 /// `POST …/auth/refresh`: rotates the presented refresh token (see the module header).
 /// Theft (an older token, or the previous one after the grace window) revokes the session
 /// and is `401 token_reused`; a dead session is `401 invalid_token`; a suspended user `403`.

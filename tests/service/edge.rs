@@ -11,7 +11,7 @@ use tessera::domain::Error;
 use tessera::service::edge::{self, Outcome};
 use tessera::service::introspection::{self, Introspection};
 use tessera::service::signin::SignedIn;
-use tessera::service::{catalogue, sessions, tenancy, users, Caches};
+use tessera::service::{catalogue, deletion, sessions, tenancy, users, Caches};
 use tessera::store::EdgeSyncStore;
 
 fn role(name: &str) -> RoleName {
@@ -435,7 +435,7 @@ fn a_recreated_tenant_starts_empty_in_kv() {
             .unwrap()
             .0;
     assert!(old.contains("editor"));
-    block_on(tenancy::delete_tenant(&f.w.cx(), &owner, &p, &acme)).unwrap();
+    block_on(deletion::delete_tenant(&f.w.cx(), &owner, &p, &acme)).unwrap();
     f.w.advance_ms(1_000);
     f.w.new_isolate();
     let acme = f.w.tenant(&owner, &p, "acme");
@@ -473,7 +473,7 @@ fn a_document_of_a_deleted_tenant_is_withdrawn_by_its_pending_rewrite() {
     block_on(users::associate(&f.w.cx(), &owner, &p, &acme, &f.user)).unwrap();
     let name = format!("flags:public:acme:{}", f.user);
     assert!(f.w.kv.raw(&name).is_some());
-    block_on(tenancy::delete_tenant(&f.w.cx(), &owner, &p, &acme)).unwrap();
+    block_on(deletion::delete_tenant(&f.w.cx(), &owner, &p, &acme)).unwrap();
     block_on(f.w.db.mark_edge_changed(&name, f.w.now())).unwrap();
     f.w.advance_ms(edge::KEY_WRITE_GAP_MS);
     let outcome = block_on(edge::publish(

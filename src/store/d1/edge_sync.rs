@@ -4,6 +4,7 @@
 //! Must not depend on `service` or `http`.
 
 use super::signing_keys::{keys_of, keys_statement};
+use super::tenancy::LIVE_TENANT;
 use super::user_state::policy_statements;
 use super::users::{TenantUserRow, TENANT_USER_COLUMNS};
 use super::{
@@ -82,8 +83,12 @@ impl<B: SqlBackend> EdgeSyncStore for SqlStore<B> {
             .batch(vec![
                 lease(&doc, now),
                 version_of(&doc),
+                // A tenant being deleted is gone for the document too (it is withdrawn).
                 Statement::new(
-                    "SELECT created_at AS n FROM tenants WHERE app_id = ?1 AND id = ?2",
+                    format!(
+                        "SELECT created_at AS n FROM tenants \
+                         WHERE app_id = ?1 AND id = ?2 AND {LIVE_TENANT}"
+                    ),
                     vec![app.clone(), tenant.clone()],
                 ),
                 Statement::new(

@@ -90,9 +90,11 @@ impl EdgeSyncStore for MemoryStore {
         self.check("lease_user_edge")?;
         let mut s = self.state.borrow_mut();
         let version = s.lease(&key.doc(), now);
+        // A tenant being deleted is gone for the document too (it is withdrawn).
         let tenant_created_at = s
             .tenants
             .get(&(key.app.clone(), key.tenant.clone()))
+            .filter(|_| s.tenant_is_live(&key.app, &key.tenant))
             .map(|t| t.created_at);
         let face = s
             .tenant_user(&key.app, &key.tenant, &key.user)
