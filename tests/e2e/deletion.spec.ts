@@ -3,7 +3,7 @@
 // what was deleted, in bounded steps that answer 202 with progress for big ones, continued by a
 // repeated DELETE and by the cron.
 import { describe, it, expect, beforeAll } from "vitest";
-import { useWorker, json, worker } from "./harness";
+import { useWorker, json, worker, CLOCK_HEADER } from "./harness";
 import { PASSWORD, owner, createApp, putTenant, apiKey, base, bearer, introspect, auditLog } from "./support";
 
 useWorker();
@@ -61,6 +61,23 @@ async function mailed(app: string, to: string) {
   }
 }
 
+/** The longest lifetime of an access token (MAX_ACCESS_TOKEN_TTL_SECONDS), in ms. */
+const MAX_ACCESS_TOKEN_TTL_MS = 86_400_000;
+
+/**
+ * The platform owner's headers on the test clock at `ms`, past the lifetime of every token
+ * issued now (its own included: it signs in again then).
+ */
+async function ownerAt(ms: number): Promise<Record<string, string>> {
+  const clock = { [CLOCK_HEADER]: String(ms) };
+  const res = await json("POST", "/admin/auth/signin", { email: "owner@example.com", password: PASSWORD }, clock);
+  expect(res.status, res.text).toBe(200);
+  return { ...bearer(res.body.access_token), ...clock };
+}
+
+/** When every access token issued until now has expired. */
+const afterTokens = () => Date.now() + MAX_ACCESS_TOKEN_TTL_MS + 1_000;
+
 /** Runs the cron (the every-30-minutes trigger) once. */
 async function cron() {
   const fetcher: any = await worker().mf.getWorker();
@@ -108,7 +125,14 @@ describe("erasing a user from an app", () => {
     expect(await everyKey()).toContain(id);
 
     const erased = await json("DELETE", `/admin/apps/${app}/users/${id}`, undefined, await owner());
-    expect(erased.status, erased.text).toBe(204);
+    // Its documents refuse every token of it at once, and stay until none can be alive.
+    expect(erased.status, erased.text).toBe(202);
+    expect(erased.body.deletion).toMatchObject({ state: "running", progress: { phase: "flags" } });
+    expect((await introspect(app, "bravo", key, sessions.bravo)).active).toBe(false);
+    expect(await everyKey()).toContain(`flags:${app}:bravo:${id}`);
+    const later = await ownerAt(afterTokens());
+    const finished = await json("DELETE", `/admin/apps/${app}/users/${id}`, undefined, later);
+    expect(finished.status, finished.text).toBe(204);
 
     const rows = await everyRow();
     const kv = await everyKey();
@@ -117,8 +141,8 @@ describe("erasing a user from an app", () => {
     expect(kv).not.toContain(id);
     expect(kv).not.toContain("ada@example.com");
     expect(rows).toContain(bob.user.id);
-    // Its tokens are dead everywhere; its email can sign up afresh as someone new.
-    expect((await introspect(app, "bravo", key, sessions.bravo)).active).toBe(false);
+    // (Its tokens were refused from the first DELETE, and have expired by now.) Its email can
+    // sign up afresh as someone new.
     expectProblem(await json("GET", `/admin/apps/${app}/users/${id}/metadata`, undefined, await owner()), 404, "user_not_found");
     const again = await signup(app, "acme", "ada@example.com");
     expect(again.user.id).not.toBe(id);
@@ -164,10 +188,22 @@ describe("deleting a user from one tenant", () => {
     await json("POST", `/admin/apps/${app}/tenants/bravo/users/${id}/associate`, undefined, await owner());
     const inBravo = (await signin(app, "bravo", "ada@example.com")).body.session.access_token;
     const res = await json("DELETE", `/admin/apps/${app}/tenants/acme/users/${id}`, undefined, await owner());
-    expect(res.status, res.text).toBe(204);
+    expect(res.status, res.text).toBe(202);
+    expect(res.body.deletion).toMatchObject({ state: "running", progress: { phase: "flags" } });
     expect((await introspect(app, "acme", keyA, ada.session.access_token)).active).toBe(false);
     expect((await introspect(app, "bravo", keyB, inBravo)).active).toBe(true);
+    // The document says "no face" (a missing one would let the token judge itself)...
+    expect(await everyKey()).toContain(`flags:${app}:acme:${id}`);
+    // ...until no token of the user there can be alive: a repeated DELETE then finishes it.
+    const later = await ownerAt(afterTokens());
+    const done = await json("DELETE", `/admin/apps/${app}/tenants/acme/users/${id}`, undefined, later);
+    expect(done.status, done.text).toBe(204);
     expect(await everyKey()).not.toContain(`flags:${app}:acme:${id}`);
+    const { n } = await (await worker().db())
+      .prepare("SELECT COUNT(*) AS n FROM edge_sync WHERE doc = ?")
+      .bind(`flags:${app}:acme:${id}`)
+      .first();
+    expect(n).toBe(0);
     expectProblem(await json("GET", `/admin/apps/${app}/tenants/acme/users/${id}`, undefined, await owner()), 404, "user_not_found");
     expect((await json("GET", `/admin/apps/${app}/tenants/bravo/users/${id}`, undefined, await owner())).status).toBe(200);
     expectProblem(await signin(app, "acme", "ada@example.com"), 401, "invalid_credentials");
@@ -197,7 +233,7 @@ describe("deleting a big tenant", () => {
     expect(first.status, first.text).toBe(202);
     const d = first.body.deletion;
     expect(d).toMatchObject({ kind: "tenant", app_id: app, tenant_id: "big", state: "running", finished_at: null });
-    expect(d.progress).toMatchObject({ phase: "users", phases_total: 7 });
+    expect(d.progress).toMatchObject({ phase: "users", phases_total: 8 });
     expect(d.progress.phases_done).toBe(3);
     expect(first.headers.get("location")).toBe(`/admin/apps/${app}/deletions/${d.id}`);
     // Gone at once for every reader; the key with it; no namesake meanwhile.
@@ -214,7 +250,7 @@ describe("deleting a big tenant", () => {
     // The cron finishes it.
     await cron();
     const done = await json("GET", `/admin/apps/${app}/deletions/${d.id}`, undefined, await owner());
-    expect(done.body.deletion).toMatchObject({ state: "done", progress: { phase: null, phases_done: 7, phases_total: 7 } });
+    expect(done.body.deletion).toMatchObject({ state: "done", progress: { phase: null, phases_done: 8, phases_total: 8 } });
     expect(done.body.deletion.progress.rows_deleted).toBeGreaterThanOrEqual(2 * USERS);
     const db = await worker().db();
     for (const table of ["users", "tenant_users"]) {
