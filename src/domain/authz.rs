@@ -131,6 +131,14 @@ pub struct Grant {
     pub roles: Vec<OperatorRole>,
 }
 
+impl Grant {
+    /// Every permission the membership's roles bind, whatever its status (it grants them only
+    /// while active).
+    pub fn permissions(&self) -> Vec<Permission> {
+        super::member::permissions_of(&self.roles)
+    }
+}
+
 impl Principal {
     /// True when the principal may see `app` at all (for listings): the platform owner, an
     /// active member of the app, an API key of the app.

@@ -179,6 +179,16 @@ impl OperatorRole {
     }
 }
 
+/// Every permission `roles` bind, once each, in the order of `Permission::ALL`. A membership
+/// grants them only while it is active (`domain::authz`).
+pub fn permissions_of(roles: &[OperatorRole]) -> Vec<Permission> {
+    Permission::ALL
+        .iter()
+        .copied()
+        .filter(|p| roles.iter().any(|r| r.permissions().contains(p)))
+        .collect()
+}
+
 /// A membership as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -253,5 +263,19 @@ mod tests {
             MembershipType::Owner
         );
         assert!(MembershipType::parse("root").is_err());
+    }
+
+    #[test]
+    fn the_permissions_of_several_roles_are_their_union_once_each() {
+        use Permission::*;
+        assert_eq!(
+            permissions_of(&[OperatorRole::Support, OperatorRole::Auditor]),
+            vec![TenantsRead, MembersRead, UsersRead, UsersSuspend, AuditRead]
+        );
+        assert_eq!(permissions_of(&[]), Vec::<Permission>::new());
+        assert_eq!(
+            permissions_of(&[OperatorRole::Admin, OperatorRole::Support]),
+            Permission::ALL
+        );
     }
 }

@@ -1,9 +1,10 @@
-//! The operator plane's entry: bootstrap of the first platform owner and operator sign-in.
+//! The operator plane's entry: bootstrap of the first platform owner, operator sign-in, and
+//! the caller's own account and memberships.
 
 use super::auth::credentials;
 use super::context::Ctx;
-use super::dto::{OperatorEnvelope, OperatorTokenBody};
-use super::extract::{bearer, client_subject_of, cookie, json_body, DEVICE_COOKIE};
+use super::dto::{MeBody, OperatorEnvelope, OperatorTokenBody};
+use super::extract::{bearer, caller, client_subject_of, cookie, json_body, DEVICE_COOKIE};
 use super::respond;
 use crate::domain::email::Email;
 use crate::domain::Error;
@@ -49,4 +50,12 @@ pub async fn unlock(cx: &Ctx<'_>, mut req: Request) -> Result<Response, Error> {
     let body: UnlockBody = json_body(&mut req).await?;
     operators::unlock(cx, presented.as_deref(), &Email::parse(&body.email)?).await?;
     respond::no_content()
+}
+
+/// `GET /admin/me` — any operator (an API key: `403`). The caller and its memberships, with
+/// the permissions each binds.
+pub async fn me(cx: &Ctx<'_>, req: Request) -> Result<Response, Error> {
+    let caller = caller(cx, &req).await?;
+    let me = operators::me(cx, &caller).await?;
+    respond::json(200, &MeBody::from(&me))
 }

@@ -16,7 +16,7 @@ use crate::domain::email::Email;
 use crate::domain::ids::{AppId, OperatorId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::member::{
-    Member, MemberId, MemberStatus, MembershipType, OperatorRole, INVITE_TTL_MS,
+    permissions_of, Member, MemberId, MemberStatus, MembershipType, OperatorRole, INVITE_TTL_MS,
 };
 use crate::domain::operator::Operator;
 use crate::domain::page::{finish_page, Page, PageRequest};
@@ -28,16 +28,6 @@ use serde_json::json;
 
 fn role_names(roles: &[OperatorRole]) -> Vec<&'static str> {
     roles.iter().map(|r| r.as_str()).collect()
-}
-
-/// Every permission the roles bind.
-fn permissions_of(roles: &[OperatorRole]) -> Vec<Permission> {
-    let mut permissions: Vec<Permission> = roles
-        .iter()
-        .flat_map(|r| r.permissions().iter().copied())
-        .collect();
-    permissions.dedup();
-    permissions
 }
 
 /// The permissions `after` grants that `before` does not. A membership grants while it is
