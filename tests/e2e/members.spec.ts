@@ -67,6 +67,10 @@ const ENDPOINTS: EndpointClass[] = [
     call: (_, auth) => json("GET", "/admin/apps", undefined, auth),
   },
   {
+    method: "GET", path: "/admin/me", need: "any operator", ok: 200,
+    call: (_, auth) => json("GET", "/admin/me", undefined, auth),
+  },
+  {
     method: "POST", path: "/admin/apps", need: "platform owner", ok: 201,
     prepare: async () => unique("made"),
     call: (_, auth, id) => json("POST", "/admin/apps", { id }, auth),

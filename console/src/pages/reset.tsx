@@ -1,0 +1,52 @@
+// Choosing a new operator password from an emailed link
+// (`/console/?type=operator_password_reset&token=…`, see OPERATOR_LINK_BASE_URL). The shell
+// takes the token out of the address bar before anything renders.
+
+import { useState } from "preact/hooks";
+import { admin } from "../api";
+import { ActionState, Button, Field, useAction } from "../ui";
+
+export function ResetPage({ token, onDone }: { token: string; onDone: () => void }) {
+  const [password, setPassword] = useState("");
+  const [again, setAgain] = useState("");
+  const [finished, setFinished] = useState(false);
+  const action = useAction(async () => {
+    if (password !== again) throw new Error("The two passwords differ.");
+    await admin.resetPassword(token, password);
+    setPassword("");
+    setAgain("");
+    setFinished(true);
+  });
+  return (
+    <main id="main" class="narrow" tabIndex={-1}>
+      <h1>Choose a new password</h1>
+      {finished ? (
+        <div class="card" role="status">
+          <p>Your password is changed; every operator token issued before now has stopped working.</p>
+          <button type="button" onClick={onDone}>
+            Sign in
+          </button>
+        </div>
+      ) : (
+        <form
+          class="form card"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void action.run();
+          }}
+        >
+          <Field label="New password" hint="8 to 128 characters">
+            <input type="password" required minLength={8} maxLength={128} autoComplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+          </Field>
+          <Field label="New password again">
+            <input type="password" required minLength={8} maxLength={128} autoComplete="new-password" value={again} onInput={(e) => setAgain(e.currentTarget.value)} />
+          </Field>
+          <Button type="submit" busy={action.busy} busyText="Saving…">
+            Set password
+          </Button>
+          <ActionState action={action} />
+        </form>
+      )}
+    </main>
+  );
+}

@@ -1,0 +1,222 @@
+// The app's team (`/admin/apps/{app}/members`): invite (the invitation's link and token are
+// shown once), suspend and reactivate, change roles, remove. Each action is offered where the
+// caller holds members:write over that membership's scope.
+
+import { useState } from "preact/hooks";
+import { can, tenantScope } from "../access";
+import { admin, type Member } from "../api";
+import { MEMBERSHIP_TYPES, operatorRoles } from "../roles";
+import { useSession } from "../session";
+import {
+  ActionState,
+  Button,
+  Cell,
+  Checkboxes,
+  ConfirmButton,
+  Empty,
+  Field,
+  LoadState,
+  NotAllowed,
+  OnceSecret,
+  PagerControls,
+  Section,
+  Table,
+  Time,
+  useAction,
+  usePaged,
+} from "../ui";
+import type { PageProps } from "./registry";
+
+/** The link that opens the console's acceptance form with the token (kept after `#`: never sent to a server). */
+export function inviteLink(token: string): string {
+  return `${location.origin}/console/#/accept?token=${encodeURIComponent(token)}`;
+}
+
+export function TeamPage({ app }: PageProps) {
+  const { me } = useSession();
+  const [generation, setGeneration] = useState(0);
+  const scope = tenantScope(me, app);
+  const mayInvite = can(me, "members:write", app, scope);
+  return (
+    <>
+      <h1 tabIndex={-1}>Team of {app}</h1>
+      {mayInvite ? (
+        <Invite app={app} scope={scope} onInvited={() => setGeneration((g) => g + 1)} />
+      ) : (
+        <NotAllowed permission="members:write" what="Inviting operators" />
+      )}
+      <Members key={generation} app={app} />
+    </>
+  );
+}
+
+function Members({ app }: { app: string }) {
+  const list = usePaged((cursor) => admin.members(app, { limit: 50, cursor }));
+  return (
+    <Section title="Members" id="members">
+      <LoadState load={list} what="the members" />
+      {list.data ? (
+        <>
+          <Table caption="Members" columns={["Email", "Type", "Roles", "Acts in", "Status", "Actions"]}>
+            {list.data.items.length === 0 ? <Empty colSpan={6} text="No members." /> : null}
+            {list.data.items.map((m) => (
+              <MemberRow key={m.id} app={app} member={m} onChange={list.reload} />
+            ))}
+          </Table>
+          <PagerControls list={list} label="Members" />
+        </>
+      ) : null}
+    </Section>
+  );
+}
+
+function MemberRow({ app, member, onChange }: { app: string; member: Member; onChange: () => void }) {
+  const { me, refresh } = useSession();
+  const [current, setCurrent] = useState(member);
+  const [editing, setEditing] = useState(false);
+  const [roles, setRoles] = useState<string[]>(member.roles);
+  const mayWrite = can(me, "members:write", app, current.tenant_id);
+  const lacks = mayWrite ? null : ("members:write" as const);
+  const isMe = current.operator_id === me.operator.id;
+  const patch = useAction(async (body: { status?: string; roles?: string[] }, done: string) => {
+    const { member: changed } = await admin.patchMember(app, current.id, body);
+    setCurrent(changed);
+    setRoles(changed.roles);
+    setEditing(false);
+    if (isMe) await refresh();
+    if (changed.status === "left") onChange();
+    return done;
+  });
+  return (
+    <tr class={current.status === "left" ? "muted" : undefined} data-member={current.email}>
+      <Cell label="Email">
+        {current.email}
+        {isMe ? <span class="badge">you</span> : null}
+      </Cell>
+      <Cell label="Type">{current.membership_type}</Cell>
+      <Cell label="Roles">
+        {editing ? (
+          <form
+            class="form"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void patch.run({ roles }, "Roles changed.");
+            }}
+          >
+            <Checkboxes legend={`Roles of ${current.email}`} options={operatorRoles(app)} value={roles} onChange={setRoles} />
+            <Button type="submit" busy={patch.busy} busyText="Saving…">
+              Save roles
+            </Button>{" "}
+            <button type="button" class="secondary" onClick={() => setEditing(false)}>
+              Cancel
+            </button>
+          </form>
+        ) : (
+          current.roles.join(", ") || <span class="muted">none</span>
+        )}
+      </Cell>
+      <Cell label="Acts in">{current.tenant_id ? `tenant ${current.tenant_id}` : "the whole app"}</Cell>
+      <Cell label="Status">
+        <span class={`badge ${current.status}`}>{current.status}</span>
+        {current.status === "invited" ? (
+          <span class="hint">
+            {" "}
+            until <Time at={current.invite_expires_at} />
+          </span>
+        ) : null}
+      </Cell>
+      <Cell label="Actions">
+        {current.status === "left" ? null : (
+          <div class="actions">
+            {current.status === "active" ? (
+              <Button lacks={lacks} busy={patch.busy} busyText="Suspending…" onClick={() => void patch.run({ status: "suspended" }, "Suspended.")}>
+                Suspend
+              </Button>
+            ) : null}
+            {current.status === "suspended" ? (
+              <Button lacks={lacks} busy={patch.busy} busyText="Reactivating…" onClick={() => void patch.run({ status: "active" }, "Active again.")}>
+                Reactivate
+              </Button>
+            ) : null}
+            {!editing ? (
+              <Button class="secondary" lacks={lacks} onClick={() => setEditing(true)}>
+                Change roles
+              </Button>
+            ) : null}
+            <ConfirmButton
+              label={current.status === "invited" ? "Withdraw" : isMe ? "Leave" : "Remove"}
+              confirm={isMe ? "Yes, leave the app" : `Yes, remove ${current.email}`}
+              busy={patch.busy}
+              lacks={lacks}
+              onConfirm={() => void patch.run({ status: "left" }, "Removed.")}
+            />
+          </div>
+        )}
+        <ActionState action={patch} />
+      </Cell>
+    </tr>
+  );
+}
+
+function Invite({ app, scope, onInvited }: { app: string; scope: string | null; onInvited: () => void }) {
+  const [email, setEmail] = useState("");
+  const [type, setType] = useState<string>("member");
+  const [roles, setRoles] = useState<string[]>([]);
+  const [tenant, setTenant] = useState(scope ?? "");
+  const [invited, setInvited] = useState<{ email: string; token: string } | null>(null);
+  const action = useAction(async () => {
+    const answer = await admin.invite(app, {
+      email: email.trim(),
+      membership_type: type,
+      roles,
+      tenant_id: tenant.trim() || null,
+    });
+    setInvited({ email: answer.member.email, token: answer.invite_token });
+    setEmail("");
+    setRoles([]);
+    onInvited();
+    return `${answer.member.email} is invited.`;
+  });
+  return (
+    <Section title="Invite an operator" id="invite">
+      {invited ? (
+        <OnceSecret
+          title={`Invitation for ${invited.email}`}
+          values={[
+            { label: "Link", value: inviteLink(invited.token) },
+            { label: "Token", value: invited.token },
+          ]}
+          onDismiss={() => setInvited(null)}
+        />
+      ) : null}
+      <form
+        class="form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void action.run();
+        }}
+      >
+        <Field label="Email">
+          <input type="email" name="invite-email" required autoComplete="off" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
+        </Field>
+        <Field label="Membership type" hint="For people to read; it grants nothing">
+          <select value={type} onChange={(e) => setType(e.currentTarget.value)}>
+            {MEMBERSHIP_TYPES.map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Checkboxes legend="Roles" options={operatorRoles(app)} value={roles} onChange={setRoles} />
+        <Field label="Acts only in tenant" hint={scope ? "Your own membership reaches this tenant only" : "Empty: the whole app"}>
+          <input type="text" value={tenant} disabled={!!scope} placeholder="tenant id" onInput={(e) => setTenant(e.currentTarget.value)} />
+        </Field>
+        <Button type="submit" busy={action.busy} busyText="Inviting…">
+          Invite
+        </Button>
+        <ActionState action={action} />
+      </form>
+    </Section>
+  );
+}
