@@ -256,6 +256,55 @@ export function ConfirmButton({
   );
 }
 
+/**
+ * A form that runs `action` when submitted (never a browser submission: the CSP forbids any),
+ * with its submit button and, under it, the action's progress and outcome. Where the caller
+ * lacks the permission, `lacks` disables the button and says why, or `denied` replaces it with
+ * a note.
+ */
+export function ActionForm({
+  action,
+  submit,
+  busyText,
+  inline,
+  label,
+  danger,
+  lacks,
+  denied,
+  children,
+}: {
+  action: Action<[]>;
+  submit: string;
+  busyText: string;
+  inline?: boolean;
+  label?: string;
+  danger?: boolean;
+  lacks?: Permission | null;
+  denied?: { permission: Permission; what: string } | null;
+  children: ComponentChildren;
+}) {
+  return (
+    <form
+      class={inline ? "form inline" : "form"}
+      aria-label={label}
+      onSubmit={(e) => {
+        e.preventDefault();
+        void action.run();
+      }}
+    >
+      {children}
+      {denied ? (
+        <NotAllowed permission={denied.permission} what={denied.what} />
+      ) : (
+        <Button type="submit" class={danger ? "danger" : undefined} busy={action.busy} busyText={busyText} lacks={lacks ?? null}>
+          {submit}
+        </Button>
+      )}
+      <ActionState action={action} />
+    </form>
+  );
+}
+
 /** A labelled input; the hint follows the label (so the input's name stays short). */
 export function Field({
   label,
@@ -393,9 +442,13 @@ export function Table({ caption, columns, children }: { caption: string; columns
   );
 }
 
-/** A cell with its column's name, for the narrow layout. */
+/** A cell with its column's name, for the narrow layout (its content kept in one box beside it). */
 export function Cell({ label, children }: { label: string; children?: ComponentChildren }) {
-  return <td data-label={label}>{children}</td>;
+  return (
+    <td data-label={label}>
+      <div class="cell">{children}</div>
+    </td>
+  );
 }
 
 export function Empty({ text, colSpan }: { text: string; colSpan: number }) {

@@ -494,18 +494,15 @@ fn me_shows_each_membership_with_the_permissions_its_roles_bind() {
         &[OperatorRole::Support],
         Some(tenant("acme")),
     );
-    let (_, token) = invite(
+    // The same operator in a second app: the principal read now holds both.
+    let (support, _) = member(
         &w,
         &owner,
         &other,
         "s@example.com",
         &[OperatorRole::Auditor],
         None,
-    )
-    .unwrap();
-    block_on(members::accept(&w.cx(), &token, &password(PASSWORD), None)).unwrap();
-    // As the API sees it now, with both memberships accepted.
-    let (support, _) = as_operator(&w, "s@example.com");
+    );
 
     let me = block_on(operators::me(&w.cx(), &support)).unwrap();
     assert_eq!(me.operator.email, email("s@example.com"));
@@ -547,24 +544,16 @@ fn me_shows_a_suspended_membership_as_suspended_and_a_departed_one_not_at_all() 
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
     let other = w.app(&owner, "other");
-    let (_, _) = member(
-        &w,
-        &owner,
-        &shop,
-        "m@example.com",
-        &[OperatorRole::Support],
-        None,
-    );
-    let (_, token) = invite(
-        &w,
-        &owner,
-        &other,
-        "m@example.com",
-        &[OperatorRole::Support],
-        None,
-    )
-    .unwrap();
-    block_on(members::accept(&w.cx(), &token, &password(PASSWORD), None)).unwrap();
+    for app_id in [&shop, &other] {
+        member(
+            &w,
+            &owner,
+            app_id,
+            "m@example.com",
+            &[OperatorRole::Support],
+            None,
+        );
+    }
     let listed = |app_id: &AppId| {
         let page = tessera::domain::page::PageRequest::parse(None, None).unwrap();
         block_on(members::list(&w.cx(), &owner, app_id, &page))

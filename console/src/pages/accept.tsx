@@ -6,7 +6,7 @@ import { useEffect, useState } from "preact/hooks";
 import { admin } from "../api";
 import { hashOf, navigate, replace } from "../router";
 import { prefill } from "../session";
-import { ActionState, Button, Field, useAction } from "../ui";
+import { ActionForm, Field, useAction } from "../ui";
 
 export function AcceptPage({ token: fromLink }: { token: string }) {
   const [token, setToken] = useState(fromLink);
@@ -40,24 +40,16 @@ export function AcceptPage({ token: fromLink }: { token: string }) {
           </button>
         </div>
       ) : (
-        <form
-          class="form card"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void action.run();
-          }}
-        >
-          <Field label="Invitation token" hint="From your invitation link (tsi_…)">
-            <input type="text" name="invite_token" required autoComplete="off" spellcheck={false} value={token} onInput={(e) => setToken(e.currentTarget.value)} />
-          </Field>
-          <Field label="Password" hint="New here: choose one (8 to 128 characters). Already an operator with this email: your password.">
-            <input type="password" name="password" required minLength={8} maxLength={128} autoComplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
-          </Field>
-          <Button type="submit" busy={action.busy} busyText="Accepting…">
-            Accept invitation
-          </Button>
-          <ActionState action={action} />
-        </form>
+        <div class="card">
+          <ActionForm action={action} submit="Accept invitation" busyText="Accepting…">
+            <Field label="Invitation token" hint="From your invitation link (tsi_…)">
+              <input type="text" name="invite_token" required autoComplete="off" spellcheck={false} value={token} onInput={(e) => setToken(e.currentTarget.value)} />
+            </Field>
+            <Field label="Password" hint="New here: choose one (8 to 128 characters). Already an operator with this email: your password.">
+              <input type="password" name="password" required minLength={8} maxLength={128} autoComplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+            </Field>
+          </ActionForm>
+        </div>
       )}
       <p>
         <a href={hashOf([])}>Back to sign-in</a>

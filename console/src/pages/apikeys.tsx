@@ -6,8 +6,8 @@ import { can, PERMISSIONS } from "../access";
 import { admin } from "../api";
 import { useSession } from "../session";
 import {
+  ActionForm,
   ActionState,
-  Button,
   Cell,
   Checkboxes,
   ConfirmButton,
@@ -66,22 +66,12 @@ function CreateKey({ app, tenant, onCreated }: { app: string; tenant: string; on
   return (
     <Section title="Create an API key" id="create-key">
       {created ? <OnceSecret title={`API key ${created.name}`} values={[{ label: "Key", value: created.key }]} onDismiss={() => setCreated(null)} /> : null}
-      <form
-        class="form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void action.run();
-        }}
-      >
+      <ActionForm action={action} submit="Create key" busyText="Creating…">
         <Field label="Name">
           <input type="text" name="key-name" required maxLength={100} value={name} onInput={(e) => setName(e.currentTarget.value)} />
         </Field>
         <Checkboxes legend="Scopes" options={options} value={scopes} onChange={setScopes} />
-        <Button type="submit" busy={action.busy} busyText="Creating…">
-          Create key
-        </Button>
-        <ActionState action={action} />
-      </form>
+      </ActionForm>
     </Section>
   );
 }

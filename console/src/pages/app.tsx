@@ -9,7 +9,7 @@ import { hashOf, navigate } from "../router";
 import { appSections } from "../sections/registry";
 import { LOGIN_METHODS } from "../sections/signin-methods";
 import { useSession } from "../session";
-import { ActionState, Button, Cell, Checkboxes, Empty, Field, LoadState, NotAllowed, PagerControls, Section, Table, Time, useAction, usePaged } from "../ui";
+import { ActionForm, Cell, Checkboxes, Empty, Field, LoadState, NotAllowed, PagerControls, Section, Table, Time, useAction, usePaged } from "../ui";
 import type { PageProps } from "./registry";
 
 export function AppPage({ app }: PageProps) {
@@ -110,13 +110,7 @@ function CreateTenant({ app }: { app: string }) {
   });
   return (
     <Section title="Create a tenant" id="create-tenant">
-      <form
-        class="form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void action.run();
-        }}
-      >
+      <ActionForm action={action} submit="Create tenant" busyText="Creating…">
         <Field label="Tenant id" hint="Lower-case letters, digits and dashes, e.g. acme">
           <input type="text" name="tenant-id" required pattern="[a-z0-9][a-z0-9-]{0,62}" value={id} onInput={(e) => setId(e.currentTarget.value)} />
         </Field>
@@ -124,11 +118,7 @@ function CreateTenant({ app }: { app: string }) {
         <Field label="Link base URL (optional)" hint="Where emailed links point">
           <input type="url" value={linkBase} placeholder="https://app.example/auth" onInput={(e) => setLinkBase(e.currentTarget.value)} />
         </Field>
-        <Button type="submit" busy={action.busy} busyText="Creating…">
-          Create tenant
-        </Button>
-        <ActionState action={action} />
-      </form>
+      </ActionForm>
     </Section>
   );
 }

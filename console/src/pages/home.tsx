@@ -6,7 +6,7 @@ import { membershipIn } from "../access";
 import { admin } from "../api";
 import { hashOf, navigate } from "../router";
 import { useSession } from "../session";
-import { ActionState, Button, Cell, Empty, Field, LoadState, PagerControls, Section, Table, Time, useAction, usePaged } from "../ui";
+import { ActionForm, Cell, Empty, Field, LoadState, PagerControls, Section, Table, Time, useAction, usePaged } from "../ui";
 
 export function HomePage() {
   const { me } = useSession();
@@ -61,21 +61,11 @@ function CreateApp({ onCreated }: { onCreated: () => void }) {
   });
   return (
     <Section title="Create an app" id="create-app">
-      <form
-        class="form inline"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void action.run();
-        }}
-      >
+      <ActionForm action={action} inline submit="Create app" busyText="Creating…">
         <Field label="App id" hint="Lower-case letters, digits and dashes, e.g. shop-prod">
           <input type="text" required pattern="[a-z0-9][a-z0-9-]{0,62}" value={id} onInput={(e) => setId(e.currentTarget.value)} />
         </Field>
-        <Button type="submit" busy={action.busy} busyText="Creating…">
-          Create app
-        </Button>
-      </form>
-      <ActionState action={action} />
+      </ActionForm>
     </Section>
   );
 }

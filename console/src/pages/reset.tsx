@@ -4,7 +4,7 @@
 
 import { useState } from "preact/hooks";
 import { admin } from "../api";
-import { ActionState, Button, Field, useAction } from "../ui";
+import { ActionForm, Field, useAction } from "../ui";
 
 export function ResetPage({ token, onDone }: { token: string; onDone: () => void }) {
   const [password, setPassword] = useState("");
@@ -28,24 +28,16 @@ export function ResetPage({ token, onDone }: { token: string; onDone: () => void
           </button>
         </div>
       ) : (
-        <form
-          class="form card"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void action.run();
-          }}
-        >
-          <Field label="New password" hint="8 to 128 characters">
-            <input type="password" required minLength={8} maxLength={128} autoComplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
-          </Field>
-          <Field label="New password again">
-            <input type="password" required minLength={8} maxLength={128} autoComplete="new-password" value={again} onInput={(e) => setAgain(e.currentTarget.value)} />
-          </Field>
-          <Button type="submit" busy={action.busy} busyText="Saving…">
-            Set password
-          </Button>
-          <ActionState action={action} />
-        </form>
+        <div class="card">
+          <ActionForm action={action} submit="Set password" busyText="Saving…">
+            <Field label="New password" hint="8 to 128 characters">
+              <input type="password" required minLength={8} maxLength={128} autoComplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+            </Field>
+            <Field label="New password again">
+              <input type="password" required minLength={8} maxLength={128} autoComplete="new-password" value={again} onInput={(e) => setAgain(e.currentTarget.value)} />
+            </Field>
+          </ActionForm>
+        </div>
       )}
     </main>
   );

@@ -5,7 +5,7 @@ import { useState } from "preact/hooks";
 import { admin } from "../api";
 import { hashOf } from "../router";
 import { prefill } from "../session";
-import { ActionState, Button, Field, useAction } from "../ui";
+import { ActionForm, Field, useAction } from "../ui";
 
 export function SignInPage({ onSignedIn, notice }: { onSignedIn: (token: string) => Promise<void>; notice: string | null }) {
   const [email, setEmail] = useState(prefill.email);
@@ -24,24 +24,16 @@ export function SignInPage({ onSignedIn, notice }: { onSignedIn: (token: string)
           {notice}
         </p>
       ) : null}
-      <form
-        class="form card"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void action.run();
-        }}
-      >
-        <Field label="Email">
-          <input type="email" name="email" required autoComplete="username" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
-        </Field>
-        <Field label="Password">
-          <input type="password" name="password" required autoComplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
-        </Field>
-        <Button type="submit" busy={action.busy} busyText="Signing in…">
-          Sign in
-        </Button>
-        <ActionState action={action} />
-      </form>
+      <div class="card">
+        <ActionForm action={action} submit="Sign in" busyText="Signing in…">
+          <Field label="Email">
+            <input type="email" name="email" required autoComplete="username" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
+          </Field>
+          <Field label="Password">
+            <input type="password" name="password" required autoComplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+          </Field>
+        </ActionForm>
+      </div>
       <p>
         <button type="button" class="link" aria-expanded={forgot} onClick={() => setForgot(!forgot)}>
           Forgot your password?
@@ -60,21 +52,12 @@ function ForgotPassword({ email: initial }: { email: string }) {
     return "If an operator has this address, a reset link is on its way.";
   });
   return (
-    <form
-      class="form card"
-      aria-label="Reset your password"
-      onSubmit={(e) => {
-        e.preventDefault();
-        void action.run();
-      }}
-    >
-      <Field label="Your email">
-        <input type="email" required autoComplete="username" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
-      </Field>
-      <Button type="submit" busy={action.busy} busyText="Sending…">
-        Send a reset link
-      </Button>
-      <ActionState action={action} />
-    </form>
+    <div class="card">
+      <ActionForm action={action} label="Reset your password" submit="Send a reset link" busyText="Sending…">
+        <Field label="Your email">
+          <input type="email" required autoComplete="username" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
+        </Field>
+      </ActionForm>
+    </div>
   );
 }

@@ -8,6 +8,7 @@ import { admin, type Member } from "../api";
 import { MEMBERSHIP_TYPES, operatorRoles } from "../roles";
 import { useSession } from "../session";
 import {
+  ActionForm,
   ActionState,
   Button,
   Cell,
@@ -189,13 +190,7 @@ function Invite({ app, scope, onInvited }: { app: string; scope: string | null; 
           onDismiss={() => setInvited(null)}
         />
       ) : null}
-      <form
-        class="form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void action.run();
-        }}
-      >
+      <ActionForm action={action} submit="Invite" busyText="Inviting…">
         <Field label="Email">
           <input type="email" name="invite-email" required autoComplete="off" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
         </Field>
@@ -212,11 +207,7 @@ function Invite({ app, scope, onInvited }: { app: string; scope: string | null; 
         <Field label="Acts only in tenant" hint={scope ? "Your own membership reaches this tenant only" : "Empty: the whole app"}>
           <input type="text" value={tenant} disabled={!!scope} placeholder="tenant id" onInput={(e) => setTenant(e.currentTarget.value)} />
         </Field>
-        <Button type="submit" busy={action.busy} busyText="Inviting…">
-          Invite
-        </Button>
-        <ActionState action={action} />
-      </form>
+      </ActionForm>
     </Section>
   );
 }

@@ -9,8 +9,7 @@ import { hashOf, navigate } from "../router";
 import { userSections } from "../sections/registry";
 import { useSession } from "../session";
 import {
-  ActionState,
-  Button,
+  ActionForm,
   Cell,
   Empty,
   Field,
@@ -162,24 +161,14 @@ function AddUser({ app, tenant }: { app: string; tenant: string }) {
   });
   return (
     <Section title="Add a user" id="add-user">
-      <form
-        class="form inline"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void action.run();
-        }}
-      >
+      <ActionForm action={action} inline submit="Add user" busyText="Adding…">
         <Field label="Email">
           <input type="email" required autoComplete="off" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
         </Field>
         <Field label="Password (optional)" hint="Without one, the user sets it through a reset or signs in without">
           <input type="password" autoComplete="new-password" minLength={8} maxLength={128} value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
         </Field>
-        <Button type="submit" busy={action.busy} busyText="Adding…">
-          Add user
-        </Button>
-      </form>
-      <ActionState action={action} />
+      </ActionForm>
     </Section>
   );
 }

@@ -5,7 +5,7 @@ import { useState } from "preact/hooks";
 import { can } from "../access";
 import { admin, type Delivery } from "../api";
 import { useSession } from "../session";
-import { ActionState, Button, Field, LoadState, NotAllowed, OnceSecret, Section, useAction, useLoad } from "../ui";
+import { ActionForm, Field, LoadState, NotAllowed, OnceSecret, Section, useAction, useLoad } from "../ui";
 import type { AppSectionProps } from "./registry";
 
 const KINDS: { value: Delivery["kind"]; label: string; hint: string }[] = [
@@ -52,13 +52,7 @@ export function EmailDeliverySection({ app }: AppSectionProps) {
       {!mayWrite ? (
         <NotAllowed permission="tenants:write" what="Changing the delivery" />
       ) : current ? (
-        <form
-          class="form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void action.run();
-          }}
-        >
+        <ActionForm action={action} submit="Save delivery" busyText="Saving…">
           <fieldset class="checks">
             <legend>Deliver email by</legend>
             {KINDS.map((k) => (
@@ -73,11 +67,7 @@ export function EmailDeliverySection({ app }: AppSectionProps) {
               <input type="url" required value={url ?? current.url ?? ""} onInput={(e) => setUrl(e.currentTarget.value)} />
             </Field>
           ) : null}
-          <Button type="submit" busy={action.busy} busyText="Saving…">
-            Save delivery
-          </Button>
-          <ActionState action={action} />
-        </form>
+        </ActionForm>
       ) : null}
     </Section>
   );

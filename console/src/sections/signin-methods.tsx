@@ -4,7 +4,7 @@ import { useState } from "preact/hooks";
 import { can } from "../access";
 import { admin } from "../api";
 import { useSession } from "../session";
-import { ActionState, Button, Checkboxes, Field, NotAllowed, Section, useAction } from "../ui";
+import { ActionForm, Checkboxes, Field, Section, useAction } from "../ui";
 import type { TenantSectionProps } from "./registry";
 
 /** The login methods a tenant may offer (API.md). */
@@ -30,26 +30,17 @@ export function SignInMethodsSection({ app, tenant, onChange }: TenantSectionPro
   });
   return (
     <Section title="Sign-in methods and links" id="signin-methods">
-      <form
-        class="form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void action.run();
-        }}
+      <ActionForm
+        action={action}
+        submit="Save sign-in settings"
+        busyText="Saving…"
+        denied={mayWrite ? null : { permission: "tenants:write", what: "Changing these settings" }}
       >
         <Checkboxes legend="Login methods" options={LOGIN_METHODS} value={methods} onChange={setMethods} disabled={!mayWrite} />
         <Field label="Link base URL" hint="Where emailed links point: <url>?type=…&token=…; empty: none (flows that send links are off)">
           <input type="url" value={linkBase} disabled={!mayWrite} placeholder="https://app.example/auth" onInput={(e) => setLinkBase(e.currentTarget.value)} />
         </Field>
-        {mayWrite ? (
-          <Button type="submit" busy={action.busy} busyText="Saving…">
-            Save sign-in settings
-          </Button>
-        ) : (
-          <NotAllowed permission="tenants:write" what="Changing these settings" />
-        )}
-        <ActionState action={action} />
-      </form>
+      </ActionForm>
     </Section>
   );
 }

@@ -6,7 +6,7 @@ import { can } from "../access";
 import { admin } from "../api";
 import { isObject, mergePatch, nullsIn, type Json, type JsonObject } from "../mergepatch";
 import { useSession } from "../session";
-import { ActionState, Button, Checkboxes, ErrorNote, Field, LoadState, NotAllowed, Section, Time, useAction, useLoad } from "../ui";
+import { ActionForm, ActionState, Button, Checkboxes, ErrorNote, Field, LoadState, NotAllowed, Section, Time, useAction, useLoad } from "../ui";
 import type { UserSectionProps } from "./registry";
 
 export function SummarySection({ user }: UserSectionProps) {
@@ -64,21 +64,11 @@ export function StatusSection({ app, tenant, user, onChange }: UserSectionProps)
   return (
     <Section title="Status" id="status">
       {user.status === "active" ? (
-        <form
-          class="form"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void suspend.run();
-          }}
-        >
+        <ActionForm action={suspend} danger lacks={lacks} submit="Suspend in this tenant" busyText="Suspending…">
           <Field label="Reason (kept in the audit log)">
             <input type="text" maxLength={500} value={reason} disabled={!!lacks} onInput={(e) => setReason(e.currentTarget.value)} />
           </Field>
-          <Button type="submit" class="danger" busy={suspend.busy} busyText="Suspending…" lacks={lacks}>
-            Suspend in this tenant
-          </Button>
-          <ActionState action={suspend} />
-        </form>
+        </ActionForm>
       ) : (
         <div class="form">
           <p>The user is suspended in this tenant; its other tenants are untouched.</p>
@@ -128,28 +118,14 @@ export function PlanSection({ app, tenant, user, onChange }: UserSectionProps) {
   });
   return (
     <Section title="Plan and rate limit" id="plan">
-      <form
-        class="form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void action.run();
-        }}
-      >
+      <ActionForm action={action} submit="Save plan" busyText="Saving…" denied={mayWrite ? null : { permission: "users:plan", what: "Changing the plan" }}>
         <Field label="Plan tier" hint="free, or a plan defined for the app">
           <input type="text" required value={plan} disabled={!mayWrite} onInput={(e) => setPlan(e.currentTarget.value)} />
         </Field>
         <Field label="Rate-limit override (requests per minute)" hint="Empty: the plan's default applies">
           <input type="number" min={0} step={1} inputMode="numeric" value={override} disabled={!mayWrite} onInput={(e) => setOverride(e.currentTarget.value)} />
         </Field>
-        {mayWrite ? (
-          <Button type="submit" busy={action.busy} busyText="Saving…">
-            Save plan
-          </Button>
-        ) : (
-          <NotAllowed permission="users:plan" what="Changing the plan" />
-        )}
-        <ActionState action={action} />
-      </form>
+      </ActionForm>
     </Section>
   );
 }
@@ -181,13 +157,7 @@ export function RolesSection({ app, tenant, user, onChange }: UserSectionProps) 
         Assigned by hand here; the plan adds {planRoles.length ? <strong>{planRoles.join(", ")}</strong> : "none"}.
       </p>
       {defined.problem ? <ErrorNote problem={defined.problem} prefix="The app's roles could not be listed; type role names instead." /> : null}
-      <form
-        class="form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void action.run();
-        }}
-      >
+      <ActionForm action={action} submit="Save roles" busyText="Saving…" denied={mayWrite ? null : { permission: "users:write", what: "Assigning roles" }}>
         {names.size > 0 ? (
           <Checkboxes
             legend="Roles assigned by hand"
@@ -204,15 +174,7 @@ export function RolesSection({ app, tenant, user, onChange }: UserSectionProps) 
         <Field label="Other roles (comma-separated)">
           <input type="text" value={extra} disabled={!mayWrite} onInput={(e) => setExtra(e.currentTarget.value)} />
         </Field>
-        {mayWrite ? (
-          <Button type="submit" busy={action.busy} busyText="Saving…">
-            Save roles
-          </Button>
-        ) : (
-          <NotAllowed permission="users:write" what="Assigning roles" />
-        )}
-        <ActionState action={action} />
-      </form>
+      </ActionForm>
     </Section>
   );
 }
@@ -251,25 +213,16 @@ export function MetadataSection({ app, user }: UserSectionProps) {
         <>
           <LoadState load={load} what="the metadata" />
           {load.data ? (
-            <form
-              class="form"
-              onSubmit={(e) => {
-                e.preventDefault();
-                void action.run();
-              }}
+            <ActionForm
+              action={action}
+              submit="Save metadata"
+              busyText="Saving…"
+              denied={mayWrite ? null : { permission: "users:write", what: "Changing metadata (app-wide)" }}
             >
               <Field label="Metadata (JSON)">
                 <textarea rows={8} spellcheck={false} class="mono" value={shown} disabled={!mayWrite} onInput={(e) => setText(e.currentTarget.value)} />
               </Field>
-              {mayWrite ? (
-                <Button type="submit" busy={action.busy} busyText="Saving…">
-                  Save metadata
-                </Button>
-              ) : (
-                <NotAllowed permission="users:write" what="Changing metadata (app-wide)" />
-              )}
-              <ActionState action={action} />
-            </form>
+            </ActionForm>
           ) : null}
         </>
       )}
