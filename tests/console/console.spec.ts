@@ -159,7 +159,7 @@ describe("the operators' console", () => {
   it("signs an operator in with the keyboard alone and keeps the token out of every storage", async () => {
     await owner.goto("/console/");
     await expect.poll(() => heading(owner)).toBe("Sign in to the Tessera console");
-    await shot(owner, "signin");
+    await narrowAndShoot(owner, "signin");
     await owner.keyboard.press("Tab");
     expect(await owner.evaluate(() => (document.activeElement as HTMLInputElement).name)).toBe("email");
     await owner.keyboard.type(OWNER);
