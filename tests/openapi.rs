@@ -110,6 +110,9 @@ fn every_error_code_of_the_domain_is_listed() {
         Error::InvalidCode,
         Error::WrongCode,
         Error::EmailDeliveryNotConfigured,
+        Error::ProviderError(String::new()),
+        Error::EmailNotVerified,
+        Error::AppNotVerified,
         Error::Unavailable(String::new()),
         Error::Internal(String::new()),
     ] {
@@ -208,4 +211,11 @@ fn every_response_body_has_the_fields_its_schema_documents() {
     check::<PasswordlessStarted>();
     check::<PasswordlessSignedIn>();
     check::<OwnSessionBody>();
+    check::<ProviderBody>();
+    check::<ProviderEnvelope>();
+    check::<ThirdPartyStarted>();
+    check::<SignedUpBody>();
+    check::<OperatorRoleBody>();
+    check::<DeletionBody>();
+    check::<DeletionProgress>();
 }

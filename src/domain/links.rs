@@ -1,5 +1,7 @@
 //! URLs the worker sends people to or posts to: a tenant's `link_base_url` (the page an
-//! emailed link opens) and an app mailer's webhook URL.
+//! emailed link opens), an app mailer's webhook URL, a tenant's `redirect_uris` (where a
+//! third-party sign-in returns) and the URLs of an identity provider (its issuer and
+//! endpoints, the only places the worker calls for it).
 //!
 //! Both are `https`, or `http` on a loopback host (`127.0.0.1`, `[::1]`, `localhost`) for
 //! development (RFC 8252's rule for native apps, which `API.md` adopts). A link is
@@ -34,6 +36,33 @@ impl WebUrl {
     /// A mailer's webhook URL (a query is allowed; a fragment is not).
     pub fn parse_webhook(raw: &str) -> Result<Self, Error> {
         Self::parse(raw, "url")
+    }
+
+    /// A redirect URI of a tenant's third-party sign-in (a query is allowed; a fragment is not,
+    /// RFC 6749 §3.1.2). Compared byte for byte with the one a flow names.
+    pub fn parse_redirect_uri(raw: &str) -> Result<Self, Error> {
+        Self::parse(raw, "redirect_uri")
+    }
+
+    /// A URL of an identity provider, named `field` in errors (`issuer`, `token_endpoint`, …).
+    pub fn parse_provider_url(raw: &str, field: &str) -> Result<Self, Error> {
+        Self::parse(raw, field)
+    }
+
+    /// True for an `https` URL (not a loopback `http` one).
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+
+    /// This URL with `pairs` appended as its query (after the URL's own query, if any), each
+    /// name and value form-encoded.
+    pub fn with_query(&self, pairs: &[(&str, &str)]) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in pairs {
+            query.append_pair(name, value);
+        }
+        let separator = if self.0.contains('?') { '&' } else { '?' };
+        format!("{}{separator}{}", self.0, query.finish())
     }
 
     fn parse(raw: &str, field: &str) -> Result<Self, Error> {
@@ -179,6 +208,23 @@ mod tests {
         assert!(WebUrl::parse_link_base("https://app.example.com/v?x=1").is_err());
         assert!(WebUrl::parse_webhook("https://mail.example.com/hook?k=1").is_ok());
         assert!(WebUrl::parse_webhook("http://mail.example.com/hook").is_err());
+    }
+
+    #[test]
+    fn redirect_uris_may_carry_a_query_and_queries_are_appended_encoded() {
+        let uri = WebUrl::parse_redirect_uri("https://app.example/cb?from=x").unwrap();
+        assert_eq!(
+            uri.with_query(&[("state", "a b&c")]),
+            "https://app.example/cb?from=x&state=a+b%26c"
+        );
+        let plain = WebUrl::parse_redirect_uri("http://127.0.0.1:3000/cb").unwrap();
+        assert_eq!(
+            plain.with_query(&[("a", "1")]),
+            "http://127.0.0.1:3000/cb?a=1"
+        );
+        assert!(!plain.is_https());
+        assert!(WebUrl::parse_redirect_uri("http://app.example/cb").is_err());
+        assert!(WebUrl::parse_redirect_uri("https://app.example/cb#x").is_err());
     }
 
     #[test]

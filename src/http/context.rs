@@ -115,6 +115,18 @@ fn read_config(env: &Env) -> Result<Config, Error> {
             Error::Internal("OPERATOR_LINK_BASE_URL is not an https (or loopback) URL".into())
         })?),
     };
+    config.operator_signup_open = match env.var("OPERATOR_SIGNUP") {
+        Err(_) => false,
+        Ok(v) => match v.to_string().trim() {
+            "open" => true,
+            "" | "closed" => false,
+            _ => {
+                return Err(Error::Internal(
+                    "OPERATOR_SIGNUP must be open or closed".into(),
+                ))
+            }
+        },
+    };
     config.test_pbkdf2_iterations = test_hooks::pbkdf2_iterations(env)?;
     Ok(config)
 }

@@ -11,10 +11,13 @@
 //!   `extract` / `respond` / `error`: reading requests, writing responses, problem documents.
 //! - One module per resource: `auth` (end-user sign-up, sign-in, sessions), `oauth`
 //!   (introspection, revocation), `discovery`, `operators`, `apps`, `tenants`, `api_keys`,
-//!   `members`, `audit`, `users`, `catalogue`, `billing`, `email` (delivery, outbox, dead
-//!   letters), `recovery` (verification, password resets, passwordless), `account` (an end
-//!   user's own password, sessions, leaving).
-//! - `queue`: the email queue's consumer and the mailer it posts to.
+//!   `members` (and operator roles), `audit`, `users`, `catalogue`, `billing`, `deletions`
+//!   (apps, tenants, users, and their progress), `email` (delivery, outbox, dead letters),
+//!   `recovery` (verification, password resets, passwordless), `account` (an end user's own
+//!   password, sessions, leaving), `thirdparty` (a tenant's identity providers, and sign-in
+//!   through them).
+//! - `queue`: the email queue's consumer and the mailer it posts to; `federation`: the
+//!   requests to identity providers and the WebCrypto check of their signatures.
 //! - `console`: the operators' console (static assets through the `ASSETS` binding).
 
 pub mod console;
@@ -38,6 +41,8 @@ mod catalogue;
 #[cfg(target_arch = "wasm32")]
 mod context;
 #[cfg(target_arch = "wasm32")]
+mod deletions;
+#[cfg(target_arch = "wasm32")]
 mod discovery;
 #[cfg(target_arch = "wasm32")]
 mod email;
@@ -47,6 +52,8 @@ mod entry;
 mod error;
 #[cfg(target_arch = "wasm32")]
 mod extract;
+#[cfg(target_arch = "wasm32")]
+mod federation;
 #[cfg(target_arch = "wasm32")]
 mod members;
 #[cfg(target_arch = "wasm32")]
@@ -61,6 +68,8 @@ mod recovery;
 mod respond;
 #[cfg(target_arch = "wasm32")]
 mod tenants;
+#[cfg(target_arch = "wasm32")]
+mod thirdparty;
 #[cfg(target_arch = "wasm32")]
 mod users;
 

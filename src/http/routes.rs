@@ -75,6 +75,22 @@ pub enum RouteId {
     GetEmailDelivery,
     ListDeadLetters,
     ListOutbox,
+    PutProvider,
+    GetProvider,
+    ListProviders,
+    DeleteProvider,
+    ThirdPartyStart,
+    ThirdPartyCallback,
+    OperatorSignup,
+    SendOperatorVerification,
+    VerifyOperatorEmail,
+    DeleteApp,
+    DeleteUser,
+    EraseUser,
+    GetDeletion,
+    PutOperatorRole,
+    ListOperatorRoles,
+    DeleteOperatorRole,
     ConsoleRedirect,
     Console,
     ConsoleAsset,
@@ -170,6 +186,16 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         "/apps/{app_id}/tenants/{tenant_id}/auth/sessions/{session_id}",
     ),
     (
+        RouteId::ThirdPartyStart,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/thirdparty/{provider_id}/start",
+    ),
+    (
+        RouteId::ThirdPartyCallback,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/thirdparty/{provider_id}/callback",
+    ),
+    (
         RouteId::Introspect,
         "POST",
         "/apps/{app_id}/tenants/{tenant_id}/oauth/introspect",
@@ -198,10 +224,42 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         "POST",
         "/admin/auth/password-reset",
     ),
+    (RouteId::OperatorSignup, "POST", "/admin/signup"),
+    (
+        RouteId::SendOperatorVerification,
+        "POST",
+        "/admin/auth/email-verification/send",
+    ),
+    (
+        RouteId::VerifyOperatorEmail,
+        "POST",
+        "/admin/auth/email-verification/verify",
+    ),
     (RouteId::CreateApp, "POST", "/admin/apps"),
     (RouteId::ListApps, "GET", "/admin/apps"),
     (RouteId::GetApp, "GET", "/admin/apps/{app_id}"),
     (RouteId::PatchApp, "PATCH", "/admin/apps/{app_id}"),
+    (RouteId::DeleteApp, "DELETE", "/admin/apps/{app_id}"),
+    (
+        RouteId::GetDeletion,
+        "GET",
+        "/admin/apps/{app_id}/deletions/{deletion_id}",
+    ),
+    (
+        RouteId::ListOperatorRoles,
+        "GET",
+        "/admin/apps/{app_id}/operator-roles",
+    ),
+    (
+        RouteId::PutOperatorRole,
+        "PUT",
+        "/admin/apps/{app_id}/operator-roles/{role}",
+    ),
+    (
+        RouteId::DeleteOperatorRole,
+        "DELETE",
+        "/admin/apps/{app_id}/operator-roles/{role}",
+    ),
     (
         RouteId::RotateSigningKey,
         "POST",
@@ -249,6 +307,11 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
     ),
     (RouteId::ListOutbox, "GET", "/admin/apps/{app_id}/outbox"),
     (
+        RouteId::EraseUser,
+        "DELETE",
+        "/admin/apps/{app_id}/users/{user_id}",
+    ),
+    (
         RouteId::GetMetadata,
         "GET",
         "/admin/apps/{app_id}/users/{user_id}/metadata",
@@ -276,6 +339,11 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
     (
         RouteId::PatchUser,
         "PATCH",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}",
+    ),
+    (
+        RouteId::DeleteUser,
+        "DELETE",
         "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}",
     ),
     (
@@ -333,6 +401,26 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         RouteId::DeleteApiKey,
         "DELETE",
         "/admin/apps/{app_id}/tenants/{tenant_id}/api-keys/{key_id}",
+    ),
+    (
+        RouteId::ListProviders,
+        "GET",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers",
+    ),
+    (
+        RouteId::PutProvider,
+        "PUT",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}",
+    ),
+    (
+        RouteId::GetProvider,
+        "GET",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}",
+    ),
+    (
+        RouteId::DeleteProvider,
+        "DELETE",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}",
     ),
 ];
 
