@@ -45,8 +45,13 @@ export interface Membership {
   tenant_id: string | null;
   status: "invited" | "active" | "suspended" | "left";
   roles: string[];
-  /** What the roles bind; granted only while `status` is active. */
+  /**
+   * What the roles bind (custom roles by their definitions) that is usable now; granted only
+   * while `status` is active. While `app_not_verified`, only the app's settings.
+   */
   permissions: string[];
+  /** The app was made by operator sign-up and its owner has not verified their email yet. */
+  app_not_verified: boolean;
 }
 
 /** `GET /admin/me`. */
@@ -79,6 +84,12 @@ export function membershipIn(me: Me, app: string): Membership | undefined {
 export function tenantScope(me: Me | null, app: string): string | null {
   if (!me || me.operator.is_platform_owner) return null;
   return membershipIn(me, app)?.tenant_id ?? null;
+}
+
+/** True when the caller's membership of `app` waits for the owner's email (the API answers `403 app_not_verified` to all but the settings). */
+export function appNotVerified(me: Me | null, app: string): boolean {
+  if (!me || me.operator.is_platform_owner) return false;
+  return membershipIn(me, app)?.app_not_verified ?? false;
 }
 
 /** Words for a permission the caller lacks, for a disabled control's hint. */

@@ -81,6 +81,8 @@ export interface PageOf<T> {
 export interface App {
   id: string;
   settings: Record<string, unknown>;
+  /** `pending_verification` while an app made by operator sign-up waits for its owner's email. */
+  status: "active" | "pending_verification";
   created_at: string;
 }
 
@@ -89,6 +91,8 @@ export interface Tenant {
   app_id: string;
   login_methods: string[];
   link_base_url: string | null;
+  /** Where a third-party sign-in may return (exact match). */
+  redirect_uris: string[];
   created_at: string;
   updated_at: string;
 }
@@ -102,6 +106,8 @@ export interface Member {
   membership_type: string;
   roles: string[];
   status: "invited" | "active" | "suspended" | "left";
+  /** How the membership came to be. */
+  source: "bootstrap" | "invite" | "signup" | "scim";
   invite_expires_at: string | null;
   created_at: string;
   updated_at: string;
@@ -147,6 +153,56 @@ export interface Delivery {
   url: string | null;
 }
 
+/** An identity provider of a tenant, as listed: never its client secret. */
+export interface Provider {
+  id: string;
+  app_id: string;
+  tenant_id: string;
+  kind: "oidc" | "github";
+  issuer: string;
+  client_id: string;
+  scopes: string[];
+  authorization_endpoint: string;
+  token_endpoint: string;
+  jwks_uri: string | null;
+  userinfo_endpoint: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ProviderPut {
+  kind: "oidc" | "github";
+  client_id: string;
+  /** Omitted on a change: the stored one is kept. */
+  client_secret?: string;
+  issuer?: string;
+  enterprise_url?: string;
+  scopes?: string[];
+}
+
+/** An operator role of an app: a built-in one, or one the app defines. */
+export interface OperatorRole {
+  name: string;
+  permissions: string[];
+  built_in: boolean;
+}
+
+/** A deletion too big for its request, and how far it got (never naming the user). */
+export interface Deletion {
+  id: string;
+  kind: "app" | "tenant" | "user";
+  app_id: string;
+  tenant_id: string | null;
+  state: "running" | "done";
+  progress: { phase: string | null; phases_done: number; phases_total: number; rows_deleted: number };
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+}
+
+/** A `DELETE` of an app, tenant or user: done at once (204: undefined), or under way (202). */
+export type DeletionStarted = { deletion: Deletion } | undefined;
+
 export interface EndUserRole {
   name: string;
   permissions: string[];
@@ -161,19 +217,35 @@ export const admin = {
   sendPasswordReset: (email: string) => call<object>("POST", "/admin/auth/password-reset/send", { email }),
   resetPassword: (token: string, password: string) =>
     call<object>("POST", "/admin/auth/password-reset", { token, password }),
+  signup: (email: string, password: string, app_id: string) =>
+    call<{ operator: Me["operator"]; app: App }>("POST", "/admin/signup", { email, password, app_id }),
+  sendVerification: () => call<object>("POST", "/admin/auth/email-verification/send"),
+  verifyEmail: (token: string) => call<{ operator: Me["operator"] }>("POST", "/admin/auth/email-verification/verify", { token }),
   acceptInvite: (invite_token: string, password: string) =>
     call<{ member: Member }>("POST", "/admin/invites/accept", { invite_token, password }),
 
   apps: (q: Query) => call<PageOf<App>>("GET", "/admin/apps", undefined, q),
   createApp: (id: string) => call<{ app: App }>("POST", "/admin/apps", { id }),
+  deleteApp: (app: string) => call<DeletionStarted>("DELETE", `/admin/apps/${seg(app)}`),
+  deletion: (app: string, id: string) => call<{ deletion: Deletion }>("GET", `/admin/apps/${seg(app)}/deletions/${seg(id)}`),
 
   tenants: (app: string, q: Query) => call<PageOf<Tenant>>("GET", `/admin/apps/${seg(app)}/tenants`, undefined, q),
   tenant: (app: string, tenant: string) =>
     call<{ tenant: Tenant }>("GET", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}`),
-  putTenant: (app: string, tenant: string, body: { login_methods?: string[]; link_base_url?: string | null }) =>
-    call<{ tenant: Tenant }>("PUT", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}`, body),
+  putTenant: (
+    app: string,
+    tenant: string,
+    body: { login_methods?: string[]; link_base_url?: string | null; redirect_uris?: string[] },
+  ) => call<{ tenant: Tenant }>("PUT", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}`, body),
   deleteTenant: (app: string, tenant: string) =>
-    call<void>("DELETE", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}`),
+    call<DeletionStarted>("DELETE", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}`),
+
+  providers: (app: string, tenant: string, q: Query) =>
+    call<PageOf<Provider>>("GET", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/providers`, undefined, q),
+  putProvider: (app: string, tenant: string, id: string, body: ProviderPut) =>
+    call<{ provider: Provider }>("PUT", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/providers/${seg(id)}`, body),
+  deleteProvider: (app: string, tenant: string, id: string) =>
+    call<void>("DELETE", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/providers/${seg(id)}`),
 
   delivery: (app: string) => call<{ delivery: Delivery }>("GET", `/admin/apps/${seg(app)}/email-delivery`),
   putDelivery: (app: string, body: { kind: string; url?: string }) =>
@@ -182,8 +254,14 @@ export const admin = {
   members: (app: string, q: Query) => call<PageOf<Member>>("GET", `/admin/apps/${seg(app)}/members`, undefined, q),
   invite: (app: string, body: { email: string; membership_type: string; roles: string[]; tenant_id: string | null }) =>
     call<{ member: Member; invite_token: string }>("POST", `/admin/apps/${seg(app)}/members`, body),
-  patchMember: (app: string, id: string, body: { status?: string; roles?: string[] }) =>
+  patchMember: (app: string, id: string, body: { status?: string; roles?: string[]; membership_type?: string }) =>
     call<{ member: Member }>("PATCH", `/admin/apps/${seg(app)}/members/${seg(id)}`, body),
+  operatorRoles: (app: string, q: Query) =>
+    call<PageOf<OperatorRole>>("GET", `/admin/apps/${seg(app)}/operator-roles`, undefined, q),
+  putOperatorRole: (app: string, name: string, permissions: string[]) =>
+    call<{ role: OperatorRole }>("PUT", `/admin/apps/${seg(app)}/operator-roles/${seg(name)}`, { permissions }),
+  deleteOperatorRole: (app: string, name: string) =>
+    call<void>("DELETE", `/admin/apps/${seg(app)}/operator-roles/${seg(name)}`),
 
   users: (app: string, tenant: string, q: Query) =>
     call<PageOf<User>>("GET", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/users`, undefined, q),
@@ -209,6 +287,9 @@ export const admin = {
     call<{ metadata: Record<string, unknown> }>("GET", `/admin/apps/${seg(app)}/users/${seg(id)}/metadata`),
   patchMetadata: (app: string, id: string, patch: Record<string, unknown>) =>
     call<{ metadata: Record<string, unknown> }>("PATCH", `/admin/apps/${seg(app)}/users/${seg(id)}/metadata`, patch),
+  deleteUser: (app: string, tenant: string, id: string) =>
+    call<DeletionStarted>("DELETE", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/users/${seg(id)}`),
+  eraseUser: (app: string, id: string) => call<DeletionStarted>("DELETE", `/admin/apps/${seg(app)}/users/${seg(id)}`),
   roles: (app: string, q: Query) => call<PageOf<EndUserRole>>("GET", `/admin/apps/${seg(app)}/roles`, undefined, q),
 
   apiKeys: (app: string, tenant: string, q: Query) =>

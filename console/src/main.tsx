@@ -3,21 +3,27 @@
 
 import { render } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { can, tenantScope, type Me } from "./access";
+import { appNotVerified, can, tenantScope, type Me } from "./access";
 import { admin, clearToken, onSignedOut, setToken } from "./api";
 import { AcceptPage } from "./pages/accept";
 import { HomePage } from "./pages/home";
 import { pagePath, pages, resolvePage, type Resolved } from "./pages/registry";
 import { ResetPage } from "./pages/reset";
 import { SignInPage } from "./pages/signin";
+import { SignUpPage } from "./pages/signup";
+import { VerifyEmailPage } from "./pages/verify";
 import { hashOf, useRoute, type Route } from "./router";
 import { SessionContext, useSession, type Session } from "./session";
+import { ActionState, Button, useAction } from "./ui";
 import "./styles.css";
 
-// An emailed reset link arrives as `/console/?type=operator_password_reset&token=…`: keep the
-// token in memory and take it out of the address bar (and so out of history) before rendering.
+// An emailed link arrives as `/console/?type=operator_password_reset&token=…` (or
+// `operator_email_verification`): keep the token in memory and take it out of the address bar
+// (and so out of history) before rendering.
 const linkQuery = new URLSearchParams(location.search);
-const resetToken = linkQuery.get("type") === "operator_password_reset" ? linkQuery.get("token") : null;
+const linkToken = (type: string) => (linkQuery.get("type") === type ? linkQuery.get("token") : null);
+const resetToken = linkToken("operator_password_reset");
+const verifyToken = linkToken("operator_email_verification");
 if (location.search) history.replaceState(null, "", location.pathname + location.hash);
 
 function Console() {
@@ -25,6 +31,7 @@ function Console() {
   const [me, setMe] = useState<Me | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [reset, setReset] = useState(resetToken);
+  const [verify, setVerify] = useState(verifyToken);
   useEffect(
     () =>
       onSignedOut((reason) => {
@@ -34,23 +41,21 @@ function Console() {
     [],
   );
   if (reset) return <ResetPage token={reset} onDone={() => setReset(null)} />;
+  if (verify) return <VerifyEmailPage token={verify} onDone={() => setVerify(null)} />;
   if (route.segments[0] === "accept") return <AcceptPage token={route.query.get("token") ?? ""} />;
   if (!me) {
-    return (
-      <SignInPage
-        notice={notice}
-        onSignedIn={async (token) => {
-          setToken(token);
-          try {
-            setMe(await admin.me());
-            setNotice(null);
-          } catch (e) {
-            clearToken();
-            throw e;
-          }
-        }}
-      />
-    );
+    const onSignedIn = async (token: string) => {
+      setToken(token);
+      try {
+        setMe(await admin.me());
+        setNotice(null);
+      } catch (e) {
+        clearToken();
+        throw e;
+      }
+    };
+    if (route.segments[0] === "signup") return <SignUpPage onSignedIn={onSignedIn} />;
+    return <SignInPage notice={notice} onSignedIn={onSignedIn} />;
   }
   const session: Session = {
     me,
@@ -118,6 +123,7 @@ function Shell({ route }: { route: Route }) {
       <div class="layout">
         {app ? <SideNav app={app} tenant={tenant} current={resolved} /> : null}
         <main id="main" ref={mainRef} tabIndex={-1}>
+          {app && appNotVerified(me, app) ? <PendingApp app={app} /> : null}
           {home ? (
             <HomePage />
           ) : resolved ? (
@@ -168,6 +174,26 @@ function SideNav({ app, tenant, current }: { app: string; tenant: string | null;
       <h2 class="nav-title">{tenant ? `Tenant ${tenant}` : "Tenant"}</h2>
       {tenant ? <ul>{pages.filter((p) => p.scope === "tenant").map(item)}</ul> : <p class="hint">Open a tenant to manage its users and keys.</p>}
     </nav>
+  );
+}
+
+/** The app waits for its owner's email: only its settings work until then (the API answers the rest `403 app_not_verified`). */
+function PendingApp({ app }: { app: string }) {
+  const action = useAction(async () => {
+    await admin.sendVerification();
+    return "A new verification link is on its way to your email.";
+  });
+  return (
+    <div class="notice" role="region" aria-label="Email verification">
+      <p>
+        <strong>{app} waits for its owner's email to be verified.</strong> Until then it offers its settings only (tenants, login
+        methods, links, email delivery); everything else answers <code>app_not_verified</code>.
+      </p>
+      <Button class="secondary" busy={action.busy} busyText="Sending…" onClick={() => void action.run()}>
+        Send the verification link again
+      </Button>
+      <ActionState action={action} />
+    </div>
   );
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { can, tenantScope, type Me, type Membership } from "../src/access";
+import { appNotVerified, can, tenantScope, type Me, type Membership } from "../src/access";
 
 const operator = { id: "o1", email: "o@example.com", is_platform_owner: false, created_at: "2026-01-01T00:00:00Z" };
 const me = (...memberships: Membership[]): Me => ({ operator, memberships });
@@ -9,6 +9,7 @@ const support = (over: Partial<Membership> = {}): Membership => ({
   status: "active",
   roles: ["support"],
   permissions: ["tenants:read", "users:read", "users:suspend"],
+  app_not_verified: false,
   ...over,
 });
 
@@ -45,5 +46,24 @@ describe("can (the API's decision, mirrored)", () => {
 
   it("allows nothing when nobody is signed in", () => {
     expect(can(null, "users:read", "shop")).toBe(false);
+  });
+});
+
+describe("an app waiting for its owner's email", () => {
+  // /admin/me lists only the settings as usable then: the console offers nothing else.
+  const pending = support({ roles: ["admin"], permissions: ["tenants:read", "tenants:write"], app_not_verified: true });
+
+  it("offers its settings and nothing else, as the API lists them", () => {
+    expect(can(me(pending), "tenants:write", "shop", "public")).toBe(true);
+    expect(can(me(pending), "users:read", "shop", "public")).toBe(false);
+    expect(can(me(pending), "members:write", "shop")).toBe(false);
+  });
+
+  it("is said of the app concerned only, and never holds the platform owner back", () => {
+    expect(appNotVerified(me(pending), "shop")).toBe(true);
+    expect(appNotVerified(me(pending), "other")).toBe(false);
+    expect(appNotVerified(me(support()), "shop")).toBe(false);
+    const owner: Me = { operator: { ...operator, is_platform_owner: true }, memberships: [pending] };
+    expect(appNotVerified(owner, "shop")).toBe(false);
   });
 });

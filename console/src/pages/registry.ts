@@ -4,15 +4,14 @@
 // again, so a page reached by its address still gets the API's own answer.
 //
 // Planned (API.md): "OAuth clients" (scope tenant, segment "clients", requires clients:read,
-// approve/disable through `…/clients`), "Operator roles" (scope app, segment "operator-roles",
-// requires members:read, custom roles through `…/operator-roles`). A new permission goes into
-// `access.ts`'s list.
+// approve/disable through `…/clients`). A new permission goes into `access.ts`'s list.
 
 import type { ComponentType } from "preact";
 import type { Permission } from "../access";
 import { ApiKeysPage } from "./apikeys";
 import { AppPage } from "./app";
 import { AuditPage } from "./audit";
+import { OperatorRolesPage } from "./operator-roles";
 import { TeamPage } from "./team";
 import { TenantPage } from "./tenant";
 import { UsersPage } from "./users";
@@ -43,7 +42,7 @@ export const pages: PageDef[] = [
   { id: "app", label: "Tenants", scope: "app", segment: "", requires: "tenants:read", component: AppPage },
   { id: "team", label: "Team", scope: "app", segment: "team", requires: "members:read", component: TeamPage },
   { id: "audit", label: "Audit log", scope: "app", segment: "audit", requires: "audit:read", component: AuditPage },
-  // Extension point (issue 16): { id: "operator-roles", label: "Operator roles", scope: "app", segment: "operator-roles", … },
+  { id: "operator-roles", label: "Operator roles", scope: "app", segment: "operator-roles", requires: "members:read", component: OperatorRolesPage },
   { id: "tenant", label: "Settings", scope: "tenant", segment: "", requires: "tenants:read", component: TenantPage },
   { id: "users", label: "End users", scope: "tenant", segment: "users", requires: "users:read", component: UsersPage },
   { id: "api-keys", label: "API keys", scope: "tenant", segment: "api-keys", requires: "apikeys:write", component: ApiKeysPage },

@@ -38,7 +38,7 @@ export function SignInPage({ onSignedIn, notice }: { onSignedIn: (token: string)
         <button type="button" class="link" aria-expanded={forgot} onClick={() => setForgot(!forgot)}>
           Forgot your password?
         </button>{" "}
-        · <a href={hashOf(["accept"])}>Accept an invitation</a>
+        · <a href={hashOf(["accept"])}>Accept an invitation</a> · <a href={hashOf(["signup"])}>Create an app</a>
       </p>
       {forgot ? <ForgotPassword email={email} /> : null}
     </main>

@@ -1,11 +1,12 @@
 // The app's team (`/admin/apps/{app}/members`): invite (the invitation's link and token are
-// shown once), suspend and reactivate, change roles, remove. Each action is offered where the
-// caller holds members:write over that membership's scope.
+// shown once), suspend and reactivate, change roles (built-in and the app's own) and
+// membership type, remove; each membership's source. Each action is offered where the caller
+// holds members:write over that membership's scope.
 
 import { useState } from "preact/hooks";
 import { can, tenantScope } from "../access";
 import { admin, type Member } from "../api";
-import { MEMBERSHIP_TYPES, operatorRoles } from "../roles";
+import { MEMBERSHIP_TYPES, useOperatorRoles, type RoleOption } from "../roles";
 import { useSession } from "../session";
 import {
   ActionForm,
@@ -38,30 +39,31 @@ export function TeamPage({ app }: PageProps) {
   const [generation, setGeneration] = useState(0);
   const scope = tenantScope(me, app);
   const mayInvite = can(me, "members:write", app, scope);
+  const roles = useOperatorRoles(app);
   return (
     <>
       <h1 tabIndex={-1}>Team of {app}</h1>
       {mayInvite ? (
-        <Invite app={app} scope={scope} onInvited={() => setGeneration((g) => g + 1)} />
+        <Invite app={app} scope={scope} roleOptions={roles} onInvited={() => setGeneration((g) => g + 1)} />
       ) : (
         <NotAllowed permission="members:write" what="Inviting operators" />
       )}
-      <Members key={generation} app={app} />
+      <Members key={generation} app={app} roleOptions={roles} />
     </>
   );
 }
 
-function Members({ app }: { app: string }) {
+function Members({ app, roleOptions }: { app: string; roleOptions: RoleOption[] }) {
   const list = usePaged((cursor) => admin.members(app, { limit: 50, cursor }));
   return (
     <Section title="Members" id="members">
       <LoadState load={list} what="the members" />
       {list.data ? (
         <>
-          <Table caption="Members" columns={["Email", "Type", "Roles", "Acts in", "Status", "Actions"]}>
-            {list.data.items.length === 0 ? <Empty colSpan={6} text="No members." /> : null}
+          <Table caption="Members" columns={["Email", "Type", "Roles", "Acts in", "Status", "Source", "Actions"]}>
+            {list.data.items.length === 0 ? <Empty colSpan={7} text="No members." /> : null}
             {list.data.items.map((m) => (
-              <MemberRow key={m.id} app={app} member={m} onChange={list.reload} />
+              <MemberRow key={m.id} app={app} member={m} roleOptions={roleOptions} onChange={list.reload} />
             ))}
           </Table>
           <PagerControls list={list} label="Members" />
@@ -71,18 +73,38 @@ function Members({ app }: { app: string }) {
   );
 }
 
-function MemberRow({ app, member, onChange }: { app: string; member: Member; onChange: () => void }) {
+/** Words for how a membership came to be. */
+const SOURCES: Record<Member["source"], string> = {
+  bootstrap: "bootstrap (platform owner)",
+  invite: "invitation",
+  signup: "sign-up",
+  scim: "SCIM",
+};
+
+function MemberRow({
+  app,
+  member,
+  roleOptions,
+  onChange,
+}: {
+  app: string;
+  member: Member;
+  roleOptions: RoleOption[];
+  onChange: () => void;
+}) {
   const { me, refresh } = useSession();
   const [current, setCurrent] = useState(member);
   const [editing, setEditing] = useState(false);
   const [roles, setRoles] = useState<string[]>(member.roles);
+  const [type, setType] = useState(member.membership_type);
   const mayWrite = can(me, "members:write", app, current.tenant_id);
   const lacks = mayWrite ? null : ("members:write" as const);
   const isMe = current.operator_id === me.operator.id;
-  const patch = useAction(async (body: { status?: string; roles?: string[] }, done: string) => {
+  const patch = useAction(async (body: { status?: string; roles?: string[]; membership_type?: string }, done: string) => {
     const { member: changed } = await admin.patchMember(app, current.id, body);
     setCurrent(changed);
     setRoles(changed.roles);
+    setType(changed.membership_type);
     setEditing(false);
     if (isMe) await refresh();
     if (changed.status === "left") onChange();
@@ -99,14 +121,29 @@ function MemberRow({ app, member, onChange }: { app: string; member: Member; onC
         {editing ? (
           <form
             class="form"
+            aria-label={`Roles and type of ${current.email}`}
             onSubmit={(e) => {
               e.preventDefault();
-              void patch.run({ roles }, "Roles changed.");
+              // Only what changed: relabelling the type takes more than changing roles.
+              const body: { roles?: string[]; membership_type?: string } = {};
+              if (roles.join() !== current.roles.join()) body.roles = roles;
+              if (type !== current.membership_type) body.membership_type = type;
+              if (!body.roles && !body.membership_type) return setEditing(false);
+              void patch.run(body, "Saved.");
             }}
           >
-            <Checkboxes legend={`Roles of ${current.email}`} options={operatorRoles(app)} value={roles} onChange={setRoles} />
+            <Field label="Membership type" hint="For people to read; it grants nothing">
+              <select value={type} onChange={(e) => setType(e.currentTarget.value)}>
+                {MEMBERSHIP_TYPES.map((t) => (
+                  <option key={t} value={t}>
+                    {t}
+                  </option>
+                ))}
+              </select>
+            </Field>
+            <Checkboxes legend={`Roles of ${current.email}`} options={roleOptions} value={roles} onChange={setRoles} />
             <Button type="submit" busy={patch.busy} busyText="Saving…">
-              Save roles
+              Save
             </Button>{" "}
             <button type="button" class="secondary" onClick={() => setEditing(false)}>
               Cancel
@@ -126,6 +163,7 @@ function MemberRow({ app, member, onChange }: { app: string; member: Member; onC
           </span>
         ) : null}
       </Cell>
+      <Cell label="Source">{SOURCES[current.source] ?? current.source}</Cell>
       <Cell label="Actions">
         {current.status === "left" ? null : (
           <div class="actions">
@@ -141,7 +179,7 @@ function MemberRow({ app, member, onChange }: { app: string; member: Member; onC
             ) : null}
             {!editing ? (
               <Button class="secondary" lacks={lacks} onClick={() => setEditing(true)}>
-                Change roles
+                Change roles or type
               </Button>
             ) : null}
             <ConfirmButton
@@ -159,7 +197,17 @@ function MemberRow({ app, member, onChange }: { app: string; member: Member; onC
   );
 }
 
-function Invite({ app, scope, onInvited }: { app: string; scope: string | null; onInvited: () => void }) {
+function Invite({
+  app,
+  scope,
+  roleOptions,
+  onInvited,
+}: {
+  app: string;
+  scope: string | null;
+  roleOptions: RoleOption[];
+  onInvited: () => void;
+}) {
   const [email, setEmail] = useState("");
   const [type, setType] = useState<string>("member");
   const [roles, setRoles] = useState<string[]>([]);
@@ -203,7 +251,7 @@ function Invite({ app, scope, onInvited }: { app: string; scope: string | null; 
             ))}
           </select>
         </Field>
-        <Checkboxes legend="Roles" options={operatorRoles(app)} value={roles} onChange={setRoles} />
+        <Checkboxes legend="Roles" options={roleOptions} value={roles} onChange={setRoles} />
         <Field label="Acts only in tenant" hint={scope ? "Your own membership reaches this tenant only" : "Empty: the whole app"}>
           <input type="text" value={tenant} disabled={!!scope} placeholder="tenant id" onInput={(e) => setTenant(e.currentTarget.value)} />
         </Field>

@@ -3,19 +3,19 @@
 // changes. Each section says which permission it needs to be shown at all; inside, it
 // disables what the caller's roles do not allow (see `access.can`) and the API decides.
 //
-// Planned (API.md): on the tenant page, third-party sign-in providers
-// (`/admin/apps/{app}/tenants/{t}/providers`, tenants:read / tenants:write), the tenant's
-// `redirect_uris` and its OAuth settings (`…/oauth`, clients:write); on the app page, deleting
-// the app (platform owner); on the end-user page, deleting the user from the tenant or the app
-// (users:write). New top-level pages (OAuth clients, custom operator roles) go in
-// `pages/registry.ts` instead.
+// Planned (API.md): on the tenant page, its OAuth settings (`…/oauth`, clients:write). New
+// top-level pages (OAuth clients) go in `pages/registry.ts` instead.
 
 import type { ComponentType } from "preact";
 import type { Permission } from "../access";
 import type { Tenant, User } from "../api";
 import { EmailDeliverySection } from "./email-delivery";
 import { SignInMethodsSection } from "./signin-methods";
+import { DeleteAppSection } from "./delete-app";
 import { DeleteTenantSection } from "./delete-tenant";
+import { DeleteUserSection } from "./delete-user";
+import { ProvidersSection } from "./providers";
+import { RedirectUrisSection } from "./redirect-uris";
 import { SummarySection, StatusSection, SessionsSection, PlanSection, RolesSection, MetadataSection } from "./user";
 
 export interface Section<P> {
@@ -46,14 +46,15 @@ export interface UserSectionProps {
 /** The app page, under its tenant list. */
 export const appSections: Section<AppSectionProps>[] = [
   { id: "email-delivery", requires: "tenants:read", component: EmailDeliverySection },
-  // Extension point (issue 16): { id: "delete-app", requires: …platform owner…, component: DeleteAppSection },
+  // Shown to everyone who sees the app; only the platform owner is offered the button.
+  { id: "delete-app", requires: "tenants:read", component: DeleteAppSection },
 ];
 
 /** The tenant page. */
 export const tenantSections: Section<TenantSectionProps>[] = [
   { id: "signin-methods", requires: "tenants:read", component: SignInMethodsSection },
-  // Extension point (issue 13): { id: "redirect-uris", requires: "tenants:read", component: RedirectUrisSection },
-  // Extension point (issue 13): { id: "providers", requires: "tenants:read", component: ProvidersSection },
+  { id: "redirect-uris", requires: "tenants:read", component: RedirectUrisSection },
+  { id: "providers", requires: "tenants:read", component: ProvidersSection },
   // Extension point (OAuth): { id: "oauth", requires: "clients:read", component: OAuthSettingsSection },
   { id: "delete-tenant", requires: "tenants:write", component: DeleteTenantSection },
 ];
@@ -66,5 +67,5 @@ export const userSections: Section<UserSectionProps>[] = [
   { id: "plan", requires: "users:read", component: PlanSection },
   { id: "roles", requires: "users:read", component: RolesSection },
   { id: "metadata", requires: "users:read", component: MetadataSection },
-  // Extension point (issue 16): { id: "delete", requires: "users:write", component: DeleteUserSection },
+  { id: "delete", requires: "users:read", component: DeleteUserSection },
 ];
