@@ -256,6 +256,31 @@ export function ConfirmButton({
   );
 }
 
+/** A listed item's "Change" and two-step "Delete", with the deletion's outcome under them. */
+export function ChangeOrDelete({
+  name,
+  lacks,
+  onChange,
+  remove,
+}: {
+  name: string;
+  lacks: Permission | null;
+  onChange: () => void;
+  remove: Action<[]>;
+}) {
+  return (
+    <>
+      <div class="actions">
+        <Button class="secondary" lacks={lacks} onClick={onChange}>
+          Change
+        </Button>
+        <ConfirmButton label="Delete" confirm={`Yes, delete ${name}`} busy={remove.busy} lacks={lacks} onConfirm={() => void remove.run()} />
+      </div>
+      <ActionState action={remove} />
+    </>
+  );
+}
+
 /**
  * A form that runs `action` when submitted (never a browser submission: the CSP forbids any),
  * with its submit button and, under it, the action's progress and outcome. Where the caller

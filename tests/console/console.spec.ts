@@ -1,10 +1,12 @@
 // The operators' console in a real browser (Playwright driving Debian's Chromium) against the
 // test build under Miniflare on 127.0.0.1, with the console's assets served as wrangler.toml
-// serves them. One story, in order: the owner signs in, creates a tenant and an API key,
-// suspends an end user (its token stops introspecting), invites a support operator who
-// accepts, reads the audit log, revokes the key; the support operator finds no way to create
-// a key, and the API refuses it. Then the user list pages through many users, and every main
-// page fits 390 px. `CONSOLE_SCREENSHOTS=1` also writes docs/console/*.png.
+// serves them. One story, in order: the owner signs in, creates a tenant, lists a redirect URI
+// and a provider (whose secret never comes back), creates an API key, suspends an end user
+// (its token stops introspecting), erases another and deletes an app, invites a support
+// operator who accepts, defines a custom operator role and relabels the membership, reads the
+// audit log, revokes the key; the support operator finds no way to create a key, and the API
+// refuses it. Then the user list pages through many users, and every main page fits 390 px.
+// `CONSOLE_SCREENSHOTS=1` also writes docs/console/*.png.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -189,7 +191,42 @@ describe("the operators' console", () => {
     await expect.poll(() => owner.getByRole("checkbox", { name: "Email and password" }).isChecked()).toBe(true);
     const tenant = await api("GET", "/apps/public/tenants/acme/.well-known/openid-configuration");
     expect(tenant.status).toBe(200);
+  });
+
+  it("lists a redirect URI and a provider, whose secret is never shown back, and deletes the provider", async () => {
+    const SECRET = "gh-client-secret-1234567890";
+    await owner.getByLabel("Redirect URIs (one per line)").fill("https://app.example/auth/callback\n\nhttps://app.example/auth/callback");
+    await owner.getByRole("button", { name: "Save redirect URIs" }).click();
+    await expect.poll(() => owner.getByRole("status").filter({ hasText: "Saved: 1 redirect URI." }).count()).toBe(1);
+    const token = await ownerToken();
+    expect((await api("GET", "/admin/apps/public/tenants/acme", undefined, token)).body.tenant.redirect_uris).toEqual([
+      "https://app.example/auth/callback",
+    ]);
+
+    await owner.getByLabel("Provider id").fill("github");
+    await owner.getByLabel("Kind").selectOption("github");
+    await owner.getByLabel("Client id", { exact: true }).fill("Iv1.console");
+    await owner.getByLabel("Client secret").fill(SECRET);
+    await owner.getByRole("button", { name: "Add provider" }).click();
+    const row = owner.locator('tr[data-provider="github"]');
+    await expect.poll(() => row.count()).toBe(1);
+    expect(await row.innerText()).toContain("Iv1.console");
+    // Not on the page (the form forgot it), not in the API's answer.
+    expect(await owner.getByLabel("Client secret").inputValue()).toBe("");
+    expect(await owner.content()).not.toContain(SECRET);
+    const listed = await api("GET", "/admin/apps/public/tenants/acme/providers", undefined, token);
+    expect(JSON.stringify(listed.body)).not.toContain(SECRET);
+    expect(listed.body.items[0]).not.toHaveProperty("client_secret");
+    // A change without a secret keeps the stored one.
+    await row.getByRole("button", { name: "Change" }).click();
+    await owner.getByLabel("Scopes (optional)").fill("read:user");
+    await owner.getByRole("button", { name: "Save provider" }).click();
+    await expect.poll(() => row.innerText()).toContain("read:user");
     await narrowAndShoot(owner, "tenant");
+    await owner.locator('tr[data-provider="github"]').getByRole("button", { name: "Delete" }).click();
+    await owner.getByRole("button", { name: "Yes, delete github" }).click();
+    await expect.poll(() => owner.locator('tr[data-provider="github"]').count()).toBe(0);
+    expect((await api("GET", "/admin/apps/public/tenants/acme/providers", undefined, token)).body.items).toEqual([]);
   });
 
   it("creates an API key, shows it once, and the key introspects", async () => {
@@ -228,6 +265,35 @@ describe("the operators' console", () => {
     await narrowAndShoot(owner, "users");
   });
 
+  it("erases an end user from the app, and deletes an app, each gone at once", async () => {
+    const bob = await api("POST", "/apps/public/tenants/acme/auth/signup", { email: "bob@example.com", password: PASSWORD });
+    expect(bob.status).toBe(201);
+    const bobToken = bob.body.session.access_token;
+    expect((await introspect(apiKey, bobToken)).body.active).toBe(true);
+    await owner.getByLabel("Email starts with").fill("bob");
+    await owner.getByRole("button", { name: "Search" }).click();
+    await owner.getByRole("link", { name: "bob@example.com" }).click();
+    await expect.poll(() => heading(owner)).toBe("bob@example.com");
+    await owner.getByRole("button", { name: "Erase from the app" }).click();
+    await owner.getByRole("button", { name: "Yes, erase bob@example.com everywhere" }).click();
+    await expect.poll(() => heading(owner)).toBe("End users of acme");
+    expect((await introspect(apiKey, bobToken)).body).toEqual({ active: false });
+    const token = await ownerToken();
+    expect((await api("GET", `/admin/apps/public/tenants/acme/users/${bob.body.user.id}`, undefined, token)).status).toBe(404);
+
+    expect((await api("POST", "/admin/apps", { id: "doomed" }, token)).status).toBe(201);
+    await go(owner, "#/apps/doomed");
+    await expect.poll(() => heading(owner)).toBe("App doomed");
+    await owner.getByRole("button", { name: "Delete the app doomed" }).click();
+    await owner.getByRole("button", { name: "Yes, delete doomed and everything in it" }).click();
+    await expect.poll(() => heading(owner)).toBe("Apps");
+    expect((await api("GET", "/admin/apps/doomed/tenants", undefined, token)).status).toBe(404);
+    // public itself offers no deletion.
+    await go(owner, "#/apps/public");
+    await expect.poll(() => heading(owner)).toBe("App public");
+    expect(await owner.getByRole("button", { name: /Delete the app/ }).count()).toBe(0);
+  });
+
   it("invites a support operator, who accepts through the link shown once", async () => {
     await owner.getByRole("link", { name: "Team" }).click();
     await expect.poll(() => heading(owner)).toBe("Team of public");
@@ -251,6 +317,32 @@ describe("the operators' console", () => {
     await invitee.getByRole("button", { name: "Accept invitation" }).click();
     await expect.poll(() => invitee.getByRole("status").innerText()).toContain("You are now a member of the app public");
     await invitee.close();
+  });
+
+  it("defines a custom operator role, offers it when binding, and relabels a membership's type", async () => {
+    await go(owner, "#/apps/public/operator-roles");
+    await expect.poll(() => heading(owner)).toBe("Operator roles of public");
+    await expect.poll(() => owner.locator('tr[data-role="support"]').innerText()).toContain("built-in");
+    await owner.getByLabel("Role name").fill("reader");
+    await owner.getByRole("checkbox", { name: "users:read", exact: true }).check();
+    await owner.getByRole("button", { name: "Define role" }).click();
+    await expect.poll(() => owner.locator('tr[data-role="reader"]').count()).toBe(1);
+    expect(await owner.locator('tr[data-role="reader"]').innerText()).toContain("the app's own");
+    await narrowAndShoot(owner, "operator-roles");
+
+    await owner.getByRole("link", { name: "Team" }).click();
+    await expect.poll(() => heading(owner)).toBe("Team of public");
+    const row = owner.locator(`tr[data-member="${SUPPORT}"]`);
+    await expect.poll(() => row.innerText()).toContain("invitation");
+    expect(await owner.locator(`tr[data-member="${OWNER}"]`).innerText()).toContain("bootstrap");
+    await row.getByRole("button", { name: "Change roles or type" }).click();
+    await expect.poll(() => row.getByRole("checkbox", { name: /^reader — users:read/ }).count()).toBe(1);
+    await row.getByLabel("Membership type").selectOption("member");
+    await row.getByRole("button", { name: "Save", exact: true }).click();
+    await expect.poll(() => row.locator('td[data-label="Type"]').innerText()).toBe("member");
+    const members = await api("GET", "/admin/apps/public/members", undefined, await ownerToken());
+    const support = members.body.items.find((m: { email: string }) => m.email === SUPPORT);
+    expect([support.membership_type, support.source, support.roles]).toEqual(["member", "invite", ["support"]]);
   });
 
   it("shows a support operator no way to create an API key, and the API refuses it anyway", async () => {
@@ -281,6 +373,12 @@ describe("the operators' console", () => {
     expect(await support.getByRole("button", { name: "Unsuspend" }).isEnabled()).toBe(true);
     expect(await support.getByRole("button", { name: "Save plan" }).count()).toBe(0);
     expect(await support.getByLabel("Plan tier").isDisabled()).toBe(true);
+    expect(await support.getByRole("button", { name: /Remove from acme/ }).isDisabled()).toBe(true);
+    // The tenant's providers are listed to it (tenants:read), but not offered for change.
+    await go(support, "#/apps/public/tenants/acme");
+    await expect.poll(() => support.getByRole("heading", { name: "Identity providers" }).count()).toBe(1);
+    expect(await support.getByRole("button", { name: "Add provider" }).count()).toBe(0);
+    expect(await support.getByText("Adding or changing providers needs the permission tenants:write").count()).toBe(1);
   });
 
   it("revokes the API key, which stops introspecting", async () => {
@@ -296,7 +394,21 @@ describe("the operators' console", () => {
   it("shows an audit entry for each change", async () => {
     await owner.getByRole("link", { name: "Audit log" }).click();
     await expect.poll(() => heading(owner)).toBe("Audit log of public");
-    for (const action of ["tenant.create", "api_key.create", "user.suspend", "member.invite", "member.accept", "api_key.delete"]) {
+    for (const action of [
+      "tenant.create",
+      "tenant.update",
+      "provider.put",
+      "provider.delete",
+      "api_key.create",
+      "user.suspend",
+      "user.erase",
+      "app.delete",
+      "member.invite",
+      "member.accept",
+      "operator_role.put",
+      "member.update",
+      "api_key.delete",
+    ]) {
       await expect.poll(() => owner.locator(`tr[data-action="${action}"]`).count(), action).toBeGreaterThan(0);
     }
     expect(await owner.locator('tr[data-action="user.suspend"]').innerText()).toContain("chargeback");

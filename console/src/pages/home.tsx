@@ -28,7 +28,7 @@ export function HomePage() {
                     <Cell label="App">
                       <a href={hashOf(m?.tenant_id ? ["apps", a.id, "tenants", m.tenant_id] : ["apps", a.id])}>{a.id}</a>
                       {a.status === "pending_verification" ? (
-                        <span class="badge suspended" title="Its owner's email is not verified yet: settings only">
+                        <span class="badge invited" title="Its owner's email is not verified yet: settings only">
                           waits for email verification
                         </span>
                       ) : null}

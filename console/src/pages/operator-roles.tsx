@@ -10,11 +10,9 @@ import { admin, type OperatorRole } from "../api";
 import { useSession } from "../session";
 import {
   ActionForm,
-  ActionState,
-  Button,
   Cell,
+  ChangeOrDelete,
   Checkboxes,
-  ConfirmButton,
   Empty,
   Field,
   LoadState,
@@ -108,14 +106,8 @@ function RoleRow({
         {role.built_in ? (
           <span class="muted">fixed</span>
         ) : (
-          <div class="actions">
-            <Button class="secondary" lacks={lacks} onClick={() => onEdit(role)}>
-              Change
-            </Button>
-            <ConfirmButton label="Delete" confirm={`Yes, delete ${role.name}`} busy={remove.busy} lacks={lacks} onConfirm={() => void remove.run()} />
-          </div>
+          <ChangeOrDelete name={role.name} lacks={lacks} onChange={() => onEdit(role)} remove={remove} />
         )}
-        <ActionState action={remove} />
       </Cell>
     </tr>
   );

@@ -73,6 +73,21 @@ function Members({ app, roleOptions }: { app: string; roleOptions: RoleOption[] 
   );
 }
 
+/** The membership type: metadata for people, never a permission. */
+function MembershipTypeField({ value, onChange }: { value: string; onChange: (type: string) => void }) {
+  return (
+    <Field label="Membership type" hint="For people to read; it grants nothing">
+      <select value={value} onChange={(e) => onChange(e.currentTarget.value)}>
+        {MEMBERSHIP_TYPES.map((t) => (
+          <option key={t} value={t}>
+            {t}
+          </option>
+        ))}
+      </select>
+    </Field>
+  );
+}
+
 /** Words for how a membership came to be. */
 const SOURCES: Record<Member["source"], string> = {
   bootstrap: "bootstrap (platform owner)",
@@ -132,15 +147,7 @@ function MemberRow({
               void patch.run(body, "Saved.");
             }}
           >
-            <Field label="Membership type" hint="For people to read; it grants nothing">
-              <select value={type} onChange={(e) => setType(e.currentTarget.value)}>
-                {MEMBERSHIP_TYPES.map((t) => (
-                  <option key={t} value={t}>
-                    {t}
-                  </option>
-                ))}
-              </select>
-            </Field>
+            <MembershipTypeField value={type} onChange={setType} />
             <Checkboxes legend={`Roles of ${current.email}`} options={roleOptions} value={roles} onChange={setRoles} />
             <Button type="submit" busy={patch.busy} busyText="Saving…">
               Save
@@ -242,15 +249,7 @@ function Invite({
         <Field label="Email">
           <input type="email" name="invite-email" required autoComplete="off" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
         </Field>
-        <Field label="Membership type" hint="For people to read; it grants nothing">
-          <select value={type} onChange={(e) => setType(e.currentTarget.value)}>
-            {MEMBERSHIP_TYPES.map((t) => (
-              <option key={t} value={t}>
-                {t}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <MembershipTypeField value={type} onChange={setType} />
         <Checkboxes legend="Roles" options={roleOptions} value={roles} onChange={setRoles} />
         <Field label="Acts only in tenant" hint={scope ? "Your own membership reaches this tenant only" : "Empty: the whole app"}>
           <input type="text" value={tenant} disabled={!!scope} placeholder="tenant id" onInput={(e) => setTenant(e.currentTarget.value)} />

@@ -9,10 +9,8 @@ import { providerBody } from "../thirdparty";
 import { useSession } from "../session";
 import {
   ActionForm,
-  ActionState,
-  Button,
   Cell,
-  ConfirmButton,
+  ChangeOrDelete,
   Empty,
   Field,
   LoadState,
@@ -129,13 +127,7 @@ function ProviderRow({
         <Time at={p.updated_at} />
       </Cell>
       <Cell label="Actions">
-        <div class="actions">
-          <Button class="secondary" lacks={lacks} onClick={() => onEdit(p)}>
-            Change
-          </Button>
-          <ConfirmButton label="Delete" confirm={`Yes, delete ${p.id}`} busy={remove.busy} lacks={lacks} onConfirm={() => void remove.run()} />
-        </div>
-        <ActionState action={remove} />
+        <ChangeOrDelete name={p.id} lacks={lacks} onChange={() => onEdit(p)} remove={remove} />
       </Cell>
     </tr>
   );
