@@ -221,7 +221,8 @@ describe("the operators' console", () => {
     await row.getByRole("button", { name: "Change" }).click();
     await owner.getByLabel("Scopes (optional)").fill("read:user");
     await owner.getByRole("button", { name: "Save provider" }).click();
-    await expect.poll(() => row.innerText()).toContain("read:user");
+    // (GitHub's default scopes hold read:user too: wait for exactly the new list.)
+    await expect.poll(() => row.locator('td[data-label="Scopes"]').innerText()).toBe("read:user");
     await narrowAndShoot(owner, "tenant");
     await owner.locator('tr[data-provider="github"]').getByRole("button", { name: "Delete" }).click();
     await owner.getByRole("button", { name: "Yes, delete github" }).click();

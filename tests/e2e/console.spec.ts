@@ -14,7 +14,20 @@ describe("GET /admin/me", () => {
     expect(me.headers.get("cache-control")).toBe("no-store");
     expect(me.body.operator).toMatchObject({ email: "owner@example.com", is_platform_owner: true });
     expect(me.body.operator).not.toHaveProperty("password_hash");
-    expect(me.body.memberships).toEqual([]);
+    // Its one membership: the bootstrap's ownership of the app `public`, binding everything.
+    expect(me.body.memberships).toEqual([
+      {
+        app_id: "public",
+        tenant_id: null,
+        status: "active",
+        roles: ["admin"],
+        permissions: [
+          "tenants:read", "tenants:write", "members:read", "members:write", "users:read", "users:suspend",
+          "users:plan", "users:write", "roles:write", "apikeys:write", "webhooks:write", "audit:read",
+        ],
+        app_not_verified: false,
+      },
+    ]);
   });
 
   it("lists a member's memberships with their scope, status, roles and the permissions they bind", async () => {
@@ -28,8 +41,8 @@ describe("GET /admin/me", () => {
     expect(me.status).toBe(200);
     expect(me.body.operator).toMatchObject({ id: scoped.operatorId, email, is_platform_owner: false });
     expect(me.body.memberships).toEqual([
-      { app_id: "me-shop", tenant_id: "acme", status: "active", roles: ["support"], permissions: ["tenants:read", "users:read", "users:suspend"] },
-      { app_id: "me-other", tenant_id: null, status: "active", roles: ["auditor"], permissions: ["tenants:read", "members:read", "users:read", "audit:read"] },
+      { app_id: "me-shop", tenant_id: "acme", status: "active", roles: ["support"], permissions: ["tenants:read", "users:read", "users:suspend"], app_not_verified: false },
+      { app_id: "me-other", tenant_id: null, status: "active", roles: ["auditor"], permissions: ["tenants:read", "members:read", "users:read", "audit:read"], app_not_verified: false },
     ]);
     // Suspended: still listed, as suspended (it grants nothing now); then gone once left.
     expect((await patchMember("me-other", other.id, { status: "suspended" })).status).toBe(200);
@@ -38,6 +51,24 @@ describe("GET /admin/me", () => {
     expect((await patchMember("me-other", other.id, { status: "left" })).status).toBe(200);
     const left = await json("GET", "/admin/me", undefined, other.auth);
     expect(left.body.memberships.map((m: any) => m.app_id)).toEqual(["me-shop"]);
+  });
+
+  it("names a custom operator role with the permissions its definition binds", async () => {
+    await createApp("me-custom");
+    const defined = await json("PUT", "/admin/apps/me-custom/operator-roles/reader", { permissions: ["users:read", "audit:read"] }, await owner());
+    expect(defined.status, defined.text).toBe(200);
+    const reader = await activeMember("me-custom", ["reader", "support"], { email: "me-reader@example.com" });
+    const me = await json("GET", "/admin/me", undefined, reader.auth);
+    expect(me.body.memberships).toEqual([
+      {
+        app_id: "me-custom",
+        tenant_id: null,
+        status: "active",
+        roles: ["reader", "support"],
+        permissions: ["tenants:read", "users:read", "users:suspend", "audit:read"],
+        app_not_verified: false,
+      },
+    ]);
   });
 
   it("refuses an API key (no operator) and a missing or bad credential", async () => {
