@@ -148,9 +148,12 @@ function Shell({ route }: { route: Route }) {
 /** The registered pages of the app and tenant shown; those the roles do not allow are disabled. */
 function SideNav({ app, tenant, current }: { app: string; tenant: string | null; current: Resolved | null }) {
   const { me } = useSession();
+  const pending = appNotVerified(me, app);
   const item = (page: (typeof pages)[number]) => {
     const where = page.scope === "tenant" ? tenant : undefined;
     const allowed = can(me, page.requires, app, where);
+    // While the app waits for its owner's email, the roles are not what holds a page back.
+    const why = pending ? "Only the settings until the owner's email is verified" : `Needs the permission ${page.requires}`;
     const active = current?.page.id === page.id && current.app === app && (page.scope === "app" || current.tenant === tenant);
     return (
       <li key={page.id}>
@@ -159,9 +162,9 @@ function SideNav({ app, tenant, current }: { app: string; tenant: string | null;
             {page.label}
           </a>
         ) : (
-          <span class="disabled" aria-disabled="true" title={`Needs the permission ${page.requires}`}>
+          <span class="disabled" aria-disabled="true" title={why}>
             {page.label}
-            <span class="visually-hidden"> (needs {page.requires})</span>
+            <span class="visually-hidden"> ({why})</span>
           </span>
         )}
       </li>

@@ -197,8 +197,9 @@ describe("deleting a big tenant", () => {
     expect(first.status, first.text).toBe(202);
     const d = first.body.deletion;
     expect(d).toMatchObject({ kind: "tenant", app_id: app, tenant_id: "big", state: "running", finished_at: null });
-    expect(d.progress).toMatchObject({ phase: "users", phases_total: 6 });
-    expect(d.progress.phases_done).toBe(2);
+    // api_keys, sessions, third_party (issue 13's identities), users, email, throttle, row.
+    expect(d.progress).toMatchObject({ phase: "users", phases_total: 7 });
+    expect(d.progress.phases_done).toBe(3);
     expect(first.headers.get("location")).toBe(`/admin/apps/${app}/deletions/${d.id}`);
     // Gone at once for every reader; the key with it; no namesake meanwhile.
     expectProblem(await json("GET", `/admin/apps/${app}/tenants/big`, undefined, await owner()), 404, "tenant_not_found");
@@ -214,7 +215,7 @@ describe("deleting a big tenant", () => {
     // The cron finishes it.
     await cron();
     const done = await json("GET", `/admin/apps/${app}/deletions/${d.id}`, undefined, await owner());
-    expect(done.body.deletion).toMatchObject({ state: "done", progress: { phase: null, phases_done: 6, phases_total: 6 } });
+    expect(done.body.deletion).toMatchObject({ state: "done", progress: { phase: null, phases_done: 7, phases_total: 7 } });
     expect(done.body.deletion.progress.rows_deleted).toBeGreaterThanOrEqual(2 * USERS);
     const db = await worker().db();
     for (const table of ["users", "tenant_users"]) {

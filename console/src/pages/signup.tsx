@@ -5,7 +5,7 @@
 import { useState } from "preact/hooks";
 import { admin } from "../api";
 import { ApiError } from "../problem";
-import { hashOf } from "../router";
+import { hashOf, navigate } from "../router";
 import { ActionForm, Field, useAction } from "../ui";
 
 export function SignUpPage({ onSignedIn }: { onSignedIn: (token: string) => Promise<void> }) {
@@ -24,6 +24,7 @@ export function SignUpPage({ onSignedIn }: { onSignedIn: (token: string) => Prom
     const { access_token } = await admin.signin(email.trim(), password);
     setPassword("");
     await onSignedIn(access_token);
+    navigate(hashOf([]));
   });
   return (
     <main id="main" class="narrow" tabIndex={-1}>
