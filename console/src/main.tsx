@@ -164,7 +164,7 @@ function SideNav({ app, tenant, current }: { app: string; tenant: string | null;
         ) : (
           <span class="disabled" aria-disabled="true" title={why}>
             {page.label}
-            <span class="visually-hidden"> ({why})</span>
+            <span class="visually-hidden"> ({pending ? why : `needs ${page.requires}`})</span>
           </span>
         )}
       </li>

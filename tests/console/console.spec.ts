@@ -102,7 +102,8 @@ let aliceToken = "";
 let inviteLink = "";
 
 beforeAll(async () => {
-  worker = await startWorker({ console: true });
+  // Sign-up open, so the story can show an app waiting for its owner's email.
+  worker = await startWorker({ console: true, bindings: { OPERATOR_SIGNUP: "open" } });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -459,6 +460,50 @@ describe("the operators' console", () => {
     expect(asked.length).toBeGreaterThanOrEqual(6);
     expect(asked.every((u) => Number(u.searchParams.get("limit")) === 50)).toBe(true);
     expect(asked.filter((u) => u.searchParams.has("cursor")).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("signs up the owner of a new app, which offers its settings only until the emailed link verifies the email", async () => {
+    const DEV = "dev@example.com";
+    expect((await api("PUT", "/admin/apps/public/email-delivery", { kind: "outbox" }, await ownerToken())).status).toBe(200);
+    const dev = await newPage();
+    await dev.goto("/console/");
+    await dev.getByRole("link", { name: "Create an app" }).click();
+    await expect.poll(() => heading(dev)).toBe("Create an app");
+    await dev.getByLabel("Email", { exact: true }).fill(DEV);
+    await dev.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await dev.getByLabel("App id").fill("devshop");
+    await dev.getByRole("button", { name: "Sign up" }).click();
+    await expect.poll(() => heading(dev)).toBe("Apps");
+    await expect.poll(() => dev.getByRole("main").innerText()).toContain("waits for email verification");
+    await dev.getByRole("link", { name: "devshop" }).click();
+    await expect.poll(() => heading(dev)).toBe("App devshop");
+    const notice = dev.getByRole("region", { name: "Email verification" });
+    expect(await notice.innerText()).toContain("offers its settings only");
+    await narrowAndShoot(dev, "pending-app");
+    // Settings are offered; the rest is held back, and says why.
+    expect(await dev.getByRole("button", { name: "Create tenant" }).isEnabled()).toBe(true);
+    const nav = dev.getByRole("navigation", { name: "Sections" });
+    expect(await nav.getByRole("link", { name: "Team" }).count()).toBe(0);
+    expect(await nav.locator(".disabled", { hasText: "Team" }).getAttribute("title")).toBe(
+      "Only the settings until the owner's email is verified",
+    );
+    // Reached by its address, the API's own answer.
+    await go(dev, "#/apps/devshop/team");
+    await expect.poll(() => dev.getByRole("alert").first().innerText()).toContain("app_not_verified");
+    await notice.getByRole("button", { name: "Send the verification link again" }).click();
+    await expect.poll(() => notice.getByRole("status").innerText()).toContain("on its way");
+
+    // The emailed link (OPERATOR_LINK_BASE_URL?type=operator_email_verification&token=…), opened in the console.
+    const mail = await api("GET", `/admin/apps/public/outbox?to=${encodeURIComponent(DEV)}`, undefined, await ownerToken());
+    const link = new URL(mail.body.items[0].link);
+    expect(link.searchParams.get("type")).toBe("operator_email_verification");
+    await dev.goto(`/console/?type=operator_email_verification&token=${encodeURIComponent(link.searchParams.get("token")!)}`);
+    await expect.poll(() => heading(dev)).toBe("Verify your email");
+    expect(dev.url()).not.toContain("token=");
+    await dev.getByRole("button", { name: "Verify my email" }).click();
+    await expect.poll(() => dev.getByRole("status").innerText()).toContain(`${DEV} is verified`);
+    const token = (await api("POST", "/admin/auth/signin", { email: DEV, password: PASSWORD })).body.access_token;
+    expect((await api("GET", "/admin/apps/devshop/members", undefined, token)).status).toBe(200);
   });
 
   it("broke no Content-Security-Policy rule and threw nothing on any page", () => {
