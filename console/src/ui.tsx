@@ -351,6 +351,32 @@ export function Field({
   );
 }
 
+/** A new password's input, with the API's bounds (8 to 128 characters). */
+export function NewPassword({
+  value,
+  onInput,
+  name,
+  required = true,
+}: {
+  value: string;
+  onInput: (value: string) => void;
+  name?: string;
+  required?: boolean;
+}) {
+  return (
+    <input
+      type="password"
+      name={name}
+      required={required}
+      minLength={8}
+      maxLength={128}
+      autoComplete="new-password"
+      value={value}
+      onInput={(e) => onInput(e.currentTarget.value)}
+    />
+  );
+}
+
 /** A set of checkboxes over `options`. */
 export function Checkboxes({
   legend,

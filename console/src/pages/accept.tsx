@@ -6,7 +6,7 @@ import { useEffect, useState } from "preact/hooks";
 import { admin } from "../api";
 import { hashOf, navigate, replace } from "../router";
 import { prefill } from "../session";
-import { ActionForm, Field, useAction } from "../ui";
+import { ActionForm, Field, NewPassword, useAction } from "../ui";
 
 export function AcceptPage({ token: fromLink }: { token: string }) {
   const [token, setToken] = useState(fromLink);
@@ -46,7 +46,7 @@ export function AcceptPage({ token: fromLink }: { token: string }) {
               <input type="text" name="invite_token" required autoComplete="off" spellcheck={false} value={token} onInput={(e) => setToken(e.currentTarget.value)} />
             </Field>
             <Field label="Password" hint="New here: choose one (8 to 128 characters). Already an operator with this email: your password.">
-              <input type="password" name="password" required minLength={8} maxLength={128} autoComplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+              <NewPassword name="password" value={password} onInput={setPassword} />
             </Field>
           </ActionForm>
         </div>

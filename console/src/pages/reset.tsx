@@ -4,7 +4,7 @@
 
 import { useState } from "preact/hooks";
 import { admin } from "../api";
-import { ActionForm, Field, useAction } from "../ui";
+import { ActionForm, Field, NewPassword, useAction } from "../ui";
 
 export function ResetPage({ token, onDone }: { token: string; onDone: () => void }) {
   const [password, setPassword] = useState("");
@@ -31,10 +31,10 @@ export function ResetPage({ token, onDone }: { token: string; onDone: () => void
         <div class="card">
           <ActionForm action={action} submit="Set password" busyText="Saving…">
             <Field label="New password" hint="8 to 128 characters">
-              <input type="password" required minLength={8} maxLength={128} autoComplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+              <NewPassword value={password} onInput={setPassword} />
             </Field>
             <Field label="New password again">
-              <input type="password" required minLength={8} maxLength={128} autoComplete="new-password" value={again} onInput={(e) => setAgain(e.currentTarget.value)} />
+              <NewPassword value={again} onInput={setAgain} />
             </Field>
           </ActionForm>
         </div>

@@ -6,7 +6,7 @@ import { useState } from "preact/hooks";
 import { admin } from "../api";
 import { ApiError } from "../problem";
 import { hashOf, navigate } from "../router";
-import { ActionForm, Field, useAction } from "../ui";
+import { ActionForm, Field, NewPassword, useAction } from "../ui";
 
 export function SignUpPage({ onSignedIn }: { onSignedIn: (token: string) => Promise<void> }) {
   const [email, setEmail] = useState("");
@@ -35,7 +35,7 @@ export function SignUpPage({ onSignedIn }: { onSignedIn: (token: string) => Prom
             <input type="email" required autoComplete="username" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
           </Field>
           <Field label="Password" hint="8 to 128 characters">
-            <input type="password" required minLength={8} maxLength={128} autoComplete="new-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+            <NewPassword value={password} onInput={setPassword} />
           </Field>
           <Field label="App id" hint="Lower-case letters, digits and dashes, e.g. shop-prod">
             <input type="text" required pattern="[a-z0-9][a-z0-9-]{0,62}" value={app} onInput={(e) => setApp(e.currentTarget.value)} />

@@ -8,20 +8,7 @@ import { admin, type User } from "../api";
 import { hashOf, navigate } from "../router";
 import { userSections } from "../sections/registry";
 import { useSession } from "../session";
-import {
-  ActionForm,
-  Cell,
-  Empty,
-  Field,
-  LoadState,
-  PagerControls,
-  Section,
-  Table,
-  Time,
-  useAction,
-  useLoad,
-  usePaged,
-} from "../ui";
+import { ActionForm, Cell, Empty, Field, LoadState, NewPassword, PagerControls, Section, Table, Time, useAction, useLoad, usePaged } from "../ui";
 import type { PageProps } from "./registry";
 
 const PAGE_SIZES = ["25", "50", "100", "200"];
@@ -166,7 +153,7 @@ function AddUser({ app, tenant }: { app: string; tenant: string }) {
           <input type="email" required autoComplete="off" value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
         </Field>
         <Field label="Password (optional)" hint="Without one, the user sets it through a reset or signs in without">
-          <input type="password" autoComplete="new-password" minLength={8} maxLength={128} value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+          <NewPassword required={false} value={password} onInput={setPassword} />
         </Field>
       </ActionForm>
     </Section>
