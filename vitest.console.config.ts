@@ -15,6 +15,9 @@ export default defineConfig({
     sequence: { concurrent: false },
     hookTimeout: 120_000,
     testTimeout: 60_000,
+    // A browser step waits for the page (a heading, a row) by polling: 1 s, vitest's default,
+    // is too short on a loaded 2-core machine; the wait ends as soon as the page is there.
+    expect: { poll: { timeout: 10_000 } },
     reporters: ["default"],
   },
 });

@@ -462,6 +462,32 @@ describe("the operators' console", () => {
     expect(asked.filter((u) => u.searchParams.has("cursor")).length).toBeGreaterThanOrEqual(3);
   });
 
+  it(`deletes the tenant of the ${SEEDED_USERS} users, showing the deletion's progress until it is done`, async () => {
+    await go(owner, "#/apps/public/tenants/big");
+    await expect.poll(() => heading(owner)).toBe("Tenant big of public");
+    await owner.getByRole("button", { name: "Delete big" }).click();
+    await owner.getByRole("button", { name: "Yes, delete big" }).click();
+    // Too big for one request: 202, and its progress (the page reads it again every 3 s).
+    const progress = owner.locator("[data-deletion]").getByRole("status");
+    await expect.poll(() => progress.innerText()).toMatch(/^\s*Under way: \d+ of \d+ phases done, now [a-z ]+; [\d,]+ rows? deleted so far\.$/);
+    await narrowAndShoot(owner, "deletion");
+    const deletionId = await owner.locator("[data-deletion]").getAttribute("data-deletion");
+    // Gone at once for every reader, while the rest follows.
+    expect((await api("GET", "/admin/apps/public/tenants/big", undefined, await ownerToken())).status).toBe(404);
+    // "Continue now" repeats the DELETE until it is done; then the page leaves for the app.
+    const text = () => progress.innerText().catch(() => "");
+    for (let i = 0; i < 20 && (await heading(owner)) !== "App public"; i++) {
+      const before = await text();
+      await owner.getByRole("button", { name: "Continue now" }).click();
+      // Each step deletes more rows, so the words change — or the deletion is done and the page leaves.
+      await expect.poll(async () => (await heading(owner)) === "App public" || (await text()) !== before).toBe(true);
+    }
+    await expect.poll(() => heading(owner)).toBe("App public");
+    const done = await api("GET", `/admin/apps/public/deletions/${deletionId}`, undefined, await ownerToken());
+    expect(done.body.deletion.state).toBe("done");
+    expect(done.body.deletion.progress.rows_deleted).toBeGreaterThanOrEqual(2 * SEEDED_USERS);
+  });
+
   it("signs up the owner of a new app, which offers its settings only until the emailed link verifies the email", async () => {
     const DEV = "dev@example.com";
     expect((await api("PUT", "/admin/apps/public/email-delivery", { kind: "outbox" }, await ownerToken())).status).toBe(200);
