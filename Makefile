@@ -4,10 +4,14 @@
 #   make test        everything CI runs: test-native + test-e2e
 #   make test-native cargo fmt --check, clippy (host and wasm32, -D warnings), cargo test
 #   make test-e2e    both release builds + Miniflare end-to-end specs (vitest)
-#   make build       release worker build into build/: what is deployed (also wrangler's [build]
-#                    command); WASM_OPT=0 skips wasm-opt for quicker local rebuilds
+#   make build       release worker build into build/ and the console into console/dist/: what is
+#                    deployed (also wrangler's [build] command); WASM_OPT=0 skips wasm-opt
+#   make console     only the console (console/ → console/dist/console/: Vite, type-checked)
 #   make build-test  the same with the `test-hooks` feature into build-test/ (the specs' build:
 #                    it honours TESSERA_TEST_CLOCK and TESSERA_TEST_PBKDF2_ITERATIONS)
+#   make test-console the console: its unit tests, then Playwright + Debian's Chromium against the
+#                    test build under Miniflare (installs chromium with apt-get when missing)
+#   make console-screenshots  the same browser run, writing docs/console/*.png
 #   make tools       only install the toolchain pieces (idempotent)
 #
 # Needs only rustup/cargo, node/npm, make and git: every other tool is installed on first use
@@ -66,6 +70,12 @@ export WRANGLER_SEND_ERROR_REPORTS := false
 RUST_SOURCES := $(shell find src -type f 2>/dev/null) Cargo.toml Cargo.lock
 BUILD_OUT := build/index.js
 BUILD_TEST_OUT := build-test/index.js
+# The console (console/): its sources and the page Vite writes (wrangler.toml's [assets]).
+CONSOLE_BIN := $(CURDIR)/console/node_modules/.bin
+CONSOLE_NPM_STAMP := console/node_modules/.tessera-npm-ci.stamp
+CONSOLE_SOURCES := $(shell find console/src -type f 2>/dev/null) console/index.html \
+	console/vite.config.ts console/tsconfig.json
+CONSOLE_OUT := console/dist/console/index.html
 # The test build has its own cargo target directory, so the two builds never overwrite each
 # other's wasm (which would rebuild one each time the other is made).
 TEST_TARGET_DIR := $(CURDIR)/target/test-hooks
@@ -78,7 +88,8 @@ WORKER_BUILD_FLAGS := --release$(if $(filter 0,$(WASM_OPT)), --no-opt)
 FLAGS_STAMP := target/.worker-build-flags
 
 .PHONY: help dev test test-native test-e2e build build-test lint fmt-check clippy cargo-test e2e \
-        tools rust-tools worker-build-cli wasm-bindgen-cli npm-deps dev-vars migrate-local clean FORCE
+        tools rust-tools worker-build-cli wasm-bindgen-cli npm-deps dev-vars migrate-local clean FORCE \
+        console console-deps console-unit test-console console-screenshots chromium
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -122,7 +133,7 @@ $(NPM_STAMP): package.json package-lock.json
 
 # ---------------------------------------------------------------- build
 
-build: $(BUILD_OUT)
+build: $(BUILD_OUT) $(CONSOLE_OUT)
 
 # worker-build runs wasm-opt with --debuginfo, which keeps the name section (about a fifth of
 # the gzipped wasm). Strip it (and the producers section) afterwards with the same wasm-opt and
@@ -150,9 +161,54 @@ $(FLAGS_STAMP): FORCE
 
 FORCE:
 
+# ---------------------------------------------------------------- the console (console/)
+#
+# A Preact + TypeScript single-page app built by Vite into console/dist/console/, which
+# wrangler.toml's [assets] serves at /console/ through the worker. Its own package.json and
+# lock file (pinned, `npm ci`, no install scripts); nothing of it runs in the worker.
+
+console-deps: $(CONSOLE_NPM_STAMP)
+
+$(CONSOLE_NPM_STAMP): console/package.json console/package-lock.json
+	@echo "==> npm ci (console/)"
+	cd console && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+console: $(CONSOLE_OUT)
+
+# Type-checked first (tsc --noEmit), then bundled; the page names hashed asset files only.
+$(CONSOLE_OUT): $(CONSOLE_SOURCES) $(CONSOLE_NPM_STAMP)
+	@echo "==> console: tsc --noEmit, vite build"
+	cd console && $(CONSOLE_BIN)/tsc --noEmit -p . && $(CONSOLE_BIN)/vite build --logLevel warn
+	@touch $@
+
+# The console's own logic (paging, error wording, permissions, merge patches, routes).
+console-unit: console-deps
+	cd console && $(CONSOLE_BIN)/tsc --noEmit -p . && $(CONSOLE_BIN)/vitest run
+
+# Debian's Chromium for the browser run (Playwright downloads no browser). As root, apt-get
+# installs it when missing; otherwise say how.
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
+
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then echo "==> chromium: $(CHROMIUM)"; \
+	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null; }; then \
+	  echo "==> apt-get install chromium (Debian's; no browser download)"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium fonts-liberation; \
+	else echo "The console's browser test needs Chromium at $(CHROMIUM): apt-get install chromium (or CHROMIUM=/path/to/chromium)"; exit 1; fi
+
+# The browser run: Playwright drives Chromium against build-test/ under Miniflare on 127.0.0.1.
+test-console: console-unit build-test console chromium npm-deps
+	$(VITEST) run --config vitest.console.config.ts
+
+console-screenshots: build-test console chromium npm-deps
+	CONSOLE_SCREENSHOTS=1 $(VITEST) run --config vitest.console.config.ts
+
 # ---------------------------------------------------------------- tests
 
-test: test-native test-e2e
+test: test-native test-e2e test-console
 
 test-native: lint cargo-test
 
@@ -195,7 +251,7 @@ dev: build dev-vars migrate-local
 	$(WRANGLER) dev --ip 127.0.0.1 --port $(PORT) --var ISSUER_ORIGIN:http://127.0.0.1:$(PORT)
 
 clean:
-	rm -rf build build-test .wrangler node_modules target
+	rm -rf build build-test .wrangler node_modules target console/dist console/node_modules
 
 # ---------------------------------------------------------------- benchmarks (bench/, BENCHMARKS.md)
 #

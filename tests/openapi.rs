@@ -185,10 +185,13 @@ fn check<T: tessera::http::dto::Documented>() {
 fn every_response_body_has_the_fields_its_schema_documents() {
     use tessera::http::dto::*;
     check::<UserBody>();
+    check::<ManagedUserBody>();
     check::<SessionBody>();
     check::<UserAndSession>();
     check::<OperatorBody>();
     check::<OperatorTokenBody>();
+    check::<MembershipBody>();
+    check::<MeBody>();
     check::<AppBody>();
     check::<tessera::domain::tenancy::AppSettings>();
     check::<TenantBody>();

@@ -178,6 +178,23 @@ impl Grant {
             .iter()
             .any(|r| r.binds(permission, &self.custom_roles))
     }
+
+    /// Every permission the membership's roles bind, custom roles by their definitions,
+    /// whatever its status (it grants them only while active) and whether its app waits for
+    /// its owner's email (`app_pending`: then only `SETTINGS` are usable).
+    pub fn permissions(&self) -> Vec<Permission> {
+        super::member::permissions_of(&self.roles, &self.custom_roles)
+    }
+
+    /// The permissions of `permissions` that `authorize` lets through while the membership is
+    /// active: all of them, or only the `SETTINGS` while the app waits for its owner's email.
+    pub fn usable_permissions(&self) -> Vec<Permission> {
+        let mut bound = self.permissions();
+        if self.app_pending {
+            bound.retain(|p| p.is_setting());
+        }
+        bound
+    }
 }
 
 impl Principal {
@@ -494,6 +511,11 @@ mod tests {
         g.app_pending = true;
         let owner = operator(vec![g]);
         let (shop, acme) = (app("shop"), tenant("acme"));
+        // What a client is told it can use is exactly what is allowed.
+        let Principal::Operator { grants, .. } = &owner else {
+            unreachable!()
+        };
+        assert_eq!(grants[0].usable_permissions(), SETTINGS);
         for p in Permission::ALL {
             let expected = if SETTINGS.contains(p) {
                 Decision::Allow

@@ -372,6 +372,20 @@ mod tests {
     }
 
     #[test]
+    fn the_permissions_of_several_roles_are_their_union_once_each() {
+        use Permission::*;
+        assert_eq!(
+            permissions_of(&[OperatorRole::Support, OperatorRole::Auditor], &[]),
+            vec![TenantsRead, MembersRead, UsersRead, UsersSuspend, AuditRead]
+        );
+        assert_eq!(permissions_of(&[], &[]), Vec::<Permission>::new());
+        assert_eq!(
+            permissions_of(&[OperatorRole::Admin, OperatorRole::Support], &[]),
+            Permission::ALL
+        );
+    }
+
+    #[test]
     fn custom_roles_bind_what_their_definition_says_and_nothing_without_one() {
         let reader = OperatorRole::parse("reader").unwrap();
         assert!(!reader.is_built_in());

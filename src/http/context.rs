@@ -156,6 +156,12 @@ impl Bindings {
     }
 }
 
+/// The `ASSETS` binding: the console's static files (`[assets]` in `wrangler.toml`), if this
+/// deployment has them.
+pub fn console_assets(env: &Env) -> Option<worker::Fetcher> {
+    env.assets("ASSETS").ok()
+}
+
 /// Reports a failure that does not fail the request.
 fn log(message: &str) {
     console_error!("{message}");

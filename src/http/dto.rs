@@ -3,6 +3,7 @@
 //! domain values the use cases return. Pure and compiled on every target.
 
 use crate::domain::audit::AuditRecord;
+use crate::domain::authz::Grant;
 use crate::domain::deletion::{Deletion, State as DeletionState};
 use crate::domain::delivery::{DeadLetter, Delivery, Message};
 use crate::domain::member::Member;
@@ -16,7 +17,7 @@ use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
 use crate::domain::thirdparty::Provider;
 use crate::service::cache::VerifiedToken;
 use crate::service::members::RoleView;
-use crate::service::operators::OperatorToken;
+use crate::service::operators::{Myself, OperatorToken};
 use crate::service::sessions::IssuedSession;
 use crate::service::users::EndUser;
 use serde::Serialize;
@@ -65,6 +66,34 @@ impl From<&EndUser> for UserBody {
             created_at: face.created_at.rfc3339(),
         }
     }
+}
+
+/// `user` as the admin user endpoints show it: what the user sees, plus what an operator sets
+/// by hand — the roles assigned to it (`roles` adds the plan's) and its rate-limit override
+/// (`rate_limit` is the effective one) — so a client can edit those without taking the plan's
+/// part for its own.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManagedUserBody {
+    #[serde(flatten)]
+    pub user: UserBody,
+    pub assigned_roles: Vec<RoleName>,
+    pub rate_limit_override: Option<i64>,
+}
+
+impl From<&EndUser> for ManagedUserBody {
+    fn from(user: &EndUser) -> Self {
+        ManagedUserBody {
+            user: user.into(),
+            assigned_roles: user.face.roles.clone(),
+            rate_limit_override: user.face.rate_limit_override,
+        }
+    }
+}
+
+/// `{"user"}` of the admin user endpoints.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManagedUserEnvelope {
+    pub user: ManagedUserBody,
 }
 
 /// `session`: what a client keeps after sign-up, sign-in or refresh.
@@ -228,6 +257,51 @@ impl From<&Operator> for OperatorBody {
 #[derive(Debug, Clone, Serialize)]
 pub struct OperatorEnvelope {
     pub operator: OperatorBody,
+}
+
+/// One membership of the caller (`GET /admin/me`): where it acts, its lifecycle, its roles
+/// and the permissions they bind that are usable now (granted only while `status` is
+/// `active`; while the app waits for its owner's email, only its settings).
+#[derive(Debug, Clone, Serialize)]
+pub struct MembershipBody {
+    pub app_id: String,
+    /// `null`: the whole app.
+    pub tenant_id: Option<String>,
+    pub status: &'static str,
+    pub roles: Vec<String>,
+    pub permissions: Vec<&'static str>,
+    /// The app was made by operator sign-up and its owner has not verified their email: every
+    /// permission but its settings answers `403 app_not_verified` until then.
+    pub app_not_verified: bool,
+}
+
+impl From<&Grant> for MembershipBody {
+    fn from(g: &Grant) -> Self {
+        MembershipBody {
+            app_id: g.app_id.to_string(),
+            tenant_id: g.tenant_id.as_ref().map(|t| t.to_string()),
+            status: g.status.as_str(),
+            roles: g.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            permissions: g.usable_permissions().iter().map(|p| p.as_str()).collect(),
+            app_not_verified: g.app_pending,
+        }
+    }
+}
+
+/// `{"operator", "memberships"}`: the caller of `GET /admin/me`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeBody {
+    pub operator: OperatorBody,
+    pub memberships: Vec<MembershipBody>,
+}
+
+impl From<&Myself> for MeBody {
+    fn from(me: &Myself) -> Self {
+        MeBody {
+            operator: (&me.operator).into(),
+            memberships: me.memberships.iter().map(MembershipBody::from).collect(),
+        }
+    }
 }
 
 /// An operator access token.
@@ -858,6 +932,17 @@ impl Documented for UserBody {
     }
 }
 
+impl Documented for ManagedUserBody {
+    const SCHEMA: &'static str = "ManagedUser";
+    fn example() -> Self {
+        ManagedUserBody {
+            user: UserBody::example(),
+            assigned_roles: vec![RoleName::parse("editor").expect("a valid role")],
+            rate_limit_override: Some(1200),
+        }
+    }
+}
+
 impl Documented for SessionBody {
     const SCHEMA: &'static str = "Session";
     fn example() -> Self {
@@ -890,6 +975,30 @@ impl Documented for OperatorBody {
             is_platform_owner: true,
             email_verified: true,
             created_at: AT.into(),
+        }
+    }
+}
+
+impl Documented for MembershipBody {
+    const SCHEMA: &'static str = "Membership";
+    fn example() -> Self {
+        MembershipBody {
+            app_id: "shop".into(),
+            tenant_id: Some("acme".into()),
+            status: "active",
+            roles: vec!["support".into()],
+            permissions: vec!["tenants:read", "users:read", "users:suspend"],
+            app_not_verified: false,
+        }
+    }
+}
+
+impl Documented for MeBody {
+    const SCHEMA: &'static str = "Me";
+    fn example() -> Self {
+        MeBody {
+            operator: OperatorBody::example(),
+            memberships: vec![MembershipBody::example()],
         }
     }
 }

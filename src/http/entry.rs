@@ -2,6 +2,7 @@
 //! bindings, run the handler, and turn every error into a problem document; and the cron
 //! trigger. Nothing here panics on input.
 
+use super::console::{self, ConsoleFile};
 use super::context::{isolate, Bindings, Frame};
 use super::error::problem;
 use super::routes::{resolve, RouteId};
@@ -61,10 +62,14 @@ async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
         .url()
         .map_err(|_| Error::validation("the request URL cannot be parsed"))?;
     let (route, params) = resolve(req.method().as_ref(), url.path())?;
-    // Health and the OpenAPI document need no bindings: answer them even when D1 is missing.
+    // Health, the OpenAPI document and the console need no storage and no configuration:
+    // answer them even when D1 is missing.
     match route {
         RouteId::Health => return discovery::health(),
         RouteId::OpenApi => return discovery::openapi(),
+        RouteId::ConsoleRedirect => return console::redirect(),
+        RouteId::Console => return console::serve(env, req, ConsoleFile::Page).await,
+        RouteId::ConsoleAsset => return console::serve(env, req, ConsoleFile::Asset).await,
         _ => {}
     }
     let frame = Frame::for_request(env, &req)?;
@@ -74,6 +79,9 @@ async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
     match route {
         RouteId::Health => discovery::health(),
         RouteId::OpenApi => discovery::openapi(),
+        RouteId::ConsoleRedirect => console::redirect(),
+        RouteId::Console => console::serve(env, req, ConsoleFile::Page).await,
+        RouteId::ConsoleAsset => console::serve(env, req, ConsoleFile::Asset).await,
         RouteId::Jwks => discovery::jwks(cx, p).await,
         RouteId::OpenIdConfiguration => discovery::openid_configuration(cx, p).await,
         RouteId::Signup => auth::signup(cx, req, p).await,
@@ -86,6 +94,7 @@ async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
         RouteId::Bootstrap => operators::bootstrap(cx, req).await,
         RouteId::OperatorSignin => operators::signin(cx, req).await,
         RouteId::OperatorUnlock => operators::unlock(cx, req).await,
+        RouteId::OperatorMe => operators::me(cx, req).await,
         RouteId::CreateApp => apps::create(cx, req).await,
         RouteId::ListApps => apps::list(cx, req).await,
         RouteId::GetApp => apps::get(cx, req, p).await,

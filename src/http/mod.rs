@@ -3,8 +3,9 @@
 //! (`error`). A handler is parse → call → respond; it holds no rule of its own.
 //!
 //! `routes` (the route table) and `dto` (the response bodies) are pure and compile natively,
-//! so `tests/openapi.rs` can check `/openapi.json` against both. Everything else is wasm32
-//! only and may depend on `worker`; nothing below `http` may depend on it.
+//! so `tests/openapi.rs` can check `/openapi.json` against both; so is the console's header
+//! policy (`console`, whose serving part is wasm32 only). Everything else is wasm32 only and
+//! may depend on `worker`; nothing below `http` may depend on it.
 //!
 //! - `entry`: the fetch and scheduled events; `context`: bindings, configuration, clock;
 //!   `extract` / `respond` / `error`: reading requests, writing responses, problem documents.
@@ -17,7 +18,9 @@
 //!   through them).
 //! - `queue`: the email queue's consumer and the mailer it posts to; `federation`: the
 //!   requests to identity providers and the WebCrypto check of their signatures.
+//! - `console`: the operators' console (static assets through the `ASSETS` binding).
 
+pub mod console;
 pub mod dto;
 pub mod routes;
 

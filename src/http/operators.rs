@@ -1,9 +1,10 @@
 //! The operator plane's entry: bootstrap of the first platform owner, operator sign-up (when
-//! the deployment opens it), operator sign-in and the verification of an operator's email.
+//! the deployment opens it), operator sign-in, the verification of an operator's email, and
+//! the caller's own account and memberships.
 
 use super::auth::credentials;
 use super::context::Ctx;
-use super::dto::{Empty, OperatorEnvelope, OperatorTokenBody, SignedUpBody};
+use super::dto::{Empty, MeBody, OperatorEnvelope, OperatorTokenBody, SignedUpBody};
 use super::extract::{bearer, caller, client_subject_of, cookie, json_body, DEVICE_COOKIE};
 use super::respond;
 use crate::domain::email::Email;
@@ -52,6 +53,14 @@ pub async fn unlock(cx: &Ctx<'_>, mut req: Request) -> Result<Response, Error> {
     let body: UnlockBody = json_body(&mut req).await?;
     operators::unlock(cx, presented.as_deref(), &Email::parse(&body.email)?).await?;
     respond::no_content()
+}
+
+/// `GET /admin/me` — any operator (an API key: `403`). The caller and its memberships, with
+/// the permissions each binds.
+pub async fn me(cx: &Ctx<'_>, req: Request) -> Result<Response, Error> {
+    let caller = caller(cx, &req).await?;
+    let me = operators::me(cx, &caller).await?;
+    respond::json(200, &MeBody::from(&me))
 }
 
 #[derive(Deserialize)]

@@ -25,6 +25,7 @@ pub enum RouteId {
     Bootstrap,
     OperatorSignin,
     OperatorUnlock,
+    OperatorMe,
     CreateApp,
     ListApps,
     GetApp,
@@ -90,12 +91,19 @@ pub enum RouteId {
     PutOperatorRole,
     ListOperatorRoles,
     DeleteOperatorRole,
+    ConsoleRedirect,
+    Console,
+    ConsoleAsset,
 }
 
 /// Every route: handler, method, path template (`{name}` matches one segment).
 pub const ROUTES: &[(RouteId, &str, &str)] = &[
     (RouteId::Health, "GET", "/healthz"),
     (RouteId::OpenApi, "GET", "/openapi.json"),
+    // The operators' console (`http::console`): the page and its hashed assets.
+    (RouteId::ConsoleRedirect, "GET", "/console"),
+    (RouteId::Console, "GET", "/console/"),
+    (RouteId::ConsoleAsset, "GET", "/console/assets/{file}"),
     (RouteId::Jwks, "GET", "/apps/{app_id}/.well-known/jwks.json"),
     (
         RouteId::OpenIdConfiguration,
@@ -205,6 +213,7 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
     (RouteId::Bootstrap, "POST", "/admin/bootstrap"),
     (RouteId::OperatorSignin, "POST", "/admin/auth/signin"),
     (RouteId::OperatorUnlock, "POST", "/admin/auth/unlock"),
+    (RouteId::OperatorMe, "GET", "/admin/me"),
     (
         RouteId::SendOperatorPasswordReset,
         "POST",
@@ -482,5 +491,29 @@ mod tests {
             Err(Error::MethodNotAllowed(vec!["PUT", "GET", "DELETE"]))
         );
         assert_eq!(resolve("HEAD", "/healthz").unwrap().0, RouteId::Health);
+    }
+
+    #[test]
+    fn the_console_is_its_page_and_its_assets_only() {
+        assert_eq!(
+            resolve("GET", "/console").unwrap().0,
+            RouteId::ConsoleRedirect
+        );
+        assert_eq!(resolve("GET", "/console/").unwrap().0, RouteId::Console);
+        let (id, params) = resolve("GET", "/console/assets/index-abc.js").unwrap();
+        assert_eq!(id, RouteId::ConsoleAsset);
+        assert_eq!(params["file"], "index-abc.js");
+        assert_eq!(
+            resolve("GET", "/console/index.html"),
+            Err(Error::RouteNotFound)
+        );
+        assert_eq!(
+            resolve("GET", "/console/assets/a/b.js"),
+            Err(Error::RouteNotFound)
+        );
+        assert_eq!(
+            resolve("POST", "/console/"),
+            Err(Error::MethodNotAllowed(vec!["GET"]))
+        );
     }
 }

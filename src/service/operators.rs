@@ -1,5 +1,6 @@
 //! Operator accounts: the bootstrap of the first platform owner, self-serve sign-up of
-//! operators (when the deployment opens it) and operator sign-in.
+//! operators (when the deployment opens it), operator sign-in, and what an operator may do
+//! (`me`, for the console).
 //!
 //! Operator sign-in is throttled like end-user sign-in (every attempt counted per email and
 //! per client before any hashing) and timing-safe (`credentials`); operator tokens are signed
@@ -15,6 +16,7 @@ use super::credentials::{attempt_subject, device_token, rehash_if_weaker, verify
 use super::principal::{audit_entry, Change};
 use super::{keyring, recovery, Ctx, Stores};
 use crate::domain::audit::{Actor, AuditAction};
+use crate::domain::authz::{Grant, Principal};
 use crate::domain::device::DeviceToken;
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, MemberId, OperatorId};
@@ -27,7 +29,7 @@ use crate::domain::tenancy::{App, AppSettings, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::token::{self, OperatorClaims};
 use crate::domain::Error;
-use crate::store::{Attempt, OperatorStore};
+use crate::store::{Attempt, MemberStore, OperatorStore};
 use serde_json::json;
 
 /// The owner membership an operator gets of an app it made (sign-up) or of the app `public`
@@ -300,6 +302,38 @@ pub async fn unlock<S: Stores>(
         "operator sign-in counter of {email} cleared with the root token"
     ));
     Ok(())
+}
+
+/// The calling operator and every membership it has not left: what `GET /admin/me` shows,
+/// so a client (the console) can offer exactly what the API will allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Myself {
+    pub operator: Operator,
+    /// Each membership's app, tenant scope, status and roles (`Grant::permissions` tells what
+    /// it binds; it grants them only while active). A platform owner may have none: it holds
+    /// `admin` on every app without one.
+    pub memberships: Vec<Grant>,
+}
+
+/// `GET /admin/me` — any operator. Only describes, so it needs no permission; an API key is
+/// no operator (`403 forbidden`). The memberships are the ones `principal` read for this very
+/// request, so they agree with what the next call will be allowed.
+pub async fn me<S: Stores>(cx: &Ctx<'_, S>, caller: &Principal) -> Result<Myself, Error> {
+    let (id, memberships) = match caller {
+        Principal::PlatformOwner(id) => (id, cx.db.find_grants(id).await?),
+        Principal::Operator { id, grants } => (id, grants.clone()),
+        Principal::ApiKey { .. } => {
+            return Err(Error::Forbidden(
+                "an API key is not an operator: it has no memberships".to_owned(),
+            ))
+        }
+    };
+    // Gone between authentication and now: as if the token were not valid.
+    let operator = cx.db.find_operator(id).await?.ok_or(Error::Unauthorized)?;
+    Ok(Myself {
+        operator,
+        memberships,
+    })
 }
 
 /// Signs an operator token for `operator`.

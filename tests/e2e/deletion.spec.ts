@@ -233,6 +233,7 @@ describe("deleting a big tenant", () => {
     expect(first.status, first.text).toBe(202);
     const d = first.body.deletion;
     expect(d).toMatchObject({ kind: "tenant", app_id: app, tenant_id: "big", state: "running", finished_at: null });
+    // api_keys, sessions, third_party (issue 13's identities), users, email, throttle, flags, row.
     expect(d.progress).toMatchObject({ phase: "users", phases_total: 8 });
     expect(d.progress.phases_done).toBe(3);
     expect(first.headers.get("location")).toBe(`/admin/apps/${app}/deletions/${d.id}`);

@@ -69,6 +69,10 @@ const ENDPOINTS: EndpointClass[] = [
     call: (_, auth) => json("GET", "/admin/apps", undefined, auth),
   },
   {
+    method: "GET", path: "/admin/me", need: "any operator", ok: 200,
+    call: (_, auth) => json("GET", "/admin/me", undefined, auth),
+  },
+  {
     method: "POST", path: "/admin/apps", need: "platform owner", ok: 201,
     prepare: async () => unique("made"),
     call: (_, auth, id) => json("POST", "/admin/apps", { id }, auth),
@@ -218,8 +222,8 @@ const ENDPOINTS: EndpointClass[] = [
   {
     method: "POST", path: "/admin/apps/{app_id}/members", need: "members:write", ok: 201,
     prepare: async () => `${unique("invitee")}@example.com`,
-    // No roles: whoever holds members:write may grant nothing more than it holds, and an empty
-    // set is within every caller's (granting more is the members spec's own case).
+    // No roles: granting roles takes their permissions too (a custom team lead with
+    // members:write alone may not hand out `support`), which the matrix does not measure.
     call: (app, auth, email) => inviteMember(app, email, [], { as: auth }),
     effect: async (app, email, allowed) => {
       const res = await json("GET", `/admin/apps/${app}/members?limit=200`, undefined, await owner());
@@ -237,6 +241,7 @@ const ENDPOINTS: EndpointClass[] = [
       expect(res.status).toBe(201);
       return res.body.member.id;
     },
+    // Taking roles away grants nothing, so members:write is all it needs.
     call: (app, auth, id) => patchMember(app, id, { roles: [] }, auth),
     effect: async (app, id, allowed) => {
       const res = await json("GET", `/admin/apps/${app}/members?limit=200`, undefined, await owner());

@@ -78,6 +78,11 @@ describe("operator sign-up", () => {
   it("offers only the app's settings until the owner's email is verified, then everything", async () => {
     await signup("wait@example.com", "waitshop");
     const auth = await operatorSignin("wait@example.com");
+    // GET /admin/me says so, and lists only what is usable (what a client such as the console offers).
+    const pending = (await json("GET", "/admin/me", undefined, auth)).body.memberships;
+    expect(pending).toEqual([
+      { app_id: "waitshop", tenant_id: null, status: "active", roles: ["admin"], permissions: ["tenants:read", "tenants:write"], app_not_verified: true },
+    ]);
     // Settings: tenants, login methods, link bases, email delivery.
     expect((await json("PUT", "/admin/apps/waitshop/tenants/acme", { login_methods: ["emailpassword"] }, auth)).status).toBe(201);
     expect((await json("PUT", "/admin/apps/waitshop/email-delivery", { kind: "outbox" }, auth)).status).toBe(200);
@@ -103,6 +108,8 @@ describe("operator sign-up", () => {
     expectProblem(await json("POST", "/admin/auth/email-verification/verify", { token: tokenOf(mail) }), 400, "invalid_code");
     expect((await json("GET", "/admin/apps/waitshop/members", undefined, auth)).status).toBe(200);
     expect((await json("GET", "/admin/apps/waitshop", undefined, auth)).body.app.status).toBe("active");
+    const verifiedMe = (await json("GET", "/admin/me", undefined, auth)).body.memberships[0];
+    expect([verifiedMe.app_not_verified, verifiedMe.permissions.length]).toEqual([false, 12]);
     const now = await json("POST", `${base("waitshop", "public")}/auth/signup`, { email: "u@example.com", password: PASSWORD });
     expect(now.status, now.text).toBe(201);
   });

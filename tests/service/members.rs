@@ -892,3 +892,133 @@ fn a_role_deleted_while_an_invitation_binds_it_leaves_no_membership_naming_it() 
     .unwrap();
     assert!(!written);
 }
+
+#[test]
+fn me_shows_each_membership_with_the_permissions_its_roles_bind() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let other = w.app(&owner, "other");
+    w.tenant(&owner, &shop, "acme");
+    member(
+        &w,
+        &owner,
+        &shop,
+        "s@example.com",
+        &[OperatorRole::Support],
+        Some(tenant("acme")),
+    );
+    // The same operator in a second app: the principal read now holds both.
+    let (support, _) = member(
+        &w,
+        &owner,
+        &other,
+        "s@example.com",
+        &[OperatorRole::Auditor],
+        None,
+    );
+
+    let me = block_on(operators::me(&w.cx(), &support)).unwrap();
+    assert_eq!(me.operator.email, email("s@example.com"));
+    assert!(!me.operator.is_platform_owner);
+    let shown: Vec<_> = me
+        .memberships
+        .iter()
+        .map(|g| {
+            (
+                g.app_id.as_str(),
+                g.tenant_id.as_ref().map(|t| t.as_str()),
+                g.status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("shop", Some("acme"), MemberStatus::Active),
+            ("other", None, MemberStatus::Active)
+        ]
+    );
+    assert_eq!(
+        me.memberships[0].permissions(),
+        [
+            Permission::TenantsRead,
+            Permission::UsersRead,
+            Permission::UsersSuspend
+        ]
+    );
+    assert!(!me.memberships[1]
+        .permissions()
+        .contains(&Permission::UsersSuspend));
+}
+
+#[test]
+fn me_shows_a_suspended_membership_as_suspended_and_a_departed_one_not_at_all() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let other = w.app(&owner, "other");
+    for app_id in [&shop, &other] {
+        member(
+            &w,
+            &owner,
+            app_id,
+            "m@example.com",
+            &[OperatorRole::Support],
+            None,
+        );
+    }
+    let listed = |app_id: &AppId| {
+        let page = tessera::domain::page::PageRequest::parse(None, None).unwrap();
+        block_on(members::list(&w.cx(), &owner, app_id, &page))
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|m| m.email == email("m@example.com"))
+            .unwrap()
+    };
+    let set = |app_id: &AppId, status| {
+        let id = listed(app_id).id;
+        block_on(members::update(
+            &w.cx(),
+            &owner,
+            app_id,
+            &id,
+            MemberPatch {
+                status: Some(status),
+                roles: None,
+                membership_type: None,
+            },
+        ))
+        .unwrap();
+    };
+    set(&shop, MemberStatus::Suspended);
+    set(&other, MemberStatus::Left);
+    let (caller, _) = as_operator(&w, "m@example.com");
+    let me = block_on(operators::me(&w.cx(), &caller)).unwrap();
+    assert_eq!(me.memberships.len(), 1, "the membership it left is gone");
+    assert_eq!(me.memberships[0].app_id, shop);
+    assert_eq!(me.memberships[0].status, MemberStatus::Suspended);
+}
+
+#[test]
+fn me_describes_the_platform_owner_and_refuses_an_api_key() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let me = block_on(operators::me(&w.cx(), &owner)).unwrap();
+    assert!(me.operator.is_platform_owner);
+    // Its one membership is the bootstrap's ownership of the app `public`.
+    let shown: Vec<_> = me
+        .memberships
+        .iter()
+        .map(|g| (g.app_id.as_str(), g.roles.clone()))
+        .collect();
+    assert_eq!(shown, [("public", vec![OperatorRole::Admin])]);
+    let key = w.api_key(&owner, &shop, &tenant("public"), &["users:read"]);
+    let key = block_on(principal::principal(&w.cx(), Some(&key))).unwrap();
+    assert!(matches!(
+        block_on(operators::me(&w.cx(), &key)),
+        Err(Error::Forbidden(_))
+    ));
+}
