@@ -674,24 +674,13 @@ fn an_erasure_of_a_user_with_many_sessions_keeps_its_tokens_inactive_until_the_c
     let ada = signup(&w, &shop, &acme, "ada@example.com");
     let id = ada.user.face.user_id;
     many_sessions(&w, &shop, &acme, &id, 1_200);
+    let ada_active = || is_active(&w, &shop, &acme, &key, &ada.session.access_token);
     let first = erase(&w, &owner, &shop, &id).unwrap();
     assert_eq!(first.state, State::Running, "{first:?}");
     assert_eq!(first.user_id, Some(id));
-    assert!(!is_active(
-        &w,
-        &shop,
-        &acme,
-        &key,
-        &ada.session.access_token
-    ));
+    assert!(!ada_active());
     block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap();
-    assert!(!is_active(
-        &w,
-        &shop,
-        &acme,
-        &key,
-        &ada.session.access_token
-    ));
+    assert!(!ada_active());
     outlive_tokens(&w);
     let finished = block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap();
     let state = |w: &World| {
@@ -703,13 +692,7 @@ fn an_erasure_of_a_user_with_many_sessions_keeps_its_tokens_inactive_until_the_c
         block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap();
     }
     assert_eq!(state(&w), State::Done);
-    assert!(!is_active(
-        &w,
-        &shop,
-        &acme,
-        &key,
-        &ada.session.access_token
-    ));
+    assert!(!ada_active());
     assert!(!everything(&w).contains(&id.to_string()));
 }
 

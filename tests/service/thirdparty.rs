@@ -783,6 +783,7 @@ fn a_takeover_while_kv_is_down_revokes_the_squatters_token_at_the_edge_once_the_
     let p = Place::new();
     let squatter = signup(&p.w, &p.shop, &p.acme, "victim@example.com");
     let key = p.w.api_key(&p.owner, &p.shop, &p.acme, &["introspect"]);
+    let active = |token: &str| is_active(&p.w, &p.shop, &p.acme, &key, token);
     p.w.kv
         .faults()
         .fail_when(|call| call.starts_with("kv put flags:"));
@@ -791,27 +792,15 @@ fn a_takeover_while_kv_is_down_revokes_the_squatters_token_at_the_edge_once_the_
         .expect("a KV failure never refuses the sign-in");
     p.w.kv.faults().heal();
     assert!(
-        is_active(&p.w, &p.shop, &p.acme, &key, &squatter.session.access_token),
+        active(&squatter.session.access_token),
         "the edge has not heard of it yet"
     );
     // Another isolate's cron: the link's batch left the document pending in D1.
     p.w.advance_ms(tessera::service::edge::LEASE_TIMEOUT_MS);
     let swept = block_on(tessera::service::edge::sweep(&p.w.cx(), 100)).unwrap();
     assert!(swept.converged >= 1, "{swept:?}");
-    assert!(!is_active(
-        &p.w,
-        &p.shop,
-        &p.acme,
-        &key,
-        &squatter.session.access_token
-    ));
-    assert!(is_active(
-        &p.w,
-        &p.shop,
-        &p.acme,
-        &key,
-        &linked.signed_in.session.access_token
-    ));
+    assert!(!active(&squatter.session.access_token));
+    assert!(active(&linked.signed_in.session.access_token));
 }
 
 #[test]
