@@ -219,13 +219,20 @@ describe("deleting a big tenant", () => {
   beforeAll(async () => {
     await createApp(app);
     await putTenant(app, "big");
-    // Seeded straight into D1: the users and their faces.
+    // Seeded straight into D1: the users, their faces, and an edge document each (its
+    // edge_sync row; a few also in KV) — the documents go 100 a step, so a request's 400 KV
+    // writes run out before they all do.
     const db = await worker().db();
     const series = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${USERS})`;
     const id = "printf('%08x-0000-7000-8000-%012x', i, i)";
     await db.prepare(`${series} INSERT INTO users (app_id, id, email, created_at) SELECT '${app}', ${id}, 'seed' || i || '@example.com', 0 FROM n`).run();
     await db.prepare(`${series} INSERT INTO tenant_users (app_id, tenant_id, user_id, email, created_at) SELECT '${app}', 'big', ${id}, 'seed' || i || '@example.com', 0 FROM n`).run();
+    await db.prepare(`${series} INSERT INTO edge_sync (doc, version, synced_version, changed_at) SELECT 'flags:${app}:big:' || ${id}, 1, 1, 0 FROM n`).run();
+    const kv = await worker().kv();
+    for (const i of [1, 2, USERS]) await kv.put(seededDoc(i), JSON.stringify({ version: 1, status: "active" }));
   });
+  const seededDoc = (i: number) =>
+    `flags:${app}:big:${i.toString(16).padStart(8, "0")}-0000-7000-8000-${i.toString(16).padStart(12, "0")}`;
 
   it("answers 202 with its progress, blocks a namesake, and goes on with a repeated DELETE and with the cron", async () => {
     const key = await apiKey(app, "big");
@@ -234,8 +241,8 @@ describe("deleting a big tenant", () => {
     const d = first.body.deletion;
     expect(d).toMatchObject({ kind: "tenant", app_id: app, tenant_id: "big", state: "running", finished_at: null });
     // api_keys, sessions, third_party (issue 13's identities), users, email, throttle, flags, row.
-    expect(d.progress).toMatchObject({ phase: "users", phases_total: 8 });
-    expect(d.progress.phases_done).toBe(3);
+    expect(d.progress).toMatchObject({ phase: "flags", phases_total: 8 });
+    expect(d.progress.phases_done).toBe(6);
     expect(first.headers.get("location")).toBe(`/admin/apps/${app}/deletions/${d.id}`);
     // Gone at once for every reader; the key with it; no namesake meanwhile.
     expectProblem(await json("GET", `/admin/apps/${app}/tenants/big`, undefined, await owner()), 404, "tenant_not_found");
@@ -258,6 +265,9 @@ describe("deleting a big tenant", () => {
       const { n } = await db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE app_id = ?`).bind(app).first();
       expect(n, table).toBe(0);
     }
+    const { n } = await db.prepare("SELECT COUNT(*) AS n FROM edge_sync WHERE doc LIKE ?").bind(`flags:${app}:%`).first();
+    expect(n, "edge_sync").toBe(0);
+    expect(await everyKey()).not.toContain(`flags:${app}:`);
     // The id is free again, and the namesake starts empty.
     expect((await json("PUT", `/admin/apps/${app}/tenants/big`, {}, await owner())).status).toBe(201);
     const users = await json("GET", `/admin/apps/${app}/tenants/big/users`, undefined, await owner());
