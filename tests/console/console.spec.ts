@@ -547,7 +547,11 @@ async function ownerToken(): Promise<string> {
   return cachedOwnerToken;
 }
 
-/** `count` end users of tenant `tenant` of the app `public`, written straight into D1 (`userNNNNNN@example.com`). */
+/**
+ * `count` end users of tenant `tenant` of the app `public`, written straight into D1 (`userNNNNNN@example.com`),
+ * each with an edge document's `edge_sync` row (as users who were ever changed or signed out have): a
+ * tenant's deletion withdraws those 100 a step, which is what makes it too big for one request.
+ */
 async function seedUsers(tenant: string, count: number): Promise<void> {
   const db = await worker.db();
   const at = Date.UTC(2026, 0, 1);
@@ -566,5 +570,13 @@ async function seedUsers(tenant: string, count: number): Promise<void> {
        WHERE app_id = 'public' AND id LIKE '01900000-0000-7000-8000-%'`,
     )
     .bind(tenant)
+    .run();
+  await db
+    .prepare(
+      `INSERT INTO edge_sync (doc, version, synced_version, changed_at)
+       SELECT 'flags:public:' || ?1 || ':' || id, 1, 1, ?2 FROM users
+       WHERE app_id = 'public' AND id LIKE '01900000-0000-7000-8000-%'`,
+    )
+    .bind(tenant, at)
     .run();
 }
