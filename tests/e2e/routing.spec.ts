@@ -75,6 +75,16 @@ describe("bad input", () => {
     expect(put.headers.get("allow")).toBe("POST, GET");
   });
 
+  it("answers a method it does not know with 405, never as if it were GET", async () => {
+    // (workerd itself answers 501 to methods it does not know at all; these it passes on.)
+    for (const method of ["QUERY", "PROPFIND"]) {
+      const res = await json(method, "/healthz");
+      expect(res.status, method).toBe(405);
+      expect(res.body.code).toBe("method_not_allowed");
+      expect(res.headers.get("allow")).toBe("GET");
+    }
+  });
+
   it("refuses malformed JSON, wrong types and empty bodies with 400", async () => {
     for (const body of ["{", "not json", "[]", '{"email": 5, "password": "longenough"}', '{"email": "a@example.com"}', ""]) {
       const res = await json("POST", "/admin/auth/signin", body);
