@@ -93,6 +93,18 @@ describe("bad input", () => {
     }
   });
 
+  it("refuses a JSON array where an object is expected, even when every field is optional", async () => {
+    const owner = { authorization: "Bearer test-root-token" };
+    for (const body of ['["owner@example.com", "correct horse battery"]', "[null, null]", "5", '"text"']) {
+      const res = await json("POST", "/admin/bootstrap", body, owner);
+      expect(res.status, body).toBe(400);
+      expect(res.body.code).toBe("validation_failed");
+    }
+    // The bootstrap refused above left nothing behind: the first real one still succeeds.
+    const ok = await json("POST", "/admin/bootstrap", { email: "owner@example.com", password: "correct horse battery" }, owner);
+    expect(ok.status, ok.text).toBe(201);
+  });
+
   it("refuses bodies over 64 KiB with 413", async () => {
     const big = JSON.stringify({ email: "a@example.com", password: "x".repeat(70 * 1024) });
     const res = await json("POST", "/admin/auth/signin", big);
