@@ -1,0 +1,281 @@
+// The tenant matrix: every credential of tenant A presented at tenant B, and of app X at app Y,
+// at every operation of /openapi.json that takes an app or a tenant — 0 accepted.
+//
+// The operations come from the document the worker serves (tests/adversarial/operations.ts),
+// so a new endpoint is in the matrix the moment it is documented. Each credential goes where
+// a credential of its kind can go:
+// - as `Authorization: Bearer` at every operation whose `security` asks for one;
+// - as the token of an RFC 7662/7009 request, presented by the target tenant's own API key
+//   (introspection must answer inactive; revocation must leave the source's session alone);
+// - as the refresh token of a refresh;
+// - an end user's email and password at the target's sign-in;
+// - a billing event signed with the source app's webhook secret at the target app.
+//
+// A negative test must fail when nothing is refused, so every operation also gets a control:
+// the same request at the credential's own place, which some credential must get accepted
+// (otherwise the request itself is malformed and the refusals prove nothing). And at the end
+// every source credential must still work at home: a refusal must not be bought by, say,
+// revoking the session of a token presented in the wrong place.
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { startWorker, type TestWorker, type JsonResponse } from "../e2e/harness";
+import { buildWorld, signWebhook, PASSWORD, type World, type TenantWorld, type AppWorld } from "./fixture";
+import { operations, build, takesApp, takesTenant, unique, type Operation, type Place } from "./operations";
+import { recordFigure } from "./figures";
+
+let w: TestWorker;
+let world: World;
+let doc: any;
+let ops: Operation[];
+
+beforeAll(async () => {
+  w = await startWorker();
+  world = await buildWorld(w);
+  doc = (await w.json("GET", "/openapi.json")).body;
+  ops = operations(doc).filter(takesApp);
+}, 300_000);
+
+afterAll(async () => {
+  await w?.dispose();
+});
+
+type Kind = "access token" | "refresh token" | "operator token" | "api key" | "invite token";
+
+interface Source {
+  label: string;
+  app: AppWorld;
+  /** The tenant of the credentials; null for an app-wide operator or invitation. */
+  tenant: TenantWorld | null;
+  credentials: Partial<Record<Kind, string>>;
+}
+
+interface Target {
+  label: string;
+  app: AppWorld;
+  /** The tenant requests name (a tenant of `app`). */
+  tenant: TenantWorld;
+}
+
+const tenantSource = (t: TenantWorld, app: AppWorld): Source => ({
+  label: `${t.app}/${t.tenant}`,
+  app,
+  tenant: t,
+  credentials: {
+    "access token": t.user.accessToken,
+    "refresh token": t.user.refreshToken,
+    "operator token": t.member.token,
+    "api key": t.apiKey,
+    "invite token": t.inviteToken,
+  },
+});
+
+const appSource = (a: AppWorld): Source => ({
+  label: `${a.app} (app-wide)`,
+  app: a,
+  tenant: null,
+  credentials: { "operator token": a.admin.token, "invite token": a.inviteToken },
+});
+
+function placeOf(target: Target, op: Operation, appWideTenant: boolean): Place {
+  return {
+    app: target.app.app,
+    // An app-wide operation that takes no tenant acts on every tenant of the app (B's included).
+    tenant: op.pathParams.includes("tenant_id") || appWideTenant ? target.tenant.tenant : null,
+    userId: target.tenant.target.id,
+    outsiderId: target.app.outsiderId,
+    memberId: target.app.targetMemberId,
+    keyId: target.tenant.targetKeyId,
+    role: target.app.role,
+    plan: target.app.plan,
+  };
+}
+
+/** One attempt: what was presented where, and whether the worker accepted it. */
+interface Attempt {
+  op: string;
+  pair: string;
+  kind: string;
+  placement: string;
+  status: number;
+  accepted: boolean;
+  text: string;
+}
+
+const attempts: Attempt[] = [];
+
+async function send(req: { method: string; path: string; body?: unknown; headers: Record<string, string> }): Promise<JsonResponse> {
+  return w.json(req.method, req.path, req.body, req.headers);
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** Every attempt of one source at one target, for one operation. */
+async function attack(op: Operation, source: Source, target: Target, pair: string): Promise<void> {
+  const appWide = !op.pathParams.includes("tenant_id");
+  const place = placeOf(target, op, takesTenant(op, doc));
+  const record = (kind: string, placement: string, res: JsonResponse, accepted: boolean) =>
+    attempts.push({ op: op.id, pair, kind, placement, status: res.status, accepted, text: res.text.slice(0, 300) });
+
+  for (const [kind, credential] of Object.entries(source.credentials) as [Kind, string][]) {
+    if (op.schemes.length > 0) {
+      const req = build(doc, op, place);
+      if (op.id === "introspect" || op.id === "revoke") {
+        // The token asked about is the target's own: only the client credential is foreign.
+        req.body = { token: target.tenant.user.accessToken };
+      }
+      const res = await send({ ...req, headers: { ...req.headers, ...bearer(credential) } });
+      record(kind, "bearer", res, res.status >= 200 && res.status < 300);
+    }
+    if (op.id === "introspect" && !appWide) {
+      const res = await send({ ...build(doc, op, place), body: { token: credential }, headers: bearer(target.tenant.apiKey) });
+      record(kind, "token (introspected by the target's key)", res, res.status !== 200 || res.body?.active !== false);
+    }
+    if (op.id === "revoke" && !appWide) {
+      // Accepted means: the source's session is gone. Checked for every source at the end
+      // (`every source credential still works at home`); here the answer must be RFC 7009's.
+      const res = await send({ ...build(doc, op, place), body: { token: credential }, headers: bearer(target.tenant.apiKey) });
+      record(kind, "token (revoked by the target's key)", res, res.status !== 200 || JSON.stringify(res.body) !== "{}");
+    }
+    if (op.id === "refresh") {
+      const res = await send({ ...build(doc, op, place), body: { refresh_token: credential } });
+      record(kind, "refresh_token", res, res.status === 200);
+    }
+  }
+  if (op.id === "signin" && source.tenant) {
+    const res = await send({ ...build(doc, op, place), body: { email: source.tenant.user.email, password: PASSWORD } });
+    record("password", "email and password", res, res.status === 200);
+  }
+  if (op.id === "billingWebhook" && source.app.app !== target.app.app) {
+    const req = build(doc, op, place);
+    const raw = JSON.stringify(req.body);
+    const res = await send({ ...req, body: raw, headers: { "webhook-signature": await signWebhook(source.app.webhookSecret, raw) } });
+    record("webhook signature", "Webhook-Signature", res, res.status >= 200 && res.status < 300);
+  }
+}
+
+describe("the tenant matrix", () => {
+  it("accepts no credential of tenant A at tenant B, nor of app X at app Y, at any operation", async () => {
+    const { X, Y, XA, XB, YA } = world;
+    const pairs: Array<{ pair: string; source: Source; target: Target }> = [
+      { pair: "tenant A → tenant B", source: tenantSource(XA, X), target: { label: "xa/tb", app: X, tenant: XB } },
+      { pair: "tenant B → tenant A", source: tenantSource(XB, X), target: { label: "xa/ta", app: X, tenant: XA } },
+      { pair: "app X → app Y (same tenant id)", source: tenantSource(XA, X), target: { label: "ya/ta", app: Y, tenant: YA } },
+      { pair: "app X → app Y (another tenant)", source: tenantSource(XB, X), target: { label: "ya/ta", app: Y, tenant: YA } },
+      { pair: "app Y → app X", source: tenantSource(YA, Y), target: { label: "xa/ta", app: X, tenant: XA } },
+      { pair: "app-wide X → app Y", source: appSource(X), target: { label: "ya/ta", app: Y, tenant: YA } },
+    ];
+    for (const op of ops) {
+      for (const { pair, source, target } of pairs) {
+        // Within one app, an app-wide credential reaches every tenant by design: only the
+        // tenant-scoped sources are tested across tenants.
+        if (source.tenant === null && source.app.app === target.app.app) continue;
+        await attack(op, source, target, pair);
+      }
+    }
+    const accepted = attempts.filter((a) => a.accepted);
+    const byOp = new Set(attempts.map((a) => a.op));
+    recordFigure("matrix", {
+      operations: byOp.size,
+      attempts: attempts.length,
+      accepted: accepted.length,
+      kinds: [...new Set(attempts.map((a) => a.kind))],
+      pairs: pairs.map((p) => p.pair),
+    });
+    expect(accepted, `accepted across a boundary:\n${accepted.map((a) => `${a.op} ${a.pair} ${a.kind} (${a.placement}) → ${a.status} ${a.text}`).join("\n")}`).toEqual([]);
+    // Every operation that names an app was tried, with something.
+    expect([...byOp].sort()).toEqual(ops.map((o) => o.id).filter((id) => attempts.some((a) => a.op === id)).sort());
+    const untried = ops.filter((o) => !byOp.has(o.id)).map((o) => o.id);
+    // Only the operations that take no credential of any kind may go untried.
+    expect(untried.sort()).toEqual(["jwks", "openidConfiguration", "signup"]);
+  }, 600_000);
+
+  it("accepts the same requests at the credential's own place (the refusals are about the boundary)", async () => {
+    const { X, XA, owner } = world;
+    const notAccepted: string[] = [];
+    const acceptedKinds = new Map<string, number>();
+    for (const op of ops) {
+      if (!attempts.some((a) => a.op === op.id)) continue;
+      // Fresh end-user credentials for each control: sign-out, revocation and refresh use them up.
+      const fresh = await w.json("POST", `${XA.base}/auth/signin`, { email: XA.user.email, password: PASSWORD });
+      expect(fresh.status, fresh.text).toBe(200);
+      const home: Target = { label: "xa/ta", app: X, tenant: XA };
+      let place = placeOf(home, op, takesTenant(op, doc));
+      if (op.id === "deleteTenant") {
+        const spare = unique("spare");
+        const put = await w.json("PUT", `/admin/apps/${X.app}/tenants/${spare}`, { login_methods: ["emailpassword"] }, bearer(owner.token));
+        expect(put.status, put.text).toBe(201);
+        place = { ...place, tenant: spare };
+      }
+      const candidates: Array<[string, () => Promise<JsonResponse>]> = [];
+      const req = () => build(doc, op, place);
+      const withBearer = (token: string) => async () => {
+        const r = req();
+        if (op.id === "introspect" || op.id === "revoke") r.body = { token: fresh.body.session.access_token };
+        return send({ ...r, headers: bearer(token) });
+      };
+      if (op.schemes.length > 0) {
+        candidates.push(["api key", withBearer(XA.apiKey)]);
+        candidates.push(["operator token", withBearer(XA.member.token)]);
+        candidates.push(["operator token (app-wide)", withBearer(X.admin.token)]);
+        candidates.push(["access token", withBearer(fresh.body.session.access_token)]);
+        candidates.push(["platform owner", withBearer(owner.token)]);
+      }
+      if (op.id === "refresh") candidates.push(["refresh token", () => send({ ...req(), body: { refresh_token: fresh.body.session.refresh_token } })]);
+      if (op.id === "signin") candidates.push(["password", () => send({ ...req(), body: { email: XA.user.email, password: PASSWORD } })]);
+      if (op.id === "billingWebhook") {
+        candidates.push(["webhook signature", async () => {
+          const r = req();
+          const raw = JSON.stringify(r.body);
+          return send({ ...r, body: raw, headers: { "webhook-signature": await signWebhook(X.webhookSecret, raw) } });
+        }]);
+      }
+      let ok = false;
+      for (const [kind, attempt] of candidates) {
+        const res = await attempt();
+        if (res.status >= 200 && res.status < 300) {
+          ok = true;
+          acceptedKinds.set(kind, (acceptedKinds.get(kind) ?? 0) + 1);
+          if (op.id === "rotateWebhookSecret") X.webhookSecret = res.body.secret;
+          break;
+        }
+      }
+      if (!ok) notAccepted.push(op.id);
+    }
+    recordFigure("matrix.controls", Object.fromEntries(acceptedKinds));
+    expect(notAccepted, "operations whose request is refused even at home: the matrix's request for them is wrong").toEqual([]);
+  }, 600_000);
+
+  it("leaves every source credential working at home", async () => {
+    const { X, Y, XA, XB, YA } = world;
+    for (const t of [XA, XB, YA]) {
+      const me = await w.json("GET", `${t.base}/auth/me`, undefined, bearer(t.user.accessToken));
+      expect(me.status, `${t.base} access token: ${me.text}`).toBe(200);
+      const active = await w.json("POST", `${t.base}/oauth/introspect`, { token: t.user.accessToken }, bearer(t.apiKey));
+      expect(active.body?.active, `${t.base} introspection`).toBe(true);
+      const keys = await w.json("GET", `/admin/apps/${t.app}/tenants/${t.tenant}/api-keys`, undefined, bearer(t.apiKey));
+      expect(keys.status, `${t.base} api key: ${keys.text}`).toBe(200);
+      const tenant = await w.json("GET", `/admin/apps/${t.app}/tenants/${t.tenant}`, undefined, bearer(t.member.token));
+      expect(tenant.status, `${t.base} member: ${tenant.text}`).toBe(200);
+      const refreshed = await w.json("POST", `${t.base}/auth/refresh`, { refresh_token: t.user.refreshToken });
+      expect(refreshed.status, `${t.base} refresh token: ${refreshed.text}`).toBe(200);
+    }
+    for (const a of [X, Y]) {
+      const members = await w.json("GET", `/admin/apps/${a.app}/members`, undefined, bearer(a.admin.token));
+      expect(members.status, `${a.app} admin: ${members.text}`).toBe(200);
+    }
+  });
+
+  it("lists to each credential only the apps it belongs to", async () => {
+    const { X, Y, XA, YA } = world;
+    for (const [label, token, app] of [
+      ["app-wide admin of X", X.admin.token, X.app],
+      ["app-wide admin of Y", Y.admin.token, Y.app],
+      ["tenant member of X", XA.member.token, X.app],
+      ["api key of Y", YA.apiKey, Y.app],
+    ] as const) {
+      const res = await w.json("GET", "/admin/apps", undefined, bearer(token));
+      if (res.status !== 200) continue; // refusing to list is fine too
+      const ids = res.body.items.map((a: any) => a.id);
+      expect(ids, label).toEqual([app]);
+    }
+  });
+});
