@@ -1,0 +1,387 @@
+// Fault injection at every KV and D1 call site: for every operation of /openapi.json, record
+// the storage calls its request makes (the harness wraps the bindings, tests/e2e/harness.ts
+// `faults`), then make each of those calls fail in turn, on a fresh request each time.
+//
+// After every faulted request:
+// - fail-open answers fail the test: any 500, a 5xx that is not 503 `unavailable` or that
+//   leaks internals, introspection answering anything but `{"active": false}`, and a 2xx for a
+//   change that is not in D1;
+// - half-applied changes are *reported*: D1 changed although the answer was an error, and KV
+//   disagreeing with D1 for what the request touched (tests/adversarial/consistency.ts). They
+//   do not fail the test yet: the convergence of KV with D1 (issue 10, hole 4: a pending-sync
+//   record swept by the cron) is being built; until it lands these are findings for it, listed
+//   in RELIABILITY.md and in target/adversarial/faults.json.
+//
+// `make test` fails each recorded call of every operation once, with one credential; `make
+// test-security` also repeats every tenant-level /admin operation with the tenant's API key,
+// whose principal is found through other calls (KV key documents).
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startWorker, ROOT_TOKEN, type Faults, type JsonResponse, type TestWorker } from "../e2e/harness";
+import { buildWorld, signWebhook, PASSWORD, type World } from "./fixture";
+import { operations, build, takesTenant, type Operation, type Place, type BuiltRequest } from "./operations";
+import { snapshot, diff, touchedBy, disagreements } from "./consistency";
+import { FULL, recordFigure } from "./figures";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+const faults: Faults = {};
+let w: TestWorker;
+let world: World;
+let doc: any;
+
+beforeAll(async () => {
+  w = await startWorker({ faults });
+  world = await buildWorld(w);
+  doc = (await w.json("GET", "/openapi.json")).body;
+}, 300_000);
+
+afterAll(async () => {
+  await w?.dispose();
+});
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+let counter = 0;
+/** A name no other attempt uses; normalised away when call sites are compared. */
+const fresh = () => `fz${(++counter).toString(36)}`;
+/**
+ * A client address no other request uses: sign-ups are throttled per client address (100 an
+ * hour), and the sweep signs up hundreds of users from one process.
+ */
+const client = () => ({ "cf-connecting-ip": `10.${(counter >> 16) & 255}.${(counter >> 8) & 255}.${++counter & 255}` });
+
+async function must(res: Promise<JsonResponse>, what: string): Promise<any> {
+  const r = await res;
+  if (r.status >= 300) throw new Error(`set-up ${what}: ${r.status} ${r.text}`);
+  return r.body;
+}
+
+/** A credential the sweep presents, and where its operations act. */
+type Variant = "operator" | "api key";
+
+/**
+ * A fresh, valid request of `op` at the home tenant (xa/ta), with the resources it acts on
+ * made for it alone, so that the same request can be made again and again.
+ */
+async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
+  const { XA, X, owner } = world;
+  const owned = bearer(owner.token);
+  const needs = (name: string) => op.pathParams.includes(name);
+  const signup = async (tenant = XA.tenant) => {
+    const email = `${fresh()}@example.com`;
+    const body = await must(w.json("POST", `/apps/${XA.app}/tenants/${tenant}/auth/signup`, { email, password: PASSWORD }, client()), "signup");
+    return { id: body.user.id as string, email, access: body.session.access_token as string, refresh: body.session.refresh_token as string };
+  };
+  const user = needs("user_id") || ["me", "signout", "introspect", "revoke", "refresh", "signin", "billingWebhook"].includes(op.id) ? await signup() : null;
+  const place: Place = {
+    app: XA.app,
+    tenant: takesTenant(op, doc) ? XA.tenant : null,
+    userId: user?.id ?? XA.target.id,
+    outsiderId: op.id === "associateUser" ? (await signup("public")).id : X.outsiderId,
+    memberId: needs("member_id")
+      ? (await must(w.json("POST", `/admin/apps/${X.app}/members`, { email: `${fresh()}@example.com`, membership_type: "member", roles: ["auditor"] }, owned), "invite")).member.id
+      : X.targetMemberId,
+    keyId: needs("key_id")
+      ? (await must(w.json("POST", `/admin/apps/${XA.app}/tenants/${XA.tenant}/api-keys`, { name: fresh(), scopes: ["introspect"] }, owned), "key")).id
+      : XA.targetKeyId,
+    role: X.role,
+    plan: X.plan,
+  };
+  if (op.id === "deleteTenant" || op.id === "putTenant") {
+    place.tenant = fresh();
+    if (op.id === "deleteTenant") await must(w.json("PUT", `/admin/apps/${XA.app}/tenants/${place.tenant}`, { login_methods: ["emailpassword"] }, owned), "tenant");
+  }
+  const req = build(doc, op, place);
+  req.headers = { ...req.headers, ...client() };
+  switch (op.id) {
+    case "signup":
+      req.body = { email: `${fresh()}@example.com`, password: PASSWORD };
+      break;
+    case "signin":
+      req.body = { email: user!.email, password: PASSWORD };
+      break;
+    case "refresh":
+      req.body = { refresh_token: user!.refresh };
+      break;
+    case "introspect":
+    case "revoke":
+      req.body = { token: user!.access };
+      break;
+    case "operatorSignin":
+      req.body = { email: owner.email, password: PASSWORD };
+      break;
+    case "createApp":
+      req.body = { id: fresh() };
+      break;
+    case "acceptInvite": {
+      const invited = await must(w.json("POST", `/admin/apps/${X.app}/members`, { email: `${fresh()}@example.com`, membership_type: "member", roles: ["auditor"] }, owned), "invite");
+      req.body = { invite_token: invited.invite_token, password: PASSWORD };
+      break;
+    }
+    case "billingWebhook": {
+      // The sweep of rotateWebhookSecret rotated it (also where it then answered an error).
+      const { secret } = await must(w.json("POST", `/admin/apps/${X.app}/webhook-secret`, undefined, owned), "webhook secret");
+      const raw = JSON.stringify(req.body);
+      req.body = raw;
+      req.headers["webhook-signature"] = await signWebhook(secret, raw);
+      break;
+    }
+  }
+  if (op.schemes.includes("rootToken")) req.headers = { ...req.headers, ...bearer(ROOT_TOKEN) };
+  else if (op.schemes.includes("accessToken")) req.headers = { ...req.headers, ...bearer(user!.access) };
+  else if (op.id === "introspect" || op.id === "revoke") req.headers = { ...req.headers, ...bearer(XA.apiKey) };
+  else if (op.schemes.length > 0) req.headers = { ...req.headers, ...bearer(variant === "api key" ? XA.apiKey : owner.token) };
+  return req;
+}
+
+/** One storage call, as the wrappers report it. */
+interface Call {
+  binding: "kv" | "d1";
+  op: string;
+  /** The KV key or the SQL, with per-attempt names and ids normalised away. */
+  site: string;
+  key?: string;
+}
+
+const normalise = (s: string) =>
+  s
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, "<uuid>")
+    .replace(/\b[0-9a-f]{64}\b/g, "<sha256>")
+    .replace(/fz[0-9a-z]+/g, "<fresh>");
+
+function toCall(raw: any): Call {
+  return raw.binding === "kv"
+    ? { binding: "kv", op: raw.op, site: normalise(`${raw.op} ${raw.key}`), key: raw.key }
+    : { binding: "d1", op: raw.op, site: normalise(`${raw.op} ${raw.sql.join("; ")}`) };
+}
+
+/** Makes the request with every call recorded and (optionally) the `nth` call of `site` failing. */
+async function run(req: BuiltRequest, fail?: { site: string; nth: number }) {
+  const calls: Call[] = [];
+  const seen = new Map<string, number>();
+  let injected: Call | undefined;
+  const rule = (raw: any) => {
+    const call = toCall(raw);
+    calls.push(call);
+    const n = seen.get(call.site) ?? 0;
+    seen.set(call.site, n + 1);
+    if (fail && !injected && call.site === fail.site && n === fail.nth) {
+      injected = call;
+      return true;
+    }
+    return false;
+  };
+  faults.kv = (c) => rule({ binding: "kv", ...c });
+  faults.d1 = (c) => rule({ binding: "d1", ...c });
+  try {
+    const res = await w.json(req.method, req.path, req.body, req.headers);
+    return { res, calls, injected };
+  } finally {
+    faults.kv = null;
+    faults.d1 = null;
+  }
+}
+
+/** Operations whose success is a change in D1 (a 2xx must be backed by one). */
+const changes = (op: Operation) => op.method !== "GET" && !["introspect", "operatorSignin"].includes(op.id);
+
+/** Tables whose rows an answer other than 2xx may still change: the sign-in throttle counts every attempt before anything else. */
+const COUNTERS = new Set(["signin_failures"]);
+
+const LEAKS = /SELECT|INSERT|UPDATE|DELETE FROM|D1_ERROR|D1Error|JsValue|injected|KV_ERROR|rev:|pub:|flags:|\bat \S+:\d+|\.rs\b|wasm|panicked/i;
+
+interface Finding {
+  op: string;
+  variant: Variant;
+  fault: string;
+  status: number;
+  kind: "fail-open" | "half-applied (D1)" | "D1 and KV disagree" | "not reached";
+  detail: string;
+}
+
+const findings: Finding[] = [];
+const reported = new Set<string>();
+const timing = { prepare: 0, snapshot: 0, request: 0, check: 0 };
+let injectedCount = 0;
+let attemptCount = 0;
+const sites = new Set<string>();
+
+async function sweep(op: Operation, variant: Variant) {
+  // Warm the isolate's caches with one request, then record the calls of a second one.
+  await run(await prepare(op, variant));
+  const reference = await run(await prepare(op, variant));
+  expect(reference.res.status, `${op.id} (${variant}) must succeed without faults: ${reference.res.text}`).toBeLessThan(300);
+  const occurrences = new Map<string, number>();
+  const plan = reference.calls.map((c) => {
+    const nth = occurrences.get(c.site) ?? 0;
+    occurrences.set(c.site, nth + 1);
+    return { site: c.site, nth };
+  });
+  for (const fault of plan) {
+    attemptCount++;
+    if (process.env.TESSERA_FAULTS_LOG) console.log(`fault: ${op.id} (${variant}) ${fault.site} #${fault.nth + 1}`);
+    let t0 = Date.now();
+    const req = await prepare(op, variant);
+    timing.prepare += Date.now() - t0;
+    t0 = Date.now();
+    const db = await w.db();
+    const before = await snapshot(db);
+    timing.snapshot += Date.now() - t0;
+    t0 = Date.now();
+    const { res, calls, injected } = await run(req, fault);
+    timing.request += Date.now() - t0;
+    const label = `${fault.site}${fault.nth > 0 ? ` (#${fault.nth + 1})` : ""}`;
+    const note = (kind: Finding["kind"], detail: string) =>
+      findings.push({ op: op.id, variant, fault: label, status: res.status, kind, detail });
+    if (!injected) {
+      note("not reached", "the call was not made this time (a cache answered)");
+      continue;
+    }
+    injectedCount++;
+    sites.add(`${op.id} ${injected.site}`);
+    t0 = Date.now();
+    const after = await snapshot(db);
+    const changed = diff(before, after);
+    const real = changed.filter((c) => !COUNTERS.has(c.table));
+    const ok = res.status >= 200 && res.status < 300;
+    if (res.status >= 500 && (res.status !== 503 || res.body?.code !== "unavailable")) note("fail-open", `answered ${res.status}: ${res.text.slice(0, 200)}`);
+    if (res.status >= 500 && LEAKS.test(res.text)) note("fail-open", `the answer leaks internals: ${res.text.slice(0, 200)}`);
+    if (op.id === "introspect" && JSON.stringify(res.body) !== JSON.stringify({ active: false })) note("fail-open", `introspection answered ${res.status} ${res.text.slice(0, 200)} with a storage call failing`);
+    if (ok && changes(op) && real.filter((c) => c.table !== "audit_log").length === 0) note("fail-open", `answered ${res.status} but D1 did not change`);
+    if (!ok && real.length > 0) {
+      note("half-applied (D1)", `answered ${res.status} ${res.body?.code ?? ""} but D1 changed: ${real.map((c) => `${c.kind} ${c.table}`).join(", ")}`);
+    }
+    const written = calls.filter((c) => c.binding === "kv" && (c.op === "put" || c.op === "delete") && c !== injected).map((c) => c.key!);
+    const disagree = await disagreements(db, await w.kv(), touchedBy(changed, written), Date.now());
+    // Each disagreement once: a view left stale by one request stays stale for the next ones.
+    for (const d of disagree.filter((d) => !reported.has(d))) {
+      reported.add(d);
+      note("D1 and KV disagree", `after ${res.status}: ${d}`);
+    }
+    timing.check += Date.now() - t0;
+  }
+}
+
+describe("fault injection at every KV and D1 call site", () => {
+  it("answers no request fail-open when any one storage call fails", async () => {
+    const ops = operations(doc).filter((o) => !["health", "openapi", "bootstrap"].includes(o.id));
+    const variants = (op: Operation): Variant[] =>
+      FULL && op.schemes.includes("apiKey") && op.pathParams.includes("tenant_id") && op.id !== "introspect" && op.id !== "revoke" ? ["operator", "api key"] : ["operator"];
+    const swept: string[] = [];
+    for (const op of ops) {
+      for (const variant of variants(op)) {
+        await sweep(op, variant);
+        swept.push(`${op.id} (${variant})`);
+      }
+    }
+    // Bootstrap can succeed once per database: it gets a fresh worker per fault (below).
+    swept.push(...(await sweepBootstrap()));
+
+    const byKind = (k: Finding["kind"]) => findings.filter((f) => f.kind === k);
+    const report = { attempts: attemptCount, injected: injectedCount, sites: sites.size, operations: swept.length, findings };
+    mkdirSync(path.join(ROOT, "target", "adversarial"), { recursive: true });
+    writeFileSync(path.join(ROOT, "target", "adversarial", `faults${FULL ? "-full" : ""}.json`), JSON.stringify(report, null, 2));
+    recordFigure("faults", {
+      operations: swept.length,
+      attempts: attemptCount,
+      injected: injectedCount,
+      callSites: sites.size,
+      failOpen: byKind("fail-open").length,
+      halfAppliedD1: byKind("half-applied (D1)").length,
+      kvDisagreements: byKind("D1 and KV disagree").length,
+      notReached: byKind("not reached").length,
+    });
+    const summary = (list: Finding[]) => list.map((f) => `${f.op} (${f.variant}) with ${f.fault} failing → ${f.status}: ${f.detail}`).join("\n");
+    const halfApplied = [...byKind("half-applied (D1)"), ...byKind("D1 and KV disagree")];
+    if (process.env.TESSERA_FAULTS_LOG) {
+      console.log(`half-applied changes (reported, see RELIABILITY.md):\n${summary(halfApplied)}`);
+    } else if (halfApplied.length > 0) {
+      // One line in `make test`: the list is in the report (TESSERA_FAULTS_LOG=1 prints it).
+      const ops = [...new Set(halfApplied.map((f) => f.op))].join(", ");
+      console.log(`fault sweep: ${byKind("half-applied (D1)").length} error answers left a D1 change and ${byKind("D1 and KV disagree").length} left KV disagreeing with D1 (${ops}) — reported, not failing, until KV converges with D1 (issue 10, hole 4); details in target/adversarial/faults${FULL ? "-full" : ""}.json`);
+    }
+    if (process.env.TESSERA_FAULTS_LOG) console.log("timing (ms)", timing);
+    expect(injectedCount, "faults were injected").toBeGreaterThan(100);
+    expect(byKind("fail-open"), `fail-open answers:\n${summary(byKind("fail-open"))}`).toEqual([]);
+  }, FULL ? 3_600_000 : 900_000);
+});
+
+/** Bootstrap's sweep: one fresh worker per fault (the owner can be created only once). */
+async function sweepBootstrap(): Promise<string[]> {
+  const body = { email: "owner@example.com", password: PASSWORD };
+  const local: Faults = {};
+  const record = async (fail?: { site: string; nth: number }) => {
+    const worker = await startWorker({ faults: local });
+    try {
+      const calls: Call[] = [];
+      const seen = new Map<string, number>();
+      let injected: Call | undefined;
+      const rule = (raw: any) => {
+        const call = toCall(raw);
+        calls.push(call);
+        const n = seen.get(call.site) ?? 0;
+        seen.set(call.site, n + 1);
+        if (fail && !injected && call.site === fail.site && n === fail.nth) return !!(injected = call);
+        return false;
+      };
+      local.kv = (c) => rule({ binding: "kv", ...c });
+      local.d1 = (c) => rule({ binding: "d1", ...c });
+      const before = await snapshot(await worker.db());
+      const res = await worker.json("POST", "/admin/bootstrap", body, bearer(ROOT_TOKEN));
+      local.kv = null;
+      local.d1 = null;
+      const changed = diff(before, await snapshot(await worker.db()));
+      // A bootstrap that failed must leave the deployment bootstrappable.
+      const retry = fail ? await worker.json("POST", "/admin/bootstrap", body, bearer(ROOT_TOKEN)) : undefined;
+      return { res, calls, injected, changed, retry };
+    } finally {
+      await worker.dispose();
+    }
+  };
+  const reference = await record();
+  expect(reference.res.status, reference.res.text).toBe(201);
+  const occurrences = new Map<string, number>();
+  for (const c of reference.calls) {
+    const nth = occurrences.get(c.site) ?? 0;
+    occurrences.set(c.site, nth + 1);
+    attemptCount++;
+    const { res, injected, changed, retry } = await record({ site: c.site, nth });
+    if (!injected) {
+      findings.push({ op: "bootstrap", variant: "operator", fault: c.site, status: res.status, kind: "not reached", detail: "" });
+      continue;
+    }
+    injectedCount++;
+    sites.add(`bootstrap ${c.site}`);
+    const note = (kind: Finding["kind"], detail: string) => findings.push({ op: "bootstrap", variant: "operator", fault: c.site, status: res.status, kind, detail });
+    if (res.status >= 500 && (res.status !== 503 || LEAKS.test(res.text))) note("fail-open", `answered ${res.status}: ${res.text.slice(0, 200)}`);
+    if (res.status === 201 && changed.length === 0) note("fail-open", "answered 201 but D1 did not change");
+    if (res.status !== 201 && changed.length > 0) note("half-applied (D1)", `answered ${res.status} but D1 changed: ${changed.map((x) => `${x.kind} ${x.table}`).join(", ")}`);
+    if (res.status !== 201 && retry && retry.status !== 201) note("half-applied (D1)", `the failed bootstrap left the deployment unable to bootstrap: ${retry.status} ${retry.text.slice(0, 200)}`);
+  }
+  return ["bootstrap (root token)"];
+}
+
+describe("a half-applied billing event", () => {
+  it("converges when the provider retries it: the replay rewrites the flags from D1", async () => {
+    const { XA, X, owner } = world;
+    const email = `${fresh()}@example.com`;
+    const signup = await must(w.json("POST", `${XA.base}/auth/signup`, { email, password: PASSWORD }, client()), "signup");
+    const { secret } = await must(w.json("POST", `/admin/apps/${X.app}/webhook-secret`, undefined, bearer(owner.token)), "secret");
+    const raw = JSON.stringify({ event_id: `evt-${fresh()}`, type: "plan.updated", tenant_id: XA.tenant, user_id: signup.user.id, plan_tier: X.plan });
+    const send = async () => w.json("POST", `/apps/${X.app}/webhooks/billing`, raw, { "webhook-signature": await signWebhook(secret, raw) });
+    let failed = false;
+    faults.kv = (c) => !failed && c.op === "put" && c.key.startsWith("flags:") && (failed = true);
+    const first = await send();
+    faults.kv = null;
+    expect(failed, "the flags write was made to fail").toBe(true);
+    expect(first.status, first.text).toBe(503);
+    const introspect = () => w.json("POST", `${XA.base}/oauth/introspect`, { token: signup.session.access_token }, bearer(XA.apiKey));
+    expect((await introspect()).body.plan_tier, "the edge has not seen the change yet").toBe("free");
+    const retried = await send();
+    expect(retried.status, retried.text).toBe(200);
+    expect((await introspect()).body.plan_tier).toBe(X.plan);
+  });
+});
