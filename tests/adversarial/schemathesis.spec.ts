@@ -21,7 +21,7 @@ import { FULL, recordFigure } from "./figures";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const ST = path.join(ROOT, ".venv", "bin", "st");
 const HOOKS = path.join(ROOT, "tests", "adversarial", "schemathesis", "hooks.py");
-const CONFIG = path.join(ROOT, "tests", "adversarial", "schemathesis", "schemathesis.toml");
+const CONFIG = process.env.TESSERA_ST_CONFIG ?? path.join(ROOT, "tests", "adversarial", "schemathesis", "schemathesis.toml");
 
 /** Test cases per operation and phase: a bounded run in `make test`, a long one in `make test-security`. */
 const MAX_EXAMPLES = FULL ? 300 : 5;
@@ -37,6 +37,7 @@ const CHECKS = [
   "missing_required_header",
   "unsupported_method",
   "ignored_auth",
+  ...(process.env.TESSERA_ST_EXTRA_CHECKS ? process.env.TESSERA_ST_EXTRA_CHECKS.split(",") : []),
 ];
 
 let w: TestWorker;
