@@ -59,7 +59,21 @@ export interface Change {
   after?: any;
 }
 
-/** The rows that differ between two snapshots. */
+/**
+ * Columns whose change alone is no change of state: a user's version counts writes, so a change
+ * that was undone (written, then put back with a `user.revert` audit entry) leaves it higher.
+ */
+const BOOKKEEPING: Record<string, string[]> = { tenant_users: ["version"] };
+
+function withoutBookkeeping(table: string, row: string): string {
+  const ignored = BOOKKEEPING[table];
+  if (!ignored) return row;
+  const value = JSON.parse(row);
+  for (const column of ignored) delete value[column];
+  return JSON.stringify(value);
+}
+
+/** The rows that differ between two snapshots (bookkeeping columns aside). */
 export function diff(before: Snapshot, after: Snapshot): Change[] {
   const out: Change[] = [];
   for (const table of new Set([...Object.keys(before), ...Object.keys(after)])) {
@@ -67,7 +81,7 @@ export function diff(before: Snapshot, after: Snapshot): Change[] {
     const b = after[table] ?? new Map();
     for (const [key, row] of b) {
       if (!a.has(key)) out.push({ table, key, kind: "added", after: JSON.parse(row) });
-      else if (a.get(key) !== row) out.push({ table, key, kind: "changed", before: JSON.parse(a.get(key)!), after: JSON.parse(row) });
+      else if (withoutBookkeeping(table, a.get(key)!) !== withoutBookkeeping(table, row)) out.push({ table, key, kind: "changed", before: JSON.parse(a.get(key)!), after: JSON.parse(row) });
     }
     for (const [key, row] of a) if (!b.has(key)) out.push({ table, key, kind: "removed", before: JSON.parse(row) });
   }

@@ -12,14 +12,16 @@
 //   record swept by the cron) is being built; until it lands these are findings for it, listed
 //   in RELIABILITY.md and in target/adversarial/faults.json.
 //
-// `make test` fails each recorded call of every operation once, with one credential; `make
-// test-security` also repeats every tenant-level /admin operation with the tenant's API key,
-// whose principal is found through other calls (KV key documents).
+// `make test` fails each recorded call of every operation once, as the platform owner, with
+// the isolate's caches warm; `make test-security` also repeats every tenant-level /admin
+// operation with the tenant's API key (another principal, found through KV key documents) and
+// every operation with cold caches (the test clock moved past every cache lifetime), whose
+// requests make the reads that warm caches otherwise answer.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startWorker, ROOT_TOKEN, type Faults, type JsonResponse, type TestWorker } from "../e2e/harness";
+import { startWorker, ROOT_TOKEN, CLOCK_HEADER, type Faults, type JsonResponse, type TestWorker } from "../e2e/harness";
 import { buildWorld, signWebhook, PASSWORD, type World } from "./fixture";
 import { operations, build, takesTenant, type Operation, type Place, type BuiltRequest } from "./operations";
 import { snapshot, diff, touchedBy, disagreements } from "./consistency";
@@ -59,20 +61,40 @@ async function must(res: Promise<JsonResponse>, what: string): Promise<any> {
   return r.body;
 }
 
-/** A credential the sweep presents, and where its operations act. */
-type Variant = "operator" | "api key";
+/**
+ * How the sweep makes its requests: as the platform owner; with the tenant's API key (another
+ * principal, found through other calls); or "cold" — as the owner, but with the worker's clock
+ * (the test build's X-Tessera-Test-Now-Ms) moved on by more than every isolate cache's
+ * lifetime before each request under test, so the calls that warm caches answer otherwise
+ * (app, tenant, policy, API-key and public-key reads) are made, and failed, too.
+ */
+type Variant = "operator" | "api key" | "cold";
+
+/** The worker's clock for the cold variant (null: real time). */
+let clockMs: number | null = null;
+/** Longer than the isolate's caches keep anything (public keys: 5 minutes). */
+const PAST_EVERY_CACHE_MS = 6 * 60_000;
+
+/** `w.json` at the sweep's clock. */
+function j(method: string, p: string, body?: unknown, headers: Record<string, string> = {}) {
+  return w.json(method, p, body, clockMs === null ? headers : { ...headers, [CLOCK_HEADER]: String(clockMs) });
+}
 
 /**
  * A fresh, valid request of `op` at the home tenant (xa/ta), with the resources it acts on
  * made for it alone, so that the same request can be made again and again.
  */
 async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
-  const { XA, X, owner } = world;
+  const { XA, X } = world;
+  // Operator tokens live 15 minutes: the cold variant's clock outruns the fixture's.
+  const owner = variant === "cold"
+    ? { ...world.owner, token: (await must(j("POST", "/admin/auth/signin", { email: world.owner.email, password: PASSWORD }), "owner sign-in")).access_token as string }
+    : world.owner;
   const owned = bearer(owner.token);
   const needs = (name: string) => op.pathParams.includes(name);
   const signup = async (tenant = XA.tenant) => {
     const email = `${fresh()}@example.com`;
-    const body = await must(w.json("POST", `/apps/${XA.app}/tenants/${tenant}/auth/signup`, { email, password: PASSWORD }, client()), "signup");
+    const body = await must(j("POST", `/apps/${XA.app}/tenants/${tenant}/auth/signup`, { email, password: PASSWORD }, client()), "signup");
     return { id: body.user.id as string, email, access: body.session.access_token as string, refresh: body.session.refresh_token as string };
   };
   const user = needs("user_id") || ["me", "signout", "introspect", "revoke", "refresh", "signin", "billingWebhook"].includes(op.id) ? await signup() : null;
@@ -82,17 +104,18 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
     userId: user?.id ?? XA.target.id,
     outsiderId: op.id === "associateUser" ? (await signup("public")).id : X.outsiderId,
     memberId: needs("member_id")
-      ? (await must(w.json("POST", `/admin/apps/${X.app}/members`, { email: `${fresh()}@example.com`, membership_type: "member", roles: ["auditor"] }, owned), "invite")).member.id
+      ? (await must(j("POST", `/admin/apps/${X.app}/members`, { email: `${fresh()}@example.com`, membership_type: "member", roles: ["auditor"] }, owned), "invite")).member.id
       : X.targetMemberId,
     keyId: needs("key_id")
-      ? (await must(w.json("POST", `/admin/apps/${XA.app}/tenants/${XA.tenant}/api-keys`, { name: fresh(), scopes: ["introspect"] }, owned), "key")).id
+      ? (await must(j("POST", `/admin/apps/${XA.app}/tenants/${XA.tenant}/api-keys`, { name: fresh(), scopes: ["introspect"] }, owned), "key")).id
       : XA.targetKeyId,
     role: X.role,
     plan: X.plan,
   };
-  if (op.id === "deleteTenant" || op.id === "putTenant") {
+  // A fresh tenant to create or delete (an API key reaches only its own tenant: it updates it).
+  if (op.id === "deleteTenant" || (op.id === "putTenant" && variant !== "api key")) {
     place.tenant = fresh();
-    if (op.id === "deleteTenant") await must(w.json("PUT", `/admin/apps/${XA.app}/tenants/${place.tenant}`, { login_methods: ["emailpassword"] }, owned), "tenant");
+    if (op.id === "deleteTenant") await must(j("PUT", `/admin/apps/${XA.app}/tenants/${place.tenant}`, { login_methods: ["emailpassword"] }, owned), "tenant");
   }
   const req = build(doc, op, place);
   req.headers = { ...req.headers, ...client() };
@@ -117,16 +140,18 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
       req.body = { id: fresh() };
       break;
     case "acceptInvite": {
-      const invited = await must(w.json("POST", `/admin/apps/${X.app}/members`, { email: `${fresh()}@example.com`, membership_type: "member", roles: ["auditor"] }, owned), "invite");
+      const invited = await must(j("POST", `/admin/apps/${X.app}/members`, { email: `${fresh()}@example.com`, membership_type: "member", roles: ["auditor"] }, owned), "invite");
       req.body = { invite_token: invited.invite_token, password: PASSWORD };
       break;
     }
     case "billingWebhook": {
       // The sweep of rotateWebhookSecret rotated it (also where it then answered an error).
-      const { secret } = await must(w.json("POST", `/admin/apps/${X.app}/webhook-secret`, undefined, owned), "webhook secret");
+      const { secret } = await must(j("POST", `/admin/apps/${X.app}/webhook-secret`, undefined, owned), "webhook secret");
       const raw = JSON.stringify(req.body);
       req.body = raw;
-      req.headers["webhook-signature"] = await signWebhook(secret, raw);
+      // Signed at the time the request under test will carry (the cold variant moves it on).
+      const sentAt = clockMs === null ? Date.now() : clockMs + (variant === "cold" ? PAST_EVERY_CACHE_MS : 0);
+      req.headers["webhook-signature"] = await signWebhook(secret, raw, Math.floor(sentAt / 1000));
       break;
     }
   }
@@ -177,7 +202,7 @@ async function run(req: BuiltRequest, fail?: { site: string; nth: number }) {
   faults.kv = (c) => rule({ binding: "kv", ...c });
   faults.d1 = (c) => rule({ binding: "d1", ...c });
   try {
-    const res = await w.json(req.method, req.path, req.body, req.headers);
+    const res = await j(req.method, req.path, req.body, req.headers);
     return { res, calls, injected };
   } finally {
     faults.kv = null;
@@ -209,10 +234,19 @@ let injectedCount = 0;
 let attemptCount = 0;
 const sites = new Set<string>();
 
+/** A fresh request of `op`; in the cold variant, made once every cache of its set-up is stale. */
+async function prepareAndRun(op: Operation, variant: Variant, fail?: { site: string; nth: number }, before?: (req: BuiltRequest) => Promise<void>) {
+  clockMs = variant === "cold" ? (clockMs ?? Date.now()) + PAST_EVERY_CACHE_MS : null;
+  const req = await prepare(op, variant);
+  if (variant === "cold") clockMs! += PAST_EVERY_CACHE_MS;
+  await before?.(req);
+  return run(req, fail);
+}
+
 async function sweep(op: Operation, variant: Variant) {
   // Warm the isolate's caches with one request, then record the calls of a second one.
-  await run(await prepare(op, variant));
-  const reference = await run(await prepare(op, variant));
+  await prepareAndRun(op, variant);
+  const reference = await prepareAndRun(op, variant);
   expect(reference.res.status, `${op.id} (${variant}) must succeed without faults: ${reference.res.text}`).toBeLessThan(300);
   const occurrences = new Map<string, number>();
   const plan = reference.calls.map((c) => {
@@ -224,14 +258,15 @@ async function sweep(op: Operation, variant: Variant) {
     attemptCount++;
     if (process.env.TESSERA_FAULTS_LOG) console.log(`fault: ${op.id} (${variant}) ${fault.site} #${fault.nth + 1}`);
     let t0 = Date.now();
-    const req = await prepare(op, variant);
-    timing.prepare += Date.now() - t0;
-    t0 = Date.now();
     const db = await w.db();
-    const before = await snapshot(db);
-    timing.snapshot += Date.now() - t0;
-    t0 = Date.now();
-    const { res, calls, injected } = await run(req, fault);
+    let before: Awaited<ReturnType<typeof snapshot>> | undefined;
+    const { res, calls, injected } = await prepareAndRun(op, variant, fault, async () => {
+      timing.prepare += Date.now() - t0;
+      t0 = Date.now();
+      before = await snapshot(db);
+      timing.snapshot += Date.now() - t0;
+      t0 = Date.now();
+    });
     timing.request += Date.now() - t0;
     const label = `${fault.site}${fault.nth > 0 ? ` (#${fault.nth + 1})` : ""}`;
     const note = (kind: Finding["kind"], detail: string) =>
@@ -244,14 +279,16 @@ async function sweep(op: Operation, variant: Variant) {
     sites.add(`${op.id} ${injected.site}`);
     t0 = Date.now();
     const after = await snapshot(db);
-    const changed = diff(before, after);
+    const changed = diff(before!, after);
     const real = changed.filter((c) => !COUNTERS.has(c.table));
     const ok = res.status >= 200 && res.status < 300;
+    // The audit log may record what an error answer did and undid (a `user.revert` entry).
+    const state = real.filter((c) => c.table !== "audit_log");
     if (res.status >= 500 && (res.status !== 503 || res.body?.code !== "unavailable")) note("fail-open", `answered ${res.status}: ${res.text.slice(0, 200)}`);
     if (res.status >= 500 && LEAKS.test(res.text)) note("fail-open", `the answer leaks internals: ${res.text.slice(0, 200)}`);
     if (op.id === "introspect" && JSON.stringify(res.body) !== JSON.stringify({ active: false })) note("fail-open", `introspection answered ${res.status} ${res.text.slice(0, 200)} with a storage call failing`);
-    if (ok && changes(op) && real.filter((c) => c.table !== "audit_log").length === 0) note("fail-open", `answered ${res.status} but D1 did not change`);
-    if (!ok && real.length > 0) {
+    if (ok && changes(op) && state.length === 0) note("fail-open", `answered ${res.status} but D1 did not change`);
+    if (!ok && state.length > 0) {
       note("half-applied (D1)", `answered ${res.status} ${res.body?.code ?? ""} but D1 changed: ${real.map((c) => `${c.kind} ${c.table}`).join(", ")}`);
     }
     const written = calls.filter((c) => c.binding === "kv" && (c.op === "put" || c.op === "delete") && c !== injected).map((c) => c.key!);
@@ -265,17 +302,47 @@ async function sweep(op: Operation, variant: Variant) {
   }
 }
 
+describe("a half-applied billing event", () => {
+  it("converges when the provider retries it: the replay rewrites the flags from D1", async () => {
+    const { XA, X, owner } = world;
+    const email = `${fresh()}@example.com`;
+    const signup = await must(w.json("POST", `${XA.base}/auth/signup`, { email, password: PASSWORD }, client()), "signup");
+    const { secret } = await must(w.json("POST", `/admin/apps/${X.app}/webhook-secret`, undefined, bearer(owner.token)), "secret");
+    const raw = JSON.stringify({ event_id: `evt-${fresh()}`, type: "plan.updated", tenant_id: XA.tenant, user_id: signup.user.id, plan_tier: X.plan });
+    const send = async () => w.json("POST", `/apps/${X.app}/webhooks/billing`, raw, { "webhook-signature": await signWebhook(secret, raw) });
+    let failed = false;
+    faults.kv = (c) => !failed && c.op === "put" && c.key.startsWith("flags:") && (failed = true);
+    const first = await send();
+    faults.kv = null;
+    expect(failed, "the flags write was made to fail").toBe(true);
+    expect(first.status, first.text).toBe(503);
+    const introspect = () => w.json("POST", `${XA.base}/oauth/introspect`, { token: signup.session.access_token }, bearer(XA.apiKey));
+    expect((await introspect()).body.plan_tier, "the edge has not seen the change yet").toBe("free");
+    const retried = await send();
+    expect(retried.status, retried.text).toBe(200);
+    expect((await introspect()).body.plan_tier).toBe(X.plan);
+  });
+});
+
 describe("fault injection at every KV and D1 call site", () => {
   it("answers no request fail-open when any one storage call fails", async () => {
     const ops = operations(doc).filter((o) => !["health", "openapi", "bootstrap"].includes(o.id));
     const variants = (op: Operation): Variant[] =>
-      FULL && op.schemes.includes("apiKey") && op.pathParams.includes("tenant_id") && op.id !== "introspect" && op.id !== "revoke" ? ["operator", "api key"] : ["operator"];
+      FULL && op.schemes.includes("apiKey") && op.pathParams.includes("tenant_id") && !["introspect", "revoke", "deleteTenant"].includes(op.id) ? ["operator", "api key"] : ["operator"];
     const swept: string[] = [];
     for (const op of ops) {
       for (const variant of variants(op)) {
         await sweep(op, variant);
         swept.push(`${op.id} (${variant})`);
       }
+    }
+    // Cold caches last: from here on the worker's clock only moves forward.
+    if (FULL) {
+      for (const op of ops) {
+        await sweep(op, "cold");
+        swept.push(`${op.id} (cold)`);
+      }
+      clockMs = null;
     }
     // Bootstrap can succeed once per database: it gets a fresh worker per fault (below).
     swept.push(...(await sweepBootstrap()));
@@ -363,25 +430,3 @@ async function sweepBootstrap(): Promise<string[]> {
   }
   return ["bootstrap (root token)"];
 }
-
-describe("a half-applied billing event", () => {
-  it("converges when the provider retries it: the replay rewrites the flags from D1", async () => {
-    const { XA, X, owner } = world;
-    const email = `${fresh()}@example.com`;
-    const signup = await must(w.json("POST", `${XA.base}/auth/signup`, { email, password: PASSWORD }, client()), "signup");
-    const { secret } = await must(w.json("POST", `/admin/apps/${X.app}/webhook-secret`, undefined, bearer(owner.token)), "secret");
-    const raw = JSON.stringify({ event_id: `evt-${fresh()}`, type: "plan.updated", tenant_id: XA.tenant, user_id: signup.user.id, plan_tier: X.plan });
-    const send = async () => w.json("POST", `/apps/${X.app}/webhooks/billing`, raw, { "webhook-signature": await signWebhook(secret, raw) });
-    let failed = false;
-    faults.kv = (c) => !failed && c.op === "put" && c.key.startsWith("flags:") && (failed = true);
-    const first = await send();
-    faults.kv = null;
-    expect(failed, "the flags write was made to fail").toBe(true);
-    expect(first.status, first.text).toBe(503);
-    const introspect = () => w.json("POST", `${XA.base}/oauth/introspect`, { token: signup.session.access_token }, bearer(XA.apiKey));
-    expect((await introspect()).body.plan_tier, "the edge has not seen the change yet").toBe("free");
-    const retried = await send();
-    expect(retried.status, retried.text).toBe(200);
-    expect((await introspect()).body.plan_tier).toBe(X.plan);
-  });
-});

@@ -8,6 +8,11 @@
 //
 // The pinned schemathesis lives in the project's virtualenv (`make venv`, `.venv/`). `make test`
 // runs a bounded pass (TESSERA_SECURITY unset); `make test-security` the full one.
+//
+// Investigating: TESSERA_ST_LOG=1 prints schemathesis' output, TESSERA_ST_ONLY=<operationId>
+// runs one operation, TESSERA_ST_DEBUG=1 has the hooks print every request and answer,
+// TESSERA_ST_SEED / TESSERA_ST_MAX_EXAMPLES change the run, TESSERA_ST_CONFIG and
+// TESSERA_ST_EXTRA_CHECKS try other configurations and checks (e.g. positive_data_acceptance).
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -23,8 +28,11 @@ const ST = path.join(ROOT, ".venv", "bin", "st");
 const HOOKS = path.join(ROOT, "tests", "adversarial", "schemathesis", "hooks.py");
 const CONFIG = process.env.TESSERA_ST_CONFIG ?? path.join(ROOT, "tests", "adversarial", "schemathesis", "schemathesis.toml");
 
-/** Test cases per operation and phase: a bounded run in `make test`, a long one in `make test-security`. */
-const MAX_EXAMPLES = FULL ? 300 : 5;
+/**
+ * Test cases per operation and phase: a bounded run in `make test`, a long one in `make
+ * test-security`; TESSERA_ST_MAX_EXAMPLES overrides either.
+ */
+const MAX_EXAMPLES = Number(process.env.TESSERA_ST_MAX_EXAMPLES ?? (FULL ? 100 : 5));
 const SEED = process.env.TESSERA_ST_SEED ?? "20260420";
 /** The checks: every one of schemathesis' response checks, and its input-handling checks. */
 const CHECKS = [
