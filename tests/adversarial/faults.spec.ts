@@ -117,6 +117,9 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
     place.tenant = fresh();
     if (op.id === "deleteTenant") await must(j("PUT", `/admin/apps/${XA.app}/tenants/${place.tenant}`, { login_methods: ["emailpassword"] }, owned), "tenant");
   }
+  // Unsuspending an active user changes nothing but the audit log: suspend it first, so that
+  // a 2xx must show in D1.
+  if (op.id === "unsuspendUser") await must(j("POST", `/admin/apps/${XA.app}/tenants/${XA.tenant}/users/${place.userId}/suspend`, {}, owned), "suspend");
   const req = build(doc, op, place);
   req.headers = { ...req.headers, ...client() };
   switch (op.id) {
@@ -183,30 +186,42 @@ function toCall(raw: any): Call {
     : { binding: "d1", op: raw.op, site: normalise(`${raw.op} ${raw.sql.join("; ")}`) };
 }
 
-/** Makes the request with every call recorded and (optionally) the `nth` call of `site` failing. */
-async function run(req: BuiltRequest, fail?: { site: string; nth: number }) {
+/** Arms `target` to record every storage call and to fail the `nth` call of `fail.site` (once). */
+function arm(target: Faults, fail?: { site: string; nth: number }) {
   const calls: Call[] = [];
   const seen = new Map<string, number>();
-  let injected: Call | undefined;
+  const state: { injected?: Call } = {};
   const rule = (raw: any) => {
     const call = toCall(raw);
     calls.push(call);
     const n = seen.get(call.site) ?? 0;
     seen.set(call.site, n + 1);
-    if (fail && !injected && call.site === fail.site && n === fail.nth) {
-      injected = call;
+    if (fail && !state.injected && call.site === fail.site && n === fail.nth) {
+      state.injected = call;
       return true;
     }
     return false;
   };
-  faults.kv = (c) => rule({ binding: "kv", ...c });
-  faults.d1 = (c) => rule({ binding: "d1", ...c });
+  target.kv = (c) => rule({ binding: "kv", ...c });
+  target.d1 = (c) => rule({ binding: "d1", ...c });
+  return {
+    calls,
+    injected: () => state.injected,
+    disarm: () => {
+      target.kv = null;
+      target.d1 = null;
+    },
+  };
+}
+
+/** Makes the request with every call recorded and (optionally) the `nth` call of `site` failing. */
+async function run(req: BuiltRequest, fail?: { site: string; nth: number }) {
+  const armed = arm(faults, fail);
   try {
     const res = await j(req.method, req.path, req.body, req.headers);
-    return { res, calls, injected };
+    return { res, calls: armed.calls, injected: armed.injected() };
   } finally {
-    faults.kv = null;
-    faults.d1 = null;
+    armed.disarm();
   }
 }
 
@@ -383,23 +398,12 @@ async function sweepBootstrap(): Promise<string[]> {
   const record = async (fail?: { site: string; nth: number }) => {
     const worker = await startWorker({ faults: local });
     try {
-      const calls: Call[] = [];
-      const seen = new Map<string, number>();
-      let injected: Call | undefined;
-      const rule = (raw: any) => {
-        const call = toCall(raw);
-        calls.push(call);
-        const n = seen.get(call.site) ?? 0;
-        seen.set(call.site, n + 1);
-        if (fail && !injected && call.site === fail.site && n === fail.nth) return !!(injected = call);
-        return false;
-      };
-      local.kv = (c) => rule({ binding: "kv", ...c });
-      local.d1 = (c) => rule({ binding: "d1", ...c });
       const before = await snapshot(await worker.db());
+      const armed = arm(local, fail);
       const res = await worker.json("POST", "/admin/bootstrap", body, bearer(ROOT_TOKEN));
-      local.kv = null;
-      local.d1 = null;
+      armed.disarm();
+      const { calls } = armed;
+      const injected = armed.injected();
       const changed = diff(before, await snapshot(await worker.db()));
       // A bootstrap that failed must leave the deployment bootstrappable.
       const retry = fail ? await worker.json("POST", "/admin/bootstrap", body, bearer(ROOT_TOKEN)) : undefined;

@@ -2,8 +2,8 @@
 //
 // `make test` runs every adversarial spec bounded; `make test-security` sets
 // TESSERA_SECURITY=full for the full runs. Each spec records what it tried (requests, faults,
-// trials) with recordFigure(); the figures land in target/adversarial/figures.json, which is
-// what RELIABILITY.md quotes.
+// trials) with recordFigure(); the figures land in target/adversarial/figures.json (bounded)
+// and figures-full.json (full), which is what RELIABILITY.md quotes.
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 export const FULL = process.env.TESSERA_SECURITY === "full";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const FILE = path.join(ROOT, "target", "adversarial", "figures.json");
+const FILE = path.join(ROOT, "target", "adversarial", FULL ? "figures-full.json" : "figures.json");
 
 /** Records one figure (merged into figures.json under `name`, with the run's scale and time). */
 export function recordFigure(name: string, value: Record<string, unknown>): void {
