@@ -227,7 +227,7 @@ migrate-local: npm-deps
 	else echo "==> no migrations/*.sql yet: nothing to apply"; fi
 
 dev: build dev-vars migrate-local
-	$(WRANGLER) dev --ip 127.0.0.1 --port $(PORT)
+	$(WRANGLER) dev --ip 127.0.0.1 --port $(PORT) --var ISSUER_ORIGIN:http://127.0.0.1:$(PORT)
 
 clean:
 	rm -rf build build-test .wrangler node_modules target $(VENV)

@@ -157,6 +157,7 @@ async function startRuntime(counter) {
   const bindings = {
     ADMIN_ROOT_TOKEN: ROOT_TOKEN,
     KEY_ENCRYPTION_SECRET,
+    ISSUER_ORIGIN: "http://127.0.0.1",
     OPERATOR_TOKEN_TTL_SECONDS: "3600",
     // Production password policy (600,000 iterations) and the real clock: the test-only
     // TESSERA_TEST_PBKDF2_ITERATIONS and TESSERA_TEST_CLOCK are bound only in the smoke run.
@@ -719,7 +720,7 @@ async function main() {
     // 4. The wasm: size and cold start (fresh runtime + isolate, first response).
     const tesseraWorker = {
       ...wasmWorker(TESSERA_BUILD),
-      bindings: { ADMIN_ROOT_TOKEN: ROOT_TOKEN, KEY_ENCRYPTION_SECRET },
+      bindings: { ADMIN_ROOT_TOKEN: ROOT_TOKEN, KEY_ENCRYPTION_SECRET, ISSUER_ORIGIN: "http://127.0.0.1" },
       d1Databases: { DB: "cold" },
       kvNamespaces: { FLAGS: "cold" },
     };

@@ -9,17 +9,20 @@
 //!    │       from `Env`, and the single error → status mapping.
 //!    ▼
 //! service/  the use cases — sign-up, sign-in, refresh, introspection, revocation, operators,
-//!    │       apps and tenants, API keys, members, audit, end-user state, billing — written
+//!    │       apps and tenants, API keys, members, audit, end-user state, billing, email
+//!    │       delivery, verification, password resets, passwordless, self-service — written
 //!    │       once, natively, generic over the ports (`service::Stores`), with time, randomness
 //!    │       and configuration passed in. Everything that decides something lives here or below.
 //!    ▼
 //! domain/   pure Rust: ids, names, emails, passwords, secrets, keys, tokens, sessions,
-//!    │       throttling, tenancy, users, members, authorization, policy, webhook signatures.
+//!    │       throttling, tenancy, users, members, authorization, policy, webhook signatures,
+//!    │       emailed challenges, email delivery, link URLs.
 //!    │       No I/O, no clock, no randomness of its own.
 //!    ▼
 //! store/    ports (traits in domain terms) and adapters: `d1` (all SQL, generic over an SQL
 //!           backend: D1 on wasm32, SQLite in native tests), `kv` (the edge view, generic over a
-//!           KV backend: Cloudflare KV on wasm32, memory natively), `memory` (every port).
+//!           KV backend: Cloudflare KV on wasm32, memory natively), `queue` (the email queue's
+//!           producer, wasm32), `memory` (every port).
 //! ```
 //!
 //! Gating `worker` behind `target_arch = "wasm32"` lets a plain `cargo test` build and test

@@ -81,6 +81,8 @@ fn signup(address: &str) -> (User, TenantUser, Session) {
         id: UserId::generate(NOW, fresh()),
         email: email(address),
         password_hash: None,
+        email_verified: false,
+        passwordless: false,
         created_at: NOW,
     };
     let face = TenantUser::new(&user, &TenantId::public(), NOW);
@@ -225,6 +227,7 @@ async fn admin(store: &Store, address: &str) -> Member {
         password_hash: None,
         is_platform_owner: false,
         created_at: NOW,
+        password_reset_at: None,
     };
     let audit = entry(&public, AuditAction::MemberAccept, address);
     assert!(store
@@ -546,8 +549,11 @@ fn the_user_listing_filters_by_status_plan_and_email_prefix() {
         let audit = entry(&public, AuditAction::UserSuspend, "adam");
         assert!(store.update_face(&suspended, 0, &audit).await.unwrap());
 
-        let emails = |found: Vec<TenantUser>| -> Vec<String> {
-            found.into_iter().map(|f| f.email.to_string()).collect()
+        let emails = |found: Vec<(User, TenantUser)>| -> Vec<String> {
+            found
+                .into_iter()
+                .map(|(_, f)| f.email.to_string())
+                .collect()
         };
         let by_prefix = UserFilter {
             email_prefix: Some("ada".into()),
@@ -589,6 +595,7 @@ fn operators_keys_and_metadata_round_trip() {
             password_hash: None,
             is_platform_owner: true,
             created_at: NOW,
+            password_reset_at: None,
         };
         assert!(store.create_platform_owner(&owner).await.unwrap());
         let second = Operator {
@@ -679,4 +686,107 @@ fn operators_keys_and_metadata_round_trip() {
             Some("v1.sealed")
         );
     });
+}
+
+#[test]
+fn a_challenge_row_keeps_hashes_of_its_secrets_and_never_the_secrets() {
+    use tessera::domain::challenge::{Challenge, Code, CodeKey, Plane, Purpose};
+    use tessera::domain::ids::ChallengeId;
+    use tessera::store::EmailStore;
+    let store = sqlite_store();
+    let token = PlainSecret::generate(SecretKind::LinkToken, fresh());
+    let code = Code::generate([7; 8]);
+    let id = ChallengeId::generate(NOW, fresh());
+    let key = CodeKey::from_secret("0123456789abcdef0123456789abcdef").unwrap();
+    let challenge = Challenge::new(
+        id,
+        Plane::Tenant(app("public"), TenantId::public()),
+        Purpose::Passwordless,
+        email("ada@example.com"),
+        token.hash(),
+        Some(key.hash(&id, &code).unwrap()),
+        NOW,
+    );
+    assert_eq!(block_on(store.create_challenge(&challenge)).unwrap(), None);
+    let row: Vec<String> = store
+        .backend()
+        .connection()
+        .query_row(
+            "SELECT token_hash, code_hash, email FROM email_challenges",
+            [],
+            |r| Ok(vec![r.get(0)?, r.get(1)?, r.get(2)?]),
+        )
+        .unwrap();
+    let text = row.join(" ");
+    assert!(!text.contains(&token.expose()[4..]), "{text}");
+    assert!(!text.contains(code.expose()), "{text}");
+    assert_eq!(row[0], token.hash().as_str(), "the token's SHA-256");
+    assert_eq!(row[1].len(), 64, "the code's HMAC");
+    assert_eq!(count(&store, "email_challenges"), 1);
+}
+
+#[test]
+fn a_consume_and_what_it_proves_are_one_batch_so_a_failure_leaves_the_challenge_open() {
+    use tessera::domain::challenge::{Challenge, Plane, Purpose};
+    use tessera::domain::ids::ChallengeId;
+    use tessera::store::{EmailStore, Settlement};
+    let store = sqlite_store();
+    let (user, face, session) = signup("ada@example.com");
+    assert!(block_on(store.create_user(&user, &face, &session, &token())).unwrap());
+    let challenge = Challenge::new(
+        ChallengeId::generate(NOW, fresh()),
+        Plane::Tenant(app("public"), TenantId::public()),
+        Purpose::PasswordReset,
+        email("ada@example.com"),
+        PlainSecret::generate(SecretKind::LinkToken, fresh()).hash(),
+        None,
+        NOW,
+    );
+    block_on(store.create_challenge(&challenge)).unwrap();
+    // A settlement that names a subject through a failing statement: the whole batch rolls back.
+    store
+        .backend()
+        .connection()
+        .execute_batch(
+            "CREATE TRIGGER no_settle BEFORE UPDATE ON signin_failures \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+    let setup = tessera::store::Attempt {
+        account: "account:ada@example.com".into(),
+        client: Some("client:203.0.113.9".into()),
+        now: NOW,
+    };
+    block_on(store.begin_signin(&app("public"), &TenantId::public(), &face.email, &setup)).unwrap();
+    let settle = Settlement {
+        clear: None,
+        give_back: Some("client:203.0.113.9".into()),
+    };
+    let hash = tessera::domain::password::PasswordPolicy::insecure_for_tests(1).dummy_hash();
+    let failed = block_on(store.reset_user_password(
+        &challenge.id,
+        (&app("public"), &TenantId::public()),
+        &user.id,
+        &hash,
+        NOW,
+        &settle,
+    ));
+    assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
+    let open: Option<i64> = store
+        .backend()
+        .connection()
+        .query_row(
+            "SELECT consumed_at FROM email_challenges WHERE id = ?1",
+            [challenge.id.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(open, None, "the consume was rolled back with the rest");
+    assert_eq!(
+        block_on(store.find_session(&session.id))
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        None
+    );
 }

@@ -107,6 +107,9 @@ fn every_error_code_of_the_domain_is_listed() {
         Error::Conflict(String::new()),
         Error::AlreadyBootstrapped,
         Error::EmailTaken,
+        Error::InvalidCode,
+        Error::WrongCode,
+        Error::EmailDeliveryNotConfigured,
         Error::Unavailable(String::new()),
         Error::Internal(String::new()),
     ] {
@@ -196,6 +199,12 @@ fn every_response_body_has_the_fields_its_schema_documents() {
     check::<Discovery>();
     check::<ActiveIntrospection>();
     check::<Problem>();
+    check::<DeliveryEnvelope>();
+    check::<OutboxMessageBody>();
+    check::<DeadLetterBody>();
+    check::<PasswordlessStarted>();
+    check::<PasswordlessSignedIn>();
+    check::<OwnSessionBody>();
 }
 
 /// The problem statuses that follow from an operation's shape, whatever it does: a path

@@ -7,6 +7,9 @@ mod contract;
 use contract::fixtures::*;
 use futures_executor::block_on;
 use tessera::domain::audit::AuditAction;
+use tessera::domain::challenge::{Challenge, Plane, Purpose};
+use tessera::domain::delivery::Delivery;
+use tessera::domain::ids::{AppId, TenantId};
 use tessera::domain::keys::KeyOwner;
 use tessera::domain::member::MemberStatus;
 use tessera::domain::names::{PlanTier, RoleName};
@@ -17,8 +20,9 @@ use tessera::domain::Error;
 use tessera::store::kv::KvEdge;
 use tessera::store::memory::{MemoryKv, MemoryStore, RowCounts};
 use tessera::store::{
-    ApiKeyStore, AuditStore, MemberStore, OperatorStore, SessionStore, SigningKeyStore,
-    TenancyStore, UserFilter, UserStateStore, UserStore,
+    ApiKeyStore, AuditStore, ConsumeCount, EmailStore, MaintenanceStore, MemberStore,
+    OperatorStore, SendCount, SessionStore, Settlement, SigningKeyStore, TenancyStore, UserFilter,
+    UserStateStore, UserStore,
 };
 
 contract::contract_suite!(memory, tessera::store::memory::MemoryStore::seeded);
@@ -31,7 +35,12 @@ fn memory_edge() -> KvEdge<MemoryKv> {
 contract::edge_suite!(memory_kv, crate::memory_edge);
 
 /// Every method of every relational port, as the fault rules name it (`db <method>`).
-const EVERY_METHOD: [&str; 56] = [
+const EVERY_METHOD: [&str; 84] = [
+    "clear_operator_failures",
+    "prune_signin_failures",
+    "prune_sessions",
+    "prune_webhook_events",
+    "prune_audit",
     "find_app",
     "list_apps",
     "create_app",
@@ -47,6 +56,7 @@ const EVERY_METHOD: [&str; 56] = [
     "begin_operator_signin",
     "finish_operator_signin",
     "update_operator_password",
+    "find_operator_password_params",
     "create_api_key",
     "list_api_keys",
     "delete_api_key",
@@ -60,6 +70,7 @@ const EVERY_METHOD: [&str; 56] = [
     "settle_signin",
     "find_tenant_user",
     "update_user_password",
+    "find_password_params",
     "create_session",
     "find_by_refresh_token",
     "rotate_session",
@@ -88,14 +99,80 @@ const EVERY_METHOD: [&str; 56] = [
     "put_webhook_secret",
     "has_event",
     "apply_plan_event",
+    "find_tenant_user_by_email",
+    "find_email_delivery",
+    "put_email_delivery",
+    "create_outbox_message",
+    "list_outbox",
+    "create_dead_letter",
+    "list_dead_letters",
+    "count_send",
+    "create_challenge",
+    "find_challenge",
+    "begin_code_try",
+    "begin_link_try",
+    "verify_email",
+    "reset_user_password",
+    "reset_operator_password",
+    "passwordless_sign_in",
+    "passwordless_sign_up",
+    "change_password",
+    "list_live_sessions",
+    "leave_tenant",
+    "prune_email",
 ];
+
+/// The challenges `populated` writes into `acme`, and the operators' one.
+struct Proofs {
+    reset: Challenge,
+    code: Challenge,
+    verify: Challenge,
+    sign_up: Challenge,
+    operator: Challenge,
+}
+
+fn proofs(shop: &AppId, acme: &TenantId, address: &str) -> Proofs {
+    let plane = Plane::Tenant(shop.clone(), acme.clone());
+    Proofs {
+        reset: challenge(&plane, Purpose::PasswordReset, address, 210, 0, false),
+        code: challenge(&plane, Purpose::Passwordless, address, 211, 0, true),
+        verify: challenge(&plane, Purpose::EmailVerification, address, 212, 0, false),
+        sign_up: challenge(
+            &plane,
+            Purpose::Passwordless,
+            "fresh@example.com",
+            213,
+            0,
+            true,
+        ),
+        operator: challenge(
+            &Plane::Operators,
+            Purpose::OperatorPasswordReset,
+            "owner@example.com",
+            214,
+            0,
+            false,
+        ),
+    }
+}
 
 /// A store with something in every table the calls below touch.
 fn populated() -> (MemoryStore, contract::steps::Populated) {
     let db = MemoryStore::seeded();
     let populated = block_on(async {
         let shop = contract::steps::create_app(&db, "shop", 1).await;
-        contract::steps::populate(&db, &shop, "acme", 10).await
+        let p = contract::steps::populate(&db, &shop, "acme", 10).await;
+        let proofs = proofs(&shop, &p.tenant, &p.address);
+        for c in [
+            &proofs.reset,
+            &proofs.code,
+            &proofs.verify,
+            &proofs.sign_up,
+            &proofs.operator,
+        ] {
+            db.create_challenge(c).await.unwrap();
+        }
+        p
     });
     (db, populated)
 }
@@ -176,6 +253,14 @@ async fn call_every_method(
         db.update_operator_password(&owner.id, &password_hash(3))
     );
     call!(
+        "find_operator_password_params",
+        db.find_operator_password_params()
+    );
+    call!(
+        "clear_operator_failures",
+        db.clear_operator_failures(&owner.email)
+    );
+    call!(
         "create_api_key",
         db.create_api_key(&key, &key_hash, &e(104))
     );
@@ -215,6 +300,14 @@ async fn call_every_method(
         "update_user_password",
         db.update_user_password(&shop, &p.user, &password_hash(4))
     );
+    call!("find_password_params", db.find_password_params(&shop));
+    call!(
+        "prune_signin_failures",
+        db.prune_signin_failures(at(0), at(0), 10)
+    );
+    call!("prune_sessions", db.prune_sessions(at(0), 10));
+    call!("prune_webhook_events", db.prune_webhook_events(at(0), 10));
+    call!("prune_audit", db.prune_audit(at(0), 10));
     call!(
         "create_session",
         db.create_session(&session(&face, 204), &token(204), &ann)
@@ -309,6 +402,132 @@ async fn call_every_method(
         db.apply_plan_event(&shop, "evt_1", &existing_face, at(11), &e(118))
     );
     call!("has_event", db.has_event(&shop, "evt_1"));
+    let plane = Plane::Tenant(shop.clone(), acme.clone());
+    let proofs = proofs(&shop, &acme, &p.address);
+    let consume = ConsumeCount {
+        address: Some(format!("code:{}", p.address)),
+        client: Some("client:203.0.113.1".into()),
+        now: at(9),
+    };
+    let settle = Settlement {
+        clear: Some(format!("code:{}", p.address)),
+        give_back: Some("client:203.0.113.1".into()),
+    };
+    call!(
+        "find_tenant_user_by_email",
+        db.find_tenant_user_by_email(&shop, &acme, &email(&p.address))
+    );
+    call!(
+        "put_email_delivery",
+        db.put_email_delivery(&shop, &Delivery::Outbox, at(9), &e(120))
+    );
+    call!("find_email_delivery", db.find_email_delivery(&shop));
+    call!(
+        "create_outbox_message",
+        db.create_outbox_message(&message(&shop, Some(&acme), &p.address, 215, 9), at(0))
+    );
+    call!("list_outbox", db.list_outbox(&shop, None, at(0), None, 10));
+    call!(
+        "create_dead_letter",
+        db.create_dead_letter(&dead_letter(&shop, Some(&acme), &p.address, 216, 9), at(0))
+    );
+    call!("list_dead_letters", db.list_dead_letters(&shop, None, 10));
+    let send = SendCount {
+        address: format!("send:{}", p.address),
+        client: Some("client:203.0.113.1".into()),
+        now: at(9),
+    };
+    call!("count_send", db.count_send(&plane, &send));
+    let another = challenge(
+        &plane,
+        Purpose::PasswordReset,
+        "x@example.com",
+        217,
+        0,
+        false,
+    );
+    call!("create_challenge", db.create_challenge(&another));
+    call!(
+        "find_challenge",
+        db.find_challenge(&plane, &proofs.reset.id)
+    );
+    call!(
+        "begin_code_try",
+        db.begin_code_try(&plane, &proofs.code.id, &consume)
+    );
+    call!(
+        "begin_link_try",
+        db.begin_link_try(
+            &plane,
+            Purpose::PasswordReset,
+            &proofs.reset.token_hash,
+            &consume
+        )
+    );
+    call!(
+        "verify_email",
+        db.verify_email(&proofs.verify.id, (&shop, &acme), &p.user, at(9), &settle)
+    );
+    call!(
+        "reset_user_password",
+        db.reset_user_password(
+            &proofs.reset.id,
+            (&shop, &acme),
+            &p.user,
+            &password_hash(5),
+            at(9),
+            &settle
+        )
+    );
+    call!(
+        "reset_operator_password",
+        db.reset_operator_password(
+            &proofs.operator.id,
+            &owner.id,
+            &password_hash(6),
+            at(9),
+            &settle
+        )
+    );
+    let mut by_code = session(&existing_face, 218);
+    by_code.created_at = at(9);
+    call!(
+        "passwordless_sign_in",
+        db.passwordless_sign_in(&proofs.code.id, &by_code, &token(218), &settle)
+    );
+    let (fresh, fresh_face) = user(&shop, &acme, "fresh@example.com", 219);
+    let mut fresh_session = session(&fresh_face, 219);
+    fresh_session.created_at = at(9);
+    call!(
+        "passwordless_sign_up",
+        db.passwordless_sign_up(
+            &proofs.sign_up.id,
+            &fresh,
+            &fresh_face,
+            (&fresh_session, &token(219)),
+            &settle
+        )
+    );
+    call!(
+        "change_password",
+        db.change_password(
+            (&shop, &acme),
+            &p.user,
+            &password_hash(7),
+            &by_code.id,
+            at(10),
+            &settle
+        )
+    );
+    call!(
+        "list_live_sessions",
+        db.list_live_sessions((&shop, &acme), &p.user, at(10), None, 10)
+    );
+    call!("leave_tenant", db.leave_tenant((&shop, &acme), &u.id));
+    call!(
+        "prune_email",
+        db.prune_email(at(2_000_000), at(100), at(100))
+    );
     call!("delete_tenant", db.delete_tenant(&shop, &acme, &e(119)));
     outcomes
 }

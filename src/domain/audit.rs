@@ -72,6 +72,7 @@ audit_actions! {
     RolePut => "role.put",
     PlanPut => "plan.put",
     WebhookSecretRotate => "webhook_secret.rotate",
+    EmailDeliveryPut => "email_delivery.put",
 }
 
 impl AuditAction {

@@ -47,8 +47,8 @@ pub enum Error {
     /// A role name that is not defined.
     #[error("unknown role {0:?}")]
     UnknownRole(String),
-    /// Too many failed sign-ins; carries the seconds to wait.
-    #[error("too many failed sign-ins; retry later")]
+    /// Too many attempts (sign-ins, sends, codes); carries the seconds to wait.
+    #[error("too many attempts; retry later")]
     RateLimited(i64),
     /// Missing or invalid credentials on a management endpoint.
     #[error("missing or invalid credentials")]
@@ -78,6 +78,18 @@ pub enum Error {
     AlreadyBootstrapped,
     #[error("this email is already registered in this tenant")]
     EmailTaken,
+    /// A link token (verification, password reset, passwordless) that is malformed, unknown,
+    /// expired or used: `400 invalid_code`.
+    #[error("the token is invalid, expired or used")]
+    InvalidCode,
+    /// A wrong passwordless code, or an attempt that is unknown, expired, used or ended by too
+    /// many wrong codes: `401 invalid_code`.
+    #[error("the code is wrong, or the attempt has ended")]
+    WrongCode,
+    /// The app delivers no email (or the tenant has no `link_base_url`), so a flow that needs
+    /// one cannot run.
+    #[error("email delivery is not configured for this app or tenant")]
+    EmailDeliveryNotConfigured,
     /// A storage binding (D1, KV) failed; the text is for the log only.
     #[error("a storage backend is unavailable")]
     Unavailable(String),
@@ -113,6 +125,8 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::AlreadyBootstrapped => "already_bootstrapped",
             Error::EmailTaken => "email_taken",
+            Error::InvalidCode | Error::WrongCode => "invalid_code",
+            Error::EmailDeliveryNotConfigured => "email_delivery_not_configured",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal_error",
         }

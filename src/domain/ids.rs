@@ -154,6 +154,16 @@ uuid_id!(
     AuditId,
     "audit id"
 );
+uuid_id!(
+    /// The id of an email challenge (a passwordless attempt's `attempt_id`).
+    ChallengeId,
+    "attempt_id"
+);
+uuid_id!(
+    /// The id of an email message (the same through every delivery attempt).
+    MessageId,
+    "message id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -101,22 +101,28 @@ pub fn decode_public_key(text: &str) -> Result<PublicKey, Error> {
         .ok_or_else(|| Error::Internal("stored public key is malformed".to_owned()))
 }
 
+/// A 32-byte key for one purpose, derived from the deployment secret: HMAC-SHA256 of the
+/// purpose's `label` under the secret, so that one secret serves several purposes and no two
+/// of them share a key. Refuses a secret shorter than 32 bytes.
+pub fn derive_key(secret: &str, label: &[u8]) -> Result<[u8; 32], Error> {
+    if secret.len() < MIN_KEY_ENCRYPTION_SECRET_BYTES {
+        return Err(Error::Internal(
+            "KEY_ENCRYPTION_SECRET is missing or shorter than 32 bytes".to_owned(),
+        ));
+    }
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
+        .map_err(|_| Error::Internal("cannot key HMAC".to_owned()))?;
+    mac.update(label);
+    Ok(mac.finalize().into_bytes().into())
+}
+
 /// The key that encrypts private signing keys at rest.
 pub struct KeyEncryptionKey(Key);
 
 impl KeyEncryptionKey {
-    /// Derives the key from the deployment secret (HMAC-SHA256 with a fixed label, so the same
-    /// secret could later serve other purposes under other labels).
+    /// Derives the key from the deployment secret (`derive_key`, its own label).
     pub fn from_secret(secret: &str) -> Result<Self, Error> {
-        if secret.len() < MIN_KEY_ENCRYPTION_SECRET_BYTES {
-            return Err(Error::Internal(
-                "KEY_ENCRYPTION_SECRET is missing or shorter than 32 bytes".to_owned(),
-            ));
-        }
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-            .map_err(|_| Error::Internal("cannot key HMAC".to_owned()))?;
-        mac.update(b"tessera/signing-key-encryption/v1");
-        let bytes = mac.finalize().into_bytes();
+        let bytes = derive_key(secret, b"tessera/signing-key-encryption/v1")?;
         Ok(KeyEncryptionKey(*Key::from_slice(&bytes)))
     }
 

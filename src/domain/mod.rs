@@ -6,13 +6,18 @@
 
 pub mod audit;
 pub mod authz;
+pub mod challenge;
+pub mod delivery;
+pub mod device;
 pub mod email;
 pub mod error;
 pub mod ids;
 pub mod keys;
+pub mod links;
 pub mod member;
 pub mod names;
 pub mod operator;
+pub mod origin;
 pub mod page;
 pub mod password;
 pub mod policy;

@@ -17,4 +17,15 @@ pub struct Operator {
     /// The bootstrap operator: creates apps and holds `admin` everywhere.
     pub is_platform_owner: bool,
     pub created_at: Timestamp,
+    /// When a password reset last replaced the password: operator tokens issued until then
+    /// (in that second or before) are no longer accepted.
+    pub password_reset_at: Option<Timestamp>,
+}
+
+impl Operator {
+    /// True when a token issued at `iat` (Unix seconds) predates the last password reset.
+    pub fn predates_reset(&self, iat: i64) -> bool {
+        self.password_reset_at
+            .is_some_and(|at| iat <= at.unix_seconds())
+    }
 }

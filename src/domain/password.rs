@@ -59,7 +59,7 @@ impl fmt::Debug for Password {
 }
 
 /// The PRF under PBKDF2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
     /// PBKDF2-HMAC-SHA256 (OWASP: 600,000 iterations).
     Sha256,
@@ -105,11 +105,59 @@ pub fn derivations() -> u64 {
     DERIVATIONS.with(|n| n.get())
 }
 
+/// The parameters of a hash: its algorithm and iteration count — what its cost depends on.
+/// Stored beside each hash (`$pbkdf2-sha512$i=210000`, the PHC string's prefix) so the sets in
+/// use can be listed without reading every hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PasswordParams {
+    algorithm: Algorithm,
+    iterations: u32,
+}
+
+impl PasswordParams {
+    /// The stored form, e.g. `$pbkdf2-sha512$i=210000`.
+    pub fn to_phc_prefix(self) -> String {
+        format!("${}$i={}", self.algorithm.phc_id(), self.iterations)
+    }
+
+    /// Parses the stored form; `None` for anything else.
+    pub fn parse(prefix: &str) -> Option<Self> {
+        let rest = prefix.strip_prefix('$')?;
+        let (algorithm, iterations) = rest.split_once('$')?;
+        let algorithm = match algorithm {
+            "pbkdf2-sha256" => Algorithm::Sha256,
+            "pbkdf2-sha512" => Algorithm::Sha512,
+            _ => return None,
+        };
+        let iterations: u32 = iterations.strip_prefix("i=")?.parse().ok()?;
+        (1..=MAX_ITERATIONS)
+            .contains(&iterations)
+            .then_some(PasswordParams {
+                algorithm,
+                iterations,
+            })
+    }
+
+    /// A hash with these parameters that never verifies but costs what a real one does: what
+    /// an account without a usable hash is checked against, so timing tells nothing.
+    pub fn dummy_hash(self) -> PasswordHash {
+        PasswordHash {
+            algorithm: self.algorithm,
+            iterations: self.iterations,
+            salt: b"tessera-dummy-sa".to_vec(),
+            hash: vec![0u8; self.algorithm.output_len()],
+        }
+    }
+}
+
 /// The hashing cost an app asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PasswordPolicy {
     algorithm: Algorithm,
     iterations: u32,
+    /// The fewest iterations a stored hash may have and still be trusted: 100,000 for every
+    /// production policy, so a hash planted with `i=1` never verifies outside tests.
+    floor: u32,
 }
 
 impl Default for PasswordPolicy {
@@ -121,6 +169,7 @@ impl Default for PasswordPolicy {
         PasswordPolicy {
             algorithm: Algorithm::Sha512,
             iterations: 210_000,
+            floor: MIN_PRODUCTION_ITERATIONS,
         }
     }
 }
@@ -136,15 +185,18 @@ impl PasswordPolicy {
         Ok(PasswordPolicy {
             algorithm,
             iterations,
+            floor: MIN_PRODUCTION_ITERATIONS,
         })
     }
 
     /// A deliberately weak policy for tests only. The worker selects it only when the
     /// test-only variable `TESSERA_TEST_PBKDF2_ITERATIONS` is bound, which no deployment sets.
     pub fn insecure_for_tests(iterations: u32) -> Self {
+        let iterations = iterations.clamp(1, MAX_ITERATIONS);
         PasswordPolicy {
             algorithm: Algorithm::Sha256,
-            iterations: iterations.clamp(1, MAX_ITERATIONS),
+            iterations,
+            floor: 1,
         }
     }
 
@@ -166,15 +218,23 @@ impl PasswordPolicy {
         }
     }
 
-    /// A hash that never verifies but costs exactly what a real one does: used when the email is
-    /// unknown so that timing does not reveal which accounts exist.
+    /// A hash that never verifies but costs exactly what a real one of this policy does.
     pub fn dummy_hash(&self) -> PasswordHash {
-        PasswordHash {
+        self.params().dummy_hash()
+    }
+
+    /// The parameters new hashes get.
+    pub fn params(&self) -> PasswordParams {
+        PasswordParams {
             algorithm: self.algorithm,
             iterations: self.iterations,
-            salt: b"tessera-dummy-sa".to_vec(),
-            hash: vec![0u8; self.algorithm.output_len()],
         }
+    }
+
+    /// True when `stored` may be trusted at all: at least the production floor of 100,000
+    /// iterations (any count under a test policy).
+    pub fn trusts(&self, stored: &PasswordHash) -> bool {
+        stored.iterations >= self.floor
     }
 
     /// True when `stored` is weaker than (or of another algorithm than) this policy.
@@ -229,6 +289,14 @@ impl PasswordHash {
             salt,
             hash,
         })
+    }
+
+    /// Its algorithm and iteration count.
+    pub fn params(&self) -> PasswordParams {
+        PasswordParams {
+            algorithm: self.algorithm,
+            iterations: self.iterations,
+        }
     }
 
     /// The string stored in the database.

@@ -1,4 +1,4 @@
-//! Opaque secrets handed to clients: API keys, refresh tokens, invite tokens.
+//! Opaque secrets handed to clients: API keys, refresh tokens, invite tokens, email link tokens.
 //!
 //! A secret is 32 random bytes, base64url-encoded behind a prefix that names its kind
 //! (`tsk_` for API keys), shown to the client once as a `PlainSecret` and stored only as a
@@ -22,6 +22,8 @@ pub enum SecretKind {
     RefreshToken,
     /// An operator invitation (`tsi_`).
     InviteToken,
+    /// The token of an emailed link: verification, password reset, passwordless (`tsl_`).
+    LinkToken,
 }
 
 impl SecretKind {
@@ -31,6 +33,7 @@ impl SecretKind {
             SecretKind::ApiKey => "tsk_",
             SecretKind::RefreshToken => "tsr_",
             SecretKind::InviteToken => "tsi_",
+            SecretKind::LinkToken => "tsl_",
         }
     }
 }

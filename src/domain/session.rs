@@ -76,15 +76,8 @@ pub struct SuccessorKey(Vec<u8>);
 impl SuccessorKey {
     /// The key, derived from the deployment secret under its own label.
     pub fn from_secret(secret: &str) -> Result<Self, Error> {
-        if secret.len() < super::keys::MIN_KEY_ENCRYPTION_SECRET_BYTES {
-            return Err(Error::Internal(
-                "KEY_ENCRYPTION_SECRET is missing or shorter than 32 bytes".to_owned(),
-            ));
-        }
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-            .map_err(|_| Error::Internal("cannot key HMAC".to_owned()))?;
-        mac.update(b"tessera/refresh-successor/v1");
-        Ok(SuccessorKey(mac.finalize().into_bytes().to_vec()))
+        let key = super::keys::derive_key(secret, b"tessera/refresh-successor/v1")?;
+        Ok(SuccessorKey(key.to_vec()))
     }
 
     /// The one successor of `token`: the same input always gives the same output.

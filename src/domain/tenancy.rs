@@ -2,6 +2,7 @@
 
 use super::authz::Scope;
 use super::ids::{ApiKeyId, AppId, TenantId};
+use super::links::WebUrl;
 use super::password::{Algorithm, PasswordPolicy};
 use super::time::Timestamp;
 use super::Error;
@@ -113,18 +114,28 @@ impl AppSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LoginMethod {
-    /// Email and password.
+    /// Email and password (sign-up, sign-in, password reset and change).
     EmailPassword,
+    /// A code or link sent by email; signs up new emails too (see `service::passwordless`).
+    Passwordless,
+    /// Sign-in with another identity provider (the name is reserved; the flow is not built yet).
+    ThirdParty,
 }
 
 impl LoginMethod {
     /// Every method the worker knows, in a stable order.
-    pub const ALL: &'static [LoginMethod] = &[LoginMethod::EmailPassword];
+    pub const ALL: &'static [LoginMethod] = &[
+        LoginMethod::EmailPassword,
+        LoginMethod::Passwordless,
+        LoginMethod::ThirdParty,
+    ];
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
             LoginMethod::EmailPassword => "emailpassword",
+            LoginMethod::Passwordless => "passwordless",
+            LoginMethod::ThirdParty => "thirdparty",
         }
     }
 
@@ -156,6 +167,9 @@ pub struct Tenant {
     pub app_id: AppId,
     pub id: TenantId,
     pub login_methods: Vec<LoginMethod>,
+    /// Where emailed links point: `<link_base_url>?type=<type>&token=<token>`. Flows that send
+    /// a link need it.
+    pub link_base_url: Option<WebUrl>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -167,6 +181,7 @@ impl Tenant {
             app_id: app_id.clone(),
             id: TenantId::public(),
             login_methods: vec![LoginMethod::EmailPassword],
+            link_base_url: None,
             created_at: now,
             updated_at: now,
         }
@@ -175,6 +190,15 @@ impl Tenant {
     /// True when end users may sign in with `method` here.
     pub fn allows(&self, method: LoginMethod) -> bool {
         self.login_methods.contains(&method)
+    }
+
+    /// `403 login_method_disabled` unless the tenant allows `method`.
+    pub fn require(&self, method: LoginMethod) -> Result<(), Error> {
+        if self.allows(method) {
+            Ok(())
+        } else {
+            Err(Error::LoginMethodDisabled)
+        }
     }
 }
 
@@ -225,6 +249,11 @@ mod tests {
         let methods =
             LoginMethod::parse_list(&["emailpassword".into(), "emailpassword".into()]).unwrap();
         assert_eq!(methods, vec![LoginMethod::EmailPassword]);
+        let all = LoginMethod::parse_list(&["thirdparty".into(), "passwordless".into()]).unwrap();
+        assert_eq!(
+            all,
+            vec![LoginMethod::ThirdParty, LoginMethod::Passwordless]
+        );
         assert!(LoginMethod::parse_list(&["passkey".into()]).is_err());
         assert_eq!(LoginMethod::parse_list(&[]).unwrap(), vec![]);
     }

@@ -93,16 +93,30 @@ impl OperatorClaims {
     }
 }
 
+/// A verified operator token: the operator id as text, and when the token was issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedOperator {
+    pub sub: String,
+    /// `iat`, Unix seconds.
+    pub iat: i64,
+}
+
 /// Verifies an operator token: signature by an operator key, not expired, operator audience
-/// and type. Returns the operator id as text.
+/// and type.
 pub fn verify_operator_token(
     token: &str,
     find_key: impl Fn(&str) -> Option<PublicKey>,
     now: Timestamp,
-) -> Option<String> {
+) -> Option<VerifiedOperator> {
     let claims = verify::<OperatorClaims>(token, find_key, now)?;
+    let iat = claims.issued_at?.timestamp();
     let custom = claims.custom;
-    (custom.aud == OPERATOR_AUDIENCE && custom.typ == OPERATOR_TOKEN_TYPE).then_some(custom.sub)
+    (custom.aud == OPERATOR_AUDIENCE && custom.typ == OPERATOR_TOKEN_TYPE).then_some(
+        VerifiedOperator {
+            sub: custom.sub,
+            iat,
+        },
+    )
 }
 
 /// The `typ` claim of end-user access tokens.
@@ -174,8 +188,11 @@ mod tests {
         let k = key();
         let token = operator_token(&k, NOW, 900);
         assert_eq!(
-            verify_operator_token(&token, lookup(&k), NOW.plus_ms(1_000)).as_deref(),
-            Some("op-1")
+            verify_operator_token(&token, lookup(&k), NOW.plus_ms(1_000)),
+            Some(VerifiedOperator {
+                sub: "op-1".into(),
+                iat: NOW.unix_seconds()
+            })
         );
     }
 

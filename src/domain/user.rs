@@ -10,6 +10,7 @@ use super::ids::{AppId, TenantId};
 use super::names::{PlanTier, RoleName};
 use super::password::PasswordHash;
 use super::policy::{AppPolicy, UserFlags};
+use super::tenancy::LoginMethod;
 use super::time::Timestamp;
 use super::Error;
 use serde::{Deserialize, Serialize};
@@ -22,9 +23,29 @@ pub struct User {
     pub app_id: AppId,
     pub id: UserId,
     pub email: Email,
-    /// `None` for users created by an operator without a password.
+    /// `None` for users created by an operator without a password, or by passwordless.
     pub password_hash: Option<PasswordHash>,
+    /// True once the user proved the address (a verification link, a password reset or a
+    /// passwordless sign-in).
+    pub email_verified: bool,
+    /// True once the user signed up or in with passwordless.
+    pub passwordless: bool,
     pub created_at: Timestamp,
+}
+
+impl User {
+    /// The ways the user has signed in or can sign in, app-wide: `emailpassword` while a
+    /// password is set, `passwordless` once used.
+    pub fn methods(&self) -> Vec<LoginMethod> {
+        let mut methods = Vec::new();
+        if self.password_hash.is_some() {
+            methods.push(LoginMethod::EmailPassword);
+        }
+        if self.passwordless {
+            methods.push(LoginMethod::Passwordless);
+        }
+        methods
+    }
 }
 
 /// Whether a user may use a tenant.

@@ -4,7 +4,7 @@
 
 use super::context::Ctx;
 use super::dto::{SessionEnvelope, UserAndSession, UserEnvelope};
-use super::extract::{bearer, client_subject_of, json_body, place};
+use super::extract::{bearer, client_subject_of, cookie, json_body, place, DEVICE_COOKIE};
 use super::respond;
 use super::routes::Params;
 use crate::domain::email::Email;
@@ -28,13 +28,16 @@ pub async fn credentials(req: &mut Request) -> Result<(Email, Password), Error> 
 }
 
 fn signed_in(status: u16, signed: &SignedIn) -> Result<Response, Error> {
-    respond::json(
+    let response = respond::json(
         status,
         &UserAndSession {
             user: (&signed.user).into(),
             session: (&signed.session).into(),
         },
-    )
+    )?;
+    let face = &signed.user.face;
+    let path = format!("/apps/{}/tenants/{}/auth", face.app_id, face.tenant_id);
+    respond::with_device_cookie(response, signed.device.expose(), &path, "None")
 }
 
 /// `POST …/auth/signup` — no credential. A new user of the tenant, signed in.
@@ -52,7 +55,17 @@ pub async fn signin(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<R
     let (app_id, tenant_id) = place(params)?;
     let (email, password) = credentials(&mut req).await?;
     let client = client_subject_of(&req);
-    let signed = signin::signin(cx, &app_id, &tenant_id, email, &password, client).await?;
+    let device = cookie(&req, DEVICE_COOKIE);
+    let signed = signin::signin(
+        cx,
+        &app_id,
+        &tenant_id,
+        email,
+        &password,
+        client,
+        device.as_deref(),
+    )
+    .await?;
     signed_in(200, &signed)
 }
 

@@ -1,4 +1,4 @@
-//! The worker's side of a use case's `Ctx`: the D1 and KV bindings behind the port traits,
+//! The worker's side of a use case's `Ctx`: the D1, KV and queue bindings behind the port traits,
 //! the deployment's configuration (read once per isolate), the isolate's caches, the clock,
 //! the platform's randomness and its console.
 //!
@@ -8,21 +8,26 @@
 //! `TESSERA_TEST_PBKDF2_ITERATIONS`) are compiled in only with the `test-hooks` feature: the
 //! build that is deployed cannot honour them, whatever its variables say.
 
+use crate::domain::delivery::DEFAULT_RETRY_BASE_SECONDS;
+use crate::domain::links::WebUrl;
+use crate::domain::origin::parse_origin;
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
 use crate::service::{Caches, Config, OsRandom, Stores};
 use crate::store::d1::worker::D1Store;
 use crate::store::kv::worker::WorkerKv;
 use crate::store::kv::KvEdge;
+use crate::store::queue::WorkerQueue;
 use std::cell::OnceCell;
 use worker::{console_error, Env, Request};
 
-/// The worker's adapters: D1 and KV.
+/// The worker's adapters: D1, KV and the email queue.
 pub struct Live;
 
 impl Stores for Live {
     type Db = D1Store;
     type Edge = KvEdge<WorkerKv>;
+    type Queue = WorkerQueue;
 }
 
 /// The service context of the worker.
@@ -32,6 +37,9 @@ pub type Ctx<'a> = crate::service::Ctx<'a, Live>;
 pub struct Isolate {
     pub config: Config,
     pub caches: Caches,
+    /// `ISSUER_ORIGIN`: the public origin of every issuer, discovery document and link — never
+    /// the request's `Host`, which a client chooses.
+    pub issuer_origin: String,
 }
 
 thread_local! {
@@ -43,9 +51,18 @@ pub fn isolate(env: &Env) -> Result<&'static Isolate, Error> {
     if let Some(isolate) = ISOLATE.with(|i| i.get().copied()) {
         return Ok(isolate);
     }
+    let issuer_origin = env
+        .var("ISSUER_ORIGIN")
+        .map(|v| v.to_string())
+        .map_err(|_| Error::Internal("the var ISSUER_ORIGIN is not set".to_owned()))
+        .and_then(|raw| {
+            parse_origin(&raw)
+                .map_err(|e| Error::Internal(format!("the var ISSUER_ORIGIN is invalid: {e}")))
+        })?;
     let isolate: &'static Isolate = Box::leak(Box::new(Isolate {
         config: read_config(env)?,
         caches: Caches::default(),
+        issuer_origin,
     }));
     ISOLATE.with(|i| {
         // A concurrent request of this isolate may have set it meanwhile: keep the first.
@@ -82,6 +99,22 @@ fn read_config(env: &Env) -> Result<Config, Error> {
     config.jwks_max_age_seconds = number_var(env, "JWKS_MAX_AGE_SECONDS", 300)?;
     config.cache_ttl_seconds = number_var(env, "TENANCY_CACHE_TTL_SECONDS", 30)?;
     config.operator_key_rotation_days = number_var(env, "OPERATOR_KEY_ROTATION_DAYS", 30)?;
+    config.audit_retention_days = number_var(env, "AUDIT_RETENTION_DAYS", 365)?;
+    let retry_base = number_var(
+        env,
+        "EMAIL_RETRY_BASE_SECONDS",
+        i64::from(DEFAULT_RETRY_BASE_SECONDS),
+    )?;
+    config.email_retry_base_seconds = u32::try_from(retry_base)
+        .ok()
+        .filter(|s| *s <= 3600)
+        .ok_or_else(|| Error::Internal("EMAIL_RETRY_BASE_SECONDS must be 0 to 3600".into()))?;
+    config.operator_link_base_url = match env.var("OPERATOR_LINK_BASE_URL") {
+        Err(_) => None,
+        Ok(v) => Some(WebUrl::parse_link_base(v.to_string().trim()).map_err(|_| {
+            Error::Internal("OPERATOR_LINK_BASE_URL is not an https (or loopback) URL".into())
+        })?),
+    };
     config.test_pbkdf2_iterations = test_hooks::pbkdf2_iterations(env)?;
     Ok(config)
 }
@@ -90,11 +123,13 @@ fn read_config(env: &Env) -> Result<Config, Error> {
 pub struct Bindings {
     pub db: D1Store,
     pub edge: KvEdge<WorkerKv>,
+    pub queue: WorkerQueue,
 }
 
 impl Bindings {
-    /// The `DB` and `FLAGS` bindings. A missing `DB` is `503 unavailable`; a missing `FLAGS`
-    /// makes every KV call fail (introspection then fails closed).
+    /// The `DB`, `FLAGS` and `EMAIL_QUEUE` bindings. A missing `DB` is `503 unavailable`; a
+    /// missing `FLAGS` makes every KV call fail (introspection then fails closed), a missing
+    /// `EMAIL_QUEUE` every send (flows that send answer `503`).
     pub fn of(env: &Env) -> Result<Self, Error> {
         let db = env
             .d1("DB")
@@ -102,6 +137,7 @@ impl Bindings {
         Ok(Bindings {
             db: D1Store::from_d1(db),
             edge: KvEdge::new(WorkerKv::new(env.kv("FLAGS").map_err(|e| e.to_string()))),
+            queue: WorkerQueue::new(env.queue("EMAIL_QUEUE").map_err(|e| e.to_string())),
         })
     }
 }
@@ -117,26 +153,29 @@ static RANDOM: OsRandom = OsRandom;
 /// Everything but the bindings: built per request and borrowed by the `Ctx`.
 pub struct Frame {
     pub now: Timestamp,
-    pub origin: String,
     pub isolate: &'static Isolate,
 }
 
 impl Frame {
     /// The frame of a request: its time (the test clock when the `test-hooks` build is told to
-    /// take it from a header) and the origin it was addressed to.
-    pub fn for_request(env: &Env, req: &Request, origin: String) -> Result<Self, Error> {
+    /// take it from a header).
+    pub fn for_request(env: &Env, req: &Request) -> Result<Self, Error> {
         Ok(Frame {
             now: test_hooks::request_time(env, req)?.unwrap_or_else(now),
-            origin,
             isolate: isolate(env)?,
         })
+    }
+
+    /// The frame of a queue batch: the platform clock (the test clock is a request header,
+    /// and a batch has no request).
+    pub fn for_batch(env: &Env) -> Result<Self, Error> {
+        Frame::at(env, now())
     }
 
     /// The frame of a scheduled event at `now`.
     pub fn at(env: &Env, now: Timestamp) -> Result<Self, Error> {
         Ok(Frame {
             now,
-            origin: String::new(),
             isolate: isolate(env)?,
         })
     }
@@ -146,8 +185,9 @@ impl Frame {
         crate::service::Ctx {
             db: &bindings.db,
             edge: &bindings.edge,
+            queue: &bindings.queue,
             now: self.now,
-            origin: &self.origin,
+            origin: &self.isolate.issuer_origin,
             config: &self.isolate.config,
             caches: &self.isolate.caches,
             random: &RANDOM,

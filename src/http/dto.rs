@@ -3,11 +3,13 @@
 //! domain values the use cases return. Pure and compiled on every target.
 
 use crate::domain::audit::AuditRecord;
+use crate::domain::delivery::{DeadLetter, Delivery, Message};
 use crate::domain::member::Member;
 use crate::domain::names::{PlanTier, RoleName, UserPermission};
 use crate::domain::operator::Operator;
 use crate::domain::page::Page;
 use crate::domain::policy::Plan;
+use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
 use crate::service::introspection::ActiveToken;
 use crate::service::operators::OperatorToken;
@@ -36,6 +38,9 @@ pub struct UserBody {
     pub roles: Vec<RoleName>,
     pub permissions: Vec<UserPermission>,
     pub rate_limit: Option<i64>,
+    pub email_verified: bool,
+    /// `emailpassword`, `passwordless`.
+    pub methods: Vec<&'static str>,
     pub created_at: String,
 }
 
@@ -51,6 +56,8 @@ impl From<&EndUser> for UserBody {
             roles: user.effective.roles.clone(),
             permissions: user.effective.permissions.clone(),
             rate_limit: user.effective.rate_limit,
+            email_verified: user.email_verified,
+            methods: user.methods.iter().map(|m| m.as_str()).collect(),
             created_at: face.created_at.rfc3339(),
         }
     }
@@ -262,6 +269,7 @@ pub struct TenantBody {
     pub id: String,
     pub app_id: String,
     pub login_methods: Vec<&'static str>,
+    pub link_base_url: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -272,6 +280,7 @@ impl From<&Tenant> for TenantBody {
             id: t.id.to_string(),
             app_id: t.app_id.to_string(),
             login_methods: t.login_methods.iter().map(|m| m.as_str()).collect(),
+            link_base_url: t.link_base_url.as_ref().map(|u| u.to_string()),
             created_at: t.created_at.rfc3339(),
             updated_at: t.updated_at.rfc3339(),
         }
@@ -457,6 +466,124 @@ pub struct RotatedKeyBody {
     pub activates_at: String,
 }
 
+/// An app's email delivery, without its secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryBody {
+    pub kind: &'static str,
+    /// The webhook's URL (`webhook` only).
+    pub url: Option<String>,
+}
+
+impl From<&Delivery> for DeliveryBody {
+    fn from(d: &Delivery) -> Self {
+        DeliveryBody {
+            kind: d.kind().as_str(),
+            url: d.url().map(|u| u.to_string()),
+        }
+    }
+}
+
+/// `{"delivery"}`, and after a `PUT` of a webhook its `secret`, shown this once.
+/// Holds a secret: no `Debug`, so it cannot end up in a log by accident.
+#[derive(Clone, Serialize)]
+pub struct DeliveryEnvelope {
+    pub delivery: DeliveryBody,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// A message of the outbox: what the mailer would have been sent.
+/// Holds a secret (the code, the link's token): no `Debug`.
+#[derive(Clone, Serialize)]
+pub struct OutboxMessageBody {
+    pub id: String,
+    pub at: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub to: String,
+    pub tenant_id: Option<String>,
+    pub code: Option<String>,
+    pub link: Option<String>,
+}
+
+impl From<&Message> for OutboxMessageBody {
+    fn from(m: &Message) -> Self {
+        OutboxMessageBody {
+            id: m.id.to_string(),
+            at: m.created_at.rfc3339(),
+            kind: m.purpose.as_str(),
+            to: m.to.to_string(),
+            tenant_id: m.tenant_id.as_ref().map(|t| t.to_string()),
+            code: m.code.clone(),
+            link: m.link.clone(),
+        }
+    }
+}
+
+/// A message that could not be delivered (no code, no link).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetterBody {
+    pub id: String,
+    pub at: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub to: String,
+    pub tenant_id: Option<String>,
+    pub attempts: u32,
+    pub reason: String,
+}
+
+impl From<&DeadLetter> for DeadLetterBody {
+    fn from(d: &DeadLetter) -> Self {
+        DeadLetterBody {
+            id: d.id.to_string(),
+            at: d.at.rfc3339(),
+            kind: d.purpose.as_str(),
+            to: d.to.to_string(),
+            tenant_id: d.tenant_id.as_ref().map(|t| t.to_string()),
+            attempts: d.attempts,
+            reason: d.reason.clone(),
+        }
+    }
+}
+
+/// `{"attempt_id", "expires_in"}` of a started passwordless attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct PasswordlessStarted {
+    pub attempt_id: String,
+    pub expires_in: i64,
+}
+
+/// `{"user", "session", "created"}` of a passwordless sign-in.
+/// Holds a secret: no `Debug`, so it cannot end up in a log by accident.
+#[derive(Clone, Serialize)]
+pub struct PasswordlessSignedIn {
+    pub user: UserBody,
+    pub session: SessionBody,
+    pub created: bool,
+}
+
+/// One of a user's own sessions.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnSessionBody {
+    pub session_id: String,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub current: bool,
+}
+
+impl OwnSessionBody {
+    /// `session`, marked `current` when it is `current`.
+    pub fn new(session: &Session, current: &SessionId) -> Self {
+        OwnSessionBody {
+            session_id: session.id.to_string(),
+            created_at: session.created_at.rfc3339(),
+            last_used_at: session.last_used_at.rfc3339(),
+            current: session.id == *current,
+        }
+    }
+}
+
 /// `{"items": [...], "next_cursor": ...}`: one page of a listing.
 #[derive(Debug, Clone, Serialize)]
 pub struct PageBody<T> {
@@ -558,6 +685,8 @@ impl Documented for UserBody {
             roles: Vec::new(),
             permissions: Vec::new(),
             rate_limit: Some(600),
+            email_verified: true,
+            methods: vec!["emailpassword", "passwordless"],
             created_at: AT.into(),
         }
     }
@@ -634,6 +763,7 @@ impl Documented for TenantBody {
             id: "acme".into(),
             app_id: "shop".into(),
             login_methods: vec!["emailpassword"],
+            link_base_url: Some("https://app.example/auth".into()),
             created_at: AT.into(),
             updated_at: AT.into(),
         }
@@ -754,6 +884,82 @@ impl Documented for ActiveIntrospection {
             rate_limit: None,
             roles: Vec::new(),
             permissions: Vec::new(),
+        }
+    }
+}
+
+impl Documented for DeliveryEnvelope {
+    const SCHEMA: &'static str = "EmailDeliveryEnvelope";
+    fn example() -> Self {
+        DeliveryEnvelope {
+            delivery: DeliveryBody {
+                kind: "webhook",
+                url: Some("https://mail.example/hook".into()),
+            },
+            secret: Some("whsec_…".into()),
+        }
+    }
+}
+
+impl Documented for OutboxMessageBody {
+    const SCHEMA: &'static str = "OutboxMessage";
+    fn example() -> Self {
+        OutboxMessageBody {
+            id: UUID.into(),
+            at: AT.into(),
+            kind: "passwordless",
+            to: "a@example.com".into(),
+            tenant_id: Some("acme".into()),
+            code: Some("123456".into()),
+            link: Some("https://app.example/auth?type=passwordless&token=tsl_…".into()),
+        }
+    }
+}
+
+impl Documented for DeadLetterBody {
+    const SCHEMA: &'static str = "DeadLetter";
+    fn example() -> Self {
+        DeadLetterBody {
+            id: UUID.into(),
+            at: AT.into(),
+            kind: "password_reset",
+            to: "a@example.com".into(),
+            tenant_id: Some("acme".into()),
+            attempts: 10,
+            reason: "the mailer answered 503".into(),
+        }
+    }
+}
+
+impl Documented for PasswordlessStarted {
+    const SCHEMA: &'static str = "PasswordlessStarted";
+    fn example() -> Self {
+        PasswordlessStarted {
+            attempt_id: UUID.into(),
+            expires_in: 900,
+        }
+    }
+}
+
+impl Documented for PasswordlessSignedIn {
+    const SCHEMA: &'static str = "PasswordlessSignedIn";
+    fn example() -> Self {
+        PasswordlessSignedIn {
+            user: UserBody::example(),
+            session: SessionBody::example(),
+            created: true,
+        }
+    }
+}
+
+impl Documented for OwnSessionBody {
+    const SCHEMA: &'static str = "OwnSession";
+    fn example() -> Self {
+        OwnSessionBody {
+            session_id: UUID.into(),
+            created_at: AT.into(),
+            last_used_at: AT.into(),
+            current: true,
         }
     }
 }

@@ -5,13 +5,14 @@
 use super::context::{Bindings, Frame};
 use super::error::problem;
 use super::routes::{resolve, RouteId};
-use super::{api_keys, apps, audit, auth, billing, catalogue, discovery, members, oauth};
-use super::{operators, tenants, users};
+use super::{account, api_keys, apps, audit, auth, billing, catalogue, discovery, email};
+use super::{members, oauth, operators, recovery, tenants, users};
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
-use crate::service::keyring;
+use crate::service::{keyring, maintenance};
 use worker::{
-    console_error, event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent,
+    console_error, console_log, event, Context, Env, Request, Response, ScheduleContext,
+    ScheduledEvent,
 };
 
 #[event(fetch)]
@@ -35,7 +36,7 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
         RouteId::OpenApi => return discovery::openapi(),
         _ => {}
     }
-    let frame = Frame::for_request(&env, &req, url.origin().ascii_serialization())?;
+    let frame = Frame::for_request(&env, &req)?;
     let bindings = Bindings::of(&env)?;
     let cx = &frame.ctx(&bindings);
     let p = &params;
@@ -53,6 +54,7 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
         RouteId::Revoke => oauth::revoke(cx, req, p).await,
         RouteId::Bootstrap => operators::bootstrap(cx, req).await,
         RouteId::OperatorSignin => operators::signin(cx, req).await,
+        RouteId::OperatorUnlock => operators::unlock(cx, req).await,
         RouteId::CreateApp => apps::create(cx, req).await,
         RouteId::ListApps => apps::list(cx, req).await,
         RouteId::GetApp => apps::get(cx, req, p).await,
@@ -86,20 +88,53 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
         RouteId::CreateApiKey => api_keys::create(cx, req, p).await,
         RouteId::ListApiKeys => api_keys::list(cx, req, p).await,
         RouteId::DeleteApiKey => api_keys::delete(cx, req, p).await,
+        RouteId::SendEmailVerification => recovery::send_verification(cx, req, p).await,
+        RouteId::VerifyEmail => recovery::verify_email(cx, req, p).await,
+        RouteId::SendPasswordReset => recovery::send_reset(cx, req, p).await,
+        RouteId::ResetPassword => recovery::reset_password(cx, req, p).await,
+        RouteId::PasswordlessStart => recovery::passwordless_start(cx, req, p).await,
+        RouteId::PasswordlessConsume => recovery::passwordless_consume(cx, req, p).await,
+        RouteId::SendOperatorPasswordReset => recovery::send_operator_reset(cx, req).await,
+        RouteId::ResetOperatorPassword => recovery::reset_operator_password(cx, req).await,
+        RouteId::ChangePassword => account::change_password(cx, req, p).await,
+        RouteId::ListOwnSessions => account::sessions(cx, req, p).await,
+        RouteId::EndOwnSession => account::end_session(cx, req, p).await,
+        RouteId::LeaveTenant => account::leave(cx, req, p).await,
+        RouteId::PutEmailDelivery => email::put_delivery(cx, req, p).await,
+        RouteId::GetEmailDelivery => email::get_delivery(cx, req, p).await,
+        RouteId::ListDeadLetters => email::dead_letters(cx, req, p).await,
+        RouteId::ListOutbox => email::outbox(cx, req, p).await,
     }
 }
 
-/// The cron trigger of `wrangler.toml`: rotates signing keys that reached their age.
+/// The daily cron of `wrangler.toml`: signing-key rotation (the other cron only prunes).
+const ROTATION_CRON: &str = "17 3 * * *";
+
+/// The cron triggers of `wrangler.toml`: every run prunes what is past its use (the tables of
+/// `service::maintenance`, and what email flows keep no longer: `service::email::prune`); the
+/// daily one also rotates signing keys that reached their age.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = Timestamp::from_unix_ms(event.schedule() as i64);
-    let outcome = async {
-        let frame = Frame::at(&env, now)?;
-        let bindings = Bindings::of(&env)?;
-        keyring::rotate_due_keys(&frame.ctx(&bindings)).await
+    let setup = Frame::at(&env, now).and_then(|frame| Ok((frame, Bindings::of(&env)?)));
+    let (frame, bindings) = match setup {
+        Ok(setup) => setup,
+        Err(e) => {
+            console_error!("scheduled jobs cannot start: {e:?}");
+            return;
+        }
+    };
+    let cx = frame.ctx(&bindings);
+    if event.cron() == ROTATION_CRON {
+        if let Err(e) = keyring::rotate_due_keys(&cx).await {
+            console_error!("scheduled key rotation failed: {e:?}");
+        }
     }
-    .await;
-    if let Err(e) = outcome {
-        console_error!("scheduled key rotation failed: {e:?}");
+    match maintenance::prune(&cx).await {
+        Ok(pruned) => console_log!("pruned: {pruned:?}"),
+        Err(e) => console_error!("scheduled maintenance failed: {e:?}"),
+    }
+    if let Err(e) = crate::service::email::prune(&cx).await {
+        console_error!("scheduled email clean-up failed: {e:?}");
     }
 }

@@ -11,12 +11,13 @@ use worker::{console_error, Headers, Response};
 /// The HTTP status of an error.
 pub fn status(error: &Error) -> u16 {
     match error {
-        Error::Validation(_) => 400,
+        Error::Validation(_) | Error::InvalidCode => 400,
         Error::InvalidCredentials
         | Error::InvalidToken
         | Error::TokenReused
         | Error::InvalidClient
         | Error::InvalidSignature
+        | Error::WrongCode
         | Error::Unauthorized => 401,
         Error::Forbidden(_) | Error::UserSuspended | Error::LoginMethodDisabled => 403,
         Error::RateLimited(_) => 429,
@@ -27,7 +28,10 @@ pub fn status(error: &Error) -> u16 {
         | Error::NotFound(_)
         | Error::RouteNotFound => 404,
         Error::MethodNotAllowed(_) => 405,
-        Error::Conflict(_) | Error::AlreadyBootstrapped | Error::EmailTaken => 409,
+        Error::Conflict(_)
+        | Error::AlreadyBootstrapped
+        | Error::EmailTaken
+        | Error::EmailDeliveryNotConfigured => 409,
         Error::PayloadTooLarge(_) => 413,
         Error::UnknownRole(_) | Error::UnknownPlan(_) => 422,
         Error::Internal(_) => 500,

@@ -193,3 +193,15 @@ pub async fn allowed(
     authorize(&caller, permission, &target).into_result()?;
     Ok(caller)
 }
+
+/// The name of the device-token cookie (`domain::device`).
+pub const DEVICE_COOKIE: &str = "tessera_device";
+
+/// The value of cookie `name`, if the request carries it (the first one of that name).
+pub fn cookie(req: &Request, name: &str) -> Option<String> {
+    let header = header(req, "Cookie")?;
+    header.split(';').find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        (key == name && !value.is_empty() && value.len() <= 512).then(|| value.to_owned())
+    })
+}

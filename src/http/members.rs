@@ -3,7 +3,7 @@
 
 use super::context::Ctx;
 use super::dto::{Invited, MemberBody, MemberEnvelope, PageBody};
-use super::extract::{app_id, caller, json_body, page_request, param, query};
+use super::extract::{app_id, caller, client_subject_of, json_body, page_request, param, query};
 use super::respond;
 use super::routes::Params;
 use crate::domain::email::Email;
@@ -56,7 +56,8 @@ struct AcceptBody {
 pub async fn accept(cx: &Ctx<'_>, mut req: Request) -> Result<Response, Error> {
     let body: AcceptBody = json_body(&mut req).await?;
     let password = Password::parse(&body.password)?;
-    let accepted = members::accept(cx, &body.invite_token, &password).await?;
+    let client = client_subject_of(&req);
+    let accepted = members::accept(cx, &body.invite_token, &password, client).await?;
     respond::json(
         200,
         &MemberEnvelope {

@@ -10,11 +10,16 @@
 //!   `extract` / `respond` / `error`: reading requests, writing responses, problem documents.
 //! - One module per resource: `auth` (end-user sign-up, sign-in, sessions), `oauth`
 //!   (introspection, revocation), `discovery`, `operators`, `apps`, `tenants`, `api_keys`,
-//!   `members`, `audit`, `users`, `catalogue`, `billing`.
+//!   `members`, `audit`, `users`, `catalogue`, `billing`, `email` (delivery, outbox, dead
+//!   letters), `recovery` (verification, password resets, passwordless), `account` (an end
+//!   user's own password, sessions, leaving).
+//! - `queue`: the email queue's consumer and the mailer it posts to.
 
 pub mod dto;
 pub mod routes;
 
+#[cfg(target_arch = "wasm32")]
+mod account;
 #[cfg(target_arch = "wasm32")]
 mod api_keys;
 #[cfg(target_arch = "wasm32")]
@@ -32,6 +37,8 @@ mod context;
 #[cfg(target_arch = "wasm32")]
 mod discovery;
 #[cfg(target_arch = "wasm32")]
+mod email;
+#[cfg(target_arch = "wasm32")]
 mod entry;
 #[cfg(target_arch = "wasm32")]
 mod error;
@@ -43,6 +50,10 @@ mod members;
 mod oauth;
 #[cfg(target_arch = "wasm32")]
 mod operators;
+#[cfg(target_arch = "wasm32")]
+mod queue;
+#[cfg(target_arch = "wasm32")]
+mod recovery;
 #[cfg(target_arch = "wasm32")]
 mod respond;
 #[cfg(target_arch = "wasm32")]

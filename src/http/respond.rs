@@ -26,3 +26,22 @@ pub fn cacheable<T: Serialize>(body: &T, max_age_seconds: i64) -> Result<Respons
     )?;
     Ok(response)
 }
+
+/// `response` with a cookie holding a device token for `path` (`domain::device`): HttpOnly and
+/// Secure, for as long as the token is honoured. `same_site` is `Strict` where the pages that
+/// sign in are served by the worker itself (operators), `None` where an app's own origin calls
+/// the worker (end users).
+pub fn with_device_cookie(
+    response: Response,
+    token: &str,
+    path: &str,
+    same_site: &str,
+) -> Result<Response, Error> {
+    let cookie = format!(
+        "{}={token}; Path={path}; Max-Age={}; Secure; HttpOnly; SameSite={same_site}",
+        super::extract::DEVICE_COOKIE,
+        crate::domain::device::DEVICE_TOKEN_TTL_SECONDS
+    );
+    response.headers().append("Set-Cookie", &cookie)?;
+    Ok(response)
+}

@@ -24,6 +24,7 @@ pub enum RouteId {
     Revoke,
     Bootstrap,
     OperatorSignin,
+    OperatorUnlock,
     CreateApp,
     ListApps,
     GetApp,
@@ -57,6 +58,22 @@ pub enum RouteId {
     CreateApiKey,
     ListApiKeys,
     DeleteApiKey,
+    SendEmailVerification,
+    VerifyEmail,
+    SendPasswordReset,
+    ResetPassword,
+    PasswordlessStart,
+    PasswordlessConsume,
+    ChangePassword,
+    ListOwnSessions,
+    EndOwnSession,
+    LeaveTenant,
+    SendOperatorPasswordReset,
+    ResetOperatorPassword,
+    PutEmailDelivery,
+    GetEmailDelivery,
+    ListDeadLetters,
+    ListOutbox,
 }
 
 /// Every route: handler, method, path template (`{name}` matches one segment).
@@ -95,6 +112,56 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         "/apps/{app_id}/tenants/{tenant_id}/auth/me",
     ),
     (
+        RouteId::LeaveTenant,
+        "DELETE",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/me",
+    ),
+    (
+        RouteId::SendEmailVerification,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/email-verification/send",
+    ),
+    (
+        RouteId::VerifyEmail,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/email-verification/verify",
+    ),
+    (
+        RouteId::SendPasswordReset,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/password-reset/send",
+    ),
+    (
+        RouteId::ResetPassword,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/password-reset",
+    ),
+    (
+        RouteId::PasswordlessStart,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/passwordless/start",
+    ),
+    (
+        RouteId::PasswordlessConsume,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/passwordless/consume",
+    ),
+    (
+        RouteId::ChangePassword,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/password",
+    ),
+    (
+        RouteId::ListOwnSessions,
+        "GET",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/sessions",
+    ),
+    (
+        RouteId::EndOwnSession,
+        "DELETE",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/sessions/{session_id}",
+    ),
+    (
         RouteId::Introspect,
         "POST",
         "/apps/{app_id}/tenants/{tenant_id}/oauth/introspect",
@@ -111,6 +178,17 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
     ),
     (RouteId::Bootstrap, "POST", "/admin/bootstrap"),
     (RouteId::OperatorSignin, "POST", "/admin/auth/signin"),
+    (RouteId::OperatorUnlock, "POST", "/admin/auth/unlock"),
+    (
+        RouteId::SendOperatorPasswordReset,
+        "POST",
+        "/admin/auth/password-reset/send",
+    ),
+    (
+        RouteId::ResetOperatorPassword,
+        "POST",
+        "/admin/auth/password-reset",
+    ),
     (RouteId::CreateApp, "POST", "/admin/apps"),
     (RouteId::ListApps, "GET", "/admin/apps"),
     (RouteId::GetApp, "GET", "/admin/apps/{app_id}"),
@@ -145,6 +223,22 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         "POST",
         "/admin/apps/{app_id}/webhook-secret",
     ),
+    (
+        RouteId::PutEmailDelivery,
+        "PUT",
+        "/admin/apps/{app_id}/email-delivery",
+    ),
+    (
+        RouteId::GetEmailDelivery,
+        "GET",
+        "/admin/apps/{app_id}/email-delivery",
+    ),
+    (
+        RouteId::ListDeadLetters,
+        "GET",
+        "/admin/apps/{app_id}/email-delivery/dead-letters",
+    ),
+    (RouteId::ListOutbox, "GET", "/admin/apps/{app_id}/outbox"),
     (
         RouteId::GetMetadata,
         "GET",

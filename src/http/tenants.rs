@@ -6,15 +6,24 @@ use super::extract::{allowed, app_id, caller, json_body, page_request, place, qu
 use super::respond;
 use super::routes::Params;
 use crate::domain::authz::{Permission, Target};
+use crate::domain::links::WebUrl;
 use crate::domain::tenancy::LoginMethod;
 use crate::domain::Error;
-use crate::service::tenancy::{self, Put};
-use serde::Deserialize;
+use crate::service::tenancy::{self, Put, TenantSettings};
+use serde::{Deserialize, Deserializer};
 use worker::{Request, Response};
 
 #[derive(Deserialize)]
 struct PutTenantBody {
     login_methods: Option<Vec<String>>,
+    /// Absent: kept; `null`: removed.
+    #[serde(default, deserialize_with = "present")]
+    link_base_url: Option<Option<String>>,
+}
+
+/// A field that is present, `null` or not.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// `PUT /admin/apps/{app_id}/tenants/{tenant_id}` — `tenants:write`. `201` created, `200`
@@ -24,12 +33,18 @@ pub async fn put(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Resp
     let target = Target::Tenant(&app_id, &tenant_id);
     let caller = allowed(cx, &req, Some(Permission::TenantsWrite), target).await?;
     let body: PutTenantBody = json_body(&mut req).await?;
-    let methods = body
-        .login_methods
-        .as_deref()
-        .map(LoginMethod::parse_list)
-        .transpose()?;
-    let (tenant, put) = tenancy::put_tenant(cx, &caller, &app_id, &tenant_id, methods).await?;
+    let settings = TenantSettings {
+        login_methods: body
+            .login_methods
+            .as_deref()
+            .map(LoginMethod::parse_list)
+            .transpose()?,
+        link_base_url: body
+            .link_base_url
+            .map(|url| url.as_deref().map(WebUrl::parse_link_base).transpose())
+            .transpose()?,
+    };
+    let (tenant, put) = tenancy::put_tenant(cx, &caller, &app_id, &tenant_id, settings).await?;
     let status = match put {
         Put::Created => 201,
         Put::Updated => 200,

@@ -61,7 +61,12 @@ pub struct Caches {
     verified: RefCell<HashMap<String, Rc<VerifiedToken>>>,
     pub(super) keyrings: RefCell<HashMap<KeyOwner, Rc<super::keyring::Keyring>>>,
     pub(super) signers: RefCell<HashMap<String, Rc<crate::domain::keys::SigningKey>>>,
+    /// The sets of hashing parameters in use per owner of passwords (see `credentials`).
+    pub(super) password_params: RefCell<PasswordParamsCache>,
 }
+
+type PasswordParamsCache =
+    HashMap<KeyOwner, (Rc<Vec<crate::domain::password::PasswordParams>>, Timestamp)>;
 
 /// Inserts into a bounded map: a full map is emptied first (the cache refills from KV).
 pub(super) fn insert<K: Hash + Eq, V>(map: &RefCell<HashMap<K, V>>, key: K, value: V) {

@@ -18,7 +18,7 @@ use crate::domain::secret::{PlainSecret, SecretKind};
 use crate::domain::session::SessionId;
 use crate::domain::tenancy::{App, Tenant};
 use crate::domain::token;
-use crate::domain::user::{UserId, UserStatus};
+use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{EdgeStore, SessionStore, UserStore};
 use std::rc::Rc;
@@ -89,6 +89,24 @@ async fn authenticate<S: Stores>(
     Ok((sid, user))
 }
 
+/// The caller of an end-user endpoint: its session, and its user as the tenant sees it. A
+/// defect of the token, or a user that is not active here, is `401 invalid_token`.
+pub(super) async fn active_user<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app: &App,
+    tenant: &Tenant,
+    bearer: Option<&str>,
+) -> Result<(SessionId, User, TenantUser), Error> {
+    let (session, user_id) = authenticate(cx, app, tenant, bearer).await?;
+    let (user, face) = cx
+        .db
+        .find_tenant_user(&app.id, &tenant.id, &user_id)
+        .await?
+        .filter(|(_, face)| face.status == UserStatus::Active)
+        .ok_or(Error::InvalidToken)?;
+    Ok((session, user, face))
+}
+
 /// `GET …/auth/me`: the user as this tenant sees it.
 pub async fn me<S: Stores>(
     cx: &Ctx<'_, S>,
@@ -97,14 +115,8 @@ pub async fn me<S: Stores>(
     bearer: Option<&str>,
 ) -> Result<EndUser, Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
-    let (_, user_id) = authenticate(cx, &app, &tenant, bearer).await?;
-    let (_, face) = cx
-        .db
-        .find_tenant_user(&app.id, &tenant.id, &user_id)
-        .await?
-        .filter(|(_, face)| face.status == UserStatus::Active)
-        .ok_or(Error::InvalidToken)?;
-    EndUser::of(cx, face).await
+    let (_, user, face) = active_user(cx, &app, &tenant, bearer).await?;
+    EndUser::of(cx, &user, face).await
 }
 
 /// `POST …/auth/signout`: revokes the session of the presented access token.

@@ -23,6 +23,21 @@ use ed25519_compact::PublicKey;
 use std::rc::Rc;
 
 const KEYRING_TTL_MS: i64 = 5 * 60 * 1000;
+/// How long a KV write may take to reach every location, plus how long an edge may cache a KV
+/// read (Cloudflare's default `cacheTtl`).
+const KV_PROPAGATION_MS: i64 = 2 * 60 * 1000;
+
+/// How long before it signs a new key must be published: every cache between a verifier and
+/// the key — the verifier's JWKS cache (`JWKS_MAX_AGE_SECONDS`), the isolate's key ring
+/// (`KEYRING_TTL_MS`, which also serves the JWKS) and KV's propagation and read cache — has to
+/// have seen it, or a verifier could meet a token whose `kid` it does not know yet.
+pub fn publication_lead_ms(config: &super::Config) -> i64 {
+    config
+        .jwks_max_age_seconds
+        .saturating_mul(1000)
+        .saturating_add(KEYRING_TTL_MS)
+        .saturating_add(KV_PROPAGATION_MS)
+}
 const RELOAD_GAP_MS: i64 = 10 * 1000;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
@@ -259,7 +274,7 @@ async fn rotate_if_due<S: Stores>(
         return Ok(());
     };
     if cx.now.ms_since(newest) >= max_age_days.saturating_mul(DAY_MS) {
-        let activates_at = cx.now.plus_seconds(cx.config.jwks_max_age_seconds);
+        let activates_at = cx.now.plus_ms(publication_lead_ms(cx.config));
         create_key(cx, owner, activates_at, None).await?;
     }
     Ok(())

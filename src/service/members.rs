@@ -7,13 +7,14 @@
 //! same statement as the write, so two admins cannot demote each other at once.
 
 use super::credentials::verify_password;
-use super::principal::{actor, audit_entry, Change};
+use super::principal::{actor, audit_entry, ensure_can_grant, Change};
 use super::tenancy::{existing_app, existing_tenant};
 use super::{Ctx, Stores};
 use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::authz::{authorize, Permission, Principal, Target};
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, OperatorId, TenantId};
+use crate::domain::keys::KeyOwner;
 use crate::domain::member::{
     Member, MemberId, MemberStatus, MembershipType, OperatorRole, INVITE_TTL_MS,
 };
@@ -22,11 +23,38 @@ use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::password::Password;
 use crate::domain::secret::{PlainSecret, SecretKind};
 use crate::domain::Error;
-use crate::store::{MemberStore, OperatorStore};
+use crate::store::{Attempt, MemberStore, OperatorStore};
 use serde_json::json;
 
 fn role_names(roles: &[OperatorRole]) -> Vec<&'static str> {
     roles.iter().map(|r| r.as_str()).collect()
+}
+
+/// Every permission the roles bind.
+fn permissions_of(roles: &[OperatorRole]) -> Vec<Permission> {
+    let mut permissions: Vec<Permission> = roles
+        .iter()
+        .flat_map(|r| r.permissions().iter().copied())
+        .collect();
+    permissions.dedup();
+    permissions
+}
+
+/// The permissions `after` grants that `before` does not. A membership grants while it is
+/// active, and an invitation will once accepted.
+fn gained_permissions(before: &Member, after: &Member) -> Vec<Permission> {
+    let granted = |m: &Member| {
+        if matches!(m.status, MemberStatus::Active | MemberStatus::Invited) {
+            permissions_of(&m.roles)
+        } else {
+            Vec::new()
+        }
+    };
+    let had = granted(before);
+    granted(after)
+        .into_iter()
+        .filter(|p| !had.contains(p))
+        .collect()
 }
 
 /// What an invitation asks for.
@@ -52,6 +80,8 @@ pub async fn invite<S: Stores>(
         None => Target::App(app_id),
     };
     authorize(caller, Some(Permission::MembersWrite), &target).into_result()?;
+    // Nobody hands out a permission they do not hold, in the scope they hold it.
+    ensure_can_grant(caller, permissions_of(&invitation.roles), &target)?;
     match &invitation.tenant_id {
         Some(t) => drop(existing_tenant(cx, app_id, t).await?),
         None => drop(existing_app(cx, app_id).await?),
@@ -101,11 +131,14 @@ pub struct Accepted {
 }
 
 /// `POST /admin/invites/accept` — the invite token. Creates the operator with this password,
-/// or links the existing operator of that email when the password is theirs.
+/// or links the existing operator of that email when the password is theirs. Linking checks
+/// that password exactly as operator sign-in does — counted per operator email and per client
+/// before any hashing — so an invitation is no way around sign-in's throttle.
 pub async fn accept<S: Stores>(
     cx: &Ctx<'_, S>,
     invite_token: &str,
     password: &Password,
+    client: Option<String>,
 ) -> Result<Accepted, Error> {
     let token = PlainSecret::from_client(SecretKind::InviteToken, invite_token)
         .ok_or(Error::InvalidToken)?;
@@ -118,12 +151,23 @@ pub async fn accept<S: Stores>(
         })
         .ok_or(Error::InvalidToken)?;
     let policy = cx.operator_password_policy();
-    let existing = cx.db.find_operator_by_email(&member.email).await?;
-    let (operator_id, new_operator) = match existing {
+    let attempt = Attempt {
+        account: format!("operator:{}", member.email),
+        client,
+        now: cx.now,
+    };
+    // Counted like a sign-in whatever happens next, and before any hashing.
+    let record = cx.db.begin_operator_signin(&member.email, &attempt).await?;
+    if let Some(seconds) = record.retry_after {
+        return Err(Error::RateLimited(seconds));
+    }
+    let (operator_id, new_operator) = match record.user {
         Some(operator) => {
-            if !verify_password(&policy, operator.password_hash.as_ref(), password) {
+            let stored = operator.password_hash.as_ref();
+            if !verify_password(cx, &KeyOwner::Operators, &policy, stored, password).await? {
                 return Err(Error::InvalidCredentials);
             }
+            cx.db.finish_operator_signin(&attempt).await?;
             (operator.id, None)
         }
         None => {
@@ -133,7 +177,10 @@ pub async fn accept<S: Stores>(
                 password_hash: Some(policy.hash(password, cx.random()?)),
                 is_platform_owner: false,
                 created_at: cx.now,
+                password_reset_at: None,
             };
+            // A new operator is not a failed attempt: give the client its attempt back.
+            cx.db.finish_operator_signin(&attempt).await?;
             (operator.id, Some(operator))
         }
     };
@@ -228,6 +275,9 @@ pub async fn update<S: Stores>(
             updated.status.as_str()
         )));
     }
+    // What the membership will grant that it does not grant now (new roles, or its roles
+    // again when it is reactivated) must be the caller's to grant.
+    ensure_can_grant(caller, gained_permissions(&member, &updated), &target)?;
     updated.updated_at = cx.now;
     let keep_an_admin = member.is_active_app_admin() && !updated.is_active_app_admin();
     let audit = audit_entry(

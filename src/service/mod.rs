@@ -18,32 +18,44 @@
 //! - `signin`, `sessions`, `introspection`: end users — sign-up, sign-in, refresh rotation,
 //!   sign-out, `/auth/me`, RFC 7662/7009.
 //! - `operators`, `tenancy`, `api_keys`, `members`, `audit`: the management plane.
+//! - `maintenance`: what the cron prunes, and how long things are kept.
 //! - `users`, `catalogue`, `billing`: end-user state — suspension, plans, roles, metadata,
 //!   the role and plan catalogue, the billing webhook.
+//! - `email`: each app's email delivery, the queue's consumer, the outbox and dead letters;
+//!   `recovery` (email verification, password resets of end users and operators),
+//!   `passwordless` and `account` (an end user's own password, sessions and leaving a tenant).
 
+pub mod account;
 pub mod api_keys;
 pub mod audit;
 pub mod billing;
 pub mod cache;
 pub mod catalogue;
 pub mod credentials;
+pub mod email;
 pub mod introspection;
 pub mod keyring;
+pub mod maintenance;
 pub mod members;
 pub mod operators;
+pub mod passwordless;
 pub mod principal;
+pub mod recovery;
 pub mod sessions;
 pub mod signin;
 pub mod tenancy;
 pub mod users;
 
+use crate::domain::challenge::CodeKey;
+use crate::domain::device::DeviceKey;
 use crate::domain::keys::KeyEncryptionKey;
+use crate::domain::links::WebUrl;
 use crate::domain::password::PasswordPolicy;
 use crate::domain::session::SuccessorKey;
 use crate::domain::tenancy::AppSettings;
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
-use crate::store::{Database, EdgeStore};
+use crate::store::{Database, EdgeStore, MailQueue};
 pub use cache::Caches;
 
 /// Which adapters a deployment (or a test) runs on: the relational store and the edge store.
@@ -52,6 +64,8 @@ pub trait Stores {
     type Db: Database;
     /// KV in the worker, KV over memory in native tests.
     type Edge: EdgeStore;
+    /// The outgoing-email queue: Cloudflare Queues in the worker, memory in native tests.
+    type Queue: MailQueue;
 }
 
 /// A source of cryptographically secure random bytes.
@@ -85,6 +99,14 @@ pub struct Config {
     pub cache_ttl_seconds: i64,
     /// `OPERATOR_KEY_ROTATION_DAYS` (default 30).
     pub operator_key_rotation_days: i64,
+    /// `AUDIT_RETENTION_DAYS` (default 365): how long audit entries are kept.
+    pub audit_retention_days: i64,
+    /// `EMAIL_RETRY_BASE_SECONDS` (default 10): the wait after a message's first failed
+    /// delivery, doubled after each further one (at most 15 minutes).
+    pub email_retry_base_seconds: u32,
+    /// `OPERATOR_LINK_BASE_URL`: where operators' password-reset links point (the console);
+    /// without it, operator password resets are `409 email_delivery_not_configured`.
+    pub operator_link_base_url: Option<WebUrl>,
     /// Cheap password hashing for tests. Only a test build (the `test-hooks` feature) or a
     /// native test can set it: the deployed worker never reads a variable for it.
     pub test_pbkdf2_iterations: Option<u32>,
@@ -103,6 +125,9 @@ impl std::fmt::Debug for Config {
                 "operator_key_rotation_days",
                 &self.operator_key_rotation_days,
             )
+            .field("audit_retention_days", &self.audit_retention_days)
+            .field("email_retry_base_seconds", &self.email_retry_base_seconds)
+            .field("operator_link_base_url", &self.operator_link_base_url)
             .field("test_pbkdf2_iterations", &self.test_pbkdf2_iterations)
             .finish_non_exhaustive()
     }
@@ -118,6 +143,9 @@ impl Config {
             jwks_max_age_seconds: 300,
             cache_ttl_seconds: 30,
             operator_key_rotation_days: 30,
+            audit_retention_days: 365,
+            email_retry_base_seconds: crate::domain::delivery::DEFAULT_RETRY_BASE_SECONDS,
+            operator_link_base_url: None,
             test_pbkdf2_iterations: None,
         }
     }
@@ -129,6 +157,8 @@ pub struct Ctx<'a, S: Stores> {
     pub db: &'a S::Db,
     /// The edge view (KV).
     pub edge: &'a S::Edge,
+    /// The outgoing-email queue.
+    pub queue: &'a S::Queue,
     /// The request's time.
     pub now: Timestamp,
     /// The public origin of the deployment (`https://host`), the base of every issuer.
@@ -174,9 +204,19 @@ impl<S: Stores> Ctx<'_, S> {
         KeyEncryptionKey::from_secret(&self.config.key_encryption_secret)
     }
 
+    /// The key of emailed codes' hashes.
+    pub fn code_key(&self) -> Result<CodeKey, Error> {
+        CodeKey::from_secret(&self.config.key_encryption_secret)
+    }
+
     /// The key that derives refresh-token successors.
     pub fn successor_key(&self) -> Result<SuccessorKey, Error> {
         SuccessorKey::from_secret(&self.config.key_encryption_secret)
+    }
+
+    /// The key that signs device tokens (see `domain::device`).
+    pub fn device_key(&self) -> Result<DeviceKey, Error> {
+        DeviceKey::from_secret(&self.config.key_encryption_secret)
     }
 
     /// How long an isolate trusts a cached app, tenant, policy or API key.

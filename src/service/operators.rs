@@ -4,8 +4,9 @@
 //! per client before any hashing) and timing-safe (`credentials`); operator tokens are signed
 //! with the operator plane's own key and audience, so they are never end-user tokens.
 
-use super::credentials::{rehash_if_weaker, verify_password};
+use super::credentials::{attempt_subject, device_token, rehash_if_weaker, verify_password};
 use super::{keyring, Ctx, Stores};
+use crate::domain::device::DeviceToken;
 use crate::domain::email::Email;
 use crate::domain::ids::OperatorId;
 use crate::domain::keys::KeyOwner;
@@ -42,6 +43,7 @@ pub async fn bootstrap<S: Stores>(
         password_hash: Some(cx.operator_password_policy().hash(password, cx.random()?)),
         is_platform_owner: true,
         created_at: cx.now,
+        password_reset_at: None,
     };
     if !cx.db.create_platform_owner(&operator).await? {
         return Err(Error::AlreadyBootstrapped);
@@ -65,16 +67,26 @@ impl std::fmt::Debug for OperatorToken {
     }
 }
 
+/// An operator signed in: its access token, and a device token for the browser.
+#[derive(Debug, Clone)]
+pub struct OperatorSignedIn {
+    pub token: OperatorToken,
+    pub device: DeviceToken,
+}
+
 /// Signs an operator in. Unknown email and wrong password answer alike and cost alike; too
-/// many failures for the email or the client are `429` before any hashing.
+/// many failures for the email (or, with a valid device token of that email, for that
+/// device) or the client are `429` before any hashing.
 pub async fn signin<S: Stores>(
     cx: &Ctx<'_, S>,
     email: Email,
     password: &Password,
     client: Option<String>,
-) -> Result<OperatorToken, Error> {
+    device: Option<&str>,
+) -> Result<OperatorSignedIn, Error> {
+    let account = format!("operator:{email}");
     let attempt = Attempt {
-        account: format!("operator:{email}"),
+        account: attempt_subject(cx, &account, device)?,
         client,
         now: cx.now,
     };
@@ -84,7 +96,7 @@ pub async fn signin<S: Stores>(
     }
     let policy = cx.operator_password_policy();
     let stored = record.user.as_ref().and_then(|o| o.password_hash.as_ref());
-    let verified = verify_password(&policy, stored, password);
+    let verified = verify_password(cx, &KeyOwner::Operators, &policy, stored, password).await?;
     let (Some(operator), true) = (&record.user, verified) else {
         return Err(Error::InvalidCredentials);
     };
@@ -97,7 +109,26 @@ pub async fn signin<S: Stores>(
         })
         .await?;
     }
-    issue_token(cx, &operator.id).await
+    Ok(OperatorSignedIn {
+        token: issue_token(cx, &operator.id).await?,
+        device: device_token(cx, &account)?,
+    })
+}
+
+/// `POST /admin/auth/unlock` — the root token. Clears the sign-in counter of an operator's
+/// email, so a platform owner locked out by someone guessing at its email gets back in. The
+/// client addresses' own counters are left alone.
+pub async fn unlock<S: Stores>(
+    cx: &Ctx<'_, S>,
+    presented: Option<&str>,
+    email: &Email,
+) -> Result<(), Error> {
+    check_root_token(cx, presented)?;
+    cx.db.clear_operator_failures(email).await?;
+    cx.warn(&format!(
+        "operator sign-in counter of {email} cleared with the root token"
+    ));
+    Ok(())
 }
 
 /// Signs an operator token for `operator`.

@@ -42,10 +42,15 @@ pub async fn principal<S: Stores>(
     let key = keyring::public_key(cx, &KeyOwner::Operators, &kid, ttl_ms)
         .await?
         .ok_or(Error::Unauthorized)?;
-    let subject = token::verify_operator_token(credential, |_| Some(key), cx.now)
+    let verified = token::verify_operator_token(credential, |_| Some(key), cx.now)
         .ok_or(Error::Unauthorized)?;
-    let id = OperatorId::parse(&subject).map_err(|_| Error::Unauthorized)?;
-    let operator = cx.db.find_operator(&id).await?.ok_or(Error::Unauthorized)?;
+    let id = OperatorId::parse(&verified.sub).map_err(|_| Error::Unauthorized)?;
+    let operator = cx
+        .db
+        .find_operator(&id)
+        .await?
+        .filter(|o| !o.predates_reset(verified.iat))
+        .ok_or(Error::Unauthorized)?;
     if operator.is_platform_owner {
         return Ok(Principal::PlatformOwner(id));
     }

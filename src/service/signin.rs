@@ -7,23 +7,32 @@
 //! is upgraded after a success.
 
 use super::cache::{self, OnKvFailure};
-use super::credentials::{rehash_if_weaker, verify_password};
+use super::credentials::{attempt_subject, device_token, rehash_if_weaker, verify_password};
 use super::sessions::{self, IssuedSession};
 use super::users::EndUser;
 use super::{Ctx, Stores};
+use crate::domain::device::DeviceToken;
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
+use crate::domain::keys::KeyOwner;
 use crate::domain::password::Password;
 use crate::domain::tenancy::{LoginMethod, Tenant};
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{Attempt, SessionStore, UserStore};
 
-/// A user signed in: as the tenant sees it, with a new session.
+/// A user signed in: as the tenant sees it, with a new session, and a device token for the
+/// browser (`domain::device`).
 #[derive(Debug, Clone)]
 pub struct SignedIn {
     pub user: EndUser,
     pub session: IssuedSession,
+    pub device: DeviceToken,
+}
+
+/// The throttling subject of an email's account in a tenant.
+fn account_of(email: &Email) -> String {
+    format!("account:{email}")
 }
 
 fn require_email_password(tenant: &Tenant) -> Result<(), Error> {
@@ -62,6 +71,8 @@ pub async fn signup<S: Stores>(
         id: UserId::generate(cx.now, cx.random()?),
         email,
         password_hash: Some(policy.hash(password, cx.random()?)),
+        email_verified: false,
+        passwordless: false,
         created_at: cx.now,
     };
     let face = TenantUser::new(&user, &tenant.id, cx.now);
@@ -77,14 +88,16 @@ pub async fn signup<S: Stores>(
         return Err(Error::EmailTaken);
     }
     Ok(SignedIn {
-        user: EndUser::with(face, &policy),
+        device: device_token(cx, &account_of(&face.email))?,
+        user: EndUser::with(&user, face, &policy),
         session: issued,
     })
 }
 
-/// `POST …/auth/signin`: throttled before hashing; unknown email and wrong password answer
-/// alike (`401 invalid_credentials`) and cost alike; a suspended user with the right password
-/// is `403 user_suspended` (and that attempt is not a failure).
+/// `POST …/auth/signin`: throttled before hashing — per account, or per device when the
+/// attempt carries a valid device token of that account — and per client; unknown email and
+/// wrong password answer alike (`401 invalid_credentials`) and cost alike; a suspended user
+/// with the right password is `403 user_suspended` (and that attempt is not a failure).
 pub async fn signin<S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,
@@ -92,11 +105,13 @@ pub async fn signin<S: Stores>(
     email: Email,
     password: &Password,
     client: Option<String>,
+    device: Option<&str>,
 ) -> Result<SignedIn, Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
     require_email_password(&tenant)?;
+    let account = account_of(&email);
     let attempt = Attempt {
-        account: format!("account:{email}"),
+        account: attempt_subject(cx, &account, device)?,
         client,
         now: cx.now,
     };
@@ -112,7 +127,8 @@ pub async fn signin<S: Stores>(
         .user
         .as_ref()
         .and_then(|(user, _)| user.password_hash.as_ref());
-    let verified = verify_password(&policy, stored, password);
+    let owner = KeyOwner::App(app.id.clone());
+    let verified = verify_password(cx, &owner, &policy, stored, password).await?;
     // The attempt is already counted: a failure needs no further write.
     let (Some((user, face)), true) = (record.user, verified) else {
         return Err(Error::InvalidCredentials);
@@ -135,7 +151,8 @@ pub async fn signin<S: Stores>(
         .create_session(&session, &issued.refresh_token.hash(), &attempt)
         .await?;
     Ok(SignedIn {
-        user: EndUser::with(face, &policy),
+        user: EndUser::with(&user, face, &policy),
         session: issued,
+        device: device_token(cx, &account)?,
     })
 }

@@ -10,6 +10,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::authz::{authorize, Permission, Principal, Target};
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
+use crate::domain::links::WebUrl;
 use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::tenancy::{App, AppSettings, LoginMethod, Tenant};
 use crate::domain::time::Timestamp;
@@ -180,8 +181,9 @@ pub struct RotatedKey {
 }
 
 /// `POST /admin/apps/{app}/signing-keys/rotate` — platform owner. Adds a key published now
-/// and signing after `JWKS_MAX_AGE_SECONDS`; the old key keeps verifying until its last token
-/// has expired.
+/// and signing once every cache in front of verifiers has seen it
+/// (`keyring::publication_lead_ms`); the old key keeps verifying until its last token has
+/// expired.
 pub async fn rotate_signing_key<S: Stores>(
     cx: &Ctx<'_, S>,
     caller: &Principal,
@@ -189,7 +191,7 @@ pub async fn rotate_signing_key<S: Stores>(
 ) -> Result<RotatedKey, Error> {
     authorize(caller, None, &Target::App(app_id)).into_result()?;
     existing_app(cx, app_id).await?;
-    let activates_at = cx.now.plus_seconds(cx.config.jwks_max_age_seconds);
+    let activates_at = cx.now.plus_ms(keyring::publication_lead_ms(cx.config));
     let audit = audit_entry(
         cx,
         actor(caller),
@@ -225,19 +227,31 @@ fn tenant_change(tenant: &Tenant, action: AuditAction) -> Change<'_> {
         action,
         target: tenant.id.to_string(),
         tenant_id: Some(&tenant.id),
-        detail: json!({ "login_methods": methods }),
+        detail: json!({
+            "login_methods": methods,
+            "link_base_url": tenant.link_base_url.as_ref().map(WebUrl::as_str),
+        }),
     }
+}
+
+/// What `PUT /admin/apps/{app}/tenants/{tenant}` sets; `None` keeps what the tenant has (on
+/// creation: `["emailpassword"]` and no link base).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantSettings {
+    pub login_methods: Option<Vec<LoginMethod>>,
+    /// `Some(None)` removes the link base.
+    pub link_base_url: Option<Option<WebUrl>>,
 }
 
 /// `PUT /admin/apps/{app}/tenants/{tenant}` — `tenants:write`. Creates or updates a tenant;
 /// `login_methods` defaults to `["emailpassword"]` on creation and is kept when absent on
-/// update.
+/// update, and so is `link_base_url` (none on creation).
 pub async fn put_tenant<S: Stores>(
     cx: &Ctx<'_, S>,
     caller: &Principal,
     app_id: &AppId,
     tenant_id: &TenantId,
-    login_methods: Option<Vec<LoginMethod>>,
+    settings: TenantSettings,
 ) -> Result<(Tenant, Put), Error> {
     authorize(
         caller,
@@ -248,8 +262,11 @@ pub async fn put_tenant<S: Stores>(
     existing_app(cx, app_id).await?;
     let (tenant, put) = match cx.db.find_tenant(app_id, tenant_id).await? {
         Some(mut tenant) => {
-            if let Some(methods) = login_methods {
+            if let Some(methods) = settings.login_methods {
                 tenant.login_methods = methods;
+            }
+            if let Some(link_base_url) = settings.link_base_url {
+                tenant.link_base_url = link_base_url;
             }
             tenant.updated_at = cx.now;
             let audit = audit_entry(
@@ -266,7 +283,10 @@ pub async fn put_tenant<S: Stores>(
             let tenant = Tenant {
                 app_id: app_id.clone(),
                 id: tenant_id.clone(),
-                login_methods: login_methods.unwrap_or_else(|| vec![LoginMethod::EmailPassword]),
+                login_methods: settings
+                    .login_methods
+                    .unwrap_or_else(|| vec![LoginMethod::EmailPassword]),
+                link_base_url: settings.link_base_url.flatten(),
                 created_at: cx.now,
                 updated_at: cx.now,
             };

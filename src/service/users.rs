@@ -23,30 +23,43 @@ use crate::domain::password::Password;
 use crate::domain::policy::{
     check_rate_limit, merge_patch, AppPolicy, Effective, MAX_METADATA_BYTES,
 };
+use crate::domain::tenancy::LoginMethod;
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{EdgeStore, UserFilter, UserStateStore, UserStore};
 use serde_json::{json, Value};
 
 /// An end user as one tenant sees it, with its effective rate limit, roles and permissions
-/// under the app's current roles and plans.
+/// under the app's current roles and plans, and what it holds app-wide: whether its email is
+/// verified and its sign-in methods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndUser {
     pub face: TenantUser,
     pub effective: Effective,
+    pub email_verified: bool,
+    pub methods: Vec<LoginMethod>,
 }
 
 impl EndUser {
-    /// `face` under `policy`.
-    pub fn with(face: TenantUser, policy: &AppPolicy) -> Self {
+    /// `user` as its `face` shows it, under `policy`.
+    pub fn with(user: &User, face: TenantUser, policy: &AppPolicy) -> Self {
         let effective = policy.effective(&face.state());
-        EndUser { face, effective }
+        EndUser {
+            face,
+            effective,
+            email_verified: user.email_verified,
+            methods: user.methods(),
+        }
     }
 
-    /// `face` under the app's current policy (from the cache, KV or D1).
-    pub async fn of<S: Stores>(cx: &Ctx<'_, S>, face: TenantUser) -> Result<Self, Error> {
+    /// `user` and its `face` under the app's current policy (from the cache, KV or D1).
+    pub async fn of<S: Stores>(
+        cx: &Ctx<'_, S>,
+        user: &User,
+        face: TenantUser,
+    ) -> Result<Self, Error> {
         let policy = cache::policy(cx, &face.app_id, OnKvFailure::ReadD1).await?;
-        Ok(EndUser::with(face, &policy))
+        Ok(EndUser::with(user, face, &policy))
     }
 }
 
@@ -78,11 +91,22 @@ pub(super) async fn face_of<S: Stores>(
     tenant_id: &TenantId,
     user_id: &UserId,
 ) -> Result<TenantUser, Error> {
+    user_of(cx, app_id, tenant_id, user_id)
+        .await
+        .map(|(_, face)| face)
+}
+
+/// The user and its face in the tenant; `404 tenant_not_found` / `user_not_found`.
+async fn user_of<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    user_id: &UserId,
+) -> Result<(User, TenantUser), Error> {
     existing_tenant(cx, app_id, tenant_id).await?;
     cx.db
         .find_tenant_user(app_id, tenant_id, user_id)
         .await?
-        .map(|(_, face)| face)
         .ok_or(Error::UserNotFound)
 }
 
@@ -132,7 +156,7 @@ async fn change_face<S: Stores>(
             "the user changed concurrently; read it again".to_owned(),
         ));
     }
-    let fresh = face_of(cx, &current.app_id, &current.tenant_id, &current.user_id).await?;
+    let (user, fresh) = user_of(cx, &current.app_id, &current.tenant_id, &current.user_id).await?;
     if let Err(e) = publish_flags(cx, &fresh).await {
         // Undo, so that D1 and the edge keep saying the same thing.
         let undo = AuditEntry {
@@ -148,7 +172,7 @@ async fn change_face<S: Stores>(
         }
         return Err(e);
     }
-    EndUser::of(cx, fresh).await
+    EndUser::of(cx, &user, fresh).await
 }
 
 fn user_change<'a>(face: &'a TenantUser, action: AuditAction, detail: Value) -> Change<'a> {
@@ -184,6 +208,8 @@ pub async fn create<S: Stores>(
         id: UserId::generate(cx.now, cx.random()?),
         email,
         password_hash,
+        email_verified: false,
+        passwordless: false,
         created_at: cx.now,
     };
     let face = TenantUser::new(&user, &tenant.id, cx.now);
@@ -200,7 +226,7 @@ pub async fn create<S: Stores>(
     if !cx.db.create_user_only(&user, &face, &audit).await? {
         return Err(Error::EmailTaken);
     }
-    Ok(EndUser::with(face, &policy))
+    Ok(EndUser::with(&user, face, &policy))
 }
 
 /// `GET /admin/apps/{app}/tenants/{tenant}/users` — `users:read`. Filters by status, plan and
@@ -226,7 +252,7 @@ pub async fn list<S: Stores>(
         )
         .await?;
     let by_email = filter.email_prefix.is_some();
-    let page = finish_page(faces, page.limit, |f| {
+    let page = finish_page(faces, page.limit, |(_, f)| {
         if by_email {
             f.email.to_string()
         } else {
@@ -234,7 +260,7 @@ pub async fn list<S: Stores>(
         }
     });
     let policy = cache::policy(cx, app_id, OnKvFailure::ReadD1).await?;
-    Ok(page.map(|face| EndUser::with(face, &policy)))
+    Ok(page.map(|(user, face)| EndUser::with(&user, face, &policy)))
 }
 
 /// `GET /admin/apps/{app}/tenants/{tenant}/users/{user}` — `users:read`.
@@ -246,8 +272,8 @@ pub async fn get<S: Stores>(
     user_id: &UserId,
 ) -> Result<EndUser, Error> {
     allow_tenant(caller, Permission::UsersRead, app_id, tenant_id)?;
-    let face = face_of(cx, app_id, tenant_id, user_id).await?;
-    EndUser::of(cx, face).await
+    let (user, face) = user_of(cx, app_id, tenant_id, user_id).await?;
+    EndUser::of(cx, &user, face).await
 }
 
 /// `POST …/suspend` and `…/unsuspend` — `users:suspend`. At once: sign-in and refresh answer
@@ -382,7 +408,7 @@ pub async fn associate<S: Stores>(
     if !cx.db.associate(&face, &audit).await? {
         return Err(Error::EmailTaken);
     }
-    Ok(EndUser::with(face, &policy))
+    Ok(EndUser::with(&user, face, &policy))
 }
 
 /// `POST …/users/{user}/sessions/revoke` — `users:suspend`. Revokes every session of the user

@@ -14,17 +14,21 @@
 
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::authz::Grant;
+use crate::domain::challenge::{Challenge, Plane, Purpose, StoredChallenge, Subject};
+use crate::domain::delivery::{DeadLetter, Delivery, Envelope, Message};
 use crate::domain::email::Email;
-use crate::domain::ids::{ApiKeyId, AppId, OperatorId, TenantId};
+use crate::domain::ids::{ApiKeyId, AppId, ChallengeId, OperatorId, TenantId};
 use crate::domain::keys::KeyOwner;
+use crate::domain::links::WebUrl;
 use crate::domain::member::{Member, MemberId, MemberStatus};
 use crate::domain::names::{PlanTier, RoleName, UserPermission};
 use crate::domain::operator::Operator;
-use crate::domain::password::PasswordHash;
+use crate::domain::password::{PasswordHash, PasswordParams};
 use crate::domain::policy::{AppPolicy, Plan, UserFlags};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
+use crate::domain::throttle::{self, ThrottlePolicy};
 use crate::domain::time::Timestamp;
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
@@ -32,6 +36,8 @@ use crate::domain::Error;
 pub mod d1;
 pub mod kv;
 pub mod memory;
+#[cfg(target_arch = "wasm32")]
+pub mod queue;
 
 /// Apps and tenants.
 pub trait TenancyStore {
@@ -101,6 +107,10 @@ pub trait OperatorStore {
         id: &OperatorId,
         hash: &PasswordHash,
     ) -> Result<(), Error>;
+    /// Every distinct set of hashing parameters among operators' stored passwords.
+    async fn find_operator_password_params(&self) -> Result<Vec<PasswordParams>, Error>;
+    /// Forgets the sign-in failures counted against an operator email (`operator:<email>`).
+    async fn clear_operator_failures(&self, email: &Email) -> Result<(), Error>;
 }
 
 /// Tenant API keys, stored by the hash of their secret.
@@ -225,6 +235,13 @@ pub trait UserStore {
         tenant: &TenantId,
         attempt: &Attempt,
     ) -> Result<(), Error>;
+    /// The user with `email` in a tenant, if any (nothing is counted: not for passwords).
+    async fn find_tenant_user_by_email(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Option<(User, TenantUser)>, Error>;
     /// A user as one tenant sees it, if the user has a face there.
     async fn find_tenant_user(
         &self,
@@ -239,6 +256,8 @@ pub trait UserStore {
         user: &UserId,
         hash: &PasswordHash,
     ) -> Result<(), Error>;
+    /// Every distinct set of hashing parameters among the app's users' stored passwords.
+    async fn find_password_params(&self, app: &AppId) -> Result<Vec<PasswordParams>, Error>;
 }
 
 /// A session found by one of its refresh tokens.
@@ -390,12 +409,14 @@ pub trait MemberStore {
 
 /// The audit log (entries are written by the change they describe, through the other ports).
 pub trait AuditStore {
-    /// Up to `limit` entries of an app, newest first, before the entry id `before`,
-    /// optionally of one tenant only (keyset over the id, a UUIDv7).
+    /// Up to `limit` entries of an app, newest first, before the entry id `before` (keyset over
+    /// the id, a UUIDv7), optionally of one tenant only, written at or after the given time
+    /// (the creation of the tenant's current incarnation: a re-created tenant of a deleted
+    /// one's id does not show the deleted one's entries).
     async fn list_audit(
         &self,
         app: &AppId,
-        tenant: Option<&TenantId>,
+        tenant: Option<(&TenantId, Timestamp)>,
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, Error>;
@@ -440,8 +461,8 @@ pub trait UserStateStore {
         now: Timestamp,
         audit: &AuditEntry,
     ) -> Result<(), Error>;
-    /// Up to `limit` faces of a tenant after the cursor key (a user id, or an email when
-    /// filtering by email prefix).
+    /// Up to `limit` faces of a tenant, each with its user, after the cursor key (a user id,
+    /// or an email when filtering by email prefix).
     async fn list_tenant_users(
         &self,
         app: &AppId,
@@ -449,7 +470,7 @@ pub trait UserStateStore {
         filter: &UserFilter,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<TenantUser>, Error>;
+    ) -> Result<Vec<(User, TenantUser)>, Error>;
     /// The app user, whatever its tenants.
     async fn find_user(&self, app: &AppId, id: &UserId) -> Result<Option<User>, Error>;
     /// Writes a face's status, plan, override and hand roles, and increments its version, if
@@ -513,6 +534,292 @@ pub trait UserStateStore {
     ) -> Result<EventOutcome, Error>;
 }
 
+/// Pruning of what is past its use, in bounded batches (D1 limits the work of one query):
+/// each call deletes at most `limit` rows and returns how many it deleted, so the caller
+/// repeats it until fewer come back.
+pub trait MaintenanceStore {
+    /// Sign-in counters that neither block (`blocked_until <= now`) nor count any more (no
+    /// failure since `idle_before`).
+    async fn prune_signin_failures(
+        &self,
+        idle_before: Timestamp,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<usize, Error>;
+    /// Sessions, with all their refresh tokens, revoked or past their absolute end before
+    /// `ended_before`.
+    async fn prune_sessions(&self, ended_before: Timestamp, limit: usize) -> Result<usize, Error>;
+    /// Billing events received before `received_before` (their signatures expired long ago, so
+    /// no replay of them can verify).
+    async fn prune_webhook_events(
+        &self,
+        received_before: Timestamp,
+        limit: usize,
+    ) -> Result<usize, Error>;
+    /// Audit entries written before `written_before` (the retention of the log).
+    async fn prune_audit(&self, written_before: Timestamp, limit: usize) -> Result<usize, Error>;
+}
+
+/// A send about to be counted (`domain::challenge::SendLimit`): the address's subject and,
+/// when the request names one, the client's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendCount {
+    /// `send:<email>`.
+    pub address: String,
+    /// `client:<address>`.
+    pub client: Option<String>,
+    pub now: Timestamp,
+}
+
+/// A consume about to be counted (sign-in's policies, `domain::throttle`): the address's
+/// wrong-code subject under `ACCOUNT` (codes only) and the client's under `CLIENT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumeCount {
+    /// `code:<email>`, for a code; `None` for a link token.
+    pub address: Option<String>,
+    /// `client:<address>`, when the request names one.
+    pub client: Option<String>,
+    pub now: Timestamp,
+}
+
+impl ConsumeCount {
+    /// The subjects to count, each with its policy, in counting order: the client under
+    /// `throttle::CLIENT` first (while it is blocked nothing else is counted), then the address
+    /// under `throttle::ACCOUNT`.
+    pub fn subjects(&self) -> Vec<(&str, &'static ThrottlePolicy)> {
+        let mut subjects = Vec::new();
+        if let Some(client) = &self.client {
+            subjects.push((client.as_str(), &throttle::CLIENT));
+        }
+        if let Some(address) = &self.address {
+            subjects.push((address.as_str(), &throttle::ACCOUNT));
+        }
+        subjects
+    }
+}
+
+/// What a successful consume settles, in the batch that completes it: the count of `clear`
+/// is deleted, and `give_back` (a client) gets its counted attempt back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settlement {
+    pub clear: Option<String>,
+    pub give_back: Option<String>,
+}
+
+/// A lookup made together with the counting of an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted<T> {
+    /// What was found (after the attempt was counted on it, for a code).
+    pub found: Option<T>,
+    /// `Some(seconds)` when a subject was blocked: refuse without any further work.
+    pub retry_after: Option<i64>,
+}
+
+/// How a passwordless sign-up ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignUpOutcome {
+    /// The challenge was consumed and the user, its face and its session were written.
+    SignedUp,
+    /// The challenge was no longer open: nothing was written.
+    ChallengeGone,
+    /// The tenant got that email meanwhile: the challenge was consumed, nothing else written.
+    EmailTaken,
+}
+
+impl SignUpOutcome {
+    /// The outcome of a batch whose consume did (or did not) happen, and whose user insert,
+    /// guarded by it and by the tenant lacking the email, did (or did not).
+    pub fn of(consumed: bool, user_written: bool) -> Self {
+        match (consumed, user_written) {
+            (false, _) => SignUpOutcome::ChallengeGone,
+            (true, false) => SignUpOutcome::EmailTaken,
+            (true, true) => SignUpOutcome::SignedUp,
+        }
+    }
+}
+
+/// Email delivery, email challenges and the self-service of end users.
+pub trait EmailStore {
+    /// The app's delivery setting (`Delivery::None` when never set).
+    async fn find_email_delivery(&self, app: &AppId) -> Result<Delivery, Error>;
+    /// Replaces the app's delivery setting; any other kind than `outbox` deletes the app's
+    /// outbox. `false` (nothing written) when the app does not exist.
+    async fn put_email_delivery(
+        &self,
+        app: &AppId,
+        delivery: &Delivery,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
+    /// Keeps a message in the app's outbox (once per message id), and deletes the app's
+    /// outbox messages made before `prune_before` in the same batch.
+    async fn create_outbox_message(
+        &self,
+        message: &Message,
+        prune_before: Timestamp,
+    ) -> Result<(), Error>;
+    /// Up to `limit` outbox messages of an app made after `since`, newest first, before the
+    /// message id `before`, optionally only those to `to`.
+    async fn list_outbox(
+        &self,
+        app: &AppId,
+        to: Option<&Email>,
+        since: Timestamp,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Message>, Error>;
+    /// Records a message that could not be delivered (once per message id), and deletes the
+    /// app's dead letters recorded before `prune_before` in the same batch.
+    async fn create_dead_letter(
+        &self,
+        letter: &DeadLetter,
+        prune_before: Timestamp,
+    ) -> Result<(), Error>;
+    /// Up to `limit` dead letters of an app, newest first, before the message id `before`.
+    async fn list_dead_letters(
+        &self,
+        app: &AppId,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, Error>;
+    /// Counts a send against its address (`ADDRESS_SENDS`) and client (`CLIENT_SENDS`) in the
+    /// plane, each unless its window is full. `Some(seconds)` when one was full: until the
+    /// later of the full windows ends.
+    async fn count_send(&self, plane: &Plane, count: &SendCount) -> Result<Option<i64>, Error>;
+    /// Stores a challenge and returns the account its email belongs to in its plane (a user
+    /// of the tenant, or an operator), found by the same statement.
+    async fn create_challenge(&self, challenge: &Challenge) -> Result<Option<Subject>, Error>;
+    /// The challenge with this id in this plane, if any, whatever its state.
+    async fn find_challenge(
+        &self,
+        plane: &Plane,
+        id: &ChallengeId,
+    ) -> Result<Option<StoredChallenge>, Error>;
+    /// Counts a code try: on the passwordless attempt (one more try, only while it is open)
+    /// and against the subjects of `count`, in one batch. `found` is the attempt after its try
+    /// was counted, `None` when it was not open.
+    async fn begin_code_try(
+        &self,
+        plane: &Plane,
+        id: &ChallengeId,
+        count: &ConsumeCount,
+    ) -> Result<Counted<StoredChallenge>, Error>;
+    /// Finds the open challenge of `purpose` whose link token hashes to `token`, and counts
+    /// the consume against the subjects of `count`, in one batch.
+    async fn begin_link_try(
+        &self,
+        plane: &Plane,
+        purpose: Purpose,
+        token: &SecretHash,
+        count: &ConsumeCount,
+    ) -> Result<Counted<StoredChallenge>, Error>;
+    /// Consumes an open challenge and marks its user's email verified (when it is still the
+    /// user's email), settling `settle`, in one batch. `false` when it was no longer open.
+    async fn verify_email(
+        &self,
+        challenge: &ChallengeId,
+        tenant: (&AppId, &TenantId),
+        user: &UserId,
+        now: Timestamp,
+        settle: &Settlement,
+    ) -> Result<bool, Error>;
+    /// Consumes an open challenge, replaces the user's password (and marks its email
+    /// verified) and revokes every live session of the user in the tenant, settling `settle`,
+    /// in one batch. The revoked sessions, or `None` when the challenge was no longer open.
+    async fn reset_user_password(
+        &self,
+        challenge: &ChallengeId,
+        tenant: (&AppId, &TenantId),
+        user: &UserId,
+        hash: &PasswordHash,
+        now: Timestamp,
+        settle: &Settlement,
+    ) -> Result<Option<Vec<SessionId>>, Error>;
+    /// Consumes an open challenge and replaces the operator's password, recording the reset
+    /// (older operator tokens stop working), settling `settle`, in one batch. `false` when the
+    /// challenge was no longer open.
+    async fn reset_operator_password(
+        &self,
+        challenge: &ChallengeId,
+        operator: &OperatorId,
+        hash: &PasswordHash,
+        now: Timestamp,
+        settle: &Settlement,
+    ) -> Result<bool, Error>;
+    /// Consumes an open passwordless challenge, marks the user's email verified and
+    /// passwordless used, and writes the session with its first refresh token, settling
+    /// `settle`, in one batch. `false` (nothing written) when the challenge was no longer open.
+    async fn passwordless_sign_in(
+        &self,
+        challenge: &ChallengeId,
+        session: &Session,
+        token: &SecretHash,
+        settle: &Settlement,
+    ) -> Result<bool, Error>;
+    /// Consumes an open passwordless challenge and writes a new user (email verified,
+    /// passwordless used), its face and its first session with its token — the user only when
+    /// the tenant lacks the email — settling `settle`, in one batch.
+    async fn passwordless_sign_up(
+        &self,
+        challenge: &ChallengeId,
+        user: &User,
+        face: &TenantUser,
+        session: (&Session, &SecretHash),
+        settle: &Settlement,
+    ) -> Result<SignUpOutcome, Error>;
+    /// Replaces the user's password and revokes the user's live sessions in the tenant but
+    /// `keep`, settling `settle`, in one batch. The revoked sessions.
+    async fn change_password(
+        &self,
+        tenant: (&AppId, &TenantId),
+        user: &UserId,
+        hash: &PasswordHash,
+        keep: &SessionId,
+        now: Timestamp,
+        settle: &Settlement,
+    ) -> Result<Vec<SessionId>, Error>;
+    /// Up to `limit` live sessions (not revoked, not past their absolute or idle end at `now`)
+    /// of a user in a tenant, newest first, before the session id `before`.
+    async fn list_live_sessions(
+        &self,
+        tenant: (&AppId, &TenantId),
+        user: &UserId,
+        now: Timestamp,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Session>, Error>;
+    /// The user leaves the tenant: its face, its sessions (with their refresh tokens) and its
+    /// challenges there are deleted, and the user itself (with its metadata) when no face is
+    /// left, in one batch. The deleted sessions, or `None` when the user had no face there.
+    async fn leave_tenant(
+        &self,
+        tenant: (&AppId, &TenantId),
+        user: &UserId,
+    ) -> Result<Option<Vec<SessionId>>, Error>;
+    /// Deletes what is kept no longer: expired challenges, ended send windows, outbox
+    /// messages made before `outbox_before`, dead letters recorded before `dead_before`.
+    async fn prune_email(
+        &self,
+        now: Timestamp,
+        outbox_before: Timestamp,
+        dead_before: Timestamp,
+    ) -> Result<(), Error>;
+}
+
+/// The queue outgoing email travels on (Cloudflare Queues in the worker). Delivery happens
+/// later, in the queue's consumer, so no HTTP answer waits on — or tells of — a mailer.
+pub trait MailQueue {
+    /// Enqueues `envelope`, to be handed to the consumer after `delay_seconds`.
+    async fn enqueue(&self, envelope: &Envelope, delay_seconds: u32) -> Result<(), Error>;
+}
+
+/// An app's mailer, as the queue's consumer reaches it.
+pub trait Mailer {
+    /// POSTs the JSON `body` to `url` with the header `Webhook-Signature: signature`: the
+    /// answer's HTTP status, or why no answer came (without secrets).
+    async fn post(&self, url: &WebUrl, signature: &str, body: &[u8]) -> Result<u16, String>;
+}
+
 /// Every relational port at once: what D1 (and the memory store) provide.
 pub trait Database:
     TenancyStore
@@ -524,6 +831,8 @@ pub trait Database:
     + MemberStore
     + AuditStore
     + UserStateStore
+    + MaintenanceStore
+    + EmailStore
 {
 }
 
@@ -537,5 +846,7 @@ impl<T> Database for T where
         + MemberStore
         + AuditStore
         + UserStateStore
+        + MaintenanceStore
+        + EmailStore
 {
 }

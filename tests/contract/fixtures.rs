@@ -3,8 +3,12 @@
 
 use tessera::domain::audit::{Actor, AuditAction, AuditEntry};
 use tessera::domain::authz::Scope;
+use tessera::domain::challenge::{Challenge, Plane, Purpose};
+use tessera::domain::delivery::{DeadLetter, Message};
 use tessera::domain::email::Email;
-use tessera::domain::ids::{ApiKeyId, AppId, AuditId, OperatorId, TenantId};
+use tessera::domain::ids::{
+    ApiKeyId, AppId, AuditId, ChallengeId, MessageId, OperatorId, TenantId,
+};
 use tessera::domain::keys::KeyOwner;
 use tessera::domain::member::{Member, MemberId, MemberStatus, MembershipType, OperatorRole};
 use tessera::domain::operator::Operator;
@@ -92,6 +96,8 @@ pub fn user(app_id: &AppId, tenant_id: &TenantId, address: &str, n: u32) -> (Use
         id: UserId::generate(at(i64::from(n)), random(n)),
         email: email(address),
         password_hash: Some(password_hash(1)),
+        email_verified: false,
+        passwordless: false,
         created_at: at(0),
     };
     let face = TenantUser::new(&u, tenant_id, at(0));
@@ -133,6 +139,7 @@ pub fn operator(address: &str, n: u32) -> Operator {
         password_hash: Some(password_hash(1)),
         is_platform_owner: false,
         created_at: at(0),
+        password_reset_at: None,
     }
 }
 
@@ -186,4 +193,64 @@ pub fn attempt(account: &str, client: Option<&str>, now: Timestamp) -> Attempt {
         client: client.map(str::to_owned),
         now,
     }
+}
+
+/// Challenge number `n` of `purpose` for `address` in `plane`, made at `at(made)`, with a code
+/// hash when `with_code`.
+pub fn challenge(
+    plane: &Plane,
+    purpose: Purpose,
+    address: &str,
+    n: u8,
+    made: i64,
+    with_code: bool,
+) -> Challenge {
+    Challenge::new(
+        ChallengeId::generate(at(made), random(u32::from(n))),
+        plane.clone(),
+        purpose,
+        email(address),
+        secret(SecretKind::LinkToken, n),
+        with_code.then(|| SecretHash::from_stored(format!("code-hash-{n}"))),
+        at(made),
+    )
+}
+
+/// Message number `n` to `to`, of a tenant of an app (or of operators), made at `at(made)`.
+pub fn message(
+    app_id: &AppId,
+    tenant_id: Option<&TenantId>,
+    to: &str,
+    n: u32,
+    made: i64,
+) -> Message {
+    Message {
+        id: MessageId::generate(at(made), random(n)),
+        purpose: Purpose::Passwordless,
+        app_id: app_id.clone(),
+        tenant_id: tenant_id.cloned(),
+        to: email(to),
+        code: Some(format!("{:06}", n)),
+        link: Some(format!(
+            "https://app.example/auth?type=passwordless&token=tsl_{n}"
+        )),
+        expires_at: at(made + 900_000),
+        created_at: at(made),
+    }
+}
+
+/// The dead letter of message number `n`, given up at `at(made)`.
+pub fn dead_letter(
+    app_id: &AppId,
+    tenant_id: Option<&TenantId>,
+    to: &str,
+    n: u32,
+    made: i64,
+) -> DeadLetter {
+    DeadLetter::of(
+        &message(app_id, tenant_id, to, n, made),
+        3,
+        "the mailer answered 503",
+        at(made),
+    )
 }

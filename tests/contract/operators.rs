@@ -45,6 +45,43 @@ pub async fn an_operator_password_is_replaced<D: Database>(db: &D) {
         .unwrap();
     let found = db.find_operator(&owner.id).await.unwrap().unwrap();
     assert_eq!(found.password_hash, Some(password_hash(2)));
+    assert_eq!(
+        db.find_operator_password_params().await.unwrap(),
+        vec![password_hash(2).params()]
+    );
+}
+
+pub async fn clearing_an_operator_email_forgets_its_failures_and_nothing_else<D: Database>(db: &D) {
+    let mut owner = operator("owner@example.com", 1);
+    owner.is_platform_owner = true;
+    assert!(db.create_platform_owner(&owner).await.unwrap());
+    let client = Some("client:203.0.113.1");
+    let try_at = |ms| attempt("operator:owner@example.com", client, at(ms));
+    for _ in 0..5 {
+        db.begin_operator_signin(&owner.email, &try_at(0))
+            .await
+            .unwrap();
+    }
+    assert!(db
+        .begin_operator_signin(&owner.email, &try_at(0))
+        .await
+        .unwrap()
+        .retry_after
+        .is_some());
+    db.clear_operator_failures(&owner.email).await.unwrap();
+    let other_client = attempt(
+        "operator:owner@example.com",
+        Some("client:198.51.100.2"),
+        at(0),
+    );
+    assert_eq!(
+        db.begin_operator_signin(&owner.email, &other_client)
+            .await
+            .unwrap()
+            .retry_after,
+        None,
+        "the email is free again"
+    );
 }
 
 pub async fn operator_sign_ins_are_counted_before_hashing_and_settled_on_success<D: Database>(

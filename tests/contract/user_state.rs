@@ -111,10 +111,13 @@ async fn all_pages<D: Database>(
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = db
+        let page: Vec<TenantUser> = db
             .list_tenant_users(app_id, tenant_id, &filter, after.as_deref(), size)
             .await
-            .unwrap();
+            .unwrap()
+            .into_iter()
+            .map(|(_, face)| face)
+            .collect();
         assert!(page.len() <= size);
         let Some(last) = page.last() else { break };
         after = Some(match &filter.email_prefix {
@@ -216,7 +219,7 @@ pub async fn an_email_prefix_lists_the_emails_within_the_prefix_in_email_order<D
         .list_tenant_users(&shop, &acme, &filter, None, 3)
         .await
         .unwrap();
-    let emails: Vec<&str> = first.iter().map(|f| f.email.as_str()).collect();
+    let emails: Vec<&str> = first.iter().map(|(_, f)| f.email.as_str()).collect();
     assert_eq!(
         emails,
         ["ann.z@example.com", "ann@example.com", "anna@example.com"]
@@ -225,7 +228,7 @@ pub async fn an_email_prefix_lists_the_emails_within_the_prefix_in_email_order<D
         .list_tenant_users(&shop, &acme, &filter, Some("anna@example.com"), 3)
         .await
         .unwrap();
-    let emails: Vec<&str> = rest.iter().map(|f| f.email.as_str()).collect();
+    let emails: Vec<&str> = rest.iter().map(|(_, f)| f.email.as_str()).collect();
     assert_eq!(emails, ["annette@example.com", "anny@example.com"]);
     let active = UserFilter {
         status: Some(UserStatus::Active),
@@ -235,7 +238,7 @@ pub async fn an_email_prefix_lists_the_emails_within_the_prefix_in_email_order<D
         .list_tenant_users(&shop, &acme, &active, None, 10)
         .await
         .unwrap();
-    let emails: Vec<&str> = listed.iter().map(|f| f.email.as_str()).collect();
+    let emails: Vec<&str> = listed.iter().map(|(_, f)| f.email.as_str()).collect();
     assert_eq!(
         emails,
         [
@@ -553,16 +556,28 @@ pub async fn the_audit_log_lists_newest_first_per_app_and_tenant_with_a_cursor<D
         .collect();
     assert_eq!(paged, ids(&[9, 8, 7, 6, 5, 3]));
     let of_acme: Vec<String> = db
-        .list_audit(&shop, Some(&acme), None, 100)
+        .list_audit(&shop, Some((&acme, at(0))), None, 100)
         .await
         .unwrap()
         .iter()
         .map(|r| r.id.to_string())
         .collect();
     assert_eq!(of_acme, ids(&[9, 6, 2]));
+    let of_acme_since_six: Vec<String> = db
+        .list_audit(&shop, Some((&acme, at(6))), None, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id.to_string())
+        .collect();
+    assert_eq!(
+        of_acme_since_six,
+        ids(&[9, 6]),
+        "a later incarnation sees only its own"
+    );
     let before_nine = ids(&[9]).remove(0);
     let acme_tail = db
-        .list_audit(&shop, Some(&acme), Some(&before_nine), 1)
+        .list_audit(&shop, Some((&acme, at(0))), Some(&before_nine), 1)
         .await
         .unwrap();
     assert_eq!(acme_tail.len(), 1);

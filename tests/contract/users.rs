@@ -85,6 +85,25 @@ pub async fn a_password_hash_is_replaced<D: Database>(db: &D) {
         .unwrap();
     let found = db.find_user(&a, &u.id).await.unwrap().unwrap();
     assert_eq!(found.password_hash, Some(password_hash(2)));
+    // The parameters in use follow the hashes: the old set is gone, the new one listed once.
+    let (other, other_face) = user(&a, &t, "bob@example.com", 3);
+    assert!(db
+        .create_user(&other, &other_face, &session(&other_face, 3), &token(3))
+        .await
+        .unwrap());
+    let mut expected: Vec<_> = [Some(password_hash(2)), other.password_hash.clone()]
+        .into_iter()
+        .flatten()
+        .map(|h| h.params())
+        .collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(db.find_password_params(&a).await.unwrap(), expected);
+    assert!(db
+        .find_password_params(&app("other"))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// The Retry-After of one end-user attempt in the public tenant.
@@ -203,6 +222,36 @@ pub async fn a_count_left_alone_for_longer_than_a_day_starts_again<D: Database>(
         );
     }
     assert_eq!(try_signin(db, ann, None, 2 * DAY + 1).await, Some(1));
+}
+
+pub async fn a_blocked_client_adds_no_count_for_the_emails_it_tries<D: Database>(db: &D) {
+    let blocked = Some("client:198.51.100.7");
+    for n in 0..20 {
+        let account = format!("account:guess{n}@example.com");
+        assert_eq!(
+            try_signin(db, &account, blocked, 0).await,
+            None,
+            "attempt {n}"
+        );
+    }
+    // The client is blocked now: its attempt at a new email is refused and not counted.
+    assert!(try_signin(db, "account:fresh@example.com", blocked, 0)
+        .await
+        .is_some());
+    // From elsewhere, that email still has all its free attempts: nothing was counted for it.
+    let elsewhere = Some("client:203.0.113.50");
+    for n in 0..5 {
+        assert_eq!(
+            try_signin(db, "account:fresh@example.com", elsewhere, 10_000).await,
+            None,
+            "free attempt {n}"
+        );
+    }
+    assert!(
+        try_signin(db, "account:fresh@example.com", elsewhere, 10_000)
+            .await
+            .is_some()
+    );
 }
 
 pub async fn sign_in_counters_are_kept_per_tenant<D: Database>(db: &D) {

@@ -52,7 +52,7 @@ describe("the happy path", () => {
 
     const active = await introspect(SHOP, "acme", keyA, refreshed.body.session.access_token);
     expect(active).toMatchObject({ active: true, token_type: "access_token", sub: user.id, app_id: SHOP, tenant_id: "acme", sid: session.session_id, status: "active", plan_tier: "free", rate_limit: null, roles: [], permissions: [] });
-    expect(active.iss).toBe("http://tessera.test/apps/shop/tenants/acme");
+    expect(active.iss).toBe("https://tessera.test/apps/shop/tenants/acme");
 
     const out = await json("POST", `${A}/auth/signout`, undefined, bearer(refreshed.body.session.access_token));
     expect(out.status).toBe(204);

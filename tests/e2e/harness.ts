@@ -47,19 +47,31 @@ export const ROOT_TOKEN = "test-root-token";
 /** 32 bytes as 64 hex chars ("test-only-key-encryption-secret!"). */
 export const KEY_ENCRYPTION_SECRET =
   "746573742d6f6e6c792d6b65792d656e6372797074696f6e2d73656372657421";
+/** The configured public origin (ISSUER_ORIGIN): what issuers and discovery documents name. */
+export const ISSUER_ORIGIN = "https://tessera.test";
 /** Base URL of dispatched requests (no socket is opened; the host is what the worker sees). */
 export const BASE_URL = "http://tessera.test";
 
 /** The bindings every test worker gets (extraBindings are merged over these). */
 export const DEFAULT_BINDINGS: Record<string, string> = {
   ADMIN_ROOT_TOKEN: ROOT_TOKEN,
+  // The public origin of issuers and discovery documents (never the request's Host, which is
+  // BASE_URL's here).
+  ISSUER_ORIGIN,
   KEY_ENCRYPTION_SECRET,
   // Test-only: lets the worker hash passwords with few PBKDF2 iterations. Never set in production.
   TESSERA_TEST_PBKDF2_ITERATIONS: "1000",
   // Test-only: lets a request set the worker's clock with X-Tessera-Test-Now-Ms (lifetimes and
   // back-off are tested without sleeping). Never set in production.
   TESSERA_TEST_CLOCK: "header",
+  // A failed email delivery is retried at once (a deployment waits 10 s, then 20 s, …).
+  EMAIL_RETRY_BASE_SECONDS: "0",
+  // Where operators' password-reset links point.
+  OPERATOR_LINK_BASE_URL: "http://127.0.0.1:9/console/",
 };
+
+/** The queue outgoing email travels on (wrangler.toml's `tessera-email`). */
+export const EMAIL_QUEUE = "tessera-email";
 
 /** Header that sets the worker's clock for one request (see TESSERA_TEST_CLOCK). */
 export const CLOCK_HEADER = "X-Tessera-Test-Now-Ms";
@@ -227,6 +239,10 @@ export async function startWorker(
     compatibilityDate: readCompatibilityDate(),
     d1Databases: { DB: "tessera-test" },
     kvNamespaces: ["FLAGS"],
+    // The email queue, produced and consumed by the worker itself as in wrangler.toml; a
+    // partial batch is handed over at once, so specs wait milliseconds, not seconds.
+    queueProducers: { EMAIL_QUEUE: { queueName: EMAIL_QUEUE } },
+    queueConsumers: { [EMAIL_QUEUE]: { maxBatchTimeout: 0, maxRetries: 2 } },
     bindings: { ...DEFAULT_BINDINGS, ...(opts.bindings ?? {}) },
     // No *Persist options: D1 and KV live in memory and vanish with the instance.
   };

@@ -25,7 +25,7 @@ describe("signing keys", () => {
     expect(publicJwks.body.keys.map((k: any) => k.kid)).not.toContain(kidOf(res.body.session.access_token));
   });
 
-  it("rotates with overlap: the new key is published first, signs later, the old one verifies until its tokens expire", async () => {
+  it("rotates with overlap: the new key is published first, signs once every cache in front of verifiers has seen it, the old one verifies until its tokens expire", async () => {
     const t0 = Date.now() + 1_000;
     const before = await json("POST", `${A}/auth/signin`, { email: "k@example.com", password: PASSWORD }, at(t0));
     const oldKid = kidOf(before.body.session.access_token);
@@ -38,10 +38,14 @@ describe("signing keys", () => {
     expect(published.body.keys.map((k: any) => k.kid).sort()).toEqual([oldKid, newKid].sort());
     expect(published.headers.get("cache-control")).toBe("public, max-age=300");
 
-    const during = await json("POST", `${A}/auth/signin`, { email: "k@example.com", password: PASSWORD }, at(t0 + 299_000));
+    // Published for the JWKS max-age (300 s), the isolates' key rings (300 s) and KV's
+    // propagation and read cache (120 s) before it signs.
+    const lead = 720_000;
+    expect(Date.parse(rotated.body.activates_at)).toBe(t0 + lead);
+    const during = await json("POST", `${A}/auth/signin`, { email: "k@example.com", password: PASSWORD }, at(t0 + lead - 1_000));
     expect(kidOf(during.body.session.access_token)).toBe(oldKid);
 
-    const t1 = t0 + 300_000;
+    const t1 = t0 + lead;
     const after = await json("POST", `${A}/auth/signin`, { email: "k@example.com", password: PASSWORD }, at(t1));
     expect(kidOf(after.body.session.access_token)).toBe(newKid);
     // The last token of the old key still verifies until it expires.
@@ -52,8 +56,8 @@ describe("signing keys", () => {
 
   it("points the tenant's discovery document at the app's JWKS", async () => {
     const doc = await json("GET", `${A}/.well-known/openid-configuration`);
-    expect(doc.body.jwks_uri).toBe("http://tessera.test/apps/keys/.well-known/jwks.json");
-    expect(doc.body.revocation_endpoint).toBe(`http://tessera.test${A}/oauth/revoke`);
+    expect(doc.body.jwks_uri).toBe("https://tessera.test/apps/keys/.well-known/jwks.json");
+    expect(doc.body.revocation_endpoint).toBe(`https://tessera.test${A}/oauth/revoke`);
   });
 });
 

@@ -256,6 +256,28 @@ const ENDPOINTS: EndpointClass[] = [
     method: "POST", path: "/admin/apps/{app_id}/webhook-secret", need: "webhooks:write", ok: 200,
     call: (app, auth) => json("POST", `/admin/apps/${app}/webhook-secret`, undefined, auth),
   },
+  // Email delivery (issue 12).
+  {
+    method: "PUT", path: "/admin/apps/{app_id}/email-delivery", need: "tenants:write", ok: 200,
+    call: (app, auth) => json("PUT", `/admin/apps/${app}/email-delivery`, { kind: "outbox" }, auth),
+  },
+  {
+    method: "GET", path: "/admin/apps/{app_id}/email-delivery", need: "tenants:read", ok: 200,
+    call: (app, auth) => json("GET", `/admin/apps/${app}/email-delivery`, undefined, auth),
+  },
+  {
+    method: "GET", path: "/admin/apps/{app_id}/email-delivery/dead-letters", need: "users:read", ok: 200,
+    call: (app, auth) => json("GET", `/admin/apps/${app}/email-delivery/dead-letters`, undefined, auth),
+  },
+  {
+    method: "GET", path: "/admin/apps/{app_id}/outbox", need: "users:write", ok: 200,
+    // The outbox is readable only while the app's delivery is the outbox.
+    prepare: async (app) => {
+      const res = await json("PUT", `/admin/apps/${app}/email-delivery`, { kind: "outbox" }, await owner());
+      expect(res.status, res.text).toBe(200);
+    },
+    call: (app, auth) => json("GET", `/admin/apps/${app}/outbox`, undefined, auth),
+  },
 ];
 
 /** A user of the app's public tenant, made by the owner; returns its id. */
@@ -265,8 +287,15 @@ async function endUser(app: string): Promise<string> {
   return res.body.user.id;
 }
 
-/** /admin operations that take no operator credential (the root token, a password, an invite). */
-const UNAUTHENTICATED = ["POST /admin/bootstrap", "POST /admin/auth/signin", "POST /admin/invites/accept"];
+/** /admin operations that take no operator credential (the root token, a password, an invite, a reset link). */
+const UNAUTHENTICATED = [
+  "POST /admin/bootstrap",
+  "POST /admin/auth/signin",
+  "POST /admin/auth/unlock",
+  "POST /admin/invites/accept",
+  "POST /admin/auth/password-reset/send",
+  "POST /admin/auth/password-reset",
+];
 
 function expectedAllow(role: string, need: Need): boolean {
   if (need === "any operator") return true;

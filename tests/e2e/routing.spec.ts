@@ -31,8 +31,8 @@ describe("health and discovery", () => {
   it("serves the public tenant's discovery document pointing at the JWKS", async () => {
     const res = await json("GET", "/apps/public/tenants/public/.well-known/openid-configuration");
     expect(res.status).toBe(200);
-    expect(res.body.issuer).toBe("http://tessera.test/apps/public/tenants/public");
-    expect(res.body.jwks_uri).toBe("http://tessera.test/apps/public/.well-known/jwks.json");
+    expect(res.body.issuer).toBe("https://tessera.test/apps/public/tenants/public");
+    expect(res.body.jwks_uri).toBe("https://tessera.test/apps/public/.well-known/jwks.json");
     expect(res.body.introspection_endpoint).toBe(`${res.body.issuer}/oauth/introspect`);
   });
 

@@ -3,12 +3,17 @@
 
 mod world;
 
+mod account;
 mod api_keys;
 mod billing;
+mod email;
 mod failures;
 mod introspection;
+mod maintenance;
 mod members;
 mod operators;
+mod passwordless;
+mod recovery;
 mod sessions;
 mod signin;
 mod tenancy;

@@ -41,7 +41,7 @@ fn member(
     tenant_id: Option<TenantId>,
 ) -> (Principal, String) {
     let (_, token) = invite(w, owner, app_id, who, roles, tenant_id).unwrap();
-    block_on(members::accept(&w.cx(), &token, &password(PASSWORD))).unwrap();
+    block_on(members::accept(&w.cx(), &token, &password(PASSWORD), None)).unwrap();
     as_operator(w, who)
 }
 
@@ -51,10 +51,15 @@ fn as_operator(w: &World, who: &str) -> (Principal, String) {
         email(who),
         &password(PASSWORD),
         None,
+        None,
     ))
     .unwrap();
-    let principal = block_on(principal::principal(&w.cx(), Some(&token.access_token))).unwrap();
-    (principal, token.access_token)
+    let principal = block_on(principal::principal(
+        &w.cx(),
+        Some(&token.token.access_token),
+    ))
+    .unwrap();
+    (principal, token.token.access_token)
 }
 
 #[test]
@@ -73,10 +78,10 @@ fn an_accepted_invitation_is_an_active_member_with_its_roles() {
     .unwrap();
     assert_eq!(invited.status, MemberStatus::Invited);
     assert!(token.starts_with("tsi_"));
-    let accepted = block_on(members::accept(&w.cx(), &token, &password(PASSWORD))).unwrap();
+    let accepted = block_on(members::accept(&w.cx(), &token, &password(PASSWORD), None)).unwrap();
     assert_eq!(accepted.member.status, MemberStatus::Active);
     assert!(accepted.new_operator.is_some());
-    let again = block_on(members::accept(&w.cx(), &token, &password(PASSWORD)));
+    let again = block_on(members::accept(&w.cx(), &token, &password(PASSWORD), None));
     assert_eq!(
         again.unwrap_err(),
         Error::InvalidToken,
@@ -103,7 +108,7 @@ fn an_invitation_expires_after_seven_days_and_the_email_can_be_invited_again() {
         Err(Error::Conflict(_))
     ));
     w.advance_ms(7 * 24 * 3600 * 1000);
-    let expired = block_on(members::accept(&w.cx(), &token, &password(PASSWORD)));
+    let expired = block_on(members::accept(&w.cx(), &token, &password(PASSWORD), None));
     assert_eq!(expired.unwrap_err(), Error::InvalidToken);
     assert!(invite(&w, &owner, &shop, "late@example.com", &[], None).is_ok());
 }
@@ -135,9 +140,10 @@ fn linking_an_existing_operator_needs_its_password() {
         &w.cx(),
         &token,
         &password("wrong horse battery"),
+        None,
     ));
     assert_eq!(wrong.unwrap_err(), Error::InvalidCredentials);
-    let right = block_on(members::accept(&w.cx(), &token, &password(PASSWORD))).unwrap();
+    let right = block_on(members::accept(&w.cx(), &token, &password(PASSWORD), None)).unwrap();
     assert!(right.new_operator.is_none(), "linked, not created");
 }
 
@@ -318,4 +324,157 @@ fn only_members_writers_invite_and_strangers_see_nothing() {
         matches!(unknown, Err(Error::Forbidden(_))),
         "not found is said only to writers"
     );
+}
+
+#[test]
+fn accepting_an_invitation_for_an_existing_operator_is_throttled_like_signin() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    // An invitation of the platform owner's email: its token is a way to test the owner's
+    // password, so it must count like a sign-in.
+    let (_, token) = invite(&w, &owner, &shop, "owner@example.com", &[], None).unwrap();
+    let mut answers = Vec::new();
+    for n in 0..8 {
+        let guess = password(&format!("guess number {n}"));
+        answers.push(block_on(members::accept(&w.cx(), &token, &guess, None)).unwrap_err());
+    }
+    assert!(
+        answers[..5].iter().all(|e| *e == Error::InvalidCredentials),
+        "{answers:?}"
+    );
+    assert!(matches!(answers[5], Error::RateLimited(_)), "{answers:?}");
+    let before = tessera::domain::password::derivations();
+    let blocked = block_on(members::accept(&w.cx(), &token, &password(PASSWORD), None));
+    assert!(matches!(blocked, Err(Error::RateLimited(_))));
+    assert_eq!(
+        tessera::domain::password::derivations(),
+        before,
+        "refused before hashing"
+    );
+    let signin = block_on(operators::signin(
+        &w.cx(),
+        email("owner@example.com"),
+        &password(PASSWORD),
+        None,
+        None,
+    ));
+    assert!(
+        matches!(signin, Err(Error::RateLimited(_))),
+        "the same counter as sign-in"
+    );
+}
+
+#[test]
+fn nobody_grants_a_role_with_a_permission_they_do_not_hold() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    let key_secret = w.api_key(&owner, &shop, &acme, &["members:write"]);
+    let key = block_on(principal::principal(&w.cx(), Some(&key_secret))).unwrap();
+    let escalate = invite(
+        &w,
+        &key,
+        &shop,
+        "mallory@example.com",
+        &[OperatorRole::Admin],
+        Some(acme.clone()),
+    );
+    assert!(matches!(escalate, Err(Error::Forbidden(_))), "{escalate:?}");
+    let plain = invite(
+        &w,
+        &key,
+        &shop,
+        "plain@example.com",
+        &[],
+        Some(acme.clone()),
+    );
+    assert!(plain.is_ok(), "a membership without roles grants nothing");
+    // A security admin may invite support (it holds users:read, users:suspend, tenants:read)
+    // but not a billing admin (users:plan, roles:write, webhooks:write).
+    let (security, _) = member(
+        &w,
+        &owner,
+        &shop,
+        "sec@example.com",
+        &[OperatorRole::SecurityAdmin, OperatorRole::Admin],
+        None,
+    );
+    let _ = security;
+    let (sec_only, _) = {
+        let (_, t) = invite(
+            &w,
+            &owner,
+            &shop,
+            "sec2@example.com",
+            &[OperatorRole::SecurityAdmin],
+            None,
+        )
+        .unwrap();
+        block_on(members::accept(&w.cx(), &t, &password(PASSWORD), None)).unwrap();
+        as_operator(&w, "sec2@example.com")
+    };
+    assert!(
+        invite(
+            &w,
+            &sec_only,
+            &shop,
+            "s@example.com",
+            &[OperatorRole::Support],
+            None
+        )
+        .is_err(),
+        "members:write is not a security admin's"
+    );
+    // Patching roles, or reactivating, follows the same rule.
+    let (target, _) = invite(&w, &owner, &shop, "t@example.com", &[], Some(acme.clone())).unwrap();
+    let patch = MemberPatch {
+        status: None,
+        roles: Some(vec![OperatorRole::Admin]),
+    };
+    let refused = block_on(members::update(&w.cx(), &key, &shop, &target.id, patch));
+    assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
+}
+
+#[test]
+fn reactivating_a_suspended_admin_needs_the_permissions_it_gives_back() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    member(
+        &w,
+        &owner,
+        &shop,
+        "boss@example.com",
+        &[OperatorRole::Admin],
+        Some(acme.clone()),
+    );
+    let id = block_on(members::list(
+        &w.cx(),
+        &owner,
+        &shop,
+        &tessera::domain::page::PageRequest::parse(None, None).unwrap(),
+    ))
+    .unwrap()
+    .items
+    .into_iter()
+    .find(|m| m.email.as_str() == "boss@example.com")
+    .unwrap()
+    .id;
+    let suspend = MemberPatch {
+        status: Some(MemberStatus::Suspended),
+        roles: None,
+    };
+    block_on(members::update(&w.cx(), &owner, &shop, &id, suspend)).unwrap();
+    let key_secret = w.api_key(&owner, &shop, &acme, &["members:write"]);
+    let key = block_on(principal::principal(&w.cx(), Some(&key_secret))).unwrap();
+    let reactivate = || MemberPatch {
+        status: Some(MemberStatus::Active),
+        roles: None,
+    };
+    let refused = block_on(members::update(&w.cx(), &key, &shop, &id, reactivate()));
+    assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
+    assert!(block_on(members::update(&w.cx(), &owner, &shop, &id, reactivate())).is_ok());
 }

@@ -220,7 +220,10 @@ fn a_tenant_without_email_and_password_refuses_signup_and_signin() {
         &owner,
         &shop,
         &tenant("closed"),
-        Some(Vec::<LoginMethod>::new()),
+        tenancy::TenantSettings {
+            login_methods: Some(Vec::<LoginMethod>::new()),
+            ..Default::default()
+        },
     ))
     .unwrap();
     let up = block_on(signin::signup(
@@ -294,40 +297,132 @@ fn signups_are_throttled_per_client_address_before_hashing() {
     assert_eq!(derivations(), before);
 }
 
-/// A hash written into the database with almost no cost (an attacker with write access, or a
-/// test database copied into production) must not sign anyone in outside tests.
-///
-/// HOLE: today `PasswordHash::parse` accepts 1..=10,000,000 iterations and a one-byte salt, so
-/// this sign-in succeeds (and even re-hashes the password at the app's cost). The rule is being
-/// fixed under issue 10; until then `make test-security` runs this (`--include-ignored`).
 #[test]
-#[ignore = "issue 10: an implanted i=1 hash signs in today; make test-security runs it"]
-fn an_implanted_hash_of_one_iteration_is_refused_outside_tests() {
+fn after_a_hashing_change_unknown_and_known_emails_cost_the_same() {
+    let mut w = World::new();
+    let (app_id, tenant_id) = (app("public"), tenant("public"));
+    signup(&w, &app_id, &tenant_id, "old@example.com");
+    // The app's cost changes: new hashes get other parameters; old users keep theirs.
+    w.config.test_pbkdf2_iterations = Some(3);
+    w.new_isolate();
+    signup(&w, &app_id, &tenant_id, "new@example.com");
+    let cost = |who: &str| {
+        let before = derivations();
+        let refused = signin(&w, &app_id, &tenant_id, who, "wrong horse battery", None);
+        assert_eq!(refused.unwrap_err(), Error::InvalidCredentials, "{who}");
+        derivations() - before
+    };
+    let unknown = cost("nobody@example.com");
+    assert_eq!(unknown, 2, "one dummy per parameter set in use");
+    assert_eq!(cost("old@example.com"), unknown);
+    assert_eq!(cost("new@example.com"), unknown);
+}
+
+/// A hash written into the database with almost no cost (an attacker with write access, a
+/// restored backup, a test database copied into production) never signs anyone in outside
+/// tests: anything under the floor of 100,000 iterations is refused even with the right
+/// password, and is not upgraded (which would erase the trace). At the floor it verifies.
+#[test]
+fn a_stored_hash_under_the_production_floor_is_never_trusted() {
     use tessera::domain::password::PasswordPolicy;
     use tessera::store::UserStore;
     let mut w = World::new();
-    // Production: no test cost, the app's own policy (PBKDF2-HMAC-SHA512 at 210,000).
-    w.config.test_pbkdf2_iterations = None;
+    let owner = w.owner();
     let (app_id, tenant_id) = (app("public"), tenant("public"));
-    let user = signup(&w, &app_id, &tenant_id, "implanted@example.com")
-        .user
-        .face
-        .user_id;
+    // Created under a test cost, so the first planted hash comes through the real write path.
+    w.config.test_pbkdf2_iterations = Some(1);
+    let user = block_on(users::create(
+        &w.cx(),
+        &owner,
+        &app_id,
+        &tenant_id,
+        email("planted@example.com"),
+        Some(&password(PASSWORD)),
+    ))
+    .unwrap()
+    .face
+    .user_id;
+    // The deployed policy (no test cost) from here on, at its cheapest production cost so
+    // the test stays quick: the floor is the same for every production policy.
+    let serde_json::Value::Object(cheapest) = serde_json::json!({
+        "password_algorithm": "pbkdf2-sha256",
+        "password_iterations": 100_000,
+    }) else {
+        unreachable!()
+    };
+    block_on(tenancy::patch_app(&w.cx(), &owner, &app_id, cheapest)).unwrap();
+    w.config.test_pbkdf2_iterations = None;
+    w.new_isolate();
+    let stored = || {
+        block_on(w.db.find_user(&app_id, &user))
+            .unwrap()
+            .and_then(|found| found.password_hash)
+            .unwrap()
+    };
     for iterations in [1, 1_000, 99_999] {
         let weak =
             PasswordPolicy::insecure_for_tests(iterations).hash(&password(PASSWORD), [7; 16]);
         block_on(w.db.update_user_password(&app_id, &user, &weak)).unwrap();
-        let result = signin(
+        let refused = signin(
             &w,
             &app_id,
             &tenant_id,
-            "implanted@example.com",
+            "planted@example.com",
             PASSWORD,
             None,
         );
-        assert!(
-            result.is_err(),
-            "a stored hash of {iterations} iterations signed in outside tests"
+        assert_eq!(
+            refused.unwrap_err(),
+            Error::InvalidCredentials,
+            "a stored hash of {iterations} iterations"
+        );
+        assert_eq!(stored(), weak, "a refused hash is not upgraded");
+    }
+    let floor = PasswordPolicy::insecure_for_tests(100_000).hash(&password(PASSWORD), [7; 16]);
+    block_on(w.db.update_user_password(&app_id, &user, &floor)).unwrap();
+    let control = signin(
+        &w,
+        &app_id,
+        &tenant_id,
+        "planted@example.com",
+        PASSWORD,
+        None,
+    );
+    assert!(control.is_ok(), "a hash at the floor verifies: {control:?}");
+}
+
+#[test]
+fn a_users_own_browser_signs_in_while_its_account_is_locked_out() {
+    let w = World::new();
+    let (app_id, tenant_id) = (app("public"), tenant("public"));
+    let device = signup(&w, &app_id, &tenant_id, "victim@example.com").device;
+    for n in 0..120 {
+        let _ = signin(
+            &w,
+            &app_id,
+            &tenant_id,
+            "victim@example.com",
+            "wrong horse battery",
+            Some(&format!("client:198.51.100.{n}")),
         );
     }
+    let locked = signin(
+        &w,
+        &app_id,
+        &tenant_id,
+        "victim@example.com",
+        PASSWORD,
+        Some("client:192.0.2.1"),
+    );
+    assert!(matches!(locked, Err(Error::RateLimited(_))));
+    let with_device = block_on(signin::signin(
+        &w.cx(),
+        &app_id,
+        &tenant_id,
+        email("victim@example.com"),
+        &password(PASSWORD),
+        Some("client:192.0.2.1".to_owned()),
+        Some(device.expose()),
+    ));
+    assert!(with_device.is_ok(), "{with_device:?}");
 }

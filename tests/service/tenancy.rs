@@ -145,7 +145,22 @@ fn a_rotated_key_is_published_before_it_signs_and_the_old_one_verifies_until_its
         header(&before.session.access_token),
         "not signing yet"
     );
-    w.advance_ms(300_000);
+    w.advance_ms(299_000);
+    let still_old_later = signin(
+        &w,
+        &shop,
+        &tenant("public"),
+        "a@example.com",
+        PASSWORD,
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        header(&still_old_later.session.access_token),
+        header(&before.session.access_token),
+        "not after the JWKS max-age alone"
+    );
+    w.advance_ms(421_000);
     let new = signin(
         &w,
         &shop,
@@ -195,4 +210,39 @@ fn the_apps_listed_are_the_ones_the_caller_may_see() {
     ))
     .unwrap();
     assert!(none.items.is_empty());
+}
+
+#[test]
+fn the_audit_log_of_a_recreated_tenant_starts_empty() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    w.advance_ms(1);
+    w.api_key(&owner, &shop, &acme, &["introspect"]);
+    w.advance_ms(1);
+    block_on(tenancy::delete_tenant(&w.cx(), &owner, &shop, &acme)).unwrap();
+    let page = PageRequest::parse(None, None).unwrap();
+    let actions = |w: &World| -> Vec<&'static str> {
+        block_on(tessera::service::audit::list(
+            &w.cx(),
+            &owner,
+            &shop,
+            Some(&acme),
+            &page,
+        ))
+        .unwrap()
+        .items
+        .iter()
+        .map(|e| e.action.as_str())
+        .collect()
+    };
+    assert_eq!(
+        actions(&w),
+        ["tenant.delete", "api_key.create", "tenant.create"],
+        "a deleted tenant's history stays readable"
+    );
+    w.advance_ms(1);
+    w.tenant(&owner, &shop, "acme");
+    assert_eq!(actions(&w), ["tenant.create"]);
 }

@@ -4,14 +4,17 @@
 use futures_executor::block_on;
 use std::cell::{Cell, RefCell};
 use tessera::domain::authz::{Principal, Scope};
+use tessera::domain::delivery::Message;
 use tessera::domain::email::Email;
-use tessera::domain::ids::{AppId, OperatorId, TenantId};
+use tessera::domain::ids::{AppId, OperatorId, TenantId, UserId};
+use tessera::domain::links::WebUrl;
 use tessera::domain::password::Password;
 use tessera::domain::time::Timestamp;
 use tessera::domain::Error;
 use tessera::service::{self, Caches, Config, Random, Stores};
 use tessera::store::kv::KvEdge;
-use tessera::store::memory::{MemoryKv, MemoryStore};
+use tessera::store::memory::{MemoryKv, MemoryQueue, MemoryStore};
+use tessera::store::{EmailStore, Mailer};
 
 /// The memory adapters.
 pub struct Memory;
@@ -19,6 +22,7 @@ pub struct Memory;
 impl Stores for Memory {
     type Db = MemoryStore;
     type Edge = KvEdge<MemoryKv>;
+    type Queue = MemoryQueue;
 }
 
 pub type Ctx<'a> = service::Ctx<'a, Memory>;
@@ -65,6 +69,7 @@ pub struct World {
     pub db: MemoryStore,
     pub kv: MemoryKv,
     pub edge: KvEdge<MemoryKv>,
+    pub queue: MemoryQueue,
     pub config: Config,
     pub caches: Caches,
     random: Sequence,
@@ -78,8 +83,10 @@ impl World {
         let mut config = Config::with_secret(SECRET);
         config.admin_root_token = Some(ROOT_TOKEN.to_owned());
         config.test_pbkdf2_iterations = Some(2);
+        let db = MemoryStore::seeded();
         World {
-            db: MemoryStore::seeded(),
+            queue: MemoryQueue::with_faults(db.shared_faults()),
+            db,
             edge: KvEdge::new(kv.clone()),
             kv,
             config,
@@ -94,6 +101,7 @@ impl World {
         service::Ctx {
             db: &self.db,
             edge: &self.edge,
+            queue: &self.queue,
             now: self.now.get(),
             origin: "https://tessera.test",
             config: &self.config,
@@ -143,7 +151,7 @@ impl World {
             owner,
             app_id,
             &tenant(id),
-            None,
+            service::tenancy::TenantSettings::default(),
         ))
         .expect("tenant");
         tenant(id)
@@ -229,6 +237,7 @@ pub fn signin(
         email(who),
         &password(secret),
         client.map(str::to_owned),
+        None,
     ))
 }
 
@@ -264,4 +273,163 @@ pub fn is_active(
         introspect(world, app_id, tenant_id, key, token),
         Ok(service::introspection::Introspection::Active(_))
     )
+}
+
+// ---------------------------------------------------------------- email
+
+/// One POST a mailer received.
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub url: String,
+    pub signature: String,
+    /// The body as sent (what the signature covers).
+    pub raw: Vec<u8>,
+    pub body: serde_json::Value,
+}
+
+/// A mailer whose answers a test scripts: each post takes the next answer (`200` once the
+/// script is used up), and every post is recorded.
+#[derive(Default)]
+pub struct ScriptedMailer {
+    answers: RefCell<std::collections::VecDeque<Result<u16, String>>>,
+    posts: RefCell<Vec<Post>>,
+}
+
+impl ScriptedMailer {
+    /// A mailer that answers `answers` in turn, then `200`.
+    pub fn answering(answers: &[Result<u16, &str>]) -> Self {
+        let mailer = ScriptedMailer::default();
+        *mailer.answers.borrow_mut() = answers.iter().map(|a| a.map_err(str::to_owned)).collect();
+        mailer
+    }
+
+    /// Every post so far.
+    pub fn posts(&self) -> Vec<Post> {
+        self.posts.borrow().clone()
+    }
+}
+
+impl Mailer for ScriptedMailer {
+    async fn post(&self, url: &WebUrl, signature: &str, body: &[u8]) -> Result<u16, String> {
+        self.posts.borrow_mut().push(Post {
+            url: url.to_string(),
+            signature: signature.to_owned(),
+            raw: body.to_vec(),
+            body: serde_json::from_slice(body).expect("the body is JSON"),
+        });
+        self.answers.borrow_mut().pop_front().unwrap_or(Ok(200))
+    }
+}
+
+/// The link base of the mail tenants.
+pub const LINK_BASE: &str = "https://app.example/auth";
+
+impl World {
+    /// The app `shop` with its tenant `acme` (email and password, passwordless, a link base)
+    /// and its delivery set to the outbox; returns the owner too.
+    pub fn mail_place(&self) -> (Principal, AppId, TenantId) {
+        let owner = self.owner();
+        let shop = self.app(&owner, "shop");
+        let acme = self.mail_tenant(&owner, &shop, "acme");
+        self.set_delivery(&owner, &shop, service::email::DeliveryRequest::Outbox);
+        (owner, shop, acme)
+    }
+
+    /// A tenant with email and password, passwordless and the link base.
+    pub fn mail_tenant(&self, owner: &Principal, app_id: &AppId, id: &str) -> TenantId {
+        use tessera::domain::tenancy::LoginMethod;
+        block_on(service::tenancy::put_tenant(
+            &self.cx(),
+            owner,
+            app_id,
+            &tenant(id),
+            service::tenancy::TenantSettings {
+                login_methods: Some(vec![LoginMethod::EmailPassword, LoginMethod::Passwordless]),
+                link_base_url: Some(Some(WebUrl::parse_link_base(LINK_BASE).unwrap())),
+            },
+        ))
+        .expect("tenant");
+        tenant(id)
+    }
+
+    /// Sets the app's delivery; returns the webhook secret, if one was made.
+    pub fn set_delivery(
+        &self,
+        owner: &Principal,
+        app_id: &AppId,
+        request: service::email::DeliveryRequest,
+    ) -> Option<String> {
+        block_on(service::email::put_delivery(
+            &self.cx(),
+            owner,
+            app_id,
+            request,
+        ))
+        .expect("delivery")
+        .1
+        .map(|s| s.0)
+    }
+
+    /// Hands every queued envelope to the consumer (the ones it queues again too, at most 50
+    /// rounds), now; returns the outcomes in order.
+    pub fn deliver_all(&self, mailer: &ScriptedMailer) -> Vec<service::email::Outcome> {
+        let mut outcomes = Vec::new();
+        for _ in 0..50 {
+            let queued = self.queue.take();
+            if queued.is_empty() {
+                break;
+            }
+            for (envelope, _) in queued {
+                let outcome = block_on(service::email::deliver(&self.cx(), mailer, &envelope))
+                    .expect("delivered without a storage failure");
+                outcomes.push(outcome);
+            }
+        }
+        outcomes
+    }
+
+    /// Delivers what is queued to the outbox, and answers the newest message to `to`.
+    pub fn last_message(&self, app_id: &AppId, to: &str) -> Message {
+        self.deliver_all(&ScriptedMailer::default());
+        block_on(
+            self.db
+                .list_outbox(app_id, Some(&email(to)), Timestamp::EPOCH, None, 1),
+        )
+        .expect("outbox")
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no message to {to}"))
+    }
+
+    /// How many messages the outbox of `app_id` holds.
+    pub fn outbox_len(&self, app_id: &AppId) -> usize {
+        block_on(
+            self.db
+                .list_outbox(app_id, None, Timestamp::EPOCH, None, 200),
+        )
+        .expect("outbox")
+        .len()
+    }
+}
+
+/// The `token` parameter of a message's link.
+pub fn token_of(message: &Message) -> String {
+    let link = message.link.as_deref().expect("a link");
+    link.split("token=").nth(1).expect("a token").to_owned()
+}
+
+impl World {
+    /// Suspends a user in a tenant, as `owner`.
+    pub fn suspend(&self, owner: &Principal, app_id: &AppId, tenant_id: &TenantId, user: &UserId) {
+        block_on(service::users::set_status(
+            &self.cx(),
+            owner,
+            app_id,
+            tenant_id,
+            user,
+            tessera::domain::user::UserStatus::Suspended,
+            None,
+        ))
+        .expect("suspended");
+    }
 }

@@ -1,7 +1,7 @@
 //! The audit log as read back (`AuditStore`). Entries are written by the change they describe,
 //! in its batch, through `audit_insert` in `mod.rs`. Must not depend on `service` or `http`.
 
-use super::{corrupt, size, text, SqlBackend, SqlStore, Statement};
+use super::{corrupt, int, size, text, SqlBackend, SqlStore, Statement};
 use crate::domain::audit::{AuditAction, AuditRecord};
 use crate::domain::ids::{AppId, AuditId, TenantId};
 use crate::domain::time::Timestamp;
@@ -42,24 +42,25 @@ impl AuditRow {
 }
 
 /// The keyset bound of a first page: above every UUID (`~` sorts after hex digits and `-`).
-const NEWEST: &str = "~";
+pub(super) const NEWEST: &str = "~";
 
 impl<B: SqlBackend> AuditStore for SqlStore<B> {
     async fn list_audit(
         &self,
         app: &AppId,
-        tenant: Option<&TenantId>,
+        tenant: Option<(&TenantId, Timestamp)>,
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, Error> {
         let before = before.unwrap_or(NEWEST);
         let statement = match tenant {
-            Some(t) => Statement::new(
-                "SELECT * FROM audit_log WHERE app_id = ?1 AND tenant_id = ?2 AND id < ?3 \
-                 ORDER BY id DESC LIMIT ?4",
+            Some((t, since)) => Statement::new(
+                "SELECT * FROM audit_log WHERE app_id = ?1 AND tenant_id = ?2 AND at >= ?3 \
+                 AND id < ?4 ORDER BY id DESC LIMIT ?5",
                 vec![
                     text(app.as_str()),
                     text(t.as_str()),
+                    int(since.unix_ms()),
                     text(before),
                     size(limit),
                 ],

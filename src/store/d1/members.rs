@@ -3,8 +3,8 @@
 //! depend on `service` or `http`.
 
 use super::{
-    audit_insert, changed, corrupt, first_changed, opt_text, phc, size, text, time, SqlBackend,
-    SqlStore, SqlValue, Statement,
+    audit_insert, changed, corrupt, first_changed, opt_text, phc, phc_params, size, text, time,
+    SqlBackend, SqlStore, SqlValue, Statement,
 };
 use crate::domain::audit::AuditEntry;
 use crate::domain::authz::Grant;
@@ -147,8 +147,9 @@ impl<B: SqlBackend> MemberStore for SqlStore<B> {
         if let Some(new) = new_operator {
             statements.push(Statement::new(
                 format!(
-                    "INSERT INTO operators (id, email, password_hash, is_platform_owner, created_at) \
-                     SELECT ?3, ?4, ?5, 0, ?2 WHERE {pending}"
+                    "INSERT INTO operators \
+                     (id, email, password_hash, is_platform_owner, created_at, password_params) \
+                     SELECT ?3, ?4, ?5, 0, ?2, ?6 WHERE {pending}"
                 ),
                 vec![
                     text(invite.as_str()),
@@ -156,6 +157,7 @@ impl<B: SqlBackend> MemberStore for SqlStore<B> {
                     text(&new.id.to_string()),
                     text(new.email.as_str()),
                     phc(new.password_hash.as_ref()),
+                    phc_params(new.password_hash.as_ref()),
                 ],
             ));
         }

@@ -17,7 +17,8 @@
 //! Files by aggregate: `tenancy` (apps, tenants), `operators`, `api_keys`, `signing_keys`,
 //! `users` (end users and their faces), `sessions`, `throttle` (sign-in counting shared by
 //! users and operators), `members`, `audit` (the log as read back), `user_state` (roles, plans,
-//! listing, faces, metadata) and `billing` (webhook secret and events).
+//! listing, faces, metadata), `billing` (webhook secret and events) and `maintenance` (pruning
+//! what is past its use).
 #![expect(
     async_fn_in_trait,
     reason = "the worker is single-threaded: futures need no Send bound"
@@ -26,6 +27,8 @@
 mod api_keys;
 mod audit;
 mod billing;
+mod email;
+mod maintenance;
 mod members;
 mod operators;
 mod sessions;
@@ -171,9 +174,22 @@ fn opt_text(value: Option<&str>) -> SqlValue {
     value.map(text).unwrap_or(SqlValue::Null)
 }
 
+/// The parameters `?from, …, ?to`, for an `IN (…)` of as many bound values.
+fn placeholders(from: usize, to: usize) -> String {
+    (from..=to)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The stored (PHC) form of an optional password hash.
 fn phc(hash: Option<&PasswordHash>) -> SqlValue {
     opt_text(hash.map(|h| h.to_phc_string()).as_deref())
+}
+
+/// The parameters of a password hash as stored beside it (`password_params`), or NULL.
+fn phc_params(hash: Option<&PasswordHash>) -> SqlValue {
+    opt_text(hash.map(|h| h.params().to_phc_prefix()).as_deref())
 }
 
 /// A count (a page size) as bound.

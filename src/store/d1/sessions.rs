@@ -14,7 +14,7 @@ use crate::store::{Attempt, PresentedRefresh, SessionStore};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
-struct SessionRow {
+pub(super) struct SessionRow {
     id: String,
     app_id: String,
     tenant_id: String,
@@ -28,13 +28,14 @@ struct SessionRow {
     revoked_at: Option<i64>,
 }
 
-const SESSION_COLUMNS: &str = "s.id AS id, s.app_id AS app_id, s.tenant_id AS tenant_id, \
+pub(super) const SESSION_COLUMNS: &str =
+    "s.id AS id, s.app_id AS app_id, s.tenant_id AS tenant_id, \
      s.user_id AS user_id, s.generation AS generation, s.rotated_at AS rotated_at, \
      s.created_at AS created_at, s.last_used_at AS last_used_at, s.expires_at AS expires_at, \
      s.idle_timeout_ms AS idle_timeout_ms, s.revoked_at AS revoked_at";
 
 impl SessionRow {
-    fn into_session(self) -> Result<Session, Error> {
+    pub(super) fn into_session(self) -> Result<Session, Error> {
         let bad = |_: Error| corrupt("sessions");
         Ok(Session {
             id: SessionId::parse(&self.id).map_err(bad)?,

@@ -3,11 +3,12 @@
 
 use super::api_keys::HashRow;
 use super::{
-    audit_insert, changed, corrupt, first_changed, rows, size, text, time, SqlBackend, SqlStore,
-    Statement,
+    audit_insert, changed, corrupt, first_changed, opt_text, rows, size, text, time, SqlBackend,
+    SqlStore, SqlValue, Statement,
 };
 use crate::domain::audit::AuditEntry;
 use crate::domain::ids::{AppId, TenantId};
+use crate::domain::links::WebUrl;
 use crate::domain::secret::SecretHash;
 use crate::domain::tenancy::{App, AppSettings, LoginMethod, Tenant};
 use crate::domain::time::Timestamp;
@@ -37,6 +38,7 @@ struct TenantRow {
     app_id: String,
     id: String,
     login_methods: String,
+    link_base_url: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -49,6 +51,11 @@ impl TenantRow {
             app_id: AppId::parse(&self.app_id).map_err(|_| corrupt("tenants"))?,
             id: TenantId::parse(&self.id).map_err(|_| corrupt("tenants"))?,
             login_methods: LoginMethod::parse_list(&names).map_err(|_| corrupt("tenants"))?,
+            link_base_url: self
+                .link_base_url
+                .as_deref()
+                .map(|url| WebUrl::from_stored(url).ok_or_else(|| corrupt("tenants")))
+                .transpose()?,
             created_at: Timestamp::from_unix_ms(self.created_at),
             updated_at: Timestamp::from_unix_ms(self.updated_at),
         })
@@ -64,7 +71,11 @@ fn methods_json(tenant: &Tenant) -> String {
     serde_json::to_string(&names).unwrap_or_else(|_| "[]".to_owned())
 }
 
-const TENANT_COLUMNS: &str = "app_id, id, login_methods, created_at, updated_at";
+const TENANT_COLUMNS: &str = "app_id, id, login_methods, link_base_url, created_at, updated_at";
+
+fn link_base(tenant: &Tenant) -> SqlValue {
+    opt_text(tenant.link_base_url.as_ref().map(WebUrl::as_str))
+}
 
 impl<B: SqlBackend> TenancyStore for SqlStore<B> {
     async fn find_app(&self, id: &AppId) -> Result<Option<App>, Error> {
@@ -172,14 +183,15 @@ impl<B: SqlBackend> TenancyStore for SqlStore<B> {
             .batch(vec![
                 Statement::new(
                     "INSERT OR IGNORE INTO tenants \
-                     (app_id, id, login_methods, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                     (app_id, id, login_methods, link_base_url, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?6, ?4, ?5)",
                     vec![
                         text(tenant.app_id.as_str()),
                         text(tenant.id.as_str()),
                         text(&methods_json(tenant)),
                         time(tenant.created_at),
                         time(tenant.updated_at),
+                        link_base(tenant),
                     ],
                 ),
                 audit_insert(audit, true),
@@ -192,13 +204,14 @@ impl<B: SqlBackend> TenancyStore for SqlStore<B> {
         let results = self
             .batch(vec![
                 Statement::new(
-                    "UPDATE tenants SET login_methods = ?3, updated_at = ?4 \
+                    "UPDATE tenants SET login_methods = ?3, updated_at = ?4, link_base_url = ?5 \
                      WHERE app_id = ?1 AND id = ?2",
                     vec![
                         text(tenant.app_id.as_str()),
                         text(tenant.id.as_str()),
                         text(&methods_json(tenant)),
                         time(tenant.updated_at),
+                        link_base(tenant),
                     ],
                 ),
                 audit_insert(audit, true),
@@ -236,6 +249,23 @@ impl<B: SqlBackend> TenancyStore for SqlStore<B> {
             ),
             Statement::new(
                 format!("DELETE FROM signin_failures WHERE {in_tenant}"),
+                args(),
+            ),
+            // What email flows kept of the tenant: challenges, send counts, messages.
+            Statement::new(
+                format!("DELETE FROM email_challenges WHERE {in_tenant}"),
+                args(),
+            ),
+            Statement::new(
+                format!("DELETE FROM email_send_counts WHERE {in_tenant}"),
+                args(),
+            ),
+            Statement::new(
+                format!("DELETE FROM email_outbox WHERE {in_tenant}"),
+                args(),
+            ),
+            Statement::new(
+                format!("DELETE FROM email_dead_letters WHERE {in_tenant}"),
                 args(),
             ),
             Statement::new(format!("DELETE FROM api_keys WHERE {in_tenant}"), args()),

@@ -4,7 +4,9 @@
 //! of the trait are in `billing`. Must not depend on `service` or `http`.
 
 use super::billing;
-use super::users::{face_values, parse_user, user_inserts, TenantUserRow, TENANT_USER_COLUMNS};
+use super::users::{
+    face_values, user_inserts, TenantUserRow, UserRow, TENANT_USER_COLUMNS, USER_COLUMNS,
+};
 use super::{
     audit_insert, corrupt, first_changed, int, json_list, rows, size, text, time, SqlBackend,
     SqlStore, SqlValue, Statement,
@@ -31,15 +33,6 @@ struct PlanRow {
     tier: String,
     roles: String,
     rate_limit: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct UserRow {
-    app_id: String,
-    id: String,
-    email: String,
-    password_hash: Option<String>,
-    created_at: i64,
 }
 
 impl<B: SqlBackend> UserStateStore for SqlStore<B> {
@@ -138,7 +131,7 @@ impl<B: SqlBackend> UserStateStore for SqlStore<B> {
         filter: &UserFilter,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<TenantUser>, Error> {
+    ) -> Result<Vec<(User, TenantUser)>, Error> {
         // D1 refuses bound values that the SQL does not use: number them as they are added.
         let mut args = vec![text(app.as_str()), text(tenant.as_str())];
         let mut conditions = vec!["tu.app_id = ?1".to_owned(), "tu.tenant_id = ?2".to_owned()];
@@ -181,27 +174,17 @@ impl<B: SqlBackend> UserStateStore for SqlStore<B> {
         self.all::<TenantUserRow>(Statement::new(sql, args))
             .await?
             .into_iter()
-            .map(|row| row.into_pair().map(|(_, face)| face))
+            .map(TenantUserRow::into_pair)
             .collect()
     }
 
     async fn find_user(&self, app: &AppId, id: &UserId) -> Result<Option<User>, Error> {
-        let row = self
-            .first::<UserRow>(Statement::new(
-                "SELECT app_id, id, email, password_hash, created_at FROM users \
-                 WHERE app_id = ?1 AND id = ?2",
-                vec![text(app.as_str()), text(&id.to_string())],
-            ))
-            .await?;
-        row.map(|r| {
-            parse_user(
-                &r.app_id,
-                &r.id,
-                &r.email,
-                r.password_hash.as_deref(),
-                r.created_at,
-            )
-        })
+        self.first::<UserRow>(Statement::new(
+            format!("SELECT {USER_COLUMNS} FROM users WHERE app_id = ?1 AND id = ?2"),
+            vec![text(app.as_str()), text(&id.to_string())],
+        ))
+        .await?
+        .map(UserRow::into_user)
         .transpose()
     }
 

@@ -6,12 +6,13 @@
 use super::sessions::{refresh_token_insert, session_insert};
 use super::throttle::{count_attempt, count_attempt_with, settle_attempt};
 use super::{
-    corrupt, first_changed, phc, rows, text, time, SqlBackend, SqlStore, SqlValue, Statement,
+    corrupt, first_changed, phc, phc_params, rows, text, time, SqlBackend, SqlStore, SqlValue,
+    Statement,
 };
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::names::{PlanTier, RoleName};
-use crate::domain::password::PasswordHash;
+use crate::domain::password::{PasswordHash, PasswordParams};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::Session;
 use crate::domain::throttle::SIGNUP;
@@ -28,6 +29,8 @@ pub(super) struct TenantUserRow {
     user_id: String,
     user_email: String,
     password_hash: Option<String>,
+    email_verified_at: Option<i64>,
+    passwordless_at: Option<i64>,
     user_created_at: i64,
     tenant_id: String,
     email: String,
@@ -42,42 +45,62 @@ pub(super) struct TenantUserRow {
 /// Columns of `tenant_users tu JOIN users u`, in the shape of `TenantUserRow`.
 pub(super) const TENANT_USER_COLUMNS: &str = "u.app_id AS app_id, u.id AS user_id, \
      u.email AS user_email, \
-     u.password_hash AS password_hash, u.created_at AS user_created_at, \
+     u.password_hash AS password_hash, u.email_verified_at AS email_verified_at, \
+     u.passwordless_at AS passwordless_at, u.created_at AS user_created_at, \
      tu.tenant_id AS tenant_id, tu.email AS email, tu.status AS status, \
      tu.plan_tier AS plan_tier, tu.rate_limit_override AS rate_limit_override, \
      tu.roles AS roles, tu.version AS version, tu.created_at AS created_at";
 
-/// Parses a stored user (its columns as `users` holds them).
-pub(super) fn parse_user(
-    app_id: &str,
-    id: &str,
-    email: &str,
-    password_hash: Option<&str>,
-    created_at: i64,
-) -> Result<User, Error> {
-    let bad = |_: Error| corrupt("users");
-    Ok(User {
-        app_id: AppId::parse(app_id).map_err(bad)?,
-        id: UserId::parse(id).map_err(bad)?,
-        email: Email::parse(email).map_err(bad)?,
-        password_hash: password_hash
-            .map(PasswordHash::parse)
-            .transpose()
-            .map_err(bad)?,
-        created_at: Timestamp::from_unix_ms(created_at),
-    })
+/// A row of `users`, by column name.
+#[derive(Deserialize)]
+pub(super) struct UserRow {
+    pub(super) app_id: String,
+    pub(super) id: String,
+    pub(super) email: String,
+    pub(super) password_hash: Option<String>,
+    pub(super) email_verified_at: Option<i64>,
+    pub(super) passwordless_at: Option<i64>,
+    pub(super) created_at: i64,
+}
+
+/// Columns of `users`, in the shape of `UserRow`.
+pub(super) const USER_COLUMNS: &str =
+    "app_id, id, email, password_hash, email_verified_at, passwordless_at, created_at";
+
+impl UserRow {
+    /// Parses a stored user.
+    pub(super) fn into_user(self) -> Result<User, Error> {
+        let bad = |_: Error| corrupt("users");
+        Ok(User {
+            app_id: AppId::parse(&self.app_id).map_err(bad)?,
+            id: UserId::parse(&self.id).map_err(bad)?,
+            email: Email::parse(&self.email).map_err(bad)?,
+            password_hash: self
+                .password_hash
+                .as_deref()
+                .map(PasswordHash::parse)
+                .transpose()
+                .map_err(bad)?,
+            email_verified: self.email_verified_at.is_some(),
+            passwordless: self.passwordless_at.is_some(),
+            created_at: Timestamp::from_unix_ms(self.created_at),
+        })
+    }
 }
 
 impl TenantUserRow {
     pub(super) fn into_pair(self) -> Result<(User, TenantUser), Error> {
         let bad = |_: Error| corrupt("users");
-        let user = parse_user(
-            &self.app_id,
-            &self.user_id,
-            &self.user_email,
-            self.password_hash.as_deref(),
-            self.user_created_at,
-        )?;
+        let user = UserRow {
+            app_id: self.app_id,
+            id: self.user_id,
+            email: self.user_email,
+            password_hash: self.password_hash,
+            email_verified_at: self.email_verified_at,
+            passwordless_at: self.passwordless_at,
+            created_at: self.user_created_at,
+        }
+        .into_user()?;
         let roles: Vec<RoleName> =
             serde_json::from_str(&self.roles).map_err(|_| corrupt("users"))?;
         let face = TenantUser {
@@ -96,14 +119,51 @@ impl TenantUserRow {
     }
 }
 
+/// The face of a tenant whose `column` (`email` or `user_id`) is `key`, joined with its user.
+fn face_lookup(app: &AppId, tenant: &TenantId, column: &str, key: &str) -> Statement {
+    Statement::new(
+        format!(
+            "SELECT {TENANT_USER_COLUMNS} FROM tenant_users tu \
+             JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
+             WHERE tu.app_id = ?1 AND tu.tenant_id = ?2 AND tu.{column} = ?3"
+        ),
+        vec![text(app.as_str()), text(tenant.as_str()), text(key)],
+    )
+}
+
 /// Inserts a user, then its face in one tenant — the first only when the tenant does not have
 /// the email yet, the second only when the first happened (`changes()`).
 pub(super) fn user_inserts(user: &User, face: &TenantUser) -> Vec<Statement> {
+    user_inserts_after(user, face, false)
+}
+
+/// `user_inserts`; with `only_if_changed`, the user only when the statement before it in the
+/// batch changed a row too. A verified email and passwordless use are dated at creation.
+pub(super) fn user_inserts_after(
+    user: &User,
+    face: &TenantUser,
+    only_if_changed: bool,
+) -> Vec<Statement> {
+    let since = |flag: bool| {
+        if flag {
+            time(user.created_at)
+        } else {
+            SqlValue::Null
+        }
+    };
+    let condition = if only_if_changed {
+        "changes() > 0 AND "
+    } else {
+        ""
+    };
     vec![
         Statement::new(
-            "INSERT INTO users (app_id, id, email, password_hash, created_at) \
-             SELECT ?1, ?4, ?3, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM tenant_users \
-             WHERE app_id = ?1 AND tenant_id = ?2 AND email = ?3)",
+            format!(
+                "INSERT INTO users (app_id, id, email, password_hash, email_verified_at, \
+                 passwordless_at, created_at, password_params) \
+                 SELECT ?1, ?4, ?3, ?5, ?7, ?8, ?6, ?9 WHERE {condition}NOT EXISTS \
+                 (SELECT 1 FROM tenant_users WHERE app_id = ?1 AND tenant_id = ?2 AND email = ?3)"
+            ),
             vec![
                 text(user.app_id.as_str()),
                 text(face.tenant_id.as_str()),
@@ -111,6 +171,9 @@ pub(super) fn user_inserts(user: &User, face: &TenantUser) -> Vec<Statement> {
                 text(&user.id.to_string()),
                 phc(user.password_hash.as_ref()),
                 time(user.created_at),
+                since(user.email_verified),
+                since(user.passwordless),
+                phc_params(user.password_hash.as_ref()),
             ],
         ),
         Statement::new(
@@ -161,18 +224,7 @@ impl<B: SqlBackend> UserStore for SqlStore<B> {
         email: &Email,
         attempt: &Attempt,
     ) -> Result<SignInRecord<(User, TenantUser)>, Error> {
-        let lookup = Statement::new(
-            format!(
-                "SELECT {TENANT_USER_COLUMNS} FROM tenant_users tu \
-                 JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
-                 WHERE tu.app_id = ?1 AND tu.tenant_id = ?2 AND tu.email = ?3"
-            ),
-            vec![
-                text(app.as_str()),
-                text(tenant.as_str()),
-                text(email.as_str()),
-            ],
-        );
+        let lookup = face_lookup(app, tenant, "email", email.as_str());
         let (results, retry_after) =
             count_attempt(self, app.as_str(), tenant.as_str(), attempt, lookup).await?;
         let user = rows::<TenantUserRow, _>(&results, 0)?
@@ -220,27 +272,28 @@ impl<B: SqlBackend> UserStore for SqlStore<B> {
         self.batch(statements).await.map(drop)
     }
 
+    async fn find_tenant_user_by_email(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Option<(User, TenantUser)>, Error> {
+        self.first::<TenantUserRow>(face_lookup(app, tenant, "email", email.as_str()))
+            .await?
+            .map(TenantUserRow::into_pair)
+            .transpose()
+    }
+
     async fn find_tenant_user(
         &self,
         app: &AppId,
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<Option<(User, TenantUser)>, Error> {
-        self.first::<TenantUserRow>(Statement::new(
-            format!(
-                "SELECT {TENANT_USER_COLUMNS} FROM tenant_users tu \
-                 JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
-                 WHERE tu.app_id = ?1 AND tu.tenant_id = ?2 AND tu.user_id = ?3"
-            ),
-            vec![
-                text(app.as_str()),
-                text(tenant.as_str()),
-                text(&user.to_string()),
-            ],
-        ))
-        .await?
-        .map(TenantUserRow::into_pair)
-        .transpose()
+        self.first::<TenantUserRow>(face_lookup(app, tenant, "user_id", &user.to_string()))
+            .await?
+            .map(TenantUserRow::into_pair)
+            .transpose()
     }
 
     async fn update_user_password(
@@ -250,14 +303,33 @@ impl<B: SqlBackend> UserStore for SqlStore<B> {
         hash: &PasswordHash,
     ) -> Result<(), Error> {
         self.run(Statement::new(
-            "UPDATE users SET password_hash = ?3 WHERE app_id = ?1 AND id = ?2",
+            "UPDATE users SET password_hash = ?3, password_params = ?4 \
+             WHERE app_id = ?1 AND id = ?2",
             vec![
                 text(app.as_str()),
                 text(&user.to_string()),
                 text(&hash.to_phc_string()),
+                text(&hash.params().to_phc_prefix()),
             ],
         ))
         .await
         .map(drop)
+    }
+
+    async fn find_password_params(&self, app: &AppId) -> Result<Vec<PasswordParams>, Error> {
+        #[derive(Deserialize)]
+        struct ParamsRow {
+            password_params: String,
+        }
+        let rows = self
+            .all::<ParamsRow>(Statement::new(
+                "SELECT DISTINCT password_params FROM users \
+                 WHERE app_id = ?1 AND password_params IS NOT NULL",
+                vec![text(app.as_str())],
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| PasswordParams::parse(&r.password_params).ok_or_else(|| corrupt("users")))
+            .collect()
     }
 }

@@ -21,6 +21,7 @@ use super::{EdgeStore, PublishedKey};
 use crate::domain::authz::Scope;
 use crate::domain::ids::{ApiKeyId, AppId, TenantId};
 use crate::domain::keys::KeyOwner;
+use crate::domain::links::WebUrl;
 use crate::domain::policy::{AppPolicy, UserFlags};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::SessionId;
@@ -94,6 +95,9 @@ struct AppDoc {
 #[derive(Serialize, Deserialize)]
 struct TenantDoc {
     login_methods: Vec<String>,
+    /// Absent in mirrors written before tenants had link bases (none had one then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    link_base_url: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -269,6 +273,11 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
             id: id.clone(),
             login_methods: LoginMethod::parse_list(&doc.login_methods)
                 .map_err(|_| corrupt("tenant"))?,
+            link_base_url: doc
+                .link_base_url
+                .as_deref()
+                .map(|url| WebUrl::from_stored(url).ok_or_else(|| corrupt("tenant")))
+                .transpose()?,
             created_at: Timestamp::from_unix_ms(doc.created_at),
             updated_at: Timestamp::from_unix_ms(doc.updated_at),
         }))
@@ -281,6 +290,7 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
                 .iter()
                 .map(|m| m.as_str().to_owned())
                 .collect(),
+            link_base_url: tenant.link_base_url.as_ref().map(|u| u.to_string()),
             created_at: tenant.created_at.unix_ms(),
             updated_at: tenant.updated_at.unix_ms(),
         };

@@ -10,21 +10,29 @@
 //!
 //! Files by aggregate: `tenancy` (apps, tenants, API keys, signing keys), `operators`
 //! (operators and memberships), `users` (end users, sign-in counting, sessions), `user_state`
-//! (roles, plans, faces, metadata, webhook, audit log).
+//! (roles, plans, faces, metadata, webhook, audit log), `email` (delivery settings,
+//! challenges, send counts, outbox, dead letters, self-service). `queue` is the memory
+//! `MailQueue`.
 
+mod email;
 pub mod faults;
 pub mod kv;
+mod maintenance;
 mod operators;
+pub mod queue;
 mod tenancy;
 mod user_state;
 mod users;
 
 pub use faults::Faults;
 pub use kv::MemoryKv;
+pub use queue::MemoryQueue;
 
 use crate::domain::audit::{AuditEntry, AuditRecord};
+use crate::domain::challenge::StoredChallenge;
+use crate::domain::delivery::{DeadLetter, Delivery, Message};
 use crate::domain::email::Email;
-use crate::domain::ids::{ApiKeyId, AppId, OperatorId, TenantId};
+use crate::domain::ids::{ApiKeyId, AppId, ChallengeId, MessageId, OperatorId, TenantId};
 use crate::domain::member::{Member, MemberId};
 use crate::domain::names::{PlanTier, RoleName, UserPermission};
 use crate::domain::operator::Operator;
@@ -70,6 +78,16 @@ struct State {
     metadata: BTreeMap<(AppId, UserId), MetadataRow>,
     webhook_secrets: BTreeMap<AppId, SecretRow>,
     webhook_events: BTreeMap<(AppId, String), Timestamp>,
+    /// `email_delivery` by app (no row: `none`), with its `updated_at`.
+    deliveries: BTreeMap<AppId, (Delivery, Timestamp)>,
+    /// `email_challenges` by id.
+    challenges: BTreeMap<ChallengeId, StoredChallenge>,
+    /// `email_send_counts` by (app, tenant, subject): sends and the window's start.
+    send_counts: BTreeMap<(String, String, String), (i64, Timestamp)>,
+    /// `email_outbox` by message id.
+    outbox: BTreeMap<MessageId, Message>,
+    /// `email_dead_letters` by message id.
+    dead_letters: BTreeMap<MessageId, DeadLetter>,
     /// SQLite's rowid: the order in which rows without an `ORDER BY` come back through an index
     /// on a non-unique column (sessions of a user, memberships of an operator).
     next_rowid: u64,
@@ -156,6 +174,11 @@ pub struct RowCounts {
     pub user_metadata: usize,
     pub webhook_secrets: usize,
     pub webhook_events: usize,
+    pub email_delivery: usize,
+    pub email_challenges: usize,
+    pub email_send_counts: usize,
+    pub email_outbox: usize,
+    pub email_dead_letters: usize,
 }
 
 /// A write the database refuses (a primary key, `UNIQUE` or foreign key constraint): D1 fails
@@ -201,6 +224,7 @@ impl MemoryStore {
             app_id: public.clone(),
             id: TenantId::public(),
             login_methods: vec![LoginMethod::EmailPassword],
+            link_base_url: None,
             created_at: Timestamp::EPOCH,
             updated_at: Timestamp::EPOCH,
         };
@@ -257,6 +281,11 @@ impl MemoryStore {
             user_metadata: s.metadata.len(),
             webhook_secrets: s.webhook_secrets.len(),
             webhook_events: s.webhook_events.len(),
+            email_delivery: s.deliveries.len(),
+            email_challenges: s.challenges.len(),
+            email_send_counts: s.send_counts.len(),
+            email_outbox: s.outbox.len(),
+            email_dead_letters: s.dead_letters.len(),
         }
     }
 
@@ -269,6 +298,23 @@ impl MemoryStore {
             .failures
             .get(&(app.to_owned(), tenant.to_owned(), subject.to_owned()))
             .map(|row| row.failures)
+    }
+
+    /// Test helper: what each stored challenge keeps of its secrets — the token's hash and
+    /// the code's hash, as stored text — so a test can check that no secret itself is kept.
+    pub fn challenge_rows(&self) -> Vec<(String, Option<String>)> {
+        self.state
+            .borrow()
+            .challenges
+            .values()
+            .map(|c| {
+                let stored = &c.challenge;
+                (
+                    stored.token_hash.as_str().to_owned(),
+                    stored.code_hash.as_ref().map(|h| h.as_str().to_owned()),
+                )
+            })
+            .collect()
     }
 
     /// Test helper: the generations of every refresh token recorded for a session, ascending.

@@ -8,7 +8,7 @@ use crate::domain::email::Email;
 use crate::domain::ids::{AppId, OperatorId};
 use crate::domain::member::{Member, MemberId, MemberStatus, OperatorRole};
 use crate::domain::operator::Operator;
-use crate::domain::password::PasswordHash;
+use crate::domain::password::{PasswordHash, PasswordParams};
 use crate::domain::secret::SecretHash;
 use crate::domain::throttle::ACCOUNT;
 use crate::domain::time::Timestamp;
@@ -77,6 +77,7 @@ impl OperatorStore for MemoryStore {
         s.check_operator_insert(operator)?;
         let owner = Operator {
             is_platform_owner: true,
+            password_reset_at: None,
             ..operator.clone()
         };
         s.operators.insert(operator.id, owner);
@@ -128,6 +129,29 @@ impl OperatorStore for MemoryStore {
         if let Some(operator) = self.state.borrow_mut().operators.get_mut(id) {
             operator.password_hash = Some(hash.clone());
         }
+        Ok(())
+    }
+
+    async fn find_operator_password_params(&self) -> Result<Vec<PasswordParams>, Error> {
+        self.check("find_operator_password_params")?;
+        let s = self.state.borrow();
+        let mut params: Vec<PasswordParams> = s
+            .operators
+            .values()
+            .filter_map(|o| o.password_hash.as_ref().map(|h| h.params()))
+            .collect();
+        params.sort();
+        params.dedup();
+        Ok(params)
+    }
+
+    async fn clear_operator_failures(&self, email: &Email) -> Result<(), Error> {
+        self.check("clear_operator_failures")?;
+        self.state.borrow_mut().failures.remove(&(
+            String::new(),
+            String::new(),
+            format!("operator:{email}"),
+        ));
         Ok(())
     }
 }
@@ -235,6 +259,7 @@ impl MemberStore for MemoryStore {
             let stored = Operator {
                 is_platform_owner: false,
                 created_at: now,
+                password_reset_at: None,
                 ..new.clone()
             };
             s.operators.insert(new.id, stored);

@@ -55,9 +55,11 @@ impl TenancyStore for MemoryStore {
             s.apps.insert(app.id.clone(), app.clone());
             s.write_audit(audit);
         }
+        // The SQL inserts the public tenant without a link base.
         let tenant = Tenant {
             app_id: app.id.clone(),
             updated_at: public.created_at,
+            link_base_url: None,
             ..stored_tenant(public)
         };
         s.tenants
@@ -138,6 +140,7 @@ impl TenancyStore for MemoryStore {
         s.check_audit(audit)?;
         if let Some(stored) = s.tenants.get_mut(&key) {
             stored.login_methods = dedup(&tenant.login_methods);
+            stored.link_base_url = tenant.link_base_url.clone();
             stored.updated_at = tenant.updated_at;
         }
         s.write_audit(audit);
@@ -179,6 +182,7 @@ impl TenancyStore for MemoryStore {
         s.faces.retain(|(a, t, _), _| !in_tenant(a, t));
         s.failures
             .retain(|(a, t, _), _| !(a == app.as_str() && t == id.as_str()));
+        s.forget_tenant_email(app, id);
         s.api_keys
             .retain(|_, r| !in_tenant(&r.key.app_id, &r.key.tenant_id));
         // Members narrowed to the tenant leave with it, so that a tenant re-created under the

@@ -85,7 +85,7 @@ impl UserStateStore for MemoryStore {
         filter: &UserFilter,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<TenantUser>, Error> {
+    ) -> Result<Vec<(User, TenantUser)>, Error> {
         self.check("list_tenant_users")?;
         let s = self.state.borrow();
         let after = after.unwrap_or("");
@@ -118,7 +118,10 @@ impl UserStateStore for MemoryStore {
         Ok(faces
             .into_iter()
             .take(limit)
-            .map(|(_, f)| f.clone())
+            .filter_map(|(_, f)| {
+                let user = s.users.get(&(f.app_id.clone(), f.user_id))?;
+                Some((user.clone(), f.clone()))
+            })
             .collect())
     }
 
@@ -330,7 +333,7 @@ impl AuditStore for MemoryStore {
     async fn list_audit(
         &self,
         app: &AppId,
-        tenant: Option<&TenantId>,
+        tenant: Option<(&TenantId, Timestamp)>,
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, Error> {
@@ -342,7 +345,9 @@ impl AuditStore for MemoryStore {
             .audit
             .iter()
             .filter(|e| e.app_id == *app)
-            .filter(|e| tenant.is_none_or(|t| e.tenant_id.as_ref() == Some(t)))
+            .filter(|e| {
+                tenant.is_none_or(|(t, since)| e.tenant_id.as_ref() == Some(t) && e.at >= since)
+            })
             .map(|e| (e.id.to_string(), e))
             .filter(|(id, _)| id.as_str() < before)
             .collect();

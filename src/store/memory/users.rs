@@ -5,7 +5,7 @@
 use super::{constraint, FailureRow, MemoryStore, State, TokenRow};
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
-use crate::domain::password::PasswordHash;
+use crate::domain::password::{PasswordHash, PasswordParams};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::throttle::{retry_after_seconds, ThrottlePolicy, ACCOUNT, CLIENT, SIGNUP};
@@ -70,35 +70,74 @@ impl State {
         attempt: &Attempt,
         account_policy: &ThrottlePolicy,
     ) -> Option<i64> {
-        let mut blocked =
-            !self.count_subject(app, tenant, &attempt.account, account_policy, attempt.now);
+        // The client first: while it is blocked the account is not counted either.
+        let mut subjects = Vec::new();
         if let Some(client) = &attempt.client {
-            blocked |= !self.count_subject(app, tenant, client, &CLIENT, attempt.now);
+            subjects.push((client.as_str(), &CLIENT));
+        }
+        subjects.push((attempt.account.as_str(), account_policy));
+        self.count_subjects(app, tenant, &subjects, attempt.now)
+    }
+
+    /// Counts one attempt against each subject under its policy, in order, a subject only when
+    /// every one before it was counted (as the SQL's `COUNT_ATTEMPT_IF_COUNTED`): a blocked
+    /// client adds no row for what it tries. When one was blocked, the seconds until the latest
+    /// `blocked_until` of them all (at least 1).
+    pub(super) fn count_subjects(
+        &mut self,
+        app: &str,
+        tenant: &str,
+        subjects: &[(&str, &ThrottlePolicy)],
+        now: Timestamp,
+    ) -> Option<i64> {
+        let mut blocked = false;
+        for (subject, policy) in subjects {
+            if blocked || !self.count_subject(app, tenant, subject, policy, now) {
+                blocked = true;
+            }
         }
         if !blocked {
             return None;
         }
-        // `subject IN (account, client or '')`, after both counts.
-        let client = attempt.client.as_deref().unwrap_or("");
-        let until = [attempt.account.as_str(), client]
+        // `subject IN (…)`, after every count.
+        let until = subjects
             .iter()
-            .filter_map(|subject| {
+            .filter_map(|(subject, _)| {
                 self.failures
                     .get(&(app.to_owned(), tenant.to_owned(), (*subject).to_owned()))
                     .map(|row| row.blocked_until)
             })
             .max()
             .unwrap_or(Timestamp::EPOCH);
-        Some(retry_after_seconds(until, attempt.now).unwrap_or(1))
+        Some(retry_after_seconds(until, now).unwrap_or(1))
     }
 
     /// After a successful sign-in: the account's count is deleted, and the client's count
     /// gets this (counted) attempt back, unblocking it if that takes it under the free ones.
     pub(super) fn settle_attempt(&mut self, app: &str, tenant: &str, attempt: &Attempt) {
-        self.failures
-            .remove(&(app.to_owned(), tenant.to_owned(), attempt.account.clone()));
-        if let Some(client) = &attempt.client {
-            let key = (app.to_owned(), tenant.to_owned(), client.clone());
+        self.settle_subjects(
+            app,
+            tenant,
+            Some(&attempt.account),
+            attempt.client.as_deref(),
+        );
+    }
+
+    /// The settlement of a success: `clear`'s count is deleted, and `give_back` (a client)
+    /// gets its counted attempt back, unblocked if that takes it under the free ones.
+    pub(super) fn settle_subjects(
+        &mut self,
+        app: &str,
+        tenant: &str,
+        clear: Option<&str>,
+        give_back: Option<&str>,
+    ) {
+        if let Some(subject) = clear {
+            self.failures
+                .remove(&(app.to_owned(), tenant.to_owned(), subject.to_owned()));
+        }
+        if let Some(client) = give_back {
+            let key = (app.to_owned(), tenant.to_owned(), client.to_owned());
             if let Some(row) = self.failures.get_mut(&key).filter(|r| r.failures > 0) {
                 if row.failures - 1 < CLIENT.free_failures {
                     row.blocked_until = Timestamp::EPOCH;
@@ -109,7 +148,7 @@ impl State {
     }
 
     /// A user and its face in a tenant (the join of `tenant_users` and `users`).
-    fn tenant_user(
+    pub(super) fn tenant_user(
         &self,
         app: &AppId,
         tenant: &TenantId,
@@ -193,6 +232,20 @@ impl UserStore for MemoryStore {
         Ok(())
     }
 
+    async fn find_tenant_user_by_email(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        email: &Email,
+    ) -> Result<Option<(User, TenantUser)>, Error> {
+        self.check("find_tenant_user_by_email")?;
+        let s = self.state.borrow();
+        Ok(s.faces
+            .values()
+            .find(|f| f.app_id == *app && f.tenant_id == *tenant && f.email == *email)
+            .and_then(|f| s.tenant_user(app, tenant, &f.user_id)))
+    }
+
     async fn find_tenant_user(
         &self,
         app: &AppId,
@@ -214,6 +267,20 @@ impl UserStore for MemoryStore {
             stored.password_hash = Some(hash.clone());
         }
         Ok(())
+    }
+
+    async fn find_password_params(&self, app: &AppId) -> Result<Vec<PasswordParams>, Error> {
+        self.check("find_password_params")?;
+        let s = self.state.borrow();
+        let mut params: Vec<PasswordParams> = s
+            .users
+            .iter()
+            .filter(|((a, _), _)| a == app)
+            .filter_map(|(_, u)| u.password_hash.as_ref().map(|h| h.params()))
+            .collect();
+        params.sort();
+        params.dedup();
+        Ok(params)
     }
 }
 
