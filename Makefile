@@ -197,9 +197,9 @@ test-e2e: build build-test venv
 e2e: npm-deps venv
 	$(VITEST) run
 
-# The full adversarial suite (RELIABILITY.md): the property tests with many more cases plus the
-# native tests of holes still being fixed (`#[ignore]`d in make test, run here with
-# --include-ignored), then every spec at full scale, tests/adversarial/holes/ included.
+# The full adversarial suite (RELIABILITY.md): the property tests with many more cases plus any
+# native test of a hole still being fixed (`#[ignore]`d in make test, run here with
+# --include-ignored; none today), then every spec at full scale, tests/adversarial/holes/ included.
 # Both halves always run (the holes fail until they are fixed); the target fails if either
 # did. Figures land in target/adversarial/figures-full.json.
 SECURITY_PROPTEST_CASES ?= 20000

@@ -18,7 +18,9 @@ use tessera::domain::keys::SigningKey;
 use tessera::domain::member::{MemberStatus, MembershipType, OperatorRole};
 use tessera::domain::names::{PlanTier, RoleName, UserPermission};
 use tessera::domain::page::{encode_cursor, PageRequest, MAX_LIMIT};
-use tessera::domain::password::{Password, PasswordHash, PasswordPolicy};
+use tessera::domain::password::{
+    Algorithm, Password, PasswordHash, PasswordPolicy, MIN_PRODUCTION_ITERATIONS,
+};
 use tessera::domain::policy::merge_patch;
 use tessera::domain::secret::{secrets_match, PlainSecret, SecretKind};
 use tessera::domain::tenancy::{ApiKeyName, AppSettings, LoginMethod};
@@ -235,6 +237,34 @@ proptest! {
         let expected_len = match algorithm { "pbkdf2-sha256" => Some(32), "pbkdf2-sha512" => Some(64), _ => None };
         let sane = expected_len == Some(hash_len) && (1..=10_000_000).contains(&iterations) && !salt.is_empty();
         prop_assert_eq!(PasswordHash::parse(&raw).is_ok(), sane, "{}", raw);
+    }
+
+    #[test]
+    fn a_stored_hash_is_trusted_outside_tests_exactly_when_it_has_the_production_floor(
+        stored_sha512 in any::<bool>(), policy_sha512 in any::<bool>(),
+        stored_iterations in prop_oneof![
+            1u32..200,
+            Just(MIN_PRODUCTION_ITERATIONS - 1),
+            Just(MIN_PRODUCTION_ITERATIONS),
+            1u32..=10_000_000,
+        ],
+        policy_iterations in 100_000u32..=10_000_000,
+        salt in proptest::collection::vec(any::<u8>(), 1..40),
+    ) {
+        use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+        use base64::Engine;
+        let algorithm = |sha512: bool| if sha512 { Algorithm::Sha512 } else { Algorithm::Sha256 };
+        // An implanted hash, as someone with write access to D1 would write it.
+        let (name, len) = if stored_sha512 { ("pbkdf2-sha512", 64) } else { ("pbkdf2-sha256", 32) };
+        let raw = format!("${name}$i={stored_iterations}${}${}", B64.encode(&salt), B64.encode(vec![7u8; len]));
+        let stored = PasswordHash::parse(&raw).unwrap();
+        let production = PasswordPolicy::new(algorithm(policy_sha512), policy_iterations).unwrap();
+        prop_assert_eq!(
+            production.trusts(&stored),
+            stored_iterations >= 100_000,
+            "{} under a production policy", raw
+        );
+        prop_assert!(PasswordPolicy::insecure_for_tests(stored_iterations).trusts(&stored));
     }
 
     #[test]

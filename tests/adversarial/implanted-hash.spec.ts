@@ -1,14 +1,12 @@
-// HOLE (issue 10, the adversarial suite: "an implanted hash with i=1 must be refused outside
-// tests") — not in `make test` until the rule lands; `make test-security` runs it.
-// RELIABILITY.md lists it.
-//
-// Today `PasswordHash::parse` accepts any iteration count from 1 to 10,000,000 and a salt of a
-// single byte, so a hash written into D1 with i=1 signs in (and is then even upgraded to the
-// app's cost, hiding the trace). Outside tests — the deployed build, which ignores
-// TESSERA_TEST_PBKDF2_ITERATIONS — such a hash must be refused, for end users and operators.
+// An implanted hash (issue 10, the adversarial suite: "an implanted hash with i=1 must be
+// refused outside tests"). A hash written into D1 with a cost under the production floor of
+// 100,000 iterations (an attacker with D1 write access, a restored backup, a test database
+// copied into production) must not sign anyone in through the deployed build — end users and
+// operators — even with the right password. The native side: tests/service/signin.rs and
+// operators.rs, `…_under_the_production_floor_is_never_trusted`.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { pbkdf2Sync } from "node:crypto";
-import { startWorker, ROOT_TOKEN, type TestWorker } from "../../e2e/harness";
+import { startWorker, ROOT_TOKEN, type TestWorker } from "../e2e/harness";
 
 const PASSWORD = "correct horse battery";
 let w: TestWorker;
