@@ -7,7 +7,7 @@
 //! `sessions::publish_revocations` / `sessions::revoke`. Must not depend on `http`.
 
 use super::cache::{self, OnKvFailure};
-use super::credentials::verify_password;
+use super::credentials::{account_subject, verify_password};
 use super::introspection::active_user;
 use super::sessions::{self, publish_revocations};
 use super::{Ctx, Stores};
@@ -68,7 +68,7 @@ pub async fn change_password<S: Stores>(
         let current = current.ok_or_else(|| Error::validation("current_password is required"))?;
         // Counted as a sign-in attempt before any hashing, and checked as one.
         let attempt = Attempt {
-            account: format!("account:{}", me.face.email),
+            account: account_subject(&me.face.email),
             client,
             now: cx.now,
         };

@@ -426,3 +426,63 @@ fn a_users_own_browser_signs_in_while_its_account_is_locked_out() {
     ));
     assert!(with_device.is_ok(), "{with_device:?}");
 }
+
+/// A device token lifts the lockout of the one account it was issued for: the email in that
+/// app's tenant. Anyone can sign up with the victim's email in another app (or tenant) with
+/// open sign-up and so earn a device token for that email there; presented at the victim's
+/// locked-out account it must not move the attacker's guesses onto a fresh device counter.
+#[test]
+fn a_device_token_of_the_same_email_elsewhere_does_not_lift_a_lockout() {
+    let w = World::new();
+    let owner = w.owner();
+    let (app_id, tenant_id) = (app("public"), tenant("public"));
+    let victim = signup(&w, &app_id, &tenant_id, "victim@example.com").device;
+    let elsewhere = w.app(&owner, "shop");
+    let other_tenant = w.tenant(&owner, &elsewhere, "acme");
+    let foreign = signup(&w, &elsewhere, &other_tenant, "victim@example.com").device;
+    let sibling = w.tenant(&owner, &app_id, "sibling");
+    let sibling_device = block_on(signin::signup(
+        &w.cx(),
+        &app_id,
+        &sibling,
+        email("victim@example.com"),
+        &password(PASSWORD),
+        None,
+    ))
+    .expect("a sibling tenant's sign-up")
+    .device;
+    for n in 0..120 {
+        let _ = signin(
+            &w,
+            &app_id,
+            &tenant_id,
+            "victim@example.com",
+            "wrong horse battery",
+            Some(&format!("client:198.51.100.{n}")),
+        );
+    }
+    let with = |device: &str| {
+        block_on(signin::signin(
+            &w.cx(),
+            &app_id,
+            &tenant_id,
+            email("victim@example.com"),
+            &password(PASSWORD),
+            Some("client:203.0.113.7".to_owned()),
+            Some(device),
+        ))
+    };
+    for (whence, device) in [
+        ("another app", &foreign),
+        ("another tenant of the app", &sibling_device),
+    ] {
+        assert!(
+            matches!(with(device.expose()), Err(Error::RateLimited(_))),
+            "a device token from {whence} lifted the lockout"
+        );
+    }
+    assert!(
+        with(victim.expose()).is_ok(),
+        "the control: the account's own device token lifts it"
+    );
+}
