@@ -264,3 +264,73 @@ fn every_operation_documents_the_problems_its_shape_implies() {
         "openapi.json omits problems these operations can answer: {missing:#?}"
     );
 }
+
+/// A JSON value read with every object's keys checked for repeats: `serde_json::Value` (and
+/// most clients) silently keep the last of two equal keys, so a merge that leaves two
+/// `"429"` responses in one operation would document only one of them.
+struct NoRepeatedKeys(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for NoRepeatedKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Walk;
+        impl<'de> serde::de::Visitor<'de> for Walk {
+            type Value = NoRepeatedKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let (mut keys, mut repeated) = (BTreeSet::new(), Vec::new());
+                while let Some(key) = map.next_key::<String>()? {
+                    let NoRepeatedKeys(inner) = map.next_value()?;
+                    repeated.extend(inner.into_iter().map(|path| format!("{key}/{path}")));
+                    if !keys.insert(key.clone()) {
+                        repeated.push(key);
+                    }
+                }
+                Ok(NoRepeatedKeys(repeated))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut repeated = Vec::new();
+                while let Some(NoRepeatedKeys(inner)) = seq.next_element()? {
+                    repeated.extend(inner);
+                }
+                Ok(NoRepeatedKeys(repeated))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys(Vec::new()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys(Vec::new()))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys(Vec::new()))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys(Vec::new()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys(Vec::new()))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys(Vec::new()))
+            }
+        }
+        deserializer.deserialize_any(Walk)
+    }
+}
+
+#[test]
+fn no_object_of_the_document_repeats_a_key() {
+    let NoRepeatedKeys(repeated) =
+        serde_json::from_str(OPENAPI_JSON).expect("openapi.json is valid JSON");
+    assert!(
+        repeated.is_empty(),
+        "openapi.json repeats these keys (only the last one counts): {repeated:#?}"
+    );
+}
