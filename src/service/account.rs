@@ -48,19 +48,30 @@ async fn caller<S: Stores>(
     })
 }
 
+/// The passwords of a change as the client sent them.
+#[derive(Debug)]
+pub struct PasswordChange {
+    /// Required when the user has a password.
+    pub current: Option<Password>,
+    pub new: Password,
+}
+
 /// `POST …/auth/password` — bearer access token. Replaces the password; `current` must be the
 /// current one when the user has one (`400` when missing, `401 invalid_credentials` when
-/// wrong). Every other session of the user in the tenant is revoked.
+/// wrong). Every other session of the user in the tenant is revoked. `change` is the parsed
+/// body, judged only once the bearer token is: a request without a valid token is `401`
+/// whatever its body.
 pub async fn change_password<S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,
     tenant_id: &TenantId,
     bearer: Option<&str>,
-    current: Option<&Password>,
-    new: &Password,
+    change: Result<PasswordChange, Error>,
     client: Option<String>,
 ) -> Result<(), Error> {
     let me = caller(cx, app_id, tenant_id, bearer).await?;
+    let PasswordChange { current, new } = change?;
+    let (current, new) = (current.as_ref(), &new);
     me.tenant.require(LoginMethod::EmailPassword)?;
     let policy = cx.app_password_policy(&me.app.settings)?;
     let mut settle = Settlement::default();
