@@ -34,6 +34,11 @@ const KEYS: Record<string, string[]> = {
   user_metadata: ["app_id", "user_id"],
   webhook_secrets: ["app_id"],
   webhook_events: ["app_id", "event_id"],
+  email_delivery: ["app_id"],
+  email_challenges: ["id"],
+  email_send_counts: ["app_id", "tenant_id", "subject"],
+  email_outbox: ["id"],
+  email_dead_letters: ["id"],
 };
 
 /**

@@ -22,7 +22,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startWorker, ROOT_TOKEN, CLOCK_HEADER, type Faults, type JsonResponse, type TestWorker } from "../e2e/harness";
-import { buildWorld, signWebhook, PASSWORD, type World } from "./fixture";
+import { buildWorld, emailedOne, lastMessage, signWebhook, PASSWORD, type World } from "./fixture";
 import { operations, build, takesTenant, type Operation, type Place, type BuiltRequest } from "./operations";
 import { snapshot, diff, touchedBy, disagreements } from "./consistency";
 import { FULL, recordFigure } from "./figures";
@@ -97,7 +97,8 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
     const body = await must(j("POST", `/apps/${XA.app}/tenants/${tenant}/auth/signup`, { email, password: PASSWORD }, client()), "signup");
     return { id: body.user.id as string, email, access: body.session.access_token as string, refresh: body.session.refresh_token as string };
   };
-  const user = needs("user_id") || ["me", "signout", "introspect", "revoke", "refresh", "signin", "billingWebhook"].includes(op.id) ? await signup() : null;
+  const needsUser = needs("user_id") || op.schemes.includes("accessToken") || NEEDS_USER.includes(op.id);
+  const user = needsUser ? await signup() : null;
   const place: Place = {
     app: XA.app,
     tenant: takesTenant(op, doc) ? XA.tenant : null,
@@ -109,6 +110,10 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
     keyId: needs("key_id")
       ? (await must(j("POST", `/admin/apps/${XA.app}/tenants/${XA.tenant}/api-keys`, { name: fresh(), scopes: ["introspect"] }, owned), "key")).id
       : XA.targetKeyId,
+    // A second session of the user, to end with the first one's token.
+    sessionId: needs("session_id")
+      ? (await must(j("POST", `${XA.base}/auth/signin`, { email: user!.email, password: PASSWORD }, client()), "second session")).session.session_id
+      : XA.user.sessionId,
     role: X.role,
     plan: X.plan,
   };
@@ -147,6 +152,37 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
       req.body = { invite_token: invited.invite_token, password: PASSWORD };
       break;
     }
+    case "sendPasswordReset":
+    case "passwordlessStart":
+      req.body = { email: user!.email };
+      break;
+    case "verifyEmail":
+    case "resetPassword":
+    case "passwordlessConsume": {
+      const purpose = ({ verifyEmail: "verify", resetPassword: "reset", passwordlessConsume: "passwordless" } as const)[op.id];
+      const clock: Record<string, string> = clockMs === null ? {} : { [CLOCK_HEADER]: String(clockMs) };
+      const { token } = await emailedOne(w, owner.token, XA.app, XA.base, user!.email, user!.access, purpose, { ...clock, ...client() });
+      req.body = op.id === "verifyEmail" ? { token } : op.id === "resetPassword" ? { token, password: PASSWORD } : { link_token: token };
+      break;
+    }
+    case "sendOperatorPasswordReset":
+    case "resetOperatorPassword": {
+      // An operator of its own: a reset ends the operator's tokens (never the owner's).
+      const email = `${fresh()}@example.com`;
+      const invited = await must(j("POST", `/admin/apps/${X.app}/members`, { email, membership_type: "member", roles: ["auditor"] }, owned), "invite");
+      await must(j("POST", "/admin/invites/accept", { invite_token: invited.invite_token, password: PASSWORD }, client()), "accept");
+      req.body = { email };
+      if (op.id === "resetOperatorPassword") {
+        await must(j("POST", "/admin/auth/password-reset/send", { email }, client()), "operator reset");
+        const clock: Record<string, string> = clockMs === null ? {} : { [CLOCK_HEADER]: String(clockMs) };
+        const message = await lastMessage(w, owner.token, "public", email, "operator_password_reset", new Set(), clock);
+        req.body = { token: new URL(message.link).searchParams.get("token"), password: PASSWORD };
+      }
+      break;
+    }
+    case "operatorUnlock":
+      req.body = { email: owner.email };
+      break;
     case "billingWebhook": {
       // The sweep of rotateWebhookSecret rotated it (also where it then answered an error).
       const { secret } = await must(j("POST", `/admin/apps/${X.app}/webhook-secret`, undefined, owned), "webhook secret");
@@ -225,8 +261,15 @@ async function run(req: BuiltRequest, fail?: { site: string; nth: number }) {
   }
 }
 
-/** Operations whose success is a change in D1 (a 2xx must be backed by one). */
-const changes = (op: Operation) => op.method !== "GET" && !["introspect", "operatorSignin"].includes(op.id);
+/** The operations that act on a user of their own, made for each request (beyond `user_id` and bearer access tokens). */
+const NEEDS_USER = ["introspect", "revoke", "refresh", "signin", "billingWebhook", "sendPasswordReset", "passwordlessStart", "verifyEmail", "resetPassword", "passwordlessConsume"];
+
+/**
+ * Operations whose success is a change in D1 (a 2xx must be backed by one). Not: reads,
+ * introspection and operator sign-in, and the root token's unlock, whose one change is to the
+ * throttle's counters (which every answer may change).
+ */
+const changes = (op: Operation) => op.method !== "GET" && !["introspect", "operatorSignin", "operatorUnlock"].includes(op.id);
 
 /** Tables whose rows an answer other than 2xx may still change: the sign-in throttle counts every attempt before anything else. */
 const COUNTERS = new Set(["signin_failures"]);

@@ -6,6 +6,10 @@
 //   app X (`xa`): tenants `ta`, `tb` (and `public`)
 //   app Y (`ya`): tenant `ta` (the same id as X's, so that only the app tells them apart)
 //
+// Both apps deliver email to their outbox (read back through `GET …/outbox`), and `ta`/`tb`
+// allow passwordless sign-in, so every tenant also holds the emailed credentials: a password
+// reset link, an email-verification link, and a passwordless link and code.
+//
 // Used by the schemathesis run (which reads it as JSON), the tenant matrix, the fault sweep and
 // the races. Everything is made through the HTTP API, as a client would.
 import { ROOT_TOKEN, type TestWorker } from "../e2e/harness";
@@ -30,6 +34,20 @@ export interface TenantWorld {
   member: { id: string; email: string; token: string };
   /** A pending invitation to this tenant (`admin`). */
   inviteToken: string;
+  /** Unused emailed credentials of `user` (single-use: what consumes one must fetch another). */
+  emailed: Emailed;
+}
+
+/** The emailed credentials of one user of one tenant, each unused. */
+export interface Emailed {
+  /** The token of a password-reset link. */
+  reset: string;
+  /** The token of an email-verification link. */
+  verify: string;
+  /** The token of a passwordless sign-in link. */
+  passwordlessLink: string;
+  /** A passwordless attempt and its code (the same attempt as the link). */
+  passwordlessCode: { attempt_id: string; code: string };
 }
 
 /** The credentials and targets of one app. */
@@ -62,6 +80,9 @@ export interface World {
   YA: TenantWorld;
 }
 
+/** The settings of the world's tenants: passwords and passwordless, links to LINK_BASE. */
+export const TENANT_SETTINGS = { login_methods: ["emailpassword", "passwordless"], link_base_url: LINK_BASE };
+
 let counter = 0;
 const fresh = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${++counter}@example.com`;
 
@@ -85,6 +106,65 @@ async function invite(w: TestWorker, owner: string, app: string, tenant: string 
   const invited = await must(w, `invite ${email}`, "POST", `/admin/apps/${app}/members`,
     { email, membership_type: "member", roles: ["admin"], tenant_id: tenant }, owner);
   return invited.invite_token;
+}
+
+/** Where a tenant's emailed links point (any https page will do: the token is what matters). */
+export const LINK_BASE = "https://app.example/auth";
+
+/** The newest outbox message of `app` to `to` of `type` not in `seen`, once the queue has delivered it. */
+export async function lastMessage(w: TestWorker, owner: string, app: string, to: string, type: string, seen = new Set<string>(), headers: Record<string, string> = {}): Promise<any> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const res = await w.json("GET", `/admin/apps/${app}/outbox?to=${encodeURIComponent(to)}`, undefined, { ...headers, authorization: `Bearer ${owner}` });
+    if (res.status !== 200) throw new Error(`fixture: outbox of ${app}: ${res.status} ${res.text}`);
+    const found = res.body.items.find((m: any) => m.type === type && !seen.has(m.id));
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`fixture: no ${type} message to ${to} in the outbox of ${app}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const linkToken = (message: any) => new URL(message.link).searchParams.get("token")!;
+
+/** Which emailed credential to ask for. */
+export type Purpose = "reset" | "verify" | "passwordless";
+
+/**
+ * A fresh emailed credential of the user `email` (signed in as `accessToken`) at `base` of
+ * `app`: asked for through the API and read back from the app's outbox. `headers` go with
+ * every request (the fault sweep's clock).
+ */
+export async function emailedOne(w: TestWorker, owner: string, app: string, base: string, email: string, accessToken: string, purpose: Purpose, headers: Record<string, string> = {}) {
+  const outbox = await w.json("GET", `/admin/apps/${app}/outbox?to=${encodeURIComponent(email)}`, undefined, { ...headers, authorization: `Bearer ${owner}` });
+  const seen = new Set<string>((outbox.body?.items ?? []).map((m: any) => m.id));
+  const post = async (what: string, path: string, body: unknown, auth?: string) => {
+    const res = await w.json("POST", `${base}${path}`, body, { ...headers, ...(auth ? { authorization: `Bearer ${auth}` } : {}) });
+    if (res.status !== 200 && res.status !== 202) throw new Error(`fixture: ${what} for ${email}: ${res.status} ${res.text}`);
+    return res.body;
+  };
+  switch (purpose) {
+    case "reset":
+      await post("password reset", "/auth/password-reset/send", { email });
+      return { token: linkToken(await lastMessage(w, owner, app, email, "password_reset", seen, headers)) };
+    case "verify":
+      await post("email verification", "/auth/email-verification/send", undefined, accessToken);
+      return { token: linkToken(await lastMessage(w, owner, app, email, "email_verification", seen, headers)) };
+    case "passwordless": {
+      // One attempt, whose message carries both its link and its code.
+      const started = await post("passwordless start", "/auth/passwordless/start", { email });
+      const message = await lastMessage(w, owner, app, email, "passwordless", seen, headers);
+      return { token: linkToken(message), code: { attempt_id: started.attempt_id as string, code: message.code as string } };
+    }
+  }
+}
+
+/** Every emailed credential of a user (see `emailedOne`). */
+export async function emailed(w: TestWorker, owner: string, app: string, base: string, email: string, accessToken: string): Promise<Emailed> {
+  const one = (purpose: Purpose) => emailedOne(w, owner, app, base, email, accessToken, purpose);
+  const reset = await one("reset");
+  const verify = await one("verify");
+  const passwordless = await one("passwordless");
+  return { reset: reset.token, verify: verify.token, passwordlessLink: passwordless.token, passwordlessCode: passwordless.code! };
 }
 
 async function tenantWorld(w: TestWorker, owner: string, app: string, tenant: string): Promise<TenantWorld> {
@@ -113,11 +193,13 @@ async function tenantWorld(w: TestWorker, owner: string, app: string, tenant: st
     targetKeyId: targetKey.id,
     member: await operator(w, owner, app, tenant),
     inviteToken: await invite(w, owner, app, tenant),
+    emailed: await emailed(w, owner, app, base, email, signup.session.access_token),
   };
 }
 
 async function appWorld(w: TestWorker, owner: string, app: string): Promise<AppWorld> {
   await must(w, `app ${app}`, "POST", "/admin/apps", { id: app }, owner, [201, 409]);
+  await must(w, `email delivery of ${app}`, "PUT", `/admin/apps/${app}/email-delivery`, { kind: "outbox" }, owner);
   await must(w, "role", "PUT", `/admin/apps/${app}/roles/editor`, { permissions: ["docs:read", "docs:write"] }, owner);
   await must(w, "plan", "PUT", `/admin/apps/${app}/plans/pro`, { roles: ["editor"], rate_limit: 600 }, owner);
   const secret = await must(w, "webhook secret", "POST", `/admin/apps/${app}/webhook-secret`, undefined, owner);
@@ -141,10 +223,12 @@ export async function buildWorld(w: TestWorker): Promise<World> {
   const owner = { email: "owner@example.com", token: "" };
   await must(w, "bootstrap", "POST", "/admin/bootstrap", { email: owner.email, password: PASSWORD }, ROOT_TOKEN, [201, 409]);
   owner.token = (await must(w, "owner sign-in", "POST", "/admin/auth/signin", { email: owner.email, password: PASSWORD })).access_token;
+  // Operators' emails (password resets) go through the public app's delivery.
+  await must(w, "email delivery of public", "PUT", "/admin/apps/public/email-delivery", { kind: "outbox" }, owner.token);
   const X = await appWorld(w, owner.token, "xa");
   const Y = await appWorld(w, owner.token, "ya");
   for (const [app, tenant] of [["xa", "ta"], ["xa", "tb"], ["ya", "ta"]]) {
-    await must(w, `tenant ${app}/${tenant}`, "PUT", `/admin/apps/${app}/tenants/${tenant}`, { login_methods: ["emailpassword"] }, owner.token);
+    await must(w, `tenant ${app}/${tenant}`, "PUT", `/admin/apps/${app}/tenants/${tenant}`, TENANT_SETTINGS, owner.token);
   }
   return {
     owner,

@@ -9,7 +9,11 @@
 //   (introspection must answer inactive; revocation must leave the source's session alone);
 // - as the refresh token of a refresh;
 // - an end user's email and password at the target's sign-in;
+// - the emailed link tokens (password reset, email verification, passwordless) and the
+//   passwordless code at the target's operations that take one in their body;
 // - a billing event signed with the source app's webhook secret at the target app.
+// (The device token of sign-in has its own test below: it only shows while an account is
+// locked out.)
 //
 // A negative test must fail when nothing is refused, so every operation also gets a control:
 // the same request at the credential's own place, which some credential must get accepted
@@ -18,7 +22,7 @@
 // revoking the session of a token presented in the wrong place.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startWorker, type TestWorker, type JsonResponse } from "../e2e/harness";
-import { buildWorld, signWebhook, PASSWORD, type World, type TenantWorld, type AppWorld } from "./fixture";
+import { buildWorld, emailedOne, signWebhook, PASSWORD, type World, type TenantWorld, type AppWorld, type Emailed } from "./fixture";
 import { operations, build, takesApp, takesTenant, unique, type Operation, type Place } from "./operations";
 import { recordFigure } from "./figures";
 
@@ -38,7 +42,28 @@ afterAll(async () => {
   await w?.dispose();
 });
 
-type Kind = "access token" | "refresh token" | "operator token" | "api key" | "invite token";
+type Kind =
+  | "access token"
+  | "refresh token"
+  | "operator token"
+  | "api key"
+  | "invite token"
+  | "password-reset link token"
+  | "email-verification link token"
+  | "passwordless link token";
+
+/** The operations that take an emailed link token in their body, and how. */
+const LINK_BODIES: Record<string, (token: string) => Record<string, unknown>> = {
+  verifyEmail: (token) => ({ token }),
+  resetPassword: (token) => ({ token, password: PASSWORD }),
+  passwordlessConsume: (token) => ({ link_token: token }),
+};
+
+const emailedKinds = (e: Emailed): Partial<Record<Kind, string>> => ({
+  "password-reset link token": e.reset,
+  "email-verification link token": e.verify,
+  "passwordless link token": e.passwordlessLink,
+});
 
 interface Source {
   label: string;
@@ -65,6 +90,7 @@ const tenantSource = (t: TenantWorld, app: AppWorld): Source => ({
     "operator token": t.member.token,
     "api key": t.apiKey,
     "invite token": t.inviteToken,
+    ...emailedKinds(t.emailed),
   },
 });
 
@@ -84,6 +110,7 @@ function placeOf(target: Target, op: Operation, appWideTenant: boolean): Place {
     outsiderId: target.app.outsiderId,
     memberId: target.app.targetMemberId,
     keyId: target.tenant.targetKeyId,
+    sessionId: target.tenant.user.sessionId,
     role: target.app.role,
     plan: target.app.plan,
   };
@@ -139,6 +166,15 @@ async function attack(op: Operation, source: Source, target: Target, pair: strin
       const res = await send({ ...build(doc, op, place), body: { refresh_token: credential } });
       record(kind, "refresh_token", res, res.status === 200);
     }
+    // Every link token at every operation that takes one (its own purpose and the others').
+    if (LINK_BODIES[op.id] && kind.endsWith("link token")) {
+      const res = await send({ ...build(doc, op, place), body: LINK_BODIES[op.id](credential) });
+      record(kind, "link token in the body", res, res.status >= 200 && res.status < 300);
+    }
+  }
+  if (op.id === "passwordlessConsume" && source.tenant) {
+    const res = await send({ ...build(doc, op, place), body: source.tenant.emailed.passwordlessCode });
+    record("passwordless code", "attempt_id and code", res, res.status >= 200 && res.status < 300);
   }
   if (op.id === "signin" && source.tenant) {
     const res = await send({ ...build(doc, op, place), body: { email: source.tenant.user.email, password: PASSWORD } });
@@ -185,7 +221,7 @@ describe("the tenant matrix", () => {
     expect([...byOp].sort()).toEqual(ops.map((o) => o.id).filter((id) => attempts.some((a) => a.op === id)).sort());
     const untried = ops.filter((o) => !byOp.has(o.id)).map((o) => o.id);
     // Only the operations that take no credential of any kind may go untried.
-    expect(untried.sort()).toEqual(["jwks", "openidConfiguration", "signup"]);
+    expect(untried.sort()).toEqual(["jwks", "openidConfiguration", "passwordlessStart", "sendPasswordReset", "signup"]);
   }, 600_000);
 
   it("accepts the same requests at the credential's own place (the refusals are about the boundary)", async () => {
@@ -194,11 +230,13 @@ describe("the tenant matrix", () => {
     const acceptedKinds = new Map<string, number>();
     for (const op of ops) {
       if (!attempts.some((a) => a.op === op.id)) continue;
-      // Fresh end-user credentials for each control: sign-out, revocation and refresh use them up.
-      const fresh = await w.json("POST", `${XA.base}/auth/signin`, { email: XA.user.email, password: PASSWORD });
-      expect(fresh.status, fresh.text).toBe(200);
+      // A throwaway end user for each control: sign-out, revocation, refresh, leaving the
+      // tenant and the emailed tokens use up what they are given.
+      const email = `${unique("control")}@example.com`;
+      const fresh = await w.json("POST", `${XA.base}/auth/signup`, { email, password: PASSWORD }, { "cf-connecting-ip": `192.0.2.${1 + (acceptedKinds.size % 200)}` });
+      expect(fresh.status, fresh.text).toBe(201);
       const home: Target = { label: "xa/ta", app: X, tenant: XA };
-      let place = placeOf(home, op, takesTenant(op, doc));
+      let place = { ...placeOf(home, op, takesTenant(op, doc)), sessionId: fresh.body.session.session_id };
       if (op.id === "deleteTenant") {
         const spare = unique("spare");
         const put = await w.json("PUT", `/admin/apps/${X.app}/tenants/${spare}`, { login_methods: ["emailpassword"] }, bearer(owner.token));
@@ -221,6 +259,11 @@ describe("the tenant matrix", () => {
       }
       if (op.id === "refresh") candidates.push(["refresh token", () => send({ ...req(), body: { refresh_token: fresh.body.session.refresh_token } })]);
       if (op.id === "signin") candidates.push(["password", () => send({ ...req(), body: { email: XA.user.email, password: PASSWORD } })]);
+      if (LINK_BODIES[op.id]) {
+        const purpose = ({ verifyEmail: "verify", resetPassword: "reset", passwordlessConsume: "passwordless" } as const)[op.id as "verifyEmail"];
+        const own = await emailedOne(w, owner.token, X.app, XA.base, email, fresh.body.session.access_token, purpose);
+        candidates.push([`${op.id} link token`, () => send({ ...req(), body: LINK_BODIES[op.id](own.token) })]);
+      }
       if (op.id === "billingWebhook") {
         candidates.push(["webhook signature", async () => {
           const r = req();
@@ -262,6 +305,51 @@ describe("the tenant matrix", () => {
       const members = await w.json("GET", `/admin/apps/${a.app}/members`, undefined, bearer(a.admin.token));
       expect(members.status, `${a.app} admin: ${members.text}`).toBe(200);
     }
+    // The emailed credentials last (a password reset ends the user's sessions).
+    for (const t of [XA, XB, YA]) {
+      const verified = await w.json("POST", `${t.base}/auth/email-verification/verify`, { token: t.emailed.verify });
+      expect(verified.status, `${t.base} email-verification link: ${verified.text}`).toBe(200);
+      const code = await w.json("POST", `${t.base}/auth/passwordless/consume`, t.emailed.passwordlessCode);
+      expect(code.status, `${t.base} passwordless code: ${code.text}`).toBe(200);
+      const reset = await w.json("POST", `${t.base}/auth/password-reset`, { token: t.emailed.reset, password: PASSWORD });
+      expect(reset.status, `${t.base} password-reset link: ${reset.text}`).toBe(200);
+    }
+  });
+
+  it("lets no device token of the same email elsewhere through a locked-out account", async () => {
+    // Anyone can sign up with a victim's email where sign-up is open, and so earn a device
+    // token for that email there; at the victim's locked-out account it must count for nothing.
+    const email = `${unique("victim")}@example.com`;
+    const deviceOf = (res: JsonResponse) => /tessera_device=([^;]+)/.exec(res.headers.get("set-cookie") ?? "")?.[1];
+    const places = ["/apps/xa/tenants/ta", "/apps/xa/tenants/tb", "/apps/ya/tenants/ta"];
+    const devices: Record<string, string> = {};
+    for (const base of places) {
+      const res = await w.json("POST", `${base}/auth/signup`, { email, password: PASSWORD }, { "cf-connecting-ip": "192.0.2.250" });
+      expect(res.status, res.text).toBe(201);
+      const device = deviceOf(res);
+      expect(device, `${base}: a device cookie`).toBeTruthy();
+      devices[base] = device!;
+    }
+    const victim = places[0];
+    // Someone who knows only the email, from many addresses (as tests/e2e/hardening.spec.ts).
+    for (let n = 0; n < 110; n++) {
+      await w.json("POST", `${victim}/auth/signin`, { email, password: "wrong horse battery" }, { "cf-connecting-ip": `198.51.100.${n}` });
+    }
+    const signin = (device?: string) =>
+      w.json("POST", `${victim}/auth/signin`, { email, password: PASSWORD }, {
+        "cf-connecting-ip": "203.0.113.7",
+        ...(device ? { cookie: `tessera_device=${device}` } : {}),
+      });
+    const locked = await signin();
+    expect(locked.status, `the account is locked out: ${locked.text}`).toBe(429);
+    for (const base of places.slice(1)) {
+      const res = await signin(devices[base]);
+      attempts.push({ op: "signin", pair: `${base} → ${victim}`, kind: "device token", placement: "tessera_device cookie", status: res.status, accepted: res.status !== 429, text: res.text.slice(0, 300) });
+      expect(res.status, `a device token of ${base} at ${victim}: ${res.text}`).toBe(429);
+    }
+    const own = await signin(devices[victim]);
+    expect(own.status, `the control: the account's own device token lets it in: ${own.text}`).toBe(200);
+    recordFigure("matrix.devices", { tried: places.length - 1, accepted: 0 });
   });
 
   it("lists to each credential only the apps it belongs to", async () => {

@@ -6,6 +6,8 @@
 // minimal valid body generated from the operation's schema, then adjusted where a value must
 // name something real (a role the app defines, a user of the tenant…).
 
+import { PASSWORD, TENANT_SETTINGS } from "./fixture";
+
 /** The subset of an OpenAPI operation this module reads. */
 export interface Operation {
   id: string;
@@ -78,6 +80,8 @@ export interface Place {
   memberId: string;
   /** An API key of that tenant (path `key_id`). */
   keyId: string;
+  /** A session of that tenant (path `session_id`: the caller's own, to end). */
+  sessionId: string;
   /** An end-user role and a plan the app defines. */
   role: string;
   plan: string;
@@ -144,11 +148,19 @@ export function meaningfulBody(op: Operation, place: Place): Record<string, unkn
     case "patchMetadata":
       return { matrix: unique("m") };
     case "putTenant":
-      return { login_methods: ["emailpassword"] };
+      // The world's own settings: a PUT of a world tenant must not take passwordless or its
+      // link base away from the requests that follow.
+      return { ...TENANT_SETTINGS };
     case "createUser":
       return { email: `${unique("cu")}@example.com` };
     case "suspendUser":
       return { reason: "adversarial suite" };
+    case "changePassword":
+      // The same password again: the change is made (and the caller's other sessions end) but
+      // the user keeps the password the suite signs in with.
+      return { current_password: PASSWORD, new_password: PASSWORD };
+    case "putEmailDelivery":
+      return { kind: "outbox" };
     case "billingWebhook":
       return { event_id: unique("evt"), type: "plan.updated", tenant_id: place.tenant, user_id: place.userId, plan_tier: place.plan };
     default:
@@ -173,6 +185,7 @@ export function build(doc: any, op: Operation, place: Place): BuiltRequest {
     user_id: op.id === "associateUser" ? place.outsiderId : place.userId,
     member_id: place.memberId,
     key_id: place.keyId,
+    session_id: place.sessionId,
     role: place.role,
     plan_tier: place.plan,
   };

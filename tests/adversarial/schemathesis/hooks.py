@@ -5,15 +5,19 @@ through the API and writes it as JSON to the file named by TESSERA_ST_FIXTURE. T
 
 - authenticate every case as its operation's `security` says (TESSERA_ST_AUTH=1): the platform
   owner's operator token or the tenant's API key (alternating) for `/admin`, the API key for
-  introspection and revocation, a fresh end-user access token for `/auth/me` and sign-out, the
-  root token for bootstrap; with TESSERA_ST_AUTH=0 nothing is added (the unauthenticated pass);
+  introspection and revocation, the access token of a throwaway end user (signed up for that
+  case: the case may change its password, end its sessions or take it out of the tenant) for
+  the end user's own operations, the root token for bootstrap and unlock; with
+  TESSERA_ST_AUTH=0 nothing is added (the unauthenticated pass);
 - point three of four positively generated cases at resources that exist (the fixture's app,
   tenant, users, members, keys, role and plan), so the fuzzer reaches the handlers behind the
   404s; the fourth keeps its generated ids;
 - do the same for the bodies of positive cases: a real email and password at sign-in, a live
   refresh token, a live access token to introspect or revoke, a fresh invitation to accept, a
-  real tenant, user and plan in a billing event — and sign three of four billing events with
-  the app's webhook secret, so the webhook is fuzzed past its signature check;
+  real tenant, user and plan in a billing event, the emailed link tokens and codes (read back
+  from the app's outbox) of a throwaway user, the throwaway user's own session to end and its
+  password as the current one — and sign three of four billing events with the app's webhook
+  secret, so the webhook is fuzzed past its signature check;
 - keep the world usable: tenants are replaced or deleted only in a sacrificial tenant, which is
   re-created before each deletion, so the tenant whose credentials the run uses stays intact.
 
@@ -26,6 +30,8 @@ import json
 import os
 import time
 import uuid
+
+from urllib.parse import parse_qs, urlparse
 
 import requests
 import schemathesis
@@ -56,16 +62,69 @@ def _owner_headers() -> dict:
     return {"Authorization": f"Bearer {WORLD['owner']['token']}"}
 
 
-def _fresh_access_token() -> str:
-    """Signs the home tenant's user in again: sign-out cases revoke the session they present."""
+_throwaways = {"n": 0}
+# The throwaway user of the case being made (auth is applied before `before_call`).
+_last = {}
+
+
+def _throwaway() -> dict:
+    """Signs a new end user up at home (from an address of its own: sign-ups are counted per
+    client address): the case may change its password, end its sessions or make it leave."""
+    _throwaways["n"] += 1
+    n = _throwaways["n"]
+    email = f"st-user-{uuid.uuid4().hex[:12]}@example.com"
     response = requests.post(
-        f"{BASE_URL}{HOME['base']}/auth/signin",
-        json={"email": HOME["user"]["email"], "password": FIXTURE["password"]},
+        f"{BASE_URL}{HOME['base']}/auth/signup",
+        json={"email": email, "password": FIXTURE["password"]},
+        headers={"cf-connecting-ip": f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"},
         timeout=30,
     )
-    if response.status_code != 200:
-        raise RuntimeError(f"the fixture user cannot sign in: {response.status_code} {response.text}")
-    return response.json()["session"]["access_token"]
+    if response.status_code != 201:
+        raise RuntimeError(f"a throwaway user cannot sign up: {response.status_code} {response.text}")
+    session = response.json()["session"]
+    _last.clear()
+    _last.update(email=email, access_token=session["access_token"], session_id=session["session_id"])
+    return dict(_last)
+
+
+def _outbox_token(email: str, kind: str, seen: set) -> dict:
+    """The newest message of `kind` to `email` in the home app's outbox that is not in `seen`."""
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        response = requests.get(
+            f"{BASE_URL}/admin/apps/{HOME['app']}/outbox",
+            params={"to": email},
+            headers=_owner_headers(),
+            timeout=30,
+        )
+        for message in response.json().get("items", []) if response.status_code == 200 else []:
+            if message.get("type") == kind and message.get("id") not in seen:
+                token = parse_qs(urlparse(message.get("link") or "").query).get("token", [""])[0]
+                return {"token": token, "code": message.get("code")}
+        time.sleep(0.02)
+    return {"token": "", "code": None}
+
+
+def _emailed(kind: str) -> dict:
+    """An emailed credential of a new throwaway user: `password_reset`, `email_verification`
+    or `passwordless` (then with the attempt id)."""
+    user = _throwaway()
+    base = f"{BASE_URL}{HOME['base']}"
+    seen: set = set()
+    attempt = None
+    if kind == "password_reset":
+        requests.post(f"{base}/auth/password-reset/send", json={"email": user["email"]}, timeout=30)
+    elif kind == "email_verification":
+        requests.post(
+            f"{base}/auth/email-verification/send",
+            headers={"Authorization": f"Bearer {user['access_token']}"},
+            timeout=30,
+        )
+    else:
+        started = requests.post(f"{base}/auth/passwordless/start", json={"email": user["email"]}, timeout=30)
+        attempt = started.json().get("attempt_id") if started.status_code == 200 else None
+    found = _outbox_token(user["email"], kind, seen)
+    return {**found, "attempt_id": attempt}
 
 
 EXISTING = {
@@ -90,6 +149,9 @@ def _existing_path(case) -> None:
         for name in list(case.path_parameters):
             if name in EXISTING:
                 case.path_parameters[name] = EXISTING[name]
+    # The case's own throwaway session (a session of another user is a 404, of no user a 404).
+    if "session_id" in case.path_parameters and _last and not _is_negative(case, ParameterLocation.PATH):
+        case.path_parameters["session_id"] = _last["session_id"]
     # Never the home tenant for these two, whatever the bucket (the coverage phase hands the
     # same path dictionary to several cases, so an earlier case's mapping can show up here).
     if _operation_id(case) in ("deleteTenant", "putTenant") and case.path_parameters.get("tenant_id") == HOME["tenant"]:
@@ -136,6 +198,21 @@ def _realistic_body(operation: str, case) -> None:
         body["tenant_id"] = HOME["tenant"]
     elif operation == "billingWebhook":
         body.update(tenant_id=HOME["tenant"], user_id=HOME["target"]["id"], plan_tier=WORLD["X"]["plan"])
+    elif operation == "changePassword" and _last:
+        body["current_password"] = FIXTURE["password"]
+    elif operation in ("sendPasswordReset", "passwordlessStart") and _at_home(case):
+        body["email"] = HOME["target"]["email"]
+    elif operation == "verifyEmail" and _at_home(case):
+        body["token"] = _emailed("email_verification")["token"]
+    elif operation == "resetPassword" and _at_home(case):
+        body["token"] = _emailed("password_reset")["token"]
+    elif operation == "passwordlessConsume" and _at_home(case):
+        found = _emailed("passwordless")
+        body.clear()
+        if _bucket(("code", repr(found)), 2) and found["code"] and found["attempt_id"]:
+            body.update(attempt_id=found["attempt_id"], code=found["code"])
+        else:
+            body["link_token"] = found["token"]
 
 
 DEBUG = os.environ.get("TESSERA_ST_DEBUG") == "1"
@@ -145,6 +222,15 @@ DEBUG = os.environ.get("TESSERA_ST_DEBUG") == "1"
 def after_call(context, case, response):
     if DEBUG:
         print(f"[st] {case.method} {case.formatted_path} {dict(case.headers)} {case.body!r} -> {response.status_code} {response.text[:300]}", flush=True)
+    # The hooks read emailed tokens from the home app's outbox: put it back after a case that
+    # may have changed the home app's delivery.
+    if _operation_id(case) == "putEmailDelivery" and response.status_code < 300:
+        requests.put(
+            f"{BASE_URL}/admin/apps/{HOME['app']}/email-delivery",
+            json={"kind": "outbox"},
+            headers=_owner_headers(),
+            timeout=30,
+        )
 
 
 @schemathesis.hook
@@ -178,6 +264,7 @@ _turn = {"n": 0}
 
 
 def _credential(case) -> str | None:
+    _last.clear()
     security = (case.operation.definition.raw or {}).get("security", None)
     if not security:
         return None
@@ -185,7 +272,7 @@ def _credential(case) -> str | None:
     if "rootToken" in schemes:
         return FIXTURE["root_token"]
     if "accessToken" in schemes:
-        return _fresh_access_token()
+        return _throwaway()["access_token"]
     if "operatorToken" in schemes and "apiKey" in schemes:
         _turn["n"] += 1
         return WORLD["owner"]["token"] if _turn["n"] % 2 else HOME["apiKey"]
