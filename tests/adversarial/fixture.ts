@@ -80,6 +80,9 @@ export interface World {
   YA: TenantWorld;
 }
 
+/** Where a tenant's emailed links point (any https page will do: the token is what matters). */
+export const LINK_BASE = "https://app.example/auth";
+
 /** The settings of the world's tenants: passwords and passwordless, links to LINK_BASE. */
 export const TENANT_SETTINGS = { login_methods: ["emailpassword", "passwordless"], link_base_url: LINK_BASE };
 
@@ -107,9 +110,6 @@ async function invite(w: TestWorker, owner: string, app: string, tenant: string 
     { email, membership_type: "member", roles: ["admin"], tenant_id: tenant }, owner);
   return invited.invite_token;
 }
-
-/** Where a tenant's emailed links point (any https page will do: the token is what matters). */
-export const LINK_BASE = "https://app.example/auth";
 
 /** The newest outbox message of `app` to `to` of `type` not in `seen`, once the queue has delivered it. */
 export async function lastMessage(w: TestWorker, owner: string, app: string, to: string, type: string, seen = new Set<string>(), headers: Record<string, string> = {}): Promise<any> {

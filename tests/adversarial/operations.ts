@@ -203,7 +203,10 @@ export function build(doc: any, op: Operation, place: Place): BuiltRequest {
   const headers: Record<string, string> = {};
   let body: unknown;
   if (op.body) {
-    body = { ...example(doc, op.body.schema), ...(meaningfulBody(op, place) ?? {}) };
+    const meaningful = meaningfulBody(op, place);
+    // A body of alternatives (oneOf) is the meaningful one alone: the schema's example is of
+    // the first alternative, and its fields would not mix with another's.
+    body = meaningful && resolve(doc, op.body.schema)?.oneOf ? meaningful : { ...example(doc, op.body.schema), ...(meaningful ?? {}) };
   }
   return { method: op.method, path, body, headers };
 }

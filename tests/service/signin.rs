@@ -359,11 +359,12 @@ fn a_stored_hash_under_the_production_floor_is_never_trusted() {
             .and_then(|found| found.password_hash)
             .unwrap()
     };
-    for iterations in [1, 1_000, 99_999] {
-        let weak =
+    // Writes a hash of `iterations` for the password, then signs in with the password.
+    let planted = |iterations: u32| {
+        let hash =
             PasswordPolicy::insecure_for_tests(iterations).hash(&password(PASSWORD), [7; 16]);
-        block_on(w.db.update_user_password(&app_id, &user, &weak)).unwrap();
-        let refused = signin(
+        block_on(w.db.update_user_password(&app_id, &user, &hash)).unwrap();
+        let signed = signin(
             &w,
             &app_id,
             &tenant_id,
@@ -371,6 +372,10 @@ fn a_stored_hash_under_the_production_floor_is_never_trusted() {
             PASSWORD,
             None,
         );
+        (hash, signed)
+    };
+    for iterations in [1, 1_000, 99_999] {
+        let (weak, refused) = planted(iterations);
         assert_eq!(
             refused.unwrap_err(),
             Error::InvalidCredentials,
@@ -378,16 +383,7 @@ fn a_stored_hash_under_the_production_floor_is_never_trusted() {
         );
         assert_eq!(stored(), weak, "a refused hash is not upgraded");
     }
-    let floor = PasswordPolicy::insecure_for_tests(100_000).hash(&password(PASSWORD), [7; 16]);
-    block_on(w.db.update_user_password(&app_id, &user, &floor)).unwrap();
-    let control = signin(
-        &w,
-        &app_id,
-        &tenant_id,
-        "planted@example.com",
-        PASSWORD,
-        None,
-    );
+    let (_, control) = planted(100_000);
     assert!(control.is_ok(), "a hash at the floor verifies: {control:?}");
 }
 
