@@ -271,8 +271,11 @@ const NEEDS_USER = ["introspect", "revoke", "refresh", "signin", "billingWebhook
  */
 const changes = (op: Operation) => op.method !== "GET" && !["introspect", "operatorSignin", "operatorUnlock"].includes(op.id);
 
-/** Tables whose rows an answer other than 2xx may still change: the sign-in throttle counts every attempt before anything else. */
-const COUNTERS = new Set(["signin_failures"]);
+/**
+ * Tables whose rows an answer other than 2xx may still change: the sign-in throttle counts
+ * every attempt, and the email throttle every send, before anything else.
+ */
+const COUNTERS = new Set(["signin_failures", "email_send_counts"]);
 
 const LEAKS = /SELECT|INSERT|UPDATE|DELETE FROM|D1_ERROR|D1Error|JsValue|injected|KV_ERROR|rev:|pub:|flags:|\bat \S+:\d+|\.rs\b|wasm|panicked/i;
 
