@@ -2,6 +2,7 @@
 
 use crate::world::*;
 use futures_executor::block_on;
+use tessera::domain::ids::{AppId, TenantId};
 use tessera::domain::password::derivations;
 use tessera::domain::tenancy::LoginMethod;
 use tessera::domain::user::UserStatus;
@@ -387,21 +388,27 @@ fn a_stored_hash_under_the_production_floor_is_never_trusted() {
     assert!(control.is_ok(), "a hash at the floor verifies: {control:?}");
 }
 
+/// Locks `who`'s account in the tenant out the way someone who knows only the email would:
+/// wrong guesses from 120 client addresses.
+fn lock_out(w: &World, app_id: &AppId, tenant_id: &TenantId, who: &str) {
+    for n in 0..120 {
+        let _ = signin(
+            w,
+            app_id,
+            tenant_id,
+            who,
+            "wrong horse battery",
+            Some(&format!("client:198.51.100.{n}")),
+        );
+    }
+}
+
 #[test]
 fn a_users_own_browser_signs_in_while_its_account_is_locked_out() {
     let w = World::new();
     let (app_id, tenant_id) = (app("public"), tenant("public"));
     let device = signup(&w, &app_id, &tenant_id, "victim@example.com").device;
-    for n in 0..120 {
-        let _ = signin(
-            &w,
-            &app_id,
-            &tenant_id,
-            "victim@example.com",
-            "wrong horse battery",
-            Some(&format!("client:198.51.100.{n}")),
-        );
-    }
+    lock_out(&w, &app_id, &tenant_id, "victim@example.com");
     let locked = signin(
         &w,
         &app_id,
@@ -447,16 +454,7 @@ fn a_device_token_of_the_same_email_elsewhere_does_not_lift_a_lockout() {
     ))
     .expect("a sibling tenant's sign-up")
     .device;
-    for n in 0..120 {
-        let _ = signin(
-            &w,
-            &app_id,
-            &tenant_id,
-            "victim@example.com",
-            "wrong horse battery",
-            Some(&format!("client:198.51.100.{n}")),
-        );
-    }
+    lock_out(&w, &app_id, &tenant_id, "victim@example.com");
     let with = |device: &str| {
         block_on(signin::signin(
             &w.cx(),
