@@ -7,10 +7,14 @@
 #   make test-security the full adversarial suite (RELIABILITY.md): long schemathesis, tenant
 #                    matrix, fault sweep and race runs, long property tests, and the tests that
 #                    demonstrate holes still being fixed
-#   make build       release worker build into build/: what is deployed (also wrangler's [build]
-#                    command); WASM_OPT=0 skips wasm-opt for quicker local rebuilds
+#   make build       release worker build into build/ and the console into console/dist/: what is
+#                    deployed (also wrangler's [build] command); WASM_OPT=0 skips wasm-opt
+#   make console     only the console (console/ → console/dist/console/: Vite, type-checked)
 #   make build-test  the same with the `test-hooks` feature into build-test/ (the specs' build:
 #                    it honours TESSERA_TEST_CLOCK and TESSERA_TEST_PBKDF2_ITERATIONS)
+#   make test-console the console: its unit tests, then Playwright + Debian's Chromium against the
+#                    test build under Miniflare (installs chromium with apt-get when missing)
+#   make console-screenshots  the same browser run, writing docs/console/*.png
 #   make tools       only install the toolchain pieces (idempotent)
 #   make venv        only the project's Python virtualenv (.venv/: schemathesis, pinned)
 #
@@ -72,6 +76,12 @@ export WRANGLER_SEND_ERROR_REPORTS := false
 RUST_SOURCES := $(shell find src -type f 2>/dev/null) Cargo.toml Cargo.lock
 BUILD_OUT := build/index.js
 BUILD_TEST_OUT := build-test/index.js
+# The console (console/): its sources and the page Vite writes (wrangler.toml's [assets]).
+CONSOLE_BIN := $(CURDIR)/console/node_modules/.bin
+CONSOLE_NPM_STAMP := console/node_modules/.tessera-npm-ci.stamp
+CONSOLE_SOURCES := $(shell find console/src -type f 2>/dev/null) console/index.html \
+	console/vite.config.ts console/tsconfig.json
+CONSOLE_OUT := console/dist/console/index.html
 # The test build has its own cargo target directory, so the two builds never overwrite each
 # other's wasm (which would rebuild one each time the other is made).
 TEST_TARGET_DIR := $(CURDIR)/target/test-hooks
@@ -85,7 +95,8 @@ FLAGS_STAMP := target/.worker-build-flags
 
 .PHONY: help dev test test-native test-e2e test-security build build-test lint fmt-check clippy \
         cargo-test e2e tools rust-tools worker-build-cli wasm-bindgen-cli npm-deps venv dev-vars \
-        migrate-local clean FORCE
+        migrate-local clean FORCE console console-deps console-unit test-console \
+        console-screenshots chromium
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -144,7 +155,7 @@ $(VENV_STAMP): $(SCHEMATHESIS_REQUIREMENTS)
 
 # ---------------------------------------------------------------- build
 
-build: $(BUILD_OUT)
+build: $(BUILD_OUT) $(CONSOLE_OUT)
 
 # worker-build runs wasm-opt with --debuginfo, which keeps the name section (about a fifth of
 # the gzipped wasm). Strip it (and the producers section) afterwards with the same wasm-opt and
@@ -172,9 +183,54 @@ $(FLAGS_STAMP): FORCE
 
 FORCE:
 
+# ---------------------------------------------------------------- the console (console/)
+#
+# A Preact + TypeScript single-page app built by Vite into console/dist/console/, which
+# wrangler.toml's [assets] serves at /console/ through the worker. Its own package.json and
+# lock file (pinned, `npm ci`, no install scripts); nothing of it runs in the worker.
+
+console-deps: $(CONSOLE_NPM_STAMP)
+
+$(CONSOLE_NPM_STAMP): console/package.json console/package-lock.json
+	@echo "==> npm ci (console/)"
+	cd console && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+console: $(CONSOLE_OUT)
+
+# Type-checked first (tsc --noEmit), then bundled; the page names hashed asset files only.
+$(CONSOLE_OUT): $(CONSOLE_SOURCES) $(CONSOLE_NPM_STAMP)
+	@echo "==> console: tsc --noEmit, vite build"
+	cd console && $(CONSOLE_BIN)/tsc --noEmit -p . && $(CONSOLE_BIN)/vite build --logLevel warn
+	@touch $@
+
+# The console's own logic (paging, error wording, permissions, merge patches, routes).
+console-unit: console-deps
+	cd console && $(CONSOLE_BIN)/tsc --noEmit -p . && $(CONSOLE_BIN)/vitest run
+
+# Debian's Chromium for the browser run (Playwright downloads no browser). As root, apt-get
+# installs it when missing; otherwise say how.
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
+
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then echo "==> chromium: $(CHROMIUM)"; \
+	elif command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null; }; then \
+	  echo "==> apt-get install chromium (Debian's; no browser download)"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends chromium fonts-liberation; \
+	else echo "The console's browser test needs Chromium at $(CHROMIUM): apt-get install chromium (or CHROMIUM=/path/to/chromium)"; exit 1; fi
+
+# The browser run: Playwright drives Chromium against build-test/ under Miniflare on 127.0.0.1.
+test-console: console-unit build-test console chromium npm-deps
+	$(VITEST) run --config vitest.console.config.ts
+
+console-screenshots: build-test console chromium npm-deps
+	CONSOLE_SCREENSHOTS=1 $(VITEST) run --config vitest.console.config.ts
+
 # ---------------------------------------------------------------- tests
 
-test: test-native test-e2e
+test: test-native test-e2e test-console
 
 test-native: lint cargo-test
 
@@ -230,7 +286,7 @@ dev: build dev-vars migrate-local
 	$(WRANGLER) dev --ip 127.0.0.1 --port $(PORT) --var ISSUER_ORIGIN:http://127.0.0.1:$(PORT)
 
 clean:
-	rm -rf build build-test .wrangler node_modules target $(VENV)
+	rm -rf build build-test .wrangler node_modules target console/dist console/node_modules $(VENV)
 
 # ---------------------------------------------------------------- benchmarks (bench/, BENCHMARKS.md)
 #

@@ -4,9 +4,10 @@
 //! The crate has four layers and one rule: the arrows only point down.
 //!
 //! ```text
-//! http/     (wasm32 only, but for the pure route table and response DTOs) the worker: routing
-//!    │       by app and tenant, parse → call a use case → respond, bindings and configuration
-//!    │       from `Env`, and the single error → status mapping.
+//! http/     (wasm32 only, but for the pure route table, response DTOs and the console's header
+//!    │       policy) the worker: routing by app and tenant, parse → call a use case → respond,
+//!    │       bindings and configuration from `Env`, the single error → status mapping, and the
+//!    │       operators' console (static assets from `console/`, served at `/console/`).
 //!    ▼
 //! service/  the use cases — sign-up, sign-in, refresh, introspection, revocation, operators,
 //!    │       apps and tenants, API keys, members, audit, end-user state, billing, email

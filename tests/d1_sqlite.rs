@@ -12,10 +12,14 @@ use sqlite::{sqlite_store, SqliteBackend};
 use std::cell::Cell;
 use tessera::domain::audit::{Actor, AuditAction, AuditEntry};
 use tessera::domain::authz::Scope;
+use tessera::domain::deletion::{Deletion, Target};
 use tessera::domain::email::Email;
+use tessera::domain::ids::DeletionId;
 use tessera::domain::ids::{ApiKeyId, AppId, AuditId, OperatorId, TenantId};
 use tessera::domain::keys::KeyOwner;
-use tessera::domain::member::{Member, MemberId, MemberStatus, MembershipType, OperatorRole};
+use tessera::domain::member::{
+    Member, MemberId, MemberStatus, MembershipSource, MembershipType, OperatorRole,
+};
 use tessera::domain::names::{PlanTier, RoleName, UserPermission};
 use tessera::domain::operator::Operator;
 use tessera::domain::policy::Plan;
@@ -27,8 +31,9 @@ use tessera::domain::user::{TenantUser, User, UserId, UserStatus};
 use tessera::domain::Error;
 use tessera::store::d1::{SqlBackend, SqlStore, SqlValue, Statement};
 use tessera::store::{
-    ApiKeyStore, Attempt, AuditStore, EventOutcome, MemberStore, OperatorStore, SessionStore,
-    SigningKeyStore, StoredSigningKey, TenancyStore, UserFilter, UserStateStore, UserStore,
+    ApiKeyStore, Attempt, AuditStore, DeletionStore, EventOutcome, MemberStore, OperatorStore,
+    SessionStore, SigningKeyStore, StoredSigningKey, TenancyStore, UserFilter, UserStateStore,
+    UserStore,
 };
 
 type Store = SqlStore<SqliteBackend>;
@@ -114,6 +119,7 @@ fn creating_an_app_writes_its_public_tenant_and_one_audit_entry() {
         id: shop.clone(),
         settings: AppSettings::default(),
         created_at: NOW,
+        pending_verification: false,
     };
     let public = Tenant::public_of(&shop, NOW);
     block_on(async {
@@ -202,6 +208,24 @@ fn a_refresh_rotates_a_session_once_from_a_generation() {
     });
 }
 
+/// The owner membership of the app `public` a bootstrap of `operator` makes.
+fn bootstrap_membership(operator: &Operator) -> Member {
+    Member {
+        id: MemberId::generate(NOW, fresh()),
+        app_id: app("public"),
+        operator_id: Some(operator.id),
+        email: operator.email.clone(),
+        tenant_id: None,
+        membership_type: MembershipType::Owner,
+        roles: vec![OperatorRole::Admin],
+        status: MemberStatus::Active,
+        source: MembershipSource::Bootstrap,
+        invite_expires_at: None,
+        created_at: NOW,
+        updated_at: NOW,
+    }
+}
+
 /// Invites `address` as an app-wide admin of `public` and accepts as a new operator.
 async fn admin(store: &Store, address: &str) -> Member {
     let public = app("public");
@@ -215,6 +239,7 @@ async fn admin(store: &Store, address: &str) -> Member {
         membership_type: MembershipType::Admin,
         roles: vec![OperatorRole::Admin],
         status: MemberStatus::Invited,
+        source: MembershipSource::Invite,
         invite_expires_at: Some(NOW.plus_seconds(3600)),
         created_at: NOW,
         updated_at: NOW,
@@ -228,6 +253,7 @@ async fn admin(store: &Store, address: &str) -> Member {
         is_platform_owner: false,
         created_at: NOW,
         password_reset_at: None,
+        email_verified_at: None,
     };
     let audit = entry(&public, AuditAction::MemberAccept, address);
     assert!(store
@@ -373,7 +399,7 @@ fn a_batch_that_fails_half_way_leaves_nothing_behind() {
 }
 
 #[test]
-fn deleting_a_tenant_removes_what_belongs_to_it_and_returns_its_key_hashes() {
+fn deleting_a_tenant_in_steps_removes_what_belongs_to_it_and_returns_its_key_hashes() {
     let store = sqlite_store();
     let public = app("public");
     let acme = TenantId::parse("acme").unwrap();
@@ -419,16 +445,35 @@ fn deleting_a_tenant_removes_what_belongs_to_it_and_returns_its_key_hashes() {
             .unwrap();
 
         let audit = entry(&public, AuditAction::TenantDelete, "acme");
-        let hashes = store.delete_tenant(&public, &acme, &audit).await.unwrap();
-        assert_eq!(hashes, Some(vec![hash]));
-        for table in ["api_keys", "tenant_users", "sessions", "refresh_tokens"] {
+        let target = Target::Tenant(public.clone(), acme.clone());
+        let deletion = Deletion::begin(DeletionId::generate(NOW, fresh()), &target, vec![], NOW);
+        assert!(store.begin_deletion(&deletion, &audit).await.unwrap());
+        assert_eq!(store.find_tenant(&public, &acme).await.unwrap(), None);
+        assert!(
+            !store.create_tenant(&tenant, &audit).await.unwrap(),
+            "no namesake yet"
+        );
+        assert_eq!(store.purge_api_keys(&target, 10).await.unwrap(), vec![hash]);
+        // The token, then (in the same batch) the session it no longer holds.
+        assert_eq!(store.purge_sessions(&target, 1).await.unwrap(), 2);
+        assert_eq!(store.purge_sessions(&target, 1).await.unwrap(), 0);
+        let faces = store.find_faces(&target, 10).await.unwrap();
+        assert_eq!(faces, vec![(acme.clone(), user.id)]);
+        // The face, and the user it was the last of.
+        assert_eq!(store.purge_users(&target, &faces, 10).await.unwrap(), 2);
+        assert!(store.delete_target_row(&target).await.unwrap());
+        for table in [
+            "api_keys",
+            "tenant_users",
+            "sessions",
+            "refresh_tokens",
+            "users",
+        ] {
             assert_eq!(count(&store, table), 0, "{table}");
         }
         let again = entry(&public, AuditAction::TenantDelete, "acme");
-        assert_eq!(
-            store.delete_tenant(&public, &acme, &again).await.unwrap(),
-            None
-        );
+        let retry = Deletion::begin(DeletionId::generate(NOW, fresh()), &target, vec![], NOW);
+        assert!(!store.begin_deletion(&retry, &again).await.unwrap());
         let actions: Vec<AuditAction> = store
             .list_audit(&public, None, None, 50)
             .await
@@ -596,14 +641,21 @@ fn operators_keys_and_metadata_round_trip() {
             is_platform_owner: true,
             created_at: NOW,
             password_reset_at: None,
+            email_verified_at: None,
         };
-        assert!(store.create_platform_owner(&owner).await.unwrap());
+        assert!(store
+            .create_platform_owner(&owner, &bootstrap_membership(&owner))
+            .await
+            .unwrap());
         let second = Operator {
             id: OperatorId::generate(NOW, fresh()),
             email: email("other@example.com"),
             ..owner.clone()
         };
-        assert!(!store.create_platform_owner(&second).await.unwrap());
+        assert!(!store
+            .create_platform_owner(&second, &bootstrap_membership(&second))
+            .await
+            .unwrap());
         assert_eq!(
             store.find_operator_by_email(&owner.email).await.unwrap(),
             Some(owner.clone())

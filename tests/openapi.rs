@@ -110,6 +110,9 @@ fn every_error_code_of_the_domain_is_listed() {
         Error::InvalidCode,
         Error::WrongCode,
         Error::EmailDeliveryNotConfigured,
+        Error::ProviderError(String::new()),
+        Error::EmailNotVerified,
+        Error::AppNotVerified,
         Error::Unavailable(String::new()),
         Error::Internal(String::new()),
     ] {
@@ -182,10 +185,13 @@ fn check<T: tessera::http::dto::Documented>() {
 fn every_response_body_has_the_fields_its_schema_documents() {
     use tessera::http::dto::*;
     check::<UserBody>();
+    check::<ManagedUserBody>();
     check::<SessionBody>();
     check::<UserAndSession>();
     check::<OperatorBody>();
     check::<OperatorTokenBody>();
+    check::<MembershipBody>();
+    check::<MeBody>();
     check::<AppBody>();
     check::<tessera::domain::tenancy::AppSettings>();
     check::<TenantBody>();
@@ -205,6 +211,13 @@ fn every_response_body_has_the_fields_its_schema_documents() {
     check::<PasswordlessStarted>();
     check::<PasswordlessSignedIn>();
     check::<OwnSessionBody>();
+    check::<ProviderBody>();
+    check::<ProviderEnvelope>();
+    check::<ThirdPartyStarted>();
+    check::<SignedUpBody>();
+    check::<OperatorRoleBody>();
+    check::<DeletionBody>();
+    check::<DeletionProgress>();
 }
 
 /// The problem statuses that follow from an operation's shape, whatever it does: a path

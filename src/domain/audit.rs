@@ -51,6 +51,8 @@ macro_rules! audit_actions {
 audit_actions! {
     AppCreate => "app.create",
     AppUpdate => "app.update",
+    AppSignup => "app.signup",
+    AppDelete => "app.delete",
     SigningKeyRotate => "signing_key.rotate",
     TenantCreate => "tenant.create",
     TenantUpdate => "tenant.update",
@@ -60,6 +62,8 @@ audit_actions! {
     MemberInvite => "member.invite",
     MemberAccept => "member.accept",
     MemberUpdate => "member.update",
+    OperatorRolePut => "operator_role.put",
+    OperatorRoleDelete => "operator_role.delete",
     UserCreate => "user.create",
     UserSuspend => "user.suspend",
     UserUnsuspend => "user.unsuspend",
@@ -69,10 +73,14 @@ audit_actions! {
     UserAssociate => "user.associate",
     UserSessionsRevoke => "user.sessions_revoke",
     UserMetadata => "user.metadata",
+    UserDelete => "user.delete",
+    UserErase => "user.erase",
     RolePut => "role.put",
     PlanPut => "plan.put",
     WebhookSecretRotate => "webhook_secret.rotate",
     EmailDeliveryPut => "email_delivery.put",
+    ProviderPut => "provider.put",
+    ProviderDelete => "provider.delete",
 }
 
 impl AuditAction {

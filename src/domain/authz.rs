@@ -5,7 +5,7 @@
 //! permission named in its doc comment.
 
 use super::ids::{ApiKeyId, AppId, OperatorId, TenantId};
-use super::member::{MemberStatus, OperatorRole};
+use super::member::{CustomRole, MemberStatus, OperatorRole};
 use super::Error;
 
 /// The management permissions of `API.md`.
@@ -59,7 +59,41 @@ impl Permission {
             Permission::AuditRead => "audit:read",
         }
     }
+
+    /// Parses a wire name; an unknown permission is `400 validation_failed`.
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        Permission::ALL
+            .iter()
+            .copied()
+            .find(|p| p.as_str() == raw)
+            .ok_or_else(|| Error::validation(format!("unknown permission {raw:?}")))
+    }
+
+    /// Parses a list, in the order of `ALL` and without repeats.
+    pub fn parse_set(raw: &[String]) -> Result<Vec<Self>, Error> {
+        let parsed = raw
+            .iter()
+            .map(|p| Permission::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Permission::ALL
+            .iter()
+            .copied()
+            .filter(|p| parsed.contains(p))
+            .collect())
+    }
+
+    /// True for the permissions of an app's settings: reading and changing its tenants (login
+    /// methods, link bases) and its email delivery. They are all an app made by operator
+    /// sign-up offers until its owner has verified their email (`SETTINGS`).
+    pub fn is_setting(self) -> bool {
+        SETTINGS.contains(&self)
+    }
 }
+
+/// What "settings" means for an app whose owner has not verified their email yet: reading and
+/// changing its tenants and its email delivery, nothing else — no end users, members, roles,
+/// API keys, webhook secrets or audit log.
+pub const SETTINGS: &[Permission] = &[Permission::TenantsRead, Permission::TenantsWrite];
 
 /// What an API key may do: a management permission, or introspection of end-user tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,13 +156,45 @@ pub enum Principal {
 }
 
 /// What one membership grants: roles in an app, possibly narrowed to one tenant, while the
-/// membership is active.
+/// membership is active. Read with the membership (one lookup per request): the definitions
+/// of the custom roles it binds and whether its app still waits for its owner's email.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub app_id: AppId,
     pub tenant_id: Option<TenantId>,
     pub status: MemberStatus,
     pub roles: Vec<OperatorRole>,
+    /// The definitions of the custom roles among `roles` (one the app lacks binds nothing).
+    pub custom_roles: Vec<CustomRole>,
+    /// The app was made by operator sign-up and its owner has not verified their email: only
+    /// its settings can be used (`SETTINGS`).
+    pub app_pending: bool,
+}
+
+impl Grant {
+    /// True when one of the roles binds `permission` (whatever the membership's status).
+    pub fn binds(&self, permission: Permission) -> bool {
+        self.roles
+            .iter()
+            .any(|r| r.binds(permission, &self.custom_roles))
+    }
+
+    /// Every permission the membership's roles bind, custom roles by their definitions,
+    /// whatever its status (it grants them only while active) and whether its app waits for
+    /// its owner's email (`app_pending`: then only `SETTINGS` are usable).
+    pub fn permissions(&self) -> Vec<Permission> {
+        super::member::permissions_of(&self.roles, &self.custom_roles)
+    }
+
+    /// The permissions of `permissions` that `authorize` lets through while the membership is
+    /// active: all of them, or only the `SETTINGS` while the app waits for its owner's email.
+    pub fn usable_permissions(&self) -> Vec<Permission> {
+        let mut bound = self.permissions();
+        if self.app_pending {
+            bound.retain(|p| p.is_setting());
+        }
+        bound
+    }
 }
 
 impl Principal {
@@ -167,6 +233,8 @@ pub enum DenyReason {
     OutsideScope,
     /// The membership is not active (invited, suspended, left): no permission at all.
     NotActive,
+    /// The app waits for its owner to verify their email: only its settings can be used.
+    AppPending,
 }
 
 /// The outcome of `authorize`.
@@ -177,20 +245,22 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// `Ok` for `Allow`, `403 forbidden` with a reason for `Deny`.
+    /// `Ok` for `Allow`, `403 forbidden` with a reason for `Deny` (`403 app_not_verified` for
+    /// an app waiting for its owner's email).
     pub fn into_result(self) -> Result<(), Error> {
-        match self {
-            Decision::Allow => Ok(()),
-            Decision::Deny(reason) => Err(Error::Forbidden(
-                match reason {
-                    DenyReason::PlatformOwnerOnly => "only the platform owner may do this",
-                    DenyReason::MissingPermission => "the credentials lack the needed permission",
-                    DenyReason::OutsideScope => "the credentials do not reach this app or tenant",
-                    DenyReason::NotActive => "the membership is not active",
-                }
-                .to_owned(),
-            )),
-        }
+        let reason = match self {
+            Decision::Allow => return Ok(()),
+            Decision::Deny(DenyReason::AppPending) => return Err(Error::AppNotVerified),
+            Decision::Deny(DenyReason::PlatformOwnerOnly) => "only the platform owner may do this",
+            Decision::Deny(DenyReason::MissingPermission) => {
+                "the credentials lack the needed permission"
+            }
+            Decision::Deny(DenyReason::OutsideScope) => {
+                "the credentials do not reach this app or tenant"
+            }
+            Decision::Deny(DenyReason::NotActive) => "the membership is not active",
+        };
+        Err(Error::Forbidden(reason.to_owned()))
     }
 }
 
@@ -225,14 +295,14 @@ pub fn authorize(
                     return Decision::Deny(DenyReason::OutsideScope);
                 }
             }
-            if grant
-                .roles
-                .iter()
-                .any(|r| r.permissions().contains(&permission))
-            {
-                Decision::Allow
-            } else {
+            if !grant.binds(permission) {
                 Decision::Deny(DenyReason::MissingPermission)
+            } else if grant.app_pending && !permission.is_setting() {
+                // The caller would be allowed, but the app is not usable beyond its settings
+                // until its owner has verified their email.
+                Decision::Deny(DenyReason::AppPending)
+            } else {
+                Decision::Allow
             }
         }
         Principal::ApiKey {
@@ -299,6 +369,8 @@ mod tests {
             tenant_id: tenant.map(self::tenant),
             status,
             roles: roles.to_vec(),
+            custom_roles: Vec::new(),
+            app_pending: false,
         }
     }
 
@@ -395,6 +467,89 @@ mod tests {
                 "{principal:?} {permission:?} {target:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_custom_role_grants_what_its_definition_binds_and_nothing_else() {
+        use crate::domain::names::OperatorRoleName;
+        let name = OperatorRoleName::parse("reader").unwrap();
+        let mut g = grant("shop", None, MemberStatus::Active, &[]);
+        g.roles = vec![OperatorRole::Custom(name.clone())];
+        g.custom_roles = vec![CustomRole {
+            name,
+            permissions: vec![Permission::UsersRead],
+        }];
+        let reader = operator(vec![g.clone()]);
+        let (shop, acme) = (app("shop"), tenant("acme"));
+        for p in Permission::ALL {
+            let expected = if *p == Permission::UsersRead {
+                Decision::Allow
+            } else {
+                Decision::Deny(DenyReason::MissingPermission)
+            };
+            assert_eq!(
+                authorize(&reader, Some(*p), &Target::Tenant(&shop, &acme)),
+                expected,
+                "{p:?}"
+            );
+        }
+        // Without its definition (none travels with the grant) the role binds nothing.
+        g.custom_roles.clear();
+        assert_eq!(
+            authorize(
+                &operator(vec![g]),
+                Some(Permission::UsersRead),
+                &Target::App(&shop)
+            ),
+            Decision::Deny(DenyReason::MissingPermission)
+        );
+    }
+
+    #[test]
+    fn an_app_waiting_for_its_owners_email_offers_its_settings_only() {
+        let mut g = grant("shop", None, MemberStatus::Active, &[OperatorRole::Admin]);
+        g.app_pending = true;
+        let owner = operator(vec![g]);
+        let (shop, acme) = (app("shop"), tenant("acme"));
+        // What a client is told it can use is exactly what is allowed.
+        let Principal::Operator { grants, .. } = &owner else {
+            unreachable!()
+        };
+        assert_eq!(grants[0].usable_permissions(), SETTINGS);
+        for p in Permission::ALL {
+            let expected = if SETTINGS.contains(p) {
+                Decision::Allow
+            } else {
+                Decision::Deny(DenyReason::AppPending)
+            };
+            assert_eq!(
+                authorize(&owner, Some(*p), &Target::Tenant(&shop, &acme)),
+                expected,
+                "{p:?}"
+            );
+        }
+        assert_eq!(
+            Decision::Deny(DenyReason::AppPending).into_result(),
+            Err(Error::AppNotVerified)
+        );
+        assert_eq!(
+            SETTINGS,
+            [Permission::TenantsRead, Permission::TenantsWrite]
+        );
+    }
+
+    #[test]
+    fn permissions_parse_by_wire_name_into_a_set_in_table_order() {
+        let raw = [
+            "users:read".to_owned(),
+            "tenants:read".to_owned(),
+            "users:read".to_owned(),
+        ];
+        assert_eq!(
+            Permission::parse_set(&raw).unwrap(),
+            [Permission::TenantsRead, Permission::UsersRead]
+        );
+        assert!(Permission::parse("introspect").is_err());
     }
 
     #[test]

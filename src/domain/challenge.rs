@@ -48,15 +48,19 @@ pub enum Purpose {
     Passwordless,
     /// An operator's password reset (link, 15 min).
     OperatorPasswordReset,
+    /// An operator's email address (link, 24 h): an app made by operator sign-up can be used
+    /// beyond its settings once its owner has proved their email.
+    OperatorEmailVerification,
 }
 
 impl Purpose {
     /// Every purpose, in a stable order.
-    pub const ALL: [Purpose; 4] = [
+    pub const ALL: [Purpose; 5] = [
         Purpose::EmailVerification,
         Purpose::PasswordReset,
         Purpose::Passwordless,
         Purpose::OperatorPasswordReset,
+        Purpose::OperatorEmailVerification,
     ];
 
     /// The stored and wire name (the message's and the link's `type`).
@@ -66,6 +70,7 @@ impl Purpose {
             Purpose::PasswordReset => "password_reset",
             Purpose::Passwordless => "passwordless",
             Purpose::OperatorPasswordReset => "operator_password_reset",
+            Purpose::OperatorEmailVerification => "operator_email_verification",
         }
     }
 
@@ -80,7 +85,7 @@ impl Purpose {
     /// How long a challenge of this purpose lives.
     pub fn ttl_ms(self) -> i64 {
         match self {
-            Purpose::EmailVerification => VERIFICATION_TTL_MS,
+            Purpose::EmailVerification | Purpose::OperatorEmailVerification => VERIFICATION_TTL_MS,
             _ => SHORT_TTL_MS,
         }
     }
@@ -285,6 +290,7 @@ mod tests {
     #[test]
     fn verification_links_live_a_day_and_the_others_a_quarter_hour() {
         assert_eq!(Purpose::EmailVerification.ttl_ms(), 86_400_000);
+        assert_eq!(Purpose::OperatorEmailVerification.ttl_ms(), 86_400_000);
         for p in [
             Purpose::PasswordReset,
             Purpose::Passwordless,

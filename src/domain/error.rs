@@ -86,10 +86,27 @@ pub enum Error {
     /// many wrong codes: `401 invalid_code`.
     #[error("the code is wrong, or the attempt has ended")]
     WrongCode,
+    /// The app was made by operator sign-up and its owner has not verified their email yet:
+    /// it offers only its settings (`domain::authz::SETTINGS`) and no end-user flow.
+    #[error(
+        "the app's owner has not verified their email yet; only the app's settings can be used"
+    )]
+    AppNotVerified,
     /// The app delivers no email (or the tenant has no `link_base_url`), so a flow that needs
     /// one cannot run.
     #[error("email delivery is not configured for this app or tenant")]
     EmailDeliveryNotConfigured,
+    /// A third-party identity provider failed, could not be reached, or answered something that
+    /// cannot be accepted (an ID token that does not verify, a missing field): `502
+    /// provider_error`. The text is for the log only — nothing of the provider's answer or of
+    /// any secret reaches the client.
+    #[error("the identity provider failed or its answer was refused")]
+    ProviderError(String),
+    /// A first third-party sign-in whose provider did not assert the email verified, and no
+    /// user of the tenant has that email: nobody is signed up with an address nobody proved
+    /// (`403 email_not_verified`).
+    #[error("the identity provider did not assert a verified email")]
+    EmailNotVerified,
     /// A storage binding (D1, KV) failed; the text is for the log only.
     #[error("a storage backend is unavailable")]
     Unavailable(String),
@@ -127,6 +144,9 @@ impl Error {
             Error::EmailTaken => "email_taken",
             Error::InvalidCode | Error::WrongCode => "invalid_code",
             Error::EmailDeliveryNotConfigured => "email_delivery_not_configured",
+            Error::ProviderError(_) => "provider_error",
+            Error::EmailNotVerified => "email_not_verified",
+            Error::AppNotVerified => "app_not_verified",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal_error",
         }
@@ -137,6 +157,9 @@ impl Error {
         match self {
             Error::Unavailable(_) => "a storage backend is unavailable; try again".to_owned(),
             Error::Internal(_) => "the server failed to handle the request".to_owned(),
+            Error::ProviderError(_) => {
+                "the identity provider failed or its answer was refused".to_owned()
+            }
             other => other.to_string(),
         }
     }

@@ -70,6 +70,11 @@ slug_id!(
     TenantId,
     "tenant_id"
 );
+slug_id!(
+    /// The id of a third-party identity provider inside a tenant (`google`, `github`, …).
+    ProviderId,
+    "provider_id"
+);
 
 /// The tenant every app has, created with it and never deletable.
 pub const PUBLIC_TENANT: &str = "public";
@@ -158,6 +163,11 @@ uuid_id!(
     /// The id of an email challenge (a passwordless attempt's `attempt_id`).
     ChallengeId,
     "attempt_id"
+);
+uuid_id!(
+    /// The id of a deletion (of an app, a tenant or a user).
+    DeletionId,
+    "deletion_id"
 );
 uuid_id!(
     /// The id of an email message (the same through every delivery attempt).

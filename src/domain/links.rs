@@ -1,5 +1,7 @@
 //! URLs the worker sends people to or posts to: a tenant's `link_base_url` (the page an
-//! emailed link opens) and an app mailer's webhook URL.
+//! emailed link opens), an app mailer's webhook URL, a tenant's `redirect_uris` (where a
+//! third-party sign-in returns) and the URLs of an identity provider (its issuer and
+//! endpoints, the only places the worker calls for it).
 //!
 //! Both are `https`, or `http` on a loopback host (`127.0.0.1`, `[::1]`, `localhost`) for
 //! development (RFC 8252's rule for native apps, which `API.md` adopts). A link is
@@ -31,9 +33,65 @@ impl WebUrl {
         Ok(url)
     }
 
-    /// A mailer's webhook URL (a query is allowed; a fragment is not).
+    /// A mailer's webhook URL (a query is allowed; a fragment is not). The worker posts to
+    /// it, so an `https` one must not name a private address (`outbound`).
     pub fn parse_webhook(raw: &str) -> Result<Self, Error> {
-        Self::parse(raw, "url")
+        Self::parse(raw, "url")?.outbound("url")
+    }
+
+    /// A redirect URI of a tenant's third-party sign-in (a query is allowed; a fragment is not,
+    /// RFC 6749 §3.1.2). Compared byte for byte with the one a flow names.
+    pub fn parse_redirect_uri(raw: &str) -> Result<Self, Error> {
+        Self::parse(raw, "redirect_uri")
+    }
+
+    /// A URL of an identity provider, named `field` in errors (`issuer`, `token_endpoint`, …).
+    /// The worker calls it, so an `https` one must not name a private address (`outbound`);
+    /// an `issuer` or `enterprise_url` has no query either (OpenID Connect Discovery §4: the
+    /// well-known path is appended to it).
+    pub fn parse_provider_url(raw: &str, field: &str) -> Result<Self, Error> {
+        let url = Self::parse(raw, field)?.outbound(field)?;
+        if matches!(field, "issuer" | "enterprise_url") && url.0.contains('?') {
+            return Err(Error::validation(format!("{field} must not have a query")));
+        }
+        Ok(url)
+    }
+
+    /// This URL, unless it is an `https` URL of a host the worker must not call: an IP
+    /// literal of a loopback, private, link-local, shared or unspecified range, `localhost`,
+    /// or a number a URL parser would read as an IPv4 address (`2130706433`, `0x7f.1`).
+    /// Names that resolve to such addresses cannot be checked here (no DNS in the worker);
+    /// Cloudflare's `fetch` does not reach private networks. Loopback `http` stays allowed
+    /// for development, as `API.md` says.
+    fn outbound(self, field: &str) -> Result<Self, Error> {
+        if !self.is_https() {
+            return Ok(self);
+        }
+        let rest = &self.0["https://".len()..];
+        let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+        let private = host_of(authority).is_none_or(is_private_host);
+        if private {
+            return Err(Error::validation(format!(
+                "{field} must not name a loopback, private or link-local address"
+            )));
+        }
+        Ok(self)
+    }
+
+    /// True for an `https` URL (not a loopback `http` one).
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+
+    /// This URL with `pairs` appended as its query (after the URL's own query, if any), each
+    /// name and value form-encoded.
+    pub fn with_query(&self, pairs: &[(&str, &str)]) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in pairs {
+            query.append_pair(name, value);
+        }
+        let separator = if self.0.contains('?') { '&' } else { '?' };
+        format!("{}{separator}{}", self.0, query.finish())
     }
 
     fn parse(raw: &str, field: &str) -> Result<Self, Error> {
@@ -132,9 +190,98 @@ fn host_of(authority: &str) -> Option<&str> {
     port_ok.then_some(host)
 }
 
+/// True for a host the worker must not call (see `WebUrl::outbound`).
+fn is_private_host(host: &str) -> bool {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    fn private_v4(ip: Ipv4Addr) -> bool {
+        let [a, b, ..] = ip.octets();
+        ip.is_private()
+            || ip.is_loopback()
+            || ip.is_link_local()
+            || ip.is_unspecified()
+            || ip.is_broadcast()
+            || a == 0
+            || (a == 100 && (b & 0xc0) == 64)
+    }
+    if let Some(inside) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        let Ok(ip) = inside.parse::<Ipv6Addr>() else {
+            return true;
+        };
+        let first = ip.segments()[0];
+        return ip.is_loopback()
+            || ip.is_unspecified()
+            || (first & 0xfe00) == 0xfc00
+            || (first & 0xffc0) == 0xfe80
+            || ip.to_ipv4_mapped().is_some_and(private_v4);
+    }
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    // WHATWG URL parsing reads a host whose last label is a number as an IPv4 address, in
+    // any of its spellings: only the canonical dotted quad of a public address passes.
+    let last = host.rsplit('.').next().unwrap_or(host);
+    let numeric = !last.is_empty()
+        && (last.bytes().all(|b| b.is_ascii_digit())
+            || last.starts_with("0x")
+            || last.starts_with("0X"));
+    if numeric {
+        return host.parse::<Ipv4Addr>().map_or(true, private_v4);
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outbound_urls_refuse_private_addresses_in_every_spelling() {
+        for bad in [
+            "https://10.0.0.5/x",
+            "https://127.0.0.1/",
+            "https://169.254.169.254/latest",
+            "https://172.16.0.1/",
+            "https://192.168.1.1/",
+            "https://100.64.0.1/",
+            "https://0.0.0.0/",
+            "https://[::1]/",
+            "https://[fd00::1]/",
+            "https://[fe80::1]/",
+            "https://[::ffff:10.0.0.1]/",
+            "https://localhost/",
+            "https://api.localhost/",
+            "https://2130706433/",
+            "https://0x7f000001/",
+            "https://127.1/",
+            "https://010.0.0.1/",
+        ] {
+            assert!(
+                WebUrl::parse_webhook(bad).is_err(),
+                "{bad} should be refused"
+            );
+            assert!(
+                WebUrl::parse_provider_url(bad, "issuer").is_err(),
+                "{bad} should be refused"
+            );
+        }
+        for ok in [
+            "https://mailer.example.com/hook",
+            "https://8.8.8.8/hook",
+            "https://[2001:4860::8888]/hook",
+            "http://127.0.0.1:9000/hook",
+            "http://localhost:9000/hook",
+        ] {
+            assert!(WebUrl::parse_webhook(ok).is_ok(), "{ok} should parse");
+        }
+        // Links people follow are not called by the worker: a private address is the
+        // operator's business there.
+        assert!(WebUrl::parse_redirect_uri("https://192.168.1.1/cb").is_ok());
+        // An issuer's well-known path is appended: no query may push it aside.
+        assert!(WebUrl::parse_provider_url("https://idp.example/x?", "issuer").is_err());
+        assert!(
+            WebUrl::parse_provider_url("https://idp.example/token?a=1", "token_endpoint").is_ok()
+        );
+    }
 
     #[test]
     fn https_anywhere_and_http_only_on_loopback() {
@@ -179,6 +326,23 @@ mod tests {
         assert!(WebUrl::parse_link_base("https://app.example.com/v?x=1").is_err());
         assert!(WebUrl::parse_webhook("https://mail.example.com/hook?k=1").is_ok());
         assert!(WebUrl::parse_webhook("http://mail.example.com/hook").is_err());
+    }
+
+    #[test]
+    fn redirect_uris_may_carry_a_query_and_queries_are_appended_encoded() {
+        let uri = WebUrl::parse_redirect_uri("https://app.example/cb?from=x").unwrap();
+        assert_eq!(
+            uri.with_query(&[("state", "a b&c")]),
+            "https://app.example/cb?from=x&state=a+b%26c"
+        );
+        let plain = WebUrl::parse_redirect_uri("http://127.0.0.1:3000/cb").unwrap();
+        assert_eq!(
+            plain.with_query(&[("a", "1")]),
+            "http://127.0.0.1:3000/cb?a=1"
+        );
+        assert!(!plain.is_https());
+        assert!(WebUrl::parse_redirect_uri("http://app.example/cb").is_err());
+        assert!(WebUrl::parse_redirect_uri("https://app.example/cb#x").is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Names that cross layers as types, not strings: end-user role names, plan tiers and
-//! end-user permissions (defined per app by operators). Parsing is the only way in, so a
+//! end-user permissions (defined per app by operators), and the names of operator roles. Parsing is the only way in, so a
 //! `RoleName` held anywhere is known to match its pattern.
 
 use super::Error;
@@ -85,6 +85,15 @@ name_type!(
     128,
     b"_:.-",
     "^[a-z0-9][a-z0-9_:.-]{0,127}$"
+);
+
+name_type!(
+    /// The name of an operator role: a built-in one (`admin`, …) or one an app defines.
+    OperatorRoleName,
+    "role",
+    63,
+    b"_-",
+    "^[a-z0-9][a-z0-9_-]{0,62}$"
 );
 
 /// The plan tier every user starts on, which every app has without defining it.

@@ -20,6 +20,8 @@ pub struct Operator {
     /// When a password reset last replaced the password: operator tokens issued until then
     /// (in that second or before) are no longer accepted.
     pub password_reset_at: Option<Timestamp>,
+    /// When the operator proved its email (`POST /admin/auth/email-verification/verify`).
+    pub email_verified_at: Option<Timestamp>,
 }
 
 impl Operator {

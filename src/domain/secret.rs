@@ -24,6 +24,8 @@ pub enum SecretKind {
     InviteToken,
     /// The token of an emailed link: verification, password reset, passwordless (`tsl_`).
     LinkToken,
+    /// The `state` of a third-party sign-in flow (`tsf_`).
+    FlowState,
 }
 
 impl SecretKind {
@@ -34,6 +36,7 @@ impl SecretKind {
             SecretKind::RefreshToken => "tsr_",
             SecretKind::InviteToken => "tsi_",
             SecretKind::LinkToken => "tsl_",
+            SecretKind::FlowState => "tsf_",
         }
     }
 }

@@ -14,6 +14,22 @@ pub struct App {
     pub id: AppId,
     pub settings: AppSettings,
     pub created_at: Timestamp,
+    /// Made by operator sign-up, and its owner has not verified their email yet: only its
+    /// settings can be used (`authz::SETTINGS`), and its end-user plane answers
+    /// `403 app_not_verified`.
+    pub pending_verification: bool,
+}
+
+impl App {
+    /// `Err(AppNotVerified)` while the app waits for its owner's email: end-user flows of such
+    /// an app do not run.
+    pub fn require_usable(&self) -> Result<(), Error> {
+        if self.pending_verification {
+            Err(Error::AppNotVerified)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 const DAY_SECONDS: i64 = 24 * 3600;
@@ -118,7 +134,8 @@ pub enum LoginMethod {
     EmailPassword,
     /// A code or link sent by email; signs up new emails too (see `service::passwordless`).
     Passwordless,
-    /// Sign-in with another identity provider (the name is reserved; the flow is not built yet).
+    /// Sign-in with a third-party identity provider of the tenant (see `service::thirdparty`);
+    /// signs up new users too.
     ThirdParty,
 }
 
@@ -170,8 +187,31 @@ pub struct Tenant {
     /// Where emailed links point: `<link_base_url>?type=<type>&token=<token>`. Flows that send
     /// a link need it.
     pub link_base_url: Option<WebUrl>,
+    /// Where a third-party sign-in may return (exact match, at most `MAX_REDIRECT_URIS`).
+    pub redirect_uris: Vec<WebUrl>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// The most redirect URIs a tenant may list.
+pub const MAX_REDIRECT_URIS: usize = 20;
+
+/// Parses a tenant's `redirect_uris`: each an https (or loopback http) URL without fragment,
+/// at most `MAX_REDIRECT_URIS`, duplicates dropped (the order of first appearance kept).
+pub fn parse_redirect_uris(raw: &[String]) -> Result<Vec<WebUrl>, Error> {
+    if raw.len() > MAX_REDIRECT_URIS {
+        return Err(Error::validation(format!(
+            "redirect_uris holds at most {MAX_REDIRECT_URIS} URIs"
+        )));
+    }
+    let mut uris: Vec<WebUrl> = Vec::new();
+    for item in raw {
+        let uri = WebUrl::parse_redirect_uri(item)?;
+        if !uris.contains(&uri) {
+            uris.push(uri);
+        }
+    }
+    Ok(uris)
 }
 
 impl Tenant {
@@ -182,9 +222,22 @@ impl Tenant {
             id: TenantId::public(),
             login_methods: vec![LoginMethod::EmailPassword],
             link_base_url: None,
+            redirect_uris: Vec::new(),
             created_at: now,
             updated_at: now,
         }
+    }
+
+    /// The tenant's redirect URI that is exactly `raw` (as the client sent it); anything else,
+    /// however close, is `400 validation_failed`.
+    pub fn redirect_uri(&self, raw: &str) -> Result<WebUrl, Error> {
+        self.redirect_uris
+            .iter()
+            .find(|uri| uri.as_str() == raw)
+            .cloned()
+            .ok_or_else(|| {
+                Error::validation("redirect_uri is not one of the tenant's redirect_uris")
+            })
     }
 
     /// True when end users may sign in with `method` here.
@@ -302,6 +355,29 @@ mod tests {
             ..AppSettings::default()
         };
         assert!(sha512.validate().is_ok());
+    }
+
+    #[test]
+    fn a_redirect_uri_must_be_listed_exactly() {
+        let mut t = Tenant::public_of(&AppId::parse("shop").unwrap(), Timestamp::EPOCH);
+        t.redirect_uris = parse_redirect_uris(&[
+            "https://app.example/cb".into(),
+            "https://app.example/cb".into(),
+        ])
+        .unwrap();
+        assert_eq!(t.redirect_uris.len(), 1);
+        assert!(t.redirect_uri("https://app.example/cb").is_ok());
+        for near in [
+            "https://app.example/cb/",
+            "https://app.example/cb?x=1",
+            "HTTPS://app.example/cb",
+            "https://app.example/c",
+            "",
+        ] {
+            assert!(t.redirect_uri(near).is_err(), "{near:?} must not match");
+        }
+        assert!(parse_redirect_uris(&vec!["https://a.example/".to_owned(); 21]).is_err());
+        assert!(parse_redirect_uris(&["http://a.example/cb".into()]).is_err());
     }
 
     #[test]

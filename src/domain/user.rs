@@ -6,7 +6,7 @@
 //! unless an operator associates one user with the second tenant.
 
 use super::email::Email;
-use super::ids::{AppId, TenantId};
+use super::ids::{AppId, ProviderId, TenantId};
 use super::names::{PlanTier, RoleName};
 use super::password::PasswordHash;
 use super::policy::{AppPolicy, UserFlags};
@@ -89,6 +89,9 @@ pub struct TenantUser {
     pub roles: Vec<RoleName>,
     /// Increases with every change of the face; carried into the KV flags document.
     pub version: i64,
+    /// The third-party providers linked to the user in this tenant, by id, sorted. Read-only
+    /// here: only the identity links (`store::ThirdPartyStore`) change it.
+    pub providers: Vec<ProviderId>,
     pub created_at: Timestamp,
 }
 
@@ -105,8 +108,19 @@ impl TenantUser {
             rate_limit_override: None,
             roles: Vec::new(),
             version: 0,
+            providers: Vec::new(),
             created_at: now,
         }
+    }
+
+    /// The wire names of the face's sign-in methods: the user's app-wide ones
+    /// (`User::methods`) and `thirdparty:<provider_id>` for each provider linked here.
+    pub fn method_names(&self, user_methods: &[LoginMethod]) -> Vec<String> {
+        user_methods
+            .iter()
+            .map(|m| m.as_str().to_owned())
+            .chain(self.providers.iter().map(|p| format!("thirdparty:{p}")))
+            .collect()
     }
 
     /// The inputs of the effective view (status, plan, override, hand roles).

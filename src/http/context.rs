@@ -115,6 +115,18 @@ fn read_config(env: &Env) -> Result<Config, Error> {
             Error::Internal("OPERATOR_LINK_BASE_URL is not an https (or loopback) URL".into())
         })?),
     };
+    config.operator_signup_open = match env.var("OPERATOR_SIGNUP") {
+        Err(_) => false,
+        Ok(v) => match v.to_string().trim() {
+            "open" => true,
+            "" | "closed" => false,
+            _ => {
+                return Err(Error::Internal(
+                    "OPERATOR_SIGNUP must be open or closed".into(),
+                ))
+            }
+        },
+    };
     config.test_pbkdf2_iterations = test_hooks::pbkdf2_iterations(env)?;
     Ok(config)
 }
@@ -140,6 +152,12 @@ impl Bindings {
             queue: WorkerQueue::new(env.queue("EMAIL_QUEUE").map_err(|e| e.to_string())),
         })
     }
+}
+
+/// The `ASSETS` binding: the console's static files (`[assets]` in `wrangler.toml`), if this
+/// deployment has them.
+pub fn console_assets(env: &Env) -> Option<worker::Fetcher> {
+    env.assets("ASSETS").ok()
 }
 
 /// Reports a failure that does not fail the request.

@@ -3,6 +3,8 @@
 //! domain values the use cases return. Pure and compiled on every target.
 
 use crate::domain::audit::AuditRecord;
+use crate::domain::authz::Grant;
+use crate::domain::deletion::{Deletion, State as DeletionState};
 use crate::domain::delivery::{DeadLetter, Delivery, Message};
 use crate::domain::member::Member;
 use crate::domain::names::{PlanTier, RoleName, UserPermission};
@@ -11,8 +13,10 @@ use crate::domain::page::Page;
 use crate::domain::policy::Plan;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
+use crate::domain::thirdparty::Provider;
 use crate::service::introspection::ActiveToken;
-use crate::service::operators::OperatorToken;
+use crate::service::members::RoleView;
+use crate::service::operators::{Myself, OperatorToken};
 use crate::service::sessions::IssuedSession;
 use crate::service::users::EndUser;
 use serde::Serialize;
@@ -39,8 +43,8 @@ pub struct UserBody {
     pub permissions: Vec<UserPermission>,
     pub rate_limit: Option<i64>,
     pub email_verified: bool,
-    /// `emailpassword`, `passwordless`.
-    pub methods: Vec<&'static str>,
+    /// `emailpassword`, `passwordless`, `thirdparty:<provider_id>`.
+    pub methods: Vec<String>,
     pub created_at: String,
 }
 
@@ -57,10 +61,38 @@ impl From<&EndUser> for UserBody {
             permissions: user.effective.permissions.clone(),
             rate_limit: user.effective.rate_limit,
             email_verified: user.email_verified,
-            methods: user.methods.iter().map(|m| m.as_str()).collect(),
+            methods: face.method_names(&user.methods),
             created_at: face.created_at.rfc3339(),
         }
     }
+}
+
+/// `user` as the admin user endpoints show it: what the user sees, plus what an operator sets
+/// by hand — the roles assigned to it (`roles` adds the plan's) and its rate-limit override
+/// (`rate_limit` is the effective one) — so a client can edit those without taking the plan's
+/// part for its own.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManagedUserBody {
+    #[serde(flatten)]
+    pub user: UserBody,
+    pub assigned_roles: Vec<RoleName>,
+    pub rate_limit_override: Option<i64>,
+}
+
+impl From<&EndUser> for ManagedUserBody {
+    fn from(user: &EndUser) -> Self {
+        ManagedUserBody {
+            user: user.into(),
+            assigned_roles: user.face.roles.clone(),
+            rate_limit_override: user.face.rate_limit_override,
+        }
+    }
+}
+
+/// `{"user"}` of the admin user endpoints.
+#[derive(Debug, Clone, Serialize)]
+pub struct ManagedUserEnvelope {
+    pub user: ManagedUserBody,
 }
 
 /// `session`: what a client keeps after sign-up, sign-in or refresh.
@@ -200,6 +232,8 @@ pub struct OperatorBody {
     pub id: String,
     pub email: String,
     pub is_platform_owner: bool,
+    /// Whether the operator proved its email (`/admin/auth/email-verification/verify`).
+    pub email_verified: bool,
     pub created_at: String,
 }
 
@@ -209,6 +243,7 @@ impl From<&Operator> for OperatorBody {
             id: o.id.to_string(),
             email: o.email.to_string(),
             is_platform_owner: o.is_platform_owner,
+            email_verified: o.email_verified_at.is_some(),
             created_at: o.created_at.rfc3339(),
         }
     }
@@ -218,6 +253,51 @@ impl From<&Operator> for OperatorBody {
 #[derive(Debug, Clone, Serialize)]
 pub struct OperatorEnvelope {
     pub operator: OperatorBody,
+}
+
+/// One membership of the caller (`GET /admin/me`): where it acts, its lifecycle, its roles
+/// and the permissions they bind that are usable now (granted only while `status` is
+/// `active`; while the app waits for its owner's email, only its settings).
+#[derive(Debug, Clone, Serialize)]
+pub struct MembershipBody {
+    pub app_id: String,
+    /// `null`: the whole app.
+    pub tenant_id: Option<String>,
+    pub status: &'static str,
+    pub roles: Vec<String>,
+    pub permissions: Vec<&'static str>,
+    /// The app was made by operator sign-up and its owner has not verified their email: every
+    /// permission but its settings answers `403 app_not_verified` until then.
+    pub app_not_verified: bool,
+}
+
+impl From<&Grant> for MembershipBody {
+    fn from(g: &Grant) -> Self {
+        MembershipBody {
+            app_id: g.app_id.to_string(),
+            tenant_id: g.tenant_id.as_ref().map(|t| t.to_string()),
+            status: g.status.as_str(),
+            roles: g.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            permissions: g.usable_permissions().iter().map(|p| p.as_str()).collect(),
+            app_not_verified: g.app_pending,
+        }
+    }
+}
+
+/// `{"operator", "memberships"}`: the caller of `GET /admin/me`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeBody {
+    pub operator: OperatorBody,
+    pub memberships: Vec<MembershipBody>,
+}
+
+impl From<&Myself> for MeBody {
+    fn from(me: &Myself) -> Self {
+        MeBody {
+            operator: (&me.operator).into(),
+            memberships: me.memberships.iter().map(MembershipBody::from).collect(),
+        }
+    }
 }
 
 /// An operator access token.
@@ -244,6 +324,9 @@ impl From<OperatorToken> for OperatorTokenBody {
 pub struct AppBody {
     pub id: String,
     pub settings: AppSettings,
+    /// `active`, or `pending_verification` while an app made by operator sign-up waits for its
+    /// owner's email (only its settings can be used).
+    pub status: &'static str,
     pub created_at: String,
 }
 
@@ -252,6 +335,11 @@ impl From<&App> for AppBody {
         AppBody {
             id: app.id.to_string(),
             settings: app.settings.clone(),
+            status: if app.pending_verification {
+                "pending_verification"
+            } else {
+                "active"
+            },
             created_at: app.created_at.rfc3339(),
         }
     }
@@ -263,6 +351,96 @@ pub struct AppEnvelope {
     pub app: AppBody,
 }
 
+/// `{"operator", "app"}` of operator sign-up.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedUpBody {
+    pub operator: OperatorBody,
+    pub app: AppBody,
+}
+
+/// An operator role: built-in, or defined by the app.
+#[derive(Debug, Clone, Serialize)]
+pub struct OperatorRoleBody {
+    pub name: String,
+    pub permissions: Vec<&'static str>,
+    pub built_in: bool,
+}
+
+impl From<&RoleView> for OperatorRoleBody {
+    fn from(r: &RoleView) -> Self {
+        OperatorRoleBody {
+            name: r.name.clone(),
+            permissions: r.permissions.iter().map(|p| p.as_str()).collect(),
+            built_in: r.built_in,
+        }
+    }
+}
+
+/// `{"role"}` of an operator role.
+#[derive(Debug, Clone, Serialize)]
+pub struct OperatorRoleEnvelope {
+    pub role: OperatorRoleBody,
+}
+
+/// How far a deletion got.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeletionProgress {
+    /// The phase it is in (`null` once done): `api_keys`, `revocations`, `sessions`, `users`,
+    /// `flags`, `email`, `throttle`, `members`, `catalogue`, `billing`, `audit`,
+    /// `signing_keys`, `tenants`, `row`.
+    pub phase: Option<&'static str>,
+    pub phases_done: usize,
+    pub phases_total: usize,
+    /// Rows deleted (or audit entries rewritten) so far.
+    pub rows_deleted: i64,
+}
+
+/// A deletion of an app, a tenant or a user (never naming the user).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeletionBody {
+    pub id: String,
+    /// `app`, `tenant` or `user`.
+    pub kind: &'static str,
+    pub app_id: String,
+    pub tenant_id: Option<String>,
+    /// `running` or `done`.
+    pub state: &'static str,
+    pub progress: DeletionProgress,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl From<&Deletion> for DeletionBody {
+    fn from(d: &Deletion) -> Self {
+        DeletionBody {
+            id: d.id.to_string(),
+            kind: d.kind.as_str(),
+            app_id: d.app_id.to_string(),
+            tenant_id: d.tenant_id.as_ref().map(|t| t.to_string()),
+            state: d.state.as_str(),
+            progress: DeletionProgress {
+                phase: match d.state {
+                    DeletionState::Running => d.current_phase().map(|p| p.as_str()),
+                    DeletionState::Done => None,
+                },
+                phases_done: d.phase.min(d.phases_total()),
+                phases_total: d.phases_total(),
+                rows_deleted: d.deleted,
+            },
+            created_at: d.created_at.rfc3339(),
+            updated_at: d.updated_at.rfc3339(),
+            finished_at: d.finished_at.map(|t| t.rfc3339()),
+        }
+    }
+}
+
+/// `{"deletion"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeletionEnvelope {
+    pub deletion: DeletionBody,
+}
+
 /// A tenant and its login methods.
 #[derive(Debug, Clone, Serialize)]
 pub struct TenantBody {
@@ -270,6 +448,7 @@ pub struct TenantBody {
     pub app_id: String,
     pub login_methods: Vec<&'static str>,
     pub link_base_url: Option<String>,
+    pub redirect_uris: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -281,6 +460,7 @@ impl From<&Tenant> for TenantBody {
             app_id: t.app_id.to_string(),
             login_methods: t.login_methods.iter().map(|m| m.as_str()).collect(),
             link_base_url: t.link_base_url.as_ref().map(|u| u.to_string()),
+            redirect_uris: t.redirect_uris.iter().map(|u| u.to_string()).collect(),
             created_at: t.created_at.rfc3339(),
             updated_at: t.updated_at.rfc3339(),
         }
@@ -335,8 +515,10 @@ pub struct MemberBody {
     pub operator_id: Option<String>,
     pub tenant_id: Option<String>,
     pub membership_type: &'static str,
-    pub roles: Vec<&'static str>,
+    pub roles: Vec<String>,
     pub status: &'static str,
+    /// `bootstrap`, `invite`, `signup` or `scim`.
+    pub source: &'static str,
     pub invite_expires_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -351,8 +533,9 @@ impl From<&Member> for MemberBody {
             operator_id: m.operator_id.map(|id| id.to_string()),
             tenant_id: m.tenant_id.as_ref().map(|t| t.to_string()),
             membership_type: m.membership_type.as_str(),
-            roles: m.roles.iter().map(|r| r.as_str()).collect(),
+            roles: m.roles.iter().map(|r| r.as_str().to_owned()).collect(),
             status: m.status.as_str(),
+            source: m.source.as_str(),
             invite_expires_at: m.invite_expires_at.map(|t| t.rfc3339()),
             created_at: m.created_at.rfc3339(),
             updated_at: m.updated_at.rfc3339(),
@@ -563,6 +746,59 @@ pub struct PasswordlessSignedIn {
     pub created: bool,
 }
 
+/// A tenant's identity provider, without its client secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderBody {
+    pub id: String,
+    pub app_id: String,
+    pub tenant_id: String,
+    pub kind: &'static str,
+    pub issuer: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub jwks_uri: Option<String>,
+    pub userinfo_endpoint: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Provider> for ProviderBody {
+    fn from(p: &Provider) -> Self {
+        let e = &p.endpoints;
+        ProviderBody {
+            id: p.id.to_string(),
+            app_id: p.app_id.to_string(),
+            tenant_id: p.tenant_id.to_string(),
+            kind: p.kind.as_str(),
+            issuer: p.issuer.to_string(),
+            client_id: p.client_id.clone(),
+            scopes: p.scopes.clone(),
+            authorization_endpoint: e.authorization_endpoint.to_string(),
+            token_endpoint: e.token_endpoint.to_string(),
+            jwks_uri: e.jwks_uri.as_ref().map(|u| u.to_string()),
+            userinfo_endpoint: e.userinfo_endpoint.as_ref().map(|u| u.to_string()),
+            created_at: p.created_at.rfc3339(),
+            updated_at: p.updated_at.rfc3339(),
+        }
+    }
+}
+
+/// `{"provider"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderEnvelope {
+    pub provider: ProviderBody,
+}
+
+/// `{"authorization_url", "state"}` of a started third-party sign-in.
+/// Holds the flow's state: no `Debug`.
+#[derive(Clone, Serialize)]
+pub struct ThirdPartyStarted {
+    pub authorization_url: String,
+    pub state: String,
+}
+
 /// One of a user's own sessions.
 #[derive(Debug, Clone, Serialize)]
 pub struct OwnSessionBody {
@@ -686,8 +922,19 @@ impl Documented for UserBody {
             permissions: Vec::new(),
             rate_limit: Some(600),
             email_verified: true,
-            methods: vec!["emailpassword", "passwordless"],
+            methods: vec!["emailpassword".into(), "thirdparty:google".into()],
             created_at: AT.into(),
+        }
+    }
+}
+
+impl Documented for ManagedUserBody {
+    const SCHEMA: &'static str = "ManagedUser";
+    fn example() -> Self {
+        ManagedUserBody {
+            user: UserBody::example(),
+            assigned_roles: vec![RoleName::parse("editor").expect("a valid role")],
+            rate_limit_override: Some(1200),
         }
     }
 }
@@ -722,7 +969,32 @@ impl Documented for OperatorBody {
             id: UUID.into(),
             email: "o@example.com".into(),
             is_platform_owner: true,
+            email_verified: true,
             created_at: AT.into(),
+        }
+    }
+}
+
+impl Documented for MembershipBody {
+    const SCHEMA: &'static str = "Membership";
+    fn example() -> Self {
+        MembershipBody {
+            app_id: "shop".into(),
+            tenant_id: Some("acme".into()),
+            status: "active",
+            roles: vec!["support".into()],
+            permissions: vec!["tenants:read", "users:read", "users:suspend"],
+            app_not_verified: false,
+        }
+    }
+}
+
+impl Documented for MeBody {
+    const SCHEMA: &'static str = "Me";
+    fn example() -> Self {
+        MeBody {
+            operator: OperatorBody::example(),
+            memberships: vec![MembershipBody::example()],
         }
     }
 }
@@ -744,8 +1016,59 @@ impl Documented for AppBody {
         AppBody {
             id: "shop".into(),
             settings: AppSettings::default(),
+            status: "active",
             created_at: AT.into(),
         }
+    }
+}
+
+impl Documented for SignedUpBody {
+    const SCHEMA: &'static str = "SignedUp";
+    fn example() -> Self {
+        SignedUpBody {
+            operator: OperatorBody::example(),
+            app: AppBody::example(),
+        }
+    }
+}
+
+impl Documented for OperatorRoleBody {
+    const SCHEMA: &'static str = "OperatorRoleDefinition";
+    fn example() -> Self {
+        OperatorRoleBody {
+            name: "user_reader".into(),
+            permissions: vec!["users:read"],
+            built_in: false,
+        }
+    }
+}
+
+impl Documented for DeletionBody {
+    const SCHEMA: &'static str = "Deletion";
+    fn example() -> Self {
+        DeletionBody {
+            id: UUID.into(),
+            kind: "tenant",
+            app_id: "shop".into(),
+            tenant_id: Some("acme".into()),
+            state: "running",
+            progress: DeletionProgress {
+                phase: Some("sessions"),
+                phases_done: 1,
+                phases_total: 6,
+                rows_deleted: 1500,
+            },
+            created_at: AT.into(),
+            updated_at: AT.into(),
+            finished_at: Some(AT.into()),
+        }
+    }
+}
+
+impl Documented for DeletionProgress {
+    const SCHEMA: &'static str = "DeletionProgress";
+    fn example() -> Self {
+        DeletionBody::example().progress
     }
 }
 
@@ -764,6 +1087,7 @@ impl Documented for TenantBody {
             app_id: "shop".into(),
             login_methods: vec!["emailpassword"],
             link_base_url: Some("https://app.example/auth".into()),
+            redirect_uris: vec!["https://app.example/callback".into()],
             created_at: AT.into(),
             updated_at: AT.into(),
         }
@@ -813,8 +1137,9 @@ impl Documented for MemberBody {
             operator_id: Some(UUID.into()),
             tenant_id: Some("acme".into()),
             membership_type: "member",
-            roles: vec!["support"],
+            roles: vec!["support".into()],
             status: "active",
+            source: "invite",
             invite_expires_at: Some(AT.into()),
             created_at: AT.into(),
             updated_at: AT.into(),
@@ -948,6 +1273,47 @@ impl Documented for PasswordlessSignedIn {
             user: UserBody::example(),
             session: SessionBody::example(),
             created: true,
+        }
+    }
+}
+
+impl Documented for ProviderBody {
+    const SCHEMA: &'static str = "Provider";
+    fn example() -> Self {
+        ProviderBody {
+            id: "google".into(),
+            app_id: "shop".into(),
+            tenant_id: "acme".into(),
+            kind: "oidc",
+            issuer: "https://accounts.google.com".into(),
+            client_id: "1234.apps.googleusercontent.com".into(),
+            scopes: vec!["openid".into(), "email".into()],
+            authorization_endpoint: "https://accounts.google.com/o/oauth2/v2/auth".into(),
+            token_endpoint: "https://oauth2.googleapis.com/token".into(),
+            jwks_uri: Some("https://www.googleapis.com/oauth2/v3/certs".into()),
+            userinfo_endpoint: Some("https://openidconnect.googleapis.com/v1/userinfo".into()),
+            created_at: AT.into(),
+            updated_at: AT.into(),
+        }
+    }
+}
+
+impl Documented for ProviderEnvelope {
+    const SCHEMA: &'static str = "ProviderEnvelope";
+    fn example() -> Self {
+        ProviderEnvelope {
+            provider: ProviderBody::example(),
+        }
+    }
+}
+
+impl Documented for ThirdPartyStarted {
+    const SCHEMA: &'static str = "ThirdPartyStarted";
+    fn example() -> Self {
+        ThirdPartyStarted {
+            authorization_url: "https://accounts.google.com/o/oauth2/v2/auth?response_type=code"
+                .into(),
+            state: "tsf_…".into(),
         }
     }
 }

@@ -2,14 +2,18 @@
 //! bindings, run the handler, and turn every error into a problem document; and the cron
 //! trigger. Nothing here panics on input.
 
+use super::console::{self, ConsoleFile};
 use super::context::{Bindings, Frame};
 use super::error::problem;
 use super::routes::{resolve, RouteId};
-use super::{account, api_keys, apps, audit, auth, billing, catalogue, discovery, email};
-use super::{members, oauth, operators, recovery, tenants, users};
+use super::{
+    account, api_keys, apps, audit, auth, billing, catalogue, deletions, discovery, email,
+};
+use super::{members, oauth, operators, recovery, tenants, thirdparty, users};
+use crate::domain::deletion::Budget;
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
-use crate::service::{keyring, maintenance};
+use crate::service::{deletion, keyring, maintenance};
 use worker::{
     console_error, console_log, event, Context, Env, Request, Response, ScheduleContext,
     ScheduledEvent,
@@ -30,10 +34,14 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
     // The method as received: `Request::method()` of the worker crate reads any method it does
     // not know (QUERY, PROPFIND, …) as GET, which would serve GET handlers for them.
     let (route, params) = resolve(&req.inner().method(), url.path())?;
-    // Health and the OpenAPI document need no bindings: answer them even when D1 is missing.
+    // Health, the OpenAPI document and the console need no storage and no configuration:
+    // answer them even when D1 is missing.
     match route {
         RouteId::Health => return discovery::health(),
         RouteId::OpenApi => return discovery::openapi(),
+        RouteId::ConsoleRedirect => return console::redirect(),
+        RouteId::Console => return console::serve(&env, req, ConsoleFile::Page).await,
+        RouteId::ConsoleAsset => return console::serve(&env, req, ConsoleFile::Asset).await,
         _ => {}
     }
     let frame = Frame::for_request(&env, &req)?;
@@ -43,6 +51,9 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
     match route {
         RouteId::Health => discovery::health(),
         RouteId::OpenApi => discovery::openapi(),
+        RouteId::ConsoleRedirect => console::redirect(),
+        RouteId::Console => console::serve(&env, req, ConsoleFile::Page).await,
+        RouteId::ConsoleAsset => console::serve(&env, req, ConsoleFile::Asset).await,
         RouteId::Jwks => discovery::jwks(cx, p).await,
         RouteId::OpenIdConfiguration => discovery::openid_configuration(cx, p).await,
         RouteId::Signup => auth::signup(cx, req, p).await,
@@ -55,6 +66,7 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
         RouteId::Bootstrap => operators::bootstrap(cx, req).await,
         RouteId::OperatorSignin => operators::signin(cx, req).await,
         RouteId::OperatorUnlock => operators::unlock(cx, req).await,
+        RouteId::OperatorMe => operators::me(cx, req).await,
         RouteId::CreateApp => apps::create(cx, req).await,
         RouteId::ListApps => apps::list(cx, req).await,
         RouteId::GetApp => apps::get(cx, req, p).await,
@@ -84,7 +96,7 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
         RouteId::PutTenant => tenants::put(cx, req, p).await,
         RouteId::GetTenant => tenants::get(cx, req, p).await,
         RouteId::ListTenants => tenants::list(cx, req, p).await,
-        RouteId::DeleteTenant => tenants::delete(cx, req, p).await,
+        RouteId::DeleteTenant => deletions::delete_tenant(cx, req, p).await,
         RouteId::CreateApiKey => api_keys::create(cx, req, p).await,
         RouteId::ListApiKeys => api_keys::list(cx, req, p).await,
         RouteId::DeleteApiKey => api_keys::delete(cx, req, p).await,
@@ -104,13 +116,30 @@ async fn handle(req: Request, env: Env) -> Result<Response, Error> {
         RouteId::GetEmailDelivery => email::get_delivery(cx, req, p).await,
         RouteId::ListDeadLetters => email::dead_letters(cx, req, p).await,
         RouteId::ListOutbox => email::outbox(cx, req, p).await,
+        RouteId::PutProvider => thirdparty::put(cx, req, p).await,
+        RouteId::GetProvider => thirdparty::get(cx, req, p).await,
+        RouteId::ListProviders => thirdparty::list(cx, req, p).await,
+        RouteId::DeleteProvider => thirdparty::delete(cx, req, p).await,
+        RouteId::ThirdPartyStart => thirdparty::start(cx, req, p).await,
+        RouteId::ThirdPartyCallback => thirdparty::callback(cx, req, p).await,
+        RouteId::OperatorSignup => operators::signup(cx, req).await,
+        RouteId::SendOperatorVerification => operators::send_verification(cx, req).await,
+        RouteId::VerifyOperatorEmail => operators::verify_email(cx, req).await,
+        RouteId::DeleteApp => deletions::delete_app(cx, req, p).await,
+        RouteId::DeleteUser => deletions::delete_user(cx, req, p).await,
+        RouteId::EraseUser => deletions::erase_user(cx, req, p).await,
+        RouteId::GetDeletion => deletions::get(cx, req, p).await,
+        RouteId::PutOperatorRole => members::put_role(cx, req, p).await,
+        RouteId::ListOperatorRoles => members::list_roles(cx, req, p).await,
+        RouteId::DeleteOperatorRole => members::delete_role(cx, req, p).await,
     }
 }
 
 /// The daily cron of `wrangler.toml`: signing-key rotation (the other cron only prunes).
 const ROTATION_CRON: &str = "17 3 * * *";
 
-/// The cron triggers of `wrangler.toml`: every run prunes what is past its use (the tables of
+/// The cron triggers of `wrangler.toml`: every run continues the deletions under way
+/// (`service::deletion::resume`) and prunes what is past its use (the tables of
 /// `service::maintenance`, and what email flows keep no longer: `service::email::prune`); the
 /// daily one also rotates signing keys that reached their age.
 #[event(scheduled)]
@@ -129,6 +158,10 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         if let Err(e) = keyring::rotate_due_keys(&cx).await {
             console_error!("scheduled key rotation failed: {e:?}");
         }
+    }
+    match deletion::resume(&cx, Budget::CRON).await {
+        Ok(finished) => console_log!("deletions finished: {finished}"),
+        Err(e) => console_error!("scheduled deletions failed: {e:?}"),
     }
     match maintenance::prune(&cx).await {
         Ok(pruned) => console_log!("pruned: {pruned:?}"),

@@ -19,7 +19,11 @@ pub fn status(error: &Error) -> u16 {
         | Error::InvalidSignature
         | Error::WrongCode
         | Error::Unauthorized => 401,
-        Error::Forbidden(_) | Error::UserSuspended | Error::LoginMethodDisabled => 403,
+        Error::Forbidden(_)
+        | Error::UserSuspended
+        | Error::LoginMethodDisabled
+        | Error::EmailNotVerified
+        | Error::AppNotVerified => 403,
         Error::RateLimited(_) => 429,
         Error::AppNotFound
         | Error::TenantNotFound
@@ -35,6 +39,7 @@ pub fn status(error: &Error) -> u16 {
         Error::PayloadTooLarge(_) => 413,
         Error::UnknownRole(_) | Error::UnknownPlan(_) => 422,
         Error::Internal(_) => 500,
+        Error::ProviderError(_) => 502,
         Error::Unavailable(_) => 503,
     }
 }
@@ -50,6 +55,7 @@ fn title(status: u16) -> &'static str {
         413 => "Content Too Large",
         422 => "Unprocessable Content",
         429 => "Too Many Requests",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
         _ => "Internal Server Error",
     }
@@ -57,7 +63,8 @@ fn title(status: u16) -> &'static str {
 
 /// The problem+json response for `error`.
 pub fn problem(error: &Error) -> worker::Result<Response> {
-    if let Error::Unavailable(cause) | Error::Internal(cause) = error {
+    if let Error::Unavailable(cause) | Error::Internal(cause) | Error::ProviderError(cause) = error
+    {
         console_error!("{}: {}", error.code(), cause);
     }
     let status = status(error);

@@ -1,11 +1,17 @@
-//! Operators' memberships (`/admin/apps/{app_id}/members…`) and invite acceptance
-//! (`/admin/invites/accept`).
+//! Operators' memberships (`/admin/apps/{app_id}/members…`), invite acceptance
+//! (`/admin/invites/accept`) and the operator roles of an app
+//! (`/admin/apps/{app_id}/operator-roles…`).
 
 use super::context::Ctx;
-use super::dto::{Invited, MemberBody, MemberEnvelope, PageBody};
-use super::extract::{app_id, caller, client_subject_of, json_body, page_request, param, query};
+use super::dto::{
+    Invited, MemberBody, MemberEnvelope, OperatorRoleBody, OperatorRoleEnvelope, PageBody,
+};
+use super::extract::{
+    allowed, app_id, caller, client_subject_of, json_body, page_request, param, query,
+};
 use super::respond;
 use super::routes::Params;
+use crate::domain::authz::{Permission, Target};
 use crate::domain::email::Email;
 use crate::domain::ids::TenantId;
 use crate::domain::member::{MemberId, MemberStatus, MembershipType, OperatorRole};
@@ -80,6 +86,7 @@ pub async fn list(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Respons
 struct PatchBody {
     status: Option<String>,
     roles: Option<Vec<String>>,
+    membership_type: Option<String>,
 }
 
 /// `PATCH /admin/apps/{app_id}/members/{member_id}` — `members:write` where the membership
@@ -100,6 +107,11 @@ pub async fn patch(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Re
             .as_deref()
             .map(OperatorRole::parse_list)
             .transpose()?,
+        membership_type: body
+            .membership_type
+            .as_deref()
+            .map(MembershipType::parse)
+            .transpose()?,
     };
     let member = members::update(cx, &caller, &app_id, &member_id, patch).await?;
     respond::json(
@@ -109,4 +121,45 @@ pub async fn patch(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Re
             operator: None,
         },
     )
+}
+
+/// `GET /admin/apps/{app_id}/operator-roles` — `members:read` on the app.
+pub async fn list_roles(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
+    let app_id = app_id(params)?;
+    let target = Target::App(&app_id);
+    let caller = allowed(cx, &req, Some(Permission::MembersRead), target).await?;
+    let page = page_request(&query(&req)?)?;
+    let roles = members::list_roles(cx, &caller, &app_id, &page).await?;
+    respond::json(200, &PageBody::of(&roles, OperatorRoleBody::from))
+}
+
+#[derive(Deserialize)]
+struct RoleBody {
+    permissions: Vec<String>,
+}
+
+/// `PUT /admin/apps/{app_id}/operator-roles/{role}` — `members:write` on the app, and every
+/// permission the role binds.
+pub async fn put_role(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Response, Error> {
+    let app_id = app_id(params)?;
+    let target = Target::App(&app_id);
+    let caller = allowed(cx, &req, Some(Permission::MembersWrite), target).await?;
+    let body: RoleBody = json_body(&mut req).await?;
+    let permissions = Permission::parse_set(&body.permissions)?;
+    let role = members::put_role(cx, &caller, &app_id, param(params, "role"), permissions).await?;
+    respond::json(
+        200,
+        &OperatorRoleEnvelope {
+            role: OperatorRoleBody::from(&role),
+        },
+    )
+}
+
+/// `DELETE /admin/apps/{app_id}/operator-roles/{role}` — `members:write` on the app.
+pub async fn delete_role(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
+    let app_id = app_id(params)?;
+    let target = Target::App(&app_id);
+    let caller = allowed(cx, &req, Some(Permission::MembersWrite), target).await?;
+    members::delete_role(cx, &caller, &app_id, param(params, "role")).await?;
+    respond::no_content()
 }

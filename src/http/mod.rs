@@ -3,18 +3,24 @@
 //! (`error`). A handler is parse → call → respond; it holds no rule of its own.
 //!
 //! `routes` (the route table) and `dto` (the response bodies) are pure and compile natively,
-//! so `tests/openapi.rs` can check `/openapi.json` against both. Everything else is wasm32
-//! only and may depend on `worker`; nothing below `http` may depend on it.
+//! so `tests/openapi.rs` can check `/openapi.json` against both; so is the console's header
+//! policy (`console`, whose serving part is wasm32 only). Everything else is wasm32 only and
+//! may depend on `worker`; nothing below `http` may depend on it.
 //!
 //! - `entry`: the fetch and scheduled events; `context`: bindings, configuration, clock;
 //!   `extract` / `respond` / `error`: reading requests, writing responses, problem documents.
 //! - One module per resource: `auth` (end-user sign-up, sign-in, sessions), `oauth`
 //!   (introspection, revocation), `discovery`, `operators`, `apps`, `tenants`, `api_keys`,
-//!   `members`, `audit`, `users`, `catalogue`, `billing`, `email` (delivery, outbox, dead
-//!   letters), `recovery` (verification, password resets, passwordless), `account` (an end
-//!   user's own password, sessions, leaving).
-//! - `queue`: the email queue's consumer and the mailer it posts to.
+//!   `members` (and operator roles), `audit`, `users`, `catalogue`, `billing`, `deletions`
+//!   (apps, tenants, users, and their progress), `email` (delivery, outbox, dead letters),
+//!   `recovery` (verification, password resets, passwordless), `account` (an end user's own
+//!   password, sessions, leaving), `thirdparty` (a tenant's identity providers, and sign-in
+//!   through them).
+//! - `queue`: the email queue's consumer and the mailer it posts to; `federation`: the
+//!   requests to identity providers and the WebCrypto check of their signatures.
+//! - `console`: the operators' console (static assets through the `ASSETS` binding).
 
+pub mod console;
 pub mod dto;
 pub mod routes;
 
@@ -35,6 +41,8 @@ mod catalogue;
 #[cfg(target_arch = "wasm32")]
 mod context;
 #[cfg(target_arch = "wasm32")]
+mod deletions;
+#[cfg(target_arch = "wasm32")]
 mod discovery;
 #[cfg(target_arch = "wasm32")]
 mod email;
@@ -44,6 +52,8 @@ mod entry;
 mod error;
 #[cfg(target_arch = "wasm32")]
 mod extract;
+#[cfg(target_arch = "wasm32")]
+mod federation;
 #[cfg(target_arch = "wasm32")]
 mod members;
 #[cfg(target_arch = "wasm32")]
@@ -58,6 +68,8 @@ mod recovery;
 mod respond;
 #[cfg(target_arch = "wasm32")]
 mod tenants;
+#[cfg(target_arch = "wasm32")]
+mod thirdparty;
 #[cfg(target_arch = "wasm32")]
 mod users;
 

@@ -25,6 +25,7 @@ pub enum RouteId {
     Bootstrap,
     OperatorSignin,
     OperatorUnlock,
+    OperatorMe,
     CreateApp,
     ListApps,
     GetApp,
@@ -74,12 +75,35 @@ pub enum RouteId {
     GetEmailDelivery,
     ListDeadLetters,
     ListOutbox,
+    PutProvider,
+    GetProvider,
+    ListProviders,
+    DeleteProvider,
+    ThirdPartyStart,
+    ThirdPartyCallback,
+    OperatorSignup,
+    SendOperatorVerification,
+    VerifyOperatorEmail,
+    DeleteApp,
+    DeleteUser,
+    EraseUser,
+    GetDeletion,
+    PutOperatorRole,
+    ListOperatorRoles,
+    DeleteOperatorRole,
+    ConsoleRedirect,
+    Console,
+    ConsoleAsset,
 }
 
 /// Every route: handler, method, path template (`{name}` matches one segment).
 pub const ROUTES: &[(RouteId, &str, &str)] = &[
     (RouteId::Health, "GET", "/healthz"),
     (RouteId::OpenApi, "GET", "/openapi.json"),
+    // The operators' console (`http::console`): the page and its hashed assets.
+    (RouteId::ConsoleRedirect, "GET", "/console"),
+    (RouteId::Console, "GET", "/console/"),
+    (RouteId::ConsoleAsset, "GET", "/console/assets/{file}"),
     (RouteId::Jwks, "GET", "/apps/{app_id}/.well-known/jwks.json"),
     (
         RouteId::OpenIdConfiguration,
@@ -162,6 +186,16 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         "/apps/{app_id}/tenants/{tenant_id}/auth/sessions/{session_id}",
     ),
     (
+        RouteId::ThirdPartyStart,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/thirdparty/{provider_id}/start",
+    ),
+    (
+        RouteId::ThirdPartyCallback,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/thirdparty/{provider_id}/callback",
+    ),
+    (
         RouteId::Introspect,
         "POST",
         "/apps/{app_id}/tenants/{tenant_id}/oauth/introspect",
@@ -179,6 +213,7 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
     (RouteId::Bootstrap, "POST", "/admin/bootstrap"),
     (RouteId::OperatorSignin, "POST", "/admin/auth/signin"),
     (RouteId::OperatorUnlock, "POST", "/admin/auth/unlock"),
+    (RouteId::OperatorMe, "GET", "/admin/me"),
     (
         RouteId::SendOperatorPasswordReset,
         "POST",
@@ -189,10 +224,42 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         "POST",
         "/admin/auth/password-reset",
     ),
+    (RouteId::OperatorSignup, "POST", "/admin/signup"),
+    (
+        RouteId::SendOperatorVerification,
+        "POST",
+        "/admin/auth/email-verification/send",
+    ),
+    (
+        RouteId::VerifyOperatorEmail,
+        "POST",
+        "/admin/auth/email-verification/verify",
+    ),
     (RouteId::CreateApp, "POST", "/admin/apps"),
     (RouteId::ListApps, "GET", "/admin/apps"),
     (RouteId::GetApp, "GET", "/admin/apps/{app_id}"),
     (RouteId::PatchApp, "PATCH", "/admin/apps/{app_id}"),
+    (RouteId::DeleteApp, "DELETE", "/admin/apps/{app_id}"),
+    (
+        RouteId::GetDeletion,
+        "GET",
+        "/admin/apps/{app_id}/deletions/{deletion_id}",
+    ),
+    (
+        RouteId::ListOperatorRoles,
+        "GET",
+        "/admin/apps/{app_id}/operator-roles",
+    ),
+    (
+        RouteId::PutOperatorRole,
+        "PUT",
+        "/admin/apps/{app_id}/operator-roles/{role}",
+    ),
+    (
+        RouteId::DeleteOperatorRole,
+        "DELETE",
+        "/admin/apps/{app_id}/operator-roles/{role}",
+    ),
     (
         RouteId::RotateSigningKey,
         "POST",
@@ -240,6 +307,11 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
     ),
     (RouteId::ListOutbox, "GET", "/admin/apps/{app_id}/outbox"),
     (
+        RouteId::EraseUser,
+        "DELETE",
+        "/admin/apps/{app_id}/users/{user_id}",
+    ),
+    (
         RouteId::GetMetadata,
         "GET",
         "/admin/apps/{app_id}/users/{user_id}/metadata",
@@ -267,6 +339,11 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
     (
         RouteId::PatchUser,
         "PATCH",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}",
+    ),
+    (
+        RouteId::DeleteUser,
+        "DELETE",
         "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}",
     ),
     (
@@ -324,6 +401,26 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         RouteId::DeleteApiKey,
         "DELETE",
         "/admin/apps/{app_id}/tenants/{tenant_id}/api-keys/{key_id}",
+    ),
+    (
+        RouteId::ListProviders,
+        "GET",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers",
+    ),
+    (
+        RouteId::PutProvider,
+        "PUT",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}",
+    ),
+    (
+        RouteId::GetProvider,
+        "GET",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}",
+    ),
+    (
+        RouteId::DeleteProvider,
+        "DELETE",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}",
     ),
 ];
 
@@ -394,5 +491,29 @@ mod tests {
             Err(Error::MethodNotAllowed(vec!["PUT", "GET", "DELETE"]))
         );
         assert_eq!(resolve("HEAD", "/healthz").unwrap().0, RouteId::Health);
+    }
+
+    #[test]
+    fn the_console_is_its_page_and_its_assets_only() {
+        assert_eq!(
+            resolve("GET", "/console").unwrap().0,
+            RouteId::ConsoleRedirect
+        );
+        assert_eq!(resolve("GET", "/console/").unwrap().0, RouteId::Console);
+        let (id, params) = resolve("GET", "/console/assets/index-abc.js").unwrap();
+        assert_eq!(id, RouteId::ConsoleAsset);
+        assert_eq!(params["file"], "index-abc.js");
+        assert_eq!(
+            resolve("GET", "/console/index.html"),
+            Err(Error::RouteNotFound)
+        );
+        assert_eq!(
+            resolve("GET", "/console/assets/a/b.js"),
+            Err(Error::RouteNotFound)
+        );
+        assert_eq!(
+            resolve("POST", "/console/"),
+            Err(Error::MethodNotAllowed(vec!["GET"]))
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! Tenants of an app (`/admin/apps/{app_id}/tenants…`): create or change, read, list, delete.
+//! Tenants of an app (`/admin/apps/{app_id}/tenants…`): create or change, read, list (deleting
+//! one is `deletions`').
 
 use super::context::Ctx;
 use super::dto::{PageBody, TenantBody, TenantEnvelope};
@@ -7,7 +8,7 @@ use super::respond;
 use super::routes::Params;
 use crate::domain::authz::{Permission, Target};
 use crate::domain::links::WebUrl;
-use crate::domain::tenancy::LoginMethod;
+use crate::domain::tenancy::{parse_redirect_uris, LoginMethod};
 use crate::domain::Error;
 use crate::service::tenancy::{self, Put, TenantSettings};
 use serde::{Deserialize, Deserializer};
@@ -19,6 +20,8 @@ struct PutTenantBody {
     /// Absent: kept; `null`: removed.
     #[serde(default, deserialize_with = "present")]
     link_base_url: Option<Option<String>>,
+    /// Absent: kept.
+    redirect_uris: Option<Vec<String>>,
 }
 
 /// A field that is present, `null` or not.
@@ -42,6 +45,11 @@ pub async fn put(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Resp
         link_base_url: body
             .link_base_url
             .map(|url| url.as_deref().map(WebUrl::parse_link_base).transpose())
+            .transpose()?,
+        redirect_uris: body
+            .redirect_uris
+            .as_deref()
+            .map(parse_redirect_uris)
             .transpose()?,
     };
     let (tenant, put) = tenancy::put_tenant(cx, &caller, &app_id, &tenant_id, settings).await?;
@@ -83,12 +91,4 @@ pub async fn list(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Respons
     let page = page_request(&query(&req)?)?;
     let tenants = tenancy::list_tenants(cx, &caller, &app_id, &page).await?;
     respond::json(200, &PageBody::of(&tenants, TenantBody::from))
-}
-
-/// `DELETE /admin/apps/{app_id}/tenants/{tenant_id}` — `tenants:write`.
-pub async fn delete(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
-    let (app_id, tenant_id) = place(params)?;
-    let caller = caller(cx, &req).await?;
-    tenancy::delete_tenant(cx, &caller, &app_id, &tenant_id).await?;
-    respond::no_content()
 }

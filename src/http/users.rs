@@ -2,7 +2,7 @@
 //! their per-app metadata (`/admin/apps/{app_id}/users/{user_id}/metadata`).
 
 use super::context::Ctx;
-use super::dto::{MetadataEnvelope, PageBody, Revoked, UserBody, UserEnvelope};
+use super::dto::{ManagedUserBody, ManagedUserEnvelope, MetadataEnvelope, PageBody, Revoked};
 use super::extract::{
     allowed, app_id, json_body, optional_json_body, page_request, place, query, user_id,
 };
@@ -21,7 +21,7 @@ use serde_json::Value;
 use worker::{Request, Response};
 
 fn user(status: u16, user: &EndUser) -> Result<Response, Error> {
-    respond::json(status, &UserEnvelope::from(user))
+    respond::json(status, &ManagedUserEnvelope { user: user.into() })
 }
 
 #[derive(Deserialize)]
@@ -58,7 +58,7 @@ pub async fn list(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Respons
     };
     let page = page_request(&q)?;
     let users = users::list(cx, &caller, &app_id, &tenant_id, &filter, &page).await?;
-    respond::json(200, &PageBody::of(&users, UserBody::from))
+    respond::json(200, &PageBody::of(&users, ManagedUserBody::from))
 }
 
 /// `GET …/users/{user_id}` — `users:read`.

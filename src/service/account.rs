@@ -10,6 +10,7 @@ use super::cache::{self, OnKvFailure};
 use super::credentials::{account_subject, verify_password};
 use super::introspection::active_user;
 use super::sessions::{self, publish_revocations};
+use super::users;
 use super::{Ctx, Stores};
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
@@ -190,5 +191,7 @@ pub async fn leave<S: Stores>(
         .leave_tenant((&me.app.id, &me.tenant.id), &me.user.id)
         .await?
         .ok_or(Error::InvalidToken)?;
-    publish_revocations(cx, &sessions).await
+    publish_revocations(cx, &sessions).await?;
+    // Every session is revoked at the edge: the flags of the user here can go.
+    users::withdraw_flags(cx, &me.app.id, &me.tenant.id, &me.user.id).await
 }

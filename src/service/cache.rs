@@ -63,6 +63,9 @@ pub struct Caches {
     pub(super) signers: RefCell<HashMap<String, Rc<crate::domain::keys::SigningKey>>>,
     /// The sets of hashing parameters in use per owner of passwords (see `credentials`).
     pub(super) password_params: RefCell<PasswordParamsCache>,
+    /// Identity providers' key sets by `jwks_uri`, with when each was fetched (see
+    /// `thirdparty`; at most `thirdparty::MAX_CACHED_JWKS`).
+    pub(super) jwks: RefCell<HashMap<String, (Rc<crate::domain::jose::JwkSet>, Timestamp)>>,
 }
 
 type PasswordParamsCache =
@@ -166,7 +169,8 @@ pub async fn tenant<S: Stores>(
     found.ok_or(Error::TenantNotFound)
 }
 
-/// The app and tenant a data-plane request addresses.
+/// The app and tenant a data-plane request addresses. An app waiting for its owner's email
+/// runs no end-user flow (`403 app_not_verified`).
 pub async fn place<S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,
@@ -174,6 +178,7 @@ pub async fn place<S: Stores>(
     on_failure: OnKvFailure,
 ) -> Result<(Rc<App>, Rc<Tenant>), Error> {
     let app = app(cx, app_id, on_failure).await?;
+    app.require_usable()?;
     let tenant = tenant(cx, app_id, tenant_id, on_failure).await?;
     Ok((app, tenant))
 }
@@ -187,6 +192,30 @@ pub async fn app_changed<S: Stores>(cx: &Ctx<'_, S>, app: &App) -> Result<(), Er
         cx.edge.delete_app(&app.id).await?;
     }
     Ok(())
+}
+
+/// After the deletion of an app began in D1: this isolate forgets the app, its tenants, its
+/// policy, its keys and its password parameters, and the KV mirror of the app is withdrawn
+/// (its tenants' mirrors go with their rows; without the app's, no lookup reaches them). A KV
+/// failure is `503`, so the caller retries.
+pub async fn app_deleted<S: Stores>(cx: &Ctx<'_, S>, app_id: &AppId) -> Result<(), Error> {
+    cx.caches.apps.borrow_mut().remove(app_id);
+    cx.caches
+        .tenants
+        .borrow_mut()
+        .retain(|(app, _), _| app != app_id);
+    cx.caches.policies.borrow_mut().remove(app_id);
+    let owner = KeyOwner::App(app_id.clone());
+    cx.caches.keyrings.borrow_mut().remove(&owner);
+    cx.caches.password_params.borrow_mut().remove(&owner);
+    cx.edge.delete_app(app_id).await
+}
+
+/// After the policy of a deleted app is gone from D1: this isolate forgets it and its KV
+/// mirror is withdrawn.
+pub async fn policy_deleted<S: Stores>(cx: &Ctx<'_, S>, app_id: &AppId) -> Result<(), Error> {
+    cx.caches.policies.borrow_mut().remove(app_id);
+    cx.edge.delete_policy(app_id).await
 }
 
 /// As `app_changed`, for a tenant created or changed (`Some`) or deleted (`None`).

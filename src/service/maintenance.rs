@@ -8,13 +8,14 @@
 //!   answer a refresh or a revocation: an unknown refresh token is refused all the same);
 //! - billing events: a day after they arrived (a replay needs a signature at most 300 s old,
 //!   so an event id older than that can never be replayed);
-//! - audit entries: after `AUDIT_RETENTION_DAYS` (default 365).
+//! - audit entries: after `AUDIT_RETENTION_DAYS` (default 365);
+//! - third-party flows: once expired (10 minutes after their start).
 
 use super::{Ctx, Stores};
 use crate::domain::tenancy::MAX_ACCESS_TOKEN_TTL_SECONDS;
 use crate::domain::throttle::ACCOUNT;
 use crate::domain::Error;
-use crate::store::MaintenanceStore;
+use crate::store::{MaintenanceStore, ThirdPartyStore};
 use std::future::Future;
 
 /// Rows deleted per call.
@@ -31,6 +32,7 @@ pub struct Pruned {
     pub sessions: usize,
     pub webhook_events: usize,
     pub audit: usize,
+    pub thirdparty_flows: usize,
 }
 
 /// Calls `batch` until it deletes fewer than a batch, at most `MAX_BATCHES` times.
@@ -62,5 +64,6 @@ pub async fn prune<S: Stores>(cx: &Ctx<'_, S>) -> Result<Pruned, Error> {
         sessions: drain(|| cx.db.prune_sessions(ended_before, BATCH)).await?,
         webhook_events: drain(|| cx.db.prune_webhook_events(received_before, BATCH)).await?,
         audit: drain(|| cx.db.prune_audit(written_before, BATCH)).await?,
+        thirdparty_flows: drain(|| cx.db.prune_flows(now, BATCH)).await?,
     })
 }

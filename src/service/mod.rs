@@ -17,13 +17,16 @@
 //!   the audit entry of a change.
 //! - `signin`, `sessions`, `introspection`: end users — sign-up, sign-in, refresh rotation,
 //!   sign-out, `/auth/me`, RFC 7662/7009.
-//! - `operators`, `tenancy`, `api_keys`, `members`, `audit`: the management plane.
+//! - `operators`, `tenancy`, `api_keys`, `members`, `audit`: the management plane (operator
+//!   sign-up, custom operator roles); `deletion`: deleting apps, tenants and users in bounded,
+//!   resumable steps.
 //! - `maintenance`: what the cron prunes, and how long things are kept.
 //! - `users`, `catalogue`, `billing`: end-user state — suspension, plans, roles, metadata,
 //!   the role and plan catalogue, the billing webhook.
 //! - `email`: each app's email delivery, the queue's consumer, the outbox and dead letters;
 //!   `recovery` (email verification, password resets of end users and operators),
 //!   `passwordless` and `account` (an end user's own password, sessions and leaving a tenant).
+//! - `thirdparty`: a tenant's identity providers and sign-in through them (OIDC, GitHub).
 
 pub mod account;
 pub mod api_keys;
@@ -32,6 +35,7 @@ pub mod billing;
 pub mod cache;
 pub mod catalogue;
 pub mod credentials;
+pub mod deletion;
 pub mod email;
 pub mod introspection;
 pub mod keyring;
@@ -44,6 +48,7 @@ pub mod recovery;
 pub mod sessions;
 pub mod signin;
 pub mod tenancy;
+pub mod thirdparty;
 pub mod users;
 
 use crate::domain::challenge::CodeKey;
@@ -107,6 +112,9 @@ pub struct Config {
     /// `OPERATOR_LINK_BASE_URL`: where operators' password-reset links point (the console);
     /// without it, operator password resets are `409 email_delivery_not_configured`.
     pub operator_link_base_url: Option<WebUrl>,
+    /// `OPERATOR_SIGNUP = "open"`: anyone may sign up as the owner of a new app
+    /// (`POST /admin/signup`); otherwise that route does not exist (`404`).
+    pub operator_signup_open: bool,
     /// Cheap password hashing for tests. Only a test build (the `test-hooks` feature) or a
     /// native test can set it: the deployed worker never reads a variable for it.
     pub test_pbkdf2_iterations: Option<u32>,
@@ -128,6 +136,7 @@ impl std::fmt::Debug for Config {
             .field("audit_retention_days", &self.audit_retention_days)
             .field("email_retry_base_seconds", &self.email_retry_base_seconds)
             .field("operator_link_base_url", &self.operator_link_base_url)
+            .field("operator_signup_open", &self.operator_signup_open)
             .field("test_pbkdf2_iterations", &self.test_pbkdf2_iterations)
             .finish_non_exhaustive()
     }
@@ -146,6 +155,7 @@ impl Config {
             audit_retention_days: 365,
             email_retry_base_seconds: crate::domain::delivery::DEFAULT_RETRY_BASE_SECONDS,
             operator_link_base_url: None,
+            operator_signup_open: false,
             test_pbkdf2_iterations: None,
         }
     }

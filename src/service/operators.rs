@@ -1,21 +1,61 @@
-//! Operator accounts: the bootstrap of the first platform owner and operator sign-in.
+//! Operator accounts: the bootstrap of the first platform owner, self-serve sign-up of
+//! operators (when the deployment opens it), operator sign-in, and what an operator may do
+//! (`me`, for the console).
 //!
 //! Operator sign-in is throttled like end-user sign-in (every attempt counted per email and
 //! per client before any hashing) and timing-safe (`credentials`); operator tokens are signed
 //! with the operator plane's own key and audience, so they are never end-user tokens.
+//!
+//! Sign-up makes an app with its `public` tenant and the operator its owner. Until the
+//! operator has proved its email (`recovery::verify_operator_email`, through the delivery of
+//! the app `public`), the app offers only its settings (`domain::authz::SETTINGS`) and no
+//! end-user flow.
 
+use super::cache;
 use super::credentials::{attempt_subject, device_token, rehash_if_weaker, verify_password};
-use super::{keyring, Ctx, Stores};
+use super::principal::{audit_entry, Change};
+use super::{keyring, recovery, Ctx, Stores};
+use crate::domain::audit::{Actor, AuditAction};
+use crate::domain::authz::{Grant, Principal};
 use crate::domain::device::DeviceToken;
 use crate::domain::email::Email;
-use crate::domain::ids::OperatorId;
+use crate::domain::ids::{AppId, MemberId, OperatorId};
 use crate::domain::keys::KeyOwner;
+use crate::domain::member::{Member, MemberStatus, MembershipSource, MembershipType, OperatorRole};
 use crate::domain::operator::Operator;
 use crate::domain::password::Password;
 use crate::domain::secret::secrets_match;
+use crate::domain::tenancy::{App, AppSettings, Tenant};
+use crate::domain::time::Timestamp;
 use crate::domain::token::{self, OperatorClaims};
 use crate::domain::Error;
-use crate::store::{Attempt, OperatorStore};
+use crate::store::{Attempt, MemberStore, OperatorStore};
+use serde_json::json;
+
+/// The owner membership an operator gets of an app it made (sign-up) or of the app `public`
+/// (bootstrap): `owner`, role `admin`, active.
+fn owner_membership(
+    id: MemberId,
+    app_id: &AppId,
+    operator: &Operator,
+    source: MembershipSource,
+    now: Timestamp,
+) -> Member {
+    Member {
+        id,
+        app_id: app_id.clone(),
+        operator_id: Some(operator.id),
+        email: operator.email.clone(),
+        tenant_id: None,
+        membership_type: MembershipType::Owner,
+        roles: vec![OperatorRole::Admin],
+        status: MemberStatus::Active,
+        source,
+        invite_expires_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
 
 /// `401 unauthorized` unless `presented` is the deployment's root token (compared in constant
 /// time, also when none is configured, so a missing secret costs the same as a wrong token).
@@ -44,11 +84,144 @@ pub async fn bootstrap<S: Stores>(
         is_platform_owner: true,
         created_at: cx.now,
         password_reset_at: None,
+        email_verified_at: None,
     };
-    if !cx.db.create_platform_owner(&operator).await? {
+    let public = AppId::parse(crate::domain::ids::PUBLIC_TENANT)
+        .map_err(|_| Error::Internal("the public app id does not parse".to_owned()))?;
+    let membership = owner_membership(
+        MemberId::generate(cx.now, cx.random()?),
+        &public,
+        &operator,
+        MembershipSource::Bootstrap,
+        cx.now,
+    );
+    if !cx.db.create_platform_owner(&operator, &membership).await? {
         return Err(Error::AlreadyBootstrapped);
     }
     Ok(operator)
+}
+
+/// A signed-up operator and its new app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedUp {
+    pub operator: Operator,
+    pub app: App,
+}
+
+/// `POST /admin/signup` — no credential; only when the deployment sets
+/// `OPERATOR_SIGNUP = "open"` (else `404`). Makes the app `app_id` with its `public` tenant
+/// and the caller its owner (membership `owner`, role `admin`, source `signup`).
+///
+/// Throttled like sign-in, before any hashing: the client's sign-ups are counted
+/// (`throttle::SIGNUP`, as end users' sign-ups), then the attempt against the operator email
+/// and the client (sign-in's counters). An email that is already an operator's signs up a new
+/// app only with that operator's password (checked and counted as operator sign-in does);
+/// a wrong one is `401 invalid_credentials`. Unless the operator's email is verified already,
+/// the app waits for it (`403 app_not_verified` for anything but its settings) and a
+/// verification link is sent through the delivery of the app `public` to
+/// `OPERATOR_LINK_BASE_URL` — so sign-up needs both (`409 email_delivery_not_configured`). A
+/// link that cannot be sent then (its send window is full) does not undo the sign-up: the
+/// operator asks for another.
+pub async fn signup<S: Stores>(
+    cx: &Ctx<'_, S>,
+    email: Email,
+    password: &Password,
+    app_id: AppId,
+    client: Option<String>,
+) -> Result<SignedUp, Error> {
+    if !cx.config.operator_signup_open {
+        return Err(Error::RouteNotFound);
+    }
+    recovery::require_operator_delivery(cx).await?;
+    if let Some(client) = &client {
+        if let Some(seconds) = cx.db.count_operator_signup(client, cx.now).await? {
+            return Err(Error::RateLimited(seconds));
+        }
+    }
+    let attempt = Attempt {
+        account: format!("operator:{email}"),
+        client: client.clone(),
+        now: cx.now,
+    };
+    let record = cx.db.begin_operator_signin(&email, &attempt).await?;
+    if let Some(seconds) = record.retry_after {
+        return Err(Error::RateLimited(seconds));
+    }
+    let policy = cx.operator_password_policy();
+    let (operator, new_operator) = match record.user {
+        Some(existing) => {
+            let stored = existing.password_hash.as_ref();
+            if !verify_password(cx, &KeyOwner::Operators, &policy, stored, password).await? {
+                return Err(Error::InvalidCredentials);
+            }
+            (existing, false)
+        }
+        None => {
+            let operator = Operator {
+                id: OperatorId::generate(cx.now, cx.random()?),
+                email,
+                password_hash: Some(policy.hash(password, cx.random()?)),
+                is_platform_owner: false,
+                created_at: cx.now,
+                password_reset_at: None,
+                email_verified_at: None,
+            };
+            (operator, true)
+        }
+    };
+    // The attempt was not a failure: the email's count is cleared, the client's given back.
+    cx.db.finish_operator_signin(&attempt).await?;
+    let app = App {
+        id: app_id,
+        settings: AppSettings::default(),
+        created_at: cx.now,
+        pending_verification: operator.email_verified_at.is_none(),
+    };
+    let public = Tenant::public_of(&app.id, cx.now);
+    let owner = owner_membership(
+        MemberId::generate(cx.now, cx.random()?),
+        &app.id,
+        &operator,
+        MembershipSource::Signup,
+        cx.now,
+    );
+    let audit = audit_entry(
+        cx,
+        Actor::Operator(operator.id.to_string()),
+        Change {
+            app_id: &app.id,
+            action: AuditAction::AppSignup,
+            target: app.id.to_string(),
+            tenant_id: None,
+            detail: json!({ "new_operator": new_operator }),
+        },
+    )?;
+    let created = cx
+        .db
+        .sign_up_operator(
+            new_operator.then_some(&operator),
+            &app,
+            &public,
+            &owner,
+            &audit,
+        )
+        .await?;
+    if !created {
+        return Err(Error::Conflict(format!("app {} exists already", app.id)));
+    }
+    cache::app_changed(cx, &app).await?;
+    cache::tenant_changed(cx, &app.id, &public.id, Some(&public)).await?;
+    if app.pending_verification {
+        // The app is made: a link that cannot go now (a full send window, the queue down) is
+        // reported, and the operator asks for another (`send_operator_verification`).
+        let sent = recovery::send_operator_verification_to(cx, operator.email.clone(), client);
+        if let Err(e) = sent.await {
+            cx.warn(&format!(
+                "operator verification link not sent at sign-up: {e:?}"
+            ));
+        }
+    }
+    Ok(SignedUp { operator, app })
 }
 
 /// An operator access token and its lifetime. Its `Debug` does not show the token.
@@ -129,6 +302,38 @@ pub async fn unlock<S: Stores>(
         "operator sign-in counter of {email} cleared with the root token"
     ));
     Ok(())
+}
+
+/// The calling operator and every membership it has not left: what `GET /admin/me` shows,
+/// so a client (the console) can offer exactly what the API will allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Myself {
+    pub operator: Operator,
+    /// Each membership's app, tenant scope, status and roles (`Grant::permissions` tells what
+    /// it binds; it grants them only while active). A platform owner may have none: it holds
+    /// `admin` on every app without one.
+    pub memberships: Vec<Grant>,
+}
+
+/// `GET /admin/me` — any operator. Only describes, so it needs no permission; an API key is
+/// no operator (`403 forbidden`). The memberships are the ones `principal` read for this very
+/// request, so they agree with what the next call will be allowed.
+pub async fn me<S: Stores>(cx: &Ctx<'_, S>, caller: &Principal) -> Result<Myself, Error> {
+    let (id, memberships) = match caller {
+        Principal::PlatformOwner(id) => (id, cx.db.find_grants(id).await?),
+        Principal::Operator { id, grants } => (id, grants.clone()),
+        Principal::ApiKey { .. } => {
+            return Err(Error::Forbidden(
+                "an API key is not an operator: it has no memberships".to_owned(),
+            ))
+        }
+    };
+    // Gone between authentication and now: as if the token were not valid.
+    let operator = cx.db.find_operator(id).await?.ok_or(Error::Unauthorized)?;
+    Ok(Myself {
+        operator,
+        memberships,
+    })
 }
 
 /// Signs an operator token for `operator`.

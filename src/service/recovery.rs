@@ -1,5 +1,5 @@
-//! Proving an email by mail: email verification, password reset of end users and of
-//! operators — and the two steps every such flow shares with passwordless: sending a challenge
+//! Proving an email by mail: email verification of end users and of operators, password reset
+//! of end users and of operators — and the two steps every such flow shares with passwordless: sending a challenge
 //! (`send_challenge`) and finding the one a link token opens (`link_challenge`).
 //!
 //! Sending does the same work for every address: the send is counted (per address and per
@@ -20,6 +20,7 @@ use super::introspection::active_user;
 use super::sessions::publish_revocations;
 use super::users::EndUser;
 use super::{Ctx, Stores};
+use crate::domain::authz::Principal;
 use crate::domain::challenge::{
     address_send_subject, Challenge, Code, Plane, Purpose, StoredChallenge, Subject,
 };
@@ -27,12 +28,15 @@ use crate::domain::delivery::Message;
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, ChallengeId, MessageId, TenantId};
 use crate::domain::links::WebUrl;
+use crate::domain::operator::Operator;
 use crate::domain::password::Password;
 use crate::domain::secret::{PlainSecret, SecretHash, SecretKind};
 use crate::domain::tenancy::{LoginMethod, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
-use crate::store::{ConsumeCount, EmailStore, SendCount, Settlement, UserStore};
+use crate::store::{
+    ConsumeCount, EmailStore, OperatorStore, SendCount, Settlement, TenancyStore, UserStore,
+};
 
 /// A message about to be sent: for whom, from which app, for what.
 pub(super) struct Outgoing<'a> {
@@ -290,24 +294,33 @@ fn operator_app() -> Result<AppId, Error> {
         .map_err(|_| Error::Internal("the public app id does not parse".to_owned()))
 }
 
-/// `POST /admin/auth/password-reset/send` — no credential. As for end users, for operators.
-pub async fn send_operator_reset<S: Stores>(
+/// Where operators' links point; `409 email_delivery_not_configured` unless the app `public`
+/// delivers email and `OPERATOR_LINK_BASE_URL` is set.
+pub(super) async fn require_operator_delivery<'a, S: Stores>(
+    cx: &Ctx<'a, S>,
+) -> Result<&'a WebUrl, Error> {
+    require_delivery(cx, &operator_app()?).await?;
+    cx.config
+        .operator_link_base_url
+        .as_ref()
+        .ok_or(Error::EmailDeliveryNotConfigured)
+}
+
+/// Sends an operator's message of `purpose` to `email` (a real one only when an operator has
+/// that email).
+async fn send_to_operator<S: Stores>(
     cx: &Ctx<'_, S>,
+    purpose: Purpose,
     email: Email,
     client: Option<String>,
 ) -> Result<(), Error> {
     let app_id = operator_app()?;
-    require_delivery(cx, &app_id).await?;
-    let link_base = cx
-        .config
-        .operator_link_base_url
-        .as_ref()
-        .ok_or(Error::EmailDeliveryNotConfigured)?;
+    let link_base = require_operator_delivery(cx).await?;
     let out = Outgoing {
         app_id: &app_id,
         tenant_id: None,
         plane: Plane::Operators,
-        purpose: Purpose::OperatorPasswordReset,
+        purpose,
         email,
         link_base,
         with_code: false,
@@ -315,6 +328,92 @@ pub async fn send_operator_reset<S: Stores>(
     };
     send_challenge(cx, out, |subject| subject.is_some()).await?;
     Ok(())
+}
+
+/// `POST /admin/auth/password-reset/send` — no credential. As for end users, for operators.
+pub async fn send_operator_reset<S: Stores>(
+    cx: &Ctx<'_, S>,
+    email: Email,
+    client: Option<String>,
+) -> Result<(), Error> {
+    send_to_operator(cx, Purpose::OperatorPasswordReset, email, client).await
+}
+
+/// Sends the verification link of an operator's email (24 h): after sign-up, and again on
+/// request.
+pub(super) async fn send_operator_verification_to<S: Stores>(
+    cx: &Ctx<'_, S>,
+    email: Email,
+    client: Option<String>,
+) -> Result<(), Error> {
+    send_to_operator(cx, Purpose::OperatorEmailVerification, email, client).await
+}
+
+/// `POST /admin/auth/email-verification/send` — an operator token (not an API key). Sends a
+/// new verification link to the caller's email.
+pub async fn send_operator_verification<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    client: Option<String>,
+) -> Result<(), Error> {
+    let operator = caller_operator(cx, caller).await?;
+    send_operator_verification_to(cx, operator.email, client).await
+}
+
+/// The operator a principal is; an API key is none (`403 forbidden`).
+async fn caller_operator<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+) -> Result<Operator, Error> {
+    let id = match caller {
+        Principal::PlatformOwner(id) | Principal::Operator { id, .. } => id,
+        Principal::ApiKey { .. } => {
+            return Err(Error::Forbidden(
+                "only an operator has an email to verify".to_owned(),
+            ))
+        }
+    };
+    cx.db.find_operator(id).await?.ok_or(Error::Unauthorized)
+}
+
+/// `POST /admin/auth/email-verification/verify` — the link's token. Marks the operator's email
+/// verified; the apps it signed up for are usable beyond their settings from now on. Returns
+/// the operator.
+pub async fn verify_operator_email<S: Stores>(
+    cx: &Ctx<'_, S>,
+    token: &str,
+    client: Option<String>,
+) -> Result<Operator, Error> {
+    let found = link_challenge(
+        cx,
+        &Plane::Operators,
+        Purpose::OperatorEmailVerification,
+        token,
+        client.clone(),
+    )
+    .await?;
+    let Some(Subject::Operator(operator_id)) = found.subject else {
+        return Err(Error::InvalidCode);
+    };
+    let settle = Settlement {
+        clear: None,
+        give_back: client,
+    };
+    let apps = cx
+        .db
+        .verify_operator_email(&found.challenge.id, &operator_id, cx.now, &settle)
+        .await?
+        .ok_or(Error::InvalidCode)?;
+    // Their mirrors say so too, and this isolate forgets its copies.
+    for app_id in &apps {
+        if let Some(app) = cx.db.find_app(app_id).await? {
+            cache::app_changed(cx, &app).await?;
+        }
+    }
+    cx.db
+        .find_operator(&operator_id)
+        .await?
+        .ok_or(Error::InvalidCode)
 }
 
 /// `POST /admin/auth/password-reset` — the link's token and a new password. Sets the

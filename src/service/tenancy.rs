@@ -1,6 +1,6 @@
 //! Apps and tenants as the management plane sees them: creating and listing apps, their
-//! settings and signing-key rotation (platform owner), creating, changing, reading and
-//! deleting tenants (`tenants:*`). Reads go to D1; every change forgets the isolate's copy and
+//! settings and signing-key rotation (platform owner), creating, changing and reading tenants
+//! (`tenants:*`); deleting them is `deletion`'s. Reads go to D1; every change forgets the isolate's copy and
 //! rewrites the KV mirror (`cache::*_changed`).
 
 use super::cache;
@@ -15,7 +15,7 @@ use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::tenancy::{App, AppSettings, LoginMethod, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
-use crate::store::{EdgeStore, TenancyStore};
+use crate::store::TenancyStore;
 use serde_json::{json, Map, Value};
 
 /// The app as D1 has it; `404 app_not_found`.
@@ -49,6 +49,7 @@ pub async fn create_app<S: Stores>(
         id,
         settings: AppSettings::default(),
         created_at: cx.now,
+        pending_verification: false,
     };
     let public = Tenant::public_of(&app.id, cx.now);
     let audit = audit_entry(
@@ -230,22 +231,25 @@ fn tenant_change(tenant: &Tenant, action: AuditAction) -> Change<'_> {
         detail: json!({
             "login_methods": methods,
             "link_base_url": tenant.link_base_url.as_ref().map(WebUrl::as_str),
+            "redirect_uris": tenant.redirect_uris.iter().map(WebUrl::as_str).collect::<Vec<_>>(),
         }),
     }
 }
 
 /// What `PUT /admin/apps/{app}/tenants/{tenant}` sets; `None` keeps what the tenant has (on
-/// creation: `["emailpassword"]` and no link base).
+/// creation: `["emailpassword"]`, no link base, no redirect URIs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TenantSettings {
     pub login_methods: Option<Vec<LoginMethod>>,
     /// `Some(None)` removes the link base.
     pub link_base_url: Option<Option<WebUrl>>,
+    /// Where third-party sign-ins may return (`domain::tenancy::parse_redirect_uris`).
+    pub redirect_uris: Option<Vec<WebUrl>>,
 }
 
 /// `PUT /admin/apps/{app}/tenants/{tenant}` — `tenants:write`. Creates or updates a tenant;
 /// `login_methods` defaults to `["emailpassword"]` on creation and is kept when absent on
-/// update, and so is `link_base_url` (none on creation).
+/// update, and so are `link_base_url` and `redirect_uris` (none on creation).
 pub async fn put_tenant<S: Stores>(
     cx: &Ctx<'_, S>,
     caller: &Principal,
@@ -268,6 +272,9 @@ pub async fn put_tenant<S: Stores>(
             if let Some(link_base_url) = settings.link_base_url {
                 tenant.link_base_url = link_base_url;
             }
+            if let Some(redirect_uris) = settings.redirect_uris {
+                tenant.redirect_uris = redirect_uris;
+            }
             tenant.updated_at = cx.now;
             let audit = audit_entry(
                 cx,
@@ -287,6 +294,7 @@ pub async fn put_tenant<S: Stores>(
                     .login_methods
                     .unwrap_or_else(|| vec![LoginMethod::EmailPassword]),
                 link_base_url: settings.link_base_url.flatten(),
+                redirect_uris: settings.redirect_uris.unwrap_or_default(),
                 created_at: cx.now,
                 updated_at: cx.now,
             };
@@ -337,54 +345,4 @@ pub async fn list_tenants<S: Stores>(
         .list_tenants(app_id, page.after.as_deref(), page.limit + 1)
         .await?;
     Ok(finish_page(tenants, page.limit, |t| t.id.to_string()))
-}
-
-/// `DELETE /admin/apps/{app}/tenants/{tenant}` — `tenants:write`. Deletes the tenant with its
-/// API keys, users' faces and sessions; `public` cannot be deleted (`409 conflict`).
-pub async fn delete_tenant<S: Stores>(
-    cx: &Ctx<'_, S>,
-    caller: &Principal,
-    app_id: &AppId,
-    tenant_id: &TenantId,
-) -> Result<(), Error> {
-    authorize(
-        caller,
-        Some(Permission::TenantsWrite),
-        &Target::Tenant(app_id, tenant_id),
-    )
-    .into_result()?;
-    if tenant_id.is_public() {
-        return Err(Error::Conflict(
-            "the public tenant cannot be deleted".to_owned(),
-        ));
-    }
-    let audit = audit_entry(
-        cx,
-        actor(caller),
-        Change {
-            app_id,
-            action: AuditAction::TenantDelete,
-            target: tenant_id.to_string(),
-            tenant_id: Some(tenant_id),
-            detail: json!({}),
-        },
-    )?;
-    let deleted = cx.db.delete_tenant(app_id, tenant_id, &audit).await?;
-    // Also when it was gone already: a retry after a failed mirror update must still clear it.
-    cache::tenant_changed(cx, app_id, tenant_id, None).await?;
-    let Some(key_hashes) = deleted else {
-        existing_tenant(cx, app_id, tenant_id).await?;
-        return Err(Error::TenantNotFound);
-    };
-    // The KV copies of the tenant's keys are unusable now (their tenant is gone, so every
-    // route they could open answers 404), but clear them anyway; a failure is only reported.
-    for hash in &key_hashes {
-        cx.caches.forget_api_key(hash);
-        if let Err(e) = cx.edge.delete_api_key(hash).await {
-            cx.warn(&format!(
-                "KV cleanup of a deleted tenant's key failed: {e:?}"
-            ));
-        }
-    }
-    Ok(())
 }

@@ -123,6 +123,19 @@ pub async fn publish_flags<S: Stores>(cx: &Ctx<'_, S>, face: &TenantUser) -> Res
         .await
 }
 
+/// Withdraws the flags document of a user in a tenant it no longer has a face in (left, or
+/// deleted) — the only deleter of `flags:` documents. Call it only once no access token of the
+/// user there can introspect active without it: its sessions are revoked at the edge
+/// (`sessions::publish_revocations`), or its tenant is gone.
+pub async fn withdraw_flags<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    user_id: &UserId,
+) -> Result<(), Error> {
+    cx.edge.delete_flags(app_id, tenant_id, user_id).await
+}
+
 /// Rewrites a user's flags document from D1, reporting (not failing on) any error: used where
 /// the D1 change is already answered for and the rewrite only heals an earlier failure.
 pub async fn heal_flags<S: Stores>(

@@ -15,19 +15,24 @@
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::authz::Grant;
 use crate::domain::challenge::{Challenge, Plane, Purpose, StoredChallenge, Subject};
+use crate::domain::deletion::{Deletion, Target as DeletionTarget};
 use crate::domain::delivery::{DeadLetter, Delivery, Envelope, Message};
 use crate::domain::email::Email;
-use crate::domain::ids::{ApiKeyId, AppId, ChallengeId, OperatorId, TenantId};
+use crate::domain::ids::{
+    ApiKeyId, AppId, ChallengeId, DeletionId, OperatorId, ProviderId, TenantId,
+};
+use crate::domain::jose::{Jwk, JwsAlgorithm};
 use crate::domain::keys::KeyOwner;
 use crate::domain::links::WebUrl;
-use crate::domain::member::{Member, MemberId, MemberStatus};
-use crate::domain::names::{PlanTier, RoleName, UserPermission};
+use crate::domain::member::{CustomRole, Member, MemberId, MemberStatus};
+use crate::domain::names::{OperatorRoleName, PlanTier, RoleName, UserPermission};
 use crate::domain::operator::Operator;
 use crate::domain::password::{PasswordHash, PasswordParams};
 use crate::domain::policy::{AppPolicy, Plan, UserFlags};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
+use crate::domain::thirdparty::{Flow, Identity, Provider};
 use crate::domain::throttle::{self, ThrottlePolicy};
 use crate::domain::time::Timestamp;
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
@@ -72,22 +77,19 @@ pub trait TenancyStore {
     async fn create_tenant(&self, tenant: &Tenant, audit: &AuditEntry) -> Result<bool, Error>;
     /// Overwrites a tenant's settings. `false` if it does not exist.
     async fn update_tenant(&self, tenant: &Tenant, audit: &AuditEntry) -> Result<bool, Error>;
-    /// Deletes a tenant and everything that belongs to it (API keys, user faces, sessions),
-    /// atomically. `None` if it did not exist, else the hashes of the API keys it had (so the
-    /// edge view can forget them).
-    async fn delete_tenant(
-        &self,
-        app: &AppId,
-        id: &TenantId,
-        audit: &AuditEntry,
-    ) -> Result<Option<Vec<SecretHash>>, Error>;
 }
 
 /// Operator accounts.
 pub trait OperatorStore {
-    /// Creates the first platform owner. `false` when a platform owner exists already — checked
-    /// in the same statement as the insert, so two racing bootstraps cannot both win.
-    async fn create_platform_owner(&self, operator: &Operator) -> Result<bool, Error>;
+    /// Creates the first platform owner with `membership`, its `owner` membership of the app
+    /// `public` (source `bootstrap`). `false` (nothing written) when a platform owner exists
+    /// already — checked in the same statement as the insert, so two racing bootstraps cannot
+    /// both win.
+    async fn create_platform_owner(
+        &self,
+        operator: &Operator,
+        membership: &Member,
+    ) -> Result<bool, Error>;
     /// The operator with this id, if any.
     async fn find_operator(&self, id: &OperatorId) -> Result<Option<Operator>, Error>;
     /// The operator with this (normalised) email, if any.
@@ -111,6 +113,25 @@ pub trait OperatorStore {
     async fn find_operator_password_params(&self) -> Result<Vec<PasswordParams>, Error>;
     /// Forgets the sign-in failures counted against an operator email (`operator:<email>`).
     async fn clear_operator_failures(&self, email: &Email) -> Result<(), Error>;
+    /// Counts an operator sign-up from a client address (`signup:<address>` under
+    /// `throttle::SIGNUP`, in the operator plane) unless it is blocked; `Some(seconds)` when
+    /// it is. Sign-ups hash a password, so they are throttled per address before any hashing.
+    async fn count_operator_signup(
+        &self,
+        client: &str,
+        now: Timestamp,
+    ) -> Result<Option<i64>, Error>;
+    /// Operator sign-up: creates `new_operator` (when the email had none), the app with its
+    /// `public` tenant and the operator's `owner` membership, with the audit entry, in one
+    /// batch. `false` (nothing written) when an app of that id exists (or is being deleted).
+    async fn sign_up_operator(
+        &self,
+        new_operator: Option<&Operator>,
+        app: &App,
+        public: &Tenant,
+        owner: &Member,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
 }
 
 /// Tenant API keys, stored by the hash of their secret.
@@ -338,10 +359,19 @@ pub trait EdgeStore {
         user: &UserId,
         flags: &UserFlags,
     ) -> Result<(), Error>;
+    /// Withdraws the flags document of a user in a tenant (the user left it or was deleted).
+    async fn delete_flags(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<(), Error>;
     /// The mirrored roles and plans of an app (`None` when never written).
     async fn find_policy(&self, app: &AppId) -> Result<Option<AppPolicy>, Error>;
     /// Rewrites the mirror of an app's roles and plans.
     async fn put_policy(&self, app: &AppId, policy: &AppPolicy) -> Result<(), Error>;
+    /// Withdraws the mirror of a deleted app's roles and plans.
+    async fn delete_policy(&self, app: &AppId) -> Result<(), Error>;
     /// The mirrored app, if a copy exists.
     async fn find_app(&self, id: &AppId) -> Result<Option<App>, Error>;
     /// Mirrors an app (its settings).
@@ -358,6 +388,8 @@ pub trait EdgeStore {
     async fn find_public_keys(&self, owner: &KeyOwner) -> Result<Option<Vec<PublishedKey>>, Error>;
     /// Replaces the published public keys of an owner.
     async fn put_public_keys(&self, owner: &KeyOwner, keys: &[PublishedKey]) -> Result<(), Error>;
+    /// Withdraws the published public keys of a deleted owner.
+    async fn delete_public_keys(&self, owner: &KeyOwner) -> Result<(), Error>;
 }
 
 /// Memberships of operators in apps.
@@ -392,7 +424,8 @@ pub trait MemberStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Member>, Error>;
-    /// Writes a membership's new status and roles if it is still in `expected` status. When
+    /// Writes a membership's new status, roles and type if it is still in `expected` status and
+    /// every custom role it names is defined by the app (checked in the same statement). When
     /// `keep_an_admin` is set, the write happens only if another active app-wide admin remains —
     /// checked in the same statement, so two admins cannot demote each other at once.
     /// `false` when nothing was written.
@@ -403,8 +436,40 @@ pub trait MemberStore {
         keep_an_admin: bool,
         audit: &AuditEntry,
     ) -> Result<bool, Error>;
-    /// What an operator's memberships that are not left grant.
+    /// What an operator's memberships that are not left grant, in apps that are not being
+    /// deleted — with the definitions of the custom roles they bind and whether each app waits
+    /// for its owner's email — in one read.
     async fn find_grants(&self, operator: &OperatorId) -> Result<Vec<Grant>, Error>;
+    /// The operator roles the app defines, by name.
+    async fn find_operator_roles(&self, app: &AppId) -> Result<Vec<CustomRole>, Error>;
+    /// Creates or replaces an operator role of the app, unless the app defines
+    /// `MAX_CUSTOM_ROLES` others already. `false` (nothing written) when it would be one too
+    /// many.
+    async fn put_operator_role(
+        &self,
+        app: &AppId,
+        role: &CustomRole,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
+    /// Deletes an operator role unless a membership that is not left binds it — checked in the
+    /// same statement, so a role cannot be bound and deleted at once.
+    async fn delete_operator_role(
+        &self,
+        app: &AppId,
+        name: &OperatorRoleName,
+        audit: &AuditEntry,
+    ) -> Result<RoleDeletion, Error>;
+}
+
+/// How deleting an operator role ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleDeletion {
+    Deleted,
+    /// The app defines no such role.
+    NotFound,
+    /// A membership binds it: nothing was deleted.
+    InUse,
 }
 
 /// The audit log (entries are written by the change they describe, through the other ports).
@@ -746,6 +811,17 @@ pub trait EmailStore {
         now: Timestamp,
         settle: &Settlement,
     ) -> Result<bool, Error>;
+    /// Consumes an open challenge, marks the operator's email verified and makes the apps it
+    /// signed up for (its `signup` memberships) usable beyond their settings, settling
+    /// `settle`, in one batch. The apps that became usable, or `None` when the challenge was
+    /// no longer open.
+    async fn verify_operator_email(
+        &self,
+        challenge: &ChallengeId,
+        operator: &OperatorId,
+        now: Timestamp,
+        settle: &Settlement,
+    ) -> Result<Option<Vec<AppId>>, Error>;
     /// Consumes an open passwordless challenge, marks the user's email verified and
     /// passwordless used, and writes the session with its first refresh token, settling
     /// `settle`, in one batch. `false` (nothing written) when the challenge was no longer open.
@@ -820,6 +896,299 @@ pub trait Mailer {
     async fn post(&self, url: &WebUrl, signature: &str, body: &[u8]) -> Result<u16, String>;
 }
 
+/// An identity found by its provider and subject, with its user as the tenant sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedUser {
+    pub identity: Identity,
+    pub user: User,
+    pub face: TenantUser,
+}
+
+/// Third-party sign-in: a tenant's providers, the flows under way, and the identities that
+/// link a provider's subjects to users. Every row is keyed by app and tenant first.
+pub trait ThirdPartyStore {
+    /// The provider with this id in the tenant, if any.
+    async fn find_provider(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        id: &ProviderId,
+    ) -> Result<Option<Provider>, Error>;
+    /// Up to `limit` providers of a tenant ordered by id, after `after`.
+    async fn list_providers(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Provider>, Error>;
+    /// Creates the provider, or replaces the one of its id (keeping its `created_at`), with
+    /// `audit`, in one batch; replacing it with another issuer deletes the identities of the
+    /// old one. `None` (nothing written) when the tenant does not exist, else whether it was
+    /// created.
+    async fn put_provider(
+        &self,
+        provider: &Provider,
+        audit: &AuditEntry,
+    ) -> Result<Option<bool>, Error>;
+    /// Deletes a provider with its identities and flows, and writes `audit`, in one batch.
+    /// `false` when there was none.
+    async fn delete_provider(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        id: &ProviderId,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
+    /// Counts a step of a flow (a start or a callback) against `client` under `policy`, unless
+    /// it is blocked, and finds the provider, in one batch (`Counted::retry_after` when the
+    /// client is blocked).
+    async fn begin_flow_step(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        id: &ProviderId,
+        client: Option<(&str, &'static ThrottlePolicy)>,
+        now: Timestamp,
+    ) -> Result<Counted<Provider>, Error>;
+    /// Stores a started flow.
+    async fn create_flow(&self, flow: &Flow) -> Result<(), Error>;
+    /// Takes the flow of a state: deletes it and returns it, so a state works once, whoever
+    /// races for it (expired or not: the caller checks).
+    async fn take_flow(&self, state: &SecretHash) -> Result<Option<Flow>, Error>;
+    /// The identity of `subject` at the tenant's provider `provider` of issuer `issuer`, with
+    /// its user.
+    async fn find_identity(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        provider: &ProviderId,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<LinkedUser>, Error>;
+    /// Writes the session of a third-party sign-in with its first refresh token, settling
+    /// `settle`, in one batch.
+    async fn thirdparty_sign_in(
+        &self,
+        session: &Session,
+        token: &SecretHash,
+        settle: &Settlement,
+    ) -> Result<(), Error>;
+    /// Writes a new user (email verified), its face, its identity and its first session, only
+    /// when the tenant lacks the email, settling `settle`, in one batch. `false` (nothing
+    /// written) when the tenant has the email.
+    async fn thirdparty_sign_up(
+        &self,
+        user: &User,
+        face: &TenantUser,
+        identity: &Identity,
+        session: (&Session, &SecretHash),
+        settle: &Settlement,
+    ) -> Result<bool, Error>;
+    /// Links `identity` to its user — only while the user's face in the tenant still has the
+    /// email `email` — and writes the session, settling `settle`, in one batch. With
+    /// `takeover`, and only while the user's email is still unverified, the link also removes
+    /// the user's password, marks its email verified and revokes its other live sessions in
+    /// every tenant. The revoked sessions, or `None` (nothing written) when the link was not
+    /// made.
+    async fn link_identity(
+        &self,
+        identity: &Identity,
+        email: &Email,
+        takeover: bool,
+        session: (&Session, &SecretHash),
+        settle: &Settlement,
+    ) -> Result<Option<Vec<SessionId>>, Error>;
+    /// Deletes at most `limit` flows that expired before `now`; how many it deleted.
+    async fn prune_flows(&self, now: Timestamp, limit: usize) -> Result<usize, Error>;
+}
+
+/// A request to an identity provider: `GET`, or `POST` of a form. Its `Debug` names the
+/// method and URL only (headers and form carry codes and secrets).
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboundRequest {
+    pub method: OutboundMethod,
+    /// One of the provider's configured URLs.
+    pub url: WebUrl,
+    /// Header names and values (`Authorization`, `Accept`, …).
+    pub headers: Vec<(&'static str, String)>,
+    /// An `application/x-www-form-urlencoded` body (`POST` only).
+    pub form: Option<String>,
+}
+
+impl std::fmt::Debug for OutboundRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The methods used towards providers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboundMethod {
+    Get,
+    Post,
+}
+
+/// A provider's answer (redirects are answers, never followed). Its `Debug` shows the status
+/// and the size only: bodies carry tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboundResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for OutboundResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "OutboundResponse({}, {} bytes)",
+            self.status,
+            self.body.len()
+        )
+    }
+}
+
+/// Largest provider answer read, in bytes; a larger one is a failure.
+pub const MAX_OUTBOUND_BODY_BYTES: usize = 256 * 1024;
+/// How long a provider has to answer one request, in seconds.
+pub const OUTBOUND_TIMEOUT_SECONDS: u64 = 10;
+
+/// The network towards identity providers (`fetch` in the worker, an in-process provider in
+/// tests): one request, no redirect followed, answered within `OUTBOUND_TIMEOUT_SECONDS`, body
+/// at most `MAX_OUTBOUND_BODY_BYTES` — or why not (without secrets, for the log).
+pub trait ProviderHttp {
+    async fn send(&self, request: &OutboundRequest) -> Result<OutboundResponse, String>;
+}
+
+/// Verifies JWS signatures with a provider's public key (WebCrypto in the worker).
+pub trait SignatureVerifier {
+    /// True when `signature` is `alg`'s signature of `message` under `key` (a key that fits the
+    /// algorithm: `Jwk::fits`). An algorithm or key the verifier cannot use is `false`.
+    async fn verify(
+        &self,
+        alg: JwsAlgorithm,
+        key: &Jwk,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, Error>;
+}
+
+/// What third-party sign-in reaches outside the worker: the providers' URLs and a signature
+/// verifier.
+pub trait Federation: ProviderHttp + SignatureVerifier {}
+
+impl<T: ProviderHttp + SignatureVerifier> Federation for T {}
+
+/// Deletions of apps, tenants and users (`domain::deletion`): the record of each, its atomic
+/// first step, and one bounded purge per aggregate. Every purge deletes at most `limit` rows
+/// (per table it touches) of what the target covers and says how many went, so the caller
+/// repeats it until fewer than `limit` come back; a purge finds nothing of a target it does
+/// not concern. A new aggregate (say, third-party identities) adds its purge here and a phase
+/// in `domain::deletion`.
+pub trait DeletionStore {
+    /// The first step, atomic with the record and the audit entry: an app or tenant is marked
+    /// deleted (gone for every reader; memberships narrowed to the tenant end); a user's faces
+    /// in `deletion.tenants` — which for an erasure must be all of its faces — go with what
+    /// email flows kept of their addresses there (challenges, send counts, outbox, dead
+    /// letters, sign-in counters), and the user with its metadata when no face is left.
+    /// `false` (nothing written) when the target does not exist (or no longer matches).
+    async fn begin_deletion(&self, deletion: &Deletion, audit: &AuditEntry) -> Result<bool, Error>;
+    /// A deletion of this app (any kind), if any.
+    async fn find_deletion(&self, app: &AppId, id: &DeletionId) -> Result<Option<Deletion>, Error>;
+    /// The running deletion of exactly this target, if any.
+    async fn find_running_deletion(
+        &self,
+        target: &DeletionTarget,
+    ) -> Result<Option<Deletion>, Error>;
+    /// Up to `limit` running deletions, oldest first.
+    async fn list_running_deletions(&self, limit: usize) -> Result<Vec<Deletion>, Error>;
+    /// Writes a deletion's progress (phase, cursor, rows, state; once done its user and
+    /// tenants are forgotten).
+    async fn update_deletion(&self, deletion: &Deletion) -> Result<(), Error>;
+    /// Done deletions finished before `finished_before`, at most `limit`.
+    async fn prune_deletions(
+        &self,
+        finished_before: Timestamp,
+        limit: usize,
+    ) -> Result<usize, Error>;
+    /// API keys of the target; their hashes (so the edge can forget them).
+    async fn purge_api_keys(
+        &self,
+        target: &DeletionTarget,
+        limit: usize,
+    ) -> Result<Vec<SecretHash>, Error>;
+    /// Sessions of the target last rotated (or started) at or after `since`, by id, after
+    /// `after`: the ones whose access tokens may still be alive.
+    async fn find_recent_sessions(
+        &self,
+        target: &DeletionTarget,
+        since: Timestamp,
+        after: Option<&SessionId>,
+        limit: usize,
+    ) -> Result<Vec<SessionId>, Error>;
+    /// Refresh tokens of the target's sessions, then the sessions that have none left.
+    async fn purge_sessions(&self, target: &DeletionTarget, limit: usize) -> Result<usize, Error>;
+    /// Third-party sign-in state of an app or tenant: identities, flows, identity providers.
+    async fn purge_thirdparty(&self, target: &DeletionTarget, limit: usize)
+        -> Result<usize, Error>;
+    /// The first `limit` faces (tenant, user) of the target, in key order.
+    async fn find_faces(
+        &self,
+        target: &DeletionTarget,
+        limit: usize,
+    ) -> Result<Vec<(TenantId, UserId)>, Error>;
+    /// Deletes `faces` of the target, and of their users those left with no face (with their
+    /// metadata); with no `faces`, up to `limit` users of the target that have no face (an
+    /// app's). The rows deleted.
+    async fn purge_users(
+        &self,
+        target: &DeletionTarget,
+        faces: &[(TenantId, UserId)],
+        limit: usize,
+    ) -> Result<usize, Error>;
+    /// What email flows kept of the target: challenges, send counts, outbox, dead letters, and
+    /// an app's delivery setting.
+    async fn purge_email(&self, target: &DeletionTarget, limit: usize) -> Result<usize, Error>;
+    /// Sign-in and sign-up counters of the target.
+    async fn purge_signin_failures(
+        &self,
+        target: &DeletionTarget,
+        limit: usize,
+    ) -> Result<usize, Error>;
+    /// Memberships of an app.
+    async fn purge_members(&self, target: &DeletionTarget, limit: usize) -> Result<usize, Error>;
+    /// End-user roles, plans and operator roles of an app.
+    async fn purge_catalogue(&self, target: &DeletionTarget, limit: usize) -> Result<usize, Error>;
+    /// The billing webhook's secret and events of an app.
+    async fn purge_billing(&self, target: &DeletionTarget, limit: usize) -> Result<usize, Error>;
+    /// An app's audit entries; for an erasure, the entries of the app that name the user get
+    /// `pseudonym` as their target instead (the entries themselves stay).
+    async fn purge_audit(
+        &self,
+        target: &DeletionTarget,
+        pseudonym: &str,
+        limit: usize,
+    ) -> Result<usize, Error>;
+    /// Signing keys of an app.
+    async fn purge_signing_keys(
+        &self,
+        target: &DeletionTarget,
+        limit: usize,
+    ) -> Result<usize, Error>;
+    /// Tenant rows of an app (each with nothing left under it); their ids.
+    async fn purge_tenants(
+        &self,
+        target: &DeletionTarget,
+        limit: usize,
+    ) -> Result<Vec<TenantId>, Error>;
+    /// The row of the deleted tenant or app, once nothing is left under it. `true` when it
+    /// went (or was gone already).
+    async fn delete_target_row(&self, target: &DeletionTarget) -> Result<bool, Error>;
+}
+
 /// Every relational port at once: what D1 (and the memory store) provide.
 pub trait Database:
     TenancyStore
@@ -833,6 +1202,8 @@ pub trait Database:
     + UserStateStore
     + MaintenanceStore
     + EmailStore
+    + ThirdPartyStore
+    + DeletionStore
 {
 }
 
@@ -848,5 +1219,7 @@ impl<T> Database for T where
         + UserStateStore
         + MaintenanceStore
         + EmailStore
+        + ThirdPartyStore
+        + DeletionStore
 {
 }

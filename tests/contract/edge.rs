@@ -151,3 +151,50 @@ pub async fn app_and_tenant_mirrors_round_trip_and_are_withdrawn<E: EdgeStore>(e
     edge.delete_app(&shop.id).await.unwrap();
     assert_eq!(edge.find_app(&shop.id).await.unwrap(), None);
 }
+
+pub async fn flags_policy_and_public_keys_are_withdrawn<E: EdgeStore>(edge: &E) {
+    let (a, acme, bravo) = (app("shop"), tenant("acme"), tenant("bravo"));
+    let (_, face) = user(&a, &acme, "ann@example.com", 1);
+    let flags = UserFlags::from_token();
+    edge.put_flags(&a, &acme, &face.user_id, &flags)
+        .await
+        .unwrap();
+    edge.put_flags(&a, &bravo, &face.user_id, &flags)
+        .await
+        .unwrap();
+    edge.delete_flags(&a, &acme, &face.user_id).await.unwrap();
+    assert_eq!(
+        edge.find_flags(&a, &acme, &face.user_id).await.unwrap(),
+        None
+    );
+    assert!(edge
+        .find_flags(&a, &bravo, &face.user_id)
+        .await
+        .unwrap()
+        .is_some());
+    // Withdrawing what is not there is no error.
+    edge.delete_flags(&a, &acme, &face.user_id).await.unwrap();
+    edge.put_policy(&a, &AppPolicy::default()).await.unwrap();
+    edge.delete_policy(&a).await.unwrap();
+    assert_eq!(edge.find_policy(&a).await.unwrap(), None);
+    let owner = KeyOwner::App(a.clone());
+    let key = PublishedKey {
+        kid: "k".into(),
+        public_key: "x".into(),
+        activates_at: Timestamp::from_unix_ms(T0),
+        created_at: Timestamp::from_unix_ms(T0),
+    };
+    edge.put_public_keys(&owner, std::slice::from_ref(&key))
+        .await
+        .unwrap();
+    edge.put_public_keys(&KeyOwner::Operators, &[key])
+        .await
+        .unwrap();
+    edge.delete_public_keys(&owner).await.unwrap();
+    assert_eq!(edge.find_public_keys(&owner).await.unwrap(), None);
+    assert!(edge
+        .find_public_keys(&KeyOwner::Operators)
+        .await
+        .unwrap()
+        .is_some());
+}

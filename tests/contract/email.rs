@@ -6,6 +6,7 @@ use super::fixtures::*;
 use super::steps::*;
 use tessera::domain::audit::AuditAction;
 use tessera::domain::challenge::{Plane, Purpose, Subject, MAX_WRONG_CODES, SHORT_TTL_MS};
+use tessera::domain::deletion::Target;
 use tessera::domain::delivery::Delivery;
 use tessera::domain::ids::{AppId, TenantId};
 use tessera::domain::links::WebUrl;
@@ -234,7 +235,10 @@ pub async fn a_challenge_names_the_account_of_its_email_in_its_plane<D: Database
     let (shop, _, u, _) = ada_in_acme(db).await;
     let mut owner = operator("ada@example.com", 4);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner).await.unwrap());
+    assert!(db
+        .create_platform_owner(&owner, &bootstrap_membership(&owner))
+        .await
+        .unwrap());
     let plane = tenant_plane(&shop, "acme");
     let known = challenge(
         &plane,
@@ -583,7 +587,10 @@ pub async fn a_reset_is_consumed_once_and_revokes_the_users_sessions_of_its_tena
 pub async fn an_operator_reset_is_consumed_once_and_dated<D: Database>(db: &D) {
     let mut owner = operator("root@example.com", 4);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner).await.unwrap());
+    assert!(db
+        .create_platform_owner(&owner, &bootstrap_membership(&owner))
+        .await
+        .unwrap());
     let proof = challenge(
         &Plane::Operators,
         Purpose::OperatorPasswordReset,
@@ -1032,8 +1039,10 @@ pub async fn deleting_a_tenant_forgets_its_email_state<D: Database>(db: &D) {
     )
     .await
     .unwrap();
-    let e = entry(3, &shop, AuditAction::TenantDelete, Some(&acme));
-    assert!(db.delete_tenant(&shop, &acme, &e).await.unwrap().is_some());
+    let target = Target::Tenant(shop.clone(), acme.clone());
+    assert!(delete_through_ports(db, &target, vec![], 3, 1)
+        .await
+        .is_some());
     create_tenant(db, &shop, "acme", 4).await;
     assert_eq!(db.find_challenge(&plane, &proof.id).await.unwrap(), None);
     assert_eq!(
@@ -1050,4 +1059,125 @@ pub async fn deleting_a_tenant_forgets_its_email_state<D: Database>(db: &D) {
         .await
         .unwrap()
         .is_empty());
+}
+
+pub async fn an_operator_verification_is_consumed_once_and_makes_its_signed_up_apps_usable<
+    D: Database,
+>(
+    db: &D,
+) {
+    use tessera::domain::member::MembershipSource;
+    let (mine, public) = new_app("mine");
+    let pending = tessera::domain::tenancy::App {
+        pending_verification: true,
+        ..mine
+    };
+    let dev = operator("dev@example.com", 1);
+    let mut owner = bootstrap_membership(&dev);
+    owner.app_id = pending.id.clone();
+    owner.source = MembershipSource::Signup;
+    assert!(db
+        .sign_up_operator(
+            Some(&dev),
+            &pending,
+            &public,
+            &owner,
+            &entry(2, &pending.id, AuditAction::AppSignup, None)
+        )
+        .await
+        .unwrap());
+    // An app it was only invited to stays as it is (it was never pending).
+    let shop = create_app(db, "shop", 3).await;
+    let proof = challenge(
+        &Plane::Operators,
+        Purpose::OperatorEmailVerification,
+        "dev@example.com",
+        20,
+        0,
+        false,
+    );
+    assert_eq!(
+        db.create_challenge(&proof).await.unwrap(),
+        Some(Subject::Operator(dev.id))
+    );
+    let settle = Settlement::default();
+    assert_eq!(
+        db.verify_operator_email(&proof.id, &dev.id, at(5), &settle)
+            .await
+            .unwrap(),
+        Some(vec![pending.id.clone()])
+    );
+    assert!(
+        !db.find_app(&pending.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .pending_verification
+    );
+    assert!(
+        !db.find_app(&shop)
+            .await
+            .unwrap()
+            .unwrap()
+            .pending_verification
+    );
+    let verified = db.find_operator(&dev.id).await.unwrap().unwrap();
+    assert_eq!(verified.email_verified_at, Some(at(5)));
+    assert_eq!(
+        db.verify_operator_email(&proof.id, &dev.id, at(6), &settle)
+            .await
+            .unwrap(),
+        None,
+        "once"
+    );
+    // An expired link does nothing.
+    let other = operator("other@example.com", 30);
+    let mut other_owner = bootstrap_membership(&other);
+    other_owner.app_id = app("theirs");
+    other_owner.source = MembershipSource::Signup;
+    let (theirs, theirs_public) = new_app("theirs");
+    let theirs = tessera::domain::tenancy::App {
+        pending_verification: true,
+        ..theirs
+    };
+    assert!(db
+        .sign_up_operator(
+            Some(&other),
+            &theirs,
+            &theirs_public,
+            &other_owner,
+            &entry(31, &theirs.id, AuditAction::AppSignup, None)
+        )
+        .await
+        .unwrap());
+    let stale = challenge(
+        &Plane::Operators,
+        Purpose::OperatorEmailVerification,
+        "other@example.com",
+        32,
+        0,
+        false,
+    );
+    db.create_challenge(&stale).await.unwrap();
+    assert_eq!(
+        db.verify_operator_email(&stale.id, &other.id, at(24 * 3_600_000), &settle)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        db.find_app(&theirs.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .pending_verification
+    );
+    assert_eq!(
+        db.find_operator(&other.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified_at,
+        None
+    );
 }

@@ -10,7 +10,9 @@ use tessera::domain::ids::{
     ApiKeyId, AppId, AuditId, ChallengeId, MessageId, OperatorId, TenantId,
 };
 use tessera::domain::keys::KeyOwner;
-use tessera::domain::member::{Member, MemberId, MemberStatus, MembershipType, OperatorRole};
+use tessera::domain::member::{
+    Member, MemberId, MemberStatus, MembershipSource, MembershipType, OperatorRole,
+};
 use tessera::domain::operator::Operator;
 use tessera::domain::password::{PasswordHash, PasswordPolicy};
 use tessera::domain::secret::{PlainSecret, SecretHash, SecretKind};
@@ -41,7 +43,7 @@ pub fn email(raw: &str) -> Email {
 }
 
 /// Ten bytes from a number, for ids.
-fn random(n: u32) -> [u8; 10] {
+pub fn random(n: u32) -> [u8; 10] {
     let b = n.to_be_bytes();
     [b[0], b[1], b[2], b[3], 7, 7, 7, 7, 7, 7]
 }
@@ -72,6 +74,7 @@ pub fn new_app(id: &str) -> (App, Tenant) {
         id: app(id),
         settings: AppSettings::default(),
         created_at: at(0),
+        pending_verification: false,
     };
     let public = Tenant::public_of(&a.id, at(0));
     (a, public)
@@ -140,6 +143,26 @@ pub fn operator(address: &str, n: u32) -> Operator {
         is_platform_owner: false,
         created_at: at(0),
         password_reset_at: None,
+        email_verified_at: None,
+    }
+}
+
+/// The owner membership of the app `public` that bootstrapping `operator` makes.
+pub fn bootstrap_membership(operator: &Operator) -> Member {
+    Member {
+        // Its id is the operator's: one bootstrap membership per operator.
+        id: MemberId::parse(&operator.id.to_string()).unwrap(),
+        app_id: app("public"),
+        operator_id: Some(operator.id),
+        email: operator.email.clone(),
+        tenant_id: None,
+        membership_type: MembershipType::Owner,
+        roles: vec![OperatorRole::Admin],
+        status: MemberStatus::Active,
+        source: MembershipSource::Bootstrap,
+        invite_expires_at: None,
+        created_at: operator.created_at,
+        updated_at: operator.created_at,
     }
 }
 
@@ -154,6 +177,7 @@ pub fn invitation(app_id: &AppId, address: &str, n: u32, expires: Timestamp) -> 
         membership_type: MembershipType::Member,
         roles: vec![OperatorRole::Admin],
         status: MemberStatus::Invited,
+        source: MembershipSource::Invite,
         invite_expires_at: Some(expires),
         created_at: at(0),
         updated_at: at(0),

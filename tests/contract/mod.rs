@@ -22,6 +22,7 @@
     reason = "each test crate that includes the contract expands only the suites it needs"
 )]
 
+pub mod deletion;
 pub mod edge;
 pub mod email;
 pub mod fixtures;
@@ -29,6 +30,7 @@ pub mod maintenance;
 pub mod operators;
 pub mod steps;
 pub mod tenancy;
+pub mod thirdparty;
 pub mod user_state;
 pub mod users;
 
@@ -120,6 +122,31 @@ macro_rules! contract_suite {
                 email::a_user_is_found_by_email_in_its_tenant_only,
                 email::the_clean_up_forgets_expired_challenges_ended_windows_and_old_messages,
                 email::deleting_a_tenant_forgets_its_email_state,
+                thirdparty::a_provider_is_created_replaced_in_place_listed_and_deleted_with_audit,
+                thirdparty::a_flow_is_taken_once_and_pruned_once_expired,
+                thirdparty::a_flow_step_counts_the_client_and_finds_the_provider,
+                thirdparty::a_sign_up_writes_the_user_its_identity_and_session_only_over_a_free_email,
+                thirdparty::a_takeover_link_removes_the_password_and_revokes_the_other_sessions,
+                thirdparty::a_plain_link_keeps_the_password_and_sessions,
+                thirdparty::identities_go_with_their_provider_issuer_face_and_tenant,
+                thirdparty::a_users_deletion_takes_its_identities_with_its_faces,
+                email::an_operator_verification_is_consumed_once_and_makes_its_signed_up_apps_usable,
+                operators::the_bootstrap_makes_the_platform_owner_the_owner_of_public,
+                operators::operator_roles_are_defined_replaced_listed_and_bounded_in_number,
+                operators::a_bound_role_cannot_be_deleted_and_a_membership_binds_only_defined_roles,
+                operators::a_membership_type_is_written_with_its_status_and_roles,
+                operators::grants_carry_their_custom_roles_and_whether_their_app_waits_for_its_owner,
+                operators::operator_sign_up_writes_the_app_its_tenant_the_operator_and_its_membership_once,
+                operators::operator_sign_ups_are_counted_per_client,
+                deletion::a_deleted_tenant_is_gone_at_once_and_no_namesake_is_made_until_its_row_goes,
+                deletion::each_purge_deletes_at_most_its_limit_and_only_what_its_target_covers,
+                deletion::an_app_deletion_removes_every_row_of_the_app_and_nothing_of_another,
+                deletion::a_users_first_step_takes_its_faces_and_email_traces_in_scope_and_the_user_with_its_last_face,
+                deletion::an_erasure_begins_only_when_its_tenants_are_every_face_of_the_user,
+                deletion::recent_sessions_are_found_by_rotation_time_in_pages_of_the_target,
+                deletion::an_erasure_makes_the_audit_entries_naming_the_user_name_the_deletion_in_batches,
+                deletion::a_deletion_records_its_progress_forgets_its_user_when_done_and_is_pruned_later,
+                deletion::a_tenant_deletion_left_from_before_its_app_was_made_again_finds_nothing_of_the_namesake,
             }
         }
     };
@@ -136,6 +163,7 @@ macro_rules! edge_suite {
                 edge::an_api_key_is_published_and_withdrawn,
                 edge::public_keys_are_replaced_per_owner,
                 edge::app_and_tenant_mirrors_round_trip_and_are_withdrawn,
+                edge::flags_policy_and_public_keys_are_withdrawn,
             }
         }
     };

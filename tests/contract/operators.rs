@@ -13,10 +13,16 @@ use tessera::store::Database;
 pub async fn only_one_platform_owner_can_ever_be_created<D: Database>(db: &D) {
     let mut first = operator("owner@example.com", 1);
     first.is_platform_owner = true;
-    assert!(db.create_platform_owner(&first).await.unwrap());
+    assert!(db
+        .create_platform_owner(&first, &bootstrap_membership(&first))
+        .await
+        .unwrap());
     let mut second = operator("second@example.com", 2);
     second.is_platform_owner = true;
-    assert!(!db.create_platform_owner(&second).await.unwrap());
+    assert!(!db
+        .create_platform_owner(&second, &bootstrap_membership(&second))
+        .await
+        .unwrap());
     assert_eq!(db.find_operator(&second.id).await.unwrap(), None);
     assert_eq!(
         db.find_operator_by_email(&second.email).await.unwrap(),
@@ -39,7 +45,10 @@ pub async fn only_one_platform_owner_can_ever_be_created<D: Database>(db: &D) {
 pub async fn an_operator_password_is_replaced<D: Database>(db: &D) {
     let mut owner = operator("owner@example.com", 1);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner).await.unwrap());
+    assert!(db
+        .create_platform_owner(&owner, &bootstrap_membership(&owner))
+        .await
+        .unwrap());
     db.update_operator_password(&owner.id, &password_hash(2))
         .await
         .unwrap();
@@ -54,7 +63,10 @@ pub async fn an_operator_password_is_replaced<D: Database>(db: &D) {
 pub async fn clearing_an_operator_email_forgets_its_failures_and_nothing_else<D: Database>(db: &D) {
     let mut owner = operator("owner@example.com", 1);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner).await.unwrap());
+    assert!(db
+        .create_platform_owner(&owner, &bootstrap_membership(&owner))
+        .await
+        .unwrap());
     let client = Some("client:203.0.113.1");
     let try_at = |ms| attempt("operator:owner@example.com", client, at(ms));
     for _ in 0..5 {
@@ -89,7 +101,10 @@ pub async fn operator_sign_ins_are_counted_before_hashing_and_settled_on_success
 ) {
     let mut owner = operator("owner@example.com", 1);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner).await.unwrap());
+    assert!(db
+        .create_platform_owner(&owner, &bootstrap_membership(&owner))
+        .await
+        .unwrap());
     let try_at = |ms| {
         attempt(
             "operator:owner@example.com",
@@ -373,7 +388,10 @@ pub async fn an_existing_operator_accepts_an_invitation_without_a_new_account<D:
     let shop = create_app(db, "shop", 1).await;
     let mut owner = operator("owner@example.com", 1);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner).await.unwrap());
+    assert!(db
+        .create_platform_owner(&owner, &bootstrap_membership(&owner))
+        .await
+        .unwrap());
     let (member, hash) = invite(db, &shop, "owner@example.com", 10, 1_000).await;
     let e = entry(20, &shop, AuditAction::MemberAccept, None);
     assert!(db
@@ -525,7 +543,10 @@ pub async fn grants_are_the_memberships_that_are_not_left<D: Database>(db: &D) {
     let third = create_app(db, "third", 3).await;
     let mut owner = operator("ann@example.com", 1);
     owner.is_platform_owner = true;
-    assert!(db.create_platform_owner(&owner).await.unwrap());
+    assert!(db
+        .create_platform_owner(&owner, &bootstrap_membership(&owner))
+        .await
+        .unwrap());
     let mut members = Vec::new();
     for (n, app_id) in [(10, &shop), (20, &other), (30, &third)] {
         let (m, hash) = invite(db, app_id, "ann@example.com", n, 1_000).await;
@@ -553,19 +574,19 @@ pub async fn grants_are_the_memberships_that_are_not_left<D: Database>(db: &D) {
 
     let mut grants = db.find_grants(&owner.id).await.unwrap();
     grants.sort_by(|a, b| a.app_id.cmp(&b.app_id));
+    let grant = |app_id: &AppId, status| Grant {
+        app_id: app_id.clone(),
+        tenant_id: None,
+        status,
+        roles: vec![OperatorRole::Admin],
+        custom_roles: Vec::new(),
+        app_pending: false,
+    };
+    // The bootstrap made the owner the owner of the app `public` too.
     let expected = vec![
-        Grant {
-            app_id: other.clone(),
-            tenant_id: None,
-            status: MemberStatus::Suspended,
-            roles: vec![OperatorRole::Admin],
-        },
-        Grant {
-            app_id: shop.clone(),
-            tenant_id: None,
-            status: MemberStatus::Active,
-            roles: vec![OperatorRole::Admin],
-        },
+        grant(&other, MemberStatus::Suspended),
+        grant(&app("public"), MemberStatus::Active),
+        grant(&shop, MemberStatus::Active),
     ];
     assert_eq!(grants, expected);
     assert!(db
@@ -593,4 +614,359 @@ pub async fn members_are_listed_by_id_in_pages<D: Database>(db: &D) {
         seen.extend(page.iter().map(|m| m.id.to_string()));
     }
     assert_eq!(seen, ids);
+}
+
+// ---------------------------------------------------------------- operators completed
+
+use tessera::domain::authz::Permission;
+use tessera::domain::member::{CustomRole, MembershipSource, MembershipType, MAX_CUSTOM_ROLES};
+use tessera::domain::names::OperatorRoleName;
+use tessera::store::RoleDeletion;
+
+fn role(name: &str, permissions: &[Permission]) -> CustomRole {
+    CustomRole {
+        name: OperatorRoleName::parse(name).unwrap(),
+        permissions: permissions.to_vec(),
+    }
+}
+
+pub async fn the_bootstrap_makes_the_platform_owner_the_owner_of_public<D: Database>(db: &D) {
+    let mut owner = operator("root@example.com", 1);
+    owner.is_platform_owner = true;
+    let membership = bootstrap_membership(&owner);
+    assert!(db.create_platform_owner(&owner, &membership).await.unwrap());
+    let members = db.list_members(&app("public"), None, 10).await.unwrap();
+    assert_eq!(members, vec![membership]);
+    assert_eq!(members[0].source, MembershipSource::Bootstrap);
+    // A refused bootstrap writes no membership either.
+    let mut late = operator("late@example.com", 2);
+    late.is_platform_owner = true;
+    assert!(!db
+        .create_platform_owner(&late, &bootstrap_membership(&late))
+        .await
+        .unwrap());
+    assert_eq!(
+        db.list_members(&app("public"), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+pub async fn operator_roles_are_defined_replaced_listed_and_bounded_in_number<D: Database>(db: &D) {
+    let shop = create_app(db, "shop", 1).await;
+    let e = |n| entry(n, &shop, AuditAction::OperatorRolePut, None);
+    assert!(db
+        .put_operator_role(
+            &shop,
+            &role("zeta", &[Permission::UsersRead]),
+            at(1),
+            &e(10)
+        )
+        .await
+        .unwrap());
+    assert!(db
+        .put_operator_role(&shop, &role("alpha", &[]), at(1), &e(11))
+        .await
+        .unwrap());
+    let replaced = role("zeta", &[Permission::TenantsRead, Permission::UsersRead]);
+    assert!(db
+        .put_operator_role(&shop, &replaced, at(2), &e(12))
+        .await
+        .unwrap());
+    assert_eq!(
+        db.find_operator_roles(&shop).await.unwrap(),
+        vec![role("alpha", &[]), replaced.clone()],
+        "by name"
+    );
+    assert!(db
+        .find_operator_roles(&app("public"))
+        .await
+        .unwrap()
+        .is_empty());
+    for n in 2..MAX_CUSTOM_ROLES {
+        let name = format!("r{n:03}");
+        assert!(db
+            .put_operator_role(&shop, &role(&name, &[]), at(3), &e(100 + n as u32))
+            .await
+            .unwrap());
+    }
+    assert!(!db
+        .put_operator_role(&shop, &role("one-too-many", &[]), at(4), &e(300))
+        .await
+        .unwrap());
+    assert!(
+        db.put_operator_role(
+            &shop,
+            &role("alpha", &[Permission::AuditRead]),
+            at(4),
+            &e(301)
+        )
+        .await
+        .unwrap(),
+        "redefining is not one more"
+    );
+    let puts = actions_of(db, &shop)
+        .await
+        .into_iter()
+        .filter(|a| *a == AuditAction::OperatorRolePut)
+        .count();
+    assert_eq!(
+        puts,
+        MAX_CUSTOM_ROLES + 2,
+        "a refused definition writes no entry"
+    );
+}
+
+pub async fn a_bound_role_cannot_be_deleted_and_a_membership_binds_only_defined_roles<
+    D: Database,
+>(
+    db: &D,
+) {
+    let shop = create_app(db, "shop", 1).await;
+    let reader = role("reader", &[Permission::UsersRead]);
+    let put = entry(2, &shop, AuditAction::OperatorRolePut, None);
+    assert!(db
+        .put_operator_role(&shop, &reader, at(1), &put)
+        .await
+        .unwrap());
+    let mut member = invitation(&shop, "r@example.com", 10, at(1_000));
+    member.roles = vec![OperatorRole::Custom(reader.name.clone())];
+    let hash = secret(SecretKind::InviteToken, 10);
+    assert!(db
+        .create_member(
+            &member,
+            &hash,
+            &entry(11, &shop, AuditAction::MemberInvite, None)
+        )
+        .await
+        .unwrap());
+    let del = |n| entry(n, &shop, AuditAction::OperatorRoleDelete, None);
+    assert_eq!(
+        db.delete_operator_role(&shop, &reader.name, &del(12))
+            .await
+            .unwrap(),
+        RoleDeletion::InUse
+    );
+    // A membership naming a role the app lacks is not written.
+    let mut ghostly = invitation(&shop, "g@example.com", 13, at(1_000));
+    ghostly.roles = vec![OperatorRole::Custom(
+        OperatorRoleName::parse("ghost").unwrap(),
+    )];
+    assert!(!db
+        .create_member(
+            &ghostly,
+            &secret(SecretKind::InviteToken, 13),
+            &entry(13, &shop, AuditAction::MemberInvite, None)
+        )
+        .await
+        .unwrap());
+    let mut relabelled = member.clone();
+    relabelled.roles = ghostly.roles.clone();
+    assert!(!db
+        .update_member(
+            &relabelled,
+            MemberStatus::Invited,
+            false,
+            &entry(14, &shop, AuditAction::MemberUpdate, None)
+        )
+        .await
+        .unwrap());
+    // Unbound (the membership left), the role goes.
+    let mut left = member.clone();
+    left.status = MemberStatus::Left;
+    assert!(db
+        .update_member(
+            &left,
+            MemberStatus::Invited,
+            false,
+            &entry(15, &shop, AuditAction::MemberUpdate, None)
+        )
+        .await
+        .unwrap());
+    assert_eq!(
+        db.delete_operator_role(&shop, &reader.name, &del(16))
+            .await
+            .unwrap(),
+        RoleDeletion::Deleted
+    );
+    assert_eq!(
+        db.delete_operator_role(&shop, &reader.name, &del(17))
+            .await
+            .unwrap(),
+        RoleDeletion::NotFound
+    );
+    let deletes = actions_of(db, &shop)
+        .await
+        .into_iter()
+        .filter(|a| *a == AuditAction::OperatorRoleDelete)
+        .count();
+    assert_eq!(deletes, 1);
+}
+
+pub async fn a_membership_type_is_written_with_its_status_and_roles<D: Database>(db: &D) {
+    let shop = create_app(db, "shop", 1).await;
+    let (member, _) = invite(db, &shop, "m@example.com", 10, 1_000).await;
+    let mut changed = member.clone();
+    changed.membership_type = MembershipType::Contractor;
+    changed.roles = vec![OperatorRole::Support];
+    changed.updated_at = at(5);
+    assert!(db
+        .update_member(
+            &changed,
+            MemberStatus::Invited,
+            false,
+            &entry(20, &shop, AuditAction::MemberUpdate, None)
+        )
+        .await
+        .unwrap());
+    let stored = db.find_member(&shop, &member.id).await.unwrap().unwrap();
+    assert_eq!(stored.membership_type, MembershipType::Contractor);
+    assert_eq!(stored.roles, [OperatorRole::Support]);
+    assert_eq!(stored.source, MembershipSource::Invite);
+}
+
+pub async fn grants_carry_their_custom_roles_and_whether_their_app_waits_for_its_owner<
+    D: Database,
+>(
+    db: &D,
+) {
+    let shop = create_app(db, "shop", 1).await;
+    let reader = role("reader", &[Permission::UsersRead]);
+    let unused = role("unused", &[Permission::AuditRead]);
+    for (n, r) in [(2, &reader), (3, &unused)] {
+        assert!(db
+            .put_operator_role(
+                &shop,
+                r,
+                at(1),
+                &entry(n, &shop, AuditAction::OperatorRolePut, None)
+            )
+            .await
+            .unwrap());
+    }
+    let ann = operator("ann@example.com", 4);
+    let mut m = invitation(&shop, "ann@example.com", 5, at(1_000));
+    m.roles = vec![
+        OperatorRole::Auditor,
+        OperatorRole::Custom(reader.name.clone()),
+    ];
+    let hash = secret(SecretKind::InviteToken, 5);
+    assert!(db
+        .create_member(&m, &hash, &entry(6, &shop, AuditAction::MemberInvite, None))
+        .await
+        .unwrap());
+    assert!(db
+        .accept_invite(
+            &hash,
+            &ann.id,
+            Some(&ann),
+            at(2),
+            &entry(7, &shop, AuditAction::MemberAccept, None)
+        )
+        .await
+        .unwrap());
+    // An app of its own, made by sign-up: pending.
+    let (mine, mine_public) = new_app("mine");
+    let pending = tessera::domain::tenancy::App {
+        pending_verification: true,
+        ..mine
+    };
+    let mut owner = bootstrap_membership(&ann);
+    owner.id = tessera::domain::member::MemberId::generate(at(8), random(8));
+    owner.app_id = pending.id.clone();
+    owner.source = MembershipSource::Signup;
+    assert!(db
+        .sign_up_operator(
+            None,
+            &pending,
+            &mine_public,
+            &owner,
+            &entry(8, &pending.id, AuditAction::AppSignup, None)
+        )
+        .await
+        .unwrap());
+    let mut grants = db.find_grants(&ann.id).await.unwrap();
+    grants.sort_by(|a, b| a.app_id.cmp(&b.app_id));
+    assert_eq!(grants.len(), 2);
+    assert_eq!(grants[0].app_id, app("mine"));
+    assert!(grants[0].app_pending);
+    assert!(grants[0].custom_roles.is_empty());
+    assert_eq!(grants[1].app_id, shop);
+    assert!(!grants[1].app_pending);
+    assert_eq!(grants[1].custom_roles, vec![reader]);
+}
+
+pub async fn operator_sign_up_writes_the_app_its_tenant_the_operator_and_its_membership_once<
+    D: Database,
+>(
+    db: &D,
+) {
+    let (mine, public) = new_app("mine");
+    let pending = tessera::domain::tenancy::App {
+        pending_verification: true,
+        ..mine
+    };
+    let dev = operator("dev@example.com", 1);
+    let mut owner = bootstrap_membership(&dev);
+    owner.app_id = pending.id.clone();
+    owner.source = MembershipSource::Signup;
+    let e = entry(2, &pending.id, AuditAction::AppSignup, None);
+    assert!(db
+        .sign_up_operator(Some(&dev), &pending, &public, &owner, &e)
+        .await
+        .unwrap());
+    assert_eq!(
+        db.find_app(&pending.id).await.unwrap(),
+        Some(pending.clone())
+    );
+    assert_eq!(
+        db.find_tenant(&pending.id, &public.id).await.unwrap(),
+        Some(public.clone())
+    );
+    assert_eq!(db.find_operator(&dev.id).await.unwrap(), Some(dev.clone()));
+    assert_eq!(
+        db.list_members(&pending.id, None, 10).await.unwrap(),
+        vec![owner.clone()]
+    );
+    assert_eq!(actions_of(db, &pending.id).await, [AuditAction::AppSignup]);
+    // The same id again: nothing at all is written, the second operator included.
+    let late = operator("late@example.com", 3);
+    let mut late_owner = bootstrap_membership(&late);
+    late_owner.app_id = pending.id.clone();
+    let e2 = entry(4, &pending.id, AuditAction::AppSignup, None);
+    assert!(!db
+        .sign_up_operator(Some(&late), &pending, &public, &late_owner, &e2)
+        .await
+        .unwrap());
+    assert_eq!(db.find_operator(&late.id).await.unwrap(), None);
+    assert_eq!(
+        db.list_members(&pending.id, None, 10).await.unwrap().len(),
+        1
+    );
+    assert_eq!(actions_of(db, &pending.id).await.len(), 1);
+}
+
+pub async fn operator_sign_ups_are_counted_per_client<D: Database>(db: &D) {
+    for n in 0..100 {
+        assert_eq!(
+            db.count_operator_signup("client:203.0.113.9", at(n))
+                .await
+                .unwrap(),
+            None,
+            "{n}"
+        );
+    }
+    assert!(db
+        .count_operator_signup("client:203.0.113.9", at(100))
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        db.count_operator_signup("client:198.51.100.1", at(100))
+            .await
+            .unwrap(),
+        None
+    );
 }

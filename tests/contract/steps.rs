@@ -3,6 +3,8 @@
 
 use super::fixtures::*;
 use tessera::domain::audit::{AuditAction, AuditRecord};
+use tessera::domain::deletion::{Deletion, Phase, Target};
+use tessera::domain::ids::DeletionId;
 use tessera::domain::ids::{ApiKeyId, AppId, TenantId};
 use tessera::domain::member::MemberId;
 use tessera::domain::secret::{SecretHash, SecretKind};
@@ -99,4 +101,109 @@ pub async fn populate<D: Database>(db: &D, shop: &AppId, id: &str, n: u32) -> Po
         narrowed_member: narrowed.id,
         narrowed_invite: invite,
     }
+}
+
+/// What a deletion driven through the ports purged besides rows: the API keys' hashes and the
+/// faces, in the order they went.
+#[derive(Debug, Default)]
+pub struct Purged {
+    pub key_hashes: Vec<SecretHash>,
+    pub faces: Vec<(TenantId, UserId)>,
+    pub tenants: Vec<TenantId>,
+    pub rows: usize,
+}
+
+/// Deletes `target` through the ports as `service::deletion` does, without the edge: the first
+/// step (audit entry `n`, action `action`), then every phase in order, each purge repeated in
+/// batches of `limit` until fewer come back. `None` when the first step found nothing.
+pub async fn delete_through_ports<D: Database>(
+    db: &D,
+    target: &Target,
+    tenants: Vec<TenantId>,
+    n: u32,
+    limit: usize,
+) -> Option<(Deletion, Purged)> {
+    let audit_app = match target {
+        Target::App(_) => app("public"),
+        other => other.app_id().clone(),
+    };
+    let action = match target {
+        Target::App(_) => AuditAction::AppDelete,
+        Target::Tenant(..) => AuditAction::TenantDelete,
+        Target::User {
+            tenant: Some(_), ..
+        } => AuditAction::UserDelete,
+        Target::User { tenant: None, .. } => AuditAction::UserErase,
+    };
+    let mut e = entry(n, &audit_app, action, target.tenant_id());
+    if let Some(user) = target.user_id() {
+        e.target = user.to_string();
+    }
+    let mut deletion = Deletion::begin(
+        DeletionId::generate(at(i64::from(n)), random(n)),
+        target,
+        tenants,
+        at(i64::from(n)),
+    );
+    if !db
+        .begin_deletion(&deletion, &e)
+        .await
+        .expect("begin_deletion")
+    {
+        return None;
+    }
+    let mut purged = Purged::default();
+    while let Some(phase) = deletion.current_phase() {
+        let rows = match phase {
+            Phase::Revocations | Phase::Flags => 0,
+            Phase::ApiKeys => {
+                let hashes = db.purge_api_keys(target, limit).await.unwrap();
+                let count = hashes.len();
+                purged.key_hashes.extend(hashes);
+                count
+            }
+            Phase::Sessions => db.purge_sessions(target, limit).await.unwrap(),
+            Phase::ThirdParty => db.purge_thirdparty(target, limit).await.unwrap(),
+            Phase::Users => {
+                let faces = db.find_faces(target, limit).await.unwrap();
+                let deleted = db.purge_users(target, &faces, limit).await.unwrap();
+                let found = faces.len();
+                purged.faces.extend(faces);
+                if found > 0 {
+                    purged.rows += deleted;
+                    deletion.record_step(deleted, false, None, at(i64::from(n)));
+                    continue;
+                }
+                deleted
+            }
+            Phase::Email => db.purge_email(target, limit).await.unwrap(),
+            Phase::Throttle => db.purge_signin_failures(target, limit).await.unwrap(),
+            Phase::Members => db.purge_members(target, limit).await.unwrap(),
+            Phase::Catalogue => db.purge_catalogue(target, limit).await.unwrap(),
+            Phase::Billing => db.purge_billing(target, limit).await.unwrap(),
+            Phase::Audit => db
+                .purge_audit(target, &format!("erased:{}", deletion.id), limit)
+                .await
+                .unwrap(),
+            Phase::SigningKeys => db.purge_signing_keys(target, limit).await.unwrap(),
+            Phase::Tenants => {
+                let gone = db.purge_tenants(target, limit).await.unwrap();
+                let count = gone.len();
+                purged.tenants.extend(gone);
+                count
+            }
+            Phase::Row => {
+                assert!(db.delete_target_row(target).await.unwrap());
+                0
+            }
+        };
+        purged.rows += rows;
+        let finished =
+            matches!(phase, Phase::Revocations | Phase::Flags | Phase::Row) || rows < limit;
+        deletion.record_step(rows, finished, None, at(i64::from(n)));
+        db.update_deletion(&deletion)
+            .await
+            .expect("update_deletion");
+    }
+    Some((deletion, purged))
 }

@@ -2,8 +2,11 @@
 //! reaches into every aggregate of the tenant.
 
 use super::fixtures::*;
-use super::steps::{actions_of, audit_of, create_app, create_tenant, populate};
+use super::steps::{
+    actions_of, audit_of, create_app, create_tenant, delete_through_ports, populate,
+};
 use tessera::domain::audit::AuditAction;
+use tessera::domain::deletion::{State as DeletionState, Target};
 use tessera::domain::keys::KeyOwner;
 use tessera::domain::member::{MemberStatus, OperatorRole};
 use tessera::domain::secret::SecretKind;
@@ -291,9 +294,18 @@ pub async fn deleting_a_tenant_removes_everything_of_it_and_nothing_of_others<D:
         .await
         .unwrap());
 
-    let e = entry(40, &shop, AuditAction::TenantDelete, Some(&acme.tenant));
-    let deleted = db.delete_tenant(&shop, &acme.tenant, &e).await.unwrap();
-    assert_eq!(deleted, Some(vec![acme.key_hash.clone()]));
+    let target = Target::Tenant(shop.clone(), acme.tenant.clone());
+    let (deletion, purged) = delete_through_ports(db, &target, vec![], 40, 1)
+        .await
+        .expect("acme is deleted");
+    assert_eq!(purged.key_hashes, vec![acme.key_hash.clone()]);
+    assert_eq!(purged.faces, vec![(acme.tenant.clone(), acme.user)]);
+    assert_eq!(deletion.state, DeletionState::Done);
+    assert_eq!(
+        db.find_running_deletion(&target).await.unwrap(),
+        None,
+        "no deletion of acme runs any more"
+    );
 
     // Everything of acme is gone...
     assert_eq!(db.find_tenant(&shop, &acme.tenant).await.unwrap(), None);
@@ -318,10 +330,10 @@ pub async fn deleting_a_tenant_removes_everything_of_it_and_nothing_of_others<D:
         .unwrap()
         .unwrap();
     assert_eq!(member.status, MemberStatus::Left);
-    assert_eq!(member.updated_at, e.at);
+    assert_eq!(member.updated_at, at(40));
     assert_eq!(db.find_invite(&acme.narrowed_invite).await.unwrap(), None);
-    // ...but the app user stays (users belong to the app).
-    assert!(db.find_user(&shop, &acme.user).await.unwrap().is_some());
+    // ...and so is its user, which had no other tenant.
+    assert_eq!(db.find_user(&shop, &acme.user).await.unwrap(), None);
 
     // Nothing of bravo or of the app-wide membership moved.
     assert!(db
@@ -372,10 +384,11 @@ pub async fn deleting_a_tenant_removes_everything_of_it_and_nothing_of_others<D:
         .collect();
     assert_eq!(deletes.len(), 1);
     assert_eq!(deletes[0].tenant_id.as_ref(), Some(&acme.tenant));
-    let again = entry(41, &shop, AuditAction::TenantDelete, Some(&acme.tenant));
-    assert_eq!(
-        db.delete_tenant(&shop, &acme.tenant, &again).await.unwrap(),
-        None
+    assert!(
+        delete_through_ports(db, &target, vec![], 41, 1)
+            .await
+            .is_none(),
+        "a deleted tenant cannot be deleted again"
     );
     assert_eq!(
         audit_of(db, &shop)
@@ -391,11 +404,9 @@ pub async fn deleting_a_tenant_removes_everything_of_it_and_nothing_of_others<D:
 pub async fn a_tenant_recreated_under_the_same_id_starts_empty<D: Database>(db: &D) {
     let shop = create_app(db, "shop", 1).await;
     let old = populate(db, &shop, "acme", 10).await;
-    let e = entry(40, &shop, AuditAction::TenantDelete, Some(&old.tenant));
-    assert!(db
-        .delete_tenant(&shop, &old.tenant, &e)
+    let target = Target::Tenant(shop.clone(), old.tenant.clone());
+    assert!(delete_through_ports(db, &target, vec![], 40, 500)
         .await
-        .unwrap()
         .is_some());
     let acme = create_tenant(db, &shop, "acme", 41).await;
 

@@ -2,8 +2,9 @@
 //! session revocation, metadata, the billing webhook) and of the audit log.
 
 use super::fixtures::*;
-use super::steps::{actions_of, audit_of, create_app, create_tenant};
+use super::steps::{actions_of, audit_of, create_app, create_tenant, delete_through_ports};
 use tessera::domain::audit::AuditAction;
+use tessera::domain::deletion::Target;
 use tessera::domain::ids::{AppId, TenantId};
 use tessera::domain::names::{PlanTier, RoleName, UserPermission};
 use tessera::domain::policy::Plan;
@@ -611,12 +612,15 @@ pub async fn refused_changes_leave_no_audit_entry_and_done_changes_leave_one<D: 
         .update_tenant(&new_tenant(&shop, "ghost"), &e(11))
         .await
         .unwrap());
-    assert_eq!(
-        db.delete_tenant(&shop, &tenant("ghost"), &e(12))
-            .await
-            .unwrap(),
-        None
-    );
+    assert!(delete_through_ports(
+        db,
+        &Target::Tenant(shop.clone(), tenant("ghost")),
+        vec![],
+        12,
+        10
+    )
+    .await
+    .is_none());
     assert!(!db.update_face(&face, 7, &e(13)).await.unwrap());
     assert!(!db.associate(&face, &e(14)).await.unwrap());
     let (key, _) = api_key(&shop, &acme, 15);

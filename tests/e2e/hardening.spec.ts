@@ -101,8 +101,8 @@ describe("an operator locked out by strangers", () => {
 
 describe("sign-in counters", () => {
   it("are not written for the emails a blocked client makes up", async () => {
-    // At one instant (the test clock): the client's first block lasts 1 s, which a loaded
-    // machine can outlast between two requests of a real-time loop.
+    // The clock stands still: the client's back-off must not run out between two slow
+    // requests (each hashes a password) on a loaded machine.
     const client = { "CF-Connecting-IP": "203.0.113.77", ...at(Date.now()) };
     for (let n = 0; n < 20; n++) {
       await json("POST", "/apps/public/tenants/public/auth/signin", { email: `made-up-${n}@example.com`, password: PASSWORD }, client);

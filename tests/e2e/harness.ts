@@ -41,6 +41,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
  */
 const BUILD_DIRS = { test: path.join(ROOT, "build-test"), deploy: path.join(ROOT, "build") } as const;
 export const MIGRATIONS_DIR = path.join(ROOT, "migrations");
+/** The console's built assets (`make console`): wrangler.toml's `[assets] directory`. */
+export const CONSOLE_ASSETS_DIR = path.join(ROOT, "console", "dist");
 
 /** Bearer token of the platform root admin in tests. */
 export const ROOT_TOKEN = "test-root-token";
@@ -91,6 +93,11 @@ export interface StartOptions {
    * object is consulted on every call, so a spec may change its rules between requests.
    */
   faults?: Faults;
+  /**
+   * Serve the console as wrangler.toml does: the built assets (`make console`) behind the
+   * `ASSETS` binding, every request to the worker first (`run_worker_first = true`).
+   */
+  console?: boolean;
 }
 
 /** One KV call of the worker, as seen by the FLAGS wrapper. */
@@ -191,6 +198,8 @@ export interface JsonResponse<T = any> {
 
 export interface TestWorker {
   mf: Miniflare;
+  /** Where the instance listens on 127.0.0.1 (a free port), for clients that need a socket (a browser). */
+  url: URL;
   /** fetch(path, init): dispatches to the worker; `path` is relative to BASE_URL. */
   fetch(path: string, init?: RequestInit): Promise<Response>;
   /** JSON request helper: sends `body` as JSON (if given) and parses the JSON reply. */
@@ -219,13 +228,17 @@ export async function startWorker(
   extra: Record<string, string> | StartOptions = {},
 ): Promise<TestWorker> {
   const opts: StartOptions =
-    "bindings" in extra || "migrationsDir" in extra || "skipMigrations" in extra || "faults" in extra || "build" in extra
+    "bindings" in extra || "migrationsDir" in extra || "skipMigrations" in extra || "faults" in extra || "build" in extra ||
+    "console" in extra
       ? (extra as StartOptions)
       : { bindings: extra as Record<string, string> };
   const buildDir = BUILD_DIRS[opts.build ?? "test"];
   const entry = path.join(buildDir, "index.js");
   if (!existsSync(entry)) {
     throw new Error(`${entry} is missing: run \`make build build-test\` (or \`make test-e2e\`) first`);
+  }
+  if (opts.console && !existsSync(path.join(CONSOLE_ASSETS_DIR, "console", "index.html"))) {
+    throw new Error(`${CONSOLE_ASSETS_DIR} has no console: run \`make console\` first`);
   }
   const verbose = !!process.env.TESSERA_E2E_LOG;
   const main = {
@@ -244,6 +257,15 @@ export async function startWorker(
     queueProducers: { EMAIL_QUEUE: { queueName: EMAIL_QUEUE } },
     queueConsumers: { [EMAIL_QUEUE]: { maxBatchTimeout: 0, maxRetries: 2 } },
     bindings: { ...DEFAULT_BINDINGS, ...(opts.bindings ?? {}) },
+    ...(opts.console
+      ? {
+          assets: {
+            directory: CONSOLE_ASSETS_DIR,
+            binding: "ASSETS",
+            routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
+          },
+        }
+      : {}),
     // No *Persist options: D1 and KV live in memory and vanish with the instance.
   };
   const shared = {
@@ -293,10 +315,11 @@ export async function startWorker(
   // database. The database is fresh and in memory, so starting again is safe: up to 3 tries,
   // and a failure that persists is still reported.
   let mf!: Miniflare;
+  let url!: URL;
   for (let attempt = 1; ; attempt++) {
     const candidate = create();
     try {
-      await candidate.ready;
+      url = await candidate.ready;
       if (!opts.skipMigrations) {
         await applyMigrations(await candidate.getD1Database(dbName), opts.migrationsDir ?? MIGRATIONS_DIR);
       }
@@ -341,6 +364,7 @@ export async function startWorker(
 
   return {
     mf,
+    url,
     fetch,
     json,
     db: () => mf.getD1Database(dbName),

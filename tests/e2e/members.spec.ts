@@ -48,6 +48,8 @@ interface EndpointClass {
   need: Need;
   /** The status when the check passes. */
   ok: number;
+  /** Where an allowed change is audited: the app's own log (default), `public`'s, or nowhere. */
+  audited?: "app" | "public" | "nowhere";
   /** Owner-made fixtures the call needs (fresh each time, so allowed writes break nothing). */
   prepare?: (app: string) => Promise<any>;
   call: (app: string, auth: Auth, fixture: any) => Promise<JsonResponse>;
@@ -67,6 +69,10 @@ const ENDPOINTS: EndpointClass[] = [
     call: (_, auth) => json("GET", "/admin/apps", undefined, auth),
   },
   {
+    method: "GET", path: "/admin/me", need: "any operator", ok: 200,
+    call: (_, auth) => json("GET", "/admin/me", undefined, auth),
+  },
+  {
     method: "POST", path: "/admin/apps", need: "platform owner", ok: 201,
     prepare: async () => unique("made"),
     call: (_, auth, id) => json("POST", "/admin/apps", { id }, auth),
@@ -83,6 +89,70 @@ const ENDPOINTS: EndpointClass[] = [
   {
     method: "PATCH", path: "/admin/apps/{app_id}", need: "platform owner", ok: 200,
     call: (app, auth) => json("PATCH", `/admin/apps/${app}`, { settings: {} }, auth),
+  },
+  {
+    // Operators completed (issue 16): deleting an app, audited in the log of `public`.
+    method: "DELETE", path: "/admin/apps/{app_id}", need: "platform owner", ok: 204, audited: "public",
+    prepare: async () => {
+      const doomed = unique("doomed");
+      await createApp(doomed);
+      return doomed;
+    },
+    call: (_, auth, doomed) => json("DELETE", `/admin/apps/${doomed}`, undefined, auth),
+    effect: async (_, doomed, allowed) => {
+      const res = await json("GET", `/admin/apps/${doomed}`, undefined, await owner());
+      expect(res.status).toBe(allowed ? 404 : 200);
+    },
+  },
+  {
+    method: "GET", path: "/admin/apps/{app_id}/deletions/{deletion_id}", need: "tenants:write", ok: 200,
+    // The owner deletes a tenant; the audit entry of the deletion names its id.
+    prepare: async (app) => {
+      const tenant = unique("gone");
+      await putTenant(app, tenant);
+      expect((await json("DELETE", `/admin/apps/${app}/tenants/${tenant}`, undefined, await owner())).status).toBe(204);
+      const entry = (await auditLog(app)).find((e) => e.action === "tenant.delete" && e.target === tenant);
+      return entry.detail.deletion_id;
+    },
+    call: (app, auth, id) => json("GET", `/admin/apps/${app}/deletions/${id}`, undefined, auth),
+  },
+  {
+    method: "GET", path: "/admin/apps/{app_id}/operator-roles", need: "members:read", ok: 200,
+    call: (app, auth) => json("GET", `/admin/apps/${app}/operator-roles`, undefined, auth),
+  },
+  {
+    // A role binding nothing, so that holding members:write is all it takes.
+    method: "PUT", path: "/admin/apps/{app_id}/operator-roles/{role}", need: "members:write", ok: 200,
+    prepare: async () => unique("op-role"),
+    call: (app, auth, role) => json("PUT", `/admin/apps/${app}/operator-roles/${role}`, { permissions: [] }, auth),
+    effect: async (app, role, allowed) => {
+      const res = await json("GET", `/admin/apps/${app}/operator-roles?limit=200`, undefined, await owner());
+      expect(res.body.items.some((r: any) => r.name === role)).toBe(allowed);
+    },
+  },
+  {
+    method: "DELETE", path: "/admin/apps/{app_id}/operator-roles/{role}", need: "members:write", ok: 204,
+    prepare: async (app) => {
+      const role = unique("doomed-role");
+      const res = await json("PUT", `/admin/apps/${app}/operator-roles/${role}`, { permissions: [] }, await owner());
+      expect(res.status, res.text).toBe(200);
+      return role;
+    },
+    call: (app, auth, role) => json("DELETE", `/admin/apps/${app}/operator-roles/${role}`, undefined, auth),
+    effect: async (app, role, allowed) => {
+      const res = await json("GET", `/admin/apps/${app}/operator-roles?limit=200`, undefined, await owner());
+      expect(res.body.items.some((r: any) => r.name === role)).toBe(!allowed);
+    },
+  },
+  {
+    // Sending a link to one's own email: no change to audit (operators' mail goes through the
+    // delivery of `public`, which the owner sets to the outbox first).
+    method: "POST", path: "/admin/auth/email-verification/send", need: "any operator", ok: 202, audited: "nowhere",
+    prepare: async () => {
+      const res = await json("PUT", "/admin/apps/public/email-delivery", { kind: "outbox" }, await owner());
+      expect(res.status, res.text).toBe(200);
+    },
+    call: (_, auth) => json("POST", "/admin/auth/email-verification/send", undefined, auth),
   },
   {
     method: "POST", path: "/admin/apps/{app_id}/signing-keys/rotate", need: "platform owner", ok: 201,
@@ -152,7 +222,9 @@ const ENDPOINTS: EndpointClass[] = [
   {
     method: "POST", path: "/admin/apps/{app_id}/members", need: "members:write", ok: 201,
     prepare: async () => `${unique("invitee")}@example.com`,
-    call: (app, auth, email) => inviteMember(app, email, ["support"], { as: auth }),
+    // No roles: granting roles takes their permissions too (a custom team lead with
+    // members:write alone may not hand out `support`), which the matrix does not measure.
+    call: (app, auth, email) => inviteMember(app, email, [], { as: auth }),
     effect: async (app, email, allowed) => {
       const res = await json("GET", `/admin/apps/${app}/members?limit=200`, undefined, await owner());
       expect(res.body.items.some((m: any) => m.email === email)).toBe(allowed);
@@ -169,10 +241,11 @@ const ENDPOINTS: EndpointClass[] = [
       expect(res.status).toBe(201);
       return res.body.member.id;
     },
-    call: (app, auth, id) => patchMember(app, id, { roles: ["auditor"] }, auth),
+    // Taking roles away grants nothing, so members:write is all it needs.
+    call: (app, auth, id) => patchMember(app, id, { roles: [] }, auth),
     effect: async (app, id, allowed) => {
       const res = await json("GET", `/admin/apps/${app}/members?limit=200`, undefined, await owner());
-      expect(res.body.items.find((m: any) => m.id === id).roles).toEqual(allowed ? ["auditor"] : ["support"]);
+      expect(res.body.items.find((m: any) => m.id === id).roles).toEqual(allowed ? [] : ["support"]);
     },
   },
   {
@@ -186,6 +259,34 @@ const ENDPOINTS: EndpointClass[] = [
     call: (app, auth, email) => json("POST", `/admin/apps/${app}/tenants/public/users`, { email }, auth),
   },
   {
+    method: "PUT", path: "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}", need: "tenants:write", ok: 201,
+    prepare: async () => unique("idp"),
+    call: (app, auth, id) =>
+      json("PUT", `/admin/apps/${app}/tenants/public/providers/${id}`, { kind: "github", client_id: "matrix", client_secret: "matrix-secret" }, auth),
+    effect: async (app, id, allowed) => {
+      const res = await json("GET", `/admin/apps/${app}/tenants/public/providers/${id}`, undefined, await owner());
+      expect(res.status).toBe(allowed ? 200 : 404);
+    },
+  },
+  {
+    method: "GET", path: "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}", need: "tenants:read", ok: 200,
+    prepare: async (app) => provider(app),
+    call: (app, auth, id) => json("GET", `/admin/apps/${app}/tenants/public/providers/${id}`, undefined, auth),
+  },
+  {
+    method: "GET", path: "/admin/apps/{app_id}/tenants/{tenant_id}/providers", need: "tenants:read", ok: 200,
+    call: (app, auth) => json("GET", `/admin/apps/${app}/tenants/public/providers`, undefined, auth),
+  },
+  {
+    method: "DELETE", path: "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}", need: "tenants:write", ok: 204,
+    prepare: async (app) => provider(app),
+    call: (app, auth, id) => json("DELETE", `/admin/apps/${app}/tenants/public/providers/${id}`, undefined, auth),
+    effect: async (app, id, allowed) => {
+      const res = await json("GET", `/admin/apps/${app}/tenants/public/providers/${id}`, undefined, await owner());
+      expect(res.status).toBe(allowed ? 404 : 200);
+    },
+  },
+  {
     method: "GET", path: "/admin/apps/{app_id}/tenants/{tenant_id}/users", need: "users:read", ok: 200,
     call: (app, auth) => json("GET", `/admin/apps/${app}/tenants/public/users`, undefined, auth),
   },
@@ -193,6 +294,24 @@ const ENDPOINTS: EndpointClass[] = [
     method: "GET", path: "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}", need: "users:read", ok: 200,
     prepare: (app) => endUser(app),
     call: (app, auth, id) => json("GET", `/admin/apps/${app}/tenants/public/users/${id}`, undefined, auth),
+  },
+  {
+    method: "DELETE", path: "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}", need: "users:write", ok: 204,
+    prepare: (app) => endUser(app),
+    call: (app, auth, id) => json("DELETE", `/admin/apps/${app}/tenants/public/users/${id}`, undefined, auth),
+    effect: async (app, id, allowed) => {
+      const res = await json("GET", `/admin/apps/${app}/tenants/public/users/${id}`, undefined, await owner());
+      expect(res.status).toBe(allowed ? 404 : 200);
+    },
+  },
+  {
+    method: "DELETE", path: "/admin/apps/{app_id}/users/{user_id}", need: "users:write", ok: 204,
+    prepare: (app) => endUser(app),
+    call: (app, auth, id) => json("DELETE", `/admin/apps/${app}/users/${id}`, undefined, auth),
+    effect: async (app, id, allowed) => {
+      const res = await json("GET", `/admin/apps/${app}/users/${id}/metadata`, undefined, await owner());
+      expect(res.status).toBe(allowed ? 404 : 200);
+    },
   },
   {
     method: "PATCH", path: "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}", need: "users:plan", ok: 200,
@@ -280,6 +399,15 @@ const ENDPOINTS: EndpointClass[] = [
   },
 ];
 
+/** A GitHub provider of the app's public tenant, made by the owner; returns its id. */
+async function provider(app: string): Promise<string> {
+  const id = unique("idp");
+  const body = { kind: "github", client_id: "matrix", client_secret: "matrix-secret" };
+  const res = await json("PUT", `/admin/apps/${app}/tenants/public/providers/${id}`, body, await owner());
+  expect(res.status, res.text).toBe(201);
+  return id;
+}
+
 /** A user of the app's public tenant, made by the owner; returns its id. */
 async function endUser(app: string): Promise<string> {
   const res = await json("POST", `/admin/apps/${app}/tenants/public/users`, { email: `${unique("eu")}@example.com` }, await owner());
@@ -289,6 +417,8 @@ async function endUser(app: string): Promise<string> {
 
 /** /admin operations that take no operator credential (the root token, a password, an invite, a reset link). */
 const UNAUTHENTICATED = [
+  "POST /admin/signup",
+  "POST /admin/auth/email-verification/verify",
   "POST /admin/bootstrap",
   "POST /admin/auth/signin",
   "POST /admin/auth/unlock",
@@ -306,16 +436,18 @@ function expectedAllow(role: string, need: Need): boolean {
 /** Calls one endpoint class and checks the answer, the effect and (when refused) the audit log. */
 async function exercise(ep: EndpointClass, app: string, auth: Auth, allowed: boolean) {
   const fixture = await ep.prepare?.(app);
-  const before = await auditLog(app);
+  const log = ep.audited === "public" ? "public" : app;
+  const before = await auditLog(log);
   const res = await ep.call(app, auth, fixture);
   if (allowed) {
     expect(res.status, `${ep.method} ${ep.path}: ${res.text}`).toBe(ep.ok);
-    // A change writes one entry in its app's log (creating an app: in the new app's, see effect).
-    const changes = ep.method !== "GET" && ep.path !== "/admin/apps";
-    expect((await auditLog(app)).length - before.length).toBe(changes ? 1 : 0);
+    // A change writes one entry in its app's log (creating an app: in the new app's, see
+    // effect; deleting one: in the log of `public`).
+    const changes = ep.method !== "GET" && ep.path !== "/admin/apps" && ep.audited !== "nowhere";
+    expect((await auditLog(log)).length - before.length).toBe(changes ? 1 : 0);
   } else {
     expectProblem(res, 403, "forbidden");
-    expect(await auditLog(app), "a refused request writes no audit entry").toEqual(before);
+    expect(await auditLog(log), "a refused request writes no audit entry").toEqual(before);
   }
   await ep.effect?.(app, fixture, allowed);
 }
@@ -360,6 +492,32 @@ describe("permission matrix", () => {
       });
       const cases = ENDPOINTS.map((ep) => {
         const allowed = expectedAllow(role, ep.need);
+        return [allowed ? "may" : "is refused (403)", `${ep.method} ${ep.path}`, ep.need, ep, allowed] as const;
+      });
+      it.each(cases)("%s %s (needs %s)", async (_, __, ___, ep, allowed) => {
+        await exercise(ep, app, auth, allowed);
+      });
+    });
+  }
+
+  /** Roles the apps below define (issue 16), bound like the built-in ones. */
+  const CUSTOM: Record<string, readonly Permission[]> = {
+    user_reader: ["users:read"],
+    team_lead: ["members:read", "members:write", "users:read"],
+  };
+  for (const [role, permissions] of Object.entries(CUSTOM)) {
+    describe(`an app-wide member with the app's own role ${role} (${permissions.join(", ")})`, () => {
+      const app = `matrix-custom-${role.replace(/_/g, "-")}`;
+      let auth: Auth = {};
+      beforeAll(async () => {
+        await createApp(app);
+        const defined = await json("PUT", `/admin/apps/${app}/operator-roles/${role}`, { permissions }, await owner());
+        expect(defined.status, defined.text).toBe(200);
+        expect(defined.body.role).toEqual({ name: role, permissions, built_in: false });
+        auth = (await activeMember(app, [role])).auth;
+      });
+      const cases = ENDPOINTS.map((ep) => {
+        const allowed = ep.need === "any operator" || (ep.need !== "platform owner" && permissions.includes(ep.need));
         return [allowed ? "may" : "is refused (403)", `${ep.method} ${ep.path}`, ep.need, ep, allowed] as const;
       });
       it.each(cases)("%s %s (needs %s)", async (_, __, ___, ep, allowed) => {

@@ -7,7 +7,7 @@ use tessera::domain::names::{PlanTier, RoleName, UserPermission};
 use tessera::domain::user::UserStatus;
 use tessera::domain::Error;
 use tessera::service::introspection::{self, Introspection};
-use tessera::service::{catalogue, tenancy, users};
+use tessera::service::{catalogue, users};
 
 struct Fixture {
     w: World,
@@ -183,7 +183,7 @@ fn a_token_of_a_deleted_tenant_is_inactive_at_a_recreated_namesake() {
     let key =
         f.w.api_key(&f.owner, &app("public"), &acme, &["introspect"]);
     let signed = signup(&f.w, &app("public"), &acme, "d@example.com");
-    block_on(tenancy::delete_tenant(
+    block_on(tessera::service::deletion::delete_tenant(
         &f.w.cx(),
         &f.owner,
         &app("public"),

@@ -182,6 +182,7 @@ fn a_suspended_member_has_no_permission_at_all_and_left_is_final() {
             MemberPatch {
                 status: Some(status),
                 roles: None,
+                membership_type: None,
             },
         ))
     };
@@ -227,14 +228,17 @@ fn the_last_active_admin_cannot_be_suspended_demoted_or_removed() {
         MemberPatch {
             status: Some(MemberStatus::Suspended),
             roles: None,
+            membership_type: None,
         },
         MemberPatch {
             status: Some(MemberStatus::Left),
             roles: None,
+            membership_type: None,
         },
         MemberPatch {
             status: None,
             roles: Some(vec![OperatorRole::Support]),
+            membership_type: None,
         },
     ] {
         let refused = block_on(members::update(&w.cx(), &admin, &shop, &id, patch));
@@ -256,6 +260,7 @@ fn the_last_active_admin_cannot_be_suspended_demoted_or_removed() {
         MemberPatch {
             status: None,
             roles: Some(vec![OperatorRole::Support]),
+            membership_type: None,
         },
     ));
     assert!(demoted.is_ok(), "another admin remains");
@@ -432,6 +437,7 @@ fn nobody_grants_a_role_with_a_permission_they_do_not_hold() {
     let patch = MemberPatch {
         status: None,
         roles: Some(vec![OperatorRole::Admin]),
+        membership_type: None,
     };
     let refused = block_on(members::update(&w.cx(), &key, &shop, &target.id, patch));
     assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
@@ -466,6 +472,7 @@ fn reactivating_a_suspended_admin_needs_the_permissions_it_gives_back() {
     let suspend = MemberPatch {
         status: Some(MemberStatus::Suspended),
         roles: None,
+        membership_type: None,
     };
     block_on(members::update(&w.cx(), &owner, &shop, &id, suspend)).unwrap();
     let key_secret = w.api_key(&owner, &shop, &acme, &["members:write"]);
@@ -473,8 +480,545 @@ fn reactivating_a_suspended_admin_needs_the_permissions_it_gives_back() {
     let reactivate = || MemberPatch {
         status: Some(MemberStatus::Active),
         roles: None,
+        membership_type: None,
     };
     let refused = block_on(members::update(&w.cx(), &key, &shop, &id, reactivate()));
     assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
     assert!(block_on(members::update(&w.cx(), &owner, &shop, &id, reactivate())).is_ok());
+}
+
+// ---------------------------------------------------------------- source, type, custom roles
+
+use tessera::domain::member::{MembershipSource, MembershipType as Type};
+use tessera::domain::names::OperatorRoleName;
+use tessera::domain::page::PageRequest;
+
+fn page() -> PageRequest {
+    PageRequest::parse(None, None).unwrap()
+}
+
+fn custom(name: &str) -> OperatorRole {
+    OperatorRole::Custom(OperatorRoleName::parse(name).unwrap())
+}
+
+fn define(
+    w: &World,
+    by: &Principal,
+    app_id: &AppId,
+    name: &str,
+    permissions: &[Permission],
+) -> Result<members::RoleView, Error> {
+    block_on(members::put_role(
+        &w.cx(),
+        by,
+        app_id,
+        name,
+        permissions.to_vec(),
+    ))
+}
+
+fn membership_of(w: &World, app_id: &AppId, who: &str) -> tessera::domain::member::Member {
+    block_on(w.db.list_members(app_id, None, 200))
+        .unwrap()
+        .into_iter()
+        .find(|m| m.email.as_str() == who)
+        .expect("a membership")
+}
+
+use tessera::store::MemberStore;
+
+#[test]
+fn memberships_show_how_they_were_made() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let (invited, _) = invite(&w, &owner, &shop, "i@example.com", &[], None).unwrap();
+    assert_eq!(invited.source, MembershipSource::Invite);
+    assert_eq!(
+        membership_of(&w, &shop, "i@example.com").source,
+        MembershipSource::Invite
+    );
+    // The bootstrap made the platform owner the owner of the app `public`.
+    let bootstrap = membership_of(&w, &app("public"), "owner@example.com");
+    assert_eq!(bootstrap.source, MembershipSource::Bootstrap);
+    assert_eq!(bootstrap.membership_type, Type::Owner);
+    assert_eq!(bootstrap.roles, [OperatorRole::Admin]);
+    assert_eq!(bootstrap.status, MemberStatus::Active);
+}
+
+#[test]
+fn a_membership_type_is_relabelled_only_by_someone_holding_what_the_membership_grants() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    member(
+        &w,
+        &owner,
+        &shop,
+        "admin@example.com",
+        &[OperatorRole::Admin],
+        None,
+    );
+    let (manager, _) = member(
+        &w,
+        &owner,
+        &shop,
+        "manager@example.com",
+        &[custom_members_writer(&w, &owner, &shop)],
+        None,
+    );
+    let relabel = |by: &Principal, who: &str, to: Type| {
+        let id = membership_of(&w, &shop, who).id;
+        block_on(members::update(
+            &w.cx(),
+            by,
+            &shop,
+            &id,
+            MemberPatch {
+                membership_type: Some(to),
+                ..MemberPatch::default()
+            },
+        ))
+    };
+    // An admin grants everything: a members:write-only manager may not relabel it.
+    let refused = relabel(&manager, "admin@example.com", Type::Contractor);
+    assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
+    assert_eq!(
+        membership_of(&w, &shop, "admin@example.com").membership_type,
+        Type::Member
+    );
+    // A membership granting nothing it lacks, it may.
+    invite(&w, &owner, &shop, "nobody@example.com", &[], None).unwrap();
+    let done = relabel(&manager, "nobody@example.com", Type::Contractor).unwrap();
+    assert_eq!(done.membership_type, Type::Contractor);
+    assert_eq!(
+        membership_of(&w, &shop, "nobody@example.com").membership_type,
+        Type::Contractor
+    );
+    // The platform owner may relabel anyone, and the change is audited.
+    let owned = relabel(&owner, "admin@example.com", Type::Owner).unwrap();
+    assert_eq!(owned.membership_type, Type::Owner);
+    let last = w.db.audit_entries().last().cloned().unwrap();
+    assert_eq!(last.action.as_str(), "member.update");
+    assert_eq!(last.detail["membership_type"]["to"], "owner");
+}
+
+/// A custom role binding `members:write` only; returns it.
+fn custom_members_writer(w: &World, owner: &Principal, shop: &AppId) -> OperatorRole {
+    define(w, owner, shop, "team_manager", &[Permission::MembersWrite]).unwrap();
+    custom("team_manager")
+}
+
+#[test]
+fn a_custom_role_with_only_users_read_lists_users_and_nothing_else() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let public = tenant("public");
+    let defined = define(&w, &owner, &shop, "user_reader", &[Permission::UsersRead]).unwrap();
+    assert!(!defined.built_in);
+    let (reader, _) = member(
+        &w,
+        &owner,
+        &shop,
+        "r@example.com",
+        &[custom("user_reader")],
+        None,
+    );
+    let listed = block_on(tessera::service::users::list(
+        &w.cx(),
+        &reader,
+        &shop,
+        &public,
+        &Default::default(),
+        &page(),
+    ));
+    assert!(listed.is_ok(), "{listed:?}");
+    for permission in Permission::ALL {
+        let decision = tessera::domain::authz::authorize(
+            &reader,
+            Some(*permission),
+            &tessera::domain::authz::Target::Tenant(&shop, &public),
+        );
+        assert_eq!(
+            decision.into_result().is_ok(),
+            *permission == Permission::UsersRead,
+            "{permission:?}"
+        );
+    }
+    let tenants = block_on(tessera::service::tenancy::list_tenants(
+        &w.cx(),
+        &reader,
+        &shop,
+        &page(),
+    ));
+    assert!(matches!(tenants, Err(Error::Forbidden(_))));
+}
+
+#[test]
+fn a_custom_roles_permissions_travel_with_the_grants_and_a_redefinition_applies_at_the_next_request(
+) {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    define(&w, &owner, &shop, "auditing", &[Permission::AuditRead]).unwrap();
+    let (before, token) = member(
+        &w,
+        &owner,
+        &shop,
+        "a@example.com",
+        &[custom("auditing")],
+        None,
+    );
+    let Principal::Operator { grants, .. } = &before else {
+        panic!("an operator")
+    };
+    assert_eq!(grants[0].custom_roles.len(), 1);
+    assert_eq!(
+        grants[0].custom_roles[0].permissions,
+        [Permission::AuditRead]
+    );
+    define(
+        &w,
+        &owner,
+        &shop,
+        "auditing",
+        &[Permission::AuditRead, Permission::MembersRead],
+    )
+    .unwrap();
+    // The same token, read again: one grants lookup brings the new definition.
+    w.db.faults().clear_calls();
+    let after = block_on(principal::principal(&w.cx(), Some(&token))).unwrap();
+    let db_calls: Vec<String> =
+        w.db.faults()
+            .calls()
+            .into_iter()
+            .filter(|c| c.starts_with("db "))
+            .collect();
+    assert_eq!(db_calls, ["db find_operator", "db find_grants"]);
+    assert!(tessera::domain::authz::authorize(
+        &after,
+        Some(Permission::MembersRead),
+        &tessera::domain::authz::Target::App(&shop)
+    )
+    .into_result()
+    .is_ok());
+}
+
+#[test]
+fn nobody_defines_or_grants_a_role_with_a_permission_they_lack() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let writer = custom_members_writer(&w, &owner, &shop);
+    let (manager, _) = member(&w, &owner, &shop, "m@example.com", &[writer], None);
+    let refused = define(&w, &manager, &shop, "power", &[Permission::UsersWrite]);
+    assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
+    // A role binding only what the manager holds, it may define...
+    define(
+        &w,
+        &manager,
+        &shop,
+        "co_manager",
+        &[Permission::MembersWrite],
+    )
+    .unwrap();
+    // ...but not grant one that holds more, defined by someone else.
+    define(&w, &owner, &shop, "user_writer", &[Permission::UsersWrite]).unwrap();
+    let refused = invite(
+        &w,
+        &manager,
+        &shop,
+        "x@example.com",
+        &[custom("user_writer")],
+        None,
+    );
+    assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
+    assert!(invite(
+        &w,
+        &manager,
+        &shop,
+        "y@example.com",
+        &[custom("co_manager")],
+        None
+    )
+    .is_ok());
+    // Nor a role the app does not define.
+    let unknown = invite(&w, &owner, &shop, "z@example.com", &[custom("ghost")], None);
+    assert_eq!(unknown.unwrap_err(), Error::UnknownRole("ghost".into()));
+}
+
+#[test]
+fn built_in_roles_cannot_be_redefined_or_deleted() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    for name in [
+        "admin",
+        "security_admin",
+        "billing_admin",
+        "support",
+        "auditor",
+    ] {
+        let redefined = define(&w, &owner, &shop, name, &[Permission::UsersRead]);
+        assert!(matches!(redefined, Err(Error::Conflict(_))), "{name}");
+        let deleted = block_on(members::delete_role(&w.cx(), &owner, &shop, name));
+        assert!(matches!(deleted, Err(Error::Conflict(_))), "{name}");
+    }
+    let roles = block_on(members::list_roles(&w.cx(), &owner, &shop, &page())).unwrap();
+    let names: Vec<&str> = roles.items.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "admin",
+            "auditor",
+            "billing_admin",
+            "security_admin",
+            "support"
+        ]
+    );
+    assert!(roles.items.iter().all(|r| r.built_in));
+    assert_eq!(roles.items[0].permissions.len(), Permission::ALL.len());
+}
+
+#[test]
+fn a_role_in_use_cannot_be_deleted_until_its_bindings_are_gone() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    define(&w, &owner, &shop, "reader", &[Permission::UsersRead]).unwrap();
+    member(
+        &w,
+        &owner,
+        &shop,
+        "r@example.com",
+        &[custom("reader")],
+        None,
+    );
+    let in_use = block_on(members::delete_role(&w.cx(), &owner, &shop, "reader"));
+    assert!(matches!(in_use, Err(Error::Conflict(_))), "{in_use:?}");
+    let id = membership_of(&w, &shop, "r@example.com").id;
+    block_on(members::update(
+        &w.cx(),
+        &owner,
+        &shop,
+        &id,
+        MemberPatch {
+            roles: Some(vec![]),
+            ..MemberPatch::default()
+        },
+    ))
+    .unwrap();
+    block_on(members::delete_role(&w.cx(), &owner, &shop, "reader")).unwrap();
+    let gone = block_on(members::delete_role(&w.cx(), &owner, &shop, "reader"));
+    assert!(matches!(gone, Err(Error::NotFound(_))), "{gone:?}");
+    // A membership that left does not hold a role in use.
+    define(&w, &owner, &shop, "temp", &[Permission::UsersRead]).unwrap();
+    invite(&w, &owner, &shop, "t@example.com", &[custom("temp")], None).unwrap();
+    let id = membership_of(&w, &shop, "t@example.com").id;
+    block_on(members::update(
+        &w.cx(),
+        &owner,
+        &shop,
+        &id,
+        MemberPatch {
+            status: Some(MemberStatus::Left),
+            ..MemberPatch::default()
+        },
+    ))
+    .unwrap();
+    assert!(block_on(members::delete_role(&w.cx(), &owner, &shop, "temp")).is_ok());
+}
+
+#[test]
+fn an_app_defines_at_most_a_hundred_roles_and_they_are_listed_with_the_built_in_ones_by_name() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    for n in 0..100 {
+        define(&w, &owner, &shop, &format!("r{n:03}"), &[]).unwrap();
+    }
+    let one_more = define(&w, &owner, &shop, "r100", &[]);
+    assert!(matches!(one_more, Err(Error::Conflict(_))), "{one_more:?}");
+    assert!(
+        define(&w, &owner, &shop, "r007", &[Permission::UsersRead]).is_ok(),
+        "redefining"
+    );
+    let mut names = Vec::new();
+    let mut cursor = None;
+    loop {
+        let request = PageRequest::parse(Some("40"), cursor.as_deref()).unwrap();
+        let roles = block_on(members::list_roles(&w.cx(), &owner, &shop, &request)).unwrap();
+        names.extend(roles.items.iter().map(|r| r.name.clone()));
+        match roles.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(names.len(), 105);
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+}
+
+#[test]
+fn a_role_deleted_while_an_invitation_binds_it_leaves_no_membership_naming_it() {
+    // The store checks, in the statement that writes a membership, that its roles are defined.
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    define(&w, &owner, &shop, "reader", &[Permission::UsersRead]).unwrap();
+    let mut invitation = invite(&w, &owner, &shop, "a@example.com", &[], None)
+        .unwrap()
+        .0;
+    invitation.id = tessera::domain::member::MemberId::generate(w.now(), [7; 10]);
+    invitation.email = email("b@example.com");
+    invitation.roles = vec![custom("ghost")];
+    let entry = w.db.audit_entries()[0].clone();
+    let written = block_on(
+        w.db.create_member(
+            &invitation,
+            &tessera::domain::secret::PlainSecret::generate(
+                tessera::domain::secret::SecretKind::InviteToken,
+                [3; 32],
+            )
+            .hash(),
+            &tessera::domain::audit::AuditEntry {
+                id: tessera::domain::ids::AuditId::generate(w.now(), [9; 10]),
+                ..entry
+            },
+        ),
+    )
+    .unwrap();
+    assert!(!written);
+}
+
+#[test]
+fn me_shows_each_membership_with_the_permissions_its_roles_bind() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let other = w.app(&owner, "other");
+    w.tenant(&owner, &shop, "acme");
+    member(
+        &w,
+        &owner,
+        &shop,
+        "s@example.com",
+        &[OperatorRole::Support],
+        Some(tenant("acme")),
+    );
+    // The same operator in a second app: the principal read now holds both.
+    let (support, _) = member(
+        &w,
+        &owner,
+        &other,
+        "s@example.com",
+        &[OperatorRole::Auditor],
+        None,
+    );
+
+    let me = block_on(operators::me(&w.cx(), &support)).unwrap();
+    assert_eq!(me.operator.email, email("s@example.com"));
+    assert!(!me.operator.is_platform_owner);
+    let shown: Vec<_> = me
+        .memberships
+        .iter()
+        .map(|g| {
+            (
+                g.app_id.as_str(),
+                g.tenant_id.as_ref().map(|t| t.as_str()),
+                g.status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("shop", Some("acme"), MemberStatus::Active),
+            ("other", None, MemberStatus::Active)
+        ]
+    );
+    assert_eq!(
+        me.memberships[0].permissions(),
+        [
+            Permission::TenantsRead,
+            Permission::UsersRead,
+            Permission::UsersSuspend
+        ]
+    );
+    assert!(!me.memberships[1]
+        .permissions()
+        .contains(&Permission::UsersSuspend));
+}
+
+#[test]
+fn me_shows_a_suspended_membership_as_suspended_and_a_departed_one_not_at_all() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let other = w.app(&owner, "other");
+    for app_id in [&shop, &other] {
+        member(
+            &w,
+            &owner,
+            app_id,
+            "m@example.com",
+            &[OperatorRole::Support],
+            None,
+        );
+    }
+    let listed = |app_id: &AppId| {
+        let page = tessera::domain::page::PageRequest::parse(None, None).unwrap();
+        block_on(members::list(&w.cx(), &owner, app_id, &page))
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|m| m.email == email("m@example.com"))
+            .unwrap()
+    };
+    let set = |app_id: &AppId, status| {
+        let id = listed(app_id).id;
+        block_on(members::update(
+            &w.cx(),
+            &owner,
+            app_id,
+            &id,
+            MemberPatch {
+                status: Some(status),
+                roles: None,
+                membership_type: None,
+            },
+        ))
+        .unwrap();
+    };
+    set(&shop, MemberStatus::Suspended);
+    set(&other, MemberStatus::Left);
+    let (caller, _) = as_operator(&w, "m@example.com");
+    let me = block_on(operators::me(&w.cx(), &caller)).unwrap();
+    assert_eq!(me.memberships.len(), 1, "the membership it left is gone");
+    assert_eq!(me.memberships[0].app_id, shop);
+    assert_eq!(me.memberships[0].status, MemberStatus::Suspended);
+}
+
+#[test]
+fn me_describes_the_platform_owner_and_refuses_an_api_key() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let me = block_on(operators::me(&w.cx(), &owner)).unwrap();
+    assert!(me.operator.is_platform_owner);
+    // Its one membership is the bootstrap's ownership of the app `public`.
+    let shown: Vec<_> = me
+        .memberships
+        .iter()
+        .map(|g| (g.app_id.as_str(), g.roles.clone()))
+        .collect();
+    assert_eq!(shown, [("public", vec![OperatorRole::Admin])]);
+    let key = w.api_key(&owner, &shop, &tenant("public"), &["users:read"]);
+    let key = block_on(principal::principal(&w.cx(), Some(&key))).unwrap();
+    assert!(matches!(
+        block_on(operators::me(&w.cx(), &key)),
+        Err(Error::Forbidden(_))
+    ));
 }

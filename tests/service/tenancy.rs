@@ -36,14 +36,14 @@ fn the_public_tenant_cannot_be_deleted_and_unknown_ones_are_not_found() {
     let w = World::new();
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
-    let public = block_on(tenancy::delete_tenant(
+    let public = block_on(tessera::service::deletion::delete_tenant(
         &w.cx(),
         &owner,
         &shop,
         &tenant("public"),
     ));
     assert!(matches!(public, Err(Error::Conflict(_))));
-    let missing = block_on(tenancy::delete_tenant(
+    let missing = block_on(tessera::service::deletion::delete_tenant(
         &w.cx(),
         &owner,
         &shop,
@@ -67,7 +67,13 @@ fn deleting_a_tenant_ends_its_users_sessions_and_keys() {
     let acme = w.tenant(&owner, &shop, "acme");
     let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
     let signed = signup(&w, &shop, &acme, "a@example.com");
-    block_on(tenancy::delete_tenant(&w.cx(), &owner, &shop, &acme)).unwrap();
+    block_on(tessera::service::deletion::delete_tenant(
+        &w.cx(),
+        &owner,
+        &shop,
+        &acme,
+    ))
+    .unwrap();
     assert_eq!(
         signin(&w, &shop, &acme, "a@example.com", PASSWORD, None).unwrap_err(),
         Error::TenantNotFound
@@ -221,7 +227,13 @@ fn the_audit_log_of_a_recreated_tenant_starts_empty() {
     w.advance_ms(1);
     w.api_key(&owner, &shop, &acme, &["introspect"]);
     w.advance_ms(1);
-    block_on(tenancy::delete_tenant(&w.cx(), &owner, &shop, &acme)).unwrap();
+    block_on(tessera::service::deletion::delete_tenant(
+        &w.cx(),
+        &owner,
+        &shop,
+        &acme,
+    ))
+    .unwrap();
     let page = PageRequest::parse(None, None).unwrap();
     let actions = |w: &World| -> Vec<&'static str> {
         block_on(tessera::service::audit::list(

@@ -346,6 +346,7 @@ impl World {
             service::tenancy::TenantSettings {
                 login_methods: Some(vec![LoginMethod::EmailPassword, LoginMethod::Passwordless]),
                 link_base_url: Some(Some(WebUrl::parse_link_base(LINK_BASE).unwrap())),
+                redirect_uris: None,
             },
         ))
         .expect("tenant");

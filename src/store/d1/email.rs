@@ -706,6 +706,47 @@ impl<B: SqlBackend> EmailStore for SqlStore<B> {
         first_changed(&results)
     }
 
+    async fn verify_operator_email(
+        &self,
+        challenge: &ChallengeId,
+        operator: &OperatorId,
+        now: Timestamp,
+        settlement: &Settlement,
+    ) -> Result<Option<Vec<AppId>>, Error> {
+        let mut statements = vec![
+            consume(challenge, now),
+            Statement::new(
+                "UPDATE operators SET email_verified_at = COALESCE(email_verified_at, ?2) \
+                 WHERE id = ?1 AND email = (SELECT email FROM email_challenges WHERE id = ?3) \
+                 AND (SELECT changes()) > 0",
+                vec![
+                    text(&operator.to_string()),
+                    time(now),
+                    text(&challenge.to_string()),
+                ],
+            ),
+            // The apps it signed up for, usable from now on — only once the email is proved.
+            Statement::new(
+                "UPDATE apps SET pending_verification = 0 WHERE pending_verification = 1 \
+                 AND id IN (SELECT app_id FROM members WHERE operator_id = ?1 \
+                 AND source = 'signup' AND status != 'left') \
+                 AND EXISTS (SELECT 1 FROM operators WHERE id = ?1 \
+                 AND email_verified_at IS NOT NULL) RETURNING id",
+                vec![text(&operator.to_string())],
+            ),
+        ];
+        statements.extend(settle((OPERATOR_PLANE, OPERATOR_PLANE), settlement));
+        let results = self.batch(statements).await?;
+        if !first_changed(&results)? {
+            return Ok(None);
+        }
+        rows::<IdRow, _>(&results, 2)?
+            .iter()
+            .map(|r| AppId::parse(&r.id).map_err(|_| corrupt("apps")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
     async fn passwordless_sign_in(
         &self,
         challenge: &ChallengeId,

@@ -17,8 +17,9 @@
 //! Files by aggregate: `tenancy` (apps, tenants), `operators`, `api_keys`, `signing_keys`,
 //! `users` (end users and their faces), `sessions`, `throttle` (sign-in counting shared by
 //! users and operators), `members`, `audit` (the log as read back), `user_state` (roles, plans,
-//! listing, faces, metadata), `billing` (webhook secret and events) and `maintenance` (pruning
-//! what is past its use).
+//! listing, faces, metadata), `billing` (webhook secret and events), `maintenance` (pruning
+//! what is past its use) and `thirdparty` (providers, flows, identities).
+//! what is past its use) and `deletion` (deleting apps, tenants and users in bounded steps).
 #![expect(
     async_fn_in_trait,
     reason = "the worker is single-threaded: futures need no Send bound"
@@ -27,6 +28,7 @@
 mod api_keys;
 mod audit;
 mod billing;
+mod deletion;
 mod email;
 mod maintenance;
 mod members;
@@ -34,6 +36,7 @@ mod operators;
 mod sessions;
 mod signing_keys;
 mod tenancy;
+mod thirdparty;
 mod throttle;
 mod user_state;
 mod users;
@@ -225,6 +228,40 @@ fn rows<T: DeserializeOwned, R: SqlResult>(results: &[R], index: usize) -> Resul
         .get(index)
         .ok_or_else(|| Error::Internal("D1 batch returned too few results".to_owned()))?
         .rows()
+}
+
+/// `statement` — an `INSERT … SELECT` without `WHERE` (`keyword` `WHERE`) or a statement whose
+/// `WHERE` it extends (`keyword` `AND`) — made to run only when `select` finds a row; `select`
+/// binds one more value, `value`, at its `?`. Lets a statement of a batch depend on one further
+/// back than `changes()` reaches (the witness: a row an earlier statement wrote only when it
+/// took effect).
+fn when_exists(
+    mut statement: Statement,
+    keyword: &str,
+    select: &str,
+    value: SqlValue,
+) -> Statement {
+    statement.args.push(value);
+    let bound = select.replacen('?', &format!("?{}", statement.args.len()), 1);
+    statement.sql = format!("{} {keyword} EXISTS ({bound})", statement.sql);
+    statement
+}
+
+/// `statement` (an `INSERT … SELECT` without `WHERE`) with `condition` (`only_if`'s) appended.
+fn with_condition(mut statement: Statement, condition: &str) -> Statement {
+    statement.sql.push_str(condition);
+    statement
+}
+
+/// `when_exists` on the audit entry `entry`, written earlier in the batch only when the change
+/// it records happened.
+fn when_audited(statement: Statement, keyword: &str, entry: &AuditEntry) -> Statement {
+    when_exists(
+        statement,
+        keyword,
+        "SELECT 1 FROM audit_log WHERE id = ?",
+        text(&entry.id.to_string()),
+    )
 }
 
 /// The `WHERE` that makes an `INSERT … SELECT` depend on the statement before it in the batch.

@@ -1,15 +1,14 @@
-//! Apps and tenants (`TenancyStore`), including the cascade of a tenant's deletion. Must not
-//! depend on `service` or `http`.
+//! Apps and tenants (`TenancyStore`). An app or tenant whose deletion has begun
+//! (`deleted_at` set, `store::DeletionStore`) is gone for every reader here. Must not depend
+//! on `service` or `http`.
 
-use super::api_keys::HashRow;
 use super::{
-    audit_insert, changed, corrupt, first_changed, opt_text, rows, size, text, time, SqlBackend,
-    SqlStore, SqlValue, Statement,
+    audit_insert, corrupt, first_changed, only_if, opt_text, size, text, time, with_condition,
+    SqlBackend, SqlStore, SqlValue, Statement,
 };
 use crate::domain::audit::AuditEntry;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::links::WebUrl;
-use crate::domain::secret::SecretHash;
 use crate::domain::tenancy::{App, AppSettings, LoginMethod, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
@@ -21,6 +20,7 @@ struct AppRow {
     id: String,
     settings: String,
     created_at: i64,
+    pending_verification: i64,
 }
 
 impl AppRow {
@@ -29,8 +29,39 @@ impl AppRow {
             id: AppId::parse(&self.id).map_err(|_| corrupt("apps"))?,
             settings: serde_json::from_str(&self.settings).map_err(|_| corrupt("apps"))?,
             created_at: Timestamp::from_unix_ms(self.created_at),
+            pending_verification: self.pending_verification != 0,
         })
     }
+}
+
+const APP_COLUMNS: &str = "id, settings, created_at, pending_verification";
+
+/// Inserts `app` unless one of its id exists (or is being deleted).
+pub(super) fn app_insert(app: &App) -> Result<Statement, Error> {
+    Ok(Statement::new(
+        "INSERT OR IGNORE INTO apps (id, settings, created_at, pending_verification) \
+         VALUES (?1, ?2, ?3, ?4)",
+        vec![
+            text(app.id.as_str()),
+            text(&settings_json(&app.settings)?),
+            time(app.created_at),
+            SqlValue::Int(i64::from(app.pending_verification)),
+        ],
+    ))
+}
+
+/// Inserts an app's `public` tenant; an `INSERT … SELECT` without `WHERE`.
+pub(super) fn public_tenant_insert(public: &Tenant) -> Statement {
+    Statement::new(
+        "INSERT INTO tenants (app_id, id, login_methods, created_at, updated_at) \
+         SELECT ?1, ?2, ?3, ?4, ?4",
+        vec![
+            text(public.app_id.as_str()),
+            text(public.id.as_str()),
+            text(&methods_json(public)),
+            time(public.created_at),
+        ],
+    )
 }
 
 #[derive(Deserialize)]
@@ -39,6 +70,7 @@ struct TenantRow {
     id: String,
     login_methods: String,
     link_base_url: Option<String>,
+    redirect_uris: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -56,10 +88,22 @@ impl TenantRow {
                 .as_deref()
                 .map(|url| WebUrl::from_stored(url).ok_or_else(|| corrupt("tenants")))
                 .transpose()?,
+            redirect_uris: stored_urls(&self.redirect_uris).ok_or_else(|| corrupt("tenants"))?,
             created_at: Timestamp::from_unix_ms(self.created_at),
             updated_at: Timestamp::from_unix_ms(self.updated_at),
         })
     }
+}
+
+/// A JSON array of URLs as stored (checked when they were written).
+fn stored_urls(raw: &str) -> Option<Vec<WebUrl>> {
+    let items: Vec<String> = serde_json::from_str(raw).ok()?;
+    items.iter().map(|u| WebUrl::from_stored(u)).collect()
+}
+
+fn redirect_uris(tenant: &Tenant) -> SqlValue {
+    let items: Vec<&str> = tenant.redirect_uris.iter().map(WebUrl::as_str).collect();
+    SqlValue::Text(serde_json::to_string(&items).unwrap_or_else(|_| "[]".to_owned()))
 }
 
 fn settings_json(settings: &AppSettings) -> Result<String, Error> {
@@ -71,7 +115,12 @@ fn methods_json(tenant: &Tenant) -> String {
     serde_json::to_string(&names).unwrap_or_else(|_| "[]".to_owned())
 }
 
-const TENANT_COLUMNS: &str = "app_id, id, login_methods, link_base_url, created_at, updated_at";
+const TENANT_COLUMNS: &str =
+    "app_id, id, login_methods, link_base_url, redirect_uris, created_at, updated_at";
+
+/// Tenants that are not being deleted, of apps that are not either.
+const LIVE_TENANT: &str = "deleted_at IS NULL AND NOT EXISTS \
+     (SELECT 1 FROM apps a WHERE a.id = tenants.app_id AND a.deleted_at IS NOT NULL)";
 
 fn link_base(tenant: &Tenant) -> SqlValue {
     opt_text(tenant.link_base_url.as_ref().map(WebUrl::as_str))
@@ -80,7 +129,7 @@ fn link_base(tenant: &Tenant) -> SqlValue {
 impl<B: SqlBackend> TenancyStore for SqlStore<B> {
     async fn find_app(&self, id: &AppId) -> Result<Option<App>, Error> {
         self.first::<AppRow>(Statement::new(
-            "SELECT id, settings, created_at FROM apps WHERE id = ?1",
+            format!("SELECT {APP_COLUMNS} FROM apps WHERE id = ?1 AND deleted_at IS NULL"),
             vec![text(id.as_str())],
         ))
         .await?
@@ -90,7 +139,10 @@ impl<B: SqlBackend> TenancyStore for SqlStore<B> {
 
     async fn list_apps(&self, after: Option<&str>, limit: usize) -> Result<Vec<App>, Error> {
         self.all::<AppRow>(Statement::new(
-            "SELECT id, settings, created_at FROM apps WHERE id > ?1 ORDER BY id LIMIT ?2",
+            format!(
+                "SELECT {APP_COLUMNS} FROM apps WHERE id > ?1 AND deleted_at IS NULL \
+                 ORDER BY id LIMIT ?2"
+            ),
             vec![text(after.unwrap_or("")), size(limit)],
         ))
         .await?
@@ -105,27 +157,13 @@ impl<B: SqlBackend> TenancyStore for SqlStore<B> {
         public: &Tenant,
         audit: &AuditEntry,
     ) -> Result<bool, Error> {
+        // The tenant goes in only with the app (the audit entry between them is written only
+        // then, and so changes() after it is the app's).
         let results = self
             .batch(vec![
-                Statement::new(
-                    "INSERT OR IGNORE INTO apps (id, settings, created_at) VALUES (?1, ?2, ?3)",
-                    vec![
-                        text(app.id.as_str()),
-                        text(&settings_json(&app.settings)?),
-                        time(app.created_at),
-                    ],
-                ),
+                app_insert(app)?,
                 audit_insert(audit, true),
-                Statement::new(
-                    "INSERT OR IGNORE INTO tenants (app_id, id, login_methods, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?4)",
-                    vec![
-                        text(app.id.as_str()),
-                        text(public.id.as_str()),
-                        text(&methods_json(public)),
-                        time(public.created_at),
-                    ],
-                ),
+                with_condition(public_tenant_insert(public), only_if(true)),
             ])
             .await?;
         first_changed(&results)
@@ -140,7 +178,7 @@ impl<B: SqlBackend> TenancyStore for SqlStore<B> {
         let results = self
             .batch(vec![
                 Statement::new(
-                    "UPDATE apps SET settings = ?2 WHERE id = ?1",
+                    "UPDATE apps SET settings = ?2 WHERE id = ?1 AND deleted_at IS NULL",
                     vec![text(id.as_str()), text(&settings_json(settings)?)],
                 ),
                 audit_insert(audit, true),
@@ -151,7 +189,10 @@ impl<B: SqlBackend> TenancyStore for SqlStore<B> {
 
     async fn find_tenant(&self, app: &AppId, id: &TenantId) -> Result<Option<Tenant>, Error> {
         self.first::<TenantRow>(Statement::new(
-            format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE app_id = ?1 AND id = ?2"),
+            format!(
+                "SELECT {TENANT_COLUMNS} FROM tenants WHERE app_id = ?1 AND id = ?2 \
+                 AND {LIVE_TENANT}"
+            ),
             vec![text(app.as_str()), text(id.as_str())],
         ))
         .await?
@@ -168,7 +209,7 @@ impl<B: SqlBackend> TenancyStore for SqlStore<B> {
         self.all::<TenantRow>(Statement::new(
             format!(
                 "SELECT {TENANT_COLUMNS} FROM tenants WHERE app_id = ?1 AND id > ?2 \
-                 ORDER BY id LIMIT ?3"
+                 AND {LIVE_TENANT} ORDER BY id LIMIT ?3"
             ),
             vec![text(app.as_str()), text(after.unwrap_or("")), size(limit)],
         ))
@@ -181,10 +222,12 @@ impl<B: SqlBackend> TenancyStore for SqlStore<B> {
     async fn create_tenant(&self, tenant: &Tenant, audit: &AuditEntry) -> Result<bool, Error> {
         let results = self
             .batch(vec![
+                // Not into an app being deleted (its row still exists until its last phase).
                 Statement::new(
                     "INSERT OR IGNORE INTO tenants \
-                     (app_id, id, login_methods, link_base_url, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?6, ?4, ?5)",
+                     (app_id, id, login_methods, link_base_url, redirect_uris, created_at, updated_at) \
+                     SELECT ?1, ?2, ?3, ?6, ?7, ?4, ?5 \
+                     WHERE EXISTS (SELECT 1 FROM apps WHERE id = ?1 AND deleted_at IS NULL)",
                     vec![
                         text(tenant.app_id.as_str()),
                         text(tenant.id.as_str()),
@@ -192,6 +235,7 @@ impl<B: SqlBackend> TenancyStore for SqlStore<B> {
                         time(tenant.created_at),
                         time(tenant.updated_at),
                         link_base(tenant),
+                        redirect_uris(tenant),
                     ],
                 ),
                 audit_insert(audit, true),
@@ -204,92 +248,23 @@ impl<B: SqlBackend> TenancyStore for SqlStore<B> {
         let results = self
             .batch(vec![
                 Statement::new(
-                    "UPDATE tenants SET login_methods = ?3, updated_at = ?4, link_base_url = ?5 \
-                     WHERE app_id = ?1 AND id = ?2",
+                    format!(
+                        "UPDATE tenants SET login_methods = ?3, updated_at = ?4, \
+                         link_base_url = ?5, redirect_uris = ?6 WHERE app_id = ?1 AND id = ?2 \
+                         AND {LIVE_TENANT}"
+                    ),
                     vec![
                         text(tenant.app_id.as_str()),
                         text(tenant.id.as_str()),
                         text(&methods_json(tenant)),
                         time(tenant.updated_at),
                         link_base(tenant),
+                        redirect_uris(tenant),
                     ],
                 ),
                 audit_insert(audit, true),
             ])
             .await?;
         first_changed(&results)
-    }
-
-    async fn delete_tenant(
-        &self,
-        app: &AppId,
-        id: &TenantId,
-        audit: &AuditEntry,
-    ) -> Result<Option<Vec<SecretHash>>, Error> {
-        let args = || vec![text(app.as_str()), text(id.as_str())];
-        let in_tenant = "app_id = ?1 AND tenant_id = ?2";
-        // Members narrowed to the tenant leave with it, so that a tenant re-created under the
-        // same id does not hand its old operators their access back.
-        let statements = vec![
-            Statement::new(
-                format!("SELECT key_hash FROM api_keys WHERE {in_tenant}"),
-                args(),
-            ),
-            Statement::new(
-                format!(
-                    "DELETE FROM refresh_tokens WHERE session_id IN \
-                     (SELECT id FROM sessions WHERE {in_tenant})"
-                ),
-                args(),
-            ),
-            Statement::new(format!("DELETE FROM sessions WHERE {in_tenant}"), args()),
-            Statement::new(
-                format!("DELETE FROM tenant_users WHERE {in_tenant}"),
-                args(),
-            ),
-            Statement::new(
-                format!("DELETE FROM signin_failures WHERE {in_tenant}"),
-                args(),
-            ),
-            // What email flows kept of the tenant: challenges, send counts, messages.
-            Statement::new(
-                format!("DELETE FROM email_challenges WHERE {in_tenant}"),
-                args(),
-            ),
-            Statement::new(
-                format!("DELETE FROM email_send_counts WHERE {in_tenant}"),
-                args(),
-            ),
-            Statement::new(
-                format!("DELETE FROM email_outbox WHERE {in_tenant}"),
-                args(),
-            ),
-            Statement::new(
-                format!("DELETE FROM email_dead_letters WHERE {in_tenant}"),
-                args(),
-            ),
-            Statement::new(format!("DELETE FROM api_keys WHERE {in_tenant}"), args()),
-            Statement::new(
-                format!(
-                    "UPDATE members SET status = 'left', invite_hash = NULL, updated_at = ?3 \
-                     WHERE {in_tenant} AND status != 'left'"
-                ),
-                vec![text(app.as_str()), text(id.as_str()), time(audit.at)],
-            ),
-            Statement::new("DELETE FROM tenants WHERE app_id = ?1 AND id = ?2", args()),
-            audit_insert(audit, true),
-        ];
-        let tenant_delete = statements.len() - 2;
-        let results = self.batch(statements).await?;
-        if !changed(&results, tenant_delete)? {
-            return Ok(None);
-        }
-        let hashes = rows::<HashRow, _>(&results, 0)?;
-        Ok(Some(
-            hashes
-                .into_iter()
-                .map(|r| SecretHash::from_stored(r.key_hash))
-                .collect(),
-        ))
     }
 }

@@ -5,7 +5,7 @@
 //! `service` or `http`.
 
 use super::{int, placeholders, text, time, SqlBackend, SqlResult, SqlStore, Statement};
-use crate::domain::throttle::{retry_after_seconds, ThrottlePolicy, ACCOUNT, CLIENT};
+use crate::domain::throttle::{retry_after_seconds, ThrottlePolicy, ACCOUNT, CLIENT, SIGNUP};
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
 use crate::store::Attempt;
@@ -162,6 +162,28 @@ pub(super) async fn count_subjects<B: SqlBackend>(
         None
     };
     Ok((results, retry_after))
+}
+
+/// Counts a sign-up from `client` in a plane (`signup:<address>` under `SIGNUP`) unless it is
+/// blocked; `Some(seconds)` when it is. The same counting as a sign-in's client subject, under
+/// a subject of its own: the account part of the attempt is the address too, so only one
+/// counter moves.
+pub(super) async fn count_signup<B: SqlBackend>(
+    store: &SqlStore<B>,
+    app: &str,
+    tenant: &str,
+    client: &str,
+    now: Timestamp,
+) -> Result<Option<i64>, Error> {
+    let attempt = Attempt {
+        account: format!("signup:{client}"),
+        client: None,
+        now,
+    };
+    let nothing = Statement::new("SELECT 1 AS one", vec![]);
+    let (_, retry_after) =
+        count_attempt_with(store, app, tenant, &attempt, nothing, &SIGNUP).await?;
+    Ok(retry_after)
 }
 
 /// After a successful sign-in: the account's count is cleared, and the client's count gets

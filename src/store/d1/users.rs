@@ -4,7 +4,7 @@
 //! depend on `service` or `http`.
 
 use super::sessions::{refresh_token_insert, session_insert};
-use super::throttle::{count_attempt, count_attempt_with, settle_attempt};
+use super::throttle::{count_attempt, count_signup, settle_attempt};
 use super::{
     corrupt, first_changed, phc, phc_params, rows, text, time, SqlBackend, SqlStore, SqlValue,
     Statement,
@@ -15,7 +15,6 @@ use crate::domain::names::{PlanTier, RoleName};
 use crate::domain::password::{PasswordHash, PasswordParams};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::Session;
-use crate::domain::throttle::SIGNUP;
 use crate::domain::time::Timestamp;
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
@@ -39,6 +38,8 @@ pub(super) struct TenantUserRow {
     rate_limit_override: Option<i64>,
     roles: String,
     version: i64,
+    /// JSON array of the ids of the providers linked to the user in the tenant.
+    providers: String,
     created_at: i64,
 }
 
@@ -49,7 +50,10 @@ pub(super) const TENANT_USER_COLUMNS: &str = "u.app_id AS app_id, u.id AS user_i
      u.passwordless_at AS passwordless_at, u.created_at AS user_created_at, \
      tu.tenant_id AS tenant_id, tu.email AS email, tu.status AS status, \
      tu.plan_tier AS plan_tier, tu.rate_limit_override AS rate_limit_override, \
-     tu.roles AS roles, tu.version AS version, tu.created_at AS created_at";
+     tu.roles AS roles, tu.version AS version, tu.created_at AS created_at, \
+     (SELECT json_group_array(ui.provider_id) FROM user_identities ui \
+      WHERE ui.app_id = tu.app_id AND ui.user_id = tu.user_id \
+      AND ui.tenant_id = tu.tenant_id) AS providers";
 
 /// A row of `users`, by column name.
 #[derive(Deserialize)]
@@ -113,6 +117,7 @@ impl TenantUserRow {
             rate_limit_override: self.rate_limit_override,
             roles,
             version: self.version,
+            providers: super::thirdparty::providers_of(&self.providers)?,
             created_at: Timestamp::from_unix_ms(self.created_at),
         };
         Ok((user, face))
@@ -242,24 +247,7 @@ impl<B: SqlBackend> UserStore for SqlStore<B> {
         client: &str,
         now: Timestamp,
     ) -> Result<Option<i64>, Error> {
-        // The same counting as a sign-in's client subject, under a subject of its own; the
-        // account part of the attempt is the address too, so only one counter moves.
-        let attempt = Attempt {
-            account: format!("signup:{client}"),
-            client: None,
-            now,
-        };
-        let nothing = Statement::new("SELECT 1 AS one", vec![]);
-        let (_, retry_after) = count_attempt_with(
-            self,
-            app.as_str(),
-            tenant.as_str(),
-            &attempt,
-            nothing,
-            &SIGNUP,
-        )
-        .await?;
-        Ok(retry_after)
+        count_signup(self, app.as_str(), tenant.as_str(), client, now).await
     }
 
     async fn settle_signin(

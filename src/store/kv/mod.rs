@@ -90,6 +90,9 @@ struct PublishedKeyDoc {
 struct AppDoc {
     settings: AppSettings,
     created_at: i64,
+    /// Absent in mirrors written before apps could wait for their owner's email (none did).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pending_verification: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -98,6 +101,9 @@ struct TenantDoc {
     /// Absent in mirrors written before tenants had link bases (none had one then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     link_base_url: Option<String>,
+    /// Absent in mirrors written before tenants had redirect URIs (none had one then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    redirect_uris: Vec<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -157,6 +163,25 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
     ) -> Result<(), Error> {
         self.put_json(&format!("flags:{app}:{tenant}:{user}"), flags, None)
             .await
+    }
+
+    async fn delete_flags(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<(), Error> {
+        self.kv
+            .delete(&format!("flags:{app}:{tenant}:{user}"))
+            .await
+    }
+
+    async fn delete_policy(&self, app: &AppId) -> Result<(), Error> {
+        self.kv.delete(&format!("policy:{app}")).await
+    }
+
+    async fn delete_public_keys(&self, owner: &KeyOwner) -> Result<(), Error> {
+        self.kv.delete(&format!("pub:{}", owner.as_stored())).await
     }
 
     async fn find_policy(&self, app: &AppId) -> Result<Option<AppPolicy>, Error> {
@@ -247,6 +272,7 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
             id: id.clone(),
             settings: d.settings,
             created_at: Timestamp::from_unix_ms(d.created_at),
+            pending_verification: d.pending_verification,
         }))
     }
 
@@ -254,6 +280,7 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
         let doc = AppDoc {
             settings: app.settings.clone(),
             created_at: app.created_at.unix_ms(),
+            pending_verification: app.pending_verification,
         };
         self.put_json(&format!("app:{}", app.id), &doc, Some(MIRROR_TTL_SECONDS))
             .await
@@ -278,6 +305,11 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
                 .as_deref()
                 .map(|url| WebUrl::from_stored(url).ok_or_else(|| corrupt("tenant")))
                 .transpose()?,
+            redirect_uris: doc
+                .redirect_uris
+                .iter()
+                .map(|url| WebUrl::from_stored(url).ok_or_else(|| corrupt("tenant")))
+                .collect::<Result<_, _>>()?,
             created_at: Timestamp::from_unix_ms(doc.created_at),
             updated_at: Timestamp::from_unix_ms(doc.updated_at),
         }))
@@ -291,6 +323,7 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
                 .map(|m| m.as_str().to_owned())
                 .collect(),
             link_base_url: tenant.link_base_url.as_ref().map(|u| u.to_string()),
+            redirect_uris: tenant.redirect_uris.iter().map(|u| u.to_string()).collect(),
             created_at: tenant.created_at.unix_ms(),
             updated_at: tenant.updated_at.unix_ms(),
         };

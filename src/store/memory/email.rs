@@ -12,6 +12,7 @@ use crate::domain::challenge::{
 use crate::domain::delivery::{DeadLetter, Delivery, DeliveryKind, Message};
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, ChallengeId, OperatorId, TenantId};
+use crate::domain::member::{MemberStatus, MembershipSource};
 use crate::domain::password::PasswordHash;
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
@@ -116,18 +117,6 @@ impl State {
                 }
             }
         }
-    }
-
-    /// What email flows kept of a tenant goes with it.
-    pub(super) fn forget_tenant_email(&mut self, app: &AppId, tenant: &TenantId) {
-        let plane = Plane::Tenant(app.clone(), tenant.clone());
-        self.challenges.retain(|_, c| c.challenge.plane != plane);
-        self.send_counts
-            .retain(|(a, t, _), _| !(a == app.as_str() && t == tenant.as_str()));
-        self.outbox
-            .retain(|_, m| !(m.app_id == *app && m.tenant_id.as_ref() == Some(tenant)));
-        self.dead_letters
-            .retain(|_, d| !(d.app_id == *app && d.tenant_id.as_ref() == Some(tenant)));
     }
 }
 
@@ -436,6 +425,56 @@ impl EmailStore for MemoryStore {
         Ok(consumed)
     }
 
+    async fn verify_operator_email(
+        &self,
+        challenge: &ChallengeId,
+        operator: &OperatorId,
+        now: Timestamp,
+        settlement: &Settlement,
+    ) -> Result<Option<Vec<AppId>>, Error> {
+        self.check("verify_operator_email")?;
+        let mut s = self.state.borrow_mut();
+        let email = s
+            .challenges
+            .get(challenge)
+            .map(|c| c.challenge.email.clone());
+        let consumed = s.consume(challenge, now);
+        let mut apps = Vec::new();
+        if consumed {
+            if let Some(stored) = s
+                .operators
+                .get_mut(operator)
+                .filter(|o| Some(&o.email) == email.as_ref())
+            {
+                stored.email_verified_at.get_or_insert(now);
+            }
+            let verified = s
+                .operators
+                .get(operator)
+                .is_some_and(|o| o.email_verified_at.is_some());
+            if verified {
+                let signed_up: Vec<AppId> = s
+                    .members
+                    .values()
+                    .filter(|r| {
+                        r.member.operator_id == Some(*operator)
+                            && r.member.source == MembershipSource::Signup
+                            && r.member.status != MemberStatus::Left
+                    })
+                    .map(|r| r.member.app_id.clone())
+                    .collect();
+                for app in s.apps.values_mut() {
+                    if app.pending_verification && signed_up.contains(&app.id) {
+                        app.pending_verification = false;
+                        apps.push(app.id.clone());
+                    }
+                }
+            }
+        }
+        s.settle(("", ""), settlement);
+        Ok(consumed.then_some(apps))
+    }
+
     async fn passwordless_sign_in(
         &self,
         challenge: &ChallengeId,
@@ -568,6 +607,9 @@ impl EmailStore for MemoryStore {
                 && (c.subject == Some(Subject::User(*user))
                     || Some(&c.challenge.email) == email.as_ref()))
         });
+        // The face's identities go with it (the foreign key cascades in SQL).
+        s.identities
+            .retain(|_, i| !(i.app_id == *app && i.tenant_id == *tenant && i.user_id == *user));
         let had_face = s.faces.remove(&face_key).is_some();
         let face_left = s.faces.keys().any(|(a, _, u)| a == app && u == user);
         if !face_left {

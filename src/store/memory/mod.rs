@@ -11,9 +11,11 @@
 //! Files by aggregate: `tenancy` (apps, tenants, API keys, signing keys), `operators`
 //! (operators and memberships), `users` (end users, sign-in counting, sessions), `user_state`
 //! (roles, plans, faces, metadata, webhook, audit log), `email` (delivery settings,
-//! challenges, send counts, outbox, dead letters, self-service). `queue` is the memory
-//! `MailQueue`.
+//! challenges, send counts, outbox, dead letters, self-service), `thirdparty` (providers,
+//! flows, identities), `deletion` (deleting apps, tenants and users in bounded steps). `queue`
+//! is the memory `MailQueue`.
 
+mod deletion;
 mod email;
 pub mod faults;
 pub mod kv;
@@ -21,6 +23,7 @@ mod maintenance;
 mod operators;
 pub mod queue;
 mod tenancy;
+mod thirdparty;
 mod user_state;
 mod users;
 
@@ -29,17 +32,22 @@ pub use kv::MemoryKv;
 pub use queue::MemoryQueue;
 
 use crate::domain::audit::{AuditEntry, AuditRecord};
+use crate::domain::authz::Permission;
 use crate::domain::challenge::StoredChallenge;
+use crate::domain::deletion::Deletion;
 use crate::domain::delivery::{DeadLetter, Delivery, Message};
 use crate::domain::email::Email;
-use crate::domain::ids::{ApiKeyId, AppId, ChallengeId, MessageId, OperatorId, TenantId};
+use crate::domain::ids::{
+    ApiKeyId, AppId, ChallengeId, DeletionId, MessageId, OperatorId, ProviderId, TenantId,
+};
 use crate::domain::member::{Member, MemberId};
-use crate::domain::names::{PlanTier, RoleName, UserPermission};
+use crate::domain::names::{OperatorRoleName, PlanTier, RoleName, UserPermission};
 use crate::domain::operator::Operator;
 use crate::domain::policy::Plan;
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{ApiKey, App, AppSettings, LoginMethod, Tenant};
+use crate::domain::thirdparty::{Flow, Identity, Provider};
 use crate::domain::time::Timestamp;
 use crate::domain::user::{TenantUser, User, UserId};
 use crate::domain::Error;
@@ -88,6 +96,20 @@ struct State {
     outbox: BTreeMap<MessageId, Message>,
     /// `email_dead_letters` by message id.
     dead_letters: BTreeMap<MessageId, DeadLetter>,
+    /// `thirdparty_providers` by (app, tenant, id).
+    providers: BTreeMap<(AppId, TenantId, ProviderId), Provider>,
+    /// `thirdparty_flows` by state hash.
+    flows: BTreeMap<String, Flow>,
+    /// `user_identities` by (app, tenant, provider, subject).
+    identities: BTreeMap<thirdparty::IdentityKey, Identity>,
+    /// `apps.deleted_at` of the apps whose deletion has begun (their rows stay in `apps`).
+    deleted_apps: BTreeMap<AppId, Timestamp>,
+    /// `tenants.deleted_at` of the tenants whose deletion has begun.
+    deleted_tenants: BTreeMap<(AppId, TenantId), Timestamp>,
+    /// `operator_roles` by (app, name): the permissions and `updated_at`.
+    operator_roles: BTreeMap<(AppId, OperatorRoleName), (Vec<Permission>, Timestamp)>,
+    /// `deletions` by id.
+    deletions: BTreeMap<DeletionId, Deletion>,
     /// SQLite's rowid: the order in which rows without an `ORDER BY` come back through an index
     /// on a non-unique column (sessions of a user, memberships of an operator).
     next_rowid: u64,
@@ -179,6 +201,8 @@ pub struct RowCounts {
     pub email_send_counts: usize,
     pub email_outbox: usize,
     pub email_dead_letters: usize,
+    pub operator_roles: usize,
+    pub deletions: usize,
 }
 
 /// A write the database refuses (a primary key, `UNIQUE` or foreign key constraint): D1 fails
@@ -189,11 +213,11 @@ fn constraint(what: &str) -> Error {
 
 /// A list without repeats, in the order of first appearance: how the D1 adapter reads back
 /// login methods, scopes and operator roles (`parse_list`).
-fn dedup<T: PartialEq + Copy>(items: &[T]) -> Vec<T> {
-    let mut out = Vec::with_capacity(items.len());
+fn dedup<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
     for item in items {
         if !out.contains(item) {
-            out.push(*item);
+            out.push(item.clone());
         }
     }
     out
@@ -218,6 +242,7 @@ impl MemoryStore {
                 id: public.clone(),
                 settings: AppSettings::default(),
                 created_at: Timestamp::EPOCH,
+                pending_verification: false,
             },
         );
         let tenant = Tenant {
@@ -225,6 +250,7 @@ impl MemoryStore {
             id: TenantId::public(),
             login_methods: vec![LoginMethod::EmailPassword],
             link_base_url: None,
+            redirect_uris: Vec::new(),
             created_at: Timestamp::EPOCH,
             updated_at: Timestamp::EPOCH,
         };
@@ -286,6 +312,8 @@ impl MemoryStore {
             email_send_counts: s.send_counts.len(),
             email_outbox: s.outbox.len(),
             email_dead_letters: s.dead_letters.len(),
+            operator_roles: s.operator_roles.len(),
+            deletions: s.deletions.len(),
         }
     }
 
@@ -336,6 +364,19 @@ impl State {
     fn rowid(&mut self) -> u64 {
         self.next_rowid += 1;
         self.next_rowid
+    }
+
+    /// True for an app that exists and is not being deleted (`deleted_at IS NULL`).
+    fn app_is_live(&self, app: &AppId) -> bool {
+        self.apps.contains_key(app) && !self.deleted_apps.contains_key(app)
+    }
+
+    /// True for a tenant that exists and is not being deleted, in such an app (`LIVE_TENANT`).
+    fn tenant_is_live(&self, app: &AppId, tenant: &TenantId) -> bool {
+        let key = (app.clone(), tenant.clone());
+        self.tenants.contains_key(&key)
+            && !self.deleted_tenants.contains_key(&key)
+            && !self.deleted_apps.contains_key(app)
     }
 
     /// The foreign key of every row that names an app.
@@ -434,6 +475,7 @@ impl State {
             rate_limit_override: None,
             roles: Vec::new(),
             version: 0,
+            providers: Vec::new(),
             ..face.clone()
         };
         self.faces.insert(

@@ -1,11 +1,10 @@
 //! Apps, tenants, tenant API keys and signing keys in memory (`TenancyStore`, `ApiKeyStore`,
 //! `SigningKeyStore`), as the D1 adapter's SQL writes and reads them.
 
-use super::{after_cursor, constraint, dedup, ApiKeyRow, MemoryStore};
+use super::{after_cursor, constraint, dedup, ApiKeyRow, MemoryStore, State};
 use crate::domain::audit::AuditEntry;
 use crate::domain::ids::{ApiKeyId, AppId, TenantId};
 use crate::domain::keys::KeyOwner;
-use crate::domain::member::MemberStatus;
 use crate::domain::secret::SecretHash;
 use crate::domain::tenancy::{ApiKey, App, AppSettings, Tenant};
 use crate::domain::Error;
@@ -20,20 +19,48 @@ fn stored_tenant(tenant: &Tenant) -> Tenant {
     }
 }
 
+impl State {
+    /// Inserts an app and its audit entry, and the app's public tenant (as the SQL does: with
+    /// no link base nor redirect URIs, `updated_at` its creation time). `false` (nothing written) when an app of
+    /// that id exists, even one being deleted.
+    pub(super) fn create_app_with_public(
+        &mut self,
+        app: &App,
+        public: &Tenant,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        if self.apps.contains_key(&app.id) {
+            return Ok(false);
+        }
+        self.check_audit(audit)?;
+        self.apps.insert(app.id.clone(), app.clone());
+        self.write_audit(audit);
+        let tenant = Tenant {
+            app_id: app.id.clone(),
+            updated_at: public.created_at,
+            link_base_url: None,
+            redirect_uris: Vec::new(),
+            ..stored_tenant(public)
+        };
+        self.tenants
+            .insert((app.id.clone(), public.id.clone()), tenant);
+        Ok(true)
+    }
+}
+
 impl TenancyStore for MemoryStore {
     async fn find_app(&self, id: &AppId) -> Result<Option<App>, Error> {
         self.check("find_app")?;
-        Ok(self.state.borrow().apps.get(id).cloned())
+        let s = self.state.borrow();
+        Ok(s.apps.get(id).filter(|_| s.app_is_live(id)).cloned())
     }
 
     async fn list_apps(&self, after: Option<&str>, limit: usize) -> Result<Vec<App>, Error> {
         self.check("list_apps")?;
-        Ok(self
-            .state
-            .borrow()
-            .apps
+        let s = self.state.borrow();
+        Ok(s.apps
             .values()
-            .filter(|a| after_cursor(a.id.as_str(), after))
+            .filter(|a| s.app_is_live(&a.id) && after_cursor(a.id.as_str(), after))
             .take(limit)
             .cloned()
             .collect())
@@ -46,26 +73,9 @@ impl TenancyStore for MemoryStore {
         audit: &AuditEntry,
     ) -> Result<bool, Error> {
         self.check("create_app")?;
-        let mut s = self.state.borrow_mut();
-        // INSERT OR IGNORE the app; the audit entry only if it went in; then INSERT OR IGNORE
-        // the public tenant under the app's id, whether or not the app was new.
-        let created = !s.apps.contains_key(&app.id);
-        if created {
-            s.check_audit(audit)?;
-            s.apps.insert(app.id.clone(), app.clone());
-            s.write_audit(audit);
-        }
-        // The SQL inserts the public tenant without a link base.
-        let tenant = Tenant {
-            app_id: app.id.clone(),
-            updated_at: public.created_at,
-            link_base_url: None,
-            ..stored_tenant(public)
-        };
-        s.tenants
-            .entry((app.id.clone(), public.id.clone()))
-            .or_insert(tenant);
-        Ok(created)
+        self.state
+            .borrow_mut()
+            .create_app_with_public(app, public, audit)
     }
 
     async fn update_app_settings(
@@ -76,7 +86,7 @@ impl TenancyStore for MemoryStore {
     ) -> Result<bool, Error> {
         self.check("update_app_settings")?;
         let mut s = self.state.borrow_mut();
-        if !s.apps.contains_key(id) {
+        if !s.app_is_live(id) {
             return Ok(false);
         }
         s.check_audit(audit)?;
@@ -89,11 +99,10 @@ impl TenancyStore for MemoryStore {
 
     async fn find_tenant(&self, app: &AppId, id: &TenantId) -> Result<Option<Tenant>, Error> {
         self.check("find_tenant")?;
-        Ok(self
-            .state
-            .borrow()
-            .tenants
+        let s = self.state.borrow();
+        Ok(s.tenants
             .get(&(app.clone(), id.clone()))
+            .filter(|_| s.tenant_is_live(app, id))
             .cloned())
     }
 
@@ -104,12 +113,11 @@ impl TenancyStore for MemoryStore {
         limit: usize,
     ) -> Result<Vec<Tenant>, Error> {
         self.check("list_tenants")?;
-        Ok(self
-            .state
-            .borrow()
-            .tenants
+        let s = self.state.borrow();
+        Ok(s.tenants
             .values()
             .filter(|t| t.app_id == *app && after_cursor(t.id.as_str(), after))
+            .filter(|t| s.tenant_is_live(&t.app_id, &t.id))
             .take(limit)
             .cloned()
             .collect())
@@ -119,11 +127,11 @@ impl TenancyStore for MemoryStore {
         self.check("create_tenant")?;
         let mut s = self.state.borrow_mut();
         let key = (tenant.app_id.clone(), tenant.id.clone());
-        if s.tenants.contains_key(&key) {
+        // Nothing goes into an app that is missing or being deleted, nor over an existing row
+        // (one being deleted included).
+        if s.tenants.contains_key(&key) || !s.app_is_live(&tenant.app_id) {
             return Ok(false);
         }
-        // OR IGNORE covers the primary key only: a missing app still fails the batch.
-        s.require_app(&tenant.app_id)?;
         s.check_audit(audit)?;
         s.tenants.insert(key, stored_tenant(tenant));
         s.write_audit(audit);
@@ -134,76 +142,18 @@ impl TenancyStore for MemoryStore {
         self.check("update_tenant")?;
         let mut s = self.state.borrow_mut();
         let key = (tenant.app_id.clone(), tenant.id.clone());
-        if !s.tenants.contains_key(&key) {
+        if !s.tenant_is_live(&tenant.app_id, &tenant.id) {
             return Ok(false);
         }
         s.check_audit(audit)?;
         if let Some(stored) = s.tenants.get_mut(&key) {
             stored.login_methods = dedup(&tenant.login_methods);
             stored.link_base_url = tenant.link_base_url.clone();
+            stored.redirect_uris = tenant.redirect_uris.clone();
             stored.updated_at = tenant.updated_at;
         }
         s.write_audit(audit);
         Ok(true)
-    }
-
-    async fn delete_tenant(
-        &self,
-        app: &AppId,
-        id: &TenantId,
-        audit: &AuditEntry,
-    ) -> Result<Option<Vec<SecretHash>>, Error> {
-        self.check("delete_tenant")?;
-        let mut s = self.state.borrow_mut();
-        let key = (app.clone(), id.clone());
-        let existed = s.tenants.contains_key(&key);
-        if existed {
-            s.check_audit(audit)?;
-        }
-        // Every statement of the batch runs whether or not the tenant exists; only the audit
-        // entry and the answer depend on the tenant's own delete.
-        let in_tenant = |a: &AppId, t: &TenantId| a == app && t == id;
-        let hashes: Vec<SecretHash> = s
-            .api_keys
-            .values()
-            .filter(|r| in_tenant(&r.key.app_id, &r.key.tenant_id))
-            .map(|r| r.hash.clone())
-            .collect();
-        let sessions: Vec<_> = s
-            .sessions
-            .values()
-            .filter(|r| in_tenant(&r.session.app_id, &r.session.tenant_id))
-            .map(|r| r.session.id)
-            .collect();
-        s.refresh_tokens
-            .retain(|_, t| !sessions.contains(&t.session_id));
-        s.sessions
-            .retain(|_, r| !in_tenant(&r.session.app_id, &r.session.tenant_id));
-        s.faces.retain(|(a, t, _), _| !in_tenant(a, t));
-        s.failures
-            .retain(|(a, t, _), _| !(a == app.as_str() && t == id.as_str()));
-        s.forget_tenant_email(app, id);
-        s.api_keys
-            .retain(|_, r| !in_tenant(&r.key.app_id, &r.key.tenant_id));
-        // Members narrowed to the tenant leave with it, so that a tenant re-created under the
-        // same id does not hand its old operators their access back.
-        for row in s.members.values_mut() {
-            let m = &mut row.member;
-            if m.app_id == *app
-                && m.tenant_id.as_ref() == Some(id)
-                && m.status != MemberStatus::Left
-            {
-                m.status = MemberStatus::Left;
-                m.updated_at = audit.at;
-                row.invite_hash = None;
-            }
-        }
-        if !existed {
-            return Ok(None);
-        }
-        s.tenants.remove(&key);
-        s.write_audit(audit);
-        Ok(Some(hashes))
     }
 }
 

@@ -114,6 +114,23 @@ impl State {
 
     /// After a successful sign-in: the account's count is deleted, and the client's count
     /// gets this (counted) attempt back, unblocking it if that takes it under the free ones.
+    /// Counts a sign-up from `client` in a plane: one subject of its own (`signup:<address>`),
+    /// under the sign-up policy, as the SQL's `count_signup`.
+    pub(super) fn count_signup(
+        &mut self,
+        app: &str,
+        tenant: &str,
+        client: &str,
+        now: Timestamp,
+    ) -> Option<i64> {
+        let attempt = Attempt {
+            account: format!("signup:{client}"),
+            client: None,
+            now,
+        };
+        self.count_attempt(app, tenant, &attempt, &SIGNUP)
+    }
+
     pub(super) fn settle_attempt(&mut self, app: &str, tenant: &str, attempt: &Attempt) {
         self.settle_subjects(
             app,
@@ -207,16 +224,10 @@ impl UserStore for MemoryStore {
         now: Timestamp,
     ) -> Result<Option<i64>, Error> {
         self.check("count_signup")?;
-        // One subject of its own, under the sign-up policy.
-        let attempt = Attempt {
-            account: format!("signup:{client}"),
-            client: None,
-            now,
-        };
         Ok(self
             .state
             .borrow_mut()
-            .count_attempt(app.as_str(), tenant.as_str(), &attempt, &SIGNUP))
+            .count_signup(app.as_str(), tenant.as_str(), client, now))
     }
 
     async fn settle_signin(

@@ -1,0 +1,500 @@
+//! Deleting apps, tenants and end users, and erasing an end user from a whole app.
+//!
+//! Each deletion begins with one atomic step (`DeletionStore::begin_deletion`: the target is
+//! gone for every reader at once, the deletion is recorded and audited), then runs its phases
+//! (`domain::deletion`) in bounded steps: as many as `Budget::REQUEST` allows before the
+//! request answers — `204` when done, `202` with the deletion's progress when not — and the
+//! rest when the `DELETE` is repeated (it continues the running deletion of the same target)
+//! or when the cron runs (`resume`). Nothing is left that a namesake could pick up: an app or
+//! tenant of the same id cannot be created until its deletion is done, and every KV document
+//! of the target is withdrawn (flags through `users::withdraw_flags`, after the user's
+//! sessions are revoked at the edge through `sessions::publish_revocations`).
+//!
+//! Must not depend on `http`.
+
+use super::cache;
+use super::principal::{actor, audit_entry, Change};
+use super::sessions::publish_revocations;
+use super::tenancy::{existing_app, existing_tenant};
+use super::users::withdraw_flags;
+use super::{Ctx, Stores};
+use crate::domain::audit::{AuditAction, AuditEntry};
+use crate::domain::authz::{authorize, Permission, Principal, Target as AuthzTarget};
+use crate::domain::deletion::{
+    Budget, Deletion, Kind, Phase, State, Target, DONE_RETENTION_MS, EDGE_WRITES_PER_STEP,
+    ROWS_PER_STEP,
+};
+use crate::domain::ids::{AppId, DeletionId, SessionId, TenantId};
+use crate::domain::keys::KeyOwner;
+use crate::domain::tenancy::MAX_ACCESS_TOKEN_TTL_SECONDS;
+use crate::domain::user::UserId;
+use crate::domain::Error;
+use crate::store::{DeletionStore, EdgeStore, UserStateStore};
+use serde_json::json;
+
+/// The most tenants one user's erasure covers in its first step (the faces are read at once).
+const MAX_FACES: usize = 1_000;
+
+/// How long after its last rotation a session may still have a live access token: the longest
+/// lifetime any access token can have, plus the longest grace window in which a replayed
+/// refresh issues one more.
+const LIVE_TOKEN_MS: i64 = (MAX_ACCESS_TOKEN_TTL_SECONDS + 300) * 1000;
+
+/// `DELETE /admin/apps/{app}` — the platform owner. Everything under the app, KV included; its
+/// audit entry goes to the log of the app `public` (the app's own log goes with it). `public`
+/// cannot be deleted (`409 conflict`).
+pub async fn delete_app<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+) -> Result<Deletion, Error> {
+    authorize(caller, None, &AuthzTarget::App(app_id)).into_result()?;
+    if app_id.as_str() == crate::domain::ids::PUBLIC_TENANT {
+        return Err(Error::Conflict(
+            "the public app cannot be deleted".to_owned(),
+        ));
+    }
+    let target = Target::App(app_id.clone());
+    if let Some(running) = cx.db.find_running_deletion(&target).await? {
+        return run_now(cx, running).await;
+    }
+    existing_app(cx, app_id).await?;
+    let public = AppId::parse(crate::domain::ids::PUBLIC_TENANT)
+        .map_err(|_| Error::Internal("the public app id does not parse".to_owned()))?;
+    let (id, audit) = audited(
+        cx,
+        caller,
+        &public,
+        AuditAction::AppDelete,
+        app_id.to_string(),
+        None,
+    )?;
+    begin(cx, id, &target, Vec::new(), &audit, || Error::AppNotFound).await
+}
+
+/// `DELETE /admin/apps/{app}/tenants/{tenant}` — `tenants:write`. Everything under the tenant:
+/// API keys, users' faces (and users left with no other), sessions, email state, counters;
+/// memberships narrowed to it end. `public` cannot be deleted (`409 conflict`).
+pub async fn delete_tenant<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+) -> Result<Deletion, Error> {
+    authorize(
+        caller,
+        Some(Permission::TenantsWrite),
+        &AuthzTarget::Tenant(app_id, tenant_id),
+    )
+    .into_result()?;
+    if tenant_id.is_public() {
+        return Err(Error::Conflict(
+            "the public tenant cannot be deleted".to_owned(),
+        ));
+    }
+    let target = Target::Tenant(app_id.clone(), tenant_id.clone());
+    if let Some(running) = cx.db.find_running_deletion(&target).await? {
+        return run_now(cx, running).await;
+    }
+    existing_tenant(cx, app_id, tenant_id).await?;
+    let (id, audit) = audited(
+        cx,
+        caller,
+        app_id,
+        AuditAction::TenantDelete,
+        tenant_id.to_string(),
+        Some(tenant_id),
+    )?;
+    begin(cx, id, &target, Vec::new(), &audit, || {
+        Error::TenantNotFound
+    })
+    .await
+}
+
+/// `DELETE /admin/apps/{app}/tenants/{tenant}/users/{user}` — `users:write` on the tenant. The
+/// user leaves the tenant: its face, its sessions (revoked at the edge first), what email
+/// flows kept of its address there, its flags; and the user with its metadata when it has no
+/// other tenant.
+pub async fn delete_user<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    user_id: &UserId,
+) -> Result<Deletion, Error> {
+    authorize(
+        caller,
+        Some(Permission::UsersWrite),
+        &AuthzTarget::Tenant(app_id, tenant_id),
+    )
+    .into_result()?;
+    let target = Target::User {
+        app: app_id.clone(),
+        tenant: Some(tenant_id.clone()),
+        user: *user_id,
+    };
+    if let Some(running) = cx.db.find_running_deletion(&target).await? {
+        return run_now(cx, running).await;
+    }
+    super::users::face_of(cx, app_id, tenant_id, user_id).await?;
+    let (id, audit) = audited(
+        cx,
+        caller,
+        app_id,
+        AuditAction::UserDelete,
+        user_id.to_string(),
+        Some(tenant_id),
+    )?;
+    let tenants = vec![tenant_id.clone()];
+    begin(cx, id, &target, tenants, &audit, || Error::UserNotFound).await
+}
+
+/// `DELETE /admin/apps/{app}/users/{user}` — `users:write` on every tenant the user has a face
+/// in (app-wide when it has none). The erasure: the user, its metadata, its faces, sessions,
+/// flags and what email flows kept of its addresses in every tenant; the audit entries that
+/// named it name the deletion instead (`erased:<deletion id>`), so no row names the user.
+pub async fn erase_user<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+    user_id: &UserId,
+) -> Result<Deletion, Error> {
+    let target = Target::User {
+        app: app_id.clone(),
+        tenant: None,
+        user: *user_id,
+    };
+    let faces = cx.db.find_faces(&target, MAX_FACES).await?;
+    let tenants: Vec<TenantId> = faces.into_iter().map(|(tenant, _)| tenant).collect();
+    if tenants.is_empty() {
+        authorize(
+            caller,
+            Some(Permission::UsersWrite),
+            &AuthzTarget::App(app_id),
+        )
+        .into_result()?;
+    }
+    for tenant in &tenants {
+        authorize(
+            caller,
+            Some(Permission::UsersWrite),
+            &AuthzTarget::Tenant(app_id, tenant),
+        )
+        .into_result()?;
+    }
+    if let Some(running) = cx.db.find_running_deletion(&target).await? {
+        return run_now(cx, running).await;
+    }
+    existing_app(cx, app_id).await?;
+    if tenants.is_empty() && cx.db.find_user(app_id, user_id).await?.is_none() {
+        return Err(Error::UserNotFound);
+    }
+    // Named by the user's id until the audit phase makes it name the deletion, like every
+    // other entry about the user.
+    let (id, audit) = audited(
+        cx,
+        caller,
+        app_id,
+        AuditAction::UserErase,
+        user_id.to_string(),
+        None,
+    )?;
+    begin(cx, id, &target, tenants, &audit, || {
+        Error::Conflict("the user changed meanwhile; try again".to_owned())
+    })
+    .await
+}
+
+/// A new deletion's id and the audit entry of its beginning, which names the id (so the log
+/// leads to the deletion's progress) — in `app_id`'s log, about `target` (`tenant_id` its
+/// tenant, if any).
+fn audited<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+    action: AuditAction,
+    target: String,
+    tenant_id: Option<&TenantId>,
+) -> Result<(DeletionId, AuditEntry), Error> {
+    let id = DeletionId::generate(cx.now, cx.random()?);
+    let audit = audit_entry(
+        cx,
+        actor(caller),
+        Change {
+            app_id,
+            action,
+            target,
+            tenant_id,
+            detail: json!({ "deletion_id": id }),
+        },
+    )?;
+    Ok((id, audit))
+}
+
+/// Begins the deletion `id` of `target` (its audit entry names the id, so the log leads to
+/// the deletion's progress) and runs it within the request's budget. When the first
+/// step finds nothing to delete, a deletion of the same target that began meanwhile is
+/// continued instead, or the answer is `gone()`.
+async fn begin<S: Stores>(
+    cx: &Ctx<'_, S>,
+    id: DeletionId,
+    target: &Target,
+    tenants: Vec<TenantId>,
+    audit: &AuditEntry,
+    gone: impl FnOnce() -> Error,
+) -> Result<Deletion, Error> {
+    let deletion = Deletion::begin(id, target, tenants, cx.now);
+    if !cx.db.begin_deletion(&deletion, audit).await? {
+        return match cx.db.find_running_deletion(target).await? {
+            Some(running) => run_now(cx, running).await,
+            None => Err(gone()),
+        };
+    }
+    run_now(cx, deletion).await
+}
+
+/// Runs `deletion` within what a request may do (`Budget::REQUEST`).
+async fn run_now<S: Stores>(cx: &Ctx<'_, S>, deletion: Deletion) -> Result<Deletion, Error> {
+    let mut budget = Budget::REQUEST;
+    run(cx, deletion, &mut budget).await
+}
+
+/// `GET /admin/apps/{app}/deletions/{id}` — what starting the deletion took (the platform
+/// owner's for an app, `tenants:write` on the tenant, `users:write` on the user's tenant, or
+/// app-wide for an erasure). An unknown id is `404 not_found`.
+pub async fn get<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+    id: &DeletionId,
+) -> Result<Deletion, Error> {
+    let Some(deletion) = cx.db.find_deletion(app_id, id).await? else {
+        if !caller.can_see_app(app_id) {
+            authorize(caller, None, &AuthzTarget::App(app_id)).into_result()?;
+        }
+        return Err(Error::NotFound("no such deletion".to_owned()));
+    };
+    let (permission, target) = match (deletion.kind, &deletion.tenant_id) {
+        (Kind::App, _) => (None, AuthzTarget::App(app_id)),
+        (Kind::Tenant, Some(t)) => (
+            Some(Permission::TenantsWrite),
+            AuthzTarget::Tenant(app_id, t),
+        ),
+        (Kind::User, Some(t)) => (Some(Permission::UsersWrite), AuthzTarget::Tenant(app_id, t)),
+        (Kind::Tenant | Kind::User, None) => {
+            (Some(Permission::UsersWrite), AuthzTarget::App(app_id))
+        }
+    };
+    authorize(caller, permission, &target).into_result()?;
+    Ok(deletion)
+}
+
+/// The cron: continues the running deletions, oldest first, within `budget` all together. A
+/// deletion that fails is reported and left for the next run. Also forgets the deletions
+/// finished more than `DONE_RETENTION_MS` ago. Returns how many deletions it finished.
+pub async fn resume<S: Stores>(cx: &Ctx<'_, S>, mut budget: Budget) -> Result<usize, Error> {
+    let mut finished = 0;
+    for deletion in cx.db.list_running_deletions(16).await? {
+        if !budget.has_room() {
+            break;
+        }
+        let id = deletion.id;
+        match run(cx, deletion, &mut budget).await {
+            Ok(d) if d.state == State::Done => finished += 1,
+            Ok(_) => {}
+            Err(e) => cx.warn(&format!("deletion {id} did not advance: {e:?}")),
+        }
+    }
+    let before = cx.now.plus_ms(-DONE_RETENTION_MS);
+    while cx.db.prune_deletions(before, ROWS_PER_STEP).await? == ROWS_PER_STEP {}
+    Ok(finished)
+}
+
+/// Runs `deletion`'s phases until it is done or `budget` is spent, recording each step.
+pub async fn run<S: Stores>(
+    cx: &Ctx<'_, S>,
+    mut deletion: Deletion,
+    budget: &mut Budget,
+) -> Result<Deletion, Error> {
+    let Some(target) = deletion.target() else {
+        return Ok(deletion);
+    };
+    if deletion.state == State::Done {
+        return Ok(deletion);
+    }
+    // The mirrors of a deleted app or tenant go first, again on every run: whatever a failed
+    // KV write left, no lookup finds the target at the edge.
+    match &target {
+        Target::App(app) => cache::app_deleted(cx, app).await?,
+        Target::Tenant(app, tenant) => cache::tenant_changed(cx, app, tenant, None).await?,
+        Target::User { .. } => {}
+    }
+    while deletion.state == State::Running && budget.has_room() {
+        let Some(phase) = deletion.current_phase() else {
+            break;
+        };
+        let step = step(cx, &deletion, &target, phase).await?;
+        budget.spend(step.edge_writes);
+        deletion.record_step(step.rows, step.finished, step.cursor, cx.now);
+        cx.db.update_deletion(&deletion).await?;
+    }
+    Ok(deletion)
+}
+
+/// What one step did.
+struct Step {
+    rows: usize,
+    edge_writes: usize,
+    /// The phase is done.
+    finished: bool,
+    /// Where a walking phase stands.
+    cursor: Option<String>,
+}
+
+impl Step {
+    /// A step of a phase that deletes in batches of `limit`: done when fewer came back.
+    fn batch(rows: usize, limit: usize, edge_writes: usize) -> Self {
+        Step {
+            rows,
+            edge_writes,
+            finished: rows < limit,
+            cursor: None,
+        }
+    }
+}
+
+/// One bounded step of `phase`.
+async fn step<S: Stores>(
+    cx: &Ctx<'_, S>,
+    deletion: &Deletion,
+    target: &Target,
+    phase: Phase,
+) -> Result<Step, Error> {
+    let app = target.app_id();
+    let rows = ROWS_PER_STEP;
+    Ok(match phase {
+        Phase::ApiKeys => {
+            let hashes = cx.db.purge_api_keys(target, EDGE_WRITES_PER_STEP).await?;
+            // The keys are gone from D1; a KV copy left behind names a tenant that no longer
+            // is (or is younger than the key), which every use refuses — so a failure here is
+            // reported, not fatal.
+            for hash in &hashes {
+                cx.caches.forget_api_key(hash);
+                if let Err(e) = cx.edge.delete_api_key(hash).await {
+                    cx.warn(&format!(
+                        "KV copy of a deleted API key not withdrawn: {e:?}"
+                    ));
+                }
+            }
+            Step::batch(hashes.len(), EDGE_WRITES_PER_STEP, hashes.len())
+        }
+        Phase::Revocations => {
+            // Revoked at the edge before the sessions (and then the flags) go, so that no
+            // access token of the user introspects active on a missing flags document.
+            let after = deletion
+                .cursor
+                .as_deref()
+                .map(SessionId::parse)
+                .transpose()
+                .map_err(|_| Error::Internal("a deletion's cursor does not parse".into()))?;
+            let since = cx.now.plus_ms(-LIVE_TOKEN_MS);
+            let sessions = cx
+                .db
+                .find_recent_sessions(target, since, after.as_ref(), EDGE_WRITES_PER_STEP)
+                .await?;
+            publish_revocations(cx, &sessions).await?;
+            Step {
+                rows: 0,
+                edge_writes: sessions.len(),
+                finished: sessions.len() < EDGE_WRITES_PER_STEP,
+                cursor: sessions.last().map(|s| s.to_string()),
+            }
+        }
+        Phase::Sessions => Step::batch(cx.db.purge_sessions(target, rows).await?, rows, 0),
+        Phase::ThirdParty => Step::batch(cx.db.purge_thirdparty(target, rows).await?, rows, 0),
+        Phase::Users => {
+            let faces = cx.db.find_faces(target, EDGE_WRITES_PER_STEP).await?;
+            if faces.is_empty() {
+                // Then the users no face holds (an app's).
+                Step::batch(cx.db.purge_users(target, &[], rows).await?, rows, 0)
+            } else {
+                // The flags first: were the faces gone, nothing would find them any more.
+                for (tenant, user) in &faces {
+                    withdraw_flags(cx, app, tenant, user).await?;
+                }
+                let deleted = cx.db.purge_users(target, &faces, faces.len()).await?;
+                Step {
+                    rows: deleted,
+                    edge_writes: faces.len(),
+                    finished: false,
+                    cursor: None,
+                }
+            }
+        }
+        Phase::Flags => {
+            let user = deletion
+                .user_id
+                .ok_or_else(|| Error::Internal("a user deletion without a user".into()))?;
+            for tenant in &deletion.tenants {
+                withdraw_flags(cx, app, tenant, &user).await?;
+            }
+            Step {
+                rows: 0,
+                edge_writes: deletion.tenants.len(),
+                finished: true,
+                cursor: None,
+            }
+        }
+        Phase::Email => Step::batch(cx.db.purge_email(target, rows).await?, rows, 0),
+        Phase::Throttle => Step::batch(cx.db.purge_signin_failures(target, rows).await?, rows, 0),
+        Phase::Members => Step::batch(cx.db.purge_members(target, rows).await?, rows, 0),
+        Phase::Catalogue => {
+            let step = Step::batch(cx.db.purge_catalogue(target, rows).await?, rows, 0);
+            if step.finished {
+                cache::policy_deleted(cx, app).await?;
+            }
+            Step {
+                edge_writes: usize::from(step.finished),
+                ..step
+            }
+        }
+        Phase::Billing => Step::batch(cx.db.purge_billing(target, rows).await?, rows, 0),
+        Phase::Audit => {
+            let pseudonym = format!("erased:{}", deletion.id);
+            Step::batch(cx.db.purge_audit(target, &pseudonym, rows).await?, rows, 0)
+        }
+        Phase::SigningKeys => {
+            let step = Step::batch(cx.db.purge_signing_keys(target, rows).await?, rows, 0);
+            if step.finished {
+                let owner = KeyOwner::App(app.clone());
+                cx.caches.keyrings.borrow_mut().remove(&owner);
+                cx.edge.delete_public_keys(&owner).await?;
+            }
+            Step {
+                edge_writes: usize::from(step.finished),
+                ..step
+            }
+        }
+        Phase::Tenants => {
+            let tenants = cx.db.purge_tenants(target, EDGE_WRITES_PER_STEP).await?;
+            for tenant in &tenants {
+                cache::tenant_changed(cx, app, tenant, None).await?;
+            }
+            Step::batch(tenants.len(), EDGE_WRITES_PER_STEP, tenants.len())
+        }
+        Phase::Row => {
+            cx.db.delete_target_row(target).await?;
+            match target {
+                Target::App(app) => cache::app_deleted(cx, app).await?,
+                Target::Tenant(app, tenant) => cache::tenant_changed(cx, app, tenant, None).await?,
+                Target::User { .. } => {}
+            }
+            Step {
+                rows: 1,
+                edge_writes: 1,
+                finished: true,
+                cursor: None,
+            }
+        }
+    })
+}

@@ -1,0 +1,707 @@
+//! Deleting apps, tenants and users, and erasing a user from an app: what goes (D1 and KV),
+//! who may, the namesake rules, and the bounded, resumable steps (`Budget`, the cron).
+
+use crate::world::*;
+use futures_executor::block_on;
+use tessera::domain::authz::Principal;
+use tessera::domain::deletion::{Budget, Deletion, Kind, State};
+use tessera::domain::ids::{AppId, SessionId, TenantId};
+use tessera::domain::member::OperatorRole;
+use tessera::domain::page::PageRequest;
+use tessera::domain::secret::{PlainSecret, SecretKind};
+use tessera::domain::session::Session;
+use tessera::domain::user::UserId;
+use tessera::domain::Error;
+use tessera::service::deletion;
+use tessera::service::email::DeliveryRequest;
+use tessera::service::members::{self, Invitation};
+use tessera::service::{principal, recovery, tenancy, users};
+use tessera::store::{Attempt, SessionStore, UserStateStore};
+
+fn delete_tenant(
+    w: &World,
+    by: &Principal,
+    app_id: &AppId,
+    id: &TenantId,
+) -> Result<Deletion, Error> {
+    block_on(deletion::delete_tenant(&w.cx(), by, app_id, id))
+}
+
+fn delete_user(
+    w: &World,
+    by: &Principal,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    user: &UserId,
+) -> Result<Deletion, Error> {
+    block_on(deletion::delete_user(&w.cx(), by, app_id, tenant_id, user))
+}
+
+fn erase(w: &World, by: &Principal, app_id: &AppId, user: &UserId) -> Result<Deletion, Error> {
+    block_on(deletion::erase_user(&w.cx(), by, app_id, user))
+}
+
+/// Every KV key and value, and every row of the memory store, as text.
+fn everything(w: &World) -> String {
+    let kv: Vec<String> =
+        w.kv.keys()
+            .into_iter()
+            .map(|k| format!("{k}={:?}", w.kv.raw(&k)))
+            .collect();
+    format!("{:?}\n{}", w.db.snapshot(), kv.join("\n"))
+}
+
+/// An operator who is a member of `app_id` with `roles`, narrowed to `tenant_id` if given.
+fn member_of(
+    w: &World,
+    owner: &Principal,
+    app_id: &AppId,
+    who: &str,
+    roles: &[OperatorRole],
+    tenant_id: Option<TenantId>,
+) -> Principal {
+    let (_, token) = block_on(members::invite(
+        &w.cx(),
+        owner,
+        app_id,
+        Invitation {
+            email: email(who),
+            membership_type: tessera::domain::member::MembershipType::Member,
+            roles: roles.to_vec(),
+            tenant_id,
+        },
+    ))
+    .unwrap();
+    block_on(members::accept(
+        &w.cx(),
+        token.expose(),
+        &password(PASSWORD),
+        None,
+    ))
+    .unwrap();
+    let token = block_on(tessera::service::operators::signin(
+        &w.cx(),
+        email(who),
+        &password(PASSWORD),
+        None,
+        None,
+    ))
+    .unwrap()
+    .token
+    .access_token;
+    block_on(principal::principal(&w.cx(), Some(&token))).unwrap()
+}
+
+/// Ten bytes that tell `n` apart.
+fn ten_bytes(n: u32) -> [u8; 10] {
+    // Past the bits a UUIDv7 overwrites (version, variant).
+    let mut bytes = [0xAB; 10];
+    bytes[5..9].copy_from_slice(&n.to_le_bytes());
+    bytes
+}
+
+/// `n` more sessions of a user in a tenant, written straight to the store, the last rotated
+/// now (so it may have a live access token).
+fn many_sessions(w: &World, app_id: &AppId, tenant_id: &TenantId, user: &UserId, n: u32) {
+    for i in 0..n {
+        let now = w.now();
+        let session = Session {
+            id: SessionId::generate(now, ten_bytes(i)),
+            app_id: app_id.clone(),
+            tenant_id: tenant_id.clone(),
+            user_id: *user,
+            generation: 0,
+            rotated_at: now,
+            created_at: now,
+            last_used_at: now,
+            expires_at: now.plus_seconds(86_400),
+            idle_timeout_ms: 3_600_000,
+            revoked_at: None,
+        };
+        let mut secret = [0u8; 32];
+        secret[..4].copy_from_slice(&i.to_le_bytes());
+        secret[31] = 0xEE;
+        let token = PlainSecret::generate(SecretKind::RefreshToken, secret).hash();
+        let attempt = Attempt {
+            account: "account:x".into(),
+            client: None,
+            now,
+        };
+        block_on(w.db.create_session(&session, &token, &attempt)).unwrap();
+    }
+}
+
+#[test]
+fn a_small_tenant_goes_within_the_request_with_everything_of_it_in_d1_and_kv() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.mail_tenant(&owner, &shop, "acme");
+    w.set_delivery(&owner, &shop, DeliveryRequest::Outbox);
+    let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
+    let ada = signup(&w, &shop, &acme, "ada@example.com");
+    w.suspend(&owner, &shop, &acme, &ada.user.face.user_id);
+    block_on(recovery::send_reset(
+        &w.cx(),
+        &shop,
+        &acme,
+        email("ada@example.com"),
+        None,
+    ))
+    .unwrap();
+    w.deliver_all(&ScriptedMailer::default());
+    let narrowed = member_of(
+        &w,
+        &owner,
+        &shop,
+        "ops@example.com",
+        &[OperatorRole::Admin],
+        Some(acme.clone()),
+    );
+    let id = ada.user.face.user_id;
+    let done = delete_tenant(&w, &owner, &shop, &acme).unwrap();
+    assert_eq!(done.state, State::Done);
+    assert_eq!(done.kind, Kind::Tenant);
+    assert!(done.deleted > 0);
+    // Nothing of it in KV (the audit log keeps the tenant's history in D1).
+    let key_hash = PlainSecret::from_client(SecretKind::ApiKey, &key)
+        .unwrap()
+        .hash();
+    for left in w.kv.keys() {
+        assert!(!left.contains(":acme"), "{left}");
+        assert!(!left.contains(&id.to_string()), "{left}");
+        assert!(!left.contains(key_hash.as_str()), "{left}");
+    }
+    assert_eq!(
+        block_on(w.db.find_user(&shop, &id)).unwrap(),
+        None,
+        "its only tenant"
+    );
+    let counts = w.db.row_counts();
+    assert_eq!(
+        (
+            counts.tenant_users,
+            counts.sessions,
+            counts.refresh_tokens,
+            counts.api_keys
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(
+        (
+            counts.email_challenges,
+            counts.email_outbox,
+            counts.signin_failures
+        ),
+        (0, 0, 0)
+    );
+    assert!(!everything(&w).contains("ada@example.com"));
+    // The memberships narrowed to it ended.
+    let Principal::Operator { id, .. } = narrowed else {
+        panic!("an operator")
+    };
+    let left = block_on(tessera::store::MemberStore::find_grants(&w.db, &id)).unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    // Audited once.
+    let deletes =
+        w.db.audit_entries()
+            .iter()
+            .filter(|e| e.action.as_str() == "tenant.delete")
+            .count();
+    assert_eq!(deletes, 1);
+    assert_eq!(
+        delete_tenant(&w, &owner, &shop, &acme).unwrap_err(),
+        Error::TenantNotFound
+    );
+}
+
+#[test]
+fn the_public_tenant_and_the_public_app_cannot_be_deleted() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    assert!(matches!(
+        delete_tenant(&w, &owner, &shop, &tenant("public")),
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        block_on(deletion::delete_app(&w.cx(), &owner, &app("public"))),
+        Err(Error::Conflict(_))
+    ));
+}
+
+#[test]
+fn a_big_tenant_goes_in_bounded_steps_that_retries_and_the_cron_continue() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    // 900 users: faces go 100 per step with their flags, so the budget of KV writes of a
+    // request (400) runs out twice before they all go.
+    let mut ids = Vec::new();
+    for n in 0..900 {
+        let signed = signup(&w, &shop, &acme, &format!("u{n}@example.com"));
+        ids.push(signed.user.face.user_id);
+    }
+    w.suspend(&owner, &shop, &acme, &ids[0]);
+    let first = delete_tenant(&w, &owner, &shop, &acme).unwrap();
+    assert_eq!(first.state, State::Running);
+    assert!(first.phase > 0, "it got past the API keys and sessions");
+    // Gone for every reader at once, and no namesake can be made meanwhile.
+    assert_eq!(
+        signin(&w, &shop, &acme, "u1@example.com", PASSWORD, None).unwrap_err(),
+        Error::TenantNotFound
+    );
+    let namesake = block_on(tenancy::put_tenant(
+        &w.cx(),
+        &owner,
+        &shop,
+        &acme,
+        Default::default(),
+    ));
+    assert!(matches!(namesake, Err(Error::Conflict(_))), "{namesake:?}");
+    // Progress is readable...
+    let read = block_on(deletion::get(&w.cx(), &owner, &shop, &first.id)).unwrap();
+    assert_eq!(read, first);
+    // ...a repeated DELETE continues the same deletion...
+    let second = delete_tenant(&w, &owner, &shop, &acme).unwrap();
+    assert_eq!(second.id, first.id);
+    assert!(second.deleted > first.deleted);
+    assert_eq!(second.state, State::Running);
+    // ...and the cron finishes it.
+    let finished = block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap();
+    assert_eq!(finished, 1);
+    let done = block_on(deletion::get(&w.cx(), &owner, &shop, &first.id)).unwrap();
+    assert_eq!(done.state, State::Done);
+    assert!(done.finished_at.is_some());
+    assert!(
+        w.kv.keys()
+            .iter()
+            .all(|k| !k.starts_with("flags:shop:acme:")),
+        "{:?}",
+        w.kv.keys()
+    );
+    for id in &ids {
+        assert_eq!(block_on(w.db.find_user(&shop, id)).unwrap(), None);
+    }
+    // A namesake now starts empty.
+    w.advance_ms(1_000);
+    let fresh = w.tenant(&owner, &shop, "acme");
+    let page = PageRequest::parse(None, None).unwrap();
+    let listed = block_on(users::list(
+        &w.cx(),
+        &owner,
+        &shop,
+        &fresh,
+        &Default::default(),
+        &page,
+    ))
+    .unwrap();
+    assert!(listed.items.is_empty());
+    // Done deletions are forgotten after a week.
+    w.advance_ms(7 * 24 * 3_600_000 + 1);
+    block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap();
+    assert!(matches!(
+        block_on(deletion::get(&w.cx(), &owner, &shop, &first.id)),
+        Err(Error::NotFound(_))
+    ));
+}
+
+#[test]
+fn a_deletion_interrupted_by_a_failing_store_resumes_where_it_stood() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    let ada = signup(&w, &shop, &acme, "ada@example.com");
+    w.db.faults().fail_when(|c| c == "db purge_users");
+    let failed = delete_tenant(&w, &owner, &shop, &acme);
+    assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
+    // Begun: gone for readers, recorded as running.
+    assert_eq!(
+        block_on(tenancy::get_tenant(&w.cx(), &owner, &shop, &acme)).unwrap_err(),
+        Error::TenantNotFound
+    );
+    w.db.faults().heal();
+    let done = delete_tenant(&w, &owner, &shop, &acme).unwrap();
+    assert_eq!(done.state, State::Done);
+    assert_eq!(
+        block_on(w.db.find_user(&shop, &ada.user.face.user_id)).unwrap(),
+        None
+    );
+    let deletes =
+        w.db.audit_entries()
+            .iter()
+            .filter(|e| e.action.as_str() == "tenant.delete")
+            .count();
+    assert_eq!(deletes, 1, "one deletion, one entry");
+}
+
+#[test]
+fn an_app_is_deleted_only_by_the_platform_owner_with_everything_under_it() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.mail_tenant(&owner, &shop, "acme");
+    w.set_delivery(&owner, &shop, DeliveryRequest::Outbox);
+    w.api_key(&owner, &shop, &acme, &["introspect"]);
+    let ada = signup(&w, &shop, &acme, "ada@example.com");
+    block_on(users::patch_metadata(
+        &w.cx(),
+        &owner,
+        &shop,
+        &ada.user.face.user_id,
+        &serde_json::json!({"team": "blue"}),
+    ))
+    .unwrap();
+    block_on(tessera::service::catalogue::put_role(
+        &w.cx(),
+        &owner,
+        &shop,
+        &tessera::domain::names::RoleName::parse("editor").unwrap(),
+        vec![],
+    ))
+    .unwrap();
+    block_on(members::put_role(&w.cx(), &owner, &shop, "reader", vec![])).unwrap();
+    let admin = member_of(
+        &w,
+        &owner,
+        &shop,
+        "admin@example.com",
+        &[OperatorRole::Admin],
+        None,
+    );
+    let refused = block_on(deletion::delete_app(&w.cx(), &admin, &shop));
+    assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
+    let before_counts = w.db.row_counts();
+    assert!(before_counts.users > 0);
+    let done = block_on(deletion::delete_app(&w.cx(), &owner, &shop)).unwrap();
+    assert_eq!(done.state, State::Done, "{done:?}");
+    // Only the deletion's own record and its entry in the log of `public` name it.
+    for left in w.kv.keys() {
+        assert!(!left.contains("shop"), "{left}");
+    }
+    let counts = w.db.row_counts();
+    assert_eq!(counts.deletions, 1);
+    assert_eq!(
+        (counts.apps, counts.tenants, counts.users, counts.members),
+        (1, 1, 0, 1)
+    );
+    assert_eq!(
+        counts.audit_log,
+        w.db.audit_entries()
+            .iter()
+            .filter(|e| e.app_id == app("public"))
+            .count()
+    );
+    // Audited in the log of the app `public` (the app's own log went with it).
+    let last = w.db.audit_entries().last().cloned().unwrap();
+    assert_eq!(
+        (
+            last.action.as_str(),
+            last.app_id.as_str(),
+            last.target.as_str()
+        ),
+        ("app.delete", "public", "shop")
+    );
+    // The member's grants no longer name it, and the id can be used again.
+    let Principal::Operator { id, .. } = admin else {
+        panic!("an operator")
+    };
+    assert!(
+        block_on(tessera::store::MemberStore::find_grants(&w.db, &id))
+            .unwrap()
+            .is_empty()
+    );
+    w.advance_ms(1_000);
+    w.app(&owner, "shop");
+    let roles = block_on(members::list_roles(
+        &w.cx(),
+        &owner,
+        &shop,
+        &PageRequest::parse(None, None).unwrap(),
+    ))
+    .unwrap();
+    assert!(
+        roles.items.iter().all(|r| r.built_in),
+        "no role of the old app"
+    );
+}
+
+#[test]
+fn a_user_deleted_from_one_tenant_keeps_the_others_and_its_tokens_there_stop_at_once() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    let bravo = w.tenant(&owner, &shop, "bravo");
+    let key_a = w.api_key(&owner, &shop, &acme, &["introspect"]);
+    let key_b = w.api_key(&owner, &shop, &bravo, &["introspect"]);
+    let ada = signup(&w, &shop, &acme, "ada@example.com");
+    let id = ada.user.face.user_id;
+    block_on(users::associate(&w.cx(), &owner, &shop, &bravo, &id)).unwrap();
+    let in_bravo = signin(&w, &shop, &bravo, "ada@example.com", PASSWORD, None).unwrap();
+    assert!(is_active(
+        &w,
+        &shop,
+        &acme,
+        &key_a,
+        &ada.session.access_token
+    ));
+    let done = delete_user(&w, &owner, &shop, &acme, &id).unwrap();
+    assert_eq!(done.state, State::Done);
+    assert_eq!(done.user_id, None, "a done deletion names no user");
+    assert!(!is_active(
+        &w,
+        &shop,
+        &acme,
+        &key_a,
+        &ada.session.access_token
+    ));
+    assert!(is_active(
+        &w,
+        &shop,
+        &bravo,
+        &key_b,
+        &in_bravo.session.access_token
+    ));
+    assert!(!w.kv.keys().contains(&format!("flags:shop:acme:{id}")));
+    assert!(
+        block_on(w.db.find_user(&shop, &id)).unwrap().is_some(),
+        "bravo still has it"
+    );
+    assert_eq!(
+        block_on(users::get(&w.cx(), &owner, &shop, &acme, &id)).unwrap_err(),
+        Error::UserNotFound
+    );
+    // From its last tenant, the user record goes too.
+    delete_user(&w, &owner, &shop, &bravo, &id).unwrap();
+    assert_eq!(block_on(w.db.find_user(&shop, &id)).unwrap(), None);
+    let deletes: Vec<_> =
+        w.db.audit_entries()
+            .into_iter()
+            .filter(|e| e.action.as_str() == "user.delete")
+            .collect();
+    assert_eq!(deletes.len(), 2);
+    assert!(
+        deletes.iter().all(|e| e.target == id.to_string()),
+        "not an erasure: named"
+    );
+    assert_eq!(
+        delete_user(&w, &owner, &shop, &bravo, &id).unwrap_err(),
+        Error::UserNotFound
+    );
+}
+
+#[test]
+fn erasing_a_user_needs_users_write_on_every_tenant_it_is_in() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    let bravo = w.tenant(&owner, &shop, "bravo");
+    let ada = signup(&w, &shop, &acme, "ada@example.com");
+    let id = ada.user.face.user_id;
+    block_on(users::associate(&w.cx(), &owner, &shop, &bravo, &id)).unwrap();
+    let acme_admin = member_of(
+        &w,
+        &owner,
+        &shop,
+        "a@example.com",
+        &[OperatorRole::Admin],
+        Some(acme.clone()),
+    );
+    let refused = erase(&w, &acme_admin, &shop, &id);
+    assert!(matches!(refused, Err(Error::Forbidden(_))), "{refused:?}");
+    let support = member_of(
+        &w,
+        &owner,
+        &shop,
+        "s@example.com",
+        &[OperatorRole::Support],
+        None,
+    );
+    assert!(matches!(
+        erase(&w, &support, &shop, &id),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(
+        block_on(w.db.find_user(&shop, &id)).unwrap().is_some(),
+        "nothing went"
+    );
+    let app_admin = member_of(
+        &w,
+        &owner,
+        &shop,
+        "aa@example.com",
+        &[OperatorRole::Admin],
+        None,
+    );
+    assert_eq!(
+        erase(&w, &app_admin, &shop, &id).unwrap().state,
+        State::Done
+    );
+    assert_eq!(
+        erase(&w, &app_admin, &shop, &id).unwrap_err(),
+        Error::UserNotFound
+    );
+}
+
+#[test]
+fn after_an_erasure_no_row_and_no_kv_key_or_value_names_the_user_or_its_email() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    w.set_delivery(&owner, &shop, DeliveryRequest::Outbox);
+    let tenants: Vec<TenantId> = ["acme", "bravo", "charlie"]
+        .iter()
+        .map(|t| w.mail_tenant(&owner, &shop, t))
+        .collect();
+    let ada = signup(&w, &shop, &tenants[0], "ada@example.com");
+    let id = ada.user.face.user_id;
+    for t in &tenants[1..] {
+        block_on(users::associate(&w.cx(), &owner, &shop, t, &id)).unwrap();
+        signin(&w, &shop, t, "ada@example.com", PASSWORD, None).unwrap();
+        signin(&w, &shop, t, "ada@example.com", "a wrong password", None).unwrap_err();
+    }
+    block_on(users::patch_metadata(
+        &w.cx(),
+        &owner,
+        &shop,
+        &id,
+        &serde_json::json!({"likes": "tea"}),
+    ))
+    .unwrap();
+    w.suspend(&owner, &shop, &tenants[1], &id);
+    for t in &tenants {
+        block_on(recovery::send_reset(
+            &w.cx(),
+            &shop,
+            t,
+            email("ada@example.com"),
+            None,
+        ))
+        .unwrap();
+    }
+    w.deliver_all(&ScriptedMailer::default());
+    // Someone else stays.
+    let bob = signup(&w, &shop, &tenants[0], "bob@example.com");
+    assert!(everything(&w).contains(&id.to_string()));
+    let done = erase(&w, &owner, &shop, &id).unwrap();
+    assert_eq!(done.state, State::Done);
+    let text = everything(&w);
+    assert!(!text.contains(&id.to_string()), "{text}");
+    assert!(!text.contains("ada@example.com"), "{text}");
+    assert!(text.contains(&bob.user.face.user_id.to_string()));
+    // Its audit entries stay, naming the deletion.
+    let pseudonym = format!("erased:{}", done.id);
+    let renamed: Vec<&str> =
+        w.db.audit_entries()
+            .iter()
+            .filter(|e| e.target == pseudonym)
+            .map(|e| e.action.as_str())
+            .collect();
+    assert!(
+        renamed.contains(&"user.erase") && renamed.contains(&"user.suspend"),
+        "{renamed:?}"
+    );
+}
+
+#[test]
+fn an_erasure_of_a_user_with_many_sessions_keeps_its_tokens_inactive_until_the_cron_finishes_it() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
+    let ada = signup(&w, &shop, &acme, "ada@example.com");
+    let id = ada.user.face.user_id;
+    many_sessions(&w, &shop, &acme, &id, 1_200);
+    let first = erase(&w, &owner, &shop, &id).unwrap();
+    assert_eq!(first.state, State::Running, "{first:?}");
+    assert_eq!(first.user_id, Some(id));
+    assert!(!is_active(
+        &w,
+        &shop,
+        &acme,
+        &key,
+        &ada.session.access_token
+    ));
+    let finished = block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap();
+    let state = |w: &World| {
+        block_on(deletion::get(&w.cx(), &owner, &shop, &first.id))
+            .unwrap()
+            .state
+    };
+    if finished == 0 {
+        block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap();
+    }
+    assert_eq!(state(&w), State::Done);
+    assert!(!is_active(
+        &w,
+        &shop,
+        &acme,
+        &key,
+        &ada.session.access_token
+    ));
+    assert!(!everything(&w).contains(&id.to_string()));
+}
+
+#[test]
+fn a_deletions_progress_is_read_with_what_starting_it_took() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    let done = delete_tenant(&w, &owner, &shop, &acme).unwrap();
+    let support = member_of(
+        &w,
+        &owner,
+        &shop,
+        "s@example.com",
+        &[OperatorRole::Support],
+        None,
+    );
+    assert!(matches!(
+        block_on(deletion::get(&w.cx(), &support, &shop, &done.id)),
+        Err(Error::Forbidden(_))
+    ));
+    let other = w.app(&owner, "other");
+    assert!(matches!(
+        block_on(deletion::get(&w.cx(), &owner, &other, &done.id)),
+        Err(Error::NotFound(_))
+    ));
+    let read = block_on(deletion::get(&w.cx(), &owner, &shop, &done.id)).unwrap();
+    assert_eq!(read.state, State::Done);
+    assert_eq!(read.phase, read.phases_total());
+}
+
+#[test]
+fn leaving_a_tenant_by_oneself_withdraws_the_flags_there_too() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    let ada = signup(&w, &shop, &acme, "ada@example.com");
+    let id = ada.user.face.user_id;
+    w.suspend(&owner, &shop, &acme, &id);
+    block_on(users::set_status(
+        &w.cx(),
+        &owner,
+        &shop,
+        &acme,
+        &id,
+        tessera::domain::user::UserStatus::Active,
+        None,
+    ))
+    .unwrap();
+    assert!(w.kv.keys().contains(&format!("flags:shop:acme:{id}")));
+    block_on(tessera::service::account::leave(
+        &w.cx(),
+        &shop,
+        &acme,
+        Some(&ada.session.access_token),
+    ))
+    .unwrap();
+    assert!(!w.kv.keys().contains(&format!("flags:shop:acme:{id}")));
+}
