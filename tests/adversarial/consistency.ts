@@ -39,6 +39,11 @@ const KEYS: Record<string, string[]> = {
   email_send_counts: ["app_id", "tenant_id", "subject"],
   email_outbox: ["id"],
   email_dead_letters: ["id"],
+  thirdparty_providers: ["app_id", "tenant_id", "id"],
+  thirdparty_flows: ["state_hash"],
+  user_identities: ["app_id", "tenant_id", "provider_id", "subject"],
+  operator_roles: ["app_id", "name"],
+  deletions: ["id"],
 };
 
 /**
