@@ -18,11 +18,11 @@
 #   make tools       only install the toolchain pieces (idempotent)
 #   make venv        only the project's Python virtualenv (.venv/: schemathesis, pinned)
 #
-# Needs only rustup/cargo, node/npm, python3 >= 3.11 (with its venv module), make and git:
-# every other tool is installed on first use into the cargo bin directory, node_modules/ or
-# .venv/, at the versions pinned by Cargo.lock, package-lock.json and
-# tests/adversarial/schemathesis/requirements.txt, and skipped on later runs when the
-# installed version already matches.
+# Needs only rustup/cargo, node/npm, make and git: every other tool is installed on first use
+# into the cargo bin directory, node_modules/ or .venv/, at the versions pinned by Cargo.lock,
+# package-lock.json and tests/adversarial/schemathesis/requirements.txt, and skipped on later
+# runs when the installed version already matches. Python 3.11 or newer with its venv module
+# and Debian's Chromium are installed with apt-get (as root, or through sudo) when missing.
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -139,7 +139,10 @@ $(NPM_STAMP): package.json package-lock.json
 	@touch $@
 
 # The adversarial suite's schemathesis, in a project-local virtualenv, at the versions of the
-# requirements file (every package pinned); reinstalled only when that file changes.
+# requirements file (every package pinned); reinstalled only when that file changes. Debian
+# ships Python without its venv module (and a minimal install without python3): when
+# `python3 -m venv` fails, python3 and python3-venv are installed with apt-get, as root or
+# through sudo (like the `chromium` target), and the virtualenv is made again.
 VENV := .venv
 SCHEMATHESIS_REQUIREMENTS := tests/adversarial/schemathesis/requirements.txt
 VENV_STAMP := $(VENV)/.tessera-requirements.stamp
@@ -148,8 +151,16 @@ venv: $(VENV_STAMP)
 
 $(VENV_STAMP): $(SCHEMATHESIS_REQUIREMENTS)
 	@echo "==> python3 -m venv $(VENV) + pip install -r $(SCHEMATHESIS_REQUIREMENTS)"
-	@python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "schemathesis needs Python 3.11 or newer (python3 is $$(python3 --version))"; exit 1; }
-	@python3 -m venv $(VENV) || { echo "python3 -m venv failed: install Python's venv module (e.g. apt-get install python3-venv)"; exit 1; }
+	@if ! { command -v python3 >/dev/null && python3 -m venv $(VENV) >/dev/null 2>&1; }; then \
+	  rm -rf $(VENV); \
+	  if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null; }; then \
+	    echo "==> apt-get install python3 python3-venv (python3 -m venv failed)"; \
+	    sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends python3 python3-venv; \
+	  else echo "python3 -m venv failed: install Python 3.11+ and its venv module (Debian: apt-get install python3-venv)"; exit 1; fi; \
+	  python3 -m venv $(VENV); \
+	fi
+	@python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "schemathesis needs Python 3.11 or newer (python3 is $$(python3 --version))"; rm -rf $(VENV); exit 1; }
 	$(VENV)/bin/pip install --disable-pip-version-check --quiet -r $(SCHEMATHESIS_REQUIREMENTS)
 	@touch $@
 
