@@ -8,7 +8,8 @@
 //   the state a token alone implies (active, free, no roles, no override);
 // - rev:<session> — present exactly for the revoked sessions whose access tokens may live;
 // - key:<sha256> — absent when the key is gone from D1, same tenant and scopes when present;
-// - tenant:<app>:<id>, app:<id> — absent when gone from D1, same content when present;
+// - tenant:<app>:<id>, app:<id> — absent when gone from D1 or being deleted (deleted_at set),
+//   same content when present;
 // - policy:<app> — when present, the roles and plans D1 defines;
 // - pub:<owner> — when present, lists the owner's newest key.
 
@@ -208,6 +209,7 @@ export async function disagreements(db: any, kv: any, t: Touched, nowMs: number)
     const row: any = await db.prepare("SELECT * FROM tenants WHERE app_id = ?1 AND id = ?2").bind(app, id).first();
     const doc = parse(await kv.get(`tenant:${app}:${id}`));
     if (!row && doc) out.push(`tenant:${app}:${id} is in KV but the tenant is deleted from D1`);
+    if (row && row.deleted_at !== null && doc) out.push(`tenant:${app}:${id} is in KV but the tenant is being deleted`);
     if (row && doc && !same(sorted(doc.login_methods), sorted(JSON.parse(row.login_methods)))) {
       out.push(`tenant:${app}:${id}: KV login methods ${JSON.stringify(doc.login_methods)} but D1 ${row.login_methods}`);
     }
@@ -216,6 +218,7 @@ export async function disagreements(db: any, kv: any, t: Touched, nowMs: number)
     const row: any = await db.prepare("SELECT * FROM apps WHERE id = ?1").bind(app).first();
     const appDoc = parse(await kv.get(`app:${app}`));
     if (!row && appDoc) out.push(`app:${app} is in KV but the app is deleted from D1`);
+    if (row && row.deleted_at !== null && appDoc) out.push(`app:${app} is in KV but the app is being deleted`);
     if (row && appDoc && !same(appDoc.settings, { ...appDoc.settings, ...JSON.parse(row.settings) })) {
       out.push(`app:${app}: KV settings ${JSON.stringify(appDoc.settings)} but D1 ${row.settings}`);
     }

@@ -22,7 +22,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startWorker, ROOT_TOKEN, CLOCK_HEADER, type Faults, type JsonResponse, type TestWorker } from "../e2e/harness";
-import { buildWorld, emailedOne, lastMessage, signWebhook, PASSWORD, type World } from "./fixture";
+import { buildWorld, emailedOne, lastMessage, signWebhook, thirdPartyFlow, PASSWORD, PROVIDER_BODY, type World } from "./fixture";
+import { startGithub, type Github } from "../e2e/idp";
 import { operations, build, takesTenant, type Operation, type Place, type BuiltRequest } from "./operations";
 import { snapshot, diff, touchedBy, disagreements } from "./consistency";
 import { FULL, recordFigure } from "./figures";
@@ -33,15 +34,20 @@ const faults: Faults = {};
 let w: TestWorker;
 let world: World;
 let doc: any;
+/** The provider the third-party flows sign in at (tests/e2e/idp.ts). */
+let github: Github;
 
 beforeAll(async () => {
-  w = await startWorker({ faults });
+  github = await startGithub();
+  // Operator sign-up exists only where the deployment opens it.
+  w = await startWorker({ faults, bindings: { OPERATOR_SIGNUP: "open" } });
   world = await buildWorld(w);
   doc = (await w.json("GET", "/openapi.json")).body;
 }, 300_000);
 
 afterAll(async () => {
   await w?.dispose();
+  await github?.stop();
 });
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -114,9 +120,21 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
     sessionId: needs("session_id")
       ? (await must(j("POST", `${XA.base}/auth/signin`, { email: user!.email, password: PASSWORD }, client()), "second session")).session.session_id
       : XA.user.sessionId,
-    role: X.role,
+    // A fresh operator role to define or delete (it is defined below for the deletion).
+    role: op.id === "putOperatorRole" || op.id === "deleteOperatorRole" ? fresh() : X.role,
     plan: X.plan,
+    // A provider of its own, at the GitHub-shaped server (flows sign in there).
+    providerId: needs("provider_id")
+      ? (await must(j("PUT", `/admin/apps/${XA.app}/tenants/${XA.tenant}/providers/${fresh()}`, PROVIDER_BODY(github.url), owned), "provider")).provider.id
+      : XA.providerId,
+    deletionId: X.deletionId,
   };
+  if (op.id === "deleteOperatorRole") await must(j("PUT", `/admin/apps/${X.app}/operator-roles/${place.role}`, { permissions: ["audit:read"] }, owned), "operator role");
+  // A fresh app to delete.
+  if (op.id === "deleteApp") {
+    place.app = fresh();
+    await must(j("POST", "/admin/apps", { id: place.app }, owned), "app");
+  }
   // A fresh tenant to create or delete (an API key reaches only its own tenant: it updates it).
   if (op.id === "deleteTenant" || (op.id === "putTenant" && variant !== "api key")) {
     place.tenant = fresh();
@@ -194,7 +212,32 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
       break;
     }
   }
-  if (op.schemes.includes("rootToken")) req.headers = { ...req.headers, ...bearer(ROOT_TOKEN) };
+  // A self-signed-up operator: its verification link, or its token to ask for one.
+  let signedUp: string | undefined;
+  if (op.id === "sendOperatorEmailVerification" || op.id === "verifyOperatorEmail") {
+    const email = `${fresh()}@example.com`;
+    await must(j("POST", "/admin/signup", { email, password: PASSWORD, app_id: fresh() }, client()), "operator sign-up");
+    if (op.id === "verifyOperatorEmail") {
+      const clock: Record<string, string> = clockMs === null ? {} : { [CLOCK_HEADER]: String(clockMs) };
+      const message = await lastMessage(w, owner.token, "public", email, "operator_email_verification", new Set(), clock);
+      req.body = { token: new URL(message.link).searchParams.get("token") };
+    } else {
+      signedUp = (await must(j("POST", "/admin/auth/signin", { email, password: PASSWORD }, client()), "operator sign-in")).access_token;
+    }
+  }
+  switch (op.id) {
+    case "operatorSignup":
+      req.body = { email: `${fresh()}@example.com`, password: PASSWORD, app_id: fresh() };
+      break;
+    case "thirdPartyCallback": {
+      // A flow started at the provider and come back from it, with a GitHub user of its own.
+      const clock: Record<string, string> = clockMs === null ? {} : { [CLOCK_HEADER]: String(clockMs) };
+      req.body = await thirdPartyFlow(w, github, XA.base, place.providerId, { ...clock, ...client() });
+      break;
+    }
+  }
+  if (signedUp) req.headers = { ...req.headers, ...bearer(signedUp) };
+  else if (op.schemes.includes("rootToken")) req.headers = { ...req.headers, ...bearer(ROOT_TOKEN) };
   else if (op.schemes.includes("accessToken")) req.headers = { ...req.headers, ...bearer(user!.access) };
   else if (op.id === "introspect" || op.id === "revoke") req.headers = { ...req.headers, ...bearer(XA.apiKey) };
   else if (op.schemes.length > 0) req.headers = { ...req.headers, ...bearer(variant === "api key" ? XA.apiKey : owner.token) };
@@ -387,7 +430,8 @@ describe("a half-applied billing event", () => {
 
 describe("fault injection at every KV and D1 call site", () => {
   it("answers no request fail-open when any one storage call fails", async () => {
-    const ops = operations(doc).filter((o) => !["health", "openapi", "bootstrap"].includes(o.id));
+    // Health, the document and the console's files make no storage call; bootstrap is below.
+    const ops = operations(doc).filter((o) => !["health", "openapi", "consoleRedirect", "console", "consoleAsset", "bootstrap"].includes(o.id));
     const variants = (op: Operation): Variant[] =>
       FULL && op.schemes.includes("apiKey") && op.pathParams.includes("tenant_id") && !["introspect", "revoke", "deleteTenant"].includes(op.id) ? ["operator", "api key"] : ["operator"];
     const swept: string[] = [];

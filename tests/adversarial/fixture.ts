@@ -8,11 +8,15 @@
 //
 // Both apps deliver email to their outbox (read back through `GET …/outbox`), and `ta`/`tb`
 // allow passwordless sign-in, so every tenant also holds the emailed credentials: a password
-// reset link, an email-verification link, and a passwordless link and code.
+// reset link, an email-verification link, and a passwordless link and code. Every tenant also
+// allows third-party sign-in, returning to THIRDPARTY_REDIRECT, with a GitHub-shaped provider
+// `gh` (PROVIDER_BODY: configuring one fetches nothing); each app has a finished deletion (of a
+// spare tenant) whose progress `GET …/deletions/{id}` reads.
 //
 // Used by the schemathesis run (which reads it as JSON), the tenant matrix, the fault sweep and
 // the races. Everything is made through the HTTP API, as a client would.
 import { ROOT_TOKEN, type TestWorker } from "../e2e/harness";
+import { browse, type Github } from "../e2e/idp";
 
 export const PASSWORD = "correct horse battery";
 
@@ -36,6 +40,13 @@ export interface TenantWorld {
   inviteToken: string;
   /** Unused emailed credentials of `user` (single-use: what consumes one must fetch another). */
   emailed: Emailed;
+  /** The tenant's third-party provider (`gh`, of PROVIDER_BODY). */
+  providerId: string;
+  /**
+   * The session of a user signed in through the provider (when the world was built with a
+   * GitHub-shaped server to sign in at: `buildWorld(w, github)`).
+   */
+  thirdParty?: { accessToken: string; refreshToken: string; sessionId: string };
 }
 
 /** The emailed credentials of one user of one tenant, each unused. */
@@ -66,6 +77,8 @@ export interface AppWorld {
   plan: string;
   /** A user of the app's `public` tenant only: what `associate` brings into another tenant. */
   outsiderId: string;
+  /** A finished deletion of the app (of a spare tenant). */
+  deletionId: string;
 }
 
 export interface World {
@@ -83,8 +96,30 @@ export interface World {
 /** Where a tenant's emailed links point (any https page will do: the token is what matters). */
 export const LINK_BASE = "https://app.example/auth";
 
-/** The settings of the world's tenants: passwords and passwordless, links to LINK_BASE. */
-export const TENANT_SETTINGS = { login_methods: ["emailpassword", "passwordless"], link_base_url: LINK_BASE };
+/** Where a tenant's third-party flows return to. */
+export const THIRDPARTY_REDIRECT = "https://app.example/callback";
+
+/**
+ * The settings of the world's tenants: passwords, passwordless (links to LINK_BASE) and
+ * third-party sign-in (back to THIRDPARTY_REDIRECT).
+ */
+export const TENANT_SETTINGS = {
+  login_methods: ["emailpassword", "passwordless", "thirdparty"],
+  link_base_url: LINK_BASE,
+  redirect_uris: [THIRDPARTY_REDIRECT],
+};
+
+/**
+ * A GitHub-shaped provider at `url` (GitHub Enterprise Server's layout: its endpoints follow
+ * from the URL, so configuring it fetches nothing; the fault sweep points it at
+ * tests/e2e/idp.ts's `startGithub()`).
+ */
+export const PROVIDER_BODY = (url = "https://github.example") => ({
+  kind: "github",
+  enterprise_url: url,
+  client_id: "tessera",
+  client_secret: "tessera-client-secret-for-tests",
+});
 
 let counter = 0;
 const fresh = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${++counter}@example.com`;
@@ -167,7 +202,23 @@ export async function emailed(w: TestWorker, owner: string, app: string, base: s
   return { reset: reset.token, verify: verify.token, passwordlessLink: passwordless.token, passwordlessCode: passwordless.code! };
 }
 
-async function tenantWorld(w: TestWorker, owner: string, app: string, tenant: string): Promise<TenantWorld> {
+let githubUsers = 0;
+
+/**
+ * A third-party flow at `base`'s provider, started and come back from `github` as a GitHub user
+ * of its own: the code and state its callback takes.
+ */
+export async function thirdPartyFlow(w: TestWorker, github: Github, base: string, provider: string, headers: Record<string, string> = {}) {
+  const res = await w.json("POST", `${base}/auth/thirdparty/${provider}/start`, { redirect_uri: THIRDPARTY_REDIRECT }, headers);
+  if (res.status !== 200) throw new Error(`fixture: third-party start at ${base}: ${res.status} ${res.text}`);
+  const id = 1_000_000 + ++githubUsers;
+  github.users.set(id, { id, login: `gh-${id}`, emails: [{ email: `gh-${id}@example.com`, primary: true, verified: true }] });
+  github.loginAs(id);
+  const back = await browse(res.body.authorization_url);
+  return { code: back.code, state: back.state };
+}
+
+async function tenantWorld(w: TestWorker, owner: string, app: string, tenant: string, github?: Github): Promise<TenantWorld> {
   const base = `/apps/${app}/tenants/${tenant}`;
   const email = fresh(`user-${app}-${tenant}`);
   const signup = await must(w, `sign up ${email}`, "POST", `${base}/auth/signup`, { email, password: PASSWORD });
@@ -194,7 +245,22 @@ async function tenantWorld(w: TestWorker, owner: string, app: string, tenant: st
     member: await operator(w, owner, app, tenant),
     inviteToken: await invite(w, owner, app, tenant),
     emailed: await emailed(w, owner, app, base, email, signup.session.access_token),
+    providerId: (await must(w, "provider", "PUT", `/admin/apps/${app}/tenants/${tenant}/providers/gh`, PROVIDER_BODY(github?.url), owner)).provider.id,
+    thirdParty: github ? await thirdPartySession(w, github, base) : undefined,
   };
+}
+
+async function thirdPartySession(w: TestWorker, github: Github, base: string) {
+  const flow = await thirdPartyFlow(w, github, base, "gh");
+  const signedIn = await must(w, `third-party sign-in at ${base}`, "POST", `${base}/auth/thirdparty/gh/callback`, flow);
+  return { accessToken: signedIn.session.access_token, refreshToken: signedIn.session.refresh_token, sessionId: signedIn.session.session_id };
+}
+
+/** The id of the newest deletion of `app` (a DELETE that finishes at once answers 204, without it). */
+export async function newestDeletion(w: TestWorker, app: string): Promise<string> {
+  const row: any = await (await w.db()).prepare("SELECT id FROM deletions WHERE app_id = ?1 ORDER BY id DESC LIMIT 1").bind(app).first();
+  if (!row) throw new Error(`fixture: no deletion of ${app}`);
+  return row.id;
 }
 
 async function appWorld(w: TestWorker, owner: string, app: string): Promise<AppWorld> {
@@ -206,6 +272,8 @@ async function appWorld(w: TestWorker, owner: string, app: string): Promise<AppW
   const target = await operator(w, owner, app, null);
   const outsiderEmail = fresh(`outsider-${app}`);
   const outsider = await must(w, `sign up ${outsiderEmail}`, "POST", `/apps/${app}/tenants/public/auth/signup`, { email: outsiderEmail, password: PASSWORD });
+  await must(w, "spare tenant", "PUT", `/admin/apps/${app}/tenants/spare`, { login_methods: ["emailpassword"] }, owner);
+  await must(w, "deletion of the spare tenant", "DELETE", `/admin/apps/${app}/tenants/spare`, undefined, owner, [202, 204]);
   return {
     app,
     admin: await operator(w, owner, app, null),
@@ -215,11 +283,16 @@ async function appWorld(w: TestWorker, owner: string, app: string): Promise<AppW
     role: "editor",
     plan: "pro",
     outsiderId: outsider.user.id,
+    deletionId: await newestDeletion(w, app),
   };
 }
 
-/** Bootstraps the platform owner and builds the world through the API. */
-export async function buildWorld(w: TestWorker): Promise<World> {
+/**
+ * Bootstraps the platform owner and builds the world through the API. With `github` (a
+ * GitHub-shaped server, tests/e2e/idp.ts), the tenants' providers point at it and each tenant
+ * holds a third-party session too.
+ */
+export async function buildWorld(w: TestWorker, github?: Github): Promise<World> {
   const owner = { email: "owner@example.com", token: "" };
   await must(w, "bootstrap", "POST", "/admin/bootstrap", { email: owner.email, password: PASSWORD }, ROOT_TOKEN, [201, 409]);
   owner.token = (await must(w, "owner sign-in", "POST", "/admin/auth/signin", { email: owner.email, password: PASSWORD })).access_token;
@@ -234,9 +307,9 @@ export async function buildWorld(w: TestWorker): Promise<World> {
     owner,
     X,
     Y,
-    XA: await tenantWorld(w, owner.token, "xa", "ta"),
-    XB: await tenantWorld(w, owner.token, "xa", "tb"),
-    YA: await tenantWorld(w, owner.token, "ya", "ta"),
+    XA: await tenantWorld(w, owner.token, "xa", "ta", github),
+    XB: await tenantWorld(w, owner.token, "xa", "tb", github),
+    YA: await tenantWorld(w, owner.token, "ya", "ta", github),
   };
 }
 

@@ -6,7 +6,7 @@
 // minimal valid body generated from the operation's schema, then adjusted where a value must
 // name something real (a role the app defines, a user of the tenant…).
 
-import { PASSWORD, TENANT_SETTINGS } from "./fixture";
+import { PASSWORD, PROVIDER_BODY, TENANT_SETTINGS, THIRDPARTY_REDIRECT } from "./fixture";
 
 /** The subset of an OpenAPI operation this module reads. */
 export interface Operation {
@@ -82,9 +82,13 @@ export interface Place {
   keyId: string;
   /** A session of that tenant (path `session_id`: the caller's own, to end). */
   sessionId: string;
-  /** An end-user role and a plan the app defines. */
+  /** An end-user role and a plan the app defines (`role` also names operator roles). */
   role: string;
   plan: string;
+  /** A third-party provider of that tenant (path `provider_id`). */
+  providerId: string;
+  /** A deletion of that app (path `deletion_id`). */
+  deletionId: string;
 }
 
 let sequence = 0;
@@ -161,6 +165,14 @@ export function meaningfulBody(op: Operation, place: Place): Record<string, unkn
       return { current_password: PASSWORD, new_password: PASSWORD };
     case "putEmailDelivery":
       return { kind: "outbox" };
+    case "putProvider":
+      return PROVIDER_BODY();
+    case "thirdPartyStart":
+      return { redirect_uri: THIRDPARTY_REDIRECT };
+    case "putOperatorRole":
+      return { permissions: ["members:read", "audit:read"] };
+    case "operatorSignup":
+      return { email: `${unique("os")}@example.com`, password: PASSWORD, app_id: unique("os") };
     case "billingWebhook":
       return { event_id: unique("evt"), type: "plan.updated", tenant_id: place.tenant, user_id: place.userId, plan_tier: place.plan };
     default:
@@ -188,6 +200,8 @@ export function build(doc: any, op: Operation, place: Place): BuiltRequest {
     session_id: place.sessionId,
     role: place.role,
     plan_tier: place.plan,
+    provider_id: place.providerId,
+    deletion_id: place.deletionId,
   };
   let path = op.path;
   for (const name of op.pathParams) {

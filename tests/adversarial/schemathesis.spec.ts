@@ -55,7 +55,8 @@ let dir = "";
 
 beforeAll(async () => {
   if (!existsSync(ST)) throw new Error(`${ST} is missing: run \`make venv\` (make test does) first`);
-  w = await startWorker();
+  // Operator sign-up exists only where the deployment opens it.
+  w = await startWorker({ bindings: { OPERATOR_SIGNUP: "open" } });
   baseUrl = (await w.mf.ready).toString().replace(/\/$/, "");
   world = await buildWorld(w);
   dir = mkdtempSync(path.join(os.tmpdir(), "tessera-st-"));

@@ -18,8 +18,10 @@ through the API and writes it as JSON to the file named by TESSERA_ST_FIXTURE. T
   from the app's outbox) of a throwaway user, the throwaway user's own session to end and its
   password as the current one — and sign three of four billing events with the app's webhook
   secret, so the webhook is fuzzed past its signature check;
-- keep the world usable: tenants are replaced or deleted only in a sacrificial tenant, which is
-  re-created before each deletion, so the tenant whose credentials the run uses stays intact.
+- keep the world usable: tenants are replaced or deleted only in a sacrificial tenant, apps and
+  providers deleted only as sacrificial ones, each re-created before each deletion, and users
+  deleted or erased only as the case's throwaway user, so the app, tenant and users whose
+  credentials the run uses stay intact.
 
 Nothing here decides pass or fail: the checks are schemathesis' own (see the spec).
 """
@@ -83,7 +85,7 @@ def _throwaway() -> dict:
         raise RuntimeError(f"a throwaway user cannot sign up: {response.status_code} {response.text}")
     session = response.json()["session"]
     _last.clear()
-    _last.update(email=email, access_token=session["access_token"], session_id=session["session_id"])
+    _last.update(email=email, access_token=session["access_token"], session_id=session["session_id"], user_id=response.json()["user"]["id"])
     return dict(_last)
 
 
@@ -140,6 +142,8 @@ EXISTING = {
     "key_id": HOME["targetKeyId"],
     "role": WORLD["X"]["role"],
     "plan_tier": WORLD["X"]["plan"],
+    "provider_id": HOME["providerId"],
+    "deletion_id": WORLD["X"]["deletionId"],
 }
 
 
@@ -161,6 +165,13 @@ def _existing_path(case) -> None:
     # same path dictionary to several cases, so an earlier case's mapping can show up here).
     if _operation_id(case) in ("deleteTenant", "putTenant") and case.path_parameters.get("tenant_id") == HOME["tenant"]:
         case.path_parameters["tenant_id"] = SACRIFICIAL_TENANT
+    if _operation_id(case) == "deleteApp" and case.path_parameters.get("app_id") == HOME["app"]:
+        case.path_parameters["app_id"] = SACRIFICIAL_TENANT
+    if _operation_id(case) == "deleteProvider" and case.path_parameters.get("provider_id") == HOME["providerId"]:
+        case.path_parameters["provider_id"] = SACRIFICIAL_TENANT
+    # A user to delete or erase is a throwaway one, never the fixture's.
+    if _operation_id(case) in ("deleteTenantUser", "eraseUser") and case.path_parameters.get("user_id") == HOME["target"]["id"]:
+        case.path_parameters["user_id"] = _throwaway()["user_id"]
 
 
 def _signin(email: str) -> dict:
@@ -247,6 +258,15 @@ def before_call(context, case, kwargs):
         requests.put(
             f"{BASE_URL}/admin/apps/{case.path_parameters['app_id']}/tenants/{SACRIFICIAL_TENANT}",
             json={"login_methods": ["emailpassword"]},
+            headers=_owner_headers(),
+            timeout=30,
+        )
+    if operation == "deleteApp" and case.path_parameters.get("app_id") == SACRIFICIAL_TENANT:
+        requests.post(f"{BASE_URL}/admin/apps", json={"id": SACRIFICIAL_TENANT}, headers=_owner_headers(), timeout=30)
+    if operation == "deleteProvider" and case.path_parameters.get("provider_id") == SACRIFICIAL_TENANT:
+        requests.put(
+            f"{BASE_URL}/admin/apps/{case.path_parameters['app_id']}/tenants/{case.path_parameters['tenant_id']}/providers/{SACRIFICIAL_TENANT}",
+            json={"kind": "github", "enterprise_url": "https://github.example", "client_id": "tessera", "client_secret": "tessera-client-secret-for-tests"},
             headers=_owner_headers(),
             timeout=30,
         )
