@@ -13,7 +13,9 @@
 use proptest::prelude::*;
 use tessera::domain::authz::Scope;
 use tessera::domain::email::Email;
-use tessera::domain::ids::{ApiKeyId, AppId, MemberId, OperatorId, SessionId, TenantId, UserId};
+use tessera::domain::ids::{
+    ApiKeyId, AppId, DeletionId, MemberId, OperatorId, ProviderId, SessionId, TenantId, UserId,
+};
 use tessera::domain::keys::SigningKey;
 use tessera::domain::member::{MemberStatus, MembershipType, OperatorRole};
 use tessera::domain::names::{PlanTier, RoleName, UserPermission};
@@ -396,6 +398,7 @@ proptest! {
         let pattern = regex_lite(&raw, 63, b"-");
         prop_assert_eq!(AppId::parse(&raw).is_ok(), pattern, "{:?}", raw);
         prop_assert_eq!(TenantId::parse(&raw).is_ok(), pattern, "{:?}", raw);
+        prop_assert_eq!(ProviderId::parse(&raw).is_ok(), pattern, "{:?}", raw);
         if let Ok(id) = AppId::parse(&raw) {
             prop_assert_eq!(id.to_string(), raw.clone());
             prop_assert_eq!(serde_json::from_str::<AppId>(&serde_json::to_string(&id).unwrap()).unwrap(), id);
@@ -409,7 +412,7 @@ proptest! {
     ) {
         let parsed = [UserId::parse(&raw).map(|i| i.to_string()), SessionId::parse(&raw).map(|i| i.to_string()),
                       ApiKeyId::parse(&raw).map(|i| i.to_string()), MemberId::parse(&raw).map(|i| i.to_string()),
-                      OperatorId::parse(&raw).map(|i| i.to_string())];
+                      OperatorId::parse(&raw).map(|i| i.to_string()), DeletionId::parse(&raw).map(|i| i.to_string())];
         for text in parsed.into_iter().flatten() {
             prop_assert_eq!(raw.len(), 36);
             prop_assert_eq!(text, raw.to_lowercase());
@@ -444,19 +447,23 @@ proptest! {
     fn enumerated_names_parse_exactly_to_their_known_values(raw in prop_oneof![
         any_text(),
         prop::sample::select(vec!["introspect", "users:read", "admin", "auditor", "owner", "active", "left",
-            "suspended", "invited", "emailpassword", "Admin", "users:Read", " admin", "readonly_auditor"]).prop_map(str::to_owned),
+            "suspended", "invited", "emailpassword", "passwordless", "thirdparty", "Admin", "users:Read", " admin",
+            "readonly_auditor", "release-managers", "-admin", "Passwordless"]).prop_map(str::to_owned),
     ]) {
         let scopes = ["tenants:read", "tenants:write", "members:read", "members:write", "users:read", "users:suspend",
             "users:plan", "users:write", "roles:write", "apikeys:write", "webhooks:write", "audit:read", "introspect"];
         prop_assert_eq!(Scope::parse(&raw).is_ok(), scopes.contains(&raw.as_str()));
         if let Ok(scope) = Scope::parse(&raw) { prop_assert_eq!(scope.as_str(), raw.as_str()); }
+        // An operator role is a built-in one, or a name an app may define (issue 16).
         let roles = ["admin", "security_admin", "billing_admin", "support", "auditor"];
-        prop_assert_eq!(OperatorRole::parse_list(std::slice::from_ref(&raw)).is_ok(), roles.contains(&raw.as_str()));
+        let role = OperatorRole::parse_list(std::slice::from_ref(&raw));
+        prop_assert_eq!(role.is_ok(), roles.contains(&raw.as_str()) || regex_lite(&raw, 63, b"_-"));
+        if let Ok(role) = role { prop_assert_eq!(role[0].is_built_in(), roles.contains(&raw.as_str())); }
         let types = ["owner", "admin", "member", "contractor", "service_operator", "readonly_auditor"];
         prop_assert_eq!(MembershipType::parse(&raw).is_ok(), types.contains(&raw.as_str()));
         prop_assert_eq!(MemberStatus::parse(&raw).is_ok(), ["invited", "active", "suspended", "left"].contains(&raw.as_str()));
         prop_assert_eq!(UserStatus::parse(&raw).is_ok(), ["active", "suspended"].contains(&raw.as_str()));
-        prop_assert_eq!(LoginMethod::parse(&raw).is_ok(), raw == "emailpassword");
+        prop_assert_eq!(LoginMethod::parse(&raw).is_ok(), ["emailpassword", "passwordless", "thirdparty"].contains(&raw.as_str()));
     }
 
     // ------------------------------------------------------------------ the client address

@@ -11,6 +11,10 @@
 //   do not fail the test yet: the convergence of KV with D1 (issue 10, hole 4: a pending-sync
 //   record swept by the cron) is being built; until it lands these are findings for it, listed
 //   in RELIABILITY.md and in target/adversarial/faults.json.
+// A deletion (app, tenant, user, erasure) that began before the fault is judged after it is
+// finished: its design is one atomic first step (the target gone for every reader), then
+// resumable steps, continued by repeating the DELETE or by the cron. The sweep repeats it, and
+// a deletion that then does not finish, or leaves KV disagreeing with D1, is half-applied.
 //
 // `make test` fails each recorded call of every operation once, as the platform owner, with
 // the isolate's caches warm; `make test-security` also repeats every tenant-level /admin
@@ -81,9 +85,12 @@ let clockMs: number | null = null;
 /** Longer than the isolate's caches keep anything (public keys: 5 minutes). */
 const PAST_EVERY_CACHE_MS = 6 * 60_000;
 
+/** The header that sets the worker's clock to the sweep's (none at real time). */
+const clock = (): Record<string, string> => (clockMs === null ? {} : { [CLOCK_HEADER]: String(clockMs) });
+
 /** `w.json` at the sweep's clock. */
 function j(method: string, p: string, body?: unknown, headers: Record<string, string> = {}) {
-  return w.json(method, p, body, clockMs === null ? headers : { ...headers, [CLOCK_HEADER]: String(clockMs) });
+  return w.json(method, p, body, { ...headers, ...clock() });
 }
 
 /**
@@ -178,8 +185,7 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
     case "resetPassword":
     case "passwordlessConsume": {
       const purpose = ({ verifyEmail: "verify", resetPassword: "reset", passwordlessConsume: "passwordless" } as const)[op.id];
-      const clock: Record<string, string> = clockMs === null ? {} : { [CLOCK_HEADER]: String(clockMs) };
-      const { token } = await emailedOne(w, owner.token, XA.app, XA.base, user!.email, user!.access, purpose, { ...clock, ...client() });
+      const { token } = await emailedOne(w, owner.token, XA.app, XA.base, user!.email, user!.access, purpose, { ...clock(), ...client() });
       req.body = op.id === "verifyEmail" ? { token } : op.id === "resetPassword" ? { token, password: PASSWORD } : { link_token: token };
       break;
     }
@@ -192,8 +198,7 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
       req.body = { email };
       if (op.id === "resetOperatorPassword") {
         await must(j("POST", "/admin/auth/password-reset/send", { email }, client()), "operator reset");
-        const clock: Record<string, string> = clockMs === null ? {} : { [CLOCK_HEADER]: String(clockMs) };
-        const message = await lastMessage(w, owner.token, "public", email, "operator_password_reset", new Set(), clock);
+        const message = await lastMessage(w, owner.token, "public", email, "operator_password_reset", new Set(), clock());
         req.body = { token: new URL(message.link).searchParams.get("token"), password: PASSWORD };
       }
       break;
@@ -218,8 +223,7 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
     const email = `${fresh()}@example.com`;
     await must(j("POST", "/admin/signup", { email, password: PASSWORD, app_id: fresh() }, client()), "operator sign-up");
     if (op.id === "verifyOperatorEmail") {
-      const clock: Record<string, string> = clockMs === null ? {} : { [CLOCK_HEADER]: String(clockMs) };
-      const message = await lastMessage(w, owner.token, "public", email, "operator_email_verification", new Set(), clock);
+      const message = await lastMessage(w, owner.token, "public", email, "operator_email_verification", new Set(), clock());
       req.body = { token: new URL(message.link).searchParams.get("token") };
     } else {
       signedUp = (await must(j("POST", "/admin/auth/signin", { email, password: PASSWORD }, client()), "operator sign-in")).access_token;
@@ -231,8 +235,7 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
       break;
     case "thirdPartyCallback": {
       // A flow started at the provider and come back from it, with a GitHub user of its own.
-      const clock: Record<string, string> = clockMs === null ? {} : { [CLOCK_HEADER]: String(clockMs) };
-      req.body = await thirdPartyFlow(w, github, XA.base, place.providerId, { ...clock, ...client() });
+      req.body = await thirdPartyFlow(w, github, XA.base, place.providerId, { ...clock(), ...client() });
       break;
     }
   }
@@ -335,6 +338,8 @@ const findings: Finding[] = [];
 const reported = new Set<string>();
 const timing = { prepare: 0, snapshot: 0, request: 0, check: 0 };
 let injectedCount = 0;
+/** Faulted deletions that began, answered an error, and finished when repeated. */
+let resumedCount = 0;
 let attemptCount = 0;
 const sites = new Set<string>();
 
@@ -344,7 +349,22 @@ async function prepareAndRun(op: Operation, variant: Variant, fail?: { site: str
   const req = await prepare(op, variant);
   if (variant === "cold") clockMs! += PAST_EVERY_CACHE_MS;
   await before?.(req);
-  return run(req, fail);
+  return { ...(await run(req, fail)), req };
+}
+
+/**
+ * A deletion that began and then met the fault (the target is gone for every reader, its
+ * rows go in resumable steps): the same DELETE repeated without faults continues it, as a
+ * client or the cron would. Its answers until it is done (204), at most ten.
+ */
+async function resume(req: BuiltRequest): Promise<number[]> {
+  const answers: number[] = [];
+  for (let n = 0; n < 10; n++) {
+    const res = await j(req.method, req.path, req.body, req.headers);
+    answers.push(res.status);
+    if (res.status !== 202) break;
+  }
+  return answers;
 }
 
 async function sweep(op: Operation, variant: Variant) {
@@ -364,7 +384,7 @@ async function sweep(op: Operation, variant: Variant) {
     let t0 = Date.now();
     const db = await w.db();
     let before: Awaited<ReturnType<typeof snapshot>> | undefined;
-    const { res, calls, injected } = await prepareAndRun(op, variant, fault, async () => {
+    const { res, calls, injected, req } = await prepareAndRun(op, variant, fault, async () => {
       timing.prepare += Date.now() - t0;
       t0 = Date.now();
       before = await snapshot(db);
@@ -382,17 +402,27 @@ async function sweep(op: Operation, variant: Variant) {
     injectedCount++;
     sites.add(`${op.id} ${injected.site}`);
     t0 = Date.now();
-    const after = await snapshot(db);
+    let after = await snapshot(db);
+    const ok = res.status >= 200 && res.status < 300;
+    // A deletion that began is not half-applied if repeating it finishes it: then D1 and KV
+    // are judged once it is done.
+    const begun = !ok && op.method === "DELETE" && diff(before!, after).some((c) => c.table === "deletions" && c.kind === "added");
+    let resumed: number[] | undefined;
+    if (begun) {
+      resumed = await resume(req);
+      after = await snapshot(db);
+      if (resumed.at(-1) === 204) resumedCount++;
+      else note("half-applied (D1)", `answered ${res.status}; the deletion it began, repeated, answered ${resumed.join(", ")}`);
+    }
     const changed = diff(before!, after);
     const real = changed.filter((c) => !COUNTERS.has(c.table));
-    const ok = res.status >= 200 && res.status < 300;
     // The audit log may record what an error answer did and undid (a `user.revert` entry).
     const state = real.filter((c) => c.table !== "audit_log");
     if (res.status >= 500 && (res.status !== 503 || res.body?.code !== "unavailable")) note("fail-open", `answered ${res.status}: ${res.text.slice(0, 200)}`);
     if (res.status >= 500 && LEAKS.test(res.text)) note("fail-open", `the answer leaks internals: ${res.text.slice(0, 200)}`);
     if (op.id === "introspect" && JSON.stringify(res.body) !== JSON.stringify({ active: false })) note("fail-open", `introspection answered ${res.status} ${res.text.slice(0, 200)} with a storage call failing`);
     if (ok && changes(op) && state.length === 0) note("fail-open", `answered ${res.status} but D1 did not change`);
-    if (!ok && state.length > 0) {
+    if (!ok && !begun && state.length > 0) {
       note("half-applied (D1)", `answered ${res.status} ${res.body?.code ?? ""} but D1 changed: ${real.map((c) => `${c.kind} ${c.table}`).join(", ")}`);
     }
     const written = calls.filter((c) => c.binding === "kv" && (c.op === "put" || c.op === "delete") && c !== injected).map((c) => c.key!);
@@ -453,7 +483,7 @@ describe("fault injection at every KV and D1 call site", () => {
     swept.push(...(await sweepBootstrap()));
 
     const byKind = (k: Finding["kind"]) => findings.filter((f) => f.kind === k);
-    const report = { attempts: attemptCount, injected: injectedCount, sites: sites.size, operations: swept.length, findings };
+    const report = { attempts: attemptCount, injected: injectedCount, sites: sites.size, operations: swept.length, resumedDeletions: resumedCount, findings };
     mkdirSync(path.join(ROOT, "target", "adversarial"), { recursive: true });
     writeFileSync(path.join(ROOT, "target", "adversarial", `faults${FULL ? "-full" : ""}.json`), JSON.stringify(report, null, 2));
     recordFigure("faults", {
@@ -463,6 +493,7 @@ describe("fault injection at every KV and D1 call site", () => {
       callSites: sites.size,
       failOpen: byKind("fail-open").length,
       halfAppliedD1: byKind("half-applied (D1)").length,
+      resumedDeletions: resumedCount,
       kvDisagreements: byKind("D1 and KV disagree").length,
       notReached: byKind("not reached").length,
     });
