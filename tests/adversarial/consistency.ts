@@ -51,7 +51,9 @@ const KEYS: Record<string, string[]> = {
  * Every table's rows, read in one batch (one round trip). A table the migrations have and KEYS
  * does not is an error. Miniflare's synchronous proxy to local D1 has been seen to fail an
  * internal assertion ("false == true") under load (tests/e2e/harness.ts retries migrations
- * for the same reason): a read that fails so is made again, up to three times.
+ * for the same reason): a read that fails so is made again, up to three times. The statements
+ * are prepared once per database (`prepare` is the proxy's synchronous call; `batch` and `all`
+ * are not), so a sweep makes a few synchronous calls instead of tens of thousands.
  */
 export async function snapshot(db: any): Promise<Snapshot> {
   for (let attempt = 1; ; attempt++) {
@@ -63,11 +65,20 @@ export async function snapshot(db: any): Promise<Snapshot> {
   }
 }
 
+/** The prepared reads of every table, per database (the tables do not change during a run). */
+const prepared = new WeakMap<object, { tables: string[]; reads: any[] }>();
+
 async function readAll(db: any): Promise<Snapshot> {
-  const tables = (await db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' AND name NOT LIKE 'd1\\_%' ESCAPE '\\'").all()).results.map((r: any) => r.name as string);
-  const unknown = tables.filter((t: string) => !KEYS[t]);
-  if (unknown.length > 0) throw new Error(`consistency.ts does not know the tables ${unknown}: add their primary keys to KEYS`);
-  const results = await db.batch(tables.map((t: string) => db.prepare(`SELECT * FROM ${t}`)));
+  let statements = prepared.get(db);
+  if (!statements) {
+    const tables = (await db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\' AND name NOT LIKE 'd1\\_%' ESCAPE '\\'").all()).results.map((r: any) => r.name as string);
+    const unknown = tables.filter((t: string) => !KEYS[t]);
+    if (unknown.length > 0) throw new Error(`consistency.ts does not know the tables ${unknown}: add their primary keys to KEYS`);
+    statements = { tables, reads: tables.map((t: string) => db.prepare(`SELECT * FROM ${t}`)) };
+    prepared.set(db, statements);
+  }
+  const { tables } = statements;
+  const results = await db.batch(statements.reads);
   const out: Snapshot = {};
   tables.forEach((table: string, i: number) => {
     const key = KEYS[table];

@@ -85,6 +85,10 @@ let clockMs: number | null = null;
 /** Longer than the isolate's caches keep anything (public keys: 5 minutes). */
 const PAST_EVERY_CACHE_MS = 6 * 60_000;
 
+let d1: any;
+/** The worker's D1, one proxy for the whole sweep (consistency.ts prepares its reads once per database). */
+const database = async () => (d1 ??= await w.db());
+
 /** The header that sets the worker's clock to the sweep's (none at real time). */
 const clock = (): Record<string, string> => (clockMs === null ? {} : { [CLOCK_HEADER]: String(clockMs) });
 
@@ -382,7 +386,7 @@ async function sweep(op: Operation, variant: Variant) {
     attemptCount++;
     if (process.env.TESSERA_FAULTS_LOG) console.log(`fault: ${op.id} (${variant}) ${fault.site} #${fault.nth + 1}`);
     let t0 = Date.now();
-    const db = await w.db();
+    const db = await database();
     let before: Awaited<ReturnType<typeof snapshot>> | undefined;
     const { res, calls, injected, req } = await prepareAndRun(op, variant, fault, async () => {
       timing.prepare += Date.now() - t0;
