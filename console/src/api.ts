@@ -69,7 +69,12 @@ export async function call<T>(method: string, path: string, body?: unknown, quer
   return parsed as T;
 }
 
-const seg = encodeURIComponent;
+/** One path segment of an API URL: never empty, `.` or `..`, which fetch would resolve into
+ * another path (ids come from the location hash, which anyone's link may set). */
+export function seg(value: string): string {
+  if (value === "" || value === "." || value === "..") throw new Error(`not an id: "${value}"`);
+  return encodeURIComponent(value);
+}
 
 // ---------------------------------------------------------------- bodies (API.md, openapi.json)
 

@@ -15,14 +15,14 @@ export function isObject(value: unknown): value is JsonObject {
 export function mergePatch(before: JsonObject, after: JsonObject): JsonObject {
   const patch: JsonObject = {};
   for (const key of Object.keys(before)) {
-    if (!(key in after)) patch[key] = null;
+    if (!Object.hasOwn(after, key)) patch[key] = null;
   }
   for (const [key, value] of Object.entries(after)) {
     const old = before[key];
     if (isObject(value) && isObject(old)) {
       const inner = mergePatch(old, value);
       if (Object.keys(inner).length > 0) patch[key] = inner;
-    } else if (!(key in before) || !equal(old, value)) {
+    } else if (!Object.hasOwn(before, key) || !equal(old, value)) {
       patch[key] = value;
     }
   }

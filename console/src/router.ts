@@ -24,6 +24,8 @@ export function parseHash(hash: string): Route {
         return s;
       }
     });
+  // A dot segment is no id: a link carrying one would make the console call another path.
+  if (segments.some((s) => s === "." || s === "..")) return { segments: [], query: new URLSearchParams() };
   return { segments, query: new URLSearchParams(search) };
 }
 

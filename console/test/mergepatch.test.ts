@@ -22,4 +22,8 @@ describe("the merge patch between two documents", () => {
     expect(nullsIn({ a: null, b: { c: null, d: 1 }, e: [null] })).toEqual(["a", "b.c"]);
     expect(nullsIn({ a: 1 })).toEqual([]);
   });
+  it("removes and adds keys named like the built-ins of objects", () => {
+    expect(mergePatch({ constructor: 1, toString: "x" }, {})).toEqual({ constructor: null, toString: null });
+    expect(mergePatch({}, { constructor: 2 })).toEqual({ constructor: 2 });
+  });
 });

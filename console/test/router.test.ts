@@ -1,8 +1,20 @@
 import { describe, expect, it } from "vitest";
 import { resolvePage } from "../src/pages/registry";
+import { seg } from "../src/api";
 import { hashOf, parseHash } from "../src/router";
 
 describe("hash routes", () => {
+  it("take a link with a dot segment to the start page, never to another API path", () => {
+    expect(parseHash("#/apps/shop/tenants/%2E%2E/users/U").segments).toEqual([]);
+    expect(parseHash("#/apps/./tenants").segments).toEqual([]);
+  });
+
+  it("build API paths only of real ids", () => {
+    expect(seg("acme")).toBe("acme");
+    expect(seg("a/b")).toBe("a%2Fb");
+    for (const bad of ["", ".", ".."]) expect(() => seg(bad)).toThrow();
+  });
+
   it("read segments and the fragment's own query", () => {
     const r = parseHash("#/apps/shop/tenants/acme/users?email=al&status=suspended");
     expect(r.segments).toEqual(["apps", "shop", "tenants", "acme", "users"]);

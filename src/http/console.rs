@@ -29,10 +29,14 @@ pub enum ConsoleFile {
 }
 
 /// The headers the worker sets on a console response (over whatever the assets binding sent).
-pub fn security_headers(file: ConsoleFile) -> [(&'static str, &'static str); 8] {
+pub fn security_headers(file: ConsoleFile) -> [(&'static str, &'static str); 9] {
     [
         ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
         ("X-Content-Type-Options", "nosniff"),
+        (
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        ),
         ("Referrer-Policy", "no-referrer"),
         ("X-Frame-Options", "DENY"),
         ("Cross-Origin-Opener-Policy", "same-origin"),
@@ -44,7 +48,9 @@ pub fn security_headers(file: ConsoleFile) -> [(&'static str, &'static str); 8] 
         (
             "Cache-Control",
             match file {
-                ConsoleFile::Page => "no-cache",
+                // The page may be opened by an emailed link whose token is in its query: no
+                // copy of it is kept anywhere.
+                ConsoleFile::Page => "no-store",
                 ConsoleFile::Asset => "public, max-age=31536000, immutable",
             },
         ),
@@ -86,6 +92,12 @@ mod serve {
         for (name, value) in security_headers(file) {
             headers.set(name, value)?;
         }
+        // Only a file's own content may be kept for a year: a redirect or an error of the
+        // assets binding is not.
+        let status = fetched.status_code();
+        if file == ConsoleFile::Asset && !matches!(status, 200 | 304) {
+            headers.set("Cache-Control", "no-store")?;
+        }
         Ok(fetched.with_headers(headers))
     }
 }
@@ -125,7 +137,7 @@ mod tests {
                 .find(|(name, _)| *name == "Cache-Control")
                 .map(|(_, value)| value)
         };
-        assert_eq!(cache(ConsoleFile::Page), Some("no-cache"));
+        assert_eq!(cache(ConsoleFile::Page), Some("no-store"));
         assert_eq!(
             cache(ConsoleFile::Asset),
             Some("public, max-age=31536000, immutable")

@@ -136,7 +136,8 @@ describe("the operators' console", () => {
     expect(csp).not.toContain("unsafe");
     expect(page.headers.get("x-content-type-options")).toBe("nosniff");
     expect(page.headers.get("referrer-policy")).toBe("no-referrer");
-    expect(page.headers.get("cache-control")).toBe("no-cache");
+    expect(page.headers.get("cache-control")).toBe("no-store");
+    expect(page.headers.get("strict-transport-security")).toBe("max-age=31536000; includeSubDomains");
     const html = await page.text();
     expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/); // no inline script
     expect(html).not.toMatch(/\sstyle=/); // no inline style
