@@ -1,10 +1,13 @@
 import { defineConfig } from "vitest/config";
 
 // End-to-end specs: each file starts its own Miniflare (workerd) running build/ — see
-// tests/e2e/harness.ts. Build first (`make test-e2e` does).
+// tests/e2e/harness.ts. Build first (`make test-e2e` does). The adversarial specs
+// (tests/adversarial/, bounded unless TESSERA_SECURITY=full) run here too; the specs that
+// demonstrate holes still being fixed (tests/adversarial/holes/) run only under
+// `make test-security` (vitest.security.config.ts).
 export default defineConfig({
   test: {
-    include: ["tests/e2e/**/*.spec.ts"],
+    include: ["tests/e2e/**/*.spec.ts", "tests/adversarial/*.spec.ts"],
     // Each spec file runs in its own process with its own workerd; two at a time fits 2 cores.
     pool: "forks",
     maxWorkers: 2,

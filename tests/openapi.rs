@@ -219,3 +219,137 @@ fn every_response_body_has_the_fields_its_schema_documents() {
     check::<DeletionBody>();
     check::<DeletionProgress>();
 }
+
+/// The problem statuses that follow from an operation's shape, whatever it does: a path
+/// segment or query value can fail its pattern (`400`), a named app or tenant can be missing
+/// (`404`), a body can be malformed (`400`) or too large (`413`), a credential can be missing
+/// (`401`) or not allowed (`403` on `/admin`), and every operation but the static ones (health,
+/// the document, the console's files) reads a storage binding that can be down (`503`). The schemathesis run of the adversarial
+/// suite found operations that answered these without documenting them; this keeps a new
+/// operation from repeating it.
+#[test]
+fn every_operation_documents_the_problems_its_shape_implies() {
+    let doc = document();
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_default();
+            let mut needed: BTreeSet<&str> = BTreeSet::new();
+            let parameters = op["parameters"].as_array().cloned().unwrap_or_default();
+            // The console's files come from the assets binding: no storage, and the file name
+            // is not parsed (a file the build did not make is 404).
+            let console = matches!(id, "consoleRedirect" | "console" | "consoleAsset");
+            if parameters.iter().any(|p| p["in"] == "path") {
+                needed.insert("404");
+                if !console {
+                    needed.insert("400");
+                }
+            }
+            if parameters.iter().any(|p| p["in"] == "query") {
+                needed.insert("400");
+            }
+            if !op["requestBody"].is_null() {
+                needed.extend(["400", "413"]);
+            }
+            let schemes: Vec<&str> = op["security"]
+                .as_array()
+                .map(|alternatives| {
+                    alternatives
+                        .iter()
+                        .filter_map(|a| a.as_object())
+                        .flat_map(|a| a.keys().map(String::as_str))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !schemes.is_empty() {
+                needed.insert("401");
+            }
+            if schemes.contains(&"operatorToken") {
+                needed.insert("403");
+            }
+            if !matches!(id, "health" | "openapi") && !console {
+                needed.insert("503");
+            }
+            let documented = op["responses"].as_object().unwrap();
+            for status in needed {
+                if !documented.contains_key(status) {
+                    missing.push(format!("{method} {path}: {status}"));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "openapi.json omits problems these operations can answer: {missing:#?}"
+    );
+}
+
+/// A JSON value read with every object's keys checked for repeats: `serde_json::Value` (and
+/// most clients) silently keep the last of two equal keys, so a merge that leaves two
+/// `"429"` responses in one operation would document only one of them.
+struct NoRepeatedKeys(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for NoRepeatedKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Walk;
+        impl<'de> serde::de::Visitor<'de> for Walk {
+            type Value = NoRepeatedKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let (mut keys, mut repeated) = (BTreeSet::new(), Vec::new());
+                while let Some(key) = map.next_key::<String>()? {
+                    let NoRepeatedKeys(inner) = map.next_value()?;
+                    repeated.extend(inner.into_iter().map(|path| format!("{key}/{path}")));
+                    if !keys.insert(key.clone()) {
+                        repeated.push(key);
+                    }
+                }
+                Ok(NoRepeatedKeys(repeated))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut repeated = Vec::new();
+                while let Some(NoRepeatedKeys(inner)) = seq.next_element()? {
+                    repeated.extend(inner);
+                }
+                Ok(NoRepeatedKeys(repeated))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys(Vec::new()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys(Vec::new()))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys(Vec::new()))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys(Vec::new()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys(Vec::new()))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(NoRepeatedKeys(Vec::new()))
+            }
+        }
+        deserializer.deserialize_any(Walk)
+    }
+}
+
+#[test]
+fn no_object_of_the_document_repeats_a_key() {
+    let NoRepeatedKeys(repeated) =
+        serde_json::from_str(OPENAPI_JSON).expect("openapi.json is valid JSON");
+    assert!(
+        repeated.is_empty(),
+        "openapi.json repeats these keys (only the last one counts): {repeated:#?}"
+    );
+}

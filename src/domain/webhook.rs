@@ -37,7 +37,10 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now_seconds: i64) -> bool
         }
     }
     let Some(t) = t else { return false };
-    if (now_seconds - t).abs() > TOLERANCE_SECONDS || signatures.is_empty() {
+    // `abs_diff`, not `(now - t).abs()`: the client picks `t`, and near i64::MIN the
+    // subtraction overflows (a panic in debug builds; in release a wrap whose `abs()` can stay
+    // negative and pass the check).
+    if now_seconds.abs_diff(t) > TOLERANCE_SECONDS.unsigned_abs() || signatures.is_empty() {
         return false;
     }
     let expected = sign(secret, t, body);
@@ -71,5 +74,20 @@ mod tests {
         assert!(!verify(SECRET, "v1=abc", body, 1000));
         assert!(!verify(SECRET, "t=1000", body, 1000));
         assert!(!verify(SECRET, "", body, 1000));
+    }
+
+    #[test]
+    fn a_time_at_the_ends_of_the_integer_range_is_refused_without_overflow() {
+        let body = b"{}";
+        let now: i64 = 1_767_225_600;
+        for t in [
+            i64::MIN,
+            i64::MAX,
+            now.wrapping_add(i64::MIN),
+            now.wrapping_sub(i64::MAX),
+        ] {
+            let header = format!("t={t},v1={}", sign(SECRET, t, body));
+            assert!(!verify(SECRET, &header, body, now), "t={t}");
+        }
     }
 }

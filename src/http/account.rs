@@ -26,21 +26,24 @@ pub async fn change_password(
     params: &Params,
 ) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
-    let body: PasswordBody = json_body(&mut req).await?;
-    let current = body
-        .current_password
-        .as_deref()
-        .map(Password::parse)
-        .transpose()?;
-    let new = Password::parse(&body.new_password)?;
+    // Parsed here, judged by the use case after the bearer token (401 before 400).
+    let change = json_body::<PasswordBody>(&mut req).await.and_then(|body| {
+        Ok(account::PasswordChange {
+            current: body
+                .current_password
+                .as_deref()
+                .map(Password::parse)
+                .transpose()?,
+            new: Password::parse(&body.new_password)?,
+        })
+    });
     let client = client_subject_of(&req);
     account::change_password(
         cx,
         &app_id,
         &tenant_id,
         bearer(&req).as_deref(),
-        current.as_ref(),
-        &new,
+        change,
         client,
     )
     .await?;

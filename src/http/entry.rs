@@ -61,7 +61,9 @@ async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
     let url = req
         .url()
         .map_err(|_| Error::validation("the request URL cannot be parsed"))?;
-    let (route, params) = resolve(req.method().as_ref(), url.path())?;
+    // The method as received: `Request::method()` of the worker crate reads any method it does
+    // not know (QUERY, PROPFIND, …) as GET, which would serve GET handlers for them.
+    let (route, params) = resolve(&req.inner().method(), url.path())?;
     // Health, the OpenAPI document and the console need no storage and no configuration:
     // answer them even when D1 is missing.
     match route {

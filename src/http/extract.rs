@@ -64,8 +64,15 @@ pub async fn optional_json_body<T: DeserializeOwned + Default>(
     parse_json(&bytes)
 }
 
-/// Parses JSON bytes; a failure is `400 validation_failed` with serde's explanation.
+/// Parses a JSON object; anything else is `400 validation_failed` with serde's explanation.
+///
+/// Every body of the API is an object. serde also reads a struct from a JSON array (its fields
+/// by position), so without the check `[null, null]` would pass for `{"plan_tier": null,
+/// "rate_limit_override": null}` and change a user (found by the schemathesis run).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::validation("the JSON body must be an object"));
+    }
     serde_json::from_slice(bytes).map_err(|e| Error::validation(format!("invalid JSON body: {e}")))
 }
 

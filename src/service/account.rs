@@ -9,7 +9,7 @@
 //! KV fails now. Must not depend on `http`.
 
 use super::cache::{self, OnKvFailure};
-use super::credentials::verify_password;
+use super::credentials::{account_subject, verify_password};
 use super::introspection::active_user;
 use super::sessions;
 use super::{edge, Ctx, Stores};
@@ -50,19 +50,30 @@ async fn caller<S: Stores>(
     })
 }
 
+/// The passwords of a change as the client sent them.
+#[derive(Debug)]
+pub struct PasswordChange {
+    /// Required when the user has a password.
+    pub current: Option<Password>,
+    pub new: Password,
+}
+
 /// `POST …/auth/password` — bearer access token. Replaces the password; `current` must be the
 /// current one when the user has one (`400` when missing, `401 invalid_credentials` when
-/// wrong). Every other session of the user in the tenant is revoked.
+/// wrong). Every other session of the user in the tenant is revoked. `change` is the parsed
+/// body, judged only once the bearer token is: a request without a valid token is `401`
+/// whatever its body.
 pub async fn change_password<S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,
     tenant_id: &TenantId,
     bearer: Option<&str>,
-    current: Option<&Password>,
-    new: &Password,
+    change: Result<PasswordChange, Error>,
     client: Option<String>,
 ) -> Result<(), Error> {
     let me = caller(cx, app_id, tenant_id, bearer).await?;
+    let PasswordChange { current, new } = change?;
+    let (current, new) = (current.as_ref(), &new);
     me.tenant.require(LoginMethod::EmailPassword)?;
     let policy = cx.app_password_policy(&me.app.settings)?;
     let mut settle = Settlement::default();
@@ -70,7 +81,7 @@ pub async fn change_password<S: Stores>(
         let current = current.ok_or_else(|| Error::validation("current_password is required"))?;
         // Counted as a sign-in attempt before any hashing, and checked as one.
         let attempt = Attempt {
-            account: format!("account:{}", me.face.email),
+            account: account_subject(&me.face.email),
             client,
             now: cx.now,
         };

@@ -9,6 +9,8 @@
 use super::cache::insert;
 use super::{Ctx, Stores};
 use crate::domain::device::DeviceToken;
+use crate::domain::email::Email;
+use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::password::{Password, PasswordHash, PasswordParams, PasswordPolicy};
 use crate::domain::Error;
@@ -74,24 +76,43 @@ pub async fn verify_password<S: Stores>(
     Ok(matched)
 }
 
-/// The throttling subject of a sign-in attempt at `account` (`operator:<email>`,
-/// `account:<email>`): the device's own when the attempt carries a valid device token of that
-/// account, else the account's. So an account locked out by someone who knows only its email
-/// still lets its owner's browser in (`domain::device`).
+/// The throttling subject of an end user's email in a tenant (its counters are kept per app
+/// and tenant by the store): what sign-in, password change and reset count and clear.
+pub fn account_subject(email: &Email) -> String {
+    format!("account:{email}")
+}
+
+/// What an end user's device token is bound to: the email's account in one tenant of one app,
+/// the scope of the throttle it lifts. Without the app and tenant, a device token earned by
+/// signing up with the victim's email wherever sign-up is open would lift the victim's
+/// lockout everywhere else. (Ids are slugs without `/`, so the form is unambiguous.)
+pub fn end_user_device_account(app: &AppId, tenant: &TenantId, email: &Email) -> String {
+    format!("account:{app}/{tenant}/{email}")
+}
+
+/// The throttling subject of a sign-in attempt whose fallback subject is `account`
+/// (`operator:<email>`, `account:<email>`): the device's own when the attempt carries a valid
+/// device token bound to `device_account` (the operator's subject itself; for end users
+/// `end_user_device_account`), else `account`. So an account locked out by someone who knows
+/// only its email still lets its owner's browser in (`domain::device`).
 pub fn attempt_subject<S: Stores>(
     cx: &Ctx<'_, S>,
     account: &str,
+    device_account: &str,
     device: Option<&str>,
 ) -> Result<String, Error> {
     let key = cx.device_key()?;
     Ok(device
-        .and_then(|token| key.verify(account, token, cx.now))
+        .and_then(|token| key.verify(device_account, token, cx.now))
         .map_or_else(|| account.to_owned(), |device| device.subject()))
 }
 
-/// A new device token for the browser that just signed `account` in.
-pub fn device_token<S: Stores>(cx: &Ctx<'_, S>, account: &str) -> Result<DeviceToken, Error> {
-    cx.device_key()?.issue(account, cx.random()?, cx.now)
+/// A new device token, bound to `device_account`, for the browser that just signed it in.
+pub fn device_token<S: Stores>(
+    cx: &Ctx<'_, S>,
+    device_account: &str,
+) -> Result<DeviceToken, Error> {
+    cx.device_key()?.issue(device_account, cx.random()?, cx.now)
 }
 
 /// After a successful check: when `stored` is weaker than `policy` (fewer iterations, or the

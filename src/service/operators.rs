@@ -259,7 +259,7 @@ pub async fn signin<S: Stores>(
 ) -> Result<OperatorSignedIn, Error> {
     let account = format!("operator:{email}");
     let attempt = Attempt {
-        account: attempt_subject(cx, &account, device)?,
+        account: attempt_subject(cx, &account, &account, device)?,
         client,
         now: cx.now,
     };

@@ -14,7 +14,7 @@
 //! its email verified and no password. Must not depend on `http`.
 
 use super::cache::{self, OnKvFailure};
-use super::credentials::device_token;
+use super::credentials::{device_token, end_user_device_account};
 use super::email::require_delivery;
 use super::recovery::{link_base, link_challenge, send_challenge, Outgoing};
 use super::sessions;
@@ -192,7 +192,10 @@ async fn complete<S: Stores>(
         user.passwordless = true;
         return Ok(Some(Consumed {
             signed_in: SignedIn {
-                device: device_token(cx, &format!("account:{}", face.email))?,
+                device: device_token(
+                    cx,
+                    &end_user_device_account(&app.id, &tenant.id, &face.email),
+                )?,
                 user: EndUser::with(&user, face, &policy),
                 session: issued,
             },
@@ -223,7 +226,10 @@ async fn complete<S: Stores>(
     match outcome {
         SignUpOutcome::SignedUp => Ok(Some(Consumed {
             signed_in: SignedIn {
-                device: device_token(cx, &format!("account:{}", face.email))?,
+                device: device_token(
+                    cx,
+                    &end_user_device_account(&app.id, &tenant.id, &face.email),
+                )?,
                 user: EndUser::with(&user, face, &policy),
                 session: issued,
             },

@@ -14,6 +14,7 @@
 //! their links to `OPERATOR_LINK_BASE_URL`. Must not depend on `http`.
 
 use super::cache::{self, OnKvFailure};
+use super::credentials::account_subject;
 use super::email::{enqueue, require_delivery};
 use super::introspection::active_user;
 use super::users::EndUser;
@@ -268,7 +269,7 @@ pub async fn reset_password<S: Stores>(
         .app_password_policy(&app.settings)?
         .hash(password, cx.random()?);
     let settle = Settlement {
-        clear: Some(format!("account:{}", found.challenge.email)),
+        clear: Some(account_subject(&found.challenge.email)),
         give_back: client,
     };
     let revoked = cx

@@ -7,7 +7,10 @@
 //! is upgraded after a success.
 
 use super::cache::{self, OnKvFailure};
-use super::credentials::{attempt_subject, device_token, rehash_if_weaker, verify_password};
+use super::credentials::{
+    account_subject, attempt_subject, device_token, end_user_device_account, rehash_if_weaker,
+    verify_password,
+};
 use super::sessions::{self, IssuedSession};
 use super::users::EndUser;
 use super::{Ctx, Stores};
@@ -28,11 +31,6 @@ pub struct SignedIn {
     pub user: EndUser,
     pub session: IssuedSession,
     pub device: DeviceToken,
-}
-
-/// The throttling subject of an email's account in a tenant.
-fn account_of(email: &Email) -> String {
-    format!("account:{email}")
 }
 
 fn require_email_password(tenant: &Tenant) -> Result<(), Error> {
@@ -88,7 +86,10 @@ pub async fn signup<S: Stores>(
         return Err(Error::EmailTaken);
     }
     Ok(SignedIn {
-        device: device_token(cx, &account_of(&face.email))?,
+        device: device_token(
+            cx,
+            &end_user_device_account(&app.id, &tenant.id, &face.email),
+        )?,
         user: EndUser::with(&user, face, &policy),
         session: issued,
     })
@@ -109,9 +110,10 @@ pub async fn signin<S: Stores>(
 ) -> Result<SignedIn, Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
     require_email_password(&tenant)?;
-    let account = account_of(&email);
+    let account = account_subject(&email);
+    let device_account = end_user_device_account(&app.id, &tenant.id, &email);
     let attempt = Attempt {
-        account: attempt_subject(cx, &account, device)?,
+        account: attempt_subject(cx, &account, &device_account, device)?,
         client,
         now: cx.now,
     };
@@ -153,6 +155,6 @@ pub async fn signin<S: Stores>(
     Ok(SignedIn {
         user: EndUser::with(&user, face, &policy),
         session: issued,
-        device: device_token(cx, &account)?,
+        device: device_token(cx, &device_account)?,
     })
 }

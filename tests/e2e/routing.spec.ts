@@ -75,12 +75,34 @@ describe("bad input", () => {
     expect(put.headers.get("allow")).toBe("POST, GET");
   });
 
+  it("answers a method it does not know with 405, never as if it were GET", async () => {
+    // (workerd itself answers 501 to methods it does not know at all; these it passes on.)
+    for (const method of ["QUERY", "PROPFIND"]) {
+      const res = await json(method, "/healthz");
+      expect(res.status, method).toBe(405);
+      expect(res.body.code).toBe("method_not_allowed");
+      expect(res.headers.get("allow")).toBe("GET");
+    }
+  });
+
   it("refuses malformed JSON, wrong types and empty bodies with 400", async () => {
     for (const body of ["{", "not json", "[]", '{"email": 5, "password": "longenough"}', '{"email": "a@example.com"}', ""]) {
       const res = await json("POST", "/admin/auth/signin", body);
       expect(res.status, body).toBe(400);
       expect(res.body.code).toBe("validation_failed");
     }
+  });
+
+  it("refuses a JSON array where an object is expected, even when every field is optional", async () => {
+    const owner = { authorization: "Bearer test-root-token" };
+    for (const body of ['["owner@example.com", "correct horse battery"]', "[null, null]", "5", '"text"']) {
+      const res = await json("POST", "/admin/bootstrap", body, owner);
+      expect(res.status, body).toBe(400);
+      expect(res.body.code).toBe("validation_failed");
+    }
+    // The bootstrap refused above left nothing behind: the first real one still succeeds.
+    const ok = await json("POST", "/admin/bootstrap", { email: "owner@example.com", password: "correct horse battery" }, owner);
+    expect(ok.status, ok.text).toBe(201);
   });
 
   it("refuses bodies over 64 KiB with 413", async () => {

@@ -145,6 +145,29 @@ fn operator_signin(
     ))
 }
 
+/// The operator side of `signin::a_stored_hash_under_the_production_floor_is_never_trusted`:
+/// an operator hash planted with one iteration never signs in outside tests.
+#[test]
+fn a_stored_operator_hash_under_the_production_floor_is_never_trusted() {
+    use tessera::domain::password::PasswordPolicy;
+    use tessera::store::OperatorStore;
+    let mut w = World::new();
+    let Principal::PlatformOwner(id) = w.owner() else {
+        panic!("the bootstrap operator is the platform owner")
+    };
+    // The deployed operator policy (no test cost) from here on.
+    w.config.test_pbkdf2_iterations = None;
+    w.new_isolate();
+    let weak = PasswordPolicy::insecure_for_tests(1).hash(&password(PASSWORD), [7; 16]);
+    block_on(w.db.update_operator_password(&id, &weak)).unwrap();
+    let refused = operator_signin(&w, PASSWORD, "client:192.0.2.1", None);
+    assert_eq!(refused.unwrap_err(), Error::InvalidCredentials);
+    let floor = PasswordPolicy::insecure_for_tests(100_000).hash(&password(PASSWORD), [7; 16]);
+    block_on(w.db.update_operator_password(&id, &floor)).unwrap();
+    let control = operator_signin(&w, PASSWORD, "client:192.0.2.1", None);
+    assert!(control.is_ok(), "a hash at the floor verifies: {control:?}");
+}
+
 #[test]
 fn a_locked_out_owner_still_gets_in_from_a_browser_that_signed_in_before() {
     let w = World::new();

@@ -2,6 +2,7 @@
 
 use crate::world::*;
 use futures_executor::block_on;
+use tessera::domain::ids::{AppId, TenantId};
 use tessera::domain::password::derivations;
 use tessera::domain::tenancy::LoginMethod;
 use tessera::domain::user::UserStatus;
@@ -318,14 +319,20 @@ fn after_a_hashing_change_unknown_and_known_emails_cost_the_same() {
     assert_eq!(cost("new@example.com"), unknown);
 }
 
+/// A hash written into the database with almost no cost (an attacker with write access, a
+/// restored backup, a test database copied into production) never signs anyone in outside
+/// tests: anything under the floor of 100,000 iterations is refused even with the right
+/// password, and is not upgraded (which would erase the trace). At the floor it verifies.
 #[test]
 fn a_stored_hash_under_the_production_floor_is_never_trusted() {
+    use tessera::domain::password::PasswordPolicy;
+    use tessera::store::UserStore;
     let mut w = World::new();
     let owner = w.owner();
     let (app_id, tenant_id) = (app("public"), tenant("public"));
-    // A hash planted with one iteration (say, through a restored backup or a bug elsewhere).
+    // Created under a test cost, so the first planted hash comes through the real write path.
     w.config.test_pbkdf2_iterations = Some(1);
-    block_on(users::create(
+    let user = block_on(users::create(
         &w.cx(),
         &owner,
         &app_id,
@@ -333,19 +340,67 @@ fn a_stored_hash_under_the_production_floor_is_never_trusted() {
         email("planted@example.com"),
         Some(&password(PASSWORD)),
     ))
-    .unwrap();
-    // The deployed policy (no test cost) refuses it, even with the right password.
+    .unwrap()
+    .face
+    .user_id;
+    // The deployed policy (no test cost) from here on, at its cheapest production cost so
+    // the test stays quick: the floor is the same for every production policy.
+    let serde_json::Value::Object(cheapest) = serde_json::json!({
+        "password_algorithm": "pbkdf2-sha256",
+        "password_iterations": 100_000,
+    }) else {
+        unreachable!()
+    };
+    block_on(tenancy::patch_app(&w.cx(), &owner, &app_id, cheapest)).unwrap();
     w.config.test_pbkdf2_iterations = None;
     w.new_isolate();
-    let refused = signin(
-        &w,
-        &app_id,
-        &tenant_id,
-        "planted@example.com",
-        PASSWORD,
-        None,
-    );
-    assert_eq!(refused.unwrap_err(), Error::InvalidCredentials);
+    let stored = || {
+        block_on(w.db.find_user(&app_id, &user))
+            .unwrap()
+            .and_then(|found| found.password_hash)
+            .unwrap()
+    };
+    // Writes a hash of `iterations` for the password, then signs in with the password.
+    let planted = |iterations: u32| {
+        let hash =
+            PasswordPolicy::insecure_for_tests(iterations).hash(&password(PASSWORD), [7; 16]);
+        block_on(w.db.update_user_password(&app_id, &user, &hash)).unwrap();
+        let signed = signin(
+            &w,
+            &app_id,
+            &tenant_id,
+            "planted@example.com",
+            PASSWORD,
+            None,
+        );
+        (hash, signed)
+    };
+    for iterations in [1, 1_000, 99_999] {
+        let (weak, refused) = planted(iterations);
+        assert_eq!(
+            refused.unwrap_err(),
+            Error::InvalidCredentials,
+            "a stored hash of {iterations} iterations"
+        );
+        assert_eq!(stored(), weak, "a refused hash is not upgraded");
+    }
+    let (_, control) = planted(100_000);
+    assert!(control.is_ok(), "a hash at the floor verifies: {control:?}");
+}
+
+/// Locks `who`'s account in the tenant out the way someone who knows only the email would:
+/// wrong guesses from 120 client addresses.
+fn lock_out(w: &World, app_id: &AppId, tenant_id: &TenantId, who: &str) {
+    for n in 0..120 {
+        let _ = signin(
+            w,
+            app_id,
+            tenant_id,
+            who,
+            "wrong horse battery",
+            Some(&format!("client:198.51.100.{n}")),
+        );
+    }
 }
 
 #[test]
@@ -353,16 +408,7 @@ fn a_users_own_browser_signs_in_while_its_account_is_locked_out() {
     let w = World::new();
     let (app_id, tenant_id) = (app("public"), tenant("public"));
     let device = signup(&w, &app_id, &tenant_id, "victim@example.com").device;
-    for n in 0..120 {
-        let _ = signin(
-            &w,
-            &app_id,
-            &tenant_id,
-            "victim@example.com",
-            "wrong horse battery",
-            Some(&format!("client:198.51.100.{n}")),
-        );
-    }
+    lock_out(&w, &app_id, &tenant_id, "victim@example.com");
     let locked = signin(
         &w,
         &app_id,
@@ -382,4 +428,55 @@ fn a_users_own_browser_signs_in_while_its_account_is_locked_out() {
         Some(device.expose()),
     ));
     assert!(with_device.is_ok(), "{with_device:?}");
+}
+
+/// A device token lifts the lockout of the one account it was issued for: the email in that
+/// app's tenant. Anyone can sign up with the victim's email in another app (or tenant) with
+/// open sign-up and so earn a device token for that email there; presented at the victim's
+/// locked-out account it must not move the attacker's guesses onto a fresh device counter.
+#[test]
+fn a_device_token_of_the_same_email_elsewhere_does_not_lift_a_lockout() {
+    let w = World::new();
+    let owner = w.owner();
+    let (app_id, tenant_id) = (app("public"), tenant("public"));
+    let victim = signup(&w, &app_id, &tenant_id, "victim@example.com").device;
+    let elsewhere = w.app(&owner, "shop");
+    let other_tenant = w.tenant(&owner, &elsewhere, "acme");
+    let foreign = signup(&w, &elsewhere, &other_tenant, "victim@example.com").device;
+    let sibling = w.tenant(&owner, &app_id, "sibling");
+    let sibling_device = block_on(signin::signup(
+        &w.cx(),
+        &app_id,
+        &sibling,
+        email("victim@example.com"),
+        &password(PASSWORD),
+        None,
+    ))
+    .expect("a sibling tenant's sign-up")
+    .device;
+    lock_out(&w, &app_id, &tenant_id, "victim@example.com");
+    let with = |device: &str| {
+        block_on(signin::signin(
+            &w.cx(),
+            &app_id,
+            &tenant_id,
+            email("victim@example.com"),
+            &password(PASSWORD),
+            Some("client:203.0.113.7".to_owned()),
+            Some(device),
+        ))
+    };
+    for (whence, device) in [
+        ("another app", &foreign),
+        ("another tenant of the app", &sibling_device),
+    ] {
+        assert!(
+            matches!(with(device.expose()), Err(Error::RateLimited(_))),
+            "a device token from {whence} lifted the lockout"
+        );
+    }
+    assert!(
+        with(victim.expose()).is_ok(),
+        "the control: the account's own device token lifts it"
+    );
 }

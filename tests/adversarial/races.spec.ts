@@ -1,0 +1,150 @@
+// Races against Miniflare: requests that reach one isolate at the same moment and interleave at
+// every storage call.
+//
+// - 20 concurrent refreshes of one refresh token, many times over: never two successors, no
+//   5xx, and the one successor works;
+// - a suspension and a sign-in of the same user at once: whichever wins, no usable session
+//   survives the suspension (the sign-in's tokens introspect inactive and cannot refresh);
+// - the last two app-wide admins removing (or demoting) each other at once, and the owner
+//   removing both at once: at least one active app-wide admin always remains.
+//
+// `make test` runs a few trials of each; `make test-security` the full counts.
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { startWorker, type TestWorker } from "../e2e/harness";
+import { buildWorld, PASSWORD, type World } from "./fixture";
+import { FULL, recordFigure } from "./figures";
+
+const TRIALS = {
+  refresh: FULL ? 100 : 8,
+  suspendSignin: FULL ? 100 : 8,
+  lastAdmin: FULL ? 60 : 5,
+};
+const CONCURRENT_REFRESHES = 20;
+
+let w: TestWorker;
+let world: World;
+
+beforeAll(async () => {
+  w = await startWorker();
+  world = await buildWorld(w);
+}, 300_000);
+
+afterAll(async () => {
+  await w?.dispose();
+});
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+let n = 0;
+const client = () => ({ "cf-connecting-ip": `10.9.${(++n >> 8) & 255}.${n & 255}` });
+
+async function signup() {
+  const { XA } = world;
+  const email = `race-${++n}-${Date.now().toString(36)}@example.com`;
+  const res = await w.json("POST", `${XA.base}/auth/signup`, { email, password: PASSWORD }, client());
+  expect(res.status, res.text).toBe(201);
+  return { email, id: res.body.user.id as string, session: res.body.session };
+}
+
+describe("races", () => {
+  it(`gives ${CONCURRENT_REFRESHES} concurrent refreshes of one token exactly one successor, ${TRIALS.refresh} times`, async () => {
+    const { XA } = world;
+    let requests = 0;
+    for (let trial = 0; trial < TRIALS.refresh; trial++) {
+      const { session } = await signup();
+      const results = await Promise.all(
+        Array.from({ length: CONCURRENT_REFRESHES }, () => w.json("POST", `${XA.base}/auth/refresh`, { refresh_token: session.refresh_token })),
+      );
+      requests += results.length;
+      for (const r of results) expect(r.status, `trial ${trial}: ${r.text}`).toBeLessThan(500);
+      const ok = results.filter((r) => r.status === 200);
+      expect(ok.length, `trial ${trial}: at least one refresh succeeds`).toBeGreaterThan(0);
+      const successors = new Set(ok.map((r) => r.body.session.refresh_token));
+      expect(successors.size, `trial ${trial}: successors`).toBe(1);
+      // The one successor works and the session was not taken for stolen.
+      const next = await w.json("POST", `${XA.base}/auth/refresh`, { refresh_token: [...successors][0] });
+      expect(next.status, `trial ${trial}: the successor refreshes: ${next.text}`).toBe(200);
+      const active = await w.json("POST", `${XA.base}/oauth/introspect`, { token: next.body.session.access_token }, bearer(XA.apiKey));
+      expect(active.body.active, `trial ${trial}: the session is alive`).toBe(true);
+    }
+    recordFigure("races.refresh", { trials: TRIALS.refresh, concurrent: CONCURRENT_REFRESHES, requests });
+  }, FULL ? 1_800_000 : 120_000);
+
+  it(`leaves no usable session when a suspension and a sign-in race, ${TRIALS.suspendSignin} times`, async () => {
+    const { XA, owner } = world;
+    const outcomes: Record<string, number> = {};
+    for (let trial = 0; trial < TRIALS.suspendSignin; trial++) {
+      const user = await signup();
+      const [suspended, signedIn] = await Promise.all([
+        w.json("POST", `/admin/apps/${XA.app}/tenants/${XA.tenant}/users/${user.id}/suspend`, {}, bearer(owner.token)),
+        w.json("POST", `${XA.base}/auth/signin`, { email: user.email, password: PASSWORD }, client()),
+      ]);
+      expect(suspended.status, `trial ${trial}: ${suspended.text}`).toBe(200);
+      expect([200, 403], `trial ${trial}: ${signedIn.text}`).toContain(signedIn.status);
+      const key = `suspend ${suspended.status}, sign-in ${signedIn.status}`;
+      outcomes[key] = (outcomes[key] ?? 0) + 1;
+      // Every session of the user, the sign-up's and the racing sign-in's, is dead.
+      const sessions = [user.session, ...(signedIn.status === 200 ? [signedIn.body.session] : [])];
+      for (const s of sessions) {
+        const introspected = await w.json("POST", `${XA.base}/oauth/introspect`, { token: s.access_token }, bearer(XA.apiKey));
+        expect(introspected.body, `trial ${trial}: a token of the suspended user introspects`).toEqual({ active: false });
+        const me = await w.json("GET", `${XA.base}/auth/me`, undefined, bearer(s.access_token));
+        expect(me.status, `trial ${trial}: /auth/me of a suspended user`).not.toBe(200);
+        const refreshed = await w.json("POST", `${XA.base}/auth/refresh`, { refresh_token: s.refresh_token });
+        expect(refreshed.status, `trial ${trial}: refresh of a suspended user: ${refreshed.text}`).toBe(403);
+      }
+    }
+    recordFigure("races.suspendSignin", { trials: TRIALS.suspendSignin, outcomes });
+  }, FULL ? 1_800_000 : 120_000);
+
+  it(`keeps an active app-wide admin when the last two remove each other, ${TRIALS.lastAdmin} times per way`, async () => {
+    const { owner } = world;
+    const outcomes: Record<string, number> = {};
+    const ways: Array<[string, (a: Admin, b: Admin) => Promise<unknown>]> = [
+      ["suspend each other", (a, b) => Promise.all([patch(a.id, { status: "suspended" }, b.token), patch(b.id, { status: "suspended" }, a.token)])],
+      ["leave each other", (a, b) => Promise.all([patch(a.id, { status: "left" }, b.token), patch(b.id, { status: "left" }, a.token)])],
+      ["demote each other", (a, b) => Promise.all([patch(a.id, { roles: ["support"] }, b.token), patch(b.id, { roles: ["support"] }, a.token)])],
+      ["both leave", (a, b) => Promise.all([patch(a.id, { status: "left" }, a.token), patch(b.id, { status: "left" }, b.token)])],
+      ["the owner removes both", (a, b) => Promise.all([patch(a.id, { status: "left" }, owner.token), patch(b.id, { status: "suspended" }, owner.token)])],
+    ];
+    let trials = 0;
+    for (const [way, race] of ways) {
+      for (let trial = 0; trial < TRIALS.lastAdmin; trial++) {
+        trials++;
+        app = `race-${++n}`;
+        expect((await w.json("POST", "/admin/apps", { id: app }, bearer(owner.token))).status).toBe(201);
+        const a = await admin();
+        const b = await admin();
+        const results = (await race(a, b)) as Array<{ status: number; text: string }>;
+        for (const r of results) expect(r.status, `${way}, trial ${trial}: ${r.text}`).toBeLessThan(500);
+        const members = await w.json("GET", `/admin/apps/${app}/members`, undefined, bearer(owner.token));
+        const admins = members.body.items.filter((m: any) => m.status === "active" && m.tenant_id === null && m.roles.includes("admin"));
+        expect(admins.length, `${way}, trial ${trial}: active app-wide admins after ${results.map((r) => r.status)}`).toBeGreaterThanOrEqual(1);
+        const key = `${way}: ${results.map((r) => r.status).sort().join(" ")}`;
+        outcomes[key] = (outcomes[key] ?? 0) + 1;
+      }
+    }
+    recordFigure("races.lastAdmin", { trials, outcomes });
+  }, FULL ? 1_800_000 : 120_000);
+});
+
+interface Admin {
+  id: string;
+  token: string;
+}
+
+let app = "";
+
+function patch(id: string, body: unknown, token: string) {
+  return w.json("PATCH", `/admin/apps/${app}/members/${id}`, body, bearer(token));
+}
+
+async function admin(): Promise<Admin> {
+  const email = `admin-${++n}@example.com`;
+  const invited = await w.json("POST", `/admin/apps/${app}/members`, { email, membership_type: "admin", roles: ["admin"], tenant_id: null }, bearer(world.owner.token));
+  expect(invited.status, invited.text).toBe(201);
+  const accepted = await w.json("POST", "/admin/invites/accept", { invite_token: invited.body.invite_token, password: PASSWORD });
+  expect(accepted.status, accepted.text).toBe(200);
+  const signin = await w.json("POST", "/admin/auth/signin", { email, password: PASSWORD });
+  expect(signin.status, signin.text).toBe(200);
+  return { id: invited.body.member.id, token: signin.body.access_token };
+}
