@@ -456,9 +456,10 @@ describe("a half-applied billing event", () => {
     const first = await send();
     faults.kv = null;
     expect(failed, "the flags write was made to fail").toBe(true);
-    expect(first.status, first.text).toBe(503);
+    // The change is D1's and answered as made; the edge document is pending (edge_sync), not
+    // undone: the isolate's retry, the sweep or, here, the replay rewrites it from D1.
+    expect(first.status, first.text).toBe(200);
     const introspect = () => w.json("POST", `${XA.base}/oauth/introspect`, { token: signup.session.access_token }, bearer(XA.apiKey));
-    expect((await introspect()).body.plan_tier, "the edge has not seen the change yet").toBe("free");
     const retried = await send();
     expect(retried.status, retried.text).toBe(200);
     expect((await introspect()).body.plan_tier).toBe(X.plan);

@@ -97,22 +97,22 @@ describe("a D1 change whose KV mirror failed converges", () => {
     await expectAgreement(changes);
   });
 
-  it("a sign-out whose rev: write failed: the access token stops introspecting", async () => {
+  it("a sign-out whose edge-document write failed: the access token stops introspecting", async () => {
     const { XA } = world;
     const user = await freshUser();
     const { changes } = await faultThenSweep(
-      () => failOnce("kv", /^put rev:/),
+      () => failOnce("kv", /^put flags:/),
       () => w.json("POST", `${XA.base}/auth/signout`, undefined, bearer(user.session.access_token)),
     );
     expect((await introspect(user.session.access_token)).body, "revoked in D1").toEqual({ active: false });
     await expectAgreement(changes);
   });
 
-  it("a revocation of every session whose rev: write failed: the access token stops introspecting", async () => {
+  it("a revocation of every session whose edge-document write failed: the access token stops introspecting", async () => {
     const { XA, owner } = world;
     const user = await freshUser();
     const { changes } = await faultThenSweep(
-      () => failOnce("kv", /^put rev:/),
+      () => failOnce("kv", /^put flags:/),
       () => w.json("POST", `/admin/apps/${XA.app}/tenants/${XA.tenant}/users/${user.id}/sessions/revoke`, undefined, bearer(owner.token)),
     );
     expect((await introspect(user.session.access_token)).body, "revoked in D1").toEqual({ active: false });
