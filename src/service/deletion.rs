@@ -400,13 +400,9 @@ async fn step<S: Stores>(
                     .parse::<usize>()
                     .map_err(|_| Error::Internal("a deletion's cursor does not parse".into()))?,
             };
-            let tenants: Vec<&TenantId> = deletion
-                .tenants
-                .iter()
-                .skip(from)
-                .take(EDGE_WRITES_PER_STEP)
-                .collect();
-            for tenant in &tenants {
+            let rest = deletion.tenants.get(from..).unwrap_or_default();
+            let tenants = &rest[..rest.len().min(EDGE_WRITES_PER_STEP)];
+            for tenant in tenants {
                 edge::publish_changed(cx, &edge::user_doc(app, tenant, &user)).await?;
             }
             let reached = from + tenants.len();
