@@ -11,12 +11,13 @@
 //! 2. a writer leases the document and reads what it must say (version included) in one D1
 //!    round trip, writes it to KV, and gives the lease back: the document is closed (known to
 //!    say what D1 holds) only when the written version is still D1's and no other writer is
-//!    in flight; when D1 moved on meanwhile, it is reopened, because this write may have
-//!    buried a newer one. Two writers of one document therefore end on D1's state, or leave
-//!    it pending;
+//!    in flight; when D1 moved on meanwhile, it is reopened with a new version, because this
+//!    write may have buried a newer one (and a writer still in flight must not close it). Two
+//!    writers of one document therefore end on D1's state, or leave it pending;
 //! 3. a pending document is retried by the isolate that failed, after KV's per-key gap (the
 //!    worker schedules `retry_deferred` after its response), and whatever is left — a writer
-//!    died, KV was down — by the cron's `sweep`, which also takes back leases of dead writers.
+//!    died, KV was down — by the cron's `sweep`, which also takes back leases of dead writers
+//!    (a lease count that has not come back to zero for `LEASE_TIMEOUT_MS`).
 //!
 //! A failed KV write (a `429` included) therefore never fails or undoes the change: D1 has
 //! it, sign-in, refresh and `/auth/me` honour it at once, and introspection converges within

@@ -443,9 +443,11 @@ pub trait EdgeSyncStore {
     /// Gives back a lease on `doc` after writing `version` to KV (`written`) or failing to.
     /// Closes the document when the write was of the current version and no other writer
     /// holds a lease; reopens it when D1 moved on meanwhile (the write may have buried a newer
-    /// copy). `true` when the document is now known to say what D1 holds.
+    /// copy) by bumping its version, so that no writer in flight can close it after that.
+    /// `true` when the document is now known to say what D1 holds.
     async fn release_edge(&self, doc: &str, version: i64, written: bool) -> Result<bool, Error>;
-    /// Takes back leases taken before `expired_before` (their writers died), then returns up
+    /// Takes back leases held since before `expired_before` (their writers died; a lease taken
+    /// while others are held does not renew them), then returns up
     /// to `limit` documents that may not say what D1 holds, oldest change first.
     async fn find_stale_edges(
         &self,

@@ -200,9 +200,32 @@ pub async fn a_writer_that_was_overtaken_reopens_the_document<D: Database>(db: &
     // The slow writer's copy of version 1 may have landed after the fast one's.
     assert!(!db.release_edge(&key.doc(), 1, true).await.unwrap());
     assert_eq!(stale_users(db, 10).await, [key.doc()]);
+    // Reopened by a new version, which the sweep's writer reads and closes.
     let retry = db.lease_user_edge(&key, at(0), at(5)).await.unwrap();
-    assert_eq!(retry.version, 2);
-    assert!(db.release_edge(&key.doc(), 2, true).await.unwrap());
+    assert_eq!(retry.version, 3);
+    assert!(db.release_edge(&key.doc(), 3, true).await.unwrap());
+}
+
+pub async fn an_overtaken_writer_that_finishes_first_keeps_the_document_open<D: Database>(db: &D) {
+    let (a, t) = (app("public"), tenant("public"));
+    let (_, face) = sign_up(db, &a, &t, "ann@example.com", 1).await;
+    let key = key_of(&face);
+    db.mark_edge_changed(&key.doc(), at(1)).await.unwrap();
+    let slow = db.lease_user_edge(&key, at(0), at(2)).await.unwrap();
+    db.mark_edge_changed(&key.doc(), at(3)).await.unwrap();
+    let fast = db.lease_user_edge(&key, at(0), at(4)).await.unwrap();
+    // The fast writer's copy landed first, the slow one's (older) after it; the slow writer
+    // gives its lease back first. The fast one must not close the document then: KV holds
+    // the slow writer's older copy.
+    assert!(!db
+        .release_edge(&key.doc(), slow.version, true)
+        .await
+        .unwrap());
+    assert!(!db
+        .release_edge(&key.doc(), fast.version, true)
+        .await
+        .unwrap());
+    assert_eq!(stale_users(db, 10).await, [key.doc()]);
 }
 
 pub async fn the_sweep_lists_open_documents_and_takes_back_dead_leases<D: Database>(db: &D) {
@@ -218,15 +241,22 @@ pub async fn the_sweep_lists_open_documents_and_takes_back_dead_leases<D: Databa
         "oldest change first"
     );
     assert_eq!(stale_users(db, 2).await[0], bob.doc());
-    // A writer died holding a lease: no one can close the document until the leases are
-    // older than the timeout (the newest lease counts).
+    // A writer died holding a lease: no one can close the document until the lease is older
+    // than the timeout. Leases taken meanwhile do not renew it (else a document rewritten
+    // more often than the timeout, by the sweep itself, would stay open for ever).
     db.lease_user_edge(&ann, at(0), at(30)).await.unwrap();
     let live = db.lease_user_edge(&ann, at(0), at(40)).await.unwrap();
     assert!(!db
         .release_edge(&ann.doc(), live.version, true)
         .await
         .unwrap());
-    db.find_stale_edges(at(45), 10).await.unwrap();
+    db.find_stale_edges(at(29), 10).await.unwrap();
+    let early = db.lease_user_edge(&ann, at(0), at(41)).await.unwrap();
+    assert!(!db
+        .release_edge(&ann.doc(), early.version, true)
+        .await
+        .unwrap());
+    db.find_stale_edges(at(35), 10).await.unwrap();
     let after = db.lease_user_edge(&ann, at(0), at(50)).await.unwrap();
     assert!(db
         .release_edge(&ann.doc(), after.version, true)

@@ -110,6 +110,7 @@ macro_rules! contract_suite {
                 edge_sync::a_lease_reads_what_the_document_must_say,
                 edge_sync::only_the_last_writer_of_the_current_version_closes_a_document,
                 edge_sync::a_writer_that_was_overtaken_reopens_the_document,
+                edge_sync::an_overtaken_writer_that_finishes_first_keeps_the_document_open,
                 edge_sync::the_sweep_lists_open_documents_and_takes_back_dead_leases,
                 edge_sync::the_policy_document_is_leased_with_the_policy,
                 edge_sync::a_new_signing_key_bumps_its_owners_keys_document_leased_with_the_keys,

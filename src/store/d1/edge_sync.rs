@@ -45,7 +45,8 @@ fn lease(doc: &str, now: Timestamp) -> Statement {
     Statement::new(
         "INSERT INTO edge_sync (doc, version, synced_version, leases, leased_at, changed_at) \
          VALUES (?1, 0, 0, 1, ?2, ?2) ON CONFLICT (doc) DO UPDATE SET \
-         leases = leases + 1, leased_at = excluded.leased_at",
+         leases = leases + 1, \
+         leased_at = CASE WHEN leases = 0 THEN excluded.leased_at ELSE leased_at END",
         vec![text(doc), time(now)],
     )
 }
@@ -169,7 +170,9 @@ impl<B: SqlBackend> EdgeSyncStore for SqlStore<B> {
         // before this release. `n` is 1 when the document is now closed.
         let row = self
             .first::<NumberRow>(Statement::new(
-                "UPDATE edge_sync SET leases = max(leases - 1, 0), synced_version = CASE \
+                "UPDATE edge_sync SET leases = max(leases - 1, 0), \
+                 version = CASE WHEN version != ?2 THEN version + 1 ELSE version END, \
+                 synced_version = CASE \
                  WHEN version != ?2 THEN 0 \
                  WHEN ?3 = 1 AND leases <= 1 THEN ?2 \
                  ELSE synced_version END \

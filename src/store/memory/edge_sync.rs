@@ -62,8 +62,10 @@ impl State {
                 changed_at: now,
                 ..EdgeSyncRow::default()
             });
+        if row.leases == 0 {
+            row.leased_at = now;
+        }
         row.leases += 1;
-        row.leased_at = now;
         row.version
     }
 }
@@ -157,6 +159,7 @@ impl EdgeSyncStore for MemoryStore {
         let leases = row.leases;
         row.leases = (leases - 1).max(0);
         if row.version != version {
+            row.version += 1;
             row.synced_version = 0;
         } else if written && leases <= 1 {
             row.synced_version = version;
