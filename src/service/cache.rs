@@ -197,6 +197,18 @@ pub async fn app_changed<S: Stores>(cx: &Ctx<'_, S>, app: &App) -> Result<(), Er
     Ok(())
 }
 
+/// As `app_changed` when only the app's id is at hand: reads it from D1 first, and withdraws
+/// the mirror when that read fails.
+pub async fn app_refreshed<S: Stores>(cx: &Ctx<'_, S>, app_id: &AppId) -> Result<(), Error> {
+    match cx.db.find_app(app_id).await {
+        Ok(Some(app)) => app_changed(cx, &app).await,
+        Ok(None) | Err(_) => {
+            cx.caches.apps.borrow_mut().remove(app_id);
+            cx.edge.delete_app(app_id).await
+        }
+    }
+}
+
 /// After the deletion of an app began in D1: this isolate forgets the app, its tenants, its
 /// policy, its keys and its password parameters, and the KV mirror of the app is withdrawn
 /// (its tenants' mirrors go with their rows; without the app's, no lookup reaches them). A KV

@@ -193,8 +193,15 @@ pub async fn create_key<S: Stores>(
         )
         .await?;
     // The store bumped the owner's copy with the key: write it, then refresh this isolate.
+    // The key is made: a failed refresh only drops this isolate's ring (read again on next
+    // use), it does not fail the change.
     publish(cx, owner).await;
-    load_from_d1(cx, owner).await?;
+    if let Err(e) = load_from_d1(cx, owner).await {
+        cx.caches.keyrings.borrow_mut().remove(owner);
+        cx.warn(&format!(
+            "key ring not refreshed after a new key (read again on next use): {e:?}"
+        ));
+    }
     Ok(key.kid().to_owned())
 }
 

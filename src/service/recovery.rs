@@ -33,9 +33,7 @@ use crate::domain::secret::{PlainSecret, SecretHash, SecretKind};
 use crate::domain::tenancy::{LoginMethod, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
-use crate::store::{
-    ConsumeCount, EmailStore, OperatorStore, SendCount, Settlement, TenancyStore, UserStore,
-};
+use crate::store::{ConsumeCount, EmailStore, OperatorStore, SendCount, Settlement, UserStore};
 
 /// A message about to be sent: for whom, from which app, for what.
 pub(super) struct Outgoing<'a> {
@@ -196,6 +194,14 @@ pub async fn verify_email<S: Stores>(
     let Some(Subject::User(user_id)) = found.subject else {
         return Err(Error::InvalidCode);
     };
+    // Read before the change, so the answer needs nothing after it: a verification that is
+    // made is answered as made.
+    let (mut user, face) = cx
+        .db
+        .find_tenant_user(&app.id, &tenant.id, &user_id)
+        .await?
+        .ok_or(Error::InvalidCode)?;
+    let policy = cache::policy(cx, &app.id, OnKvFailure::ReadD1).await?;
     let settle = Settlement {
         clear: None,
         give_back: client,
@@ -213,12 +219,8 @@ pub async fn verify_email<S: Stores>(
     if !verified {
         return Err(Error::InvalidCode);
     }
-    let (user, face) = cx
-        .db
-        .find_tenant_user(&app.id, &tenant.id, &user_id)
-        .await?
-        .ok_or(Error::InvalidCode)?;
-    EndUser::of(cx, &user, face).await
+    user.email_verified = true;
+    Ok(EndUser::with(&user, face, &policy))
 }
 
 /// `POST …/auth/password-reset/send` — no credential. Sends a reset link (15 min) when the
@@ -398,6 +400,12 @@ pub async fn verify_operator_email<S: Stores>(
     let Some(Subject::Operator(operator_id)) = found.subject else {
         return Err(Error::InvalidCode);
     };
+    // Read before the change, so that a verification that is made is answered as made.
+    let mut operator = cx
+        .db
+        .find_operator(&operator_id)
+        .await?
+        .ok_or(Error::InvalidCode)?;
     let settle = Settlement {
         clear: None,
         give_back: client,
@@ -407,16 +415,18 @@ pub async fn verify_operator_email<S: Stores>(
         .verify_operator_email(&found.challenge.id, &operator_id, cx.now, &settle)
         .await?
         .ok_or(Error::InvalidCode)?;
-    // Their mirrors say so too, and this isolate forgets its copies.
+    operator.email_verified_at.get_or_insert(cx.now);
+    // Their mirrors say so too, and this isolate forgets its copies. The change is made: a
+    // mirror that can be neither rewritten nor withdrawn now is logged, and lives at most
+    // its TTL (a day) — the app keeps answering as pending until then.
     for app_id in &apps {
-        if let Some(app) = cx.db.find_app(app_id).await? {
-            cache::app_changed(cx, &app).await?;
+        if let Err(e) = cache::app_refreshed(cx, app_id).await {
+            cx.warn(&format!(
+                "the mirror of app {app_id} still says it awaits verification: {e:?}"
+            ));
         }
     }
-    cx.db
-        .find_operator(&operator_id)
-        .await?
-        .ok_or(Error::InvalidCode)
+    Ok(operator)
 }
 
 /// `POST /admin/auth/password-reset` — the link's token and a new password. Sets the

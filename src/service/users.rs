@@ -130,21 +130,28 @@ pub async fn heal_flags<S: Stores>(
 }
 
 /// Writes `updated` over `current` in D1 (compare-and-swap on the version; the edge document
-/// is bumped in the same batch), then rewrites the edge document from D1.
+/// is bumped in the same batch), then rewrites the edge document from D1. The answer is built
+/// from what the compare-and-swap wrote (and the policy read before it): nothing read after
+/// the commit can fail a change that is made.
 async fn change_face<S: Stores>(
     cx: &Ctx<'_, S>,
+    user: &User,
     current: &TenantUser,
     updated: &TenantUser,
     audit: &AuditEntry,
 ) -> Result<EndUser, Error> {
+    let policy = cache::policy(cx, &current.app_id, OnKvFailure::ReadD1).await?;
     if !cx.db.update_face(updated, current.version, audit).await? {
         return Err(Error::Conflict(
             "the user changed concurrently; read it again".to_owned(),
         ));
     }
     heal_flags(cx, &current.app_id, &current.tenant_id, &current.user_id).await;
-    let (user, fresh) = user_of(cx, &current.app_id, &current.tenant_id, &current.user_id).await?;
-    EndUser::of(cx, &user, fresh).await
+    let written = TenantUser {
+        version: current.version + 1,
+        ..updated.clone()
+    };
+    Ok(EndUser::with(user, written, &policy))
 }
 
 fn user_change<'a>(face: &'a TenantUser, action: AuditAction, detail: Value) -> Change<'a> {
@@ -262,7 +269,7 @@ pub async fn set_status<S: Stores>(
 ) -> Result<EndUser, Error> {
     allow_tenant(caller, Permission::UsersSuspend, app_id, tenant_id)?;
     let reason: Option<String> = reason.map(|r| r.chars().take(500).collect());
-    let current = face_of(cx, app_id, tenant_id, user_id).await?;
+    let (user, current) = user_of(cx, app_id, tenant_id, user_id).await?;
     let mut updated = current.clone();
     updated.status = status;
     let action = match status {
@@ -274,7 +281,7 @@ pub async fn set_status<S: Stores>(
         actor(caller),
         user_change(&current, action, json!({ "reason": reason })),
     )?;
-    change_face(cx, &current, &updated, &audit).await
+    change_face(cx, &user, &current, &updated, &audit).await
 }
 
 /// What `PATCH …/users/{user}` changes: the plan tier and/or the rate-limit override
@@ -296,7 +303,7 @@ pub async fn change_plan<S: Stores>(
     change: PlanChange,
 ) -> Result<EndUser, Error> {
     allow_tenant(caller, Permission::UsersPlan, app_id, tenant_id)?;
-    let current = face_of(cx, app_id, tenant_id, user_id).await?;
+    let (user, current) = user_of(cx, app_id, tenant_id, user_id).await?;
     let mut updated = current.clone();
     if let Some(tier) = change.plan_tier {
         if !cx.db.find_policy(app_id).await?.has_plan(&tier) {
@@ -323,7 +330,7 @@ pub async fn change_plan<S: Stores>(
             }),
         ),
     )?;
-    change_face(cx, &current, &updated, &audit).await
+    change_face(cx, &user, &current, &updated, &audit).await
 }
 
 /// `PUT …/users/{user}/roles` — `users:write`. Replaces the roles assigned by hand in this
@@ -338,7 +345,7 @@ pub async fn set_roles<S: Stores>(
 ) -> Result<EndUser, Error> {
     allow_tenant(caller, Permission::UsersWrite, app_id, tenant_id)?;
     cx.db.find_policy(app_id).await?.check_roles(&roles)?;
-    let current = face_of(cx, app_id, tenant_id, user_id).await?;
+    let (user, current) = user_of(cx, app_id, tenant_id, user_id).await?;
     let mut updated = current.clone();
     updated.roles = roles;
     let audit = audit_entry(
@@ -350,7 +357,7 @@ pub async fn set_roles<S: Stores>(
             json!({ "roles": { "from": current.roles, "to": updated.roles } }),
         ),
     )?;
-    change_face(cx, &current, &updated, &audit).await
+    change_face(cx, &user, &current, &updated, &audit).await
 }
 
 /// `POST …/users/{user}/associate` — `users:write`. The app user may now sign in to this

@@ -175,3 +175,71 @@ fn a_kv_copy_that_does_not_parse_is_read_as_kv_failing() {
         }
     }
 }
+
+#[test]
+fn a_user_change_is_answered_as_made_whenever_d1_made_it() {
+    // Each call of a suspension (cold isolate: every read it can make) made to fail in turn:
+    // an error answer leaves D1 as it was; when D1 made the change, the answer says so —
+    // nothing read after the commit can turn a change that was made into an error.
+    let mut w = World::new();
+    let owner = w.owner();
+    let (p, t) = (app("public"), tenant("public"));
+    let probe = signup(&w, &p, &t, "probe@example.com").user.face.user_id;
+    w.new_isolate();
+    w.db.faults().clear_calls();
+    w.kv.faults().clear_calls();
+    let suspend = |w: &World, user| {
+        block_on(users::set_status(
+            &w.cx(),
+            &owner,
+            &p,
+            &t,
+            &user,
+            UserStatus::Suspended,
+            Some("spec"),
+        ))
+    };
+    suspend(&w, probe).unwrap();
+    let calls: Vec<String> =
+        w.db.faults()
+            .calls()
+            .into_iter()
+            .chain(w.kv.faults().calls())
+            .collect();
+    let commit = calls.iter().position(|c| c == "db update_face").unwrap();
+    assert!(
+        commit + 1 < calls.len(),
+        "calls after the change: {calls:?}"
+    );
+    for (n, call) in calls.iter().enumerate() {
+        let user = signup(&w, &p, &t, &format!("s{n}@example.com"))
+            .user
+            .face
+            .user_id;
+        w.new_isolate();
+        let failing = call.clone();
+        let rule = move |c: &str| c == failing;
+        if call.starts_with("db ") {
+            w.db.faults().fail_when(rule);
+        } else {
+            w.kv.faults().fail_when(rule);
+        }
+        let answer = suspend(&w, user);
+        w.db.faults().heal();
+        w.kv.faults().heal();
+        let (_, face) = block_on(w.db.find_tenant_user(&p, &t, &user))
+            .unwrap()
+            .unwrap();
+        match answer {
+            Ok(answered) => {
+                assert_eq!(face.status, UserStatus::Suspended, "{call}");
+                assert_eq!(answered.face.status, UserStatus::Suspended, "{call}");
+                assert_eq!(answered.face.version, face.version, "{call}");
+            }
+            Err(e) => {
+                assert!(n <= commit, "{call} (after the change) answered {e:?}");
+                assert_eq!(face.status, UserStatus::Active, "{call}: {e:?}");
+            }
+        }
+    }
+}
