@@ -384,6 +384,14 @@ impl Deletion {
         self.phases().get(self.phase).copied()
     }
 
+    /// Done for whoever asked at `now`: every phase ran, or all but the one that only waits —
+    /// a user's `Flags` phase, which withdraws its edge documents once no access token of it
+    /// can be alive (the cron or a repeated `DELETE` runs it then). The `DELETE` answers `204`
+    /// from here on; the deletion's progress still shows it running until then.
+    pub fn settled(&self, now: Timestamp) -> bool {
+        self.state == State::Done || matches!(self.next(now), Next::WaitUntil(_))
+    }
+
     /// What to do next at `now`: run the current phase, wait (a user's `Flags` phase, until no
     /// access token issued before the deletion began can be alive), or nothing (done).
     pub fn next(&self, now: Timestamp) -> Next {

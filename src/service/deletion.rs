@@ -10,8 +10,8 @@
 //! of the target is withdrawn with its `edge_sync` row (`Phase::Flags`, through
 //! `edge::withdraw`). A user's documents are first rewritten through `edge` (no face: every
 //! token refused) and withdrawn only once no access token of it can be alive; until then the
-//! deletion waits (`Next::WaitUntil`), running, without spending the budget — `202` to the
-//! request, finished by a repeated `DELETE` or the cron.
+//! deletion waits (`Next::WaitUntil`), running, without spending the budget — settled for the
+//! request (`204`: the user is gone), finished by a repeated `DELETE` or the cron.
 //!
 //! Must not depend on `http`.
 

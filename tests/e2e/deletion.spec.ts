@@ -125,9 +125,12 @@ describe("erasing a user from an app", () => {
     expect(await everyKey()).toContain(id);
 
     const erased = await json("DELETE", `/admin/apps/${app}/users/${id}`, undefined, await owner());
-    // Its documents refuse every token of it at once, and stay until none can be alive.
-    expect(erased.status, erased.text).toBe(202);
-    expect(erased.body.deletion).toMatchObject({ state: "running", progress: { phase: "flags" } });
+    // Done for the operator (204): the user is gone. Its documents refuse every token of it at
+    // once, and stay until none can be alive: the deletion still runs, waiting in its last phase.
+    expect(erased.status, erased.text).toBe(204);
+    const began = (await auditLog(app)).find((e) => e.action === "user.erase");
+    const waiting = await json("GET", `/admin/apps/${app}/deletions/${began.detail.deletion_id}`, undefined, await owner());
+    expect(waiting.body.deletion).toMatchObject({ state: "running", progress: { phase: "flags" } });
     expect((await introspect(app, "bravo", key, sessions.bravo)).active).toBe(false);
     expect(await everyKey()).toContain(`flags:${app}:bravo:${id}`);
     const later = await ownerAt(afterTokens());
@@ -188,8 +191,11 @@ describe("deleting a user from one tenant", () => {
     await json("POST", `/admin/apps/${app}/tenants/bravo/users/${id}/associate`, undefined, await owner());
     const inBravo = (await signin(app, "bravo", "ada@example.com")).body.session.access_token;
     const res = await json("DELETE", `/admin/apps/${app}/tenants/acme/users/${id}`, undefined, await owner());
-    expect(res.status, res.text).toBe(202);
-    expect(res.body.deletion).toMatchObject({ state: "running", progress: { phase: "flags" } });
+    // 204: all that is left is to wait for its access tokens to expire.
+    expect(res.status, res.text).toBe(204);
+    const began = (await auditLog(app, "acme")).find((e) => e.action === "user.delete");
+    const waiting = await json("GET", `/admin/apps/${app}/deletions/${began.detail.deletion_id}`, undefined, await owner());
+    expect(waiting.body.deletion).toMatchObject({ state: "running", progress: { phase: "flags" } });
     expect((await introspect(app, "acme", keyA, ada.session.access_token)).active).toBe(false);
     expect((await introspect(app, "bravo", keyB, inBravo)).active).toBe(true);
     // The document says "no face" (a missing one would let the token judge itself)...

@@ -296,7 +296,7 @@ const ENDPOINTS: EndpointClass[] = [
     call: (app, auth, id) => json("GET", `/admin/apps/${app}/tenants/public/users/${id}`, undefined, auth),
   },
   {
-    method: "DELETE", path: "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}", need: "users:write", ok: 202,
+    method: "DELETE", path: "/admin/apps/{app_id}/tenants/{tenant_id}/users/{user_id}", need: "users:write", ok: 204,
     prepare: (app) => endUser(app),
     call: (app, auth, id) => json("DELETE", `/admin/apps/${app}/tenants/public/users/${id}`, undefined, auth),
     effect: async (app, id, allowed) => {
@@ -305,7 +305,7 @@ const ENDPOINTS: EndpointClass[] = [
     },
   },
   {
-    method: "DELETE", path: "/admin/apps/{app_id}/users/{user_id}", need: "users:write", ok: 202,
+    method: "DELETE", path: "/admin/apps/{app_id}/users/{user_id}", need: "users:write", ok: 204,
     prepare: (app) => endUser(app),
     call: (app, auth, id) => json("DELETE", `/admin/apps/${app}/users/${id}`, undefined, auth),
     effect: async (app, id, allowed) => {

@@ -2,8 +2,9 @@
 // within its request answers 204 (done); a bigger one answers 202 with the deletion, which goes
 // on by itself (the cron) or when the same `DELETE` is repeated ("Continue now"). Its progress
 // is read again every few seconds while the page shows it. A user's deletion that only waits
-// for the user's access tokens to expire (`onlyWaits`) is done for the operator: the user is
-// gone, and the rest goes by itself.
+// for the user's access tokens to expire is done for the operator (its DELETE answers 204;
+// `onlyWaits` recognises it when its progress is read): the user is gone, and the rest goes by
+// itself.
 
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
