@@ -2,9 +2,9 @@ import { defineConfig } from "vitest/config";
 
 // End-to-end specs: each file starts its own Miniflare (workerd) running build/ — see
 // tests/e2e/harness.ts. Build first (`make test-e2e` does). The adversarial specs
-// (tests/adversarial/, bounded unless TESSERA_SECURITY=full) run here too; the specs that
-// demonstrate holes still being fixed (tests/adversarial/holes/) run only under
-// `make test-security` (vitest.security.config.ts).
+// (tests/adversarial/, bounded unless TESSERA_SECURITY=full) run here too; a spec that
+// demonstrates a hole still being fixed would go in tests/adversarial/holes/, run only by
+// `make test-security` (vitest.security.config.ts; none today).
 export default defineConfig({
   test: {
     include: ["tests/e2e/**/*.spec.ts", "tests/adversarial/*.spec.ts"],

@@ -1,9 +1,9 @@
 import { defineConfig, mergeConfig } from "vitest/config";
 import base from "./vitest.config";
 
-// `make test-security`: every spec of `make test` (the adversarial ones at full scale, set by
-// TESSERA_SECURITY=full) plus tests/adversarial/holes/ — the specs that demonstrate holes still
-// being fixed, kept out of `make test` until their fixes land (RELIABILITY.md lists them).
+// `make test-security`: every spec of `make test`, the adversarial ones at full scale (set by
+// TESSERA_SECURITY=full). A spec that demonstrates a hole still being fixed goes in
+// tests/adversarial/holes/ (run only here; none today — RELIABILITY.md lists the holes).
 export default mergeConfig(
   base,
   defineConfig({

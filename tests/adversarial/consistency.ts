@@ -59,13 +59,35 @@ const KEYS: Record<string, string[]> = {
  * are not), so a sweep makes a few synchronous calls instead of tens of thousands.
  */
 export async function snapshot(db: any): Promise<Snapshot> {
+  return again(() => readAll(db));
+}
+
+/**
+ * `read`, made again (up to three times in all) when local D1 fails it with the internal
+ * assertion "false == true" that Miniflare's D1 sometimes throws under load on 2 cores (seen
+ * in CI in a read of this file; the harness retries worker start-ups for the same reason).
+ * Only the test's own reads are retried; the worker's calls are never.
+ */
+async function again<T>(read: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await readAll(db);
+      return await read();
     } catch (e) {
       if (attempt >= 3 || !String((e as Error)?.message ?? e).includes("false == true")) throw e;
     }
   }
+}
+
+/** `db` and `kv` for reads that go through `again` (the statement is prepared inside it). */
+function steady(db: any, kv: any) {
+  const statement = (sql: string, args: unknown[]) => ({
+    first: () => again(() => db.prepare(sql).bind(...args).first()),
+    all: () => again(() => db.prepare(sql).bind(...args).all()),
+  });
+  return {
+    db: { prepare: (sql: string) => ({ ...statement(sql, []), bind: (...args: unknown[]) => statement(sql, args) }) },
+    kv: { get: (key: string) => again(() => kv.get(key)) },
+  };
 }
 
 /** The prepared reads of every table, per database (the tables do not change during a run). */
@@ -186,7 +208,8 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 const sorted = (v: unknown[]) => [...v].map(String).sort();
 
 /** Where KV disagrees with D1 for the touched entities (empty: they agree). */
-export async function disagreements(db: any, kv: any, t: Touched, nowMs: number): Promise<string[]> {
+export async function disagreements(rawDb: any, rawKv: any, t: Touched, nowMs: number): Promise<string[]> {
+  const { db, kv } = steady(rawDb, rawKv);
   const out: string[] = [];
   for (const u of t.users) {
     const [app, tenant, user] = u.split("|");
