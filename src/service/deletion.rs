@@ -30,7 +30,7 @@ use crate::domain::ids::{AppId, DeletionId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::user::UserId;
 use crate::domain::Error;
-use crate::store::{DeletionStore, EdgeStore, UserStateStore};
+use crate::store::{DeletionStore, EdgeStore, UserStateStore, UserStore};
 use serde_json::json;
 
 /// The most tenants one user's erasure covers in its first step (the faces are read at once).
@@ -435,15 +435,33 @@ async fn step<S: Stores>(
             // KV first, then the rows: a failed withdrawal leaves its row, and this step is
             // run again (`Deletion::next` kept a user's until no token of it can be alive).
             let docs = cx.db.find_edge_docs(target, EDGE_WRITES_PER_STEP).await?;
+            // (An app's or tenant's faces are gone for good by now: no check for them.)
+            let user_target = matches!(target, Target::User { .. });
+            let mut withdrawn = Vec::with_capacity(docs.len());
             for name in &docs {
                 match MirroredDoc::parse(name) {
-                    Some(doc) => edge::withdraw(cx, &doc).await?,
+                    // A user deleted from one tenant may have been associated with it again
+                    // while the deletion waited: that face's document stays (a missing one
+                    // would let its tokens judge themselves, a suspension included).
+                    Some(doc) if user_target && has_face(cx, &doc).await? => {}
+                    Some(doc) => {
+                        edge::withdraw(cx, &doc).await?;
+                        withdrawn.push(doc);
+                    }
                     None => cx.warn(&format!(
                         "edge_sync names {name}, which is no mirrored document"
                     )),
                 }
             }
-            let forgotten = cx.db.forget_edge_docs(&docs).await?;
+            let names: Vec<String> = withdrawn.iter().map(MirroredDoc::name).collect();
+            let forgotten = cx.db.forget_edge_docs(&names).await?;
+            // A face made again between the check and the withdrawal: its document is written
+            // back from D1 (bumped, so the sweep finishes it if KV fails now).
+            for doc in withdrawn.iter().filter(|_| user_target) {
+                if has_face(cx, doc).await? {
+                    edge::publish_changed(cx, doc).await?;
+                }
+            }
             Step {
                 rows: forgotten,
                 edge_writes: docs.len(),
@@ -503,4 +521,16 @@ async fn step<S: Stores>(
             }
         }
     })
+}
+
+/// Whether `doc` is a user's edge document whose user has a face in its tenant now.
+async fn has_face<S: Stores>(cx: &Ctx<'_, S>, doc: &MirroredDoc) -> Result<bool, Error> {
+    match doc {
+        MirroredDoc::User(key) => Ok(cx
+            .db
+            .find_tenant_user(&key.app, &key.tenant, &key.user)
+            .await?
+            .is_some()),
+        _ => Ok(false),
+    }
 }

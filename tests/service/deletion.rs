@@ -789,3 +789,51 @@ fn a_user_deletion_that_waits_for_its_tokens_to_expire_spends_nothing_of_the_bud
     let done = block_on(deletion::run(&w.cx(), waiting, &mut budget)).unwrap();
     assert_eq!(done.state, State::Done);
 }
+
+#[test]
+fn a_user_associated_again_while_its_deletion_waits_keeps_its_edge_document() {
+    // Deleted from acme (it stays in bravo), then associated with acme again and suspended
+    // there while the deletion waited: when the deletion's last phase runs, the new face's
+    // document must stay — without it, the suspended user's tokens would judge themselves.
+    let mut w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    let bravo = w.tenant(&owner, &shop, "bravo");
+    let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
+    let ada = signup(&w, &shop, &acme, "ada@example.com");
+    let id = ada.user.face.user_id;
+    block_on(users::associate(&w.cx(), &owner, &shop, &bravo, &id)).unwrap();
+    let waiting = delete_user(&w, &owner, &shop, &acme, &id).unwrap();
+    assert_eq!(waiting.state, State::Running);
+    block_on(users::associate(&w.cx(), &owner, &shop, &acme, &id)).unwrap();
+    outlive_tokens(&w);
+    let token = signin(&w, &shop, &acme, "ada@example.com", PASSWORD, None)
+        .unwrap()
+        .session
+        .access_token;
+    assert!(is_active(&w, &shop, &acme, &key, &token));
+    block_on(users::set_status(
+        &w.cx(),
+        &owner,
+        &shop,
+        &acme,
+        &id,
+        tessera::domain::user::UserStatus::Suspended,
+        None,
+    ))
+    .unwrap();
+    assert_eq!(
+        block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap(),
+        1,
+        "the waiting deletion finished"
+    );
+    let name = format!("flags:shop:acme:{id}");
+    assert!(
+        w.kv.raw(&name)
+            .is_some_and(|(doc, _)| doc.contains("\"status\":\"suspended\"")),
+        "the new face's document is kept"
+    );
+    w.new_isolate();
+    assert!(!is_active(&w, &shop, &acme, &key, &token));
+}
