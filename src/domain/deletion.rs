@@ -204,7 +204,10 @@ impl Kind {
                 ApiKeys, Sessions, ThirdParty, Users, Email, Throttle, Flags, Row,
             ],
             (Kind::User, true) => &[Revocations, Sessions, Flags],
-            (Kind::User, false) => &[Revocations, Sessions, Flags, Audit],
+            // The audit log stops naming the user before the wait, so that the erasure is
+            // settled (`Deletion::settled`) while it waits. `Audit` stays last as well: an
+            // erasure stored at its old phase number 3 (`Audit`, after `Flags`) still runs it.
+            (Kind::User, false) => &[Revocations, Sessions, Audit, Flags, Audit],
         }
     }
 
@@ -389,7 +392,13 @@ impl Deletion {
     /// can be alive (the cron or a repeated `DELETE` runs it then). The `DELETE` answers `204`
     /// from here on; the deletion's progress still shows it running until then.
     pub fn settled(&self, now: Timestamp) -> bool {
-        self.state == State::Done || matches!(self.next(now), Next::WaitUntil(_))
+        let phases = self.phases();
+        let (done, rest) = phases.split_at(self.phase.min(phases.len()));
+        // After the waiting phase, only repeats of phases already run (an erasure's second
+        // `Audit`, which finds nothing: no entry can name a user that is gone).
+        let only_repeats_after = rest.iter().skip(1).all(|p| done.contains(p));
+        self.state == State::Done
+            || (only_repeats_after && matches!(self.next(now), Next::WaitUntil(_)))
     }
 
     /// What to do next at `now`: run the current phase, wait (a user's `Flags` phase, until no
@@ -518,10 +527,58 @@ mod tests {
             [
                 Phase::Revocations,
                 Phase::Sessions,
+                Phase::Audit,
                 Phase::Flags,
                 Phase::Audit
             ]
         );
+    }
+
+    #[test]
+    fn a_user_deletion_is_settled_only_when_all_but_its_wait_is_done() {
+        let user = UserId::generate(Timestamp::EPOCH, [1; 10]);
+        let now = Timestamp::from_unix_ms(5);
+        for tenant in [Some(tenant()), None] {
+            let target = Target::User {
+                app: app(),
+                tenant: tenant.clone(),
+                user,
+            };
+            let mut d = Deletion::begin(
+                DeletionId::generate(Timestamp::EPOCH, [0; 10]),
+                &target,
+                vec![tenant_or_public(&tenant)],
+                Timestamp::EPOCH,
+            );
+            while d.current_phase() != Some(Phase::Flags) {
+                assert!(!d.settled(now), "{target:?} in {:?}", d.current_phase());
+                d.record_step(0, true, None, now);
+            }
+            assert!(d.settled(now), "{target:?}: only the wait is left");
+            let later = Timestamp::EPOCH.plus_seconds(MAX_ACCESS_TOKEN_TTL_SECONDS);
+            assert!(!d.settled(later), "once it may run, it runs");
+            while d.state == State::Running {
+                d.record_step(0, true, None, later);
+            }
+            assert!(d.settled(later));
+        }
+        // An app's or tenant's deletion is settled only when done.
+        let mut d = Deletion::begin(
+            DeletionId::generate(Timestamp::EPOCH, [0; 10]),
+            &Target::Tenant(app(), tenant()),
+            vec![],
+            Timestamp::EPOCH,
+        );
+        while d.state == State::Running {
+            assert!(!d.settled(now));
+            d.record_step(0, true, None, now);
+        }
+        assert!(d.settled(now));
+    }
+
+    fn tenant_or_public(t: &Option<TenantId>) -> TenantId {
+        t.clone()
+            .unwrap_or_else(|| TenantId::parse("public").unwrap())
     }
 
     #[test]

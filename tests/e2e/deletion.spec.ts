@@ -126,11 +126,13 @@ describe("erasing a user from an app", () => {
 
     const erased = await json("DELETE", `/admin/apps/${app}/users/${id}`, undefined, await owner());
     // Done for the operator (204): the user is gone. Its documents refuse every token of it at
-    // once, and stay until none can be alive: the deletion still runs, waiting in its last phase.
+    // once, and stay until none can be alive: the deletion still runs, waiting in its `flags` phase
+    // (the audit log names the deletion already, checked below).
     expect(erased.status, erased.text).toBe(204);
     const began = (await auditLog(app)).find((e) => e.action === "user.erase");
     const waiting = await json("GET", `/admin/apps/${app}/deletions/${began.detail.deletion_id}`, undefined, await owner());
     expect(waiting.body.deletion).toMatchObject({ state: "running", progress: { phase: "flags" } });
+    expect((await auditLog(app)).filter((e) => e.target === id), "no entry names the user once the erasure answers").toEqual([]);
     expect((await introspect(app, "bravo", key, sessions.bravo)).active).toBe(false);
     expect(await everyKey()).toContain(`flags:${app}:bravo:${id}`);
     const later = await ownerAt(afterTokens());

@@ -3,15 +3,16 @@
 
 use crate::world::*;
 use futures_executor::block_on;
+use tessera::domain::audit::{Actor, AuditAction, AuditEntry};
 use tessera::domain::authz::Principal;
 use tessera::domain::deletion::{Budget, Deletion, Kind, State};
-use tessera::domain::ids::{AppId, SessionId, TenantId};
+use tessera::domain::ids::{AppId, AuditId, SessionId, TenantId};
 use tessera::domain::member::OperatorRole;
 use tessera::domain::page::PageRequest;
 use tessera::domain::secret::{PlainSecret, SecretKind};
 use tessera::domain::session::Session;
 use tessera::domain::tenancy::MAX_ACCESS_TOKEN_TTL_SECONDS;
-use tessera::domain::user::UserId;
+use tessera::domain::user::{TenantUser, UserId};
 use tessera::domain::Error;
 use tessera::service::email::DeliveryRequest;
 use tessera::service::members::{self, Invitation};
@@ -791,10 +792,10 @@ fn a_user_deletion_that_waits_for_its_tokens_to_expire_spends_nothing_of_the_bud
 }
 
 #[test]
-fn a_user_associated_again_while_its_deletion_waits_keeps_its_edge_document() {
-    // Deleted from acme (it stays in bravo), then associated with acme again and suspended
-    // there while the deletion waited: when the deletion's last phase runs, the new face's
-    // document must stay — without it, the suspended user's tokens would judge themselves.
+fn a_user_cannot_come_back_to_a_tenant_while_its_deletion_there_waits() {
+    // Deleted from acme (it stays in bravo): associating it with acme again is refused until
+    // the deletion is done — its last phase withdraws the user's document there, and a new
+    // face without one would let its tokens judge themselves (a suspension included).
     let mut w = World::new();
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
@@ -806,13 +807,30 @@ fn a_user_associated_again_while_its_deletion_waits_keeps_its_edge_document() {
     block_on(users::associate(&w.cx(), &owner, &shop, &bravo, &id)).unwrap();
     let waiting = delete_user(&w, &owner, &shop, &acme, &id).unwrap();
     assert_eq!(waiting.state, State::Running);
-    block_on(users::associate(&w.cx(), &owner, &shop, &acme, &id)).unwrap();
+    assert!(matches!(
+        block_on(users::associate(&w.cx(), &owner, &shop, &acme, &id)),
+        Err(Error::Conflict(_))
+    ));
+    // A face made anyway (a race with the check above, here through the store): the
+    // deletion's last phase keeps its document instead of withdrawing it.
+    let user = block_on(w.db.find_user(&shop, &id)).unwrap().unwrap();
+    let face = TenantUser::new(&user, &acme, w.now());
+    let audit = AuditEntry {
+        id: AuditId::generate(w.now(), [9; 10]),
+        app_id: shop.clone(),
+        at: w.now(),
+        actor: Actor::Operator("race".into()),
+        action: AuditAction::UserAssociate,
+        target: id.to_string(),
+        tenant_id: Some(acme.clone()),
+        detail: serde_json::json!({}),
+    };
+    assert!(block_on(w.db.associate(&face, &audit)).unwrap());
     outlive_tokens(&w);
     let token = signin(&w, &shop, &acme, "ada@example.com", PASSWORD, None)
         .unwrap()
         .session
         .access_token;
-    assert!(is_active(&w, &shop, &acme, &key, &token));
     block_on(users::set_status(
         &w.cx(),
         &owner,
@@ -836,4 +854,9 @@ fn a_user_associated_again_while_its_deletion_waits_keeps_its_edge_document() {
     );
     w.new_isolate();
     assert!(!is_active(&w, &shop, &acme, &key, &token));
+    // Once the deletion is done, the user may be associated again the ordinary way.
+    delete_user(&w, &owner, &shop, &acme, &id).unwrap();
+    outlive_tokens(&w);
+    block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap();
+    block_on(users::associate(&w.cx(), &owner, &shop, &acme, &id)).unwrap();
 }
