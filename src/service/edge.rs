@@ -17,7 +17,8 @@
 //! 3. a pending document is retried by the isolate that failed, after KV's per-key gap (the
 //!    worker schedules `retry_deferred` after its response), and whatever is left — a writer
 //!    died, KV was down — by the cron's `sweep`, which also takes back leases of dead writers
-//!    (a lease count that has not come back to zero for `LEASE_TIMEOUT_MS`).
+//!    (a lease count that no request's writer added to for `LEASE_TIMEOUT_MS`: the sweep's
+//!    own leases do not renew it, `store::LeaseAt`).
 //!
 //! A failed KV write (a `429` included) therefore never fails or undoes the change: D1 has
 //! it, sign-in, refresh and `/auth/me` honour it at once, and introspection converges within
@@ -33,7 +34,7 @@ use crate::domain::ids::AppId;
 use crate::domain::tenancy::MAX_ACCESS_TOKEN_TTL_SECONDS;
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
-use crate::store::{EdgeStore, EdgeSyncStore};
+use crate::store::{EdgeStore, EdgeSyncStore, LeaseAt};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 
@@ -120,11 +121,20 @@ pub fn user_doc(
 /// Rewrites `doc` from D1 (lease, read, write, release: see the module header). `Err` only
 /// when D1 cannot be reached; a KV failure is `Pending`.
 pub async fn publish<S: Stores>(cx: &Ctx<'_, S>, doc: &MirroredDoc) -> Result<Outcome, Error> {
+    publish_leased(cx, doc, LeaseAt::from(cx.now)).await
+}
+
+/// `publish` with the lease taken `at` (the sweep's do not renew a held lease count).
+async fn publish_leased<S: Stores>(
+    cx: &Ctx<'_, S>,
+    doc: &MirroredDoc,
+    at: LeaseAt,
+) -> Result<Outcome, Error> {
     let name = doc.name();
     let (version, written) = match doc {
         MirroredDoc::User(key) => {
             let revoked_since = cx.now.plus_seconds(-MAX_ACCESS_TOKEN_TTL_SECONDS);
-            let state = cx.db.lease_user_edge(key, revoked_since, cx.now).await?;
+            let state = cx.db.lease_user_edge(key, revoked_since, at).await?;
             let written = match EdgeDoc::from_state(&state) {
                 Some(edge) => {
                     // The effective view is a courtesy for readers of the document; without
@@ -145,12 +155,12 @@ pub async fn publish<S: Stores>(cx: &Ctx<'_, S>, doc: &MirroredDoc) -> Result<Ou
             (state.version, written)
         }
         MirroredDoc::Policy(app) => {
-            let (version, policy) = cx.db.lease_policy_edge(app, cx.now).await?;
+            let (version, policy) = cx.db.lease_policy_edge(app, at).await?;
             cx.caches.forget_policy(app);
             (version, cx.edge.put_policy(app, &policy).await)
         }
         MirroredDoc::Keys(owner) => {
-            let (version, stored) = cx.db.lease_keys_edge(owner, cx.now).await?;
+            let (version, stored) = cx.db.lease_keys_edge(owner, at).await?;
             let public = keyring::published(&stored);
             // An empty set is not written: the first key will be, and an empty copy would hide
             // it from verifiers that trust the copy.
@@ -255,9 +265,14 @@ pub async fn sweep<S: Stores>(cx: &Ctx<'_, S>, limit: usize) -> Result<Swept, Er
             ));
             continue;
         };
-        match publish(cx, &doc).await? {
-            Outcome::Converged => swept.converged += 1,
-            Outcome::Pending => swept.pending += 1,
+        // One document whose D1 read fails does not hold back the others behind it.
+        match publish_leased(cx, &doc, LeaseAt::sweep(cx.now)).await {
+            Ok(Outcome::Converged) => swept.converged += 1,
+            Ok(Outcome::Pending) => swept.pending += 1,
+            Err(e) => {
+                cx.warn(&format!("KV sweep: {name} not rewritten: {e:?}"));
+                swept.pending += 1;
+            }
         }
     }
     Ok(swept)

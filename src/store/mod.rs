@@ -413,6 +413,30 @@ pub trait EdgeStore {
     async fn delete_public_keys(&self, owner: &KeyOwner) -> Result<(), Error>;
 }
 
+/// When a writer leases an edge document, and whether its lease dates the lease count anew.
+/// A request's writer does (`From<Timestamp>`): while writers keep coming, none of their leases
+/// is taken back. The cron's sweep does not (`LeaseAt::sweep`), except from zero: a lease lost
+/// with its writer is then taken back `LEASE_TIMEOUT_MS` after the last request's lease, even
+/// while the sweep rewrites the document every minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseAt {
+    pub at: Timestamp,
+    pub renews: bool,
+}
+
+impl LeaseAt {
+    /// A lease of the cron's sweep.
+    pub fn sweep(at: Timestamp) -> Self {
+        LeaseAt { at, renews: false }
+    }
+}
+
+impl From<Timestamp> for LeaseAt {
+    fn from(at: Timestamp) -> Self {
+        LeaseAt { at, renews: true }
+    }
+}
+
 /// Bookkeeping of the KV documents that mirror D1 (`edge_sync`): each change bumps its
 /// document's version in the same batch (the stores do it), writers lease a document while
 /// they copy it, and a document is closed only by the writer of the current version when no
@@ -425,20 +449,20 @@ pub trait EdgeSyncStore {
         &self,
         key: &EdgeKey,
         revoked_since: Timestamp,
-        now: Timestamp,
+        now: impl Into<LeaseAt>,
     ) -> Result<EdgeState, Error>;
     /// Leases the app's policy document and reads its version and the policy, at once.
     async fn lease_policy_edge(
         &self,
         app: &AppId,
-        now: Timestamp,
+        now: impl Into<LeaseAt>,
     ) -> Result<(i64, AppPolicy), Error>;
     /// Leases an owner's public-keys document and reads its version and the owner's keys
     /// (`find_signing_keys`'s order), at once.
     async fn lease_keys_edge(
         &self,
         owner: &KeyOwner,
-        now: Timestamp,
+        now: impl Into<LeaseAt>,
     ) -> Result<(i64, Vec<StoredSigningKey>), Error>;
     /// Gives back a lease on `doc` after writing `version` to KV (`written`) or failing to.
     /// Closes the document when the write was of the current version and no other writer

@@ -12,7 +12,7 @@ use tessera::domain::names::{PlanTier, RoleName};
 use tessera::domain::policy::Plan;
 use tessera::domain::secret::SecretHash;
 use tessera::domain::user::{TenantUser, User, UserStatus};
-use tessera::store::Database;
+use tessera::store::{Database, LeaseAt};
 
 /// The users' documents among the stale ones (a fresh store also has the `public` app's
 /// policy pending: migration 0006 queues it).
@@ -241,22 +241,27 @@ pub async fn the_sweep_lists_open_documents_and_takes_back_dead_leases<D: Databa
         "oldest change first"
     );
     assert_eq!(stale_users(db, 2).await[0], bob.doc());
-    // A writer died holding a lease: no one can close the document until the lease is older
-    // than the timeout. Leases taken meanwhile do not renew it (else a document rewritten
-    // more often than the timeout, by the sweep itself, would stay open for ever).
+    // A writer died holding a lease: no one can close the document until no request's writer
+    // has leased it for the timeout. The sweep's own leases do not renew the count (else a
+    // document the sweep rewrites more often than the timeout would stay open for ever).
     db.lease_user_edge(&ann, at(0), at(30)).await.unwrap();
     let live = db.lease_user_edge(&ann, at(0), at(40)).await.unwrap();
     assert!(!db
         .release_edge(&ann.doc(), live.version, true)
         .await
         .unwrap());
-    db.find_stale_edges(at(29), 10).await.unwrap();
-    let early = db.lease_user_edge(&ann, at(0), at(41)).await.unwrap();
-    assert!(!db
-        .release_edge(&ann.doc(), early.version, true)
-        .await
-        .unwrap());
     db.find_stale_edges(at(35), 10).await.unwrap();
+    let swept = db
+        .lease_user_edge(&ann, at(0), LeaseAt::sweep(at(45)))
+        .await
+        .unwrap();
+    assert!(
+        !db.release_edge(&ann.doc(), swept.version, true)
+            .await
+            .unwrap(),
+        "a request leased it 5 ms before: the dead lease still counts"
+    );
+    db.find_stale_edges(at(41), 10).await.unwrap();
     let after = db.lease_user_edge(&ann, at(0), at(50)).await.unwrap();
     assert!(db
         .release_edge(&ann.doc(), after.version, true)

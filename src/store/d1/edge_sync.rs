@@ -17,7 +17,7 @@ use crate::domain::policy::AppPolicy;
 use crate::domain::session::SessionId;
 use crate::domain::time::Timestamp;
 use crate::domain::Error;
-use crate::store::{EdgeSyncStore, StoredSigningKey};
+use crate::store::{EdgeSyncStore, LeaseAt, StoredSigningKey};
 use serde::Deserialize;
 
 /// Bumps the version of the document `doc` With `only_if_changed`, only when the statement
@@ -41,13 +41,13 @@ pub(super) fn edge_bump(doc: &MirroredDoc, now: Timestamp, only_if_changed: bool
     )
 }
 
-fn lease(doc: &str, now: Timestamp) -> Statement {
+fn lease(doc: &str, now: LeaseAt) -> Statement {
     Statement::new(
         "INSERT INTO edge_sync (doc, version, synced_version, leases, leased_at, changed_at) \
          VALUES (?1, 0, 0, 1, ?2, ?2) ON CONFLICT (doc) DO UPDATE SET \
          leases = leases + 1, \
-         leased_at = CASE WHEN leases = 0 THEN excluded.leased_at ELSE leased_at END",
-        vec![text(doc), time(now)],
+         leased_at = CASE WHEN leases = 0 OR ?3 = 1 THEN excluded.leased_at ELSE leased_at END",
+        vec![text(doc), time(now.at), int(i64::from(now.renews))],
     )
 }
 
@@ -67,7 +67,7 @@ impl<B: SqlBackend> EdgeSyncStore for SqlStore<B> {
         &self,
         key: &EdgeKey,
         revoked_since: Timestamp,
-        now: Timestamp,
+        now: impl Into<LeaseAt>,
     ) -> Result<EdgeState, Error> {
         #[derive(Deserialize)]
         struct RevokedRow {
@@ -82,7 +82,7 @@ impl<B: SqlBackend> EdgeSyncStore for SqlStore<B> {
         );
         let results = self
             .batch(vec![
-                lease(&doc, now),
+                lease(&doc, now.into()),
                 version_of(&doc),
                 // A tenant being deleted is gone for the document too (it is withdrawn).
                 Statement::new(
@@ -139,10 +139,10 @@ impl<B: SqlBackend> EdgeSyncStore for SqlStore<B> {
     async fn lease_policy_edge(
         &self,
         app: &AppId,
-        now: Timestamp,
+        now: impl Into<LeaseAt>,
     ) -> Result<(i64, AppPolicy), Error> {
         let doc = MirroredDoc::Policy(app.clone()).name();
-        let mut statements = vec![lease(&doc, now), version_of(&doc)];
+        let mut statements = vec![lease(&doc, now.into()), version_of(&doc)];
         statements.extend(policy_statements(app));
         let results = self.batch(statements).await?;
         let policy = super::user_state::policy_of(&results, 2)?;
@@ -152,12 +152,12 @@ impl<B: SqlBackend> EdgeSyncStore for SqlStore<B> {
     async fn lease_keys_edge(
         &self,
         owner: &KeyOwner,
-        now: Timestamp,
+        now: impl Into<LeaseAt>,
     ) -> Result<(i64, Vec<StoredSigningKey>), Error> {
         let doc = MirroredDoc::Keys(owner.clone()).name();
         let results = self
             .batch(vec![
-                lease(&doc, now),
+                lease(&doc, now.into()),
                 version_of(&doc),
                 keys_statement(owner),
             ])

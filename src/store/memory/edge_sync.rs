@@ -11,7 +11,7 @@ use crate::domain::policy::AppPolicy;
 use crate::domain::time::Timestamp;
 use crate::domain::user::{TenantUser, UserId};
 use crate::domain::Error;
-use crate::store::{EdgeSyncStore, StoredSigningKey};
+use crate::store::{EdgeSyncStore, LeaseAt, StoredSigningKey};
 
 /// A row of `edge_sync`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -54,16 +54,16 @@ impl State {
         );
     }
 
-    fn lease(&mut self, doc: &str, now: Timestamp) -> i64 {
+    fn lease(&mut self, doc: &str, now: LeaseAt) -> i64 {
         let row = self
             .edge_sync
             .entry(doc.to_owned())
             .or_insert_with(|| EdgeSyncRow {
-                changed_at: now,
+                changed_at: now.at,
                 ..EdgeSyncRow::default()
             });
-        if row.leases == 0 {
-            row.leased_at = now;
+        if row.leases == 0 || now.renews {
+            row.leased_at = now.at;
         }
         row.leases += 1;
         row.version
@@ -86,12 +86,12 @@ impl EdgeSyncStore for MemoryStore {
         &self,
         key: &EdgeKey,
         revoked_since: Timestamp,
-        now: Timestamp,
+        now: impl Into<LeaseAt>,
     ) -> Result<EdgeState, Error> {
         self.faults.pause().await;
         self.check("lease_user_edge")?;
         let mut s = self.state.borrow_mut();
-        let version = s.lease(&key.doc(), now);
+        let version = s.lease(&key.doc(), now.into());
         // A tenant being deleted is gone for the document too (it is withdrawn).
         let tenant_created_at = s
             .tenants
@@ -126,26 +126,26 @@ impl EdgeSyncStore for MemoryStore {
     async fn lease_policy_edge(
         &self,
         app: &AppId,
-        now: Timestamp,
+        now: impl Into<LeaseAt>,
     ) -> Result<(i64, AppPolicy), Error> {
         self.faults.pause().await;
         self.check("lease_policy_edge")?;
         let version = self
             .state
             .borrow_mut()
-            .lease(&MirroredDoc::Policy(app.clone()).name(), now);
+            .lease(&MirroredDoc::Policy(app.clone()).name(), now.into());
         Ok((version, self.policy_of(app)))
     }
 
     async fn lease_keys_edge(
         &self,
         owner: &KeyOwner,
-        now: Timestamp,
+        now: impl Into<LeaseAt>,
     ) -> Result<(i64, Vec<StoredSigningKey>), Error> {
         self.faults.pause().await;
         self.check("lease_keys_edge")?;
         let mut s = self.state.borrow_mut();
-        let version = s.lease(&MirroredDoc::Keys(owner.clone()).name(), now);
+        let version = s.lease(&MirroredDoc::Keys(owner.clone()).name(), now.into());
         Ok((version, s.keys_of(owner)))
     }
 
