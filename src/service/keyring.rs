@@ -222,8 +222,9 @@ pub async fn signing_key<S: Stores>(
         if ring.signer_kid(cx.now, max_token_ttl_ms).is_none() {
             // None has activated yet (none at all, or only a pending one): make one that signs
             // now. A racing isolate may do the same; both keys are stored and both verify.
+            // D1, not the cache: a copy read meanwhile may not hold the new key yet.
             create_key(cx, owner, cx.now, None).await?;
-            ring = current(cx, owner).await?;
+            ring = load_from_d1(cx, owner).await?.0;
         }
     }
     let kid = ring
