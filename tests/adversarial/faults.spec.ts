@@ -13,8 +13,11 @@
 //   target/adversarial/faults.json.
 // A deletion (app, tenant, user, erasure) that began before the fault is judged after it is
 // finished: its design is one atomic first step (the target gone for every reader), then
-// resumable steps, continued by repeating the DELETE or by the cron. The sweep repeats it, and
-// a deletion that then does not finish, or leaves KV disagreeing with D1, is half-applied.
+// resumable steps, continued by repeating the DELETE or by the cron. The sweep repeats it (a
+// user's, which answers 204 while it waits a day for the user's tokens to expire, is finished
+// by the cron run past that wait), and a deletion that then does not finish, or leaves KV
+// disagreeing with D1, is half-applied. At the end, one more sweep past every lease's timeout
+// must close every document left pending.
 //
 // `make test` fails each recorded call of every operation once, as the platform owner, with
 // the isolate's caches warm; `make test-security` also repeats every tenant-level /admin
@@ -90,7 +93,10 @@ let d1: any;
 const database = async () => (d1 ??= await w.db());
 
 /** The header that sets the worker's clock to the sweep's (none at real time). */
-const clock = (): Record<string, string> => (clockMs === null ? {} : { [CLOCK_HEADER]: String(clockMs) });
+const clock = (): Record<string, string> => {
+  latestClock = Math.max(latestClock, clockMs ?? Date.now());
+  return clockMs === null ? {} : { [CLOCK_HEADER]: String(clockMs) };
+};
 
 /** `w.json` at the sweep's clock. */
 function j(method: string, p: string, body?: unknown, headers: Record<string, string> = {}) {
@@ -342,8 +348,17 @@ const MAY_CHANGE_ON_ERROR: Record<string, string[]> = { thirdPartyCallback: ["th
 
 /** One run of the every-minute cron trigger (`edge::sweep`), at the sweep's clock. */
 async function sweepKv() {
+  await cronAt("* * * * *", 0);
+}
+
+const DAY_MS = 86_400_000;
+/** The latest clock any request of the sweep carried (the cold variant moves it on). */
+let latestClock = 0;
+
+/** One run of the cron trigger `cron`, `laterMs` after the sweep's clock. */
+async function cronAt(cron: string, laterMs: number) {
   const worker = await w.mf.getWorker();
-  await worker.scheduled({ cron: "* * * * *", scheduledTime: new Date(clockMs ?? Date.now()) });
+  await worker.scheduled({ cron, scheduledTime: new Date((clockMs ?? Date.now()) + laterMs) });
 }
 
 const LEAKS = /SELECT|INSERT|UPDATE|DELETE FROM|D1_ERROR|D1Error|JsValue|injected|KV_ERROR|rev:|pub:|flags:|\bat \S+:\d+|\.rs\b|wasm|panicked/i;
@@ -363,6 +378,8 @@ const timing = { prepare: 0, snapshot: 0, request: 0, check: 0 };
 let injectedCount = 0;
 /** Faulted deletions that began, answered an error, and finished when repeated. */
 let resumedCount = 0;
+/** User deletions that answered while waiting for the user's tokens, finished by the cron. */
+let waitedCount = 0;
 let attemptCount = 0;
 const sites = new Set<string>();
 
@@ -437,6 +454,19 @@ async function sweep(op: Operation, variant: Variant) {
       if (resumed.at(-1) === 204) resumedCount++;
       else note("half-applied (D1)", `answered ${res.status}; the deletion it began, repeated, answered ${resumed.join(", ")}`);
     }
+    // A user's deletion answers 204 while it waits for the user's access tokens to expire;
+    // the cron finishes it then (its edge documents withdrawn). Run the cron past the wait
+    // and judge D1 and KV after that: a deletion it does not finish is half-applied.
+    const waiting = diff(before!, after).filter((c) => c.table === "deletions" && c.kind === "added" && c.after?.state === "running");
+    if (waiting.length > 0) {
+      await cronAt("*/30 * * * *", DAY_MS + 60_000);
+      after = await snapshot(db);
+      waitedCount += waiting.length;
+      for (const d of waiting) {
+        const state = after.deletions?.get(d.key) ? JSON.parse(after.deletions.get(d.key)!).state : "gone";
+        if (state !== "done") note("half-applied (D1)", `answered ${res.status}; its deletion ${d.after.id} was ${state} after the cron ran past the wait`);
+      }
+    }
     const changed = diff(before!, after);
     const real = changed.filter((c) => !ANY_ANSWER_MAY_CHANGE.has(c.table) && !(MAY_CHANGE_ON_ERROR[op.id] ?? []).includes(c.table));
     // The audit log may record what an error answer did and undid (a `user.revert` entry).
@@ -506,11 +536,16 @@ describe("fault injection at every KV and D1 call site", () => {
       }
       clockMs = null;
     }
+    // Every document the sweep left pending closes at the next run of the cron once the
+    // leases of writers that failed have timed out (a minute after the last request's).
+    await (await w.mf.getWorker()).scheduled({ cron: "* * * * *", scheduledTime: new Date(Math.max(latestClock, Date.now()) + 2 * 60_000) });
+    const open = ((await (await database()).prepare("SELECT doc, version, synced_version, leases FROM edge_sync WHERE version > synced_version").all()).results as any[]);
+    if (open.length > 0) findings.push({ op: "(all)", variant: "operator", fault: "none", status: 0, kind: "D1 and KV disagree", detail: `documents still pending after a sweep past every lease's timeout: ${JSON.stringify(open)}` });
     // Bootstrap can succeed once per database: it gets a fresh worker per fault (below).
     swept.push(...(await sweepBootstrap()));
 
     const byKind = (k: Finding["kind"]) => findings.filter((f) => f.kind === k);
-    const report = { attempts: attemptCount, injected: injectedCount, sites: sites.size, operations: swept.length, resumedDeletions: resumedCount, findings };
+    const report = { attempts: attemptCount, injected: injectedCount, sites: sites.size, operations: swept.length, resumedDeletions: resumedCount, waitedDeletions: waitedCount, findings };
     mkdirSync(path.join(ROOT, "target", "adversarial"), { recursive: true });
     writeFileSync(path.join(ROOT, "target", "adversarial", `faults${FULL ? "-full" : ""}.json`), JSON.stringify(report, null, 2));
     recordFigure("faults", {
@@ -521,6 +556,7 @@ describe("fault injection at every KV and D1 call site", () => {
       failOpen: byKind("fail-open").length,
       halfAppliedD1: byKind("half-applied (D1)").length,
       resumedDeletions: resumedCount,
+      waitedDeletions: waitedCount,
       kvDisagreements: byKind("D1 and KV disagree").length,
       notReached: byKind("not reached").length,
     });
