@@ -425,6 +425,17 @@ pub async fn a_users_first_step_takes_its_faces_and_email_traces_in_scope_and_th
         tenant: Some(acme.clone()),
         user: u.id,
     };
+    // acme's document says what D1 holds before the deletion (written and closed).
+    let acme_doc = EdgeKey {
+        app: shop.clone(),
+        tenant: acme.clone(),
+        user: u.id,
+    };
+    let leased = db.lease_user_edge(&acme_doc, at(0), at(2)).await.unwrap();
+    assert!(db
+        .release_edge(&acme_doc.doc(), leased.version, true)
+        .await
+        .unwrap());
     let e = entry(30, &shop, AuditAction::UserDelete, Some(&acme));
     assert!(db
         .begin_deletion(&begun(&from_acme, vec![acme.clone()], 30), &e)
@@ -443,6 +454,9 @@ pub async fn a_users_first_step_takes_its_faces_and_email_traces_in_scope_and_th
         db.find_user(&shop, &u.id).await.unwrap().is_some(),
         "bravo still holds it"
     );
+    // Its document in acme is pending from this step: it must say "no face".
+    let pending = db.find_stale_edges(at(0), 100).await.unwrap();
+    assert!(pending.contains(&acme_doc.doc()), "{pending:?}");
     assert_eq!(
         outbox_traces(db).await,
         [

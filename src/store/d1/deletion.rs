@@ -309,6 +309,22 @@ impl<B: SqlBackend> SqlStore<B> {
             guarded(format!(
                 "DELETE FROM tenant_users WHERE app_id = ?1 AND user_id = ?2 AND {in_tenants}"
             )),
+            // The user's document in each tenant must now say "no face": pending from this
+            // very step (`edge_bump`'s upsert, for every tenant at once), so the sweep rewrites
+            // it even when the deletion's next steps fail.
+            Statement::new(
+                "INSERT INTO edge_sync (doc, version, synced_version, changed_at) \
+                 SELECT 'flags:' || ?1 || ':' || value || ':' || ?2, 1, 0, ?4 \
+                 FROM json_each(?3) WHERE EXISTS (SELECT 1 FROM deletions WHERE id = ?5) \
+                 ON CONFLICT (doc) DO UPDATE SET version = version + 1, \
+                 changed_at = excluded.changed_at",
+                {
+                    let mut values = args();
+                    values.push(time(deletion.created_at));
+                    values.push(text(&deletion.id.to_string()));
+                    values
+                },
+            ),
             guarded_user(format!(
                 "DELETE FROM user_metadata WHERE app_id = ?1 AND user_id = ?2 AND {no_face_left}"
             )),

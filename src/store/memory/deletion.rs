@@ -132,6 +132,9 @@ impl State {
             self.identities
                 .retain(|_, i| !(i.app_id == *app && i.tenant_id == *tenant && i.user_id == user));
             self.faces.remove(&key);
+            // The document must now say "no face": pending from this very step, so the sweep
+            // rewrites it even when the deletion's next steps fail.
+            self.bump_user_edge(app, tenant, &user, deletion.created_at);
         }
         if !self.faces.keys().any(|(a, _, u)| a == app && *u == user) {
             self.metadata.remove(&(app.clone(), user));
