@@ -13,15 +13,19 @@ pub enum Actor {
     ApiKey(String),
     /// The billing webhook of the app.
     Webhook,
+    /// The end user the entry's target names, acting on itself (leaving a tenant). Stored
+    /// without its id: the target names it, and an erasure rewrites the target.
+    EndUser,
 }
 
 impl Actor {
-    /// The stored form: `operator:<id>`, `api_key:<id>`, `webhook:billing`.
+    /// The stored form: `operator:<id>`, `api_key:<id>`, `webhook:billing`, `end_user:self`.
     pub fn as_stored(&self) -> String {
         match self {
             Actor::Operator(id) => format!("operator:{id}"),
             Actor::ApiKey(id) => format!("api_key:{id}"),
             Actor::Webhook => "webhook:billing".to_owned(),
+            Actor::EndUser => "end_user:self".to_owned(),
         }
     }
 }
@@ -75,6 +79,7 @@ audit_actions! {
     UserMetadata => "user.metadata",
     UserDelete => "user.delete",
     UserErase => "user.erase",
+    UserLeave => "user.leave",
     RolePut => "role.put",
     PlanPut => "plan.put",
     WebhookSecretRotate => "webhook_secret.rotate",

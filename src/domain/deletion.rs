@@ -387,6 +387,19 @@ impl Deletion {
         self.phases().get(self.phase).copied()
     }
 
+    /// Ends a user's deletion from a tenant that waits while the user has a face there again
+    /// (associated anew): what it deleted is gone, the new face's edge document is the new
+    /// face's, and a deletion of the new face is a new deletion (`service::deletion`).
+    pub fn supersede(&mut self, now: Timestamp) {
+        self.phase = self.phases_total();
+        self.cursor = None;
+        self.updated_at = now;
+        self.state = State::Done;
+        self.finished_at = Some(now);
+        self.user_id = None;
+        self.tenants.clear();
+    }
+
     /// Done for whoever asked at `now`: every phase ran, or all but the one that only waits —
     /// a user's `Flags` phase, which withdraws its edge documents once no access token of it
     /// can be alive (the cron or a repeated `DELETE` runs it then). The `DELETE` answers `204`

@@ -191,12 +191,10 @@ pub async fn leave<S: Stores>(
     bearer: Option<&str>,
 ) -> Result<(), Error> {
     let me = caller(cx, app_id, tenant_id, bearer).await?;
-    cx.db
-        .leave_tenant((&me.app.id, &me.tenant.id), &me.user.id, cx.now)
-        .await?
-        .ok_or(Error::InvalidToken)?;
-    // The document now says the user has no face here: every token of it is refused.
-    let doc = edge::user_doc(&me.app.id, &me.tenant.id, &me.user.id);
-    edge::publish_after_change(cx, &doc).await;
-    Ok(())
+    // A deletion of the user from the tenant (`service::deletion::leave`): its document says
+    // at once that the user has no face here (every token refused), and goes by itself once
+    // no token can be alive, so leaving leaves nothing behind.
+    super::deletion::leave(cx, &me.app.id, &me.tenant.id, &me.user.id)
+        .await
+        .map(drop)
 }

@@ -19,7 +19,7 @@ use super::cache;
 use super::principal::{actor, audit_entry, Change};
 use super::tenancy::{existing_app, existing_tenant};
 use super::{edge, Ctx, Stores};
-use crate::domain::audit::{AuditAction, AuditEntry};
+use crate::domain::audit::{Actor, AuditAction, AuditEntry};
 use crate::domain::authz::{authorize, Permission, Principal, Target as AuthzTarget};
 use crate::domain::deletion::{
     Budget, Deletion, Kind, Next, Phase, State, Target, DONE_RETENTION_MS, EDGE_WRITES_PER_STEP,
@@ -129,7 +129,7 @@ pub async fn delete_user<S: Stores>(
         tenant: Some(tenant_id.clone()),
         user: *user_id,
     };
-    if let Some(running) = cx.db.find_running_deletion(&target).await? {
+    if let Some(running) = continuing(cx, &target).await? {
         return run_now(cx, running).await;
     }
     super::users::face_of(cx, app_id, tenant_id, user_id).await?;
@@ -143,6 +143,59 @@ pub async fn delete_user<S: Stores>(
     )?;
     let tenants = vec![tenant_id.clone()];
     begin(cx, id, &target, tenants, &audit, || Error::UserNotFound).await
+}
+
+/// `DELETE /auth/me` — the user's own access token (checked by the caller,
+/// `service::account::leave`). The user leaves the tenant as a deletion from it would take it
+/// (`delete_user`), audited as `user.leave` by the user itself: its face and what it kept
+/// there go at once, its edge document refuses every token of it there, and the document
+/// goes once none can be alive (the cron). `401 invalid_token` when it has no face there.
+pub async fn leave<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    user_id: &UserId,
+) -> Result<Deletion, Error> {
+    let target = Target::User {
+        app: app_id.clone(),
+        tenant: Some(tenant_id.clone()),
+        user: *user_id,
+    };
+    if let Some(running) = continuing(cx, &target).await? {
+        return run_now(cx, running).await;
+    }
+    let id = DeletionId::generate(cx.now, cx.random()?);
+    let audit = audit_entry(
+        cx,
+        Actor::EndUser,
+        Change {
+            app_id,
+            action: AuditAction::UserLeave,
+            target: user_id.to_string(),
+            tenant_id: Some(tenant_id),
+            detail: json!({ "deletion_id": id }),
+        },
+    )?;
+    let deletion = Deletion::begin(id, &target, vec![tenant_id.clone()], cx.now);
+    if !cx.db.begin_deletion(&deletion, &audit).await? {
+        return match cx.db.find_running_deletion(&target).await? {
+            Some(running) => run_now(cx, running).await,
+            None => Err(Error::InvalidToken),
+        };
+    }
+    // The user has left (the first step: gone for every reader, its document pending "no
+    // face"). The leaver cannot repeat the request — its token now names no face — so what
+    // is left when a store fails now is the cron's, and the answer is the truth: left.
+    match run_now(cx, deletion.clone()).await {
+        Ok(done) => Ok(done),
+        Err(e) => {
+            cx.warn(&format!(
+                "leaving: deletion {} goes on with the cron: {e:?}",
+                deletion.id
+            ));
+            Ok(deletion)
+        }
+    }
 }
 
 /// `DELETE /admin/apps/{app}/users/{user}` — `users:write` on every tenant the user has a face
@@ -199,6 +252,34 @@ pub async fn erase_user<S: Stores>(
         Error::Conflict("the user changed meanwhile; try again".to_owned())
     })
     .await
+}
+
+/// The running deletion of `target` that a `DELETE` (or leaving) continues — unless the user
+/// has a face in the tenant again (associated anew while the deletion waited): then that
+/// deletion is superseded (done: what it deleted is gone, and the new face's document is the
+/// new face's) and the caller begins a new one, whose own wait covers every token of both
+/// faces. Left running, the old one's last phase would withdraw the document before the new
+/// face's tokens expired.
+async fn continuing<S: Stores>(
+    cx: &Ctx<'_, S>,
+    target: &Target,
+) -> Result<Option<Deletion>, Error> {
+    let Some(mut running) = cx.db.find_running_deletion(target).await? else {
+        return Ok(None);
+    };
+    if let Target::User {
+        app,
+        tenant: Some(tenant),
+        user,
+    } = target
+    {
+        if cx.db.find_tenant_user(app, tenant, user).await?.is_some() {
+            running.supersede(cx.now);
+            cx.db.update_deletion(&running).await?;
+            return Ok(None);
+        }
+    }
+    Ok(Some(running))
 }
 
 /// A new deletion's id and the audit entry of its beginning, which names the id (so the log

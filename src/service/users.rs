@@ -15,7 +15,6 @@ use super::tenancy::{existing_app, existing_tenant};
 use super::{edge, Ctx, Stores};
 use crate::domain::audit::{AuditAction, AuditEntry};
 use crate::domain::authz::{authorize, Permission, Principal, Target};
-use crate::domain::deletion::Target as DeletionTarget;
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::names::{PlanTier, RoleName};
@@ -27,7 +26,7 @@ use crate::domain::policy::{
 use crate::domain::tenancy::LoginMethod;
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
-use crate::store::{DeletionStore, UserFilter, UserStateStore, UserStore};
+use crate::store::{UserFilter, UserStateStore, UserStore};
 use serde_json::{json, Value};
 
 /// An end user as one tenant sees it, with its effective rate limit, roles and permissions
@@ -378,20 +377,6 @@ pub async fn associate<S: Stores>(
         .find_user(app_id, user_id)
         .await?
         .ok_or(Error::UserNotFound)?;
-    // A deletion of the user from this tenant that still waits would withdraw the new face's
-    // edge document when it ends (`service::deletion`); the user comes back once it is done.
-    let leaving = DeletionTarget::User {
-        app: app_id.clone(),
-        tenant: Some(tenant.id.clone()),
-        user: *user_id,
-    };
-    if cx.db.find_running_deletion(&leaving).await?.is_some() {
-        return Err(Error::Conflict(
-            "the user's deletion from this tenant is still under way (it ends once its access \
-             tokens have expired, within a day); associate it again after that"
-                .to_owned(),
-        ));
-    }
     let face = TenantUser::new(&user, &tenant.id, cx.now);
     let audit = audit_entry(
         cx,

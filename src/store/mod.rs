@@ -957,16 +957,6 @@ pub trait EmailStore {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Session>, Error>;
-    /// The user leaves the tenant: its face, its sessions (with their refresh tokens) and its
-    /// challenges there are deleted, and the user itself (with its metadata) when no face is
-    /// left, and its edge document is bumped (it must now refuse every token), in one batch.
-    /// The deleted sessions, or `None` when the user had no face there.
-    async fn leave_tenant(
-        &self,
-        tenant: (&AppId, &TenantId),
-        user: &UserId,
-        now: Timestamp,
-    ) -> Result<Option<Vec<SessionId>>, Error>;
     /// Deletes what is kept no longer: expired challenges, ended send windows, outbox
     /// messages made before `outbox_before`, dead letters recorded before `dead_before`.
     async fn prune_email(

@@ -129,7 +129,6 @@ macro_rules! contract_suite {
                 email::a_passwordless_sign_up_writes_the_user_once_and_never_over_a_taken_email,
                 email::a_password_change_revokes_every_other_live_session_of_the_tenant,
                 email::live_sessions_are_listed_newest_first_without_revoked_or_expired_ones,
-                email::leaving_a_tenant_deletes_the_face_its_sessions_and_challenges_and_the_last_user,
                 email::a_user_is_found_by_email_in_its_tenant_only,
                 email::the_clean_up_forgets_expired_challenges_ended_windows_and_old_messages,
                 email::deleting_a_tenant_forgets_its_email_state,

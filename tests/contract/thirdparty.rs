@@ -6,9 +6,9 @@
 use super::fixtures::*;
 use super::steps::*;
 use tessera::domain::audit::AuditAction;
-use tessera::domain::deletion::Target;
+use tessera::domain::deletion::{Deletion, Target};
 use tessera::domain::edge::{EdgeKey, MirroredDoc};
-use tessera::domain::ids::{AppId, ProviderId, TenantId};
+use tessera::domain::ids::{AppId, DeletionId, ProviderId, TenantId};
 use tessera::domain::links::WebUrl;
 use tessera::domain::secret::SecretKind;
 use tessera::domain::thirdparty::{Endpoints, Flow, Identity, Provider, ProviderKind, TokenAuth};
@@ -387,12 +387,19 @@ pub async fn identities_go_with_their_provider_issuer_face_and_tenant<D: Databas
             .unwrap()
             .is_some()
     };
-    // Leaving the tenant takes the user's identity with it.
-    assert!(db
-        .leave_tenant((&shop, &acme), &faces[0].user_id, at(0))
-        .await
-        .unwrap()
-        .is_some());
+    // Leaving the tenant (a deletion of the user from it) takes the user's identity with it.
+    let leaving = Deletion::begin(
+        DeletionId::generate(at(0), random(40)),
+        &Target::User {
+            app: shop.clone(),
+            tenant: Some(acme.clone()),
+            user: faces[0].user_id,
+        },
+        vec![acme.clone()],
+        at(0),
+    );
+    let e = entry(40, &shop, AuditAction::UserLeave, Some(&acme));
+    assert!(db.begin_deletion(&leaving, &e).await.unwrap());
     assert!(!found("sub-4", ISSUER).await);
     assert!(found("sub-5", ISSUER).await);
     // The provider moved to another issuer: its identities are unrelated to the new one's.

@@ -3,16 +3,15 @@
 
 use crate::world::*;
 use futures_executor::block_on;
-use tessera::domain::audit::{Actor, AuditAction, AuditEntry};
 use tessera::domain::authz::Principal;
 use tessera::domain::deletion::{Budget, Deletion, Kind, State};
-use tessera::domain::ids::{AppId, AuditId, SessionId, TenantId};
+use tessera::domain::ids::{AppId, SessionId, TenantId};
 use tessera::domain::member::OperatorRole;
 use tessera::domain::page::PageRequest;
 use tessera::domain::secret::{PlainSecret, SecretKind};
 use tessera::domain::session::Session;
 use tessera::domain::tenancy::MAX_ACCESS_TOKEN_TTL_SECONDS;
-use tessera::domain::user::{TenantUser, UserId};
+use tessera::domain::user::UserId;
 use tessera::domain::Error;
 use tessera::service::email::DeliveryRequest;
 use tessera::service::members::{self, Invitation};
@@ -728,7 +727,7 @@ fn a_deletions_progress_is_read_with_what_starting_it_took() {
 
 #[test]
 fn leaving_a_tenant_by_oneself_leaves_a_document_that_refuses_every_token_there() {
-    let w = World::new();
+    let mut w = World::new();
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
     let acme = w.tenant(&owner, &shop, "acme");
@@ -767,6 +766,33 @@ fn leaving_a_tenant_by_oneself_leaves_a_document_that_refuses_every_token_there(
         &key,
         &ada.session.access_token
     ));
+    // A deletion of the user from the tenant, audited as its own: the document goes once no
+    // token of it can be alive (the cron), with its edge_sync row — leaving leaves nothing.
+    let left: Vec<_> =
+        w.db.audit_entries()
+            .into_iter()
+            .filter(|e| e.action.as_str() == "user.leave")
+            .collect();
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        (left[0].actor.as_stored(), left[0].target.as_str()),
+        ("end_user:self".to_owned(), id.to_string().as_str())
+    );
+    outlive_tokens(&w);
+    assert_eq!(
+        block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap(),
+        1
+    );
+    assert!(w.kv.raw(&name).is_none());
+    assert_eq!(w.db.edge_sync_row(&name), None);
+    w.new_isolate();
+    assert!(!is_active(
+        &w,
+        &shop,
+        &acme,
+        &key,
+        &ada.session.access_token
+    ));
 }
 
 #[test]
@@ -792,10 +818,10 @@ fn a_user_deletion_that_waits_for_its_tokens_to_expire_spends_nothing_of_the_bud
 }
 
 #[test]
-fn a_user_cannot_come_back_to_a_tenant_while_its_deletion_there_waits() {
-    // Deleted from acme (it stays in bravo): associating it with acme again is refused until
-    // the deletion is done — its last phase withdraws the user's document there, and a new
-    // face without one would let its tokens judge themselves (a suspension included).
+fn a_user_associated_again_while_its_deletion_waits_keeps_its_new_faces_document() {
+    // Deleted from acme (it stays in bravo), then associated with acme again and suspended
+    // there while the deletion waited: when the deletion's last phase runs, the new face's
+    // document must stay — without it, the suspended user's tokens would judge themselves.
     let mut w = World::new();
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
@@ -807,30 +833,13 @@ fn a_user_cannot_come_back_to_a_tenant_while_its_deletion_there_waits() {
     block_on(users::associate(&w.cx(), &owner, &shop, &bravo, &id)).unwrap();
     let waiting = delete_user(&w, &owner, &shop, &acme, &id).unwrap();
     assert_eq!(waiting.state, State::Running);
-    assert!(matches!(
-        block_on(users::associate(&w.cx(), &owner, &shop, &acme, &id)),
-        Err(Error::Conflict(_))
-    ));
-    // A face made anyway (a race with the check above, here through the store): the
-    // deletion's last phase keeps its document instead of withdrawing it.
-    let user = block_on(w.db.find_user(&shop, &id)).unwrap().unwrap();
-    let face = TenantUser::new(&user, &acme, w.now());
-    let audit = AuditEntry {
-        id: AuditId::generate(w.now(), [9; 10]),
-        app_id: shop.clone(),
-        at: w.now(),
-        actor: Actor::Operator("race".into()),
-        action: AuditAction::UserAssociate,
-        target: id.to_string(),
-        tenant_id: Some(acme.clone()),
-        detail: serde_json::json!({}),
-    };
-    assert!(block_on(w.db.associate(&face, &audit)).unwrap());
+    block_on(users::associate(&w.cx(), &owner, &shop, &acme, &id)).unwrap();
     outlive_tokens(&w);
     let token = signin(&w, &shop, &acme, "ada@example.com", PASSWORD, None)
         .unwrap()
         .session
         .access_token;
+    assert!(is_active(&w, &shop, &acme, &key, &token));
     block_on(users::set_status(
         &w.cx(),
         &owner,
@@ -854,9 +863,50 @@ fn a_user_cannot_come_back_to_a_tenant_while_its_deletion_there_waits() {
     );
     w.new_isolate();
     assert!(!is_active(&w, &shop, &acme, &key, &token));
-    // Once the deletion is done, the user may be associated again the ordinary way.
-    delete_user(&w, &owner, &shop, &acme, &id).unwrap();
-    outlive_tokens(&w);
-    block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap();
+}
+
+#[test]
+fn deleting_a_face_made_again_while_the_first_deletion_waits_begins_a_new_one() {
+    // The first deletion waits; the user is associated again and gets a token; deleting it
+    // again must not just continue the first deletion (which would answer 204 with the new
+    // face still there, and withdraw the document before the new token expires).
+    let mut w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    let bravo = w.tenant(&owner, &shop, "bravo");
+    let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
+    let ada = signup(&w, &shop, &acme, "ada@example.com");
+    let id = ada.user.face.user_id;
+    block_on(users::associate(&w.cx(), &owner, &shop, &bravo, &id)).unwrap();
+    let first = delete_user(&w, &owner, &shop, &acme, &id).unwrap();
+    w.advance_ms(3_600_000);
     block_on(users::associate(&w.cx(), &owner, &shop, &acme, &id)).unwrap();
+    let token = signin(&w, &shop, &acme, "ada@example.com", PASSWORD, None)
+        .unwrap()
+        .session
+        .access_token;
+    let second = delete_user(&w, &owner, &shop, &acme, &id).unwrap();
+    assert_ne!(second.id, first.id, "a new deletion");
+    assert_eq!(
+        block_on(users::get(&w.cx(), &owner, &shop, &acme, &id)).unwrap_err(),
+        Error::UserNotFound,
+        "the new face is gone"
+    );
+    assert!(!is_active(&w, &shop, &acme, &key, &token));
+    // The first one's wait ends first: nothing of the second's is withdrawn early.
+    w.advance_ms(MAX_ACCESS_TOKEN_TTL_SECONDS * 1000 - 3_600_000);
+    block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap();
+    w.new_isolate();
+    assert!(
+        !is_active(&w, &shop, &acme, &key, &token),
+        "the document still refuses the new face's token"
+    );
+    w.advance_ms(3_600_000);
+    block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap();
+    let name = format!("flags:shop:acme:{id}");
+    assert!(
+        !w.kv.keys().contains(&name),
+        "withdrawn after the second wait"
+    );
 }

@@ -243,3 +243,47 @@ fn a_user_change_is_answered_as_made_whenever_d1_made_it() {
         }
     }
 }
+
+#[test]
+fn a_user_who_left_has_left_even_when_a_later_step_fails() {
+    // The leaver cannot repeat DELETE /auth/me (its token names no face once the first step
+    // is made): every failure after that step answers "left", and the sweep and the cron
+    // finish what is left.
+    let mut w = World::new();
+    let owner = w.owner();
+    let (p, t) = (app("public"), tenant("public"));
+    let key = w.api_key(&owner, &p, &t, &["introspect"]);
+    let ada = signup(&w, &p, &t, "ada@example.com");
+    let token = ada.session.access_token.clone();
+    for failing in [
+        "db mark_edge_changed",
+        "db update_deletion",
+        "db purge_sessions",
+    ] {
+        let who = signup(
+            &w,
+            &p,
+            &t,
+            &format!("{}@example.com", failing.replace(' ', "-")),
+        );
+        w.db.faults().fail_when(move |c| c == failing);
+        let left = block_on(tessera::service::account::leave(
+            &w.cx(),
+            &p,
+            &t,
+            Some(&who.session.access_token),
+        ));
+        let injected = w.db.faults().injected();
+        w.db.faults().heal();
+        assert!(injected.iter().any(|c| c == failing), "{failing}: {injected:?}");
+        assert_eq!(left, Ok(()), "{failing}");
+        w.advance_ms(tessera::service::edge::LEASE_TIMEOUT_MS);
+        block_on(tessera::service::edge::sweep(&w.cx(), 100)).unwrap();
+        w.new_isolate();
+        assert!(
+            !is_active(&w, &p, &t, &key, &who.session.access_token),
+            "{failing}: its token is refused at the edge after the sweep"
+        );
+    }
+    assert!(is_active(&w, &p, &t, &key, &token), "the others stay");
+}

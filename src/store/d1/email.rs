@@ -889,60 +889,6 @@ impl<B: SqlBackend> EmailStore for SqlStore<B> {
         .collect()
     }
 
-    async fn leave_tenant(
-        &self,
-        tenant: (&AppId, &TenantId),
-        user: &UserId,
-        now: Timestamp,
-    ) -> Result<Option<Vec<SessionId>>, Error> {
-        let (app, tenant) = tenant;
-        let args = || {
-            vec![
-                text(app.as_str()),
-                text(tenant.as_str()),
-                text(&user.to_string()),
-            ]
-        };
-        let of_user = "app_id = ?1 AND tenant_id = ?2 AND user_id = ?3";
-        let app_and_user = || vec![text(app.as_str()), text(&user.to_string())];
-        let no_face_left =
-            "NOT EXISTS (SELECT 1 FROM tenant_users WHERE app_id = ?1 AND user_id = ?2)";
-        let statements = vec![
-            Statement::new(format!("SELECT id FROM sessions WHERE {of_user}"), args()),
-            Statement::new(
-                format!(
-                    "DELETE FROM refresh_tokens WHERE session_id IN \
-                     (SELECT id FROM sessions WHERE {of_user})"
-                ),
-                args(),
-            ),
-            Statement::new(format!("DELETE FROM sessions WHERE {of_user}"), args()),
-            Statement::new(
-                format!(
-                    "DELETE FROM email_challenges WHERE app_id = ?1 AND tenant_id = ?2 \
-                     AND (subject_id = ?3 OR email = \
-                     (SELECT email FROM tenant_users WHERE {of_user}))"
-                ),
-                args(),
-            ),
-            Statement::new(format!("DELETE FROM tenant_users WHERE {of_user}"), args()),
-            user_edge_bump(app, tenant, user, now),
-            Statement::new(
-                format!("DELETE FROM user_metadata WHERE app_id = ?1 AND user_id = ?2 AND {no_face_left}"),
-                app_and_user(),
-            ),
-            Statement::new(
-                format!("DELETE FROM users WHERE app_id = ?1 AND id = ?2 AND {no_face_left}"),
-                app_and_user(),
-            ),
-        ];
-        let results = self.batch(statements).await?;
-        if !changed(&results, 4)? {
-            return Ok(None);
-        }
-        session_ids(rows(&results, 0)?).map(Some)
-    }
-
     async fn prune_email(
         &self,
         now: Timestamp,

@@ -583,52 +583,6 @@ impl EmailStore for MemoryStore {
             .collect())
     }
 
-    async fn leave_tenant(
-        &self,
-        tenant: (&AppId, &TenantId),
-        user: &UserId,
-        now: Timestamp,
-    ) -> Result<Option<Vec<SessionId>>, Error> {
-        self.check("leave_tenant")?;
-        let (app, tenant) = tenant;
-        let mut s = self.state.borrow_mut();
-        let mut sessions: Vec<(u64, SessionId)> = s
-            .sessions
-            .values()
-            .filter(|r| {
-                r.session.app_id == *app
-                    && r.session.tenant_id == *tenant
-                    && r.session.user_id == *user
-            })
-            .map(|r| (r.rowid, r.session.id))
-            .collect();
-        sessions.sort_unstable_by_key(|(rowid, _)| *rowid);
-        let ids: Vec<SessionId> = sessions.into_iter().map(|(_, id)| id).collect();
-        s.refresh_tokens.retain(|_, t| !ids.contains(&t.session_id));
-        s.sessions.retain(|id, _| !ids.contains(id));
-        let face_key = (app.clone(), tenant.clone(), *user);
-        let email = s.faces.get(&face_key).map(|f| f.email.clone());
-        let plane = Plane::Tenant(app.clone(), tenant.clone());
-        s.challenges.retain(|_, c| {
-            !(c.challenge.plane == plane
-                && (c.subject == Some(Subject::User(*user))
-                    || Some(&c.challenge.email) == email.as_ref()))
-        });
-        // The face's identities go with it (the foreign key cascades in SQL).
-        s.identities
-            .retain(|_, i| !(i.app_id == *app && i.tenant_id == *tenant && i.user_id == *user));
-        let had_face = s.faces.remove(&face_key).is_some();
-        if had_face {
-            s.bump_user_edge(app, tenant, user, now);
-        }
-        let face_left = s.faces.keys().any(|(a, _, u)| a == app && u == user);
-        if !face_left {
-            s.metadata.remove(&(app.clone(), *user));
-            s.users.remove(&(app.clone(), *user));
-        }
-        Ok(had_face.then_some(ids))
-    }
-
     async fn prune_email(
         &self,
         now: Timestamp,
