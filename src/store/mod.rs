@@ -318,7 +318,9 @@ pub trait SessionStore {
     ) -> Result<bool, Error>;
     /// Refresh in one round trip: when `token` is the current token of a session of `app` and
     /// `tenant` that is live at `now` (not revoked, within its absolute and idle lifetimes)
-    /// and whose user is active there, moves the session to the next generation and records
+    /// and whose user is active there (in the face the session was made for: not a session of
+    /// an earlier face, from before the user left and came back), moves the session to the
+    /// next generation and records
     /// `successor` (a compare-and-swap, as `rotate_session`). Returns whether it rotated, and
     /// the presented token's session as it now is (what the other outcomes are decided from).
     async fn rotate_presented(
@@ -340,7 +342,8 @@ pub trait SessionStore {
         now: Timestamp,
     ) -> Result<Option<(Session, bool)>, Error>;
     /// The user's face in the tenant, with the user, when `session` is a live (unrevoked)
-    /// session of that user in that tenant — what `/auth/me` answers, read in one statement.
+    /// session of that user in that tenant, made for its current face (not before the face
+    /// was created) — what `/auth/me` answers, read in one statement.
     async fn find_session_user(
         &self,
         app: &AppId,
@@ -1188,11 +1191,18 @@ pub trait DeletionStore {
         &self,
         target: &DeletionTarget,
     ) -> Result<Option<Deletion>, Error>;
-    /// Up to `limit` running deletions, oldest first.
-    async fn list_running_deletions(&self, limit: usize) -> Result<Vec<Deletion>, Error>;
+    /// Up to `limit` running deletions that have work to do at `now`, oldest first: not those
+    /// that only wait (`Deletion::next` is `WaitUntil`), so that any number of waiting user
+    /// deletions never holds back the others.
+    async fn list_due_deletions(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Deletion>, Error>;
     /// Writes a deletion's progress (phase, cursor, rows, state; once done its user and
-    /// tenants are forgotten).
-    async fn update_deletion(&self, deletion: &Deletion) -> Result<(), Error>;
+    /// tenants are forgotten) while it is running; `false` when it is not (done meanwhile, or
+    /// superseded by a newer deletion of its user: the caller stops).
+    async fn update_deletion(&self, deletion: &Deletion) -> Result<bool, Error>;
     /// Done deletions finished before `finished_before`, at most `limit`.
     async fn prune_deletions(
         &self,

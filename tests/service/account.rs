@@ -509,3 +509,35 @@ fn a_user_that_leaves_and_is_associated_again_does_not_bring_back_its_old_tokens
         &back.session.access_token
     ));
 }
+
+#[test]
+fn a_session_from_before_the_user_left_does_not_come_back_with_a_new_face() {
+    // The leave's later steps fail (its sessions are still in D1 when the user comes back):
+    // the old refresh token must not mint tokens for the new face, nor the old access token
+    // reach /auth/me.
+    let (mut w, owner, shop, acme, _key, ada) = ada_in_acme_and_bravo();
+    let user_id = ada.user.face.user_id;
+    w.db.faults().fail_when(|c| c == "db purge_sessions");
+    let left = block_on(account::leave(
+        &w.cx(),
+        &shop,
+        &acme,
+        Some(&ada.session.access_token),
+    ));
+    assert!(!w.db.faults().injected().is_empty());
+    w.db.faults().heal();
+    assert_eq!(left, Ok(()));
+    w.advance_ms(2_000);
+    block_on(users::associate(&w.cx(), &owner, &shop, &acme, &user_id)).unwrap();
+    w.new_isolate();
+    assert!(!refreshes(&w, &ada), "the old refresh token is refused");
+    assert!(block_on(tessera::service::introspection::me(
+        &w.cx(),
+        &shop,
+        &acme,
+        Some(&ada.session.access_token)
+    ))
+    .is_err());
+    let back = signin(&w, &shop, &acme, "ada@example.com", PASSWORD, None).unwrap();
+    assert!(refreshes(&w, &back), "the new face's own session refreshes");
+}

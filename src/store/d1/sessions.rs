@@ -221,7 +221,7 @@ impl<B: SqlBackend> SessionStore for SqlStore<B> {
                      AND ?4 < expires_at AND ?4 < last_used_at + idle_timeout_ms \
                      AND EXISTS (SELECT 1 FROM tenant_users tu WHERE tu.app_id = sessions.app_id \
                      AND tu.tenant_id = sessions.tenant_id AND tu.user_id = sessions.user_id \
-                     AND tu.status = 'active')",
+                     AND tu.status = 'active' AND tu.created_at <= sessions.created_at)",
                     vec![
                         text(token.as_str()),
                         text(app.as_str()),
@@ -309,7 +309,7 @@ impl<B: SqlBackend> SessionStore for SqlStore<B> {
                      AND tu.user_id = s.user_id \
                      JOIN users u ON u.app_id = tu.app_id AND u.id = tu.user_id \
                      WHERE s.id = ?4 AND s.app_id = ?1 AND s.tenant_id = ?2 AND s.user_id = ?3 \
-                     AND s.revoked_at IS NULL"
+                     AND s.revoked_at IS NULL AND tu.created_at <= s.created_at"
                 ),
                 vec![
                     text(app.as_str()),

@@ -355,9 +355,10 @@ impl SessionStore for MemoryStore {
         let mut rotated = false;
         if let Some((id, generation)) = presented {
             let active = |s: &State, x: &Session| {
+                // A session of an earlier face (the user left and came back) is not this one's.
                 s.faces
                     .get(&(x.app_id.clone(), x.tenant_id.clone(), x.user_id))
-                    .is_some_and(|f| f.status == UserStatus::Active)
+                    .is_some_and(|f| f.status == UserStatus::Active && f.created_at <= x.created_at)
             };
             let movable = s.sessions.get(&id).is_some_and(|r| {
                 let x = &r.session;
@@ -472,8 +473,11 @@ impl SessionStore for MemoryStore {
                 && x.user_id == *user
                 && x.revoked_at.is_none()
         });
+        // A session of an earlier face (the user left and came back) is not this one's.
+        let started = s.sessions.get(session).map(|r| r.session.created_at);
         Ok(if live {
             s.tenant_user(app, tenant, user)
+                .filter(|(_, face)| started.is_some_and(|at| face.created_at <= at))
         } else {
             None
         })
