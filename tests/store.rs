@@ -152,7 +152,7 @@ const EVERY_METHOD: [&str; 130] = [
     "begin_deletion",
     "find_deletion",
     "find_running_deletion",
-    "list_running_deletions",
+    "list_due_deletions",
     "update_deletion",
     "prune_deletions",
     "purge_api_keys",
@@ -739,7 +739,7 @@ async fn call_every_method(
     call!("begin_deletion", db.begin_deletion(&deletion, &leave_entry));
     call!("find_deletion", db.find_deletion(&shop, &deletion.id));
     call!("find_running_deletion", db.find_running_deletion(&leaving));
-    call!("list_running_deletions", db.list_running_deletions(10));
+    call!("list_due_deletions", db.list_due_deletions(at(0), 10));
     for _ in 0..deletion.phases_total() {
         deletion.record_step(1, true, None, at(14));
     }

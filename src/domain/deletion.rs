@@ -387,9 +387,9 @@ impl Deletion {
         self.phases().get(self.phase).copied()
     }
 
-    /// Ends a user's deletion from a tenant that waits while the user has a face there again
-    /// (associated anew): what it deleted is gone, the new face's edge document is the new
-    /// face's, and a deletion of the new face is a new deletion (`service::deletion`).
+    /// Ends a running user deletion that a newer one of the same user covers (its tenant's, or
+    /// an erasure): what it deleted is gone, and the newer one does what it had left
+    /// (`DeletionStore::begin_deletion` does this in the newer one's first step).
     pub fn supersede(&mut self, now: Timestamp) {
         self.phase = self.phases_total();
         self.cursor = None;

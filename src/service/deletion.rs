@@ -162,7 +162,7 @@ pub async fn leave<S: Stores>(
         user: *user_id,
     };
     if let Some(running) = continuing(cx, &target).await? {
-        return run_now(cx, running).await;
+        return Ok(left(cx, running).await);
     }
     let id = DeletionId::generate(cx.now, cx.random()?);
     let audit = audit_entry(
@@ -179,21 +179,26 @@ pub async fn leave<S: Stores>(
     let deletion = Deletion::begin(id, &target, vec![tenant_id.clone()], cx.now);
     if !cx.db.begin_deletion(&deletion, &audit).await? {
         return match cx.db.find_running_deletion(&target).await? {
-            Some(running) => run_now(cx, running).await,
+            Some(running) => Ok(left(cx, running).await),
             None => Err(Error::InvalidToken),
         };
     }
-    // The user has left (the first step: gone for every reader, its document pending "no
-    // face"). The leaver cannot repeat the request — its token now names no face — so what
-    // is left when a store fails now is the cron's, and the answer is the truth: left.
+    Ok(left(cx, deletion).await)
+}
+
+/// Runs a leaving user's deletion within the request. The user has left already (the first
+/// step: gone for every reader, its document pending "no face"); the leaver cannot repeat the
+/// request — its token names no face now — so what a failing store leaves is the cron's, and
+/// the answer is the truth: left.
+async fn left<S: Stores>(cx: &Ctx<'_, S>, deletion: Deletion) -> Deletion {
+    let id = deletion.id;
     match run_now(cx, deletion.clone()).await {
-        Ok(done) => Ok(done),
+        Ok(ran) => ran,
         Err(e) => {
             cx.warn(&format!(
-                "leaving: deletion {} goes on with the cron: {e:?}",
-                deletion.id
+                "leaving: deletion {id} goes on with the cron: {e:?}"
             ));
-            Ok(deletion)
+            deletion
         }
     }
 }
@@ -255,16 +260,16 @@ pub async fn erase_user<S: Stores>(
 }
 
 /// The running deletion of `target` that a `DELETE` (or leaving) continues — unless the user
-/// has a face in the tenant again (associated anew while the deletion waited): then that
-/// deletion is superseded (done: what it deleted is gone, and the new face's document is the
-/// new face's) and the caller begins a new one, whose own wait covers every token of both
-/// faces. Left running, the old one's last phase would withdraw the document before the new
-/// face's tokens expired.
+/// has a face in the tenant again (associated anew while the deletion waited): then the caller
+/// begins a new one, whose first step supersedes the old one in the same batch (done: what it
+/// deleted is gone) and whose own wait covers every token of both faces. Left running, the old
+/// one's last phase would withdraw the document before the new face's tokens expired. (An
+/// erasure supersedes every running deletion of its user the same way.)
 async fn continuing<S: Stores>(
     cx: &Ctx<'_, S>,
     target: &Target,
 ) -> Result<Option<Deletion>, Error> {
-    let Some(mut running) = cx.db.find_running_deletion(target).await? else {
+    let Some(running) = cx.db.find_running_deletion(target).await? else {
         return Ok(None);
     };
     if let Target::User {
@@ -274,8 +279,7 @@ async fn continuing<S: Stores>(
     } = target
     {
         if cx.db.find_tenant_user(app, tenant, user).await?.is_some() {
-            running.supersede(cx.now);
-            cx.db.update_deletion(&running).await?;
+            // The new deletion's first step supersedes it, in the same batch.
             return Ok(None);
         }
     }
@@ -366,12 +370,13 @@ pub async fn get<S: Stores>(
     Ok(deletion)
 }
 
-/// The cron: continues the running deletions, oldest first, within `budget` all together. A
+/// The cron: continues the running deletions that have work to do (not those that only
+/// wait), oldest first, within `budget` all together. A
 /// deletion that fails is reported and left for the next run. Also forgets the deletions
 /// finished more than `DONE_RETENTION_MS` ago. Returns how many deletions it finished.
 pub async fn resume<S: Stores>(cx: &Ctx<'_, S>, mut budget: Budget) -> Result<usize, Error> {
     let mut finished = 0;
-    for deletion in cx.db.list_running_deletions(16).await? {
+    for deletion in cx.db.list_due_deletions(cx.now, 16).await? {
         if !budget.has_room() {
             break;
         }
@@ -416,7 +421,10 @@ pub async fn run<S: Stores>(
         let step = step(cx, &deletion, &target, phase).await?;
         budget.spend(step.edge_writes);
         deletion.record_step(step.rows, step.finished, step.cursor, cx.now);
-        cx.db.update_deletion(&deletion).await?;
+        if !cx.db.update_deletion(&deletion).await? {
+            // Superseded by a newer deletion of its user, or finished by another run.
+            break;
+        }
     }
     Ok(deletion)
 }

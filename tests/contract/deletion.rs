@@ -7,7 +7,7 @@ use super::steps::{audit_of, create_app, create_tenant, delete_through_ports, po
 use tessera::domain::audit::AuditAction;
 use tessera::domain::authz::Permission;
 use tessera::domain::challenge::{Plane, Purpose};
-use tessera::domain::deletion::{Deletion, State, Target};
+use tessera::domain::deletion::{Deletion, Phase, State, Target};
 use tessera::domain::delivery::Delivery;
 use tessera::domain::edge::{EdgeKey, MirroredDoc};
 use tessera::domain::ids::{AppId, DeletionId, TenantId};
@@ -15,6 +15,7 @@ use tessera::domain::keys::KeyOwner;
 use tessera::domain::member::CustomRole;
 use tessera::domain::names::{OperatorRoleName, PlanTier, RoleName};
 use tessera::domain::policy::Plan;
+use tessera::domain::tenancy::MAX_ACCESS_TOKEN_TTL_SECONDS;
 use tessera::domain::user::UserId;
 use tessera::store::{Database, SendCount};
 
@@ -809,11 +810,11 @@ pub async fn a_deletion_records_its_progress_forgets_its_user_when_done_and_is_p
         .await
         .unwrap());
     assert_eq!(
-        db.list_running_deletions(10).await.unwrap(),
+        db.list_due_deletions(at(12), 10).await.unwrap(),
         vec![first.clone(), second.clone()]
     );
     assert_eq!(
-        db.list_running_deletions(1).await.unwrap(),
+        db.list_due_deletions(at(12), 1).await.unwrap(),
         vec![first.clone()]
     );
     first.record_step(7, false, Some("cursor".into()), at(12));
@@ -832,9 +833,25 @@ pub async fn a_deletion_records_its_progress_forgets_its_user_when_done_and_is_p
     assert_eq!(stored.finished_at, Some(at(13)));
     assert_eq!(db.find_running_deletion(&first_target).await.unwrap(), None);
     assert_eq!(
-        db.list_running_deletions(10).await.unwrap(),
+        db.list_due_deletions(at(12), 10).await.unwrap(),
         vec![second.clone()]
     );
+    // One that only waits (a user's in its `Flags` phase, within a day of its start) is not
+    // due: any number of them never holds the others back. It is once the wait is over.
+    let mut waiting = second.clone();
+    while waiting.current_phase() != Some(Phase::Flags) {
+        waiting.record_step(0, true, None, at(12));
+    }
+    db.update_deletion(&waiting).await.unwrap();
+    assert_eq!(db.list_due_deletions(at(12), 10).await.unwrap(), vec![]);
+    let over = waiting
+        .created_at
+        .plus_seconds(MAX_ACCESS_TOKEN_TTL_SECONDS);
+    assert_eq!(
+        db.list_due_deletions(over, 10).await.unwrap(),
+        vec![waiting.clone()]
+    );
+    db.update_deletion(&second).await.unwrap();
     // Pruned once finished before the given time, running ones never.
     assert_eq!(db.prune_deletions(at(13), 10).await.unwrap(), 0);
     assert_eq!(db.prune_deletions(at(14), 10).await.unwrap(), 1);

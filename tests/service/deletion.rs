@@ -727,7 +727,7 @@ fn a_deletions_progress_is_read_with_what_starting_it_took() {
 
 #[test]
 fn leaving_a_tenant_by_oneself_leaves_a_document_that_refuses_every_token_there() {
-    let mut w = World::new();
+    let w = World::new();
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
     let acme = w.tenant(&owner, &shop, "acme");
@@ -785,14 +785,6 @@ fn leaving_a_tenant_by_oneself_leaves_a_document_that_refuses_every_token_there(
     );
     assert!(w.kv.raw(&name).is_none());
     assert_eq!(w.db.edge_sync_row(&name), None);
-    w.new_isolate();
-    assert!(!is_active(
-        &w,
-        &shop,
-        &acme,
-        &key,
-        &ada.session.access_token
-    ));
 }
 
 #[test]
@@ -870,7 +862,7 @@ fn deleting_a_face_made_again_while_the_first_deletion_waits_begins_a_new_one() 
     // The first deletion waits; the user is associated again and gets a token; deleting it
     // again must not just continue the first deletion (which would answer 204 with the new
     // face still there, and withdraw the document before the new token expires).
-    let mut w = World::new();
+    let w = World::new();
     let owner = w.owner();
     let shop = w.app(&owner, "shop");
     let acme = w.tenant(&owner, &shop, "acme");
@@ -894,19 +886,60 @@ fn deleting_a_face_made_again_while_the_first_deletion_waits_begins_a_new_one() 
         "the new face is gone"
     );
     assert!(!is_active(&w, &shop, &acme, &key, &token));
-    // The first one's wait ends first: nothing of the second's is withdrawn early.
-    w.advance_ms(MAX_ACCESS_TOKEN_TTL_SECONDS * 1000 - 3_600_000);
-    block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap();
-    w.new_isolate();
-    assert!(
-        !is_active(&w, &shop, &acme, &key, &token),
-        "the document still refuses the new face's token"
+    // The first one is done (superseded by the second's first step); when its wait would
+    // have ended, nothing is withdrawn: the document stays until the second's wait is over.
+    assert_eq!(
+        block_on(deletion::get(&w.cx(), &owner, &shop, &first.id))
+            .unwrap()
+            .state,
+        State::Done
     );
-    w.advance_ms(3_600_000);
+    w.advance_ms(MAX_ACCESS_TOKEN_TTL_SECONDS * 1000 - 3_600_000);
     block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap();
     let name = format!("flags:shop:acme:{id}");
     assert!(
+        w.kv.raw(&name)
+            .is_some_and(|(doc, _)| doc.contains("\"status\":null")),
+        "the document still says 'no face' for the new face's tokens"
+    );
+    w.advance_ms(3_600_000);
+    block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap();
+    assert!(
         !w.kv.keys().contains(&name),
         "withdrawn after the second wait"
+    );
+}
+
+#[test]
+fn an_erasure_supersedes_a_waiting_deletion_of_its_user_from_one_tenant() {
+    // Deleted from acme (waiting), associated with acme again, then erased: the older
+    // deletion must not withdraw acme's document when its own wait ends — the erasure's wait,
+    // later, covers the new face's tokens.
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    let bravo = w.tenant(&owner, &shop, "bravo");
+    let ada = signup(&w, &shop, &acme, "ada@example.com");
+    let id = ada.user.face.user_id;
+    block_on(users::associate(&w.cx(), &owner, &shop, &bravo, &id)).unwrap();
+    let first = delete_user(&w, &owner, &shop, &acme, &id).unwrap();
+    w.advance_ms(3_600_000);
+    block_on(users::associate(&w.cx(), &owner, &shop, &acme, &id)).unwrap();
+    erase(&w, &owner, &shop, &id).unwrap();
+    assert_eq!(
+        block_on(deletion::get(&w.cx(), &owner, &shop, &first.id))
+            .unwrap()
+            .state,
+        State::Done,
+        "superseded by the erasure's first step"
+    );
+    w.advance_ms(MAX_ACCESS_TOKEN_TTL_SECONDS * 1000 - 3_600_000);
+    block_on(deletion::resume(&w.cx(), Budget::CRON)).unwrap();
+    let name = format!("flags:shop:acme:{id}");
+    assert!(
+        w.kv.raw(&name)
+            .is_some_and(|(doc, _)| doc.contains("\"status\":null")),
+        "still refusing the new face's tokens until the erasure's own wait is over"
     );
 }

@@ -275,7 +275,10 @@ fn a_user_who_left_has_left_even_when_a_later_step_fails() {
         ));
         let injected = w.db.faults().injected();
         w.db.faults().heal();
-        assert!(injected.iter().any(|c| c == failing), "{failing}: {injected:?}");
+        assert!(
+            injected.iter().any(|c| c == failing),
+            "{failing}: {injected:?}"
+        );
         assert_eq!(left, Ok(()), "{failing}");
         w.advance_ms(tessera::service::edge::LEASE_TIMEOUT_MS);
         block_on(tessera::service::edge::sweep(&w.cx(), 100)).unwrap();

@@ -6,14 +6,15 @@
 
 use super::api_keys::HashRow;
 use super::{
-    audit_insert, changed, corrupt, json_list, only_if, opt_text, size, text, time, when_exists,
-    SqlBackend, SqlResult, SqlStore, SqlValue, Statement,
+    audit_insert, changed, corrupt, int, json_list, only_if, opt_text, size, text, time,
+    when_exists, SqlBackend, SqlResult, SqlStore, SqlValue, Statement,
 };
 use crate::domain::audit::AuditEntry;
-use crate::domain::deletion::{Deletion, Kind, State, Target};
+use crate::domain::deletion::{Deletion, Kind, Phase, State, Target};
 use crate::domain::ids::{AppId, DeletionId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::secret::SecretHash;
+use crate::domain::tenancy::MAX_ACCESS_TOKEN_TTL_SECONDS;
 use crate::domain::time::Timestamp;
 use crate::domain::user::UserId;
 use crate::domain::Error;
@@ -274,9 +275,30 @@ impl<B: SqlBackend> SqlStore<B> {
         let app_and_user = || vec![text(deletion.app_id.as_str()), text(&user.to_string())];
         let guarded_user =
             |sql: String| when_recorded(Statement::new(sql, app_and_user()), "AND", deletion);
+        // Older running deletions of the user that this one covers — its tenant's, or every
+        // one of an erasure — are done: what they deleted is gone, and this one does what they
+        // had left (its own wait covers every token of the faces made since they began).
+        let supersede = Statement::new(
+            "UPDATE deletions SET state = 'done', finished_at = ?4, updated_at = ?4, \
+             user_id = NULL, tenants = '[]', cursor = NULL, \
+             phase = CASE WHEN tenant_id IS NULL THEN ?7 ELSE ?8 END \
+             WHERE app_id = ?1 AND user_id = ?2 AND kind = 'user' AND state = 'running' \
+             AND id != ?5 AND (?6 = 1 OR tenant_id IN (SELECT value FROM json_each(?3))) \
+             AND EXISTS (SELECT 1 FROM deletions WHERE id = ?5)",
+            {
+                let mut values = args();
+                values.push(time(deletion.created_at));
+                values.push(text(&deletion.id.to_string()));
+                values.push(int(i64::from(deletion.tenant_id.is_none())));
+                values.push(size(Kind::User.phases(false).len()));
+                values.push(size(Kind::User.phases(true).len()));
+                values
+            },
+        );
         Ok(vec![
             record,
             audit_insert(audit, true),
+            supersede,
             guarded(format!(
                 "DELETE FROM email_challenges WHERE app_id = ?1 AND {in_tenants} \
                  AND (subject_id = ?2 OR email = {})",
@@ -426,13 +448,33 @@ impl<B: SqlBackend> DeletionStore for SqlStore<B> {
         .transpose()
     }
 
-    async fn list_running_deletions(&self, limit: usize) -> Result<Vec<Deletion>, Error> {
+    async fn list_due_deletions(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Deletion>, Error> {
+        // `Deletion::next`'s wait, in SQL: a user's deletion in its `Flags` phase until
+        // MAX_ACCESS_TOKEN_TTL_SECONDS after it began (the phase's number from the domain).
+        let flags_at = |in_tenant: bool| {
+            Kind::User
+                .phases(in_tenant)
+                .iter()
+                .position(|p| *p == Phase::Flags)
+                .map_or(SqlValue::Null, size)
+        };
         self.all::<DeletionRow>(Statement::new(
             format!(
                 "SELECT {DELETION_COLUMNS} FROM deletions WHERE state = 'running' \
+                 AND NOT (kind = 'user' AND created_at > ?2 \
+                 AND phase IS (CASE WHEN tenant_id IS NULL THEN ?3 ELSE ?4 END)) \
                  ORDER BY id LIMIT ?1"
             ),
-            vec![size(limit)],
+            vec![
+                size(limit),
+                time(now.plus_seconds(-MAX_ACCESS_TOKEN_TTL_SECONDS)),
+                flags_at(false),
+                flags_at(true),
+            ],
         ))
         .await?
         .into_iter()
@@ -440,10 +482,11 @@ impl<B: SqlBackend> DeletionStore for SqlStore<B> {
         .collect()
     }
 
-    async fn update_deletion(&self, deletion: &Deletion) -> Result<(), Error> {
+    async fn update_deletion(&self, deletion: &Deletion) -> Result<bool, Error> {
         self.run(Statement::new(
             "UPDATE deletions SET state = ?2, phase = ?3, cursor = ?4, deleted = ?5, \
-             updated_at = ?6, finished_at = ?7, user_id = ?8, tenants = ?9 WHERE id = ?1",
+             updated_at = ?6, finished_at = ?7, user_id = ?8, tenants = ?9 \
+             WHERE id = ?1 AND state = 'running'",
             vec![
                 text(&deletion.id.to_string()),
                 text(deletion.state.as_str()),
@@ -457,7 +500,7 @@ impl<B: SqlBackend> DeletionStore for SqlStore<B> {
             ],
         ))
         .await
-        .map(drop)
+        .map(|changed| changed > 0)
     }
 
     async fn prune_deletions(

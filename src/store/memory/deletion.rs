@@ -104,6 +104,22 @@ impl State {
         }
         self.check_deletion_insert(deletion)?;
         self.check_audit(audit)?;
+        // Older running deletions of the user that this one covers (its tenant's, or every
+        // one of an erasure) are done: this one does what they had left.
+        for older in self.deletions.values_mut() {
+            let covered = older.kind == Kind::User
+                && older.state == DeletionState::Running
+                && older.app_id == *app
+                && older.user_id == Some(user)
+                && (deletion.tenant_id.is_none()
+                    || older
+                        .tenant_id
+                        .as_ref()
+                        .is_some_and(|t| deletion.tenants.contains(t)));
+            if covered {
+                older.supersede(deletion.created_at);
+            }
+        }
         self.deletions.insert(deletion.id, deletion.clone());
         self.write_audit(audit);
         for tenant in &deletion.tenants {
@@ -255,34 +271,44 @@ impl DeletionStore for MemoryStore {
             .cloned())
     }
 
-    async fn list_running_deletions(&self, limit: usize) -> Result<Vec<Deletion>, Error> {
-        self.check("list_running_deletions")?;
+    async fn list_due_deletions(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Deletion>, Error> {
+        self.check("list_due_deletions")?;
         Ok(self
             .state
             .borrow()
             .deletions
             .values()
-            .filter(|d| d.state == DeletionState::Running)
+            .filter(|d| {
+                d.state == DeletionState::Running
+                    && !matches!(d.next(now), crate::domain::deletion::Next::WaitUntil(_))
+            })
             .take(limit)
             .cloned()
             .collect())
     }
 
-    async fn update_deletion(&self, deletion: &Deletion) -> Result<(), Error> {
+    async fn update_deletion(&self, deletion: &Deletion) -> Result<bool, Error> {
         self.check("update_deletion")?;
         let mut s = self.state.borrow_mut();
-        if let Some(stored) = s.deletions.get_mut(&deletion.id) {
-            // Every column but the target and the creation time.
-            *stored = Deletion {
-                id: stored.id,
-                kind: stored.kind,
-                app_id: stored.app_id.clone(),
-                tenant_id: stored.tenant_id.clone(),
-                created_at: stored.created_at,
-                ..deletion.clone()
-            };
+        match s.deletions.get_mut(&deletion.id) {
+            Some(stored) if stored.state == DeletionState::Running => {
+                // Every column but the target and the creation time.
+                *stored = Deletion {
+                    id: stored.id,
+                    kind: stored.kind,
+                    app_id: stored.app_id.clone(),
+                    tenant_id: stored.tenant_id.clone(),
+                    created_at: stored.created_at,
+                    ..deletion.clone()
+                };
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        Ok(())
     }
 
     async fn prune_deletions(
