@@ -203,7 +203,10 @@ impl Kind {
             (Kind::Tenant, _) => &[
                 ApiKeys, Sessions, ThirdParty, Users, Email, Throttle, Flags, Row,
             ],
-            (Kind::User, true) => &[Revocations, Sessions, Flags],
+            // `Audit` renames the entries naming the user only when it has no face left (the
+            // first step deleted the user record), as an erasure does; before the wait too.
+            // Old phase numbers still name a phase that is safe to run (2 was `Flags`).
+            (Kind::User, true) => &[Revocations, Sessions, Audit, Flags, Audit],
             // The audit log stops naming the user before the wait, so that the erasure is
             // settled (`Deletion::settled`) while it waits. `Audit` stays last as well: an
             // erasure stored at its old phase number 3 (`Audit`, after `Flags`) still runs it.
@@ -642,6 +645,8 @@ mod tests {
         assert_eq!(d.current_phase(), Some(Phase::Revocations));
         d.record_step(0, true, None, now);
         d.record_step(7, true, None, now);
+        assert_eq!(d.current_phase(), Some(Phase::Audit));
+        d.record_step(0, true, None, now);
         assert_eq!(d.state, State::Running);
         assert_eq!(d.current_phase(), Some(Phase::Flags));
         let alive_until = Timestamp::EPOCH.plus_seconds(MAX_ACCESS_TOKEN_TTL_SECONDS);
@@ -653,6 +658,8 @@ mod tests {
         );
         assert_eq!(d.next(alive_until), Next::Run(Phase::Flags));
         d.record_step(1, true, None, now);
+        assert_eq!(d.current_phase(), Some(Phase::Audit));
+        d.record_step(0, true, None, now);
         assert_eq!(d.state, State::Done);
         assert_eq!(d.finished_at, Some(now));
         assert_eq!((d.user_id, d.tenants.len(), d.deleted), (None, 0, 11));

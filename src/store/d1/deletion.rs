@@ -758,14 +758,14 @@ impl<B: SqlBackend> DeletionStore for SqlStore<B> {
                 self.purge_tables(&["audit_log"], "app_id = ?1", &[text(app.as_str())], limit)
                     .await
             }
-            Target::User {
-                app,
-                tenant: None,
-                user,
-            } => {
+            // A user's deletion from one tenant renames them only once the user is gone from
+            // the app (its last face went with the first step, and the user record with it).
+            Target::User { app, user, .. } => {
                 self.run(Statement::new(
                     "UPDATE audit_log SET target = ?3 WHERE rowid IN (SELECT rowid \
-                     FROM audit_log WHERE app_id = ?1 AND target = ?2 LIMIT ?4)",
+                     FROM audit_log WHERE app_id = ?1 AND target = ?2 \
+                     AND NOT EXISTS (SELECT 1 FROM users WHERE app_id = ?1 AND id = ?2) \
+                     LIMIT ?4)",
                     vec![
                         text(app.as_str()),
                         text(&user.to_string()),

@@ -566,11 +566,12 @@ impl DeletionStore for MemoryStore {
                 });
                 Ok(removed)
             }
-            Target::User {
-                app,
-                tenant: None,
-                user,
-            } => {
+            // A user's deletion from one tenant renames them only once the user is gone from
+            // the app (its last face went with the first step, and the user record with it).
+            Target::User { app, user, .. } => {
+                if s.users.contains_key(&(app.clone(), *user)) {
+                    return Ok(0);
+                }
                 let named = user.to_string();
                 let mut rewritten = 0;
                 for entry in s.audit.iter_mut() {
