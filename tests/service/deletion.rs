@@ -822,20 +822,26 @@ fn a_user_deletion_that_waits_for_its_tokens_to_expire_spends_nothing_of_the_bud
     assert_eq!(done.state, State::Done);
 }
 
+/// App `shop` with tenants `acme` and `bravo`, an introspection key of acme's, and ada signed
+/// up in acme and associated with bravo: (owner, shop, acme, key, ada's id).
+fn ada_in_acme_and_bravo(w: &World) -> (Principal, AppId, TenantId, String, UserId) {
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    let bravo = w.tenant(&owner, &shop, "bravo");
+    let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
+    let id = signup(w, &shop, &acme, "ada@example.com").user.face.user_id;
+    block_on(users::associate(&w.cx(), &owner, &shop, &bravo, &id)).unwrap();
+    (owner, shop, acme, key, id)
+}
+
 #[test]
 fn a_user_associated_again_while_its_deletion_waits_keeps_its_new_faces_document() {
     // Deleted from acme (it stays in bravo), then associated with acme again and suspended
     // there while the deletion waited: when the deletion's last phase runs, the new face's
     // document must stay — without it, the suspended user's tokens would judge themselves.
     let mut w = World::new();
-    let owner = w.owner();
-    let shop = w.app(&owner, "shop");
-    let acme = w.tenant(&owner, &shop, "acme");
-    let bravo = w.tenant(&owner, &shop, "bravo");
-    let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
-    let ada = signup(&w, &shop, &acme, "ada@example.com");
-    let id = ada.user.face.user_id;
-    block_on(users::associate(&w.cx(), &owner, &shop, &bravo, &id)).unwrap();
+    let (owner, shop, acme, key, id) = ada_in_acme_and_bravo(&w);
     let waiting = delete_user(&w, &owner, &shop, &acme, &id).unwrap();
     assert_eq!(waiting.state, State::Running);
     block_on(users::associate(&w.cx(), &owner, &shop, &acme, &id)).unwrap();
@@ -876,14 +882,7 @@ fn deleting_a_face_made_again_while_the_first_deletion_waits_begins_a_new_one() 
     // again must not just continue the first deletion (which would answer 204 with the new
     // face still there, and withdraw the document before the new token expires).
     let w = World::new();
-    let owner = w.owner();
-    let shop = w.app(&owner, "shop");
-    let acme = w.tenant(&owner, &shop, "acme");
-    let bravo = w.tenant(&owner, &shop, "bravo");
-    let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
-    let ada = signup(&w, &shop, &acme, "ada@example.com");
-    let id = ada.user.face.user_id;
-    block_on(users::associate(&w.cx(), &owner, &shop, &bravo, &id)).unwrap();
+    let (owner, shop, acme, key, id) = ada_in_acme_and_bravo(&w);
     let first = delete_user(&w, &owner, &shop, &acme, &id).unwrap();
     w.advance_ms(3_600_000);
     block_on(users::associate(&w.cx(), &owner, &shop, &acme, &id)).unwrap();
@@ -929,13 +928,7 @@ fn an_erasure_supersedes_a_waiting_deletion_of_its_user_from_one_tenant() {
     // deletion must not withdraw acme's document when its own wait ends — the erasure's wait,
     // later, covers the new face's tokens.
     let w = World::new();
-    let owner = w.owner();
-    let shop = w.app(&owner, "shop");
-    let acme = w.tenant(&owner, &shop, "acme");
-    let bravo = w.tenant(&owner, &shop, "bravo");
-    let ada = signup(&w, &shop, &acme, "ada@example.com");
-    let id = ada.user.face.user_id;
-    block_on(users::associate(&w.cx(), &owner, &shop, &bravo, &id)).unwrap();
+    let (owner, shop, acme, _, id) = ada_in_acme_and_bravo(&w);
     let first = delete_user(&w, &owner, &shop, &acme, &id).unwrap();
     w.advance_ms(3_600_000);
     block_on(users::associate(&w.cx(), &owner, &shop, &acme, &id)).unwrap();
