@@ -173,15 +173,17 @@ $(VENV_STAMP): $(SCHEMATHESIS_REQUIREMENTS)
 
 build: $(BUILD_OUT) $(CONSOLE_OUT)
 
-# worker-build runs wasm-opt with --debuginfo, which keeps the name section (about a fifth of
-# the gzipped wasm). Strip it (and the producers section) afterwards with the same wasm-opt and
-# the same feature flags, with a last size pass (-Oz); nothing in the worker reads them.
+# One wasm-opt pass, ours: worker-build's own (-O with --debuginfo, which keeps the name
+# section) is skipped, and a single -Oz pass that also strips the name and producers sections
+# (nothing in the worker reads them) makes a module within 0.1 % of the size of the two passes
+# in about three quarters of their time (measured: 2 min 35 s against 3 min 23 s on 2 cores,
+# 793,526 against 792,737 bytes gzipped).
 WASM_FEATURES := --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
 	--enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
 
 $(BUILD_OUT): $(RUST_SOURCES) Makefile $(FLAGS_STAMP) | tools
-	@echo "==> worker-build $(WORKER_BUILD_FLAGS)"
-	$(WORKER_BUILD_ENV) $(WORKER_BUILD) $(WORKER_BUILD_FLAGS)
+	@echo "==> worker-build --release --no-opt, then wasm-opt -Oz$(if $(filter 0,$(WASM_OPT)), (skipped: WASM_OPT=0))"
+	$(WORKER_BUILD_ENV) $(WORKER_BUILD) --release --no-opt
 	$(if $(filter 0,$(WASM_OPT)),,$(NODE_BIN)/wasm-opt build/index_bg.wasm -Oz --strip-debug --strip-producers $(WASM_FEATURES) -o build/index_bg.wasm)
 	@touch $@
 
