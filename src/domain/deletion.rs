@@ -412,7 +412,8 @@ impl Deletion {
         let (done, rest) = phases.split_at(self.phase.min(phases.len()));
         // After the waiting phase, only repeats of phases already run (an erasure's second
         // `Audit`, which finds nothing: no entry can name a user that is gone).
-        let only_repeats_after = rest.iter().skip(1).all(|p| done.contains(p));
+        let after = rest.get(1..).unwrap_or_default();
+        let only_repeats_after = after.iter().all(|p| done.contains(p));
         self.state == State::Done
             || (only_repeats_after && matches!(self.next(now), Next::WaitUntil(_)))
     }

@@ -1,4 +1,5 @@
-//! Deleting apps, tenants and end users, and erasing an end user from a whole app.
+//! Deleting apps, tenants and end users, erasing an end user from a whole app, and an end
+//! user leaving a tenant (`leave`: a deletion of the user from it, begun by the user).
 //!
 //! Each deletion begins with one atomic step (`DeletionStore::begin_deletion`: the target is
 //! gone for every reader at once, the deletion is recorded and audited), then runs its phases
@@ -546,9 +547,11 @@ async fn step<S: Stores>(
             let forgotten = cx.db.forget_edge_docs(&names).await?;
             // A face made again between the check and the withdrawal: its document is written
             // back from D1 (bumped, so the sweep finishes it if KV fails now).
-            for doc in withdrawn.iter().filter(|_| user_target) {
-                if has_face(cx, doc).await? {
-                    edge::publish_changed(cx, doc).await?;
+            if user_target {
+                for doc in &withdrawn {
+                    if has_face(cx, doc).await? {
+                        edge::publish_changed(cx, doc).await?;
+                    }
                 }
             }
             Step {
