@@ -103,6 +103,7 @@ fn signup(address: &str) -> (User, TenantUser, Session) {
         expires_at: NOW.plus_seconds(3600),
         idle_timeout_ms: 600_000,
         revoked_at: None,
+        grant: None,
     };
     (user, face, session)
 }

@@ -101,6 +101,7 @@ fn every_error_code_of_the_domain_is_listed() {
         Error::AppNotFound,
         Error::TenantNotFound,
         Error::MemberNotFound,
+        Error::ClientNotFound,
         Error::NotFound(String::new()),
         Error::RouteNotFound,
         Error::MethodNotAllowed(vec![]),

@@ -67,6 +67,10 @@ fn access_claims(app: &str, tenant: &str, sub: &str) -> AccessClaims {
         tid: tenant.to_owned(),
         sid: "01a22df6-a2c4-7cb9-b5a6-41dbdfc21231".to_owned(),
         typ: "access".to_owned(),
+        client_id: None,
+        scope: None,
+        aud: None,
+        jti: None,
     }
 }
 

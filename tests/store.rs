@@ -383,7 +383,7 @@ async fn call_every_method(
     );
     call!(
         "rotate_presented",
-        db.rotate_presented(&shop, &acme, &p.token, &token(206), at(6))
+        db.rotate_presented(&shop, &acme, &p.token, &token(206), None, at(6))
     );
     call!("find_session", db.find_session(&p.session));
     call!(

@@ -86,6 +86,10 @@ audit_actions! {
     EmailDeliveryPut => "email_delivery.put",
     ProviderPut => "provider.put",
     ProviderDelete => "provider.delete",
+    OAuthSettingsPut => "oauth_settings.put",
+    ClientCreate => "client.create",
+    ClientUpdate => "client.update",
+    ClientDelete => "client.delete",
 }
 
 impl AuditAction {

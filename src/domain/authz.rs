@@ -23,6 +23,8 @@ pub enum Permission {
     ApiKeysWrite,
     WebhooksWrite,
     AuditRead,
+    ClientsRead,
+    ClientsWrite,
 }
 
 impl Permission {
@@ -40,6 +42,8 @@ impl Permission {
         Permission::ApiKeysWrite,
         Permission::WebhooksWrite,
         Permission::AuditRead,
+        Permission::ClientsRead,
+        Permission::ClientsWrite,
     ];
 
     /// The wire name, e.g. `tenants:read`.
@@ -57,6 +61,8 @@ impl Permission {
             Permission::ApiKeysWrite => "apikeys:write",
             Permission::WebhooksWrite => "webhooks:write",
             Permission::AuditRead => "audit:read",
+            Permission::ClientsRead => "clients:read",
+            Permission::ClientsWrite => "clients:write",
         }
     }
 

@@ -235,9 +235,9 @@ pub enum Phase {
     Revocations,
     /// Sessions with their refresh tokens.
     Sessions,
-    /// Third-party sign-in: the identities linked to faces, the flows under way and the
-    /// identity providers (a user's identities go in its deletion's first step, with its
-    /// faces).
+    /// Third-party sign-in and the OAuth server: the identities linked to faces, the flows
+    /// under way, the identity providers, and the OAuth consents, codes and clients (a user's
+    /// identities, codes and consents go in its deletion's first step, with its faces).
     ThirdParty,
     /// End users: faces, then users with no face left and their metadata.
     Users,

@@ -63,6 +63,9 @@ pub enum Error {
     /// No membership with that id in the app.
     #[error("no such member")]
     MemberNotFound,
+    /// No OAuth client with that id in the tenant.
+    #[error("no such client")]
+    ClientNotFound,
     /// Any other missing resource (an API key, an operator…); the message names it.
     #[error("{0}")]
     NotFound(String),
@@ -137,6 +140,7 @@ impl Error {
             Error::AppNotFound => "app_not_found",
             Error::TenantNotFound => "tenant_not_found",
             Error::MemberNotFound => "member_not_found",
+            Error::ClientNotFound => "client_not_found",
             Error::NotFound(_) | Error::RouteNotFound => "not_found",
             Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::Conflict(_) => "conflict",

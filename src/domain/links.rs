@@ -128,6 +128,28 @@ impl WebUrl {
         Ok(WebUrl(format!("{scheme}://{authority}{path}")))
     }
 
+    /// The host (with its port, if any) of this URL, for a person to read.
+    pub fn authority(&self) -> &str {
+        let rest = self.0.split_once("://").map_or("", |(_, rest)| rest);
+        &rest[..rest.find(['/', '?']).unwrap_or(rest.len())]
+    }
+
+    /// This URL with the port of a loopback IP host taken out (RFC 8252 §7.3: a native app's
+    /// loopback redirect may use any port), and the URL unchanged otherwise.
+    pub fn without_loopback_port(&self) -> String {
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("", &self.0));
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        for host in ["127.0.0.1", "[::1]"] {
+            if let Some(port) = authority.strip_prefix(host).and_then(|p| p.strip_prefix(':')) {
+                if !port.is_empty() && scheme == "http" {
+                    return format!("{scheme}://{host}{tail}");
+                }
+            }
+        }
+        self.0.clone()
+    }
+
     /// The URL as text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -121,6 +121,8 @@ pub enum OperatorRole {
     BillingAdmin,
     Support,
     Auditor,
+    /// Runs a tenant's OAuth server: its settings and clients, and reads the audit log.
+    McpAdmin,
     /// A role of the app; what it binds is its definition (`CustomRole`), which travels with
     /// the grants an operator holds (`authz::Grant`), never looked up per decision.
     Custom(OperatorRoleName),
@@ -134,6 +136,7 @@ impl OperatorRole {
         OperatorRole::BillingAdmin,
         OperatorRole::Support,
         OperatorRole::Auditor,
+        OperatorRole::McpAdmin,
     ];
 
     /// The wire name.
@@ -144,6 +147,7 @@ impl OperatorRole {
             OperatorRole::BillingAdmin => "billing_admin",
             OperatorRole::Support => "support",
             OperatorRole::Auditor => "auditor",
+            OperatorRole::McpAdmin => "mcp_admin",
             OperatorRole::Custom(name) => name.as_str(),
         }
     }
@@ -204,6 +208,7 @@ impl OperatorRole {
             }
             OperatorRole::Support => &[UsersRead, UsersSuspend, TenantsRead],
             OperatorRole::Auditor => &[TenantsRead, MembersRead, UsersRead, AuditRead],
+            OperatorRole::McpAdmin => &[TenantsRead, AuditRead, ClientsRead, ClientsWrite],
             OperatorRole::Custom(_) => return None,
         })
     }

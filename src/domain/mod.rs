@@ -19,6 +19,7 @@ pub mod keys;
 pub mod links;
 pub mod member;
 pub mod names;
+pub mod oauth;
 pub mod operator;
 pub mod origin;
 pub mod page;

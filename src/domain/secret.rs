@@ -26,6 +26,10 @@ pub enum SecretKind {
     LinkToken,
     /// The `state` of a third-party sign-in flow (`tsf_`).
     FlowState,
+    /// An OAuth client's secret (`tss_`).
+    ClientSecret,
+    /// An OAuth authorization code (`tsa_`).
+    AuthorizationCode,
 }
 
 impl SecretKind {
@@ -37,6 +41,8 @@ impl SecretKind {
             SecretKind::InviteToken => "tsi_",
             SecretKind::LinkToken => "tsl_",
             SecretKind::FlowState => "tsf_",
+            SecretKind::ClientSecret => "tss_",
+            SecretKind::AuthorizationCode => "tsa_",
         }
     }
 }

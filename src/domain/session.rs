@@ -35,6 +35,9 @@ pub struct Session {
     /// The session ends after this long without a refresh.
     pub idle_timeout_ms: i64,
     pub revoked_at: Option<Timestamp>,
+    /// The OAuth client holding this session, with what it was granted; `None` for a session
+    /// of the tenant's own app (sign-in, sign-up, refresh at `/auth/*`).
+    pub grant: Option<super::oauth::SessionGrant>,
 }
 
 impl Session {
@@ -113,6 +116,7 @@ mod tests {
             expires_at: at(10_000_000),
             idle_timeout_ms: 2_000_000,
             revoked_at: None,
+            grant: None,
         }
     }
 

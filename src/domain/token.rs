@@ -40,6 +40,24 @@ pub fn sign<T: Serialize>(
         .map_err(|e| Error::Internal(format!("token signing failed: {e}")))
 }
 
+/// Signs an OAuth access token (RFC 9068: header `typ` `at+jwt`) with `key`, valid from `now`
+/// for `ttl_seconds`.
+pub fn sign_at_jwt(
+    key: &SigningKey,
+    claims: AccessClaims,
+    now: Timestamp,
+    ttl_seconds: i64,
+) -> Result<String, Error> {
+    let header = Header::empty()
+        .with_key_id(key.kid())
+        .with_token_type(AT_JWT);
+    let claims = Claims::new(claims)
+        .set_duration_and_issuance(&time_options(now), Duration::seconds(ttl_seconds));
+    Ed25519
+        .token(&header, &claims, key.secret())
+        .map_err(|e| Error::Internal(format!("token signing failed: {e}")))
+}
+
 /// Verifies a compact JWT against the keys `find_key` knows, and checks that it has not
 /// expired at `now`. Returns the claims, or `None` for any defect at all.
 pub fn verify<T: DeserializeOwned + Clone>(
@@ -101,8 +119,8 @@ pub fn parse_access(token: &str) -> Option<UnverifiedAccess<'_>> {
 
 impl UnverifiedAccess<'_> {
     /// After the signature was found valid: the claims, `iat` and `exp` (Unix seconds) when
-    /// the token has not expired at `now` (RFC 7519: refused at `exp`), is of type `access`
-    /// and belongs to `app` and `tenant`.
+    /// the token has not expired at `now` (RFC 7519: refused at `exp`), is an access token
+    /// (of a session, or an OAuth one) and belongs to `app` and `tenant`.
     pub fn accept(
         self,
         now: Timestamp,
@@ -117,8 +135,8 @@ impl UnverifiedAccess<'_> {
         let iat = claims.issued_at?.timestamp();
         let exp = claims.expiration?.timestamp();
         let custom = claims.custom;
-        (custom.typ == ACCESS_TOKEN_TYPE && custom.app == app && custom.tid == tenant)
-            .then_some((custom, iat, exp))
+        let typed = custom.typ == ACCESS_TOKEN_TYPE || custom.typ == OAUTH_TOKEN_TYPE;
+        (typed && custom.app == app && custom.tid == tenant).then_some((custom, iat, exp))
     }
 }
 
@@ -194,11 +212,35 @@ pub struct AccessClaims {
     pub app: String,
     /// The tenant id.
     pub tid: String,
-    /// The session id.
+    /// The session id (for an OAuth token: its grant's session).
     pub sid: String,
-    /// Always `ACCESS_TOKEN_TYPE`.
+    /// `ACCESS_TOKEN_TYPE` for the tenant's own sessions, `OAUTH_TOKEN_TYPE` for OAuth clients'.
     pub typ: String,
+    /// OAuth tokens (RFC 9068): the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// OAuth tokens: the scopes granted, space-separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// OAuth tokens: the audience — the RFC 8707 resource, else the issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// OAuth tokens: the token's unique id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
+
+impl AccessClaims {
+    /// True for a token an OAuth client holds (not one of the tenant's own sessions).
+    pub fn is_oauth(&self) -> bool {
+        self.typ == OAUTH_TOKEN_TYPE
+    }
+}
+
+/// The `typ` claim of OAuth access tokens (whose header `typ` is `at+jwt`, RFC 9068).
+pub const OAUTH_TOKEN_TYPE: &str = "oauth";
+/// The header `typ` of OAuth access tokens (RFC 9068 §2.1).
+pub const AT_JWT: &str = "at+jwt";
 
 /// Verifies an end-user access token for one app and tenant: signature by one of the app's
 /// keys, not expired, `typ` access, and `app`/`tid` equal to the place it is presented at.
@@ -327,6 +369,10 @@ mod tests {
             tid: tid.into(),
             sid: "session-1".into(),
             typ: ACCESS_TOKEN_TYPE.into(),
+            client_id: None,
+            scope: None,
+            aud: None,
+            jti: None,
         }
     }
 

@@ -28,6 +28,7 @@ pub fn status(error: &Error) -> u16 {
         Error::AppNotFound
         | Error::TenantNotFound
         | Error::MemberNotFound
+        | Error::ClientNotFound
         | Error::UserNotFound
         | Error::NotFound(_)
         | Error::RouteNotFound => 404,

@@ -44,6 +44,7 @@ pub mod introspection;
 pub mod keyring;
 pub mod maintenance;
 pub mod members;
+pub mod oauth;
 pub mod operators;
 pub mod passwordless;
 pub mod principal;

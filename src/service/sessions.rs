@@ -12,6 +12,7 @@ use super::cache::{self, OnKvFailure};
 use super::{edge, keyring, Ctx, Stores};
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
+use crate::domain::oauth::ClientId;
 use crate::domain::secret::{PlainSecret, SecretKind};
 use crate::domain::session::{decide, RefreshDecision, Session, SessionId};
 use crate::domain::tenancy::{App, Tenant};
@@ -68,6 +69,10 @@ pub async fn issue<S: Stores>(
         tid: tenant.id.to_string(),
         sid: session.id.to_string(),
         typ: ACCESS_TOKEN_TYPE.to_owned(),
+        client_id: None,
+        scope: None,
+        aud: None,
+        jti: None,
     };
     let ttl = app.settings.access_token_ttl_seconds;
     Ok(IssuedSession {
@@ -100,6 +105,7 @@ pub async fn start<S: Stores>(
         expires_at: cx.now.plus_seconds(settings.session_absolute_ttl_seconds),
         idle_timeout_ms: settings.session_idle_ttl_seconds.saturating_mul(1000),
         revoked_at: None,
+        grant: None,
     };
     let refresh = PlainSecret::generate(SecretKind::RefreshToken, cx.random()?);
     let issued = issue(cx, app, tenant, &session, refresh).await?;
@@ -130,6 +136,20 @@ pub async fn refresh<S: Stores>(
     presented: &str,
 ) -> Result<IssuedSession, Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
+    let (session, successor) = rotate(cx, &app, &tenant, presented, None).await?;
+    issue(cx, &app, &tenant, &session, successor).await
+}
+
+/// Rotates a presented refresh token of a session of `app` and `tenant` held by `client`
+/// (`None`: the tenant's own app; a token of another holder is `invalid_token` and moves
+/// nothing): the session and the successor token to hand out (see `refresh`).
+pub async fn rotate<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app: &App,
+    tenant: &Tenant,
+    presented: &str,
+    client: Option<&ClientId>,
+) -> Result<(Session, PlainSecret), Error> {
     let token =
         PlainSecret::from_client(SecretKind::RefreshToken, presented).ok_or(Error::InvalidToken)?;
     // The common case — the current token of a live session — rotates in one D1 round trip;
@@ -142,16 +162,18 @@ pub async fn refresh<S: Stores>(
             &tenant.id,
             &token.hash(),
             &successor.hash(),
+            client,
             cx.now,
         )
         .await?;
     let found = found.ok_or(Error::InvalidToken)?;
     let session = found.session;
-    if session.app_id != app.id || session.tenant_id != tenant.id {
+    let holder = session.grant.as_ref().map(|g| &g.client_id);
+    if session.app_id != app.id || session.tenant_id != tenant.id || holder != client {
         return Err(Error::InvalidToken);
     }
     if rotated {
-        return issue(cx, &app, &tenant, &session, successor).await;
+        return Ok((session, successor));
     }
     let grace_ms = app.settings.refresh_grace_seconds.saturating_mul(1000);
     match decide(&session, found.generation, cx.now, grace_ms) {
@@ -160,7 +182,7 @@ pub async fn refresh<S: Stores>(
             // document again, in case the write of the revocation failed.
             if session
                 .revoked_at
-                .is_some_and(|at| cx.now.ms_since(at) < access_ttl_ms(&app))
+                .is_some_and(|at| cx.now.ms_since(at) < access_ttl_ms(app))
             {
                 revoke(cx, &session.id).await?;
             }
@@ -180,5 +202,5 @@ pub async fn refresh<S: Stores>(
     if decide(&session, found.generation, cx.now, grace_ms) != RefreshDecision::Replay {
         return Err(Error::InvalidToken);
     }
-    issue(cx, &app, &tenant, &session, successor).await
+    Ok((session, successor))
 }

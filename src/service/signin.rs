@@ -19,7 +19,7 @@ use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::password::Password;
-use crate::domain::tenancy::{LoginMethod, Tenant};
+use crate::domain::tenancy::{App, LoginMethod, Tenant};
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{Attempt, SessionStore, UserStore};
@@ -95,6 +95,15 @@ pub async fn signup<S: Stores>(
     })
 }
 
+/// A password that proved right for an active user of the tenant, with the attempt that
+/// must now be settled (by the session's write, or `settle_signin`).
+pub(super) struct CheckedPassword {
+    pub user: User,
+    pub face: TenantUser,
+    pub attempt: Attempt,
+    pub device_account: String,
+}
+
 /// `POST …/auth/signin`: throttled before hashing — per account, or per device when the
 /// attempt carries a valid device token of that account — and per client; unknown email and
 /// wrong password answer alike (`401 invalid_credentials`) and cost alike; a suspended user
@@ -109,7 +118,37 @@ pub async fn signin<S: Stores>(
     device: Option<&str>,
 ) -> Result<SignedIn, Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
-    require_email_password(&tenant)?;
+    let CheckedPassword {
+        user,
+        face,
+        attempt,
+        device_account,
+    } = check_password(cx, &app, &tenant, email, password, client, device).await?;
+    let policy = cache::policy(cx, &app.id, OnKvFailure::ReadD1).await?;
+    let (session, issued) = sessions::start(cx, &app, &tenant, user.id).await?;
+    cx.db
+        .create_session(&session, &issued.refresh_token.hash(), &attempt)
+        .await?;
+    Ok(SignedIn {
+        user: EndUser::with(&user, face, &policy),
+        session: issued,
+        device: device_token(cx, &device_account)?,
+    })
+}
+
+/// The checks of a password sign-in, in order (see `signin`), up to the session: throttling,
+/// the timing-safe password check, suspension, and the re-hash of a weaker hash. The attempt
+/// is left for the caller to settle.
+pub(super) async fn check_password<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app: &App,
+    tenant: &Tenant,
+    email: Email,
+    password: &Password,
+    client: Option<String>,
+    device: Option<&str>,
+) -> Result<CheckedPassword, Error> {
+    require_email_password(tenant)?;
     let account = account_subject(&email);
     let device_account = end_user_device_account(&app.id, &tenant.id, &email);
     let attempt = Attempt {
@@ -147,14 +186,10 @@ pub async fn signin<S: Stores>(
         })
         .await?;
     }
-    let policy = cache::policy(cx, &app.id, OnKvFailure::ReadD1).await?;
-    let (session, issued) = sessions::start(cx, &app, &tenant, user.id).await?;
-    cx.db
-        .create_session(&session, &issued.refresh_token.hash(), &attempt)
-        .await?;
-    Ok(SignedIn {
-        user: EndUser::with(&user, face, &policy),
-        session: issued,
-        device: device_token(cx, &device_account)?,
+    Ok(CheckedPassword {
+        user,
+        face,
+        attempt,
+        device_account,
     })
 }

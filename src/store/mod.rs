@@ -26,6 +26,7 @@ use crate::domain::jose::{Jwk, JwsAlgorithm};
 use crate::domain::keys::KeyOwner;
 use crate::domain::links::WebUrl;
 use crate::domain::member::{CustomRole, Member, MemberId, MemberStatus};
+use crate::domain::oauth::{AuthorizationCode, Client, ClientId, Consent, OAuthSettings};
 use crate::domain::names::{OperatorRoleName, PlanTier, RoleName, UserPermission};
 use crate::domain::operator::Operator;
 use crate::domain::password::{PasswordHash, PasswordParams};
@@ -319,7 +320,8 @@ pub trait SessionStore {
     /// Refresh in one round trip: when `token` is the current token of a session of `app` and
     /// `tenant` that is live at `now` (not revoked, within its absolute and idle lifetimes)
     /// and whose user is active there (in the face the session was made for: not a session of
-    /// an earlier face, from before the user left and came back), moves the session to the
+    /// an earlier face, from before the user left and came back), and which `client` holds
+    /// (`None`: a session of the tenant's own app), moves the session to the
     /// next generation and records
     /// `successor` (a compare-and-swap, as `rotate_session`). Returns whether it rotated, and
     /// the presented token's session as it now is (what the other outcomes are decided from).
@@ -329,6 +331,7 @@ pub trait SessionStore {
         tenant: &TenantId,
         token: &SecretHash,
         successor: &SecretHash,
+        client: Option<&ClientId>,
         now: Timestamp,
     ) -> Result<(bool, Option<PresentedRefresh>), Error>;
     /// The session, if any.
@@ -1284,6 +1287,93 @@ pub trait DeletionStore {
     async fn delete_target_row(&self, target: &DeletionTarget) -> Result<bool, Error>;
 }
 
+/// A tenant's OAuth 2.1 authorization server: its settings, clients, authorization codes and
+/// remembered consents. The grants themselves are sessions (`SessionStore`) that carry their
+/// client (`Session::grant`).
+pub trait OAuthStore {
+    /// The tenant's OAuth settings (the defaults when none were set); `None` when the tenant
+    /// does not exist (or is being deleted).
+    async fn find_oauth_settings(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+    ) -> Result<Option<OAuthSettings>, Error>;
+    /// Replaces the tenant's settings, with the audit entry; `false` (nothing written) when
+    /// the tenant does not exist.
+    async fn put_oauth_settings(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        settings: &OAuthSettings,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
+    /// Writes a new client, with the audit entry; `false` when its tenant does not exist.
+    async fn create_client(&self, client: &Client, audit: &AuditEntry) -> Result<bool, Error>;
+    /// The client, if the tenant has it.
+    async fn find_client(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        id: &ClientId,
+    ) -> Result<Option<Client>, Error>;
+    /// A page of the tenant's clients in id order, after the id `after`.
+    async fn list_clients(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Client>, Error>;
+    /// Writes a client's changed name, redirect URIs, grant types, scopes and status, with
+    /// the audit entry. With `end_grants`, every live session the client holds is revoked
+    /// (and its user's edge document bumped) in the same batch. `None` when there is no such
+    /// client; else the users whose grants were revoked.
+    async fn update_client(
+        &self,
+        client: &Client,
+        end_grants: bool,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> Result<Option<Vec<UserId>>, Error>;
+    /// Deletes a client with its codes and consents, revoking every live session it holds
+    /// (bumping their users' edge documents), with the audit entry, in one batch. `None` when
+    /// there is no such client; else the users whose grants were revoked.
+    async fn delete_client(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        id: &ClientId,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> Result<Option<Vec<UserId>>, Error>;
+    /// Writes a new authorization code (its user must have a face in the tenant).
+    async fn create_code(&self, code: &AuthorizationCode) -> Result<(), Error>;
+    /// The code with this hash, used or not.
+    async fn find_code(&self, hash: &SecretHash) -> Result<Option<AuthorizationCode>, Error>;
+    /// The one exchange of a code: when the code is unused, unexpired at `now` and its user
+    /// still active in the tenant, marks it used by `session` and writes `session` with its
+    /// first refresh token `refresh`, atomically. `false` (nothing written) otherwise.
+    async fn redeem_code(
+        &self,
+        code: &SecretHash,
+        session: &Session,
+        refresh: &SecretHash,
+        now: Timestamp,
+    ) -> Result<bool, Error>;
+    /// The consent `user` gave `client`, if remembered.
+    async fn find_consent(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+        client: &ClientId,
+    ) -> Result<Option<Consent>, Error>;
+    /// Remembers (or replaces) a consent; nothing when the user has no face in the tenant.
+    async fn put_consent(&self, consent: &Consent) -> Result<(), Error>;
+    /// Deletes up to `limit` codes that expired before `before`.
+    async fn prune_codes(&self, before: Timestamp, limit: usize) -> Result<usize, Error>;
+}
+
 /// Every relational port at once: what D1 (and the memory store) provide.
 pub trait Database:
     TenancyStore
@@ -1299,6 +1389,7 @@ pub trait Database:
     + MaintenanceStore
     + EmailStore
     + ThirdPartyStore
+    + OAuthStore
     + DeletionStore
 {
 }
@@ -1317,6 +1408,7 @@ impl<T> Database for T where
         + MaintenanceStore
         + EmailStore
         + ThirdPartyStore
+        + OAuthStore
         + DeletionStore
 {
 }

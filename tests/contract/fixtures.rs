@@ -121,6 +121,7 @@ pub fn session(face: &TenantUser, n: u32) -> Session {
         expires_at: at(86_400_000),
         idle_timeout_ms: 3_600_000,
         revoked_at: None,
+        grant: None,
     }
 }
 

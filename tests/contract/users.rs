@@ -492,7 +492,7 @@ pub async fn the_current_token_of_a_live_session_rotates_in_one_call<D: Database
     let s = session(&face, 1);
     assert!(db.create_user(&u, &face, &s, &token(1)).await.unwrap());
     let (rotated, found) = db
-        .rotate_presented(&a, &t, &token(1), &token(2), at(10))
+        .rotate_presented(&a, &t, &token(1), &token(2), None, at(10))
         .await
         .unwrap();
     assert!(rotated);
@@ -501,20 +501,20 @@ pub async fn the_current_token_of_a_live_session_rotates_in_one_call<D: Database
     assert_eq!(found.session.rotated_at, at(10));
     // The same token again: not rotated, and the answer says why (it is now the previous one).
     let (again, found) = db
-        .rotate_presented(&a, &t, &token(1), &token(2), at(11))
+        .rotate_presented(&a, &t, &token(1), &token(2), None, at(11))
         .await
         .unwrap();
     assert!(!again);
     assert_eq!(found.unwrap().session.generation, 1);
     // The successor is the current token now; at another tenant nothing moves.
     let (elsewhere, _) = db
-        .rotate_presented(&a, &tenant("acme"), &token(2), &token(3), at(12))
+        .rotate_presented(&a, &tenant("acme"), &token(2), &token(3), None, at(12))
         .await
         .unwrap();
     assert!(!elsewhere);
     // Past the idle lifetime (an hour after the last use) nothing moves either.
     let (idle, found) = db
-        .rotate_presented(&a, &t, &token(2), &token(3), at(10 + 3_600_000))
+        .rotate_presented(&a, &t, &token(2), &token(3), None, at(10 + 3_600_000))
         .await
         .unwrap();
     assert!(!idle);
@@ -530,7 +530,7 @@ pub async fn the_current_token_of_a_live_session_rotates_in_one_call<D: Database
     );
     assert!(db.update_face(&suspended, 0, &e).await.unwrap());
     let (refused, found) = db
-        .rotate_presented(&a, &t, &token(2), &token(3), at(13))
+        .rotate_presented(&a, &t, &token(2), &token(3), None, at(13))
         .await
         .unwrap();
     assert!(!refused);
@@ -539,7 +539,7 @@ pub async fn the_current_token_of_a_live_session_rotates_in_one_call<D: Database
         tessera::domain::user::UserStatus::Suspended
     );
     assert_eq!(
-        db.rotate_presented(&a, &t, &token(9), &token(3), at(14))
+        db.rotate_presented(&a, &t, &token(9), &token(3), None, at(14))
             .await
             .unwrap(),
         (false, None),

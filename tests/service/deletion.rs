@@ -124,6 +124,7 @@ fn many_sessions(w: &World, app_id: &AppId, tenant_id: &TenantId, user: &UserId,
             expires_at: now.plus_seconds(86_400),
             idle_timeout_ms: 3_600_000,
             revoked_at: None,
+            grant: None,
         };
         let mut secret = [0u8; 32];
         secret[..4].copy_from_slice(&i.to_le_bytes());

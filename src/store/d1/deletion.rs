@@ -329,6 +329,12 @@ impl<B: SqlBackend> SqlStore<B> {
                 "DELETE FROM user_identities WHERE app_id = ?1 AND user_id = ?2 AND {in_tenants}"
             )),
             guarded(format!(
+                "DELETE FROM oauth_codes WHERE app_id = ?1 AND user_id = ?2 AND {in_tenants}"
+            )),
+            guarded(format!(
+                "DELETE FROM oauth_consents WHERE app_id = ?1 AND user_id = ?2 AND {in_tenants}"
+            )),
+            guarded(format!(
                 "DELETE FROM tenant_users WHERE app_id = ?1 AND user_id = ?2 AND {in_tenants}"
             )),
             // The user's document in each tenant must now say "no face": pending from this
@@ -681,6 +687,9 @@ impl<B: SqlBackend> DeletionStore for SqlStore<B> {
                 "user_identities",
                 "thirdparty_flows",
                 "thirdparty_providers",
+                "oauth_consents",
+                "oauth_codes",
+                "oauth_clients",
             ],
             &condition,
             &args,

@@ -33,6 +33,7 @@ mod edge_sync;
 mod email;
 mod maintenance;
 mod members;
+mod oauth;
 mod operators;
 mod sessions;
 mod signing_keys;

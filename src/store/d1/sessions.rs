@@ -5,9 +5,10 @@
 use super::throttle::settle_attempt;
 use super::users::{TenantUserRow, TENANT_USER_COLUMNS};
 use super::{
-    corrupt, first_changed, int, only_if, rows, text, time, SqlBackend, SqlStore, Statement,
+    corrupt, first_changed, int, only_if, opt_text, rows, text, time, SqlBackend, SqlStore, Statement,
 };
 use crate::domain::ids::{AppId, TenantId};
+use crate::domain::oauth::{ClientId, SessionGrant};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
 use crate::domain::time::Timestamp;
@@ -29,13 +30,17 @@ pub(super) struct SessionRow {
     expires_at: i64,
     idle_timeout_ms: i64,
     revoked_at: Option<i64>,
+    client_id: Option<String>,
+    scope: Option<String>,
+    resource: Option<String>,
 }
 
 pub(super) const SESSION_COLUMNS: &str =
     "s.id AS id, s.app_id AS app_id, s.tenant_id AS tenant_id, \
      s.user_id AS user_id, s.generation AS generation, s.rotated_at AS rotated_at, \
      s.created_at AS created_at, s.last_used_at AS last_used_at, s.expires_at AS expires_at, \
-     s.idle_timeout_ms AS idle_timeout_ms, s.revoked_at AS revoked_at";
+     s.idle_timeout_ms AS idle_timeout_ms, s.revoked_at AS revoked_at, \
+     s.client_id AS client_id, s.scope AS scope, s.resource AS resource";
 
 impl SessionRow {
     pub(super) fn into_session(self) -> Result<Session, Error> {
@@ -52,6 +57,14 @@ impl SessionRow {
             expires_at: Timestamp::from_unix_ms(self.expires_at),
             idle_timeout_ms: self.idle_timeout_ms,
             revoked_at: self.revoked_at.map(Timestamp::from_unix_ms),
+            grant: match self.client_id {
+                None => None,
+                Some(client) => Some(SessionGrant {
+                    client_id: ClientId::parse(&client).ok_or_else(|| corrupt("sessions"))?,
+                    scope: self.scope.unwrap_or_default(),
+                    resource: self.resource,
+                }),
+            },
         })
     }
 }
@@ -102,8 +115,8 @@ pub(super) fn session_insert(session: &Session, only_if_changed: bool) -> Statem
     Statement::new(
         format!(
             "INSERT INTO sessions (id, app_id, tenant_id, user_id, generation, rotated_at, \
-             created_at, last_used_at, expires_at, idle_timeout_ms) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10{condition}"
+             created_at, last_used_at, expires_at, idle_timeout_ms, client_id, scope, resource) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13{condition}"
         ),
         vec![
             text(&session.id.to_string()),
@@ -116,6 +129,9 @@ pub(super) fn session_insert(session: &Session, only_if_changed: bool) -> Statem
             time(session.last_used_at),
             time(session.expires_at),
             int(session.idle_timeout_ms),
+            opt_text(session.grant.as_ref().map(|g| g.client_id.as_str())),
+            opt_text(session.grant.as_ref().map(|g| g.scope.as_str())),
+            opt_text(session.grant.as_ref().and_then(|g| g.resource.as_deref())),
         ],
     )
 }
@@ -208,6 +224,7 @@ impl<B: SqlBackend> SessionStore for SqlStore<B> {
         tenant: &TenantId,
         token: &SecretHash,
         successor: &SecretHash,
+        client: Option<&ClientId>,
         now: Timestamp,
     ) -> Result<(bool, Option<PresentedRefresh>), Error> {
         let results = self
@@ -219,6 +236,7 @@ impl<B: SqlBackend> SessionStore for SqlStore<B> {
                      AND generation = (SELECT generation FROM refresh_tokens WHERE token_hash = ?1) \
                      AND app_id = ?2 AND tenant_id = ?3 AND revoked_at IS NULL \
                      AND ?4 < expires_at AND ?4 < last_used_at + idle_timeout_ms \
+                     AND client_id IS ?5 \
                      AND EXISTS (SELECT 1 FROM tenant_users tu WHERE tu.app_id = sessions.app_id \
                      AND tu.tenant_id = sessions.tenant_id AND tu.user_id = sessions.user_id \
                      AND tu.status = 'active' AND tu.created_at <= sessions.created_at)",
@@ -227,6 +245,7 @@ impl<B: SqlBackend> SessionStore for SqlStore<B> {
                         text(app.as_str()),
                         text(tenant.as_str()),
                         time(now),
+                        opt_text(client.map(ClientId::as_str)),
                     ],
                 ),
                 // Only for the call that moved the session; OR IGNORE as in `rotate_session`.

@@ -147,6 +147,7 @@ impl State {
             }
             self.identities
                 .retain(|_, i| !(i.app_id == *app && i.tenant_id == *tenant && i.user_id == user));
+            self.forget_face_oauth(app, &user, |t| t == tenant);
             self.faces.remove(&key);
             // The document must now say "no face": pending from this very step, so the sweep
             // rewrites it even when the deletion's next steps fail.
@@ -169,6 +170,7 @@ impl State {
             .retain(|_, i| !here(&i.app_id, &i.tenant_id));
         self.flows.retain(|_, f| !here(&f.app_id, &f.tenant_id));
         self.providers.retain(|(a, t, _), _| !here(a, t));
+        self.forget_tenant_oauth(here);
         let sessions: Vec<SessionId> = self
             .sessions
             .values()
@@ -426,6 +428,7 @@ impl DeletionStore for MemoryStore {
                 s.faces.retain(|(a, _, u), _| !(a == app && u == user));
                 s.identities
                     .retain(|_, i| !(i.app_id == *app && i.user_id == *user));
+                s.forget_face_oauth(app, user, |_| true);
             }
             return Ok(doomed.len());
         }
@@ -436,10 +439,11 @@ impl DeletionStore for MemoryStore {
                 .is_some()
             {
                 rows += 1;
-                // The foreign key cascades to the face's identities.
+                // The foreign keys cascade to the face's identities, codes and consents.
                 s.identities.retain(|_, i| {
                     !(i.app_id == app && i.tenant_id == *tenant && i.user_id == *user)
                 });
+                s.forget_face_oauth(&app, user, |t| t == tenant);
             }
         }
         for (_, user) in faces.iter().take(limit) {
@@ -468,6 +472,15 @@ impl DeletionStore for MemoryStore {
             covers(target, &f.app_id, Some(&f.tenant_id), None)
         });
         rows += bounded_remove(&mut s.providers, limit, |(a, t, _), _| {
+            covers(target, a, Some(t), None)
+        });
+        rows += bounded_remove(&mut s.oauth_consents, limit, |(a, t, _, _), _| {
+            covers(target, a, Some(t), None)
+        });
+        rows += bounded_remove(&mut s.oauth_codes, limit, |_, c| {
+            covers(target, &c.app_id, Some(&c.tenant_id), None)
+        });
+        rows += bounded_remove(&mut s.oauth_clients, limit, |(a, t, _), _| {
             covers(target, a, Some(t), None)
         });
         Ok(rows)

@@ -21,6 +21,7 @@ mod email;
 pub mod faults;
 pub mod kv;
 mod maintenance;
+mod oauth;
 mod operators;
 pub mod queue;
 mod tenancy;
@@ -42,6 +43,7 @@ use crate::domain::ids::{
     ApiKeyId, AppId, ChallengeId, DeletionId, MessageId, OperatorId, ProviderId, TenantId,
 };
 use crate::domain::member::{Member, MemberId};
+use crate::domain::oauth::{AuthorizationCode, Client, Consent, OAuthSettings};
 use crate::domain::names::{OperatorRoleName, PlanTier, RoleName, UserPermission};
 use crate::domain::operator::Operator;
 use crate::domain::policy::Plan;
@@ -113,6 +115,14 @@ struct State {
     operator_roles: BTreeMap<(AppId, OperatorRoleName), (Vec<Permission>, Timestamp)>,
     /// `deletions` by id.
     deletions: BTreeMap<DeletionId, Deletion>,
+    /// `tenants.oauth` of the tenants that set it.
+    oauth_settings: BTreeMap<(AppId, TenantId), OAuthSettings>,
+    /// `oauth_clients` by (app, tenant, id).
+    oauth_clients: BTreeMap<oauth::ClientKey, Client>,
+    /// `oauth_codes` by code hash.
+    oauth_codes: BTreeMap<String, AuthorizationCode>,
+    /// `oauth_consents` by (app, tenant, user, client).
+    oauth_consents: BTreeMap<oauth::ConsentKey, Consent>,
     /// SQLite's rowid: the order in which rows without an `ORDER BY` come back through an index
     /// on a non-unique column (sessions of a user, memberships of an operator).
     next_rowid: u64,

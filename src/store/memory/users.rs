@@ -5,6 +5,7 @@
 use super::{constraint, FailureRow, MemoryStore, State, TokenRow};
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
+use crate::domain::oauth::ClientId;
 use crate::domain::password::{PasswordHash, PasswordParams};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
@@ -344,6 +345,7 @@ impl SessionStore for MemoryStore {
         tenant: &TenantId,
         token: &SecretHash,
         successor: &SecretHash,
+        client: Option<&ClientId>,
         now: Timestamp,
     ) -> Result<(bool, Option<PresentedRefresh>), Error> {
         self.check("rotate_presented")?;
@@ -367,6 +369,7 @@ impl SessionStore for MemoryStore {
                     && x.tenant_id == *tenant
                     && x.revoked_at.is_none()
                     && !x.is_expired(now)
+                    && x.grant.as_ref().map(|g| &g.client_id) == client
                     && active(&s, x)
             });
             if movable {

@@ -1,0 +1,1157 @@
+//! The OAuth 2.1 authorization server of a tenant, as plain values and pure rules: the
+//! tenant's OAuth settings, its clients, an authorization request and what is wrong with it,
+//! PKCE, exact redirect-URI matching, scopes, authorization codes and the grant a session
+//! carries when an OAuth client holds it.
+//!
+//! Secrets: a confidential client's secret (`tss_…`) and an authorization code (`tsa_…`) are
+//! 256-bit `PlainSecret`s stored only as their SHA-256. A code works once, within
+//! `CODE_TTL_MS`, for the client, redirect URI and PKCE challenge it was issued for. Nothing
+//! here does I/O or reads a clock.
+
+use super::ids::{AppId, TenantId};
+use super::links::WebUrl;
+use super::secret::{secrets_match, SecretHash};
+use super::session::SessionId;
+use super::time::Timestamp;
+use super::user::UserId;
+use super::Error;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// How long an authorization code may be exchanged.
+pub const CODE_TTL_MS: i64 = 10 * 60 * 1000;
+/// Most scopes a tenant may define, or a client may hold.
+pub const MAX_SCOPES: usize = 50;
+/// Most redirect URIs of a client.
+pub const MAX_CLIENT_REDIRECT_URIS: usize = 20;
+/// Longest client name.
+pub const MAX_CLIENT_NAME_CHARS: usize = 100;
+/// Longest scope description.
+pub const MAX_SCOPE_DESCRIPTION_CHARS: usize = 200;
+/// Longest `state` a client may send (it comes back in the redirect).
+pub const MAX_STATE_BYTES: usize = 1024;
+/// Bounds of an OAuth access token's lifetime, seconds.
+pub const ACCESS_TTL_BOUNDS: (i64, i64) = (60, 86_400);
+
+/// Whether clients may register themselves (RFC 7591) at this tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    Off,
+    Open,
+    Approval,
+}
+
+impl Registration {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Registration::Off => "off",
+            Registration::Open => "open",
+            Registration::Approval => "approval",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        match raw {
+            "off" => Ok(Registration::Off),
+            "open" => Ok(Registration::Open),
+            "approval" => Ok(Registration::Approval),
+            _ => Err(Error::validation(
+                "registration must be \"off\", \"open\" or \"approval\"",
+            )),
+        }
+    }
+}
+
+/// A tenant's OAuth settings (stored as JSON with the tenant).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthSettings {
+    pub registration: Registration,
+    pub client_id_metadata_documents: bool,
+    /// Scope name → the description the consent page shows.
+    pub scopes: BTreeMap<String, String>,
+    pub access_token_ttl_seconds: i64,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        OAuthSettings {
+            registration: Registration::Off,
+            client_id_metadata_documents: false,
+            scopes: BTreeMap::new(),
+            access_token_ttl_seconds: 900,
+        }
+    }
+}
+
+impl OAuthSettings {
+    /// Checks settings given by a member: scope names are RFC 6749 scope tokens, descriptions
+    /// short, the lifetime within `ACCESS_TTL_BOUNDS`.
+    pub fn validate(self) -> Result<Self, Error> {
+        if self.scopes.len() > MAX_SCOPES {
+            return Err(Error::validation(format!(
+                "scopes holds at most {MAX_SCOPES} names"
+            )));
+        }
+        for (name, description) in &self.scopes {
+            if !is_scope_token(name) {
+                return Err(Error::validation(format!(
+                    "scope {name:?} is not a valid scope name (printable ASCII, no space, quote or backslash, at most 100 characters)"
+                )));
+            }
+            if description.chars().count() > MAX_SCOPE_DESCRIPTION_CHARS
+                || description.chars().any(char::is_control)
+            {
+                return Err(Error::validation(format!(
+                    "the description of scope {name:?} must be at most {MAX_SCOPE_DESCRIPTION_CHARS} characters, without control characters"
+                )));
+            }
+        }
+        let (low, high) = ACCESS_TTL_BOUNDS;
+        if !(low..=high).contains(&self.access_token_ttl_seconds) {
+            return Err(Error::validation(format!(
+                "access_token_ttl_seconds must be between {low} and {high}"
+            )));
+        }
+        Ok(self)
+    }
+
+    /// Reads settings stored earlier (`None` when the row holds none: the defaults apply).
+    pub fn from_stored(raw: Option<&str>) -> Result<Self, Error> {
+        match raw {
+            None => Ok(OAuthSettings::default()),
+            Some(raw) => serde_json::from_str(raw)
+                .map_err(|_| Error::Internal("stored OAuth settings are invalid".to_owned())),
+        }
+    }
+}
+
+/// An RFC 6749 scope token: `%x21 / %x23-5B / %x5D-7E`, here at most 100 characters.
+pub fn is_scope_token(raw: &str) -> bool {
+    !raw.is_empty()
+        && raw.len() <= 100
+        && raw
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// Parses a `scope` parameter: space-separated scope tokens, duplicates dropped, in order.
+pub fn parse_scope(raw: &str) -> Option<Vec<String>> {
+    let mut scopes: Vec<String> = Vec::new();
+    for token in raw.split(' ').filter(|t| !t.is_empty()) {
+        if !is_scope_token(token) {
+            return None;
+        }
+        if !scopes.iter().any(|s| s == token) {
+            scopes.push(token.to_owned());
+        }
+    }
+    (scopes.len() <= MAX_SCOPES).then_some(scopes)
+}
+
+/// A client's id: `tsc_` and 22 base64url characters (128 random bits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(String);
+
+impl ClientId {
+    /// A new id from 16 random bytes.
+    pub fn generate(random: [u8; 16]) -> Self {
+        ClientId(format!("tsc_{}", B64URL.encode(random)))
+    }
+
+    /// Parses a client id of this shape; anything else names no client.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let body = raw.strip_prefix("tsc_")?;
+        (body.len() == 22
+            && body
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .then(|| ClientId(raw.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Public clients (native apps, SPAs, MCP clients without a backend) hold no secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientType {
+    Public,
+    Confidential,
+}
+
+impl ClientType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientType::Public => "public",
+            ClientType::Confidential => "confidential",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        match raw {
+            "public" => Ok(ClientType::Public),
+            "confidential" => Ok(ClientType::Confidential),
+            _ => Err(Error::validation(
+                "type must be \"public\" or \"confidential\"",
+            )),
+        }
+    }
+}
+
+/// How a client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// A public client: its `client_id` only, PKCE proves the rest.
+    None,
+    /// HTTP Basic with the client id and secret.
+    SecretBasic,
+    /// `client_id` and `client_secret` in the form.
+    SecretPost,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::None => "none",
+            AuthMethod::SecretBasic => "client_secret_basic",
+            AuthMethod::SecretPost => "client_secret_post",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        match raw {
+            "none" => Ok(AuthMethod::None),
+            "client_secret_basic" => Ok(AuthMethod::SecretBasic),
+            "client_secret_post" => Ok(AuthMethod::SecretPost),
+            _ => Err(Error::validation(
+                "token_endpoint_auth_method must be \"none\", \"client_secret_basic\" or \"client_secret_post\"",
+            )),
+        }
+    }
+}
+
+/// The grants a client may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "authorization_code" => Some(GrantType::AuthorizationCode),
+            "refresh_token" => Some(GrantType::RefreshToken),
+            "client_credentials" => Some(GrantType::ClientCredentials),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a client may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientStatus {
+    Active,
+    Disabled,
+    /// Registered under `approval`, not yet approved by a member.
+    Pending,
+}
+
+impl ClientStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientStatus::Active => "active",
+            ClientStatus::Disabled => "disabled",
+            ClientStatus::Pending => "pending",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        match raw {
+            "active" => Ok(ClientStatus::Active),
+            "disabled" => Ok(ClientStatus::Disabled),
+            "pending" => Ok(ClientStatus::Pending),
+            _ => Err(Error::validation(
+                "status must be \"active\", \"disabled\" or \"pending\"",
+            )),
+        }
+    }
+}
+
+/// An OAuth client of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub app_id: AppId,
+    pub tenant_id: TenantId,
+    pub id: ClientId,
+    pub name: String,
+    pub client_type: ClientType,
+    pub auth_method: AuthMethod,
+    pub redirect_uris: Vec<WebUrl>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<String>,
+    pub status: ClientStatus,
+    /// The SHA-256 of a confidential client's secret.
+    pub secret_hash: Option<SecretHash>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// What a member (or a registration) says about a client; checked by `ClientSpec::check`.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSpec {
+    pub name: Option<String>,
+    pub client_type: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub auth_method: Option<String>,
+}
+
+/// A client's checked properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientShape {
+    pub name: String,
+    pub client_type: ClientType,
+    pub auth_method: AuthMethod,
+    pub redirect_uris: Vec<WebUrl>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<String>,
+}
+
+fn check_name(raw: &str) -> Result<String, Error> {
+    let name = raw.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_CLIENT_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(Error::validation(format!(
+            "name must be 1 to {MAX_CLIENT_NAME_CHARS} characters, without control characters"
+        )));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_redirect_uris(raw: &[String]) -> Result<Vec<WebUrl>, Error> {
+    if raw.len() > MAX_CLIENT_REDIRECT_URIS {
+        return Err(Error::validation(format!(
+            "redirect_uris holds at most {MAX_CLIENT_REDIRECT_URIS} URIs"
+        )));
+    }
+    let mut uris: Vec<WebUrl> = Vec::new();
+    for item in raw {
+        let uri = WebUrl::parse_redirect_uri(item)?;
+        if !uris.contains(&uri) {
+            uris.push(uri);
+        }
+    }
+    Ok(uris)
+}
+
+fn check_scopes(raw: &[String], settings: &OAuthSettings) -> Result<Vec<String>, Error> {
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in raw {
+        if !settings.scopes.contains_key(scope) {
+            return Err(Error::validation(format!(
+                "scope {scope:?} is not one of the tenant's OAuth scopes"
+            )));
+        }
+        if !scopes.contains(scope) {
+            scopes.push(scope.clone());
+        }
+    }
+    Ok(scopes)
+}
+
+impl ClientSpec {
+    /// The shape of a new client: defaults filled in, every rule checked against the tenant's
+    /// settings. A public client authenticates with `none` and cannot use
+    /// `client_credentials`; a confidential one uses a secret; the code grant needs at least
+    /// one redirect URI.
+    pub fn check_new(self, settings: &OAuthSettings) -> Result<ClientShape, Error> {
+        let name = check_name(self.name.as_deref().unwrap_or(""))?;
+        let client_type = ClientType::parse(self.client_type.as_deref().unwrap_or(""))?;
+        let auth_method = match (client_type, self.auth_method.as_deref()) {
+            (ClientType::Public, None) => AuthMethod::None,
+            (ClientType::Confidential, None) => AuthMethod::SecretBasic,
+            (_, Some(raw)) => AuthMethod::parse(raw)?,
+        };
+        let grant_types = self.grant_types.unwrap_or_else(|| {
+            vec![
+                "authorization_code".to_owned(),
+                "refresh_token".to_owned(),
+            ]
+        });
+        let shape = ClientShape {
+            name,
+            client_type,
+            auth_method,
+            redirect_uris: check_redirect_uris(&self.redirect_uris.unwrap_or_default())?,
+            grant_types: parse_grant_types(&grant_types)?,
+            scopes: check_scopes(&self.scopes.unwrap_or_default(), settings)?,
+        };
+        shape.consistent()
+    }
+
+    /// `shape` changed by this spec (a PATCH): only the fields it names.
+    pub fn check_change(
+        self,
+        shape: ClientShape,
+        settings: &OAuthSettings,
+    ) -> Result<ClientShape, Error> {
+        if self.client_type.is_some() || self.auth_method.is_some() {
+            return Err(Error::validation(
+                "type and token_endpoint_auth_method cannot change; register another client",
+            ));
+        }
+        let changed = ClientShape {
+            name: match self.name {
+                Some(name) => check_name(&name)?,
+                None => shape.name,
+            },
+            redirect_uris: match self.redirect_uris {
+                Some(uris) => check_redirect_uris(&uris)?,
+                None => shape.redirect_uris,
+            },
+            grant_types: match self.grant_types {
+                Some(grants) => parse_grant_types(&grants)?,
+                None => shape.grant_types,
+            },
+            scopes: match self.scopes {
+                Some(scopes) => check_scopes(&scopes, settings)?,
+                None => shape.scopes,
+            },
+            ..shape
+        };
+        changed.consistent()
+    }
+}
+
+fn parse_grant_types(raw: &[String]) -> Result<Vec<GrantType>, Error> {
+    let mut grants: Vec<GrantType> = Vec::new();
+    for item in raw {
+        let grant = GrantType::parse(item).ok_or_else(|| {
+            Error::validation(format!(
+                "grant type {item:?} is not one of authorization_code, refresh_token, client_credentials"
+            ))
+        })?;
+        if !grants.contains(&grant) {
+            grants.push(grant);
+        }
+    }
+    grants.sort();
+    if grants.is_empty() {
+        return Err(Error::validation("grant_types must not be empty"));
+    }
+    Ok(grants)
+}
+
+impl ClientShape {
+    fn consistent(self) -> Result<Self, Error> {
+        match (self.client_type, self.auth_method) {
+            (ClientType::Public, AuthMethod::None) => {}
+            (ClientType::Confidential, AuthMethod::SecretBasic | AuthMethod::SecretPost) => {}
+            _ => {
+                return Err(Error::validation(
+                    "a public client authenticates with \"none\"; a confidential one with client_secret_basic or client_secret_post",
+                ))
+            }
+        }
+        if self.client_type == ClientType::Public
+            && self.grant_types.contains(&GrantType::ClientCredentials)
+        {
+            return Err(Error::validation(
+                "a public client cannot use client_credentials",
+            ));
+        }
+        if self.grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty()
+        {
+            return Err(Error::validation(
+                "the authorization_code grant needs at least one redirect URI",
+            ));
+        }
+        Ok(self)
+    }
+}
+
+impl Client {
+    /// The client's checked properties (what a change starts from).
+    pub fn shape(&self) -> ClientShape {
+        ClientShape {
+            name: self.name.clone(),
+            client_type: self.client_type,
+            auth_method: self.auth_method,
+            redirect_uris: self.redirect_uris.clone(),
+            grant_types: self.grant_types.clone(),
+            scopes: self.scopes.clone(),
+        }
+    }
+
+    /// True when the client may be used at all.
+    pub fn is_active(&self) -> bool {
+        self.status == ClientStatus::Active
+    }
+
+    /// May use `grant`.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// The registered redirect URI that `requested` matches exactly — or, for a loopback IP
+    /// redirect, whatever its port (RFC 8252 §7.3) — as the requested text.
+    pub fn redirect_for(&self, requested: &str) -> Option<WebUrl> {
+        let requested = WebUrl::parse_redirect_uri(requested).ok()?;
+        let loose = requested.without_loopback_port();
+        self.redirect_uris
+            .iter()
+            .any(|registered| {
+                registered == &requested || registered.without_loopback_port() == loose
+            })
+            .then_some(requested)
+    }
+
+    /// Whether `presented` is this client's secret (constant time).
+    pub fn secret_matches(&self, presented_hash: &SecretHash) -> bool {
+        self.secret_hash
+            .as_ref()
+            .is_some_and(|stored| secrets_match(presented_hash.as_str(), stored.as_str()))
+    }
+
+    /// A hash of what a user's consent to this client depends on: its redirect URIs. A
+    /// remembered consent whose hash differs is asked again.
+    pub fn consent_fingerprint(&self) -> String {
+        let mut hasher = Sha256::new();
+        for uri in &self.redirect_uris {
+            hasher.update((uri.as_str().len() as u64).to_be_bytes());
+            hasher.update(uri.as_str().as_bytes());
+        }
+        super::secret::hex(&hasher.finalize())
+    }
+}
+
+/// Checks a PKCE `code_verifier` (RFC 7636 §4.1: 43 to 128 unreserved characters) against
+/// the S256 `challenge`, in constant time.
+pub fn pkce_matches(challenge: &str, verifier: &str) -> bool {
+    let shaped = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    shaped && secrets_match(&B64URL.encode(Sha256::digest(verifier.as_bytes())), challenge)
+}
+
+/// True for the shape of an S256 challenge: 43 base64url characters.
+pub fn is_s256_challenge(raw: &str) -> bool {
+    raw.len() == 43
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// An authorization request as the client sent it (the query of `/oauth/authorize`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizationRequest {
+    pub response_type: Option<String>,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub state: Option<String>,
+    pub scope: Option<String>,
+    pub resource: Option<String>,
+}
+
+impl AuthorizationRequest {
+    /// Reads the parameters of a query (a parameter given twice is an error, RFC 6749 §3.1).
+    pub fn from_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut request = AuthorizationRequest::default();
+        let mut twice = false;
+        for (name, value) in pairs {
+            let slot = match name {
+                "response_type" => &mut request.response_type,
+                "client_id" => &mut request.client_id,
+                "redirect_uri" => &mut request.redirect_uri,
+                "code_challenge" => &mut request.code_challenge,
+                "code_challenge_method" => &mut request.code_challenge_method,
+                "state" => &mut request.state,
+                "scope" => &mut request.scope,
+                "resource" => &mut request.resource,
+                _ => continue,
+            };
+            twice |= slot.is_some();
+            *slot = Some(value.to_owned());
+        }
+        if twice {
+            // Ambiguous: no value can be trusted, so the redirect URI cannot be either.
+            request.redirect_uri = None;
+        }
+        request
+    }
+}
+
+/// Why an authorization request fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestProblem {
+    /// The client or its redirect URI cannot be trusted: an HTML page, never a redirect.
+    NoRedirect(String),
+    /// Told to the client at its redirect URI: an RFC 6749 error code and a description.
+    Redirect {
+        redirect_uri: WebUrl,
+        error: &'static str,
+        description: String,
+        state: Option<String>,
+    },
+}
+
+/// An authorization request that passed every check, ready for sign-in and consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidRequest {
+    pub client: Client,
+    pub redirect_uri: WebUrl,
+    pub code_challenge: String,
+    pub state: Option<String>,
+    pub scopes: Vec<String>,
+    pub resource: Option<String>,
+}
+
+impl ValidRequest {
+    /// The granted scopes as one space-separated string.
+    pub fn scope(&self) -> String {
+        self.scopes.join(" ")
+    }
+}
+
+/// Checks an authorization request against the client it names (`client`, already looked up
+/// in this tenant: `None` when there is no such client). The order follows RFC 6749 §4.1.2.1:
+/// first what decides whether a redirect can be trusted.
+pub fn check_request(
+    request: &AuthorizationRequest,
+    client: Option<Client>,
+) -> Result<ValidRequest, RequestProblem> {
+    let no_redirect = |why: &str| RequestProblem::NoRedirect(why.to_owned());
+    let client = client
+        .filter(Client::is_active)
+        .ok_or_else(|| no_redirect("This application is not known here, or not enabled."))?;
+    let redirect_uri = request
+        .redirect_uri
+        .as_deref()
+        .and_then(|raw| client.redirect_for(raw))
+        .ok_or_else(|| {
+            no_redirect("The address this application asked to return to is not one it registered.")
+        })?;
+    let state = request
+        .state
+        .clone()
+        .filter(|s| s.len() <= MAX_STATE_BYTES);
+    let redirect = |error: &'static str, description: &str| RequestProblem::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        error,
+        description: description.to_owned(),
+        state: state.clone(),
+    };
+    if request.state.as_ref().is_some_and(|s| s.len() > MAX_STATE_BYTES) {
+        return Err(redirect("invalid_request", "state is too long"));
+    }
+    if request.response_type.as_deref() != Some("code") {
+        return Err(redirect(
+            "unsupported_response_type",
+            "response_type must be code",
+        ));
+    }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(redirect(
+            "unauthorized_client",
+            "this client may not use the authorization code grant",
+        ));
+    }
+    let challenge = match (
+        request.code_challenge.as_deref(),
+        request.code_challenge_method.as_deref(),
+    ) {
+        (Some(challenge), Some("S256")) if is_s256_challenge(challenge) => challenge.to_owned(),
+        _ => {
+            return Err(redirect(
+                "invalid_request",
+                "PKCE is required: code_challenge (S256) and code_challenge_method=S256",
+            ))
+        }
+    };
+    let scopes = parse_scope(request.scope.as_deref().unwrap_or(""))
+        .filter(|scopes| scopes.iter().all(|s| client.scopes.contains(s)))
+        .ok_or_else(|| redirect("invalid_scope", "a requested scope is not allowed for this client"))?;
+    let resource = match request.resource.as_deref() {
+        None => None,
+        Some(raw) => Some(check_resource(raw).ok_or_else(|| {
+            redirect(
+                "invalid_target",
+                "resource must be an absolute https (or loopback http) URI without fragment",
+            )
+        })?),
+    };
+    Ok(ValidRequest {
+        client,
+        redirect_uri,
+        code_challenge: challenge,
+        state,
+        scopes,
+        resource,
+    })
+}
+
+/// An RFC 8707 resource indicator: an absolute URI without fragment (here: https, or loopback
+/// http, like every URL the worker accepts).
+pub fn check_resource(raw: &str) -> Option<String> {
+    WebUrl::parse_redirect_uri(raw)
+        .ok()
+        .map(|url| url.as_str().to_owned())
+}
+
+/// What an OAuth grant adds to a session: the client holding it, the scopes granted and the
+/// audience its access tokens name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionGrant {
+    pub client_id: ClientId,
+    /// Space-separated scopes.
+    pub scope: String,
+    /// The RFC 8707 resource, when the client asked for one.
+    pub resource: Option<String>,
+}
+
+/// Consent a user gave a client, remembered so that the next authorization of the same
+/// scopes does not ask again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub app_id: AppId,
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub client_id: ClientId,
+    pub scopes: Vec<String>,
+    /// `Client::consent_fingerprint` when it was given.
+    pub fingerprint: String,
+    pub created_at: Timestamp,
+}
+
+impl Consent {
+    /// True when this consent covers `request`: the same client, as it was (its redirect
+    /// URIs unchanged), and every scope asked for.
+    pub fn covers(&self, request: &ValidRequest) -> bool {
+        self.client_id == request.client.id
+            && self.fingerprint == request.client.consent_fingerprint()
+            && request.scopes.iter().all(|s| self.scopes.contains(s))
+    }
+}
+
+/// An authorization code as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub hash: SecretHash,
+    pub app_id: AppId,
+    pub tenant_id: TenantId,
+    pub client_id: ClientId,
+    pub user_id: UserId,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub scope: String,
+    pub resource: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// When it was exchanged, and the session that exchange started.
+    pub used: Option<(Timestamp, SessionId)>,
+}
+
+/// Why a code exchange fails; every case is `invalid_grant` on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeProblem {
+    /// Not this client's, another redirect URI, expired, or a wrong verifier.
+    Invalid,
+    /// Exchanged before: what the first exchange issued is revoked.
+    Replayed,
+}
+
+impl AuthorizationCode {
+    /// Checks an exchange of this code by `client` at `now`.
+    pub fn check_exchange(
+        &self,
+        client: &ClientId,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), CodeProblem> {
+        if self.used.is_some() {
+            return Err(CodeProblem::Replayed);
+        }
+        let fits = &self.client_id == client
+            && redirect_uri == Some(self.redirect_uri.as_str())
+            && now < self.expires_at
+            && verifier.is_some_and(|v| pkce_matches(&self.code_challenge, v));
+        if fits {
+            Ok(())
+        } else {
+            Err(CodeProblem::Invalid)
+        }
+    }
+}
+
+/// How long the browser stays signed in at a tenant's authorization pages.
+pub const BROWSER_SESSION_TTL_SECONDS: i64 = 15 * 60;
+
+/// The key of the authorization pages' browser state, derived from the deployment secret
+/// under its own label: the sign-in cookie (`v1.<user>.<expires>.<mac>`, a MAC over tenant,
+/// user and expiry) and the CSRF token of each form (a MAC of the browser's CSRF cookie).
+pub struct PageKey(Vec<u8>);
+
+impl PageKey {
+    /// The key, from the deployment secret.
+    pub fn from_secret(secret: &str) -> Result<Self, Error> {
+        Ok(PageKey(
+            super::keys::derive_key(secret, b"tessera/oauth-pages/v1")?.to_vec(),
+        ))
+    }
+
+    fn mac(&self, parts: &[&str]) -> Result<String, Error> {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .map_err(|_| Error::Internal("cannot key HMAC".to_owned()))?;
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        Ok(B64URL.encode(mac.finalize().into_bytes()))
+    }
+
+    /// The CSRF token of the forms shown to the browser holding `cookie`.
+    pub fn csrf(&self, cookie: &str) -> Result<String, Error> {
+        self.mac(&["csrf", cookie])
+    }
+
+    /// True when `presented` is the CSRF token of `cookie` (constant time).
+    pub fn csrf_matches(&self, cookie: &str, presented: &str) -> bool {
+        !cookie.is_empty()
+            && self
+                .csrf(cookie)
+                .is_ok_and(|expected| secrets_match(presented, &expected))
+    }
+
+    /// The sign-in cookie of `user` at tenant `app`/`tenant`, from `now`.
+    pub fn browser_session(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+        now: Timestamp,
+    ) -> Result<String, Error> {
+        let expires = (now.unix_seconds() + BROWSER_SESSION_TTL_SECONDS).to_string();
+        let user = user.to_string();
+        let mac = self.mac(&["session", app.as_str(), tenant.as_str(), &user, &expires])?;
+        Ok(format!("v1.{user}.{expires}.{mac}"))
+    }
+
+    /// The user a sign-in cookie of this tenant names, when it is valid and unexpired, with
+    /// the time it was issued (Unix seconds).
+    pub fn verify_browser_session(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        presented: &str,
+        now: Timestamp,
+    ) -> Option<(UserId, i64)> {
+        if presented.len() > 200 {
+            return None;
+        }
+        let mut parts = presented.split('.');
+        let (Some("v1"), Some(user), Some(expires), Some(mac), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        let expected = self
+            .mac(&["session", app.as_str(), tenant.as_str(), user, expires])
+            .ok()?;
+        if !secrets_match(mac, &expected) {
+            return None;
+        }
+        let expires: i64 = expires.parse().ok()?;
+        if expires <= now.unix_seconds() {
+            return None;
+        }
+        Some((UserId::parse(user).ok()?, expires - BROWSER_SESSION_TTL_SECONDS))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp::from_unix_ms(1_700_000_000_000);
+
+    fn settings() -> OAuthSettings {
+        OAuthSettings {
+            scopes: [("mcp:tools".to_owned(), "Use tools".to_owned())]
+                .into_iter()
+                .collect(),
+            ..OAuthSettings::default()
+        }
+    }
+
+    fn client(uris: &[&str]) -> Client {
+        let shape = ClientSpec {
+            name: Some("Claude".to_owned()),
+            client_type: Some("public".to_owned()),
+            redirect_uris: Some(uris.iter().map(|u| (*u).to_owned()).collect()),
+            scopes: Some(vec!["mcp:tools".to_owned()]),
+            ..ClientSpec::default()
+        }
+        .check_new(&settings())
+        .unwrap();
+        Client {
+            app_id: AppId::parse("a").unwrap(),
+            tenant_id: TenantId::public(),
+            id: ClientId::generate([1; 16]),
+            name: shape.name,
+            client_type: shape.client_type,
+            auth_method: shape.auth_method,
+            redirect_uris: shape.redirect_uris,
+            grant_types: shape.grant_types,
+            scopes: shape.scopes,
+            status: ClientStatus::Active,
+            secret_hash: None,
+            created_at: NOW,
+            updated_at: NOW,
+        }
+    }
+
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn request(redirect: &str) -> AuthorizationRequest {
+        AuthorizationRequest {
+            response_type: Some("code".to_owned()),
+            client_id: None,
+            redirect_uri: Some(redirect.to_owned()),
+            code_challenge: Some(CHALLENGE.to_owned()),
+            code_challenge_method: Some("S256".to_owned()),
+            state: Some("xyz".to_owned()),
+            scope: Some("mcp:tools".to_owned()),
+            resource: Some("https://mcp.example/".to_owned()),
+        }
+    }
+
+    #[test]
+    fn pkce_s256_is_the_rfc_7636_example() {
+        assert!(pkce_matches(CHALLENGE, VERIFIER));
+        assert!(!pkce_matches(CHALLENGE, &VERIFIER.replace('d', "e")));
+        assert!(!pkce_matches(CHALLENGE, "short"));
+        assert!(!pkce_matches(VERIFIER, VERIFIER));
+    }
+
+    #[test]
+    fn redirect_uris_match_exactly_but_for_loopback_ports() {
+        let c = client(&["https://app.example/cb", "http://127.0.0.1/cb"]);
+        assert!(c.redirect_for("https://app.example/cb").is_some());
+        assert!(c.redirect_for("HTTPS://APP.EXAMPLE/cb").is_some());
+        assert!(c.redirect_for("https://app.example/cb/").is_none());
+        assert!(c.redirect_for("https://app.example/cb?x=1").is_none());
+        assert!(c.redirect_for("https://app.example:444/cb").is_none());
+        assert!(c.redirect_for("https://evil.example/cb").is_none());
+        assert!(c.redirect_for("http://127.0.0.1:53123/cb").is_some());
+        assert!(c.redirect_for("http://127.0.0.1:53123/other").is_none());
+        assert!(c.redirect_for("http://localhost:53123/cb").is_none());
+    }
+
+    #[test]
+    fn a_good_request_passes_and_keeps_the_state() {
+        let valid = check_request(&request("https://app.example/cb"), Some(client(&["https://app.example/cb"]))).unwrap();
+        assert_eq!(valid.scopes, vec!["mcp:tools"]);
+        assert_eq!(valid.state.as_deref(), Some("xyz"));
+        assert_eq!(valid.resource.as_deref(), Some("https://mcp.example/"));
+    }
+
+    #[test]
+    fn an_unknown_client_or_a_foreign_redirect_is_never_redirected_to() {
+        let r = request("https://evil.example/cb");
+        assert!(matches!(check_request(&r, None), Err(RequestProblem::NoRedirect(_))));
+        assert!(matches!(
+            check_request(&r, Some(client(&["https://app.example/cb"]))),
+            Err(RequestProblem::NoRedirect(_))
+        ));
+        let mut disabled = client(&["https://app.example/cb"]);
+        disabled.status = ClientStatus::Disabled;
+        assert!(matches!(
+            check_request(&request("https://app.example/cb"), Some(disabled)),
+            Err(RequestProblem::NoRedirect(_))
+        ));
+    }
+
+    #[test]
+    fn missing_pkce_an_unknown_scope_or_response_type_go_back_to_the_client() {
+        let c = client(&["https://app.example/cb"]);
+        let error_of = |r: AuthorizationRequest| match check_request(&r, Some(c.clone())) {
+            Err(RequestProblem::Redirect { error, state, .. }) => {
+                assert_eq!(state.as_deref(), Some("xyz"));
+                error
+            }
+            other => panic!("{other:?}"),
+        };
+        let mut r = request("https://app.example/cb");
+        r.code_challenge = None;
+        assert_eq!(error_of(r), "invalid_request");
+        let mut r = request("https://app.example/cb");
+        r.code_challenge_method = Some("plain".to_owned());
+        assert_eq!(error_of(r), "invalid_request");
+        let mut r = request("https://app.example/cb");
+        r.scope = Some("mcp:tools admin".to_owned());
+        assert_eq!(error_of(r), "invalid_scope");
+        let mut r = request("https://app.example/cb");
+        r.response_type = Some("token".to_owned());
+        assert_eq!(error_of(r), "unsupported_response_type");
+    }
+
+    #[test]
+    fn a_parameter_given_twice_trusts_no_redirect() {
+        let pairs = [
+            ("redirect_uri", "https://app.example/cb"),
+            ("redirect_uri", "https://evil.example/cb"),
+        ];
+        let r = AuthorizationRequest::from_pairs(pairs.into_iter());
+        assert_eq!(r.redirect_uri, None);
+    }
+
+    #[test]
+    fn client_shapes_are_consistent() {
+        let s = settings();
+        let public_cc = ClientSpec {
+            name: Some("x".to_owned()),
+            client_type: Some("public".to_owned()),
+            grant_types: Some(vec!["client_credentials".to_owned()]),
+            ..ClientSpec::default()
+        };
+        assert!(public_cc.check_new(&s).is_err());
+        let no_uri = ClientSpec {
+            name: Some("x".to_owned()),
+            client_type: Some("public".to_owned()),
+            ..ClientSpec::default()
+        };
+        assert!(no_uri.check_new(&s).is_err());
+        let unknown_scope = ClientSpec {
+            name: Some("x".to_owned()),
+            client_type: Some("confidential".to_owned()),
+            grant_types: Some(vec!["client_credentials".to_owned()]),
+            scopes: Some(vec!["admin".to_owned()]),
+            ..ClientSpec::default()
+        };
+        assert!(unknown_scope.check_new(&s).is_err());
+        let confidential = ClientSpec {
+            name: Some("x".to_owned()),
+            client_type: Some("confidential".to_owned()),
+            grant_types: Some(vec!["client_credentials".to_owned()]),
+            ..ClientSpec::default()
+        }
+        .check_new(&s)
+        .unwrap();
+        assert_eq!(confidential.auth_method, AuthMethod::SecretBasic);
+    }
+
+    #[test]
+    fn a_code_is_good_once_for_its_client_redirect_and_verifier_within_ten_minutes() {
+        let c = client(&["https://app.example/cb"]);
+        let code = AuthorizationCode {
+            hash: SecretHash::from_stored("00".to_owned()),
+            app_id: c.app_id.clone(),
+            tenant_id: c.tenant_id.clone(),
+            client_id: c.id.clone(),
+            user_id: UserId::generate(NOW, [2; 10]),
+            redirect_uri: "https://app.example/cb".to_owned(),
+            code_challenge: CHALLENGE.to_owned(),
+            scope: String::new(),
+            resource: None,
+            created_at: NOW,
+            expires_at: NOW.plus_ms(CODE_TTL_MS),
+            used: None,
+        };
+        let uri = Some("https://app.example/cb");
+        assert_eq!(code.check_exchange(&c.id, uri, Some(VERIFIER), NOW), Ok(()));
+        let other = ClientId::generate([3; 16]);
+        assert!(code.check_exchange(&other, uri, Some(VERIFIER), NOW).is_err());
+        assert!(code.check_exchange(&c.id, Some("https://app.example/x"), Some(VERIFIER), NOW).is_err());
+        assert!(code.check_exchange(&c.id, uri, None, NOW).is_err());
+        assert!(code
+            .check_exchange(&c.id, uri, Some(VERIFIER), NOW.plus_ms(CODE_TTL_MS))
+            .is_err());
+        let used = AuthorizationCode {
+            used: Some((NOW, SessionId::generate(NOW, [4; 10]))),
+            ..code
+        };
+        assert_eq!(
+            used.check_exchange(&c.id, uri, Some(VERIFIER), NOW),
+            Err(CodeProblem::Replayed)
+        );
+    }
+
+    #[test]
+    fn browser_sessions_and_csrf_tokens_hold_only_where_they_were_made() {
+        let key = PageKey::from_secret(&"k".repeat(32)).unwrap();
+        let app = AppId::parse("a").unwrap();
+        let user = UserId::generate(NOW, [5; 10]);
+        let cookie = key
+            .browser_session(&app, &TenantId::public(), &user, NOW)
+            .unwrap();
+        assert_eq!(
+            key.verify_browser_session(&app, &TenantId::public(), &cookie, NOW)
+                .map(|(u, _)| u),
+            Some(user)
+        );
+        let acme = TenantId::parse("acme").unwrap();
+        assert!(key.verify_browser_session(&app, &acme, &cookie, NOW).is_none());
+        let later = NOW.plus_seconds(BROWSER_SESSION_TTL_SECONDS);
+        assert!(key
+            .verify_browser_session(&app, &TenantId::public(), &cookie, later)
+            .is_none());
+        let other = PageKey::from_secret(&"j".repeat(32)).unwrap();
+        assert!(other
+            .verify_browser_session(&app, &TenantId::public(), &cookie, NOW)
+            .is_none());
+        let csrf = key.csrf("cookie-1").unwrap();
+        assert!(key.csrf_matches("cookie-1", &csrf));
+        assert!(!key.csrf_matches("cookie-2", &csrf));
+        assert!(!key.csrf_matches("", &key.csrf("").unwrap()));
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let mut s = settings();
+        s.scopes.insert("bad scope".to_owned(), String::new());
+        assert!(s.validate().is_err());
+        let s = OAuthSettings {
+            access_token_ttl_seconds: 10,
+            ..settings()
+        };
+        assert!(s.validate().is_err());
+        assert!(settings().validate().is_ok());
+    }
+}

@@ -1,0 +1,1094 @@
+//! The OAuth 2.1 authorization server of each tenant (`API.md`, "OAuth 2.1 authorization
+//! server per tenant"): its settings and clients (`/admin`), the authorization pages
+//! (sign-in, consent) and the token endpoint.
+//!
+//! A grant is a session that carries its client (`Session::grant`): the code exchange starts
+//! one, refresh rotates it with the very machinery of the tenant's own sessions (reuse revokes
+//! the family), revocation and the user's edge document treat it alike — so suspension,
+//! plans, roles and revocation reach OAuth tokens exactly as they reach session tokens, with
+//! the same one KV read at introspection. OAuth access tokens are RFC 9068 JWTs signed with the
+//! app's keys; they live at most as long as the app's own access tokens (which is what key
+//! retention and the wait of a user deletion are sized by).
+//!
+//! The pages keep two cookies in the browser, both scoped to the tenant's `/oauth/` path: a
+//! random CSRF cookie whose MAC every form carries, and a signed sign-in cookie naming the user
+//! for `BROWSER_SESSION_TTL_SECONDS` (checked against D1 on every use: a suspended user, or
+//! one who left and came back, is signed out).
+
+use super::cache::{self, OnKvFailure};
+use super::principal::{actor, audit_entry, Change};
+use super::sessions::{self, issuer};
+use super::signin::{check_password, CheckedPassword};
+use super::tenancy::existing_tenant;
+use super::{edge, keyring, Ctx, Stores};
+use crate::domain::audit::AuditAction;
+use crate::domain::authz::{self, Permission, Principal, Target};
+use crate::domain::email::Email;
+use crate::domain::ids::{AppId, TenantId};
+use crate::domain::keys::KeyOwner;
+use crate::domain::oauth::{
+    check_request, parse_scope, AuthMethod, AuthorizationCode, AuthorizationRequest, Client,
+    ClientId, ClientSpec, ClientStatus, ClientType, CodeProblem, Consent, GrantType,
+    OAuthSettings, PageKey, RequestProblem, SessionGrant, ValidRequest, CODE_TTL_MS,
+};
+use crate::domain::page::{finish_page, Page, PageRequest};
+use crate::domain::password::Password;
+use crate::domain::secret::{PlainSecret, SecretKind};
+use crate::domain::session::{Session, SessionId};
+use crate::domain::tenancy::{App, Tenant};
+use crate::domain::token::{self, AccessClaims, OAUTH_TOKEN_TYPE};
+use crate::domain::user::{UserId, UserStatus};
+use crate::domain::Error;
+use crate::store::{OAuthStore, UserStore};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use serde_json::json;
+
+// ---------------------------------------------------------------------------------------
+// Management: settings and clients.
+// ---------------------------------------------------------------------------------------
+
+fn allowed(
+    caller: &Principal,
+    permission: Permission,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+) -> Result<(), Error> {
+    authz::authorize(caller, Some(permission), &Target::Tenant(app_id, tenant_id)).into_result()
+}
+
+/// The tenant's OAuth settings (defaults when never set); `404` for an unknown tenant.
+async fn settings_of<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+) -> Result<OAuthSettings, Error> {
+    match cx.db.find_oauth_settings(app_id, tenant_id).await? {
+        Some(settings) => Ok(settings),
+        None => existing_tenant(cx, app_id, tenant_id)
+            .await
+            .and(Err(Error::TenantNotFound)),
+    }
+}
+
+/// `GET /admin/apps/{app}/tenants/{tenant}/oauth` — `clients:read`.
+pub async fn get_settings<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+) -> Result<OAuthSettings, Error> {
+    allowed(caller, Permission::ClientsRead, app_id, tenant_id)?;
+    settings_of(cx, app_id, tenant_id).await
+}
+
+/// `PUT /admin/apps/{app}/tenants/{tenant}/oauth` — `clients:write`. Replaces the settings.
+/// Clients keep scopes the tenant no longer defines, but no authorization grants them.
+pub async fn put_settings<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    settings: OAuthSettings,
+) -> Result<OAuthSettings, Error> {
+    allowed(caller, Permission::ClientsWrite, app_id, tenant_id)?;
+    let settings = settings.validate()?;
+    let audit = audit_entry(
+        cx,
+        actor(caller),
+        Change {
+            app_id,
+            action: AuditAction::OAuthSettingsPut,
+            target: tenant_id.to_string(),
+            tenant_id: Some(tenant_id),
+            detail: json!({
+                "registration": settings.registration.as_str(),
+                "client_id_metadata_documents": settings.client_id_metadata_documents,
+                "scopes": settings.scopes.keys().collect::<Vec<_>>(),
+                "access_token_ttl_seconds": settings.access_token_ttl_seconds,
+            }),
+        },
+    )?;
+    if !cx
+        .db
+        .put_oauth_settings(app_id, tenant_id, &settings, &audit)
+        .await?
+    {
+        existing_tenant(cx, app_id, tenant_id).await?;
+        return Err(Error::TenantNotFound);
+    }
+    Ok(settings)
+}
+
+fn no_client() -> Error {
+    Error::ClientNotFound
+}
+
+fn client_detail(client: &Client) -> serde_json::Value {
+    json!({
+        "name": client.name,
+        "type": client.client_type.as_str(),
+        "redirect_uris": client.redirect_uris,
+        "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scopes": client.scopes,
+        "status": client.status.as_str(),
+    })
+}
+
+/// `POST /admin/apps/{app}/tenants/{tenant}/clients` — `clients:write`. A confidential
+/// client's secret is returned here only (the store keeps its hash).
+pub async fn create_client<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    spec: ClientSpec,
+) -> Result<(Client, Option<PlainSecret>), Error> {
+    allowed(caller, Permission::ClientsWrite, app_id, tenant_id)?;
+    let settings = settings_of(cx, app_id, tenant_id).await?;
+    let shape = spec.check_new(&settings)?;
+    let secret = (shape.client_type == ClientType::Confidential)
+        .then(|| cx.random().map(|r| PlainSecret::generate(SecretKind::ClientSecret, r)))
+        .transpose()?;
+    let client = Client {
+        app_id: app_id.clone(),
+        tenant_id: tenant_id.clone(),
+        id: ClientId::generate(cx.random()?),
+        name: shape.name,
+        client_type: shape.client_type,
+        auth_method: shape.auth_method,
+        redirect_uris: shape.redirect_uris,
+        grant_types: shape.grant_types,
+        scopes: shape.scopes,
+        status: ClientStatus::Active,
+        secret_hash: secret.as_ref().map(PlainSecret::hash),
+        created_at: cx.now,
+        updated_at: cx.now,
+    };
+    let audit = audit_entry(
+        cx,
+        actor(caller),
+        Change {
+            app_id,
+            action: AuditAction::ClientCreate,
+            target: client.id.to_string(),
+            tenant_id: Some(tenant_id),
+            detail: client_detail(&client),
+        },
+    )?;
+    if !cx.db.create_client(&client, &audit).await? {
+        return Err(Error::TenantNotFound);
+    }
+    Ok((client, secret))
+}
+
+/// `GET /admin/apps/{app}/tenants/{tenant}/clients/{client}` — `clients:read`.
+pub async fn get_client<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    id: &str,
+) -> Result<Client, Error> {
+    allowed(caller, Permission::ClientsRead, app_id, tenant_id)?;
+    existing_tenant(cx, app_id, tenant_id).await?;
+    let id = ClientId::parse(id).ok_or_else(no_client)?;
+    cx.db
+        .find_client(app_id, tenant_id, &id)
+        .await?
+        .ok_or_else(no_client)
+}
+
+/// `GET /admin/apps/{app}/tenants/{tenant}/clients` — `clients:read`.
+pub async fn list_clients<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    page: &PageRequest,
+) -> Result<Page<Client>, Error> {
+    allowed(caller, Permission::ClientsRead, app_id, tenant_id)?;
+    existing_tenant(cx, app_id, tenant_id).await?;
+    let clients = cx
+        .db
+        .list_clients(app_id, tenant_id, page.after.as_deref(), page.limit + 1)
+        .await?;
+    Ok(finish_page(clients, page.limit, |c| c.id.to_string()))
+}
+
+/// Rewrites the edge documents of users whose grants a change revoked (at most a few now;
+/// the cron's sweep converges the rest, their rows pending in `edge_sync`).
+async fn publish_users<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    users: &[UserId],
+) {
+    const NOW_AT_MOST: usize = 20;
+    for user in users.iter().take(NOW_AT_MOST) {
+        edge::publish_after_change(cx, &edge::user_doc(app_id, tenant_id, user)).await;
+    }
+}
+
+/// `PATCH /admin/apps/{app}/tenants/{tenant}/clients/{client}` — `clients:write`: name,
+/// redirect URIs, grant types, scopes, status. Disabling a client revokes every grant it
+/// holds; a pending client (registered under `approval`) becomes usable when set `active`.
+pub async fn update_client<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    id: &str,
+    spec: ClientSpec,
+    status: Option<ClientStatus>,
+) -> Result<Client, Error> {
+    allowed(caller, Permission::ClientsWrite, app_id, tenant_id)?;
+    let settings = settings_of(cx, app_id, tenant_id).await?;
+    let id = ClientId::parse(id).ok_or_else(no_client)?;
+    let stored = cx
+        .db
+        .find_client(app_id, tenant_id, &id)
+        .await?
+        .ok_or_else(no_client)?;
+    if status == Some(ClientStatus::Pending) && stored.status != ClientStatus::Pending {
+        return Err(Error::validation(
+            "a client cannot go back to pending; set it disabled",
+        ));
+    }
+    let shape = spec.check_change(stored.shape(), &settings)?;
+    let client = Client {
+        name: shape.name,
+        redirect_uris: shape.redirect_uris,
+        grant_types: shape.grant_types,
+        scopes: shape.scopes,
+        status: status.unwrap_or(stored.status),
+        updated_at: cx.now,
+        ..stored.clone()
+    };
+    let end_grants = client.status != ClientStatus::Active && stored.status == ClientStatus::Active;
+    let audit = audit_entry(
+        cx,
+        actor(caller),
+        Change {
+            app_id,
+            action: AuditAction::ClientUpdate,
+            target: id.to_string(),
+            tenant_id: Some(tenant_id),
+            detail: client_detail(&client),
+        },
+    )?;
+    let users = cx
+        .db
+        .update_client(&client, end_grants, cx.now, &audit)
+        .await?
+        .ok_or_else(no_client)?;
+    publish_users(cx, app_id, tenant_id, &users).await;
+    Ok(client)
+}
+
+/// `DELETE /admin/apps/{app}/tenants/{tenant}/clients/{client}` — `clients:write`. The
+/// client goes with its codes and consents; every grant it holds is revoked.
+pub async fn delete_client<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    id: &str,
+) -> Result<(), Error> {
+    allowed(caller, Permission::ClientsWrite, app_id, tenant_id)?;
+    existing_tenant(cx, app_id, tenant_id).await?;
+    let id = ClientId::parse(id).ok_or_else(no_client)?;
+    let audit = audit_entry(
+        cx,
+        actor(caller),
+        Change {
+            app_id,
+            action: AuditAction::ClientDelete,
+            target: id.to_string(),
+            tenant_id: Some(tenant_id),
+            detail: json!({}),
+        },
+    )?;
+    let users = cx
+        .db
+        .delete_client(app_id, tenant_id, &id, cx.now, &audit)
+        .await?
+        .ok_or_else(no_client)?;
+    publish_users(cx, app_id, tenant_id, &users).await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Discovery.
+// ---------------------------------------------------------------------------------------
+
+/// What the metadata document of a tenant's issuer says beyond its URLs.
+pub struct Metadata {
+    pub issuer: String,
+    pub settings: OAuthSettings,
+}
+
+/// The issuer and settings of a tenant, for its metadata document (RFC 8414).
+pub async fn metadata<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+) -> Result<Metadata, Error> {
+    let (_, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
+    let settings = settings_of(cx, app_id, tenant_id).await?;
+    Ok(Metadata {
+        issuer: issuer(cx, &tenant),
+        settings,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The authorization pages.
+// ---------------------------------------------------------------------------------------
+
+/// What a page shows about the authorization under way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageContext {
+    pub issuer: String,
+    pub tenant_id: TenantId,
+    pub client_name: String,
+    /// The host (and port) the browser will be sent back to.
+    pub redirect_host: String,
+    /// Each scope asked for, with the tenant's description of it.
+    pub scopes: Vec<(String, String)>,
+    /// The CSRF token every form of the page carries.
+    pub csrf: String,
+    /// The authorization request (the original query), carried through the forms.
+    pub request: String,
+}
+
+/// What the browser gets next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageOutcome {
+    /// The sign-in page (`status` 200, or 401/403/429 after a failed attempt, with `error`).
+    SignIn {
+        context: PageContext,
+        status: u16,
+        error: Option<String>,
+    },
+    /// The consent page for the signed-in user.
+    Consent {
+        context: PageContext,
+        email: String,
+    },
+    /// `302` to the client: a code, or an RFC 6749 error.
+    ToClient(String),
+    /// `303` back to the authorization request, now with the sign-in cookie `session`.
+    SignedIn { location: String, session: String },
+    /// An HTML error page with `status`; never a redirect.
+    Refused { status: u16, message: String },
+}
+
+/// The browser's state, from its cookies.
+pub struct Browser<'a> {
+    /// The CSRF cookie (the HTTP layer makes one when the browser has none).
+    pub csrf_cookie: &'a str,
+    /// The sign-in cookie, if any.
+    pub session: Option<&'a str>,
+}
+
+/// A form posted by one of the pages.
+#[derive(Debug, Default)]
+pub struct PageForm {
+    pub step: Option<String>,
+    pub csrf: Option<String>,
+    pub request: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub decision: Option<String>,
+}
+
+fn refused(message: &str) -> PageOutcome {
+    PageOutcome::Refused {
+        status: 400,
+        message: message.to_owned(),
+    }
+}
+
+/// The client's redirect with an RFC 6749 error, `state` and `iss` (RFC 9207).
+fn error_redirect(problem: RequestProblem, issuer: &str) -> PageOutcome {
+    match problem {
+        RequestProblem::NoRedirect(message) => refused(&message),
+        RequestProblem::Redirect {
+            redirect_uri,
+            error,
+            description,
+            state,
+        } => {
+            let mut pairs = vec![("error", error), ("error_description", description.as_str())];
+            if let Some(state) = state.as_deref() {
+                pairs.push(("state", state));
+            }
+            pairs.push(("iss", issuer));
+            PageOutcome::ToClient(redirect_uri.with_query(&pairs))
+        }
+    }
+}
+
+/// An authorization request checked against the tenant: its client, redirect, PKCE, scopes
+/// (of the client and still defined by the tenant) and resource.
+struct Checked {
+    app: std::rc::Rc<App>,
+    tenant: std::rc::Rc<Tenant>,
+    settings: OAuthSettings,
+    issuer: String,
+    request: ValidRequest,
+    raw: String,
+}
+
+async fn check<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    raw: &str,
+) -> Result<Result<Checked, PageOutcome>, Error> {
+    let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
+    let settings = settings_of(cx, app_id, tenant_id).await?;
+    let issuer = issuer(cx, &tenant);
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes())
+        .into_owned()
+        .collect();
+    let request =
+        AuthorizationRequest::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let client = match request.client_id.as_deref().and_then(ClientId::parse) {
+        Some(id) => cx.db.find_client(app_id, tenant_id, &id).await?,
+        None => None,
+    };
+    let mut valid = match check_request(&request, client) {
+        Ok(valid) => valid,
+        Err(problem) => return Ok(Err(error_redirect(problem, &issuer))),
+    };
+    if let Some(undefined) = valid
+        .scopes
+        .iter()
+        .find(|s| !settings.scopes.contains_key(*s))
+    {
+        let problem = RequestProblem::Redirect {
+            redirect_uri: valid.redirect_uri.clone(),
+            error: "invalid_scope",
+            description: format!("scope {undefined} is not offered here"),
+            state: valid.state.take(),
+        };
+        return Ok(Err(error_redirect(problem, &issuer)));
+    }
+    Ok(Ok(Checked {
+        app,
+        tenant,
+        settings,
+        issuer,
+        request: valid,
+        raw: raw.to_owned(),
+    }))
+}
+
+fn page_key<S: Stores>(cx: &Ctx<'_, S>) -> Result<PageKey, Error> {
+    PageKey::from_secret(&cx.config.key_encryption_secret)
+}
+
+fn context<S: Stores>(cx: &Ctx<'_, S>, checked: &Checked, browser: &Browser<'_>) -> Result<PageContext, Error> {
+    let request = &checked.request;
+    Ok(PageContext {
+        issuer: checked.issuer.clone(),
+        tenant_id: checked.tenant.id.clone(),
+        client_name: request.client.name.clone(),
+        redirect_host: request.redirect_uri.authority().to_owned(),
+        scopes: request
+            .scopes
+            .iter()
+            .map(|s| {
+                let description = checked.settings.scopes.get(s).cloned().unwrap_or_default();
+                (s.clone(), description)
+            })
+            .collect(),
+        csrf: page_key(cx)?.csrf(browser.csrf_cookie)?,
+        request: checked.raw.clone(),
+    })
+}
+
+/// The user a sign-in cookie names, when it is valid here and the user is active in the
+/// tenant in the face the cookie was made for: the user's id and email.
+async fn signed_in<S: Stores>(
+    cx: &Ctx<'_, S>,
+    checked: &Checked,
+    browser: &Browser<'_>,
+) -> Result<Option<(UserId, String)>, Error> {
+    let Some(cookie) = browser.session else {
+        return Ok(None);
+    };
+    let key = page_key(cx)?;
+    let Some((user_id, issued)) =
+        key.verify_browser_session(&checked.app.id, &checked.tenant.id, cookie, cx.now)
+    else {
+        return Ok(None);
+    };
+    let found = cx
+        .db
+        .find_tenant_user(&checked.app.id, &checked.tenant.id, &user_id)
+        .await?;
+    Ok(found
+        .filter(|(_, face)| {
+            face.status == UserStatus::Active && face.created_at.unix_seconds() <= issued
+        })
+        .map(|(user, face)| (user.id, face.email.as_str().to_owned())))
+}
+
+/// Issues a code for `user` and the client's redirect carrying it, `state` and `iss`.
+async fn issue_code<S: Stores>(
+    cx: &Ctx<'_, S>,
+    checked: &Checked,
+    user: UserId,
+) -> Result<PageOutcome, Error> {
+    let request = &checked.request;
+    let code = PlainSecret::generate(SecretKind::AuthorizationCode, cx.random()?);
+    cx.db
+        .create_code(&AuthorizationCode {
+            hash: code.hash(),
+            app_id: checked.app.id.clone(),
+            tenant_id: checked.tenant.id.clone(),
+            client_id: request.client.id.clone(),
+            user_id: user,
+            redirect_uri: request.redirect_uri.as_str().to_owned(),
+            code_challenge: request.code_challenge.clone(),
+            scope: request.scope(),
+            resource: request.resource.clone(),
+            created_at: cx.now,
+            expires_at: cx.now.plus_ms(CODE_TTL_MS),
+            used: None,
+        })
+        .await?;
+    let mut pairs = vec![("code", code.expose())];
+    if let Some(state) = request.state.as_deref() {
+        pairs.push(("state", state));
+    }
+    pairs.push(("iss", checked.issuer.as_str()));
+    Ok(PageOutcome::ToClient(
+        request.redirect_uri.with_query(&pairs),
+    ))
+}
+
+/// `GET {issuer}/oauth/authorize`: the sign-in page, or the consent page for a signed-in
+/// user — or straight back to the client with a code when the user consented to these scopes
+/// of this client (as it is now) before.
+pub async fn authorize<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    query: &str,
+    browser: &Browser<'_>,
+) -> Result<PageOutcome, Error> {
+    let checked = match check(cx, app_id, tenant_id, query).await? {
+        Ok(checked) => checked,
+        Err(outcome) => return Ok(outcome),
+    };
+    let Some((user, email)) = signed_in(cx, &checked, browser).await? else {
+        return Ok(PageOutcome::SignIn {
+            context: context(cx, &checked, browser)?,
+            status: 200,
+            error: None,
+        });
+    };
+    let remembered = cx
+        .db
+        .find_consent(&checked.app.id, &checked.tenant.id, &user, &checked.request.client.id)
+        .await?;
+    if remembered.is_some_and(|c| c.covers(&checked.request)) {
+        return issue_code(cx, &checked, user).await;
+    }
+    Ok(PageOutcome::Consent {
+        context: context(cx, &checked, browser)?,
+        email,
+    })
+}
+
+/// `POST {issuer}/oauth/authorize`: a form of the pages — `step=signin` (email, password) or
+/// `step=consent` (`decision` approve or deny). A form without the browser's CSRF token is
+/// `403` and does nothing.
+pub async fn submit<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    form: PageForm,
+    browser: &Browser<'_>,
+    client_address: Option<String>,
+) -> Result<PageOutcome, Error> {
+    let csrf_ok = form
+        .csrf
+        .as_deref()
+        .is_some_and(|presented| page_key(cx).is_ok_and(|k| k.csrf_matches(browser.csrf_cookie, presented)));
+    if !csrf_ok {
+        return Ok(PageOutcome::Refused {
+            status: 403,
+            message: "This form expired or did not come from this page. Go back to the application and start again.".to_owned(),
+        });
+    }
+    let raw = form.request.as_deref().unwrap_or("");
+    let checked = match check(cx, app_id, tenant_id, raw).await? {
+        Ok(checked) => checked,
+        Err(outcome) => return Ok(outcome),
+    };
+    match form.step.as_deref() {
+        Some("signin") => sign_in(cx, &checked, &form, browser, client_address).await,
+        Some("consent") => consent(cx, &checked, &form, browser).await,
+        _ => Ok(refused("This form is not one of these pages.")),
+    }
+}
+
+async fn sign_in<S: Stores>(
+    cx: &Ctx<'_, S>,
+    checked: &Checked,
+    form: &PageForm,
+    browser: &Browser<'_>,
+    client_address: Option<String>,
+) -> Result<PageOutcome, Error> {
+    let again = |status: u16, error: &str| -> Result<PageOutcome, Error> {
+        Ok(PageOutcome::SignIn {
+            context: context(cx, checked, browser)?,
+            status,
+            error: Some(error.to_owned()),
+        })
+    };
+    let (Some(email), Some(password)) = (form.email.as_deref(), form.password.as_deref()) else {
+        return again(400, "Enter your email and password.");
+    };
+    let (Ok(email), Ok(password)) = (Email::parse(email), Password::parse(password)) else {
+        return again(401, "The email or password is not right.");
+    };
+    let checked_password = check_password(
+        cx,
+        &checked.app,
+        &checked.tenant,
+        email,
+        &password,
+        client_address,
+        None,
+    )
+    .await;
+    let CheckedPassword { user, attempt, .. } = match checked_password {
+        Ok(ok) => ok,
+        Err(Error::InvalidCredentials) => return again(401, "The email or password is not right."),
+        Err(Error::UserSuspended) => return again(403, "This account is suspended here."),
+        Err(Error::RateLimited(_)) => {
+            return again(429, "Too many attempts. Wait a while and try again.")
+        }
+        Err(Error::LoginMethodDisabled) => {
+            return again(403, "Signing in with a password is not enabled here.")
+        }
+        Err(other) => return Err(other),
+    };
+    cx.db
+        .settle_signin(&checked.app.id, &checked.tenant.id, &attempt)
+        .await?;
+    let session =
+        page_key(cx)?.browser_session(&checked.app.id, &checked.tenant.id, &user.id, cx.now)?;
+    Ok(PageOutcome::SignedIn {
+        location: format!("{}/oauth/authorize?{}", checked.issuer, checked.raw),
+        session,
+    })
+}
+
+async fn consent<S: Stores>(
+    cx: &Ctx<'_, S>,
+    checked: &Checked,
+    form: &PageForm,
+    browser: &Browser<'_>,
+) -> Result<PageOutcome, Error> {
+    let Some((user, _)) = signed_in(cx, checked, browser).await? else {
+        return Ok(PageOutcome::SignIn {
+            context: context(cx, checked, browser)?,
+            status: 401,
+            error: Some("Sign in again to continue.".to_owned()),
+        });
+    };
+    let request = &checked.request;
+    match form.decision.as_deref() {
+        Some("approve") => {
+            cx.db
+                .put_consent(&Consent {
+                    app_id: checked.app.id.clone(),
+                    tenant_id: checked.tenant.id.clone(),
+                    user_id: user,
+                    client_id: request.client.id.clone(),
+                    scopes: request.scopes.clone(),
+                    fingerprint: request.client.consent_fingerprint(),
+                    created_at: cx.now,
+                })
+                .await?;
+            issue_code(cx, checked, user).await
+        }
+        Some("deny") => {
+            let problem = RequestProblem::Redirect {
+                redirect_uri: request.redirect_uri.clone(),
+                error: "access_denied",
+                description: "the user denied the request".to_owned(),
+                state: request.state.clone(),
+            };
+            Ok(error_redirect(problem, &checked.issuer))
+        }
+        _ => Ok(refused("Choose Allow or Deny.")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The token endpoint.
+// ---------------------------------------------------------------------------------------
+
+/// An RFC 6749 §5.2 error of the token endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenError {
+    pub code: &'static str,
+    pub description: String,
+    /// `401` with `WWW-Authenticate: Basic` (the client tried HTTP Basic), else `400`/`401`.
+    pub status: u16,
+    pub basic_challenge: bool,
+}
+
+fn token_error(code: &'static str, description: &str) -> TokenError {
+    TokenError {
+        code,
+        description: description.to_owned(),
+        status: 400,
+        basic_challenge: false,
+    }
+}
+
+/// What went wrong at the token endpoint: an OAuth error, or a failure of the service itself
+/// (an unknown tenant, a store that is down).
+#[derive(Debug)]
+pub enum TokenFailure {
+    OAuth(TokenError),
+    Service(Error),
+}
+
+impl From<Error> for TokenFailure {
+    fn from(e: Error) -> Self {
+        TokenFailure::Service(e)
+    }
+}
+
+impl From<TokenError> for TokenFailure {
+    fn from(e: TokenError) -> Self {
+        TokenFailure::OAuth(e)
+    }
+}
+
+/// A token request, as parsed from the form and the `Authorization` header.
+#[derive(Debug, Default)]
+pub struct TokenRequest {
+    pub grant_type: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// HTTP Basic credentials (already form-decoded, RFC 6749 §2.3.1).
+    pub basic: Option<(String, String)>,
+    /// The header was there but did not parse.
+    pub bad_basic: bool,
+}
+
+/// A successful token response (RFC 6749 §5.1). Its `Debug` shows no token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: Option<PlainSecret>,
+    pub scope: String,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid_client(basic: bool) -> TokenFailure {
+    TokenFailure::OAuth(TokenError {
+        code: "invalid_client",
+        description: "client authentication failed".to_owned(),
+        status: 401,
+        basic_challenge: basic,
+    })
+}
+
+/// Authenticates the client of a token request: HTTP Basic or form secret for confidential
+/// clients (the method they registered), the bare `client_id` for public ones. An unknown,
+/// inactive or foreign client, a wrong secret, or a method the client did not register is
+/// `invalid_client`.
+async fn authenticate_client<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    request: &TokenRequest,
+) -> Result<Client, TokenFailure> {
+    let basic = request.basic.is_some() || request.bad_basic;
+    if request.bad_basic {
+        return Err(invalid_client(true));
+    }
+    let (id, secret, method) = match (&request.basic, &request.client_secret) {
+        (Some(_), Some(_)) => {
+            return Err(token_error(
+                "invalid_request",
+                "use one client authentication method",
+            )
+            .into())
+        }
+        (Some((id, secret)), None) => {
+            if request.client_id.as_deref().is_some_and(|form| form != id) {
+                return Err(invalid_client(true));
+            }
+            (id.as_str(), Some(secret.as_str()), AuthMethod::SecretBasic)
+        }
+        (None, Some(secret)) => (
+            request.client_id.as_deref().unwrap_or(""),
+            Some(secret.as_str()),
+            AuthMethod::SecretPost,
+        ),
+        (None, None) => (
+            request.client_id.as_deref().unwrap_or(""),
+            None,
+            AuthMethod::None,
+        ),
+    };
+    let Some(id) = ClientId::parse(id) else {
+        return Err(invalid_client(basic));
+    };
+    let client = cx
+        .db
+        .find_client(app_id, tenant_id, &id)
+        .await?
+        .filter(Client::is_active)
+        .filter(|c| c.auth_method == method);
+    let Some(client) = client else {
+        return Err(invalid_client(basic));
+    };
+    if let Some(secret) = secret {
+        let presented = PlainSecret::from_client(SecretKind::ClientSecret, secret);
+        if !presented.is_some_and(|p| client.secret_matches(&p.hash())) {
+            return Err(invalid_client(basic));
+        }
+    }
+    Ok(client)
+}
+
+/// `POST {issuer}/oauth/token`: `authorization_code` (with PKCE), `refresh_token` and
+/// `client_credentials`. `Err(TokenFailure::OAuth)` is the RFC 6749 error JSON.
+pub async fn token<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    request: TokenRequest,
+) -> Result<TokenResponse, TokenFailure> {
+    let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
+    let grant = match request.grant_type.as_deref() {
+        None => return Err(token_error("invalid_request", "grant_type is required").into()),
+        Some(raw) => GrantType::parse(raw).ok_or_else(|| {
+            token_error("unsupported_grant_type", "this grant type is not supported")
+        })?,
+    };
+    let client = authenticate_client(cx, app_id, tenant_id, &request).await?;
+    if !client.allows(grant) {
+        return Err(token_error(
+            "unauthorized_client",
+            "this client may not use this grant type",
+        )
+        .into());
+    }
+    let settings = settings_of(cx, app_id, tenant_id).await?;
+    let place = Place {
+        app: &app,
+        tenant: &tenant,
+        settings: &settings,
+    };
+    match grant {
+        GrantType::AuthorizationCode => exchange_code(cx, &place, &client, &request).await,
+        GrantType::RefreshToken => refresh(cx, &place, &client, &request).await,
+        GrantType::ClientCredentials => Err(token_error(
+            "unsupported_grant_type",
+            "client_credentials is not available yet",
+        )
+        .into()),
+    }
+}
+
+struct Place<'a> {
+    app: &'a App,
+    tenant: &'a Tenant,
+    settings: &'a OAuthSettings,
+}
+
+impl Place<'_> {
+    /// An OAuth access token's lifetime: the tenant's setting, never longer than the app's
+    /// own access tokens (what key retention and a user deletion's wait are sized by).
+    fn access_ttl(&self) -> i64 {
+        self.settings
+            .access_token_ttl_seconds
+            .min(self.app.settings.access_token_ttl_seconds)
+    }
+}
+
+/// Signs an RFC 9068 access token for a grant's session.
+async fn sign<S: Stores>(
+    cx: &Ctx<'_, S>,
+    place: &Place<'_>,
+    session: &Session,
+    grant: &SessionGrant,
+    scope: &str,
+) -> Result<(String, i64), Error> {
+    let key = keyring::signing_key(
+        cx,
+        &KeyOwner::App(place.app.id.clone()),
+        sessions::access_ttl_ms(place.app),
+    )
+    .await?;
+    let issuer = issuer(cx, place.tenant);
+    let claims = AccessClaims {
+        sub: session.user_id.to_string(),
+        app: place.app.id.to_string(),
+        tid: place.tenant.id.to_string(),
+        sid: session.id.to_string(),
+        typ: OAUTH_TOKEN_TYPE.to_owned(),
+        client_id: Some(grant.client_id.to_string()),
+        scope: Some(scope.to_owned()),
+        aud: Some(grant.resource.clone().unwrap_or_else(|| issuer.clone())),
+        jti: Some(B64URL.encode(cx.random::<16>()?)),
+        iss: issuer,
+    };
+    let ttl = place.access_ttl();
+    Ok((token::sign_at_jwt(&key, claims, cx.now, ttl)?, ttl))
+}
+
+async fn exchange_code<S: Stores>(
+    cx: &Ctx<'_, S>,
+    place: &Place<'_>,
+    client: &Client,
+    request: &TokenRequest,
+) -> Result<TokenResponse, TokenFailure> {
+    let invalid = || TokenFailure::OAuth(token_error("invalid_grant", "the code is invalid, expired or used"));
+    let code = request
+        .code
+        .as_deref()
+        .and_then(|raw| PlainSecret::from_client(SecretKind::AuthorizationCode, raw))
+        .ok_or_else(invalid)?;
+    let stored = cx
+        .db
+        .find_code(&code.hash())
+        .await?
+        .filter(|c| c.app_id == place.app.id && c.tenant_id == place.tenant.id)
+        .ok_or_else(invalid)?;
+    match stored.check_exchange(
+        &client.id,
+        request.redirect_uri.as_deref(),
+        request.code_verifier.as_deref(),
+        cx.now,
+    ) {
+        Ok(()) => {}
+        Err(CodeProblem::Replayed) => {
+            if let Some((_, session)) = stored.used {
+                sessions::revoke(cx, &session).await?;
+            }
+            return Err(invalid());
+        }
+        Err(CodeProblem::Invalid) => return Err(invalid()),
+    }
+    let grant = SessionGrant {
+        client_id: client.id.clone(),
+        scope: stored.scope.clone(),
+        resource: stored.resource.clone(),
+    };
+    let app = place.app;
+    let session = Session {
+        id: SessionId::generate(cx.now, cx.random()?),
+        app_id: app.id.clone(),
+        tenant_id: place.tenant.id.clone(),
+        user_id: stored.user_id,
+        generation: 0,
+        rotated_at: cx.now,
+        created_at: cx.now,
+        last_used_at: cx.now,
+        expires_at: cx.now.plus_seconds(app.settings.session_absolute_ttl_seconds),
+        idle_timeout_ms: app.settings.session_idle_ttl_seconds.saturating_mul(1000),
+        revoked_at: None,
+        grant: Some(grant.clone()),
+    };
+    let refresh = PlainSecret::generate(SecretKind::RefreshToken, cx.random()?);
+    // Signed before anything is written: a failure to sign leaves no grant nobody holds.
+    let (access_token, expires_in) = sign(cx, place, &session, &grant, &stored.scope).await?;
+    if !cx
+        .db
+        .redeem_code(&code.hash(), &session, &refresh.hash(), cx.now)
+        .await?
+    {
+        // Another exchange won the race (that one stands; this is the replay), or the user
+        // was suspended or left since the consent.
+        if let Some(Some((_, first))) = cx.db.find_code(&code.hash()).await?.map(|c| c.used) {
+            sessions::revoke(cx, &first).await?;
+        }
+        return Err(invalid());
+    }
+    Ok(TokenResponse {
+        access_token,
+        expires_in,
+        refresh_token: client.allows(GrantType::RefreshToken).then_some(refresh),
+        scope: stored.scope,
+    })
+}
+
+async fn refresh<S: Stores>(
+    cx: &Ctx<'_, S>,
+    place: &Place<'_>,
+    client: &Client,
+    request: &TokenRequest,
+) -> Result<TokenResponse, TokenFailure> {
+    let presented = request
+        .refresh_token
+        .as_deref()
+        .ok_or_else(|| token_error("invalid_request", "refresh_token is required"))?;
+    let (session, successor) =
+        match sessions::rotate(cx, place.app, place.tenant, presented, Some(&client.id)).await {
+            Ok(rotated) => rotated,
+            Err(Error::InvalidToken | Error::TokenReused | Error::UserSuspended) => {
+                return Err(token_error(
+                    "invalid_grant",
+                    "the refresh token is invalid, expired, revoked or was used before",
+                )
+                .into())
+            }
+            Err(other) => return Err(other.into()),
+        };
+    let grant = session
+        .grant
+        .clone()
+        .ok_or_else(|| Error::Internal("a client's session without its grant".to_owned()))?;
+    // A narrower scope may be asked for this access token (RFC 6749 §6), never a wider one.
+    let granted: Vec<String> = parse_scope(&grant.scope).unwrap_or_default();
+    let scope = match request.scope.as_deref() {
+        None => grant.scope.clone(),
+        Some(raw) => match parse_scope(raw) {
+            Some(asked) if asked.iter().all(|s| granted.contains(s)) => asked.join(" "),
+            _ => {
+                return Err(token_error(
+                    "invalid_scope",
+                    "the scope asked for is wider than the grant",
+                )
+                .into())
+            }
+        },
+    };
+    let (access_token, expires_in) = sign(cx, place, &session, &grant, &scope).await?;
+    Ok(TokenResponse {
+        access_token,
+        expires_in,
+        refresh_token: Some(successor),
+        scope,
+    })
+}
