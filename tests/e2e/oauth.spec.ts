@@ -1,0 +1,761 @@
+// The OAuth 2.1 authorization server of a tenant, through HTTP only: settings and clients
+// through /admin, the metadata at its three discovery URLs, and the authorization-code flow
+// driven by a certified client (the npm `openid-client`, v6) — discovery, PKCE, the `resource`
+// indicator, the code exchange, refresh rotation with reuse detection, client authentication
+// with client_secret_basic and client_secret_post, client_credentials — plus the refusals:
+// a wrong verifier, a replayed code, a foreign redirect URI, a missing PKCE challenge, a
+// client of another tenant, a consent without its CSRF token, an OAuth token at /auth/me.
+//
+// The tenant's issuer is https://tessera.test/apps/oa/tenants/acme (ISSUER_ORIGIN is the
+// public origin of every issuer; see harness.ts): openid-client talks to that issuer, and its
+// requests are dispatched to the worker (`viaWorker`, its customFetch), as every spec's are,
+// so it needs no allowInsecureRequests. The sign-in and consent pages are driven with plain
+// requests: `Browser` keeps the cookies itself (they are `Secure`; the dispatched requests
+// are not https, so no cookie store would send them back) and reads the forms' hidden fields
+// with a regex.
+import { beforeAll, describe, expect, it } from "vitest";
+import * as client from "openid-client";
+import { useWorker, json, rawFetch, ISSUER_ORIGIN } from "./harness";
+import { owner, createApp, putTenant, apiKey, base, bearer, decode, introspect, activeMember, PASSWORD } from "./support";
+
+useWorker();
+
+const APP = "oa";
+const TENANT = "acme";
+const OTHER = "beta";
+const B = base(APP, TENANT);
+const ISSUER = `${ISSUER_ORIGIN}${B}`;
+const OTHER_ISSUER = `${ISSUER_ORIGIN}${base(APP, OTHER)}`;
+const ADMIN = `/admin/apps/${APP}/tenants/${TENANT}`;
+const OTHER_ADMIN = `/admin/apps/${APP}/tenants/${OTHER}`;
+
+const SCOPES = { "mcp:tools": "Use tools", "files:read": "Read files" };
+const SETTINGS = { registration: "off", client_id_metadata_documents: false, scopes: SCOPES, access_token_ttl_seconds: 600 };
+/** The MCP server the public client asks tokens for (RFC 8707). */
+const RESOURCE = "https://mcp.example/mcp";
+/** A native app's loopback redirect (RFC 8252) and a web app's. */
+const LOOPBACK_REDIRECT = "http://127.0.0.1:33418/callback";
+const WEB_REDIRECT = "https://app.example/oauth/callback";
+/** A name the pages must escape. */
+const PUBLIC_NAME = "Inspector <b>bold</b> & co";
+
+interface Created {
+  status: number;
+  text: string;
+  client: any;
+  secret: string | null;
+}
+
+let key = "";
+let settingsPut: { status: number; body: any };
+let publicClient: Created;
+let confidential: Created;
+let postClient: Created;
+
+async function createClient(body: Record<string, unknown>, admin = ADMIN): Promise<Created> {
+  const res = await json("POST", `${admin}/clients`, body, await owner());
+  if (res.status !== 201) throw new Error(`create client: ${res.status} ${res.text}`);
+  return { status: res.status, text: res.text, client: res.body.client, secret: res.body.client_secret };
+}
+
+beforeAll(async () => {
+  await createApp(APP);
+  await putTenant(APP, TENANT);
+  await putTenant(APP, OTHER);
+  key = await apiKey(APP, TENANT);
+  const put = await json("PUT", `${ADMIN}/oauth`, SETTINGS, await owner());
+  settingsPut = { status: put.status, body: put.body };
+  if (put.status !== 200) throw new Error(`put oauth settings: ${put.status} ${put.text}`);
+  publicClient = await createClient({
+    name: PUBLIC_NAME, type: "public", redirect_uris: [LOOPBACK_REDIRECT], scopes: ["mcp:tools", "files:read"],
+  });
+  confidential = await createClient({
+    name: "Web app", type: "confidential", redirect_uris: [WEB_REDIRECT],
+    grant_types: ["authorization_code", "refresh_token", "client_credentials"], scopes: ["mcp:tools", "files:read"],
+  });
+  postClient = await createClient({
+    name: "Backend job", type: "confidential", redirect_uris: [WEB_REDIRECT], grant_types: ["client_credentials"],
+    scopes: ["files:read"], token_endpoint_auth_method: "client_secret_post",
+  });
+});
+
+// ---------------------------------------------------------------- helpers
+
+/** The worker's path of a URL of the public origin (what the dispatched request names). */
+function workerPath(url: string | URL): string {
+  const u = new URL(url, ISSUER_ORIGIN);
+  if (u.origin !== ISSUER_ORIGIN) throw new Error(`${u.href} is not the worker's`);
+  return u.pathname + u.search;
+}
+
+/** openid-client's fetch: every request it makes goes to the worker. */
+const viaWorker: client.CustomFetch = (url, options) => rawFetch(workerPath(url), options as RequestInit);
+
+/** An openid-client configuration for a client, from the issuer's metadata. */
+function configFor(clientId: string, auth: client.ClientAuth, algorithm: "oidc" | "oauth2" = "oidc", issuer = ISSUER) {
+  return client.discovery(new URL(issuer), clientId, undefined, auth, { algorithm, [client.customFetch]: viaWorker });
+}
+
+let people = 0;
+/** A new end user of `tenantBase`, signed up from an address of its own. */
+async function endUser(tenantBase = B) {
+  const n = ++people;
+  const email = `oauth-user-${n}@example.com`;
+  const res = await json("POST", `${tenantBase}/auth/signup`, { email, password: PASSWORD }, { "cf-connecting-ip": `198.51.100.${n}` });
+  if (res.status !== 201) throw new Error(`signup: ${res.status} ${res.text}`);
+  return { id: res.body.user.id as string, email, n };
+}
+type EndUser = Awaited<ReturnType<typeof endUser>>;
+
+const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+function unescapeHtml(text: string): string {
+  return text.replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, (whole, ref: string) => {
+    if (ref[0] === "#") return String.fromCodePoint(ref[1].toLowerCase() === "x" ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10));
+    return ENTITIES[ref.toLowerCase()] ?? whole;
+  });
+}
+
+function attributes(tag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of tag.matchAll(/([a-zA-Z_:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))/g)) {
+    out[m[1].toLowerCase()] = unescapeHtml(m[2] ?? m[3] ?? m[4]);
+  }
+  return out;
+}
+
+/** The page's form: its action (absolute) and its hidden fields (csrf, request, step). */
+function form(page: Page): { action: string; fields: Record<string, string> } {
+  const tag = /<form\b[^>]*>/i.exec(page.html);
+  if (!tag) throw new Error(`${page.url}: no form in ${page.status} ${page.html.slice(0, 300)}`);
+  const fields: Record<string, string> = {};
+  for (const input of page.html.match(/<input\b[^>]*>/gi) ?? []) {
+    const a = attributes(input);
+    if (a.name && a.type?.toLowerCase() === "hidden") fields[a.name] = a.value ?? "";
+  }
+  return { action: new URL(attributes(tag[0]).action ?? "", page.url).href, fields };
+}
+
+interface Page {
+  /** The absolute URL (public origin) the request named. */
+  url: string;
+  status: number;
+  headers: Headers;
+  location: string | null;
+  html: string;
+}
+
+/**
+ * A browser of the sign-in and consent pages at one client address: a cookie jar (names and
+ * values only, sent back by hand) and no automatic redirects.
+ */
+class Browser {
+  readonly jar = new Map<string, string>();
+  /** Every Set-Cookie line received. */
+  readonly setCookies: string[] = [];
+  private readonly ip: string;
+
+  constructor() {
+    this.ip = `203.0.113.${++people}`;
+  }
+
+  private remember(res: Response) {
+    for (const line of res.headers.getSetCookie()) {
+      this.setCookies.push(line);
+      const pair = line.split(";")[0];
+      const eq = pair.indexOf("=");
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      if (value === "" || /;\s*max-age=0\s*(;|$)/i.test(line)) this.jar.delete(name);
+      else this.jar.set(name, value);
+    }
+  }
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    const cookie = [...this.jar].map(([k, v]) => `${k}=${v}`).join("; ");
+    return { "cf-connecting-ip": this.ip, ...(cookie ? { cookie } : {}), ...extra };
+  }
+
+  private async page(url: string, res: Response): Promise<Page> {
+    this.remember(res);
+    return { url, status: res.status, headers: res.headers, location: res.headers.get("location"), html: await res.text() };
+  }
+
+  async get(url: string | URL): Promise<Page> {
+    const href = new URL(url, ISSUER_ORIGIN).href;
+    return this.page(href, await rawFetch(workerPath(href), { redirect: "manual", headers: this.headers() }));
+  }
+
+  async post(url: string, fields: Record<string, string>): Promise<Page> {
+    const res = await rawFetch(workerPath(url), {
+      method: "POST",
+      redirect: "manual",
+      // What a browser sends with a same-origin form post.
+      headers: this.headers({ "content-type": "application/x-www-form-urlencoded", origin: ISSUER_ORIGIN }),
+      body: new URLSearchParams(fields).toString(),
+    });
+    return this.page(url, res);
+  }
+}
+
+interface Drive {
+  /** Where the worker finally sent the browser (the client's redirect URI and its parameters). */
+  back: URL;
+  /** Every page answered on the way, in order. */
+  pages: Page[];
+}
+
+/**
+ * Follows an authorization request the way a user would: signs in as `user` on the sign-in
+ * page, answers the consent page with `decision`, follows the worker's own redirects, and
+ * stops at the first redirect elsewhere (the client's) — or at the consent page when
+ * `stopAtConsent` (then `back` is undefined).
+ */
+async function drive(browser: Browser, start: string | URL, user: EndUser, decision = "approve", stopAtConsent = false): Promise<Drive> {
+  const pages: Page[] = [];
+  let page = await browser.get(start);
+  for (let hops = 0; hops < 8; hops++) {
+    pages.push(page);
+    if (page.status === 302 || page.status === 303) {
+      if (!page.location) throw new Error(`${page.url}: ${page.status} without Location`);
+      const next = new URL(page.location, page.url);
+      if (next.origin !== ISSUER_ORIGIN) return { back: next, pages };
+      page = await browser.get(next);
+      continue;
+    }
+    if (page.status !== 200) throw new Error(`${page.url}: ${page.status} ${page.html.slice(0, 300)}`);
+    const { action, fields } = form(page);
+    if (fields.step === "signin") {
+      page = await browser.post(action, { csrf: fields.csrf, request: fields.request, step: "signin", email: user.email, password: PASSWORD });
+    } else if (fields.step === "consent") {
+      if (stopAtConsent) return { back: undefined as unknown as URL, pages };
+      page = await browser.post(action, { csrf: fields.csrf, request: fields.request, step: "consent", decision });
+    } else {
+      throw new Error(`${page.url}: a form of no known step: ${JSON.stringify(fields)}`);
+    }
+  }
+  throw new Error(`no way out of the pages after ${pages.length} answers`);
+}
+
+interface Flow {
+  verifier: string;
+  state: string;
+  url: URL;
+}
+
+/** An authorization request of `config` with PKCE (S256) and a state. */
+async function authorizationRequest(config: client.Configuration, params: Record<string, string>): Promise<Flow> {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const url = client.buildAuthorizationUrl(config, {
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: "S256",
+    state,
+    ...params,
+  });
+  return { verifier, state, url };
+}
+
+/** A whole grant: the request, the pages, the code exchanged by openid-client. */
+async function grant(config: client.Configuration, user: EndUser, params: Record<string, string>, browser = new Browser()) {
+  const flow = await authorizationRequest(config, params);
+  const { back, pages } = await drive(browser, flow.url, user);
+  const tokens = await client.authorizationCodeGrant(config, back, { pkceCodeVerifier: flow.verifier, expectedState: flow.state });
+  return { flow, back, pages, tokens, browser };
+}
+
+/** The RFC 6749 error of a refused openid-client call: its status, `error` and challenge. */
+async function refused(call: Promise<unknown>): Promise<{ status: number; error: string; challenge?: string }> {
+  try {
+    await call;
+  } catch (e) {
+    if (e instanceof client.ResponseBodyError) return { status: e.status, error: e.error };
+    if (e instanceof client.WWWAuthenticateChallengeError) {
+      const body = await e.response.json();
+      return { status: e.status, error: body.error, challenge: e.cause[0]?.scheme };
+    }
+    throw e;
+  }
+  throw new Error("the call was expected to be refused");
+}
+
+/** A raw form POST to a token endpoint. */
+async function tokenRequest(issuerBase: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
+  return json("POST", `${issuerBase}/oauth/token`, new URLSearchParams(fields).toString(), {
+    "content-type": "application/x-www-form-urlencoded",
+    ...headers,
+  });
+}
+
+/** client_secret_basic credentials, form-encoded first as RFC 6749 §2.3.1 says. */
+const basic = (id: string, secret: string) =>
+  ({ authorization: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64")}` });
+
+const claims = (jwt: string) => jwt.split(".").slice(0, 2).map(decode) as [any, any];
+
+const publicConfig = () => configFor(publicClient.client.client_id, client.None(), "oauth2");
+const publicParams = { redirect_uri: LOOPBACK_REDIRECT, scope: "mcp:tools", resource: RESOURCE };
+
+// ---------------------------------------------------------------- management
+
+describe("OAuth settings and clients through /admin", () => {
+  it("start from the defaults, and are set with PUT", async () => {
+    const defaults = await json("GET", `${OTHER_ADMIN}/oauth`, undefined, await owner());
+    expect(defaults.status, defaults.text).toBe(200);
+    expect(defaults.body.oauth).toEqual({ registration: "off", client_id_metadata_documents: false, scopes: {}, access_token_ttl_seconds: 900 });
+    expect(settingsPut.status).toBe(200);
+    expect(settingsPut.body.oauth).toEqual(SETTINGS);
+    const read = await json("GET", `${ADMIN}/oauth`, undefined, await owner());
+    expect(read.status).toBe(200);
+    expect(read.body.oauth).toEqual(SETTINGS);
+  });
+
+  it("make a public client without a secret and a confidential one whose secret is shown once", async () => {
+    expect(publicClient.status).toBe(201);
+    expect(publicClient.secret).toBeNull();
+    expect(publicClient.client).toMatchObject({
+      name: PUBLIC_NAME, type: "public", redirect_uris: [LOOPBACK_REDIRECT], token_endpoint_auth_method: "none",
+      grant_types: ["authorization_code", "refresh_token"], status: "active",
+    });
+    expect([...publicClient.client.scopes].sort()).toEqual(["files:read", "mcp:tools"]);
+    expect(publicClient.client.client_id).toMatch(/^tsc_[A-Za-z0-9_-]{22}$/);
+    expect(publicClient.client.created_at).toBeTruthy();
+    expect(publicClient.client.updated_at).toBeTruthy();
+
+    expect(confidential.secret).toMatch(/^tss_[A-Za-z0-9_-]+$/);
+    expect(confidential.client).toMatchObject({ type: "confidential", token_endpoint_auth_method: "client_secret_basic", status: "active" });
+    expect([...confidential.client.grant_types].sort()).toEqual(["authorization_code", "client_credentials", "refresh_token"]);
+    expect(postClient.client.token_endpoint_auth_method).toBe("client_secret_post");
+    expect(confidential.client.client_id).not.toBe(publicClient.client.client_id);
+
+    const one = await json("GET", `${ADMIN}/clients/${confidential.client.client_id}`, undefined, await owner());
+    expect(one.status).toBe(200);
+    expect(one.body.client).toEqual(confidential.client);
+    expect(one.text).not.toContain(confidential.secret!);
+    const list = await json("GET", `${ADMIN}/clients`, undefined, await owner());
+    expect(list.status).toBe(200);
+    expect(list.body.next_cursor).toBeNull();
+    expect(list.body.items.map((c: any) => c.client_id)).toEqual(expect.arrayContaining(
+      [publicClient.client.client_id, confidential.client.client_id, postClient.client.client_id]));
+    expect(list.text).not.toContain(confidential.secret!);
+    expect(list.text).not.toContain(postClient.secret!);
+    // A tenant's clients are its own.
+    const elsewhere = await json("GET", `${OTHER_ADMIN}/clients/${confidential.client.client_id}`, undefined, await owner());
+    expect(elsewhere.status).toBe(404);
+  });
+
+  it("refuse a scope the tenant does not offer with 422 validation_failed", async () => {
+    const res = await json("POST", `${ADMIN}/clients`, {
+      name: "Greedy", type: "public", redirect_uris: [LOOPBACK_REDIRECT], scopes: ["admin:everything"],
+    }, await owner());
+    expect(res.status).toBe(422);
+    expect(res.body.code).toBe("validation_failed");
+  });
+
+  it("need clients:read to read them and clients:write to change them", async () => {
+    const support = await activeMember(APP, ["support"]);
+    for (const path of [`${ADMIN}/clients`, `${ADMIN}/clients/${publicClient.client.client_id}`, `${ADMIN}/oauth`]) {
+      const res = await json("GET", path, undefined, support.auth);
+      expect(res.status, path).toBe(403);
+      expect(res.body.code).toBe("forbidden");
+    }
+    const create = await json("POST", `${ADMIN}/clients`, { name: "x", type: "public", redirect_uris: [LOOPBACK_REDIRECT] }, support.auth);
+    expect(create.status).toBe(403);
+    const put = await json("PUT", `${ADMIN}/oauth`, SETTINGS, support.auth);
+    expect(put.status).toBe(403);
+  });
+
+  it("are run by the mcp_admin role, which reads no users", async () => {
+    const mcp = await activeMember(APP, ["mcp_admin"]);
+    const list = await json("GET", `${ADMIN}/clients`, undefined, mcp.auth);
+    expect(list.status, list.text).toBe(200);
+    expect(list.text).not.toContain(confidential.secret!);
+    const made = await json("POST", `${ADMIN}/clients`, { name: "By mcp_admin", type: "public", redirect_uris: [LOOPBACK_REDIRECT] }, mcp.auth);
+    expect(made.status, made.text).toBe(201);
+    expect((await json("DELETE", `${ADMIN}/clients/${made.body.client.client_id}`, undefined, mcp.auth)).status).toBe(204);
+    expect((await json("GET", `${ADMIN}/users`, undefined, mcp.auth)).status).toBe(403);
+  });
+});
+
+// ---------------------------------------------------------------- metadata
+
+describe("the authorization server metadata", () => {
+  const urls = [
+    `/.well-known/oauth-authorization-server/apps/${APP}/tenants/${TENANT}`,
+    `/.well-known/openid-configuration/apps/${APP}/tenants/${TENANT}`,
+    `${B}/.well-known/openid-configuration`,
+  ];
+
+  it("is one document at the three discovery URLs", async () => {
+    const answers = await Promise.all(urls.map((u) => json("GET", u)));
+    for (const [i, res] of answers.entries()) {
+      expect(res.status, urls[i]).toBe(200);
+      expect(res.headers.get("content-type"), urls[i]).toMatch(/^application\/json/);
+      expect(res.headers.get("cache-control"), urls[i]).toMatch(/public/);
+      expect(res.headers.get("cache-control"), urls[i]).toMatch(/max-age=\d+/);
+      expect(res.body, urls[i]).toEqual(answers[0].body);
+    }
+    const doc = answers[0].body;
+    expect(doc).toMatchObject({
+      issuer: ISSUER,
+      authorization_endpoint: `${ISSUER}/oauth/authorize`,
+      token_endpoint: `${ISSUER}/oauth/token`,
+      jwks_uri: `${ISSUER_ORIGIN}/apps/${APP}/.well-known/jwks.json`,
+      introspection_endpoint: `${ISSUER}/oauth/introspect`,
+      revocation_endpoint: `${ISSUER}/oauth/revoke`,
+      response_types_supported: ["code"],
+      response_modes_supported: ["query"],
+      grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
+      code_challenge_methods_supported: ["S256"],
+      token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
+      introspection_endpoint_auth_methods_supported: ["bearer"],
+      revocation_endpoint_auth_methods_supported: ["bearer"],
+      client_id_metadata_document_supported: false,
+      authorization_response_iss_parameter_supported: true,
+      subject_types_supported: ["public"],
+      id_token_signing_alg_values_supported: ["EdDSA"],
+    });
+    expect([...doc.scopes_supported].sort()).toEqual(["files:read", "mcp:tools"]);
+    // Registration is off.
+    expect(doc).not.toHaveProperty("registration_endpoint");
+  });
+
+  it("names each tenant's own issuer and scopes, and is a 404 for an unknown tenant", async () => {
+    const other = await json("GET", `/.well-known/oauth-authorization-server/apps/${APP}/tenants/${OTHER}`);
+    expect(other.status).toBe(200);
+    expect(other.body.issuer).toBe(OTHER_ISSUER);
+    expect(other.body.scopes_supported).toEqual([]);
+    for (const u of [`/.well-known/oauth-authorization-server/apps/${APP}/tenants/nope`, `/.well-known/openid-configuration/apps/${APP}/tenants/nope`]) {
+      const res = await json("GET", u);
+      expect(res.status, u).toBe(404);
+      expect(res.body.code).toBe("tenant_not_found");
+    }
+  });
+});
+
+// ---------------------------------------------------------------- the code flow
+
+describe("the authorization code flow, driven by openid-client", () => {
+  it("signs in, asks consent, and gives a public client PKCE-bound tokens for the resource that rotate", async () => {
+    const user = await endUser();
+    const config = await publicConfig();
+    expect(config.serverMetadata().issuer).toBe(ISSUER);
+    const flow = await authorizationRequest(config, publicParams);
+    expect(flow.url.href.startsWith(`${ISSUER}/oauth/authorize?`)).toBe(true);
+    expect(flow.url.searchParams.get("client_id")).toBe(publicClient.client.client_id);
+
+    const browser = new Browser();
+    const { back, pages } = await drive(browser, flow.url, user);
+
+    // The sign-in page: a form posting back to the authorize endpoint, and a CSRF cookie.
+    const signin = pages[0];
+    expect(signin.status).toBe(200);
+    expect(signin.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(signin.headers.get("content-security-policy")).toMatch(/frame-ancestors 'none'/);
+    const signinForm = form(signin);
+    expect(signinForm.action).toBe(`${ISSUER}/oauth/authorize`);
+    expect(signinForm.fields.step).toBe("signin");
+    expect(signinForm.fields.csrf).toBeTruthy();
+    expect(new URLSearchParams(signinForm.fields.request).get("client_id")).toBe(publicClient.client.client_id);
+    const csrfCookie = browser.setCookies.find((c) => c.startsWith("tessera_oauth_csrf="))!;
+    expect(csrfCookie).toBeTruthy();
+    for (const attribute of [`Path=${B}/oauth`, "Secure", "HttpOnly", "SameSite=Lax"]) {
+      expect(csrfCookie.toLowerCase()).toContain(attribute.toLowerCase());
+    }
+
+    // Signing in: 303 back to the request, with the sign-in cookie.
+    expect(pages[1].status).toBe(303);
+    expect(pages[1].location!.startsWith(`${ISSUER}/oauth/authorize?`)).toBe(true);
+    const sessionCookie = browser.setCookies.find((c) => c.startsWith("tessera_oauth_session="))!;
+    expect(sessionCookie).toBeTruthy();
+    for (const attribute of [`Path=${B}/oauth`, "Secure", "HttpOnly", "SameSite=Lax"]) {
+      expect(sessionCookie.toLowerCase()).toContain(attribute.toLowerCase());
+    }
+
+    // The consent page names the client (escaped), the redirect host and the scope.
+    const consent = pages[2];
+    expect(consent.status).toBe(200);
+    expect(form(consent).fields.step).toBe("consent");
+    expect(consent.headers.get("content-security-policy")).toMatch(/frame-ancestors 'none'/);
+    expect(consent.html).toContain("Inspector");
+    expect(consent.html).not.toContain("<b>bold</b>");
+    expect(consent.html).toContain("127.0.0.1");
+    expect(consent.html.includes("mcp:tools") || consent.html.includes("Use tools")).toBe(true);
+
+    // Approval: back to the client with the code, the state and the issuer.
+    expect(pages[3].status).toBe(302);
+    expect(`${back.origin}${back.pathname}`).toBe(LOOPBACK_REDIRECT);
+    expect(back.searchParams.get("state")).toBe(flow.state);
+    expect(back.searchParams.get("iss")).toBe(ISSUER);
+    expect(back.searchParams.get("code")).toBeTruthy();
+
+    const tokens = await client.authorizationCodeGrant(config, back, { pkceCodeVerifier: flow.verifier, expectedState: flow.state });
+    expect(tokens.token_type).toBe("bearer");
+    expect(tokens.expires_in).toBe(600);
+    expect(tokens.scope).toBe("mcp:tools");
+    expect(tokens.refresh_token).toBeTruthy();
+    const [header, payload] = claims(tokens.access_token);
+    expect(header).toMatchObject({ typ: "at+jwt", alg: "EdDSA" });
+    expect(header.kid).toBeTruthy();
+    expect(payload).toMatchObject({
+      iss: ISSUER, sub: user.id, aud: RESOURCE, client_id: publicClient.client.client_id, scope: "mcp:tools", app: APP, tid: TENANT,
+    });
+    expect(payload.sid).toBeTruthy();
+    expect(payload.jti).toBeTruthy();
+    expect(payload.exp - payload.iat).toBe(600);
+
+    const active = await introspect(APP, TENANT, key, tokens.access_token);
+    expect(active).toMatchObject({ active: true, sub: user.id, client_id: publicClient.client.client_id, scope: "mcp:tools", aud: RESOURCE });
+
+    // Refresh twice: each answer a new pair of the same grant.
+    const first = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    expect(first.refresh_token).toBeTruthy();
+    expect(first.refresh_token).not.toBe(tokens.refresh_token);
+    expect(first.scope).toBe("mcp:tools");
+    expect(claims(first.access_token)[1]).toMatchObject({ sub: user.id, aud: RESOURCE, sid: payload.sid });
+    const second = await client.refreshTokenGrant(config, first.refresh_token!);
+    expect(second.refresh_token).not.toBe(first.refresh_token);
+    expect((await introspect(APP, TENANT, key, second.access_token)).active).toBe(true);
+
+    // The first refresh token again is theft: refused, and the whole grant with it.
+    const reused = await refused(client.refreshTokenGrant(config, tokens.refresh_token!));
+    expect(reused).toMatchObject({ status: 400, error: "invalid_grant" });
+    const current = await refused(client.refreshTokenGrant(config, second.refresh_token!));
+    expect(current).toMatchObject({ status: 400, error: "invalid_grant" });
+    expect(await introspect(APP, TENANT, key, second.access_token)).toEqual({ active: false });
+  });
+
+  it("revokes a grant's access token at /oauth/revoke: it introspects inactive, its refresh token is refused", async () => {
+    const config = await publicConfig();
+    const { tokens } = await grant(config, await endUser(), publicParams);
+    expect((await introspect(APP, TENANT, key, tokens.access_token)).active).toBe(true);
+    const res = await json("POST", `${B}/oauth/revoke`, `token=${encodeURIComponent(tokens.access_token)}`, {
+      ...bearer(key), "content-type": "application/x-www-form-urlencoded",
+    });
+    expect(res.status).toBe(200);
+    expect(await introspect(APP, TENANT, key, tokens.access_token)).toEqual({ active: false });
+    expect(await refused(client.refreshTokenGrant(config, tokens.refresh_token!))).toMatchObject({ status: 400, error: "invalid_grant" });
+  });
+
+  it("asks a signed-in user for consent again, without the sign-in page, and a denial is access_denied", async () => {
+    const user = await endUser();
+    const config = await publicConfig();
+    const browser = new Browser();
+    const firstFlow = await authorizationRequest(config, { ...publicParams, scope: "files:read" });
+    const { back: denied, pages } = await drive(browser, firstFlow.url, user, "deny");
+    expect(pages[pages.length - 1].status).toBe(302);
+    expect(`${denied.origin}${denied.pathname}`).toBe(LOOPBACK_REDIRECT);
+    expect(denied.searchParams.get("error")).toBe("access_denied");
+    expect(denied.searchParams.get("state")).toBe(firstFlow.state);
+    expect(denied.searchParams.get("iss")).toBe(ISSUER);
+    expect(denied.searchParams.get("code")).toBeNull();
+    // Signed in already: straight to the consent page.
+    const again = await authorizationRequest(config, { ...publicParams, scope: "files:read" });
+    const page = await browser.get(again.url);
+    expect(page.status).toBe(200);
+    expect(form(page).fields.step).toBe("consent");
+  });
+
+  it("answers a wrong password with the sign-in page again, 401, and no sign-in cookie", async () => {
+    const user = await endUser();
+    const config = await publicConfig();
+    const flow = await authorizationRequest(config, publicParams);
+    const browser = new Browser();
+    const signin = await browser.get(flow.url);
+    const { action, fields } = form(signin);
+    const wrong = await browser.post(action, { ...fields, step: "signin", email: user.email, password: "not the password" });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(form(wrong).fields.step).toBe("signin");
+    expect(browser.jar.has("tessera_oauth_session")).toBe(false);
+  });
+});
+
+// ---------------------------------------------------------------- confidential clients
+
+describe("confidential clients", () => {
+  it("exchange a code with client_secret_basic; without a resource the audience is the issuer", async () => {
+    const config = await configFor(confidential.client.client_id, client.ClientSecretBasic(confidential.secret!));
+    const user = await endUser();
+    const { tokens } = await grant(config, user, { redirect_uri: WEB_REDIRECT, scope: "mcp:tools files:read" });
+    const payload = claims(tokens.access_token)[1];
+    expect(payload).toMatchObject({ sub: user.id, aud: ISSUER, client_id: confidential.client.client_id });
+    expect(payload.scope.split(" ").sort()).toEqual(["files:read", "mcp:tools"]);
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    expect((await introspect(APP, TENANT, key, refreshed.access_token))).toMatchObject({ active: true, sub: user.id, aud: ISSUER });
+  });
+
+  it("get client_credentials tokens whose subject is the client, with client_secret_basic and client_secret_post", async () => {
+    const basicConfig = await configFor(confidential.client.client_id, client.ClientSecretBasic(confidential.secret!));
+    const viaBasic = await client.clientCredentialsGrant(basicConfig, { scope: "files:read" });
+    expect(viaBasic.refresh_token).toBeUndefined();
+    expect(viaBasic.scope).toBe("files:read");
+    const payload = claims(viaBasic.access_token)[1];
+    expect(payload).toMatchObject({ sub: confidential.client.client_id, client_id: confidential.client.client_id, scope: "files:read", aud: ISSUER });
+    expect(payload.sid).toBeUndefined();
+    expect(await introspect(APP, TENANT, key, viaBasic.access_token)).toMatchObject({
+      active: true, sub: confidential.client.client_id, client_id: confidential.client.client_id, scope: "files:read",
+    });
+
+    const postConfig = await configFor(postClient.client.client_id, client.ClientSecretPost(postClient.secret!), "oauth2");
+    const viaPost = await client.clientCredentialsGrant(postConfig);
+    expect(claims(viaPost.access_token)[1].sub).toBe(postClient.client.client_id);
+    expect((await introspect(APP, TENANT, key, viaPost.access_token)).active).toBe(true);
+
+    // The raw answer: JSON, never cached.
+    const raw = await tokenRequest(B, { grant_type: "client_credentials", client_id: postClient.client.client_id, client_secret: postClient.secret! });
+    expect(raw.status).toBe(200);
+    expect(raw.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(raw.headers.get("cache-control")).toBe("no-store");
+    expect(raw.body).toMatchObject({ token_type: "Bearer", expires_in: 600 });
+  });
+
+  it("refuse a wrong secret with 401 invalid_client (with a Basic challenge when Basic was tried)", async () => {
+    const wrongBasic = await tokenRequest(B, { grant_type: "client_credentials" }, basic(confidential.client.client_id, "tss_wrong"));
+    expect(wrongBasic.status).toBe(401);
+    expect(wrongBasic.body.error).toBe("invalid_client");
+    expect(wrongBasic.headers.get("www-authenticate")).toMatch(/^Basic/i);
+    expect(wrongBasic.headers.get("cache-control")).toBe("no-store");
+    const wrongPost = await tokenRequest(B, { grant_type: "client_credentials", client_id: postClient.client.client_id, client_secret: "tss_wrong" });
+    expect(wrongPost.status).toBe(401);
+    expect(wrongPost.body.error).toBe("invalid_client");
+    const unsupported = await tokenRequest(B, { grant_type: "password", username: "a", password: "b" }, basic(confidential.client.client_id, confidential.secret!));
+    expect(unsupported.status).toBe(400);
+    expect(unsupported.body.error).toBe("unsupported_grant_type");
+  });
+
+  it("once disabled, get invalid_client at the token endpoint and the error page at authorize", async () => {
+    const made = await createClient({
+      name: "Soon disabled", type: "confidential", redirect_uris: [WEB_REDIRECT],
+      grant_types: ["authorization_code", "client_credentials"], scopes: ["files:read"],
+    });
+    const config = await configFor(made.client.client_id, client.ClientSecretBasic(made.secret!));
+    expect((await client.clientCredentialsGrant(config)).access_token).toBeTruthy();
+    const patched = await json("PATCH", `${ADMIN}/clients/${made.client.client_id}`, { status: "disabled" }, await owner());
+    expect(patched.status, patched.text).toBe(200);
+    expect(patched.body.client.status).toBe("disabled");
+    expect(await refused(client.clientCredentialsGrant(config))).toMatchObject({ status: 401, error: "invalid_client" });
+    const flow = await authorizationRequest(config, { redirect_uri: WEB_REDIRECT, scope: "files:read" });
+    const page = await new Browser().get(flow.url);
+    expect(page.status).toBe(400);
+    expect(page.location).toBeNull();
+    // Enabled again, it works again.
+    expect((await json("PATCH", `${ADMIN}/clients/${made.client.client_id}`, { status: "active" }, await owner())).status).toBe(200);
+    expect((await client.clientCredentialsGrant(config)).access_token).toBeTruthy();
+  });
+
+  it("once deleted, are gone with their grants", async () => {
+    const made = await createClient({ name: "Short-lived", type: "public", redirect_uris: [LOOPBACK_REDIRECT], scopes: ["mcp:tools"] });
+    const config = await configFor(made.client.client_id, client.None());
+    const { tokens } = await grant(config, await endUser(), { redirect_uri: LOOPBACK_REDIRECT, scope: "mcp:tools" });
+    expect((await introspect(APP, TENANT, key, tokens.access_token)).active).toBe(true);
+    expect((await json("DELETE", `${ADMIN}/clients/${made.client.client_id}`, undefined, await owner())).status).toBe(204);
+    expect((await json("GET", `${ADMIN}/clients/${made.client.client_id}`, undefined, await owner())).status).toBe(404);
+    expect(await introspect(APP, TENANT, key, tokens.access_token)).toEqual({ active: false });
+    const refresh = await refused(client.refreshTokenGrant(config, tokens.refresh_token!));
+    expect(["invalid_client", "invalid_grant"]).toContain(refresh.error);
+  });
+});
+
+// ---------------------------------------------------------------- refusals
+
+describe("refusals", () => {
+  it("refuse a code with a wrong code_verifier: invalid_grant", async () => {
+    const config = await publicConfig();
+    const flow = await authorizationRequest(config, publicParams);
+    const { back } = await drive(new Browser(), flow.url, await endUser());
+    const res = await refused(client.authorizationCodeGrant(config, back, { pkceCodeVerifier: client.randomPKCECodeVerifier(), expectedState: flow.state }));
+    expect(res).toMatchObject({ status: 400, error: "invalid_grant" });
+  });
+
+  it("refuse a code used twice, and revoke what its first use gave", async () => {
+    const config = await publicConfig();
+    const { flow, back, tokens } = await grant(config, await endUser(), publicParams);
+    expect((await introspect(APP, TENANT, key, tokens.access_token)).active).toBe(true);
+    const replay = await refused(client.authorizationCodeGrant(config, back, { pkceCodeVerifier: flow.verifier, expectedState: flow.state }));
+    expect(replay).toMatchObject({ status: 400, error: "invalid_grant" });
+    expect(await introspect(APP, TENANT, key, tokens.access_token)).toEqual({ active: false });
+    expect(await refused(client.refreshTokenGrant(config, tokens.refresh_token!))).toMatchObject({ error: "invalid_grant" });
+  });
+
+  it("answer a redirect_uri the client did not register with an HTML 400 page, never a redirect", async () => {
+    const config = await publicConfig();
+    const flow = await authorizationRequest(config, { ...publicParams, redirect_uri: "https://evil.example/callback" });
+    const page = await new Browser().get(flow.url);
+    expect(page.status).toBe(400);
+    expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(page.location).toBeNull();
+    // An unknown client alike.
+    const unknown = new URL(flow.url);
+    unknown.searchParams.set("client_id", "tsc_AAAAAAAAAAAAAAAAAAAAAA");
+    unknown.searchParams.set("redirect_uri", LOOPBACK_REDIRECT);
+    const none = await new Browser().get(unknown);
+    expect(none.status).toBe(400);
+    expect(none.location).toBeNull();
+  });
+
+  it("send a request without code_challenge back to the client: invalid_request with state and iss", async () => {
+    const config = await publicConfig();
+    const url = client.buildAuthorizationUrl(config, { ...publicParams, state: "s-123" });
+    expect(url.searchParams.has("code_challenge")).toBe(false);
+    const page = await new Browser().get(url);
+    expect(page.status).toBe(302);
+    const back = new URL(page.location!);
+    expect(`${back.origin}${back.pathname}`).toBe(LOOPBACK_REDIRECT);
+    expect(back.searchParams.get("error")).toBe("invalid_request");
+    expect(back.searchParams.get("state")).toBe("s-123");
+    expect(back.searchParams.get("iss")).toBe(ISSUER);
+    expect(back.searchParams.get("code")).toBeNull();
+  });
+
+  it("know a client only at its own tenant", async () => {
+    // At tenant beta, acme's public client is unknown: the error page.
+    const other = await configFor(publicClient.client.client_id, client.None(), "oauth2", OTHER_ISSUER);
+    const flow = await authorizationRequest(other, publicParams);
+    expect(flow.url.href.startsWith(`${OTHER_ISSUER}/oauth/authorize?`)).toBe(true);
+    const page = await new Browser().get(flow.url);
+    expect(page.status).toBe(400);
+    expect(page.location).toBeNull();
+    // And at beta's token endpoint, acme's clients are invalid_client.
+    const confidentialThere = await configFor(confidential.client.client_id, client.ClientSecretBasic(confidential.secret!), "oidc", OTHER_ISSUER);
+    expect(await refused(client.clientCredentialsGrant(confidentialThere))).toMatchObject({ status: 401, error: "invalid_client" });
+    const publicThere = await tokenRequest(base(APP, OTHER), {
+      grant_type: "authorization_code", client_id: publicClient.client.client_id, code: "tsa_not-a-code",
+      redirect_uri: LOOPBACK_REDIRECT, code_verifier: client.randomPKCECodeVerifier(),
+    });
+    expect(publicThere.status).toBe(401);
+    expect(publicThere.body.error).toBe("invalid_client");
+  });
+
+  it("refuse a consent post without its CSRF token (403, no redirect) and one with another's", async () => {
+    const config = await publicConfig();
+    const flow = await authorizationRequest(config, publicParams);
+    const browser = new Browser();
+    const { pages } = await drive(browser, flow.url, await endUser(), "approve", true);
+    const consent = pages[pages.length - 1];
+    const { action, fields } = form(consent);
+    const without = await browser.post(action, { request: fields.request, step: "consent", decision: "approve" });
+    expect(without.status).toBe(403);
+    expect(without.location).toBeNull();
+    expect(without.headers.get("content-type")).toMatch(/^text\/html/);
+    // The token of another browser (another CSRF cookie) is no better.
+    const stranger = new Browser();
+    const strangerPage = await stranger.get(flow.url);
+    const foreign = form(strangerPage).fields.csrf;
+    expect(foreign).toBeTruthy();
+    const mixed = await browser.post(action, { csrf: foreign, request: fields.request, step: "consent", decision: "approve" });
+    expect(mixed.status).toBe(403);
+    expect(mixed.location).toBeNull();
+    // Nothing happened: the right token still approves, once.
+    const right = await browser.post(action, { csrf: fields.csrf, request: fields.request, step: "consent", decision: "approve" });
+    expect(right.status).toBe(302);
+    expect(new URL(right.location!).searchParams.get("code")).toBeTruthy();
+  });
+
+  it("never take an OAuth grant's access token at /auth/me", async () => {
+    const { tokens } = await grant(await publicConfig(), await endUser(), publicParams);
+    expect((await introspect(APP, TENANT, key, tokens.access_token)).active).toBe(true);
+    const me = await json("GET", `${B}/auth/me`, undefined, bearer(tokens.access_token));
+    expect(me.status).toBe(401);
+    expect(me.body.code).toBe("invalid_token");
+  });
+});
