@@ -33,6 +33,8 @@ CREATE TABLE oauth_clients (
     scopes TEXT NOT NULL,
     status TEXT NOT NULL,
     secret_hash TEXT,
+    -- The client's client_credentials tokens issued before this time are revoked.
+    tokens_revoked_before INTEGER,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (app_id, tenant_id, id),

@@ -204,7 +204,14 @@ fn every_response_body_has_the_fields_its_schema_documents() {
     check::<RoleBody>();
     check::<Jwks>();
     check::<Discovery>();
+    check::<OAuthSettingsEnvelope>();
+    check::<ClientBody>();
+    check::<ClientEnvelope>();
+    check::<ClientCreated>();
+    check::<TokenBody>();
+    check::<OAuthErrorBody>();
     check::<ActiveIntrospection>();
+    check::<ClientIntrospection>();
     check::<Problem>();
     check::<DeliveryEnvelope>();
     check::<OutboxMessageBody>();

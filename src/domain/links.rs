@@ -134,6 +134,12 @@ impl WebUrl {
         &rest[..rest.find(['/', '?']).unwrap_or(rest.len())]
     }
 
+    /// The origin (`scheme://authority`) of this URL.
+    pub fn origin(&self) -> String {
+        let scheme = self.0.split_once("://").map_or("", |(scheme, _)| scheme);
+        format!("{scheme}://{}", self.authority())
+    }
+
     /// This URL with the port of a loopback IP host taken out (RFC 8252 §7.3: a native app's
     /// loopback redirect may use any port), and the URL unchanged otherwise.
     pub fn without_loopback_port(&self) -> String {
@@ -141,7 +147,10 @@ impl WebUrl {
         let end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);
         for host in ["127.0.0.1", "[::1]"] {
-            if let Some(port) = authority.strip_prefix(host).and_then(|p| p.strip_prefix(':')) {
+            if let Some(port) = authority
+                .strip_prefix(host)
+                .and_then(|p| p.strip_prefix(':'))
+            {
                 if !port.is_empty() && scheme == "http" {
                     return format!("{scheme}://{host}{tail}");
                 }

@@ -364,7 +364,9 @@ mod tests {
 
     #[test]
     fn roles_bind_the_permissions_of_the_table() {
-        assert_eq!(permissions_of(&[OperatorRole::Admin], &[]).len(), 12);
+        assert_eq!(permissions_of(&[OperatorRole::Admin], &[]).len(), 14);
+        assert!(OperatorRole::McpAdmin.binds(Permission::ClientsWrite, &[]));
+        assert!(!OperatorRole::McpAdmin.binds(Permission::UsersRead, &[]));
         assert!(OperatorRole::Support.binds(Permission::UsersSuspend, &[]));
         assert!(!OperatorRole::Auditor.binds(Permission::UsersSuspend, &[]));
         assert!(OperatorRole::parse_list(&["Owner".into()]).is_err());

@@ -316,8 +316,53 @@ pub struct Client {
     pub status: ClientStatus,
     /// The SHA-256 of a confidential client's secret.
     pub secret_hash: Option<SecretHash>,
+    /// Its `client_credentials` tokens issued before this time are revoked.
+    pub tokens_revoked_before: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// What introspection knows of a client whose `client_credentials` tokens may be alive: the
+/// KV document written when such a token is issued, withdrawn when the client is disabled or
+/// deleted (no document: no such token is active).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientTokens {
+    /// Tokens issued before this are revoked (Unix ms; 0: none).
+    pub not_before_ms: i64,
+    /// The document is good until then (it expires from KV with it), Unix ms.
+    pub until_ms: i64,
+}
+
+impl ClientTokens {
+    /// How long past the longest token a document is kept: rewritten at most this often.
+    pub const SLACK_MS: i64 = 3600 * 1000;
+
+    /// The document for `client` when a token that lives until `token_exp` is issued.
+    pub fn for_issue(client: &Client, now: Timestamp, token_ttl_seconds: i64) -> Self {
+        ClientTokens {
+            not_before_ms: client.tokens_revoked_before.map_or(0, Timestamp::unix_ms),
+            until_ms: now.unix_ms() + token_ttl_seconds.saturating_mul(1000) + Self::SLACK_MS,
+        }
+    }
+
+    /// Whether `existing` already covers a token issued now that lives `token_ttl_seconds`
+    /// (no write needed: KV takes one write per second per key).
+    pub fn covers(
+        existing: Option<&Self>,
+        wanted: &Self,
+        now: Timestamp,
+        token_ttl_seconds: i64,
+    ) -> bool {
+        existing.is_some_and(|e| {
+            e.not_before_ms == wanted.not_before_ms
+                && e.until_ms >= now.unix_ms() + token_ttl_seconds.saturating_mul(1000)
+        })
+    }
+
+    /// True when a client token issued at `iat` (Unix seconds) is still good.
+    pub fn admits(&self, iat: i64, now: Timestamp) -> bool {
+        iat.saturating_mul(1000) >= self.not_before_ms && now.unix_ms() < self.until_ms
+    }
 }
 
 /// What a member (or a registration) says about a client; checked by `ClientSpec::check`.
@@ -399,12 +444,9 @@ impl ClientSpec {
             (ClientType::Confidential, None) => AuthMethod::SecretBasic,
             (_, Some(raw)) => AuthMethod::parse(raw)?,
         };
-        let grant_types = self.grant_types.unwrap_or_else(|| {
-            vec![
-                "authorization_code".to_owned(),
-                "refresh_token".to_owned(),
-            ]
-        });
+        let grant_types = self
+            .grant_types
+            .unwrap_or_else(|| vec!["authorization_code".to_owned(), "refresh_token".to_owned()]);
         let shape = ClientShape {
             name,
             client_type,
@@ -559,7 +601,11 @@ pub fn pkce_matches(challenge: &str, verifier: &str) -> bool {
         && verifier
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-    shaped && secrets_match(&B64URL.encode(Sha256::digest(verifier.as_bytes())), challenge)
+    shaped
+        && secrets_match(
+            &B64URL.encode(Sha256::digest(verifier.as_bytes())),
+            challenge,
+        )
 }
 
 /// True for the shape of an S256 challenge: 43 base64url characters.
@@ -661,17 +707,18 @@ pub fn check_request(
         .ok_or_else(|| {
             no_redirect("The address this application asked to return to is not one it registered.")
         })?;
-    let state = request
-        .state
-        .clone()
-        .filter(|s| s.len() <= MAX_STATE_BYTES);
+    let state = request.state.clone().filter(|s| s.len() <= MAX_STATE_BYTES);
     let redirect = |error: &'static str, description: &str| RequestProblem::Redirect {
         redirect_uri: redirect_uri.clone(),
         error,
         description: description.to_owned(),
         state: state.clone(),
     };
-    if request.state.as_ref().is_some_and(|s| s.len() > MAX_STATE_BYTES) {
+    if request
+        .state
+        .as_ref()
+        .is_some_and(|s| s.len() > MAX_STATE_BYTES)
+    {
         return Err(redirect("invalid_request", "state is too long"));
     }
     if request.response_type.as_deref() != Some("code") {
@@ -700,7 +747,12 @@ pub fn check_request(
     };
     let scopes = parse_scope(request.scope.as_deref().unwrap_or(""))
         .filter(|scopes| scopes.iter().all(|s| client.scopes.contains(s)))
-        .ok_or_else(|| redirect("invalid_scope", "a requested scope is not allowed for this client"))?;
+        .ok_or_else(|| {
+            redirect(
+                "invalid_scope",
+                "a requested scope is not allowed for this client",
+            )
+        })?;
     let resource = match request.resource.as_deref() {
         None => None,
         Some(raw) => Some(check_resource(raw).ok_or_else(|| {
@@ -900,7 +952,10 @@ impl PageKey {
         if expires <= now.unix_seconds() {
             return None;
         }
-        Some((UserId::parse(user).ok()?, expires - BROWSER_SESSION_TTL_SECONDS))
+        Some((
+            UserId::parse(user).ok()?,
+            expires - BROWSER_SESSION_TTL_SECONDS,
+        ))
     }
 }
 
@@ -941,6 +996,7 @@ mod tests {
             scopes: shape.scopes,
             status: ClientStatus::Active,
             secret_hash: None,
+            tokens_revoked_before: None,
             created_at: NOW,
             updated_at: NOW,
         }
@@ -986,7 +1042,11 @@ mod tests {
 
     #[test]
     fn a_good_request_passes_and_keeps_the_state() {
-        let valid = check_request(&request("https://app.example/cb"), Some(client(&["https://app.example/cb"]))).unwrap();
+        let valid = check_request(
+            &request("https://app.example/cb"),
+            Some(client(&["https://app.example/cb"])),
+        )
+        .unwrap();
         assert_eq!(valid.scopes, vec!["mcp:tools"]);
         assert_eq!(valid.state.as_deref(), Some("xyz"));
         assert_eq!(valid.resource.as_deref(), Some("https://mcp.example/"));
@@ -995,7 +1055,10 @@ mod tests {
     #[test]
     fn an_unknown_client_or_a_foreign_redirect_is_never_redirected_to() {
         let r = request("https://evil.example/cb");
-        assert!(matches!(check_request(&r, None), Err(RequestProblem::NoRedirect(_))));
+        assert!(matches!(
+            check_request(&r, None),
+            Err(RequestProblem::NoRedirect(_))
+        ));
         assert!(matches!(
             check_request(&r, Some(client(&["https://app.example/cb"]))),
             Err(RequestProblem::NoRedirect(_))
@@ -1097,8 +1160,12 @@ mod tests {
         let uri = Some("https://app.example/cb");
         assert_eq!(code.check_exchange(&c.id, uri, Some(VERIFIER), NOW), Ok(()));
         let other = ClientId::generate([3; 16]);
-        assert!(code.check_exchange(&other, uri, Some(VERIFIER), NOW).is_err());
-        assert!(code.check_exchange(&c.id, Some("https://app.example/x"), Some(VERIFIER), NOW).is_err());
+        assert!(code
+            .check_exchange(&other, uri, Some(VERIFIER), NOW)
+            .is_err());
+        assert!(code
+            .check_exchange(&c.id, Some("https://app.example/x"), Some(VERIFIER), NOW)
+            .is_err());
         assert!(code.check_exchange(&c.id, uri, None, NOW).is_err());
         assert!(code
             .check_exchange(&c.id, uri, Some(VERIFIER), NOW.plus_ms(CODE_TTL_MS))
@@ -1127,7 +1194,9 @@ mod tests {
             Some(user)
         );
         let acme = TenantId::parse("acme").unwrap();
-        assert!(key.verify_browser_session(&app, &acme, &cookie, NOW).is_none());
+        assert!(key
+            .verify_browser_session(&app, &acme, &cookie, NOW)
+            .is_none());
         let later = NOW.plus_seconds(BROWSER_SESSION_TTL_SECONDS);
         assert!(key
             .verify_browser_session(&app, &TenantId::public(), &cookie, later)

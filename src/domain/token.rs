@@ -135,7 +135,7 @@ impl UnverifiedAccess<'_> {
         let iat = claims.issued_at?.timestamp();
         let exp = claims.expiration?.timestamp();
         let custom = claims.custom;
-        let typed = custom.typ == ACCESS_TOKEN_TYPE || custom.typ == OAUTH_TOKEN_TYPE;
+        let typed = custom.typ == ACCESS_TOKEN_TYPE || custom.is_oauth();
         (typed && custom.app == app && custom.tid == tenant).then_some((custom, iat, exp))
     }
 }
@@ -212,7 +212,9 @@ pub struct AccessClaims {
     pub app: String,
     /// The tenant id.
     pub tid: String,
-    /// The session id (for an OAuth token: its grant's session).
+    /// The session id (for an OAuth token: its grant's session; empty, and not sent, for a
+    /// `client_credentials` token, which has none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sid: String,
     /// `ACCESS_TOKEN_TYPE` for the tenant's own sessions, `OAUTH_TOKEN_TYPE` for OAuth clients'.
     pub typ: String,
@@ -233,9 +235,17 @@ pub struct AccessClaims {
 impl AccessClaims {
     /// True for a token an OAuth client holds (not one of the tenant's own sessions).
     pub fn is_oauth(&self) -> bool {
-        self.typ == OAUTH_TOKEN_TYPE
+        self.typ == OAUTH_TOKEN_TYPE || self.typ == CLIENT_TOKEN_TYPE
+    }
+
+    /// True for a `client_credentials` token: its subject is the client, with no user.
+    pub fn is_client(&self) -> bool {
+        self.typ == CLIENT_TOKEN_TYPE
     }
 }
+
+/// The `typ` claim of `client_credentials` access tokens.
+pub const CLIENT_TOKEN_TYPE: &str = "client";
 
 /// The `typ` claim of OAuth access tokens (whose header `typ` is `at+jwt`, RFC 9068).
 pub const OAUTH_TOKEN_TYPE: &str = "oauth";

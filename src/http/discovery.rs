@@ -1,8 +1,9 @@
-//! Health, the OpenAPI document, and the public discovery documents of an app and tenant.
+//! Health, the OpenAPI document, and the public keys of an app (a tenant's discovery document
+//! is its authorization server's metadata: `authorization`).
 
 use super::context::Ctx;
-use super::dto::{Discovery, Jwk, Jwks, Status};
-use super::extract::{app_id, place};
+use super::dto::{Jwk, Jwks, Status};
+use super::extract::app_id;
 use super::respond;
 use super::routes::Params;
 use super::OPENAPI_JSON;
@@ -10,7 +11,7 @@ use crate::domain::keys::{encode_public_key, KeyOwner};
 use crate::domain::Error;
 use crate::service::cache::{self, OnKvFailure};
 use crate::service::keyring;
-use crate::service::sessions::{access_ttl_ms, issuer};
+use crate::service::sessions::access_ttl_ms;
 use worker::Response;
 
 /// `GET /healthz`.
@@ -38,15 +39,4 @@ pub async fn jwks(cx: &Ctx<'_>, params: &Params) -> Result<Response, Error> {
         .map(|(kid, public)| Jwk::ed25519(kid, encode_public_key(&public)))
         .collect();
     respond::cacheable(&Jwks { keys }, cx.config.jwks_max_age_seconds)
-}
-
-/// `GET /apps/{app_id}/tenants/{tenant_id}/.well-known/openid-configuration`.
-pub async fn openid_configuration(cx: &Ctx<'_>, params: &Params) -> Result<Response, Error> {
-    let (app_id, tenant_id) = place(params)?;
-    let tenant = cache::tenant(cx, &app_id, &tenant_id, OnKvFailure::ReadD1).await?;
-    let jwks_uri = format!("{}/apps/{app_id}/.well-known/jwks.json", cx.origin);
-    respond::cacheable(
-        &Discovery::new(issuer(cx, &tenant), jwks_uri),
-        cx.config.jwks_max_age_seconds,
-    )
 }

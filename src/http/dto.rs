@@ -8,6 +8,7 @@ use crate::domain::deletion::{Deletion, State as DeletionState};
 use crate::domain::delivery::{DeadLetter, Delivery, Message};
 use crate::domain::member::Member;
 use crate::domain::names::{PlanTier, RoleName, UserPermission};
+use crate::domain::oauth::{Client, OAuthSettings, Registration};
 use crate::domain::operator::Operator;
 use crate::domain::page::Page;
 use crate::domain::policy::Plan;
@@ -165,6 +166,12 @@ pub struct ActiveIntrospection<'a> {
     pub rate_limit: Option<i64>,
     pub roles: Vec<RoleName>,
     pub permissions: Vec<UserPermission>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<&'a str>,
 }
 
 impl<'a> ActiveIntrospection<'a> {
@@ -186,6 +193,64 @@ impl<'a> ActiveIntrospection<'a> {
             rate_limit: effective.rate_limit,
             roles: effective.roles,
             permissions: effective.permissions,
+            client_id: claims.client_id.as_deref(),
+            scope: claims.scope.as_deref(),
+            aud: claims.aud.as_deref(),
+        }
+    }
+}
+
+/// An active `client_credentials` token: its subject is the client; no session, no user.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientIntrospection<'a> {
+    pub active: bool,
+    pub token_type: &'static str,
+    pub sub: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub aud: &'a str,
+    pub app_id: &'a str,
+    pub tenant_id: &'a str,
+    pub iss: &'a str,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+impl<'a> ClientIntrospection<'a> {
+    /// The answer for a verified `client_credentials` token.
+    pub fn new(token: &'a VerifiedToken) -> Self {
+        let claims = &token.claims;
+        ClientIntrospection {
+            active: true,
+            token_type: "access_token",
+            sub: &claims.sub,
+            client_id: claims.client_id.as_deref().unwrap_or(""),
+            scope: claims.scope.as_deref().unwrap_or(""),
+            aud: claims.aud.as_deref().unwrap_or(""),
+            app_id: &claims.app,
+            tenant_id: &claims.tid,
+            iss: &claims.iss,
+            iat: token.iat,
+            exp: token.exp,
+        }
+    }
+}
+
+impl Documented for ClientIntrospection<'static> {
+    const SCHEMA: &'static str = "Introspection";
+    fn example() -> Self {
+        ClientIntrospection {
+            active: true,
+            token_type: "access_token",
+            sub: "tsc_AAAAAAAAAAAAAAAAAAAAAA",
+            client_id: "tsc_AAAAAAAAAAAAAAAAAAAAAA",
+            scope: "files:read",
+            aud: "https://t.example/apps/shop/tenants/acme",
+            app_id: "shop",
+            tenant_id: "acme",
+            iss: "https://t.example/apps/shop/tenants/acme",
+            iat: 0,
+            exp: 900,
         }
     }
 }
@@ -873,39 +938,133 @@ pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 
-/// The OpenID discovery document of a tenant (what this issuer offers today).
+/// A tenant's authorization server metadata (RFC 8414), served alike at its three discovery
+/// URLs (`API.md`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Discovery {
     pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
     pub jwks_uri: String,
     pub introspection_endpoint: String,
     pub revocation_endpoint: String,
+    pub response_types_supported: [&'static str; 1],
+    pub response_modes_supported: [&'static str; 1],
+    pub grant_types_supported: [&'static str; 3],
+    pub code_challenge_methods_supported: [&'static str; 1],
+    pub token_endpoint_auth_methods_supported: [&'static str; 3],
     pub introspection_endpoint_auth_methods_supported: [&'static str; 1],
     pub revocation_endpoint_auth_methods_supported: [&'static str; 1],
-    pub id_token_signing_alg_values_supported: [&'static str; 1],
-    pub token_endpoint_auth_signing_alg_values_supported: [&'static str; 1],
+    pub scopes_supported: Vec<String>,
+    pub client_id_metadata_document_supported: bool,
+    pub authorization_response_iss_parameter_supported: bool,
     pub subject_types_supported: [&'static str; 1],
-    pub response_types_supported: [&'static str; 0],
-    pub grant_types_supported: [&'static str; 1],
+    pub id_token_signing_alg_values_supported: [&'static str; 1],
 }
 
 impl Discovery {
-    /// The document of `issuer`, whose keys are at `jwks_uri`.
-    pub fn new(issuer: String, jwks_uri: String) -> Self {
+    /// The document of `issuer`, whose keys are at `jwks_uri`, with the tenant's `settings`.
+    pub fn new(issuer: String, jwks_uri: String, settings: &OAuthSettings) -> Self {
         Discovery {
+            authorization_endpoint: format!("{issuer}/oauth/authorize"),
+            token_endpoint: format!("{issuer}/oauth/token"),
+            registration_endpoint: (settings.registration != Registration::Off)
+                .then(|| format!("{issuer}/oauth/register")),
             introspection_endpoint: format!("{issuer}/oauth/introspect"),
             revocation_endpoint: format!("{issuer}/oauth/revoke"),
             issuer,
             jwks_uri,
+            response_types_supported: ["code"],
+            response_modes_supported: ["query"],
+            grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
+            code_challenge_methods_supported: ["S256"],
+            token_endpoint_auth_methods_supported: [
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+            ],
             introspection_endpoint_auth_methods_supported: ["bearer"],
             revocation_endpoint_auth_methods_supported: ["bearer"],
-            id_token_signing_alg_values_supported: ["EdDSA"],
-            token_endpoint_auth_signing_alg_values_supported: ["EdDSA"],
+            scopes_supported: settings.scopes.keys().cloned().collect(),
+            client_id_metadata_document_supported: settings.client_id_metadata_documents,
+            authorization_response_iss_parameter_supported: true,
             subject_types_supported: ["public"],
-            response_types_supported: [],
-            grant_types_supported: ["refresh_token"],
+            id_token_signing_alg_values_supported: ["EdDSA"],
         }
     }
+}
+
+/// `{"oauth"}`: a tenant's OAuth settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct OAuthSettingsEnvelope {
+    pub oauth: OAuthSettings,
+}
+
+/// An OAuth client of a tenant (never its secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientBody {
+    pub client_id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub client_type: &'static str,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<&'static str>,
+    pub scopes: Vec<String>,
+    pub token_endpoint_auth_method: &'static str,
+    pub status: &'static str,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Client> for ClientBody {
+    fn from(c: &Client) -> Self {
+        ClientBody {
+            client_id: c.id.to_string(),
+            name: c.name.clone(),
+            client_type: c.client_type.as_str(),
+            redirect_uris: c.redirect_uris.iter().map(|u| u.to_string()).collect(),
+            grant_types: c.grant_types.iter().map(|g| g.as_str()).collect(),
+            scopes: c.scopes.clone(),
+            token_endpoint_auth_method: c.auth_method.as_str(),
+            status: c.status.as_str(),
+            created_at: c.created_at.rfc3339(),
+            updated_at: c.updated_at.rfc3339(),
+        }
+    }
+}
+
+/// `{"client"}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientEnvelope {
+    pub client: ClientBody,
+}
+
+/// `{"client", "client_secret"}`: a new client, with a confidential one's secret shown this
+/// once. Holds the secret: no `Debug`.
+#[derive(Clone, Serialize)]
+pub struct ClientCreated {
+    pub client: ClientBody,
+    pub client_secret: Option<String>,
+}
+
+/// A token answer (RFC 6749 §5.1). Holds tokens: no `Debug`.
+#[derive(Clone, Serialize)]
+pub struct TokenBody {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+/// An RFC 6749 §5.2 error.
+#[derive(Debug, Clone, Serialize)]
+pub struct OAuthErrorBody {
+    pub error: &'static str,
+    pub error_description: String,
 }
 
 // ---------------------------------------------------------------- examples for the schema check
@@ -1188,10 +1347,88 @@ impl Documented for Jwks {
 impl Documented for Discovery {
     const SCHEMA: &'static str = "Discovery";
     fn example() -> Self {
+        let settings = OAuthSettings {
+            registration: Registration::Open,
+            ..OAuthSettings::default()
+        };
         Discovery::new(
             "https://t.example/apps/shop/tenants/acme".into(),
             "https://t.example/apps/shop/.well-known/jwks.json".into(),
+            &settings,
         )
+    }
+}
+
+impl Documented for OAuthSettingsEnvelope {
+    const SCHEMA: &'static str = "OAuthSettingsEnvelope";
+    fn example() -> Self {
+        OAuthSettingsEnvelope {
+            oauth: OAuthSettings::default(),
+        }
+    }
+}
+
+fn client_example() -> ClientBody {
+    ClientBody {
+        client_id: "tsc_AAAAAAAAAAAAAAAAAAAAAA".into(),
+        name: "Inspector".into(),
+        client_type: "public",
+        redirect_uris: vec!["http://127.0.0.1/callback".into()],
+        grant_types: vec!["authorization_code", "refresh_token"],
+        scopes: vec!["mcp:tools".into()],
+        token_endpoint_auth_method: "none",
+        status: "active",
+        created_at: AT.into(),
+        updated_at: AT.into(),
+    }
+}
+
+impl Documented for ClientBody {
+    const SCHEMA: &'static str = "OAuthClient";
+    fn example() -> Self {
+        client_example()
+    }
+}
+
+impl Documented for ClientEnvelope {
+    const SCHEMA: &'static str = "OAuthClientEnvelope";
+    fn example() -> Self {
+        ClientEnvelope {
+            client: client_example(),
+        }
+    }
+}
+
+impl Documented for ClientCreated {
+    const SCHEMA: &'static str = "OAuthClientCreated";
+    fn example() -> Self {
+        ClientCreated {
+            client: client_example(),
+            client_secret: Some("tss_…".into()),
+        }
+    }
+}
+
+impl Documented for TokenBody {
+    const SCHEMA: &'static str = "OAuthToken";
+    fn example() -> Self {
+        TokenBody {
+            access_token: "eyJ…".into(),
+            token_type: "Bearer",
+            expires_in: 900,
+            refresh_token: Some("tsr_…".into()),
+            scope: "mcp:tools".into(),
+        }
+    }
+}
+
+impl Documented for OAuthErrorBody {
+    const SCHEMA: &'static str = "OAuthError";
+    fn example() -> Self {
+        OAuthErrorBody {
+            error: "invalid_grant",
+            error_description: "the code is invalid, expired or used".into(),
+        }
     }
 }
 
@@ -1213,6 +1450,9 @@ impl Documented for ActiveIntrospection<'static> {
             rate_limit: None,
             roles: Vec::new(),
             permissions: Vec::new(),
+            client_id: Some("tsc_AAAAAAAAAAAAAAAAAAAAAA"),
+            scope: Some("mcp:tools"),
+            aud: Some("https://mcp.example/"),
         }
     }
 }

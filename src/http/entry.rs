@@ -7,7 +7,8 @@ use super::context::{isolate, Bindings, Frame};
 use super::error::problem;
 use super::routes::{resolve, RouteId};
 use super::{
-    account, api_keys, apps, audit, auth, billing, catalogue, deletions, discovery, email,
+    account, api_keys, apps, audit, auth, authorization, billing, catalogue, deletions, discovery,
+    email,
 };
 use super::{members, oauth, operators, recovery, tenants, thirdparty, users};
 use crate::domain::deletion::Budget;
@@ -85,13 +86,24 @@ async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
         RouteId::Console => console::serve(env, req, ConsoleFile::Page).await,
         RouteId::ConsoleAsset => console::serve(env, req, ConsoleFile::Asset).await,
         RouteId::Jwks => discovery::jwks(cx, p).await,
-        RouteId::OpenIdConfiguration => discovery::openid_configuration(cx, p).await,
+        RouteId::OpenIdConfiguration => authorization::metadata(cx, p).await,
         RouteId::Signup => auth::signup(cx, req, p).await,
         RouteId::Signin => auth::signin(cx, req, p).await,
         RouteId::Refresh => auth::refresh(cx, req, p).await,
         RouteId::Signout => auth::signout(cx, req, p).await,
         RouteId::Me => auth::me(cx, req, p).await,
         RouteId::Introspect => oauth::introspect(cx, req, p).await,
+        RouteId::OAuthMetadata | RouteId::OAuthMetadataOidc => authorization::metadata(cx, p).await,
+        RouteId::Authorize => authorization::authorize(cx, req, p).await,
+        RouteId::AuthorizeSubmit => authorization::submit(cx, req, p).await,
+        RouteId::Token => authorization::token(cx, req, p).await,
+        RouteId::PutOAuthSettings => authorization::put_settings(cx, req, p).await,
+        RouteId::GetOAuthSettings => authorization::get_settings(cx, req, p).await,
+        RouteId::CreateClient => authorization::create_client(cx, req, p).await,
+        RouteId::ListClients => authorization::list_clients(cx, req, p).await,
+        RouteId::GetClient => authorization::get_client(cx, req, p).await,
+        RouteId::PatchClient => authorization::patch_client(cx, req, p).await,
+        RouteId::DeleteClient => authorization::delete_client(cx, req, p).await,
         RouteId::Revoke => oauth::revoke(cx, req, p).await,
         RouteId::Bootstrap => operators::bootstrap(cx, req).await,
         RouteId::OperatorSignin => operators::signin(cx, req).await,

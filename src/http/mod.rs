@@ -22,6 +22,7 @@
 
 pub mod console;
 pub mod dto;
+pub mod pages;
 pub mod routes;
 
 #[cfg(target_arch = "wasm32")]
@@ -34,6 +35,8 @@ mod apps;
 mod audit;
 #[cfg(target_arch = "wasm32")]
 mod auth;
+#[cfg(target_arch = "wasm32")]
+mod authorization;
 #[cfg(target_arch = "wasm32")]
 mod billing;
 #[cfg(target_arch = "wasm32")]

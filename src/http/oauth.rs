@@ -4,7 +4,7 @@
 //! included (fail closed); revocation answers `200 {}` whatever the token.
 
 use super::context::Ctx;
-use super::dto::{ActiveIntrospection, Empty, InactiveIntrospection};
+use super::dto::{ActiveIntrospection, ClientIntrospection, Empty, InactiveIntrospection};
 use super::extract::{bearer, place, token_parameter};
 use super::respond;
 use super::routes::Params;
@@ -40,6 +40,7 @@ pub async fn introspect(
             } = *active;
             respond::json(200, &ActiveIntrospection::new(&token, flags, effective))
         }
+        Introspection::Client(token) => respond::json(200, &ClientIntrospection::new(&token)),
         Introspection::Inactive => inactive(),
     }
 }

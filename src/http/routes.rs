@@ -94,6 +94,18 @@ pub enum RouteId {
     ConsoleRedirect,
     Console,
     ConsoleAsset,
+    OAuthMetadata,
+    OAuthMetadataOidc,
+    Authorize,
+    AuthorizeSubmit,
+    Token,
+    PutOAuthSettings,
+    GetOAuthSettings,
+    CreateClient,
+    ListClients,
+    GetClient,
+    PatchClient,
+    DeleteClient,
 }
 
 /// Every route: handler, method, path template (`{name}` matches one segment).
@@ -421,6 +433,67 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         RouteId::DeleteProvider,
         "DELETE",
         "/admin/apps/{app_id}/tenants/{tenant_id}/providers/{provider_id}",
+    ),
+    // The OAuth 2.1 authorization server of each tenant (`http::authorization`).
+    (
+        RouteId::OAuthMetadata,
+        "GET",
+        "/.well-known/oauth-authorization-server/apps/{app_id}/tenants/{tenant_id}",
+    ),
+    (
+        RouteId::OAuthMetadataOidc,
+        "GET",
+        "/.well-known/openid-configuration/apps/{app_id}/tenants/{tenant_id}",
+    ),
+    (
+        RouteId::Authorize,
+        "GET",
+        "/apps/{app_id}/tenants/{tenant_id}/oauth/authorize",
+    ),
+    (
+        RouteId::AuthorizeSubmit,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/oauth/authorize",
+    ),
+    (
+        RouteId::Token,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/oauth/token",
+    ),
+    (
+        RouteId::PutOAuthSettings,
+        "PUT",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/oauth",
+    ),
+    (
+        RouteId::GetOAuthSettings,
+        "GET",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/oauth",
+    ),
+    (
+        RouteId::CreateClient,
+        "POST",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/clients",
+    ),
+    (
+        RouteId::ListClients,
+        "GET",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/clients",
+    ),
+    (
+        RouteId::GetClient,
+        "GET",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/clients/{client_id}",
+    ),
+    (
+        RouteId::PatchClient,
+        "PATCH",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/clients/{client_id}",
+    ),
+    (
+        RouteId::DeleteClient,
+        "DELETE",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/clients/{client_id}",
     ),
 ];
 

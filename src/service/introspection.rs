@@ -19,6 +19,7 @@ use crate::domain::authz::Scope;
 use crate::domain::edge::is_active;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
+use crate::domain::oauth::ClientId;
 use crate::domain::policy::{Effective, UserFlags};
 use crate::domain::secret::{PlainSecret, SecretKind};
 use crate::domain::session::SessionId;
@@ -80,8 +81,9 @@ fn subject(verified: &VerifiedToken) -> Option<(SessionId, UserId)> {
     Some((sid, user))
 }
 
-/// Verifies an end-user access token presented at this app and tenant (signature, time,
-/// place). Anything else is `401 invalid_token`; whether its session is live is D1's to say.
+/// Verifies an end-user access token of the tenant's own app presented at this app and tenant
+/// (signature, time, place; an OAuth client's token is not one). Anything else is
+/// `401 invalid_token`; whether its session is live is D1's to say.
 async fn authenticate<S: Stores>(
     cx: &Ctx<'_, S>,
     app: &App,
@@ -91,6 +93,7 @@ async fn authenticate<S: Stores>(
     let credential = bearer.ok_or(Error::InvalidToken)?;
     let verified = verify_access(cx, credential, app, tenant)
         .await?
+        .filter(|v| !v.claims.is_oauth())
         .ok_or(Error::InvalidToken)?;
     subject(&verified).ok_or(Error::InvalidToken)
 }
@@ -211,6 +214,8 @@ pub enum Introspection {
     /// Answered exactly `{"active": false}`, whatever the cause.
     Inactive,
     Active(Box<ActiveToken>),
+    /// A `client_credentials` token: its subject is the client, with no user state.
+    Client(Rc<VerifiedToken>),
 }
 
 /// An active token with the state of its user in the tenant.
@@ -225,7 +230,8 @@ pub struct ActiveToken {
 /// token, a revoked session, a suspended user, and any failure to read KV: `Inactive`.
 pub async fn introspect<S: Stores>(cx: &Ctx<'_, S>, client: &Client, token: &str) -> Introspection {
     match active(cx, client, token).await {
-        Ok(Some(active)) => Introspection::Active(Box::new(active)),
+        Ok(Some(Found::User(active))) => Introspection::Active(active),
+        Ok(Some(Found::Client(token))) => Introspection::Client(token),
         Ok(None) => Introspection::Inactive,
         Err(e) => {
             cx.warn(&format!("introspection failed closed: {e:?}"));
@@ -234,14 +240,22 @@ pub async fn introspect<S: Stores>(cx: &Ctx<'_, S>, client: &Client, token: &str
     }
 }
 
+enum Found {
+    User(Box<ActiveToken>),
+    Client(Rc<VerifiedToken>),
+}
+
 async fn active<S: Stores>(
     cx: &Ctx<'_, S>,
     client: &Client,
     token: &str,
-) -> Result<Option<ActiveToken>, Error> {
+) -> Result<Option<Found>, Error> {
     let Some(verified) = verify_access(cx, token, &client.app, &client.tenant).await? else {
         return Ok(None);
     };
+    if verified.claims.is_client() {
+        return active_client_token(cx, client, verified).await;
+    }
     let Some(user_id) = UserId::parse(&verified.claims.sub).ok() else {
         return Ok(None);
     };
@@ -266,11 +280,38 @@ async fn active<S: Stores>(
         return Ok(None);
     }
     let effective = policy.effective(&flags);
-    Ok(Some(ActiveToken {
+    Ok(Some(Found::User(Box::new(ActiveToken {
         token: verified,
         flags,
         effective,
-    }))
+    }))))
+}
+
+/// A `client_credentials` token is active while its client's KV document (`ClientTokens`,
+/// withdrawn when the client is disabled or deleted) admits it: ONE KV read, as for users.
+async fn active_client_token<S: Stores>(
+    cx: &Ctx<'_, S>,
+    client: &Client,
+    verified: Rc<VerifiedToken>,
+) -> Result<Option<Found>, Error> {
+    let Some(id) = verified
+        .claims
+        .client_id
+        .as_deref()
+        .and_then(ClientId::parse)
+    else {
+        return Ok(None);
+    };
+    if verified.claims.sub != id.as_str() {
+        return Ok(None);
+    }
+    let tokens = cx
+        .edge
+        .find_client_tokens(&client.app.id, &client.tenant.id, &id)
+        .await?;
+    Ok(tokens
+        .filter(|t| t.admits(verified.iat, cx.now))
+        .map(|_| Found::Client(verified)))
 }
 
 /// The client of `POST …/oauth/revoke`: as for introspection, but a storage failure is
@@ -287,7 +328,8 @@ pub async fn revocation_client<S: Stores>(
 }
 
 /// `POST …/oauth/revoke` (RFC 7009): revokes the session of a refresh or access token of this
-/// tenant. Whatever the token, the caller answers `200 {}`, so it reveals nothing.
+/// tenant (an OAuth grant's alike; a `client_credentials` token: every token of its client
+/// issued until now). Whatever the token, the caller answers `200 {}`, so it reveals nothing.
 pub async fn revoke_token<S: Stores>(
     cx: &Ctx<'_, S>,
     client: &Client,
@@ -302,9 +344,21 @@ pub async fn revoke_token<S: Stores>(
             .filter(|s| s.app_id == app.id && s.tenant_id == tenant.id)
             .map(|s| s.id)
     } else {
-        verify_access(cx, token, app, tenant)
-            .await?
-            .and_then(|verified| SessionId::parse(&verified.claims.sid).ok())
+        let Some(verified) = verify_access(cx, token, app, tenant).await? else {
+            return Ok(());
+        };
+        if verified.claims.is_client() {
+            if let Some(id) = verified
+                .claims
+                .client_id
+                .as_deref()
+                .and_then(ClientId::parse)
+            {
+                super::oauth::revoke_client_tokens(cx, &app.id, &tenant.id, &id).await?;
+            }
+            return Ok(());
+        }
+        SessionId::parse(&verified.claims.sid).ok()
     };
     if let Some(session) = session {
         sessions::revoke(cx, &session).await?;

@@ -28,18 +28,18 @@ use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::oauth::{
     check_request, parse_scope, AuthMethod, AuthorizationCode, AuthorizationRequest, Client,
-    ClientId, ClientSpec, ClientStatus, ClientType, CodeProblem, Consent, GrantType,
-    OAuthSettings, PageKey, RequestProblem, SessionGrant, ValidRequest, CODE_TTL_MS,
+    ClientId, ClientSpec, ClientStatus, ClientTokens, ClientType, CodeProblem, Consent, GrantType,
+    OAuthSettings, PageKey, Registration, RequestProblem, SessionGrant, ValidRequest, CODE_TTL_MS,
 };
 use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::password::Password;
 use crate::domain::secret::{PlainSecret, SecretKind};
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{App, Tenant};
-use crate::domain::token::{self, AccessClaims, OAUTH_TOKEN_TYPE};
+use crate::domain::token::{self, AccessClaims, CLIENT_TOKEN_TYPE, OAUTH_TOKEN_TYPE};
 use crate::domain::user::{UserId, UserStatus};
 use crate::domain::Error;
-use crate::store::{OAuthStore, UserStore};
+use crate::store::{EdgeStore, OAuthStore, UserStore};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use serde_json::json;
@@ -93,6 +93,12 @@ pub async fn put_settings<S: Stores>(
 ) -> Result<OAuthSettings, Error> {
     allowed(caller, Permission::ClientsWrite, app_id, tenant_id)?;
     let settings = settings.validate()?;
+    if settings.registration != Registration::Off || settings.client_id_metadata_documents {
+        return Err(Error::validation(
+            "dynamic registration and client ID metadata documents are not available yet: \
+             registration must be \"off\" and client_id_metadata_documents false",
+        ));
+    }
     let audit = audit_entry(
         cx,
         actor(caller),
@@ -148,7 +154,10 @@ pub async fn create_client<S: Stores>(
     let settings = settings_of(cx, app_id, tenant_id).await?;
     let shape = spec.check_new(&settings)?;
     let secret = (shape.client_type == ClientType::Confidential)
-        .then(|| cx.random().map(|r| PlainSecret::generate(SecretKind::ClientSecret, r)))
+        .then(|| {
+            cx.random()
+                .map(|r| PlainSecret::generate(SecretKind::ClientSecret, r))
+        })
         .transpose()?;
     let client = Client {
         app_id: app_id.clone(),
@@ -162,6 +171,7 @@ pub async fn create_client<S: Stores>(
         scopes: shape.scopes,
         status: ClientStatus::Active,
         secret_hash: secret.as_ref().map(PlainSecret::hash),
+        tokens_revoked_before: None,
         created_at: cx.now,
         updated_at: cx.now,
     };
@@ -266,6 +276,10 @@ pub async fn update_client<S: Stores>(
         ..stored.clone()
     };
     let end_grants = client.status != ClientStatus::Active && stored.status == ClientStatus::Active;
+    if end_grants {
+        // Withdrawn from introspection before D1 changes: a failure here changes nothing.
+        cx.edge.delete_client_tokens(app_id, tenant_id, &id).await?;
+    }
     let audit = audit_entry(
         cx,
         actor(caller),
@@ -309,6 +323,7 @@ pub async fn delete_client<S: Stores>(
             detail: json!({}),
         },
     )?;
+    cx.edge.delete_client_tokens(app_id, tenant_id, &id).await?;
     let users = cx
         .db
         .delete_client(app_id, tenant_id, &id, cx.now, &audit)
@@ -334,7 +349,7 @@ pub async fn metadata<S: Stores>(
     app_id: &AppId,
     tenant_id: &TenantId,
 ) -> Result<Metadata, Error> {
-    let (_, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
+    let tenant = cache::tenant(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
     let settings = settings_of(cx, app_id, tenant_id).await?;
     Ok(Metadata {
         issuer: issuer(cx, &tenant),
@@ -354,6 +369,8 @@ pub struct PageContext {
     pub client_name: String,
     /// The host (and port) the browser will be sent back to.
     pub redirect_host: String,
+    /// The origin of that redirect (where a form's redirect may lead).
+    pub redirect_origin: String,
     /// Each scope asked for, with the tenant's description of it.
     pub scopes: Vec<(String, String)>,
     /// The CSRF token every form of the page carries.
@@ -372,10 +389,7 @@ pub enum PageOutcome {
         error: Option<String>,
     },
     /// The consent page for the signed-in user.
-    Consent {
-        context: PageContext,
-        email: String,
-    },
+    Consent { context: PageContext, email: String },
     /// `302` to the client: a code, or an RFC 6749 error.
     ToClient(String),
     /// `303` back to the authorization request, now with the sign-in cookie `session`.
@@ -420,7 +434,10 @@ fn error_redirect(problem: RequestProblem, issuer: &str) -> PageOutcome {
             description,
             state,
         } => {
-            let mut pairs = vec![("error", error), ("error_description", description.as_str())];
+            let mut pairs = vec![
+                ("error", error),
+                ("error_description", description.as_str()),
+            ];
             if let Some(state) = state.as_deref() {
                 pairs.push(("state", state));
             }
@@ -490,13 +507,18 @@ fn page_key<S: Stores>(cx: &Ctx<'_, S>) -> Result<PageKey, Error> {
     PageKey::from_secret(&cx.config.key_encryption_secret)
 }
 
-fn context<S: Stores>(cx: &Ctx<'_, S>, checked: &Checked, browser: &Browser<'_>) -> Result<PageContext, Error> {
+fn context<S: Stores>(
+    cx: &Ctx<'_, S>,
+    checked: &Checked,
+    browser: &Browser<'_>,
+) -> Result<PageContext, Error> {
     let request = &checked.request;
     Ok(PageContext {
         issuer: checked.issuer.clone(),
         tenant_id: checked.tenant.id.clone(),
         client_name: request.client.name.clone(),
         redirect_host: request.redirect_uri.authority().to_owned(),
+        redirect_origin: request.redirect_uri.origin(),
         scopes: request
             .scopes
             .iter()
@@ -594,7 +616,12 @@ pub async fn authorize<S: Stores>(
     };
     let remembered = cx
         .db
-        .find_consent(&checked.app.id, &checked.tenant.id, &user, &checked.request.client.id)
+        .find_consent(
+            &checked.app.id,
+            &checked.tenant.id,
+            &user,
+            &checked.request.client.id,
+        )
         .await?;
     if remembered.is_some_and(|c| c.covers(&checked.request)) {
         return issue_code(cx, &checked, user).await;
@@ -616,10 +643,9 @@ pub async fn submit<S: Stores>(
     browser: &Browser<'_>,
     client_address: Option<String>,
 ) -> Result<PageOutcome, Error> {
-    let csrf_ok = form
-        .csrf
-        .as_deref()
-        .is_some_and(|presented| page_key(cx).is_ok_and(|k| k.csrf_matches(browser.csrf_cookie, presented)));
+    let csrf_ok = form.csrf.as_deref().is_some_and(|presented| {
+        page_key(cx).is_ok_and(|k| k.csrf_matches(browser.csrf_cookie, presented))
+    });
     if !csrf_ok {
         return Ok(PageOutcome::Refused {
             status: 403,
@@ -785,6 +811,8 @@ pub struct TokenRequest {
     pub code_verifier: Option<String>,
     pub refresh_token: Option<String>,
     pub scope: Option<String>,
+    /// RFC 8707 (`client_credentials`): the audience of the token.
+    pub resource: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     /// HTTP Basic credentials (already form-decoded, RFC 6749 §2.3.1).
@@ -836,11 +864,9 @@ async fn authenticate_client<S: Stores>(
     }
     let (id, secret, method) = match (&request.basic, &request.client_secret) {
         (Some(_), Some(_)) => {
-            return Err(token_error(
-                "invalid_request",
-                "use one client authentication method",
+            return Err(
+                token_error("invalid_request", "use one client authentication method").into(),
             )
-            .into())
         }
         (Some((id, secret)), None) => {
             if request.client_id.as_deref().is_some_and(|form| form != id) {
@@ -912,11 +938,7 @@ pub async fn token<S: Stores>(
     match grant {
         GrantType::AuthorizationCode => exchange_code(cx, &place, &client, &request).await,
         GrantType::RefreshToken => refresh(cx, &place, &client, &request).await,
-        GrantType::ClientCredentials => Err(token_error(
-            "unsupported_grant_type",
-            "client_credentials is not available yet",
-        )
-        .into()),
+        GrantType::ClientCredentials => client_credentials(cx, &place, &client, &request).await,
     }
 }
 
@@ -973,7 +995,12 @@ async fn exchange_code<S: Stores>(
     client: &Client,
     request: &TokenRequest,
 ) -> Result<TokenResponse, TokenFailure> {
-    let invalid = || TokenFailure::OAuth(token_error("invalid_grant", "the code is invalid, expired or used"));
+    let invalid = || {
+        TokenFailure::OAuth(token_error(
+            "invalid_grant",
+            "the code is invalid, expired or used",
+        ))
+    };
     let code = request
         .code
         .as_deref()
@@ -1015,7 +1042,9 @@ async fn exchange_code<S: Stores>(
         rotated_at: cx.now,
         created_at: cx.now,
         last_used_at: cx.now,
-        expires_at: cx.now.plus_seconds(app.settings.session_absolute_ttl_seconds),
+        expires_at: cx
+            .now
+            .plus_seconds(app.settings.session_absolute_ttl_seconds),
         idle_timeout_ms: app.settings.session_idle_ttl_seconds.saturating_mul(1000),
         revoked_at: None,
         grant: Some(grant.clone()),
@@ -1091,4 +1120,134 @@ async fn refresh<S: Stores>(
         refresh_token: Some(successor),
         scope,
     })
+}
+
+/// `client_credentials`: a token whose subject is the (confidential) client itself, with the
+/// scopes asked for (the client's, still offered by the tenant, when none are) and the
+/// `resource` as audience. Before it is signed, KV is told that the client's tokens may be
+/// alive (`ClientTokens`, written at most about once an hour per client), and the client is
+/// read again: a client disabled or deleted meanwhile (which withdraws that document first)
+/// gets no token that would outlive it.
+async fn client_credentials<S: Stores>(
+    cx: &Ctx<'_, S>,
+    place: &Place<'_>,
+    client: &Client,
+    request: &TokenRequest,
+) -> Result<TokenResponse, TokenFailure> {
+    let offered = |s: &String| client.scopes.contains(s) && place.settings.scopes.contains_key(s);
+    let scopes: Vec<String> = match request.scope.as_deref() {
+        None => client
+            .scopes
+            .iter()
+            .filter(|s| offered(s))
+            .cloned()
+            .collect(),
+        Some(raw) => match parse_scope(raw) {
+            Some(asked) if asked.iter().all(offered) => asked,
+            _ => {
+                return Err(token_error(
+                    "invalid_scope",
+                    "a scope asked for is not allowed for this client",
+                )
+                .into())
+            }
+        },
+    };
+    let issuer = issuer(cx, place.tenant);
+    let audience = match request.resource.as_deref() {
+        None => issuer.clone(),
+        Some(raw) => crate::domain::oauth::check_resource(raw).ok_or_else(|| {
+            token_error(
+                "invalid_target",
+                "resource must be an absolute https (or loopback http) URI without fragment",
+            )
+        })?,
+    };
+    let ttl = place.access_ttl();
+    let (app, tenant) = (&place.app.id, &place.tenant.id);
+    let mut current = client.clone();
+    for _ in 0..2 {
+        let wanted = ClientTokens::for_issue(&current, cx.now, ttl);
+        let existing = cx.edge.find_client_tokens(app, tenant, &current.id).await?;
+        if !ClientTokens::covers(existing.as_ref(), &wanted, cx.now, ttl) {
+            cx.edge
+                .put_client_tokens(app, tenant, &current.id, &wanted, cx.now)
+                .await?;
+        }
+        let again = cx
+            .db
+            .find_client(app, tenant, &current.id)
+            .await?
+            .filter(Client::is_active);
+        let Some(again) = again else {
+            // Disabled or deleted meanwhile: take the document back (best effort; the change
+            // itself withdrew it before it was made).
+            if let Err(e) = cx.edge.delete_client_tokens(app, tenant, &current.id).await {
+                cx.warn(&format!("KV withdrawal of a client's tokens failed: {e:?}"));
+            }
+            return Err(invalid_client(false));
+        };
+        let settled = again.tokens_revoked_before == current.tokens_revoked_before;
+        current = again;
+        if settled {
+            break;
+        }
+    }
+    let key = keyring::signing_key(
+        cx,
+        &KeyOwner::App(app.clone()),
+        sessions::access_ttl_ms(place.app),
+    )
+    .await?;
+    let scope = scopes.join(" ");
+    let claims = AccessClaims {
+        sub: current.id.to_string(),
+        app: app.to_string(),
+        tid: tenant.to_string(),
+        sid: String::new(),
+        typ: CLIENT_TOKEN_TYPE.to_owned(),
+        client_id: Some(current.id.to_string()),
+        scope: Some(scope.clone()),
+        aud: Some(audience),
+        jti: Some(B64URL.encode(cx.random::<16>()?)),
+        iss: issuer,
+    };
+    Ok(TokenResponse {
+        access_token: token::sign_at_jwt(&key, claims, cx.now, ttl)?,
+        expires_in: ttl,
+        refresh_token: None,
+        scope,
+    })
+}
+
+/// `POST …/oauth/revoke` of a `client_credentials` token: every token of its client issued
+/// until now is revoked (they carry no session to revoke one by one). `Unavailable` when KV
+/// cannot be told (the caller answers `503` and may retry).
+pub async fn revoke_client_tokens<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    client: &ClientId,
+) -> Result<(), Error> {
+    let Some(client) = cx
+        .db
+        .revoke_client_tokens(app_id, tenant_id, client, cx.now)
+        .await?
+    else {
+        return Ok(());
+    };
+    if let Some(existing) = cx
+        .edge
+        .find_client_tokens(app_id, tenant_id, &client.id)
+        .await?
+    {
+        let revoked = ClientTokens {
+            not_before_ms: cx.now.unix_ms(),
+            ..existing
+        };
+        cx.edge
+            .put_client_tokens(app_id, tenant_id, &client.id, &revoked, cx.now)
+            .await?;
+    }
+    Ok(())
 }

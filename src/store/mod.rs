@@ -26,8 +26,10 @@ use crate::domain::jose::{Jwk, JwsAlgorithm};
 use crate::domain::keys::KeyOwner;
 use crate::domain::links::WebUrl;
 use crate::domain::member::{CustomRole, Member, MemberId, MemberStatus};
-use crate::domain::oauth::{AuthorizationCode, Client, ClientId, Consent, OAuthSettings};
 use crate::domain::names::{OperatorRoleName, PlanTier, RoleName, UserPermission};
+use crate::domain::oauth::{
+    AuthorizationCode, Client, ClientId, ClientTokens, Consent, OAuthSettings,
+};
 use crate::domain::operator::Operator;
 use crate::domain::password::{PasswordHash, PasswordParams};
 use crate::domain::policy::{AppPolicy, Effective, Plan};
@@ -417,6 +419,29 @@ pub trait EdgeStore {
     async fn put_public_keys(&self, owner: &KeyOwner, keys: &[PublishedKey]) -> Result<(), Error>;
     /// Withdraws the published public keys of a deleted owner.
     async fn delete_public_keys(&self, owner: &KeyOwner) -> Result<(), Error>;
+    /// What introspection knows of an OAuth client's `client_credentials` tokens.
+    async fn find_client_tokens(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        client: &ClientId,
+    ) -> Result<Option<ClientTokens>, Error>;
+    /// Writes it, to expire from KV when it is no longer good.
+    async fn put_client_tokens(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        client: &ClientId,
+        tokens: &ClientTokens,
+        now: Timestamp,
+    ) -> Result<(), Error>;
+    /// Withdraws it: none of the client's `client_credentials` tokens is active any more.
+    async fn delete_client_tokens(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        client: &ClientId,
+    ) -> Result<(), Error>;
 }
 
 /// When a writer leases an edge document, and whether its lease dates the lease count anew.
@@ -1346,6 +1371,15 @@ pub trait OAuthStore {
         now: Timestamp,
         audit: &AuditEntry,
     ) -> Result<Option<Vec<UserId>>, Error>;
+    /// Revokes the client's `client_credentials` tokens issued before `at`; the client as it
+    /// now is, `None` when there is no such client.
+    async fn revoke_client_tokens(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        id: &ClientId,
+        at: Timestamp,
+    ) -> Result<Option<Client>, Error>;
     /// Writes a new authorization code (its user must have a face in the tenant).
     async fn create_code(&self, code: &AuthorizationCode) -> Result<(), Error>;
     /// The code with this hash, used or not.

@@ -343,11 +343,11 @@ describe("OAuth settings and clients through /admin", () => {
     expect(elsewhere.status).toBe(404);
   });
 
-  it("refuse a scope the tenant does not offer with 422 validation_failed", async () => {
+  it("refuse a scope the tenant does not offer with 400 validation_failed", async () => {
     const res = await json("POST", `${ADMIN}/clients`, {
       name: "Greedy", type: "public", redirect_uris: [LOOPBACK_REDIRECT], scopes: ["admin:everything"],
     }, await owner());
-    expect(res.status).toBe(422);
+    expect(res.status).toBe(400);
     expect(res.body.code).toBe("validation_failed");
   });
 

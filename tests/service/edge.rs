@@ -441,11 +441,12 @@ fn a_recreated_tenant_starts_empty_in_kv() {
     let acme = f.w.tenant(&owner, &p, "acme");
     let key = f.w.api_key(&owner, &p, &acme, &["introspect"]);
     // A token of the new tenant, before and after the user is associated again.
-    let introspect_roles =
-        |f: &Fixture, token: &str| match introspect(&f.w, &p, &acme, &key, token).unwrap() {
-            Introspection::Active(found) => found.effective.roles.clone(),
-            Introspection::Inactive => panic!("inactive"),
-        };
+    let introspect_roles = |f: &Fixture, token: &str| match introspect(&f.w, &p, &acme, &key, token)
+        .unwrap()
+    {
+        Introspection::Active(found) => found.effective.roles.clone(),
+        Introspection::Inactive | Introspection::Client(_) => panic!("not a user's active token"),
+    };
     // The old document is still in KV (what the reviewer found), and must not be read.
     f.w.kv.plant(&format!("flags:public:acme:{}", f.user), &old);
     associate(&f);

@@ -773,6 +773,7 @@ fn built_in_roles_cannot_be_redefined_or_deleted() {
             "admin",
             "auditor",
             "billing_admin",
+            "mcp_admin",
             "security_admin",
             "support"
         ]
@@ -855,7 +856,7 @@ fn an_app_defines_at_most_a_hundred_roles_and_they_are_listed_with_the_built_in_
             None => break,
         }
     }
-    assert_eq!(names.len(), 105);
+    assert_eq!(names.len(), 106);
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);

@@ -7,15 +7,15 @@
 use super::sessions::{refresh_token_insert, session_insert};
 use super::tenancy::LIVE_TENANT;
 use super::{
-    audit_insert, corrupt, first_changed, json_list, opt_text, rows, size, text, time,
-    SqlBackend, SqlStore, Statement,
+    audit_insert, corrupt, first_changed, json_list, opt_text, rows, size, text, time, SqlBackend,
+    SqlStore, Statement,
 };
 use crate::domain::audit::AuditEntry;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::links::WebUrl;
 use crate::domain::oauth::{
-    AuthMethod, AuthorizationCode, Client, ClientId, ClientStatus, ClientType, Consent,
-    GrantType, OAuthSettings,
+    AuthMethod, AuthorizationCode, Client, ClientId, ClientStatus, ClientType, Consent, GrantType,
+    OAuthSettings,
 };
 use crate::domain::secret::SecretHash;
 use crate::domain::session::{Session, SessionId};
@@ -26,7 +26,7 @@ use crate::store::OAuthStore;
 use serde::Deserialize;
 
 const CLIENT_COLUMNS: &str = "app_id, tenant_id, id, name, type, auth_method, redirect_uris, \
-     grant_types, scopes, status, secret_hash, created_at, updated_at";
+     grant_types, scopes, status, secret_hash, tokens_revoked_before, created_at, updated_at";
 
 #[derive(Deserialize)]
 struct ClientRow {
@@ -42,6 +42,7 @@ struct ClientRow {
     scopes: String,
     status: String,
     secret_hash: Option<String>,
+    tokens_revoked_before: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
@@ -70,6 +71,7 @@ impl ClientRow {
             scopes: list(&self.scopes)?,
             status: ClientStatus::parse(&self.status).map_err(bad)?,
             secret_hash: self.secret_hash.map(SecretHash::from_stored),
+            tokens_revoked_before: self.tokens_revoked_before.map(Timestamp::from_unix_ms),
             created_at: Timestamp::from_unix_ms(self.created_at),
             updated_at: Timestamp::from_unix_ms(self.updated_at),
         })
@@ -208,7 +210,9 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
     ) -> Result<Option<OAuthSettings>, Error> {
         let Some(row) = self
             .first::<SettingsRow>(Statement::new(
-                format!("SELECT oauth FROM tenants WHERE app_id = ?1 AND id = ?2 AND {LIVE_TENANT}"),
+                format!(
+                    "SELECT oauth FROM tenants WHERE app_id = ?1 AND id = ?2 AND {LIVE_TENANT}"
+                ),
                 vec![text(app.as_str()), text(tenant.as_str())],
             ))
             .await?
@@ -248,7 +252,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                 Statement::new(
                     format!(
                         "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) \
-                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 \
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, ?12, ?13 \
                          WHERE EXISTS (SELECT 1 FROM tenants WHERE app_id = ?1 AND id = ?2 \
                          AND {LIVE_TENANT})"
                     ),
@@ -401,6 +405,30 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
             return Ok(None);
         }
         users_of(rows::<UserRow, _>(&results, 1)?).map(Some)
+    }
+
+    async fn revoke_client_tokens(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        id: &ClientId,
+        at: Timestamp,
+    ) -> Result<Option<Client>, Error> {
+        self.first::<ClientRow>(Statement::new(
+            format!(
+                "UPDATE oauth_clients SET tokens_revoked_before = ?4 \
+                 WHERE app_id = ?1 AND tenant_id = ?2 AND id = ?3 RETURNING {CLIENT_COLUMNS}"
+            ),
+            vec![
+                text(app.as_str()),
+                text(tenant.as_str()),
+                text(id.as_str()),
+                time(at),
+            ],
+        ))
+        .await?
+        .map(ClientRow::into_client)
+        .transpose()
     }
 
     async fn create_code(&self, code: &AuthorizationCode) -> Result<(), Error> {

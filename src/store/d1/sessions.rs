@@ -5,7 +5,8 @@
 use super::throttle::settle_attempt;
 use super::users::{TenantUserRow, TENANT_USER_COLUMNS};
 use super::{
-    corrupt, first_changed, int, only_if, opt_text, rows, text, time, SqlBackend, SqlStore, Statement,
+    corrupt, first_changed, int, only_if, opt_text, rows, text, time, SqlBackend, SqlStore,
+    Statement,
 };
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::oauth::{ClientId, SessionGrant};

@@ -6,7 +6,8 @@
 //! state, the recent revocations of its sessions, the tenant incarnation and D1 version it
 //! mirrors — everything introspection reads, in one value); `key:<sha-256>` publishes a tenant
 //! API key; `pub:<owner>` holds the public
-//! signing keys of an owner (`pub:operators`, `pub:app:<id>`); `app:<id>` and
+//! signing keys of an owner (`pub:operators`, `pub:app:<id>`); `client:<app>:<tenant>:<id>`
+//! says an OAuth client's `client_credentials` tokens may be alive; `app:<id>` and
 //! `tenant:<app>:<id>` mirror apps and tenants (they expire after a day, so a mirror that
 //! missed a write heals from D1); `policy:<app>` holds the app's roles and plans. A KV call
 //! that fails is
@@ -26,6 +27,7 @@ use crate::domain::ids::{ApiKeyId, AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::links::WebUrl;
 use crate::domain::names::{PlanTier, RoleName, UserPermission};
+use crate::domain::oauth::{ClientId, ClientTokens};
 use crate::domain::policy::{AppPolicy, Effective, UserFlags};
 use crate::domain::secret::SecretHash;
 use crate::domain::tenancy::{ApiKey, ApiKeyName, App, AppSettings, LoginMethod, Tenant};
@@ -110,6 +112,18 @@ struct EdgeDocOut<'a> {
     permissions: &'a [UserPermission],
     revoked_sessions: &'a [String],
     revoked_before: Option<i64>,
+}
+
+/// `client:<app>:<tenant>:<client>`: an OAuth client whose `client_credentials` tokens may be
+/// alive (`ClientTokens`).
+fn client_key(app: &AppId, tenant: &TenantId, client: &ClientId) -> String {
+    format!("client:{app}:{tenant}:{client}")
+}
+
+#[derive(Serialize, Deserialize)]
+struct ClientTokensDoc {
+    not_before: i64,
+    until: i64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -289,6 +303,48 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
 
     async fn delete_api_key(&self, hash: &SecretHash) -> Result<(), Error> {
         self.kv.delete(&format!("key:{}", hash.as_str())).await
+    }
+
+    async fn find_client_tokens(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        client: &ClientId,
+    ) -> Result<Option<ClientTokens>, Error> {
+        let doc: Option<ClientTokensDoc> = self
+            .get_json(&client_key(app, tenant, client), "client")
+            .await?;
+        Ok(doc.map(|d| ClientTokens {
+            not_before_ms: d.not_before,
+            until_ms: d.until,
+        }))
+    }
+
+    async fn put_client_tokens(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        client: &ClientId,
+        tokens: &ClientTokens,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let seconds = (tokens.until_ms - now.unix_ms()).max(0) / 1000 + 1;
+        let ttl = u64::try_from(seconds).unwrap_or(0).max(MIN_TTL_SECONDS);
+        let doc = ClientTokensDoc {
+            not_before: tokens.not_before_ms,
+            until: tokens.until_ms,
+        };
+        self.put_json(&client_key(app, tenant, client), &doc, Some(ttl))
+            .await
+    }
+
+    async fn delete_client_tokens(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        client: &ClientId,
+    ) -> Result<(), Error> {
+        self.kv.delete(&client_key(app, tenant, client)).await
     }
 
     async fn find_public_keys(&self, owner: &KeyOwner) -> Result<Option<Vec<PublishedKey>>, Error> {

@@ -43,8 +43,8 @@ use crate::domain::ids::{
     ApiKeyId, AppId, ChallengeId, DeletionId, MessageId, OperatorId, ProviderId, TenantId,
 };
 use crate::domain::member::{Member, MemberId};
-use crate::domain::oauth::{AuthorizationCode, Client, Consent, OAuthSettings};
 use crate::domain::names::{OperatorRoleName, PlanTier, RoleName, UserPermission};
+use crate::domain::oauth::{AuthorizationCode, Client, Consent, OAuthSettings};
 use crate::domain::operator::Operator;
 use crate::domain::policy::Plan;
 use crate::domain::secret::SecretHash;

@@ -65,7 +65,8 @@ impl State {
     /// What the foreign keys cascade to when a tenant row goes (and what a purge deletes).
     pub(super) fn forget_tenant_oauth(&mut self, here: impl Fn(&AppId, &TenantId) -> bool) {
         self.oauth_clients.retain(|(a, t, _), _| !here(a, t));
-        self.oauth_codes.retain(|_, c| !here(&c.app_id, &c.tenant_id));
+        self.oauth_codes
+            .retain(|_, c| !here(&c.app_id, &c.tenant_id));
         self.oauth_consents.retain(|(a, t, _, _), _| !here(a, t));
         self.oauth_settings.retain(|(a, t), _| !here(a, t));
     }
@@ -177,6 +178,7 @@ impl OAuthStore for MemoryStore {
         s.check_audit(audit)?;
         let updated = Client {
             secret_hash: stored.secret_hash.clone(),
+            tokens_revoked_before: stored.tokens_revoked_before,
             created_at: stored.created_at,
             client_type: stored.client_type,
             auth_method: stored.auth_method,
@@ -217,6 +219,22 @@ impl OAuthStore for MemoryStore {
         Ok(Some(users))
     }
 
+    async fn revoke_client_tokens(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        id: &ClientId,
+        at: Timestamp,
+    ) -> Result<Option<Client>, Error> {
+        self.check("revoke_client_tokens")?;
+        let mut s = self.state.borrow_mut();
+        let key = (app.clone(), tenant.clone(), id.clone());
+        Ok(s.oauth_clients.get_mut(&key).map(|client| {
+            client.tokens_revoked_before = Some(at);
+            client.clone()
+        }))
+    }
+
     async fn create_code(&self, code: &AuthorizationCode) -> Result<(), Error> {
         self.check("create_code")?;
         let mut s = self.state.borrow_mut();
@@ -251,9 +269,11 @@ impl OAuthStore for MemoryStore {
         let Some(stored) = s.oauth_codes.get(code.as_str()) else {
             return Ok(false);
         };
-        let face = s
-            .faces
-            .get(&(stored.app_id.clone(), stored.tenant_id.clone(), stored.user_id));
+        let face = s.faces.get(&(
+            stored.app_id.clone(),
+            stored.tenant_id.clone(),
+            stored.user_id,
+        ));
         let redeemable = stored.used.is_none()
             && now < stored.expires_at
             && face.is_some_and(|f| f.status == UserStatus::Active);
