@@ -210,6 +210,8 @@ fn every_response_body_has_the_fields_its_schema_documents() {
     check::<ClientCreated>();
     check::<TokenBody>();
     check::<OAuthErrorBody>();
+    check::<RegisteredClient>();
+    check::<GrantBody>();
     check::<ActiveIntrospection>();
     check::<ClientIntrospection>();
     check::<Problem>();

@@ -13,19 +13,24 @@ pub enum Actor {
     ApiKey(String),
     /// The billing webhook of the app.
     Webhook,
-    /// The end user the entry's target names, acting on itself (leaving a tenant). Stored
-    /// without its id: the target names it, and an erasure rewrites the target.
+    /// The end user the entry's target names, acting on itself (leaving a tenant, consenting
+    /// to an OAuth client or revoking that). Stored without its id: the target names it, and
+    /// an erasure rewrites the target.
     EndUser,
+    /// An OAuth client registering itself (RFC 7591); the target names it.
+    Registration,
 }
 
 impl Actor {
-    /// The stored form: `operator:<id>`, `api_key:<id>`, `webhook:billing`, `end_user:self`.
+    /// The stored form: `operator:<id>`, `api_key:<id>`, `webhook:billing`, `end_user:self`,
+    /// `registration:dynamic`.
     pub fn as_stored(&self) -> String {
         match self {
             Actor::Operator(id) => format!("operator:{id}"),
             Actor::ApiKey(id) => format!("api_key:{id}"),
             Actor::Webhook => "webhook:billing".to_owned(),
             Actor::EndUser => "end_user:self".to_owned(),
+            Actor::Registration => "registration:dynamic".to_owned(),
         }
     }
 }
@@ -90,6 +95,9 @@ audit_actions! {
     ClientCreate => "client.create",
     ClientUpdate => "client.update",
     ClientDelete => "client.delete",
+    ClientRegister => "client.register",
+    GrantConsent => "grant.consent",
+    GrantRevoke => "grant.revoke",
 }
 
 impl AuditAction {

@@ -9,12 +9,12 @@
 
 use super::context::Ctx;
 use super::dto::{
-    ClientBody, ClientCreated, ClientEnvelope, Discovery, OAuthErrorBody, OAuthSettingsEnvelope,
-    PageBody, TokenBody,
+    ClientBody, ClientCreated, ClientEnvelope, Discovery, GrantBody, OAuthErrorBody,
+    OAuthSettingsEnvelope, PageBody, RegisteredClient, TokenBody,
 };
 use super::extract::{
-    allowed, bounded_body, caller, client_subject_of, cookie, header, json_body, page_request,
-    param, place, query,
+    allowed, bearer, bounded_body, caller, client_subject_of, cookie, header, json_body,
+    page_request, param, place, query,
 };
 use super::pages::{self, FormState};
 use super::respond;
@@ -23,7 +23,8 @@ use crate::domain::authz::{Permission, Target};
 use crate::domain::oauth::{ClientSpec, ClientStatus, OAuthSettings, Registration};
 use crate::domain::Error;
 use crate::service::oauth::{
-    self, Browser, PageContext, PageForm, PageOutcome, TokenFailure, TokenRequest,
+    self, Browser, PageContext, PageForm, PageOutcome, RegisterFailure, RegistrationRequest,
+    TokenFailure, TokenRequest,
 };
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine;
@@ -481,5 +482,103 @@ pub async fn delete_client(cx: &Ctx<'_>, req: Request, params: &Params) -> Resul
     let (app_id, tenant_id) = place(params)?;
     let caller = caller(cx, &req).await?;
     oauth::delete_client(cx, &caller, &app_id, &tenant_id, param(params, "client_id")).await?;
+    respond::no_content()
+}
+
+// ---------------------------------------------------------------------------------------
+// Dynamic registration, and an end user's grants.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct RegistrationBody {
+    redirect_uris: Option<Vec<String>>,
+    token_endpoint_auth_method: Option<String>,
+    grant_types: Option<Vec<String>>,
+    response_types: Option<Vec<String>>,
+    client_name: Option<String>,
+    scope: Option<String>,
+}
+
+/// `POST {issuer}/oauth/register` (RFC 7591): `201` with the client's metadata (and its secret,
+/// once); errors are RFC 7591 JSON.
+pub async fn register(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Response, Error> {
+    let (app_id, tenant_id) = place(params)?;
+    let refuse = |status: u16, error: &'static str, description: &str| {
+        token_json(
+            status,
+            &OAuthErrorBody {
+                error,
+                error_description: description.to_owned(),
+            },
+        )
+    };
+    let bytes = bounded_body(&mut req).await?;
+    let Ok(body) = serde_json::from_slice::<RegistrationBody>(&bytes) else {
+        return refuse(
+            400,
+            "invalid_client_metadata",
+            "the body must be a JSON object of client metadata",
+        );
+    };
+    let request = RegistrationRequest {
+        redirect_uris: body.redirect_uris,
+        token_endpoint_auth_method: body.token_endpoint_auth_method,
+        grant_types: body.grant_types,
+        response_types: body.response_types,
+        client_name: body.client_name,
+        scope: body.scope,
+    };
+    let address = client_subject_of(&req);
+    match oauth::register(cx, &app_id, &tenant_id, request, address.as_deref()).await {
+        Ok((client, secret)) => token_json(
+            201,
+            &RegisteredClient::new(&client, secret.map(|s| s.expose().to_owned())),
+        ),
+        Err(RegisterFailure::Refused(e)) => {
+            let response = refuse(e.status, e.code, &e.description)?;
+            if let Some(seconds) = e.retry_after {
+                response
+                    .headers()
+                    .set("Retry-After", &seconds.to_string())?;
+            }
+            Ok(response)
+        }
+        Err(RegisterFailure::Service(e)) => Err(e),
+    }
+}
+
+/// `GET …/auth/grants` — bearer access token.
+pub async fn grants(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
+    let (app_id, tenant_id) = place(params)?;
+    let grants = oauth::grants(cx, &app_id, &tenant_id, bearer(&req).as_deref()).await?;
+    let items = grants
+        .into_iter()
+        .map(|g| GrantBody {
+            client_id: g.client_id.to_string(),
+            client_name: g.client_name,
+            scopes: g.scopes,
+            consented_at: g.consented_at.rfc3339(),
+        })
+        .collect();
+    respond::json(
+        200,
+        &PageBody {
+            items,
+            next_cursor: None,
+        },
+    )
+}
+
+/// `DELETE …/auth/grants/{client_id}` — bearer access token. `204`.
+pub async fn revoke_grant(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
+    let (app_id, tenant_id) = place(params)?;
+    oauth::revoke_grant(
+        cx,
+        &app_id,
+        &tenant_id,
+        bearer(&req).as_deref(),
+        param(params, "client_id"),
+    )
+    .await?;
     respond::no_content()
 }

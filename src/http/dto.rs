@@ -1060,6 +1060,55 @@ pub struct TokenBody {
     pub scope: String,
 }
 
+/// A client registered by itself (RFC 7591 §3.2.1). Holds its secret: no `Debug`.
+#[derive(Clone, Serialize)]
+pub struct RegisteredClient {
+    pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub client_id_issued_at: i64,
+    /// `0` (never) when there is a secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_expires_at: Option<i64>,
+    pub client_name: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<&'static str>,
+    pub response_types: [&'static str; 1],
+    pub token_endpoint_auth_method: &'static str,
+    pub scope: String,
+    /// `active`, or `pending` until a member approves it.
+    pub status: &'static str,
+}
+
+impl RegisteredClient {
+    /// The answer for `client`, with its secret when it has one.
+    pub fn new(client: &Client, secret: Option<String>) -> Self {
+        RegisteredClient {
+            client_id: client.id.to_string(),
+            client_secret_expires_at: secret.as_ref().map(|_| 0),
+            client_secret: secret,
+            client_id_issued_at: client.created_at.unix_seconds(),
+            client_name: client.name.clone(),
+            redirect_uris: client.redirect_uris.iter().map(|u| u.to_string()).collect(),
+            grant_types: client.grant_types.iter().map(|g| g.as_str()).collect(),
+            response_types: ["code"],
+            token_endpoint_auth_method: client.auth_method.as_str(),
+            scope: client.scopes.join(" "),
+            status: client.status.as_str(),
+        }
+    }
+}
+
+/// A client an end user consented to (`GET …/auth/grants`).
+#[derive(Debug, Clone, Serialize)]
+pub struct GrantBody {
+    pub client_id: String,
+    /// `null` when the client is gone since.
+    pub client_name: Option<String>,
+    pub scopes: Vec<String>,
+    pub consented_at: String,
+}
+
 /// An RFC 6749 §5.2 error.
 #[derive(Debug, Clone, Serialize)]
 pub struct OAuthErrorBody {
@@ -1418,6 +1467,37 @@ impl Documented for TokenBody {
             expires_in: 900,
             refresh_token: Some("tsr_…".into()),
             scope: "mcp:tools".into(),
+        }
+    }
+}
+
+impl Documented for RegisteredClient {
+    const SCHEMA: &'static str = "RegisteredClient";
+    fn example() -> Self {
+        RegisteredClient {
+            client_id: "tsc_AAAAAAAAAAAAAAAAAAAAAA".into(),
+            client_secret: Some("tss_…".into()),
+            client_id_issued_at: 0,
+            client_secret_expires_at: Some(0),
+            client_name: "Inspector".into(),
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            grant_types: vec!["authorization_code", "refresh_token"],
+            response_types: ["code"],
+            token_endpoint_auth_method: "client_secret_basic",
+            scope: "mcp:tools".into(),
+            status: "active",
+        }
+    }
+}
+
+impl Documented for GrantBody {
+    const SCHEMA: &'static str = "Grant";
+    fn example() -> Self {
+        GrantBody {
+            client_id: "tsc_AAAAAAAAAAAAAAAAAAAAAA".into(),
+            client_name: Some("Inspector".into()),
+            scopes: vec!["mcp:tools".into()],
+            consented_at: AT.into(),
         }
     }
 }

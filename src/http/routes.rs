@@ -106,6 +106,9 @@ pub enum RouteId {
     GetClient,
     PatchClient,
     DeleteClient,
+    Register,
+    ListGrants,
+    RevokeGrant,
 }
 
 /// Every route: handler, method, path template (`{name}` matches one segment).
@@ -459,6 +462,21 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         RouteId::Token,
         "POST",
         "/apps/{app_id}/tenants/{tenant_id}/oauth/token",
+    ),
+    (
+        RouteId::Register,
+        "POST",
+        "/apps/{app_id}/tenants/{tenant_id}/oauth/register",
+    ),
+    (
+        RouteId::ListGrants,
+        "GET",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/grants",
+    ),
+    (
+        RouteId::RevokeGrant,
+        "DELETE",
+        "/apps/{app_id}/tenants/{tenant_id}/auth/grants/{client_id}",
     ),
     (
         RouteId::PutOAuthSettings,

@@ -25,15 +25,15 @@ use crate::store::{Attempt, EmailStore, SessionStore, Settlement, UserStore};
 use std::rc::Rc;
 
 /// The caller: its place, its session and its user, active in the tenant.
-struct Caller {
-    app: Rc<App>,
-    tenant: Rc<Tenant>,
-    session: SessionId,
-    user: User,
-    face: TenantUser,
+pub(super) struct Caller {
+    pub(super) app: Rc<App>,
+    pub(super) tenant: Rc<Tenant>,
+    pub(super) session: SessionId,
+    pub(super) user: User,
+    pub(super) face: TenantUser,
 }
 
-async fn caller<S: Stores>(
+pub(super) async fn caller<S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,
     tenant_id: &TenantId,

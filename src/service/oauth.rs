@@ -21,7 +21,7 @@ use super::sessions::{self, issuer};
 use super::signin::{check_password, CheckedPassword};
 use super::tenancy::existing_tenant;
 use super::{edge, keyring, Ctx, Stores};
-use crate::domain::audit::AuditAction;
+use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::authz::{self, Permission, Principal, Target};
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
@@ -93,10 +93,10 @@ pub async fn put_settings<S: Stores>(
 ) -> Result<OAuthSettings, Error> {
     allowed(caller, Permission::ClientsWrite, app_id, tenant_id)?;
     let settings = settings.validate()?;
-    if settings.registration != Registration::Off || settings.client_id_metadata_documents {
+    if settings.client_id_metadata_documents {
         return Err(Error::validation(
-            "dynamic registration and client ID metadata documents are not available yet: \
-             registration must be \"off\" and client_id_metadata_documents false",
+            "client ID metadata documents are not available yet: \
+             client_id_metadata_documents must be false",
         ));
     }
     let audit = audit_entry(
@@ -733,16 +733,33 @@ async fn consent<S: Stores>(
     let request = &checked.request;
     match form.decision.as_deref() {
         Some("approve") => {
+            let audit = audit_entry(
+                cx,
+                Actor::EndUser,
+                Change {
+                    app_id: &checked.app.id,
+                    action: AuditAction::GrantConsent,
+                    target: user.to_string(),
+                    tenant_id: Some(&checked.tenant.id),
+                    detail: json!({
+                        "client_id": request.client.id.as_str(),
+                        "scopes": request.scopes,
+                    }),
+                },
+            )?;
             cx.db
-                .put_consent(&Consent {
-                    app_id: checked.app.id.clone(),
-                    tenant_id: checked.tenant.id.clone(),
-                    user_id: user,
-                    client_id: request.client.id.clone(),
-                    scopes: request.scopes.clone(),
-                    fingerprint: request.client.consent_fingerprint(),
-                    created_at: cx.now,
-                })
+                .put_consent(
+                    &Consent {
+                        app_id: checked.app.id.clone(),
+                        tenant_id: checked.tenant.id.clone(),
+                        user_id: user,
+                        client_id: request.client.id.clone(),
+                        scopes: request.scopes.clone(),
+                        fingerprint: request.client.consent_fingerprint(),
+                        created_at: cx.now,
+                    },
+                    &audit,
+                )
                 .await?;
             issue_code(cx, checked, user).await
         }
@@ -1250,4 +1267,279 @@ pub async fn revoke_client_tokens<S: Stores>(
             .await?;
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// An end user's grants.
+// ---------------------------------------------------------------------------------------
+
+/// A client the user consented to in the tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantView {
+    pub client_id: ClientId,
+    /// `None` when the client is gone since.
+    pub client_name: Option<String>,
+    pub scopes: Vec<String>,
+    pub consented_at: crate::domain::time::Timestamp,
+}
+
+/// `GET …/auth/grants` — bearer access token (the tenant's own). The clients the user
+/// consented to here.
+pub async fn grants<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    bearer: Option<&str>,
+) -> Result<Vec<GrantView>, Error> {
+    let me = super::account::caller(cx, app_id, tenant_id, bearer).await?;
+    let consents = cx
+        .db
+        .list_consents(&me.app.id, &me.tenant.id, &me.user.id)
+        .await?;
+    let mut views = Vec::with_capacity(consents.len());
+    for consent in consents {
+        let client = cx
+            .db
+            .find_client(&me.app.id, &me.tenant.id, &consent.client_id)
+            .await?;
+        views.push(GrantView {
+            client_name: client.map(|c| c.name),
+            client_id: consent.client_id,
+            scopes: consent.scopes,
+            consented_at: consent.created_at,
+        });
+    }
+    Ok(views)
+}
+
+/// `DELETE …/auth/grants/{client_id}` — bearer access token. Forgets the consent and revokes
+/// every token the client holds for the user here; `404 client_not_found` when there is
+/// neither. Revoking again rewrites the user's edge document (which heals a failed write).
+pub async fn revoke_grant<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    bearer: Option<&str>,
+    client: &str,
+) -> Result<(), Error> {
+    let me = super::account::caller(cx, app_id, tenant_id, bearer).await?;
+    let client = ClientId::parse(client).ok_or_else(no_client)?;
+    let audit = audit_entry(
+        cx,
+        Actor::EndUser,
+        Change {
+            app_id: &me.app.id,
+            action: AuditAction::GrantRevoke,
+            target: me.user.id.to_string(),
+            tenant_id: Some(&me.tenant.id),
+            detail: json!({ "client_id": client.as_str() }),
+        },
+    )?;
+    let revoked = cx
+        .db
+        .revoke_grant(
+            &me.app.id,
+            &me.tenant.id,
+            &me.user.id,
+            &client,
+            cx.now,
+            &audit,
+        )
+        .await?;
+    if !revoked {
+        return Err(no_client());
+    }
+    edge::publish_after_change(cx, &edge::user_doc(&me.app.id, &me.tenant.id, &me.user.id)).await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Dynamic client registration (RFC 7591).
+// ---------------------------------------------------------------------------------------
+
+/// The client metadata of a registration request (the fields this server reads; others are
+/// ignored, as RFC 7591 §2 allows).
+#[derive(Debug, Default, Clone)]
+pub struct RegistrationRequest {
+    pub redirect_uris: Option<Vec<String>>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub response_types: Option<Vec<String>>,
+    pub client_name: Option<String>,
+    pub scope: Option<String>,
+}
+
+/// A registration refused: the HTTP status and the RFC 7591 §3.2.2 error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationError {
+    pub status: u16,
+    pub code: &'static str,
+    pub description: String,
+    /// Seconds to wait (a throttled caller).
+    pub retry_after: Option<i64>,
+}
+
+/// What went wrong at the registration endpoint.
+#[derive(Debug)]
+pub enum RegisterFailure {
+    Refused(RegistrationError),
+    Service(Error),
+}
+
+impl From<Error> for RegisterFailure {
+    fn from(e: Error) -> Self {
+        RegisterFailure::Service(e)
+    }
+}
+
+fn refuse_registration(status: u16, code: &'static str, description: &str) -> RegisterFailure {
+    RegisterFailure::Refused(RegistrationError {
+        status,
+        code,
+        description: description.to_owned(),
+        retry_after: None,
+    })
+}
+
+/// `POST {issuer}/oauth/register`: a client registers itself, when the tenant allows it
+/// (`open`: usable at once; `approval`: `pending` until a member sets it active). Throttled
+/// per client address before anything is written. Public clients (`none`) get no secret;
+/// others get one, shown in this answer only. Scopes default to every scope the tenant offers.
+pub async fn register<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    request: RegistrationRequest,
+    client_address: Option<&str>,
+) -> Result<(Client, Option<PlainSecret>), RegisterFailure> {
+    cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
+    let settings = settings_of(cx, app_id, tenant_id).await?;
+    let status = match settings.registration {
+        Registration::Off => {
+            return Err(refuse_registration(
+                403,
+                "access_denied",
+                "this tenant does not accept dynamic client registration",
+            ))
+        }
+        Registration::Open => ClientStatus::Active,
+        Registration::Approval => ClientStatus::Pending,
+    };
+    if let Some(address) = client_address {
+        let subject = format!("register:{address}");
+        if let Some(seconds) = cx
+            .db
+            .count_signup(app_id, tenant_id, &subject, cx.now)
+            .await?
+        {
+            return Err(RegisterFailure::Refused(RegistrationError {
+                status: 429,
+                code: "temporarily_unavailable",
+                description: "too many registrations from this address; retry later".to_owned(),
+                retry_after: Some(seconds),
+            }));
+        }
+    }
+    let invalid =
+        |description: &str| refuse_registration(400, "invalid_client_metadata", description);
+    if request
+        .response_types
+        .as_ref()
+        .is_some_and(|types| types.iter().any(|t| t != "code"))
+    {
+        return Err(invalid("response_types may only hold \"code\""));
+    }
+    let method = request
+        .token_endpoint_auth_method
+        .clone()
+        .unwrap_or_else(|| "client_secret_basic".to_owned());
+    let client_type = if method == "none" {
+        "public"
+    } else {
+        "confidential"
+    };
+    let scopes = match request.scope.as_deref() {
+        None => settings.scopes.keys().cloned().collect(),
+        Some(raw) => {
+            parse_scope(raw).ok_or_else(|| invalid("scope is not a list of scope tokens"))?
+        }
+    };
+    let redirect_uris = request.redirect_uris.clone().unwrap_or_default();
+    for uri in &redirect_uris {
+        if crate::domain::links::WebUrl::parse_redirect_uri(uri).is_err() {
+            return Err(refuse_registration(
+                400,
+                "invalid_redirect_uri",
+                "each redirect URI must be https (or http on a loopback host), without fragment",
+            ));
+        }
+    }
+    let name = request
+        .client_name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| {
+            redirect_uris
+                .first()
+                .and_then(|u| crate::domain::links::WebUrl::parse_redirect_uri(u).ok())
+                .map(|u| u.authority().to_owned())
+                .unwrap_or_else(|| "Unnamed client".to_owned())
+        });
+    let spec = ClientSpec {
+        name: Some(
+            name.chars()
+                .take(crate::domain::oauth::MAX_CLIENT_NAME_CHARS)
+                .collect(),
+        ),
+        client_type: Some(client_type.to_owned()),
+        redirect_uris: Some(redirect_uris),
+        grant_types: Some(
+            request
+                .grant_types
+                .clone()
+                .unwrap_or_else(|| vec!["authorization_code".to_owned()]),
+        ),
+        scopes: Some(scopes),
+        auth_method: Some(method),
+    };
+    let shape = spec
+        .check_new(&settings)
+        .map_err(|e| invalid(&e.to_string()))?;
+    let secret = (shape.client_type == ClientType::Confidential)
+        .then(|| {
+            cx.random()
+                .map(|r| PlainSecret::generate(SecretKind::ClientSecret, r))
+        })
+        .transpose()?;
+    let client = Client {
+        app_id: app_id.clone(),
+        tenant_id: tenant_id.clone(),
+        id: ClientId::generate(cx.random()?),
+        name: shape.name,
+        client_type: shape.client_type,
+        auth_method: shape.auth_method,
+        redirect_uris: shape.redirect_uris,
+        grant_types: shape.grant_types,
+        scopes: shape.scopes,
+        status,
+        secret_hash: secret.as_ref().map(PlainSecret::hash),
+        tokens_revoked_before: None,
+        created_at: cx.now,
+        updated_at: cx.now,
+    };
+    let audit = audit_entry(
+        cx,
+        Actor::Registration,
+        Change {
+            app_id,
+            action: AuditAction::ClientRegister,
+            target: client.id.to_string(),
+            tenant_id: Some(tenant_id),
+            detail: client_detail(&client),
+        },
+    )?;
+    if !cx.db.create_client(&client, &audit).await? {
+        return Err(Error::TenantNotFound.into());
+    }
+    Ok((client, secret))
 }

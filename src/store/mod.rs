@@ -1402,8 +1402,28 @@ pub trait OAuthStore {
         user: &UserId,
         client: &ClientId,
     ) -> Result<Option<Consent>, Error>;
-    /// Remembers (or replaces) a consent; nothing when the user has no face in the tenant.
-    async fn put_consent(&self, consent: &Consent) -> Result<(), Error>;
+    /// Remembers (or replaces) a consent, with the audit entry; nothing when the user has no
+    /// face in the tenant.
+    async fn put_consent(&self, consent: &Consent, audit: &AuditEntry) -> Result<(), Error>;
+    /// The consents `user` gave in the tenant, by client id.
+    async fn list_consents(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<Consent>, Error>;
+    /// Ends what `user` granted `client` in the tenant: the consent is forgotten and every live
+    /// session the client holds for the user revoked (the user's edge document bumped), with
+    /// the audit entry, in one batch. `false` (nothing written) when there was neither.
+    async fn revoke_grant(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+        client: &ClientId,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
     /// Deletes up to `limit` codes that expired before `before`.
     async fn prune_codes(&self, before: Timestamp, limit: usize) -> Result<usize, Error>;
 }

@@ -759,3 +759,112 @@ describe("refusals", () => {
     expect(me.body.code).toBe("invalid_token");
   });
 });
+
+// ---------------------------------------------------------------- registration and grants
+
+describe("dynamic client registration (RFC 7591)", () => {
+  const OPEN = "reg-open";
+  const APPROVAL = "reg-approval";
+  const register = (tenant: string, body: unknown, ip = "192.0.2.10") =>
+    json("POST", `${base(APP, tenant)}/oauth/register`, body, { "cf-connecting-ip": ip });
+  const native = { redirect_uris: [LOOPBACK_REDIRECT], token_endpoint_auth_method: "none", grant_types: ["authorization_code", "refresh_token"], client_name: "MCP client", scope: "mcp:tools" };
+
+  beforeAll(async () => {
+    for (const [tenant, registration] of [[OPEN, "open"], [APPROVAL, "approval"]]) {
+      await putTenant(APP, tenant);
+      const put = await json("PUT", `/admin/apps/${APP}/tenants/${tenant}/oauth`, { ...SETTINGS, registration }, await owner());
+      if (put.status !== 200) throw new Error(`settings: ${put.status} ${put.text}`);
+    }
+  });
+
+  it("is refused where the tenant does not accept it, and advertised where it does", async () => {
+    const off = await register(TENANT, native);
+    expect(off.status).toBe(403);
+    expect(off.body.error).toBe("access_denied");
+    const meta = await json("GET", `/.well-known/oauth-authorization-server${base(APP, OPEN)}`);
+    expect(meta.body.registration_endpoint).toBe(`${ISSUER_ORIGIN}${base(APP, OPEN)}/oauth/register`);
+    const none = await json("GET", `/.well-known/oauth-authorization-server${B}`);
+    expect(none.body.registration_endpoint).toBeUndefined();
+  });
+
+  it("makes a usable public client under open, which completes the code flow", async () => {
+    const made = await register(OPEN, native);
+    expect(made.status, made.text).toBe(201);
+    expect(made.body).toMatchObject({ client_name: "MCP client", token_endpoint_auth_method: "none", redirect_uris: [LOOPBACK_REDIRECT], scope: "mcp:tools", status: "active" });
+    expect(made.body.client_secret).toBeUndefined();
+    const user = await endUser(base(APP, OPEN));
+    const config = await configFor(made.body.client_id, client.None(), "oauth2", `${ISSUER_ORIGIN}${base(APP, OPEN)}`);
+    const { tokens } = await grant(config, user, { redirect_uri: LOOPBACK_REDIRECT, scope: "mcp:tools" });
+    expect(claims(tokens.access_token)[1]).toMatchObject({ sub: user.id, client_id: made.body.client_id, scope: "mcp:tools" });
+    const audit = await json("GET", `/admin/apps/${APP}/audit?limit=200`, undefined, await owner());
+    expect(audit.body.items.some((e: any) => e.action === "client.register" && e.actor === "registration:dynamic" && e.target === made.body.client_id)).toBe(true);
+  });
+
+  it("gives a confidential client its secret once, and the secret works", async () => {
+    const made = await register(OPEN, { redirect_uris: [WEB_REDIRECT], grant_types: ["client_credentials"], scope: "files:read" });
+    expect(made.status, made.text).toBe(201);
+    expect(made.body.token_endpoint_auth_method).toBe("client_secret_basic");
+    expect(made.body.client_secret).toMatch(/^tss_/);
+    expect(made.body.client_secret_expires_at).toBe(0);
+    const token = await tokenRequest(base(APP, OPEN), { grant_type: "client_credentials" }, basic(made.body.client_id, made.body.client_secret));
+    expect(token.status, token.text).toBe(200);
+  });
+
+  it("keeps a client registered under approval pending until a member approves it", async () => {
+    const made = await register(APPROVAL, native);
+    expect(made.status, made.text).toBe(201);
+    expect(made.body.status).toBe("pending");
+    const config = await configFor(made.body.client_id, client.None(), "oauth2", `${ISSUER_ORIGIN}${base(APP, APPROVAL)}`);
+    const flow = await authorizationRequest(config, { redirect_uri: LOOPBACK_REDIRECT, scope: "mcp:tools" });
+    const pending = await new Browser().get(flow.url);
+    expect(pending.status).toBe(400);
+    expect(pending.location).toBeNull();
+    const approved = await json("PATCH", `/admin/apps/${APP}/tenants/${APPROVAL}/clients/${made.body.client_id}`, { status: "active" }, await owner());
+    expect(approved.status, approved.text).toBe(200);
+    const page = await new Browser().get(flow.url);
+    expect(page.status).toBe(200);
+    expect(form(page).fields.step).toBe("signin");
+  });
+
+  it("refuses bad metadata with RFC 7591 errors", async () => {
+    const badUri = await register(OPEN, { ...native, redirect_uris: ["ftp://x.example/cb"] });
+    expect(badUri.status).toBe(400);
+    expect(badUri.body.error).toBe("invalid_redirect_uri");
+    const implicit = await register(OPEN, { ...native, response_types: ["token"] });
+    expect(implicit.status).toBe(400);
+    expect(implicit.body.error).toBe("invalid_client_metadata");
+    const scope = await register(OPEN, { ...native, scope: "admin:all" });
+    expect(scope.status).toBe(400);
+    expect(scope.body.error).toBe("invalid_client_metadata");
+    const notJson = await json("POST", `${base(APP, OPEN)}/oauth/register`, "nope", { "content-type": "application/json" });
+    expect(notJson.status).toBe(400);
+    expect(notJson.body.error).toBe("invalid_client_metadata");
+  });
+});
+
+describe("an end user's grants", () => {
+  it("lists the clients the user consented to, and revokes one with everything it holds", async () => {
+    const user = await endUser();
+    const config = await publicConfig();
+    const { tokens } = await grant(config, user, publicParams);
+    const signin = await json("POST", `${B}/auth/signin`, { email: user.email, password: PASSWORD }, { "cf-connecting-ip": `198.51.100.${user.n}` });
+    expect(signin.status, signin.text).toBe(200);
+    const own = bearer(signin.body.session.access_token);
+    const listed = await json("GET", `${B}/auth/grants`, undefined, own);
+    expect(listed.status, listed.text).toBe(200);
+    expect(listed.body.items).toEqual([
+      expect.objectContaining({ client_id: publicClient.client.client_id, client_name: PUBLIC_NAME, scopes: ["mcp:tools"] }),
+    ]);
+    const withOAuthToken = await json("GET", `${B}/auth/grants`, undefined, bearer(tokens.access_token));
+    expect(withOAuthToken.status).toBe(401);
+    const revoked = await json("DELETE", `${B}/auth/grants/${publicClient.client.client_id}`, undefined, own);
+    expect(revoked.status, revoked.text).toBe(204);
+    expect((await introspect(APP, TENANT, key, tokens.access_token)).active).toBe(false);
+    const refreshed = await refused(client.refreshTokenGrant(config, tokens.refresh_token!));
+    expect(refreshed.error).toBe("invalid_grant");
+    const again = await json("DELETE", `${B}/auth/grants/${publicClient.client.client_id}`, undefined, own);
+    expect(again.status).toBe(404);
+    expect(again.body.code).toBe("client_not_found");
+    expect((await json("GET", `${B}/auth/grants`, undefined, own)).body.items).toEqual([]);
+  });
+});

@@ -196,6 +196,13 @@ fn end_grants(
     ]
 }
 
+fn scopes_of(raw: &str) -> Vec<String> {
+    raw.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn users_of(rows: Vec<UserRow>) -> Result<Vec<UserId>, Error> {
     rows.iter()
         .map(|r| UserId::parse(&r.user_id).map_err(|_| corrupt("sessions")))
@@ -513,19 +520,14 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
             tenant_id: tenant.clone(),
             user_id: *user,
             client_id: client.clone(),
-            scopes: row
-                .scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            scopes: scopes_of(&row.scope),
             fingerprint: row.fingerprint,
             created_at: Timestamp::from_unix_ms(row.created_at),
         }))
     }
 
-    async fn put_consent(&self, consent: &Consent) -> Result<(), Error> {
-        self.run(Statement::new(
+    async fn put_consent(&self, consent: &Consent, audit: &AuditEntry) -> Result<(), Error> {
+        let upsert = Statement::new(
             "INSERT INTO oauth_consents \
              (app_id, tenant_id, user_id, client_id, scope, fingerprint, created_at) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM tenant_users \
@@ -542,9 +544,117 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                 text(&consent.fingerprint),
                 time(consent.created_at),
             ],
-        ))
-        .await
-        .map(drop)
+        );
+        self.batch(vec![upsert, audit_insert(audit, true)])
+            .await
+            .map(drop)
+    }
+
+    async fn list_consents(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<Consent>, Error> {
+        #[derive(Deserialize)]
+        struct Row {
+            client_id: String,
+            scope: String,
+            fingerprint: String,
+            created_at: i64,
+        }
+        let rows = self
+            .all::<Row>(Statement::new(
+                "SELECT client_id, scope, fingerprint, created_at FROM oauth_consents \
+                 WHERE app_id = ?1 AND tenant_id = ?2 AND user_id = ?3 ORDER BY client_id",
+                vec![
+                    text(app.as_str()),
+                    text(tenant.as_str()),
+                    text(&user.to_string()),
+                ],
+            ))
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Consent {
+                    app_id: app.clone(),
+                    tenant_id: tenant.clone(),
+                    user_id: *user,
+                    client_id: ClientId::parse(&row.client_id)
+                        .ok_or_else(|| corrupt("oauth_consents"))?,
+                    scopes: scopes_of(&row.scope),
+                    fingerprint: row.fingerprint,
+                    created_at: Timestamp::from_unix_ms(row.created_at),
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_grant(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+        client: &ClientId,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        let args = || {
+            vec![
+                text(app.as_str()),
+                text(tenant.as_str()),
+                text(&user.to_string()),
+                text(client.as_str()),
+            ]
+        };
+        let held = "app_id = ?1 AND tenant_id = ?2 AND user_id = ?3 AND client_id = ?4";
+        let mut witness = audit_insert(audit, false);
+        let base = witness.args.len();
+        witness.sql = format!(
+            "{} WHERE EXISTS (SELECT 1 FROM oauth_consents WHERE {c}) \
+             OR EXISTS (SELECT 1 FROM sessions WHERE {c} AND revoked_at IS NULL)",
+            witness.sql,
+            c = held
+                .replace("?1", &format!("?{}", base + 1))
+                .replace("?2", &format!("?{}", base + 2))
+                .replace("?3", &format!("?{}", base + 3))
+                .replace("?4", &format!("?{}", base + 4)),
+        );
+        witness.args.extend(args());
+        let audited = "EXISTS (SELECT 1 FROM audit_log WHERE id = ?6)";
+        let with_audit = || {
+            let mut values = args();
+            values.push(time(now));
+            values.push(text(&audit.id.to_string()));
+            values
+        };
+        let results = self
+            .batch(vec![
+                witness,
+                Statement::new(
+                    format!("DELETE FROM oauth_consents WHERE {held} AND ?5 = ?5 AND {audited}"),
+                    with_audit(),
+                ),
+                Statement::new(
+                    format!(
+                        "UPDATE sessions SET revoked_at = ?5 WHERE {held} \
+                         AND revoked_at IS NULL AND {audited}"
+                    ),
+                    with_audit(),
+                ),
+                Statement::new(
+                    format!(
+                        "INSERT INTO edge_sync (doc, version, synced_version, changed_at) \
+                         SELECT 'flags:' || ?1 || ':' || ?2 || ':' || ?3, 1, 0, ?5 \
+                         WHERE ?4 = ?4 AND {audited} \
+                         ON CONFLICT (doc) DO UPDATE SET version = version + 1, \
+                         changed_at = excluded.changed_at"
+                    ),
+                    with_audit(),
+                ),
+            ])
+            .await?;
+        first_changed(&results)
     }
 
     async fn prune_codes(&self, before: Timestamp, limit: usize) -> Result<usize, Error> {

@@ -300,7 +300,7 @@ impl OAuthStore for MemoryStore {
         Ok(self.state.borrow().oauth_consents.get(&key).cloned())
     }
 
-    async fn put_consent(&self, consent: &Consent) -> Result<(), Error> {
+    async fn put_consent(&self, consent: &Consent, audit: &AuditEntry) -> Result<(), Error> {
         self.check("put_consent")?;
         let mut s = self.state.borrow_mut();
         let face = (
@@ -311,6 +311,8 @@ impl OAuthStore for MemoryStore {
         if !s.faces.contains_key(&face) {
             return Ok(());
         }
+        s.check_audit(audit)?;
+        s.write_audit(audit);
         let key = (
             consent.app_id.clone(),
             consent.tenant_id.clone(),
@@ -319,6 +321,58 @@ impl OAuthStore for MemoryStore {
         );
         s.oauth_consents.insert(key, consent.clone());
         Ok(())
+    }
+
+    async fn list_consents(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Vec<Consent>, Error> {
+        self.check("list_consents")?;
+        Ok(self
+            .state
+            .borrow()
+            .oauth_consents
+            .iter()
+            .filter(|((a, t, u, _), _)| a == app && t == tenant && u == user)
+            .map(|(_, c)| c.clone())
+            .collect())
+    }
+
+    async fn revoke_grant(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        user: &UserId,
+        client: &ClientId,
+        now: Timestamp,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        self.check("revoke_grant")?;
+        let mut s = self.state.borrow_mut();
+        let key = (app.clone(), tenant.clone(), *user, client.clone());
+        let held = |x: &Session| {
+            x.app_id == *app
+                && x.tenant_id == *tenant
+                && x.user_id == *user
+                && x.revoked_at.is_none()
+                && x.grant.as_ref().is_some_and(|g| g.client_id == *client)
+        };
+        let live = s.sessions.values().any(|r| held(&r.session));
+        if !live && !s.oauth_consents.contains_key(&key) {
+            return Ok(false);
+        }
+        s.check_audit(audit)?;
+        s.oauth_consents.remove(&key);
+        for row in s.sessions.values_mut() {
+            if held(&row.session) {
+                row.session.revoked_at = Some(now);
+            }
+        }
+        s.bump_user_edge(app, tenant, user, now);
+        s.write_audit(audit);
+        Ok(true)
     }
 
     async fn prune_codes(&self, before: Timestamp, limit: usize) -> Result<usize, Error> {
