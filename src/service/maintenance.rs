@@ -9,13 +9,15 @@
 //! - billing events: a day after they arrived (a replay needs a signature at most 300 s old,
 //!   so an event id older than that can never be replayed);
 //! - audit entries: after `AUDIT_RETENTION_DAYS` (default 365);
-//! - third-party flows: once expired (10 minutes after their start).
+//! - third-party flows: once expired (10 minutes after their start);
+//! - OAuth authorization codes: once expired (10 minutes after their issue; a used one is
+//!   kept until then, so that a replay within its lifetime still revokes what it gave).
 
 use super::{Ctx, Stores};
 use crate::domain::tenancy::MAX_ACCESS_TOKEN_TTL_SECONDS;
 use crate::domain::throttle::ACCOUNT;
 use crate::domain::Error;
-use crate::store::{MaintenanceStore, ThirdPartyStore};
+use crate::store::{MaintenanceStore, OAuthStore, ThirdPartyStore};
 use std::future::Future;
 
 /// Rows deleted per call.
@@ -33,6 +35,7 @@ pub struct Pruned {
     pub webhook_events: usize,
     pub audit: usize,
     pub thirdparty_flows: usize,
+    pub oauth_codes: usize,
 }
 
 /// Calls `batch` until it deletes fewer than a batch, at most `MAX_BATCHES` times.
@@ -65,5 +68,6 @@ pub async fn prune<S: Stores>(cx: &Ctx<'_, S>) -> Result<Pruned, Error> {
         webhook_events: drain(|| cx.db.prune_webhook_events(received_before, BATCH)).await?,
         audit: drain(|| cx.db.prune_audit(written_before, BATCH)).await?,
         thirdparty_flows: drain(|| cx.db.prune_flows(now, BATCH)).await?,
+        oauth_codes: drain(|| cx.db.prune_codes(now, BATCH)).await?,
     })
 }
