@@ -11,13 +11,14 @@
 //!    ▼
 //! service/  the use cases — sign-up, sign-in, refresh, introspection, revocation, operators,
 //!    │       apps and tenants, API keys, members, audit, end-user state, billing, email
-//!    │       delivery, verification, password resets, passwordless, self-service — written
+//!    │       delivery, verification, password resets, passwordless, self-service, the OAuth
+//!    │       authorization server of each tenant — written
 //!    │       once, natively, generic over the ports (`service::Stores`), with time, randomness
 //!    │       and configuration passed in. Everything that decides something lives here or below.
 //!    ▼
 //! domain/   pure Rust: ids, names, emails, passwords, secrets, keys, tokens, sessions,
 //!    │       throttling, tenancy, users, members, authorization, policy, webhook signatures,
-//!    │       emailed challenges, email delivery, link URLs.
+//!    │       emailed challenges, email delivery, link URLs, the OAuth server's rules.
 //!    │       No I/O, no clock, no randomness of its own.
 //!    ▼
 //! store/    ports (traits in domain terms) and adapters: `d1` (all SQL, generic over an SQL

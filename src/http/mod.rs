@@ -3,8 +3,9 @@
 //! (`error`). A handler is parse → call → respond; it holds no rule of its own.
 //!
 //! `routes` (the route table) and `dto` (the response bodies) are pure and compile natively,
-//! so `tests/openapi.rs` can check `/openapi.json` against both; so is the console's header
-//! policy (`console`, whose serving part is wasm32 only). Everything else is wasm32 only and
+//! so `tests/openapi.rs` can check `/openapi.json` against both; so are the console's header
+//! policy (`console`, whose serving part is wasm32 only) and the OAuth server's pages
+//! (`pages`: their HTML, escaping and Content-Security-Policy). Everything else is wasm32 only and
 //! may depend on `worker`; nothing below `http` may depend on it.
 //!
 //! - `entry`: the fetch and scheduled events; `context`: bindings, configuration, clock;
@@ -15,7 +16,8 @@
 //!   (apps, tenants, users, and their progress), `email` (delivery, outbox, dead letters),
 //!   `recovery` (verification, password resets, passwordless), `account` (an end user's own
 //!   password, sessions, leaving), `thirdparty` (a tenant's identity providers, and sign-in
-//!   through them).
+//!   through them), `authorization` (a tenant's OAuth 2.1 server: metadata, the authorization
+//!   pages, the token endpoint, registration, clients, an end user's grants).
 //! - `queue`: the email queue's consumer and the mailer it posts to; `federation`: the
 //!   requests to identity providers and the WebCrypto check of their signatures.
 //! - `console`: the operators' console (static assets through the `ASSETS` binding).

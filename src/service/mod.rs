@@ -29,6 +29,8 @@
 //!   `recovery` (email verification, password resets of end users and operators),
 //!   `passwordless` and `account` (an end user's own password, sessions and leaving a tenant).
 //! - `thirdparty`: a tenant's identity providers and sign-in through them (OIDC, GitHub).
+//! - `oauth`: a tenant's OAuth 2.1 authorization server — settings, clients, the sign-in and
+//!   consent pages, the token endpoint, dynamic registration, an end user's grants.
 
 pub mod account;
 pub mod api_keys;

@@ -18,8 +18,9 @@
 //! `users` (end users and their faces), `sessions`, `throttle` (sign-in counting shared by
 //! users and operators), `members`, `audit` (the log as read back), `user_state` (roles, plans,
 //! listing, faces, metadata), `billing` (webhook secret and events), `maintenance` (pruning
-//! what is past its use) and `thirdparty` (providers, flows, identities).
-//! what is past its use) and `deletion` (deleting apps, tenants and users in bounded steps).
+//! what is past its use), `thirdparty` (providers, flows, identities), `oauth` (the OAuth
+//! server's settings, clients, codes, consents) and `deletion` (deleting apps, tenants and
+//! users in bounded steps).
 #![expect(
     async_fn_in_trait,
     reason = "the worker is single-threaded: futures need no Send bound"

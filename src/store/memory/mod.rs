@@ -12,7 +12,8 @@
 //! (operators and memberships), `users` (end users, sign-in counting, sessions), `user_state`
 //! (roles, plans, faces, metadata, webhook, audit log), `email` (delivery settings,
 //! challenges, send counts, outbox, dead letters, self-service), `thirdparty` (providers,
-//! flows, identities), `deletion` (deleting apps, tenants and users in bounded steps). `queue`
+//! flows, identities), `oauth` (the OAuth server's settings, clients, codes, consents),
+//! `deletion` (deleting apps, tenants and users in bounded steps). `queue`
 //! is the memory `MailQueue`.
 
 mod deletion;
