@@ -154,9 +154,13 @@ pub fn parse_scope(raw: &str) -> Option<Vec<String>> {
     (scopes.len() <= MAX_SCOPES).then_some(scopes)
 }
 
-/// A client's id: `tsc_` and 22 base64url characters (128 random bits).
+/// A client's id: a registered client's `tsc_` and 22 base64url characters (128 random bits),
+/// or the `https` URL of a Client ID Metadata Document (the client describes itself there).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientId(String);
+
+/// Longest metadata-document client id.
+pub const MAX_DOCUMENT_CLIENT_ID_BYTES: usize = 255;
 
 impl ClientId {
     /// A new id from 16 random bytes.
@@ -164,14 +168,43 @@ impl ClientId {
         ClientId(format!("tsc_{}", B64URL.encode(random)))
     }
 
-    /// Parses a client id of this shape; anything else names no client.
+    /// Parses a client id of either shape; anything else names no client. A document's URL
+    /// is `https` on a host the worker may call (no IP literal of a private range, no
+    /// `localhost`), with a path, without query, fragment or credentials.
     pub fn parse(raw: &str) -> Option<Self> {
-        let body = raw.strip_prefix("tsc_")?;
-        (body.len() == 22
-            && body
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .then(|| ClientId(raw.to_owned()))
+        if let Some(body) = raw.strip_prefix("tsc_") {
+            return (body.len() == 22
+                && body
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            .then(|| ClientId(raw.to_owned()));
+        }
+        Self::parse_document_url(raw)
+    }
+
+    fn parse_document_url(raw: &str) -> Option<Self> {
+        if raw.len() > MAX_DOCUMENT_CLIENT_ID_BYTES || !raw.starts_with("https://") {
+            return None;
+        }
+        let url = WebUrl::parse_provider_url(raw, "client_id").ok()?;
+        let rest = &url.as_str()["https://".len()..];
+        let path = &rest[rest.find('/')?..];
+        // Compared byte for byte with the document's own `client_id`: only the normalised
+        // form (lower-case scheme and host) is an id.
+        (url.as_str() == raw && path.len() > 1 && !raw.contains('?'))
+            .then(|| ClientId(raw.to_owned()))
+    }
+
+    /// True for the URL of a Client ID Metadata Document.
+    pub fn is_document(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+
+    /// The document's URL, for a document client id.
+    pub fn document_url(&self) -> Option<WebUrl> {
+        self.is_document()
+            .then(|| WebUrl::parse_provider_url(&self.0, "client_id").ok())
+            .flatten()
     }
 
     /// The id as text.
@@ -592,6 +625,110 @@ impl Client {
         }
         super::secret::hex(&hasher.finalize())
     }
+}
+
+/// Largest Client ID Metadata Document read, in bytes.
+pub const DOCUMENT_MAX_BYTES: usize = 5 * 1024;
+/// How long a Client ID Metadata Document's host has to answer, in seconds.
+pub const DOCUMENT_TIMEOUT_SECONDS: u64 = 5;
+/// How long a fetched document is kept (in KV) before it is fetched again, in seconds.
+pub const DOCUMENT_CACHE_SECONDS: u64 = 3600;
+
+#[derive(Deserialize)]
+struct DocumentIn {
+    client_id: String,
+    #[serde(default)]
+    client_name: Option<String>,
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    grant_types: Option<Vec<String>>,
+    #[serde(default)]
+    response_types: Option<Vec<String>>,
+    #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// The client a Client ID Metadata Document describes, as a public client of the tenant whose
+/// `settings` it is used under: its `client_id` must be the URL it was fetched from, its
+/// `redirect_uris` valid, its method `none` (the only one offered to such clients here), its
+/// grants within `authorization_code` and `refresh_token`, and its scopes those of its `scope`
+/// the tenant offers (all the tenant's when it names none). Why not, otherwise.
+pub fn client_of_document(
+    id: &ClientId,
+    body: &[u8],
+    app: &AppId,
+    tenant: &TenantId,
+    settings: &OAuthSettings,
+    now: Timestamp,
+) -> Result<Client, String> {
+    if body.len() > DOCUMENT_MAX_BYTES {
+        return Err("the document is larger than 5 KB".to_owned());
+    }
+    let doc: DocumentIn =
+        serde_json::from_slice(body).map_err(|_| "the document is not client metadata".to_owned())?;
+    if doc.client_id != id.as_str() {
+        return Err("the document's client_id is not its URL".to_owned());
+    }
+    if doc.response_types.is_some_and(|t| t.iter().any(|t| t != "code")) {
+        return Err("the document asks for a response type other than code".to_owned());
+    }
+    if doc.token_endpoint_auth_method.as_deref().is_some_and(|m| m != "none") {
+        return Err("the document's client authenticates with a method not offered here".to_owned());
+    }
+    let scopes: Vec<String> = match doc.scope.as_deref() {
+        None => settings.scopes.keys().cloned().collect(),
+        Some(raw) => parse_scope(raw)
+            .ok_or_else(|| "the document's scope does not parse".to_owned())?
+            .into_iter()
+            .filter(|s| settings.scopes.contains_key(s))
+            .collect(),
+    };
+    let grants = doc.grant_types.unwrap_or_else(|| {
+        vec![
+            "authorization_code".to_owned(),
+            "refresh_token".to_owned(),
+        ]
+    });
+    if grants.iter().any(|g| g == "client_credentials") {
+        return Err("a document's client cannot use client_credentials".to_owned());
+    }
+    let host = id
+        .document_url()
+        .map(|u| u.authority().to_owned())
+        .unwrap_or_default();
+    let name = doc
+        .client_name
+        .filter(|n| !n.trim().is_empty())
+        .map(|n| n.chars().take(MAX_CLIENT_NAME_CHARS).collect::<String>())
+        .unwrap_or_else(|| host.clone());
+    let shape = ClientSpec {
+        name: Some(name),
+        client_type: Some("public".to_owned()),
+        redirect_uris: Some(doc.redirect_uris),
+        grant_types: Some(grants),
+        scopes: Some(scopes),
+        auth_method: Some("none".to_owned()),
+    }
+    .check_new(settings)
+    .map_err(|e| e.to_string())?;
+    Ok(Client {
+        app_id: app.clone(),
+        tenant_id: tenant.clone(),
+        id: id.clone(),
+        name: shape.name,
+        client_type: shape.client_type,
+        auth_method: shape.auth_method,
+        redirect_uris: shape.redirect_uris,
+        grant_types: shape.grant_types,
+        scopes: shape.scopes,
+        status: ClientStatus::Active,
+        secret_hash: None,
+        tokens_revoked_before: None,
+        created_at: now,
+        updated_at: now,
+    })
 }
 
 /// Checks a PKCE `code_verifier` (RFC 7636 §4.1: 43 to 128 unreserved characters) against
@@ -1209,6 +1346,62 @@ mod tests {
         assert!(key.csrf_matches("cookie-1", &csrf));
         assert!(!key.csrf_matches("cookie-2", &csrf));
         assert!(!key.csrf_matches("", &key.csrf("").unwrap()));
+    }
+
+    #[test]
+    fn document_client_ids_are_https_urls_of_public_hosts_with_a_path() {
+        assert!(ClientId::parse("https://client.example/oauth/client.json").is_some());
+        assert!(ClientId::parse("https://client.example/oauth/client.json")
+            .unwrap()
+            .is_document());
+        for bad in [
+            "http://client.example/c.json",
+            "https://client.example",
+            "https://client.example/",
+            "https://127.0.0.1/c.json",
+            "https://10.0.0.1/c.json",
+            "https://localhost/c.json",
+            "https://[::1]/c.json",
+            "https://user@client.example/c.json",
+            "https://client.example/c.json?x=1",
+            "https://client.example/c.json#f",
+            "https://CLIENT.example/c.json",
+            "tsc_short",
+        ] {
+            assert!(ClientId::parse(bad).is_none(), "{bad}");
+        }
+        let long = format!("https://client.example/{}", "a".repeat(300));
+        assert!(ClientId::parse(&long).is_none());
+    }
+
+    #[test]
+    fn a_document_describes_a_public_client_of_the_tenant() {
+        let id = ClientId::parse("https://client.example/c.json").unwrap();
+        let app = AppId::parse("a").unwrap();
+        let doc = |extra: &str| {
+            format!(
+                r#"{{"client_id":"https://client.example/c.json","client_name":"Doc","redirect_uris":["http://127.0.0.1/cb"]{extra}}}"#
+            )
+        };
+        let client = client_of_document(&id, doc("").as_bytes(), &app, &TenantId::public(), &settings(), NOW).unwrap();
+        assert_eq!(client.client_type, ClientType::Public);
+        assert_eq!(client.auth_method, AuthMethod::None);
+        assert_eq!(client.scopes, vec!["mcp:tools"]);
+        assert_eq!(client.name, "Doc");
+        let other = ClientId::parse("https://client.example/other.json").unwrap();
+        assert!(client_of_document(&other, doc("").as_bytes(), &app, &TenantId::public(), &settings(), NOW).is_err());
+        for extra in [
+            r#","token_endpoint_auth_method":"client_secret_basic""#,
+            r#","grant_types":["client_credentials"]"#,
+            r#","response_types":["token"]"#,
+        ] {
+            assert!(client_of_document(&id, doc(extra).as_bytes(), &app, &TenantId::public(), &settings(), NOW).is_err(), "{extra}");
+        }
+        let scoped = client_of_document(&id, doc(r#","scope":"mcp:tools admin""#).as_bytes(), &app, &TenantId::public(), &settings(), NOW).unwrap();
+        assert_eq!(scoped.scopes, vec!["mcp:tools"]);
+        let big = format!("{}{}", doc(""), " ".repeat(DOCUMENT_MAX_BYTES));
+        assert!(client_of_document(&id, big.as_bytes(), &app, &TenantId::public(), &settings(), NOW).is_err());
+        assert!(client_of_document(&id, b"not json", &app, &TenantId::public(), &settings(), NOW).is_err());
     }
 
     #[test]

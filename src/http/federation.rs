@@ -1,10 +1,12 @@
-//! The worker's side of the `Federation` port: requests to identity providers over the
-//! platform's `fetch`, and JWS signature checks with WebCrypto.
+//! The worker's side of the `Federation` port: requests to identity providers (and to OAuth
+//! clients' metadata documents) over the platform's `fetch`, and JWS signature checks with
+//! WebCrypto.
 //!
-//! A request goes only to the URL it names (one of the provider's configured URLs), follows
-//! no redirect (a 3xx is an answer, which the use case refuses), must be answered — body
-//! included — within `OUTBOUND_TIMEOUT_SECONDS`, and its body is read as a stream and refused
-//! past `MAX_OUTBOUND_BODY_BYTES`. Reasons of failure name no header, form or body.
+//! A request goes only to the URL it names (one of the provider's configured URLs, or a
+//! checked client id), follows no redirect (a 3xx is an answer, which the use case refuses),
+//! must be answered — body included — within its `limits` (`OUTBOUND_TIMEOUT_SECONDS` for
+//! providers), and its body is read as a stream and refused past them
+//! (`MAX_OUTBOUND_BODY_BYTES` for providers). Reasons of failure name no header, form or body.
 //!
 //! Signatures: RSA (`RS*`, `PS*`) and ECDSA (`ES*`) with `crypto.subtle` — nothing of RSA or
 //! P-256 is compiled into the wasm — and Ed25519 in Rust (`domain::jose::verify_eddsa`).
@@ -13,7 +15,6 @@ use crate::domain::jose::{verify_eddsa, Jwk, JwsAlgorithm};
 use crate::domain::Error;
 use crate::store::{
     OutboundMethod, OutboundRequest, OutboundResponse, ProviderHttp, SignatureVerifier,
-    MAX_OUTBOUND_BODY_BYTES, OUTBOUND_TIMEOUT_SECONDS,
 };
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
@@ -30,6 +31,7 @@ pub struct WorkerFederation;
 
 impl ProviderHttp for WorkerFederation {
     async fn send(&self, request: &OutboundRequest) -> Result<OutboundResponse, String> {
+        let limits = request.limits;
         let built = || -> worker::Result<Request> {
             let headers = Headers::new();
             for (name, value) in &request.headers {
@@ -66,14 +68,14 @@ impl ProviderHttp for WorkerFederation {
                 .ok()
                 .flatten()
                 .and_then(|v| v.parse::<usize>().ok());
-            if declared.is_some_and(|n| n > MAX_OUTBOUND_BODY_BYTES) {
+            if declared.is_some_and(|n| n > limits.max_body_bytes) {
                 return Err("the answer is too large".to_owned());
             }
             let mut body = Vec::new();
             if let Ok(mut stream) = response.stream() {
                 while let Some(chunk) = stream.next().await {
                     let chunk = chunk.map_err(|_| "the answer was cut".to_owned())?;
-                    if body.len() + chunk.len() > MAX_OUTBOUND_BODY_BYTES {
+                    if body.len() + chunk.len() > limits.max_body_bytes {
                         return Err("the answer is too large".to_owned());
                     }
                     body.extend_from_slice(&chunk);
@@ -81,12 +83,12 @@ impl ProviderHttp for WorkerFederation {
             }
             Ok(OutboundResponse { status, body })
         };
-        let timeout = Delay::from(Duration::from_secs(OUTBOUND_TIMEOUT_SECONDS));
+        let timeout = Delay::from(Duration::from_secs(limits.timeout_seconds));
         let outcome = match select(Box::pin(exchange), Box::pin(timeout)).await {
             Either::Left((answer, _)) => answer,
             Either::Right(_) => {
                 controller.abort();
-                Err(format!("no answer within {OUTBOUND_TIMEOUT_SECONDS} s"))
+                Err(format!("no answer within {} s", limits.timeout_seconds))
             }
         };
         outcome

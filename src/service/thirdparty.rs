@@ -53,7 +53,7 @@ use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{
     DeletionStore, Federation, OutboundMethod, OutboundRequest, ProviderHttp, Settlement,
-    ThirdPartyStore, UserStore, MAX_OUTBOUND_BODY_BYTES,
+    OutboundLimits, ThirdPartyStore, UserStore, MAX_OUTBOUND_BODY_BYTES,
 };
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -208,6 +208,7 @@ async fn discover(net: &impl ProviderHttp, issuer: &WebUrl) -> Result<Endpoints,
         url: discovery_url(issuer)?,
         headers: vec![("Accept", "application/json".to_owned())],
         form: None,
+        limits: OutboundLimits::PROVIDER,
     };
     let doc: DiscoveryDocument = call(net, &request, "discovery").await?;
     endpoints_of(issuer, &doc)
@@ -611,6 +612,7 @@ fn token_request<S: Stores>(
         url: provider.endpoints.token_endpoint.clone(),
         headers,
         form: Some(form.finish()),
+        limits: OutboundLimits::PROVIDER,
     })
 }
 
@@ -680,6 +682,7 @@ async fn oidc_profile<S: Stores>(
                     ("Authorization", format!("Bearer {token}")),
                 ],
                 form: None,
+                limits: OutboundLimits::PROVIDER,
             };
             let info: UserInfo = call(net, &request, "userinfo endpoint").await?;
             if info.sub != claims.sub {
@@ -729,6 +732,7 @@ async fn signing_key<S: Stores>(
         url: url.clone(),
         headers: vec![("Accept", "application/json".to_owned())],
         form: None,
+        limits: OutboundLimits::PROVIDER,
     };
     let set = Rc::new(JwkSet::parse(&fetch(net, &request, "jwks").await?)?);
     {
@@ -775,6 +779,7 @@ async fn github_person<S: Stores>(
                 ("X-GitHub-Api-Version", "2022-11-28".to_owned()),
             ],
             form: None,
+            limits: OutboundLimits::PROVIDER,
         })
     };
     let user: GithubUser = call(net, &get("/user")?, "user API").await?;

@@ -435,6 +435,15 @@ pub trait EdgeStore {
         tokens: &ClientTokens,
         now: Timestamp,
     ) -> Result<(), Error>;
+    /// A Client ID Metadata Document fetched lately (`Some(None)`: its fetch failed lately).
+    async fn find_client_document(&self, id: &ClientId) -> Result<Option<Option<String>>, Error>;
+    /// Keeps a fetched document (or `None`: that its fetch failed) for `ttl_seconds`.
+    async fn put_client_document(
+        &self,
+        id: &ClientId,
+        document: Option<&str>,
+        ttl_seconds: u64,
+    ) -> Result<(), Error>;
     /// Withdraws it: none of the client's `client_credentials` tokens is active any more.
     async fn delete_client_tokens(
         &self,
@@ -1130,6 +1139,23 @@ pub struct OutboundRequest {
     pub headers: Vec<(&'static str, String)>,
     /// An `application/x-www-form-urlencoded` body (`POST` only).
     pub form: Option<String>,
+    /// How long the answer may take and how large it may be.
+    pub limits: OutboundLimits,
+}
+
+/// The bounds of one outbound request: a slower or larger answer is a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundLimits {
+    pub timeout_seconds: u64,
+    pub max_body_bytes: usize,
+}
+
+impl OutboundLimits {
+    /// Identity providers: `OUTBOUND_TIMEOUT_SECONDS`, `MAX_OUTBOUND_BODY_BYTES`.
+    pub const PROVIDER: OutboundLimits = OutboundLimits {
+        timeout_seconds: OUTBOUND_TIMEOUT_SECONDS,
+        max_body_bytes: MAX_OUTBOUND_BODY_BYTES,
+    };
 }
 
 impl std::fmt::Debug for OutboundRequest {
@@ -1172,9 +1198,10 @@ pub const MAX_OUTBOUND_BODY_BYTES: usize = 256 * 1024;
 /// How long a provider has to answer one request, in seconds.
 pub const OUTBOUND_TIMEOUT_SECONDS: u64 = 10;
 
-/// The network towards identity providers (`fetch` in the worker, an in-process provider in
-/// tests): one request, no redirect followed, answered within `OUTBOUND_TIMEOUT_SECONDS`, body
-/// at most `MAX_OUTBOUND_BODY_BYTES` — or why not (without secrets, for the log).
+/// The network towards identity providers and OAuth clients' metadata documents (`fetch` in
+/// the worker, an in-process server in tests): one request, no redirect followed, answered
+/// within the request's `limits` (time and body size) — or why not (without secrets, for the
+/// log).
 pub trait ProviderHttp {
     async fn send(&self, request: &OutboundRequest) -> Result<OutboundResponse, String>;
 }
