@@ -39,7 +39,7 @@ use crate::domain::tenancy::{App, Tenant};
 use crate::domain::token::{self, AccessClaims, CLIENT_TOKEN_TYPE, OAUTH_TOKEN_TYPE};
 use crate::domain::user::{UserId, UserStatus};
 use crate::domain::Error;
-use crate::store::{EdgeStore, OAuthStore, UserStore};
+use crate::store::{EdgeStore, OAuthStore, SessionStore, UserStore};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use serde_json::json;
@@ -1082,6 +1082,13 @@ async fn refresh<S: Stores>(
         .refresh_token
         .as_deref()
         .ok_or_else(|| token_error("invalid_request", "refresh_token is required"))?;
+    if let Some(asked) = request.scope.as_deref() {
+        // Checked before the token rotates: a refused request must use nothing up, or the
+        // client, left with a token already rotated away, would be taken for a thief.
+        if let Some(granted) = granted_scope(cx, place, client, presented).await? {
+            narrower_scope(asked, &granted)?;
+        }
+    }
     let (session, successor) =
         match sessions::rotate(cx, place.app, place.tenant, presented, Some(&client.id)).await {
             Ok(rotated) => rotated,
@@ -1098,20 +1105,9 @@ async fn refresh<S: Stores>(
         .grant
         .clone()
         .ok_or_else(|| Error::Internal("a client's session without its grant".to_owned()))?;
-    // A narrower scope may be asked for this access token (RFC 6749 §6), never a wider one.
-    let granted: Vec<String> = parse_scope(&grant.scope).unwrap_or_default();
     let scope = match request.scope.as_deref() {
         None => grant.scope.clone(),
-        Some(raw) => match parse_scope(raw) {
-            Some(asked) if asked.iter().all(|s| granted.contains(s)) => asked.join(" "),
-            _ => {
-                return Err(token_error(
-                    "invalid_scope",
-                    "the scope asked for is wider than the grant",
-                )
-                .into())
-            }
-        },
+        Some(asked) => narrower_scope(asked, &grant.scope)?,
     };
     let (access_token, expires_in) = sign(cx, place, &session, &grant, &scope).await?;
     Ok(TokenResponse {
@@ -1120,6 +1116,41 @@ async fn refresh<S: Stores>(
         refresh_token: Some(successor),
         scope,
     })
+}
+
+/// The scope of the grant a presented refresh token of `client` belongs to, when it is one of
+/// this tenant's (else the rotation refuses the token).
+async fn granted_scope<S: Stores>(
+    cx: &Ctx<'_, S>,
+    place: &Place<'_>,
+    client: &Client,
+    presented: &str,
+) -> Result<Option<String>, Error> {
+    let Some(token) = PlainSecret::from_client(SecretKind::RefreshToken, presented) else {
+        return Ok(None);
+    };
+    Ok(cx
+        .db
+        .find_by_refresh_token(&token.hash())
+        .await?
+        .map(|found| found.session)
+        .filter(|s| s.app_id == place.app.id && s.tenant_id == place.tenant.id)
+        .and_then(|s| s.grant)
+        .filter(|g| g.client_id == client.id)
+        .map(|g| g.scope))
+}
+
+/// A narrower scope may be asked for an access token of a grant (RFC 6749 §6), never a wider
+/// one: the scope asked for, or `invalid_scope`.
+fn narrower_scope(asked: &str, granted: &str) -> Result<String, TokenError> {
+    let granted: Vec<String> = parse_scope(granted).unwrap_or_default();
+    match parse_scope(asked) {
+        Some(asked) if asked.iter().all(|s| granted.contains(s)) => Ok(asked.join(" ")),
+        _ => Err(token_error(
+            "invalid_scope",
+            "the scope asked for is wider than the grant",
+        )),
+    }
 }
 
 /// `client_credentials`: a token whose subject is the (confidential) client itself, with the
