@@ -242,7 +242,9 @@ async fn publish_users<S: Stores>(
 
 /// `PATCH /admin/apps/{app}/tenants/{tenant}/clients/{client}` — `clients:write`: name,
 /// redirect URIs, grant types, scopes, status. Disabling a client revokes every grant it
-/// holds; a pending client (registered under `approval`) becomes usable when set `active`.
+/// holds — its sessions, its codes not yet exchanged and its `client_credentials` tokens, for
+/// good: enabling it again brings none back; a pending client (registered under `approval`)
+/// becomes usable when set `active`.
 pub async fn update_client<S: Stores>(
     cx: &Ctx<'_, S>,
     caller: &Principal,
@@ -266,16 +268,24 @@ pub async fn update_client<S: Stores>(
         ));
     }
     let shape = spec.check_change(stored.shape(), &settings)?;
+    let status = status.unwrap_or(stored.status);
+    let end_grants = status != ClientStatus::Active && stored.status == ClientStatus::Active;
     let client = Client {
         name: shape.name,
         redirect_uris: shape.redirect_uris,
         grant_types: shape.grant_types,
         scopes: shape.scopes,
-        status: status.unwrap_or(stored.status),
+        status,
+        // What the store writes with the end of its grants: enabled again, the client's
+        // earlier tokens stay revoked.
+        tokens_revoked_before: if end_grants {
+            Some(cx.now)
+        } else {
+            stored.tokens_revoked_before
+        },
         updated_at: cx.now,
         ..stored.clone()
     };
-    let end_grants = client.status != ClientStatus::Active && stored.status == ClientStatus::Active;
     if end_grants {
         // Withdrawn from introspection before D1 changes: a failure here changes nothing.
         cx.edge.delete_client_tokens(app_id, tenant_id, &id).await?;

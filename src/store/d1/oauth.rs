@@ -350,6 +350,29 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
         ];
         if end_grants_too {
             statements.extend(end_grants(app, tenant, id, now, audit));
+            let done = "app_id = ?1 AND tenant_id = ?2 AND EXISTS \
+                 (SELECT 1 FROM audit_log WHERE id = ?5) AND ?4 = ?4";
+            let args = || {
+                vec![
+                    text(app.as_str()),
+                    text(tenant.as_str()),
+                    text(id.as_str()),
+                    time(now),
+                    text(&audit.id.to_string()),
+                ]
+            };
+            statements.push(Statement::new(
+                format!(
+                    "UPDATE oauth_clients SET tokens_revoked_before = ?4 WHERE id = ?3 AND {done}"
+                ),
+                args(),
+            ));
+            statements.push(Statement::new(
+                format!(
+                    "DELETE FROM oauth_codes WHERE client_id = ?3 AND used_at IS NULL AND {done}"
+                ),
+                args(),
+            ));
         }
         let results = self.batch(statements).await?;
         if !first_changed(&results)? {
