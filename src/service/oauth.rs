@@ -1128,8 +1128,9 @@ async fn refresh<S: Stores>(
     })
 }
 
-/// The scope of the grant a presented refresh token of `client` belongs to, when it is one of
-/// this tenant's (else the rotation refuses the token).
+/// The scope of the grant whose current refresh token of `client` in this tenant is
+/// `presented`, the grant still live; else `None`, and the rotation decides (an older token
+/// is the theft it detects).
 async fn granted_scope<S: Stores>(
     cx: &Ctx<'_, S>,
     place: &Place<'_>,
@@ -1143,8 +1144,10 @@ async fn granted_scope<S: Stores>(
         .db
         .find_by_refresh_token(&token.hash())
         .await?
+        .filter(|found| found.generation == found.session.generation)
         .map(|found| found.session)
         .filter(|s| s.app_id == place.app.id && s.tenant_id == place.tenant.id)
+        .filter(|s| s.revoked_at.is_none() && !s.is_expired(cx.now))
         .and_then(|s| s.grant)
         .filter(|g| g.client_id == client.id)
         .map(|g| g.scope))

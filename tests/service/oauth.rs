@@ -1599,6 +1599,21 @@ fn a_refresh_may_narrow_the_scope_but_never_widen_it() {
         whole.scope, "mcp:tools mcp:read",
         "the grant keeps its scopes"
     );
+    // An older token is still the theft it was, whatever scope it asks for.
+    p.w.advance_ms(31_000);
+    let stolen = p.token(TokenRequest {
+        grant_type: Some("refresh_token".to_owned()),
+        refresh_token: Some(refresh_of(&narrowed)),
+        client_id: Some(client.id.to_string()),
+        scope: Some("mcp:read admin".to_owned()),
+        ..TokenRequest::default()
+    });
+    assert_eq!(error_of(stolen), "invalid_grant");
+    assert_eq!(
+        error_of(p.refresh(&client, &refresh_of(&whole))),
+        "invalid_grant",
+        "the grant is revoked"
+    );
 }
 
 #[test]
