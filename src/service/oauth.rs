@@ -39,7 +39,7 @@ use crate::domain::tenancy::{App, Tenant};
 use crate::domain::token::{self, AccessClaims, CLIENT_TOKEN_TYPE, OAUTH_TOKEN_TYPE};
 use crate::domain::user::{UserId, UserStatus};
 use crate::domain::Error;
-use crate::store::{EdgeStore, OAuthStore, UserStore};
+use crate::store::{EdgeStore, OAuthStore, SessionStore, UserStore};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use serde_json::json;
@@ -242,7 +242,9 @@ async fn publish_users<S: Stores>(
 
 /// `PATCH /admin/apps/{app}/tenants/{tenant}/clients/{client}` — `clients:write`: name,
 /// redirect URIs, grant types, scopes, status. Disabling a client revokes every grant it
-/// holds; a pending client (registered under `approval`) becomes usable when set `active`.
+/// holds — its sessions, its codes not yet exchanged and its `client_credentials` tokens, for
+/// good: enabling it again brings none back; a pending client (registered under `approval`)
+/// becomes usable when set `active`.
 pub async fn update_client<S: Stores>(
     cx: &Ctx<'_, S>,
     caller: &Principal,
@@ -266,16 +268,24 @@ pub async fn update_client<S: Stores>(
         ));
     }
     let shape = spec.check_change(stored.shape(), &settings)?;
+    let status = status.unwrap_or(stored.status);
+    let end_grants = status != ClientStatus::Active && stored.status == ClientStatus::Active;
     let client = Client {
         name: shape.name,
         redirect_uris: shape.redirect_uris,
         grant_types: shape.grant_types,
         scopes: shape.scopes,
-        status: status.unwrap_or(stored.status),
+        status,
+        // What the store writes with the end of its grants: enabled again, the client's
+        // earlier tokens stay revoked.
+        tokens_revoked_before: if end_grants {
+            Some(cx.now)
+        } else {
+            stored.tokens_revoked_before
+        },
         updated_at: cx.now,
         ..stored.clone()
     };
-    let end_grants = client.status != ClientStatus::Active && stored.status == ClientStatus::Active;
     if end_grants {
         // Withdrawn from introspection before D1 changes: a failure here changes nothing.
         cx.edge.delete_client_tokens(app_id, tenant_id, &id).await?;
@@ -1099,6 +1109,13 @@ async fn refresh<S: Stores>(
         .refresh_token
         .as_deref()
         .ok_or_else(|| token_error("invalid_request", "refresh_token is required"))?;
+    if let Some(asked) = request.scope.as_deref() {
+        // Checked before the token rotates: a refused request must use nothing up, or the
+        // client, left with a token already rotated away, would be taken for a thief.
+        if let Some(granted) = granted_scope(cx, place, client, presented).await? {
+            narrower_scope(asked, &granted)?;
+        }
+    }
     let (session, successor) =
         match sessions::rotate(cx, place.app, place.tenant, presented, Some(&client.id)).await {
             Ok(rotated) => rotated,
@@ -1115,20 +1132,9 @@ async fn refresh<S: Stores>(
         .grant
         .clone()
         .ok_or_else(|| Error::Internal("a client's session without its grant".to_owned()))?;
-    // A narrower scope may be asked for this access token (RFC 6749 §6), never a wider one.
-    let granted: Vec<String> = parse_scope(&grant.scope).unwrap_or_default();
     let scope = match request.scope.as_deref() {
         None => grant.scope.clone(),
-        Some(raw) => match parse_scope(raw) {
-            Some(asked) if asked.iter().all(|s| granted.contains(s)) => asked.join(" "),
-            _ => {
-                return Err(token_error(
-                    "invalid_scope",
-                    "the scope asked for is wider than the grant",
-                )
-                .into())
-            }
-        },
+        Some(asked) => narrower_scope(asked, &grant.scope)?,
     };
     let (access_token, expires_in) = sign(cx, place, &session, &grant, &scope).await?;
     Ok(TokenResponse {
@@ -1137,6 +1143,44 @@ async fn refresh<S: Stores>(
         refresh_token: Some(successor),
         scope,
     })
+}
+
+/// The scope of the grant whose current refresh token of `client` in this tenant is
+/// `presented`, the grant still live; else `None`, and the rotation decides (an older token
+/// is the theft it detects).
+async fn granted_scope<S: Stores>(
+    cx: &Ctx<'_, S>,
+    place: &Place<'_>,
+    client: &Client,
+    presented: &str,
+) -> Result<Option<String>, Error> {
+    let Some(token) = PlainSecret::from_client(SecretKind::RefreshToken, presented) else {
+        return Ok(None);
+    };
+    Ok(cx
+        .db
+        .find_by_refresh_token(&token.hash())
+        .await?
+        .filter(|found| found.generation == found.session.generation)
+        .map(|found| found.session)
+        .filter(|s| s.app_id == place.app.id && s.tenant_id == place.tenant.id)
+        .filter(|s| s.revoked_at.is_none() && !s.is_expired(cx.now))
+        .and_then(|s| s.grant)
+        .filter(|g| g.client_id == client.id)
+        .map(|g| g.scope))
+}
+
+/// A narrower scope may be asked for an access token of a grant (RFC 6749 §6), never a wider
+/// one: the scope asked for, or `invalid_scope`.
+fn narrower_scope(asked: &str, granted: &str) -> Result<String, TokenError> {
+    let granted: Vec<String> = parse_scope(granted).unwrap_or_default();
+    match parse_scope(asked) {
+        Some(asked) if asked.iter().all(|s| granted.contains(s)) => Ok(asked.join(" ")),
+        _ => Err(token_error(
+            "invalid_scope",
+            "the scope asked for is wider than the grant",
+        )),
+    }
 }
 
 /// `client_credentials`: a token whose subject is the (confidential) client itself, with the

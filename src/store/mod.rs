@@ -1378,8 +1378,10 @@ pub trait OAuthStore {
     ) -> Result<Vec<Client>, Error>;
     /// Writes a client's changed name, redirect URIs, grant types, scopes and status, with
     /// the audit entry. With `end_grants`, every live session the client holds is revoked
-    /// (and its user's edge document bumped) in the same batch. `None` when there is no such
-    /// client; else the users whose grants were revoked.
+    /// (and its user's edge document bumped), its codes not yet exchanged are deleted and its
+    /// `client_credentials` tokens issued before `now` revoked (`tokens_revoked_before`), in
+    /// the same batch. `None` when there is no such client; else the users whose grants were
+    /// revoked.
     async fn update_client(
         &self,
         client: &Client,

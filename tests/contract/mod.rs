@@ -28,6 +28,7 @@ pub mod edge_sync;
 pub mod email;
 pub mod fixtures;
 pub mod maintenance;
+pub mod oauth;
 pub mod operators;
 pub mod steps;
 pub mod tenancy;
@@ -157,6 +158,19 @@ macro_rules! contract_suite {
                 deletion::an_erasure_makes_the_audit_entries_naming_the_user_name_the_deletion_in_batches,
                 deletion::a_deletion_records_its_progress_forgets_its_user_when_done_and_is_pruned_later,
                 deletion::a_tenant_deletion_left_from_before_its_app_was_made_again_finds_nothing_of_the_namesake,
+                oauth::oauth_settings_round_trip_and_an_unknown_tenant_has_none,
+                oauth::clients_are_created_once_found_in_their_tenant_and_listed_by_id_in_pages,
+                oauth::an_update_keeps_the_secret_hash_type_method_creation_and_revocation_time,
+                oauth::ending_a_clients_grants_revokes_its_live_sessions_codes_and_tokens_and_bumps_its_users_documents,
+                oauth::deleting_a_client_takes_its_codes_and_consents_and_revokes_its_live_sessions,
+                oauth::a_code_needs_its_users_face_and_is_redeemed_once,
+                oauth::an_expired_code_or_one_of_a_suspended_user_is_not_redeemed,
+                oauth::a_consent_is_put_replaced_and_found_only_for_a_face,
+                oauth::codes_expired_before_a_time_are_pruned_in_bounded_batches,
+                oauth::a_presented_token_rotates_only_for_the_holder_of_its_session,
+                oauth::a_users_deletion_from_a_tenant_takes_its_codes_and_consents_there_only,
+                oauth::a_tenant_deletion_takes_its_settings_clients_codes_consents_and_grants,
+                oauth::an_app_deletion_takes_every_oauth_row_of_the_app_and_nothing_of_another,
             }
         }
     };

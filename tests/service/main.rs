@@ -13,6 +13,7 @@ mod failures;
 mod introspection;
 mod maintenance;
 mod members;
+mod oauth;
 mod operators;
 mod passwordless;
 mod recovery;

@@ -8,7 +8,7 @@ use super::sessions::{refresh_token_insert, session_insert};
 use super::tenancy::LIVE_TENANT;
 use super::{
     audit_insert, corrupt, first_changed, json_list, opt_text, rows, size, text, time, SqlBackend,
-    SqlStore, Statement,
+    SqlStore, SqlValue, Statement,
 };
 use crate::domain::audit::AuditEntry;
 use crate::domain::ids::{AppId, TenantId};
@@ -259,7 +259,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                 Statement::new(
                     format!(
                         "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) \
-                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, ?12, ?13 \
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?12, ?13 \
                          WHERE EXISTS (SELECT 1 FROM tenants WHERE app_id = ?1 AND id = ?2 \
                          AND {LIVE_TENANT})"
                     ),
@@ -277,6 +277,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                         opt_text(client.secret_hash.as_ref().map(SecretHash::as_str)),
                         time(client.created_at),
                         time(client.updated_at),
+                        client.tokens_revoked_before.map_or(SqlValue::Null, time),
                     ],
                 ),
                 audit_insert(audit, true),
@@ -357,6 +358,29 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
         ];
         if end_grants_too {
             statements.extend(end_grants(app, tenant, id, now, audit));
+            let done = "app_id = ?1 AND tenant_id = ?2 AND EXISTS \
+                 (SELECT 1 FROM audit_log WHERE id = ?5) AND ?4 = ?4";
+            let args = || {
+                vec![
+                    text(app.as_str()),
+                    text(tenant.as_str()),
+                    text(id.as_str()),
+                    time(now),
+                    text(&audit.id.to_string()),
+                ]
+            };
+            statements.push(Statement::new(
+                format!(
+                    "UPDATE oauth_clients SET tokens_revoked_before = ?4 WHERE id = ?3 AND {done}"
+                ),
+                args(),
+            ));
+            statements.push(Statement::new(
+                format!(
+                    "DELETE FROM oauth_codes WHERE client_id = ?3 AND used_at IS NULL AND {done}"
+                ),
+                args(),
+            ));
         }
         let results = self.batch(statements).await?;
         if !first_changed(&results)? {

@@ -178,7 +178,11 @@ impl OAuthStore for MemoryStore {
         s.check_audit(audit)?;
         let updated = Client {
             secret_hash: stored.secret_hash.clone(),
-            tokens_revoked_before: stored.tokens_revoked_before,
+            tokens_revoked_before: if end_grants {
+                Some(now)
+            } else {
+                stored.tokens_revoked_before
+            },
             created_at: stored.created_at,
             client_type: stored.client_type,
             auth_method: stored.auth_method,
@@ -186,6 +190,12 @@ impl OAuthStore for MemoryStore {
         };
         s.oauth_clients.insert(key, updated);
         let users = if end_grants {
+            s.oauth_codes.retain(|_, c| {
+                !(c.app_id == *app
+                    && c.tenant_id == *tenant
+                    && c.client_id == *id
+                    && c.used.is_none())
+            });
             s.end_grants(app, tenant, id, now)
         } else {
             Vec::new()

@@ -1,0 +1,2011 @@
+//! The OAuth 2.1 authorization server of a tenant (`service::oauth`): settings and clients
+//! under `/admin`, the sign-in and consent pages, the token endpoint (codes with PKCE, refresh
+//! rotation, client authentication, `client_credentials`), and OAuth tokens at introspection,
+//! revocation and `/auth/me`.
+
+use crate::world::*;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use futures_executor::block_on;
+use std::collections::HashMap;
+use tessera::domain::authz::Principal;
+use tessera::domain::ids::{AppId, TenantId};
+use tessera::domain::member::{MembershipType, OperatorRole};
+use tessera::domain::oauth::{
+    AuthMethod, Client, ClientSpec, ClientStatus, ClientType, OAuthSettings, Registration,
+};
+use tessera::domain::page::PageRequest;
+use tessera::domain::secret::{PlainSecret, SecretKind};
+use tessera::domain::user::UserId;
+use tessera::domain::Error;
+use tessera::service::introspection::{self, Introspection};
+use tessera::service::members::{self, Invitation};
+use tessera::service::oauth::{
+    self, Browser, PageContext, PageForm, PageOutcome, TokenFailure, TokenRequest, TokenResponse,
+};
+use tessera::service::{operators, principal, sessions};
+use tessera::store::OAuthStore;
+
+/// RFC 7636's example verifier and its S256 challenge.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const REDIRECT: &str = "https://app.example/cb";
+const ISSUER: &str = "https://tessera.test/apps/shop/tenants/acme";
+/// The CSRF cookie of the browser in these tests (any value the browser holds).
+const CSRF_COOKIE: &str = "csrf-cookie-of-the-browser";
+const USER: &str = "ann@example.com";
+
+/// The app `shop` with its tenant `acme` offering two scopes, an introspection key, and the
+/// user `ann@example.com`.
+struct Place {
+    w: World,
+    owner: Principal,
+    shop: AppId,
+    acme: TenantId,
+    key: String,
+    user: UserId,
+}
+
+fn scopes_settings() -> OAuthSettings {
+    OAuthSettings {
+        scopes: [
+            ("mcp:tools".to_owned(), "Use your tools".to_owned()),
+            ("mcp:read".to_owned(), "Read your files".to_owned()),
+        ]
+        .into_iter()
+        .collect(),
+        ..OAuthSettings::default()
+    }
+}
+
+fn place() -> Place {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    block_on(oauth::put_settings(
+        &w.cx(),
+        &owner,
+        &shop,
+        &acme,
+        scopes_settings(),
+    ))
+    .expect("settings");
+    let key = w.api_key(&owner, &shop, &acme, &["introspect"]);
+    let user = signup(&w, &shop, &acme, USER).user.face.user_id;
+    Place {
+        w,
+        owner,
+        shop,
+        acme,
+        key,
+        user,
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn public_spec(name: &str) -> ClientSpec {
+    ClientSpec {
+        name: Some(name.to_owned()),
+        client_type: Some("public".to_owned()),
+        redirect_uris: Some(strings(&[REDIRECT])),
+        scopes: Some(strings(&["mcp:tools", "mcp:read"])),
+        ..ClientSpec::default()
+    }
+}
+
+fn confidential_spec(method: Option<&str>, grants: &[&str]) -> ClientSpec {
+    ClientSpec {
+        name: Some("Backend".to_owned()),
+        client_type: Some("confidential".to_owned()),
+        redirect_uris: Some(strings(&[REDIRECT])),
+        grant_types: Some(strings(grants)),
+        scopes: Some(strings(&["mcp:tools", "mcp:read"])),
+        auth_method: method.map(str::to_owned),
+    }
+}
+
+impl Place {
+    fn create(&self, spec: ClientSpec) -> Result<(Client, Option<PlainSecret>), Error> {
+        block_on(oauth::create_client(
+            &self.w.cx(),
+            &self.owner,
+            &self.shop,
+            &self.acme,
+            spec,
+        ))
+    }
+
+    fn public_client(&self) -> Client {
+        self.create(public_spec("Claude")).expect("public client").0
+    }
+
+    /// A confidential client registered with `method` (the default when `None`) for
+    /// `grants`; with its secret.
+    fn confidential(&self, method: Option<&str>, grants: &[&str]) -> (Client, String) {
+        let (client, secret) = self
+            .create(confidential_spec(method, grants))
+            .expect("confidential client");
+        (client, secret.expect("a secret").expose().to_owned())
+    }
+
+    fn patch(
+        &self,
+        client: &Client,
+        spec: ClientSpec,
+        status: Option<ClientStatus>,
+    ) -> Result<Client, Error> {
+        block_on(oauth::update_client(
+            &self.w.cx(),
+            &self.owner,
+            &self.shop,
+            &self.acme,
+            client.id.as_str(),
+            spec,
+            status,
+        ))
+    }
+
+    fn disable(&self, client: &Client) {
+        self.patch(client, ClientSpec::default(), Some(ClientStatus::Disabled))
+            .expect("disabled");
+    }
+
+    fn authorize(&self, query: &str, session: Option<&str>) -> PageOutcome {
+        let browser = Browser {
+            csrf_cookie: CSRF_COOKIE,
+            session,
+        };
+        block_on(oauth::authorize(
+            &self.w.cx(),
+            &self.shop,
+            &self.acme,
+            query,
+            &browser,
+        ))
+        .expect("authorize")
+    }
+
+    fn submit(&self, form: PageForm, csrf_cookie: &str, session: Option<&str>) -> PageOutcome {
+        let browser = Browser {
+            csrf_cookie,
+            session,
+        };
+        block_on(oauth::submit(
+            &self.w.cx(),
+            &self.shop,
+            &self.acme,
+            form,
+            &browser,
+            None,
+        ))
+        .expect("submit")
+    }
+
+    /// Signs `who` in with `secret` at the sign-in page of `query`.
+    fn sign_in_form(&self, query: &str, who: &str, secret: &str) -> PageOutcome {
+        let context = sign_in_page(self.authorize(query, None));
+        self.submit(
+            PageForm {
+                step: Some("signin".to_owned()),
+                csrf: Some(context.csrf),
+                request: Some(query.to_owned()),
+                email: Some(who.to_owned()),
+                password: Some(secret.to_owned()),
+                decision: None,
+            },
+            CSRF_COOKIE,
+            None,
+        )
+    }
+
+    /// The sign-in cookie of `who`, through the sign-in page.
+    fn cookie(&self, query: &str, who: &str) -> String {
+        match self.sign_in_form(query, who, PASSWORD) {
+            PageOutcome::SignedIn { session, .. } => session,
+            other => panic!("not signed in: {other:?}"),
+        }
+    }
+
+    /// Posts the consent page of `query` with `decision`.
+    fn decide(&self, query: &str, cookie: &str, decision: &str) -> PageOutcome {
+        let context = consent_page(self.authorize(query, Some(cookie)));
+        self.submit(
+            PageForm {
+                step: Some("consent".to_owned()),
+                csrf: Some(context.csrf),
+                request: Some(query.to_owned()),
+                decision: Some(decision.to_owned()),
+                ..PageForm::default()
+            },
+            CSRF_COOKIE,
+            Some(cookie),
+        )
+    }
+
+    /// A code for the user of the place, through sign-in and consent (the page is skipped
+    /// once the user consented).
+    fn code(&self, client: &Client) -> String {
+        let query = query(client, &[]);
+        let cookie = self.cookie(&query, USER);
+        let outcome = match self.authorize(&query, Some(&cookie)) {
+            PageOutcome::Consent { .. } => self.decide(&query, &cookie, "approve"),
+            skipped => skipped,
+        };
+        to_client(outcome)["code"].clone()
+    }
+
+    fn token(&self, request: TokenRequest) -> Result<TokenResponse, TokenFailure> {
+        block_on(oauth::token(&self.w.cx(), &self.shop, &self.acme, request))
+    }
+
+    /// Exchanges `code` as the public `client` with the right verifier and redirect.
+    fn exchange(&self, client: &Client, code: &str) -> Result<TokenResponse, TokenFailure> {
+        self.token(code_request(client, code))
+    }
+
+    /// The tokens of a grant of the user to the public `client`.
+    fn grant(&self, client: &Client) -> TokenResponse {
+        let code = self.code(client);
+        self.exchange(client, &code).expect("exchanged")
+    }
+
+    fn refresh(&self, client: &Client, refresh: &str) -> Result<TokenResponse, TokenFailure> {
+        self.token(TokenRequest {
+            grant_type: Some("refresh_token".to_owned()),
+            refresh_token: Some(refresh.to_owned()),
+            client_id: Some(client.id.to_string()),
+            ..TokenRequest::default()
+        })
+    }
+
+    fn client_credentials(&self, client: &Client, secret: &str) -> TokenResponse {
+        self.token(basic(client, secret, "client_credentials"))
+            .expect("a client_credentials token")
+    }
+
+    fn introspect(&self, token: &str) -> Introspection {
+        introspect(&self.w, &self.shop, &self.acme, &self.key, token).expect("introspection")
+    }
+
+    fn active(&self, token: &str) -> bool {
+        !matches!(self.introspect(token), Introspection::Inactive)
+    }
+
+    fn revoke(&self, token: &str) {
+        block_on(async {
+            let cx = self.w.cx();
+            let client =
+                introspection::revocation_client(&cx, &self.shop, &self.acme, Some(&self.key))
+                    .await?;
+            introspection::revoke_token(&cx, &client, token).await
+        })
+        .expect("revoked");
+    }
+
+    fn me(&self, token: &str) -> Result<tessera::service::users::EndUser, Error> {
+        block_on(introspection::me(
+            &self.w.cx(),
+            &self.shop,
+            &self.acme,
+            Some(token),
+        ))
+    }
+}
+
+/// The query of an authorization request of `client`, with `changes` (an empty value drops
+/// the parameter).
+fn query(client: &Client, changes: &[(&str, &str)]) -> String {
+    let mut params: Vec<(&str, String)> = vec![
+        ("response_type", "code".to_owned()),
+        ("client_id", client.id.to_string()),
+        ("redirect_uri", REDIRECT.to_owned()),
+        ("code_challenge", CHALLENGE.to_owned()),
+        ("code_challenge_method", "S256".to_owned()),
+        ("state", "st-1".to_owned()),
+        ("scope", "mcp:tools".to_owned()),
+    ];
+    for (name, value) in changes {
+        params.retain(|(n, _)| n != name);
+        if !value.is_empty() {
+            params.push((name, (*value).to_owned()));
+        }
+    }
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in &params {
+        query.append_pair(name, value);
+    }
+    query.finish()
+}
+
+fn code_request(client: &Client, code: &str) -> TokenRequest {
+    TokenRequest {
+        grant_type: Some("authorization_code".to_owned()),
+        code: Some(code.to_owned()),
+        redirect_uri: Some(REDIRECT.to_owned()),
+        code_verifier: Some(VERIFIER.to_owned()),
+        client_id: Some(client.id.to_string()),
+        ..TokenRequest::default()
+    }
+}
+
+/// A request of `grant` authenticated with HTTP Basic.
+fn basic(client: &Client, secret: &str, grant: &str) -> TokenRequest {
+    TokenRequest {
+        grant_type: Some(grant.to_owned()),
+        basic: Some((client.id.to_string(), secret.to_owned())),
+        ..TokenRequest::default()
+    }
+}
+
+fn sign_in_page(outcome: PageOutcome) -> PageContext {
+    match outcome {
+        PageOutcome::SignIn { context, .. } => context,
+        other => panic!("not the sign-in page: {other:?}"),
+    }
+}
+
+fn consent_page(outcome: PageOutcome) -> PageContext {
+    match outcome {
+        PageOutcome::Consent { context, .. } => context,
+        other => panic!("not the consent page: {other:?}"),
+    }
+}
+
+/// The query parameters of a redirect to the client (which must go to `REDIRECT`).
+fn to_client(outcome: PageOutcome) -> HashMap<String, String> {
+    let PageOutcome::ToClient(location) = outcome else {
+        panic!("not sent back to the client: {outcome:?}");
+    };
+    let (base, query) = location.split_once('?').expect("a query");
+    assert_eq!(base, REDIRECT);
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The RFC 6749 error code of a failed token request.
+fn error_of(result: Result<TokenResponse, TokenFailure>) -> &'static str {
+    match result {
+        Err(TokenFailure::OAuth(e)) => e.code,
+        other => panic!("not an OAuth error: {other:?}"),
+    }
+}
+
+fn refresh_of(response: &TokenResponse) -> String {
+    response
+        .refresh_token
+        .as_ref()
+        .expect("a refresh token")
+        .expose()
+        .to_owned()
+}
+
+/// The decoded JSON of part `n` of a JWT (0: header, 1: claims).
+fn jwt_part(token: &str, n: usize) -> serde_json::Value {
+    let part = token.split('.').nth(n).expect("a JWT part");
+    serde_json::from_slice(&B64URL.decode(part).expect("base64url")).expect("JSON")
+}
+
+/// Invites, accepts and signs in `who` with `roles` in `app_id`; its principal.
+fn member(
+    w: &World,
+    owner: &Principal,
+    app_id: &AppId,
+    who: &str,
+    roles: &[OperatorRole],
+) -> Principal {
+    let (_, token) = block_on(members::invite(
+        &w.cx(),
+        owner,
+        app_id,
+        Invitation {
+            email: email(who),
+            membership_type: MembershipType::Member,
+            roles: roles.to_vec(),
+            tenant_id: None,
+        },
+    ))
+    .expect("invited");
+    block_on(members::accept(
+        &w.cx(),
+        token.expose(),
+        &password(PASSWORD),
+        None,
+    ))
+    .expect("accepted");
+    let signed = block_on(operators::signin(
+        &w.cx(),
+        email(who),
+        &password(PASSWORD),
+        None,
+        None,
+    ))
+    .expect("operator sign-in");
+    block_on(principal::principal(
+        &w.cx(),
+        Some(&signed.token.access_token),
+    ))
+    .expect("principal")
+}
+
+// ------------------------------------------------------------------ settings
+
+#[test]
+fn settings_are_the_defaults_until_set_then_replaced_whole() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    let get = || block_on(oauth::get_settings(&w.cx(), &owner, &shop, &acme));
+    let defaults = get().unwrap();
+    assert_eq!(defaults, OAuthSettings::default());
+    assert_eq!(defaults.registration, Registration::Off);
+    assert!(!defaults.client_id_metadata_documents);
+    assert!(defaults.scopes.is_empty());
+    assert_eq!(defaults.access_token_ttl_seconds, 900);
+    let put = |settings: OAuthSettings| {
+        block_on(oauth::put_settings(&w.cx(), &owner, &shop, &acme, settings))
+    };
+    let wanted = OAuthSettings {
+        access_token_ttl_seconds: 600,
+        ..scopes_settings()
+    };
+    assert_eq!(put(wanted.clone()).unwrap(), wanted);
+    assert_eq!(get().unwrap(), wanted);
+    assert_eq!(
+        put(OAuthSettings::default()).unwrap(),
+        OAuthSettings::default()
+    );
+    assert_eq!(get().unwrap(), OAuthSettings::default(), "replaced whole");
+    let nowhere = block_on(oauth::get_settings(
+        &w.cx(),
+        &owner,
+        &shop,
+        &tenant("nowhere"),
+    ));
+    assert_eq!(nowhere.unwrap_err(), Error::TenantNotFound);
+    let nowhere = block_on(oauth::put_settings(
+        &w.cx(),
+        &owner,
+        &shop,
+        &tenant("nowhere"),
+        OAuthSettings::default(),
+    ));
+    assert_eq!(nowhere.unwrap_err(), Error::TenantNotFound);
+}
+
+#[test]
+fn settings_out_of_bounds_or_asking_for_what_is_not_available_yet_are_refused() {
+    let p = place();
+    let put = |settings: OAuthSettings| {
+        block_on(oauth::put_settings(
+            &p.w.cx(),
+            &p.owner,
+            &p.shop,
+            &p.acme,
+            settings,
+        ))
+    };
+    let mut bad_name = scopes_settings();
+    bad_name
+        .scopes
+        .insert("two words".to_owned(), String::new());
+    let mut long_description = scopes_settings();
+    long_description
+        .scopes
+        .insert("long".to_owned(), "x".repeat(201));
+    let refused = [
+        bad_name,
+        long_description,
+        OAuthSettings {
+            access_token_ttl_seconds: 59,
+            ..scopes_settings()
+        },
+        OAuthSettings {
+            access_token_ttl_seconds: 86_401,
+            ..scopes_settings()
+        },
+        OAuthSettings {
+            registration: Registration::Open,
+            ..scopes_settings()
+        },
+        OAuthSettings {
+            registration: Registration::Approval,
+            ..scopes_settings()
+        },
+        OAuthSettings {
+            client_id_metadata_documents: true,
+            ..scopes_settings()
+        },
+    ];
+    for settings in refused {
+        let answer = put(settings.clone());
+        assert!(
+            matches!(answer, Err(Error::Validation(_))),
+            "{settings:?}: {answer:?}"
+        );
+    }
+    let kept = block_on(oauth::get_settings(&p.w.cx(), &p.owner, &p.shop, &p.acme)).unwrap();
+    assert_eq!(kept, scopes_settings(), "nothing refused was written");
+}
+
+#[test]
+fn the_mcp_admin_role_manages_clients_and_a_support_member_or_a_stranger_may_not() {
+    let p = place();
+    let admin = member(
+        &p.w,
+        &p.owner,
+        &p.shop,
+        "mcp@example.com",
+        &[OperatorRole::McpAdmin],
+    );
+    let support = member(
+        &p.w,
+        &p.owner,
+        &p.shop,
+        "support@example.com",
+        &[OperatorRole::Support],
+    );
+    let cx = p.w.cx();
+    let (shop, acme) = (&p.shop, &p.acme);
+    block_on(oauth::put_settings(
+        &cx,
+        &admin,
+        shop,
+        acme,
+        scopes_settings(),
+    ))
+    .unwrap();
+    assert_eq!(
+        block_on(oauth::get_settings(&cx, &admin, shop, acme)).unwrap(),
+        scopes_settings()
+    );
+    let (client, _) = block_on(oauth::create_client(
+        &cx,
+        &admin,
+        shop,
+        acme,
+        public_spec("A"),
+    ))
+    .unwrap();
+    let page = PageRequest {
+        limit: 10,
+        after: None,
+    };
+    assert_eq!(
+        block_on(oauth::list_clients(&cx, &admin, shop, acme, &page))
+            .unwrap()
+            .items,
+        std::slice::from_ref(&client)
+    );
+    let id = client.id.as_str();
+    block_on(oauth::get_client(&cx, &admin, shop, acme, id)).unwrap();
+    for who in [&support, &stranger()] {
+        let forbidden =
+            |r: Result<(), Error>| assert!(matches!(r, Err(Error::Forbidden(_))), "{r:?}");
+        forbidden(block_on(oauth::get_settings(&cx, who, shop, acme)).map(drop));
+        forbidden(block_on(oauth::put_settings(&cx, who, shop, acme, scopes_settings())).map(drop));
+        forbidden(block_on(oauth::create_client(&cx, who, shop, acme, public_spec("B"))).map(drop));
+        forbidden(block_on(oauth::list_clients(&cx, who, shop, acme, &page)).map(drop));
+        forbidden(block_on(oauth::get_client(&cx, who, shop, acme, id)).map(drop));
+        forbidden(
+            block_on(oauth::update_client(
+                &cx,
+                who,
+                shop,
+                acme,
+                id,
+                ClientSpec::default(),
+                Some(ClientStatus::Disabled),
+            ))
+            .map(drop),
+        );
+        forbidden(block_on(oauth::delete_client(&cx, who, shop, acme, id)));
+    }
+    block_on(oauth::delete_client(&cx, &admin, shop, acme, id)).unwrap();
+}
+
+// ------------------------------------------------------------------ clients
+
+#[test]
+fn a_public_client_has_no_secret_and_a_confidential_one_is_shown_its_secret_once_and_stored_as_its_hash(
+) {
+    let p = place();
+    let (public, secret) = p.create(public_spec("Claude")).unwrap();
+    assert!(secret.is_none());
+    assert!(public.id.as_str().starts_with("tsc_"));
+    assert_eq!(public.client_type, ClientType::Public);
+    assert_eq!(public.auth_method, AuthMethod::None);
+    assert_eq!(public.status, ClientStatus::Active);
+    assert_eq!(public.secret_hash, None);
+    assert_eq!(
+        public
+            .grant_types
+            .iter()
+            .map(|g| g.as_str())
+            .collect::<Vec<_>>(),
+        ["authorization_code", "refresh_token"],
+        "the default grants"
+    );
+    let (confidential, secret) = p
+        .create(confidential_spec(None, &["client_credentials"]))
+        .unwrap();
+    let secret = secret.expect("shown once");
+    assert!(secret.expose().starts_with("tss_"));
+    assert_eq!(
+        confidential.auth_method,
+        AuthMethod::SecretBasic,
+        "the default"
+    );
+    let stored = block_on(p.w.db.find_client(&p.shop, &p.acme, &confidential.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.secret_hash, Some(secret.hash()));
+    assert_ne!(stored.secret_hash.unwrap().as_str(), secret.expose());
+    let read = block_on(oauth::get_client(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &p.acme,
+        confidential.id.as_str(),
+    ))
+    .unwrap();
+    assert_eq!(read, confidential, "reading it shows no secret again");
+    let post = p
+        .create(confidential_spec(
+            Some("client_secret_post"),
+            &["client_credentials"],
+        ))
+        .unwrap()
+        .0;
+    assert_eq!(post.auth_method, AuthMethod::SecretPost);
+}
+
+#[test]
+fn a_client_breaking_a_rule_is_not_created() {
+    let p = place();
+    let refused = [
+        ClientSpec {
+            scopes: Some(strings(&["admin"])),
+            ..public_spec("Unknown scope")
+        },
+        ClientSpec {
+            grant_types: Some(strings(&["client_credentials"])),
+            ..public_spec("Public with client credentials")
+        },
+        ClientSpec {
+            redirect_uris: Some(Vec::new()),
+            ..public_spec("Code without redirect")
+        },
+        ClientSpec {
+            redirect_uris: Some(strings(&["http://app.example/cb"])),
+            ..public_spec("Plain http")
+        },
+        ClientSpec {
+            auth_method: Some("client_secret_basic".to_owned()),
+            ..public_spec("Public with a secret")
+        },
+        confidential_spec(Some("none"), &["client_credentials"]),
+        ClientSpec {
+            grant_types: Some(strings(&["implicit"])),
+            ..public_spec("Implicit")
+        },
+        public_spec(""),
+        ClientSpec {
+            client_type: Some("trusted".to_owned()),
+            ..public_spec("Type")
+        },
+    ];
+    for spec in refused {
+        let answer = p.create(spec.clone());
+        assert!(
+            matches!(answer, Err(Error::Validation(_))),
+            "{spec:?}: {answer:?}"
+        );
+    }
+    let page = PageRequest {
+        limit: 10,
+        after: None,
+    };
+    let listed = block_on(oauth::list_clients(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &p.acme,
+        &page,
+    ));
+    assert!(listed.unwrap().items.is_empty());
+}
+
+#[test]
+fn clients_are_listed_by_id_in_pages() {
+    let p = place();
+    let mut ids: Vec<String> = (0..5)
+        .map(|n| {
+            p.create(public_spec(&format!("c{n}")))
+                .unwrap()
+                .0
+                .id
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    let list = |after: Option<String>| {
+        block_on(oauth::list_clients(
+            &p.w.cx(),
+            &p.owner,
+            &p.shop,
+            &p.acme,
+            &PageRequest { limit: 2, after },
+        ))
+        .unwrap()
+    };
+    let mut seen: Vec<String> = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = list(after);
+        pages += 1;
+        seen.extend(page.items.iter().map(|c| c.id.to_string()));
+        let Some(cursor) = page.next_cursor else {
+            break;
+        };
+        after = PageRequest::parse(Some("2"), Some(&cursor)).unwrap().after;
+    }
+    assert_eq!(seen, ids);
+    assert_eq!(pages, 3);
+    // Another tenant lists none of them.
+    let bravo = p.w.tenant(&p.owner, &p.shop, "bravo");
+    let there = block_on(oauth::list_clients(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &bravo,
+        &PageRequest {
+            limit: 10,
+            after: None,
+        },
+    ));
+    assert!(there.unwrap().items.is_empty());
+}
+
+#[test]
+fn a_client_of_another_tenant_is_not_found_here() {
+    let p = place();
+    let client = p.public_client();
+    let bravo = p.w.tenant(&p.owner, &p.shop, "bravo");
+    let cx = p.w.cx();
+    let id = client.id.as_str();
+    for id in [id, "tsc_unknown", "not-a-client-id"] {
+        assert_eq!(
+            block_on(oauth::get_client(&cx, &p.owner, &p.shop, &bravo, id)).unwrap_err(),
+            Error::ClientNotFound,
+            "{id}"
+        );
+        assert_eq!(
+            block_on(oauth::update_client(
+                &cx,
+                &p.owner,
+                &p.shop,
+                &bravo,
+                id,
+                ClientSpec::default(),
+                Some(ClientStatus::Disabled),
+            ))
+            .unwrap_err(),
+            Error::ClientNotFound
+        );
+        assert_eq!(
+            block_on(oauth::delete_client(&cx, &p.owner, &p.shop, &bravo, id)).unwrap_err(),
+            Error::ClientNotFound
+        );
+    }
+    let here = block_on(oauth::get_client(&cx, &p.owner, &p.shop, &p.acme, id)).unwrap();
+    assert_eq!(here, client, "untouched in its own tenant");
+}
+
+#[test]
+fn a_patch_changes_only_what_it_names_and_never_the_type_method_or_secret() {
+    let p = place();
+    let (client, secret) = p.confidential(None, &["authorization_code", "client_credentials"]);
+    p.w.advance_ms(1_000);
+    let renamed = p
+        .patch(
+            &client,
+            ClientSpec {
+                name: Some("  Renamed  ".to_owned()),
+                ..ClientSpec::default()
+            },
+            None,
+        )
+        .unwrap();
+    assert_eq!(renamed.name, "Renamed");
+    assert_eq!(renamed.redirect_uris, client.redirect_uris);
+    assert_eq!(renamed.scopes, client.scopes);
+    assert_eq!(renamed.grant_types, client.grant_types);
+    assert_eq!(renamed.status, ClientStatus::Active);
+    assert_eq!(renamed.created_at, client.created_at);
+    assert_eq!(renamed.updated_at, p.w.now());
+    let stored = block_on(p.w.db.find_client(&p.shop, &p.acme, &client.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, renamed);
+    assert_eq!(
+        stored.secret_hash,
+        Some(
+            PlainSecret::from_client(SecretKind::ClientSecret, &secret)
+                .unwrap()
+                .hash()
+        )
+    );
+    let refused = [
+        (
+            ClientSpec {
+                client_type: Some("public".to_owned()),
+                ..ClientSpec::default()
+            },
+            None,
+        ),
+        (
+            ClientSpec {
+                auth_method: Some("client_secret_post".to_owned()),
+                ..ClientSpec::default()
+            },
+            None,
+        ),
+        (
+            ClientSpec {
+                scopes: Some(strings(&["undefined"])),
+                ..ClientSpec::default()
+            },
+            None,
+        ),
+        (
+            ClientSpec {
+                redirect_uris: Some(Vec::new()),
+                ..ClientSpec::default()
+            },
+            None,
+        ),
+        (
+            ClientSpec {
+                grant_types: Some(Vec::new()),
+                ..ClientSpec::default()
+            },
+            None,
+        ),
+        (ClientSpec::default(), Some(ClientStatus::Pending)),
+    ];
+    for (spec, status) in refused {
+        let answer = p.patch(&client, spec.clone(), status);
+        assert!(
+            matches!(answer, Err(Error::Validation(_))),
+            "{spec:?} {status:?}: {answer:?}"
+        );
+    }
+    let after = block_on(p.w.db.find_client(&p.shop, &p.acme, &client.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, renamed, "nothing refused was written");
+    // Without the code grant, no redirect URI is needed.
+    let narrowed = p
+        .patch(
+            &client,
+            ClientSpec {
+                grant_types: Some(strings(&["client_credentials"])),
+                redirect_uris: Some(Vec::new()),
+                ..ClientSpec::default()
+            },
+            None,
+        )
+        .unwrap();
+    assert!(narrowed.redirect_uris.is_empty());
+}
+
+#[test]
+fn disabling_a_client_revokes_its_grants_and_enabling_it_again_does_not_bring_them_back() {
+    let p = place();
+    let client = p.public_client();
+    let first = p.grant(&client);
+    let other = p.grant(&client);
+    assert!(p.active(&first.access_token));
+    let pending_code = p.code(&client);
+    p.disable(&client);
+    assert!(!p.active(&first.access_token));
+    assert!(!p.active(&other.access_token));
+    assert_eq!(
+        error_of(p.refresh(&client, &refresh_of(&first))),
+        "invalid_client"
+    );
+    assert_eq!(
+        error_of(p.exchange(&client, &pending_code)),
+        "invalid_client"
+    );
+    let refused = p.authorize(&query(&client, &[]), None);
+    assert!(
+        matches!(refused, PageOutcome::Refused { status: 400, .. }),
+        "{refused:?}"
+    );
+    p.patch(&client, ClientSpec::default(), Some(ClientStatus::Active))
+        .unwrap();
+    assert!(!p.active(&first.access_token));
+    assert_eq!(
+        error_of(p.refresh(&client, &refresh_of(&first))),
+        "invalid_grant"
+    );
+    assert_eq!(
+        error_of(p.refresh(&client, &refresh_of(&other))),
+        "invalid_grant"
+    );
+    assert_eq!(
+        error_of(p.exchange(&client, &pending_code)),
+        "invalid_grant",
+        "a code issued before the client was disabled"
+    );
+    let again = p.grant(&client);
+    assert!(p.active(&again.access_token), "a new grant works");
+}
+
+#[test]
+fn deleting_a_client_revokes_its_grants_and_forgets_it() {
+    let p = place();
+    let client = p.public_client();
+    let granted = p.grant(&client);
+    let pending_code = p.code(&client);
+    let kept = p.public_client();
+    let kept_grant = p.grant(&kept);
+    block_on(oauth::delete_client(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &p.acme,
+        client.id.as_str(),
+    ))
+    .unwrap();
+    assert!(!p.active(&granted.access_token));
+    assert_eq!(
+        error_of(p.refresh(&client, &refresh_of(&granted))),
+        "invalid_client"
+    );
+    let code = PlainSecret::from_client(SecretKind::AuthorizationCode, &pending_code).unwrap();
+    assert_eq!(block_on(p.w.db.find_code(&code.hash())).unwrap(), None);
+    assert_eq!(
+        block_on(p.w.db.find_consent(&p.shop, &p.acme, &p.user, &client.id)).unwrap(),
+        None
+    );
+    assert_eq!(
+        block_on(oauth::get_client(
+            &p.w.cx(),
+            &p.owner,
+            &p.shop,
+            &p.acme,
+            client.id.as_str()
+        ))
+        .unwrap_err(),
+        Error::ClientNotFound
+    );
+    assert_eq!(
+        block_on(oauth::delete_client(
+            &p.w.cx(),
+            &p.owner,
+            &p.shop,
+            &p.acme,
+            client.id.as_str()
+        ))
+        .unwrap_err(),
+        Error::ClientNotFound,
+        "once"
+    );
+    assert!(
+        p.active(&kept_grant.access_token),
+        "another client's grant stays"
+    );
+    assert!(p.refresh(&kept, &refresh_of(&kept_grant)).is_ok());
+}
+
+// ------------------------------------------------------------------ the pages
+
+#[test]
+fn without_a_sign_in_cookie_the_request_shows_the_sign_in_page() {
+    let p = place();
+    let client = p.public_client();
+    let query = query(&client, &[("scope", "mcp:tools mcp:read")]);
+    let PageOutcome::SignIn {
+        context,
+        status,
+        error,
+    } = p.authorize(&query, None)
+    else {
+        panic!("not the sign-in page");
+    };
+    assert_eq!((status, error), (200, None));
+    assert_eq!(context.issuer, ISSUER);
+    assert_eq!(context.tenant_id, p.acme);
+    assert_eq!(context.client_name, "Claude");
+    assert_eq!(context.redirect_host, "app.example");
+    assert_eq!(context.redirect_origin, "https://app.example");
+    assert_eq!(
+        context.scopes,
+        [
+            ("mcp:tools".to_owned(), "Use your tools".to_owned()),
+            ("mcp:read".to_owned(), "Read your files".to_owned()),
+        ]
+    );
+    assert_eq!(context.request, query);
+    assert!(!context.csrf.is_empty());
+    let again = sign_in_page(p.authorize(&query, None));
+    assert_eq!(
+        again.csrf, context.csrf,
+        "the token of this browser's cookie"
+    );
+    let garbage = sign_in_page(p.authorize(&query, Some("v1.garbage.1.mac")));
+    assert_eq!(
+        garbage.issuer, ISSUER,
+        "a cookie that does not verify is none"
+    );
+}
+
+#[test]
+fn a_wrong_password_shows_the_sign_in_page_again_and_the_right_one_signs_in() {
+    let p = place();
+    let client = p.public_client();
+    let query = query(&client, &[]);
+    let PageOutcome::SignIn { status, error, .. } = p.sign_in_form(&query, USER, "wrong password!")
+    else {
+        panic!("not the sign-in page");
+    };
+    assert_eq!(status, 401);
+    assert!(error.is_some());
+    let PageOutcome::SignIn { status, .. } = p.sign_in_form(&query, "nobody@example.com", PASSWORD)
+    else {
+        panic!("not the sign-in page");
+    };
+    assert_eq!(status, 401, "an unknown email reads the same");
+    let PageOutcome::SignedIn { location, session } = p.sign_in_form(&query, USER, PASSWORD) else {
+        panic!("not signed in");
+    };
+    assert_eq!(location, format!("{ISSUER}/oauth/authorize?{query}"));
+    assert!(session.starts_with("v1."));
+    let PageOutcome::Consent { context, email } = p.authorize(&query, Some(&session)) else {
+        panic!("not the consent page");
+    };
+    assert_eq!(email, USER);
+    assert_eq!(context.client_name, "Claude");
+    assert_eq!(context.request, query);
+}
+
+#[test]
+fn approving_sends_the_code_the_state_and_the_issuer_back_to_the_client() {
+    let p = place();
+    let client = p.public_client();
+    let query = query(&client, &[]);
+    let cookie = p.cookie(&query, USER);
+    let back = to_client(p.decide(&query, &cookie, "approve"));
+    assert!(back["code"].starts_with("tsa_"));
+    assert_eq!(back["state"], "st-1");
+    assert_eq!(back["iss"], ISSUER);
+    assert!(!back.contains_key("error"));
+    let code = PlainSecret::from_client(SecretKind::AuthorizationCode, &back["code"]).unwrap();
+    let stored = block_on(p.w.db.find_code(&code.hash())).unwrap().unwrap();
+    assert_eq!(stored.user_id, p.user);
+    assert_eq!(stored.client_id, client.id);
+    assert_eq!(stored.scope, "mcp:tools");
+    assert_eq!(stored.code_challenge, CHALLENGE);
+    assert_eq!(stored.redirect_uri, REDIRECT);
+    assert_eq!(stored.used, None);
+}
+
+#[test]
+fn denying_sends_access_denied_back_to_the_client_and_remembers_nothing() {
+    let p = place();
+    let client = p.public_client();
+    let query = query(&client, &[]);
+    let cookie = p.cookie(&query, USER);
+    let back = to_client(p.decide(&query, &cookie, "deny"));
+    assert_eq!(back["error"], "access_denied");
+    assert_eq!(back["state"], "st-1");
+    assert_eq!(back["iss"], ISSUER);
+    assert!(!back.contains_key("code"));
+    consent_page(p.authorize(&query, Some(&cookie)));
+}
+
+#[test]
+fn a_remembered_consent_skips_the_page_but_not_after_the_clients_redirect_uris_change() {
+    let p = place();
+    let client = p.public_client();
+    let query_tools = query(&client, &[("state", "again")]);
+    let cookie = p.cookie(&query_tools, USER);
+    to_client(p.decide(&query_tools, &cookie, "approve"));
+    let back = to_client(p.authorize(&query_tools, Some(&cookie)));
+    assert!(
+        back["code"].starts_with("tsa_"),
+        "no page: straight back with a code"
+    );
+    assert_eq!(back["state"], "again");
+    let wider = query(&client, &[("scope", "mcp:tools mcp:read")]);
+    consent_page(p.authorize(&wider, Some(&cookie)));
+    p.patch(
+        &client,
+        ClientSpec {
+            redirect_uris: Some(strings(&[REDIRECT, "https://other.example/cb"])),
+            ..ClientSpec::default()
+        },
+        None,
+    )
+    .unwrap();
+    consent_page(p.authorize(&query_tools, Some(&cookie)));
+    // Renaming it changes nothing the consent depends on.
+    to_client(p.decide(&query_tools, &cookie, "approve"));
+    p.patch(
+        &client,
+        ClientSpec {
+            name: Some("Claude 2".to_owned()),
+            ..ClientSpec::default()
+        },
+        None,
+    )
+    .unwrap();
+    to_client(p.authorize(&query_tools, Some(&cookie)));
+}
+
+#[test]
+fn a_form_without_this_browsers_csrf_token_does_nothing() {
+    let p = place();
+    let client = p.public_client();
+    let query = query(&client, &[]);
+    let cookie = p.cookie(&query, USER);
+    let csrf = consent_page(p.authorize(&query, Some(&cookie))).csrf;
+    let approve = |csrf: Option<String>, csrf_cookie: &str| {
+        p.submit(
+            PageForm {
+                step: Some("consent".to_owned()),
+                csrf,
+                request: Some(query.clone()),
+                decision: Some("approve".to_owned()),
+                ..PageForm::default()
+            },
+            csrf_cookie,
+            Some(&cookie),
+        )
+    };
+    let refusals = [
+        approve(None, CSRF_COOKIE),
+        approve(Some(String::new()), CSRF_COOKIE),
+        approve(Some(csrf.clone()), "another-browsers-cookie"),
+        approve(Some(csrf.clone()), ""),
+        approve(Some(format!("{csrf}x")), CSRF_COOKIE),
+    ];
+    for refused in refusals {
+        assert!(
+            matches!(refused, PageOutcome::Refused { status: 403, .. }),
+            "{refused:?}"
+        );
+    }
+    let sign_in = p.submit(
+        PageForm {
+            step: Some("signin".to_owned()),
+            csrf: None,
+            request: Some(query.clone()),
+            email: Some(USER.to_owned()),
+            password: Some(PASSWORD.to_owned()),
+            decision: None,
+        },
+        CSRF_COOKIE,
+        None,
+    );
+    assert!(matches!(sign_in, PageOutcome::Refused { status: 403, .. }));
+    assert_eq!(
+        block_on(p.w.db.find_consent(&p.shop, &p.acme, &p.user, &client.id)).unwrap(),
+        None,
+        "no consent was given"
+    );
+    consent_page(p.authorize(&query, Some(&cookie)));
+    to_client(approve(Some(csrf), CSRF_COOKIE));
+}
+
+#[test]
+fn an_unknown_client_or_a_foreign_redirect_is_refused_and_never_redirected_to() {
+    let p = place();
+    let client = p.public_client();
+    let bravo = p.w.tenant(&p.owner, &p.shop, "bravo");
+    let elsewhere = block_on(oauth::create_client(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &bravo,
+        ClientSpec {
+            scopes: None,
+            ..public_spec("Elsewhere")
+        },
+    ))
+    .unwrap()
+    .0;
+    let unknown = tessera::domain::oauth::ClientId::generate([42; 16]);
+    let queries = [
+        query(&client, &[("client_id", unknown.as_str())]),
+        query(&client, &[("client_id", "not-a-client")]),
+        query(&client, &[("client_id", "")]),
+        query(&client, &[("client_id", elsewhere.id.as_str())]),
+        query(&client, &[("redirect_uri", "https://evil.example/cb")]),
+        query(&client, &[("redirect_uri", "https://app.example/cb/")]),
+        query(&client, &[("redirect_uri", "")]),
+        format!(
+            "{}&redirect_uri=https%3A%2F%2Fevil.example%2Fcb",
+            query(&client, &[])
+        ),
+    ];
+    let cookie = p.cookie(&query(&client, &[]), USER);
+    for q in &queries {
+        for session in [None, Some(cookie.as_str())] {
+            let outcome = p.authorize(q, session);
+            assert!(
+                matches!(outcome, PageOutcome::Refused { status: 400, .. }),
+                "{q}: {outcome:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_bad_parameter_of_a_trusted_client_goes_back_to_it_with_the_error() {
+    let p = place();
+    let client = p.public_client();
+    let error_for = |changes: &[(&str, &str)]| {
+        let back = to_client(p.authorize(&query(&client, changes), None));
+        assert_eq!(back["state"], "st-1");
+        assert_eq!(back["iss"], ISSUER);
+        assert!(!back.contains_key("code"));
+        back["error"].clone()
+    };
+    assert_eq!(error_for(&[("code_challenge", "")]), "invalid_request");
+    assert_eq!(
+        error_for(&[("code_challenge_method", "")]),
+        "invalid_request"
+    );
+    assert_eq!(
+        error_for(&[("code_challenge_method", "plain")]),
+        "invalid_request"
+    );
+    assert_eq!(error_for(&[("code_challenge", "short")]), "invalid_request");
+    assert_eq!(
+        error_for(&[("response_type", "token")]),
+        "unsupported_response_type"
+    );
+    assert_eq!(error_for(&[("scope", "mcp:tools admin")]), "invalid_scope");
+    assert_eq!(
+        error_for(&[("resource", "http://mcp.example/")]),
+        "invalid_target"
+    );
+    // A scope the client holds but the tenant no longer offers.
+    block_on(oauth::put_settings(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &p.acme,
+        OAuthSettings {
+            scopes: [("mcp:tools".to_owned(), "Use your tools".to_owned())]
+                .into_iter()
+                .collect(),
+            ..OAuthSettings::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(error_for(&[("scope", "mcp:read")]), "invalid_scope");
+    sign_in_page(p.authorize(&query(&client, &[]), None));
+}
+
+#[test]
+fn a_suspended_users_cookie_no_longer_counts() {
+    let p = place();
+    let client = p.public_client();
+    let query = query(&client, &[]);
+    let cookie = p.cookie(&query, USER);
+    let csrf = consent_page(p.authorize(&query, Some(&cookie))).csrf;
+    p.w.suspend(&p.owner, &p.shop, &p.acme, &p.user);
+    sign_in_page(p.authorize(&query, Some(&cookie)));
+    let approve = p.submit(
+        PageForm {
+            step: Some("consent".to_owned()),
+            csrf: Some(csrf),
+            request: Some(query.clone()),
+            decision: Some("approve".to_owned()),
+            ..PageForm::default()
+        },
+        CSRF_COOKIE,
+        Some(&cookie),
+    );
+    assert!(
+        matches!(approve, PageOutcome::SignIn { status: 401, .. }),
+        "{approve:?}"
+    );
+    let PageOutcome::SignIn { status, .. } = p.sign_in_form(&query, USER, PASSWORD) else {
+        panic!("not the sign-in page");
+    };
+    assert_eq!(status, 403, "the password is right, the account suspended");
+}
+
+#[test]
+fn a_sign_in_cookie_holds_only_at_its_tenant_and_for_fifteen_minutes() {
+    let p = place();
+    let client = p.public_client();
+    let query = query(&client, &[]);
+    let cookie = p.cookie(&query, USER);
+    let bravo = p.w.tenant(&p.owner, &p.shop, "bravo");
+    block_on(oauth::put_settings(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &bravo,
+        scopes_settings(),
+    ))
+    .unwrap();
+    let there = block_on(oauth::create_client(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &bravo,
+        public_spec("There"),
+    ))
+    .unwrap()
+    .0;
+    let browser = Browser {
+        csrf_cookie: CSRF_COOKIE,
+        session: Some(&cookie),
+    };
+    let at_bravo = block_on(oauth::authorize(
+        &p.w.cx(),
+        &p.shop,
+        &bravo,
+        &self::query(&there, &[]),
+        &browser,
+    ))
+    .unwrap();
+    sign_in_page(at_bravo);
+    p.w.advance_ms(15 * 60 * 1000 - 1_000);
+    consent_page(p.authorize(&query, Some(&cookie)));
+    p.w.advance_ms(1_000);
+    sign_in_page(p.authorize(&query, Some(&cookie)));
+}
+
+// ------------------------------------------------------------------ the token endpoint
+
+#[test]
+fn a_code_exchanged_with_its_verifier_gives_an_at_jwt_access_token_and_a_refresh_token() {
+    let p = place();
+    let client = p.public_client();
+    let granted = p.grant(&client);
+    assert_eq!(granted.expires_in, 900);
+    assert_eq!(granted.scope, "mcp:tools");
+    assert!(refresh_of(&granted).starts_with("tsr_"));
+    let header = jwt_part(&granted.access_token, 0);
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(header["alg"], "EdDSA");
+    assert!(header["kid"].is_string());
+    let Introspection::Active(found) = p.introspect(&granted.access_token) else {
+        panic!("inactive");
+    };
+    let claims = &found.token.claims;
+    assert_eq!(claims.sub, p.user.to_string());
+    assert_eq!(claims.iss, ISSUER);
+    assert_eq!(claims.client_id.as_deref(), Some(client.id.as_str()));
+    assert_eq!(claims.scope.as_deref(), Some("mcp:tools"));
+    assert_eq!(
+        claims.aud.as_deref(),
+        Some(ISSUER),
+        "no resource: the issuer"
+    );
+    assert!(claims.jti.is_some());
+    assert_eq!(found.token.exp - found.token.iat, 900);
+    let session = tessera::domain::session::SessionId::parse(&claims.sid).unwrap();
+    let stored = block_on(tessera::store::SessionStore::find_session(
+        &p.w.db, &session,
+    ))
+    .unwrap()
+    .unwrap();
+    let grant = stored.grant.expect("a session held by the client");
+    assert_eq!(grant.client_id, client.id);
+    assert_eq!(grant.scope, "mcp:tools");
+    assert_eq!(grant.resource, None);
+}
+
+#[test]
+fn a_resource_indicator_becomes_the_audience() {
+    let p = place();
+    let client = p.public_client();
+    let query = query(&client, &[("resource", "https://mcp.example/")]);
+    let cookie = p.cookie(&query, USER);
+    let code = to_client(p.decide(&query, &cookie, "approve"))["code"].clone();
+    let granted = p.exchange(&client, &code).unwrap();
+    assert_eq!(
+        jwt_part(&granted.access_token, 1)["aud"],
+        "https://mcp.example/"
+    );
+    let refreshed = p.refresh(&client, &refresh_of(&granted)).unwrap();
+    assert_eq!(
+        jwt_part(&refreshed.access_token, 1)["aud"],
+        "https://mcp.example/"
+    );
+}
+
+#[test]
+fn a_wrong_verifier_redirect_or_client_cannot_exchange_a_code() {
+    let p = place();
+    let client = p.public_client();
+    let other = p.public_client();
+    let code = p.code(&client);
+    let wrong_verifier = TokenRequest {
+        code_verifier: Some(VERIFIER.replace('d', "e")),
+        ..code_request(&client, &code)
+    };
+    let no_verifier = TokenRequest {
+        code_verifier: None,
+        ..code_request(&client, &code)
+    };
+    let wrong_redirect = TokenRequest {
+        redirect_uri: Some("https://app.example/other".to_owned()),
+        ..code_request(&client, &code)
+    };
+    let no_redirect = TokenRequest {
+        redirect_uri: None,
+        ..code_request(&client, &code)
+    };
+    let unknown_code = code_request(
+        &client,
+        PlainSecret::generate(SecretKind::AuthorizationCode, [3; 32]).expose(),
+    );
+    let not_a_code = code_request(&client, "garbage");
+    for request in [
+        wrong_verifier,
+        no_verifier,
+        wrong_redirect,
+        no_redirect,
+        code_request(&other, &code),
+        unknown_code,
+        not_a_code,
+    ] {
+        let shown = format!("{request:?}");
+        assert_eq!(error_of(p.token(request)), "invalid_grant", "{shown}");
+    }
+    assert!(
+        p.exchange(&client, &code).is_ok(),
+        "the failures used nothing up"
+    );
+}
+
+#[test]
+fn a_code_expires_ten_minutes_after_it_was_issued() {
+    let p = place();
+    let client = p.public_client();
+    let early = p.code(&client);
+    let late = p.code(&client);
+    p.w.advance_ms(10 * 60 * 1000 - 1);
+    assert!(p.exchange(&client, &early).is_ok());
+    p.w.advance_ms(1);
+    assert_eq!(error_of(p.exchange(&client, &late)), "invalid_grant");
+}
+
+#[test]
+fn a_code_of_another_tenant_is_refused_here() {
+    let p = place();
+    let client = p.public_client();
+    let code = p.code(&client);
+    let bravo = p.w.tenant(&p.owner, &p.shop, "bravo");
+    let answer = block_on(oauth::token(
+        &p.w.cx(),
+        &p.shop,
+        &bravo,
+        code_request(&client, &code),
+    ));
+    assert_eq!(
+        error_of(answer),
+        "invalid_client",
+        "the client is not bravo's"
+    );
+    assert!(p.exchange(&client, &code).is_ok());
+}
+
+#[test]
+fn a_replayed_code_is_refused_and_revokes_what_the_first_exchange_issued() {
+    let p = place();
+    let client = p.public_client();
+    let code = p.code(&client);
+    let first = p.exchange(&client, &code).unwrap();
+    assert!(p.active(&first.access_token));
+    assert_eq!(error_of(p.exchange(&client, &code)), "invalid_grant");
+    assert!(!p.active(&first.access_token));
+    assert_eq!(
+        error_of(p.refresh(&client, &refresh_of(&first))),
+        "invalid_grant"
+    );
+}
+
+#[test]
+fn a_code_of_a_user_suspended_since_the_consent_is_refused() {
+    let p = place();
+    let client = p.public_client();
+    let code = p.code(&client);
+    p.w.suspend(&p.owner, &p.shop, &p.acme, &p.user);
+    assert_eq!(error_of(p.exchange(&client, &code)), "invalid_grant");
+}
+
+#[test]
+fn refresh_rotates_and_a_reused_token_revokes_the_whole_grant() {
+    let p = place();
+    let client = p.public_client();
+    let granted = p.grant(&client);
+    let r0 = refresh_of(&granted);
+    let first = p.refresh(&client, &r0).unwrap();
+    let r1 = refresh_of(&first);
+    assert_ne!(r1, r0);
+    assert_eq!(first.scope, "mcp:tools");
+    assert!(p.active(&first.access_token));
+    p.w.advance_ms(5_000);
+    let within_grace = p.refresh(&client, &r0).unwrap();
+    assert_eq!(
+        refresh_of(&within_grace),
+        r1,
+        "a replay within the grace window"
+    );
+    let second = p.refresh(&client, &r1).unwrap();
+    let r2 = refresh_of(&second);
+    p.w.advance_ms(31_000);
+    assert_eq!(error_of(p.refresh(&client, &r0)), "invalid_grant", "theft");
+    assert_eq!(
+        error_of(p.refresh(&client, &r2)),
+        "invalid_grant",
+        "the family is revoked"
+    );
+    assert!(!p.active(&second.access_token));
+    assert!(!p.active(&granted.access_token));
+}
+
+#[test]
+fn a_refresh_may_narrow_the_scope_but_never_widen_it() {
+    let p = place();
+    let client = p.public_client();
+    let query = query(&client, &[("scope", "mcp:tools mcp:read")]);
+    let cookie = p.cookie(&query, USER);
+    let code = to_client(p.decide(&query, &cookie, "approve"))["code"].clone();
+    let granted = p.exchange(&client, &code).unwrap();
+    assert_eq!(granted.scope, "mcp:tools mcp:read");
+    let narrowed = p
+        .token(TokenRequest {
+            grant_type: Some("refresh_token".to_owned()),
+            refresh_token: Some(refresh_of(&granted)),
+            client_id: Some(client.id.to_string()),
+            scope: Some("mcp:read".to_owned()),
+            ..TokenRequest::default()
+        })
+        .unwrap();
+    assert_eq!(narrowed.scope, "mcp:read");
+    assert_eq!(jwt_part(&narrowed.access_token, 1)["scope"], "mcp:read");
+    let wider = p.token(TokenRequest {
+        grant_type: Some("refresh_token".to_owned()),
+        refresh_token: Some(refresh_of(&narrowed)),
+        client_id: Some(client.id.to_string()),
+        scope: Some("mcp:read admin".to_owned()),
+        ..TokenRequest::default()
+    });
+    assert_eq!(error_of(wider), "invalid_scope");
+    // The refused request used nothing up: the same token still rotates, past the grace
+    // window of a replay too.
+    p.w.advance_ms(31_000);
+    let whole = p.refresh(&client, &refresh_of(&narrowed)).unwrap();
+    assert_eq!(
+        whole.scope, "mcp:tools mcp:read",
+        "the grant keeps its scopes"
+    );
+    // An older token is still the theft it was, whatever scope it asks for.
+    p.w.advance_ms(31_000);
+    let stolen = p.token(TokenRequest {
+        grant_type: Some("refresh_token".to_owned()),
+        refresh_token: Some(refresh_of(&narrowed)),
+        client_id: Some(client.id.to_string()),
+        scope: Some("mcp:read admin".to_owned()),
+        ..TokenRequest::default()
+    });
+    assert_eq!(error_of(stolen), "invalid_grant");
+    assert_eq!(
+        error_of(p.refresh(&client, &refresh_of(&whole))),
+        "invalid_grant",
+        "the grant is revoked"
+    );
+}
+
+#[test]
+fn an_oauth_refresh_token_is_refused_at_the_tenants_own_refresh_and_moves_nothing() {
+    let p = place();
+    let client = p.public_client();
+    let granted = p.grant(&client);
+    let r0 = refresh_of(&granted);
+    p.w.advance_ms(60_000);
+    let own = block_on(sessions::refresh(&p.w.cx(), &p.shop, &p.acme, &r0));
+    assert_eq!(own.unwrap_err(), Error::InvalidToken);
+    assert!(p.active(&granted.access_token), "the grant is not revoked");
+    let rotated = p.refresh(&client, &r0).expect("the token was not used up");
+    assert!(p.active(&rotated.access_token));
+}
+
+#[test]
+fn a_first_party_refresh_token_is_refused_at_the_oauth_refresh_grant_and_moves_nothing() {
+    let p = place();
+    let client = p.public_client();
+    let signed = signin(&p.w, &p.shop, &p.acme, USER, PASSWORD, None).unwrap();
+    let r0 = signed.session.refresh_token.expose().to_owned();
+    p.w.advance_ms(60_000);
+    assert_eq!(error_of(p.refresh(&client, &r0)), "invalid_grant");
+    assert!(is_active(
+        &p.w,
+        &p.shop,
+        &p.acme,
+        &p.key,
+        &signed.session.access_token
+    ));
+    assert!(block_on(sessions::refresh(&p.w.cx(), &p.shop, &p.acme, &r0)).is_ok());
+}
+
+#[test]
+fn a_refresh_token_of_one_client_is_refused_to_another_and_moves_nothing() {
+    let p = place();
+    let client = p.public_client();
+    let other = p.public_client();
+    let granted = p.grant(&client);
+    p.w.advance_ms(60_000);
+    assert_eq!(
+        error_of(p.refresh(&other, &refresh_of(&granted))),
+        "invalid_grant"
+    );
+    assert!(p.active(&granted.access_token));
+    assert!(p.refresh(&client, &refresh_of(&granted)).is_ok());
+}
+
+#[test]
+fn a_suspended_users_oauth_tokens_are_inactive_and_cannot_be_refreshed() {
+    let p = place();
+    let client = p.public_client();
+    let granted = p.grant(&client);
+    p.w.suspend(&p.owner, &p.shop, &p.acme, &p.user);
+    assert!(!p.active(&granted.access_token));
+    assert_eq!(
+        error_of(p.refresh(&client, &refresh_of(&granted))),
+        "invalid_grant"
+    );
+}
+
+#[test]
+fn a_client_authenticates_only_with_the_method_it_registered() {
+    let p = place();
+    let grant = "client_credentials";
+    let (basic_client, basic_secret) = p.confidential(None, &[grant]);
+    let (post_client, post_secret) = p.confidential(Some("client_secret_post"), &[grant]);
+    let post = |client: &Client, secret: &str| TokenRequest {
+        grant_type: Some(grant.to_owned()),
+        client_id: Some(client.id.to_string()),
+        client_secret: Some(secret.to_owned()),
+        ..TokenRequest::default()
+    };
+    let none = |client: &Client| TokenRequest {
+        grant_type: Some(grant.to_owned()),
+        client_id: Some(client.id.to_string()),
+        ..TokenRequest::default()
+    };
+    assert!(p.token(basic(&basic_client, &basic_secret, grant)).is_ok());
+    assert!(p.token(post(&post_client, &post_secret)).is_ok());
+    let invalid_client = |request: TokenRequest, basic_challenge: bool| {
+        let shown = format!("{request:?}");
+        match p.token(request) {
+            Err(TokenFailure::OAuth(e)) => {
+                assert_eq!(e.code, "invalid_client", "{shown}");
+                assert_eq!(e.status, 401, "{shown}");
+                assert_eq!(e.basic_challenge, basic_challenge, "{shown}");
+            }
+            other => panic!("{shown}: {other:?}"),
+        }
+    };
+    invalid_client(post(&basic_client, &basic_secret), false);
+    invalid_client(none(&basic_client), false);
+    invalid_client(basic(&post_client, &post_secret, grant), true);
+    invalid_client(none(&post_client), false);
+    invalid_client(basic(&basic_client, &post_secret, grant), true);
+    invalid_client(basic(&basic_client, "tss_not-the-secret", grant), true);
+    invalid_client(post(&post_client, &basic_secret), false);
+    invalid_client(
+        TokenRequest {
+            grant_type: Some(grant.to_owned()),
+            bad_basic: true,
+            ..TokenRequest::default()
+        },
+        true,
+    );
+    invalid_client(
+        TokenRequest {
+            client_id: Some(post_client.id.to_string()),
+            ..basic(&basic_client, &basic_secret, grant)
+        },
+        true,
+    );
+    // A public client sends no secret.
+    let public = p.public_client();
+    let code = p.code(&public);
+    invalid_client(
+        TokenRequest {
+            client_secret: Some(basic_secret.clone()),
+            ..code_request(&public, &code)
+        },
+        false,
+    );
+    invalid_client(
+        TokenRequest {
+            client_id: Some("tsc_unknown".to_owned()),
+            ..code_request(&public, &code)
+        },
+        false,
+    );
+    let both = p.token(TokenRequest {
+        client_secret: Some(basic_secret.clone()),
+        ..basic(&basic_client, &basic_secret, grant)
+    });
+    assert_eq!(error_of(both), "invalid_request");
+    assert!(p.exchange(&public, &code).is_ok());
+}
+
+#[test]
+fn a_grant_type_must_be_known_and_allowed_to_the_client() {
+    let p = place();
+    let public = p.public_client();
+    let (code_only, secret) = p.confidential(None, &["authorization_code"]);
+    assert_eq!(
+        error_of(p.token(TokenRequest {
+            client_id: Some(public.id.to_string()),
+            ..TokenRequest::default()
+        })),
+        "invalid_request"
+    );
+    assert_eq!(
+        error_of(p.token(TokenRequest {
+            grant_type: Some("password".to_owned()),
+            client_id: Some(public.id.to_string()),
+            ..TokenRequest::default()
+        })),
+        "unsupported_grant_type"
+    );
+    assert_eq!(
+        error_of(p.token(TokenRequest {
+            grant_type: Some("client_credentials".to_owned()),
+            client_id: Some(public.id.to_string()),
+            ..TokenRequest::default()
+        })),
+        "unauthorized_client"
+    );
+    assert_eq!(
+        error_of(p.token(basic(&code_only, &secret, "client_credentials"))),
+        "unauthorized_client"
+    );
+    assert_eq!(
+        error_of(p.token(basic(&code_only, &secret, "refresh_token"))),
+        "unauthorized_client"
+    );
+}
+
+#[test]
+fn a_client_credentials_token_introspects_as_the_client_until_it_is_revoked() {
+    let p = place();
+    let (client, secret) = p.confidential(None, &["client_credentials"]);
+    let issued = p.client_credentials(&client, &secret);
+    assert_eq!(issued.refresh_token, None);
+    assert_eq!(issued.scope, "mcp:tools mcp:read", "the client's scopes");
+    assert_eq!(jwt_part(&issued.access_token, 0)["typ"], "at+jwt");
+    let Introspection::Client(found) = p.introspect(&issued.access_token) else {
+        panic!("not a client token");
+    };
+    assert_eq!(found.claims.sub, client.id.to_string());
+    assert_eq!(found.claims.client_id.as_deref(), Some(client.id.as_str()));
+    assert_eq!(found.claims.sid, "", "no session");
+    assert_eq!(found.claims.aud.as_deref(), Some(ISSUER));
+    let narrow = p
+        .token(TokenRequest {
+            scope: Some("mcp:read".to_owned()),
+            resource: Some("https://api.example/".to_owned()),
+            ..basic(&client, &secret, "client_credentials")
+        })
+        .unwrap();
+    assert_eq!(narrow.scope, "mcp:read");
+    assert_eq!(
+        jwt_part(&narrow.access_token, 1)["aud"],
+        "https://api.example/"
+    );
+    let wider = p.token(TokenRequest {
+        scope: Some("admin".to_owned()),
+        ..basic(&client, &secret, "client_credentials")
+    });
+    assert_eq!(error_of(wider), "invalid_scope");
+    p.w.advance_ms(1_000);
+    p.revoke(&issued.access_token);
+    assert!(!p.active(&issued.access_token));
+    assert!(
+        !p.active(&narrow.access_token),
+        "every token of the client until now"
+    );
+    p.w.advance_ms(1_000);
+    let fresh = p.client_credentials(&client, &secret);
+    assert!(matches!(
+        p.introspect(&fresh.access_token),
+        Introspection::Client(_)
+    ));
+    assert!(!p.active(&issued.access_token), "the revoked stay revoked");
+}
+
+#[test]
+fn disabling_a_client_ends_its_client_credentials_tokens_and_enabling_it_again_does_not_revive_them(
+) {
+    let p = place();
+    let (client, secret) = p.confidential(None, &["client_credentials"]);
+    let issued = p.client_credentials(&client, &secret);
+    assert!(p.active(&issued.access_token));
+    p.w.advance_ms(1_000);
+    p.disable(&client);
+    assert!(!p.active(&issued.access_token));
+    assert_eq!(
+        error_of(p.token(basic(&client, &secret, "client_credentials"))),
+        "invalid_client"
+    );
+    p.w.advance_ms(1_000);
+    p.patch(&client, ClientSpec::default(), Some(ClientStatus::Active))
+        .unwrap();
+    p.w.advance_ms(1_000);
+    let fresh = p.client_credentials(&client, &secret);
+    assert!(p.active(&fresh.access_token));
+    assert!(
+        !p.active(&issued.access_token),
+        "a token from before the client was disabled stays inactive"
+    );
+}
+
+#[test]
+fn deleting_a_client_ends_its_client_credentials_tokens() {
+    let p = place();
+    let (client, secret) = p.confidential(None, &["client_credentials"]);
+    let issued = p.client_credentials(&client, &secret);
+    block_on(oauth::delete_client(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &p.acme,
+        client.id.as_str(),
+    ))
+    .unwrap();
+    assert!(!p.active(&issued.access_token));
+    assert_eq!(
+        error_of(p.token(basic(&client, &secret, "client_credentials"))),
+        "invalid_client"
+    );
+}
+
+#[test]
+fn a_client_credentials_token_is_inactive_when_kv_cannot_be_read() {
+    let p = place();
+    let (client, secret) = p.confidential(None, &["client_credentials"]);
+    let issued = p.client_credentials(&client, &secret);
+    assert!(p.active(&issued.access_token));
+    let document = format!("kv get client:shop:acme:{}", client.id);
+    let failing = document.clone();
+    p.w.kv.faults().fail_when(move |c| c == failing);
+    assert_eq!(p.introspect(&issued.access_token), Introspection::Inactive);
+    assert!(
+        p.w.kv.faults().injected().contains(&document),
+        "{:?}",
+        p.w.kv.faults().injected()
+    );
+    p.w.kv.faults().heal();
+    assert!(p.active(&issued.access_token));
+}
+
+#[test]
+fn a_client_credentials_token_cannot_be_issued_when_kv_cannot_be_told() {
+    let p = place();
+    let (client, secret) = p.confidential(None, &["client_credentials"]);
+    p.w.kv
+        .faults()
+        .fail_when(|c| c.starts_with("kv put client:"));
+    let failed = p.token(basic(&client, &secret, "client_credentials"));
+    assert!(
+        matches!(failed, Err(TokenFailure::Service(Error::Unavailable(_)))),
+        "{failed:?}"
+    );
+}
+
+#[test]
+fn oauth_access_tokens_are_refused_at_me() {
+    let p = place();
+    let client = p.public_client();
+    let granted = p.grant(&client);
+    let (confidential, secret) = p.confidential(None, &["client_credentials"]);
+    let issued = p.client_credentials(&confidential, &secret);
+    assert_eq!(
+        p.me(&granted.access_token).unwrap_err(),
+        Error::InvalidToken
+    );
+    assert_eq!(p.me(&issued.access_token).unwrap_err(), Error::InvalidToken);
+    let own = signin(&p.w, &p.shop, &p.acme, USER, PASSWORD, None).unwrap();
+    assert_eq!(
+        p.me(&own.session.access_token).unwrap().face.user_id,
+        p.user
+    );
+}
+
+#[test]
+fn revoking_an_oauth_access_or_refresh_token_ends_its_grant() {
+    let p = place();
+    let client = p.public_client();
+    let by_access = p.grant(&client);
+    let by_refresh = p.grant(&client);
+    p.revoke(&by_access.access_token);
+    assert!(!p.active(&by_access.access_token));
+    assert_eq!(
+        error_of(p.refresh(&client, &refresh_of(&by_access))),
+        "invalid_grant"
+    );
+    assert!(p.active(&by_refresh.access_token));
+    p.revoke(&refresh_of(&by_refresh));
+    assert!(!p.active(&by_refresh.access_token));
+}
+
+#[test]
+fn an_access_token_lives_at_most_as_long_as_the_apps_own() {
+    let p = place();
+    let client = p.public_client();
+    let (confidential, secret) = p.confidential(None, &["client_credentials"]);
+    let set_tenant_ttl = |seconds: i64| {
+        block_on(oauth::put_settings(
+            &p.w.cx(),
+            &p.owner,
+            &p.shop,
+            &p.acme,
+            OAuthSettings {
+                access_token_ttl_seconds: seconds,
+                ..scopes_settings()
+            },
+        ))
+        .unwrap();
+    };
+    let lifetime = |token: &str| {
+        let claims = jwt_part(token, 1);
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap()
+    };
+    set_tenant_ttl(3_600);
+    let capped = p.grant(&client);
+    assert_eq!(capped.expires_in, 900, "the app's 900 s");
+    assert_eq!(lifetime(&capped.access_token), 900);
+    let cc = p.client_credentials(&confidential, &secret);
+    assert_eq!((cc.expires_in, lifetime(&cc.access_token)), (900, 900));
+    set_tenant_ttl(120);
+    let short = p.grant(&client);
+    assert_eq!(
+        (short.expires_in, lifetime(&short.access_token)),
+        (120, 120)
+    );
+    let refreshed = p.refresh(&client, &refresh_of(&short)).unwrap();
+    assert_eq!(refreshed.expires_in, 120);
+    let cc = p.client_credentials(&confidential, &secret);
+    assert_eq!((cc.expires_in, lifetime(&cc.access_token)), (120, 120));
+    p.w.advance_ms(120_000);
+    assert!(!p.active(&short.access_token), "expired");
+    let mut changes = serde_json::Map::new();
+    changes.insert("access_token_ttl_seconds".to_owned(), serde_json::json!(60));
+    block_on(tessera::service::tenancy::patch_app(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        changes,
+    ))
+    .unwrap();
+    let shorter = p.grant(&client);
+    assert_eq!(
+        (shorter.expires_in, lifetime(&shorter.access_token)),
+        (60, 60)
+    );
+}
