@@ -666,16 +666,25 @@ pub fn client_of_document(
     if body.len() > DOCUMENT_MAX_BYTES {
         return Err("the document is larger than 5 KB".to_owned());
     }
-    let doc: DocumentIn =
-        serde_json::from_slice(body).map_err(|_| "the document is not client metadata".to_owned())?;
+    let doc: DocumentIn = serde_json::from_slice(body)
+        .map_err(|_| "the document is not client metadata".to_owned())?;
     if doc.client_id != id.as_str() {
         return Err("the document's client_id is not its URL".to_owned());
     }
-    if doc.response_types.is_some_and(|t| t.iter().any(|t| t != "code")) {
+    if doc
+        .response_types
+        .is_some_and(|t| t.iter().any(|t| t != "code"))
+    {
         return Err("the document asks for a response type other than code".to_owned());
     }
-    if doc.token_endpoint_auth_method.as_deref().is_some_and(|m| m != "none") {
-        return Err("the document's client authenticates with a method not offered here".to_owned());
+    if doc
+        .token_endpoint_auth_method
+        .as_deref()
+        .is_some_and(|m| m != "none")
+    {
+        return Err(
+            "the document's client authenticates with a method not offered here".to_owned(),
+        );
     }
     let scopes: Vec<String> = match doc.scope.as_deref() {
         None => settings.scopes.keys().cloned().collect(),
@@ -685,12 +694,9 @@ pub fn client_of_document(
             .filter(|s| settings.scopes.contains_key(s))
             .collect(),
     };
-    let grants = doc.grant_types.unwrap_or_else(|| {
-        vec![
-            "authorization_code".to_owned(),
-            "refresh_token".to_owned(),
-        ]
-    });
+    let grants = doc
+        .grant_types
+        .unwrap_or_else(|| vec!["authorization_code".to_owned(), "refresh_token".to_owned()]);
     if grants.iter().any(|g| g == "client_credentials") {
         return Err("a document's client cannot use client_credentials".to_owned());
     }
@@ -1383,25 +1389,76 @@ mod tests {
                 r#"{{"client_id":"https://client.example/c.json","client_name":"Doc","redirect_uris":["http://127.0.0.1/cb"]{extra}}}"#
             )
         };
-        let client = client_of_document(&id, doc("").as_bytes(), &app, &TenantId::public(), &settings(), NOW).unwrap();
+        let client = client_of_document(
+            &id,
+            doc("").as_bytes(),
+            &app,
+            &TenantId::public(),
+            &settings(),
+            NOW,
+        )
+        .unwrap();
         assert_eq!(client.client_type, ClientType::Public);
         assert_eq!(client.auth_method, AuthMethod::None);
         assert_eq!(client.scopes, vec!["mcp:tools"]);
         assert_eq!(client.name, "Doc");
         let other = ClientId::parse("https://client.example/other.json").unwrap();
-        assert!(client_of_document(&other, doc("").as_bytes(), &app, &TenantId::public(), &settings(), NOW).is_err());
+        assert!(client_of_document(
+            &other,
+            doc("").as_bytes(),
+            &app,
+            &TenantId::public(),
+            &settings(),
+            NOW
+        )
+        .is_err());
         for extra in [
             r#","token_endpoint_auth_method":"client_secret_basic""#,
             r#","grant_types":["client_credentials"]"#,
             r#","response_types":["token"]"#,
         ] {
-            assert!(client_of_document(&id, doc(extra).as_bytes(), &app, &TenantId::public(), &settings(), NOW).is_err(), "{extra}");
+            assert!(
+                client_of_document(
+                    &id,
+                    doc(extra).as_bytes(),
+                    &app,
+                    &TenantId::public(),
+                    &settings(),
+                    NOW
+                )
+                .is_err(),
+                "{extra}"
+            );
         }
-        let scoped = client_of_document(&id, doc(r#","scope":"mcp:tools admin""#).as_bytes(), &app, &TenantId::public(), &settings(), NOW).unwrap();
+        let scoped = client_of_document(
+            &id,
+            doc(r#","scope":"mcp:tools admin""#).as_bytes(),
+            &app,
+            &TenantId::public(),
+            &settings(),
+            NOW,
+        )
+        .unwrap();
         assert_eq!(scoped.scopes, vec!["mcp:tools"]);
         let big = format!("{}{}", doc(""), " ".repeat(DOCUMENT_MAX_BYTES));
-        assert!(client_of_document(&id, big.as_bytes(), &app, &TenantId::public(), &settings(), NOW).is_err());
-        assert!(client_of_document(&id, b"not json", &app, &TenantId::public(), &settings(), NOW).is_err());
+        assert!(client_of_document(
+            &id,
+            big.as_bytes(),
+            &app,
+            &TenantId::public(),
+            &settings(),
+            NOW
+        )
+        .is_err());
+        assert!(client_of_document(
+            &id,
+            b"not json",
+            &app,
+            &TenantId::public(),
+            &settings(),
+            NOW
+        )
+        .is_err());
     }
 
     #[test]

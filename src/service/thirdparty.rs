@@ -52,8 +52,8 @@ use crate::domain::throttle::{ThrottlePolicy, CLIENT, SIGNUP};
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{
-    DeletionStore, Federation, OutboundMethod, OutboundRequest, ProviderHttp, Settlement,
-    OutboundLimits, ThirdPartyStore, UserStore, MAX_OUTBOUND_BODY_BYTES,
+    DeletionStore, Federation, OutboundLimits, OutboundMethod, OutboundRequest, ProviderHttp,
+    Settlement, ThirdPartyStore, UserStore, MAX_OUTBOUND_BODY_BYTES,
 };
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;

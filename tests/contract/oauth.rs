@@ -6,7 +6,7 @@
 use super::edge_sync::{key_of, version_of};
 use super::fixtures::*;
 use super::steps::*;
-use tessera::domain::audit::AuditAction;
+use tessera::domain::audit::{Actor, AuditAction, AuditEntry};
 use tessera::domain::deletion::{Deletion, Target};
 use tessera::domain::ids::{AppId, DeletionId, TenantId};
 use tessera::domain::links::WebUrl;
@@ -476,12 +476,18 @@ pub async fn deleting_a_client_takes_its_codes_and_consents_and_revokes_its_live
     db.create_code(&code_a).await.unwrap();
     db.create_code(&code_b).await.unwrap();
     for c in [&a, &b] {
-        db.put_consent(&consent(&ann, c, &["mcp:tools"], "fp"))
-            .await
-            .unwrap();
-        db.put_consent(&consent(&bob, c, &["mcp:tools"], "fp"))
-            .await
-            .unwrap();
+        db.put_consent(
+            &consent(&ann, c, &["mcp:tools"], "fp"),
+            &consent_audit(&consent(&ann, c, &["mcp:tools"], "fp")),
+        )
+        .await
+        .unwrap();
+        db.put_consent(
+            &consent(&bob, c, &["mcp:tools"], "fp"),
+            &consent_audit(&consent(&bob, c, &["mcp:tools"], "fp")),
+        )
+        .await
+        .unwrap();
     }
     let ann_before = version_of(db, &key_of(&ann)).await;
     let bob_before = version_of(db, &key_of(&bob)).await;
@@ -668,20 +674,29 @@ pub async fn a_consent_is_put_replaced_and_found_only_for_a_face<D: Database>(db
     };
     assert_eq!(find(&a, ann.user_id).await, None);
     let given = consent(&ann, &a, &["mcp:tools", "mcp:read"], "fp-1");
-    db.put_consent(&given).await.unwrap();
+    db.put_consent(&given, &consent_audit(&given))
+        .await
+        .unwrap();
     assert_eq!(find(&a, ann.user_id).await, Some(given.clone()));
     assert_eq!(find(&b, ann.user_id).await, None, "per client");
     let mut replaced = consent(&ann, &a, &["mcp:read"], "fp-2");
     replaced.created_at = at(9);
-    db.put_consent(&replaced).await.unwrap();
-    assert_eq!(find(&a, ann.user_id).await, Some(replaced));
-    let empty = consent(&ann, &b, &[], "fp-3");
-    db.put_consent(&empty).await.unwrap();
-    assert_eq!(find(&b, ann.user_id).await, Some(empty), "no scope at all");
-    let (_, stranger) = user(&shop, &acme, "stranger@example.com", 20);
-    db.put_consent(&consent(&stranger, &a, &["mcp:tools"], "fp"))
+    db.put_consent(&replaced, &consent_audit(&replaced))
         .await
         .unwrap();
+    assert_eq!(find(&a, ann.user_id).await, Some(replaced));
+    let empty = consent(&ann, &b, &[], "fp-3");
+    db.put_consent(&empty, &consent_audit(&empty))
+        .await
+        .unwrap();
+    assert_eq!(find(&b, ann.user_id).await, Some(empty), "no scope at all");
+    let (_, stranger) = user(&shop, &acme, "stranger@example.com", 20);
+    db.put_consent(
+        &consent(&stranger, &a, &["mcp:tools"], "fp"),
+        &consent_audit(&consent(&stranger, &a, &["mcp:tools"], "fp")),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         find(&a, stranger.user_id).await,
         None,
@@ -815,9 +830,12 @@ async fn furnish<D: Database>(db: &D) -> Furnished {
     let (_, bob) = sign_up(db, &shop, &acme, "bob@example.com", 20).await;
     for (n, face, c) in [(1, &ann_acme, &a), (2, &ann_bravo, &b), (3, &bob, &a)] {
         db.create_code(&code(face, c, n, 600_000)).await.unwrap();
-        db.put_consent(&consent(face, c, &["mcp:tools"], "fp"))
-            .await
-            .unwrap();
+        db.put_consent(
+            &consent(face, c, &["mcp:tools"], "fp"),
+            &consent_audit(&consent(face, c, &["mcp:tools"], "fp")),
+        )
+        .await
+        .unwrap();
     }
     start(db, &ann_acme, 11, Some(&a)).await;
     Furnished {
@@ -947,9 +965,12 @@ pub async fn an_app_deletion_takes_every_oauth_row_of_the_app_and_nothing_of_ano
     create(db, &kept, 61).await;
     let (_, cy) = sign_up(db, &other, &TenantId::public(), "cy@example.com", 62).await;
     db.create_code(&code(&cy, &kept, 9, 600_000)).await.unwrap();
-    db.put_consent(&consent(&cy, &kept, &[], "fp"))
-        .await
-        .unwrap();
+    db.put_consent(
+        &consent(&cy, &kept, &[], "fp"),
+        &consent_audit(&consent(&cy, &kept, &[], "fp")),
+    )
+    .await
+    .unwrap();
     delete_through_ports(db, &Target::App(f.shop.clone()), vec![], 70, 2)
         .await
         .expect("shop is deleted");
@@ -970,4 +991,18 @@ pub async fn an_app_deletion_takes_every_oauth_row_of_the_app_and_nothing_of_ano
         .unwrap()
         .is_some());
     assert_eq!(traces(db, &cy, &kept, 9).await, (true, true));
+}
+
+/// The audit entry of a consent (a fresh id each time: entries are unique).
+fn consent_audit(consent: &Consent) -> AuditEntry {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(90_000);
+    let mut e = entry(
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        &consent.app_id,
+        AuditAction::GrantConsent,
+        Some(&consent.tenant_id),
+    );
+    e.actor = Actor::EndUser;
+    e
 }

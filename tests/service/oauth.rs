@@ -479,7 +479,7 @@ fn settings_are_the_defaults_until_set_then_replaced_whole() {
 }
 
 #[test]
-fn settings_out_of_bounds_or_asking_for_what_is_not_available_yet_are_refused() {
+fn settings_out_of_bounds_are_refused() {
     let p = place();
     let put = |settings: OAuthSettings| {
         block_on(oauth::put_settings(
@@ -507,18 +507,6 @@ fn settings_out_of_bounds_or_asking_for_what_is_not_available_yet_are_refused() 
         },
         OAuthSettings {
             access_token_ttl_seconds: 86_401,
-            ..scopes_settings()
-        },
-        OAuthSettings {
-            registration: Registration::Open,
-            ..scopes_settings()
-        },
-        OAuthSettings {
-            registration: Registration::Approval,
-            ..scopes_settings()
-        },
-        OAuthSettings {
-            client_id_metadata_documents: true,
             ..scopes_settings()
         },
     ];

@@ -369,8 +369,12 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
         let doc = ClientDocumentDoc {
             document: document.map(str::to_owned),
         };
-        self.put_json(&document_key(id), &doc, Some(ttl_seconds.max(MIN_TTL_SECONDS)))
-            .await
+        self.put_json(
+            &document_key(id),
+            &doc,
+            Some(ttl_seconds.max(MIN_TTL_SECONDS)),
+        )
+        .await
     }
 
     async fn delete_client_tokens(
