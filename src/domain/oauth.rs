@@ -392,6 +392,29 @@ impl ClientTokens {
         })
     }
 
+    /// The document of a client none of whose tokens is active (disabled, deleted, or losing
+    /// the grant): kept as long as any token could live.
+    pub fn withdrawn(now: Timestamp) -> Self {
+        ClientTokens {
+            not_before_ms: i64::MAX,
+            until_ms: Self::outliving(now),
+        }
+    }
+
+    /// The document of a client whose tokens issued before `now` are revoked.
+    pub fn revoked_at(now: Timestamp) -> Self {
+        ClientTokens {
+            not_before_ms: now.unix_ms(),
+            until_ms: Self::outliving(now),
+        }
+    }
+
+    fn outliving(now: Timestamp) -> i64 {
+        now.unix_ms()
+            + super::tenancy::MAX_ACCESS_TOKEN_TTL_SECONDS.saturating_mul(1000)
+            + Self::SLACK_MS
+    }
+
     /// True when a client token issued at `iat` (Unix seconds) is still good.
     pub fn admits(&self, iat: i64, now: Timestamp) -> bool {
         iat.saturating_mul(1000) >= self.not_before_ms && now.unix_ms() < self.until_ms
@@ -420,14 +443,23 @@ pub struct ClientShape {
     pub scopes: Vec<String>,
 }
 
+/// Characters a name must not hold: controls, and the invisible or direction-changing format
+/// characters a client could use to pass for another (U+200B–U+200F, U+202A–U+202E,
+/// U+2060–U+2069, U+FEFF, U+061C, U+180E).
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}')
+        || matches!(c, '\u{FEFF}' | '\u{061C}' | '\u{180E}')
+}
+
 fn check_name(raw: &str) -> Result<String, Error> {
     let name = raw.trim();
     if name.is_empty()
         || name.chars().count() > MAX_CLIENT_NAME_CHARS
-        || name.chars().any(char::is_control)
+        || name.chars().any(is_hidden)
     {
         return Err(Error::validation(format!(
-            "name must be 1 to {MAX_CLIENT_NAME_CHARS} characters, without control characters"
+            "name must be 1 to {MAX_CLIENT_NAME_CHARS} characters, without control or invisible characters"
         )));
     }
     Ok(name.to_owned())
@@ -615,14 +647,17 @@ impl Client {
             .is_some_and(|stored| secrets_match(presented_hash.as_str(), stored.as_str()))
     }
 
-    /// A hash of what a user's consent to this client depends on: its redirect URIs. A
-    /// remembered consent whose hash differs is asked again.
-    pub fn consent_fingerprint(&self) -> String {
+    /// A hash of what a user's consent to this client depends on: its redirect URIs and the
+    /// resource (RFC 8707) its tokens are for. A remembered consent whose hash differs is
+    /// asked again.
+    pub fn consent_fingerprint(&self, resource: Option<&str>) -> String {
         let mut hasher = Sha256::new();
         for uri in &self.redirect_uris {
             hasher.update((uri.as_str().len() as u64).to_be_bytes());
             hasher.update(uri.as_str().as_bytes());
         }
+        hasher.update([0xff]);
+        hasher.update(resource.unwrap_or("").as_bytes());
         super::secret::hex(&hasher.finalize())
     }
 }
@@ -953,7 +988,10 @@ impl Consent {
     /// URIs unchanged), and every scope asked for.
     pub fn covers(&self, request: &ValidRequest) -> bool {
         self.client_id == request.client.id
-            && self.fingerprint == request.client.consent_fingerprint()
+            && self.fingerprint
+                == request
+                    .client
+                    .consent_fingerprint(request.resource.as_deref())
             && request.scopes.iter().all(|s| self.scopes.contains(s))
     }
 }
@@ -995,7 +1033,13 @@ impl AuthorizationCode {
         now: Timestamp,
     ) -> Result<(), CodeProblem> {
         if self.used.is_some() {
-            return Err(CodeProblem::Replayed);
+            // Only the code's own client's replay revokes what it gave: anyone else holding a
+            // used code learns nothing and ends nothing.
+            return Err(if &self.client_id == client {
+                CodeProblem::Replayed
+            } else {
+                CodeProblem::Invalid
+            });
         }
         let fits = &self.client_id == client
             && redirect_uri == Some(self.redirect_uri.as_str())
@@ -1036,40 +1080,66 @@ impl PageKey {
         Ok(B64URL.encode(mac.finalize().into_bytes()))
     }
 
-    /// The CSRF token of the forms shown to the browser holding `cookie`.
-    pub fn csrf(&self, cookie: &str) -> Result<String, Error> {
-        self.mac(&["csrf", cookie])
+    /// The CSRF token of the forms a tenant's pages show the browser holding `cookie`.
+    pub fn csrf(&self, app: &AppId, tenant: &TenantId, cookie: &str) -> Result<String, Error> {
+        self.mac(&["csrf", app.as_str(), tenant.as_str(), cookie])
     }
 
-    /// True when `presented` is the CSRF token of `cookie` (constant time).
-    pub fn csrf_matches(&self, cookie: &str, presented: &str) -> bool {
+    /// True when `presented` is the CSRF token of `cookie` at this tenant (constant time).
+    pub fn csrf_matches(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        cookie: &str,
+        presented: &str,
+    ) -> bool {
         !cookie.is_empty()
             && self
-                .csrf(cookie)
+                .csrf(app, tenant, cookie)
                 .is_ok_and(|expected| secrets_match(presented, &expected))
     }
 
-    /// The sign-in cookie of `user` at tenant `app`/`tenant`, from `now`.
+    /// The sign-in cookie of `user` at tenant `app`/`tenant`, from `now`, bound to the user's
+    /// `credential` (`credential_of`): a new password ends it.
     pub fn browser_session(
         &self,
         app: &AppId,
         tenant: &TenantId,
         user: &UserId,
+        credential: &str,
         now: Timestamp,
     ) -> Result<String, Error> {
         let expires = (now.unix_seconds() + BROWSER_SESSION_TTL_SECONDS).to_string();
         let user = user.to_string();
-        let mac = self.mac(&["session", app.as_str(), tenant.as_str(), &user, &expires])?;
+        let mac = self.mac(&[
+            "session",
+            app.as_str(),
+            tenant.as_str(),
+            &user,
+            &expires,
+            credential,
+        ])?;
         Ok(format!("v1.{user}.{expires}.{mac}"))
     }
 
-    /// The user a sign-in cookie of this tenant names, when it is valid and unexpired, with
-    /// the time it was issued (Unix seconds).
+    /// The user a sign-in cookie claims to be (nothing verified: read the user, then
+    /// `verify_browser_session`).
+    pub fn claimed_user(presented: &str) -> Option<UserId> {
+        let mut parts = presented.split('.');
+        (parts.next() == Some("v1"))
+            .then(|| parts.next())
+            .flatten()
+            .and_then(|user| UserId::parse(user).ok())
+    }
+
+    /// The user a sign-in cookie of this tenant names, when it is valid, unexpired and made
+    /// for the user's current `credential`, with the time it was issued (Unix seconds).
     pub fn verify_browser_session(
         &self,
         app: &AppId,
         tenant: &TenantId,
         presented: &str,
+        credential: &str,
         now: Timestamp,
     ) -> Option<(UserId, i64)> {
         if presented.len() > 200 {
@@ -1086,7 +1156,14 @@ impl PageKey {
             return None;
         };
         let expected = self
-            .mac(&["session", app.as_str(), tenant.as_str(), user, expires])
+            .mac(&[
+                "session",
+                app.as_str(),
+                tenant.as_str(),
+                user,
+                expires,
+                credential,
+            ])
             .ok()?;
         if !secrets_match(mac, &expected) {
             return None;
@@ -1100,6 +1177,15 @@ impl PageKey {
             expires - BROWSER_SESSION_TTL_SECONDS,
         ))
     }
+}
+
+/// What a sign-in cookie is bound to: the user's password as stored (its hash's digest), so
+/// that a password change or reset signs every browser out of the pages.
+pub fn credential_of(password_phc: Option<&str>) -> String {
+    password_phc.map_or_else(
+        || "none".to_owned(),
+        |phc| super::secret::hex(&Sha256::digest(phc.as_bytes())),
+    )
 }
 
 #[cfg(test)]
@@ -1327,138 +1413,41 @@ mod tests {
     fn browser_sessions_and_csrf_tokens_hold_only_where_they_were_made() {
         let key = PageKey::from_secret(&"k".repeat(32)).unwrap();
         let app = AppId::parse("a").unwrap();
+        let public = TenantId::public();
         let user = UserId::generate(NOW, [5; 10]);
         let cookie = key
-            .browser_session(&app, &TenantId::public(), &user, NOW)
+            .browser_session(&app, &public, &user, "pw1", NOW)
             .unwrap();
+        assert_eq!(PageKey::claimed_user(&cookie), Some(user));
         assert_eq!(
-            key.verify_browser_session(&app, &TenantId::public(), &cookie, NOW)
+            key.verify_browser_session(&app, &public, &cookie, "pw1", NOW)
                 .map(|(u, _)| u),
             Some(user)
         );
+        assert!(key
+            .verify_browser_session(&app, &public, &cookie, "pw2", NOW)
+            .is_none());
         let acme = TenantId::parse("acme").unwrap();
         assert!(key
-            .verify_browser_session(&app, &acme, &cookie, NOW)
+            .verify_browser_session(&app, &acme, &cookie, "pw1", NOW)
             .is_none());
         let later = NOW.plus_seconds(BROWSER_SESSION_TTL_SECONDS);
         assert!(key
-            .verify_browser_session(&app, &TenantId::public(), &cookie, later)
+            .verify_browser_session(&app, &public, &cookie, "pw1", later)
             .is_none());
         let other = PageKey::from_secret(&"j".repeat(32)).unwrap();
         assert!(other
-            .verify_browser_session(&app, &TenantId::public(), &cookie, NOW)
+            .verify_browser_session(&app, &public, &cookie, "pw1", NOW)
             .is_none());
-        let csrf = key.csrf("cookie-1").unwrap();
-        assert!(key.csrf_matches("cookie-1", &csrf));
-        assert!(!key.csrf_matches("cookie-2", &csrf));
-        assert!(!key.csrf_matches("", &key.csrf("").unwrap()));
-    }
-
-    #[test]
-    fn document_client_ids_are_https_urls_of_public_hosts_with_a_path() {
-        assert!(ClientId::parse("https://client.example/oauth/client.json").is_some());
-        assert!(ClientId::parse("https://client.example/oauth/client.json")
-            .unwrap()
-            .is_document());
-        for bad in [
-            "http://client.example/c.json",
-            "https://client.example",
-            "https://client.example/",
-            "https://127.0.0.1/c.json",
-            "https://10.0.0.1/c.json",
-            "https://localhost/c.json",
-            "https://[::1]/c.json",
-            "https://user@client.example/c.json",
-            "https://client.example/c.json?x=1",
-            "https://client.example/c.json#f",
-            "https://CLIENT.example/c.json",
-            "tsc_short",
-        ] {
-            assert!(ClientId::parse(bad).is_none(), "{bad}");
-        }
-        let long = format!("https://client.example/{}", "a".repeat(300));
-        assert!(ClientId::parse(&long).is_none());
-    }
-
-    #[test]
-    fn a_document_describes_a_public_client_of_the_tenant() {
-        let id = ClientId::parse("https://client.example/c.json").unwrap();
-        let app = AppId::parse("a").unwrap();
-        let doc = |extra: &str| {
-            format!(
-                r#"{{"client_id":"https://client.example/c.json","client_name":"Doc","redirect_uris":["http://127.0.0.1/cb"]{extra}}}"#
-            )
-        };
-        let client = client_of_document(
-            &id,
-            doc("").as_bytes(),
-            &app,
-            &TenantId::public(),
-            &settings(),
-            NOW,
-        )
-        .unwrap();
-        assert_eq!(client.client_type, ClientType::Public);
-        assert_eq!(client.auth_method, AuthMethod::None);
-        assert_eq!(client.scopes, vec!["mcp:tools"]);
-        assert_eq!(client.name, "Doc");
-        let other = ClientId::parse("https://client.example/other.json").unwrap();
-        assert!(client_of_document(
-            &other,
-            doc("").as_bytes(),
-            &app,
-            &TenantId::public(),
-            &settings(),
-            NOW
-        )
-        .is_err());
-        for extra in [
-            r#","token_endpoint_auth_method":"client_secret_basic""#,
-            r#","grant_types":["client_credentials"]"#,
-            r#","response_types":["token"]"#,
-        ] {
-            assert!(
-                client_of_document(
-                    &id,
-                    doc(extra).as_bytes(),
-                    &app,
-                    &TenantId::public(),
-                    &settings(),
-                    NOW
-                )
-                .is_err(),
-                "{extra}"
-            );
-        }
-        let scoped = client_of_document(
-            &id,
-            doc(r#","scope":"mcp:tools admin""#).as_bytes(),
-            &app,
-            &TenantId::public(),
-            &settings(),
-            NOW,
-        )
-        .unwrap();
-        assert_eq!(scoped.scopes, vec!["mcp:tools"]);
-        let big = format!("{}{}", doc(""), " ".repeat(DOCUMENT_MAX_BYTES));
-        assert!(client_of_document(
-            &id,
-            big.as_bytes(),
-            &app,
-            &TenantId::public(),
-            &settings(),
-            NOW
-        )
-        .is_err());
-        assert!(client_of_document(
-            &id,
-            b"not json",
-            &app,
-            &TenantId::public(),
-            &settings(),
-            NOW
-        )
-        .is_err());
+        let csrf = key.csrf(&app, &public, "cookie-1").unwrap();
+        assert!(key.csrf_matches(&app, &public, "cookie-1", &csrf));
+        assert!(!key.csrf_matches(&app, &acme, "cookie-1", &csrf));
+        assert!(!key.csrf_matches(&app, &public, "cookie-2", &csrf));
+        assert!(!key.csrf_matches(&app, &public, "", &key.csrf(&app, &public, "").unwrap()));
+        assert_ne!(
+            credential_of(Some("$pbkdf2$a")),
+            credential_of(Some("$pbkdf2$b"))
+        );
     }
 
     #[test]

@@ -140,6 +140,7 @@ fn answer(
                 &context.client_name,
                 &context.redirect_host,
                 &context.scopes,
+                context.resource.as_deref(),
                 &email,
             );
             html(200, body, &page_csp(&context))?

@@ -129,8 +129,17 @@ pub fn consent(
     client_name: &str,
     redirect_host: &str,
     scopes: &[(String, String)],
+    resource: Option<&str>,
     email: &str,
 ) -> String {
+    let resource = resource
+        .map(|r| {
+            format!(
+                "<p>Its access will be for <strong>{}</strong>.</p>",
+                escape(r)
+            )
+        })
+        .unwrap_or_default();
     let scopes = if scopes.is_empty() {
         "<p>It asks for no particular permission: it will know who you are here.</p>".to_owned()
     } else {
@@ -153,7 +162,7 @@ pub fn consent(
     let body = format!(
         "<h1>Allow {client}?</h1>\
          <p><strong>{client}</strong> wants to use your account <strong>{email}</strong>. \
-         You will be sent back to <strong>{host}</strong>.</p>{scopes}\
+         You will be sent back to <strong>{host}</strong>.</p>{scopes}{resource}\
          <form method=\"post\" action=\"{action}\">{hidden}\
          <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\
          <button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\
@@ -197,6 +206,7 @@ mod tests {
             "<script>alert(1)</script>",
             "app.example",
             &[("mcp:tools".into(), "Use \"tools\" & <more>".into())],
+            Some("https://mcp.example/<x>"),
             "a@example.com",
         );
         assert!(!page.contains("<script>"));
@@ -204,6 +214,7 @@ mod tests {
         assert!(page.contains("value=\"c&quot;srf\""));
         assert!(page.contains("state=&lt;s&gt;"));
         assert!(page.contains("Use &quot;tools&quot; &amp; &lt;more&gt;"));
+        assert!(page.contains("https://mcp.example/&lt;x&gt;"));
         let page = sign_in(&form(), "x", Some("<b>no</b>"));
         assert!(page.contains("&lt;b&gt;no&lt;/b&gt;"));
     }

@@ -279,7 +279,18 @@ async fn active<S: Stores>(
     if !is_active(&flags) {
         return Ok(None);
     }
-    let effective = policy.effective(&flags);
+    let mut effective = policy.effective(&flags);
+    if verified.claims.is_oauth() {
+        // What a client may do for the user is what the user consented to: the user's
+        // permissions named by the token's scopes, and no role (roles are not delegated).
+        let scopes =
+            crate::domain::oauth::parse_scope(verified.claims.scope.as_deref().unwrap_or(""))
+                .unwrap_or_default();
+        effective.roles.clear();
+        effective
+            .permissions
+            .retain(|p| scopes.iter().any(|s| s == p.as_str()));
+    }
     Ok(Some(Found::User(Box::new(ActiveToken {
         token: verified,
         flags,

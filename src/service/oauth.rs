@@ -27,9 +27,10 @@ use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::oauth::{
-    check_request, parse_scope, AuthMethod, AuthorizationCode, AuthorizationRequest, Client,
-    ClientId, ClientSpec, ClientStatus, ClientTokens, ClientType, CodeProblem, Consent, GrantType,
-    OAuthSettings, PageKey, Registration, RequestProblem, SessionGrant, ValidRequest, CODE_TTL_MS,
+    check_request, credential_of, parse_scope, AuthMethod, AuthorizationCode, AuthorizationRequest,
+    Client, ClientId, ClientSpec, ClientStatus, ClientTokens, ClientType, CodeProblem, Consent,
+    GrantType, OAuthSettings, PageKey, Registration, RequestProblem, SessionGrant, ValidRequest,
+    CODE_TTL_MS,
 };
 use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::password::Password;
@@ -226,6 +227,36 @@ pub async fn list_clients<S: Stores>(
     Ok(finish_page(clients, page.limit, |c| c.id.to_string()))
 }
 
+/// Tells introspection that none of the client's `client_credentials` tokens is active: a
+/// tombstone (not a deletion, which a token issued at the same moment could undo unseen) that
+/// outlives every token.
+async fn withdraw_client_tokens<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    id: &ClientId,
+) -> Result<(), Error> {
+    cx.edge
+        .put_client_tokens(
+            app_id,
+            tenant_id,
+            id,
+            &ClientTokens::withdrawn(cx.now),
+            cx.now,
+        )
+        .await
+}
+
+/// A write after a change that has happened: its failure is logged, never answered (the
+/// change stands; what the write repeats was done before the change).
+fn after_change<S: Stores>(cx: &Ctx<'_, S>, outcome: Result<(), Error>) {
+    if let Err(e) = outcome {
+        cx.warn(&format!(
+            "KV write after an OAuth client change failed: {e:?}"
+        ));
+    }
+}
+
 /// Rewrites the edge documents of users whose grants a change revoked (at most a few now;
 /// the cron's sweep converges the rest, their rows pending in `edge_sync`).
 async fn publish_users<S: Stores>(
@@ -270,6 +301,11 @@ pub async fn update_client<S: Stores>(
     let shape = spec.check_change(stored.shape(), &settings)?;
     let status = status.unwrap_or(stored.status);
     let end_grants = status != ClientStatus::Active && stored.status == ClientStatus::Active;
+    // Its client_credentials tokens end with it, and when it loses that grant or a scope.
+    let narrowed = stored.allows(GrantType::ClientCredentials)
+        && (!shape.grant_types.contains(&GrantType::ClientCredentials)
+            || stored.scopes.iter().any(|s| !shape.scopes.contains(s)));
+    let cut_tokens = end_grants || narrowed;
     let client = Client {
         name: shape.name,
         redirect_uris: shape.redirect_uris,
@@ -278,7 +314,7 @@ pub async fn update_client<S: Stores>(
         status,
         // What the store writes with the end of its grants: enabled again, the client's
         // earlier tokens stay revoked.
-        tokens_revoked_before: if end_grants {
+        tokens_revoked_before: if cut_tokens {
             Some(cx.now)
         } else {
             stored.tokens_revoked_before
@@ -286,9 +322,10 @@ pub async fn update_client<S: Stores>(
         updated_at: cx.now,
         ..stored.clone()
     };
-    if end_grants {
-        // Withdrawn from introspection before D1 changes: a failure here changes nothing.
-        cx.edge.delete_client_tokens(app_id, tenant_id, &id).await?;
+    if cut_tokens {
+        // Withdrawn from introspection before D1 changes (a failure here changes nothing),
+        // and again after (a token issued in between cannot bring the document back).
+        withdraw_client_tokens(cx, app_id, tenant_id, &id).await?;
     }
     let audit = audit_entry(
         cx,
@@ -306,6 +343,9 @@ pub async fn update_client<S: Stores>(
         .update_client(&client, end_grants, cx.now, &audit)
         .await?
         .ok_or_else(no_client)?;
+    if cut_tokens {
+        after_change(cx, withdraw_client_tokens(cx, app_id, tenant_id, &id).await);
+    }
     publish_users(cx, app_id, tenant_id, &users).await;
     Ok(client)
 }
@@ -333,12 +373,13 @@ pub async fn delete_client<S: Stores>(
             detail: json!({}),
         },
     )?;
-    cx.edge.delete_client_tokens(app_id, tenant_id, &id).await?;
+    withdraw_client_tokens(cx, app_id, tenant_id, &id).await?;
     let users = cx
         .db
         .delete_client(app_id, tenant_id, &id, cx.now, &audit)
         .await?
         .ok_or_else(no_client)?;
+    after_change(cx, withdraw_client_tokens(cx, app_id, tenant_id, &id).await);
     publish_users(cx, app_id, tenant_id, &users).await;
     Ok(())
 }
@@ -371,8 +412,8 @@ pub async fn metadata<S: Stores>(
 // The authorization pages.
 // ---------------------------------------------------------------------------------------
 
-/// What a page shows about the authorization under way.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a page shows about the authorization under way. Its `Debug` shows no CSRF token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PageContext {
     pub issuer: String,
     pub tenant_id: TenantId,
@@ -381,6 +422,8 @@ pub struct PageContext {
     pub redirect_host: String,
     /// The origin of that redirect (where a form's redirect may lead).
     pub redirect_origin: String,
+    /// The resource (RFC 8707) the tokens will be for, if the client named one.
+    pub resource: Option<String>,
     /// Each scope asked for, with the tenant's description of it.
     pub scopes: Vec<(String, String)>,
     /// The CSRF token every form of the page carries.
@@ -389,8 +432,19 @@ pub struct PageContext {
     pub request: String,
 }
 
-/// What the browser gets next.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl std::fmt::Debug for PageContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageContext")
+            .field("issuer", &self.issuer)
+            .field("client_name", &self.client_name)
+            .field("redirect_host", &self.redirect_host)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the browser gets next. Its `Debug` shows no sign-in cookie or code.
+#[derive(Clone, PartialEq, Eq)]
 pub enum PageOutcome {
     /// The sign-in page (`status` 200, or 401/403/429 after a failed attempt, with `error`).
     SignIn {
@@ -416,8 +470,39 @@ pub struct Browser<'a> {
     pub session: Option<&'a str>,
 }
 
-/// A form posted by one of the pages.
-#[derive(Debug, Default)]
+impl std::fmt::Debug for PageOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PageOutcome::SignIn {
+                context,
+                status,
+                error,
+            } => f
+                .debug_struct("SignIn")
+                .field("context", context)
+                .field("status", status)
+                .field("error", error)
+                .finish(),
+            PageOutcome::Consent { context, .. } => f
+                .debug_struct("Consent")
+                .field("context", context)
+                .finish_non_exhaustive(),
+            PageOutcome::ToClient(location) => {
+                let at = location.split('?').next().unwrap_or("");
+                write!(f, "ToClient({at}?<redacted>)")
+            }
+            PageOutcome::SignedIn { .. } => f.write_str("SignedIn(<redacted>)"),
+            PageOutcome::Refused { status, message } => f
+                .debug_struct("Refused")
+                .field("status", status)
+                .field("message", message)
+                .finish(),
+        }
+    }
+}
+
+/// A form posted by one of the pages. Holds a password: its `Debug` shows only the step.
+#[derive(Default)]
 pub struct PageForm {
     pub step: Option<String>,
     pub csrf: Option<String>,
@@ -529,6 +614,7 @@ fn context<S: Stores>(
         client_name: request.client.name.clone(),
         redirect_host: request.redirect_uri.authority().to_owned(),
         redirect_origin: request.redirect_uri.origin(),
+        resource: request.resource.clone(),
         scopes: request
             .scopes
             .iter()
@@ -537,7 +623,7 @@ fn context<S: Stores>(
                 (s.clone(), description)
             })
             .collect(),
-        csrf: page_key(cx)?.csrf(browser.csrf_cookie)?,
+        csrf: page_key(cx)?.csrf(&checked.app.id, &checked.tenant.id, browser.csrf_cookie)?,
         request: checked.raw.clone(),
     })
 }
@@ -552,21 +638,29 @@ async fn signed_in<S: Stores>(
     let Some(cookie) = browser.session else {
         return Ok(None);
     };
-    let key = page_key(cx)?;
-    let Some((user_id, issued)) =
-        key.verify_browser_session(&checked.app.id, &checked.tenant.id, cookie, cx.now)
+    let Some(claimed) = PageKey::claimed_user(cookie) else {
+        return Ok(None);
+    };
+    let Some((user, face)) = cx
+        .db
+        .find_tenant_user(&checked.app.id, &checked.tenant.id, &claimed)
+        .await?
     else {
         return Ok(None);
     };
-    let found = cx
-        .db
-        .find_tenant_user(&checked.app.id, &checked.tenant.id, &user_id)
-        .await?;
-    Ok(found
-        .filter(|(_, face)| {
-            face.status == UserStatus::Active && face.created_at.unix_seconds() <= issued
-        })
-        .map(|(user, face)| (user.id, face.email.as_str().to_owned())))
+    let phc = user.password_hash.as_ref().map(|h| h.to_phc_string());
+    let valid = page_key(cx)?.verify_browser_session(
+        &checked.app.id,
+        &checked.tenant.id,
+        cookie,
+        &credential_of(phc.as_deref()),
+        cx.now,
+    );
+    let Some((user_id, issued)) = valid.filter(|(id, _)| *id == user.id) else {
+        return Ok(None);
+    };
+    let current = face.status == UserStatus::Active && face.created_at.unix_seconds() <= issued;
+    Ok(current.then(|| (user_id, face.email.as_str().to_owned())))
 }
 
 /// Issues a code for `user` and the client's redirect carrying it, `state` and `iss`.
@@ -654,7 +748,8 @@ pub async fn submit<S: Stores>(
     client_address: Option<String>,
 ) -> Result<PageOutcome, Error> {
     let csrf_ok = form.csrf.as_deref().is_some_and(|presented| {
-        page_key(cx).is_ok_and(|k| k.csrf_matches(browser.csrf_cookie, presented))
+        page_key(cx)
+            .is_ok_and(|k| k.csrf_matches(app_id, tenant_id, browser.csrf_cookie, presented))
     });
     if !csrf_ok {
         return Ok(PageOutcome::Refused {
@@ -719,8 +814,18 @@ async fn sign_in<S: Stores>(
     cx.db
         .settle_signin(&checked.app.id, &checked.tenant.id, &attempt)
         .await?;
-    let session =
-        page_key(cx)?.browser_session(&checked.app.id, &checked.tenant.id, &user.id, cx.now)?;
+    let session = page_key(cx)?.browser_session(
+        &checked.app.id,
+        &checked.tenant.id,
+        &user.id,
+        &credential_of(
+            user.password_hash
+                .as_ref()
+                .map(|h| h.to_phc_string())
+                .as_deref(),
+        ),
+        cx.now,
+    )?;
     Ok(PageOutcome::SignedIn {
         location: format!("{}/oauth/authorize?{}", checked.issuer, checked.raw),
         session,
@@ -765,7 +870,9 @@ async fn consent<S: Stores>(
                         user_id: user,
                         client_id: request.client.id.clone(),
                         scopes: request.scopes.clone(),
-                        fingerprint: request.client.consent_fingerprint(),
+                        fingerprint: request
+                            .client
+                            .consent_fingerprint(request.resource.as_deref()),
                         created_at: cx.now,
                     },
                     &audit,
@@ -829,8 +936,18 @@ impl From<TokenError> for TokenFailure {
     }
 }
 
-/// A token request, as parsed from the form and the `Authorization` header.
-#[derive(Debug, Default)]
+impl std::fmt::Debug for PageForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageForm")
+            .field("step", &self.step)
+            .field("decision", &self.decision)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A token request, as parsed from the form and the `Authorization` header. Holds secrets:
+/// its `Debug` shows only the grant type and the client id.
+#[derive(Default)]
 pub struct TokenRequest {
     pub grant_type: Option<String>,
     pub code: Option<String>,
@@ -846,6 +963,15 @@ pub struct TokenRequest {
     pub basic: Option<(String, String)>,
     /// The header was there but did not parse.
     pub bad_basic: bool,
+}
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRequest")
+            .field("grant_type", &self.grant_type)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A successful token response (RFC 6749 §5.1). Its `Debug` shows no token.
@@ -1078,7 +1204,8 @@ async fn exchange_code<S: Stores>(
     };
     let refresh = PlainSecret::generate(SecretKind::RefreshToken, cx.random()?);
     // Signed before anything is written: a failure to sign leaves no grant nobody holds.
-    let (access_token, expires_in) = sign(cx, place, &session, &grant, &stored.scope).await?;
+    let scope = still_granted(&stored.scope, client, place.settings);
+    let (access_token, expires_in) = sign(cx, place, &session, &grant, &scope).await?;
     if !cx
         .db
         .redeem_code(&code.hash(), &session, &refresh.hash(), cx.now)
@@ -1095,7 +1222,7 @@ async fn exchange_code<S: Stores>(
         access_token,
         expires_in,
         refresh_token: client.allows(GrantType::RefreshToken).then_some(refresh),
-        scope: stored.scope,
+        scope,
     })
 }
 
@@ -1113,7 +1240,7 @@ async fn refresh<S: Stores>(
         // Checked before the token rotates: a refused request must use nothing up, or the
         // client, left with a token already rotated away, would be taken for a thief.
         if let Some(granted) = granted_scope(cx, place, client, presented).await? {
-            narrower_scope(asked, &granted)?;
+            narrower_scope(asked, &still_granted(&granted, client, place.settings))?;
         }
     }
     let (session, successor) =
@@ -1132,9 +1259,10 @@ async fn refresh<S: Stores>(
         .grant
         .clone()
         .ok_or_else(|| Error::Internal("a client's session without its grant".to_owned()))?;
+    let still = still_granted(&grant.scope, client, place.settings);
     let scope = match request.scope.as_deref() {
-        None => grant.scope.clone(),
-        Some(asked) => narrower_scope(asked, &grant.scope)?,
+        None => still,
+        Some(asked) => narrower_scope(asked, &still)?,
     };
     let (access_token, expires_in) = sign(cx, place, &session, &grant, &scope).await?;
     Ok(TokenResponse {
@@ -1168,6 +1296,17 @@ async fn granted_scope<S: Stores>(
         .and_then(|s| s.grant)
         .filter(|g| g.client_id == client.id)
         .map(|g| g.scope))
+}
+
+/// What of a grant's `scope` its client may still have: the scopes the client still holds and
+/// the tenant still offers (a scope taken away reaches existing grants at their next token).
+fn still_granted(scope: &str, client: &Client, settings: &OAuthSettings) -> String {
+    parse_scope(scope)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| client.scopes.contains(s) && settings.scopes.contains_key(s))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A narrower scope may be asked for an access token of a grant (RFC 6749 §6), never a wider
@@ -1243,9 +1382,10 @@ async fn client_credentials<S: Stores>(
         let Some(again) = again else {
             // Disabled or deleted meanwhile: take the document back (best effort; the change
             // itself withdrew it before it was made).
-            if let Err(e) = cx.edge.delete_client_tokens(app, tenant, &current.id).await {
-                cx.warn(&format!("KV withdrawal of a client's tokens failed: {e:?}"));
-            }
+            after_change(
+                cx,
+                withdraw_client_tokens(cx, app, tenant, &current.id).await,
+            );
             return Err(invalid_client(false));
         };
         let settled = again.tokens_revoked_before == current.tokens_revoked_before;
@@ -1297,19 +1437,17 @@ pub async fn revoke_client_tokens<S: Stores>(
     else {
         return Ok(());
     };
-    if let Some(existing) = cx
-        .edge
-        .find_client_tokens(app_id, tenant_id, &client.id)
-        .await?
-    {
-        let revoked = ClientTokens {
-            not_before_ms: cx.now.unix_ms(),
-            ..existing
-        };
-        cx.edge
-            .put_client_tokens(app_id, tenant_id, &client.id, &revoked, cx.now)
-            .await?;
-    }
+    // Written from what D1 now says, whatever KV held: the document cut at this time, kept
+    // as long as any token issued before it could live.
+    cx.edge
+        .put_client_tokens(
+            app_id,
+            tenant_id,
+            &client.id,
+            &ClientTokens::revoked_at(cx.now),
+            cx.now,
+        )
+        .await?;
     Ok(())
 }
 
@@ -1486,6 +1624,16 @@ pub async fn register<S: Stores>(
     }
     let invalid =
         |description: &str| refuse_registration(400, "invalid_client_metadata", description);
+    // A client nobody vetted must not get tokens no user consented to.
+    if request
+        .grant_types
+        .as_ref()
+        .is_some_and(|grants| grants.iter().any(|g| g == "client_credentials"))
+    {
+        return Err(invalid(
+            "client_credentials is not offered to dynamically registered clients",
+        ));
+    }
     if request
         .response_types
         .as_ref()

@@ -1413,9 +1413,10 @@ pub trait OAuthStore {
     async fn create_code(&self, code: &AuthorizationCode) -> Result<(), Error>;
     /// The code with this hash, used or not.
     async fn find_code(&self, hash: &SecretHash) -> Result<Option<AuthorizationCode>, Error>;
-    /// The one exchange of a code: when the code is unused, unexpired at `now` and its user
-    /// still active in the tenant, marks it used by `session` and writes `session` with its
-    /// first refresh token `refresh`, atomically. `false` (nothing written) otherwise.
+    /// The one exchange of a code: when the code is unused, unexpired at `now`, its user
+    /// still active in the tenant and its client still active (a registered one; a metadata
+    /// document's has no row), marks it used by `session` and writes `session` with its first
+    /// refresh token `refresh`, atomically. `false` (nothing written) otherwise.
     async fn redeem_code(
         &self,
         code: &SecretHash,
@@ -1441,9 +1442,10 @@ pub trait OAuthStore {
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<Vec<Consent>, Error>;
-    /// Ends what `user` granted `client` in the tenant: the consent is forgotten and every live
-    /// session the client holds for the user revoked (the user's edge document bumped), with
-    /// the audit entry, in one batch. `false` (nothing written) when there was neither.
+    /// Ends what `user` granted `client` in the tenant: the consent is forgotten, the codes not
+    /// yet exchanged deleted and every live session the client holds for the user revoked (the
+    /// user's edge document bumped), with the audit entry, in one batch. `false` (nothing
+    /// written) when there was neither consent nor live session.
     async fn revoke_grant(
         &self,
         app: &AppId,

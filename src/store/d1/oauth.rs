@@ -7,8 +7,8 @@
 use super::sessions::{refresh_token_insert, session_insert};
 use super::tenancy::LIVE_TENANT;
 use super::{
-    audit_insert, corrupt, first_changed, json_list, opt_text, rows, size, text, time, SqlBackend,
-    SqlStore, SqlValue, Statement,
+    audit_insert, corrupt, first_changed, int, json_list, opt_text, rows, size, text, time,
+    SqlBackend, SqlStore, SqlValue, Statement,
 };
 use crate::domain::audit::AuditEntry;
 use crate::domain::ids::{AppId, TenantId};
@@ -340,7 +340,8 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
         let mut statements = vec![
             Statement::new(
                 "UPDATE oauth_clients SET name = ?4, redirect_uris = ?5, grant_types = ?6, \
-                 scopes = ?7, status = ?8, updated_at = ?9 \
+                 scopes = ?7, status = ?8, updated_at = ?9, \
+                 tokens_revoked_before = max(coalesce(tokens_revoked_before, 0), ?10) \
                  WHERE app_id = ?1 AND tenant_id = ?2 AND id = ?3",
                 vec![
                     text(app.as_str()),
@@ -352,6 +353,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                     text(&json_list(&client.scopes)),
                     text(client.status.as_str()),
                     time(client.updated_at),
+                    int(client.tokens_revoked_before.map_or(0, |t| t.unix_ms())),
                 ],
             ),
             audit_insert(audit, true),
@@ -510,7 +512,11 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                      WHERE code_hash = ?1 AND used_at IS NULL AND ?2 < expires_at \
                      AND EXISTS (SELECT 1 FROM tenant_users tu WHERE tu.app_id = oauth_codes.app_id \
                      AND tu.tenant_id = oauth_codes.tenant_id AND tu.user_id = oauth_codes.user_id \
-                     AND tu.status = 'active')",
+                     AND tu.status = 'active') \
+                     AND (oauth_codes.client_id LIKE 'https://%' OR EXISTS (SELECT 1 \
+                     FROM oauth_clients c WHERE c.app_id = oauth_codes.app_id \
+                     AND c.tenant_id = oauth_codes.tenant_id AND c.id = oauth_codes.client_id \
+                     AND c.status = 'active'))",
                     vec![text(code.as_str()), time(now), text(&session.id.to_string())],
                 ),
                 session_insert(session, true),
@@ -657,6 +663,14 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                 witness,
                 Statement::new(
                     format!("DELETE FROM oauth_consents WHERE {held} AND ?5 = ?5 AND {audited}"),
+                    with_audit(),
+                ),
+                // A code issued before the revocation must not start a grant after it.
+                Statement::new(
+                    format!(
+                        "DELETE FROM oauth_codes WHERE {held} AND used_at IS NULL \
+                         AND ?5 = ?5 AND {audited}"
+                    ),
                     with_audit(),
                 ),
                 Statement::new(

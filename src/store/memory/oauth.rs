@@ -178,11 +178,15 @@ impl OAuthStore for MemoryStore {
         s.check_audit(audit)?;
         let updated = Client {
             secret_hash: stored.secret_hash.clone(),
-            tokens_revoked_before: if end_grants {
-                Some(now)
-            } else {
-                stored.tokens_revoked_before
-            },
+            // Only ever moved forward, as the SQL's max(); to `now` when the grants end.
+            tokens_revoked_before: [
+                stored.tokens_revoked_before,
+                client.tokens_revoked_before,
+                end_grants.then_some(now),
+            ]
+            .into_iter()
+            .flatten()
+            .max(),
             created_at: stored.created_at,
             client_type: stored.client_type,
             auth_method: stored.auth_method,
@@ -284,9 +288,18 @@ impl OAuthStore for MemoryStore {
             stored.tenant_id.clone(),
             stored.user_id,
         ));
+        let client_active = stored.client_id.is_document()
+            || s.oauth_clients
+                .get(&(
+                    stored.app_id.clone(),
+                    stored.tenant_id.clone(),
+                    stored.client_id.clone(),
+                ))
+                .is_some_and(Client::is_active);
         let redeemable = stored.used.is_none()
             && now < stored.expires_at
-            && face.is_some_and(|f| f.status == UserStatus::Active);
+            && face.is_some_and(|f| f.status == UserStatus::Active)
+            && client_active;
         if !redeemable {
             return Ok(false);
         }
@@ -375,6 +388,13 @@ impl OAuthStore for MemoryStore {
         }
         s.check_audit(audit)?;
         s.oauth_consents.remove(&key);
+        s.oauth_codes.retain(|_, c| {
+            !(c.app_id == *app
+                && c.tenant_id == *tenant
+                && c.user_id == *user
+                && c.client_id == *client
+                && c.used.is_none())
+        });
         for row in s.sessions.values_mut() {
             if held(&row.session) {
                 row.session.revoked_at = Some(now);
