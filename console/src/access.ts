@@ -14,7 +14,9 @@ export type Permission =
   | "roles:write"
   | "apikeys:write"
   | "webhooks:write"
-  | "audit:read";
+  | "audit:read"
+  | "clients:read"
+  | "clients:write";
 
 /** Every permission, in the order of API.md. */
 export const PERMISSIONS: readonly Permission[] = [
@@ -30,6 +32,8 @@ export const PERMISSIONS: readonly Permission[] = [
   "apikeys:write",
   "webhooks:write",
   "audit:read",
+  "clients:read",
+  "clients:write",
 ];
 
 export interface Operator {

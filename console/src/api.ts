@@ -185,6 +185,43 @@ export interface ProviderPut {
   scopes?: string[];
 }
 
+/** A tenant's OAuth authorization server settings (`GET/PUT …/oauth`). */
+export interface OAuthSettings {
+  /** Dynamic client registration (RFC 7591): not at all, at once, or as pending clients a member approves. */
+  registration: "off" | "open" | "approval";
+  /** Client ID Metadata Documents: the API refuses `true` for now (not built yet). */
+  client_id_metadata_documents: boolean;
+  /** Scope name → the words the consent page shows. */
+  scopes: Record<string, string>;
+  access_token_ttl_seconds: number;
+}
+
+export type GrantType = "authorization_code" | "refresh_token" | "client_credentials";
+
+/** An OAuth client of a tenant, as listed: never its secret. */
+export interface OAuthClient {
+  client_id: string;
+  name: string;
+  type: "public" | "confidential";
+  redirect_uris: string[];
+  grant_types: GrantType[];
+  scopes: string[];
+  token_endpoint_auth_method: "none" | "client_secret_basic" | "client_secret_post";
+  /** `pending`: registered while the tenant's registration is `approval`, until a member sets it active. */
+  status: "active" | "disabled" | "pending";
+  created_at: string;
+  updated_at: string;
+}
+
+export interface OAuthClientPost {
+  name: string;
+  type: "public" | "confidential";
+  redirect_uris: string[];
+  grant_types: GrantType[];
+  scopes: string[];
+  token_endpoint_auth_method?: "client_secret_basic" | "client_secret_post";
+}
+
 /** An operator role of an app: a built-in one, or one the app defines. */
 export interface OperatorRole {
   name: string;
@@ -303,6 +340,19 @@ export const admin = {
     call<ApiKey & { key: string }>("POST", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/api-keys`, body),
   deleteApiKey: (app: string, tenant: string, id: string) =>
     call<void>("DELETE", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/api-keys/${seg(id)}`),
+
+  oauthSettings: (app: string, tenant: string) =>
+    call<{ oauth: OAuthSettings }>("GET", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/oauth`),
+  putOAuthSettings: (app: string, tenant: string, body: OAuthSettings) =>
+    call<{ oauth: OAuthSettings }>("PUT", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/oauth`, body),
+  clients: (app: string, tenant: string, q: Query) =>
+    call<PageOf<OAuthClient>>("GET", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/clients`, undefined, q),
+  createClient: (app: string, tenant: string, body: OAuthClientPost) =>
+    call<{ client: OAuthClient; client_secret: string | null }>("POST", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/clients`, body),
+  patchClient: (app: string, tenant: string, id: string, body: { status?: "active" | "disabled" }) =>
+    call<{ client: OAuthClient }>("PATCH", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/clients/${seg(id)}`, body),
+  deleteClient: (app: string, tenant: string, id: string) =>
+    call<void>("DELETE", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/clients/${seg(id)}`),
 
   audit: (app: string, q: Query) => call<PageOf<AuditEntry>>("GET", `/admin/apps/${seg(app)}/audit`, undefined, q),
 };

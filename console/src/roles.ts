@@ -11,6 +11,7 @@ export const BUILT_IN_OPERATOR_ROLES = [
   { value: "billing_admin", label: "billing_admin — plans, roles, billing webhook" },
   { value: "support", label: "support — read and suspend users" },
   { value: "auditor", label: "auditor — read tenants, members, users, audit" },
+  { value: "mcp_admin", label: "mcp_admin — OAuth settings and clients, read tenants, audit" },
 ] as const;
 
 export interface RoleOption {
@@ -27,7 +28,7 @@ export function roleOptions(roles: readonly OperatorRole[] | null): RoleOption[]
 }
 
 /**
- * The operator roles of `app` a membership may hold. An app defines at most 100 beside the 5
+ * The operator roles of `app` a membership may hold. An app defines at most 100 beside the 6
  * built-in ones, so one page of 200 holds them all. Until they are read (or if they cannot
  * be), the built-in roles.
  */

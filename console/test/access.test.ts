@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { appNotVerified, can, tenantScope, type Me, type Membership } from "../src/access";
+import { appNotVerified, can, PERMISSIONS, tenantScope, type Me, type Membership } from "../src/access";
 
 const operator = { id: "o1", email: "o@example.com", is_platform_owner: false, created_at: "2026-01-01T00:00:00Z" };
 const me = (...memberships: Membership[]): Me => ({ operator, memberships });
@@ -65,5 +65,26 @@ describe("an app waiting for its owner's email", () => {
     expect(appNotVerified(me(support()), "shop")).toBe(false);
     const owner: Me = { operator: { ...operator, is_platform_owner: true }, memberships: [pending] };
     expect(appNotVerified(owner, "shop")).toBe(false);
+  });
+});
+
+describe("the permissions the console offers (custom roles, API-key scopes)", () => {
+  it("are the API's, in its order, OAuth clients included", () => {
+    expect(PERMISSIONS).toEqual([
+      "tenants:read",
+      "tenants:write",
+      "members:read",
+      "members:write",
+      "users:read",
+      "users:suspend",
+      "users:plan",
+      "users:write",
+      "roles:write",
+      "apikeys:write",
+      "webhooks:write",
+      "audit:read",
+      "clients:read",
+      "clients:write",
+    ]);
   });
 });

@@ -1,11 +1,12 @@
 // The operators' console in a real browser (Playwright driving Debian's Chromium) against the
 // test build under Miniflare on 127.0.0.1, with the console's assets served as wrangler.toml
 // serves them. One story, in order: the owner signs in, creates a tenant, lists a redirect URI
-// and a provider (whose secret never comes back), creates an API key, suspends an end user
-// (its token stops introspecting), erases another and deletes an app, invites a support
-// operator who accepts, defines a custom operator role and relabels the membership, reads the
-// audit log, revokes the key; the support operator finds no way to create a key, and the API
-// refuses it. Then the user list pages through many users, and every main page fits 390 px.
+// and a provider (whose secret never comes back), creates an API key, sets the tenant's OAuth
+// settings, registers an OAuth client (its secret shown once), disables, enables and deletes
+// it and approves one that registered itself, suspends an end user (its token stops
+// introspecting), erases another and deletes an app, invites a support operator who accepts,
+// defines a custom operator role and relabels the membership, reads the audit log, revokes
+// the key; the support operator finds no way to create a key, and the API refuses it. Then the user list pages through many users, and every main page fits 390 px.
 // `CONSOLE_SCREENSHOTS=1` also writes docs/console/*.png.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
@@ -74,6 +75,16 @@ async function introspect(key: string, token: string) {
     method: "POST",
     headers: { authorization: `Bearer ${key}`, "content-type": "application/x-www-form-urlencoded" },
     body: `token=${encodeURIComponent(token)}`,
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+/** A form POST to the tenant acme's token endpoint. */
+async function oauthToken(fields: Record<string, string>, headers: Record<string, string>) {
+  const res = await fetch(new URL("/apps/public/tenants/acme/oauth/token", worker.url), {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams(fields).toString(),
   });
   return { status: res.status, body: await res.json() };
 }
@@ -251,6 +262,90 @@ describe("the operators' console", () => {
     expect((await introspect(apiKey, aliceToken)).body.active).toBe(true);
   });
 
+  it("sets the tenant's OAuth settings, registers a client (secret shown once), disables, enables and deletes it, and approves a pending one", async () => {
+    await owner.getByRole("link", { name: "Settings" }).click();
+    await expect.poll(() => heading(owner)).toBe("Tenant acme of public");
+    const settings = owner.getByRole("form", { name: "OAuth settings" });
+    await expect.poll(() => settings.getByLabel("Dynamic client registration").count()).toBe(1);
+    // Client ID Metadata Documents are not offered (the server refuses them for now).
+    expect(await settings.getByRole("checkbox", { name: "Accept https URLs as client ids" }).isDisabled()).toBe(true);
+    await settings.getByLabel("Dynamic client registration").selectOption("approval");
+    await settings.getByRole("button", { name: "Add a scope" }).click();
+    await settings.getByLabel("Scope name").fill("mcp:tools");
+    await settings.getByLabel("Description").fill("Use your tools");
+    await settings.getByLabel("Access token lifetime (seconds)").fill("600");
+    await settings.getByRole("button", { name: "Save OAuth settings" }).click();
+    await expect.poll(() => settings.getByRole("status").innerText()).toBe("Saved: registration approval, 1 scope, access tokens for 10 minutes.");
+    const token = await ownerToken();
+    expect((await api("GET", "/admin/apps/public/tenants/acme/oauth", undefined, token)).body.oauth).toEqual({
+      registration: "approval",
+      client_id_metadata_documents: false,
+      scopes: { "mcp:tools": "Use your tools" },
+      access_token_ttl_seconds: 600,
+    });
+
+    await owner.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "OAuth clients" }).click();
+    await expect.poll(() => heading(owner)).toBe("OAuth clients of acme");
+    await owner.getByLabel("Client name").fill("Backend");
+    await owner.getByLabel("Client type").selectOption("confidential");
+    await owner.getByLabel("Redirect URIs (one per line)").fill("https://app.example/oauth/callback");
+    await owner.getByRole("checkbox", { name: /^client_credentials/ }).check();
+    await owner.getByRole("checkbox", { name: "mcp:tools — Use your tools" }).check();
+    await owner.getByRole("button", { name: "Register client" }).click();
+    const clientSecret = (await owner.locator('code[data-secret="Secret"]').innerText()).trim();
+    const clientId = (await owner.locator('code[data-secret="Client id"]').innerText()).trim();
+    expect(clientSecret).toMatch(/^tss_/);
+    const row = owner.locator('tr[data-client="Backend"]');
+    await expect.poll(() => row.getByTestId("client-status").innerText()).toBe("active");
+    expect(await row.innerText()).toContain(clientId);
+    await owner.getByRole("button", { name: "Done, hide it" }).click();
+    expect(await owner.content()).not.toContain(clientSecret);
+    const listed = await api("GET", "/admin/apps/public/tenants/acme/clients", undefined, token);
+    expect(JSON.stringify(listed.body)).not.toContain(clientSecret);
+    const basic = { authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}` };
+    const clientToken = () => oauthToken({ grant_type: "client_credentials", scope: "mcp:tools" }, basic);
+    expect((await clientToken()).status).toBe(200);
+
+    // Disabling asks first (it revokes every grant); the client is then refused, until enabled again.
+    await row.getByRole("button", { name: "Disable" }).click();
+    await owner.getByRole("button", { name: "Yes, disable Backend and revoke its grants" }).click();
+    await expect.poll(() => row.getByTestId("client-status").innerText()).toBe("disabled");
+    expect(await clientToken()).toMatchObject({ status: 401, body: { error: "invalid_client" } });
+    await row.getByRole("button", { name: /^Enable/ }).click();
+    await expect.poll(() => row.getByTestId("client-status").innerText()).toBe("active");
+    expect((await clientToken()).status).toBe(200);
+
+    // A client that registers itself while registration is "approval" waits, listed first and marked.
+    const registered = await api("POST", "/apps/public/tenants/acme/oauth/register", {
+      client_name: "Desktop MCP",
+      redirect_uris: ["http://127.0.0.1/callback"],
+      token_endpoint_auth_method: "none",
+      grant_types: ["authorization_code", "refresh_token"],
+    });
+    expect(registered.status).toBe(201);
+    expect(registered.body.status).toBe("pending");
+    await go(owner, "#/apps/public/tenants/acme");
+    await expect.poll(() => heading(owner)).toBe("Tenant acme of public");
+    await owner.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "OAuth clients" }).click();
+    const pending = owner.locator('tr[data-client="Desktop MCP"]');
+    await expect.poll(() => pending.getByTestId("client-status").innerText()).toBe("pending approval");
+    expect(await owner.locator("main tbody tr").first().getAttribute("data-client")).toBe("Desktop MCP");
+    expect(await owner.locator("[data-pending-note]").innerText()).toContain("1 client on this page registered itself and waits for approval");
+    await narrowAndShoot(owner, "oauth-clients");
+    await pending.getByRole("button", { name: /^Approve/ }).click();
+    await expect.poll(() => pending.getByTestId("client-status").innerText()).toBe("active");
+    expect(await owner.locator("[data-pending-note]").count()).toBe(0);
+    const approved = await api("GET", `/admin/apps/public/tenants/acme/clients/${registered.body.client_id}`, undefined, token);
+    expect(approved.body.client.status).toBe("active");
+
+    // Deleting asks first too.
+    await row.getByRole("button", { name: "Delete" }).click();
+    await owner.getByRole("button", { name: "Yes, delete Backend" }).click();
+    await expect.poll(() => owner.locator('tr[data-client="Backend"]').count()).toBe(0);
+    expect((await api("GET", `/admin/apps/public/tenants/acme/clients/${clientId}`, undefined, token)).status).toBe(404);
+    expect((await clientToken()).body.error).toBe("invalid_client");
+  });
+
   it("suspends an end user, and its token introspects inactive at once", async () => {
     await owner.getByRole("link", { name: "End users" }).click();
     await expect.poll(() => heading(owner)).toBe("End users of acme");
@@ -302,6 +397,8 @@ describe("the operators' console", () => {
     await expect.poll(() => heading(owner)).toBe("Team of public");
     await owner.getByLabel("Email", { exact: true }).fill(SUPPORT);
     await owner.getByLabel("Membership type").selectOption("contractor");
+    // The built-in roles are offered, mcp_admin (OAuth clients) among them.
+    expect(await owner.getByRole("checkbox", { name: /^mcp_admin — OAuth/ }).count()).toBe(1);
     await owner.getByRole("checkbox", { name: /^support/ }).check();
     await owner.getByRole("button", { name: "Invite" }).click();
     inviteLink = (await owner.locator('code[data-secret="Link"]').innerText()).trim();
@@ -358,6 +455,7 @@ describe("the operators' console", () => {
     const nav = support.getByRole("navigation", { name: "Sections" });
     expect(await nav.getByRole("link", { name: "API keys" }).count()).toBe(0);
     expect(await nav.locator(".disabled", { hasText: "API keys" }).getAttribute("title")).toBe("Needs the permission apikeys:write");
+    expect(await nav.locator(".disabled", { hasText: "OAuth clients" }).getAttribute("title")).toBe("Needs the permission clients:read");
     // Reached by its address: no create button, and the listing gets the API's own 403.
     await go(support, "#/apps/public/tenants/acme/api-keys");
     await expect.poll(() => heading(support)).toBe("API keys of acme");
@@ -382,6 +480,8 @@ describe("the operators' console", () => {
     await expect.poll(() => support.getByRole("heading", { name: "Identity providers" }).count()).toBe(1);
     expect(await support.getByRole("button", { name: "Add provider" }).count()).toBe(0);
     expect(await support.getByText("Adding or changing providers needs the permission tenants:write").count()).toBe(1);
+    // Nor the OAuth settings, which need clients:read.
+    expect(await support.getByRole("heading", { name: "OAuth", exact: true }).count()).toBe(0);
   });
 
   it("revokes the API key, which stops introspecting", async () => {
@@ -403,6 +503,11 @@ describe("the operators' console", () => {
       "provider.put",
       "provider.delete",
       "api_key.create",
+      "oauth_settings.put",
+      "client.create",
+      "client.update",
+      "client.register",
+      "client.delete",
       "user.suspend",
       "user.erase",
       "app.delete",

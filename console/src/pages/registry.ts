@@ -1,16 +1,15 @@
 // Extension point: the console's pages. Each is one module; the shell builds the navigation
 // and the routes from this list, and shows a page's link only enabled when the caller holds
 // `requires` where the page acts (the app, or the tenant shown). The API checks every call
-// again, so a page reached by its address still gets the API's own answer.
-//
-// Planned (API.md): "OAuth clients" (scope tenant, segment "clients", requires clients:read,
-// approve/disable through `…/clients`). A new permission goes into `access.ts`'s list.
+// again, so a page reached by its address still gets the API's own answer. A new permission
+// goes into `access.ts`'s list.
 
 import type { ComponentType } from "preact";
 import type { Permission } from "../access";
 import { ApiKeysPage } from "./apikeys";
 import { AppPage } from "./app";
 import { AuditPage } from "./audit";
+import { ClientsPage } from "./clients";
 import { OperatorRolesPage } from "./operator-roles";
 import { TeamPage } from "./team";
 import { TenantPage } from "./tenant";
@@ -46,7 +45,7 @@ export const pages: PageDef[] = [
   { id: "tenant", label: "Settings", scope: "tenant", segment: "", requires: "tenants:read", component: TenantPage },
   { id: "users", label: "End users", scope: "tenant", segment: "users", requires: "users:read", component: UsersPage },
   { id: "api-keys", label: "API keys", scope: "tenant", segment: "api-keys", requires: "apikeys:write", component: ApiKeysPage },
-  // Extension point (OAuth): { id: "clients", label: "OAuth clients", scope: "tenant", segment: "clients", requires: "clients:read", … },
+  { id: "clients", label: "OAuth clients", scope: "tenant", segment: "clients", requires: "clients:read", component: ClientsPage },
 ];
 
 /** The hash path of a page. */

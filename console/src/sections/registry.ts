@@ -2,9 +2,7 @@
 // A later feature adds a section by writing one component and listing it here — no page
 // changes. Each section says which permission it needs to be shown at all; inside, it
 // disables what the caller's roles do not allow (see `access.can`) and the API decides.
-//
-// Planned (API.md): on the tenant page, its OAuth settings (`…/oauth`, clients:write). New
-// top-level pages (OAuth clients) go in `pages/registry.ts` instead.
+// New top-level pages go in `pages/registry.ts` instead.
 
 import type { ComponentType } from "preact";
 import type { Permission } from "../access";
@@ -14,6 +12,7 @@ import { SignInMethodsSection } from "./signin-methods";
 import { DeleteAppSection } from "./delete-app";
 import { DeleteTenantSection } from "./delete-tenant";
 import { DeleteUserSection } from "./delete-user";
+import { OAuthSettingsSection } from "./oauth-settings";
 import { ProvidersSection } from "./providers";
 import { RedirectUrisSection } from "./redirect-uris";
 import { SummarySection, StatusSection, SessionsSection, PlanSection, RolesSection, MetadataSection } from "./user";
@@ -55,7 +54,8 @@ export const tenantSections: Section<TenantSectionProps>[] = [
   { id: "signin-methods", requires: "tenants:read", component: SignInMethodsSection },
   { id: "redirect-uris", requires: "tenants:read", component: RedirectUrisSection },
   { id: "providers", requires: "tenants:read", component: ProvidersSection },
-  // Extension point (OAuth): { id: "oauth", requires: "clients:read", component: OAuthSettingsSection },
+  // Its OAuth authorization server: shown with clients:read, changed with clients:write.
+  { id: "oauth", requires: "clients:read", component: OAuthSettingsSection },
   { id: "delete-tenant", requires: "tenants:write", component: DeleteTenantSection },
 ];
 
