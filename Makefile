@@ -14,7 +14,8 @@
 #                    (the specs' build: it honours TESSERA_TEST_CLOCK and
 #                    TESSERA_TEST_PBKDF2_ITERATIONS)
 #   make test-console the console: its unit tests, then Playwright + Debian's Chromium against the
-#                    test build under Miniflare (installs chromium with apt-get when missing)
+#                    test build under Miniflare (the console, and a tenant's OAuth pages;
+#                    installs chromium with apt-get when missing)
 #   make console-screenshots  the same browser run, writing docs/console/*.png
 #   make tools       only install the toolchain pieces (idempotent)
 #   make venv        only the project's Python virtualenv (.venv/: schemathesis, pinned)

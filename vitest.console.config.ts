@@ -3,8 +3,9 @@ import { defineConfig } from "vitest/config";
 // The console in a real browser: Playwright (playwright-core) drives Debian's Chromium
 // (/usr/bin/chromium, installed by `make chromium`; no browser is downloaded) against the
 // test build under Miniflare, listening on 127.0.0.1 with the console's assets as
-// wrangler.toml serves them. `make test-console` runs it; `make console-screenshots` also
-// writes the screenshots under docs/console/.
+// wrangler.toml serves them (console.spec.ts), and a tenant's OAuth sign-in and consent pages
+// (oauth-pages.spec.ts). `make test-console` runs them; `make console-screenshots` also
+// writes the console's screenshots under docs/console/.
 export default defineConfig({
   test: {
     include: ["tests/console/**/*.spec.ts"],
