@@ -800,14 +800,20 @@ describe("dynamic client registration (RFC 7591)", () => {
     expect(audit.body.items.some((e: any) => e.action === "client.register" && e.actor === "registration:dynamic" && e.target === made.body.client_id)).toBe(true);
   });
 
-  it("gives a confidential client its secret once, and the secret works", async () => {
-    const made = await register(OPEN, { redirect_uris: [WEB_REDIRECT], grant_types: ["client_credentials"], scope: "files:read" });
+  it("gives a confidential client its secret once, and never client_credentials", async () => {
+    const cc = await register(OPEN, { redirect_uris: [WEB_REDIRECT], grant_types: ["client_credentials"], scope: "files:read" });
+    expect(cc.status).toBe(400);
+    expect(cc.body.error).toBe("invalid_client_metadata");
+    const made = await register(OPEN, { redirect_uris: [WEB_REDIRECT], grant_types: ["authorization_code", "refresh_token"], scope: "files:read" });
     expect(made.status, made.text).toBe(201);
     expect(made.body.token_endpoint_auth_method).toBe("client_secret_basic");
     expect(made.body.client_secret).toMatch(/^tss_/);
     expect(made.body.client_secret_expires_at).toBe(0);
-    const token = await tokenRequest(base(APP, OPEN), { grant_type: "client_credentials" }, basic(made.body.client_id, made.body.client_secret));
-    expect(token.status, token.text).toBe(200);
+    // The secret authenticates the client: a made-up code is refused as a grant, not the client.
+    const code = await tokenRequest(base(APP, OPEN), { grant_type: "authorization_code", code: "tsa_" + "A".repeat(43), redirect_uri: WEB_REDIRECT, code_verifier: "v".repeat(43) }, basic(made.body.client_id, made.body.client_secret));
+    expect(code.body.error).toBe("invalid_grant");
+    const wrong = await tokenRequest(base(APP, OPEN), { grant_type: "authorization_code", code: "tsa_" + "A".repeat(43) }, basic(made.body.client_id, "tss_" + "B".repeat(43)));
+    expect(wrong.body.error).toBe("invalid_client");
   });
 
   it("keeps a client registered under approval pending until a member approves it", async () => {
