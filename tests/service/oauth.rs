@@ -1997,3 +1997,325 @@ fn an_access_token_lives_at_most_as_long_as_the_apps_own() {
         (60, 60)
     );
 }
+
+// ------------------------------------------------------------------ from an outside review
+
+/// The place with `registration` set as given.
+fn registering(registration: Registration) -> Place {
+    let p = place();
+    block_on(oauth::put_settings(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &p.acme,
+        OAuthSettings {
+            registration,
+            ..scopes_settings()
+        },
+    ))
+    .expect("settings");
+    p
+}
+
+fn register(
+    p: &Place,
+    request: oauth::RegistrationRequest,
+) -> Result<Client, oauth::RegisterFailure> {
+    block_on(oauth::register(
+        &p.w.cx(),
+        &p.shop,
+        &p.acme,
+        request,
+        Some("client:192.0.2.1"),
+    ))
+    .map(|(client, _)| client)
+}
+
+fn native_registration() -> oauth::RegistrationRequest {
+    oauth::RegistrationRequest {
+        redirect_uris: Some(strings(&[REDIRECT])),
+        token_endpoint_auth_method: Some("none".to_owned()),
+        grant_types: Some(strings(&["authorization_code", "refresh_token"])),
+        client_name: Some("MCP".to_owned()),
+        scope: Some("mcp:tools".to_owned()),
+        ..oauth::RegistrationRequest::default()
+    }
+}
+
+fn refused_code(result: Result<Client, oauth::RegisterFailure>) -> &'static str {
+    match result {
+        Err(oauth::RegisterFailure::Refused(e)) => e.code,
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn registration_follows_the_setting_and_never_grants_client_credentials() {
+    let off = place();
+    assert_eq!(
+        refused_code(register(&off, native_registration())),
+        "access_denied"
+    );
+    let open = registering(Registration::Open);
+    let made = register(&open, native_registration()).expect("registered");
+    assert_eq!(made.status, ClientStatus::Active);
+    assert_eq!(made.client_type, ClientType::Public);
+    let machine = oauth::RegistrationRequest {
+        token_endpoint_auth_method: Some("client_secret_basic".to_owned()),
+        grant_types: Some(strings(&["client_credentials"])),
+        ..native_registration()
+    };
+    assert_eq!(
+        refused_code(register(&open, machine)),
+        "invalid_client_metadata"
+    );
+    let approval = registering(Registration::Approval);
+    let pending = register(&approval, native_registration()).expect("registered");
+    assert_eq!(pending.status, ClientStatus::Pending);
+    assert!(matches!(
+        approval.authorize(&query(&pending, &[]), None),
+        PageOutcome::Refused { status: 400, .. }
+    ));
+    let audit = approval.w.db.audit_entries();
+    assert!(audit
+        .iter()
+        .any(|e| e.action.as_str() == "client.register" && e.target == pending.id.as_str()));
+}
+
+#[test]
+fn an_oauth_token_introspects_with_the_permissions_its_scopes_name_and_no_role() {
+    use tessera::domain::names::{RoleName, UserPermission};
+    use tessera::service::{catalogue, users};
+    let p = place();
+    let editor = RoleName::parse("editor").unwrap();
+    let perms = ["mcp:tools", "docs:write"].map(|n| UserPermission::parse(n).unwrap());
+    block_on(catalogue::put_role(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &editor,
+        perms.to_vec(),
+    ))
+    .unwrap();
+    block_on(users::set_roles(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &p.acme,
+        &p.user,
+        vec![editor.clone()],
+    ))
+    .unwrap();
+    let tokens = p.grant(&p.public_client());
+    let Introspection::Active(found) = p.introspect(&tokens.access_token) else {
+        panic!("inactive");
+    };
+    assert_eq!(
+        found.effective.permissions,
+        [perms[0].clone()],
+        "only what the scope names"
+    );
+    assert!(found.effective.roles.is_empty(), "roles are not delegated");
+    let own = signin(&p.w, &p.shop, &p.acme, USER, PASSWORD, None).unwrap();
+    let Introspection::Active(first_party) = p.introspect(&own.session.access_token) else {
+        panic!("inactive");
+    };
+    assert_eq!(first_party.effective.permissions.len(), 2);
+    assert_eq!(first_party.effective.roles, [editor]);
+}
+
+#[test]
+fn a_new_password_signs_the_browser_out_of_the_pages() {
+    use tessera::service::account::{self, PasswordChange};
+    let p = place();
+    let client = p.public_client();
+    let q = query(&client, &[]);
+    let cookie = p.cookie(&q, USER);
+    assert!(matches!(
+        p.authorize(&q, Some(&cookie)),
+        PageOutcome::Consent { .. }
+    ));
+    let own = signin(&p.w, &p.shop, &p.acme, USER, PASSWORD, None).unwrap();
+    block_on(account::change_password(
+        &p.w.cx(),
+        &p.shop,
+        &p.acme,
+        Some(&own.session.access_token),
+        Ok(PasswordChange {
+            current: Some(password(PASSWORD)),
+            new: password("an entirely new passphrase"),
+        }),
+        None,
+    ))
+    .expect("changed");
+    assert!(matches!(
+        p.authorize(&q, Some(&cookie)),
+        PageOutcome::SignIn { .. }
+    ));
+}
+
+#[test]
+fn only_the_codes_own_client_replaying_it_revokes_the_grant() {
+    let p = place();
+    let client = p.public_client();
+    let other = p.create(public_spec("Other")).unwrap().0;
+    let code = p.code(&client);
+    let tokens = p.exchange(&client, &code).expect("exchanged");
+    assert_eq!(error_of(p.exchange(&other, &code)), "invalid_grant");
+    assert!(
+        p.active(&tokens.access_token),
+        "another client's replay ends nothing"
+    );
+    assert_eq!(error_of(p.exchange(&client, &code)), "invalid_grant");
+    assert!(
+        !p.active(&tokens.access_token),
+        "the code's own client's replay does"
+    );
+}
+
+#[test]
+fn a_code_issued_before_its_grant_was_revoked_starts_nothing() {
+    let p = place();
+    let client = p.public_client();
+    let first = p.grant(&client);
+    let code = p.code(&client);
+    let own = signin(&p.w, &p.shop, &p.acme, USER, PASSWORD, None).unwrap();
+    let listed = block_on(oauth::grants(
+        &p.w.cx(),
+        &p.shop,
+        &p.acme,
+        Some(&own.session.access_token),
+    ))
+    .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].client_id, client.id);
+    block_on(oauth::revoke_grant(
+        &p.w.cx(),
+        &p.shop,
+        &p.acme,
+        Some(&own.session.access_token),
+        client.id.as_str(),
+    ))
+    .expect("revoked");
+    assert!(!p.active(&first.access_token));
+    assert_eq!(error_of(p.exchange(&client, &code)), "invalid_grant");
+    let again = block_on(oauth::revoke_grant(
+        &p.w.cx(),
+        &p.shop,
+        &p.acme,
+        Some(&own.session.access_token),
+        client.id.as_str(),
+    ));
+    assert!(matches!(again, Err(Error::ClientNotFound)));
+    assert!(block_on(oauth::grants(
+        &p.w.cx(),
+        &p.shop,
+        &p.acme,
+        Some(&own.session.access_token)
+    ))
+    .unwrap()
+    .is_empty());
+    let with_oauth = block_on(oauth::grants(
+        &p.w.cx(),
+        &p.shop,
+        &p.acme,
+        Some(&first.access_token),
+    ));
+    assert!(matches!(with_oauth, Err(Error::InvalidToken)));
+}
+
+#[test]
+fn a_scope_taken_from_the_client_is_gone_from_its_grants_next_token() {
+    let p = place();
+    let client = p.public_client();
+    let tokens = p.grant(&client);
+    assert_eq!(tokens.scope, "mcp:tools");
+    p.patch(
+        &client,
+        ClientSpec {
+            scopes: Some(strings(&["mcp:read"])),
+            ..ClientSpec::default()
+        },
+        None,
+    )
+    .expect("patched");
+    let next = p.refresh(&client, &refresh_of(&tokens)).expect("refreshed");
+    assert_eq!(next.scope, "");
+    assert_eq!(jwt_part(&next.access_token, 1)["scope"], "");
+}
+
+#[test]
+fn a_consent_remembered_for_one_resource_is_asked_again_for_another() {
+    let p = place();
+    let client = p.public_client();
+    let one = query(&client, &[("resource", "https://mcp.example/one")]);
+    let cookie = p.cookie(&one, USER);
+    to_client(p.decide(&one, &cookie, "approve"));
+    assert!(matches!(
+        p.authorize(&one, Some(&cookie)),
+        PageOutcome::ToClient(_)
+    ));
+    let two = query(&client, &[("resource", "https://mcp.example/two")]);
+    let context = consent_page(p.authorize(&two, Some(&cookie)));
+    assert_eq!(context.resource.as_deref(), Some("https://mcp.example/two"));
+}
+
+#[test]
+fn taking_client_credentials_or_a_scope_from_a_client_ends_its_machine_tokens() {
+    let p = place();
+    let (client, secret) = p.confidential(None, &["client_credentials"]);
+    let token = p.client_credentials(&client, &secret).access_token;
+    assert!(p.active(&token));
+    p.patch(
+        &client,
+        ClientSpec {
+            scopes: Some(strings(&["mcp:read"])),
+            ..ClientSpec::default()
+        },
+        None,
+    )
+    .expect("patched");
+    assert!(!p.active(&token), "a scope taken away");
+    let fresh = p.client_credentials(&client, &secret).access_token;
+    assert!(p.active(&fresh), "new tokens are not affected");
+    p.patch(
+        &client,
+        ClientSpec {
+            grant_types: Some(strings(&["authorization_code"])),
+            ..ClientSpec::default()
+        },
+        None,
+    )
+    .expect("patched");
+    assert!(!p.active(&fresh), "the grant taken away");
+}
+
+#[test]
+fn secrets_never_show_in_debug() {
+    let form = PageForm {
+        password: Some("hunter2-secret".to_owned()),
+        csrf: Some("csrf-secret".to_owned()),
+        ..PageForm::default()
+    };
+    let request = TokenRequest {
+        client_secret: Some("tss_secret".to_owned()),
+        code: Some("tsa_secret".to_owned()),
+        basic: Some(("id".to_owned(), "basic-secret".to_owned())),
+        ..TokenRequest::default()
+    };
+    let signed_in = PageOutcome::SignedIn {
+        location: "https://t/x".to_owned(),
+        session: "cookie-secret".to_owned(),
+    };
+    let text = format!("{form:?} {request:?} {signed_in:?}");
+    for secret in [
+        "hunter2",
+        "csrf-secret",
+        "tss_secret",
+        "tsa_secret",
+        "basic-secret",
+        "cookie-secret",
+    ] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}
