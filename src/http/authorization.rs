@@ -16,6 +16,7 @@ use super::extract::{
     allowed, bearer, bounded_body, caller, client_subject_of, cookie, header, json_body,
     page_request, param, place, query,
 };
+use super::federation::WorkerFederation;
 use super::pages::{self, FormState};
 use super::respond;
 use super::routes::Params;
@@ -182,7 +183,15 @@ pub async fn authorize(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Re
         session: session.as_deref(),
     };
     let outcome =
-        oauth::authorize(cx, &app_id, &tenant_id, url.query().unwrap_or(""), &browser).await?;
+        oauth::authorize(
+            cx,
+            &WorkerFederation,
+            &app_id,
+            &tenant_id,
+            url.query().unwrap_or(""),
+            &browser,
+        )
+        .await?;
     answer(outcome, params, fresh.then_some(csrf.as_str()))
 }
 
@@ -211,6 +220,7 @@ pub async fn submit(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<R
     };
     let outcome = oauth::submit(
         cx,
+        &WorkerFederation,
         &app_id,
         &tenant_id,
         form,
@@ -307,7 +317,7 @@ pub async fn token(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Re
         basic,
         bad_basic,
     };
-    match oauth::token(cx, &app_id, &tenant_id, request).await {
+    match oauth::token(cx, &WorkerFederation, &app_id, &tenant_id, request).await {
         Ok(issued) => token_json(
             200,
             &TokenBody {

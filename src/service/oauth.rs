@@ -27,10 +27,10 @@ use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::oauth::{
-    check_request, credential_of, parse_scope, AuthMethod, AuthorizationCode, AuthorizationRequest,
+    check_request, client_of_document, credential_of, parse_scope, AuthMethod, AuthorizationCode, AuthorizationRequest,
     Client, ClientId, ClientSpec, ClientStatus, ClientTokens, ClientType, CodeProblem, Consent,
     GrantType, OAuthSettings, PageKey, Registration, RequestProblem, SessionGrant, ValidRequest,
-    CODE_TTL_MS,
+    CODE_TTL_MS, DOCUMENT_CACHE_SECONDS, DOCUMENT_MAX_BYTES, DOCUMENT_TIMEOUT_SECONDS,
 };
 use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::password::Password;
@@ -40,7 +40,10 @@ use crate::domain::tenancy::{App, Tenant};
 use crate::domain::token::{self, AccessClaims, CLIENT_TOKEN_TYPE, OAUTH_TOKEN_TYPE};
 use crate::domain::user::{UserId, UserStatus};
 use crate::domain::Error;
-use crate::store::{EdgeStore, OAuthStore, SessionStore, UserStore};
+use crate::store::{
+    EdgeStore, OAuthStore, OutboundLimits, OutboundMethod, OutboundRequest, ProviderHttp,
+    SessionStore, UserStore,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use serde_json::json;
@@ -94,12 +97,7 @@ pub async fn put_settings<S: Stores>(
 ) -> Result<OAuthSettings, Error> {
     allowed(caller, Permission::ClientsWrite, app_id, tenant_id)?;
     let settings = settings.validate()?;
-    if settings.client_id_metadata_documents {
-        return Err(Error::validation(
-            "client ID metadata documents are not available yet: \
-             client_id_metadata_documents must be false",
-        ));
-    }
+
     let audit = audit_entry(
         cx,
         actor(caller),
@@ -555,6 +553,7 @@ struct Checked {
 
 async fn check<S: Stores>(
     cx: &Ctx<'_, S>,
+    net: &impl ProviderHttp,
     app_id: &AppId,
     tenant_id: &TenantId,
     raw: &str,
@@ -568,7 +567,7 @@ async fn check<S: Stores>(
     let request =
         AuthorizationRequest::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let client = match request.client_id.as_deref().and_then(ClientId::parse) {
-        Some(id) => cx.db.find_client(app_id, tenant_id, &id).await?,
+        Some(id) => resolve_client(cx, net, app_id, tenant_id, &settings, &id).await?,
         None => None,
     };
     let mut valid = match check_request(&request, client) {
@@ -596,6 +595,89 @@ async fn check<S: Stores>(
         request: valid,
         raw: raw.to_owned(),
     }))
+}
+
+/// The client `id` names at this tenant: a registered one (D1), or — when the tenant accepts
+/// them — the public client a Client ID Metadata Document describes (`client_document`).
+/// `None` for anything else, a document that cannot be read or is refused included.
+async fn resolve_client<S: Stores>(
+    cx: &Ctx<'_, S>,
+    net: &impl ProviderHttp,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    settings: &OAuthSettings,
+    id: &ClientId,
+) -> Result<Option<Client>, Error> {
+    if !id.is_document() {
+        return cx.db.find_client(app_id, tenant_id, id).await;
+    }
+    if !settings.client_id_metadata_documents {
+        return Ok(None);
+    }
+    let Some(body) = client_document(cx, net, id).await else {
+        return Ok(None);
+    };
+    match client_of_document(id, body.as_bytes(), app_id, tenant_id, settings, cx.now) {
+        Ok(client) => Ok(Some(client)),
+        Err(why) => {
+            cx.warn(&format!("client metadata document refused: {why}"));
+            Ok(None)
+        }
+    }
+}
+
+/// A Client ID Metadata Document: from KV when fetched lately (an hour; a failed fetch is
+/// remembered a minute, so a client id cannot make the worker fetch again and again), else
+/// fetched — `https` only, at a host checked when the id was parsed (no private or loopback
+/// address; Cloudflare's `fetch` reaches no private network), no redirect followed, answered
+/// within 5 s and at most 5 KB. KV failing only costs a fetch.
+async fn client_document<S: Stores>(
+    cx: &Ctx<'_, S>,
+    net: &impl ProviderHttp,
+    id: &ClientId,
+) -> Option<String> {
+    match cx.edge.find_client_document(id).await {
+        Ok(Some(cached)) => return cached,
+        Ok(None) => {}
+        Err(e) => cx.warn(&format!("KV read of a client document failed: {e:?}")),
+    }
+    let url = id.document_url()?;
+    let request = OutboundRequest {
+        method: OutboundMethod::Get,
+        url,
+        headers: vec![("Accept", "application/json".to_owned())],
+        form: None,
+        limits: OutboundLimits {
+            timeout_seconds: DOCUMENT_TIMEOUT_SECONDS,
+            max_body_bytes: DOCUMENT_MAX_BYTES,
+        },
+    };
+    let fetched = match net.send(&request).await {
+        Ok(answer) if answer.status == 200 && answer.body.len() <= DOCUMENT_MAX_BYTES => {
+            String::from_utf8(answer.body).ok()
+        }
+        Ok(answer) => {
+            cx.warn(&format!("client metadata document answered {}", answer.status));
+            None
+        }
+        Err(why) => {
+            cx.warn(&format!("client metadata document fetch failed: {why}"));
+            None
+        }
+    };
+    let ttl = if fetched.is_some() {
+        DOCUMENT_CACHE_SECONDS
+    } else {
+        crate::store::kv::MIN_TTL_SECONDS
+    };
+    if let Err(e) = cx
+        .edge
+        .put_client_document(id, fetched.as_deref(), ttl)
+        .await
+    {
+        cx.warn(&format!("KV write of a client document failed: {e:?}"));
+    }
+    fetched
 }
 
 fn page_key<S: Stores>(cx: &Ctx<'_, S>) -> Result<PageKey, Error> {
@@ -702,12 +784,13 @@ async fn issue_code<S: Stores>(
 /// of this client (as it is now) before.
 pub async fn authorize<S: Stores>(
     cx: &Ctx<'_, S>,
+    net: &impl ProviderHttp,
     app_id: &AppId,
     tenant_id: &TenantId,
     query: &str,
     browser: &Browser<'_>,
 ) -> Result<PageOutcome, Error> {
-    let checked = match check(cx, app_id, tenant_id, query).await? {
+    let checked = match check(cx, net, app_id, tenant_id, query).await? {
         Ok(checked) => checked,
         Err(outcome) => return Ok(outcome),
     };
@@ -741,6 +824,7 @@ pub async fn authorize<S: Stores>(
 /// `403` and does nothing.
 pub async fn submit<S: Stores>(
     cx: &Ctx<'_, S>,
+    net: &impl ProviderHttp,
     app_id: &AppId,
     tenant_id: &TenantId,
     form: PageForm,
@@ -758,7 +842,7 @@ pub async fn submit<S: Stores>(
         });
     }
     let raw = form.request.as_deref().unwrap_or("");
-    let checked = match check(cx, app_id, tenant_id, raw).await? {
+    let checked = match check(cx, net, app_id, tenant_id, raw).await? {
         Ok(checked) => checked,
         Err(outcome) => return Ok(outcome),
     };
@@ -1007,8 +1091,9 @@ fn invalid_client(basic: bool) -> TokenFailure {
 /// `invalid_client`.
 async fn authenticate_client<S: Stores>(
     cx: &Ctx<'_, S>,
-    app_id: &AppId,
-    tenant_id: &TenantId,
+    net: &impl ProviderHttp,
+    (app_id, tenant_id): (&AppId, &TenantId),
+    settings: &OAuthSettings,
     request: &TokenRequest,
 ) -> Result<Client, TokenFailure> {
     let basic = request.basic.is_some() || request.bad_basic;
@@ -1041,9 +1126,7 @@ async fn authenticate_client<S: Stores>(
     let Some(id) = ClientId::parse(id) else {
         return Err(invalid_client(basic));
     };
-    let client = cx
-        .db
-        .find_client(app_id, tenant_id, &id)
+    let client = resolve_client(cx, net, app_id, tenant_id, settings, &id)
         .await?
         .filter(Client::is_active)
         .filter(|c| c.auth_method == method);
@@ -1063,6 +1146,7 @@ async fn authenticate_client<S: Stores>(
 /// `client_credentials`. `Err(TokenFailure::OAuth)` is the RFC 6749 error JSON.
 pub async fn token<S: Stores>(
     cx: &Ctx<'_, S>,
+    net: &impl ProviderHttp,
     app_id: &AppId,
     tenant_id: &TenantId,
     request: TokenRequest,
@@ -1074,7 +1158,8 @@ pub async fn token<S: Stores>(
             token_error("unsupported_grant_type", "this grant type is not supported")
         })?,
     };
-    let client = authenticate_client(cx, app_id, tenant_id, &request).await?;
+    let settings = settings_of(cx, app_id, tenant_id).await?;
+    let client = authenticate_client(cx, net, (app_id, tenant_id), &settings, &request).await?;
     if !client.allows(grant) {
         return Err(token_error(
             "unauthorized_client",
@@ -1082,7 +1167,6 @@ pub async fn token<S: Stores>(
         )
         .into());
     }
-    let settings = settings_of(cx, app_id, tenant_id).await?;
     let place = Place {
         app: &app,
         tenant: &tenant,

@@ -24,7 +24,7 @@ use tessera::service::oauth::{
     self, Browser, PageContext, PageForm, PageOutcome, TokenFailure, TokenRequest, TokenResponse,
 };
 use tessera::service::{operators, principal, sessions};
-use tessera::store::OAuthStore;
+use tessera::store::{OAuthStore, OutboundRequest, OutboundResponse, ProviderHttp};
 
 /// RFC 7636's example verifier and its S256 challenge.
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -34,6 +34,30 @@ const ISSUER: &str = "https://tessera.test/apps/shop/tenants/acme";
 /// The CSRF cookie of the browser in these tests (any value the browser holds).
 const CSRF_COOKIE: &str = "csrf-cookie-of-the-browser";
 const USER: &str = "ann@example.com";
+
+/// The network of these tests: Client ID Metadata Documents by URL (nothing else answers),
+/// and every request made.
+#[derive(Default)]
+struct Documents {
+    served: std::cell::RefCell<HashMap<String, (u16, String)>>,
+    asked: std::cell::RefCell<Vec<String>>,
+}
+
+impl ProviderHttp for Documents {
+    async fn send(&self, request: &OutboundRequest) -> Result<OutboundResponse, String> {
+        let url = request.url.as_str().to_owned();
+        self.asked.borrow_mut().push(url.clone());
+        assert_eq!(request.limits.max_body_bytes, 5 * 1024);
+        assert_eq!(request.limits.timeout_seconds, 5);
+        match self.served.borrow().get(&url) {
+            Some((status, body)) => Ok(OutboundResponse {
+                status: *status,
+                body: body.clone().into_bytes(),
+            }),
+            None => Err("no such host".to_owned()),
+        }
+    }
+}
 
 /// The app `shop` with its tenant `acme` offering two scopes, an introspection key, and the
 /// user `ann@example.com`.
@@ -160,7 +184,7 @@ impl Place {
             session,
         };
         block_on(oauth::authorize(
-            &self.w.cx(),
+            &self.w.cx(), &Documents::default(),
             &self.shop,
             &self.acme,
             query,
@@ -175,7 +199,7 @@ impl Place {
             session,
         };
         block_on(oauth::submit(
-            &self.w.cx(),
+            &self.w.cx(), &Documents::default(),
             &self.shop,
             &self.acme,
             form,
@@ -239,7 +263,7 @@ impl Place {
     }
 
     fn token(&self, request: TokenRequest) -> Result<TokenResponse, TokenFailure> {
-        block_on(oauth::token(&self.w.cx(), &self.shop, &self.acme, request))
+        block_on(oauth::token(&self.w.cx(), &Documents::default(), &self.shop, &self.acme, request))
     }
 
     /// Exchanges `code` as the public `client` with the right verifier and redirect.
@@ -1345,7 +1369,7 @@ fn a_sign_in_cookie_holds_only_at_its_tenant_and_for_fifteen_minutes() {
         session: Some(&cookie),
     };
     let at_bravo = block_on(oauth::authorize(
-        &p.w.cx(),
+        &p.w.cx(), &Documents::default(),
         &p.shop,
         &bravo,
         &self::query(&there, &[]),
@@ -1483,7 +1507,7 @@ fn a_code_of_another_tenant_is_refused_here() {
     let code = p.code(&client);
     let bravo = p.w.tenant(&p.owner, &p.shop, "bravo");
     let answer = block_on(oauth::token(
-        &p.w.cx(),
+        &p.w.cx(), &Documents::default(),
         &p.shop,
         &bravo,
         code_request(&client, &code),
@@ -2318,4 +2342,187 @@ fn secrets_never_show_in_debug() {
     ] {
         assert!(!text.contains(secret), "{secret} in {text}");
     }
+}
+
+// ------------------------------------------------------------------ client ID metadata documents
+
+const DOC_ID: &str = "https://client.example/oauth/client.json";
+
+fn document(client_id: &str) -> String {
+    serde_json::json!({
+        "client_id": client_id,
+        "client_name": "Doc client",
+        "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "none",
+        "scope": "mcp:tools"
+    })
+    .to_string()
+}
+
+fn documents_place(accept: bool) -> (Place, Documents) {
+    let p = place();
+    block_on(oauth::put_settings(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &p.acme,
+        OAuthSettings {
+            client_id_metadata_documents: accept,
+            ..scopes_settings()
+        },
+    ))
+    .expect("settings");
+    let docs = Documents::default();
+    docs.served
+        .borrow_mut()
+        .insert(DOC_ID.to_owned(), (200, document(DOC_ID)));
+    (p, docs)
+}
+
+fn doc_query(client_id: &str) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in [
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("state", "st-doc"),
+        ("scope", "mcp:tools"),
+    ] {
+        query.append_pair(name, value);
+    }
+    query.finish()
+}
+
+fn doc_authorize(p: &Place, docs: &Documents, query: &str, session: Option<&str>) -> PageOutcome {
+    let browser = Browser {
+        csrf_cookie: CSRF_COOKIE,
+        session,
+    };
+    block_on(oauth::authorize(&p.w.cx(), docs, &p.shop, &p.acme, query, &browser)).unwrap()
+}
+
+fn doc_submit(p: &Place, docs: &Documents, form: PageForm, session: Option<&str>) -> PageOutcome {
+    let browser = Browser {
+        csrf_cookie: CSRF_COOKIE,
+        session,
+    };
+    block_on(oauth::submit(&p.w.cx(), docs, &p.shop, &p.acme, form, &browser, None)).unwrap()
+}
+
+#[test]
+fn a_client_described_by_its_metadata_document_completes_the_code_flow() {
+    let (p, docs) = documents_place(true);
+    let query = doc_query(DOC_ID);
+    let context = sign_in_page(doc_authorize(&p, &docs, &query, None));
+    assert_eq!(context.client_name, "Doc client");
+    let PageOutcome::SignedIn { session, .. } = doc_submit(
+        &p,
+        &docs,
+        PageForm {
+            step: Some("signin".to_owned()),
+            csrf: Some(context.csrf),
+            request: Some(query.clone()),
+            email: Some(USER.to_owned()),
+            password: Some(PASSWORD.to_owned()),
+            decision: None,
+        },
+        None,
+    ) else {
+        panic!("not signed in");
+    };
+    let consent = consent_page(doc_authorize(&p, &docs, &query, Some(&session)));
+    let back = to_client(doc_submit(
+        &p,
+        &docs,
+        PageForm {
+            step: Some("consent".to_owned()),
+            csrf: Some(consent.csrf),
+            request: Some(query.clone()),
+            decision: Some("approve".to_owned()),
+            ..PageForm::default()
+        },
+        Some(&session),
+    ));
+    let tokens = block_on(oauth::token(
+        &p.w.cx(),
+        &docs,
+        &p.shop,
+        &p.acme,
+        TokenRequest {
+            grant_type: Some("authorization_code".to_owned()),
+            code: Some(back["code"].clone()),
+            redirect_uri: Some(REDIRECT.to_owned()),
+            code_verifier: Some(VERIFIER.to_owned()),
+            client_id: Some(DOC_ID.to_owned()),
+            ..TokenRequest::default()
+        },
+    ))
+    .expect("exchanged");
+    assert_eq!(jwt_part(&tokens.access_token, 1)["client_id"], DOC_ID);
+    assert!(p.active(&tokens.access_token));
+    let refreshed = block_on(oauth::token(
+        &p.w.cx(),
+        &docs,
+        &p.shop,
+        &p.acme,
+        TokenRequest {
+            grant_type: Some("refresh_token".to_owned()),
+            refresh_token: Some(refresh_of(&tokens)),
+            client_id: Some(DOC_ID.to_owned()),
+            ..TokenRequest::default()
+        },
+    ))
+    .expect("refreshed");
+    assert!(p.active(&refreshed.access_token));
+    assert_eq!(docs.asked.borrow().len(), 1, "fetched once, then from KV");
+}
+
+#[test]
+fn a_metadata_document_is_used_only_where_the_tenant_accepts_them_and_only_for_its_own_url() {
+    let (off, docs) = documents_place(false);
+    assert!(matches!(
+        doc_authorize(&off, &docs, &doc_query(DOC_ID), None),
+        PageOutcome::Refused { status: 400, .. }
+    ));
+    assert!(docs.asked.borrow().is_empty(), "nothing fetched");
+    let (p, docs) = documents_place(true);
+    let elsewhere = "https://client.example/oauth/other.json";
+    docs.served
+        .borrow_mut()
+        .insert(elsewhere.to_owned(), (200, document(DOC_ID)));
+    assert!(matches!(
+        doc_authorize(&p, &docs, &doc_query(elsewhere), None),
+        PageOutcome::Refused { status: 400, .. }
+    ), "a document naming another client id");
+    for private in ["https://127.0.0.1/c.json", "https://10.1.2.3/c.json", "http://client.example/c.json"] {
+        assert!(matches!(
+            doc_authorize(&p, &docs, &doc_query(private), None),
+            PageOutcome::Refused { status: 400, .. }
+        ));
+    }
+    assert!(!docs.asked.borrow().iter().any(|u| u.contains("127.0.0.1") || u.contains("10.1.2.3") || u.starts_with("http:")), "never fetched");
+    let missing = "https://gone.example/c.json";
+    for _ in 0..3 {
+        assert!(matches!(
+            doc_authorize(&p, &docs, &doc_query(missing), None),
+            PageOutcome::Refused { status: 400, .. }
+        ));
+    }
+    assert_eq!(
+        docs.asked.borrow().iter().filter(|u| u.as_str() == missing).count(),
+        1,
+        "a failed fetch is remembered a while"
+    );
+    let big = "https://big.example/c.json";
+    docs.served.borrow_mut().insert(
+        big.to_owned(),
+        (200, format!("{}{}", document(big), " ".repeat(6 * 1024))),
+    );
+    assert!(matches!(
+        doc_authorize(&p, &docs, &doc_query(big), None),
+        PageOutcome::Refused { status: 400, .. }
+    ));
 }
