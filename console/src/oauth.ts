@@ -93,9 +93,10 @@ export function lifetimeWords(seconds: number): string {
   return parts.join(" ") || plural(0, "second");
 }
 
-/** The settings' PUT body from the form. Client ID Metadata Documents stay off: the API refuses them for now. */
+/** The settings' PUT body from the form. */
 export function settingsBody(form: {
   registration: OAuthSettings["registration"];
+  documents: boolean;
   rows: readonly ScopeRow[];
   ttl: string;
 }): Checked<OAuthSettings> {
@@ -107,7 +108,7 @@ export function settingsBody(form: {
     ok: true,
     value: {
       registration: form.registration,
-      client_id_metadata_documents: false,
+      client_id_metadata_documents: form.documents,
       scopes: scopes.value,
       access_token_ttl_seconds: ttl.value,
     },

@@ -69,16 +69,20 @@ describe("the access tokens' lifetime", () => {
 });
 
 describe("the OAuth settings' PUT body", () => {
-  it("holds the form's settings, with Client ID Metadata Documents off (the API refuses them for now)", () => {
-    expect(settingsBody({ registration: "approval", rows: [{ name: "mcp:tools", description: "Use your tools" }], ttl: "600" })).toEqual({
+  it("holds the form's settings", () => {
+    expect(settingsBody({ registration: "approval", documents: false, rows: [{ name: "mcp:tools", description: "Use your tools" }], ttl: "600" })).toEqual({
       ok: true,
       value: { registration: "approval", client_id_metadata_documents: false, scopes: { "mcp:tools": "Use your tools" }, access_token_ttl_seconds: 600 },
+    });
+    expect(settingsBody({ registration: "open", documents: true, rows: [], ttl: "900" })).toEqual({
+      ok: true,
+      value: { registration: "open", client_id_metadata_documents: true, scopes: {}, access_token_ttl_seconds: 900 },
     });
   });
 
   it("is not made while a scope or the lifetime is wrong, and says which", () => {
-    expect(settingsBody({ registration: "off", rows: [{ name: "a b", description: "" }], ttl: "600" }).ok).toBe(false);
-    expect(settingsBody({ registration: "off", rows: [], ttl: "10" })).toEqual({
+    expect(settingsBody({ registration: "off", documents: false, rows: [{ name: "a b", description: "" }], ttl: "600" }).ok).toBe(false);
+    expect(settingsBody({ registration: "off", documents: false, rows: [], ttl: "10" })).toEqual({
       ok: false,
       error: "The access token lifetime is whole seconds from 60 to 86400.",
     });

@@ -267,8 +267,8 @@ describe("the operators' console", () => {
     await expect.poll(() => heading(owner)).toBe("Tenant acme of public");
     const settings = owner.getByRole("form", { name: "OAuth settings" });
     await expect.poll(() => settings.getByLabel("Dynamic client registration").count()).toBe(1);
-    // Client ID Metadata Documents are not offered (the server refuses them for now).
-    expect(await settings.getByRole("checkbox", { name: "Accept https URLs as client ids" }).isDisabled()).toBe(true);
+    // Client ID Metadata Documents: offered, and turned on here.
+    await settings.getByRole("checkbox", { name: "Accept https URLs as client ids" }).check();
     await settings.getByLabel("Dynamic client registration").selectOption("approval");
     await settings.getByRole("button", { name: "Add a scope" }).click();
     await settings.getByLabel("Scope name").fill("mcp:tools");
@@ -279,7 +279,7 @@ describe("the operators' console", () => {
     const token = await ownerToken();
     expect((await api("GET", "/admin/apps/public/tenants/acme/oauth", undefined, token)).body.oauth).toEqual({
       registration: "approval",
-      client_id_metadata_documents: false,
+      client_id_metadata_documents: true,
       scopes: { "mcp:tools": "Use your tools" },
       access_token_ttl_seconds: 600,
     });

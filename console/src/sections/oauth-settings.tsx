@@ -1,7 +1,7 @@
 // A tenant's OAuth authorization server settings (`…/oauth`): dynamic registration, the scopes
 // it offers with the words its consent page shows, the access tokens' lifetime. Shown with
-// clients:read, changed with clients:write (the PUT replaces them whole). Client ID Metadata
-// Documents are shown off and disabled: the API refuses them until they are built.
+// clients:read, changed with clients:write (the PUT replaces them whole), and whether https
+// URLs are accepted as client ids (Client ID Metadata Documents).
 
 import { useState } from "preact/hooks";
 import { can } from "../access";
@@ -51,12 +51,14 @@ function SettingsForm({
   const { me } = useSession();
   const mayWrite = can(me, "clients:write", app, tenant);
   const [registration, setRegistration] = useState(saved.registration);
+  const [documents, setDocuments] = useState(saved.client_id_metadata_documents);
   const [rows, setRows] = useState<KeyedRow[]>(() => keyed(scopeRows(saved.scopes)));
   const [ttl, setTtl] = useState(String(saved.access_token_ttl_seconds));
   const action = useAction(async () => {
-    const { oauth } = await admin.putOAuthSettings(app, tenant, valueOf(settingsBody({ registration, rows, ttl })));
+    const { oauth } = await admin.putOAuthSettings(app, tenant, valueOf(settingsBody({ registration, documents, rows, ttl })));
     // The form shows what is now saved (blank rows gone, names trimmed).
     setRegistration(oauth.registration);
+    setDocuments(oauth.client_id_metadata_documents);
     setRows(keyed(scopeRows(oauth.scopes)));
     setTtl(String(oauth.access_token_ttl_seconds));
     onSaved(oauth);
@@ -140,12 +142,16 @@ function SettingsForm({
           onInput={(e) => setTtl(e.currentTarget.value)}
         />
       </Field>
-      <fieldset class="checks" disabled>
+      <fieldset class="checks" disabled={!mayWrite}>
         <legend>Client ID Metadata Documents</legend>
         <label class="check">
-          <input type="checkbox" checked={false} disabled /> Accept https URLs as client ids
+          <input type="checkbox" checked={documents} onChange={(e) => setDocuments(e.currentTarget.checked)} /> Accept
+          https URLs as client ids
         </label>
-        <span class="hint">Not available yet: the server refuses it until it is built, so it stays off.</span>
+        <span class="hint">
+          The worker fetches the document at the URL (public hosts only, 5 s, 5 KB, kept an hour); such a client is
+          public and authorizes with PKCE.
+        </span>
       </fieldset>
     </ActionForm>
   );
