@@ -40,7 +40,7 @@ fn memory_edge() -> KvEdge<MemoryKv> {
 contract::edge_suite!(memory_kv, crate::memory_edge);
 
 /// Every method of every relational port, as the fault rules name it (`db <method>`).
-const EVERY_METHOD: [&str; 130] = [
+const EVERY_METHOD: [&str; 146] = [
     "clear_operator_failures",
     "prune_signin_failures",
     "prune_sessions",
@@ -171,6 +171,22 @@ const EVERY_METHOD: [&str; 130] = [
     "purge_signing_keys",
     "purge_tenants",
     "delete_target_row",
+    "find_oauth_settings",
+    "put_oauth_settings",
+    "create_client",
+    "find_client",
+    "list_clients",
+    "update_client",
+    "revoke_client_tokens",
+    "create_code",
+    "find_code",
+    "redeem_code",
+    "put_consent",
+    "find_consent",
+    "list_consents",
+    "revoke_grant",
+    "prune_codes",
+    "delete_client",
 ];
 
 /// The challenges `populated` writes into `acme`, and the operators' ones.
@@ -281,6 +297,66 @@ async fn call_every_method(
     let mut existing_face = user(&shop, &acme, &p.address, 10).1;
     existing_face.plan_tier = PlanTier::parse("pro").unwrap();
 
+    // The OAuth server.
+    {
+        use contract::oauth::{
+            client as oauth_client, code as oauth_code, consent, consent_audit, held,
+        };
+        use tessera::domain::oauth::OAuthSettings;
+        use tessera::store::OAuthStore;
+        let (_, face) = user(&shop, &acme, &p.address, 10);
+        assert_eq!(face.user_id, p.user, "the populated user");
+        let c = oauth_client(&shop, &acme, 40);
+        call!("find_oauth_settings", db.find_oauth_settings(&shop, &acme));
+        call!(
+            "put_oauth_settings",
+            db.put_oauth_settings(&shop, &acme, &OAuthSettings::default(), &e(400))
+        );
+        call!("create_client", db.create_client(&c, &e(401)));
+        call!("find_client", db.find_client(&shop, &acme, &c.id));
+        call!("list_clients", db.list_clients(&shop, &acme, None, 10));
+        let renamed = tessera::domain::oauth::Client {
+            name: "Renamed".to_owned(),
+            ..c.clone()
+        };
+        call!(
+            "update_client",
+            db.update_client(&renamed, false, at(20), &e(402))
+        );
+        call!(
+            "revoke_client_tokens",
+            db.revoke_client_tokens(&shop, &acme, &c.id, at(21))
+        );
+        let code = oauth_code(&face, &c, 41, 1_000_000);
+        call!("create_code", db.create_code(&code));
+        call!("find_code", db.find_code(&code.hash));
+        call!(
+            "redeem_code",
+            db.redeem_code(&code.hash, &held(&face, 400, Some(&c)), &token(140), at(22))
+        );
+        let given = consent(&face, &c, &["mcp:tools"], "fp");
+        call!(
+            "put_consent",
+            db.put_consent(&given, &consent_audit(&given))
+        );
+        call!(
+            "find_consent",
+            db.find_consent(&shop, &acme, &face.user_id, &c.id)
+        );
+        call!(
+            "list_consents",
+            db.list_consents(&shop, &acme, &face.user_id)
+        );
+        call!(
+            "revoke_grant",
+            db.revoke_grant(&shop, &acme, &face.user_id, &c.id, at(23), &e(403))
+        );
+        call!("prune_codes", db.prune_codes(at(2_000_000), 10));
+        call!(
+            "delete_client",
+            db.delete_client(&shop, &acme, &c.id, at(24), &e(404))
+        );
+    }
     call!("find_app", db.find_app(&shop));
     call!("list_apps", db.list_apps(None, 10));
     call!("create_app", db.create_app(&new_shop, &new_public, &e(100)));

@@ -182,16 +182,15 @@ pub async fn authorize(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Re
         csrf_cookie: &csrf,
         session: session.as_deref(),
     };
-    let outcome =
-        oauth::authorize(
-            cx,
-            &WorkerFederation,
-            &app_id,
-            &tenant_id,
-            url.query().unwrap_or(""),
-            &browser,
-        )
-        .await?;
+    let outcome = oauth::authorize(
+        cx,
+        &WorkerFederation,
+        &app_id,
+        &tenant_id,
+        url.query().unwrap_or(""),
+        &browser,
+    )
+    .await?;
     answer(outcome, params, fresh.then_some(csrf.as_str()))
 }
 

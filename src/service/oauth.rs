@@ -27,10 +27,11 @@ use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::oauth::{
-    check_request, client_of_document, credential_of, parse_scope, AuthMethod, AuthorizationCode, AuthorizationRequest,
-    Client, ClientId, ClientSpec, ClientStatus, ClientTokens, ClientType, CodeProblem, Consent,
-    GrantType, OAuthSettings, PageKey, Registration, RequestProblem, SessionGrant, ValidRequest,
-    CODE_TTL_MS, DOCUMENT_CACHE_SECONDS, DOCUMENT_MAX_BYTES, DOCUMENT_TIMEOUT_SECONDS,
+    check_request, client_of_document, credential_of, parse_scope, AuthMethod, AuthorizationCode,
+    AuthorizationRequest, Client, ClientId, ClientSpec, ClientStatus, ClientTokens, ClientType,
+    CodeProblem, Consent, GrantType, OAuthSettings, PageKey, Registration, RequestProblem,
+    SessionGrant, ValidRequest, CODE_TTL_MS, DOCUMENT_CACHE_SECONDS, DOCUMENT_MAX_BYTES,
+    DOCUMENT_TIMEOUT_SECONDS,
 };
 use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::password::Password;
@@ -657,7 +658,10 @@ async fn client_document<S: Stores>(
             String::from_utf8(answer.body).ok()
         }
         Ok(answer) => {
-            cx.warn(&format!("client metadata document answered {}", answer.status));
+            cx.warn(&format!(
+                "client metadata document answered {}",
+                answer.status
+            ));
             None
         }
         Err(why) => {

@@ -63,7 +63,7 @@ async fn create<D: Database>(db: &D, client: &Client, n: u32) {
 }
 
 /// Code number `n` of `face` for `client`, issued at `at(0)`, expiring at `at(expires)`.
-fn code(face: &TenantUser, client: &Client, n: u8, expires: i64) -> AuthorizationCode {
+pub fn code(face: &TenantUser, client: &Client, n: u8, expires: i64) -> AuthorizationCode {
     AuthorizationCode {
         hash: secret(SecretKind::AuthorizationCode, n),
         app_id: face.app_id.clone(),
@@ -80,7 +80,7 @@ fn code(face: &TenantUser, client: &Client, n: u8, expires: i64) -> Authorizatio
     }
 }
 
-fn consent(face: &TenantUser, client: &Client, scopes: &[&str], fingerprint: &str) -> Consent {
+pub fn consent(face: &TenantUser, client: &Client, scopes: &[&str], fingerprint: &str) -> Consent {
     Consent {
         app_id: face.app_id.clone(),
         tenant_id: face.tenant_id.clone(),
@@ -93,7 +93,7 @@ fn consent(face: &TenantUser, client: &Client, scopes: &[&str], fingerprint: &st
 }
 
 /// Session number `n` of `face`, held by `client` (`None`: the tenant's own app).
-fn held(face: &TenantUser, n: u32, client: Option<&Client>) -> Session {
+pub fn held(face: &TenantUser, n: u32, client: Option<&Client>) -> Session {
     let mut s = session(face, n);
     s.grant = client.map(|c| SessionGrant {
         client_id: c.id.clone(),
@@ -994,7 +994,7 @@ pub async fn an_app_deletion_takes_every_oauth_row_of_the_app_and_nothing_of_ano
 }
 
 /// The audit entry of a consent (a fresh id each time: entries are unique).
-fn consent_audit(consent: &Consent) -> AuditEntry {
+pub fn consent_audit(consent: &Consent) -> AuditEntry {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(90_000);
     let mut e = entry(

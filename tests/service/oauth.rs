@@ -184,7 +184,8 @@ impl Place {
             session,
         };
         block_on(oauth::authorize(
-            &self.w.cx(), &Documents::default(),
+            &self.w.cx(),
+            &Documents::default(),
             &self.shop,
             &self.acme,
             query,
@@ -199,7 +200,8 @@ impl Place {
             session,
         };
         block_on(oauth::submit(
-            &self.w.cx(), &Documents::default(),
+            &self.w.cx(),
+            &Documents::default(),
             &self.shop,
             &self.acme,
             form,
@@ -263,7 +265,13 @@ impl Place {
     }
 
     fn token(&self, request: TokenRequest) -> Result<TokenResponse, TokenFailure> {
-        block_on(oauth::token(&self.w.cx(), &Documents::default(), &self.shop, &self.acme, request))
+        block_on(oauth::token(
+            &self.w.cx(),
+            &Documents::default(),
+            &self.shop,
+            &self.acme,
+            request,
+        ))
     }
 
     /// Exchanges `code` as the public `client` with the right verifier and redirect.
@@ -1369,7 +1377,8 @@ fn a_sign_in_cookie_holds_only_at_its_tenant_and_for_fifteen_minutes() {
         session: Some(&cookie),
     };
     let at_bravo = block_on(oauth::authorize(
-        &p.w.cx(), &Documents::default(),
+        &p.w.cx(),
+        &Documents::default(),
         &p.shop,
         &bravo,
         &self::query(&there, &[]),
@@ -1507,7 +1516,8 @@ fn a_code_of_another_tenant_is_refused_here() {
     let code = p.code(&client);
     let bravo = p.w.tenant(&p.owner, &p.shop, "bravo");
     let answer = block_on(oauth::token(
-        &p.w.cx(), &Documents::default(),
+        &p.w.cx(),
+        &Documents::default(),
         &p.shop,
         &bravo,
         code_request(&client, &code),
@@ -2401,7 +2411,15 @@ fn doc_authorize(p: &Place, docs: &Documents, query: &str, session: Option<&str>
         csrf_cookie: CSRF_COOKIE,
         session,
     };
-    block_on(oauth::authorize(&p.w.cx(), docs, &p.shop, &p.acme, query, &browser)).unwrap()
+    block_on(oauth::authorize(
+        &p.w.cx(),
+        docs,
+        &p.shop,
+        &p.acme,
+        query,
+        &browser,
+    ))
+    .unwrap()
 }
 
 fn doc_submit(p: &Place, docs: &Documents, form: PageForm, session: Option<&str>) -> PageOutcome {
@@ -2409,7 +2427,16 @@ fn doc_submit(p: &Place, docs: &Documents, form: PageForm, session: Option<&str>
         csrf_cookie: CSRF_COOKIE,
         session,
     };
-    block_on(oauth::submit(&p.w.cx(), docs, &p.shop, &p.acme, form, &browser, None)).unwrap()
+    block_on(oauth::submit(
+        &p.w.cx(),
+        docs,
+        &p.shop,
+        &p.acme,
+        form,
+        &browser,
+        None,
+    ))
+    .unwrap()
 }
 
 #[test]
@@ -2493,17 +2520,31 @@ fn a_metadata_document_is_used_only_where_the_tenant_accepts_them_and_only_for_i
     docs.served
         .borrow_mut()
         .insert(elsewhere.to_owned(), (200, document(DOC_ID)));
-    assert!(matches!(
-        doc_authorize(&p, &docs, &doc_query(elsewhere), None),
-        PageOutcome::Refused { status: 400, .. }
-    ), "a document naming another client id");
-    for private in ["https://127.0.0.1/c.json", "https://10.1.2.3/c.json", "http://client.example/c.json"] {
+    assert!(
+        matches!(
+            doc_authorize(&p, &docs, &doc_query(elsewhere), None),
+            PageOutcome::Refused { status: 400, .. }
+        ),
+        "a document naming another client id"
+    );
+    for private in [
+        "https://127.0.0.1/c.json",
+        "https://10.1.2.3/c.json",
+        "http://client.example/c.json",
+    ] {
         assert!(matches!(
             doc_authorize(&p, &docs, &doc_query(private), None),
             PageOutcome::Refused { status: 400, .. }
         ));
     }
-    assert!(!docs.asked.borrow().iter().any(|u| u.contains("127.0.0.1") || u.contains("10.1.2.3") || u.starts_with("http:")), "never fetched");
+    assert!(
+        !docs
+            .asked
+            .borrow()
+            .iter()
+            .any(|u| u.contains("127.0.0.1") || u.contains("10.1.2.3") || u.starts_with("http:")),
+        "never fetched"
+    );
     let missing = "https://gone.example/c.json";
     for _ in 0..3 {
         assert!(matches!(
@@ -2512,7 +2553,11 @@ fn a_metadata_document_is_used_only_where_the_tenant_accepts_them_and_only_for_i
         ));
     }
     assert_eq!(
-        docs.asked.borrow().iter().filter(|u| u.as_str() == missing).count(),
+        docs.asked
+            .borrow()
+            .iter()
+            .filter(|u| u.as_str() == missing)
+            .count(),
         1,
         "a failed fetch is remembered a while"
     );
