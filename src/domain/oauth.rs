@@ -355,6 +355,35 @@ pub struct Client {
     pub updated_at: Timestamp,
 }
 
+/// A confidential client as `/oauth/introspect` and `/oauth/revoke` know it: published in KV
+/// under the hash of its secret while it is active (as API keys are), so that authenticating
+/// it there reads no D1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKey {
+    pub app_id: AppId,
+    pub tenant_id: TenantId,
+    pub client_id: ClientId,
+    pub created_at: Timestamp,
+}
+
+impl ClientKey {
+    /// The published form of an active confidential client (`None` for any other).
+    pub fn of(client: &Client) -> Option<(SecretHash, ClientKey)> {
+        let hash = client.secret_hash.clone()?;
+        client.is_active().then(|| {
+            (
+                hash,
+                ClientKey {
+                    app_id: client.app_id.clone(),
+                    tenant_id: client.tenant_id.clone(),
+                    client_id: client.id.clone(),
+                    created_at: client.created_at,
+                },
+            )
+        })
+    }
+}
+
 /// What introspection knows of a client whose `client_credentials` tokens may be alive: the
 /// KV document written when such a token is issued, withdrawn when the client is disabled or
 /// deleted (no document: no such token is active).

@@ -13,8 +13,8 @@ use super::dto::{
     OAuthSettingsEnvelope, PageBody, RegisteredClient, TokenBody,
 };
 use super::extract::{
-    allowed, bearer, bounded_body, caller, client_subject_of, cookie, header, json_body,
-    page_request, param, place, query,
+    allowed, basic_credentials, bearer, bounded_body, caller, client_subject_of, cookie, header,
+    json_body, page_request, param, place, query,
 };
 use super::federation::WorkerFederation;
 use super::pages::{self, FormState};
@@ -27,7 +27,7 @@ use crate::service::oauth::{
     self, Browser, PageContext, PageForm, PageOutcome, RegisterFailure, RegistrationRequest,
     TokenFailure, TokenRequest,
 };
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64URL};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -239,30 +239,6 @@ fn token_json<T: serde::Serialize>(status: u16, body: &T) -> Result<Response, Er
     response.headers().set("Cache-Control", "no-store")?;
     response.headers().set("Pragma", "no-cache")?;
     Ok(response)
-}
-
-/// HTTP Basic client credentials, each part form-decoded (RFC 6749 §2.3.1); `Err` when the
-/// header is Basic but malformed.
-fn basic_credentials(req: &Request) -> Result<Option<(String, String)>, ()> {
-    let Some(value) = header(req, "Authorization") else {
-        return Ok(None);
-    };
-    let Some((scheme, encoded)) = value.split_once(' ') else {
-        return Err(());
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(());
-    }
-    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| ())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| ())?;
-    let (id, secret) = decoded.split_once(':').ok_or(())?;
-    let form_decode = |part: &str| -> String {
-        form_urlencoded::parse(format!("v={part}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    Ok(Some((form_decode(id), form_decode(secret))))
 }
 
 /// `POST {issuer}/oauth/token`.

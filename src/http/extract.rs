@@ -10,6 +10,8 @@ use crate::domain::page::PageRequest;
 use crate::domain::throttle::client_subject;
 use crate::domain::user::UserId;
 use crate::domain::Error;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -156,6 +158,30 @@ pub fn bearer(req: &Request) -> Option<String> {
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 4096)
         .then(|| token.to_owned())
+}
+
+/// HTTP Basic client credentials, each part form-decoded (RFC 6749 §2.3.1); `Err` when the
+/// header is Basic but malformed.
+pub fn basic_credentials(req: &Request) -> Result<Option<(String, String)>, ()> {
+    let Some(value) = header(req, "Authorization") else {
+        return Ok(None);
+    };
+    let Some((scheme, encoded)) = value.split_once(' ') else {
+        return Err(());
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(());
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| ())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| ())?;
+    let (id, secret) = decoded.split_once(':').ok_or(())?;
+    let form_decode = |part: &str| -> String {
+        form_urlencoded::parse(format!("v={part}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((form_decode(id), form_decode(secret))))
 }
 
 /// The value of a request header, if present.

@@ -147,10 +147,36 @@ pub async fn signout<S: Stores>(
     }
 }
 
-/// A caller of `/oauth/*` that proved to be an API key of this tenant with `introspect`.
+/// A caller of `/oauth/*` that proved to be an API key of this tenant with `introspect`, or an
+/// active confidential OAuth client of this tenant (which sees and revokes its own tokens only).
 pub struct Client {
     app: Rc<App>,
     tenant: Rc<Tenant>,
+    /// An OAuth client calling for itself: it sees and revokes its own tokens only.
+    oauth: Option<ClientId>,
+}
+
+/// How the caller of `/oauth/introspect` and `/oauth/revoke` authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credentials<'a> {
+    /// `Authorization: Bearer` — a tenant API key with `introspect`.
+    Bearer(&'a str),
+    /// `Authorization: Basic` — an active confidential OAuth client of the tenant (its id and
+    /// secret, form-decoded).
+    Basic(&'a str, &'a str),
+    None,
+}
+
+impl<'a> From<Option<&'a str>> for Credentials<'a> {
+    fn from(bearer: Option<&'a str>) -> Self {
+        bearer.map_or(Credentials::None, Credentials::Bearer)
+    }
+}
+
+impl<'a> From<Option<&'a String>> for Credentials<'a> {
+    fn from(bearer: Option<&'a String>) -> Self {
+        bearer.map_or(Credentials::None, |b| Credentials::Bearer(b))
+    }
 }
 
 /// Whether introspection may go on.
@@ -165,9 +191,13 @@ pub enum ClientCheck {
 async fn check_client<S: Stores>(
     cx: &Ctx<'_, S>,
     tenant: &Tenant,
-    bearer: Option<&str>,
-) -> Result<(), Error> {
-    let credential = bearer.ok_or(Error::InvalidClient)?;
+    credentials: Credentials<'_>,
+) -> Result<Option<ClientId>, Error> {
+    let credential = match credentials {
+        Credentials::Bearer(credential) => credential,
+        Credentials::Basic(id, secret) => return check_oauth_client(cx, tenant, id, secret).await,
+        Credentials::None => return Err(Error::InvalidClient),
+    };
     let secret =
         PlainSecret::from_client(SecretKind::ApiKey, credential).ok_or(Error::InvalidClient)?;
     let key = cache::api_key(cx, &secret.hash())
@@ -178,16 +208,39 @@ async fn check_client<S: Stores>(
         && key.tenant_id == tenant.id
         && key.created_at >= tenant.created_at
         && key.scopes.contains(&Scope::Introspect);
-    allowed.then_some(()).ok_or(Error::InvalidClient)
+    allowed.then_some(None).ok_or(Error::InvalidClient)
+}
+
+/// An OAuth client of this tenant, by its secret's hash in KV (`ClientKey`: published while
+/// it is active; no D1): the client, or `401 invalid_client`.
+async fn check_oauth_client<S: Stores>(
+    cx: &Ctx<'_, S>,
+    tenant: &Tenant,
+    id: &str,
+    secret: &str,
+) -> Result<Option<ClientId>, Error> {
+    let id = ClientId::parse(id).ok_or(Error::InvalidClient)?;
+    let secret =
+        PlainSecret::from_client(SecretKind::ClientSecret, secret).ok_or(Error::InvalidClient)?;
+    let key = cx
+        .edge
+        .find_client_key(&secret.hash())
+        .await?
+        .ok_or(Error::InvalidClient)?;
+    let allowed = key.app_id == tenant.app_id
+        && key.tenant_id == tenant.id
+        && key.client_id == id
+        && key.created_at >= tenant.created_at;
+    allowed.then_some(Some(id)).ok_or(Error::InvalidClient)
 }
 
 /// The client of `POST …/oauth/introspect`. Where KV fails, introspection fails closed
 /// (`FailedClosed`) rather than `503`; unknown places are `404`, bad keys `401`.
-pub async fn introspection_client<S: Stores>(
+pub async fn introspection_client<'c, S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,
     tenant_id: &TenantId,
-    bearer: Option<&str>,
+    credentials: impl Into<Credentials<'c>>,
 ) -> Result<ClientCheck, Error> {
     let (app, tenant) = match cache::place(cx, app_id, tenant_id, OnKvFailure::FailClosed).await {
         Err(Error::Unavailable(cause)) => {
@@ -196,8 +249,8 @@ pub async fn introspection_client<S: Stores>(
         }
         other => other?,
     };
-    match check_client(cx, &tenant, bearer).await {
-        Ok(()) => Ok(ClientCheck::Authenticated(Client { app, tenant })),
+    match check_client(cx, &tenant, credentials.into()).await {
+        Ok(oauth) => Ok(ClientCheck::Authenticated(Client { app, tenant, oauth })),
         Err(Error::Unavailable(cause)) => {
             cx.warn(&format!(
                 "introspection client check failed closed: {cause}"
@@ -253,6 +306,14 @@ async fn active<S: Stores>(
     let Some(verified) = verify_access(cx, token, &client.app, &client.tenant).await? else {
         return Ok(None);
     };
+    if client
+        .oauth
+        .as_ref()
+        .is_some_and(|caller| verified.claims.client_id.as_deref() != Some(caller.as_str()))
+    {
+        // An OAuth client sees its own tokens only.
+        return Ok(None);
+    }
     if verified.claims.is_client() {
         return active_client_token(cx, client, verified).await;
     }
@@ -327,15 +388,15 @@ async fn active_client_token<S: Stores>(
 
 /// The client of `POST …/oauth/revoke`: as for introspection, but a storage failure is
 /// `503` (a revocation that did not happen must not look like one that did).
-pub async fn revocation_client<S: Stores>(
+pub async fn revocation_client<'c, S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,
     tenant_id: &TenantId,
-    bearer: Option<&str>,
+    credentials: impl Into<Credentials<'c>>,
 ) -> Result<Client, Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
-    check_client(cx, &tenant, bearer).await?;
-    Ok(Client { app, tenant })
+    let oauth = check_client(cx, &tenant, credentials.into()).await?;
+    Ok(Client { app, tenant, oauth })
 }
 
 /// `POST …/oauth/revoke` (RFC 7009): revokes the session of a refresh or access token of this
@@ -347,17 +408,28 @@ pub async fn revoke_token<S: Stores>(
     token: &str,
 ) -> Result<(), Error> {
     let (app, tenant) = (&client.app, &client.tenant);
+    // An OAuth client revokes its own tokens only.
+    let own = |holder: Option<&ClientId>| client.oauth.is_none() || holder == client.oauth.as_ref();
     let session = if let Some(refresh) = PlainSecret::from_client(SecretKind::RefreshToken, token) {
         cx.db
             .find_by_refresh_token(&refresh.hash())
             .await?
             .map(|found| found.session)
             .filter(|s| s.app_id == app.id && s.tenant_id == tenant.id)
+            .filter(|s| own(s.grant.as_ref().map(|g| &g.client_id)))
             .map(|s| s.id)
     } else {
         let Some(verified) = verify_access(cx, token, app, tenant).await? else {
             return Ok(());
         };
+        let holder = verified
+            .claims
+            .client_id
+            .as_deref()
+            .and_then(ClientId::parse);
+        if !own(holder.as_ref()) {
+            return Ok(());
+        }
         if verified.claims.is_client() {
             if let Some(id) = verified
                 .claims

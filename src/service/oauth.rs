@@ -28,10 +28,10 @@ use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::oauth::{
     check_request, client_of_document, credential_of, parse_scope, AuthMethod, AuthorizationCode,
-    AuthorizationRequest, Client, ClientId, ClientSpec, ClientStatus, ClientTokens, ClientType,
-    CodeProblem, Consent, GrantType, OAuthSettings, PageKey, Registration, RequestProblem,
-    SessionGrant, ValidRequest, CODE_TTL_MS, DOCUMENT_CACHE_SECONDS, DOCUMENT_MAX_BYTES,
-    DOCUMENT_TIMEOUT_SECONDS,
+    AuthorizationRequest, Client, ClientId, ClientKey, ClientSpec, ClientStatus, ClientTokens,
+    ClientType, CodeProblem, Consent, GrantType, OAuthSettings, PageKey, Registration,
+    RequestProblem, SessionGrant, ValidRequest, CODE_TTL_MS, DOCUMENT_CACHE_SECONDS,
+    DOCUMENT_MAX_BYTES, DOCUMENT_TIMEOUT_SECONDS,
 };
 use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::password::Password;
@@ -186,10 +186,36 @@ pub async fn create_client<S: Stores>(
             detail: client_detail(&client),
         },
     )?;
-    if !cx.db.create_client(&client, &audit).await? {
-        return Err(Error::TenantNotFound);
-    }
+    store_client(cx, &client, &audit).await?;
     Ok((client, secret))
+}
+
+/// Writes a new client: an active confidential one is published for `/oauth/introspect`
+/// first (as API keys are), and withdrawn again when D1 does not take it.
+async fn store_client<S: Stores>(
+    cx: &Ctx<'_, S>,
+    client: &Client,
+    audit: &crate::domain::audit::AuditEntry,
+) -> Result<(), Error> {
+    let published = ClientKey::of(client);
+    if let Some((hash, key)) = &published {
+        cx.edge.put_client_key(hash, key).await?;
+    }
+    let stored = cx.db.create_client(client, audit).await;
+    if !matches!(stored, Ok(true)) {
+        if let Some((hash, _)) = &published {
+            if let Err(e) = cx.edge.delete_client_key(hash).await {
+                cx.warn(&format!(
+                    "KV withdrawal of an unstored client failed: {e:?}"
+                ));
+            }
+        }
+    }
+    if stored? {
+        Ok(())
+    } else {
+        Err(Error::TenantNotFound)
+    }
 }
 
 /// `GET /admin/apps/{app}/tenants/{tenant}/clients/{client}` — `clients:read`.
@@ -321,6 +347,12 @@ pub async fn update_client<S: Stores>(
         updated_at: cx.now,
         ..stored.clone()
     };
+    if end_grants {
+        if let Some(hash) = &stored.secret_hash {
+            // No longer a client `/oauth/introspect` knows, before D1 changes.
+            cx.edge.delete_client_key(hash).await?;
+        }
+    }
     if cut_tokens {
         // Withdrawn from introspection before D1 changes (a failure here changes nothing),
         // and again after (a token issued in between cannot bring the document back).
@@ -344,6 +376,13 @@ pub async fn update_client<S: Stores>(
         .ok_or_else(no_client)?;
     if cut_tokens {
         after_change(cx, withdraw_client_tokens(cx, app_id, tenant_id, &id).await);
+    }
+    if stored.status != ClientStatus::Active {
+        // Active again (or approved): known to `/oauth/introspect` once D1 says so. A failure
+        // leaves it unknown there (refused, never wrongly let in) until it is set active again.
+        if let Some((hash, key)) = ClientKey::of(&client) {
+            after_change(cx, cx.edge.put_client_key(&hash, &key).await);
+        }
     }
     publish_users(cx, app_id, tenant_id, &users).await;
     Ok(client)
@@ -372,6 +411,14 @@ pub async fn delete_client<S: Stores>(
             detail: json!({}),
         },
     )?;
+    if let Some(hash) = cx
+        .db
+        .find_client(app_id, tenant_id, &id)
+        .await?
+        .and_then(|c| c.secret_hash)
+    {
+        cx.edge.delete_client_key(&hash).await?;
+    }
     withdraw_client_tokens(cx, app_id, tenant_id, &id).await?;
     let users = cx
         .db
@@ -1818,8 +1865,6 @@ pub async fn register<S: Stores>(
             detail: client_detail(&client),
         },
     )?;
-    if !cx.db.create_client(&client, &audit).await? {
-        return Err(Error::TenantNotFound.into());
-    }
+    store_client(cx, &client, &audit).await?;
     Ok((client, secret))
 }

@@ -28,7 +28,7 @@ use crate::domain::links::WebUrl;
 use crate::domain::member::{CustomRole, Member, MemberId, MemberStatus};
 use crate::domain::names::{OperatorRoleName, PlanTier, RoleName, UserPermission};
 use crate::domain::oauth::{
-    AuthorizationCode, Client, ClientId, ClientTokens, Consent, OAuthSettings,
+    AuthorizationCode, Client, ClientId, ClientKey, ClientTokens, Consent, OAuthSettings,
 };
 use crate::domain::operator::Operator;
 use crate::domain::password::{PasswordHash, PasswordParams};
@@ -435,6 +435,12 @@ pub trait EdgeStore {
         tokens: &ClientTokens,
         now: Timestamp,
     ) -> Result<(), Error>;
+    /// The confidential client whose secret has this hash, if published.
+    async fn find_client_key(&self, hash: &SecretHash) -> Result<Option<ClientKey>, Error>;
+    /// Publishes an active confidential client under the hash of its secret.
+    async fn put_client_key(&self, hash: &SecretHash, key: &ClientKey) -> Result<(), Error>;
+    /// Withdraws it (disabled or deleted).
+    async fn delete_client_key(&self, hash: &SecretHash) -> Result<(), Error>;
     /// A Client ID Metadata Document fetched lately (`Some(None)`: its fetch failed lately).
     async fn find_client_document(&self, id: &ClientId) -> Result<Option<Option<String>>, Error>;
     /// Keeps a fetched document (or `None`: that its fetch failed) for `ttl_seconds`.

@@ -2571,3 +2571,104 @@ fn a_metadata_document_is_used_only_where_the_tenant_accepts_them_and_only_for_i
         PageOutcome::Refused { status: 400, .. }
     ));
 }
+
+// ------------------------------------------------------------------ clients at introspection
+
+fn client_introspects(
+    p: &Place,
+    client: &Client,
+    secret: &str,
+    token: &str,
+) -> Result<bool, Error> {
+    use introspection::{ClientCheck, Credentials};
+    block_on(async {
+        let cx = p.w.cx();
+        let check = introspection::introspection_client(
+            &cx,
+            &p.shop,
+            &p.acme,
+            Credentials::Basic(client.id.as_str(), secret),
+        )
+        .await?;
+        let ClientCheck::Authenticated(caller) = check else {
+            panic!("failed closed");
+        };
+        Ok(!matches!(
+            introspection::introspect(&cx, &caller, token).await,
+            Introspection::Inactive
+        ))
+    })
+}
+
+#[test]
+fn a_confidential_client_introspects_and_revokes_its_own_tokens_only() {
+    let p = place();
+    let (mine, secret) = p.confidential(None, &["client_credentials"]);
+    let (theirs, their_secret) = p.confidential(None, &["client_credentials"]);
+    let own = p.client_credentials(&mine, &secret).access_token;
+    let other = p.client_credentials(&theirs, &their_secret).access_token;
+    let user_grant = p.grant(&p.public_client()).access_token;
+    assert_eq!(client_introspects(&p, &mine, &secret, &own), Ok(true));
+    assert_eq!(client_introspects(&p, &mine, &secret, &other), Ok(false));
+    assert_eq!(
+        client_introspects(&p, &mine, &secret, &user_grant),
+        Ok(false)
+    );
+    assert!(matches!(
+        client_introspects(&p, &mine, &their_secret, &own),
+        Err(Error::InvalidClient)
+    ));
+    // Revoking another client's token through this client does nothing.
+    block_on(async {
+        let cx = p.w.cx();
+        let caller = introspection::revocation_client(
+            &cx,
+            &p.shop,
+            &p.acme,
+            introspection::Credentials::Basic(mine.id.as_str(), &secret),
+        )
+        .await?;
+        introspection::revoke_token(&cx, &caller, &other).await?;
+        introspection::revoke_token(&cx, &caller, &user_grant).await
+    })
+    .unwrap();
+    assert!(p.active(&other) && p.active(&user_grant));
+    // Disabled, it is no client of `/oauth/introspect` any more; enabled, it is again.
+    p.disable(&mine);
+    assert!(matches!(
+        client_introspects(&p, &mine, &secret, &own),
+        Err(Error::InvalidClient)
+    ));
+    p.patch(&mine, ClientSpec::default(), Some(ClientStatus::Active))
+        .unwrap();
+    let fresh = p.client_credentials(&mine, &secret).access_token;
+    assert_eq!(client_introspects(&p, &mine, &secret, &fresh), Ok(true));
+    let deleted = block_on(oauth::delete_client(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &p.acme,
+        mine.id.as_str(),
+    ));
+    assert!(deleted.is_ok());
+    assert!(matches!(
+        client_introspects(&p, &mine, &secret, &fresh),
+        Err(Error::InvalidClient)
+    ));
+}
+
+#[test]
+fn a_public_client_is_no_client_of_introspection() {
+    let p = place();
+    let public = p.public_client();
+    let token = p.grant(&public).access_token;
+    assert!(matches!(
+        client_introspects(
+            &p,
+            &public,
+            "tss_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            &token
+        ),
+        Err(Error::InvalidClient)
+    ));
+}

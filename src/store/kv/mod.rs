@@ -7,7 +7,8 @@
 //! mirrors — everything introspection reads, in one value); `key:<sha-256>` publishes a tenant
 //! API key; `pub:<owner>` holds the public
 //! signing keys of an owner (`pub:operators`, `pub:app:<id>`); `client:<app>:<tenant>:<id>`
-//! says an OAuth client's `client_credentials` tokens may be alive; `cimd:<sha-256>` keeps a
+//! says an OAuth client's `client_credentials` tokens may be alive; `clientkey:<sha-256>`
+//! publishes an active confidential OAuth client (for `/oauth/introspect`); `cimd:<sha-256>` keeps a
 //! Client ID Metadata Document fetched lately (an hour; a failed fetch a minute); `app:<id>` and
 //! `tenant:<app>:<id>` mirror apps and tenants (they expire after a day, so a mirror that
 //! missed a write heals from D1); `policy:<app>` holds the app's roles and plans. A KV call
@@ -28,7 +29,7 @@ use crate::domain::ids::{ApiKeyId, AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::links::WebUrl;
 use crate::domain::names::{PlanTier, RoleName, UserPermission};
-use crate::domain::oauth::{ClientId, ClientTokens};
+use crate::domain::oauth::{ClientId, ClientKey, ClientTokens};
 use crate::domain::policy::{AppPolicy, Effective, UserFlags};
 use crate::domain::secret::SecretHash;
 use crate::domain::tenancy::{ApiKey, ApiKeyName, App, AppSettings, LoginMethod, Tenant};
@@ -128,6 +129,14 @@ fn document_key(id: &ClientId) -> String {
         "cimd:{}",
         crate::domain::secret::hex(&Sha256::digest(id.as_str().as_bytes()))
     )
+}
+
+#[derive(Serialize, Deserialize)]
+struct ClientKeyDoc {
+    app_id: String,
+    tenant_id: String,
+    client_id: String,
+    created_at: i64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -351,6 +360,37 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
             until: tokens.until_ms,
         };
         self.put_json(&client_key(app, tenant, client), &doc, Some(ttl))
+            .await
+    }
+
+    async fn find_client_key(&self, hash: &SecretHash) -> Result<Option<ClientKey>, Error> {
+        let doc: Option<ClientKeyDoc> = self
+            .get_json(&format!("clientkey:{}", hash.as_str()), "client key")
+            .await?;
+        let Some(doc) = doc else { return Ok(None) };
+        let bad = |_| corrupt("client key");
+        Ok(Some(ClientKey {
+            app_id: AppId::parse(&doc.app_id).map_err(bad)?,
+            tenant_id: TenantId::parse(&doc.tenant_id).map_err(bad)?,
+            client_id: ClientId::parse(&doc.client_id).ok_or_else(|| corrupt("client key"))?,
+            created_at: Timestamp::from_unix_ms(doc.created_at),
+        }))
+    }
+
+    async fn put_client_key(&self, hash: &SecretHash, key: &ClientKey) -> Result<(), Error> {
+        let doc = ClientKeyDoc {
+            app_id: key.app_id.to_string(),
+            tenant_id: key.tenant_id.to_string(),
+            client_id: key.client_id.to_string(),
+            created_at: key.created_at.unix_ms(),
+        };
+        self.put_json(&format!("clientkey:{}", hash.as_str()), &doc, None)
+            .await
+    }
+
+    async fn delete_client_key(&self, hash: &SecretHash) -> Result<(), Error> {
+        self.kv
+            .delete(&format!("clientkey:{}", hash.as_str()))
             .await
     }
 
