@@ -874,3 +874,27 @@ describe("an end user's grants", () => {
     expect((await json("GET", `${B}/auth/grants`, undefined, own)).body.items).toEqual([]);
   });
 });
+
+describe("a confidential client at introspection", () => {
+  it("sees and revokes its own tokens only, with HTTP Basic", async () => {
+    const introspectAs = async (id: string, secret: string, token: string) =>
+      json("POST", `${B}/oauth/introspect`, new URLSearchParams({ token }).toString(), {
+        "content-type": "application/x-www-form-urlencoded",
+        ...basic(id, secret),
+      });
+    const own = await tokenRequest(B, { grant_type: "client_credentials" }, basic(confidential.client.client_id, confidential.secret!));
+    const other = await tokenRequest(B, { grant_type: "client_credentials" });
+    expect(own.status, own.text).toBe(200);
+    expect(other.status).toBe(401);
+    const post = await json("POST", `${B}/oauth/token`, new URLSearchParams({ grant_type: "client_credentials", client_id: postClient.client.client_id, client_secret: postClient.secret! }).toString(), { "content-type": "application/x-www-form-urlencoded" });
+    expect(post.status, post.text).toBe(200);
+    const mine = await introspectAs(confidential.client.client_id, confidential.secret!, own.body.access_token);
+    expect(mine.status).toBe(200);
+    expect(mine.body).toMatchObject({ active: true, client_id: confidential.client.client_id });
+    const theirs = await introspectAs(confidential.client.client_id, confidential.secret!, post.body.access_token);
+    expect(theirs.body).toEqual({ active: false });
+    const wrong = await introspectAs(confidential.client.client_id, "tss_" + "A".repeat(43), own.body.access_token);
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.code).toBe("invalid_client");
+  });
+});
