@@ -35,6 +35,8 @@ CREATE TABLE oauth_clients (
     secret_hash TEXT,
     -- The client's client_credentials tokens issued before this time are revoked.
     tokens_revoked_before INTEGER,
+    -- 1: registered by itself (RFC 7591): its redirect URIs were never vetted.
+    self_registered INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (app_id, tenant_id, id),

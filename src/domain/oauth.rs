@@ -351,6 +351,10 @@ pub struct Client {
     pub secret_hash: Option<SecretHash>,
     /// Its `client_credentials` tokens issued before this time are revoked.
     pub tokens_revoked_before: Option<Timestamp>,
+    /// Registered by itself (RFC 7591) or described by its own metadata document: nobody
+    /// vetted its redirect URIs, so a bad request is never sent back to them before the user
+    /// has seen the pages (RFC 9700 §4.11.2).
+    pub self_registered: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -796,6 +800,7 @@ pub fn client_of_document(
         status: ClientStatus::Active,
         secret_hash: None,
         tokens_revoked_before: None,
+        self_registered: true,
         created_at: now,
         updated_at: now,
     })
@@ -915,11 +920,19 @@ pub fn check_request(
             no_redirect("The address this application asked to return to is not one it registered.")
         })?;
     let state = request.state.clone().filter(|s| s.len() <= MAX_STATE_BYTES);
-    let redirect = |error: &'static str, description: &str| RequestProblem::Redirect {
-        redirect_uri: redirect_uri.clone(),
-        error,
-        description: description.to_owned(),
-        state: state.clone(),
+    let self_registered = client.self_registered;
+    let redirect = |error: &'static str, description: &str| {
+        if self_registered {
+            // Nobody vetted this redirect URI: no error goes there unseen by the user.
+            RequestProblem::NoRedirect(format!("This request cannot be used: {description}."))
+        } else {
+            RequestProblem::Redirect {
+                redirect_uri: redirect_uri.clone(),
+                error,
+                description: description.to_owned(),
+                state: state.clone(),
+            }
+        }
     };
     if request
         .state
@@ -1255,6 +1268,7 @@ mod tests {
             status: ClientStatus::Active,
             secret_hash: None,
             tokens_revoked_before: None,
+            self_registered: false,
             created_at: NOW,
             updated_at: NOW,
         }

@@ -172,6 +172,7 @@ pub async fn create_client<S: Stores>(
         status: ClientStatus::Active,
         secret_hash: secret.as_ref().map(PlainSecret::hash),
         tokens_revoked_before: None,
+        self_registered: false,
         created_at: cx.now,
         updated_at: cx.now,
     };
@@ -1851,6 +1852,7 @@ pub async fn register<S: Stores>(
         status,
         secret_hash: secret.as_ref().map(PlainSecret::hash),
         tokens_revoked_before: None,
+        self_registered: true,
         created_at: cx.now,
         updated_at: cx.now,
     };

@@ -42,6 +42,7 @@ pub fn client(app_id: &AppId, tenant_id: &TenantId, n: u8) -> Client {
         status: ClientStatus::Active,
         secret_hash: Some(secret(SecretKind::ClientSecret, n)),
         tokens_revoked_before: None,
+        self_registered: false,
         created_at: at(i64::from(n)),
         updated_at: at(i64::from(n)),
     }
@@ -290,6 +291,7 @@ pub async fn an_update_keeps_the_secret_hash_type_method_creation_and_revocation
     assert_eq!(
         Client {
             tokens_revoked_before: None,
+            self_registered: false,
             ..revoked
         },
         stored
@@ -306,6 +308,7 @@ pub async fn an_update_keeps_the_secret_hash_type_method_creation_and_revocation
         auth_method: AuthMethod::None,
         secret_hash: None,
         tokens_revoked_before: None,
+        self_registered: false,
         created_at: at(49),
         ..stored.clone()
     };

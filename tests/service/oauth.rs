@@ -2672,3 +2672,26 @@ fn a_public_client_is_no_client_of_introspection() {
         Err(Error::InvalidClient)
     ));
 }
+
+#[test]
+fn a_bad_request_of_a_self_registered_client_is_never_sent_to_its_redirect() {
+    let p = registering(Registration::Open);
+    let registered = register(&p, native_registration()).expect("registered");
+    assert!(registered.self_registered);
+    for change in [
+        ("code_challenge", ""),
+        ("response_type", "token"),
+        ("scope", "admin"),
+    ] {
+        assert!(
+            matches!(
+                p.authorize(&query(&registered, &[change]), None),
+                PageOutcome::Refused { status: 400, .. }
+            ),
+            "{change:?}"
+        );
+    }
+    let vetted = p.public_client();
+    assert!(!vetted.self_registered);
+    to_client(p.authorize(&query(&vetted, &[("code_challenge", "")]), None));
+}

@@ -26,7 +26,8 @@ use crate::store::OAuthStore;
 use serde::Deserialize;
 
 const CLIENT_COLUMNS: &str = "app_id, tenant_id, id, name, type, auth_method, redirect_uris, \
-     grant_types, scopes, status, secret_hash, tokens_revoked_before, created_at, updated_at";
+     grant_types, scopes, status, secret_hash, tokens_revoked_before, self_registered, created_at, \
+     updated_at";
 
 #[derive(Deserialize)]
 struct ClientRow {
@@ -43,6 +44,7 @@ struct ClientRow {
     status: String,
     secret_hash: Option<String>,
     tokens_revoked_before: Option<i64>,
+    self_registered: i64,
     created_at: i64,
     updated_at: i64,
 }
@@ -72,6 +74,7 @@ impl ClientRow {
             status: ClientStatus::parse(&self.status).map_err(bad)?,
             secret_hash: self.secret_hash.map(SecretHash::from_stored),
             tokens_revoked_before: self.tokens_revoked_before.map(Timestamp::from_unix_ms),
+            self_registered: self.self_registered != 0,
             created_at: Timestamp::from_unix_ms(self.created_at),
             updated_at: Timestamp::from_unix_ms(self.updated_at),
         })
@@ -259,7 +262,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                 Statement::new(
                     format!(
                         "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) \
-                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?12, ?13 \
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?15, ?12, ?13 \
                          WHERE EXISTS (SELECT 1 FROM tenants WHERE app_id = ?1 AND id = ?2 \
                          AND {LIVE_TENANT})"
                     ),
@@ -278,6 +281,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                         time(client.created_at),
                         time(client.updated_at),
                         client.tokens_revoked_before.map_or(SqlValue::Null, time),
+                        int(i64::from(client.self_registered)),
                     ],
                 ),
                 audit_insert(audit, true),
