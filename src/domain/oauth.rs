@@ -188,10 +188,22 @@ impl ClientId {
         }
         let url = WebUrl::parse_provider_url(raw, "client_id").ok()?;
         let rest = &url.as_str()["https://".len()..];
-        let path = &rest[rest.find('/')?..];
+        let slash = rest.find('/')?;
+        let (authority, path) = rest.split_at(slash);
+        // No port (443 only), no dot segment and no encoded `/`, `\` or `.` (the URL a
+        // document is fetched from is the id it carries, not another path it resolves to).
+        let lower = path.to_ascii_lowercase();
+        let plain_path = !path.split('/').any(|seg| seg == "." || seg == "..")
+            && !lower.contains("%2e")
+            && !lower.contains("%2f")
+            && !lower.contains("%5c");
         // Compared byte for byte with the document's own `client_id`: only the normalised
         // form (lower-case scheme and host) is an id.
-        (url.as_str() == raw && path.len() > 1 && !raw.contains('?'))
+        (url.as_str() == raw
+            && path.len() > 1
+            && !raw.contains('?')
+            && !authority.contains(':')
+            && plain_path)
             .then(|| ClientId(raw.to_owned()))
     }
 
@@ -388,45 +400,28 @@ impl ClientKey {
     }
 }
 
-/// What introspection knows of a client whose `client_credentials` tokens may be alive: the
-/// KV document written when such a token is issued, withdrawn when the client is disabled or
-/// deleted (no document: no such token is active).
+/// The cut of a client's `client_credentials` tokens, as introspection reads it from KV: its
+/// tokens issued before `not_before_ms` are revoked. Written only by the changes that revoke
+/// them — revocation, disabling, narrowing (a cut a few seconds ahead, so a token issued while
+/// the change is under way dies with the others), deletion (a cut that never passes) — before
+/// D1 changes, and never by issuance: one writer of a cut, which only moves forward. It lives
+/// in KV as long as any token it cuts could (no document: no cut).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientTokens {
-    /// Tokens issued before this are revoked (Unix ms; 0: none).
+    /// Tokens issued before this are revoked (Unix ms).
     pub not_before_ms: i64,
-    /// The document is good until then (it expires from KV with it), Unix ms.
+    /// The document is kept until then (it expires from KV with it), Unix ms.
     pub until_ms: i64,
 }
 
 impl ClientTokens {
-    /// How long past the longest token a document is kept: rewritten at most this often.
+    /// How far ahead of the change a cut falls: a token issued by a request that read the
+    /// client just before the change (and answered just after it) dies with the others.
+    pub const MARGIN_MS: i64 = 5_000;
+    /// How long past the longest token a document is kept.
     pub const SLACK_MS: i64 = 3600 * 1000;
 
-    /// The document for `client` when a token that lives until `token_exp` is issued.
-    pub fn for_issue(client: &Client, now: Timestamp, token_ttl_seconds: i64) -> Self {
-        ClientTokens {
-            not_before_ms: client.tokens_revoked_before.map_or(0, Timestamp::unix_ms),
-            until_ms: now.unix_ms() + token_ttl_seconds.saturating_mul(1000) + Self::SLACK_MS,
-        }
-    }
-
-    /// Whether `existing` already covers a token issued now that lives `token_ttl_seconds`
-    /// (no write needed: KV takes one write per second per key).
-    pub fn covers(
-        existing: Option<&Self>,
-        wanted: &Self,
-        now: Timestamp,
-        token_ttl_seconds: i64,
-    ) -> bool {
-        existing.is_some_and(|e| {
-            e.not_before_ms == wanted.not_before_ms
-                && e.until_ms >= now.unix_ms() + token_ttl_seconds.saturating_mul(1000)
-        })
-    }
-
-    /// The document of a client none of whose tokens is active (disabled, deleted, or losing
-    /// the grant): kept as long as any token could live.
+    /// The cut of a deleted client: none of its tokens is ever active again.
     pub fn withdrawn(now: Timestamp) -> Self {
         ClientTokens {
             not_before_ms: i64::MAX,
@@ -434,10 +429,10 @@ impl ClientTokens {
         }
     }
 
-    /// The document of a client whose tokens issued before `now` are revoked.
-    pub fn revoked_at(now: Timestamp) -> Self {
+    /// The cut of a client whose tokens issued until about `now` are revoked.
+    pub fn cut_at(now: Timestamp) -> Self {
         ClientTokens {
-            not_before_ms: now.unix_ms(),
+            not_before_ms: now.unix_ms() + Self::MARGIN_MS,
             until_ms: Self::outliving(now),
         }
     }
@@ -445,12 +440,13 @@ impl ClientTokens {
     fn outliving(now: Timestamp) -> i64 {
         now.unix_ms()
             + super::tenancy::MAX_ACCESS_TOKEN_TTL_SECONDS.saturating_mul(1000)
+            + Self::MARGIN_MS
             + Self::SLACK_MS
     }
 
-    /// True when a client token issued at `iat` (Unix seconds) is still good.
-    pub fn admits(&self, iat: i64, now: Timestamp) -> bool {
-        iat.saturating_mul(1000) >= self.not_before_ms && now.unix_ms() < self.until_ms
+    /// True when a client token issued at `iat` (Unix seconds) survives this cut.
+    pub fn admits(&self, iat: i64) -> bool {
+        iat.saturating_mul(1000) >= self.not_before_ms
     }
 }
 
@@ -1491,6 +1487,68 @@ mod tests {
             credential_of(Some("$pbkdf2$a")),
             credential_of(Some("$pbkdf2$b"))
         );
+    }
+
+    #[test]
+    fn document_client_ids_are_https_urls_of_public_hosts_with_a_path() {
+        assert!(ClientId::parse("https://client.example/oauth/client.json").is_some());
+        assert!(ClientId::parse("https://client.example/oauth/client.json")
+            .unwrap()
+            .is_document());
+        for bad in [
+            "http://client.example/c.json",
+            "https://client.example",
+            "https://client.example/",
+            "https://127.0.0.1/c.json",
+            "https://10.0.0.1/c.json",
+            "https://localhost/c.json",
+            "https://[::1]/c.json",
+            "https://user@client.example/c.json",
+            "https://client.example/c.json?x=1",
+            "https://client.example/c.json#f",
+            "https://CLIENT.example/c.json",
+            "https://client.example:8443/c.json",
+            "https://client.example:443/c.json",
+            "https://client.example/a/../b/c.json",
+            "https://client.example/a/./c.json",
+            "https://client.example/a/%2e%2e/c.json",
+            "https://client.example/a%2Fb/c.json",
+            "tsc_short",
+        ] {
+            assert!(ClientId::parse(bad).is_none(), "{bad}");
+        }
+        let long = format!("https://client.example/{}", "a".repeat(300));
+        assert!(ClientId::parse(&long).is_none());
+    }
+
+    #[test]
+    fn a_document_describes_a_public_client_of_the_tenant() {
+        let id = ClientId::parse("https://client.example/c.json").unwrap();
+        let app = AppId::parse("a").unwrap();
+        let doc = |extra: &str| {
+            format!(
+                r#"{{"client_id":"https://client.example/c.json","client_name":"Doc","redirect_uris":["http://127.0.0.1/cb"]{extra}}}"#
+            )
+        };
+        let client = client_of_document(&id, doc("").as_bytes(), &app, &TenantId::public(), &settings(), NOW).unwrap();
+        assert_eq!(client.client_type, ClientType::Public);
+        assert_eq!(client.auth_method, AuthMethod::None);
+        assert_eq!(client.scopes, vec!["mcp:tools"]);
+        assert_eq!(client.name, "Doc");
+        let other = ClientId::parse("https://client.example/other.json").unwrap();
+        assert!(client_of_document(&other, doc("").as_bytes(), &app, &TenantId::public(), &settings(), NOW).is_err());
+        for extra in [
+            r#","token_endpoint_auth_method":"client_secret_basic""#,
+            r#","grant_types":["client_credentials"]"#,
+            r#","response_types":["token"]"#,
+        ] {
+            assert!(client_of_document(&id, doc(extra).as_bytes(), &app, &TenantId::public(), &settings(), NOW).is_err(), "{extra}");
+        }
+        let scoped = client_of_document(&id, doc(r#","scope":"mcp:tools admin""#).as_bytes(), &app, &TenantId::public(), &settings(), NOW).unwrap();
+        assert_eq!(scoped.scopes, vec!["mcp:tools"]);
+        let big = format!("{}{}", doc(""), " ".repeat(DOCUMENT_MAX_BYTES));
+        assert!(client_of_document(&id, big.as_bytes(), &app, &TenantId::public(), &settings(), NOW).is_err());
+        assert!(client_of_document(&id, b"not json", &app, &TenantId::public(), &settings(), NOW).is_err());
     }
 
     #[test]

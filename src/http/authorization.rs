@@ -558,12 +558,17 @@ pub async fn grants(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Respo
 /// `DELETE …/auth/grants/{client_id}` — bearer access token. `204`.
 pub async fn revoke_grant(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
+    // A metadata document's client id is a URL: it comes percent-encoded in the path.
+    let client_id = form_urlencoded::parse(format!("id={}", param(params, "client_id")).as_bytes())
+        .next()
+        .map(|(_, id)| id.into_owned())
+        .unwrap_or_default();
     oauth::revoke_grant(
         cx,
         &app_id,
         &tenant_id,
         bearer(&req).as_deref(),
-        param(params, "client_id"),
+        &client_id,
     )
     .await?;
     respond::no_content()

@@ -69,6 +69,9 @@ pub struct Caches {
     /// Identity providers' key sets by `jwks_uri`, with when each was fetched (see
     /// `thirdparty`; at most `thirdparty::MAX_CACHED_JWKS`).
     pub(super) jwks: RefCell<HashMap<String, (Rc<crate::domain::jose::JwkSet>, Timestamp)>>,
+    /// Client ID Metadata Documents by URL (`None`: its fetch failed), with until when each
+    /// is kept (see `oauth::client_document`).
+    pub(super) documents: RefCell<HashMap<String, (Option<Rc<str>>, Timestamp)>>,
 }
 
 type PasswordParamsCache =

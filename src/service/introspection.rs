@@ -359,8 +359,8 @@ async fn active<S: Stores>(
     }))))
 }
 
-/// A `client_credentials` token is active while its client's KV document (`ClientTokens`,
-/// withdrawn when the client is disabled or deleted) admits it: ONE KV read, as for users.
+/// A `client_credentials` token is active unless its client's cut (`ClientTokens`, written by
+/// revocation, disabling, narrowing and deletion) says otherwise: ONE KV read, as for users.
 async fn active_client_token<S: Stores>(
     cx: &Ctx<'_, S>,
     client: &Client,
@@ -381,9 +381,9 @@ async fn active_client_token<S: Stores>(
         .edge
         .find_client_tokens(&client.app.id, &client.tenant.id, &id)
         .await?;
-    Ok(tokens
-        .filter(|t| t.admits(verified.iat, cx.now))
-        .map(|_| Found::Client(verified)))
+    // No cut: none of its tokens was revoked. A KV failure above fails closed.
+    let admitted = tokens.is_none_or(|cut| cut.admits(verified.iat));
+    Ok(admitted.then_some(Found::Client(verified)))
 }
 
 /// The client of `POST …/oauth/revoke`: as for introspection, but a storage failure is

@@ -39,6 +39,7 @@ use crate::domain::secret::{PlainSecret, SecretKind};
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{App, Tenant};
 use crate::domain::token::{self, AccessClaims, CLIENT_TOKEN_TYPE, OAUTH_TOKEN_TYPE};
+use crate::domain::time::Timestamp;
 use crate::domain::user::{UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{
@@ -48,6 +49,7 @@ use crate::store::{
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use serde_json::json;
+use std::rc::Rc;
 
 // ---------------------------------------------------------------------------------------
 // Management: settings and clients.
@@ -253,23 +255,17 @@ pub async fn list_clients<S: Stores>(
     Ok(finish_page(clients, page.limit, |c| c.id.to_string()))
 }
 
-/// Tells introspection that none of the client's `client_credentials` tokens is active: a
-/// tombstone (not a deletion, which a token issued at the same moment could undo unseen) that
-/// outlives every token.
-async fn withdraw_client_tokens<S: Stores>(
+/// Tells introspection that the client's `client_credentials` tokens are cut (`cut`:
+/// `ClientTokens::cut_at` or `withdrawn`), before D1 changes: a failure here changes nothing.
+async fn cut_client_tokens<S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,
     tenant_id: &TenantId,
     id: &ClientId,
+    cut: ClientTokens,
 ) -> Result<(), Error> {
     cx.edge
-        .put_client_tokens(
-            app_id,
-            tenant_id,
-            id,
-            &ClientTokens::withdrawn(cx.now),
-            cx.now,
-        )
+        .put_client_tokens(app_id, tenant_id, id, &cut, cx.now)
         .await
 }
 
@@ -332,6 +328,7 @@ pub async fn update_client<S: Stores>(
         && (!shape.grant_types.contains(&GrantType::ClientCredentials)
             || stored.scopes.iter().any(|s| !shape.scopes.contains(s)));
     let cut_tokens = end_grants || narrowed;
+    let cut = ClientTokens::cut_at(cx.now);
     let client = Client {
         name: shape.name,
         redirect_uris: shape.redirect_uris,
@@ -341,7 +338,7 @@ pub async fn update_client<S: Stores>(
         // What the store writes with the end of its grants: enabled again, the client's
         // earlier tokens stay revoked.
         tokens_revoked_before: if cut_tokens {
-            Some(cx.now)
+            Some(Timestamp::from_unix_ms(cut.not_before_ms))
         } else {
             stored.tokens_revoked_before
         },
@@ -355,9 +352,7 @@ pub async fn update_client<S: Stores>(
         }
     }
     if cut_tokens {
-        // Withdrawn from introspection before D1 changes (a failure here changes nothing),
-        // and again after (a token issued in between cannot bring the document back).
-        withdraw_client_tokens(cx, app_id, tenant_id, &id).await?;
+        cut_client_tokens(cx, app_id, tenant_id, &id, cut).await?;
     }
     let audit = audit_entry(
         cx,
@@ -375,9 +370,6 @@ pub async fn update_client<S: Stores>(
         .update_client(&client, end_grants, cx.now, &audit)
         .await?
         .ok_or_else(no_client)?;
-    if cut_tokens {
-        after_change(cx, withdraw_client_tokens(cx, app_id, tenant_id, &id).await);
-    }
     if stored.status != ClientStatus::Active {
         // Active again (or approved): known to `/oauth/introspect` once D1 says so. A failure
         // leaves it unknown there (refused, never wrongly let in) until it is set active again.
@@ -420,13 +412,12 @@ pub async fn delete_client<S: Stores>(
     {
         cx.edge.delete_client_key(&hash).await?;
     }
-    withdraw_client_tokens(cx, app_id, tenant_id, &id).await?;
+    cut_client_tokens(cx, app_id, tenant_id, &id, ClientTokens::withdrawn(cx.now)).await?;
     let users = cx
         .db
         .delete_client(app_id, tenant_id, &id, cx.now, &audit)
         .await?
         .ok_or_else(no_client)?;
-    after_change(cx, withdraw_client_tokens(cx, app_id, tenant_id, &id).await);
     publish_users(cx, app_id, tenant_id, &users).await;
     Ok(())
 }
@@ -663,7 +654,7 @@ async fn resolve_client<S: Stores>(
     if !settings.client_id_metadata_documents {
         return Ok(None);
     }
-    let Some(body) = client_document(cx, net, id).await else {
+    let Some(body) = client_document(cx, net, (app_id, tenant_id), id).await? else {
         return Ok(None);
     };
     match client_of_document(id, body.as_bytes(), app_id, tenant_id, settings, cx.now) {
@@ -675,22 +666,41 @@ async fn resolve_client<S: Stores>(
     }
 }
 
-/// A Client ID Metadata Document: from KV when fetched lately (an hour; a failed fetch is
-/// remembered a minute, so a client id cannot make the worker fetch again and again), else
-/// fetched — `https` only, at a host checked when the id was parsed (no private or loopback
-/// address; Cloudflare's `fetch` reaches no private network), no redirect followed, answered
-/// within 5 s and at most 5 KB. KV failing only costs a fetch.
+/// A Client ID Metadata Document: from this isolate when fetched lately (an hour; a failed
+/// fetch a minute), else fetched — `https` only, at a host checked when the id was parsed (no
+/// port, no private or loopback address; Cloudflare's `fetch` reaches no private network), no
+/// redirect followed, answered within 5 s and at most 5 KB. Fetches are counted per host and
+/// tenant before they are made (sign-up's policy), so no client id makes the worker call a
+/// host again and again; nothing is written to KV.
 async fn client_document<S: Stores>(
     cx: &Ctx<'_, S>,
     net: &impl ProviderHttp,
+    (app_id, tenant_id): (&AppId, &TenantId),
     id: &ClientId,
-) -> Option<String> {
-    match cx.edge.find_client_document(id).await {
-        Ok(Some(cached)) => return cached,
-        Ok(None) => {}
-        Err(e) => cx.warn(&format!("KV read of a client document failed: {e:?}")),
+) -> Result<Option<Rc<str>>, Error> {
+    let cached = cx
+        .caches
+        .documents
+        .borrow()
+        .get(id.as_str())
+        .filter(|(_, until)| *until > cx.now)
+        .map(|(doc, _)| doc.clone());
+    if let Some(cached) = cached {
+        return Ok(cached);
     }
-    let url = id.document_url()?;
+    let Some(url) = id.document_url() else {
+        return Ok(None);
+    };
+    let subject = format!("document:{}", url.authority());
+    if cx
+        .db
+        .count_signup(app_id, tenant_id, &subject, cx.now)
+        .await?
+        .is_some()
+    {
+        cx.warn("client metadata document fetches of this host are throttled");
+        return Ok(None);
+    }
     let request = OutboundRequest {
         method: OutboundMethod::Get,
         url,
@@ -701,15 +711,12 @@ async fn client_document<S: Stores>(
             max_body_bytes: DOCUMENT_MAX_BYTES,
         },
     };
-    let fetched = match net.send(&request).await {
+    let fetched: Option<Rc<str>> = match net.send(&request).await {
         Ok(answer) if answer.status == 200 && answer.body.len() <= DOCUMENT_MAX_BYTES => {
-            String::from_utf8(answer.body).ok()
+            String::from_utf8(answer.body).ok().map(Rc::from)
         }
         Ok(answer) => {
-            cx.warn(&format!(
-                "client metadata document answered {}",
-                answer.status
-            ));
+            cx.warn(&format!("client metadata document answered {}", answer.status));
             None
         }
         Err(why) => {
@@ -717,19 +724,18 @@ async fn client_document<S: Stores>(
             None
         }
     };
-    let ttl = if fetched.is_some() {
-        DOCUMENT_CACHE_SECONDS
+    let keep_ms = if fetched.is_some() {
+        DOCUMENT_CACHE_SECONDS.saturating_mul(1000)
     } else {
-        crate::store::kv::MIN_TTL_SECONDS
+        60_000
     };
-    if let Err(e) = cx
-        .edge
-        .put_client_document(id, fetched.as_deref(), ttl)
-        .await
-    {
-        cx.warn(&format!("KV write of a client document failed: {e:?}"));
-    }
-    fetched
+    let until = cx.now.plus_ms(i64::try_from(keep_ms).unwrap_or(i64::MAX));
+    super::cache::insert(
+        &cx.caches.documents,
+        id.as_str().to_owned(),
+        (fetched.clone(), until),
+    );
+    Ok(fetched)
 }
 
 fn page_key<S: Stores>(cx: &Ctx<'_, S>) -> Result<PageKey, Error> {
@@ -1460,10 +1466,8 @@ fn narrower_scope(asked: &str, granted: &str) -> Result<String, TokenError> {
 
 /// `client_credentials`: a token whose subject is the (confidential) client itself, with the
 /// scopes asked for (the client's, still offered by the tenant, when none are) and the
-/// `resource` as audience. Before it is signed, KV is told that the client's tokens may be
-/// alive (`ClientTokens`, written at most about once an hour per client), and the client is
-/// read again: a client disabled or deleted meanwhile (which withdraws that document first)
-/// gets no token that would outlive it.
+/// `resource` as audience. Issuance writes nothing to KV: what ends these tokens is the
+/// client's cut (`ClientTokens`), written by the changes that revoke them.
 async fn client_credentials<S: Stores>(
     cx: &Ctx<'_, S>,
     place: &Place<'_>,
@@ -1501,35 +1505,14 @@ async fn client_credentials<S: Stores>(
     };
     let ttl = place.access_ttl();
     let (app, tenant) = (&place.app.id, &place.tenant.id);
-    let mut current = client.clone();
-    for _ in 0..2 {
-        let wanted = ClientTokens::for_issue(&current, cx.now, ttl);
-        let existing = cx.edge.find_client_tokens(app, tenant, &current.id).await?;
-        if !ClientTokens::covers(existing.as_ref(), &wanted, cx.now, ttl) {
-            cx.edge
-                .put_client_tokens(app, tenant, &current.id, &wanted, cx.now)
-                .await?;
-        }
-        let again = cx
-            .db
-            .find_client(app, tenant, &current.id)
-            .await?
-            .filter(Client::is_active);
-        let Some(again) = again else {
-            // Disabled or deleted meanwhile: take the document back (best effort; the change
-            // itself withdrew it before it was made).
-            after_change(
-                cx,
-                withdraw_client_tokens(cx, app, tenant, &current.id).await,
-            );
-            return Err(invalid_client(false));
-        };
-        let settled = again.tokens_revoked_before == current.tokens_revoked_before;
-        current = again;
-        if settled {
-            break;
-        }
-    }
+    // Read again: a client disabled or deleted since it authenticated gets nothing (its cut,
+    // written before that change, kills a token issued by a request that read it just before).
+    let current = cx
+        .db
+        .find_client(app, tenant, &client.id)
+        .await?
+        .filter(Client::is_active)
+        .ok_or_else(|| invalid_client(false))?;
     let key = keyring::signing_key(
         cx,
         &KeyOwner::App(app.clone()),
@@ -1566,22 +1549,15 @@ pub async fn revoke_client_tokens<S: Stores>(
     tenant_id: &TenantId,
     client: &ClientId,
 ) -> Result<(), Error> {
-    let Some(client) = cx
-        .db
-        .revoke_client_tokens(app_id, tenant_id, client, cx.now)
-        .await?
-    else {
-        return Ok(());
-    };
-    // Written from what D1 now says, whatever KV held: the document cut at this time, kept
-    // as long as any token issued before it could live.
-    cx.edge
-        .put_client_tokens(
+    // The cut first (a failure changes nothing), then D1's record of it.
+    let cut = ClientTokens::cut_at(cx.now);
+    cut_client_tokens(cx, app_id, tenant_id, client, cut).await?;
+    cx.db
+        .revoke_client_tokens(
             app_id,
             tenant_id,
-            &client.id,
-            &ClientTokens::revoked_at(cx.now),
-            cx.now,
+            client,
+            Timestamp::from_unix_ms(cut.not_before_ms),
         )
         .await?;
     Ok(())
@@ -1620,8 +1596,13 @@ pub async fn grants<S: Stores>(
             .db
             .find_client(&me.app.id, &me.tenant.id, &consent.client_id)
             .await?;
+        // A metadata document's client has no row: it is named by its host.
+        let document_host = consent
+            .client_id
+            .document_url()
+            .map(|u| u.authority().to_owned());
         views.push(GrantView {
-            client_name: client.map(|c| c.name),
+            client_name: client.map(|c| c.name).or(document_host),
             client_id: consent.client_id,
             scopes: consent.scopes,
             consented_at: consent.created_at,

@@ -441,15 +441,6 @@ pub trait EdgeStore {
     async fn put_client_key(&self, hash: &SecretHash, key: &ClientKey) -> Result<(), Error>;
     /// Withdraws it (disabled or deleted).
     async fn delete_client_key(&self, hash: &SecretHash) -> Result<(), Error>;
-    /// A Client ID Metadata Document fetched lately (`Some(None)`: its fetch failed lately).
-    async fn find_client_document(&self, id: &ClientId) -> Result<Option<Option<String>>, Error>;
-    /// Keeps a fetched document (or `None`: that its fetch failed) for `ttl_seconds`.
-    async fn put_client_document(
-        &self,
-        id: &ClientId,
-        document: Option<&str>,
-        ttl_seconds: u64,
-    ) -> Result<(), Error>;
     /// Withdraws it: none of the client's `client_credentials` tokens is active any more.
     async fn delete_client_tokens(
         &self,

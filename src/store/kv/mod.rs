@@ -7,9 +7,9 @@
 //! mirrors — everything introspection reads, in one value); `key:<sha-256>` publishes a tenant
 //! API key; `pub:<owner>` holds the public
 //! signing keys of an owner (`pub:operators`, `pub:app:<id>`); `client:<app>:<tenant>:<id>`
-//! says an OAuth client's `client_credentials` tokens may be alive; `clientkey:<sha-256>`
-//! publishes an active confidential OAuth client (for `/oauth/introspect`); `cimd:<sha-256>` keeps a
-//! Client ID Metadata Document fetched lately (an hour; a failed fetch a minute); `app:<id>` and
+//! cuts an OAuth client's `client_credentials` tokens (those issued before it are revoked);
+//! `clientkey:<sha-256>`
+//! publishes an active confidential OAuth client (for `/oauth/introspect`); `app:<id>` and
 //! `tenant:<app>:<id>` mirror apps and tenants (they expire after a day, so a mirror that
 //! missed a write heals from D1); `policy:<app>` holds the app's roles and plans. A KV call
 //! that fails is
@@ -116,19 +116,10 @@ struct EdgeDocOut<'a> {
     revoked_before: Option<i64>,
 }
 
-/// `client:<app>:<tenant>:<client>`: an OAuth client whose `client_credentials` tokens may be
-/// alive (`ClientTokens`).
+/// `client:<app>:<tenant>:<client>`: the cut of an OAuth client's `client_credentials` tokens
+/// (`ClientTokens`).
 fn client_key(app: &AppId, tenant: &TenantId, client: &ClientId) -> String {
     format!("client:{app}:{tenant}:{client}")
-}
-
-/// `cimd:<sha-256 of the URL>`: a Client ID Metadata Document fetched lately.
-fn document_key(id: &ClientId) -> String {
-    use sha2::{Digest, Sha256};
-    format!(
-        "cimd:{}",
-        crate::domain::secret::hex(&Sha256::digest(id.as_str().as_bytes()))
-    )
 }
 
 #[derive(Serialize, Deserialize)]
@@ -137,12 +128,6 @@ struct ClientKeyDoc {
     tenant_id: String,
     client_id: String,
     created_at: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct ClientDocumentDoc {
-    /// The document's text; `null`: its fetch failed.
-    document: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -392,29 +377,6 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
         self.kv
             .delete(&format!("clientkey:{}", hash.as_str()))
             .await
-    }
-
-    async fn find_client_document(&self, id: &ClientId) -> Result<Option<Option<String>>, Error> {
-        let doc: Option<ClientDocumentDoc> =
-            self.get_json(&document_key(id), "client document").await?;
-        Ok(doc.map(|d| d.document))
-    }
-
-    async fn put_client_document(
-        &self,
-        id: &ClientId,
-        document: Option<&str>,
-        ttl_seconds: u64,
-    ) -> Result<(), Error> {
-        let doc = ClientDocumentDoc {
-            document: document.map(str::to_owned),
-        };
-        self.put_json(
-            &document_key(id),
-            &doc,
-            Some(ttl_seconds.max(MIN_TTL_SECONDS)),
-        )
-        .await
     }
 
     async fn delete_client_tokens(
