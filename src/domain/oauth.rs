@@ -1530,25 +1530,76 @@ mod tests {
                 r#"{{"client_id":"https://client.example/c.json","client_name":"Doc","redirect_uris":["http://127.0.0.1/cb"]{extra}}}"#
             )
         };
-        let client = client_of_document(&id, doc("").as_bytes(), &app, &TenantId::public(), &settings(), NOW).unwrap();
+        let client = client_of_document(
+            &id,
+            doc("").as_bytes(),
+            &app,
+            &TenantId::public(),
+            &settings(),
+            NOW,
+        )
+        .unwrap();
         assert_eq!(client.client_type, ClientType::Public);
         assert_eq!(client.auth_method, AuthMethod::None);
         assert_eq!(client.scopes, vec!["mcp:tools"]);
         assert_eq!(client.name, "Doc");
         let other = ClientId::parse("https://client.example/other.json").unwrap();
-        assert!(client_of_document(&other, doc("").as_bytes(), &app, &TenantId::public(), &settings(), NOW).is_err());
+        assert!(client_of_document(
+            &other,
+            doc("").as_bytes(),
+            &app,
+            &TenantId::public(),
+            &settings(),
+            NOW
+        )
+        .is_err());
         for extra in [
             r#","token_endpoint_auth_method":"client_secret_basic""#,
             r#","grant_types":["client_credentials"]"#,
             r#","response_types":["token"]"#,
         ] {
-            assert!(client_of_document(&id, doc(extra).as_bytes(), &app, &TenantId::public(), &settings(), NOW).is_err(), "{extra}");
+            assert!(
+                client_of_document(
+                    &id,
+                    doc(extra).as_bytes(),
+                    &app,
+                    &TenantId::public(),
+                    &settings(),
+                    NOW
+                )
+                .is_err(),
+                "{extra}"
+            );
         }
-        let scoped = client_of_document(&id, doc(r#","scope":"mcp:tools admin""#).as_bytes(), &app, &TenantId::public(), &settings(), NOW).unwrap();
+        let scoped = client_of_document(
+            &id,
+            doc(r#","scope":"mcp:tools admin""#).as_bytes(),
+            &app,
+            &TenantId::public(),
+            &settings(),
+            NOW,
+        )
+        .unwrap();
         assert_eq!(scoped.scopes, vec!["mcp:tools"]);
         let big = format!("{}{}", doc(""), " ".repeat(DOCUMENT_MAX_BYTES));
-        assert!(client_of_document(&id, big.as_bytes(), &app, &TenantId::public(), &settings(), NOW).is_err());
-        assert!(client_of_document(&id, b"not json", &app, &TenantId::public(), &settings(), NOW).is_err());
+        assert!(client_of_document(
+            &id,
+            big.as_bytes(),
+            &app,
+            &TenantId::public(),
+            &settings(),
+            NOW
+        )
+        .is_err());
+        assert!(client_of_document(
+            &id,
+            b"not json",
+            &app,
+            &TenantId::public(),
+            &settings(),
+            NOW
+        )
+        .is_err());
     }
 
     #[test]

@@ -563,13 +563,6 @@ pub async fn revoke_grant(cx: &Ctx<'_>, req: Request, params: &Params) -> Result
         .next()
         .map(|(_, id)| id.into_owned())
         .unwrap_or_default();
-    oauth::revoke_grant(
-        cx,
-        &app_id,
-        &tenant_id,
-        bearer(&req).as_deref(),
-        &client_id,
-    )
-    .await?;
+    oauth::revoke_grant(cx, &app_id, &tenant_id, bearer(&req).as_deref(), &client_id).await?;
     respond::no_content()
 }

@@ -38,8 +38,8 @@ use crate::domain::password::Password;
 use crate::domain::secret::{PlainSecret, SecretKind};
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{App, Tenant};
-use crate::domain::token::{self, AccessClaims, CLIENT_TOKEN_TYPE, OAUTH_TOKEN_TYPE};
 use crate::domain::time::Timestamp;
+use crate::domain::token::{self, AccessClaims, CLIENT_TOKEN_TYPE, OAUTH_TOKEN_TYPE};
 use crate::domain::user::{UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{
@@ -619,11 +619,17 @@ async fn check<S: Stores>(
         .iter()
         .find(|s| !settings.scopes.contains_key(*s))
     {
-        let problem = RequestProblem::Redirect {
-            redirect_uri: valid.redirect_uri.clone(),
-            error: "invalid_scope",
-            description: format!("scope {undefined} is not offered here"),
-            state: valid.state.take(),
+        let description = format!("scope {undefined} is not offered here");
+        let problem = if valid.client.self_registered {
+            // As `check_request` does: nobody vetted this client's redirect URIs.
+            RequestProblem::NoRedirect(format!("This request cannot be used: {description}."))
+        } else {
+            RequestProblem::Redirect {
+                redirect_uri: valid.redirect_uri.clone(),
+                error: "invalid_scope",
+                description,
+                state: valid.state.take(),
+            }
         };
         return Ok(Err(error_redirect(problem, &issuer)));
     }
@@ -716,7 +722,10 @@ async fn client_document<S: Stores>(
             String::from_utf8(answer.body).ok().map(Rc::from)
         }
         Ok(answer) => {
-            cx.warn(&format!("client metadata document answered {}", answer.status));
+            cx.warn(&format!(
+                "client metadata document answered {}",
+                answer.status
+            ));
             None
         }
         Err(why) => {
@@ -956,6 +965,12 @@ async fn sign_in<S: Stores>(
     cx.db
         .settle_signin(&checked.app.id, &checked.tenant.id, &attempt)
         .await?;
+    // The password as now stored (the check may have re-hashed it): what the cookie is bound to.
+    let user = cx
+        .db
+        .find_tenant_user(&checked.app.id, &checked.tenant.id, &user.id)
+        .await?
+        .map_or(user, |(now, _)| now);
     let session = page_key(cx)?.browser_session(
         &checked.app.id,
         &checked.tenant.id,

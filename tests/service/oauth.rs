@@ -1945,10 +1945,10 @@ fn disabling_a_client_when_kv_cannot_be_told_changes_nothing() {
     assert_eq!(stored.status, ClientStatus::Active, "D1 unchanged");
     assert!(p.active(&token), "nothing cut");
     // Issuing writes nothing to KV: a failing KV does not stop it.
-    p.w.kv
-        .faults()
-        .fail_when(|c| c.starts_with("kv put"));
-    assert!(p.token(basic(&client, &secret, "client_credentials")).is_ok());
+    p.w.kv.faults().fail_when(|c| c.starts_with("kv put"));
+    assert!(p
+        .token(basic(&client, &secret, "client_credentials"))
+        .is_ok());
 }
 
 #[test]
