@@ -71,8 +71,11 @@ pub struct Caches {
     pub(super) jwks: RefCell<HashMap<String, (Rc<crate::domain::jose::JwkSet>, Timestamp)>>,
     /// Client ID Metadata Documents by URL (`None`: its fetch failed), with until when each
     /// is kept (see `oauth::client_document`).
-    pub(super) documents: RefCell<HashMap<String, (Option<Rc<str>>, Timestamp)>>,
+    pub(super) documents: RefCell<HashMap<String, CachedDocument>>,
 }
+
+/// A Client ID Metadata Document (`None`: its fetch failed) and until when it is kept.
+pub(super) type CachedDocument = (Option<Rc<str>>, Timestamp);
 
 type PasswordParamsCache =
     HashMap<KeyOwner, (Rc<Vec<crate::domain::password::PasswordParams>>, Timestamp)>;
