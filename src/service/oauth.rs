@@ -559,30 +559,34 @@ async fn signed_in<S: Stores>(
         .map(|(user, face)| (user.id, face.email.as_str().to_owned())))
 }
 
-/// Issues a code for `user` and the client's redirect carrying it, `state` and `iss`.
+/// Issues a code for `user` and the client's redirect carrying it, `state` and `iss` — and
+/// remembers the `consent` that approved it in the same write (a failure leaves neither).
 async fn issue_code<S: Stores>(
     cx: &Ctx<'_, S>,
     checked: &Checked,
     user: UserId,
+    consent: Option<Consent>,
 ) -> Result<PageOutcome, Error> {
     let request = &checked.request;
     let code = PlainSecret::generate(SecretKind::AuthorizationCode, cx.random()?);
-    cx.db
-        .create_code(&AuthorizationCode {
-            hash: code.hash(),
-            app_id: checked.app.id.clone(),
-            tenant_id: checked.tenant.id.clone(),
-            client_id: request.client.id.clone(),
-            user_id: user,
-            redirect_uri: request.redirect_uri.as_str().to_owned(),
-            code_challenge: request.code_challenge.clone(),
-            scope: request.scope(),
-            resource: request.resource.clone(),
-            created_at: cx.now,
-            expires_at: cx.now.plus_ms(CODE_TTL_MS),
-            used: None,
-        })
-        .await?;
+    let code_row = AuthorizationCode {
+        hash: code.hash(),
+        app_id: checked.app.id.clone(),
+        tenant_id: checked.tenant.id.clone(),
+        client_id: request.client.id.clone(),
+        user_id: user,
+        redirect_uri: request.redirect_uri.as_str().to_owned(),
+        code_challenge: request.code_challenge.clone(),
+        scope: request.scope(),
+        resource: request.resource.clone(),
+        created_at: cx.now,
+        expires_at: cx.now.plus_ms(CODE_TTL_MS),
+        used: None,
+    };
+    match consent {
+        None => cx.db.create_code(&code_row).await?,
+        Some(consent) => cx.db.create_code_with_consent(&code_row, &consent).await?,
+    }
     let mut pairs = vec![("code", code.expose())];
     if let Some(state) = request.state.as_deref() {
         pairs.push(("state", state));
@@ -624,7 +628,7 @@ pub async fn authorize<S: Stores>(
         )
         .await?;
     if remembered.is_some_and(|c| c.covers(&checked.request)) {
-        return issue_code(cx, &checked, user).await;
+        return issue_code(cx, &checked, user, None).await;
     }
     Ok(PageOutcome::Consent {
         context: context(cx, &checked, browser)?,
@@ -733,18 +737,16 @@ async fn consent<S: Stores>(
     let request = &checked.request;
     match form.decision.as_deref() {
         Some("approve") => {
-            cx.db
-                .put_consent(&Consent {
-                    app_id: checked.app.id.clone(),
-                    tenant_id: checked.tenant.id.clone(),
-                    user_id: user,
-                    client_id: request.client.id.clone(),
-                    scopes: request.scopes.clone(),
-                    fingerprint: request.client.consent_fingerprint(),
-                    created_at: cx.now,
-                })
-                .await?;
-            issue_code(cx, checked, user).await
+            let consent = Consent {
+                app_id: checked.app.id.clone(),
+                tenant_id: checked.tenant.id.clone(),
+                user_id: user,
+                client_id: request.client.id.clone(),
+                scopes: request.scopes.clone(),
+                fingerprint: request.client.consent_fingerprint(),
+                created_at: cx.now,
+            };
+            issue_code(cx, checked, user, Some(consent)).await
         }
         Some("deny") => {
             let problem = RequestProblem::Redirect {

@@ -28,6 +28,7 @@ pub mod edge_sync;
 pub mod email;
 pub mod fixtures;
 pub mod maintenance;
+pub mod oauth_approval;
 pub mod operators;
 pub mod steps;
 pub mod tenancy;
@@ -157,6 +158,7 @@ macro_rules! contract_suite {
                 deletion::an_erasure_makes_the_audit_entries_naming_the_user_name_the_deletion_in_batches,
                 deletion::a_deletion_records_its_progress_forgets_its_user_when_done_and_is_pruned_later,
                 deletion::a_tenant_deletion_left_from_before_its_app_was_made_again_finds_nothing_of_the_namesake,
+                oauth_approval::an_approval_writes_its_code_and_its_consent_together_or_neither,
             }
         }
     };
