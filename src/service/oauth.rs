@@ -1223,33 +1223,55 @@ async fn client_credentials<S: Stores>(
 }
 
 /// `POST …/oauth/revoke` of a `client_credentials` token: every token of its client issued
-/// until now is revoked (they carry no session to revoke one by one). `Unavailable` when KV
-/// cannot be told (the caller answers `503` and may retry).
+/// until now is revoked (they carry no session to revoke one by one). KV is told first, so that
+/// a failure leaves D1 as it was (`Unavailable`: the caller answers `503` and may retry); then
+/// D1; then KV once more, for a token issued meanwhile from what D1 said before, whose issue
+/// may have written the document since (best effort: the revocation already stands in both).
 pub async fn revoke_client_tokens<S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,
     tenant_id: &TenantId,
     client: &ClientId,
 ) -> Result<(), Error> {
-    let Some(client) = cx
+    revoke_at_edge(cx, app_id, tenant_id, client).await?;
+    if cx
         .db
         .revoke_client_tokens(app_id, tenant_id, client, cx.now)
+        .await?
+        .is_none()
+    {
+        return Ok(());
+    }
+    if let Err(e) = revoke_at_edge(cx, app_id, tenant_id, client).await {
+        cx.warn(&format!(
+            "KV re-check of a client's revoked tokens failed: {e:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Makes the client's KV document, when there is one, admit no token issued before now.
+async fn revoke_at_edge<S: Stores>(
+    cx: &Ctx<'_, S>,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    client: &ClientId,
+) -> Result<(), Error> {
+    let Some(existing) = cx
+        .edge
+        .find_client_tokens(app_id, tenant_id, client)
         .await?
     else {
         return Ok(());
     };
-    if let Some(existing) = cx
-        .edge
-        .find_client_tokens(app_id, tenant_id, &client.id)
-        .await?
-    {
-        let revoked = ClientTokens {
-            not_before_ms: cx.now.unix_ms(),
-            ..existing
-        };
-        cx.edge
-            .put_client_tokens(app_id, tenant_id, &client.id, &revoked, cx.now)
-            .await?;
+    if existing.not_before_ms >= cx.now.unix_ms() {
+        return Ok(());
     }
-    Ok(())
+    let revoked = ClientTokens {
+        not_before_ms: cx.now.unix_ms(),
+        ..existing
+    };
+    cx.edge
+        .put_client_tokens(app_id, tenant_id, client, &revoked, cx.now)
+        .await
 }
