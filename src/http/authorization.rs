@@ -27,7 +27,7 @@ use crate::service::oauth::{
 };
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use worker::{Request, Response};
 
@@ -333,11 +333,20 @@ pub async fn token(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Re
 // Management.
 // ---------------------------------------------------------------------------------------
 
+/// A field that may be absent but is never `null` (the document gives none of them a null).
+fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 #[derive(Deserialize)]
 struct SettingsBody {
+    #[serde(default, deserialize_with = "not_null")]
     registration: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     client_id_metadata_documents: Option<bool>,
+    #[serde(default, deserialize_with = "not_null")]
     scopes: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "not_null")]
     access_token_ttl_seconds: Option<i64>,
 }
 
@@ -379,13 +388,19 @@ pub async fn get_settings(cx: &Ctx<'_>, req: Request, params: &Params) -> Result
 
 #[derive(Deserialize)]
 struct ClientBodyIn {
+    #[serde(default, deserialize_with = "not_null")]
     name: Option<String>,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default, deserialize_with = "not_null")]
     client_type: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     redirect_uris: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     grant_types: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     token_endpoint_auth_method: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     status: Option<String>,
 }
 
