@@ -10,12 +10,17 @@
 // - 20 concurrent exchanges of one authorization code: exactly one 200, every other answer
 //   invalid_grant — and those are replays, so the winner's tokens end up revoked;
 // - 20 concurrent refreshes of one OAuth refresh token: never two successors, no 5xx, and
-//   the one successor works.
+//   the one successor works;
+// - a client disabled while it asks for client_credentials tokens: afterwards none of its
+//   tokens, from before or from the race, introspects active.
 //
 // `make test` runs a few trials of each; `make test-security` the full counts.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startWorker, type TestWorker } from "../e2e/harness";
-import { buildWorld, codeExchange, oauthCode, oauthGrant, pageSignIn, authorizationRequest, pkce, tokenRequest, PASSWORD, type World } from "./fixture";
+import {
+  basic, buildWorld, clientToken, codeExchange, makeClient, oauthCode, oauthGrant, pageSignIn, authorizationRequest, pkce, tokenRequest,
+  CONFIDENTIAL_CLIENT, PASSWORD, type World,
+} from "./fixture";
 import { FULL, recordFigure } from "./figures";
 
 const TRIALS = {
@@ -24,6 +29,7 @@ const TRIALS = {
   lastAdmin: FULL ? 60 : 5,
   code: FULL ? 100 : 8,
   oauthRefresh: FULL ? 100 : 8,
+  disable: FULL ? 100 : 8,
 };
 const CONCURRENT_REFRESHES = 20;
 
@@ -190,6 +196,28 @@ describe("races at the OAuth server", () => {
       expect(active.body.active, `trial ${trial}: the grant is alive`).toBe(true);
     }
     recordFigure("races.oauthRefresh", { trials: TRIALS.oauthRefresh, concurrent: CONCURRENT_REFRESHES, requests });
+  }, FULL ? 1_800_000 : 120_000);
+
+  it(`leaves no client_credentials token of a client disabled while it asks for tokens active, ${TRIALS.disable} times`, async () => {
+    const { XA, owner } = world;
+    const outcomes: Record<string, number> = {};
+    for (let trial = 0; trial < TRIALS.disable; trial++) {
+      const made = await makeClient(w, owner.token, XA.app, XA.tenant, CONFIDENTIAL_CLIENT(`race-${++n}`));
+      const before = await clientToken(w, XA.base, made.id, made.secret);
+      const [disabled, ...issued] = await Promise.all([
+        w.json("PATCH", `/admin/apps/${XA.app}/tenants/${XA.tenant}/clients/${made.id}`, { status: "disabled" }, bearer(owner.token)),
+        ...Array.from({ length: 4 }, () => tokenRequest(w, XA.base, { grant_type: "client_credentials" }, basic(made.id, made.secret))),
+      ]);
+      expect(disabled.status, `trial ${trial}: ${disabled.text}`).toBe(200);
+      const key = `issued ${issued.filter((r) => r.status === 200).length} of ${issued.length}`;
+      outcomes[key] = (outcomes[key] ?? 0) + 1;
+      for (const r of issued) expect([200, 401], `trial ${trial}: ${r.text}`).toContain(r.status);
+      for (const token of [before, ...issued.filter((r) => r.status === 200).map((r) => r.body.access_token)]) {
+        const introspected = await w.json("POST", `${XA.base}/oauth/introspect`, { token }, bearer(XA.apiKey));
+        expect(introspected.body, `trial ${trial}: a token of the disabled client`).toEqual({ active: false });
+      }
+    }
+    recordFigure("races.disable", { trials: TRIALS.disable, outcomes });
   }, FULL ? 1_800_000 : 120_000);
 });
 
