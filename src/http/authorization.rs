@@ -338,16 +338,13 @@ fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
     T::deserialize(d).map(Some)
 }
 
+/// The settings whole (a PUT replaces them): every field is required, none may be `null`.
 #[derive(Deserialize)]
 struct SettingsBody {
-    #[serde(default, deserialize_with = "not_null")]
-    registration: Option<String>,
-    #[serde(default, deserialize_with = "not_null")]
-    client_id_metadata_documents: Option<bool>,
-    #[serde(default, deserialize_with = "not_null")]
-    scopes: Option<BTreeMap<String, String>>,
-    #[serde(default, deserialize_with = "not_null")]
-    access_token_ttl_seconds: Option<i64>,
+    registration: String,
+    client_id_metadata_documents: bool,
+    scopes: BTreeMap<String, String>,
+    access_token_ttl_seconds: i64,
 }
 
 /// `PUT /admin/apps/{app_id}/tenants/{tenant_id}/oauth` — `clients:write`.
@@ -360,19 +357,11 @@ pub async fn put_settings(
     let target = Target::Tenant(&app_id, &tenant_id);
     let caller = allowed(cx, &req, Some(Permission::ClientsWrite), target).await?;
     let body: SettingsBody = json_body(&mut req).await?;
-    let defaults = OAuthSettings::default();
     let settings = OAuthSettings {
-        registration: match body.registration.as_deref() {
-            Some(raw) => Registration::parse(raw)?,
-            None => defaults.registration,
-        },
-        client_id_metadata_documents: body
-            .client_id_metadata_documents
-            .unwrap_or(defaults.client_id_metadata_documents),
-        scopes: body.scopes.unwrap_or_default(),
-        access_token_ttl_seconds: body
-            .access_token_ttl_seconds
-            .unwrap_or(defaults.access_token_ttl_seconds),
+        registration: Registration::parse(&body.registration)?,
+        client_id_metadata_documents: body.client_id_metadata_documents,
+        scopes: body.scopes,
+        access_token_ttl_seconds: body.access_token_ttl_seconds,
     };
     let oauth = oauth::put_settings(cx, &caller, &app_id, &tenant_id, settings).await?;
     respond::json(200, &OAuthSettingsEnvelope { oauth })
