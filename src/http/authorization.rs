@@ -29,7 +29,7 @@ use crate::service::oauth::{
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use worker::{Request, Response};
 
@@ -320,12 +320,18 @@ pub async fn token(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Re
 // Management.
 // ---------------------------------------------------------------------------------------
 
+/// A field that may be absent but is never `null` (the document gives none of them a null).
+fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// The settings whole (a PUT replaces them): every field is required, none may be `null`.
 #[derive(Deserialize)]
 struct SettingsBody {
-    registration: Option<String>,
-    client_id_metadata_documents: Option<bool>,
-    scopes: Option<BTreeMap<String, String>>,
-    access_token_ttl_seconds: Option<i64>,
+    registration: String,
+    client_id_metadata_documents: bool,
+    scopes: BTreeMap<String, String>,
+    access_token_ttl_seconds: i64,
 }
 
 /// `PUT /admin/apps/{app_id}/tenants/{tenant_id}/oauth` — `clients:write`.
@@ -338,19 +344,11 @@ pub async fn put_settings(
     let target = Target::Tenant(&app_id, &tenant_id);
     let caller = allowed(cx, &req, Some(Permission::ClientsWrite), target).await?;
     let body: SettingsBody = json_body(&mut req).await?;
-    let defaults = OAuthSettings::default();
     let settings = OAuthSettings {
-        registration: match body.registration.as_deref() {
-            Some(raw) => Registration::parse(raw)?,
-            None => defaults.registration,
-        },
-        client_id_metadata_documents: body
-            .client_id_metadata_documents
-            .unwrap_or(defaults.client_id_metadata_documents),
-        scopes: body.scopes.unwrap_or_default(),
-        access_token_ttl_seconds: body
-            .access_token_ttl_seconds
-            .unwrap_or(defaults.access_token_ttl_seconds),
+        registration: Registration::parse(&body.registration)?,
+        client_id_metadata_documents: body.client_id_metadata_documents,
+        scopes: body.scopes,
+        access_token_ttl_seconds: body.access_token_ttl_seconds,
     };
     let oauth = oauth::put_settings(cx, &caller, &app_id, &tenant_id, settings).await?;
     respond::json(200, &OAuthSettingsEnvelope { oauth })
@@ -366,13 +364,19 @@ pub async fn get_settings(cx: &Ctx<'_>, req: Request, params: &Params) -> Result
 
 #[derive(Deserialize)]
 struct ClientBodyIn {
+    #[serde(default, deserialize_with = "not_null")]
     name: Option<String>,
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default, deserialize_with = "not_null")]
     client_type: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     redirect_uris: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     grant_types: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     token_endpoint_auth_method: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     status: Option<String>,
 }
 

@@ -812,30 +812,38 @@ async fn signed_in<S: Stores>(
     Ok(current.then(|| (user_id, face.email.as_str().to_owned())))
 }
 
-/// Issues a code for `user` and the client's redirect carrying it, `state` and `iss`.
+/// Issues a code for `user` and the client's redirect carrying it, `state` and `iss` — and
+/// remembers the `consent` that approved it in the same write (a failure leaves neither).
 async fn issue_code<S: Stores>(
     cx: &Ctx<'_, S>,
     checked: &Checked,
     user: UserId,
+    consent: Option<(Consent, crate::domain::audit::AuditEntry)>,
 ) -> Result<PageOutcome, Error> {
     let request = &checked.request;
     let code = PlainSecret::generate(SecretKind::AuthorizationCode, cx.random()?);
-    cx.db
-        .create_code(&AuthorizationCode {
-            hash: code.hash(),
-            app_id: checked.app.id.clone(),
-            tenant_id: checked.tenant.id.clone(),
-            client_id: request.client.id.clone(),
-            user_id: user,
-            redirect_uri: request.redirect_uri.as_str().to_owned(),
-            code_challenge: request.code_challenge.clone(),
-            scope: request.scope(),
-            resource: request.resource.clone(),
-            created_at: cx.now,
-            expires_at: cx.now.plus_ms(CODE_TTL_MS),
-            used: None,
-        })
-        .await?;
+    let code_row = AuthorizationCode {
+        hash: code.hash(),
+        app_id: checked.app.id.clone(),
+        tenant_id: checked.tenant.id.clone(),
+        client_id: request.client.id.clone(),
+        user_id: user,
+        redirect_uri: request.redirect_uri.as_str().to_owned(),
+        code_challenge: request.code_challenge.clone(),
+        scope: request.scope(),
+        resource: request.resource.clone(),
+        created_at: cx.now,
+        expires_at: cx.now.plus_ms(CODE_TTL_MS),
+        used: None,
+    };
+    match consent {
+        None => cx.db.create_code(&code_row).await?,
+        Some((consent, audit)) => {
+            cx.db
+                .create_code_with_consent(&code_row, &consent, &audit)
+                .await?
+        }
+    }
     let mut pairs = vec![("code", code.expose())];
     if let Some(state) = request.state.as_deref() {
         pairs.push(("state", state));
@@ -878,7 +886,7 @@ pub async fn authorize<S: Stores>(
         )
         .await?;
     if remembered.is_some_and(|c| c.covers(&checked.request)) {
-        return issue_code(cx, &checked, user).await;
+        return issue_code(cx, &checked, user, None).await;
     }
     Ok(PageOutcome::Consent {
         context: context(cx, &checked, browser)?,
@@ -1019,23 +1027,18 @@ async fn consent<S: Stores>(
                     }),
                 },
             )?;
-            cx.db
-                .put_consent(
-                    &Consent {
-                        app_id: checked.app.id.clone(),
-                        tenant_id: checked.tenant.id.clone(),
-                        user_id: user,
-                        client_id: request.client.id.clone(),
-                        scopes: request.scopes.clone(),
-                        fingerprint: request
-                            .client
-                            .consent_fingerprint(request.resource.as_deref()),
-                        created_at: cx.now,
-                    },
-                    &audit,
-                )
-                .await?;
-            issue_code(cx, checked, user).await
+            let consent = Consent {
+                app_id: checked.app.id.clone(),
+                tenant_id: checked.tenant.id.clone(),
+                user_id: user,
+                client_id: request.client.id.clone(),
+                scopes: request.scopes.clone(),
+                fingerprint: request
+                    .client
+                    .consent_fingerprint(request.resource.as_deref()),
+                created_at: cx.now,
+            };
+            issue_code(cx, checked, user, Some((consent, audit))).await
         }
         Some("deny") => {
             let problem = RequestProblem::Redirect {
@@ -1556,8 +1559,10 @@ async fn client_credentials<S: Stores>(
 }
 
 /// `POST …/oauth/revoke` of a `client_credentials` token: every token of its client issued
-/// until now is revoked (they carry no session to revoke one by one). `Unavailable` when KV
-/// cannot be told (the caller answers `503` and may retry).
+/// until now is revoked (they carry no session to revoke one by one). KV is told first, so that
+/// a failure leaves D1 as it was (`Unavailable`: the caller answers `503` and may retry); then
+/// D1; then KV once more, for a token issued meanwhile from what D1 said before, whose issue
+/// may have written the document since (best effort: the revocation already stands in both).
 pub async fn revoke_client_tokens<S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,

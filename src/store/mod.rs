@@ -1408,6 +1408,14 @@ pub trait OAuthStore {
     ) -> Result<Option<Client>, Error>;
     /// Writes a new authorization code (its user must have a face in the tenant).
     async fn create_code(&self, code: &AuthorizationCode) -> Result<(), Error>;
+    /// `put_consent` and `create_code` in one write: the code an approval gives and the
+    /// consent it remembers, with the consent's audit entry, all or nothing.
+    async fn create_code_with_consent(
+        &self,
+        code: &AuthorizationCode,
+        consent: &Consent,
+        audit: &AuditEntry,
+    ) -> Result<(), Error>;
     /// The code with this hash, used or not.
     async fn find_code(&self, hash: &SecretHash) -> Result<Option<AuthorizationCode>, Error>;
     /// The one exchange of a code: when the code is unused, unexpired at `now`, its user

@@ -13,7 +13,13 @@
 // - tenant:<app>:<id>, app:<id> — absent when gone from D1 or being deleted (deleted_at set),
 //   same content when present;
 // - policy:<app> — when present, the roles and plans D1 defines;
-// - pub:<owner> — when present, lists the owner's newest key.
+// - pub:<owner> — when present, lists the owner's newest key;
+// - client:<app>:<tenant>:<client> — an OAuth client whose client_credentials tokens may be
+//   alive (written when one is issued, withdrawn before the client is disabled or deleted; not
+//   mirrored through edge_sync). Absent means no such token is active, so a missing document
+//   is never wrong; a present one is wrong only where it makes a token active that D1 says
+//   must not be: its client deleted (its tenant still there), not active, or revoking its
+//   tokens from a later time (`tokens_revoked_before`) than the document does.
 
 /** A D1 table's rows by primary key (JSON of the key columns), each as its JSON text. */
 export type Snapshot = Record<string, Map<string, string>>;
@@ -48,6 +54,9 @@ const KEYS: Record<string, string[]> = {
   operator_roles: ["app_id", "name"],
   deletions: ["id"],
   edge_sync: ["doc"],
+  oauth_clients: ["app_id", "tenant_id", "id"],
+  oauth_codes: ["code_hash"],
+  oauth_consents: ["app_id", "tenant_id", "user_id", "client_id"],
 };
 
 /**
@@ -157,9 +166,10 @@ export interface Touched {
   keyHashes: Set<string>;
   tenants: Set<string>; // "app|tenant"
   apps: Set<string>;
+  clients: Set<string>; // "app|tenant|client"
 }
 
-export const emptyTouched = (): Touched => ({ users: new Set(), sessions: new Set(), keyHashes: new Set(), tenants: new Set(), apps: new Set() });
+export const emptyTouched = (): Touched => ({ users: new Set(), sessions: new Set(), keyHashes: new Set(), tenants: new Set(), apps: new Set(), clients: new Set() });
 
 /** The entities behind D1 changes and KV keys written. */
 export function touchedBy(changes: Change[], kvKeys: string[]): Touched {
@@ -189,6 +199,9 @@ export function touchedBy(changes: Change[], kvKeys: string[]): Touched {
       case "signing_keys":
         if (String(row.owner).startsWith("app:")) t.apps.add(String(row.owner).slice(4));
         break;
+      case "oauth_clients":
+        t.clients.add(`${row.app_id}|${row.tenant_id}|${row.id}`);
+        break;
     }
   }
   for (const key of kvKeys) {
@@ -199,6 +212,7 @@ export function touchedBy(changes: Change[], kvKeys: string[]): Touched {
     else if (kind === "tenant" && rest.length === 2) t.tenants.add(rest.join("|"));
     else if (kind === "app" || kind === "policy") t.apps.add(rest.join(":"));
     else if (kind === "pub" && rest[0] === "app") t.apps.add(rest.slice(1).join(":"));
+    else if (kind === "client" && rest.length === 3) t.clients.add(rest.join("|"));
   }
   return t;
 }
@@ -278,6 +292,24 @@ export async function disagreements(rawDb: any, rawKv: any, t: Touched, nowMs: n
     if (published) {
       const newest: any = await db.prepare("SELECT kid FROM signing_keys WHERE owner = ?1 ORDER BY created_at DESC LIMIT 1").bind(`app:${app}`).first();
       if (newest && !published.some((k: any) => k.kid === newest.kid)) out.push(`pub:app:${app} does not list the newest key ${newest.kid} of D1`);
+    }
+  }
+  for (const c of t.clients) {
+    const [app, tenant, id] = c.split("|");
+    const doc = parse(await kv.get(`client:${app}:${tenant}:${id}`));
+    // A document past its `until` admits nothing (introspection checks it).
+    if (!doc || !(doc.until > nowMs)) continue;
+    const row: any = await db.prepare("SELECT status, tokens_revoked_before FROM oauth_clients WHERE app_id = ?1 AND tenant_id = ?2 AND id = ?3").bind(app, tenant, id).first();
+    const name = `client:${app}:${tenant}:${id}`;
+    if (!row) {
+      // Gone with its tenant: a token of it names a tenant that is gone, or a namesake made after it.
+      const live: any = await db.prepare("SELECT 1 AS live FROM tenants WHERE app_id = ?1 AND id = ?2 AND deleted_at IS NULL").bind(app, tenant).first();
+      if (live) out.push(`${name} admits client_credentials tokens but the client is deleted from D1`);
+      continue;
+    }
+    if (row.status !== "active") out.push(`${name} admits client_credentials tokens but the client is ${row.status} in D1`);
+    if (row.tokens_revoked_before !== null && doc.not_before < row.tokens_revoked_before) {
+      out.push(`${name} admits client_credentials tokens issued from ${doc.not_before} but D1 revoked those issued before ${row.tokens_revoked_before}`);
     }
   }
   return out;

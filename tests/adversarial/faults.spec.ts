@@ -24,14 +24,23 @@
 // operation with the tenant's API key (another principal, found through KV key documents) and
 // every operation with cold caches (the test clock moved past every cache lifetime), whose
 // requests make the reads that warm caches otherwise answer.
+//
+// Some operations are swept in several shapes, each a request of its own (SHAPES): the token
+// endpoint's grants (and a code's replay, which answers invalid_grant and must revoke what
+// the code's first use gave), the authorization pages' two forms, and introspection and
+// revocation of OAuth tokens beside the tenant's own.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startWorker, ROOT_TOKEN, CLOCK_HEADER, type Faults, type JsonResponse, type TestWorker } from "../e2e/harness";
-import { buildWorld, emailedOne, lastMessage, signWebhook, thirdPartyFlow, PASSWORD, PROVIDER_BODY, type World } from "./fixture";
+import {
+  authorizationRequest, basic, buildWorld, clientToken, codeExchange, codeOf, emailedOne, formOf, lastMessage, makeClient, manual, oauthCode,
+  oauthGrant, pageCookies, pageSignIn, pkce, signWebhook, thirdPartyFlow, tokenRequest, CONFIDENTIAL_CLIENT, FORM, OAUTH_REDIRECT, PASSWORD,
+  PROVIDER_BODY, type World,
+} from "./fixture";
 import { startGithub, type Github } from "../e2e/idp";
-import { operations, build, takesTenant, type Operation, type Place, type BuiltRequest } from "./operations";
+import { operations, build, managesClients, takesTenant, type Operation, type Place, type BuiltRequest } from "./operations";
 import { snapshot, diff, touchedBy, disagreements } from "./consistency";
 import { FULL, recordFigure } from "./figures";
 
@@ -98,16 +107,41 @@ const clock = (): Record<string, string> => {
   return clockMs === null ? {} : { [CLOCK_HEADER]: String(clockMs) };
 };
 
-/** `w.json` at the sweep's clock. */
+/** `w.json` at the sweep's clock (redirects are answers: never followed). */
 function j(method: string, p: string, body?: unknown, headers: Record<string, string> = {}) {
-  return w.json(method, p, body, { ...headers, ...clock() });
+  return manual(w, method, p, body, { ...headers, ...clock() });
+}
+
+/**
+ * The operations swept in several shapes (a request of its own each; "" is the plain one):
+ * the token endpoint's grants and a code's replay, the two forms of the authorization pages,
+ * and introspection and revocation of a grant's and a client's tokens beside a session's.
+ */
+const SHAPES: Record<string, string[]> = {
+  token: ["client_credentials", "authorization_code", "code replay", "refresh_token"],
+  authorizeSubmit: ["consent", "signin"],
+  introspect: ["", "oauth grant", "client_credentials"],
+  revoke: ["", "oauth grant", "client_credentials"],
+};
+const shapesOf = (op: Operation) => SHAPES[op.id] ?? [""];
+const labelOf = (op: Operation, shape: string) => (shape ? `${op.id} [${shape}]` : op.id);
+
+/**
+ * What a request of `op` in `shape` answers when it did what it was asked: a 2xx, but a
+ * browser's redirect with a code (or, signed in, back to the request) at the authorization
+ * endpoint, and invalid_grant for a code's replay.
+ */
+function succeeded(op: Operation, shape: string, res: JsonResponse): boolean {
+  if (op.id === "authorize" || op.id === "authorizeSubmit") return codeOf(res) !== null || (shape === "signin" && res.status === 303);
+  if (shape === "code replay") return res.status === 400 && res.body?.error === "invalid_grant";
+  return res.status >= 200 && res.status < 300;
 }
 
 /**
  * A fresh, valid request of `op` at the home tenant (xa/ta), with the resources it acts on
  * made for it alone, so that the same request can be made again and again.
  */
-async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
+async function prepare(op: Operation, variant: Variant, shape: string): Promise<BuiltRequest> {
   const { XA, X } = world;
   // Operator tokens live 15 minutes: the cold variant's clock outruns the fixture's.
   const owner = variant === "cold"
@@ -120,7 +154,8 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
     const body = await must(j("POST", `/apps/${XA.app}/tenants/${tenant}/auth/signup`, { email, password: PASSWORD }, client()), "signup");
     return { id: body.user.id as string, email, access: body.session.access_token as string, refresh: body.session.refresh_token as string };
   };
-  const needsUser = needs("user_id") || op.schemes.includes("accessToken") || NEEDS_USER.includes(op.id);
+  const needsUser = needs("user_id") || op.schemes.includes("accessToken") || NEEDS_USER.includes(op.id) ||
+    ["authorize", "authorizeSubmit", "patchClient", "deleteClient"].includes(op.id) || (op.id === "token" && shape !== "client_credentials");
   const user = needsUser ? await signup() : null;
   const place: Place = {
     app: XA.app,
@@ -145,7 +180,38 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
       ? (await must(j("PUT", `/admin/apps/${XA.app}/tenants/${XA.tenant}/providers/${fresh()}`, PROVIDER_BODY(github.url), owned), "provider")).provider.id
       : XA.providerId,
     deletionId: X.deletionId,
+    clientId: XA.oauth.publicClient,
+    oauth: {
+      request: authorizationRequest(XA.oauth.publicClient, pkce().challenge),
+      csrf: world.csrf,
+      signIn: null,
+      confidential: XA.oauth.confidential,
+    },
   };
+  // The OAuth server: the user signed in at the authorization pages, a client of its own to
+  // change or delete (holding a client_credentials token and a grant of the user), a fresh
+  // confidential client whose first client_credentials token writes its KV document.
+  const at = () => ({ ...clock(), ...client() });
+  if (user && (["authorize", "authorizeSubmit", "patchClient", "deleteClient"].includes(op.id) || (op.id === "token" && shape !== "client_credentials") || shape === "oauth grant")) {
+    place.oauth.signIn = await pageSignIn(w, world.csrf, XA.base, place.oauth.request, user.email, at());
+  }
+  if (op.id === "authorize") await oauthCode(w, world.csrf, XA.base, XA.oauth.publicClient, place.oauth.signIn!, at());
+  if (op.id === "patchClient" || op.id === "deleteClient" || shape === "client_credentials") {
+    const made = await makeClient(w, owner.token, XA.app, XA.tenant, CONFIDENTIAL_CLIENT(fresh()), clock());
+    place.clientId = made.id;
+    place.oauth.confidential = made;
+  }
+  const oauthHeld = { grant: null as null | { accessToken: string; refreshToken: string }, clientToken: "" };
+  if (op.id === "patchClient" || op.id === "deleteClient" || (shape === "client_credentials" && op.id !== "token")) {
+    oauthHeld.clientToken = await clientToken(w, XA.base, place.oauth.confidential.id, place.oauth.confidential.secret, at());
+  }
+  if (op.id === "patchClient" || op.id === "deleteClient") {
+    const { id, secret } = place.oauth.confidential;
+    const { code, verifier } = await oauthCode(w, world.csrf, XA.base, id, place.oauth.signIn!, at());
+    const exchanged = await tokenRequest(w, XA.base, { grant_type: "authorization_code", code, code_verifier: verifier, redirect_uri: OAUTH_REDIRECT }, { ...at(), ...basic(id, secret) });
+    if (exchanged.status !== 200) throw new Error(`set-up grant of ${id}: ${exchanged.status} ${exchanged.text}`);
+  }
+  if (shape === "oauth grant" || shape === "refresh_token") oauthHeld.grant = await oauthGrant(w, world.csrf, XA.base, XA.oauth.publicClient, place.oauth.signIn!, at());
   if (op.id === "deleteOperatorRole") await must(j("PUT", `/admin/apps/${X.app}/operator-roles/${place.role}`, { permissions: ["audit:read"] }, owned), "operator role");
   // A fresh app to delete.
   if (op.id === "deleteApp") {
@@ -174,8 +240,35 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
       break;
     case "introspect":
     case "revoke":
-      req.body = { token: user!.access };
+      req.body = { token: shape === "oauth grant" ? oauthHeld.grant!.accessToken : shape === "client_credentials" ? oauthHeld.clientToken : user!.access };
       break;
+    case "patchClient":
+      // Disabling: the client's KV document goes first, then its grants.
+      req.body = { status: "disabled" };
+      break;
+    case "authorizeSubmit":
+      if (shape === "signin") {
+        req.body = formOf({ csrf: world.csrf.token, request: place.oauth.request, step: "signin", email: user!.email, password: PASSWORD });
+        req.headers = { ...req.headers, ...pageCookies(world.csrf) };
+      }
+      break;
+    case "token": {
+      const form = { ...client(), ...FORM };
+      if (shape === "authorization_code" || shape === "code replay") {
+        const { code, verifier } = await oauthCode(w, world.csrf, XA.base, XA.oauth.publicClient, place.oauth.signIn!, at());
+        req.body = formOf(codeExchange(XA.oauth.publicClient, code, verifier));
+        req.headers = form;
+        if (shape === "code replay") {
+          const first = await j("POST", `${XA.base}/oauth/token`, req.body, req.headers);
+          if (first.status !== 200) throw new Error(`set-up code exchange: ${first.status} ${first.text}`);
+        }
+      }
+      if (shape === "refresh_token") {
+        req.body = formOf({ grant_type: "refresh_token", refresh_token: oauthHeld.grant!.refreshToken, client_id: XA.oauth.publicClient });
+        req.headers = form;
+      }
+      break;
+    }
     case "operatorSignin":
       req.body = { email: owner.email, password: PASSWORD };
       break;
@@ -253,6 +346,8 @@ async function prepare(op: Operation, variant: Variant): Promise<BuiltRequest> {
   else if (op.schemes.includes("rootToken")) req.headers = { ...req.headers, ...bearer(ROOT_TOKEN) };
   else if (op.schemes.includes("accessToken")) req.headers = { ...req.headers, ...bearer(user!.access) };
   else if (op.id === "introspect" || op.id === "revoke") req.headers = { ...req.headers, ...bearer(XA.apiKey) };
+  // The token endpoint's client authenticates itself (build() or the shape above).
+  else if (op.id === "token") req.headers = { ...req.headers };
   else if (op.schemes.length > 0) req.headers = { ...req.headers, ...bearer(variant === "api key" ? XA.apiKey : owner.token) };
   return req;
 }
@@ -270,6 +365,7 @@ const normalise = (s: string) =>
   s
     .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, "<uuid>")
     .replace(/\b[0-9a-f]{64}\b/g, "<sha256>")
+    .replace(/\btsc_[A-Za-z0-9_-]{22}/g, "<client>")
     .replace(/fz[0-9a-z]+/g, "<fresh>");
 
 function toCall(raw: any): Call {
@@ -325,7 +421,10 @@ const NEEDS_USER = ["introspect", "revoke", "refresh", "signin", "billingWebhook
  * introspection and operator sign-in, and the root token's unlock, whose one change is to the
  * throttle's counters (which every answer may change).
  */
-const changes = (op: Operation) => op.method !== "GET" && !["introspect", "operatorSignin", "operatorUnlock"].includes(op.id);
+const changes = (op: Operation, shape: string) =>
+  op.method !== "GET" && !["introspect", "operatorSignin", "operatorUnlock"].includes(op.id) &&
+  // client_credentials writes KV only; the pages' sign-in only a cookie (and the throttle's counts).
+  !(op.id === "token" && shape === "client_credentials") && !(op.id === "authorizeSubmit" && shape === "signin");
 
 /**
  * Tables whose rows an answer other than 2xx may still change: the sign-in throttle counts
@@ -382,11 +481,13 @@ let resumedCount = 0;
 let waitedCount = 0;
 let attemptCount = 0;
 const sites = new Set<string>();
+/** Faults planned and injected per operation (and shape). */
+const perLabel = new Map<string, { attempts: number; injected: number; ms: number }>();
 
 /** A fresh request of `op`; in the cold variant, made once every cache of its set-up is stale. */
-async function prepareAndRun(op: Operation, variant: Variant, fail?: { site: string; nth: number }, before?: (req: BuiltRequest) => Promise<void>) {
+async function prepareAndRun(op: Operation, variant: Variant, shape: string, fail?: { site: string; nth: number }, before?: (req: BuiltRequest) => Promise<void>) {
   clockMs = variant === "cold" ? (clockMs ?? Date.now()) + PAST_EVERY_CACHE_MS : null;
-  const req = await prepare(op, variant);
+  const req = await prepare(op, variant, shape);
   if (variant === "cold") clockMs! += PAST_EVERY_CACHE_MS;
   await before?.(req);
   return { ...(await run(req, fail)), req };
@@ -407,24 +508,29 @@ async function resume(req: BuiltRequest): Promise<number[]> {
   return answers;
 }
 
-async function sweep(op: Operation, variant: Variant) {
+async function sweep(op: Operation, variant: Variant, shape: string) {
+  const label = labelOf(op, shape);
+  const started = Date.now();
   // Warm the isolate's caches with one request, then record the calls of a second one.
-  await prepareAndRun(op, variant);
-  const reference = await prepareAndRun(op, variant);
-  expect(reference.res.status, `${op.id} (${variant}) must succeed without faults: ${reference.res.text}`).toBeLessThan(300);
+  await prepareAndRun(op, variant, shape);
+  const reference = await prepareAndRun(op, variant, shape);
+  expect(succeeded(op, shape, reference.res), `${label} (${variant}) must succeed without faults: ${reference.res.status} ${reference.res.text}`).toBe(true);
   const occurrences = new Map<string, number>();
   const plan = reference.calls.map((c) => {
     const nth = occurrences.get(c.site) ?? 0;
     occurrences.set(c.site, nth + 1);
     return { site: c.site, nth };
   });
+  const counts = perLabel.get(label) ?? { attempts: 0, injected: 0, ms: 0 };
+  perLabel.set(label, counts);
   for (const fault of plan) {
     attemptCount++;
+    counts.attempts++;
     if (process.env.TESSERA_FAULTS_LOG) console.log(`fault: ${op.id} (${variant}) ${fault.site} #${fault.nth + 1}`);
     let t0 = Date.now();
     const db = await database();
     let before: Awaited<ReturnType<typeof snapshot>> | undefined;
-    const { res, calls, injected, req } = await prepareAndRun(op, variant, fault, async () => {
+    const { res, calls, injected, req } = await prepareAndRun(op, variant, shape, fault, async () => {
       timing.prepare += Date.now() - t0;
       t0 = Date.now();
       before = await snapshot(db);
@@ -432,18 +538,19 @@ async function sweep(op: Operation, variant: Variant) {
       t0 = Date.now();
     });
     timing.request += Date.now() - t0;
-    const label = `${fault.site}${fault.nth > 0 ? ` (#${fault.nth + 1})` : ""}`;
+    const site = `${fault.site}${fault.nth > 0 ? ` (#${fault.nth + 1})` : ""}`;
     const note = (kind: Finding["kind"], detail: string) =>
-      findings.push({ op: op.id, variant, fault: label, status: res.status, kind, detail });
+      findings.push({ op: label, variant, fault: site, status: res.status, kind, detail });
     if (!injected) {
       note("not reached", "the call was not made this time (a cache answered)");
       continue;
     }
     injectedCount++;
-    sites.add(`${op.id} ${injected.site}`);
+    counts.injected++;
+    sites.add(`${label} ${injected.site}`);
     t0 = Date.now();
     let after = await snapshot(db);
-    const ok = res.status >= 200 && res.status < 300;
+    const ok = succeeded(op, shape, res);
     // A deletion that began is not half-applied if repeating it finishes it: then D1 and KV
     // are judged once it is done.
     const begun = !ok && op.method === "DELETE" && diff(before!, after).some((c) => c.table === "deletions" && c.kind === "added");
@@ -474,7 +581,7 @@ async function sweep(op: Operation, variant: Variant) {
     if (res.status >= 500 && (res.status !== 503 || res.body?.code !== "unavailable")) note("fail-open", `answered ${res.status}: ${res.text.slice(0, 200)}`);
     if (res.status >= 500 && LEAKS.test(res.text)) note("fail-open", `the answer leaks internals: ${res.text.slice(0, 200)}`);
     if (op.id === "introspect" && JSON.stringify(res.body) !== JSON.stringify({ active: false })) note("fail-open", `introspection answered ${res.status} ${res.text.slice(0, 200)} with a storage call failing`);
-    if (ok && changes(op) && state.length === 0) note("fail-open", `answered ${res.status} but D1 did not change`);
+    if (ok && changes(op, shape) && state.length === 0) note("fail-open", `answered ${res.status} but D1 did not change`);
     if (!ok && !begun && state.length > 0) {
       note("half-applied (D1)", `answered ${res.status} ${res.body?.code ?? ""} but D1 changed: ${real.map((c) => `${c.kind} ${c.table}`).join(", ")}`);
     }
@@ -490,6 +597,7 @@ async function sweep(op: Operation, variant: Variant) {
     }
     timing.check += Date.now() - t0;
   }
+  counts.ms += Date.now() - started;
 }
 
 describe("a half-applied billing event", () => {
@@ -524,15 +632,19 @@ describe("fault injection at every KV and D1 call site", () => {
     const swept: string[] = [];
     for (const op of ops) {
       for (const variant of variants(op)) {
-        await sweep(op, variant);
-        swept.push(`${op.id} (${variant})`);
+        for (const shape of shapesOf(op)) {
+          await sweep(op, variant, shape);
+          swept.push(`${labelOf(op, shape)} (${variant})`);
+        }
       }
     }
     // Cold caches last: from here on the worker's clock only moves forward.
     if (FULL) {
       for (const op of ops) {
-        await sweep(op, "cold");
-        swept.push(`${op.id} (cold)`);
+        for (const shape of shapesOf(op)) {
+          await sweep(op, "cold", shape);
+          swept.push(`${labelOf(op, shape)} (cold)`);
+        }
       }
       clockMs = null;
     }
@@ -559,6 +671,22 @@ describe("fault injection at every KV and D1 call site", () => {
       waitedDeletions: waitedCount,
       kvDisagreements: byKind("D1 and KV disagree").length,
       notReached: byKind("not reached").length,
+    });
+    // The OAuth server's share: its operations, and OAuth tokens at introspection and revocation.
+    const oauthOps = new Set(ops.filter((o) => managesClients(o) || /\/oauth\/(authorize|token)$|oauth-authorization-server|openid-configuration\/apps/.test(o.path)).map((o) => o.id));
+    const isOAuth = (label: string) => oauthOps.has(label.split(" ")[0]) || /\[(oauth grant|client_credentials)\]/.test(label);
+    const oauthFindings = (k: Finding["kind"]) => byKind(k).filter((f) => isOAuth(f.op)).length;
+    const oauthLabels = [...perLabel].filter(([label]) => isOAuth(label));
+    recordFigure("faults.oauth", {
+      operations: oauthLabels.length,
+      attempts: oauthLabels.reduce((n, [, c]) => n + c.attempts, 0),
+      injected: oauthLabels.reduce((n, [, c]) => n + c.injected, 0),
+      failOpen: oauthFindings("fail-open"),
+      halfAppliedD1: oauthFindings("half-applied (D1)"),
+      kvDisagreements: oauthFindings("D1 and KV disagree"),
+      notReached: oauthFindings("not reached"),
+      seconds: Math.round(oauthLabels.reduce((n, [, c]) => n + c.ms, 0) / 1000),
+      byOperation: Object.fromEntries(oauthLabels),
     });
     const summary = (list: Finding[]) => list.map((f) => `${f.op} (${f.variant}) with ${f.fault} failing → ${f.status}: ${f.detail}`).join("\n");
     const halfApplied = [...byKind("half-applied (D1)"), ...byKind("D1 and KV disagree")];

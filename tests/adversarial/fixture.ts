@@ -13,9 +13,16 @@
 // `gh` (PROVIDER_BODY: configuring one fetches nothing); each app has a finished deletion (of a
 // spare tenant) whose progress `GET …/deletions/{id}` reads.
 //
+// Every tenant is also an OAuth authorization server (OAUTH_SETTINGS) with a public client and
+// a confidential one (every grant, client_secret_basic); its `user` has signed in at the
+// authorization pages (the sign-in cookie), consented to the public client once (so that an
+// authorization request of it goes straight back with a code: `oauthCode`), and holds a grant
+// of it; the confidential client holds a client_credentials token.
+//
 // Used by the schemathesis run (which reads it as JSON), the tenant matrix, the fault sweep and
 // the races. Everything is made through the HTTP API, as a client would.
-import { ROOT_TOKEN, type TestWorker } from "../e2e/harness";
+import { createHash, randomBytes } from "node:crypto";
+import { ROOT_TOKEN, type JsonResponse, type TestWorker } from "../e2e/harness";
 import { browse, type Github } from "../e2e/idp";
 
 export const PASSWORD = "correct horse battery";
@@ -47,6 +54,25 @@ export interface TenantWorld {
    * GitHub-shaped server to sign in at: `buildWorld(w, github)`).
    */
   thirdParty?: { accessToken: string; refreshToken: string; sessionId: string };
+  /** The tenant's OAuth authorization server: its clients and what `user` holds there. */
+  oauth: OAuthWorld;
+}
+
+/** A tenant's OAuth clients, and the OAuth credentials of its `user` and clients. */
+export interface OAuthWorld {
+  /** A public client (authorization_code and refresh_token), returning to OAUTH_REDIRECT. */
+  publicClient: string;
+  /** A confidential client with every grant, authenticating with client_secret_basic. */
+  confidential: { id: string; secret: string };
+  /**
+   * The sign-in cookie (`tessera_oauth_session`, 15 minutes) of `user` at the tenant's
+   * authorization pages. `user` consented to the public client for every OAUTH_SCOPES.
+   */
+  signIn: string;
+  /** A grant of the public client to `user`: its access and refresh tokens. */
+  grant: { accessToken: string; refreshToken: string };
+  /** A client_credentials access token of the confidential client. */
+  clientToken: string;
 }
 
 /** The emailed credentials of one user of one tenant, each unused. */
@@ -91,6 +117,14 @@ export interface World {
   XB: TenantWorld;
   /** Tenant `ta` of app Y. */
   YA: TenantWorld;
+  /** A CSRF cookie of the authorization pages and its forms' token (a deployment-wide MAC). */
+  csrf: Csrf;
+}
+
+/** The authorization pages' CSRF cookie (`tessera_oauth_csrf`) and the token its forms carry. */
+export interface Csrf {
+  cookie: string;
+  token: string;
 }
 
 /** Where a tenant's emailed links point (any https page will do: the token is what matters). */
@@ -108,6 +142,30 @@ export const TENANT_SETTINGS = {
   link_base_url: LINK_BASE,
   redirect_uris: [THIRDPARTY_REDIRECT],
 };
+
+/** The OAuth settings of the world's tenants: two scopes, access tokens of 10 minutes. */
+export const OAUTH_SETTINGS = {
+  registration: "off",
+  client_id_metadata_documents: false,
+  scopes: { "docs:read": "Read your documents", "docs:write": "Change your documents" },
+  access_token_ttl_seconds: 600,
+};
+export const OAUTH_SCOPES = Object.keys(OAUTH_SETTINGS.scopes);
+
+/** Where the world's OAuth clients return to (a native app's loopback redirect, RFC 8252). */
+export const OAUTH_REDIRECT = "http://127.0.0.1:33418/callback";
+
+/** A confidential client of the world's shape (what `POST …/clients` takes). */
+export const CONFIDENTIAL_CLIENT = (name = "confidential") => ({
+  name,
+  type: "confidential",
+  redirect_uris: [OAUTH_REDIRECT],
+  grant_types: ["authorization_code", "refresh_token", "client_credentials"],
+  scopes: OAUTH_SCOPES,
+});
+
+/** A public client of the world's shape. */
+export const PUBLIC_CLIENT = (name = "public") => ({ name, type: "public", redirect_uris: [OAUTH_REDIRECT], scopes: OAUTH_SCOPES });
 
 /**
  * A GitHub-shaped provider at `url` (GitHub Enterprise Server's layout: its endpoints follow
@@ -218,14 +276,146 @@ export async function thirdPartyFlow(w: TestWorker, github: Github, base: string
   return { code: back.code, state: back.state };
 }
 
-async function tenantWorld(w: TestWorker, owner: string, app: string, tenant: string, github?: Github): Promise<TenantWorld> {
+/**
+ * `w.json` without following redirects: the authorization endpoint answers 302/303, and a
+ * followed redirect would leave for the client's redirect URI.
+ */
+export async function manual(w: TestWorker, method: string, p: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonResponse> {
+  const h: Record<string, string> = { accept: "application/json", ...headers };
+  const init: RequestInit = { method, headers: h, redirect: "manual" };
+  if (body !== undefined) {
+    if (!Object.keys(h).some((k) => k.toLowerCase() === "content-type")) h["content-type"] = "application/json";
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+  }
+  const res = await w.fetch(p, init);
+  const text = await res.text();
+  let parsed: any = null;
+  try {
+    parsed = text.length > 0 ? JSON.parse(text) : null;
+  } catch {
+    parsed = null;
+  }
+  return { status: res.status, headers: res.headers, body: parsed, text };
+}
+
+/** An application/x-www-form-urlencoded body and its content type. */
+export const FORM = { "content-type": "application/x-www-form-urlencoded" };
+export const formOf = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+
+/** client_secret_basic: the client id and secret, each form-encoded first (RFC 6749 §2.3.1). */
+export const basic = (id: string, secret: string) =>
+  ({ authorization: `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64")}` });
+
+/** A PKCE verifier and its S256 challenge. */
+export function pkce() {
+  const verifier = randomBytes(32).toString("base64url");
+  return { verifier, challenge: createHash("sha256").update(verifier).digest("base64url") };
+}
+
+/** An authorization request (its query string) of `client`, bound to the PKCE `challenge`. */
+export function authorizationRequest(client: string, challenge: string, scope = OAUTH_SCOPES.join(" ")): string {
+  return formOf({ response_type: "code", client_id: client, redirect_uri: OAUTH_REDIRECT, code_challenge: challenge, code_challenge_method: "S256", state: "adversarial", scope });
+}
+
+/** The Cookie header of a browser at the authorization pages. */
+export const pageCookies = (csrf: Csrf, signIn?: string) =>
+  ({ cookie: [`tessera_oauth_csrf=${csrf.cookie}`, ...(signIn ? [`tessera_oauth_session=${signIn}`] : [])].join("; ") });
+
+const setCookie = (res: JsonResponse, name: string) =>
+  res.headers.getSetCookie().map((line) => line.split(";")[0]).find((pair) => pair.startsWith(`${name}=`))?.slice(name.length + 1);
+
+/** A CSRF cookie and its token, as the sign-in page of an authorization request hands them out. */
+export async function csrfPair(w: TestWorker, base: string, request: string, headers: Record<string, string> = {}): Promise<Csrf> {
+  const res = await manual(w, "GET", `${base}/oauth/authorize?${request}`, undefined, headers);
+  const cookie = setCookie(res, "tessera_oauth_csrf");
+  const token = /name="csrf" value="([^"]*)"/.exec(res.text)?.[1];
+  if (res.status !== 200 || !cookie || !token) throw new Error(`fixture: the sign-in page at ${base}: ${res.status} ${res.text.slice(0, 300)}`);
+  return { cookie, token };
+}
+
+/** Signs `email` in at `base`'s authorization pages: the sign-in cookie. */
+export async function pageSignIn(w: TestWorker, csrf: Csrf, base: string, request: string, email: string, headers: Record<string, string> = {}): Promise<string> {
+  const res = await manual(w, "POST", `${base}/oauth/authorize`, formOf({ csrf: csrf.token, request, step: "signin", email, password: PASSWORD }), { ...headers, ...FORM, ...pageCookies(csrf) });
+  const signIn = setCookie(res, "tessera_oauth_session");
+  if (res.status !== 303 || !signIn) throw new Error(`fixture: signing in ${email} at ${base}'s pages: ${res.status} ${res.text.slice(0, 300)}`);
+  return signIn;
+}
+
+/** The code of a redirect back to the client (null: none). */
+export const codeOf = (res: JsonResponse) => {
+  const location = res.headers.get("location");
+  return res.status === 302 && location ? new URL(location).searchParams.get("code") : null;
+};
+
+/**
+ * A fresh authorization code of `client` for the user signed in as `signIn` at `base`: the
+ * authorization request goes straight back with one where the user consented before, and
+ * through the consent page (approved) otherwise. With its PKCE verifier.
+ */
+export async function oauthCode(w: TestWorker, csrf: Csrf, base: string, client: string, signIn: string, headers: Record<string, string> = {}) {
+  const { verifier, challenge } = pkce();
+  const request = authorizationRequest(client, challenge);
+  let res = await manual(w, "GET", `${base}/oauth/authorize?${request}`, undefined, { ...headers, ...pageCookies(csrf, signIn) });
+  if (res.status === 200) {
+    res = await manual(w, "POST", `${base}/oauth/authorize`, formOf({ csrf: csrf.token, request, step: "consent", decision: "approve" }), { ...headers, ...FORM, ...pageCookies(csrf, signIn) });
+  }
+  const code = codeOf(res);
+  if (!code) throw new Error(`fixture: no code of ${client} at ${base}: ${res.status} ${res.headers.get("location")} ${res.text.slice(0, 300)}`);
+  return { code, verifier };
+}
+
+/** The token endpoint's form of a public client's code exchange. */
+export const codeExchange = (client: string, code: string, verifier: string) =>
+  ({ grant_type: "authorization_code", client_id: client, code, code_verifier: verifier, redirect_uri: OAUTH_REDIRECT });
+
+/** A POST to `base`'s token endpoint. */
+export const tokenRequest = (w: TestWorker, base: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+  manual(w, "POST", `${base}/oauth/token`, formOf(fields), { ...headers, ...FORM });
+
+/** A whole grant of the public `client` to the user signed in as `signIn`: its tokens. */
+export async function oauthGrant(w: TestWorker, csrf: Csrf, base: string, client: string, signIn: string, headers: Record<string, string> = {}) {
+  const { code, verifier } = await oauthCode(w, csrf, base, client, signIn, headers);
+  const res = await tokenRequest(w, base, codeExchange(client, code, verifier), headers);
+  if (res.status !== 200) throw new Error(`fixture: exchanging a code of ${client} at ${base}: ${res.status} ${res.text}`);
+  return { accessToken: res.body.access_token as string, refreshToken: res.body.refresh_token as string };
+}
+
+/** A client_credentials access token of the confidential client `id`. */
+export async function clientToken(w: TestWorker, base: string, id: string, secret: string, headers: Record<string, string> = {}): Promise<string> {
+  const res = await tokenRequest(w, base, { grant_type: "client_credentials" }, { ...headers, ...basic(id, secret) });
+  if (res.status !== 200) throw new Error(`fixture: client_credentials of ${id} at ${base}: ${res.status} ${res.text}`);
+  return res.body.access_token;
+}
+
+/** Makes an OAuth client at `app`/`tenant` as `owner`: its id and secret (null: public). */
+export async function makeClient(w: TestWorker, owner: string, app: string, tenant: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await w.json("POST", `/admin/apps/${app}/tenants/${tenant}/clients`, body, { ...headers, authorization: `Bearer ${owner}` });
+  if (res.status !== 201) throw new Error(`fixture: client at ${app}/${tenant}: ${res.status} ${res.text}`);
+  return { id: res.body.client.client_id as string, secret: res.body.client_secret as string };
+}
+
+async function oauthWorld(w: TestWorker, owner: string, app: string, tenant: string, base: string, email: string, csrf: Csrf): Promise<OAuthWorld> {
+  await must(w, `oauth settings of ${app}/${tenant}`, "PUT", `/admin/apps/${app}/tenants/${tenant}/oauth`, OAUTH_SETTINGS, owner);
+  const publicClient = (await makeClient(w, owner, app, tenant, PUBLIC_CLIENT())).id;
+  const confidential = await makeClient(w, owner, app, tenant, CONFIDENTIAL_CLIENT());
+  const signIn = await pageSignIn(w, csrf, base, authorizationRequest(publicClient, pkce().challenge), email);
+  return {
+    publicClient,
+    confidential,
+    signIn,
+    grant: await oauthGrant(w, csrf, base, publicClient, signIn),
+    clientToken: await clientToken(w, base, confidential.id, confidential.secret),
+  };
+}
+
+async function tenantWorld(w: TestWorker, owner: string, app: string, tenant: string, csrf: Csrf, github?: Github): Promise<TenantWorld> {
   const base = `/apps/${app}/tenants/${tenant}`;
   const email = fresh(`user-${app}-${tenant}`);
   const signup = await must(w, `sign up ${email}`, "POST", `${base}/auth/signup`, { email, password: PASSWORD });
   const targetEmail = fresh(`target-${app}-${tenant}`);
   const target = await must(w, `sign up ${targetEmail}`, "POST", `${base}/auth/signup`, { email: targetEmail, password: PASSWORD });
   const scopes = ["tenants:read", "tenants:write", "members:read", "members:write", "users:read", "users:suspend",
-    "users:plan", "users:write", "roles:write", "apikeys:write", "webhooks:write", "audit:read", "introspect"];
+    "users:plan", "users:write", "roles:write", "apikeys:write", "webhooks:write", "audit:read", "clients:read", "clients:write", "introspect"];
   const key = await must(w, "api key", "POST", `/admin/apps/${app}/tenants/${tenant}/api-keys`, { name: "fixture", scopes }, owner);
   const targetKey = await must(w, "target key", "POST", `/admin/apps/${app}/tenants/${tenant}/api-keys`, { name: "target", scopes: ["introspect"] }, owner);
   return {
@@ -247,6 +437,7 @@ async function tenantWorld(w: TestWorker, owner: string, app: string, tenant: st
     emailed: await emailed(w, owner, app, base, email, signup.session.access_token),
     providerId: (await must(w, "provider", "PUT", `/admin/apps/${app}/tenants/${tenant}/providers/gh`, PROVIDER_BODY(github?.url), owner)).provider.id,
     thirdParty: github ? await thirdPartySession(w, github, base) : undefined,
+    oauth: await oauthWorld(w, owner, app, tenant, base, email, csrf),
   };
 }
 
@@ -303,13 +494,19 @@ export async function buildWorld(w: TestWorker, github?: Github): Promise<World>
   for (const [app, tenant] of [["xa", "ta"], ["xa", "tb"], ["ya", "ta"]]) {
     await must(w, `tenant ${app}/${tenant}`, "PUT", `/admin/apps/${app}/tenants/${tenant}`, TENANT_SETTINGS, owner.token);
   }
+  // One CSRF cookie for every tenant's pages (its token is a MAC under the deployment's key):
+  // from the sign-in page of a client made for it.
+  await must(w, "oauth settings of xa/ta", "PUT", "/admin/apps/xa/tenants/ta/oauth", OAUTH_SETTINGS, owner.token);
+  const first = await makeClient(w, owner.token, "xa", "ta", PUBLIC_CLIENT("csrf"));
+  const csrf = await csrfPair(w, "/apps/xa/tenants/ta", authorizationRequest(first.id, pkce().challenge));
   return {
     owner,
     X,
     Y,
-    XA: await tenantWorld(w, owner.token, "xa", "ta", github),
-    XB: await tenantWorld(w, owner.token, "xa", "tb", github),
-    YA: await tenantWorld(w, owner.token, "ya", "ta", github),
+    XA: await tenantWorld(w, owner.token, "xa", "ta", csrf, github),
+    XB: await tenantWorld(w, owner.token, "xa", "tb", csrf, github),
+    YA: await tenantWorld(w, owner.token, "ya", "ta", csrf, github),
+    csrf,
   };
 }
 

@@ -11,7 +11,14 @@
 // - an end user's email and password at the target's sign-in;
 // - the emailed link tokens (password reset, email verification, passwordless) and the
 //   passwordless code at the target's operations that take one in their body;
-// - a billing event signed with the source app's webhook secret at the target app.
+// - a billing event signed with the source app's webhook secret at the target app;
+// - at the tenant's OAuth authorization server: the source's OAuth tokens (a grant's access
+//   and refresh tokens, a client_credentials token) wherever a credential goes, and as the
+//   refresh token of the token endpoint; the source's clients at the authorization endpoint,
+//   its forms and the token endpoint (client_secret_basic and client_secret_post, a code of
+//   theirs exchanged); the source's sign-in cookie of the authorization pages and its user's
+//   password on them; and the source's client ids in the path of the target's management
+//   operations, presented by the target's own operator.
 // (The device token of sign-in has its own test below: it only shows while an account is
 // locked out.)
 //
@@ -23,8 +30,11 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startWorker, CLOCK_HEADER, type TestWorker, type JsonResponse } from "../e2e/harness";
 import { startGithub, type Github } from "../e2e/idp";
-import { buildWorld, emailedOne, signWebhook, thirdPartyFlow, PASSWORD, PROVIDER_BODY, type World, type TenantWorld, type AppWorld, type Emailed } from "./fixture";
-import { operations, build, takesApp, takesTenant, unique, type Operation, type Place } from "./operations";
+import {
+  authorizationRequest, basic, buildWorld, clientToken, codeExchange, codeOf, emailedOne, formOf, makeClient, manual, oauthCode, pageCookies, pkce,
+  signWebhook, thirdPartyFlow, tokenRequest, CONFIDENTIAL_CLIENT, FORM, PASSWORD, PROVIDER_BODY, type World, type TenantWorld, type AppWorld, type Emailed,
+} from "./fixture";
+import { operations, build, managesClients, takesApp, takesTenant, unique, type Operation, type Place } from "./operations";
 import { recordFigure } from "./figures";
 
 let w: TestWorker;
@@ -57,7 +67,10 @@ type Kind =
   | "email-verification link token"
   | "passwordless link token"
   | "third-party access token"
-  | "third-party refresh token";
+  | "third-party refresh token"
+  | "oauth access token"
+  | "oauth refresh token"
+  | "client_credentials token";
 
 /** The operations that take an emailed link token in their body, and how. */
 const LINK_BODIES: Record<string, (token: string) => Record<string, unknown>> = {
@@ -101,6 +114,10 @@ const tenantSource = (t: TenantWorld, app: AppWorld): Source => ({
     // The session of a user signed in through the tenant's provider goes where the others go.
     "third-party access token": t.thirdParty!.accessToken,
     "third-party refresh token": t.thirdParty!.refreshToken,
+    // The tenant's OAuth server's tokens go where the others go.
+    "oauth access token": t.oauth.grant.accessToken,
+    "oauth refresh token": t.oauth.grant.refreshToken,
+    "client_credentials token": t.oauth.clientToken,
   },
 });
 
@@ -125,8 +142,19 @@ function placeOf(target: Target, op: Operation, appWideTenant: boolean): Place {
     plan: target.app.plan,
     providerId: target.tenant.providerId,
     deletionId: target.app.deletionId,
+    clientId: target.tenant.oauth.publicClient,
+    oauth: {
+      request: authorizationRequest(target.tenant.oauth.publicClient, pkce().challenge),
+      csrf: world.csrf,
+      signIn: target.tenant.oauth.signIn,
+      confidential: target.tenant.oauth.confidential,
+    },
   };
 }
+
+/** True when the authorization endpoint let the browser on: a page past sign-in, or a code. */
+const pastSignIn = (res: JsonResponse) =>
+  codeOf(res) !== null || res.status === 303 || (res.status === 200 && /name="step" value="consent"/.test(res.text));
 
 /** One attempt: what was presented where, and whether the worker accepted it. */
 interface Attempt {
@@ -150,7 +178,8 @@ let clients = 0;
 const client = () => ({ "cf-connecting-ip": `10.77.${(++clients >> 8) & 255}.${clients & 255}` });
 
 async function send(req: { method: string; path: string; body?: unknown; headers: Record<string, string> }): Promise<JsonResponse> {
-  return w.json(req.method, req.path, req.body, { ...client(), ...req.headers });
+  // Redirects are answers here (the authorization endpoint's): never followed.
+  return manual(w, req.method, req.path, req.body, { ...client(), ...req.headers });
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -186,6 +215,11 @@ async function attack(op: Operation, source: Source, target: Target, pair: strin
       const res = await send({ ...build(doc, op, place), body: { refresh_token: credential } });
       record(kind, "refresh_token", res, res.status === 200);
     }
+    if (op.id === "token") {
+      // As the refresh token of the target's own public client.
+      const res = await send({ ...build(doc, op, place), headers: FORM, body: formOf({ grant_type: "refresh_token", refresh_token: credential, client_id: target.tenant.oauth.publicClient }) });
+      record(kind, "refresh_token of the target's client", res, res.status === 200);
+    }
     // Every link token at every operation that takes one (its own purpose and the others').
     if (LINK_BODIES[op.id] && kind.endsWith("link token")) {
       const res = await send({ ...build(doc, op, place), body: LINK_BODIES[op.id](credential) });
@@ -202,6 +236,7 @@ async function attack(op: Operation, source: Source, target: Target, pair: strin
     const res = await send({ ...build(doc, op, place), body: flow });
     record("third-party state", "code and state", res, res.status >= 200 && res.status < 300);
   }
+  if (source.tenant) await attackOAuth(op, source.tenant, target, place, record);
   if (op.id === "signin" && source.tenant) {
     const res = await send({ ...build(doc, op, place), body: { email: source.tenant.user.email, password: PASSWORD } });
     record("password", "email and password", res, res.status === 200);
@@ -211,6 +246,54 @@ async function attack(op: Operation, source: Source, target: Target, pair: strin
     const raw = JSON.stringify(req.body);
     const res = await send({ ...req, body: raw, headers: { "webhook-signature": await signWebhook(source.app.webhookSecret, raw) } });
     record("webhook signature", "Webhook-Signature", res, res.status >= 200 && res.status < 300);
+  }
+}
+
+/**
+ * What the source tenant's OAuth server hands out, at the target's: its clients, codes, sign-in
+ * cookie, its user's password on the pages, and its client ids in the target's paths.
+ */
+async function attackOAuth(op: Operation, source: TenantWorld, target: Target, place: Place, record: (kind: string, placement: string, res: JsonResponse, accepted: boolean) => void) {
+  const theirs = source.oauth;
+  const request = authorizationRequest(theirs.publicClient, pkce().challenge);
+  if (op.id === "authorize") {
+    // The source's client named in an authorization request at the target (a sign-in page,
+    // a consent page or a redirect would all mean the client is known there).
+    const res = await send({ ...build(doc, op, { ...place, oauth: { ...place.oauth, request, signIn: null } }) });
+    record("oauth client", "client_id of the authorization request", res, res.status !== 400);
+    const cookie = await send({ ...build(doc, op, { ...place, oauth: { ...place.oauth, signIn: theirs.signIn } }) });
+    record("oauth sign-in cookie", "tessera_oauth_session", cookie, pastSignIn(cookie));
+  }
+  if (op.id === "authorizeSubmit") {
+    const client = await send({ ...build(doc, op, { ...place, oauth: { ...place.oauth, request } }) });
+    record("oauth client", "client_id of the form's request", client, client.status !== 400);
+    const cookie = await send({ ...build(doc, op, { ...place, oauth: { ...place.oauth, signIn: theirs.signIn } }) });
+    record("oauth sign-in cookie", "tessera_oauth_session at consent", cookie, pastSignIn(cookie));
+    const req = build(doc, op, { ...place, oauth: { ...place.oauth, signIn: null } });
+    const password = await send({ ...req, body: formOf({ csrf: world.csrf.token, request: place.oauth.request, step: "signin", email: source.user.email, password: PASSWORD }) });
+    record("password", "email and password on the sign-in page", password, pastSignIn(password));
+  }
+  if (op.id === "token") {
+    const req = build(doc, op, place);
+    const viaBasic = await send({ ...req, headers: { ...FORM, ...basic(theirs.confidential.id, theirs.confidential.secret) } });
+    record("oauth client secret", "client_secret_basic", viaBasic, viaBasic.status === 200);
+    const viaPost = await send({ ...req, headers: FORM, body: formOf({ grant_type: "client_credentials", client_id: theirs.confidential.id, client_secret: theirs.confidential.secret }) });
+    record("oauth client secret", "client_secret_post", viaPost, viaPost.status === 200);
+    // A code of the source's, fresh, exchanged at the target by its own client and by the target's.
+    for (const [who, clientId] of [["its client", theirs.publicClient], ["the target's client", target.tenant.oauth.publicClient]]) {
+      const { code, verifier } = await oauthCode(w, world.csrf, source.base, theirs.publicClient, theirs.signIn, client());
+      const res = await send({ ...req, headers: FORM, body: formOf(codeExchange(clientId, code, verifier)) });
+      record("authorization code", `code with ${who}`, res, res.status === 200);
+    }
+    // The source's refresh token with the source's own client (the target's is tried above).
+    const refreshed = await send({ ...req, headers: FORM, body: formOf({ grant_type: "refresh_token", refresh_token: theirs.grant.refreshToken, client_id: theirs.publicClient }) });
+    record("oauth refresh token", "refresh_token of its client", refreshed, refreshed.status === 200);
+  }
+  if (op.pathParams.includes("client_id")) {
+    // The source's client, named in the target's path, by the target's own operator.
+    const req = build(doc, op, { ...place, clientId: theirs.publicClient });
+    const res = await send({ ...req, headers: { ...req.headers, ...bearer(target.tenant.member.token) } });
+    record("oauth client id", "path, with the target's operator", res, res.status >= 200 && res.status < 300);
   }
 }
 
@@ -235,19 +318,28 @@ describe("the tenant matrix", () => {
     }
     const accepted = attempts.filter((a) => a.accepted);
     const byOp = new Set(attempts.map((a) => a.op));
+    // The OAuth server's share: its operations, and its credentials wherever they went.
+    const oauthOps = new Set(ops.filter((o) => managesClients(o) || /\/oauth|oauth-authorization-server/.test(o.path)).map((o) => o.id));
+    const oauth = attempts.filter((a) => oauthOps.has(a.op) || /oauth|client/.test(a.kind));
     recordFigure("matrix", {
       operations: byOp.size,
       attempts: attempts.length,
       accepted: accepted.length,
       kinds: [...new Set(attempts.map((a) => a.kind))],
       pairs: pairs.map((p) => p.pair),
+      oauth: {
+        operations: [...oauthOps].filter((id) => byOp.has(id)).length,
+        attempts: oauth.length,
+        accepted: oauth.filter((a) => a.accepted).length,
+        kinds: [...new Set(oauth.map((a) => a.kind))],
+      },
     });
     expect(accepted, `accepted across a boundary:\n${accepted.map((a) => `${a.op} ${a.pair} ${a.kind} (${a.placement}) → ${a.status} ${a.text}`).join("\n")}`).toEqual([]);
     // Every operation that names an app was tried, with something.
     expect([...byOp].sort()).toEqual(ops.map((o) => o.id).filter((id) => attempts.some((a) => a.op === id)).sort());
     const untried = ops.filter((o) => !byOp.has(o.id)).map((o) => o.id);
     // Only the operations that take no credential of any kind may go untried.
-    expect(untried.sort()).toEqual(["jwks", "openidConfiguration", "passwordlessStart", "sendPasswordReset", "signup", "thirdPartyStart"]);
+    expect(untried.sort()).toEqual(["jwks", "oauthMetadata", "oauthMetadataOidc", "openidConfiguration", "passwordlessStart", "sendPasswordReset", "signup", "thirdPartyStart"]);
   }, 600_000);
 
   it("accepts the same requests at the credential's own place (the refusals are about the boundary)", async () => {
@@ -290,6 +382,8 @@ describe("the tenant matrix", () => {
         expect(put.status, put.text).toBeLessThan(300);
       }
       if (op.id === "eraseUser" || op.id === "deleteTenantUser") place = { ...place, userId: fresh.body.user.id };
+      // A client of its own to delete.
+      if (op.id === "deleteClient") place = { ...place, clientId: (await makeClient(w, owner.token, X.app, XA.tenant, CONFIDENTIAL_CLIENT(unique("spare")))).id };
       const candidates: Array<[string, () => Promise<JsonResponse>]> = [];
       const req = () => build(doc, op, place);
       const withBearer = (token: string) => async () => {
@@ -307,6 +401,9 @@ describe("the tenant matrix", () => {
       if (op.id === "refresh") candidates.push(["refresh token", () => send({ ...req(), body: { refresh_token: fresh.body.session.refresh_token } })]);
       if (op.id === "thirdPartyCallback") candidates.push(["third-party state", async () => send({ ...req(), body: await thirdPartyFlow(w, github, XA.base, XA.providerId, client()) })]);
       if (op.id === "signin") candidates.push(["password", () => send({ ...req(), body: { email: XA.user.email, password: PASSWORD } })]);
+      // The authorization endpoint: the home user's sign-in cookie (a code: the user consented).
+      if (op.id === "authorize" || op.id === "authorizeSubmit") candidates.push(["oauth sign-in cookie", () => send(req())]);
+      if (op.id === "token") candidates.push(["oauth client secret", () => send(req())]);
       if (LINK_BODIES[op.id]) {
         const purpose = ({ verifyEmail: "verify", resetPassword: "reset", passwordlessConsume: "passwordless" } as const)[op.id as "verifyEmail"];
         const own = await emailedOne(w, owner.token, X.app, XA.base, email, fresh.body.session.access_token, purpose);
@@ -322,7 +419,8 @@ describe("the tenant matrix", () => {
       let ok = false;
       for (const [kind, attempt] of candidates) {
         const res = await attempt();
-        if (res.status >= 200 && res.status < 300) {
+        // The authorization endpoint answers a browser with a redirect carrying the code.
+        if ((res.status >= 200 && res.status < 300) || codeOf(res) !== null) {
           ok = true;
           acceptedKinds.set(kind, (acceptedKinds.get(kind) ?? 0) + 1);
           if (op.id === "rotateWebhookSecret") X.webhookSecret = res.body.secret;
@@ -334,6 +432,36 @@ describe("the tenant matrix", () => {
     recordFigure("matrix.controls", Object.fromEntries(acceptedKinds));
     expect(notAccepted, "operations whose request is refused even at home: the matrix's request for them is wrong").toEqual([]);
   }, 600_000);
+
+  it("refuses the OAuth management operations to an operator and an API key of the tenant without clients:*", async () => {
+    const { X, XA, owner } = world;
+    // An operator of the tenant whose role (support) holds no clients:*, and a key with other scopes.
+    const email = `${unique("support")}@example.com`;
+    const invited = await w.json("POST", `/admin/apps/${X.app}/members`, { email, membership_type: "member", roles: ["support"], tenant_id: XA.tenant }, bearer(owner.token));
+    expect(invited.status, invited.text).toBe(201);
+    const accepted = await w.json("POST", "/admin/invites/accept", { invite_token: invited.body.invite_token, password: PASSWORD });
+    expect(accepted.status, accepted.text).toBe(200);
+    const signedIn = await w.json("POST", "/admin/auth/signin", { email, password: PASSWORD });
+    expect(signedIn.status, signedIn.text).toBe(200);
+    const key = await w.json("POST", `/admin/apps/${X.app}/tenants/${XA.tenant}/api-keys`, { name: unique("key"), scopes: ["tenants:read", "tenants:write", "users:read", "introspect"] }, bearer(owner.token));
+    expect(key.status, key.text).toBe(201);
+    const managing = ops.filter(managesClients);
+    expect(managing.length, "the document names the operations that need clients:*").toBeGreaterThanOrEqual(7);
+    const tried: Attempt[] = [];
+    for (const op of managing) {
+      for (const [kind, token] of [["operator without clients:*", signedIn.body.access_token], ["api key without clients:*", key.body.key]]) {
+        let place = placeOf({ label: "xa/ta", app: X, tenant: XA }, op, takesTenant(op, doc));
+        if (op.id === "deleteClient") place = { ...place, clientId: (await makeClient(w, owner.token, X.app, XA.tenant, CONFIDENTIAL_CLIENT(unique("spare")))).id };
+        const req = build(doc, op, place);
+        const res = await send({ ...req, headers: { ...req.headers, ...bearer(token) } });
+        tried.push({ op: op.id, pair: "xa/ta → xa/ta", kind, placement: "bearer", status: res.status, accepted: res.status !== 403, text: res.text.slice(0, 300) });
+      }
+    }
+    attempts.push(...tried);
+    recordFigure("matrix.clientsPermission", { operations: managing.length, attempts: tried.length, accepted: tried.filter((a) => a.accepted).length });
+    const through = tried.filter((a) => a.accepted);
+    expect(through, `not refused with 403:\n${through.map((a) => `${a.op} ${a.kind} → ${a.status} ${a.text}`).join("\n")}`).toEqual([]);
+  });
 
   it("leaves every source credential working at home", async () => {
     const { X, Y, XA, XB, YA } = world;
@@ -352,6 +480,17 @@ describe("the tenant matrix", () => {
       expect(third.status, `${t.base} third-party access token: ${third.text}`).toBe(200);
       const thirdRefreshed = await w.json("POST", `${t.base}/auth/refresh`, { refresh_token: t.thirdParty!.refreshToken });
       expect(thirdRefreshed.status, `${t.base} third-party refresh token: ${thirdRefreshed.text}`).toBe(200);
+      // The tenant's OAuth server: the grant's and the client's tokens, its clients, the sign-in cookie.
+      for (const [what, token] of [["oauth access token", t.oauth.grant.accessToken], ["client_credentials token", t.oauth.clientToken]]) {
+        const introspected = await w.json("POST", `${t.base}/oauth/introspect`, { token }, bearer(t.apiKey));
+        expect(introspected.body?.active, `${t.base} ${what}: ${introspected.text}`).toBe(true);
+      }
+      const oauthRefreshed = await tokenRequest(w, t.base, { grant_type: "refresh_token", refresh_token: t.oauth.grant.refreshToken, client_id: t.oauth.publicClient });
+      expect(oauthRefreshed.status, `${t.base} oauth refresh token: ${oauthRefreshed.text}`).toBe(200);
+      expect(await clientToken(w, t.base, t.oauth.confidential.id, t.oauth.confidential.secret), `${t.base} client secret`).toBeTruthy();
+      const { code, verifier } = await oauthCode(w, world.csrf, t.base, t.oauth.publicClient, t.oauth.signIn);
+      const exchanged = await tokenRequest(w, t.base, codeExchange(t.oauth.publicClient, code, verifier));
+      expect(exchanged.status, `${t.base} sign-in cookie and its code: ${exchanged.text}`).toBe(200);
     }
     for (const a of [X, Y]) {
       const members = await w.json("GET", `/admin/apps/${a.app}/members`, undefined, bearer(a.admin.token));

@@ -4,9 +4,14 @@
 //
 // A request is built for a *place* — an app, a tenant, and the ids of resources there — with a
 // minimal valid body generated from the operation's schema, then adjusted where a value must
-// name something real (a role the app defines, a user of the tenant…).
+// name something real (a role the app defines, a user of the tenant…). A body whose operation
+// takes no JSON (the authorization pages' forms, the token endpoint) is sent form-encoded; the
+// authorization endpoint gets the query and cookies of a browser at that place.
 
-import { PASSWORD, PROVIDER_BODY, TENANT_SETTINGS, THIRDPARTY_REDIRECT } from "./fixture";
+import {
+  basic, CONFIDENTIAL_CLIENT, FORM, formOf, OAUTH_SETTINGS, pageCookies, PASSWORD, PROVIDER_BODY, TENANT_SETTINGS, THIRDPARTY_REDIRECT,
+  type Csrf,
+} from "./fixture";
 
 /** The subset of an OpenAPI operation this module reads. */
 export interface Operation {
@@ -53,6 +58,9 @@ export function operations(doc: any): Operation[] {
   return out;
 }
 
+/** The OAuth management operations: those the document says need `clients:read` or `clients:write`. */
+export const managesClients = (op: Operation) => /\bclients:(read|write)\b/.test(`${op.raw.summary ?? ""} ${op.raw.description ?? ""}`);
+
 /** True when the operation names an app (and so may name a tenant) in its path. */
 export const takesApp = (op: Operation) => op.pathParams.includes("app_id");
 /** True when the operation names a tenant in its path, query or body. */
@@ -89,6 +97,22 @@ export interface Place {
   providerId: string;
   /** A deletion of that app (path `deletion_id`). */
   deletionId: string;
+  /** An OAuth client of that tenant (path `client_id`). */
+  clientId: string;
+  /** What a browser and a client bring to that tenant's authorization server. */
+  oauth: PlaceOAuth;
+}
+
+/** What the authorization endpoint and the token endpoint of a place are given. */
+export interface PlaceOAuth {
+  /** An authorization request of a client (the query of `authorize`, the `request` of its forms). */
+  request: string;
+  /** The pages' CSRF cookie and token. */
+  csrf: Csrf;
+  /** A sign-in cookie of a user of that tenant (the consent page, or a code where the user consented). */
+  signIn: string | null;
+  /** A confidential client (the token endpoint's client_credentials, client_secret_basic). */
+  confidential: { id: string; secret: string };
 }
 
 let sequence = 0;
@@ -175,6 +199,18 @@ export function meaningfulBody(op: Operation, place: Place): Record<string, unkn
       return { email: `${unique("os")}@example.com`, password: PASSWORD, app_id: unique("os") };
     case "billingWebhook":
       return { event_id: unique("evt"), type: "plan.updated", tenant_id: place.tenant, user_id: place.userId, plan_tier: place.plan };
+    case "putOAuthSettings":
+      // The world's scopes (its clients ask for them), with a lifetime that differs from the last.
+      return { ...OAUTH_SETTINGS, access_token_ttl_seconds: 300 + (++sequence % 3000) };
+    case "createClient":
+      return CONFIDENTIAL_CLIENT(unique("client"));
+    case "patchClient":
+      return { name: unique("client") };
+    case "authorizeSubmit":
+      // The consent page's form, approving.
+      return { csrf: place.oauth.csrf.token, request: place.oauth.request, step: "consent", decision: "approve" };
+    case "token":
+      return { grant_type: "client_credentials" };
     default:
       return undefined;
   }
@@ -202,6 +238,7 @@ export function build(doc: any, op: Operation, place: Place): BuiltRequest {
     plan_tier: place.plan,
     provider_id: place.providerId,
     deletion_id: place.deletionId,
+    client_id: place.clientId,
   };
   let path = op.path;
   for (const name of op.pathParams) {
@@ -215,12 +252,20 @@ export function build(doc: any, op: Operation, place: Place): BuiltRequest {
   if (op.queryParams.includes("tenant_id") && place.tenant) query.set("tenant_id", place.tenant);
   if ([...query].length > 0) path += `?${query}`;
   const headers: Record<string, string> = {};
+  // A browser's authorization request, with its cookies; the forms it posts carry them too.
+  if (op.id === "authorize") path += `?${place.oauth.request}`;
+  if (op.id === "authorize" || op.id === "authorizeSubmit") Object.assign(headers, pageCookies(place.oauth.csrf, place.oauth.signIn ?? undefined));
+  if (op.id === "token") Object.assign(headers, basic(place.oauth.confidential.id, place.oauth.confidential.secret));
   let body: unknown;
   if (op.body) {
     const meaningful = meaningfulBody(op, place);
     // A body of alternatives (oneOf) is the meaningful one alone: the schema's example is of
     // the first alternative, and its fields would not mix with another's.
     body = meaningful && resolve(doc, op.body.schema)?.oneOf ? meaningful : { ...example(doc, op.body.schema), ...(meaningful ?? {}) };
+    if (!op.body.mediaTypes.includes("application/json")) {
+      body = formOf(body as Record<string, string>);
+      Object.assign(headers, FORM);
+    }
   }
   return { method: op.method, path, body, headers };
 }

@@ -6,18 +6,30 @@
 // - a suspension and a sign-in of the same user at once: whichever wins, no usable session
 //   survives the suspension (the sign-in's tokens introspect inactive and cannot refresh);
 // - the last two app-wide admins removing (or demoting) each other at once, and the owner
-//   removing both at once: at least one active app-wide admin always remains.
+//   removing both at once: at least one active app-wide admin always remains;
+// - 20 concurrent exchanges of one authorization code: exactly one 200, every other answer
+//   invalid_grant — and those are replays, so the winner's tokens end up revoked;
+// - 20 concurrent refreshes of one OAuth refresh token: never two successors, no 5xx, and
+//   the one successor works;
+// - a client disabled while it asks for client_credentials tokens: afterwards none of its
+//   tokens, from before or from the race, introspects active.
 //
 // `make test` runs a few trials of each; `make test-security` the full counts.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startWorker, type TestWorker } from "../e2e/harness";
-import { buildWorld, PASSWORD, type World } from "./fixture";
+import {
+  basic, buildWorld, clientToken, codeExchange, makeClient, oauthCode, oauthGrant, pageSignIn, authorizationRequest, pkce, tokenRequest,
+  CONFIDENTIAL_CLIENT, PASSWORD, type World,
+} from "./fixture";
 import { FULL, recordFigure } from "./figures";
 
 const TRIALS = {
   refresh: FULL ? 100 : 8,
   suspendSignin: FULL ? 100 : 8,
   lastAdmin: FULL ? 60 : 5,
+  code: FULL ? 100 : 8,
+  oauthRefresh: FULL ? 100 : 8,
+  disable: FULL ? 100 : 8,
 };
 const CONCURRENT_REFRESHES = 20;
 
@@ -124,6 +136,88 @@ describe("races", () => {
       }
     }
     recordFigure("races.lastAdmin", { trials, outcomes });
+  }, FULL ? 1_800_000 : 120_000);
+});
+
+describe("races at the OAuth server", () => {
+  /** A new user of the home tenant, signed in at its authorization pages. */
+  async function signedIn() {
+    const { XA } = world;
+    const user = await signup();
+    return pageSignIn(w, world.csrf, XA.base, authorizationRequest(XA.oauth.publicClient, pkce().challenge), user.email, client());
+  }
+
+  it(`gives ${CONCURRENT_REFRESHES} concurrent exchanges of one code exactly one 200, and revokes its tokens for the replays, ${TRIALS.code} times`, async () => {
+    const { XA } = world;
+    const client_id = XA.oauth.publicClient;
+    let requests = 0;
+    for (let trial = 0; trial < TRIALS.code; trial++) {
+      const { code, verifier } = await oauthCode(w, world.csrf, XA.base, client_id, await signedIn(), client());
+      const results = await Promise.all(
+        Array.from({ length: CONCURRENT_REFRESHES }, () => tokenRequest(w, XA.base, codeExchange(client_id, code, verifier))),
+      );
+      requests += results.length;
+      const ok = results.filter((r) => r.status === 200);
+      expect(ok.length, `trial ${trial}: exactly one exchange succeeds: ${results.map((r) => r.status)}`).toBe(1);
+      for (const r of results.filter((r) => r.status !== 200)) {
+        expect(r.status, `trial ${trial}: ${r.text}`).toBe(400);
+        expect(r.body.error, `trial ${trial}: ${r.text}`).toBe("invalid_grant");
+      }
+      // The others were replays of a used code: what its one use gave is revoked.
+      const won = ok[0].body;
+      const introspected = await w.json("POST", `${XA.base}/oauth/introspect`, { token: won.access_token }, bearer(XA.apiKey));
+      expect(introspected.body, `trial ${trial}: the winner's access token after the replays`).toEqual({ active: false });
+      const refreshed = await tokenRequest(w, XA.base, { grant_type: "refresh_token", refresh_token: won.refresh_token, client_id });
+      expect(refreshed.status, `trial ${trial}: the winner's refresh token after the replays: ${refreshed.text}`).toBe(400);
+      expect(refreshed.body.error).toBe("invalid_grant");
+    }
+    recordFigure("races.code", { trials: TRIALS.code, concurrent: CONCURRENT_REFRESHES, requests });
+  }, FULL ? 1_800_000 : 120_000);
+
+  it(`gives ${CONCURRENT_REFRESHES} concurrent refreshes of one OAuth refresh token exactly one successor, ${TRIALS.oauthRefresh} times`, async () => {
+    const { XA } = world;
+    const client_id = XA.oauth.publicClient;
+    let requests = 0;
+    for (let trial = 0; trial < TRIALS.oauthRefresh; trial++) {
+      const grant = await oauthGrant(w, world.csrf, XA.base, client_id, await signedIn(), client());
+      const results = await Promise.all(
+        Array.from({ length: CONCURRENT_REFRESHES }, () => tokenRequest(w, XA.base, { grant_type: "refresh_token", refresh_token: grant.refreshToken, client_id })),
+      );
+      requests += results.length;
+      for (const r of results) expect(r.status, `trial ${trial}: ${r.text}`).toBeLessThan(500);
+      const ok = results.filter((r) => r.status === 200);
+      expect(ok.length, `trial ${trial}: at least one refresh succeeds`).toBeGreaterThan(0);
+      const successors = new Set(ok.map((r) => r.body.refresh_token));
+      expect(successors.size, `trial ${trial}: successors`).toBe(1);
+      // The one successor works and the grant was not taken for stolen.
+      const next = await tokenRequest(w, XA.base, { grant_type: "refresh_token", refresh_token: [...successors][0], client_id });
+      expect(next.status, `trial ${trial}: the successor refreshes: ${next.text}`).toBe(200);
+      const active = await w.json("POST", `${XA.base}/oauth/introspect`, { token: next.body.access_token }, bearer(XA.apiKey));
+      expect(active.body.active, `trial ${trial}: the grant is alive`).toBe(true);
+    }
+    recordFigure("races.oauthRefresh", { trials: TRIALS.oauthRefresh, concurrent: CONCURRENT_REFRESHES, requests });
+  }, FULL ? 1_800_000 : 120_000);
+
+  it(`leaves no client_credentials token of a client disabled while it asks for tokens active, ${TRIALS.disable} times`, async () => {
+    const { XA, owner } = world;
+    const outcomes: Record<string, number> = {};
+    for (let trial = 0; trial < TRIALS.disable; trial++) {
+      const made = await makeClient(w, owner.token, XA.app, XA.tenant, CONFIDENTIAL_CLIENT(`race-${++n}`));
+      const before = await clientToken(w, XA.base, made.id, made.secret);
+      const [disabled, ...issued] = await Promise.all([
+        w.json("PATCH", `/admin/apps/${XA.app}/tenants/${XA.tenant}/clients/${made.id}`, { status: "disabled" }, bearer(owner.token)),
+        ...Array.from({ length: 4 }, () => tokenRequest(w, XA.base, { grant_type: "client_credentials" }, basic(made.id, made.secret))),
+      ]);
+      expect(disabled.status, `trial ${trial}: ${disabled.text}`).toBe(200);
+      const key = `issued ${issued.filter((r) => r.status === 200).length} of ${issued.length}`;
+      outcomes[key] = (outcomes[key] ?? 0) + 1;
+      for (const r of issued) expect([200, 401], `trial ${trial}: ${r.text}`).toContain(r.status);
+      for (const token of [before, ...issued.filter((r) => r.status === 200).map((r) => r.body.access_token)]) {
+        const introspected = await w.json("POST", `${XA.base}/oauth/introspect`, { token }, bearer(XA.apiKey));
+        expect(introspected.body, `trial ${trial}: a token of the disabled client`).toEqual({ active: false });
+      }
+    }
+    recordFigure("races.disable", { trials: TRIALS.disable, outcomes });
   }, FULL ? 1_800_000 : 120_000);
 });
 

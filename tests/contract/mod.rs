@@ -29,6 +29,7 @@ pub mod email;
 pub mod fixtures;
 pub mod maintenance;
 pub mod oauth;
+pub mod oauth_approval;
 pub mod operators;
 pub mod steps;
 pub mod tenancy;
@@ -171,6 +172,7 @@ macro_rules! contract_suite {
                 oauth::a_users_deletion_from_a_tenant_takes_its_codes_and_consents_there_only,
                 oauth::a_tenant_deletion_takes_its_settings_clients_codes_consents_and_grants,
                 oauth::an_app_deletion_takes_every_oauth_row_of_the_app_and_nothing_of_another,
+                oauth_approval::an_approval_writes_its_code_and_its_consent_together_or_neither,
             }
         }
     };

@@ -1,8 +1,9 @@
 //! The OAuth authorization server (`OAuthStore`): a tenant's settings (a JSON column of
-//! `tenants`), its clients, the authorization codes under way and remembered consents. A code
-//! is redeemed with one conditional `UPDATE` in the same batch as the session it starts, so
-//! it works once whoever races for it; ending a client's grants revokes its sessions and bumps
-//! their users' edge documents in one batch. Must not depend on `service` or `http`.
+//! `tenants`), its clients, the authorization codes under way and remembered consents. An
+//! approval's consent is remembered in the same batch as the code it gives; a code is redeemed
+//! with one conditional `UPDATE` in the same batch as the session it starts, so it works once
+//! whoever races for it; ending a client's grants revokes its sessions and bumps their users'
+//! edge documents in one batch. Must not depend on `service` or `http`.
 
 use super::sessions::{refresh_token_insert, session_insert};
 use super::tenancy::LIVE_TENANT;
@@ -204,6 +205,51 @@ fn scopes_of(raw: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// Writes a new code (its user must have a face: a foreign key).
+fn code_insert(code: &AuthorizationCode) -> Statement {
+    Statement::new(
+        format!(
+            "INSERT INTO oauth_codes ({CODE_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, NULL)"
+        ),
+        vec![
+            text(code.hash.as_str()),
+            text(code.app_id.as_str()),
+            text(code.tenant_id.as_str()),
+            text(code.client_id.as_str()),
+            text(&code.user_id.to_string()),
+            text(&code.redirect_uri),
+            text(&code.code_challenge),
+            text(&code.scope),
+            opt_text(code.resource.as_deref()),
+            time(code.created_at),
+            time(code.expires_at),
+        ],
+    )
+}
+
+/// Remembers (or replaces) a consent; nothing when the user has no face in the tenant.
+fn consent_upsert(consent: &Consent) -> Statement {
+    Statement::new(
+        "INSERT INTO oauth_consents \
+         (app_id, tenant_id, user_id, client_id, scope, fingerprint, created_at) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM tenant_users \
+         WHERE app_id = ?1 AND tenant_id = ?2 AND user_id = ?3) \
+         ON CONFLICT (app_id, tenant_id, user_id, client_id) DO UPDATE SET \
+         scope = excluded.scope, fingerprint = excluded.fingerprint, \
+         created_at = excluded.created_at",
+        vec![
+            text(consent.app_id.as_str()),
+            text(consent.tenant_id.as_str()),
+            text(&consent.user_id.to_string()),
+            text(consent.client_id.as_str()),
+            text(&consent.scopes.join(" ")),
+            text(&consent.fingerprint),
+            time(consent.created_at),
+        ],
+    )
 }
 
 fn users_of(rows: Vec<UserRow>) -> Result<Vec<UserId>, Error> {
@@ -469,25 +515,20 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
     }
 
     async fn create_code(&self, code: &AuthorizationCode) -> Result<(), Error> {
-        self.run(Statement::new(
-            format!(
-                "INSERT INTO oauth_codes ({CODE_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, NULL)"
-            ),
-            vec![
-                text(code.hash.as_str()),
-                text(code.app_id.as_str()),
-                text(code.tenant_id.as_str()),
-                text(code.client_id.as_str()),
-                text(&code.user_id.to_string()),
-                text(&code.redirect_uri),
-                text(&code.code_challenge),
-                text(&code.scope),
-                opt_text(code.resource.as_deref()),
-                time(code.created_at),
-                time(code.expires_at),
-            ],
-        ))
+        self.run(code_insert(code)).await.map(drop)
+    }
+
+    async fn create_code_with_consent(
+        &self,
+        code: &AuthorizationCode,
+        consent: &Consent,
+        audit: &AuditEntry,
+    ) -> Result<(), Error> {
+        self.batch(vec![
+            consent_upsert(consent),
+            code_insert(code),
+            audit_insert(audit, true),
+        ])
         .await
         .map(drop)
     }

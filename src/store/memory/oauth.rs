@@ -266,6 +266,38 @@ impl OAuthStore for MemoryStore {
         Ok(())
     }
 
+    async fn create_code_with_consent(
+        &self,
+        code: &AuthorizationCode,
+        consent: &Consent,
+        audit: &AuditEntry,
+    ) -> Result<(), Error> {
+        self.check("create_code_with_consent")?;
+        let mut s = self.state.borrow_mut();
+        s.check_audit(audit)?;
+        // The code's checks first: when it cannot be written (no face, a taken hash), neither is.
+        if !s
+            .faces
+            .contains_key(&(code.app_id.clone(), code.tenant_id.clone(), code.user_id))
+        {
+            return Err(constraint("FOREIGN KEY (oauth_codes → tenant_users)"));
+        }
+        if s.oauth_codes.contains_key(code.hash.as_str()) {
+            return Err(constraint("PRIMARY KEY (oauth_codes)"));
+        }
+        s.oauth_codes
+            .insert(code.hash.as_str().to_owned(), code.clone());
+        let key = (
+            consent.app_id.clone(),
+            consent.tenant_id.clone(),
+            consent.user_id,
+            consent.client_id.clone(),
+        );
+        s.oauth_consents.insert(key, consent.clone());
+        s.write_audit(audit);
+        Ok(())
+    }
+
     async fn find_code(&self, hash: &SecretHash) -> Result<Option<AuthorizationCode>, Error> {
         self.check("find_code")?;
         Ok(self.state.borrow().oauth_codes.get(hash.as_str()).cloned())

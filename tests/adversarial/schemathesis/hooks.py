@@ -7,7 +7,8 @@ through the API and writes it as JSON to the file named by TESSERA_ST_FIXTURE. T
   owner's operator token or the tenant's API key (alternating) for `/admin`, the API key for
   introspection and revocation, the access token of a throwaway end user (signed up for that
   case: the case may change its password, end its sessions or take it out of the tenant) for
-  the end user's own operations, the root token for bootstrap and unlock; with
+  the end user's own operations, the root token for bootstrap and unlock, HTTP Basic with the
+  home tenant's confidential OAuth client for the token endpoint (`clientBasic`); with
   TESSERA_ST_AUTH=0 nothing is added (the unauthenticated pass);
 - point three of four positively generated cases at resources that exist (the fixture's app,
   tenant, users, members, keys, role and plan), so the fuzzer reaches the handlers behind the
@@ -17,15 +18,22 @@ through the API and writes it as JSON to the file named by TESSERA_ST_FIXTURE. T
   real tenant, user and plan in a billing event, the emailed link tokens and codes (read back
   from the app's outbox) of a throwaway user, the throwaway user's own session to end and its
   password as the current one — and sign three of four billing events with the app's webhook
-  secret, so the webhook is fuzzed past its signature check;
-- keep the world usable: tenants are replaced or deleted only in a sacrificial tenant, apps and
-  providers deleted only as sacrificial ones, each re-created before each deletion, and users
-  deleted or erased only as the case's throwaway user, so the app, tenant and users whose
-  credentials the run uses stay intact.
+  secret, so the webhook is fuzzed past its signature check; and at the OAuth server, an
+  authorization request of the home public client (PKCE-bound) with the pages' CSRF cookie
+  and a throwaway user's sign-in cookie, the pages' forms with their CSRF token, and
+  client_credentials at the token endpoint;
+- keep the world usable: operator sign-ups make apps of fresh names (an unverified app answers
+  403 to every end-user request of it), tenants are replaced or deleted only in a sacrificial
+  tenant, apps and providers deleted only as sacrificial ones, each re-created before each
+  deletion, users deleted or erased only as the case's throwaway user, OAuth clients changed
+  or deleted only as sacrificial ones (made for the case), and the home tenant's OAuth
+  settings put back after a case changed them, so the app, tenant, users and clients the run
+  uses stay intact.
 
 Nothing here decides pass or fail: the checks are schemathesis' own (see the spec).
 """
 
+import base64
 import hashlib
 import hmac
 import json
@@ -33,7 +41,7 @@ import os
 import time
 import uuid
 
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlencode, urlparse
 
 import requests
 import schemathesis
@@ -47,6 +55,16 @@ WORLD = FIXTURE["world"]
 AUTHENTICATED = os.environ.get("TESSERA_ST_AUTH", "1") == "1"
 HOME = WORLD["XA"]
 SACRIFICIAL_TENANT = "zz-sacrificial"
+OAUTH = HOME["oauth"]
+CSRF = WORLD["csrf"]
+# tests/adversarial/fixture.ts: OAUTH_REDIRECT and OAUTH_SETTINGS.
+OAUTH_REDIRECT = "http://127.0.0.1:33418/callback"
+OAUTH_SETTINGS = {
+    "registration": "off",
+    "client_id_metadata_documents": False,
+    "scopes": {"docs:read": "Read your documents", "docs:write": "Change your documents"},
+    "access_token_ttl_seconds": 600,
+}
 
 
 def _operation_id(case_or_context) -> str:
@@ -144,7 +162,49 @@ EXISTING = {
     "plan_tier": WORLD["X"]["plan"],
     "provider_id": HOME["providerId"],
     "deletion_id": WORLD["X"]["deletionId"],
+    "client_id": OAUTH["publicClient"],
 }
+
+
+def _authorization_request(client_id: str) -> str:
+    """An authorization request (its query string) of `client_id`, PKCE-bound."""
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return urlencode({
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": OAUTH_REDIRECT,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "state": "schemathesis",
+        "scope": " ".join(OAUTH_SETTINGS["scopes"]),
+    })
+
+
+def _page_sign_in(request: str) -> str:
+    """A throwaway user signed in at the home tenant's authorization pages: its cookie."""
+    user = _throwaway()
+    response = requests.post(
+        f"{BASE_URL}{HOME['base']}/oauth/authorize",
+        data={"csrf": CSRF["token"], "request": request, "step": "signin", "email": user["email"], "password": FIXTURE["password"]},
+        cookies={"tessera_oauth_csrf": CSRF["cookie"]},
+        headers={"cf-connecting-ip": f"10.201.{(_throwaways['n'] >> 8) & 255}.{_throwaways['n'] & 255}"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    return response.cookies.get("tessera_oauth_session", "") if response.status_code == 303 else ""
+
+
+def _sacrificial_client() -> str:
+    """A client of the home tenant made for one case (to change or delete)."""
+    response = requests.post(
+        f"{BASE_URL}/admin/apps/{HOME['app']}/tenants/{HOME['tenant']}/clients",
+        json={"name": "sacrificial", "type": "confidential", "redirect_uris": [OAUTH_REDIRECT],
+              "grant_types": ["authorization_code", "refresh_token", "client_credentials"], "scopes": list(OAUTH_SETTINGS["scopes"])},
+        headers=_owner_headers(),
+        timeout=30,
+    )
+    return response.json()["client"]["client_id"] if response.status_code == 201 else ""
 
 
 def _is_negative(case, location) -> bool:
@@ -169,6 +229,9 @@ def _existing_path(case) -> None:
         case.path_parameters["app_id"] = SACRIFICIAL_TENANT
     if _operation_id(case) == "deleteProvider" and case.path_parameters.get("provider_id") == HOME["providerId"]:
         case.path_parameters["provider_id"] = SACRIFICIAL_TENANT
+    # A client to change or delete is a sacrificial one, never the fixture's.
+    if _operation_id(case) in ("patchClient", "deleteClient") and case.path_parameters.get("client_id") == OAUTH["publicClient"]:
+        case.path_parameters["client_id"] = _sacrificial_client()
     # A user to delete or erase is a throwaway one, never the fixture's.
     if _operation_id(case) in ("deleteTenantUser", "eraseUser") and case.path_parameters.get("user_id") == HOME["target"]["id"]:
         case.path_parameters["user_id"] = _throwaway()["user_id"]
@@ -222,6 +285,19 @@ def _realistic_body(operation: str, case) -> None:
         body["token"] = _emailed("email_verification")["token"]
     elif operation == "resetPassword" and _at_home(case):
         body["token"] = _emailed("password_reset")["token"]
+    elif operation == "token" and _at_home(case):
+        # client_credentials of the home confidential client (HTTP Basic, from the auth hook).
+        body.clear()
+        body["grant_type"] = "client_credentials"
+    elif operation == "authorizeSubmit" and _at_home(case):
+        request = _authorization_request(OAUTH["publicClient"])
+        body.clear()
+        if _bucket(("step", request), 2):
+            body.update(csrf=CSRF["token"], request=request, step="signin", email=HOME["target"]["email"], password=FIXTURE["password"])
+        else:
+            body.update(csrf=CSRF["token"], request=request, step="consent", decision="approve")
+            case.cookies = {**(case.cookies or {}), "tessera_oauth_session": _page_sign_in(request)}
+        case.cookies = {**(case.cookies or {}), "tessera_oauth_csrf": CSRF["cookie"]}
     elif operation == "passwordlessConsume" and _at_home(case):
         found = _emailed("passwordless")
         body.clear()
@@ -240,6 +316,14 @@ def after_call(context, case, response):
         print(f"[st] {case.method} {case.formatted_path} {dict(case.headers)} {case.body!r} -> {response.status_code} {response.text[:300]}", flush=True)
     # The hooks read emailed tokens from the home app's outbox: put it back after a case that
     # may have changed the home app's delivery.
+    # The hooks' OAuth requests need the home tenant's scopes: put its settings back.
+    if _operation_id(case) == "putOAuthSettings" and response.status_code < 300:
+        requests.put(
+            f"{BASE_URL}/admin/apps/{HOME['app']}/tenants/{HOME['tenant']}/oauth",
+            json=OAUTH_SETTINGS,
+            headers=_owner_headers(),
+            timeout=30,
+        )
     if _operation_id(case) == "putEmailDelivery" and response.status_code < 300:
         requests.put(
             f"{BASE_URL}/admin/apps/{HOME['app']}/email-delivery",
@@ -270,7 +354,20 @@ def before_call(context, case, kwargs):
             headers=_owner_headers(),
             timeout=30,
         )
+    if operation == "authorize" and _at_home(case) and not _is_negative(case, ParameterLocation.QUERY) and _bucket(("q", repr(case.query)), 4) != 0:
+        # A real authorization request of the home public client, from a browser that holds
+        # the pages' CSRF cookie and (one time in two) a throwaway user's sign-in cookie.
+        request = _authorization_request(OAUTH["publicClient"])
+        case.query = {k: v[0] for k, v in parse_qs(request).items()}
+        cookies = {"tessera_oauth_csrf": CSRF["cookie"]}
+        if _bucket(("signed-in", request), 2):
+            cookies["tessera_oauth_session"] = _page_sign_in(request)
+        case.cookies = {**(case.cookies or {}), **cookies}
     body = getattr(case, "body", None)
+    # An operator sign-up makes an app that waits for its owner's email (403 app_not_verified
+    # for every end-user request of it): never one that other cases name, such as "0".
+    if operation == "operatorSignup" and isinstance(body, dict) and isinstance(body.get("app_id"), str) and not _is_negative(case, ParameterLocation.BODY):
+        body["app_id"] = f"st-{uuid.uuid4().hex[:12]}"
     if not _is_negative(case, ParameterLocation.BODY) and _bucket((operation, repr(body)), 4) != 0:
         _realistic_body(operation, case)
     has_body = isinstance(case.body, (dict, list, str, int, float, bool)) or case.body is None
@@ -296,6 +393,11 @@ def _credential(case) -> str | None:
     schemes = [name for requirement in security for name in requirement]
     if "rootToken" in schemes:
         return FIXTURE["root_token"]
+    if "clientBasic" in schemes:
+        # client_secret_basic: id and secret form-encoded first (RFC 6749 §2.3.1).
+        confidential = OAUTH["confidential"]
+        pair = f"{quote(confidential['id'], safe='')}:{quote(confidential['secret'], safe='')}"
+        return "Basic " + base64.b64encode(pair.encode()).decode()
     if "accessToken" in schemes:
         return _throwaway()["access_token"]
     if "operatorToken" in schemes and "apiKey" in schemes:
@@ -318,4 +420,4 @@ if AUTHENTICATED:
 
         def set(self, case, data, context):
             if data is not None:
-                case.headers["Authorization"] = f"Bearer {data}"
+                case.headers["Authorization"] = data if data.startswith("Basic ") else f"Bearer {data}"
