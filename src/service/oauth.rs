@@ -1632,8 +1632,8 @@ pub async fn grants<S: Stores>(
 }
 
 /// `DELETE …/auth/grants/{client_id}` — bearer access token. Forgets the consent and revokes
-/// every token the client holds for the user here; `404 client_not_found` when there is
-/// neither. Revoking again rewrites the user's edge document (which heals a failed write).
+/// every token the client holds for the user here. Idempotent: with nothing left to revoke
+/// (or a client id that names no client) it answers the same and writes nothing.
 pub async fn revoke_grant<S: Stores>(
     cx: &Ctx<'_, S>,
     app_id: &AppId,
@@ -1666,7 +1666,8 @@ pub async fn revoke_grant<S: Stores>(
         )
         .await?;
     if !revoked {
-        return Err(no_client());
+        // Nothing granted (or revoked before): the same answer, so revoking is idempotent.
+        return Ok(());
     }
     edge::publish_after_change(cx, &edge::user_doc(&me.app.id, &me.tenant.id, &me.user.id)).await;
     Ok(())

@@ -35,6 +35,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startWorker, ROOT_TOKEN, CLOCK_HEADER, type Faults, type JsonResponse, type TestWorker } from "../e2e/harness";
 import {
+  tokenAt,
   authorizationRequest, basic, buildWorld, clientToken, codeExchange, codeOf, emailedOne, formOf, lastMessage, makeClient, manual, oauthCode,
   oauthGrant, pageCookies, pageSignIn, pkce, signWebhook, thirdPartyFlow, tokenRequest, CONFIDENTIAL_CLIENT, FORM, OAUTH_REDIRECT, PASSWORD,
   PROVIDER_BODY, type World,
@@ -248,7 +249,7 @@ async function prepare(op: Operation, variant: Variant, shape: string): Promise<
       break;
     case "authorizeSubmit":
       if (shape === "signin") {
-        req.body = formOf({ csrf: world.csrf.token, request: place.oauth.request, step: "signin", email: user!.email, password: PASSWORD });
+        req.body = formOf({ csrf: tokenAt(world.csrf, `/apps/${place.app}/tenants/${place.tenant}`), request: place.oauth.request, step: "signin", email: user!.email, password: PASSWORD });
         req.headers = { ...req.headers, ...pageCookies(world.csrf) };
       }
       break;

@@ -117,14 +117,23 @@ export interface World {
   XB: TenantWorld;
   /** Tenant `ta` of app Y. */
   YA: TenantWorld;
-  /** A CSRF cookie of the authorization pages and its forms' token (a deployment-wide MAC). */
+  /** A CSRF cookie of the authorization pages and its forms' token at each tenant (a MAC of
+   * the cookie bound to the tenant). */
   csrf: Csrf;
 }
 
-/** The authorization pages' CSRF cookie (`tessera_oauth_csrf`) and the token its forms carry. */
+/** The authorization pages' CSRF cookie (`tessera_oauth_csrf`) and the token its forms carry
+ * at each tenant's pages (by the tenant's base path): the token is bound to the tenant. */
 export interface Csrf {
   cookie: string;
-  token: string;
+  tokens: Record<string, string>;
+}
+
+/** The CSRF token of `csrf`'s cookie at the pages of `base` (read from a page there before). */
+export function tokenAt(csrf: Csrf, base: string): string {
+  const token = csrf.tokens[base];
+  if (!token) throw new Error(`fixture: no CSRF token read at ${base}'s pages yet`);
+  return token;
 }
 
 /** Where a tenant's emailed links point (any https page will do: the token is what matters). */
@@ -330,12 +339,22 @@ export async function csrfPair(w: TestWorker, base: string, request: string, hea
   const cookie = setCookie(res, "tessera_oauth_csrf");
   const token = /name="csrf" value="([^"]*)"/.exec(res.text)?.[1];
   if (res.status !== 200 || !cookie || !token) throw new Error(`fixture: the sign-in page at ${base}: ${res.status} ${res.text.slice(0, 300)}`);
-  return { cookie, token };
+  return { cookie, tokens: { [base]: token } };
+}
+
+/** Reads `csrf`'s token at `base`'s pages (from the sign-in page of `request`) unless known. */
+export async function csrfAt(w: TestWorker, csrf: Csrf, base: string, request: string, headers: Record<string, string> = {}) {
+  if (csrf.tokens[base]) return;
+  const res = await manual(w, "GET", `${base}/oauth/authorize?${request}`, undefined, { ...headers, ...pageCookies(csrf) });
+  const token = /name="csrf" value="([^"]*)"/.exec(res.text)?.[1];
+  if (res.status !== 200 || !token) throw new Error(`fixture: the sign-in page at ${base}: ${res.status} ${res.text.slice(0, 300)}`);
+  csrf.tokens[base] = token;
 }
 
 /** Signs `email` in at `base`'s authorization pages: the sign-in cookie. */
 export async function pageSignIn(w: TestWorker, csrf: Csrf, base: string, request: string, email: string, headers: Record<string, string> = {}): Promise<string> {
-  const res = await manual(w, "POST", `${base}/oauth/authorize`, formOf({ csrf: csrf.token, request, step: "signin", email, password: PASSWORD }), { ...headers, ...FORM, ...pageCookies(csrf) });
+  await csrfAt(w, csrf, base, request, headers);
+  const res = await manual(w, "POST", `${base}/oauth/authorize`, formOf({ csrf: tokenAt(csrf, base), request, step: "signin", email, password: PASSWORD }), { ...headers, ...FORM, ...pageCookies(csrf) });
   const signIn = setCookie(res, "tessera_oauth_session");
   if (res.status !== 303 || !signIn) throw new Error(`fixture: signing in ${email} at ${base}'s pages: ${res.status} ${res.text.slice(0, 300)}`);
   return signIn;
@@ -357,7 +376,7 @@ export async function oauthCode(w: TestWorker, csrf: Csrf, base: string, client:
   const request = authorizationRequest(client, challenge);
   let res = await manual(w, "GET", `${base}/oauth/authorize?${request}`, undefined, { ...headers, ...pageCookies(csrf, signIn) });
   if (res.status === 200) {
-    res = await manual(w, "POST", `${base}/oauth/authorize`, formOf({ csrf: csrf.token, request, step: "consent", decision: "approve" }), { ...headers, ...FORM, ...pageCookies(csrf, signIn) });
+    res = await manual(w, "POST", `${base}/oauth/authorize`, formOf({ csrf: tokenAt(csrf, base), request, step: "consent", decision: "approve" }), { ...headers, ...FORM, ...pageCookies(csrf, signIn) });
   }
   const code = codeOf(res);
   if (!code) throw new Error(`fixture: no code of ${client} at ${base}: ${res.status} ${res.headers.get("location")} ${res.text.slice(0, 300)}`);
@@ -494,8 +513,8 @@ export async function buildWorld(w: TestWorker, github?: Github): Promise<World>
   for (const [app, tenant] of [["xa", "ta"], ["xa", "tb"], ["ya", "ta"]]) {
     await must(w, `tenant ${app}/${tenant}`, "PUT", `/admin/apps/${app}/tenants/${tenant}`, TENANT_SETTINGS, owner.token);
   }
-  // One CSRF cookie for every tenant's pages (its token is a MAC under the deployment's key):
-  // from the sign-in page of a client made for it.
+  // One CSRF cookie for every tenant's pages (its token, a MAC bound to the tenant, is read at
+  // each tenant's sign-in page as the fixture first signs someone in there).
   await must(w, "oauth settings of xa/ta", "PUT", "/admin/apps/xa/tenants/ta/oauth", OAUTH_SETTINGS, owner.token);
   const first = await makeClient(w, owner.token, "xa", "ta", PUBLIC_CLIENT("csrf"));
   const csrf = await csrfPair(w, "/apps/xa/tenants/ta", authorizationRequest(first.id, pkce().challenge));

@@ -270,7 +270,7 @@ async function attackOAuth(op: Operation, source: TenantWorld, target: Target, p
     const cookie = await send({ ...build(doc, op, { ...place, oauth: { ...place.oauth, signIn: theirs.signIn } }) });
     record("oauth sign-in cookie", "tessera_oauth_session at consent", cookie, pastSignIn(cookie));
     const req = build(doc, op, { ...place, oauth: { ...place.oauth, signIn: null } });
-    const password = await send({ ...req, body: formOf({ csrf: world.csrf.token, request: place.oauth.request, step: "signin", email: source.user.email, password: PASSWORD }) });
+    const password = await send({ ...req, body: formOf({ csrf: world.csrf.tokens[`/apps/${place.app}/tenants/${place.tenant}`] ?? "", request: place.oauth.request, step: "signin", email: source.user.email, password: PASSWORD }) });
     record("password", "email and password on the sign-in page", password, pastSignIn(password));
   }
   if (op.id === "token") {
@@ -339,7 +339,7 @@ describe("the tenant matrix", () => {
     expect([...byOp].sort()).toEqual(ops.map((o) => o.id).filter((id) => attempts.some((a) => a.op === id)).sort());
     const untried = ops.filter((o) => !byOp.has(o.id)).map((o) => o.id);
     // Only the operations that take no credential of any kind may go untried.
-    expect(untried.sort()).toEqual(["jwks", "oauthMetadata", "oauthMetadataOidc", "openidConfiguration", "passwordlessStart", "sendPasswordReset", "signup", "thirdPartyStart"]);
+    expect(untried.sort()).toEqual(["jwks", "oauthMetadata", "oauthMetadataOidc", "openidConfiguration", "passwordlessStart", "registerClient", "sendPasswordReset", "signup", "thirdPartyStart"]);
   }, 600_000);
 
   it("accepts the same requests at the credential's own place (the refusals are about the boundary)", async () => {

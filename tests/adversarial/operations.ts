@@ -208,7 +208,7 @@ export function meaningfulBody(op: Operation, place: Place): Record<string, unkn
       return { name: unique("client") };
     case "authorizeSubmit":
       // The consent page's form, approving.
-      return { csrf: place.oauth.csrf.token, request: place.oauth.request, step: "consent", decision: "approve" };
+      return { csrf: place.oauth.csrf.tokens[`/apps/${place.app}/tenants/${place.tenant}`] ?? "", request: place.oauth.request, step: "consent", decision: "approve" };
     case "token":
       return { grant_type: "client_credentials" };
     default:

@@ -57,6 +57,8 @@ HOME = WORLD["XA"]
 SACRIFICIAL_TENANT = "zz-sacrificial"
 OAUTH = HOME["oauth"]
 CSRF = WORLD["csrf"]
+# The forms' token at the home tenant's pages (bound to the tenant).
+CSRF_TOKEN = CSRF["tokens"][HOME["base"]]
 # tests/adversarial/fixture.ts: OAUTH_REDIRECT and OAUTH_SETTINGS.
 OAUTH_REDIRECT = "http://127.0.0.1:33418/callback"
 OAUTH_SETTINGS = {
@@ -186,7 +188,7 @@ def _page_sign_in(request: str) -> str:
     user = _throwaway()
     response = requests.post(
         f"{BASE_URL}{HOME['base']}/oauth/authorize",
-        data={"csrf": CSRF["token"], "request": request, "step": "signin", "email": user["email"], "password": FIXTURE["password"]},
+        data={"csrf": CSRF_TOKEN, "request": request, "step": "signin", "email": user["email"], "password": FIXTURE["password"]},
         cookies={"tessera_oauth_csrf": CSRF["cookie"]},
         headers={"cf-connecting-ip": f"10.201.{(_throwaways['n'] >> 8) & 255}.{_throwaways['n'] & 255}"},
         allow_redirects=False,
@@ -293,9 +295,9 @@ def _realistic_body(operation: str, case) -> None:
         request = _authorization_request(OAUTH["publicClient"])
         body.clear()
         if _bucket(("step", request), 2):
-            body.update(csrf=CSRF["token"], request=request, step="signin", email=HOME["target"]["email"], password=FIXTURE["password"])
+            body.update(csrf=CSRF_TOKEN, request=request, step="signin", email=HOME["target"]["email"], password=FIXTURE["password"])
         else:
-            body.update(csrf=CSRF["token"], request=request, step="consent", decision="approve")
+            body.update(csrf=CSRF_TOKEN, request=request, step="consent", decision="approve")
             case.cookies = {**(case.cookies or {}), "tessera_oauth_session": _page_sign_in(request)}
         case.cookies = {**(case.cookies or {}), "tessera_oauth_csrf": CSRF["cookie"]}
     elif operation == "passwordlessConsume" and _at_home(case):
