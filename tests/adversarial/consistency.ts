@@ -14,12 +14,14 @@
 //   same content when present;
 // - policy:<app> — when present, the roles and plans D1 defines;
 // - pub:<owner> — when present, lists the owner's newest key;
-// - client:<app>:<tenant>:<client> — an OAuth client whose client_credentials tokens may be
-//   alive (written when one is issued, withdrawn before the client is disabled or deleted; not
-//   mirrored through edge_sync). Absent means no such token is active, so a missing document
-//   is never wrong; a present one is wrong only where it makes a token active that D1 says
-//   must not be: its client deleted (its tenant still there), not active, or revoking its
-//   tokens from a later time (`tokens_revoked_before`) than the document does.
+// - client:<app>:<tenant>:<client> — the cut of an OAuth client's client_credentials tokens
+//   (those issued before `not_before` are revoked), written before D1 by the changes that
+//   revoke them (revocation, disabling, narrowing: a cut a few seconds ahead; deletion: a cut
+//   that never passes), never by issuance; not mirrored through edge_sync. It is wrong only
+//   where it lets a token live that D1 says must not: a client deleted from a live tenant
+//   without a never-passing cut, or a D1 cut (`tokens_revoked_before`, set by each of those
+//   changes) that KV does not hold (absent, or earlier). A cut KV holds and D1 does not is
+//   only more revocation (a change whose D1 half failed), never a disagreement.
 
 /** A D1 table's rows by primary key (JSON of the key columns), each as its JSON text. */
 export type Snapshot = Record<string, Map<string, string>>;
@@ -297,19 +299,17 @@ export async function disagreements(rawDb: any, rawKv: any, t: Touched, nowMs: n
   for (const c of t.clients) {
     const [app, tenant, id] = c.split("|");
     const doc = parse(await kv.get(`client:${app}:${tenant}:${id}`));
-    // A document past its `until` admits nothing (introspection checks it).
-    if (!doc || !(doc.until > nowMs)) continue;
+    const cut: number = doc?.not_before ?? -Infinity;
     const row: any = await db.prepare("SELECT status, tokens_revoked_before FROM oauth_clients WHERE app_id = ?1 AND tenant_id = ?2 AND id = ?3").bind(app, tenant, id).first();
     const name = `client:${app}:${tenant}:${id}`;
     if (!row) {
       // Gone with its tenant: a token of it names a tenant that is gone, or a namesake made after it.
       const live: any = await db.prepare("SELECT 1 AS live FROM tenants WHERE app_id = ?1 AND id = ?2 AND deleted_at IS NULL").bind(app, tenant).first();
-      if (live) out.push(`${name} admits client_credentials tokens but the client is deleted from D1`);
+      if (live && cut < Number.MAX_SAFE_INTEGER) out.push(`${name} lets client_credentials tokens live but the client is deleted from D1`);
       continue;
     }
-    if (row.status !== "active") out.push(`${name} admits client_credentials tokens but the client is ${row.status} in D1`);
-    if (row.tokens_revoked_before !== null && doc.not_before < row.tokens_revoked_before) {
-      out.push(`${name} admits client_credentials tokens issued from ${doc.not_before} but D1 revoked those issued before ${row.tokens_revoked_before}`);
+    if (row.tokens_revoked_before !== null && cut < row.tokens_revoked_before) {
+      out.push(`${name} cuts client_credentials tokens at ${doc ? cut : "nothing"} but D1 revoked those issued before ${row.tokens_revoked_before}${row.status !== "active" ? ` (the client is ${row.status})` : ""}`);
     }
   }
   return out;

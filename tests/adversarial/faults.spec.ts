@@ -37,7 +37,7 @@ import { startWorker, ROOT_TOKEN, CLOCK_HEADER, type Faults, type JsonResponse, 
 import {
   tokenAt,
   authorizationRequest, basic, buildWorld, clientToken, codeExchange, codeOf, emailedOne, formOf, lastMessage, makeClient, manual, oauthCode,
-  oauthGrant, pageCookies, pageSignIn, pkce, signWebhook, thirdPartyFlow, tokenRequest, CONFIDENTIAL_CLIENT, FORM, OAUTH_REDIRECT, PASSWORD,
+  oauthGrant, pageCookies, pageSignIn, pkce, signWebhook, thirdPartyFlow, tokenRequest, CONFIDENTIAL_CLIENT, FORM, OAUTH_REDIRECT, OAUTH_SETTINGS, PASSWORD,
   PROVIDER_BODY, type World,
 } from "./fixture";
 import { startGithub, type Github } from "../e2e/idp";
@@ -215,6 +215,10 @@ async function prepare(op: Operation, variant: Variant, shape: string): Promise<
   if (shape === "oauth grant" || shape === "refresh_token") oauthHeld.grant = await oauthGrant(w, world.csrf, XA.base, XA.oauth.publicClient, place.oauth.signIn!, at());
   if (op.id === "deleteOperatorRole") await must(j("PUT", `/admin/apps/${X.app}/operator-roles/${place.role}`, { permissions: ["audit:read"] }, owned), "operator role");
   // A fresh app to delete.
+  // Dynamic registration: the home tenant accepts it (its other settings unchanged).
+  if (op.id === "registerClient") {
+    await must(j("PUT", `/admin/apps/${XA.app}/tenants/${XA.tenant}/oauth`, { ...OAUTH_SETTINGS, registration: "open" }, owned), "registration open");
+  }
   if (op.id === "deleteApp") {
     place.app = fresh();
     await must(j("POST", "/admin/apps", { id: place.app }, owned), "app");

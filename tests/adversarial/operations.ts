@@ -9,8 +9,8 @@
 // authorization endpoint gets the query and cookies of a browser at that place.
 
 import {
-  basic, CONFIDENTIAL_CLIENT, FORM, formOf, OAUTH_SETTINGS, pageCookies, PASSWORD, PROVIDER_BODY, TENANT_SETTINGS, THIRDPARTY_REDIRECT,
-  type Csrf,
+  basic, CONFIDENTIAL_CLIENT, FORM, formOf, OAUTH_REDIRECT, OAUTH_SETTINGS, pageCookies, PASSWORD, PROVIDER_BODY, TENANT_SETTINGS,
+  THIRDPARTY_REDIRECT, type Csrf,
 } from "./fixture";
 
 /** The subset of an OpenAPI operation this module reads. */
@@ -206,6 +206,9 @@ export function meaningfulBody(op: Operation, place: Place): Record<string, unkn
       return CONFIDENTIAL_CLIENT(unique("client"));
     case "patchClient":
       return { name: unique("client") };
+    case "registerClient":
+      // A public client registering itself (the tenant must accept registration).
+      return { redirect_uris: [OAUTH_REDIRECT], token_endpoint_auth_method: "none", grant_types: ["authorization_code", "refresh_token"], client_name: unique("reg") };
     case "authorizeSubmit":
       // The consent page's form, approving.
       return { csrf: place.oauth.csrf.tokens[`/apps/${place.app}/tenants/${place.tenant}`] ?? "", request: place.oauth.request, step: "consent", decision: "approve" };
