@@ -155,6 +155,31 @@ pub async fn create_client<S: Stores>(
     allowed(caller, Permission::ClientsWrite, app_id, tenant_id)?;
     let settings = settings_of(cx, app_id, tenant_id).await?;
     let shape = spec.check_new(&settings)?;
+    let (client, secret) = new_client(cx, (app_id, tenant_id), shape, ClientStatus::Active, false)?;
+    let audit = audit_entry(
+        cx,
+        actor(caller),
+        Change {
+            app_id,
+            action: AuditAction::ClientCreate,
+            target: client.id.to_string(),
+            tenant_id: Some(tenant_id),
+            detail: client_detail(&client),
+        },
+    )?;
+    store_client(cx, &client, &audit).await?;
+    Ok((client, secret))
+}
+
+/// A new client of the tenant of the checked `shape`, with a fresh id — and a fresh secret
+/// (returned once, stored as its hash) when it is confidential.
+fn new_client<S: Stores>(
+    cx: &Ctx<'_, S>,
+    (app_id, tenant_id): (&AppId, &TenantId),
+    shape: crate::domain::oauth::ClientShape,
+    status: ClientStatus,
+    self_registered: bool,
+) -> Result<(Client, Option<PlainSecret>), Error> {
     let secret = (shape.client_type == ClientType::Confidential)
         .then(|| {
             cx.random()
@@ -171,25 +196,13 @@ pub async fn create_client<S: Stores>(
         redirect_uris: shape.redirect_uris,
         grant_types: shape.grant_types,
         scopes: shape.scopes,
-        status: ClientStatus::Active,
+        status,
         secret_hash: secret.as_ref().map(PlainSecret::hash),
         tokens_revoked_before: None,
-        self_registered: false,
+        self_registered,
         created_at: cx.now,
         updated_at: cx.now,
     };
-    let audit = audit_entry(
-        cx,
-        actor(caller),
-        Change {
-            app_id,
-            action: AuditAction::ClientCreate,
-            target: client.id.to_string(),
-            tenant_id: Some(tenant_id),
-            detail: client_detail(&client),
-        },
-    )?;
-    store_client(cx, &client, &audit).await?;
     Ok((client, secret))
 }
 
@@ -1835,29 +1848,7 @@ pub async fn register<S: Stores>(
     let shape = spec
         .check_new(&settings)
         .map_err(|e| invalid(&e.to_string()))?;
-    let secret = (shape.client_type == ClientType::Confidential)
-        .then(|| {
-            cx.random()
-                .map(|r| PlainSecret::generate(SecretKind::ClientSecret, r))
-        })
-        .transpose()?;
-    let client = Client {
-        app_id: app_id.clone(),
-        tenant_id: tenant_id.clone(),
-        id: ClientId::generate(cx.random()?),
-        name: shape.name,
-        client_type: shape.client_type,
-        auth_method: shape.auth_method,
-        redirect_uris: shape.redirect_uris,
-        grant_types: shape.grant_types,
-        scopes: shape.scopes,
-        status,
-        secret_hash: secret.as_ref().map(PlainSecret::hash),
-        tokens_revoked_before: None,
-        self_registered: true,
-        created_at: cx.now,
-        updated_at: cx.now,
-    };
+    let (client, secret) = new_client(cx, (app_id, tenant_id), shape, status, true)?;
     let audit = audit_entry(
         cx,
         Actor::Registration,

@@ -24,6 +24,7 @@ describe("GET /admin/me", () => {
         permissions: [
           "tenants:read", "tenants:write", "members:read", "members:write", "users:read", "users:suspend",
           "users:plan", "users:write", "roles:write", "apikeys:write", "webhooks:write", "audit:read",
+          "clients:read", "clients:write",
         ],
         app_not_verified: false,
       },

@@ -26,6 +26,7 @@ const expectProblem = (res: JsonResponse, status: number, code: string) => {
 const PERMISSIONS = [
   "tenants:read", "tenants:write", "members:read", "members:write", "users:read", "users:suspend",
   "users:plan", "users:write", "roles:write", "apikeys:write", "webhooks:write", "audit:read",
+  "clients:read", "clients:write",
 ] as const;
 type Permission = (typeof PERMISSIONS)[number];
 
@@ -36,6 +37,7 @@ const ROLES: Record<string, readonly Permission[]> = {
   billing_admin: ["users:read", "users:plan", "roles:write", "webhooks:write", "tenants:read"],
   support: ["users:read", "users:suspend", "tenants:read"],
   auditor: ["tenants:read", "members:read", "users:read", "audit:read"],
+  mcp_admin: ["tenants:read", "audit:read", "clients:read", "clients:write"],
 };
 
 /** What an endpoint needs: a permission on the app/tenant, the platform owner, or any operator. */
@@ -63,6 +65,19 @@ interface EndpointClass {
  * PATCH and rotate are the platform owner's, like creating apps). The coverage spec below
  * fails when /openapi.json lists an /admin operation this table lacks.
  */
+/** The OAuth settings of the matrix's tenants (a scope its clients may hold). */
+const MATRIX_OAUTH = { registration: "off", client_id_metadata_documents: false, scopes: { "mcp:tools": "Use tools" }, access_token_ttl_seconds: 900 };
+const matrixClient = (name: string) => ({ name, type: "confidential", redirect_uris: ["https://app.example/cb"], grant_types: ["client_credentials"], scopes: ["mcp:tools"] });
+
+/** A client of `app`'s tenant `public`, made by the owner (its OAuth settings first). */
+async function oauthClient(app: string): Promise<string> {
+  const put = await json("PUT", `/admin/apps/${app}/tenants/public/oauth`, MATRIX_OAUTH, await owner());
+  if (put.status !== 200) throw new Error(`oauth settings: ${put.status} ${put.text}`);
+  const made = await json("POST", `/admin/apps/${app}/tenants/public/clients`, matrixClient(unique("client")), await owner());
+  if (made.status !== 201) throw new Error(`client: ${made.status} ${made.text}`);
+  return made.body.client.client_id;
+}
+
 const ENDPOINTS: EndpointClass[] = [
   {
     method: "GET", path: "/admin/apps", need: "any operator", ok: 200,
@@ -283,6 +298,57 @@ const ENDPOINTS: EndpointClass[] = [
     call: (app, auth, id) => json("DELETE", `/admin/apps/${app}/tenants/public/providers/${id}`, undefined, auth),
     effect: async (app, id, allowed) => {
       const res = await json("GET", `/admin/apps/${app}/tenants/public/providers/${id}`, undefined, await owner());
+      expect(res.status).toBe(allowed ? 404 : 200);
+    },
+  },
+  // The tenant's OAuth server (issue 14).
+  {
+    method: "PUT", path: "/admin/apps/{app_id}/tenants/{tenant_id}/oauth", need: "clients:write", ok: 200,
+    prepare: async () => 300 + Math.floor(Math.random() * 1000),
+    call: (app, auth, ttl) =>
+      json("PUT", `/admin/apps/${app}/tenants/public/oauth`, { ...MATRIX_OAUTH, access_token_ttl_seconds: ttl }, auth),
+    effect: async (app, ttl, allowed) => {
+      const res = await json("GET", `/admin/apps/${app}/tenants/public/oauth`, undefined, await owner());
+      expect(res.body.oauth.access_token_ttl_seconds === ttl).toBe(allowed);
+    },
+  },
+  {
+    method: "GET", path: "/admin/apps/{app_id}/tenants/{tenant_id}/oauth", need: "clients:read", ok: 200,
+    call: (app, auth) => json("GET", `/admin/apps/${app}/tenants/public/oauth`, undefined, auth),
+  },
+  {
+    method: "POST", path: "/admin/apps/{app_id}/tenants/{tenant_id}/clients", need: "clients:write", ok: 201,
+    prepare: async () => unique("client"),
+    call: (app, auth, name) => json("POST", `/admin/apps/${app}/tenants/public/clients`, matrixClient(name), auth),
+    effect: async (app, name, allowed) => {
+      const res = await json("GET", `/admin/apps/${app}/tenants/public/clients?limit=200`, undefined, await owner());
+      expect(res.body.items.some((c: any) => c.name === name)).toBe(allowed);
+    },
+  },
+  {
+    method: "GET", path: "/admin/apps/{app_id}/tenants/{tenant_id}/clients", need: "clients:read", ok: 200,
+    call: (app, auth) => json("GET", `/admin/apps/${app}/tenants/public/clients`, undefined, auth),
+  },
+  {
+    method: "GET", path: "/admin/apps/{app_id}/tenants/{tenant_id}/clients/{client_id}", need: "clients:read", ok: 200,
+    prepare: (app) => oauthClient(app),
+    call: (app, auth, id) => json("GET", `/admin/apps/${app}/tenants/public/clients/${id}`, undefined, auth),
+  },
+  {
+    method: "PATCH", path: "/admin/apps/{app_id}/tenants/{tenant_id}/clients/{client_id}", need: "clients:write", ok: 200,
+    prepare: (app) => oauthClient(app),
+    call: (app, auth, id) => json("PATCH", `/admin/apps/${app}/tenants/public/clients/${id}`, { name: "renamed" }, auth),
+    effect: async (app, id, allowed) => {
+      const res = await json("GET", `/admin/apps/${app}/tenants/public/clients/${id}`, undefined, await owner());
+      expect(res.body.client.name === "renamed").toBe(allowed);
+    },
+  },
+  {
+    method: "DELETE", path: "/admin/apps/{app_id}/tenants/{tenant_id}/clients/{client_id}", need: "clients:write", ok: 204,
+    prepare: (app) => oauthClient(app),
+    call: (app, auth, id) => json("DELETE", `/admin/apps/${app}/tenants/public/clients/${id}`, undefined, auth),
+    effect: async (app, id, allowed) => {
+      const res = await json("GET", `/admin/apps/${app}/tenants/public/clients/${id}`, undefined, await owner());
       expect(res.status).toBe(allowed ? 404 : 200);
     },
   },

@@ -109,7 +109,7 @@ describe("operator sign-up", () => {
     expect((await json("GET", "/admin/apps/waitshop/members", undefined, auth)).status).toBe(200);
     expect((await json("GET", "/admin/apps/waitshop", undefined, auth)).body.app.status).toBe("active");
     const verifiedMe = (await json("GET", "/admin/me", undefined, auth)).body.memberships[0];
-    expect([verifiedMe.app_not_verified, verifiedMe.permissions.length]).toEqual([false, 12]);
+    expect([verifiedMe.app_not_verified, verifiedMe.permissions.length]).toEqual([false, 14]);
     const now = await json("POST", `${base("waitshop", "public")}/auth/signup`, { email: "u@example.com", password: PASSWORD });
     expect(now.status, now.text).toBe(201);
   });
@@ -213,7 +213,7 @@ describe("custom operator roles", () => {
     expect(put.status, put.text).toBe(200);
     expect(put.body.role).toEqual({ name: "viewer", permissions: ["tenants:read", "users:read"], built_in: false });
     const listed = await json("GET", `/admin/apps/${app}/operator-roles`, undefined, await owner());
-    expect(listed.body.items.map((r: any) => r.name)).toEqual(["admin", "auditor", "billing_admin", "security_admin", "support", "viewer"]);
+    expect(listed.body.items.map((r: any) => r.name)).toEqual(["admin", "auditor", "billing_admin", "mcp_admin", "security_admin", "support", "viewer"]);
     expect(listed.body.next_cursor).toBeNull();
     const viewer = await activeMember(app, ["viewer"]);
     expect((await json("GET", `/admin/apps/${app}/tenants`, undefined, viewer.auth)).status).toBe(200);
