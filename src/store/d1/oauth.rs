@@ -602,25 +602,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
     }
 
     async fn put_consent(&self, consent: &Consent, audit: &AuditEntry) -> Result<(), Error> {
-        let upsert = Statement::new(
-            "INSERT INTO oauth_consents \
-             (app_id, tenant_id, user_id, client_id, scope, fingerprint, created_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM tenant_users \
-             WHERE app_id = ?1 AND tenant_id = ?2 AND user_id = ?3) \
-             ON CONFLICT (app_id, tenant_id, user_id, client_id) DO UPDATE SET \
-             scope = excluded.scope, fingerprint = excluded.fingerprint, \
-             created_at = excluded.created_at",
-            vec![
-                text(consent.app_id.as_str()),
-                text(consent.tenant_id.as_str()),
-                text(&consent.user_id.to_string()),
-                text(consent.client_id.as_str()),
-                text(&consent.scopes.join(" ")),
-                text(&consent.fingerprint),
-                time(consent.created_at),
-            ],
-        );
-        self.batch(vec![upsert, audit_insert(audit, true)])
+        self.batch(vec![consent_upsert(consent), audit_insert(audit, true)])
             .await
             .map(drop)
     }
