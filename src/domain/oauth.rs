@@ -8,6 +8,7 @@
 //! `CODE_TTL_MS`, for the client, redirect URI and PKCE challenge it was issued for. Nothing
 //! here does I/O or reads a clock.
 
+use super::client_assertion::ClientKeys;
 use super::ids::{AppId, TenantId};
 use super::links::WebUrl;
 use super::secret::{secrets_match, SecretHash};
@@ -266,6 +267,9 @@ pub enum AuthMethod {
     SecretBasic,
     /// `client_id` and `client_secret` in the form.
     SecretPost,
+    /// A JWT signed with one of the client's registered keys (RFC 7523,
+    /// `domain::client_assertion`).
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -274,6 +278,7 @@ impl AuthMethod {
             AuthMethod::None => "none",
             AuthMethod::SecretBasic => "client_secret_basic",
             AuthMethod::SecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -282,8 +287,9 @@ impl AuthMethod {
             "none" => Ok(AuthMethod::None),
             "client_secret_basic" => Ok(AuthMethod::SecretBasic),
             "client_secret_post" => Ok(AuthMethod::SecretPost),
+            "private_key_jwt" => Ok(AuthMethod::PrivateKeyJwt),
             _ => Err(Error::validation(
-                "token_endpoint_auth_method must be \"none\", \"client_secret_basic\" or \"client_secret_post\"",
+                "token_endpoint_auth_method must be \"none\", \"client_secret_basic\", \"client_secret_post\" or \"private_key_jwt\"",
             )),
         }
     }
@@ -359,8 +365,10 @@ pub struct Client {
     pub grant_types: Vec<GrantType>,
     pub scopes: Vec<String>,
     pub status: ClientStatus,
-    /// The SHA-256 of a confidential client's secret.
+    /// The SHA-256 of a confidential client's secret (`client_secret_basic`/`_post`).
     pub secret_hash: Option<SecretHash>,
+    /// The public keys of a `private_key_jwt` client.
+    pub jwks: Option<ClientKeys>,
     /// Its `client_credentials` tokens issued before this time are revoked.
     pub tokens_revoked_before: Option<Timestamp>,
     /// Registered by itself (RFC 7591) or described by its own metadata document: nobody
@@ -459,6 +467,8 @@ pub struct ClientSpec {
     pub grant_types: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
     pub auth_method: Option<String>,
+    /// The public keys of a `private_key_jwt` client (a JWK set).
+    pub jwks: Option<serde_json::Value>,
 }
 
 /// A client's checked properties.
@@ -470,6 +480,7 @@ pub struct ClientShape {
     pub redirect_uris: Vec<WebUrl>,
     pub grant_types: Vec<GrantType>,
     pub scopes: Vec<String>,
+    pub jwks: Option<ClientKeys>,
 }
 
 /// Characters a name must not hold: controls, and the invisible or direction-changing format
@@ -548,6 +559,7 @@ impl ClientSpec {
             redirect_uris: check_redirect_uris(&self.redirect_uris.unwrap_or_default())?,
             grant_types: parse_grant_types(&grant_types)?,
             scopes: check_scopes(&self.scopes.unwrap_or_default(), settings)?,
+            jwks: self.jwks.as_ref().map(ClientKeys::parse).transpose()?,
         };
         shape.consistent()
     }
@@ -580,6 +592,12 @@ impl ClientSpec {
                 Some(scopes) => check_scopes(&scopes, settings)?,
                 None => shape.scopes,
             },
+            // A private_key_jwt client's keys change whole (a rotation); `consistent` refuses
+            // keys for any other client.
+            jwks: match self.jwks {
+                Some(jwks) => Some(ClientKeys::parse(&jwks)?),
+                None => shape.jwks,
+            },
             ..shape
         };
         changed.consistent()
@@ -609,10 +627,26 @@ impl ClientShape {
     fn consistent(self) -> Result<Self, Error> {
         match (self.client_type, self.auth_method) {
             (ClientType::Public, AuthMethod::None) => {}
-            (ClientType::Confidential, AuthMethod::SecretBasic | AuthMethod::SecretPost) => {}
+            (
+                ClientType::Confidential,
+                AuthMethod::SecretBasic | AuthMethod::SecretPost | AuthMethod::PrivateKeyJwt,
+            ) => {}
             _ => {
                 return Err(Error::validation(
-                    "a public client authenticates with \"none\"; a confidential one with client_secret_basic or client_secret_post",
+                    "a public client authenticates with \"none\"; a confidential one with client_secret_basic, client_secret_post or private_key_jwt",
+                ))
+            }
+        }
+        match (self.auth_method, &self.jwks) {
+            (AuthMethod::PrivateKeyJwt, None) => {
+                return Err(Error::validation(
+                    "a private_key_jwt client registers its public keys (jwks)",
+                ))
+            }
+            (AuthMethod::PrivateKeyJwt, Some(_)) | (_, None) => {}
+            (_, Some(_)) => {
+                return Err(Error::validation(
+                    "only a private_key_jwt client registers keys (jwks)",
                 ))
             }
         }
@@ -643,6 +677,7 @@ impl Client {
             redirect_uris: self.redirect_uris.clone(),
             grant_types: self.grant_types.clone(),
             scopes: self.scopes.clone(),
+            jwks: self.jwks.clone(),
         }
     }
 
@@ -780,6 +815,7 @@ pub fn client_of_document(
         grant_types: Some(grants),
         scopes: Some(scopes),
         auth_method: Some("none".to_owned()),
+        jwks: None,
     }
     .check_new(settings)
     .map_err(|e| e.to_string())?;
@@ -795,6 +831,7 @@ pub fn client_of_document(
         scopes: shape.scopes,
         status: ClientStatus::Active,
         secret_hash: None,
+        jwks: None,
         tokens_revoked_before: None,
         self_registered: true,
         created_at: now,
@@ -1261,6 +1298,7 @@ mod tests {
             redirect_uris: shape.redirect_uris,
             grant_types: shape.grant_types,
             scopes: shape.scopes,
+            jwks: None,
             status: ClientStatus::Active,
             secret_hash: None,
             tokens_revoked_before: None,

@@ -289,6 +289,8 @@ pub async fn token(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Re
         resource: take("resource"),
         client_id: take("client_id"),
         client_secret: take("client_secret"),
+        client_assertion_type: take("client_assertion_type"),
+        client_assertion: take("client_assertion"),
         basic,
         bad_basic,
     };
@@ -377,6 +379,8 @@ struct ClientBodyIn {
     #[serde(default, deserialize_with = "not_null")]
     token_endpoint_auth_method: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
+    jwks: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "not_null")]
     status: Option<String>,
 }
 
@@ -390,6 +394,7 @@ impl ClientBodyIn {
                 grant_types: self.grant_types,
                 scopes: self.scopes,
                 auth_method: self.token_endpoint_auth_method,
+                jwks: self.jwks,
             },
             self.status,
         )
@@ -487,6 +492,8 @@ struct RegistrationBody {
     response_types: Option<Vec<String>>,
     client_name: Option<String>,
     scope: Option<String>,
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<serde_json::Value>,
 }
 
 /// `POST {issuer}/oauth/register` (RFC 7591): `201` with the client's metadata (and its secret,
@@ -517,6 +524,8 @@ pub async fn register(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result
         response_types: body.response_types,
         client_name: body.client_name,
         scope: body.scope,
+        jwks: body.jwks,
+        jwks_uri: body.jwks_uri.is_some(),
     };
     let address = client_subject_of(&req);
     match oauth::register(cx, &app_id, &tenant_id, request, address.as_deref()).await {

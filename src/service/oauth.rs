@@ -23,15 +23,16 @@ use super::tenancy::existing_tenant;
 use super::{edge, keyring, Ctx, Stores};
 use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::authz::{self, Permission, Principal, Target};
+use crate::domain::client_assertion::{ClientAssertion, ClientKeys, ASSERTION_TYPE};
 use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::oauth::{
     check_request, client_of_document, credential_of, parse_scope, AuthMethod, AuthorizationCode,
     AuthorizationRequest, Client, ClientId, ClientKey, ClientSpec, ClientStatus, ClientTokens,
-    ClientType, CodeProblem, Consent, GrantType, OAuthSettings, PageKey, Registration,
-    RequestProblem, SessionGrant, ValidRequest, CODE_TTL_MS, DOCUMENT_CACHE_SECONDS,
-    DOCUMENT_MAX_BYTES, DOCUMENT_TIMEOUT_SECONDS,
+    CodeProblem, Consent, GrantType, OAuthSettings, PageKey, Registration, RequestProblem,
+    SessionGrant, ValidRequest, CODE_TTL_MS, DOCUMENT_CACHE_SECONDS, DOCUMENT_MAX_BYTES,
+    DOCUMENT_TIMEOUT_SECONDS,
 };
 use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::password::Password;
@@ -43,8 +44,8 @@ use crate::domain::token::{self, AccessClaims, CLIENT_TOKEN_TYPE, OAUTH_TOKEN_TY
 use crate::domain::user::{UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{
-    EdgeStore, OAuthStore, OutboundLimits, OutboundMethod, OutboundRequest, ProviderHttp,
-    SessionStore, UserStore,
+    EdgeStore, Federation, OAuthStore, OutboundLimits, OutboundMethod, OutboundRequest,
+    ProviderHttp, SessionStore, UserStore,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
@@ -140,6 +141,8 @@ fn client_detail(client: &Client) -> serde_json::Value {
         "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "scopes": client.scopes,
         "status": client.status.as_str(),
+        "token_endpoint_auth_method": client.auth_method.as_str(),
+        "jwks": client.jwks.as_ref().map(ClientKeys::to_json),
     })
 }
 
@@ -180,7 +183,11 @@ fn new_client<S: Stores>(
     status: ClientStatus,
     self_registered: bool,
 ) -> Result<(Client, Option<PlainSecret>), Error> {
-    let secret = (shape.client_type == ClientType::Confidential)
+    let has_secret = matches!(
+        shape.auth_method,
+        AuthMethod::SecretBasic | AuthMethod::SecretPost
+    );
+    let secret = has_secret
         .then(|| {
             cx.random()
                 .map(|r| PlainSecret::generate(SecretKind::ClientSecret, r))
@@ -198,6 +205,7 @@ fn new_client<S: Stores>(
         scopes: shape.scopes,
         status,
         secret_hash: secret.as_ref().map(PlainSecret::hash),
+        jwks: shape.jwks,
         tokens_revoked_before: None,
         self_registered,
         created_at: cx.now,
@@ -347,6 +355,7 @@ pub async fn update_client<S: Stores>(
         redirect_uris: shape.redirect_uris,
         grant_types: shape.grant_types,
         scopes: shape.scopes,
+        jwks: shape.jwks,
         status,
         // What the store writes with the end of its grants: enabled again, the client's
         // earlier tokens stay revoked.
@@ -1132,6 +1141,9 @@ pub struct TokenRequest {
     pub resource: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// RFC 7523 client authentication (`private_key_jwt`): the assertion's type and the JWT.
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
     /// HTTP Basic credentials (already form-decoded, RFC 6749 §2.3.1).
     pub basic: Option<(String, String)>,
     /// The header was there but did not parse.
@@ -1174,13 +1186,13 @@ fn invalid_client(basic: bool) -> TokenFailure {
     })
 }
 
-/// Authenticates the client of a token request: HTTP Basic or form secret for confidential
-/// clients (the method they registered), the bare `client_id` for public ones. An unknown,
-/// inactive or foreign client, a wrong secret, or a method the client did not register is
-/// `invalid_client`.
+/// Authenticates the client of a token request: HTTP Basic, form secret or a signed assertion
+/// for confidential clients (the method they registered), the bare `client_id` for public
+/// ones. An unknown, inactive or foreign client, a wrong secret or assertion, or a method the
+/// client did not register is `invalid_client`.
 async fn authenticate_client<S: Stores>(
     cx: &Ctx<'_, S>,
-    net: &impl ProviderHttp,
+    net: &impl Federation,
     (app_id, tenant_id): (&AppId, &TenantId),
     settings: &OAuthSettings,
     request: &TokenRequest,
@@ -1188,6 +1200,14 @@ async fn authenticate_client<S: Stores>(
     let basic = request.basic.is_some() || request.bad_basic;
     if request.bad_basic {
         return Err(invalid_client(true));
+    }
+    if request.client_assertion.is_some() || request.client_assertion_type.is_some() {
+        if basic || request.client_secret.is_some() {
+            return Err(
+                token_error("invalid_request", "use one client authentication method").into(),
+            );
+        }
+        return assertion_client(cx, net, (app_id, tenant_id), settings, request).await;
     }
     let (id, secret, method) = match (&request.basic, &request.client_secret) {
         (Some(_), Some(_)) => {
@@ -1231,11 +1251,94 @@ async fn authenticate_client<S: Stores>(
     Ok(client)
 }
 
+/// A `private_key_jwt` client (RFC 7523 §3): the assertion names the client (`iss`, and the
+/// form's `client_id` when given must agree), is signed by one of the keys it registered, has
+/// the claims `ClientAssertion::check` asks for, and its `jti` was never used by that client —
+/// remembered only after the signature and claims passed, so nobody without the key writes
+/// anything. Anything else is `invalid_client`, with the reason only in the log.
+async fn assertion_client<S: Stores>(
+    cx: &Ctx<'_, S>,
+    net: &impl Federation,
+    (app_id, tenant_id): (&AppId, &TenantId),
+    settings: &OAuthSettings,
+    request: &TokenRequest,
+) -> Result<Client, TokenFailure> {
+    let refuse = |why: &str| {
+        cx.warn(&format!("client assertion refused: {why}"));
+        invalid_client(false)
+    };
+    if request.client_assertion_type.as_deref() != Some(ASSERTION_TYPE) {
+        return Err(refuse("client_assertion_type"));
+    }
+    let Some(assertion) = request
+        .client_assertion
+        .as_deref()
+        .and_then(ClientAssertion::parse)
+    else {
+        return Err(refuse(
+            "not a signed JWT of an accepted algorithm naming its issuer",
+        ));
+    };
+    if request
+        .client_id
+        .as_deref()
+        .is_some_and(|id| id != assertion.issuer)
+    {
+        return Err(refuse("client_id is not the assertion's issuer"));
+    }
+    let Some(id) = ClientId::parse(&assertion.issuer) else {
+        return Err(refuse("unknown client"));
+    };
+    let client = resolve_client(cx, net, app_id, tenant_id, settings, &id)
+        .await?
+        .filter(Client::is_active)
+        .filter(|c| c.auth_method == AuthMethod::PrivateKeyJwt);
+    let Some(client) = client else {
+        return Err(refuse("unknown, inactive or not a private_key_jwt client"));
+    };
+    let jws = &assertion.jws;
+    let Some(key) = client
+        .jwks
+        .as_ref()
+        .and_then(|keys| keys.select(jws.header.kid.as_deref(), jws.alg))
+    else {
+        return Err(refuse("no registered key fits"));
+    };
+    let verified = net
+        .verify(jws.alg, &key, jws.signing_input.as_bytes(), &jws.signature)
+        .await?;
+    if !verified {
+        return Err(refuse("signature"));
+    }
+    let tenant = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1)
+        .await?
+        .1;
+    let issuer = issuer(cx, &tenant);
+    let token_endpoint = format!("{issuer}/oauth/token");
+    let accepted = assertion
+        .check(client.id.as_str(), &[&issuer, &token_endpoint], cx.now)
+        .map_err(refuse)?;
+    if !cx
+        .db
+        .use_assertion(
+            app_id,
+            tenant_id,
+            &client.id,
+            &accepted.jti_hash,
+            accepted.remember_until,
+        )
+        .await?
+    {
+        return Err(refuse("jti used before"));
+    }
+    Ok(client)
+}
+
 /// `POST {issuer}/oauth/token`: `authorization_code` (with PKCE), `refresh_token` and
 /// `client_credentials`. `Err(TokenFailure::OAuth)` is the RFC 6749 error JSON.
 pub async fn token<S: Stores>(
     cx: &Ctx<'_, S>,
-    net: &impl ProviderHttp,
+    net: &impl Federation,
     app_id: &AppId,
     tenant_id: &TenantId,
     request: TokenRequest,
@@ -1700,6 +1803,10 @@ pub struct RegistrationRequest {
     pub response_types: Option<Vec<String>>,
     pub client_name: Option<String>,
     pub scope: Option<String>,
+    /// A `private_key_jwt` client's public keys (RFC 7591 `jwks`).
+    pub jwks: Option<serde_json::Value>,
+    /// Set when the request named a `jwks_uri`: refused (keys are registered by value).
+    pub jwks_uri: bool,
 }
 
 /// A registration refused: the HTTP status and the RFC 7591 §3.2.2 error.
@@ -1792,6 +1899,11 @@ pub async fn register<S: Stores>(
     {
         return Err(invalid("response_types may only hold \"code\""));
     }
+    if request.jwks_uri {
+        return Err(invalid(
+            "jwks_uri is not accepted; register the public keys by value (jwks)",
+        ));
+    }
     let method = request
         .token_endpoint_auth_method
         .clone()
@@ -1844,6 +1956,7 @@ pub async fn register<S: Stores>(
         ),
         scopes: Some(scopes),
         auth_method: Some(method),
+        jwks: request.jwks.clone(),
     };
     let shape = spec
         .check_new(&settings)
