@@ -1,6 +1,8 @@
 //! The OAuth 2.1 authorization server of each tenant (`API.md`, "OAuth 2.1 authorization
 //! server per tenant"): its settings and clients (`/admin`), the authorization pages
-//! (sign-in, consent) and the token endpoint.
+//! (sign-in, consent) and the token endpoint, where clients authenticate with nothing (public,
+//! PKCE), a secret (Basic or form) or a signed assertion (`private_key_jwt`, whose keys they
+//! register and whose `jti`s the store remembers once: `domain::client_assertion`).
 //!
 //! A grant is a session that carries its client (`Session::grant`): the code exchange starts
 //! one, refresh rotates it with the very machinery of the tenant's own sessions (reuse revokes

@@ -406,7 +406,7 @@ describe("the authorization server metadata", () => {
       response_modes_supported: ["query"],
       grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
       code_challenge_methods_supported: ["S256"],
-      token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
+      token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
       introspection_endpoint_auth_methods_supported: ["bearer"],
       revocation_endpoint_auth_methods_supported: ["bearer"],
       client_id_metadata_document_supported: false,
@@ -653,6 +653,121 @@ describe("confidential clients", () => {
     expect(await introspect(APP, TENANT, key, tokens.access_token)).toEqual({ active: false });
     const refresh = await refused(client.refreshTokenGrant(config, tokens.refresh_token!));
     expect(["invalid_client", "invalid_grant"]).toContain(refresh.error);
+  });
+});
+
+// ---------------------------------------------------------------- private_key_jwt clients
+
+const subtle = globalThis.crypto.subtle;
+const b64u = (bytes: ArrayBuffer | Uint8Array | string) =>
+  Buffer.from(typeof bytes === "string" ? bytes : new Uint8Array(bytes)).toString("base64url");
+
+/** A WebCrypto signing key pair and its public JWK (named `kid`), of ES256 or RS256. */
+async function signingKey(alg: "ES256" | "RS256", kid: string) {
+  const params = alg === "ES256"
+    ? { name: "ECDSA", namedCurve: "P-256" }
+    : { name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" };
+  const pair = (await subtle.generateKey(params, true, ["sign", "verify"])) as CryptoKeyPair;
+  const { kty, crv, x, y, n, e } = await subtle.exportKey("jwk", pair.publicKey);
+  return { alg, kid, privateKey: pair.privateKey, jwk: { kty, crv, x, y, n, e, kid, use: "sig" } };
+}
+type SigningKey = Awaited<ReturnType<typeof signingKey>>;
+
+/** A client assertion signed by hand (what openid-client does, to replay and alter it). */
+async function assertion(key: SigningKey, clientId: string, claims: Record<string, unknown> = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  const body = { iss: clientId, sub: clientId, aud: ISSUER, iat: now, exp: now + 60, jti: b64u(globalThis.crypto.getRandomValues(new Uint8Array(16))), ...claims };
+  const input = `${b64u(JSON.stringify({ alg: key.alg, kid: key.kid }))}.${b64u(JSON.stringify(body))}`;
+  const algorithm = key.alg === "ES256" ? { name: "ECDSA", hash: "SHA-256" } : { name: "RSASSA-PKCS1-v1_5" };
+  return `${input}.${b64u(await subtle.sign(algorithm, key.privateKey, new TextEncoder().encode(input)))}`;
+}
+
+const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+describe("private_key_jwt clients", () => {
+  let es: SigningKey;
+  let jwtClient: Created;
+  beforeAll(async () => {
+    es = await signingKey("ES256", "es-1");
+    jwtClient = await createClient({
+      name: "Signed backend", type: "confidential", redirect_uris: [WEB_REDIRECT], token_endpoint_auth_method: "private_key_jwt",
+      grant_types: ["authorization_code", "refresh_token", "client_credentials"], scopes: ["mcp:tools", "files:read"],
+      jwks: { keys: [es.jwk] },
+    });
+  });
+
+  it("are registered with public keys and no secret, and the metadata offers the method", async () => {
+    expect(jwtClient.secret).toBeNull();
+    expect(jwtClient.client.token_endpoint_auth_method).toBe("private_key_jwt");
+    expect(jwtClient.client.jwks.keys[0]).toMatchObject({ kty: "EC", crv: "P-256", kid: "es-1" });
+    const meta = await json("GET", `/.well-known/oauth-authorization-server${B}`);
+    expect(meta.body.token_endpoint_auth_methods_supported).toContain("private_key_jwt");
+    expect(meta.body.token_endpoint_auth_signing_alg_values_supported).toEqual(expect.arrayContaining(["ES256", "RS256", "EdDSA"]));
+    const priv = await subtle.exportKey("jwk", es.privateKey);
+    const refusedKey = await json("POST", `${ADMIN}/clients`, {
+      name: "Leaky", type: "confidential", token_endpoint_auth_method: "private_key_jwt", grant_types: ["client_credentials"], jwks: { keys: [priv] },
+    }, await owner());
+    expect(refusedKey.status, "a private key is refused").toBe(400);
+    expect(refusedKey.text).not.toContain(priv.d!);
+  });
+
+  it("get client_credentials and code-grant tokens through openid-client's PrivateKeyJwt (ES256 through WebCrypto)", async () => {
+    const config = await configFor(jwtClient.client.client_id, client.PrivateKeyJwt({ key: es.privateKey, kid: es.kid }));
+    const machine = await client.clientCredentialsGrant(config, { scope: "files:read" });
+    expect(claims(machine.access_token)[1]).toMatchObject({ sub: jwtClient.client.client_id, scope: "files:read" });
+    expect((await introspect(APP, TENANT, key, machine.access_token)).active).toBe(true);
+    const user = await endUser();
+    const { tokens } = await grant(config, user, { redirect_uri: WEB_REDIRECT, scope: "mcp:tools" });
+    expect(claims(tokens.access_token)[1]).toMatchObject({ sub: user.id, client_id: jwtClient.client.client_id });
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    expect((await introspect(APP, TENANT, key, refreshed.access_token)).active).toBe(true);
+  });
+
+  it("refuse a replayed, foreign-audience, overlong or unsigned assertion, and a secret beside it", async () => {
+    const id = jwtClient.client.client_id;
+    const once = await assertion(es, id);
+    const form = (a: string) => ({ grant_type: "client_credentials", client_assertion_type: JWT_BEARER, client_assertion: a });
+    expect((await tokenRequest(B, form(once))).status).toBe(200);
+    const replay = await tokenRequest(B, form(once));
+    expect(replay.status).toBe(401);
+    expect(replay.body.error).toBe("invalid_client");
+    const now = Math.floor(Date.now() / 1000);
+    for (const [why, a] of [
+      ["another tenant's audience", await assertion(es, id, { aud: OTHER_ISSUER })],
+      ["valid for an hour", await assertion(es, id, { exp: now + 3600 })],
+      ["expired", await assertion(es, id, { exp: now - 120 })],
+      ["alg none", `${b64u(JSON.stringify({ alg: "none" }))}.${(await assertion(es, id)).split(".")[1]}.`],
+      ["another client's key", await assertion(await signingKey("ES256", "es-1"), id)],
+    ] as const) {
+      const res = await tokenRequest(B, form(a));
+      expect(res.status, why).toBe(401);
+      expect(res.body.error, why).toBe("invalid_client");
+    }
+    const both = await tokenRequest(B, { ...form(await assertion(es, id)), client_id: id, client_secret: "tss_x" });
+    expect(both.status).toBe(400);
+    expect(both.body.error).toBe("invalid_request");
+    // The same client presented at the other tenant is nobody there.
+    const elsewhere = await tokenRequest(base(APP, OTHER), form(await assertion(es, id, { aud: OTHER_ISSUER })));
+    expect(elsewhere.status).toBe(401);
+  });
+
+  it("rotate keys whole with a PATCH: the old key is refused at once, the new one (RS256) works", async () => {
+    const made = await createClient({
+      name: "Rotating", type: "confidential", token_endpoint_auth_method: "private_key_jwt",
+      grant_types: ["client_credentials"], scopes: ["files:read"], jwks: { keys: [es.jwk] },
+    });
+    const id = made.client.client_id;
+    const oldConfig = await configFor(id, client.PrivateKeyJwt({ key: es.privateKey, kid: es.kid }));
+    expect((await client.clientCredentialsGrant(oldConfig)).access_token).toBeTruthy();
+    const rs = await signingKey("RS256", "rs-2");
+    const patched = await json("PATCH", `${ADMIN}/clients/${id}`, { jwks: { keys: [rs.jwk] } }, await owner());
+    expect(patched.status, patched.text).toBe(200);
+    expect(patched.body.client.jwks.keys.map((k: any) => k.kid)).toEqual(["rs-2"]);
+    expect(await refused(client.clientCredentialsGrant(oldConfig))).toMatchObject({ status: 401, error: "invalid_client" });
+    const newConfig = await configFor(id, client.PrivateKeyJwt({ key: rs.privateKey, kid: rs.kid }));
+    expect((await client.clientCredentialsGrant(newConfig)).access_token).toBeTruthy();
+    const onSecretClient = await json("PATCH", `${ADMIN}/clients/${confidential.client.client_id}`, { jwks: { keys: [rs.jwk] } }, await owner());
+    expect(onSecretClient.status).toBe(400);
   });
 });
 

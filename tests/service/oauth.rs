@@ -3132,3 +3132,19 @@ fn dynamic_registration_takes_private_key_jwt_keys_by_value_only() {
     );
     assert_eq!(refused_code(no_keys), "invalid_client_metadata");
 }
+
+#[test]
+fn an_assertion_is_refused_when_its_one_use_cannot_be_written_and_stays_usable() {
+    let p = place();
+    let client = p.jwt_client();
+    let header = serde_json::json!({"alg": "EdDSA", "kid": "k1"});
+    let assertion = signed(1, header, assertion_claims(&client, p.now_s(), "down"));
+    p.w.db.faults().fail_when(|c| c == "db use_assertion");
+    match p.token(with_assertion(&assertion)) {
+        Err(TokenFailure::Service(Error::Unavailable(_))) => {}
+        other => panic!("not refused for the store: {other:?}"),
+    }
+    p.w.db.faults().heal();
+    p.token(with_assertion(&assertion))
+        .expect("nothing was remembered: the same assertion works once D1 is back");
+}
