@@ -1174,54 +1174,45 @@ impl PageKey {
                 .is_ok_and(|expected| secrets_match(presented, &expected))
     }
 
-    /// The sign-in cookie of `user` at tenant `app`/`tenant`, from `now`, bound to the user's
-    /// `credential` (`credential_of`): a new password ends it.
+    /// The sign-in cookie of `user` at tenant `app`/`tenant`, from `now`, naming the tenant
+    /// session its sign-in started (`v1.<user>.<session>.<expires>.<mac>`): whatever ends that
+    /// session — signing out everywhere, a password change or reset, suspension — ends it.
     pub fn browser_session(
         &self,
         app: &AppId,
         tenant: &TenantId,
         user: &UserId,
-        credential: &str,
+        session: &SessionId,
         now: Timestamp,
     ) -> Result<String, Error> {
         let expires = (now.unix_seconds() + BROWSER_SESSION_TTL_SECONDS).to_string();
-        let user = user.to_string();
+        let (user, session) = (user.to_string(), session.to_string());
         let mac = self.mac(&[
             "session",
             app.as_str(),
             tenant.as_str(),
             &user,
+            &session,
             &expires,
-            credential,
         ])?;
-        Ok(format!("v1.{user}.{expires}.{mac}"))
+        Ok(format!("v1.{user}.{session}.{expires}.{mac}"))
     }
 
-    /// The user a sign-in cookie claims to be (nothing verified: read the user, then
-    /// `verify_browser_session`).
-    pub fn claimed_user(presented: &str) -> Option<UserId> {
-        let mut parts = presented.split('.');
-        (parts.next() == Some("v1"))
-            .then(|| parts.next())
-            .flatten()
-            .and_then(|user| UserId::parse(user).ok())
-    }
-
-    /// The user a sign-in cookie of this tenant names, when it is valid, unexpired and made
-    /// for the user's current `credential`, with the time it was issued (Unix seconds).
+    /// The user and session a sign-in cookie of this tenant names, when it is valid and
+    /// unexpired (the session itself is the store's to check).
     pub fn verify_browser_session(
         &self,
         app: &AppId,
         tenant: &TenantId,
         presented: &str,
-        credential: &str,
         now: Timestamp,
-    ) -> Option<(UserId, i64)> {
-        if presented.len() > 200 {
+    ) -> Option<(UserId, SessionId)> {
+        if presented.len() > 300 {
             return None;
         }
         let mut parts = presented.split('.');
-        let (Some("v1"), Some(user), Some(expires), Some(mac), None) = (
+        let (Some("v1"), Some(user), Some(session), Some(expires), Some(mac), None) = (
+            parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
@@ -1236,8 +1227,8 @@ impl PageKey {
                 app.as_str(),
                 tenant.as_str(),
                 user,
+                session,
                 expires,
-                credential,
             ])
             .ok()?;
         if !secrets_match(mac, &expected) {
@@ -1247,20 +1238,8 @@ impl PageKey {
         if expires <= now.unix_seconds() {
             return None;
         }
-        Some((
-            UserId::parse(user).ok()?,
-            expires - BROWSER_SESSION_TTL_SECONDS,
-        ))
+        Some((UserId::parse(user).ok()?, SessionId::parse(session).ok()?))
     }
-}
-
-/// What a sign-in cookie is bound to: the user's password as stored (its hash's digest), so
-/// that a password change or reset signs every browser out of the pages.
-pub fn credential_of(password_phc: Option<&str>) -> String {
-    password_phc.map_or_else(
-        || "none".to_owned(),
-        |phc| super::secret::hex(&Sha256::digest(phc.as_bytes())),
-    )
 }
 
 #[cfg(test)]
@@ -1492,39 +1471,44 @@ mod tests {
         let app = AppId::parse("a").unwrap();
         let public = TenantId::public();
         let user = UserId::generate(NOW, [5; 10]);
+        let session = SessionId::generate(NOW, [6; 10]);
         let cookie = key
-            .browser_session(&app, &public, &user, "pw1", NOW)
+            .browser_session(&app, &public, &user, &session, NOW)
             .unwrap();
-        assert_eq!(PageKey::claimed_user(&cookie), Some(user));
         assert_eq!(
-            key.verify_browser_session(&app, &public, &cookie, "pw1", NOW)
-                .map(|(u, _)| u),
-            Some(user)
+            key.verify_browser_session(&app, &public, &cookie, NOW),
+            Some((user, session))
         );
-        assert!(key
-            .verify_browser_session(&app, &public, &cookie, "pw2", NOW)
-            .is_none());
         let acme = TenantId::parse("acme").unwrap();
         assert!(key
-            .verify_browser_session(&app, &acme, &cookie, "pw1", NOW)
+            .verify_browser_session(&app, &acme, &cookie, NOW)
             .is_none());
         let later = NOW.plus_seconds(BROWSER_SESSION_TTL_SECONDS);
         assert!(key
-            .verify_browser_session(&app, &public, &cookie, "pw1", later)
+            .verify_browser_session(&app, &public, &cookie, later)
             .is_none());
         let other = PageKey::from_secret(&"j".repeat(32)).unwrap();
         assert!(other
-            .verify_browser_session(&app, &public, &cookie, "pw1", NOW)
+            .verify_browser_session(&app, &public, &cookie, NOW)
+            .is_none());
+        // Another session or user under the same MAC is no cookie.
+        let parts: Vec<&str> = cookie.split('.').collect();
+        let swapped = [
+            parts[0],
+            parts[1],
+            &SessionId::generate(NOW, [7; 10]).to_string(),
+            parts[3],
+            parts[4],
+        ]
+        .join(".");
+        assert!(key
+            .verify_browser_session(&app, &public, &swapped, NOW)
             .is_none());
         let csrf = key.csrf(&app, &public, "cookie-1").unwrap();
         assert!(key.csrf_matches(&app, &public, "cookie-1", &csrf));
         assert!(!key.csrf_matches(&app, &acme, "cookie-1", &csrf));
         assert!(!key.csrf_matches(&app, &public, "cookie-2", &csrf));
         assert!(!key.csrf_matches(&app, &public, "", &key.csrf(&app, &public, "").unwrap()));
-        assert_ne!(
-            credential_of(Some("$pbkdf2$a")),
-            credential_of(Some("$pbkdf2$b"))
-        );
     }
 
     #[test]

@@ -13,14 +13,16 @@
 //! retention and the wait of a user deletion are sized by).
 //!
 //! The pages keep two cookies in the browser, both scoped to the tenant's `/oauth/` path: a
-//! random CSRF cookie whose MAC every form carries, and a signed sign-in cookie naming the user
-//! for `BROWSER_SESSION_TTL_SECONDS` (checked against D1 on every use: a suspended user, or
-//! one who left and came back, is signed out).
+//! random CSRF cookie whose MAC every form carries, and a signed sign-in cookie for
+//! `BROWSER_SESSION_TTL_SECONDS` naming the user and the tenant session the sign-in started (a
+//! sign-in at the pages is the tenant's own sign-in, with its throttling and its session, whose
+//! tokens are never handed out). Every use checks D1: the session still live — signing out
+//! everywhere, a new password or a reset ends it — and the user active in the tenant.
 
 use super::cache::{self, OnKvFailure};
 use super::principal::{actor, audit_entry, Change};
 use super::sessions::{self, issuer};
-use super::signin::{check_password, CheckedPassword};
+use super::signin;
 use super::tenancy::existing_tenant;
 use super::{edge, keyring, Ctx, Stores};
 use crate::domain::audit::{Actor, AuditAction};
@@ -30,7 +32,7 @@ use crate::domain::email::Email;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::oauth::{
-    check_request, client_of_document, credential_of, parse_scope, AuthMethod, AuthorizationCode,
+    check_request, client_of_document, parse_scope, AuthMethod, AuthorizationCode,
     AuthorizationRequest, Client, ClientId, ClientKey, ClientSpec, ClientStatus, ClientTokens,
     CodeProblem, Consent, GrantType, OAuthSettings, PageKey, Registration, RequestProblem,
     SessionGrant, ValidRequest, CODE_TTL_MS, DOCUMENT_CACHE_SECONDS, DOCUMENT_MAX_BYTES,
@@ -811,28 +813,28 @@ async fn signed_in<S: Stores>(
     let Some(cookie) = browser.session else {
         return Ok(None);
     };
-    let Some(claimed) = PageKey::claimed_user(cookie) else {
-        return Ok(None);
-    };
-    let Some((user, face)) = cx
-        .db
-        .find_tenant_user(&checked.app.id, &checked.tenant.id, &claimed)
-        .await?
+    let (app, tenant) = (&checked.app.id, &checked.tenant.id);
+    let Some((user_id, session_id)) =
+        page_key(cx)?.verify_browser_session(app, tenant, cookie, cx.now)
     else {
         return Ok(None);
     };
-    let phc = user.password_hash.as_ref().map(|h| h.to_phc_string());
-    let valid = page_key(cx)?.verify_browser_session(
-        &checked.app.id,
-        &checked.tenant.id,
-        cookie,
-        &credential_of(phc.as_deref()),
-        cx.now,
-    );
-    let Some((user_id, issued)) = valid.filter(|(id, _)| *id == user.id) else {
+    // The sign-in's session must still be live: signing out everywhere, a new password, a
+    // reset or a revocation ends the cookie with it.
+    let live = cx.db.find_session(&session_id).await?.is_some_and(|s| {
+        s.app_id == *app
+            && s.tenant_id == *tenant
+            && s.user_id == user_id
+            && s.revoked_at.is_none()
+            && !s.is_expired(cx.now)
+    });
+    if !live {
+        return Ok(None);
+    }
+    let Some((_, face)) = cx.db.find_tenant_user(app, tenant, &user_id).await? else {
         return Ok(None);
     };
-    let current = face.status == UserStatus::Active && face.created_at.unix_seconds() <= issued;
+    let current = face.status == UserStatus::Active;
     Ok(current.then(|| (user_id, face.email.as_str().to_owned())))
 }
 
@@ -972,18 +974,18 @@ async fn sign_in<S: Stores>(
     let (Ok(email), Ok(password)) = (Email::parse(email), Password::parse(password)) else {
         return again(401, "The email or password is not right.");
     };
-    let checked_password = check_password(
+    let signed = signin::signin(
         cx,
-        &checked.app,
-        &checked.tenant,
+        &checked.app.id,
+        &checked.tenant.id,
         email,
         &password,
         client_address,
         None,
     )
     .await;
-    let CheckedPassword { user, attempt, .. } = match checked_password {
-        Ok(ok) => ok,
+    let signed = match signed {
+        Ok(signed) => signed,
         Err(Error::InvalidCredentials) => return again(401, "The email or password is not right."),
         Err(Error::UserSuspended) => return again(403, "This account is suspended here."),
         Err(Error::RateLimited(_)) => {
@@ -994,25 +996,27 @@ async fn sign_in<S: Stores>(
         }
         Err(other) => return Err(other),
     };
-    cx.db
-        .settle_signin(&checked.app.id, &checked.tenant.id, &attempt)
-        .await?;
-    // The password as now stored (the check may have re-hashed it): what the cookie is bound to.
-    let user = cx
-        .db
-        .find_tenant_user(&checked.app.id, &checked.tenant.id, &user.id)
-        .await?
-        .map_or(user, |(now, _)| now);
+    signed_in_page(
+        cx,
+        checked,
+        &signed.user.face.user_id,
+        &signed.session.session_id,
+    )
+}
+
+/// The sign-in cookie naming the tenant session a sign-in at the pages started, and the way
+/// back to the authorization request.
+fn signed_in_page<S: Stores>(
+    cx: &Ctx<'_, S>,
+    checked: &Checked,
+    user: &UserId,
+    session: &SessionId,
+) -> Result<PageOutcome, Error> {
     let session = page_key(cx)?.browser_session(
         &checked.app.id,
         &checked.tenant.id,
-        &user.id,
-        &credential_of(
-            user.password_hash
-                .as_ref()
-                .map(|h| h.to_phc_string())
-                .as_deref(),
-        ),
+        user,
+        session,
         cx.now,
     )?;
     Ok(PageOutcome::SignedIn {

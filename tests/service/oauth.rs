@@ -2218,6 +2218,38 @@ fn a_new_password_signs_the_browser_out_of_the_pages() {
 }
 
 #[test]
+fn signing_the_user_out_everywhere_signs_the_browser_out_of_the_pages() {
+    let p = place();
+    let client = p.public_client();
+    let q = query(&client, &[]);
+    let cookie = p.cookie(&q, USER);
+    assert!(matches!(
+        p.authorize(&q, Some(&cookie)),
+        PageOutcome::Consent { .. }
+    ));
+    // "Sign out everywhere" (an operator revoking the user's sessions).
+    block_on(tessera::service::users::revoke_sessions(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &p.acme,
+        &p.user,
+    ))
+    .expect("revoked");
+    assert!(matches!(
+        p.authorize(&q, Some(&cookie)),
+        PageOutcome::SignIn { .. }
+    ));
+    // A new sign-in is a new session: the cookie names it, and it alone.
+    let again = p.cookie(&q, USER);
+    assert_ne!(again, cookie);
+    assert!(matches!(
+        p.authorize(&q, Some(&again)),
+        PageOutcome::Consent { .. }
+    ));
+}
+
+#[test]
 fn only_the_codes_own_client_replaying_it_revokes_the_grant() {
     let p = place();
     let client = p.public_client();
