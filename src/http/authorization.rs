@@ -126,7 +126,33 @@ fn answer(
                 csrf: &context.csrf,
                 request: &context.request,
             };
-            let body = pages::sign_in(&form, &context.client_name, error.as_deref());
+            let methods = pages::Methods {
+                password: context.password,
+                passwordless: context.passwordless,
+            };
+            let body = pages::sign_in(&form, &context.client_name, methods, error.as_deref());
+            html(status, body, &page_csp(&context))?
+        }
+        PageOutcome::Code {
+            context,
+            attempt_id,
+            email,
+            status,
+            error,
+        } => {
+            let action = action(&context);
+            let form = FormState {
+                action: &action,
+                csrf: &context.csrf,
+                request: &context.request,
+            };
+            let body = pages::code(
+                &form,
+                &context.client_name,
+                &email,
+                &attempt_id,
+                error.as_deref(),
+            );
             html(status, body, &page_csp(&context))?
         }
         PageOutcome::Consent { context, email } => {
@@ -207,6 +233,8 @@ pub async fn submit(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<R
             "email" => &mut form.email,
             "password" => &mut form.password,
             "decision" => &mut form.decision,
+            "attempt_id" => &mut form.attempt_id,
+            "code" => &mut form.code,
             _ => continue,
         };
         *slot = Some(value.into_owned());

@@ -22,14 +22,15 @@
 use super::cache::{self, OnKvFailure};
 use super::principal::{actor, audit_entry, Change};
 use super::sessions::{self, issuer};
-use super::signin;
 use super::tenancy::existing_tenant;
 use super::{edge, keyring, Ctx, Stores};
+use super::{passwordless, signin};
 use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::authz::{self, Permission, Principal, Target};
+use crate::domain::challenge::Code;
 use crate::domain::client_assertion::{ClientAssertion, ClientKeys, ASSERTION_TYPE};
 use crate::domain::email::Email;
-use crate::domain::ids::{AppId, TenantId};
+use crate::domain::ids::{AppId, ChallengeId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::oauth::{
     check_request, client_of_document, parse_scope, AuthMethod, AuthorizationCode,
@@ -42,7 +43,7 @@ use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::password::Password;
 use crate::domain::secret::{PlainSecret, SecretKind};
 use crate::domain::session::{Session, SessionId};
-use crate::domain::tenancy::{App, Tenant};
+use crate::domain::tenancy::{App, LoginMethod, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::token::{self, AccessClaims, CLIENT_TOKEN_TYPE, OAUTH_TOKEN_TYPE};
 use crate::domain::user::{UserId, UserStatus};
@@ -494,6 +495,9 @@ pub struct PageContext {
     pub csrf: String,
     /// The authorization request (the original query), carried through the forms.
     pub request: String,
+    /// The sign-in methods the page offers: the tenant's password and passwordless sign-in.
+    pub password: bool,
+    pub passwordless: bool,
 }
 
 impl std::fmt::Debug for PageContext {
@@ -513,6 +517,15 @@ pub enum PageOutcome {
     /// The sign-in page (`status` 200, or 401/403/429 after a failed attempt, with `error`).
     SignIn {
         context: PageContext,
+        status: u16,
+        error: Option<String>,
+    },
+    /// The page that asks for the code a passwordless sign-in mailed to `email` (`status` 200,
+    /// or 401/429 after a wrong code, with `error`).
+    Code {
+        context: PageContext,
+        attempt_id: String,
+        email: String,
         status: u16,
         error: Option<String>,
     },
@@ -547,6 +560,13 @@ impl std::fmt::Debug for PageOutcome {
                 .field("status", status)
                 .field("error", error)
                 .finish(),
+            PageOutcome::Code {
+                context, status, ..
+            } => f
+                .debug_struct("Code")
+                .field("context", context)
+                .field("status", status)
+                .finish_non_exhaustive(),
             PageOutcome::Consent { context, .. } => f
                 .debug_struct("Consent")
                 .field("context", context)
@@ -574,6 +594,9 @@ pub struct PageForm {
     pub email: Option<String>,
     pub password: Option<String>,
     pub decision: Option<String>,
+    /// A passwordless attempt under way, and the code its message carried.
+    pub attempt_id: Option<String>,
+    pub code: Option<String>,
 }
 
 fn refused(message: &str) -> PageOutcome {
@@ -800,6 +823,8 @@ fn context<S: Stores>(
             .collect(),
         csrf: page_key(cx)?.csrf(&checked.app.id, &checked.tenant.id, browser.csrf_cookie)?,
         request: checked.raw.clone(),
+        password: checked.tenant.allows(LoginMethod::EmailPassword),
+        passwordless: checked.tenant.allows(LoginMethod::Passwordless),
     })
 }
 
@@ -949,6 +974,8 @@ pub async fn submit<S: Stores>(
     };
     match form.step.as_deref() {
         Some("signin") => sign_in(cx, &checked, &form, browser, client_address).await,
+        Some("passwordless") => send_code(cx, &checked, &form, browser, client_address).await,
+        Some("code") => enter_code(cx, &checked, &form, browser, client_address).await,
         Some("consent") => consent(cx, &checked, &form, browser).await,
         _ => Ok(refused("This form is not one of these pages.")),
     }
@@ -996,6 +1023,128 @@ async fn sign_in<S: Stores>(
         }
         Err(other) => return Err(other),
     };
+    signed_in_page(
+        cx,
+        checked,
+        &signed.user.face.user_id,
+        &signed.session.session_id,
+    )
+}
+
+/// Passwordless sign-in, first step: a code (and a link) mailed to the address, as
+/// `/auth/passwordless/start` sends it — the same answer for every address; then the page that
+/// asks for the code.
+async fn send_code<S: Stores>(
+    cx: &Ctx<'_, S>,
+    checked: &Checked,
+    form: &PageForm,
+    browser: &Browser<'_>,
+    client_address: Option<String>,
+) -> Result<PageOutcome, Error> {
+    let again = |status: u16, error: &str| -> Result<PageOutcome, Error> {
+        Ok(PageOutcome::SignIn {
+            context: context(cx, checked, browser)?,
+            status,
+            error: Some(error.to_owned()),
+        })
+    };
+    let Some(Ok(email)) = form.email.as_deref().map(Email::parse) else {
+        return again(400, "Enter your email address.");
+    };
+    let started = passwordless::start(
+        cx,
+        &checked.app.id,
+        &checked.tenant.id,
+        email.clone(),
+        client_address,
+    )
+    .await;
+    match started {
+        Ok(started) => Ok(PageOutcome::Code {
+            context: context(cx, checked, browser)?,
+            attempt_id: started.attempt_id.to_string(),
+            email: email.as_str().to_owned(),
+            status: 200,
+            error: None,
+        }),
+        Err(Error::LoginMethodDisabled) => {
+            again(403, "Signing in with an emailed code is not enabled here.")
+        }
+        Err(Error::EmailDeliveryNotConfigured) => again(
+            503,
+            "Codes cannot be sent by email here yet. Use another way to sign in.",
+        ),
+        Err(Error::RateLimited(_)) => {
+            again(429, "Too many codes asked for. Wait a while and try again.")
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Passwordless sign-in, second step: the code of the attempt (counted like
+/// `/auth/passwordless/consume`: the fifth wrong code ends the attempt). Right, the address's
+/// user is signed in — or signed up, with its state in the tenant, when the tenant has no user
+/// of that address — and the browser goes back to the authorization request.
+async fn enter_code<S: Stores>(
+    cx: &Ctx<'_, S>,
+    checked: &Checked,
+    form: &PageForm,
+    browser: &Browser<'_>,
+    client_address: Option<String>,
+) -> Result<PageOutcome, Error> {
+    let (Some(attempt), Some(email)) = (form.attempt_id.as_deref(), form.email.as_deref()) else {
+        return Ok(refused(
+            "This form is missing its sign-in attempt. Start again.",
+        ));
+    };
+    let Ok(attempt_id) = ChallengeId::parse(attempt) else {
+        return Ok(refused(
+            "This form is missing its sign-in attempt. Start again.",
+        ));
+    };
+    let again = |status: u16, error: &str| -> Result<PageOutcome, Error> {
+        Ok(PageOutcome::Code {
+            context: context(cx, checked, browser)?,
+            attempt_id: attempt_id.to_string(),
+            email: email.to_owned(),
+            status,
+            error: Some(error.to_owned()),
+        })
+    };
+    let Some(code) = form
+        .code
+        .as_deref()
+        .map(str::trim)
+        .and_then(Code::from_client)
+    else {
+        return again(400, "Enter the 6 digits of the code.");
+    };
+    let consumed = passwordless::consume(
+        cx,
+        &checked.app.id,
+        &checked.tenant.id,
+        passwordless::Proof::Code { attempt_id, code },
+        client_address,
+    )
+    .await;
+    let consumed = match consumed {
+        Ok(consumed) => consumed,
+        Err(Error::WrongCode | Error::InvalidCode) => {
+            return again(
+                401,
+                "That code is not right, or it expired. Check it, or start again.",
+            )
+        }
+        Err(Error::RateLimited(_)) => {
+            return again(429, "Too many attempts. Wait a while and try again.")
+        }
+        Err(Error::UserSuspended) => return again(403, "This account is suspended here."),
+        Err(Error::LoginMethodDisabled) => {
+            return again(403, "Signing in with an emailed code is not enabled here.")
+        }
+        Err(other) => return Err(other),
+    };
+    let signed = consumed.signed_in;
     signed_in_page(
         cx,
         checked,

@@ -124,11 +124,14 @@ function attributes(tag: string): Record<string, string> {
 }
 
 /** The page's form: its action (absolute) and its hidden fields (csrf, request, step). */
-function form(page: Page): { action: string; fields: Record<string, string> } {
-  const tag = /<form\b[^>]*>/i.exec(page.html);
-  if (!tag) throw new Error(`${page.url}: no form in ${page.status} ${page.html.slice(0, 300)}`);
+function form(page: Page, step?: string): { action: string; fields: Record<string, string> } {
+  // The page's forms, each to its </form>; the first, or the one of `step`.
+  const forms = page.html.match(/<form\b[\s\S]*?<\/form>/gi) ?? [];
+  const html = step === undefined ? forms[0] : forms.find((f) => f.includes(`name="step" value="${step}"`));
+  const tag = html && /<form\b[^>]*>/i.exec(html);
+  if (!html || !tag) throw new Error(`${page.url}: no form${step ? ` of step ${step}` : ""} in ${page.status} ${page.html.slice(0, 300)}`);
   const fields: Record<string, string> = {};
-  for (const input of page.html.match(/<input\b[^>]*>/gi) ?? []) {
+  for (const input of html.match(/<input\b[^>]*>/gi) ?? []) {
     const a = attributes(input);
     if (a.name && a.type?.toLowerCase() === "hidden") fields[a.name] = a.value ?? "";
   }
@@ -768,6 +771,86 @@ describe("private_key_jwt clients", () => {
     expect((await client.clientCredentialsGrant(newConfig)).access_token).toBeTruthy();
     const onSecretClient = await json("PATCH", `${ADMIN}/clients/${confidential.client.client_id}`, { jwks: { keys: [rs.jwk] } }, await owner());
     expect(onSecretClient.status).toBe(400);
+  });
+});
+
+// ---------------------------------------------------------------- passwordless at the pages
+
+describe("the sign-in page of a tenant with passwordless sign-in", () => {
+  const PL = "pl";
+  const PB = base(APP, PL);
+  const LINK_BASE = "https://app.example/auth";
+  let plClient: Created;
+  beforeAll(async () => {
+    const put = await json("PUT", `/admin/apps/${APP}/tenants/${PL}`, { login_methods: ["emailpassword", "passwordless"], link_base_url: LINK_BASE }, await owner());
+    if (put.status >= 300) throw new Error(`put tenant: ${put.status} ${put.text}`);
+    const delivery = await json("PUT", `/admin/apps/${APP}/email-delivery`, { kind: "outbox" }, await owner());
+    if (delivery.status !== 200) throw new Error(`delivery: ${delivery.status} ${delivery.text}`);
+    const settings = await json("PUT", `/admin/apps/${APP}/tenants/${PL}/oauth`, SETTINGS, await owner());
+    if (settings.status !== 200) throw new Error(`settings: ${settings.status} ${settings.text}`);
+    plClient = await createClient({ name: "Code client", type: "public", redirect_uris: [LOOPBACK_REDIRECT], scopes: ["mcp:tools"] }, `/admin/apps/${APP}/tenants/${PL}`);
+  });
+
+  /** The newest outbox message to `to` (the queue is asynchronous: polled, bounded). */
+  async function mailTo(to: string): Promise<any> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const res = await json("GET", `/admin/apps/${APP}/outbox?to=${encodeURIComponent(to)}`, undefined, await owner());
+      if (res.status !== 200) throw new Error(`outbox: ${res.status} ${res.text}`);
+      if (res.body.items.length > 0) return res.body.items[0];
+      if (Date.now() > deadline) throw new Error(`no message to ${to}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it("signs a new address up with an emailed code, then consents: the flow completes and the user exists in the tenant", async () => {
+    const issuer = `${ISSUER_ORIGIN}${PB}`;
+    const config = await configFor(plClient.client.client_id, client.None(), "oauth2", issuer);
+    const flow = await authorizationRequest(config, { redirect_uri: LOOPBACK_REDIRECT, scope: "mcp:tools" });
+    const browser = new Browser();
+    const signin = await browser.get(flow.url);
+    expect(signin.status).toBe(200);
+    expect(signin.html).toContain("Email me a code");
+    const email = `coded-${Date.now()}@example.com`;
+    const start = form(signin, "passwordless");
+    const codePage = await browser.post(start.action, { ...start.fields, email });
+    expect(codePage.status, codePage.html.slice(0, 300)).toBe(200);
+    expect(codePage.headers.get("content-security-policy")).toContain("default-src 'none'");
+    const message = await mailTo(email);
+    expect(message).toMatchObject({ type: "passwordless", to: email });
+    const entry = form(codePage, "code");
+    const wrong = String((Number(message.code) + 1) % 1_000_000).padStart(6, "0");
+    const refusedCode = await browser.post(entry.action, { ...entry.fields, code: wrong });
+    expect(refusedCode.status).toBe(401);
+    expect(browser.jar.has("tessera_oauth_session")).toBe(false);
+    const signedIn = await browser.post(entry.action, { ...entry.fields, code: message.code });
+    expect(signedIn.status).toBe(303);
+    expect(browser.jar.has("tessera_oauth_session")).toBe(true);
+    const consent = await browser.get(new URL(signedIn.location!, signedIn.url));
+    expect(consent.status).toBe(200);
+    expect(consent.html).toContain(email);
+    const decision = form(consent, "consent");
+    const back = await browser.post(decision.action, { ...decision.fields, decision: "approve" });
+    expect(back.status).toBe(302);
+    const tokens = await client.authorizationCodeGrant(config, new URL(back.location!), { pkceCodeVerifier: flow.verifier, expectedState: flow.state });
+    const plKey = await apiKey(APP, PL);
+    const found = await introspect(APP, PL, plKey, tokens.access_token);
+    expect(found).toMatchObject({ active: true, client_id: plClient.client.client_id, status: "active", plan_tier: "free" });
+    // The user exists in the tenant now, signed up by its emailed code.
+    const users = await json("GET", `/admin/apps/${APP}/tenants/${PL}/users?email=${encodeURIComponent(email)}`, undefined, await owner());
+    expect(users.status, users.text).toBe(200);
+    expect(users.body.items.map((u: any) => u.email)).toEqual([email]);
+  });
+
+  it("is not offered where the tenant has no passwordless sign-in, and a posted step is refused", async () => {
+    const config = await publicConfig();
+    const flow = await authorizationRequest(config, publicParams);
+    const browser = new Browser();
+    const signin = await browser.get(flow.url);
+    expect(signin.html).not.toContain("Email me a code");
+    const { action, fields } = form(signin, "signin");
+    const refusedStart = await browser.post(action, { ...fields, step: "passwordless", email: "someone@example.com" });
+    expect(refusedStart.status).toBe(403);
   });
 });
 

@@ -26,7 +26,7 @@ use tessera::service::oauth::{
 };
 use tessera::service::{operators, principal, sessions};
 use tessera::store::{
-    OAuthStore, OutboundRequest, OutboundResponse, ProviderHttp, SignatureVerifier,
+    OAuthStore, OutboundRequest, OutboundResponse, ProviderHttp, SignatureVerifier, UserStore,
 };
 
 /// RFC 7636's example verifier and its S256 challenge.
@@ -240,6 +240,7 @@ impl Place {
                 email: Some(who.to_owned()),
                 password: Some(secret.to_owned()),
                 decision: None,
+                ..PageForm::default()
             },
             CSRF_COOKIE,
             None,
@@ -1231,6 +1232,7 @@ fn a_form_without_this_browsers_csrf_token_does_nothing() {
             email: Some(USER.to_owned()),
             password: Some(PASSWORD.to_owned()),
             decision: None,
+            ..PageForm::default()
         },
         CSRF_COOKIE,
         None,
@@ -2517,6 +2519,7 @@ fn a_client_described_by_its_metadata_document_completes_the_code_flow() {
             email: Some(USER.to_owned()),
             password: Some(PASSWORD.to_owned()),
             decision: None,
+            ..PageForm::default()
         },
         None,
     ) else {
@@ -3179,4 +3182,159 @@ fn an_assertion_is_refused_when_its_one_use_cannot_be_written_and_stays_usable()
     p.w.db.faults().heal();
     p.token(with_assertion(&assertion))
         .expect("nothing was remembered: the same assertion works once D1 is back");
+}
+
+// ------------------------------------------------------------------ passwordless at the pages
+
+impl Place {
+    /// The tenant offers passwordless sign-in too, and the app delivers to its outbox.
+    fn with_passwordless(self) -> Self {
+        self.w.mail_tenant(&self.owner, &self.shop, "acme");
+        self.w.set_delivery(
+            &self.owner,
+            &self.shop,
+            tessera::service::email::DeliveryRequest::Outbox,
+        );
+        self
+    }
+
+    /// Posts `step` of the pages with `fields`, with the page's CSRF token.
+    fn step(&self, query: &str, step: &str, fields: PageForm) -> PageOutcome {
+        let context = sign_in_page(self.authorize(query, None));
+        self.submit(
+            PageForm {
+                step: Some(step.to_owned()),
+                csrf: Some(context.csrf),
+                request: Some(query.to_owned()),
+                ..fields
+            },
+            CSRF_COOKIE,
+            None,
+        )
+    }
+}
+
+fn code_page(outcome: PageOutcome) -> (PageContext, String, u16) {
+    match outcome {
+        PageOutcome::Code {
+            context,
+            attempt_id,
+            status,
+            ..
+        } => (context, attempt_id, status),
+        other => panic!("not the code page: {other:?}"),
+    }
+}
+
+#[test]
+fn a_browser_signs_in_with_an_emailed_code_and_a_new_address_gets_its_state_in_the_tenant() {
+    let p = place().with_passwordless();
+    let client = p.public_client();
+    let q = query(&client, &[]);
+    let page = sign_in_page(p.authorize(&q, None));
+    assert!(page.password && page.passwordless, "both methods offered");
+    let newcomer = "newcomer@example.com";
+    let sent = p.step(
+        &q,
+        "passwordless",
+        PageForm {
+            email: Some(newcomer.to_owned()),
+            ..PageForm::default()
+        },
+    );
+    let (_, attempt, status) = code_page(sent);
+    assert_eq!(status, 200);
+    let code = p.w.last_message(&p.shop, newcomer).code.expect("a code");
+    let with = |code: &str| {
+        p.step(
+            &q,
+            "code",
+            PageForm {
+                email: Some(newcomer.to_owned()),
+                attempt_id: Some(attempt.clone()),
+                code: Some(code.to_owned()),
+                ..PageForm::default()
+            },
+        )
+    };
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let (_, again, status) = code_page(with(&wrong));
+    assert_eq!(
+        (status, again.as_str()),
+        (401, attempt.as_str()),
+        "asked again"
+    );
+    assert_eq!(code_page(with("12x456")).2, 400);
+    let PageOutcome::SignedIn { session, location } = with(&code) else {
+        panic!("not signed in");
+    };
+    assert!(location.ends_with(&format!("/oauth/authorize?{q}")));
+    assert_eq!(error_code_of(with(&code)), 401, "a code works once");
+    let PageOutcome::Consent { email, .. } = p.authorize(&q, Some(&session)) else {
+        panic!("not the consent page");
+    };
+    assert_eq!(email, newcomer);
+    let approved = to_client(p.decide(&q, &session, "approve"));
+    let tokens = p.exchange(&client, &approved["code"]).expect("exchanged");
+    // The new address is a user of the tenant now, with its state: active, free plan.
+    let Introspection::Active(found) = p.introspect(&tokens.access_token) else {
+        panic!("inactive");
+    };
+    assert_eq!(
+        found.flags.status,
+        tessera::domain::user::UserStatus::Active
+    );
+    assert_eq!(found.flags.plan_tier.as_str(), "free");
+    let (_, face) = block_on(p.w.db.find_tenant_user_by_email(
+        &p.shop,
+        &p.acme,
+        &tessera::domain::email::Email::parse(newcomer).unwrap(),
+    ))
+    .unwrap()
+    .expect("its state in the tenant");
+    assert_eq!(found.token.claims.sub, face.user_id.to_string());
+}
+
+fn error_code_of(outcome: PageOutcome) -> u16 {
+    match outcome {
+        PageOutcome::Code { status, .. } | PageOutcome::SignIn { status, .. } => status,
+        other => panic!("not a page with an error: {other:?}"),
+    }
+}
+
+#[test]
+fn a_tenant_without_passwordless_sends_no_code_from_the_pages() {
+    let p = place();
+    let client = p.public_client();
+    let q = query(&client, &[]);
+    let page = sign_in_page(p.authorize(&q, None));
+    assert!(page.password && !page.passwordless);
+    let refused = p.step(
+        &q,
+        "passwordless",
+        PageForm {
+            email: Some(USER.to_owned()),
+            ..PageForm::default()
+        },
+    );
+    assert!(
+        matches!(refused, PageOutcome::SignIn { status: 403, .. }),
+        "{refused:?}"
+    );
+    assert_eq!(p.w.outbox_len(&p.shop), 0);
+    // A forged code step names no attempt of this tenant.
+    let forged = p.step(
+        &q,
+        "code",
+        PageForm {
+            email: Some(USER.to_owned()),
+            attempt_id: Some("not-an-attempt".to_owned()),
+            code: Some("123456".to_owned()),
+            ..PageForm::default()
+        },
+    );
+    assert!(
+        matches!(forged, PageOutcome::Refused { status: 400, .. }),
+        "{forged:?}"
+    );
 }
