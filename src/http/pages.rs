@@ -30,10 +30,10 @@ pub fn style_hash() -> String {
 }
 
 /// The Content-Security-Policy of a page whose forms post to `issuer_origin` and may end in a
-/// redirect to `redirect_origin`.
-pub fn content_security_policy(issuer_origin: &str, redirect_origin: Option<&str>) -> String {
+/// redirect to one of `others` (the client's redirect origin, the tenant's providers').
+pub fn content_security_policy(issuer_origin: &str, others: &[&str]) -> String {
     let mut form_action = format!("'self' {}", source(issuer_origin));
-    if let Some(origin) = redirect_origin {
+    for origin in others {
         form_action.push(' ');
         form_action.push_str(&source(origin));
     }
@@ -107,9 +107,11 @@ fn hidden(form: &FormState<'_>, step: &str) -> String {
 
 /// The sign-in methods a tenant's sign-in page offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Methods {
+pub struct Methods<'a> {
     pub password: bool,
     pub passwordless: bool,
+    /// The tenant's identity providers, by id.
+    pub providers: &'a [String],
 }
 
 fn alert(error: Option<&str>) -> String {
@@ -123,7 +125,7 @@ fn alert(error: Option<&str>) -> String {
 pub fn sign_in(
     form: &FormState<'_>,
     client_name: &str,
-    methods: Methods,
+    methods: Methods<'_>,
     error: Option<&str>,
 ) -> String {
     let password = if methods.password {
@@ -156,13 +158,38 @@ pub fn sign_in(
     } else {
         String::new()
     };
-    let none = if methods.password || methods.passwordless {
+    let providers = if methods.providers.is_empty() {
+        String::new()
+    } else {
+        let buttons: String = methods
+            .providers
+            .iter()
+            .map(|id| {
+                format!(
+                    "<button type=\"submit\" name=\"provider\" value=\"{id}\" \
+                     class=\"secondary\">Continue with {id}</button>",
+                    id = escape(id)
+                )
+            })
+            .collect();
+        format!(
+            "{rule}<form method=\"post\" action=\"{action}\">{hidden}{buttons}</form>",
+            rule = if methods.password || methods.passwordless {
+                "<hr>"
+            } else {
+                ""
+            },
+            action = escape(form.action),
+            hidden = hidden(form, "thirdparty"),
+        )
+    };
+    let none = if methods.password || methods.passwordless || !methods.providers.is_empty() {
         ""
     } else {
         "<p>This service offers no way to sign in on this page.</p>"
     };
     let body = format!(
-        "<h1>Sign in</h1><p class=\"muted\">to continue to {client}</p>{error}{password}{passwordless}{none}",
+        "<h1>Sign in</h1><p class=\"muted\">to continue to {client}</p>{error}{password}{passwordless}{providers}{none}",
         client = escape(client_name),
         error = alert(error),
     );
@@ -290,12 +317,15 @@ mod tests {
         assert!(page.contains("state=&lt;s&gt;"));
         assert!(page.contains("Use &quot;tools&quot; &amp; &lt;more&gt;"));
         assert!(page.contains("https://mcp.example/&lt;x&gt;"));
+        let hostile = ["<img>\"".to_owned()];
         let both = Methods {
             password: true,
             passwordless: true,
+            providers: &hostile,
         };
         let page = sign_in(&form(), "x", both, Some("<b>no</b>"));
         assert!(page.contains("&lt;b&gt;no&lt;/b&gt;"));
+        assert!(!page.contains("<img>") && page.contains("value=\"&lt;img&gt;&quot;\""));
         let page = code(&form(), "<i>c</i>", "a\"b@example.com", "<id>", Some("<e>"));
         assert!(!page.contains("<i>") && !page.contains("<id>") && !page.contains("<e>"));
         assert!(page.contains("value=\"a&quot;b@example.com\""));
@@ -304,6 +334,7 @@ mod tests {
 
     #[test]
     fn the_sign_in_page_offers_exactly_the_tenants_methods() {
+        let google = ["google".to_owned()];
         let only = |password, passwordless| {
             sign_in(
                 &form(),
@@ -311,6 +342,7 @@ mod tests {
                 Methods {
                     password,
                     passwordless,
+                    providers: &[],
                 },
                 None,
             )
@@ -326,17 +358,42 @@ mod tests {
         assert!(!code.contains("value=\"signin\"") && code.contains("value=\"passwordless\""));
         assert!(!code.contains("type=\"password\""));
         assert!(only(false, false).contains("no way to sign in"));
+        let providers = sign_in(
+            &form(),
+            "x",
+            Methods {
+                password: false,
+                passwordless: false,
+                providers: &google,
+            },
+            None,
+        );
+        assert!(providers.contains("value=\"thirdparty\""));
+        assert!(providers.contains("name=\"provider\" value=\"google\""));
+        assert!(!providers.contains("no way to sign in"));
+        assert!(
+            !both.contains("value=\"thirdparty\""),
+            "no providers, no form"
+        );
     }
 
     #[test]
     fn the_policy_allows_the_style_by_hash_and_forms_to_issuer_and_client_only() {
-        let csp = content_security_policy("https://t.example", Some("https://app.example:8443"));
+        let csp = content_security_policy(
+            "https://t.example",
+            &["https://app.example:8443", "https://idp.example"],
+        );
         assert!(csp.contains("default-src 'none'"));
         assert!(csp.contains(&style_hash()));
-        assert!(csp.contains("form-action 'self' https://t.example https://app.example:8443;"));
+        assert!(csp.contains(
+            "form-action 'self' https://t.example https://app.example:8443 https://idp.example;"
+        ));
         assert!(csp.contains("frame-ancestors 'none'"));
         assert!(!csp.contains("unsafe"));
-        let hostile = content_security_policy("https://t.example", Some("https://a; script-src *"));
+        let hostile = content_security_policy(
+            "https://t.example",
+            &["https://a; script-src *", "https://idp.example"],
+        );
         assert_eq!(hostile.matches(';').count(), csp.matches(';').count());
         assert!(!hostile.contains(' ') || !hostile.contains("script-src *"));
     }

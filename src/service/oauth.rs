@@ -12,6 +12,10 @@
 //! app's keys; they live at most as long as the app's own access tokens (which is what key
 //! retention and the wait of a user deletion are sized by).
 //!
+//! The sign-in page offers the tenant's login methods: password, a code by email, and its
+//! identity providers (a flow that returns to `{issuer}/oauth/callback` and completes only in
+//! the browser whose `tessera_oauth_flow` cookie holds its state).
+//!
 //! The pages keep two cookies in the browser, both scoped to the tenant's `/oauth/` path: a
 //! random CSRF cookie whose MAC every form carries, and a signed sign-in cookie for
 //! `BROWSER_SESSION_TTL_SECONDS` naming the user and the tenant session the sign-in started (a
@@ -24,14 +28,15 @@ use super::principal::{actor, audit_entry, Change};
 use super::sessions::{self, issuer};
 use super::tenancy::existing_tenant;
 use super::{edge, keyring, Ctx, Stores};
-use super::{passwordless, signin};
+use super::{passwordless, signin, thirdparty};
 use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::authz::{self, Permission, Principal, Target};
 use crate::domain::challenge::Code;
 use crate::domain::client_assertion::{ClientAssertion, ClientKeys, ASSERTION_TYPE};
 use crate::domain::email::Email;
-use crate::domain::ids::{AppId, ChallengeId, TenantId};
+use crate::domain::ids::{AppId, ChallengeId, ProviderId, TenantId};
 use crate::domain::keys::KeyOwner;
+use crate::domain::links::WebUrl;
 use crate::domain::oauth::{
     check_request, client_of_document, parse_scope, AuthMethod, AuthorizationCode,
     AuthorizationRequest, Client, ClientId, ClientKey, ClientSpec, ClientStatus, ClientTokens,
@@ -41,6 +46,7 @@ use crate::domain::oauth::{
 };
 use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::password::Password;
+use crate::domain::secret::secrets_match;
 use crate::domain::secret::{PlainSecret, SecretKind};
 use crate::domain::session::{Session, SessionId};
 use crate::domain::tenancy::{App, LoginMethod, Tenant};
@@ -50,7 +56,7 @@ use crate::domain::user::{UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{
     EdgeStore, Federation, OAuthStore, OutboundLimits, OutboundMethod, OutboundRequest,
-    ProviderHttp, SessionStore, UserStore,
+    ProviderHttp, SessionStore, ThirdPartyStore, UserStore,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
@@ -495,9 +501,12 @@ pub struct PageContext {
     pub csrf: String,
     /// The authorization request (the original query), carried through the forms.
     pub request: String,
-    /// The sign-in methods the page offers: the tenant's password and passwordless sign-in.
+    /// The sign-in methods the page offers: the tenant's password and passwordless sign-in,
+    /// and its identity providers (by id) with the origins their sign-in goes to.
     pub password: bool,
     pub passwordless: bool,
+    pub providers: Vec<String>,
+    pub provider_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for PageContext {
@@ -533,8 +542,12 @@ pub enum PageOutcome {
     Consent { context: PageContext, email: String },
     /// `302` to the client: a code, or an RFC 6749 error.
     ToClient(String),
-    /// `303` back to the authorization request, now with the sign-in cookie `session`.
+    /// `303` back to the authorization request, now with the sign-in cookie `session` (and
+    /// the cookie of a finished third-party sign-in cleared).
     SignedIn { location: String, session: String },
+    /// `303` to an identity provider's authorization endpoint, with the cookie that carries
+    /// the third-party sign-in under way (`flow`: provider, state, authorization request).
+    ToProvider { location: String, flow: String },
     /// An HTML error page with `status`; never a redirect.
     Refused { status: u16, message: String },
 }
@@ -576,6 +589,10 @@ impl std::fmt::Debug for PageOutcome {
                 write!(f, "ToClient({at}?<redacted>)")
             }
             PageOutcome::SignedIn { .. } => f.write_str("SignedIn(<redacted>)"),
+            PageOutcome::ToProvider { location, .. } => {
+                let at = location.split('?').next().unwrap_or("");
+                write!(f, "ToProvider({at}?<redacted>)")
+            }
             PageOutcome::Refused { status, message } => f
                 .debug_struct("Refused")
                 .field("status", status)
@@ -597,6 +614,8 @@ pub struct PageForm {
     /// A passwordless attempt under way, and the code its message carried.
     pub attempt_id: Option<String>,
     pub code: Option<String>,
+    /// The identity provider of a third-party sign-in.
+    pub provider: Option<String>,
 }
 
 fn refused(message: &str) -> PageOutcome {
@@ -638,7 +657,19 @@ struct Checked {
     issuer: String,
     request: ValidRequest,
     raw: String,
+    /// The tenant's identity providers the sign-in page offers (where it allows third-party
+    /// sign-in): each id and the origin of its authorization endpoint.
+    providers: Vec<(ProviderId, String)>,
 }
+
+/// Most providers the sign-in page lists.
+const MAX_PAGE_PROVIDERS: usize = 20;
+/// Longest authorization request a third-party sign-in at the pages carries to the provider
+/// and back (in a cookie).
+const MAX_CARRIED_REQUEST_BYTES: usize = 2048;
+/// How long the browser keeps a third-party sign-in of the pages under way (the flow's own
+/// lifetime bounds it too).
+pub const FLOW_COOKIE_TTL_SECONDS: i64 = 600;
 
 async fn check<S: Stores>(
     cx: &Ctx<'_, S>,
@@ -682,6 +713,16 @@ async fn check<S: Stores>(
         };
         return Ok(Err(error_redirect(problem, &issuer)));
     }
+    let providers = if tenant.allows(LoginMethod::ThirdParty) {
+        cx.db
+            .list_providers(app_id, tenant_id, None, MAX_PAGE_PROVIDERS)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.endpoints.authorization_endpoint.origin()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Ok(Checked {
         app,
         tenant,
@@ -689,6 +730,7 @@ async fn check<S: Stores>(
         issuer,
         request: valid,
         raw: raw.to_owned(),
+        providers,
     }))
 }
 
@@ -825,6 +867,18 @@ fn context<S: Stores>(
         request: checked.raw.clone(),
         password: checked.tenant.allows(LoginMethod::EmailPassword),
         passwordless: checked.tenant.allows(LoginMethod::Passwordless),
+        providers: checked
+            .providers
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect(),
+        provider_origins: {
+            let mut origins: Vec<String> =
+                checked.providers.iter().map(|(_, o)| o.clone()).collect();
+            origins.sort();
+            origins.dedup();
+            origins
+        },
     })
 }
 
@@ -976,6 +1030,7 @@ pub async fn submit<S: Stores>(
         Some("signin") => sign_in(cx, &checked, &form, browser, client_address).await,
         Some("passwordless") => send_code(cx, &checked, &form, browser, client_address).await,
         Some("code") => enter_code(cx, &checked, &form, browser, client_address).await,
+        Some("thirdparty") => to_provider(cx, &checked, &form, browser, client_address).await,
         Some("consent") => consent(cx, &checked, &form, browser).await,
         _ => Ok(refused("This form is not one of these pages.")),
     }
@@ -1148,6 +1203,188 @@ async fn enter_code<S: Stores>(
     signed_in_page(
         cx,
         checked,
+        &signed.user.face.user_id,
+        &signed.session.session_id,
+    )
+}
+
+/// The issuer's callback of third-party sign-ins at the pages.
+fn pages_callback(checked: &Checked) -> Result<WebUrl, Error> {
+    WebUrl::parse_redirect_uri(&format!("{}/oauth/callback", checked.issuer))
+}
+
+/// Third-party sign-in, first step: a flow of the tenant's provider that returns to the
+/// issuer's `/oauth/callback` (counted like `/auth/thirdparty/{provider}/start`), and the
+/// browser sent to the provider holding a cookie with the provider, the flow's state and the
+/// authorization request — the callback takes only a state this browser holds, so no one can
+/// sign another browser in with their own account at the provider (login CSRF).
+async fn to_provider<S: Stores>(
+    cx: &Ctx<'_, S>,
+    checked: &Checked,
+    form: &PageForm,
+    browser: &Browser<'_>,
+    client_address: Option<String>,
+) -> Result<PageOutcome, Error> {
+    let again = |status: u16, error: &str| -> Result<PageOutcome, Error> {
+        Ok(PageOutcome::SignIn {
+            context: context(cx, checked, browser)?,
+            status,
+            error: Some(error.to_owned()),
+        })
+    };
+    let provider = form
+        .provider
+        .as_deref()
+        .and_then(|p| ProviderId::parse(p).ok())
+        .filter(|p| checked.providers.iter().any(|(id, _)| id == p));
+    let Some(provider) = provider else {
+        return again(400, "Choose one of the ways to sign in on this page.");
+    };
+    if checked.raw.len() > MAX_CARRIED_REQUEST_BYTES {
+        return again(
+            400,
+            "This request is too long to sign in with another service.",
+        );
+    }
+    let started = thirdparty::start_at_pages(
+        cx,
+        (&checked.app, &checked.tenant),
+        &provider,
+        pages_callback(checked)?,
+        client_address.as_deref(),
+    )
+    .await;
+    let started = match started {
+        Ok(started) => started,
+        Err(Error::LoginMethodDisabled) => {
+            return again(403, "Signing in with another service is not enabled here.")
+        }
+        Err(Error::RateLimited(_)) => {
+            return again(429, "Too many attempts. Wait a while and try again.")
+        }
+        Err(Error::NotFound(_)) => {
+            return again(400, "Choose one of the ways to sign in on this page.")
+        }
+        Err(other) => return Err(other),
+    };
+    Ok(PageOutcome::ToProvider {
+        location: started.authorization_url,
+        flow: format!(
+            "{provider}.{}.{}",
+            started.state.expose(),
+            B64URL.encode(checked.raw.as_bytes())
+        ),
+    })
+}
+
+/// What a provider's answer at `{issuer}/oauth/callback` brings back.
+#[derive(Default)]
+pub struct ProviderAnswer {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// The provider's own error (the person refused, or the provider failed).
+    pub error: Option<String>,
+}
+
+impl std::fmt::Debug for ProviderAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderAnswer")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `GET {issuer}/oauth/callback`: a third-party sign-in of the pages comes back. The state must
+/// be the one this browser's flow cookie holds (else an HTML `400`, nothing consumed); the
+/// authorization request the cookie carries is checked again; then the flow completes as
+/// `/auth/thirdparty/{provider}/callback` would — sign-in, sign-up (the user's state in the
+/// tenant created), or link — and the browser goes back to the authorization request signed in.
+pub async fn provider_callback<S: Stores>(
+    cx: &Ctx<'_, S>,
+    net: &impl Federation,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    answer: ProviderAnswer,
+    browser: &Browser<'_>,
+    flow_cookie: Option<&str>,
+    client_address: Option<String>,
+) -> Result<PageOutcome, Error> {
+    let stray = || {
+        Ok(PageOutcome::Refused {
+            status: 400,
+            message: "This sign-in did not start in this browser, or it is over. Go back to the application and start again.".to_owned(),
+        })
+    };
+    let Some((provider, state, raw)) = flow_cookie.and_then(|c| {
+        let mut parts = c.splitn(3, '.');
+        let (provider, state, request) = (parts.next()?, parts.next()?, parts.next()?);
+        let raw = String::from_utf8(B64URL.decode(request).ok()?).ok()?;
+        Some((ProviderId::parse(provider).ok()?, state.to_owned(), raw))
+    }) else {
+        return stray();
+    };
+    let presented = answer.state.as_deref().unwrap_or("");
+    if presented.is_empty() || !secrets_match(presented, &state) {
+        return stray();
+    }
+    let checked = match check(cx, net, app_id, tenant_id, &raw).await? {
+        Ok(checked) => checked,
+        Err(outcome) => return Ok(outcome),
+    };
+    let again = |status: u16, error: &str| -> Result<PageOutcome, Error> {
+        Ok(PageOutcome::SignIn {
+            context: context(cx, &checked, browser)?,
+            status,
+            error: Some(error.to_owned()),
+        })
+    };
+    let Some(code) = answer.code.as_deref().filter(|_| answer.error.is_none()) else {
+        return again(
+            400,
+            "The other service did not sign you in. Try again, or another way.",
+        );
+    };
+    let done = thirdparty::callback(
+        cx,
+        net,
+        (app_id, tenant_id, &provider),
+        code,
+        &state,
+        client_address,
+        Some(&pages_callback(&checked)?),
+    )
+    .await;
+    let consumed = match done {
+        Ok(consumed) => consumed,
+        Err(Error::InvalidCode) => return stray(),
+        Err(Error::ProviderError(_)) => {
+            return again(
+                502,
+                "The other service could not sign you in. Try again later, or another way.",
+            )
+        }
+        Err(Error::EmailTaken) => {
+            return again(
+                409,
+                "An account with this email exists here. Sign in with it first.",
+            )
+        }
+        Err(Error::EmailNotVerified) => {
+            return again(403, "The other service did not confirm your email address.")
+        }
+        Err(Error::UserSuspended) => return again(403, "This account is suspended here."),
+        Err(Error::LoginMethodDisabled) => {
+            return again(403, "Signing in with another service is not enabled here.")
+        }
+        Err(Error::RateLimited(_)) => {
+            return again(429, "Too many attempts. Wait a while and try again.")
+        }
+        Err(other) => return Err(other),
+    };
+    let signed = consumed.signed_in;
+    signed_in_page(
+        cx,
+        &checked,
         &signed.user.face.user_id,
         &signed.session.session_id,
     )

@@ -13,10 +13,11 @@
 // requests: `Browser` keeps the cookies itself (they are `Secure`; the dispatched requests
 // are not https, so no cookie store would send them back) and reads the forms' hidden fields
 // with a regex.
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as client from "openid-client";
 import { useWorker, json, rawFetch, ISSUER_ORIGIN } from "./harness";
 import { owner, createApp, putTenant, apiKey, base, bearer, decode, introspect, activeMember, PASSWORD } from "./support";
+import { startOidcProvider, browse, type OidcProvider, CLIENT_ID as IDP_CLIENT_ID, CLIENT_SECRET as IDP_CLIENT_SECRET } from "./idp";
 
 useWorker();
 
@@ -851,6 +852,68 @@ describe("the sign-in page of a tenant with passwordless sign-in", () => {
     const { action, fields } = form(signin, "signin");
     const refusedStart = await browser.post(action, { ...fields, step: "passwordless", email: "someone@example.com" });
     expect(refusedStart.status).toBe(403);
+  });
+});
+
+// ---------------------------------------------------------------- third-party sign-in at the pages
+
+describe("the sign-in page of a tenant with an identity provider", () => {
+  const TP = "tpp";
+  const TB = base(APP, TP);
+  const TISSUER = `${ISSUER_ORIGIN}${TB}`;
+  const CALLBACK = `${TISSUER}/oauth/callback`;
+  let idp: OidcProvider;
+  let tpClient: Created;
+  beforeAll(async () => {
+    idp = await startOidcProvider([CALLBACK]);
+    const put = await json("PUT", `/admin/apps/${APP}/tenants/${TP}`, { login_methods: ["emailpassword", "thirdparty"] }, await owner());
+    if (put.status >= 300) throw new Error(`put tenant: ${put.status} ${put.text}`);
+    const provider = await json("PUT", `/admin/apps/${APP}/tenants/${TP}/providers/idp`, { kind: "oidc", issuer: idp.issuer, client_id: IDP_CLIENT_ID, client_secret: IDP_CLIENT_SECRET }, await owner());
+    if (provider.status !== 201) throw new Error(`provider: ${provider.status} ${provider.text}`);
+    const settings = await json("PUT", `/admin/apps/${APP}/tenants/${TP}/oauth`, SETTINGS, await owner());
+    if (settings.status !== 200) throw new Error(`settings: ${settings.status} ${settings.text}`);
+    tpClient = await createClient({ name: "Federated client", type: "public", redirect_uris: [LOOPBACK_REDIRECT], scopes: ["mcp:tools"] }, `/admin/apps/${APP}/tenants/${TP}`);
+  });
+  afterAll(async () => {
+    await idp?.stop();
+  });
+
+  it("signs a new person up through the provider and back to consent; the client gets tokens of that user", async () => {
+    const config = await configFor(tpClient.client.client_id, client.None(), "oauth2", TISSUER);
+    const flow = await authorizationRequest(config, { redirect_uri: LOOPBACK_REDIRECT, scope: "mcp:tools" });
+    const browser = new Browser();
+    const signin = await browser.get(flow.url);
+    expect(signin.status).toBe(200);
+    expect(signin.html).toContain("Continue with idp");
+    expect(signin.headers.get("content-security-policy")).toContain(new URL(idp.issuer).origin);
+    const choice = form(signin, "thirdparty");
+    const away = await browser.post(choice.action, { ...choice.fields, provider: "idp" });
+    expect(away.status, away.html.slice(0, 300)).toBe(303);
+    expect(away.location!.startsWith(`${idp.issuer}/`)).toBe(true);
+    expect(browser.jar.has("tessera_oauth_flow")).toBe(true);
+    const who = `fed-${Date.now()}`;
+    idp.accounts.set(who, { email: `${who}@example.com`, email_verified: true });
+    idp.loginAs(who);
+    const back = await browse(away.location!, CALLBACK);
+    // Another browser (no flow cookie) cannot use what the provider handed back.
+    const stranger = await new Browser().get(`${CALLBACK}?code=${encodeURIComponent(back.code)}&state=${encodeURIComponent(back.state)}`);
+    expect(stranger.status).toBe(400);
+    expect(stranger.location).toBeNull();
+    const signedIn = await browser.get(`${CALLBACK}?code=${encodeURIComponent(back.code)}&state=${encodeURIComponent(back.state)}`);
+    expect(signedIn.status, signedIn.html.slice(0, 300)).toBe(303);
+    expect(browser.jar.has("tessera_oauth_session")).toBe(true);
+    expect(browser.jar.has("tessera_oauth_flow"), "the flow cookie is cleared").toBe(false);
+    const consent = await browser.get(new URL(signedIn.location!, signedIn.url));
+    expect(consent.html).toContain(`${who}@example.com`);
+    const decision = form(consent, "consent");
+    const toClient = await browser.post(decision.action, { ...decision.fields, decision: "approve" });
+    expect(toClient.status).toBe(302);
+    const tokens = await client.authorizationCodeGrant(config, new URL(toClient.location!), { pkceCodeVerifier: flow.verifier, expectedState: flow.state });
+    const found = await introspect(APP, TP, await apiKey(APP, TP), tokens.access_token);
+    expect(found).toMatchObject({ active: true, client_id: tpClient.client.client_id, status: "active" });
+    // Replayed, the provider's answer signs nobody in.
+    const replay = await browser.get(`${CALLBACK}?code=${encodeURIComponent(back.code)}&state=${encodeURIComponent(back.state)}`);
+    expect(replay.status).toBe(400);
   });
 });
 
