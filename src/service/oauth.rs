@@ -1232,11 +1232,12 @@ async fn to_provider<S: Stores>(
             error: Some(error.to_owned()),
         })
     };
+    // Any provider of the tenant (the page lists the first `MAX_PAGE_PROVIDERS`); an unknown
+    // one is the start's `404`, answered below.
     let provider = form
         .provider
         .as_deref()
-        .and_then(|p| ProviderId::parse(p).ok())
-        .filter(|p| checked.providers.iter().any(|(id, _)| id == p));
+        .and_then(|p| ProviderId::parse(p).ok());
     let Some(provider) = provider else {
         return again(400, "Choose one of the ways to sign in on this page.");
     };

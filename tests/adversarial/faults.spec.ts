@@ -37,7 +37,7 @@ import { startWorker, ROOT_TOKEN, CLOCK_HEADER, type Faults, type JsonResponse, 
 import {
   tokenAt,
   authorizationRequest, basic, buildWorld, clientToken, codeExchange, codeOf, emailedOne, formOf, lastMessage, makeClient, manual, oauthCode,
-  oauthGrant, pageCookies, pageSignIn, pkce, signWebhook, thirdPartyFlow, tokenRequest, CONFIDENTIAL_CLIENT, FORM, OAUTH_REDIRECT, OAUTH_SETTINGS, PASSWORD,
+  oauthGrant, pageCookies, pageSignIn, pagesThirdPartyFlow, pkce, signWebhook, thirdPartyFlow, tokenRequest, CONFIDENTIAL_CLIENT, FORM, OAUTH_REDIRECT, OAUTH_SETTINGS, PASSWORD,
   PROVIDER_BODY, type World,
 } from "./fixture";
 import { startGithub, type Github } from "../e2e/idp";
@@ -134,6 +134,7 @@ const labelOf = (op: Operation, shape: string) => (shape ? `${op.id} [${shape}]`
  */
 function succeeded(op: Operation, shape: string, res: JsonResponse): boolean {
   if (op.id === "authorize" || op.id === "authorizeSubmit") return codeOf(res) !== null || (shape === "signin" && res.status === 303);
+  if (op.id === "authorizeCallback") return res.status === 303 && (res.headers.get("location") ?? "").includes("/oauth/authorize?");
   if (shape === "code replay") return res.status === 400 && res.body?.error === "invalid_grant";
   return res.status >= 200 && res.status < 300;
 }
@@ -346,6 +347,14 @@ async function prepare(op: Operation, variant: Variant, shape: string): Promise<
       req.body = await thirdPartyFlow(w, github, XA.base, place.providerId, { ...clock(), ...client() });
       break;
     }
+    case "authorizeCallback": {
+      // A third-party sign-in of the pages, come back from the provider to this browser.
+      const provider = (await must(j("PUT", `/admin/apps/${XA.app}/tenants/${XA.tenant}/providers/${fresh()}`, PROVIDER_BODY(github.url), owned), "provider")).provider.id;
+      const flow = await pagesThirdPartyFlow(w, github, world.csrf, XA.base, place.oauth.request, provider, { ...clock(), ...client() });
+      req.path = `${XA.base}/oauth/callback?${flow.query}`;
+      req.headers = { ...req.headers, cookie: flow.cookie };
+      break;
+    }
   }
   if (signedUp) req.headers = { ...req.headers, ...bearer(signedUp) };
   else if (op.schemes.includes("rootToken")) req.headers = { ...req.headers, ...bearer(ROOT_TOKEN) };
@@ -448,7 +457,7 @@ const ANY_ANSWER_MAY_CHANGE = new Set(["signin_failures", "email_send_counts", "
  * callback's state is single use: it is consumed before anything else, so a failure after
  * that cannot be replayed with the same state (the user starts again at `start`).
  */
-const MAY_CHANGE_ON_ERROR: Record<string, string[]> = { thirdPartyCallback: ["thirdparty_flows"] };
+const MAY_CHANGE_ON_ERROR: Record<string, string[]> = { thirdPartyCallback: ["thirdparty_flows"], authorizeCallback: ["thirdparty_flows"] };
 
 /** One run of the every-minute cron trigger (`edge::sweep`), at the sweep's clock. */
 async function sweepKv() {

@@ -22,7 +22,7 @@
 // Used by the schemathesis run (which reads it as JSON), the tenant matrix, the fault sweep and
 // the races. Everything is made through the HTTP API, as a client would.
 import { createHash, randomBytes } from "node:crypto";
-import { ROOT_TOKEN, type JsonResponse, type TestWorker } from "../e2e/harness";
+import { ISSUER_ORIGIN, ROOT_TOKEN, type JsonResponse, type TestWorker } from "../e2e/harness";
 import { browse, type Github } from "../e2e/idp";
 
 export const PASSWORD = "correct horse battery";
@@ -358,6 +358,27 @@ export async function pageSignIn(w: TestWorker, csrf: Csrf, base: string, reques
   const signIn = setCookie(res, "tessera_oauth_session");
   if (res.status !== 303 || !signIn) throw new Error(`fixture: signing in ${email} at ${base}'s pages: ${res.status} ${res.text.slice(0, 300)}`);
   return signIn;
+}
+
+/**
+ * A third-party sign-in of `base`'s authorization pages with the tenant's `provider`, come back
+ * from `github` as a GitHub user of its own: the query of its callback and the browser's
+ * cookies (the pages' CSRF cookie and the flow's).
+ */
+export async function pagesThirdPartyFlow(w: TestWorker, github: Github, csrf: Csrf, base: string, request: string, provider: string, headers: Record<string, string> = {}) {
+  await csrfAt(w, csrf, base, request, headers);
+  const res = await manual(w, "POST", `${base}/oauth/authorize`, formOf({ csrf: tokenAt(csrf, base), request, step: "thirdparty", provider }), { ...headers, ...FORM, ...pageCookies(csrf) });
+  const flow = setCookie(res, "tessera_oauth_flow");
+  const location = res.headers.get("location");
+  if (res.status !== 303 || !flow || !location) throw new Error(`fixture: third-party sign-in at ${base}'s pages: ${res.status} ${res.text.slice(0, 300)}`);
+  const id = 1_000_000 + ++githubUsers;
+  github.users.set(id, { id, login: `gh-${id}`, emails: [{ email: `gh-${id}@example.com`, primary: true, verified: true }] });
+  github.loginAs(id);
+  const back = await browse(location, `${ISSUER_ORIGIN}${base}/oauth/callback`);
+  return {
+    query: new URLSearchParams({ code: back.code, state: back.state }).toString(),
+    cookie: `${pageCookies(csrf).cookie}; tessera_oauth_flow=${flow}`,
+  };
 }
 
 /** The code of a redirect back to the client (null: none). */

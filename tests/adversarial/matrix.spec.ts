@@ -32,7 +32,7 @@ import { startWorker, CLOCK_HEADER, type TestWorker, type JsonResponse } from ".
 import { startGithub, type Github } from "../e2e/idp";
 import {
   authorizationRequest, basic, buildWorld, clientToken, codeExchange, codeOf, emailedOne, formOf, makeClient, manual, oauthCode, pageCookies, pkce,
-  signWebhook, thirdPartyFlow, tokenRequest, CONFIDENTIAL_CLIENT, FORM, PASSWORD, PROVIDER_BODY, type World, type TenantWorld, type AppWorld, type Emailed,
+  pagesThirdPartyFlow, signWebhook, thirdPartyFlow, tokenRequest, CONFIDENTIAL_CLIENT, FORM, PASSWORD, PROVIDER_BODY, type World, type TenantWorld, type AppWorld, type Emailed,
 } from "./fixture";
 import { operations, build, managesClients, takesApp, takesTenant, unique, type Operation, type Place } from "./operations";
 import { recordFigure } from "./figures";
@@ -236,6 +236,14 @@ async function attack(op: Operation, source: Source, target: Target, pair: strin
     const res = await send({ ...build(doc, op, place), body: flow });
     record("third-party state", "code and state", res, res.status >= 200 && res.status < 300);
   }
+  if (op.id === "authorizeCallback" && source.tenant) {
+    // A third-party sign-in of the source's pages, come back from the provider, finished at
+    // the target's callback by the browser that holds its cookie.
+    const request = authorizationRequest(source.tenant.oauth.publicClient, pkce().challenge);
+    const flow = await pagesThirdPartyFlow(w, github, world.csrf, source.tenant.base, request, source.tenant.providerId, client());
+    const res = await send({ ...build(doc, op, place), path: `${build(doc, op, place).path}?${flow.query}`, headers: { cookie: flow.cookie } });
+    record("third-party state", "code and state with the pages' flow cookie", res, res.status === 303);
+  }
   if (source.tenant) await attackOAuth(op, source.tenant, target, place, record);
   if (op.id === "signin" && source.tenant) {
     const res = await send({ ...build(doc, op, place), body: { email: source.tenant.user.email, password: PASSWORD } });
@@ -400,6 +408,12 @@ describe("the tenant matrix", () => {
       }
       if (op.id === "refresh") candidates.push(["refresh token", () => send({ ...req(), body: { refresh_token: fresh.body.session.refresh_token } })]);
       if (op.id === "thirdPartyCallback") candidates.push(["third-party state", async () => send({ ...req(), body: await thirdPartyFlow(w, github, XA.base, XA.providerId, client()) })]);
+      if (op.id === "authorizeCallback") {
+        candidates.push(["third-party state", async () => {
+          const flow = await pagesThirdPartyFlow(w, github, world.csrf, XA.base, authorizationRequest(XA.oauth.publicClient, pkce().challenge), XA.providerId, client());
+          return send({ ...req(), path: `${req().path}?${flow.query}`, headers: { cookie: flow.cookie } });
+        }]);
+      }
       if (op.id === "signin") candidates.push(["password", () => send({ ...req(), body: { email: XA.user.email, password: PASSWORD } })]);
       // The authorization endpoint: the home user's sign-in cookie (a code: the user consented).
       if (op.id === "authorize" || op.id === "authorizeSubmit") candidates.push(["oauth sign-in cookie", () => send(req())]);
@@ -420,7 +434,9 @@ describe("the tenant matrix", () => {
       for (const [kind, attempt] of candidates) {
         const res = await attempt();
         // The authorization endpoint answers a browser with a redirect carrying the code.
-        if ((res.status >= 200 && res.status < 300) || codeOf(res) !== null) {
+        // A sign-in at the pages' callback: back to the authorization request.
+        const signedIn = op.id === "authorizeCallback" && res.status === 303;
+        if ((res.status >= 200 && res.status < 300) || codeOf(res) !== null || signedIn) {
           ok = true;
           acceptedKinds.set(kind, (acceptedKinds.get(kind) ?? 0) + 1);
           if (op.id === "rotateWebhookSecret") X.webhookSecret = res.body.secret;

@@ -287,6 +287,11 @@ def _realistic_body(operation: str, case) -> None:
         body["token"] = _emailed("email_verification")["token"]
     elif operation == "resetPassword" and _at_home(case):
         body["token"] = _emailed("password_reset")["token"]
+    elif operation == "putProvider" and body.get("kind") == "oidc":
+        # The fixture reaches no OpenID provider: a discovery fetch that fails is the provider's
+        # 502, not the worker's. A GitHub-shaped provider is configured without a fetch.
+        body.clear()
+        body.update(kind="github", enterprise_url="https://github.example", client_id="tessera", client_secret="tessera-client-secret-for-tests")
     elif operation == "token" and _at_home(case):
         # client_credentials of the home confidential client (HTTP Basic, from the auth hook).
         body.clear()
