@@ -4,13 +4,16 @@
 //!
 //! Keys are public signing keys of the asymmetric algorithms third-party sign-in accepts
 //! (`jose`): no private member, no symmetric key, RSA of 2048 bits at least. An assertion is
-//! a compact JWS whose `iss` and `sub` are the client's id, whose `aud` names the tenant's
-//! issuer or its token endpoint, which expires within `MAX_ASSERTION_LIFETIME_SECONDS` and
+//! a compact JWS whose `iss` and `sub` are the client's id, whose `aud` is the tenant's issuer
+//! — one string, nothing else (an endpoint URL or a list would let an assertion the client
+//! signed for another server that claims this one's endpoints be replayed here: the audience
+//! injection of draft-ietf-oauth-rfc7523bis) — which expires within
+//! `MAX_ASSERTION_LIFETIME_SECONDS` and
 //! carries a `jti` — used once: the store remembers the jti's hash until the assertion would
 //! be refused as expired anyway. The signature is checked by a `store::SignatureVerifier`
 //! (WebCrypto in the worker). Nothing here does I/O.
 
-use super::jose::{Audience, CompactJws, Jwk, JwkSet, JwsAlgorithm};
+use super::jose::{CompactJws, Jwk, JwkSet, JwsAlgorithm};
 use super::secret::hex;
 use super::time::Timestamp;
 use super::Error;
@@ -132,7 +135,7 @@ struct AssertionClaims {
     #[serde(default)]
     sub: Option<String>,
     #[serde(default)]
-    aud: Option<Audience>,
+    aud: Option<serde_json::Value>,
     #[serde(default)]
     exp: Option<i64>,
     #[serde(default)]
@@ -173,14 +176,14 @@ impl ClientAssertion {
         Some(ClientAssertion { jws, issuer })
     }
 
-    /// Checks the claims of a verified assertion: `iss` and `sub` are `client_id`, `aud` names
-    /// one of `audiences`, `exp` is ahead of `now` (within the leeway) by at most
+    /// Checks the claims of a verified assertion: `iss` and `sub` are `client_id`, `aud` is the
+    /// string `issuer`, `exp` is ahead of `now` (within the leeway) by at most
     /// `MAX_ASSERTION_LIFETIME_SECONDS`, `nbf` and `iat` are not in the future, and `jti` is
     /// there. Why not, otherwise.
     pub fn check(
         &self,
         client_id: &str,
-        audiences: &[&str],
+        issuer: &str,
         now: Timestamp,
     ) -> Result<AcceptedAssertion, &'static str> {
         let claims: AssertionClaims =
@@ -188,9 +191,8 @@ impl ClientAssertion {
         if claims.iss.as_deref() != Some(client_id) || claims.sub.as_deref() != Some(client_id) {
             return Err("iss and sub must be the client id");
         }
-        let aud = claims.aud.ok_or("aud is required")?;
-        if !aud.0.iter().any(|a| audiences.contains(&a.as_str())) {
-            return Err("aud must be the issuer or the token endpoint");
+        if claims.aud.as_ref().and_then(|a| a.as_str()) != Some(issuer) {
+            return Err("aud must be the issuer, as one string");
         }
         let now_s = now.unix_seconds();
         let exp = claims.exp.ok_or("exp is required")?;

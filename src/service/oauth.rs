@@ -1679,7 +1679,8 @@ async fn assertion_client<S: Stores>(
     {
         return Err(refuse("client_id is not the assertion's issuer"));
     }
-    let Some(id) = ClientId::parse(&assertion.issuer) else {
+    // A metadata document's client is never a private_key_jwt one: no fetch for an unproven id.
+    let Some(id) = ClientId::parse(&assertion.issuer).filter(|id| !id.is_document()) else {
         return Err(refuse("unknown client"));
     };
     let client = resolve_client(cx, net, app_id, tenant_id, settings, &id)
@@ -1706,10 +1707,8 @@ async fn assertion_client<S: Stores>(
     let tenant = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1)
         .await?
         .1;
-    let issuer = issuer(cx, &tenant);
-    let token_endpoint = format!("{issuer}/oauth/token");
     let accepted = assertion
-        .check(client.id.as_str(), &[&issuer, &token_endpoint], cx.now)
+        .check(client.id.as_str(), &issuer(cx, &tenant), cx.now)
         .map_err(refuse)?;
     if !cx
         .db

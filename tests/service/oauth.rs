@@ -2860,15 +2860,17 @@ fn a_private_key_jwt_client_authenticates_with_a_signed_assertion_used_once() {
         "invalid_client",
         "an assertion works once"
     );
-    // The token endpoint's URL is an audience too, and the form's client_id may name it.
-    let mut claims = assertion_claims(&client, p.now_s(), "two");
-    claims["aud"] = serde_json::json!([format!("{ISSUER}/oauth/token")]);
-    let second = signed(1, header.clone(), claims);
+    // The form's client_id may name the client.
+    let second = signed(
+        1,
+        header.clone(),
+        assertion_claims(&client, p.now_s(), "two"),
+    );
     let request = TokenRequest {
         client_id: Some(client.id.to_string()),
         ..with_assertion(&second)
     };
-    p.token(request).expect("the token endpoint as audience");
+    p.token(request).expect("with the client_id in the form");
     // Without a kid, the only fitting key.
     let third = signed(
         1,
@@ -2912,6 +2914,26 @@ fn an_assertion_is_refused_for_any_flaw_and_nothing_is_remembered_for_it() {
         (
             "no audience",
             with(&|c| drop(c.as_object_mut().unwrap().remove("aud"))),
+        ),
+        // Audience injection: only the issuer, as one string (not the endpoint, not a list).
+        (
+            "the token endpoint",
+            with(&|c| c["aud"] = format!("{ISSUER}/oauth/token").into()),
+        ),
+        (
+            "the issuer in a list",
+            with(&|c| c["aud"] = serde_json::json!([ISSUER])),
+        ),
+        (
+            "a list with the issuer",
+            with(&|c| c["aud"] = serde_json::json!(["https://other.example", ISSUER])),
+        ),
+        (
+            "a metadata document's id",
+            with(&|c| {
+                c["iss"] = "https://client.example/doc.json".into();
+                c["sub"] = "https://client.example/doc.json".into();
+            }),
         ),
         ("expired", with(&|c| c["exp"] = (now - 61).into())),
         ("valid too long", with(&|c| c["exp"] = (now + 3600).into())),
