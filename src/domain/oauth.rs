@@ -1175,14 +1175,16 @@ impl PageKey {
     }
 
     /// The sign-in cookie of `user` at tenant `app`/`tenant`, from `now`, naming the tenant
-    /// session its sign-in started (`v1.<user>.<session>.<expires>.<mac>`): whatever ends that
-    /// session — signing out everywhere, a password change or reset, suspension — ends it.
+    /// session its sign-in started (`v1.<user>.<session>.<expires>.<mac>`) and bound to the
+    /// user's `credential` (`credential_of`): whatever ends that session — signing out
+    /// everywhere, suspension — ends it, and so does a new password, which is app-wide (it
+    /// ends the sessions of the tenant it was changed in only).
     pub fn browser_session(
         &self,
         app: &AppId,
         tenant: &TenantId,
-        user: &UserId,
-        session: &SessionId,
+        (user, session): (&UserId, &SessionId),
+        credential: &str,
         now: Timestamp,
     ) -> Result<String, Error> {
         let expires = (now.unix_seconds() + BROWSER_SESSION_TTL_SECONDS).to_string();
@@ -1194,17 +1196,30 @@ impl PageKey {
             &user,
             &session,
             &expires,
+            credential,
         ])?;
         Ok(format!("v1.{user}.{session}.{expires}.{mac}"))
     }
 
-    /// The user and session a sign-in cookie of this tenant names, when it is valid and
-    /// unexpired (the session itself is the store's to check).
+    /// The user a sign-in cookie claims (nothing verified: read the user's credential, then
+    /// `verify_browser_session`).
+    pub fn claimed_user(presented: &str) -> Option<UserId> {
+        let mut parts = presented.split('.');
+        (parts.next() == Some("v1"))
+            .then(|| parts.next())
+            .flatten()
+            .and_then(|user| UserId::parse(user).ok())
+    }
+
+    /// The user and session a sign-in cookie of this tenant names, when it is valid,
+    /// unexpired and made for the user's current `credential` (the session itself is the
+    /// store's to check).
     pub fn verify_browser_session(
         &self,
         app: &AppId,
         tenant: &TenantId,
         presented: &str,
+        credential: &str,
         now: Timestamp,
     ) -> Option<(UserId, SessionId)> {
         if presented.len() > 300 {
@@ -1229,6 +1244,7 @@ impl PageKey {
                 user,
                 session,
                 expires,
+                credential,
             ])
             .ok()?;
         if !secrets_match(mac, &expected) {
@@ -1240,6 +1256,16 @@ impl PageKey {
         }
         Some((UserId::parse(user).ok()?, SessionId::parse(session).ok()?))
     }
+}
+
+/// What a sign-in cookie is bound to besides its session: the user's password as stored (its
+/// hash's digest), so that a password change or reset in any tenant of the app signs the
+/// browser out of every tenant's pages.
+pub fn credential_of(password_phc: Option<&str>) -> String {
+    password_phc.map_or_else(
+        || "none".to_owned(),
+        |phc| super::secret::hex(&Sha256::digest(phc.as_bytes())),
+    )
 }
 
 #[cfg(test)]
@@ -1473,37 +1499,39 @@ mod tests {
         let user = UserId::generate(NOW, [5; 10]);
         let session = SessionId::generate(NOW, [6; 10]);
         let cookie = key
-            .browser_session(&app, &public, &user, &session, NOW)
+            .browser_session(&app, &public, (&user, &session), "pw1", NOW)
             .unwrap();
+        assert_eq!(PageKey::claimed_user(&cookie), Some(user));
         assert_eq!(
-            key.verify_browser_session(&app, &public, &cookie, NOW),
+            key.verify_browser_session(&app, &public, &cookie, "pw1", NOW),
             Some((user, session))
         );
+        assert!(key
+            .verify_browser_session(&app, &public, &cookie, "pw2", NOW)
+            .is_none());
         let acme = TenantId::parse("acme").unwrap();
         assert!(key
-            .verify_browser_session(&app, &acme, &cookie, NOW)
+            .verify_browser_session(&app, &acme, &cookie, "pw1", NOW)
             .is_none());
         let later = NOW.plus_seconds(BROWSER_SESSION_TTL_SECONDS);
         assert!(key
-            .verify_browser_session(&app, &public, &cookie, later)
+            .verify_browser_session(&app, &public, &cookie, "pw1", later)
             .is_none());
         let other = PageKey::from_secret(&"j".repeat(32)).unwrap();
         assert!(other
-            .verify_browser_session(&app, &public, &cookie, NOW)
+            .verify_browser_session(&app, &public, &cookie, "pw1", NOW)
             .is_none());
         // Another session or user under the same MAC is no cookie.
         let parts: Vec<&str> = cookie.split('.').collect();
-        let swapped = [
-            parts[0],
-            parts[1],
-            &SessionId::generate(NOW, [7; 10]).to_string(),
-            parts[3],
-            parts[4],
-        ]
-        .join(".");
+        let another = SessionId::generate(NOW, [7; 10]).to_string();
+        let swapped = [parts[0], parts[1], &another, parts[3], parts[4]].join(".");
         assert!(key
-            .verify_browser_session(&app, &public, &swapped, NOW)
+            .verify_browser_session(&app, &public, &swapped, "pw1", NOW)
             .is_none());
+        assert_ne!(
+            credential_of(Some("$pbkdf2$a")),
+            credential_of(Some("$pbkdf2$b"))
+        );
         let csrf = key.csrf(&app, &public, "cookie-1").unwrap();
         assert!(key.csrf_matches(&app, &public, "cookie-1", &csrf));
         assert!(!key.csrf_matches(&app, &acme, "cookie-1", &csrf));

@@ -38,7 +38,7 @@ use crate::domain::ids::{AppId, ChallengeId, ProviderId, TenantId};
 use crate::domain::keys::KeyOwner;
 use crate::domain::links::WebUrl;
 use crate::domain::oauth::{
-    check_request, client_of_document, parse_scope, AuthMethod, AuthorizationCode,
+    check_request, client_of_document, credential_of, parse_scope, AuthMethod, AuthorizationCode,
     AuthorizationRequest, Client, ClientId, ClientKey, ClientSpec, ClientStatus, ClientTokens,
     CodeProblem, Consent, GrantType, OAuthSettings, PageKey, Registration, RequestProblem,
     SessionGrant, ValidRequest, CODE_TTL_MS, DOCUMENT_CACHE_SECONDS, DOCUMENT_MAX_BYTES,
@@ -893,8 +893,16 @@ async fn signed_in<S: Stores>(
         return Ok(None);
     };
     let (app, tenant) = (&checked.app.id, &checked.tenant.id);
-    let Some((user_id, session_id)) =
-        page_key(cx)?.verify_browser_session(app, tenant, cookie, cx.now)
+    let Some(claimed) = PageKey::claimed_user(cookie) else {
+        return Ok(None);
+    };
+    let Some((user, face)) = cx.db.find_tenant_user(app, tenant, &claimed).await? else {
+        return Ok(None);
+    };
+    let phc = user.password_hash.as_ref().map(|h| h.to_phc_string());
+    let Some((user_id, session_id)) = page_key(cx)?
+        .verify_browser_session(app, tenant, cookie, &credential_of(phc.as_deref()), cx.now)
+        .filter(|(id, _)| *id == user.id)
     else {
         return Ok(None);
     };
@@ -910,9 +918,6 @@ async fn signed_in<S: Stores>(
     if !live {
         return Ok(None);
     }
-    let Some((_, face)) = cx.db.find_tenant_user(app, tenant, &user_id).await? else {
-        return Ok(None);
-    };
     let current = face.status == UserStatus::Active;
     Ok(current.then(|| (user_id, face.email.as_str().to_owned())))
 }
@@ -1084,6 +1089,7 @@ async fn sign_in<S: Stores>(
         &signed.user.face.user_id,
         &signed.session.session_id,
     )
+    .await
 }
 
 /// Passwordless sign-in, first step: a code (and a link) mailed to the address, as
@@ -1206,6 +1212,7 @@ async fn enter_code<S: Stores>(
         &signed.user.face.user_id,
         &signed.session.session_id,
     )
+    .await
 }
 
 /// The issuer's callback of third-party sign-ins at the pages.
@@ -1389,21 +1396,29 @@ pub async fn provider_callback<S: Stores>(
         &signed.user.face.user_id,
         &signed.session.session_id,
     )
+    .await
 }
 
 /// The sign-in cookie naming the tenant session a sign-in at the pages started, and the way
 /// back to the authorization request.
-fn signed_in_page<S: Stores>(
+async fn signed_in_page<S: Stores>(
     cx: &Ctx<'_, S>,
     checked: &Checked,
     user: &UserId,
     session: &SessionId,
 ) -> Result<PageOutcome, Error> {
+    // The password as now stored (the sign-in may have re-hashed it): what the cookie is
+    // bound to besides the session.
+    let phc = cx
+        .db
+        .find_tenant_user(&checked.app.id, &checked.tenant.id, user)
+        .await?
+        .and_then(|(u, _)| u.password_hash.map(|h| h.to_phc_string()));
     let session = page_key(cx)?.browser_session(
         &checked.app.id,
         &checked.tenant.id,
-        user,
-        session,
+        (user, session),
+        &credential_of(phc.as_deref()),
         cx.now,
     )?;
     Ok(PageOutcome::SignedIn {

@@ -2252,6 +2252,46 @@ fn signing_the_user_out_everywhere_signs_the_browser_out_of_the_pages() {
 }
 
 #[test]
+fn a_new_password_set_in_another_tenant_signs_the_browser_out_of_these_pages_too() {
+    use tessera::service::account::{self, PasswordChange};
+    let p = place();
+    let bravo = p.w.tenant(&p.owner, &p.shop, "bravo");
+    block_on(tessera::service::users::associate(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &bravo,
+        &p.user,
+    ))
+    .expect("associated");
+    let client = p.public_client();
+    let q = query(&client, &[]);
+    let cookie = p.cookie(&q, USER);
+    assert!(matches!(
+        p.authorize(&q, Some(&cookie)),
+        PageOutcome::Consent { .. }
+    ));
+    // The password is the app's: changed at bravo (which ends bravo's sessions only).
+    let there = signin(&p.w, &p.shop, &bravo, USER, PASSWORD, None).unwrap();
+    block_on(account::change_password(
+        &p.w.cx(),
+        &p.shop,
+        &bravo,
+        Some(&there.session.access_token),
+        Ok(PasswordChange {
+            current: Some(password(PASSWORD)),
+            new: password("an entirely new passphrase"),
+        }),
+        None,
+    ))
+    .expect("changed");
+    assert!(matches!(
+        p.authorize(&q, Some(&cookie)),
+        PageOutcome::SignIn { .. }
+    ));
+}
+
+#[test]
 fn only_the_codes_own_client_replaying_it_revokes_the_grant() {
     let p = place();
     let client = p.public_client();
