@@ -355,7 +355,15 @@ async fn call_every_method(
         call!("prune_codes", db.prune_codes(at(2_000_000), 10));
         call!(
             "use_assertion",
-            db.use_assertion(&shop, &acme, &c.id, "jti-hash", at(2_000_000))
+            db.use_assertion(
+                (&shop, &acme, &c.id),
+                &tessera::store::AssertionUse {
+                    jti_hash: "jti-hash".to_owned(),
+                    remember_until: at(2_000_000),
+                    now: at(2_000),
+                    max_live: 10,
+                }
+            )
         );
         call!(
             "delete_client",

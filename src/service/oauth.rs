@@ -55,8 +55,8 @@ use crate::domain::token::{self, AccessClaims, CLIENT_TOKEN_TYPE, OAUTH_TOKEN_TY
 use crate::domain::user::{UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{
-    EdgeStore, Federation, OAuthStore, OutboundLimits, OutboundMethod, OutboundRequest,
-    ProviderHttp, SessionStore, ThirdPartyStore, UserStore,
+    AssertionUse, EdgeStore, Federation, OAuthStore, OutboundLimits, OutboundMethod,
+    OutboundRequest, ProviderHttp, SessionStore, ThirdPartyStore, UserStore,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
@@ -661,6 +661,11 @@ struct Checked {
     /// sign-in): each id and the origin of its authorization endpoint.
     providers: Vec<(ProviderId, String)>,
 }
+
+/// Most unexpired assertions a `private_key_jwt` client may have remembered at once (about 15
+/// a second over an assertion's longest life): what bounds the rows one client — say, one that
+/// registered itself — can make D1 hold.
+const MAX_LIVE_ASSERTIONS: usize = 10_000;
 
 /// Most providers the sign-in page lists.
 const MAX_PAGE_PROVIDERS: usize = 20;
@@ -1728,15 +1733,19 @@ async fn assertion_client<S: Stores>(
     if !cx
         .db
         .use_assertion(
-            app_id,
-            tenant_id,
-            &client.id,
-            &accepted.jti_hash,
-            accepted.remember_until,
+            (app_id, tenant_id, &client.id),
+            &AssertionUse {
+                jti_hash: accepted.jti_hash,
+                remember_until: accepted.remember_until,
+                now: cx.now,
+                max_live: MAX_LIVE_ASSERTIONS,
+            },
         )
         .await?
     {
-        return Err(refuse("jti used before"));
+        return Err(refuse(
+            "jti used before, or too many of the client's assertions live",
+        ));
     }
     Ok(client)
 }

@@ -1464,16 +1464,26 @@ pub trait OAuthStore {
     /// expired before `before`; how many went.
     async fn prune_codes(&self, before: Timestamp, limit: usize) -> Result<usize, Error>;
     /// The one use of a `private_key_jwt` client's assertion: remembers the hash of its `jti`
-    /// for the client until `remember_until`. `false` (nothing written) when the client used
-    /// that jti before, or has no row.
+    /// for the client until `remember_until`, and forgets some of the client's expired ones.
+    /// `false` (nothing written) when the client used that jti before, remembers `max_live`
+    /// unexpired ones already, or has no row.
     async fn use_assertion(
         &self,
-        app: &AppId,
-        tenant: &TenantId,
-        client: &ClientId,
-        jti_hash: &str,
-        remember_until: Timestamp,
+        client: (&AppId, &TenantId, &ClientId),
+        used: &AssertionUse,
     ) -> Result<bool, Error>;
+}
+
+/// A `private_key_jwt` assertion to remember (`OAuthStore::use_assertion`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertionUse {
+    /// The SHA-256 (hex) of its `jti`.
+    pub jti_hash: String,
+    /// Until when a replay must be refused.
+    pub remember_until: Timestamp,
+    pub now: Timestamp,
+    /// Most unexpired assertions one client may have in memory (what bounds the table).
+    pub max_live: usize,
 }
 
 /// Every relational port at once: what D1 (and the memory store) provide.

@@ -19,7 +19,7 @@ use tessera::domain::secret::SecretKind;
 use tessera::domain::session::Session;
 use tessera::domain::time::Timestamp;
 use tessera::domain::user::{TenantUser, UserId, UserStatus};
-use tessera::store::Database;
+use tessera::store::{AssertionUse, Database};
 
 /// Client number `n` of a tenant, created at `at(n)`: confidential with secret number `n`.
 pub fn client(app_id: &AppId, tenant_id: &TenantId, n: u8) -> Client {
@@ -1073,15 +1073,21 @@ pub async fn a_private_key_jwt_clients_keys_round_trip_and_its_assertions_are_us
         None
     );
 
-    let used = |client: &Client, hash: &'static str, until: i64| {
+    let used_at = |client: &Client, hash: &'static str, until: i64, now: i64, max_live: usize| {
         let id = client.id.clone();
         let (shop, acme) = (shop.clone(), acme.clone());
         async move {
-            db.use_assertion(&shop, &acme, &id, hash, at(until))
-                .await
-                .unwrap()
+            let used = AssertionUse {
+                jti_hash: hash.to_owned(),
+                remember_until: at(until),
+                now: at(now),
+                max_live,
+            };
+            db.use_assertion((&shop, &acme, &id), &used).await.unwrap()
         }
     };
+    let used =
+        |client: &Client, hash: &'static str, until: i64| used_at(client, hash, until, 0, 100);
     assert!(used(&a, "h1", 100).await, "first use");
     assert!(!used(&a, "h1", 100).await, "a replay");
     assert!(used(&c, "h1", 100).await, "another client's jti is its own");
@@ -1105,4 +1111,16 @@ pub async fn a_private_key_jwt_clients_keys_round_trip_and_its_assertions_are_us
         .expect("a");
     create(db, &a, 8).await;
     assert!(used(&a, "h2", 200).await, "the namesake starts afresh");
+    // At most `max_live` unexpired ones per client; expired ones go with the next uses.
+    let b = jwt_client(&shop, &acme, 3, X1);
+    create(db, &b, 9).await;
+    assert!(used_at(&b, "b1", 500, 400, 2).await);
+    assert!(used_at(&b, "b2", 500, 400, 2).await);
+    assert!(!used_at(&b, "b3", 500, 400, 2).await, "two live already");
+    assert!(used_at(&a, "b3", 500, 400, 2).await, "per client");
+    assert!(used_at(&b, "b3", 700, 600, 2).await, "once they expired");
+    assert!(
+        used_at(&b, "b1", 700, 600, 2).await,
+        "the expired b1 was forgotten by a use"
+    );
 }

@@ -24,7 +24,7 @@ use crate::domain::session::{Session, SessionId};
 use crate::domain::time::Timestamp;
 use crate::domain::user::UserId;
 use crate::domain::Error;
-use crate::store::OAuthStore;
+use crate::store::{AssertionUse, OAuthStore};
 use serde::Deserialize;
 
 const CLIENT_COLUMNS: &str = "app_id, tenant_id, id, name, type, auth_method, redirect_uris, \
@@ -752,27 +752,38 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
 
     async fn use_assertion(
         &self,
-        app: &AppId,
-        tenant: &TenantId,
-        client: &ClientId,
-        jti_hash: &str,
-        remember_until: Timestamp,
+        (app, tenant, client): (&AppId, &TenantId, &ClientId),
+        used: &AssertionUse,
     ) -> Result<bool, Error> {
-        let changed = self
-            .run(Statement::new(
-                "INSERT INTO oauth_assertions (app_id, tenant_id, client_id, jti_hash, expires_at) \
-                 SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM oauth_clients \
-                 WHERE app_id = ?1 AND tenant_id = ?2 AND id = ?3) \
-                 ON CONFLICT DO NOTHING",
-                vec![
-                    text(app.as_str()),
-                    text(tenant.as_str()),
-                    text(client.as_str()),
-                    text(jti_hash),
-                    time(remember_until),
-                ],
-            ))
+        let args = vec![
+            text(app.as_str()),
+            text(tenant.as_str()),
+            text(client.as_str()),
+            text(&used.jti_hash),
+            time(used.remember_until),
+            time(used.now),
+            size(used.max_live),
+        ];
+        let results = self
+            .batch(vec![
+                Statement::new(
+                    "INSERT INTO oauth_assertions (app_id, tenant_id, client_id, jti_hash, \
+                     expires_at) SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM \
+                     oauth_clients WHERE app_id = ?1 AND tenant_id = ?2 AND id = ?3) \
+                     AND (SELECT COUNT(*) FROM oauth_assertions WHERE app_id = ?1 \
+                     AND tenant_id = ?2 AND client_id = ?3 AND expires_at >= ?6) < ?7 \
+                     ON CONFLICT DO NOTHING",
+                    args.clone(),
+                ),
+                // Some of the client's expired ones go with every use (the cron takes the rest).
+                Statement::new(
+                    "DELETE FROM oauth_assertions WHERE rowid IN (SELECT rowid FROM \
+                     oauth_assertions WHERE app_id = ?1 AND tenant_id = ?2 AND client_id = ?3 \
+                     AND expires_at < ?6 LIMIT 16) AND ?4 = ?4 AND ?5 = ?5 AND ?7 = ?7",
+                    args,
+                ),
+            ])
             .await?;
-        Ok(changed == 1)
+        first_changed(&results)
     }
 }

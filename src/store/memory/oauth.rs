@@ -13,7 +13,7 @@ use crate::domain::session::Session;
 use crate::domain::time::Timestamp;
 use crate::domain::user::{UserId, UserStatus};
 use crate::domain::Error;
-use crate::store::OAuthStore;
+use crate::store::{AssertionUse, OAuthStore};
 
 /// `oauth_clients`' primary key.
 pub(super) type ClientKey = (AppId, TenantId, ClientId);
@@ -475,27 +475,42 @@ impl OAuthStore for MemoryStore {
 
     async fn use_assertion(
         &self,
-        app: &AppId,
-        tenant: &TenantId,
-        client: &ClientId,
-        jti_hash: &str,
-        remember_until: Timestamp,
+        (app, tenant, client): (&AppId, &TenantId, &ClientId),
+        used: &AssertionUse,
     ) -> Result<bool, Error> {
         self.check("use_assertion")?;
         let mut s = self.state.borrow_mut();
         let known = s
             .oauth_clients
             .contains_key(&(app.clone(), tenant.clone(), client.clone()));
+        let of_client = |(a, t, c, _): &(AppId, TenantId, ClientId, String)| {
+            a == app && t == tenant && c == client
+        };
+        let live = s
+            .oauth_assertions
+            .iter()
+            .filter(|(k, until)| of_client(k) && **until >= used.now)
+            .count();
         let key = (
             app.clone(),
             tenant.clone(),
             client.clone(),
-            jti_hash.to_owned(),
+            used.jti_hash.clone(),
         );
-        if !known || s.oauth_assertions.contains_key(&key) {
-            return Ok(false);
+        let inserted = known && live < used.max_live && !s.oauth_assertions.contains_key(&key);
+        if inserted {
+            s.oauth_assertions.insert(key, used.remember_until);
         }
-        s.oauth_assertions.insert(key, remember_until);
-        Ok(true)
+        let expired: Vec<_> = s
+            .oauth_assertions
+            .iter()
+            .filter(|(k, until)| of_client(k) && **until < used.now)
+            .take(16)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in expired {
+            s.oauth_assertions.remove(&k);
+        }
+        Ok(inserted)
     }
 }
