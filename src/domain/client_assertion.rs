@@ -122,6 +122,14 @@ impl ClientKeys {
         serde_json::json!({ "keys": self.0.keys })
     }
 
+    /// True when `next` lacks a key of these (a rotation that retires a key, not only adds).
+    pub fn retired_by(&self, next: Option<&ClientKeys>) -> bool {
+        self.0
+            .keys
+            .iter()
+            .any(|key| next.is_none_or(|next| !next.0.keys.contains(key)))
+    }
+
     /// The key that verifies an assertion of `alg` naming `kid` (`JwkSet::select`).
     pub fn select(&self, kid: Option<&str>, alg: JwsAlgorithm) -> Option<Jwk> {
         self.0.select(kid, alg)

@@ -355,10 +355,15 @@ pub async fn update_client<S: Stores>(
     let shape = spec.check_change(stored.shape(), &settings)?;
     let status = status.unwrap_or(stored.status);
     let end_grants = status != ClientStatus::Active && stored.status == ClientStatus::Active;
-    // Its client_credentials tokens end with it, and when it loses that grant or a scope.
+    // Its client_credentials tokens end with it, and when it loses that grant or a scope, or
+    // a key is retired (a key taken out may be a compromised one: what it got goes with it).
     let narrowed = stored.allows(GrantType::ClientCredentials)
         && (!shape.grant_types.contains(&GrantType::ClientCredentials)
-            || stored.scopes.iter().any(|s| !shape.scopes.contains(s)));
+            || stored.scopes.iter().any(|s| !shape.scopes.contains(s))
+            || stored
+                .jwks
+                .as_ref()
+                .is_some_and(|keys| keys.retired_by(shape.jwks.as_ref())));
     let cut_tokens = end_grants || narrowed;
     let cut = ClientTokens::cut_at(cx.now);
     let client = Client {

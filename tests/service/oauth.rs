@@ -3166,9 +3166,20 @@ fn registered_keys_are_public_signing_keys_of_private_key_jwt_clients_only_and_r
     ))
     .expect("RSA 2048 and Ed25519");
 
-    // Rotation: a PATCH replaces the keys; the old key stops working at once.
+    // Rotation: a PATCH replaces the keys; the old key stops working at once, and the
+    // client_credentials tokens it got end with it.
     let client = p.jwt_client();
     let header = |kid: &str| serde_json::json!({"alg": "EdDSA", "kid": kid});
+    let before = signed(
+        1,
+        header("k1"),
+        assertion_claims(&client, p.now_s(), "before"),
+    );
+    let held = p
+        .token(with_assertion(&before))
+        .expect("a token")
+        .access_token;
+    assert!(p.active(&held));
     let rotated = p
         .patch(
             &client,
@@ -3182,8 +3193,25 @@ fn registered_keys_are_public_signing_keys_of_private_key_jwt_clients_only_and_r
     assert_eq!(rotated.auth_method, AuthMethod::PrivateKeyJwt);
     let old = signed(1, header("k1"), assertion_claims(&client, p.now_s(), "old"));
     assert_eq!(error_of(p.token(with_assertion(&old))), "invalid_client");
+    assert!(!p.active(&held), "the retired key's token is cut");
+    p.w.advance_ms(6_000);
     let new = signed(2, header("k2"), assertion_claims(&client, p.now_s(), "new"));
-    p.token(with_assertion(&new)).expect("the new key");
+    let fresh = p
+        .token(with_assertion(&new))
+        .expect("the new key")
+        .access_token;
+    assert!(p.active(&fresh));
+    // Adding a key (k2 kept) retires nothing: its tokens stay.
+    p.patch(
+        &client,
+        ClientSpec {
+            jwks: Some(serde_json::json!({"keys": [public_jwk(2, "k2"), public_jwk(3, "k3")]})),
+            ..ClientSpec::default()
+        },
+        None,
+    )
+    .expect("a key added");
+    assert!(p.active(&fresh), "nothing retired, nothing cut");
     // A secret client's PATCH cannot add keys.
     let (secret_client, _) = p.confidential(None, &["client_credentials"]);
     let added = p.patch(
