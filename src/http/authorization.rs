@@ -109,6 +109,15 @@ fn page_csp(context: &PageContext) -> String {
     pages::content_security_policy(pages::origin_of(&context.issuer).unwrap_or(""), &others)
 }
 
+/// What every form of a page carries, posting to `action`.
+fn form_of<'a>(context: &'a PageContext, action: &'a str) -> FormState<'a> {
+    FormState {
+        action,
+        csrf: &context.csrf,
+        request: &context.request,
+    }
+}
+
 /// Writes what the service decided as the browser's answer.
 fn answer(
     outcome: PageOutcome,
@@ -123,11 +132,7 @@ fn answer(
             error,
         } => {
             let action = action(&context);
-            let form = FormState {
-                action: &action,
-                csrf: &context.csrf,
-                request: &context.request,
-            };
+            let form = form_of(&context, &action);
             let methods = pages::Methods {
                 password: context.password,
                 passwordless: context.passwordless,
@@ -144,11 +149,7 @@ fn answer(
             error,
         } => {
             let action = action(&context);
-            let form = FormState {
-                action: &action,
-                csrf: &context.csrf,
-                request: &context.request,
-            };
+            let form = form_of(&context, &action);
             let body = pages::code(
                 &form,
                 &context.client_name,
@@ -160,11 +161,7 @@ fn answer(
         }
         PageOutcome::Consent { context, email } => {
             let action = action(&context);
-            let form = FormState {
-                action: &action,
-                csrf: &context.csrf,
-                request: &context.request,
-            };
+            let form = form_of(&context, &action);
             let body = pages::consent(
                 &form,
                 &context.client_name,

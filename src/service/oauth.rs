@@ -1058,13 +1058,7 @@ async fn sign_in<S: Stores>(
     browser: &Browser<'_>,
     client_address: Option<String>,
 ) -> Result<PageOutcome, Error> {
-    let again = |status: u16, error: &str| -> Result<PageOutcome, Error> {
-        Ok(PageOutcome::SignIn {
-            context: context(cx, checked, browser)?,
-            status,
-            error: Some(error.to_owned()),
-        })
-    };
+    let again = |status: u16, error: &str| sign_in_again(cx, checked, browser, status, error);
     let (Some(email), Some(password)) = (form.email.as_deref(), form.password.as_deref()) else {
         return again(400, "Enter your email and password.");
     };
@@ -1093,13 +1087,7 @@ async fn sign_in<S: Stores>(
         }
         Err(other) => return Err(other),
     };
-    signed_in_page(
-        cx,
-        checked,
-        &signed.user.face.user_id,
-        &signed.session.session_id,
-    )
-    .await
+    signed_in_page(cx, checked, &signed).await
 }
 
 /// Passwordless sign-in, first step: a code (and a link) mailed to the address, as
@@ -1112,13 +1100,7 @@ async fn send_code<S: Stores>(
     browser: &Browser<'_>,
     client_address: Option<String>,
 ) -> Result<PageOutcome, Error> {
-    let again = |status: u16, error: &str| -> Result<PageOutcome, Error> {
-        Ok(PageOutcome::SignIn {
-            context: context(cx, checked, browser)?,
-            status,
-            error: Some(error.to_owned()),
-        })
-    };
+    let again = |status: u16, error: &str| sign_in_again(cx, checked, browser, status, error);
     let Some(Ok(email)) = form.email.as_deref().map(Email::parse) else {
         return again(400, "Enter your email address.");
     };
@@ -1215,14 +1197,7 @@ async fn enter_code<S: Stores>(
         }
         Err(other) => return Err(other),
     };
-    let signed = consumed.signed_in;
-    signed_in_page(
-        cx,
-        checked,
-        &signed.user.face.user_id,
-        &signed.session.session_id,
-    )
-    .await
+    signed_in_page(cx, checked, &consumed.signed_in).await
 }
 
 /// The issuer's callback of third-party sign-ins at the pages.
@@ -1242,13 +1217,7 @@ async fn to_provider<S: Stores>(
     browser: &Browser<'_>,
     client_address: Option<String>,
 ) -> Result<PageOutcome, Error> {
-    let again = |status: u16, error: &str| -> Result<PageOutcome, Error> {
-        Ok(PageOutcome::SignIn {
-            context: context(cx, checked, browser)?,
-            status,
-            error: Some(error.to_owned()),
-        })
-    };
+    let again = |status: u16, error: &str| sign_in_again(cx, checked, browser, status, error);
     // Any provider of the tenant (the page lists the first `MAX_PAGE_PROVIDERS`); an unknown
     // one is the start's `404`, answered below.
     let provider = form
@@ -1349,13 +1318,7 @@ pub async fn provider_callback<S: Stores>(
         Ok(checked) => checked,
         Err(outcome) => return Ok(outcome),
     };
-    let again = |status: u16, error: &str| -> Result<PageOutcome, Error> {
-        Ok(PageOutcome::SignIn {
-            context: context(cx, &checked, browser)?,
-            status,
-            error: Some(error.to_owned()),
-        })
-    };
+    let again = |status: u16, error: &str| sign_in_again(cx, &checked, browser, status, error);
     let Some(code) = answer.code.as_deref().filter(|_| answer.error.is_none()) else {
         return again(
             400,
@@ -1399,14 +1362,22 @@ pub async fn provider_callback<S: Stores>(
         }
         Err(other) => return Err(other),
     };
-    let signed = consumed.signed_in;
-    signed_in_page(
-        cx,
-        &checked,
-        &signed.user.face.user_id,
-        &signed.session.session_id,
-    )
-    .await
+    signed_in_page(cx, &checked, &consumed.signed_in).await
+}
+
+/// The sign-in page again, with `status` and `error` (a failed attempt of any method).
+fn sign_in_again<S: Stores>(
+    cx: &Ctx<'_, S>,
+    checked: &Checked,
+    browser: &Browser<'_>,
+    status: u16,
+    error: &str,
+) -> Result<PageOutcome, Error> {
+    Ok(PageOutcome::SignIn {
+        context: context(cx, checked, browser)?,
+        status,
+        error: Some(error.to_owned()),
+    })
 }
 
 /// The sign-in cookie naming the tenant session a sign-in at the pages started, and the way
@@ -1414,9 +1385,9 @@ pub async fn provider_callback<S: Stores>(
 async fn signed_in_page<S: Stores>(
     cx: &Ctx<'_, S>,
     checked: &Checked,
-    user: &UserId,
-    session: &SessionId,
+    signed: &signin::SignedIn,
 ) -> Result<PageOutcome, Error> {
+    let (user, session) = (&signed.user.face.user_id, &signed.session.session_id);
     // The password as now stored (the sign-in may have re-hashed it): what the cookie is
     // bound to besides the session.
     let phc = cx
