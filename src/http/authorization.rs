@@ -298,8 +298,7 @@ pub async fn callback(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Res
     let outcome = oauth::provider_callback(
         cx,
         &WorkerFederation,
-        &app_id,
-        &tenant_id,
+        (&app_id, &tenant_id),
         answer_in,
         &browser,
         flow.as_deref(),

@@ -1289,8 +1289,7 @@ impl std::fmt::Debug for ProviderAnswer {
 pub async fn provider_callback<S: Stores>(
     cx: &Ctx<'_, S>,
     net: &impl Federation,
-    app_id: &AppId,
-    tenant_id: &TenantId,
+    (app_id, tenant_id): (&AppId, &TenantId),
     answer: ProviderAnswer,
     browser: &Browser<'_>,
     flow_cookie: Option<&str>,

@@ -1096,8 +1096,7 @@ mod at_the_oauth_pages {
             block_on(oauth::provider_callback(
                 &self.w.cx(),
                 &self.idp,
-                &self.shop,
-                &self.acme,
+                (&self.shop, &self.acme),
                 answer,
                 &Browser {
                     csrf_cookie: CSRF,
