@@ -959,8 +959,8 @@ pub struct Discovery {
     pub token_endpoint_auth_methods_supported: [&'static str; 4],
     /// The algorithms of `private_key_jwt` assertions.
     pub token_endpoint_auth_signing_alg_values_supported: [&'static str; 9],
-    pub introspection_endpoint_auth_methods_supported: [&'static str; 1],
-    pub revocation_endpoint_auth_methods_supported: [&'static str; 1],
+    pub introspection_endpoint_auth_methods_supported: [&'static str; 3],
+    pub revocation_endpoint_auth_methods_supported: [&'static str; 3],
     pub scopes_supported: Vec<String>,
     pub client_id_metadata_document_supported: bool,
     pub authorization_response_iss_parameter_supported: bool,
@@ -992,8 +992,16 @@ impl Discovery {
             ],
             token_endpoint_auth_signing_alg_values_supported: JwsAlgorithm::ALL
                 .map(JwsAlgorithm::as_str),
-            introspection_endpoint_auth_methods_supported: ["bearer"],
-            revocation_endpoint_auth_methods_supported: ["bearer"],
+            introspection_endpoint_auth_methods_supported: [
+                "bearer",
+                "client_secret_basic",
+                "private_key_jwt",
+            ],
+            revocation_endpoint_auth_methods_supported: [
+                "bearer",
+                "client_secret_basic",
+                "private_key_jwt",
+            ],
             scopes_supported: settings.scopes.keys().cloned().collect(),
             client_id_metadata_document_supported: settings.client_id_metadata_documents,
             authorization_response_iss_parameter_supported: true,

@@ -126,8 +126,18 @@ pub async fn bounded_body(req: &mut Request) -> Result<Vec<u8>, Error> {
     Ok(body)
 }
 
-/// The `token` parameter of an RFC 7662/7009 request: a form field or a JSON field.
-pub async fn token_parameter(req: &mut Request) -> Result<String, Error> {
+/// The parameters of an RFC 7662/7009 request, form fields or JSON fields: the token, and a
+/// client's RFC 7523 assertion when the client authenticates in the body (`private_key_jwt`).
+#[derive(Default)]
+pub struct TokenParameters {
+    pub token: String,
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// The parameters of an RFC 7662/7009 request (the first of a repeated form field).
+pub async fn token_parameters(req: &mut Request) -> Result<TokenParameters, Error> {
     let is_form = req
         .headers()
         .get("Content-Type")
@@ -141,14 +151,38 @@ pub async fn token_parameter(req: &mut Request) -> Result<String, Error> {
         #[derive(serde::Deserialize)]
         struct TokenBody {
             token: String,
+            #[serde(default)]
+            client_assertion_type: Option<String>,
+            #[serde(default)]
+            client_assertion: Option<String>,
+            #[serde(default)]
+            client_id: Option<String>,
         }
-        return Ok(json_body::<TokenBody>(req).await?.token);
+        let body = json_body::<TokenBody>(req).await?;
+        return Ok(TokenParameters {
+            token: body.token,
+            client_assertion_type: body.client_assertion_type,
+            client_assertion: body.client_assertion,
+            client_id: body.client_id,
+        });
     }
     let bytes = bounded_body(req).await?;
-    form_urlencoded::parse(&bytes)
-        .find(|(name, _)| name == "token")
-        .map(|(_, value)| value.into_owned())
-        .ok_or_else(|| Error::validation("the token parameter is required"))
+    let mut found = TokenParameters::default();
+    let mut token = None;
+    for (name, value) in form_urlencoded::parse(&bytes) {
+        let slot = match name.as_ref() {
+            "token" => &mut token,
+            "client_assertion_type" => &mut found.client_assertion_type,
+            "client_assertion" => &mut found.client_assertion,
+            "client_id" => &mut found.client_id,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = Some(value.into_owned());
+        }
+    }
+    found.token = token.ok_or_else(|| Error::validation("the token parameter is required"))?;
+    Ok(found)
 }
 
 /// The credential of an `Authorization: Bearer …` header, if present and well formed.

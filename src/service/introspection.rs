@@ -6,6 +6,8 @@
 //! policy and signing keys come from the isolate (KV on a miss), the token's session
 //! revocation and the user's state from the user's edge document (`domain::edge`). Every
 //! inactive cause — and any KV failure (fail closed) — is the same `Introspection::Inactive`.
+//! (A `private_key_jwt` client calling for itself is the exception: its assertion's `jti` is
+//! written to D1 once, which is what makes a replayed assertion worthless.)
 //!
 //! `/auth/me` and sign-out are D1 paths: they must honour a revocation or suspension at once,
 //! whatever KV says, and `/auth/me` answers the email, which KV does not hold. So they read
@@ -14,7 +16,7 @@
 use super::cache::{self, OnKvFailure, VerifiedToken};
 use super::sessions::{self, access_ttl_ms};
 use super::users::EndUser;
-use super::{keyring, Ctx, Stores, Verifier};
+use super::{keyring, oauth, Ctx, Stores, Verifier};
 use crate::domain::authz::Scope;
 use crate::domain::edge::is_active;
 use crate::domain::ids::{AppId, TenantId};
@@ -27,7 +29,7 @@ use crate::domain::tenancy::{App, Tenant};
 use crate::domain::token;
 use crate::domain::user::{TenantUser, User, UserId, UserStatus};
 use crate::domain::Error;
-use crate::store::{EdgeStore, SessionStore};
+use crate::store::{EdgeStore, SessionStore, SignatureVerifier};
 use std::rc::Rc;
 
 /// Signature, expiry, type, app and tenant of an access token; `None` for any defect.
@@ -164,6 +166,13 @@ pub enum Credentials<'a> {
     /// `Authorization: Basic` — an active confidential OAuth client of the tenant (its id and
     /// secret, form-decoded).
     Basic(&'a str, &'a str),
+    /// RFC 7523 in the body — a `private_key_jwt` client of the tenant: the assertion's type,
+    /// the assertion, and the `client_id` when given.
+    Assertion {
+        assertion_type: Option<&'a str>,
+        assertion: Option<&'a str>,
+        client_id: Option<&'a str>,
+    },
     None,
 }
 
@@ -190,12 +199,29 @@ pub enum ClientCheck {
 /// this app and tenant, with the `introspect` scope. Anything else is `401 invalid_client`.
 async fn check_client<S: Stores>(
     cx: &Ctx<'_, S>,
+    verifier: &impl SignatureVerifier,
     tenant: &Tenant,
     credentials: Credentials<'_>,
 ) -> Result<Option<ClientId>, Error> {
     let credential = match credentials {
         Credentials::Bearer(credential) => credential,
         Credentials::Basic(id, secret) => return check_oauth_client(cx, tenant, id, secret).await,
+        Credentials::Assertion {
+            assertion_type,
+            assertion,
+            client_id,
+        } => {
+            let client = oauth::client_by_assertion(
+                cx,
+                verifier,
+                tenant,
+                assertion_type,
+                assertion,
+                client_id,
+            )
+            .await?;
+            return client.map(|c| Some(c.id)).ok_or(Error::InvalidClient);
+        }
         Credentials::None => return Err(Error::InvalidClient),
     };
     let secret =
@@ -238,6 +264,7 @@ async fn check_oauth_client<S: Stores>(
 /// (`FailedClosed`) rather than `503`; unknown places are `404`, bad keys `401`.
 pub async fn introspection_client<'c, S: Stores>(
     cx: &Ctx<'_, S>,
+    verifier: &impl SignatureVerifier,
     app_id: &AppId,
     tenant_id: &TenantId,
     credentials: impl Into<Credentials<'c>>,
@@ -249,7 +276,7 @@ pub async fn introspection_client<'c, S: Stores>(
         }
         other => other?,
     };
-    match check_client(cx, &tenant, credentials.into()).await {
+    match check_client(cx, verifier, &tenant, credentials.into()).await {
         Ok(oauth) => Ok(ClientCheck::Authenticated(Client { app, tenant, oauth })),
         Err(Error::Unavailable(cause)) => {
             cx.warn(&format!(
@@ -390,12 +417,13 @@ async fn active_client_token<S: Stores>(
 /// `503` (a revocation that did not happen must not look like one that did).
 pub async fn revocation_client<'c, S: Stores>(
     cx: &Ctx<'_, S>,
+    verifier: &impl SignatureVerifier,
     app_id: &AppId,
     tenant_id: &TenantId,
     credentials: impl Into<Credentials<'c>>,
 ) -> Result<Client, Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
-    let oauth = check_client(cx, &tenant, credentials.into()).await?;
+    let oauth = check_client(cx, verifier, &tenant, credentials.into()).await?;
     Ok(Client { app, tenant, oauth })
 }
 

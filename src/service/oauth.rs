@@ -56,7 +56,7 @@ use crate::domain::user::{UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{
     AssertionUse, EdgeStore, Federation, OAuthStore, OutboundLimits, OutboundMethod,
-    OutboundRequest, ProviderHttp, SessionStore, ThirdPartyStore, UserStore,
+    OutboundRequest, ProviderHttp, SessionStore, SignatureVerifier, ThirdPartyStore, UserStore,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
@@ -1581,10 +1581,11 @@ fn invalid_client(basic: bool) -> TokenFailure {
 async fn authenticate_client<S: Stores>(
     cx: &Ctx<'_, S>,
     net: &impl Federation,
-    (app_id, tenant_id): (&AppId, &TenantId),
+    tenant: &Tenant,
     settings: &OAuthSettings,
     request: &TokenRequest,
 ) -> Result<Client, TokenFailure> {
+    let (app_id, tenant_id) = (&tenant.app_id, &tenant.id);
     let basic = request.basic.is_some() || request.bad_basic;
     if request.bad_basic {
         return Err(invalid_client(true));
@@ -1595,7 +1596,7 @@ async fn authenticate_client<S: Stores>(
                 token_error("invalid_request", "use one client authentication method").into(),
             );
         }
-        return assertion_client(cx, net, (app_id, tenant_id), settings, request).await;
+        return assertion_client(cx, net, tenant, request).await;
     }
     let (id, secret, method) = match (&request.basic, &request.client_secret) {
         (Some(_), Some(_)) => {
@@ -1639,51 +1640,65 @@ async fn authenticate_client<S: Stores>(
     Ok(client)
 }
 
-/// A `private_key_jwt` client (RFC 7523 §3): the assertion names the client (`iss`, and the
-/// form's `client_id` when given must agree), is signed by one of the keys it registered, has
-/// the claims `ClientAssertion::check` asks for, and its `jti` was never used by that client —
-/// remembered only after the signature and claims passed, so nobody without the key writes
-/// anything. Anything else is `invalid_client`, with the reason only in the log.
+/// A `private_key_jwt` client (RFC 7523 §3) at the token endpoint: `client_by_assertion`,
+/// anything refused being `invalid_client`.
 async fn assertion_client<S: Stores>(
     cx: &Ctx<'_, S>,
     net: &impl Federation,
-    (app_id, tenant_id): (&AppId, &TenantId),
-    settings: &OAuthSettings,
+    tenant: &Tenant,
     request: &TokenRequest,
 ) -> Result<Client, TokenFailure> {
+    let found = client_by_assertion(
+        cx,
+        net,
+        tenant,
+        request.client_assertion_type.as_deref(),
+        request.client_assertion.as_deref(),
+        request.client_id.as_deref(),
+    )
+    .await?;
+    found.ok_or_else(|| invalid_client(false))
+}
+
+/// The `private_key_jwt` client of the tenant an assertion authenticates (RFC 7523 §3), at
+/// the token endpoint, `/oauth/introspect` or `/oauth/revoke`: the assertion names the client
+/// (`iss`, and `client_id` when given must agree), is signed by one of the keys it registered,
+/// has the claims `ClientAssertion::check` asks for, and its `jti` was never used by that
+/// client — remembered only after the signature and claims passed, so nobody without the key
+/// writes anything. `None` for anything refused, with the reason only in the log.
+pub(super) async fn client_by_assertion<S: Stores>(
+    cx: &Ctx<'_, S>,
+    verifier: &impl SignatureVerifier,
+    tenant: &Tenant,
+    assertion_type: Option<&str>,
+    assertion: Option<&str>,
+    client_id: Option<&str>,
+) -> Result<Option<Client>, Error> {
     let refuse = |why: &str| {
         cx.warn(&format!("client assertion refused: {why}"));
-        invalid_client(false)
+        Ok(None)
     };
-    if request.client_assertion_type.as_deref() != Some(ASSERTION_TYPE) {
-        return Err(refuse("client_assertion_type"));
+    if assertion_type != Some(ASSERTION_TYPE) {
+        return refuse("client_assertion_type");
     }
-    let Some(assertion) = request
-        .client_assertion
-        .as_deref()
-        .and_then(ClientAssertion::parse)
-    else {
-        return Err(refuse(
-            "not a signed JWT of an accepted algorithm naming its issuer",
-        ));
+    let Some(assertion) = assertion.and_then(ClientAssertion::parse) else {
+        return refuse("not a signed JWT of an accepted algorithm naming its issuer");
     };
-    if request
-        .client_id
-        .as_deref()
-        .is_some_and(|id| id != assertion.issuer)
-    {
-        return Err(refuse("client_id is not the assertion's issuer"));
+    if client_id.is_some_and(|id| id != assertion.issuer) {
+        return refuse("client_id is not the assertion's issuer");
     }
     // A metadata document's client is never a private_key_jwt one: no fetch for an unproven id.
     let Some(id) = ClientId::parse(&assertion.issuer).filter(|id| !id.is_document()) else {
-        return Err(refuse("unknown client"));
+        return refuse("unknown client");
     };
-    let client = resolve_client(cx, net, app_id, tenant_id, settings, &id)
+    let client = cx
+        .db
+        .find_client(&tenant.app_id, &tenant.id, &id)
         .await?
         .filter(Client::is_active)
         .filter(|c| c.auth_method == AuthMethod::PrivateKeyJwt);
     let Some(client) = client else {
-        return Err(refuse("unknown, inactive or not a private_key_jwt client"));
+        return refuse("unknown, inactive or not a private_key_jwt client");
     };
     let jws = &assertion.jws;
     let Some(key) = client
@@ -1691,38 +1706,32 @@ async fn assertion_client<S: Stores>(
         .as_ref()
         .and_then(|keys| keys.select(jws.header.kid.as_deref(), jws.alg))
     else {
-        return Err(refuse("no registered key fits"));
+        return refuse("no registered key fits");
     };
-    let verified = net
+    let verified = verifier
         .verify(jws.alg, &key, jws.signing_input.as_bytes(), &jws.signature)
         .await?;
     if !verified {
-        return Err(refuse("signature"));
+        return refuse("signature");
     }
-    let tenant = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1)
-        .await?
-        .1;
-    let accepted = assertion
-        .check(client.id.as_str(), &issuer(cx, &tenant), cx.now)
-        .map_err(refuse)?;
+    let accepted = match assertion.check(client.id.as_str(), &issuer(cx, tenant), cx.now) {
+        Ok(accepted) => accepted,
+        Err(why) => return refuse(why),
+    };
+    let used = AssertionUse {
+        jti_hash: accepted.jti_hash,
+        remember_until: accepted.remember_until,
+        now: cx.now,
+        max_live: MAX_LIVE_ASSERTIONS,
+    };
     if !cx
         .db
-        .use_assertion(
-            (app_id, tenant_id, &client.id),
-            &AssertionUse {
-                jti_hash: accepted.jti_hash,
-                remember_until: accepted.remember_until,
-                now: cx.now,
-                max_live: MAX_LIVE_ASSERTIONS,
-            },
-        )
+        .use_assertion((&tenant.app_id, &tenant.id, &client.id), &used)
         .await?
     {
-        return Err(refuse(
-            "jti used before, or too many of the client's assertions live",
-        ));
+        return refuse("jti used before, or too many of the client's assertions live");
     }
-    Ok(client)
+    Ok(Some(client))
 }
 
 /// `POST {issuer}/oauth/token`: `authorization_code` (with PKCE), `refresh_token` and
@@ -1742,7 +1751,7 @@ pub async fn token<S: Stores>(
         })?,
     };
     let settings = settings_of(cx, app_id, tenant_id).await?;
-    let client = authenticate_client(cx, net, (app_id, tenant_id), &settings, &request).await?;
+    let client = authenticate_client(cx, net, &tenant, &settings, &request).await?;
     if !client.allows(grant) {
         return Err(token_error(
             "unauthorized_client",

@@ -411,8 +411,8 @@ describe("the authorization server metadata", () => {
       grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
       code_challenge_methods_supported: ["S256"],
       token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
-      introspection_endpoint_auth_methods_supported: ["bearer"],
-      revocation_endpoint_auth_methods_supported: ["bearer"],
+      introspection_endpoint_auth_methods_supported: ["bearer", "client_secret_basic", "private_key_jwt"],
+      revocation_endpoint_auth_methods_supported: ["bearer", "client_secret_basic", "private_key_jwt"],
       client_id_metadata_document_supported: false,
       authorization_response_iss_parameter_supported: true,
       subject_types_supported: ["public"],
@@ -753,6 +753,25 @@ describe("private_key_jwt clients", () => {
     // The same client presented at the other tenant is nobody there.
     const elsewhere = await tokenRequest(base(APP, OTHER), form(await assertion(es, id, { aud: OTHER_ISSUER })));
     expect(elsewhere.status).toBe(401);
+  });
+
+  it("introspect and revoke their own tokens with an assertion in the body, used once", async () => {
+    const id = jwtClient.client.client_id;
+    const issued = await tokenRequest(B, { grant_type: "client_credentials", client_assertion_type: JWT_BEARER, client_assertion: await assertion(es, id) });
+    expect(issued.status, issued.text).toBe(200);
+    const own = issued.body.access_token;
+    const asClient = async (endpoint: string, token: string, a?: string) =>
+      json("POST", `${B}/oauth/${endpoint}`, new URLSearchParams({ token, client_assertion_type: JWT_BEARER, client_assertion: a ?? (await assertion(es, id)) }).toString(), { "content-type": "application/x-www-form-urlencoded" });
+    const once = await assertion(es, id);
+    const seen = await asClient("introspect", own, once);
+    expect(seen.status, seen.text).toBe(200);
+    expect(seen.body).toMatchObject({ active: true, client_id: id });
+    const replayed = await asClient("introspect", own, once);
+    expect(replayed.status).toBe(401);
+    const withKeyToo = await json("POST", `${B}/oauth/introspect`, { token: own, client_assertion_type: JWT_BEARER, client_assertion: await assertion(es, id) }, bearer(key));
+    expect(withKeyToo.status, "one way to authenticate").toBe(401);
+    expect((await asClient("revoke", own)).status).toBe(200);
+    expect((await asClient("introspect", own)).body).toEqual({ active: false });
   });
 
   it("rotate keys whole with a PATCH: the old key is refused at once, the new one (RS256) works", async () => {

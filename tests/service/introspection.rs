@@ -259,6 +259,7 @@ fn revoking_a_refresh_or_access_token_ends_its_session() {
             let cx = f.w.cx();
             let client = introspection::revocation_client(
                 &cx,
+                &NoSignatures,
                 &app("public"),
                 &tenant("public"),
                 Some(&f.key),

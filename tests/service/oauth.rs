@@ -329,9 +329,14 @@ impl Place {
     fn revoke(&self, token: &str) {
         block_on(async {
             let cx = self.w.cx();
-            let client =
-                introspection::revocation_client(&cx, &self.shop, &self.acme, Some(&self.key))
-                    .await?;
+            let client = introspection::revocation_client(
+                &cx,
+                &Documents::default(),
+                &self.shop,
+                &self.acme,
+                Some(&self.key),
+            )
+            .await?;
             introspection::revoke_token(&cx, &client, token).await
         })
         .expect("revoked");
@@ -2690,6 +2695,7 @@ fn client_introspects(
         let cx = p.w.cx();
         let check = introspection::introspection_client(
             &cx,
+            &Documents::default(),
             &p.shop,
             &p.acme,
             Credentials::Basic(client.id.as_str(), secret),
@@ -2728,6 +2734,7 @@ fn a_confidential_client_introspects_and_revokes_its_own_tokens_only() {
         let cx = p.w.cx();
         let caller = introspection::revocation_client(
             &cx,
+            &Documents::default(),
             &p.shop,
             &p.acme,
             introspection::Credentials::Basic(mine.id.as_str(), &secret),
@@ -3427,4 +3434,83 @@ fn a_tenant_without_passwordless_sends_no_code_from_the_pages() {
         matches!(forged, PageOutcome::Refused { status: 400, .. }),
         "{forged:?}"
     );
+}
+
+fn asserted(assertion: &str) -> introspection::Credentials<'_> {
+    introspection::Credentials::Assertion {
+        assertion_type: Some(ASSERTION_TYPE),
+        assertion: Some(assertion),
+        client_id: None,
+    }
+}
+
+#[test]
+fn a_private_key_jwt_client_introspects_and_revokes_its_own_tokens_with_assertions_used_once() {
+    use introspection::ClientCheck;
+    let p = place();
+    let client = p.jwt_client();
+    let header = serde_json::json!({"alg": "EdDSA", "kid": "k1"});
+    let fresh = |jti: &str| signed(1, header.clone(), assertion_claims(&client, p.now_s(), jti));
+    let own = p
+        .token(with_assertion(&fresh("issue")))
+        .expect("a token")
+        .access_token;
+    let user_grant = p.grant(&p.public_client()).access_token;
+    let introspects = |assertion: &str, token: &str| -> Result<bool, Error> {
+        block_on(async {
+            let cx = p.w.cx();
+            let check = introspection::introspection_client(
+                &cx,
+                &Documents::default(),
+                &p.shop,
+                &p.acme,
+                asserted(assertion),
+            )
+            .await?;
+            let ClientCheck::Authenticated(caller) = check else {
+                panic!("failed closed");
+            };
+            Ok(!matches!(
+                introspection::introspect(&cx, &caller, token).await,
+                Introspection::Inactive
+            ))
+        })
+    };
+    let once = fresh("look-1");
+    assert_eq!(introspects(&once, &own), Ok(true));
+    assert_eq!(
+        introspects(&once, &own),
+        Err(Error::InvalidClient),
+        "an assertion works once, here too"
+    );
+    assert_eq!(
+        introspects(&fresh("look-2"), &user_grant),
+        Ok(false),
+        "not its token"
+    );
+    assert_eq!(
+        introspects(
+            &signed(2, header.clone(), assertion_claims(&client, p.now_s(), "x")),
+            &own
+        ),
+        Err(Error::InvalidClient),
+        "another key"
+    );
+    // It revokes its own token (and not another's).
+    block_on(async {
+        let cx = p.w.cx();
+        let caller = introspection::revocation_client(
+            &cx,
+            &Documents::default(),
+            &p.shop,
+            &p.acme,
+            asserted(&fresh("revoke")),
+        )
+        .await?;
+        introspection::revoke_token(&cx, &caller, &user_grant).await?;
+        introspection::revoke_token(&cx, &caller, &own).await
+    })
+    .unwrap();
+    assert!(!p.active(&own));
+    assert!(p.active(&user_grant));
 }

@@ -14,7 +14,22 @@ use tessera::domain::Error;
 use tessera::service::{self, Caches, CompactVerifier, Config, Random, Stores};
 use tessera::store::kv::KvEdge;
 use tessera::store::memory::{MemoryKv, MemoryQueue, MemoryStore};
-use tessera::store::{EmailStore, Mailer};
+use tessera::store::{EmailStore, Mailer, SignatureVerifier};
+
+/// A signature verifier for callers that present no signed assertion: it verifies nothing.
+pub struct NoSignatures;
+
+impl SignatureVerifier for NoSignatures {
+    async fn verify(
+        &self,
+        _alg: tessera::domain::jose::JwsAlgorithm,
+        _key: &tessera::domain::jose::Jwk,
+        _message: &[u8],
+        _signature: &[u8],
+    ) -> Result<bool, Error> {
+        Ok(false)
+    }
+}
 
 /// The memory adapters.
 pub struct Memory;
@@ -259,7 +274,9 @@ pub fn introspect(
     use service::introspection::{self, ClientCheck, Introspection};
     block_on(async {
         let cx = world.cx();
-        match introspection::introspection_client(&cx, app_id, tenant_id, Some(key)).await? {
+        match introspection::introspection_client(&cx, &NoSignatures, app_id, tenant_id, Some(key))
+            .await?
+        {
             ClientCheck::FailedClosed => Ok(Introspection::Inactive),
             ClientCheck::Authenticated(client) => {
                 Ok(introspection::introspect(&cx, &client, token).await)
