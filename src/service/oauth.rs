@@ -202,6 +202,7 @@ fn new_client<S: Stores>(
         self_registered,
         created_at: cx.now,
         updated_at: cx.now,
+        version: 0,
     };
     Ok((client, secret))
 }
@@ -306,11 +307,22 @@ async fn publish_users<S: Stores>(
     }
 }
 
+/// How many times a change of a client is made again, from a fresh read, when a concurrent
+/// change was written first (`OAuthStore::update_client` and `rotate_client_secret` write only
+/// over the version they were made from); then `409 conflict`.
+const CLIENT_WRITE_ATTEMPTS: usize = 3;
+
+fn client_changed_meanwhile() -> Error {
+    Error::Conflict("the client kept changing meanwhile; try again".to_owned())
+}
+
 /// `PATCH /admin/apps/{app}/tenants/{tenant}/clients/{client}` — `clients:write`: name,
 /// redirect URIs, grant types, scopes, status. Disabling a client revokes every grant it
 /// holds — its sessions, its codes not yet exchanged and its `client_credentials` tokens, for
 /// good: enabling it again brings none back; a pending client (registered under `approval`)
-/// becomes usable when set `active`.
+/// becomes usable when set `active`. A read-modify-write: the change is written only over the
+/// version it was made from, and made again from a fresh read when another change came first
+/// (at most `CLIENT_WRITE_ATTEMPTS` times, then `409 conflict`), so neither is lost.
 pub async fn update_client<S: Stores>(
     cx: &Ctx<'_, S>,
     caller: &Principal,
@@ -323,17 +335,36 @@ pub async fn update_client<S: Stores>(
     allowed(caller, Permission::ClientsWrite, app_id, tenant_id)?;
     let settings = settings_of(cx, app_id, tenant_id).await?;
     let id = ClientId::parse(id).ok_or_else(no_client)?;
-    let stored = cx
-        .db
-        .find_client(app_id, tenant_id, &id)
-        .await?
-        .ok_or_else(no_client)?;
+    for _ in 0..CLIENT_WRITE_ATTEMPTS {
+        let stored = cx
+            .db
+            .find_client(app_id, tenant_id, &id)
+            .await?
+            .ok_or_else(no_client)?;
+        let change = (spec.clone(), status);
+        if let Some(client) = change_client(cx, caller, &settings, stored, change).await? {
+            return Ok(client);
+        }
+    }
+    Err(client_changed_meanwhile())
+}
+
+/// One attempt of `update_client` from `stored`: the client as written, or `None` when it
+/// changed (or went) since it was read and nothing was written.
+async fn change_client<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    settings: &OAuthSettings,
+    stored: Client,
+    (spec, status): (ClientSpec, Option<ClientStatus>),
+) -> Result<Option<Client>, Error> {
+    let (app_id, tenant_id, id) = (&stored.app_id, &stored.tenant_id, &stored.id);
     if status == Some(ClientStatus::Pending) && stored.status != ClientStatus::Pending {
         return Err(Error::validation(
             "a client cannot go back to pending; set it disabled",
         ));
     }
-    let shape = spec.check_change(stored.shape(), &settings)?;
+    let shape = spec.check_change(stored.shape(), settings)?;
     let status = status.unwrap_or(stored.status);
     let end_grants = status != ClientStatus::Active && stored.status == ClientStatus::Active;
     // Its client_credentials tokens end with it, and when it loses that grant or a scope.
@@ -358,6 +389,8 @@ pub async fn update_client<S: Stores>(
         updated_at: cx.now,
         ..stored.clone()
     };
+    // (Made again after a lost race, these KV writes only repeat or add revocations: the
+    // attempt that is written asks for them too, or they cut what was cut already.)
     if end_grants {
         if let Some(hash) = &stored.secret_hash {
             // No longer a client `/oauth/introspect` knows, before D1 changes.
@@ -365,7 +398,7 @@ pub async fn update_client<S: Stores>(
         }
     }
     if cut_tokens {
-        cut_client_tokens(cx, app_id, tenant_id, &id, cut).await?;
+        cut_client_tokens(cx, app_id, tenant_id, id, cut).await?;
     }
     let audit = audit_entry(
         cx,
@@ -378,11 +411,13 @@ pub async fn update_client<S: Stores>(
             detail: client_detail(&client),
         },
     )?;
-    let users = cx
+    let Some(users) = cx
         .db
         .update_client(&client, end_grants, cx.now, &audit)
         .await?
-        .ok_or_else(no_client)?;
+    else {
+        return Ok(None);
+    };
     if stored.status != ClientStatus::Active {
         // Active again (or approved): known to `/oauth/introspect` once D1 says so. A failure
         // leaves it unknown there (refused, never wrongly let in) until it is set active again.
@@ -391,7 +426,10 @@ pub async fn update_client<S: Stores>(
         }
     }
     publish_users(cx, app_id, tenant_id, &users).await;
-    Ok(client)
+    Ok(Some(Client {
+        version: stored.version + 1,
+        ..client
+    }))
 }
 
 /// `DELETE /admin/apps/{app}/tenants/{tenant}/clients/{client}` — `clients:write`. The

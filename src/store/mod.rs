@@ -1374,11 +1374,13 @@ pub trait OAuthStore {
         limit: usize,
     ) -> Result<Vec<Client>, Error>;
     /// Writes a client's changed name, redirect URIs, grant types, scopes and status, with
-    /// the audit entry. With `end_grants`, every live session the client holds is revoked
+    /// the audit entry, only over the stored version it was made from (`client.version`; the
+    /// stored one is then one more): a concurrent change is never overwritten. With
+    /// `end_grants`, every live session the client holds is revoked
     /// (and its user's edge document bumped), its codes not yet exchanged are deleted and its
     /// `client_credentials` tokens issued before `now` revoked (`tokens_revoked_before`), in
-    /// the same batch. `None` when there is no such client; else the users whose grants were
-    /// revoked.
+    /// the same batch. `None` (nothing written) when there is no such client or it changed
+    /// since `client.version`; else the users whose grants were revoked.
     async fn update_client(
         &self,
         client: &Client,

@@ -45,6 +45,7 @@ pub fn client(app_id: &AppId, tenant_id: &TenantId, n: u8) -> Client {
         self_registered: false,
         created_at: at(i64::from(n)),
         updated_at: at(i64::from(n)),
+        version: 0,
     }
 }
 
@@ -330,6 +331,7 @@ pub async fn an_update_keeps_the_secret_hash_type_method_creation_and_revocation
             secret_hash: stored.secret_hash.clone(),
             tokens_revoked_before: Some(at(40)),
             created_at: stored.created_at,
+            version: 1,
             ..changed.clone()
         }
     );
@@ -360,6 +362,79 @@ pub async fn an_update_keeps_the_secret_hash_type_method_creation_and_revocation
             AuditAction::ClientCreate,
             AuditAction::ClientUpdate,
         ]
+    );
+}
+
+pub async fn two_interleaved_updates_of_a_client_lose_neither<D: Database>(db: &D) {
+    let (shop, acme) = acme(db).await;
+    let stored = client(&shop, &acme, 1);
+    create(db, &stored, 3).await;
+    // Two changes made from the same read: one renames, the other narrows the scopes.
+    let read = db
+        .find_client(&shop, &acme, &stored.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.version, 0);
+    let renamed = Client {
+        name: "Renamed".to_owned(),
+        updated_at: at(10),
+        ..read.clone()
+    };
+    let narrowed = Client {
+        scopes: vec!["mcp:read".to_owned()],
+        updated_at: at(11),
+        ..read.clone()
+    };
+    let e = entry(4, &shop, AuditAction::ClientUpdate, Some(&acme));
+    assert_eq!(
+        db.update_client(&renamed, false, at(10), &e).await.unwrap(),
+        Some(Vec::new())
+    );
+    // The second, made from the version the first replaced, writes nothing (nor its audit).
+    let e = entry(5, &shop, AuditAction::ClientUpdate, Some(&acme));
+    assert_eq!(
+        db.update_client(&narrowed, false, at(11), &e)
+            .await
+            .unwrap(),
+        None
+    );
+    let now = db
+        .find_client(&shop, &acme, &stored.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((now.name.as_str(), now.version), ("Renamed", 1));
+    assert_eq!(now.scopes, stored.scopes, "the stale change wrote nothing");
+    // Made again from a fresh read, as the service does, it keeps the first change.
+    let again = Client {
+        scopes: vec!["mcp:read".to_owned()],
+        updated_at: at(12),
+        ..now
+    };
+    let e = entry(6, &shop, AuditAction::ClientUpdate, Some(&acme));
+    assert_eq!(
+        db.update_client(&again, false, at(12), &e).await.unwrap(),
+        Some(Vec::new())
+    );
+    let last = db
+        .find_client(&shop, &acme, &stored.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.name, "Renamed", "the first change is not lost");
+    assert_eq!(last.scopes, ["mcp:read"], "nor the second");
+    assert_eq!(last.version, 2);
+    assert_eq!(
+        actions_of(db, &shop).await,
+        [
+            AuditAction::AppCreate,
+            AuditAction::TenantCreate,
+            AuditAction::ClientCreate,
+            AuditAction::ClientUpdate,
+            AuditAction::ClientUpdate,
+        ],
+        "one entry per change written"
     );
 }
 
@@ -449,10 +524,12 @@ pub async fn ending_a_clients_grants_revokes_its_live_sessions_codes_and_tokens_
     assert!(db.find_code(&other.hash).await.unwrap().is_some());
     // Nothing left to end: no user, no bump.
     let e = entry(6, &shop, AuditAction::ClientUpdate, Some(&acme));
+    let again = Client {
+        version: found.version,
+        ..disabled.clone()
+    };
     assert_eq!(
-        db.update_client(&disabled, true, at(110), &e)
-            .await
-            .unwrap(),
+        db.update_client(&again, true, at(110), &e).await.unwrap(),
         Some(Vec::new())
     );
     assert_eq!(

@@ -2670,6 +2670,85 @@ fn a_confidential_client_introspects_and_revokes_its_own_tokens_only() {
     ));
 }
 
+// ------------------------------------------------------------------ concurrent changes
+
+impl Place {
+    /// The `clientkey:` entries in KV.
+    fn client_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .w
+            .kv
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with("clientkey:"))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    fn stored(&self, client: &Client) -> Client {
+        block_on(self.w.db.find_client(&self.shop, &self.acme, &client.id))
+            .unwrap()
+            .expect("the client")
+    }
+}
+
+/// Two PATCHes of one client at once, each made from the same read (the memory stores yield
+/// at every KV call, so the two take turns between their read and their write): the second
+/// write finds the version changed, reads again and applies its change over the first.
+#[test]
+fn two_concurrent_patches_of_a_client_lose_neither_change() {
+    let p = place();
+    let (client, _) = p.confidential(None, &["client_credentials"]);
+    let other_isolate = tessera::service::Caches::default();
+    p.w.db.faults().interleave(true);
+    p.w.kv.faults().interleave(true);
+    let (first, second) = (p.w.cx(), p.w.cx_with(&other_isolate));
+    let (renamed, disabled) = block_on(async {
+        // A narrowing rename (which cuts the client's tokens in KV between its read and its
+        // write) and a disable (which withdraws its key and cuts its tokens).
+        let rename = oauth::update_client(
+            &first,
+            &p.owner,
+            &p.shop,
+            &p.acme,
+            client.id.as_str(),
+            ClientSpec {
+                name: Some("Renamed".to_owned()),
+                scopes: Some(strings(&["mcp:read"])),
+                ..ClientSpec::default()
+            },
+            None,
+        );
+        let disable = oauth::update_client(
+            &second,
+            &p.owner,
+            &p.shop,
+            &p.acme,
+            client.id.as_str(),
+            ClientSpec::default(),
+            Some(ClientStatus::Disabled),
+        );
+        futures_util::join!(rename, disable)
+    });
+    p.w.db.faults().interleave(false);
+    p.w.kv.faults().interleave(false);
+    let (renamed, disabled) = (renamed.unwrap(), disabled.unwrap());
+    let stored = p.stored(&client);
+    assert_eq!(stored.name, "Renamed", "{renamed:?} {disabled:?}");
+    assert_eq!(stored.scopes, ["mcp:read"]);
+    assert_eq!(stored.status, ClientStatus::Disabled);
+    assert_eq!(stored.version, 2, "two writes");
+    assert!(p.client_keys().is_empty(), "disabled: no key");
+    let updates =
+        p.w.db
+            .audit_entries()
+            .iter()
+            .filter(|e| e.action.as_str() == "client.update")
+            .count();
+    assert_eq!(updates, 2, "one entry per change written");
+}
+
 #[test]
 fn a_public_client_is_no_client_of_introspection() {
     let p = place();

@@ -28,7 +28,7 @@ use serde::Deserialize;
 
 const CLIENT_COLUMNS: &str = "app_id, tenant_id, id, name, type, auth_method, redirect_uris, \
      grant_types, scopes, status, secret_hash, tokens_revoked_before, self_registered, created_at, \
-     updated_at";
+     updated_at, version";
 
 #[derive(Deserialize)]
 struct ClientRow {
@@ -48,6 +48,7 @@ struct ClientRow {
     self_registered: i64,
     created_at: i64,
     updated_at: i64,
+    version: i64,
 }
 
 impl ClientRow {
@@ -78,6 +79,7 @@ impl ClientRow {
             self_registered: self.self_registered != 0,
             created_at: Timestamp::from_unix_ms(self.created_at),
             updated_at: Timestamp::from_unix_ms(self.updated_at),
+            version: self.version,
         })
     }
 }
@@ -308,7 +310,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                 Statement::new(
                     format!(
                         "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) \
-                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?15, ?12, ?13 \
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?15, ?12, ?13, ?16 \
                          WHERE EXISTS (SELECT 1 FROM tenants WHERE app_id = ?1 AND id = ?2 \
                          AND {LIVE_TENANT})"
                     ),
@@ -328,6 +330,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                         time(client.updated_at),
                         client.tokens_revoked_before.map_or(SqlValue::Null, time),
                         int(i64::from(client.self_registered)),
+                        int(client.version),
                     ],
                 ),
                 audit_insert(audit, true),
@@ -391,8 +394,9 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
             Statement::new(
                 "UPDATE oauth_clients SET name = ?4, redirect_uris = ?5, grant_types = ?6, \
                  scopes = ?7, status = ?8, updated_at = ?9, \
-                 tokens_revoked_before = max(coalesce(tokens_revoked_before, 0), ?10) \
-                 WHERE app_id = ?1 AND tenant_id = ?2 AND id = ?3",
+                 tokens_revoked_before = max(coalesce(tokens_revoked_before, 0), ?10), \
+                 version = version + 1 \
+                 WHERE app_id = ?1 AND tenant_id = ?2 AND id = ?3 AND version = ?11",
                 vec![
                     text(app.as_str()),
                     text(tenant.as_str()),
@@ -404,6 +408,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                     text(client.status.as_str()),
                     time(client.updated_at),
                     int(client.tokens_revoked_before.map_or(0, |t| t.unix_ms())),
+                    int(client.version),
                 ],
             ),
             audit_insert(audit, true),

@@ -172,11 +172,16 @@ impl OAuthStore for MemoryStore {
         let mut s = self.state.borrow_mut();
         let (app, tenant, id) = (&client.app_id, &client.tenant_id, &client.id);
         let key = (app.clone(), tenant.clone(), id.clone());
-        let Some(stored) = s.oauth_clients.get(&key) else {
+        let Some(stored) = s
+            .oauth_clients
+            .get(&key)
+            .filter(|c| c.version == client.version)
+        else {
             return Ok(None);
         };
         s.check_audit(audit)?;
         let updated = Client {
+            version: stored.version + 1,
             secret_hash: stored.secret_hash.clone(),
             // Only ever moved forward, as the SQL's max(); to `now` when the grants end.
             tokens_revoked_before: [
