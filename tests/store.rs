@@ -40,7 +40,7 @@ fn memory_edge() -> KvEdge<MemoryKv> {
 contract::edge_suite!(memory_kv, crate::memory_edge);
 
 /// Every method of every relational port, as the fault rules name it (`db <method>`).
-const EVERY_METHOD: [&str; 146] = [
+const EVERY_METHOD: [&str; 147] = [
     "clear_operator_failures",
     "prune_signin_failures",
     "prune_sessions",
@@ -177,6 +177,7 @@ const EVERY_METHOD: [&str; 146] = [
     "find_client",
     "list_clients",
     "update_client",
+    "rotate_client_secret",
     "revoke_client_tokens",
     "create_code",
     "find_code",
@@ -322,6 +323,15 @@ async fn call_every_method(
         call!(
             "update_client",
             db.update_client(&renamed, false, at(20), &e(402))
+        );
+        let rotated = tessera::domain::oauth::Client {
+            secret_hash: Some(secret(SecretKind::ClientSecret, 44)),
+            version: 1,
+            ..renamed.clone()
+        };
+        call!(
+            "rotate_client_secret",
+            db.rotate_client_secret(&rotated, &e(405))
         );
         call!(
             "revoke_client_tokens",

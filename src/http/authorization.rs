@@ -475,6 +475,27 @@ pub async fn delete_client(cx: &Ctx<'_>, req: Request, params: &Params) -> Resul
     respond::no_content()
 }
 
+/// `POST /admin/apps/{app_id}/tenants/{tenant_id}/clients/{client_id}/secret` —
+/// `clients:write`. A confidential client's new secret, shown here once.
+pub async fn rotate_client_secret(
+    cx: &Ctx<'_>,
+    req: Request,
+    params: &Params,
+) -> Result<Response, Error> {
+    let (app_id, tenant_id) = place(params)?;
+    let caller = caller(cx, &req).await?;
+    let id = param(params, "client_id");
+    let (client, secret) =
+        oauth::rotate_client_secret(cx, &caller, &app_id, &tenant_id, id).await?;
+    respond::json(
+        200,
+        &ClientCreated {
+            client: (&client).into(),
+            client_secret: Some(secret.expose().to_owned()),
+        },
+    )
+}
+
 // ---------------------------------------------------------------------------------------
 // Dynamic registration, and an end user's grants.
 // ---------------------------------------------------------------------------------------

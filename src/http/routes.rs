@@ -106,6 +106,7 @@ pub enum RouteId {
     GetClient,
     PatchClient,
     DeleteClient,
+    RotateClientSecret,
     Register,
     ListGrants,
     RevokeGrant,
@@ -512,6 +513,11 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         RouteId::DeleteClient,
         "DELETE",
         "/admin/apps/{app_id}/tenants/{tenant_id}/clients/{client_id}",
+    ),
+    (
+        RouteId::RotateClientSecret,
+        "POST",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/clients/{client_id}/secret",
     ),
 ];
 

@@ -432,6 +432,95 @@ async fn change_client<S: Stores>(
     }))
 }
 
+/// `POST /admin/apps/{app}/tenants/{tenant}/clients/{client}/secret` — `clients:write`. A
+/// confidential client gets a new secret, returned here only (the store keeps its hash); the
+/// old one stops working at once, at the token endpoint (which reads D1) and at
+/// `/oauth/introspect` and `/oauth/revoke` (which read its `clientkey:` copy in KV). A public
+/// client has no secret: `409 conflict`. Tokens issued before stay good until they expire
+/// (`POST …/oauth/revoke` of one of its `client_credentials` tokens revokes them all). Written
+/// over the version it was made from, like `update_client`.
+pub async fn rotate_client_secret<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    id: &str,
+) -> Result<(Client, PlainSecret), Error> {
+    allowed(caller, Permission::ClientsWrite, app_id, tenant_id)?;
+    existing_tenant(cx, app_id, tenant_id).await?;
+    let id = ClientId::parse(id).ok_or_else(no_client)?;
+    for _ in 0..CLIENT_WRITE_ATTEMPTS {
+        let stored = cx
+            .db
+            .find_client(app_id, tenant_id, &id)
+            .await?
+            .ok_or_else(no_client)?;
+        let old = match (&stored.client_type, &stored.secret_hash) {
+            (ClientType::Confidential, Some(old)) => old.clone(),
+            _ => {
+                return Err(Error::Conflict(
+                    "a public client has no secret to rotate".to_owned(),
+                ))
+            }
+        };
+        let secret = PlainSecret::generate(SecretKind::ClientSecret, cx.random()?);
+        let client = Client {
+            secret_hash: Some(secret.hash()),
+            updated_at: cx.now,
+            ..stored.clone()
+        };
+        let audit = audit_entry(
+            cx,
+            actor(caller),
+            Change {
+                app_id,
+                action: AuditAction::ClientSecretRotate,
+                target: id.to_string(),
+                tenant_id: Some(tenant_id),
+                detail: json!({}),
+            },
+        )?;
+        // The order keeps KV failing closed and the old secret dead from the `200` on:
+        // 1. the new secret is published (when the client is active): a failure changes
+        //    nothing, and a copy no answer ever revealed lets nobody in;
+        // 2. the old one is withdrawn, before D1 changes: a failure leaves D1 as it was;
+        // 3. D1 takes the new hash, over the version read. Should it fail (or lose a race),
+        //    the new copy is withdrawn again and the old one is NOT put back — a concurrent
+        //    disable may have withdrawn it too: the old secret is then refused at
+        //    introspection (fail closed) while the token endpoint still takes it, until a
+        //    rotation succeeds;
+        // 4. after D1, the old copy is withdrawn once more (best effort): a re-enable made
+        //    from a read before step 3 publishes the secret it read after its own D1 write,
+        //    which may fall between steps 2 and 3.
+        let published = ClientKey::of(&client);
+        if let Some((hash, key)) = &published {
+            cx.edge.put_client_key(hash, key).await?;
+        }
+        let written = match cx.edge.delete_client_key(&old).await {
+            Ok(()) => cx.db.rotate_client_secret(&client, &audit).await,
+            Err(e) => Err(e),
+        };
+        if !matches!(written, Ok(true)) {
+            if let Some((hash, _)) = &published {
+                if let Err(e) = cx.edge.delete_client_key(hash).await {
+                    cx.warn(&format!(
+                        "KV withdrawal of an unstored client secret failed: {e:?}"
+                    ));
+                }
+            }
+        }
+        if written? {
+            after_change(cx, cx.edge.delete_client_key(&old).await);
+            let client = Client {
+                version: stored.version + 1,
+                ..client
+            };
+            return Ok((client, secret));
+        }
+    }
+    Err(client_changed_meanwhile())
+}
+
 /// `DELETE /admin/apps/{app}/tenants/{tenant}/clients/{client}` — `clients:write`. The
 /// client goes with its codes and consents; every grant it holds is revoked.
 pub async fn delete_client<S: Stores>(

@@ -1388,6 +1388,15 @@ pub trait OAuthStore {
         now: Timestamp,
         audit: &AuditEntry,
     ) -> Result<Option<Vec<UserId>>, Error>;
+    /// Replaces a confidential client's secret hash with `client.secret_hash` (and its
+    /// `updated_at`), with the audit entry, only over the stored version it was made from
+    /// (`client.version`; the stored one is then one more). `false` (nothing written) when
+    /// there is no such client, it has no secret, or it changed since.
+    async fn rotate_client_secret(
+        &self,
+        client: &Client,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
     /// Deletes a client with its codes and consents, revoking every live session it holds
     /// (bumping their users' edge documents), with the audit entry, in one batch. `None` when
     /// there is no such client; else the users whose grants were revoked.

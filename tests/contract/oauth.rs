@@ -438,6 +438,92 @@ pub async fn two_interleaved_updates_of_a_client_lose_neither<D: Database>(db: &
     );
 }
 
+pub async fn a_secret_rotation_replaces_the_hash_only_over_the_version_it_read<D: Database>(
+    db: &D,
+) {
+    let (shop, acme) = acme(db).await;
+    let stored = client(&shop, &acme, 1);
+    create(db, &stored, 3).await;
+    let public = Client {
+        client_type: ClientType::Public,
+        auth_method: AuthMethod::None,
+        secret_hash: None,
+        ..client(&shop, &acme, 2)
+    };
+    create(db, &public, 4).await;
+    let rotated = Client {
+        secret_hash: Some(secret(SecretKind::ClientSecret, 9)),
+        updated_at: at(20),
+        ..stored.clone()
+    };
+    let e = entry(5, &shop, AuditAction::ClientSecretRotate, Some(&acme));
+    assert!(db.rotate_client_secret(&rotated, &e).await.unwrap());
+    let found = db
+        .find_client(&shop, &acme, &stored.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        found,
+        Client {
+            version: 1,
+            ..rotated.clone()
+        },
+        "the new hash, nothing else but the time and version"
+    );
+    // A rotation (or an update) made from the version before writes nothing.
+    let stale = Client {
+        secret_hash: Some(secret(SecretKind::ClientSecret, 10)),
+        ..rotated.clone()
+    };
+    let e = entry(6, &shop, AuditAction::ClientSecretRotate, Some(&acme));
+    assert!(!db.rotate_client_secret(&stale, &e).await.unwrap());
+    let e = entry(7, &shop, AuditAction::ClientUpdate, Some(&acme));
+    assert_eq!(
+        db.update_client(&stored, false, at(21), &e).await.unwrap(),
+        None,
+        "an update read before the rotation"
+    );
+    assert_eq!(
+        db.find_client(&shop, &acme, &stored.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .secret_hash,
+        rotated.secret_hash
+    );
+    // A public client has no secret to replace; an unknown one is not there.
+    let e = entry(8, &shop, AuditAction::ClientSecretRotate, Some(&acme));
+    let given = Client {
+        secret_hash: Some(secret(SecretKind::ClientSecret, 11)),
+        ..public.clone()
+    };
+    assert!(!db.rotate_client_secret(&given, &e).await.unwrap());
+    assert_eq!(
+        db.find_client(&shop, &acme, &public.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .secret_hash,
+        None
+    );
+    let e = entry(9, &shop, AuditAction::ClientSecretRotate, Some(&acme));
+    assert!(!db
+        .rotate_client_secret(&client(&shop, &acme, 3), &e)
+        .await
+        .unwrap());
+    assert_eq!(
+        actions_of(db, &shop).await,
+        [
+            AuditAction::AppCreate,
+            AuditAction::TenantCreate,
+            AuditAction::ClientCreate,
+            AuditAction::ClientCreate,
+            AuditAction::ClientSecretRotate,
+        ]
+    );
+}
+
 pub async fn ending_a_clients_grants_revokes_its_live_sessions_codes_and_tokens_and_bumps_its_users_documents<
     D: Database,
 >(

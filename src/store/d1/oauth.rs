@@ -449,6 +449,33 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
         users_of(rows::<UserRow, _>(&results, 2)?).map(Some)
     }
 
+    async fn rotate_client_secret(
+        &self,
+        client: &Client,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        let results = self
+            .batch(vec![
+                Statement::new(
+                    "UPDATE oauth_clients SET secret_hash = ?4, updated_at = ?5, \
+                     version = version + 1 \
+                     WHERE app_id = ?1 AND tenant_id = ?2 AND id = ?3 AND version = ?6 \
+                     AND secret_hash IS NOT NULL",
+                    vec![
+                        text(client.app_id.as_str()),
+                        text(client.tenant_id.as_str()),
+                        text(client.id.as_str()),
+                        opt_text(client.secret_hash.as_ref().map(SecretHash::as_str)),
+                        time(client.updated_at),
+                        int(client.version),
+                    ],
+                ),
+                audit_insert(audit, true),
+            ])
+            .await?;
+        first_changed(&results)
+    }
+
     async fn delete_client(
         &self,
         app: &AppId,

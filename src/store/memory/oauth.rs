@@ -213,6 +213,36 @@ impl OAuthStore for MemoryStore {
         Ok(Some(users))
     }
 
+    async fn rotate_client_secret(
+        &self,
+        client: &Client,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        self.check("rotate_client_secret")?;
+        let mut s = self.state.borrow_mut();
+        let key = (
+            client.app_id.clone(),
+            client.tenant_id.clone(),
+            client.id.clone(),
+        );
+        let current = s
+            .oauth_clients
+            .get(&key)
+            .filter(|c| c.version == client.version && c.secret_hash.is_some())
+            .is_some();
+        if !current || client.secret_hash.is_none() {
+            return Ok(false);
+        }
+        s.check_audit(audit)?;
+        if let Some(stored) = s.oauth_clients.get_mut(&key) {
+            stored.secret_hash = client.secret_hash.clone();
+            stored.updated_at = client.updated_at;
+            stored.version += 1;
+        }
+        s.write_audit(audit);
+        Ok(true)
+    }
+
     async fn delete_client(
         &self,
         app: &AppId,
