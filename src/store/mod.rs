@@ -1269,6 +1269,20 @@ pub trait DeletionStore {
     ) -> Result<Vec<SecretHash>, Error>;
     /// Refresh tokens of the target's sessions, then the sessions that have none left.
     async fn purge_sessions(&self, target: &DeletionTarget, limit: usize) -> Result<usize, Error>;
+    /// The secret hashes of the target's confidential OAuth clients (an app's or tenant's; at
+    /// most `limit`), whose `clientkey:` copies at the edge must go before their rows do.
+    async fn find_client_secrets(
+        &self,
+        target: &DeletionTarget,
+        limit: usize,
+    ) -> Result<Vec<SecretHash>, Error>;
+    /// Forgets those of `hashes` the target's clients hold (their edge copies are withdrawn),
+    /// bumping each client's version; how many clients changed.
+    async fn forget_client_secrets(
+        &self,
+        target: &DeletionTarget,
+        hashes: &[SecretHash],
+    ) -> Result<usize, Error>;
     /// Third-party sign-in state of an app or tenant: identities, flows, identity providers.
     async fn purge_thirdparty(&self, target: &DeletionTarget, limit: usize)
         -> Result<usize, Error>;

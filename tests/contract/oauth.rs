@@ -1079,6 +1079,11 @@ pub async fn a_tenant_deletion_takes_its_settings_clients_codes_consents_and_gra
         .expect("acme is deleted");
     assert!(purged.rows > 0);
     assert_eq!(
+        purged.client_hashes,
+        [f.a.secret_hash.clone().unwrap()],
+        "acme's client secrets are found (for the edge) before the rows go, bravo's not"
+    );
+    assert_eq!(
         db.find_oauth_settings(&f.shop, &f.acme).await.unwrap(),
         None
     );
@@ -1137,9 +1142,20 @@ pub async fn an_app_deletion_takes_every_oauth_row_of_the_app_and_nothing_of_ano
     )
     .await
     .unwrap();
-    delete_through_ports(db, &Target::App(f.shop.clone()), vec![], 70, 2)
+    let (_, purged) = delete_through_ports(db, &Target::App(f.shop.clone()), vec![], 70, 2)
         .await
         .expect("shop is deleted");
+    let mut hashes = purged.client_hashes.clone();
+    hashes.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    let mut expected = vec![
+        f.a.secret_hash.clone().unwrap(),
+        f.b.secret_hash.clone().unwrap(),
+    ];
+    expected.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    assert_eq!(
+        hashes, expected,
+        "every client secret of the app, none of another"
+    );
     for t in [&f.acme, &f.bravo] {
         assert_eq!(db.find_oauth_settings(&f.shop, t).await.unwrap(), None);
         assert!(db
