@@ -1,6 +1,7 @@
 //! The OAuth 2.1 authorization server of each tenant: its metadata (at the three discovery
 //! URLs), the authorization endpoint's pages and their forms, the token endpoint, and the
-//! tenant's OAuth settings and clients under `/admin` (`service::oauth` decides everything).
+//! tenant's OAuth settings and clients under `/admin`, a confidential client's secret rotation
+//! included (`service::oauth` decides everything).
 //!
 //! The pages keep their state in two cookies scoped to the tenant's `/oauth` path (`Secure`,
 //! `HttpOnly`, `SameSite=Lax`): `tessera_oauth_csrf` (random, whose MAC each form carries) and

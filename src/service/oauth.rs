@@ -2,6 +2,13 @@
 //! server per tenant"): its settings and clients (`/admin`), the authorization pages
 //! (sign-in, consent) and the token endpoint.
 //!
+//! A client is changed (PATCH, secret rotation) by read-modify-write over its version: the
+//! store writes only over the version the change was made from, and a change that lost the
+//! race is made again from a fresh read (`CLIENT_WRITE_ATTEMPTS`, then `409 conflict`). An
+//! active confidential client is known to `/oauth/introspect` by its `clientkey:` copy in KV,
+//! published before D1 learns of a secret and withdrawn before D1 forgets one (disable,
+//! delete, rotation), so a KV failure leaves a secret refused rather than wrongly let in.
+//!
 //! A grant is a session that carries its client (`Session::grant`): the code exchange starts
 //! one, refresh rotates it with the very machinery of the tenant's own sessions (reuse revokes
 //! the family), revocation and the user's edge document treat it alike — so suspension,

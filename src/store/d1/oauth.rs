@@ -3,7 +3,8 @@
 //! approval's consent is remembered in the same batch as the code it gives; a code is redeemed
 //! with one conditional `UPDATE` in the same batch as the session it starts, so it works once
 //! whoever races for it; ending a client's grants revokes its sessions and bumps their users'
-//! edge documents in one batch. Must not depend on `service` or `http`.
+//! edge documents in one batch; a client's update and secret rotation are conditional on its
+//! `version` (compare-and-swap), which they bump. Must not depend on `service` or `http`.
 
 use super::sessions::{refresh_token_insert, session_insert};
 use super::tenancy::LIVE_TENANT;
