@@ -1,4 +1,4 @@
--- Tessera schema, part 11: OAuth clients get a version, so that a change of a client (PATCH,
+-- Tessera schema, part 12: OAuth clients get a version, so that a change of a client (PATCH,
 -- secret rotation, a deletion forgetting its secret) is written only over the version it was
 -- made from (compare-and-swap): two concurrent changes of one client never lose one another.
 -- 0 for every client written before.
