@@ -40,7 +40,7 @@ fn memory_edge() -> KvEdge<MemoryKv> {
 contract::edge_suite!(memory_kv, crate::memory_edge);
 
 /// Every method of every relational port, as the fault rules name it (`db <method>`).
-const EVERY_METHOD: [&str; 149] = [
+const EVERY_METHOD: [&str; 150] = [
     "clear_operator_failures",
     "prune_signin_failures",
     "prune_sessions",
@@ -189,6 +189,7 @@ const EVERY_METHOD: [&str; 149] = [
     "list_consents",
     "revoke_grant",
     "prune_codes",
+    "use_assertion",
     "delete_client",
 ];
 
@@ -364,6 +365,10 @@ async fn call_every_method(
             db.revoke_grant(&shop, &acme, &face.user_id, &c.id, at(23), &e(403))
         );
         call!("prune_codes", db.prune_codes(at(2_000_000), 10));
+        call!(
+            "use_assertion",
+            db.use_assertion(&shop, &acme, &c.id, "jti-hash", at(2_000_000))
+        );
         call!(
             "delete_client",
             db.delete_client(&shop, &acme, &c.id, at(24), &e(404))

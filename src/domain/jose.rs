@@ -36,7 +36,8 @@ pub enum JwsAlgorithm {
 }
 
 impl JwsAlgorithm {
-    const ALL: [JwsAlgorithm; 9] = [
+    /// Every algorithm that may be accepted.
+    pub const ALL: [JwsAlgorithm; 9] = [
         JwsAlgorithm::Rs256,
         JwsAlgorithm::Rs384,
         JwsAlgorithm::Rs512,

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod authz;
 pub mod challenge;
+pub mod client_assertion;
 pub mod deletion;
 pub mod delivery;
 pub mod device;

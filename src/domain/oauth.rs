@@ -8,6 +8,7 @@
 //! `CODE_TTL_MS`, for the client, redirect URI and PKCE challenge it was issued for. Nothing
 //! here does I/O or reads a clock.
 
+use super::client_assertion::ClientKeys;
 use super::ids::{AppId, TenantId};
 use super::links::WebUrl;
 use super::secret::{secrets_match, SecretHash};
@@ -266,6 +267,9 @@ pub enum AuthMethod {
     SecretBasic,
     /// `client_id` and `client_secret` in the form.
     SecretPost,
+    /// A JWT signed with one of the client's registered keys (RFC 7523,
+    /// `domain::client_assertion`).
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -274,6 +278,7 @@ impl AuthMethod {
             AuthMethod::None => "none",
             AuthMethod::SecretBasic => "client_secret_basic",
             AuthMethod::SecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -282,8 +287,9 @@ impl AuthMethod {
             "none" => Ok(AuthMethod::None),
             "client_secret_basic" => Ok(AuthMethod::SecretBasic),
             "client_secret_post" => Ok(AuthMethod::SecretPost),
+            "private_key_jwt" => Ok(AuthMethod::PrivateKeyJwt),
             _ => Err(Error::validation(
-                "token_endpoint_auth_method must be \"none\", \"client_secret_basic\" or \"client_secret_post\"",
+                "token_endpoint_auth_method must be \"none\", \"client_secret_basic\", \"client_secret_post\" or \"private_key_jwt\"",
             )),
         }
     }
@@ -359,8 +365,10 @@ pub struct Client {
     pub grant_types: Vec<GrantType>,
     pub scopes: Vec<String>,
     pub status: ClientStatus,
-    /// The SHA-256 of a confidential client's secret.
+    /// The SHA-256 of a confidential client's secret (`client_secret_basic`/`_post`).
     pub secret_hash: Option<SecretHash>,
+    /// The public keys of a `private_key_jwt` client.
+    pub jwks: Option<ClientKeys>,
     /// Its `client_credentials` tokens issued before this time are revoked.
     pub tokens_revoked_before: Option<Timestamp>,
     /// Registered by itself (RFC 7591) or described by its own metadata document: nobody
@@ -463,6 +471,8 @@ pub struct ClientSpec {
     pub grant_types: Option<Vec<String>>,
     pub scopes: Option<Vec<String>>,
     pub auth_method: Option<String>,
+    /// The public keys of a `private_key_jwt` client (a JWK set).
+    pub jwks: Option<serde_json::Value>,
 }
 
 /// A client's checked properties.
@@ -474,6 +484,7 @@ pub struct ClientShape {
     pub redirect_uris: Vec<WebUrl>,
     pub grant_types: Vec<GrantType>,
     pub scopes: Vec<String>,
+    pub jwks: Option<ClientKeys>,
 }
 
 /// Characters a name must not hold: controls, and the invisible or direction-changing format
@@ -552,6 +563,7 @@ impl ClientSpec {
             redirect_uris: check_redirect_uris(&self.redirect_uris.unwrap_or_default())?,
             grant_types: parse_grant_types(&grant_types)?,
             scopes: check_scopes(&self.scopes.unwrap_or_default(), settings)?,
+            jwks: self.jwks.as_ref().map(ClientKeys::parse).transpose()?,
         };
         shape.consistent()
     }
@@ -584,6 +596,12 @@ impl ClientSpec {
                 Some(scopes) => check_scopes(&scopes, settings)?,
                 None => shape.scopes,
             },
+            // A private_key_jwt client's keys change whole (a rotation); `consistent` refuses
+            // keys for any other client.
+            jwks: match self.jwks {
+                Some(jwks) => Some(ClientKeys::parse(&jwks)?),
+                None => shape.jwks,
+            },
             ..shape
         };
         changed.consistent()
@@ -613,10 +631,26 @@ impl ClientShape {
     fn consistent(self) -> Result<Self, Error> {
         match (self.client_type, self.auth_method) {
             (ClientType::Public, AuthMethod::None) => {}
-            (ClientType::Confidential, AuthMethod::SecretBasic | AuthMethod::SecretPost) => {}
+            (
+                ClientType::Confidential,
+                AuthMethod::SecretBasic | AuthMethod::SecretPost | AuthMethod::PrivateKeyJwt,
+            ) => {}
             _ => {
                 return Err(Error::validation(
-                    "a public client authenticates with \"none\"; a confidential one with client_secret_basic or client_secret_post",
+                    "a public client authenticates with \"none\"; a confidential one with client_secret_basic, client_secret_post or private_key_jwt",
+                ))
+            }
+        }
+        match (self.auth_method, &self.jwks) {
+            (AuthMethod::PrivateKeyJwt, None) => {
+                return Err(Error::validation(
+                    "a private_key_jwt client registers its public keys (jwks)",
+                ))
+            }
+            (AuthMethod::PrivateKeyJwt, Some(_)) | (_, None) => {}
+            (_, Some(_)) => {
+                return Err(Error::validation(
+                    "only a private_key_jwt client registers keys (jwks)",
                 ))
             }
         }
@@ -647,6 +681,7 @@ impl Client {
             redirect_uris: self.redirect_uris.clone(),
             grant_types: self.grant_types.clone(),
             scopes: self.scopes.clone(),
+            jwks: self.jwks.clone(),
         }
     }
 
@@ -784,6 +819,7 @@ pub fn client_of_document(
         grant_types: Some(grants),
         scopes: Some(scopes),
         auth_method: Some("none".to_owned()),
+        jwks: None,
     }
     .check_new(settings)
     .map_err(|e| e.to_string())?;
@@ -799,6 +835,7 @@ pub fn client_of_document(
         scopes: shape.scopes,
         status: ClientStatus::Active,
         secret_hash: None,
+        jwks: None,
         tokens_revoked_before: None,
         self_registered: true,
         created_at: now,
@@ -1142,54 +1179,45 @@ impl PageKey {
                 .is_ok_and(|expected| secrets_match(presented, &expected))
     }
 
-    /// The sign-in cookie of `user` at tenant `app`/`tenant`, from `now`, bound to the user's
-    /// `credential` (`credential_of`): a new password ends it.
+    /// The sign-in cookie of `user` at tenant `app`/`tenant`, from `now`, naming the tenant
+    /// session its sign-in started (`v1.<user>.<session>.<expires>.<mac>`): whatever ends that
+    /// session — signing out everywhere, a password change or reset, suspension — ends it.
     pub fn browser_session(
         &self,
         app: &AppId,
         tenant: &TenantId,
         user: &UserId,
-        credential: &str,
+        session: &SessionId,
         now: Timestamp,
     ) -> Result<String, Error> {
         let expires = (now.unix_seconds() + BROWSER_SESSION_TTL_SECONDS).to_string();
-        let user = user.to_string();
+        let (user, session) = (user.to_string(), session.to_string());
         let mac = self.mac(&[
             "session",
             app.as_str(),
             tenant.as_str(),
             &user,
+            &session,
             &expires,
-            credential,
         ])?;
-        Ok(format!("v1.{user}.{expires}.{mac}"))
+        Ok(format!("v1.{user}.{session}.{expires}.{mac}"))
     }
 
-    /// The user a sign-in cookie claims to be (nothing verified: read the user, then
-    /// `verify_browser_session`).
-    pub fn claimed_user(presented: &str) -> Option<UserId> {
-        let mut parts = presented.split('.');
-        (parts.next() == Some("v1"))
-            .then(|| parts.next())
-            .flatten()
-            .and_then(|user| UserId::parse(user).ok())
-    }
-
-    /// The user a sign-in cookie of this tenant names, when it is valid, unexpired and made
-    /// for the user's current `credential`, with the time it was issued (Unix seconds).
+    /// The user and session a sign-in cookie of this tenant names, when it is valid and
+    /// unexpired (the session itself is the store's to check).
     pub fn verify_browser_session(
         &self,
         app: &AppId,
         tenant: &TenantId,
         presented: &str,
-        credential: &str,
         now: Timestamp,
-    ) -> Option<(UserId, i64)> {
-        if presented.len() > 200 {
+    ) -> Option<(UserId, SessionId)> {
+        if presented.len() > 300 {
             return None;
         }
         let mut parts = presented.split('.');
-        let (Some("v1"), Some(user), Some(expires), Some(mac), None) = (
+        let (Some("v1"), Some(user), Some(session), Some(expires), Some(mac), None) = (
+            parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
@@ -1204,8 +1232,8 @@ impl PageKey {
                 app.as_str(),
                 tenant.as_str(),
                 user,
+                session,
                 expires,
-                credential,
             ])
             .ok()?;
         if !secrets_match(mac, &expected) {
@@ -1215,20 +1243,8 @@ impl PageKey {
         if expires <= now.unix_seconds() {
             return None;
         }
-        Some((
-            UserId::parse(user).ok()?,
-            expires - BROWSER_SESSION_TTL_SECONDS,
-        ))
+        Some((UserId::parse(user).ok()?, SessionId::parse(session).ok()?))
     }
-}
-
-/// What a sign-in cookie is bound to: the user's password as stored (its hash's digest), so
-/// that a password change or reset signs every browser out of the pages.
-pub fn credential_of(password_phc: Option<&str>) -> String {
-    password_phc.map_or_else(
-        || "none".to_owned(),
-        |phc| super::secret::hex(&Sha256::digest(phc.as_bytes())),
-    )
 }
 
 #[cfg(test)]
@@ -1266,6 +1282,7 @@ mod tests {
             redirect_uris: shape.redirect_uris,
             grant_types: shape.grant_types,
             scopes: shape.scopes,
+            jwks: None,
             status: ClientStatus::Active,
             secret_hash: None,
             tokens_revoked_before: None,
@@ -1460,39 +1477,44 @@ mod tests {
         let app = AppId::parse("a").unwrap();
         let public = TenantId::public();
         let user = UserId::generate(NOW, [5; 10]);
+        let session = SessionId::generate(NOW, [6; 10]);
         let cookie = key
-            .browser_session(&app, &public, &user, "pw1", NOW)
+            .browser_session(&app, &public, &user, &session, NOW)
             .unwrap();
-        assert_eq!(PageKey::claimed_user(&cookie), Some(user));
         assert_eq!(
-            key.verify_browser_session(&app, &public, &cookie, "pw1", NOW)
-                .map(|(u, _)| u),
-            Some(user)
+            key.verify_browser_session(&app, &public, &cookie, NOW),
+            Some((user, session))
         );
-        assert!(key
-            .verify_browser_session(&app, &public, &cookie, "pw2", NOW)
-            .is_none());
         let acme = TenantId::parse("acme").unwrap();
         assert!(key
-            .verify_browser_session(&app, &acme, &cookie, "pw1", NOW)
+            .verify_browser_session(&app, &acme, &cookie, NOW)
             .is_none());
         let later = NOW.plus_seconds(BROWSER_SESSION_TTL_SECONDS);
         assert!(key
-            .verify_browser_session(&app, &public, &cookie, "pw1", later)
+            .verify_browser_session(&app, &public, &cookie, later)
             .is_none());
         let other = PageKey::from_secret(&"j".repeat(32)).unwrap();
         assert!(other
-            .verify_browser_session(&app, &public, &cookie, "pw1", NOW)
+            .verify_browser_session(&app, &public, &cookie, NOW)
+            .is_none());
+        // Another session or user under the same MAC is no cookie.
+        let parts: Vec<&str> = cookie.split('.').collect();
+        let swapped = [
+            parts[0],
+            parts[1],
+            &SessionId::generate(NOW, [7; 10]).to_string(),
+            parts[3],
+            parts[4],
+        ]
+        .join(".");
+        assert!(key
+            .verify_browser_session(&app, &public, &swapped, NOW)
             .is_none());
         let csrf = key.csrf(&app, &public, "cookie-1").unwrap();
         assert!(key.csrf_matches(&app, &public, "cookie-1", &csrf));
         assert!(!key.csrf_matches(&app, &acme, "cookie-1", &csrf));
         assert!(!key.csrf_matches(&app, &public, "cookie-2", &csrf));
         assert!(!key.csrf_matches(&app, &public, "", &key.csrf(&app, &public, "").unwrap()));
-        assert_ne!(
-            credential_of(Some("$pbkdf2$a")),
-            credential_of(Some("$pbkdf2$b"))
-        );
     }
 
     #[test]

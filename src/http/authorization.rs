@@ -25,8 +25,8 @@ use crate::domain::authz::{Permission, Target};
 use crate::domain::oauth::{ClientSpec, ClientStatus, OAuthSettings, Registration};
 use crate::domain::Error;
 use crate::service::oauth::{
-    self, Browser, PageContext, PageForm, PageOutcome, RegisterFailure, RegistrationRequest,
-    TokenFailure, TokenRequest,
+    self, Browser, PageContext, PageForm, PageOutcome, ProviderAnswer, RegisterFailure,
+    RegistrationRequest, TokenFailure, TokenRequest,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
@@ -36,6 +36,7 @@ use worker::{Request, Response};
 
 const CSRF_COOKIE: &str = "tessera_oauth_csrf";
 const SESSION_COOKIE: &str = "tessera_oauth_session";
+const FLOW_COOKIE: &str = "tessera_oauth_flow";
 
 /// The metadata document of a tenant's issuer (RFC 8414), at each of its three URLs.
 pub async fn metadata(cx: &Ctx<'_>, params: &Params) -> Result<Response, Error> {
@@ -102,10 +103,11 @@ fn redirect(status: u16, location: &str) -> Result<Response, Error> {
 }
 
 fn page_csp(context: &PageContext) -> String {
-    pages::content_security_policy(
-        pages::origin_of(&context.issuer).unwrap_or(""),
-        Some(&context.redirect_origin),
-    )
+    // Forms post to the issuer; what follows may redirect to the client (a decision) or to
+    // one of the tenant's identity providers (a third-party sign-in).
+    let mut others = vec![context.redirect_origin.as_str()];
+    others.extend(context.provider_origins.iter().map(String::as_str));
+    pages::content_security_policy(pages::origin_of(&context.issuer).unwrap_or(""), &others)
 }
 
 /// Writes what the service decided as the browser's answer.
@@ -127,7 +129,34 @@ fn answer(
                 csrf: &context.csrf,
                 request: &context.request,
             };
-            let body = pages::sign_in(&form, &context.client_name, error.as_deref());
+            let methods = pages::Methods {
+                password: context.password,
+                passwordless: context.passwordless,
+                providers: &context.providers,
+            };
+            let body = pages::sign_in(&form, &context.client_name, methods, error.as_deref());
+            html(status, body, &page_csp(&context))?
+        }
+        PageOutcome::Code {
+            context,
+            attempt_id,
+            email,
+            status,
+            error,
+        } => {
+            let action = action(&context);
+            let form = FormState {
+                action: &action,
+                csrf: &context.csrf,
+                request: &context.request,
+            };
+            let body = pages::code(
+                &form,
+                &context.client_name,
+                &email,
+                &attempt_id,
+                error.as_deref(),
+            );
             html(status, body, &page_csp(&context))?
         }
         PageOutcome::Consent { context, email } => {
@@ -157,12 +186,24 @@ fn answer(
                 &cookie_path(params)?,
                 Some(crate::domain::oauth::BROWSER_SESSION_TTL_SECONDS),
             )?;
+            set_cookie(&response, FLOW_COOKIE, "", &cookie_path(params)?, Some(0))?;
+            response
+        }
+        PageOutcome::ToProvider { location, flow } => {
+            let response = redirect(303, &location)?;
+            set_cookie(
+                &response,
+                FLOW_COOKIE,
+                &flow,
+                &cookie_path(params)?,
+                Some(oauth::FLOW_COOKIE_TTL_SECONDS),
+            )?;
             response
         }
         PageOutcome::Refused { status, message } => html(
             status,
             pages::error(&message),
-            &pages::content_security_policy("", None),
+            &pages::content_security_policy("", &[]),
         )?,
     };
     if let Some(csrf) = new_csrf {
@@ -208,6 +249,9 @@ pub async fn submit(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<R
             "email" => &mut form.email,
             "password" => &mut form.password,
             "decision" => &mut form.decision,
+            "attempt_id" => &mut form.attempt_id,
+            "code" => &mut form.code,
+            "provider" => &mut form.provider,
             _ => continue,
         };
         *slot = Some(value.into_owned());
@@ -225,6 +269,44 @@ pub async fn submit(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<R
         &tenant_id,
         form,
         &browser,
+        client_subject_of(&req),
+    )
+    .await?;
+    answer(outcome, params, fresh.then_some(csrf.as_str()))
+}
+
+/// `GET {issuer}/oauth/callback`: a third-party sign-in of the pages comes back from the
+/// provider (`code`, `state`, or the provider's `error`).
+pub async fn callback(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Response, Error> {
+    let (app_id, tenant_id) = place(params)?;
+    let url = req
+        .url()
+        .map_err(|_| Error::validation("the request URL cannot be parsed"))?;
+    let mut answer_in = ProviderAnswer::default();
+    for (name, value) in url.query_pairs() {
+        let slot = match name.as_ref() {
+            "code" => &mut answer_in.code,
+            "state" => &mut answer_in.state,
+            "error" => &mut answer_in.error,
+            _ => continue,
+        };
+        *slot = Some(value.into_owned());
+    }
+    let (csrf, fresh) = csrf_cookie(cx, &req)?;
+    let session = cookie(&req, SESSION_COOKIE);
+    let flow = cookie(&req, FLOW_COOKIE);
+    let browser = Browser {
+        csrf_cookie: &csrf,
+        session: session.as_deref(),
+    };
+    let outcome = oauth::provider_callback(
+        cx,
+        &WorkerFederation,
+        &app_id,
+        &tenant_id,
+        answer_in,
+        &browser,
+        flow.as_deref(),
         client_subject_of(&req),
     )
     .await?;
@@ -290,6 +372,8 @@ pub async fn token(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Re
         resource: take("resource"),
         client_id: take("client_id"),
         client_secret: take("client_secret"),
+        client_assertion_type: take("client_assertion_type"),
+        client_assertion: take("client_assertion"),
         basic,
         bad_basic,
     };
@@ -378,6 +462,8 @@ struct ClientBodyIn {
     #[serde(default, deserialize_with = "not_null")]
     token_endpoint_auth_method: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
+    jwks: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "not_null")]
     status: Option<String>,
 }
 
@@ -391,6 +477,7 @@ impl ClientBodyIn {
                 grant_types: self.grant_types,
                 scopes: self.scopes,
                 auth_method: self.token_endpoint_auth_method,
+                jwks: self.jwks,
             },
             self.status,
         )
@@ -509,6 +596,8 @@ struct RegistrationBody {
     response_types: Option<Vec<String>>,
     client_name: Option<String>,
     scope: Option<String>,
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<serde_json::Value>,
 }
 
 /// `POST {issuer}/oauth/register` (RFC 7591): `201` with the client's metadata (and its secret,
@@ -539,6 +628,8 @@ pub async fn register(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result
         response_types: body.response_types,
         client_name: body.client_name,
         scope: body.scope,
+        jwks: body.jwks,
+        jwks_uri: body.jwks_uri.is_some(),
     };
     let address = client_subject_of(&req);
     match oauth::register(cx, &app_id, &tenant_id, request, address.as_deref()).await {

@@ -4,8 +4,10 @@
 
 use crate::domain::audit::AuditRecord;
 use crate::domain::authz::Grant;
+use crate::domain::client_assertion::ClientKeys;
 use crate::domain::deletion::{Deletion, State as DeletionState};
 use crate::domain::delivery::{DeadLetter, Delivery, Message};
+use crate::domain::jose::JwsAlgorithm;
 use crate::domain::member::Member;
 use crate::domain::names::{PlanTier, RoleName, UserPermission};
 use crate::domain::oauth::{Client, OAuthSettings, Registration};
@@ -954,7 +956,9 @@ pub struct Discovery {
     pub response_modes_supported: [&'static str; 1],
     pub grant_types_supported: [&'static str; 3],
     pub code_challenge_methods_supported: [&'static str; 1],
-    pub token_endpoint_auth_methods_supported: [&'static str; 3],
+    pub token_endpoint_auth_methods_supported: [&'static str; 4],
+    /// The algorithms of `private_key_jwt` assertions.
+    pub token_endpoint_auth_signing_alg_values_supported: [&'static str; 9],
     pub introspection_endpoint_auth_methods_supported: [&'static str; 1],
     pub revocation_endpoint_auth_methods_supported: [&'static str; 1],
     pub scopes_supported: Vec<String>,
@@ -984,7 +988,10 @@ impl Discovery {
                 "none",
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
             ],
+            token_endpoint_auth_signing_alg_values_supported: JwsAlgorithm::ALL
+                .map(JwsAlgorithm::as_str),
             introspection_endpoint_auth_methods_supported: ["bearer"],
             revocation_endpoint_auth_methods_supported: ["bearer"],
             scopes_supported: settings.scopes.keys().cloned().collect(),
@@ -1013,6 +1020,9 @@ pub struct ClientBody {
     pub grant_types: Vec<&'static str>,
     pub scopes: Vec<String>,
     pub token_endpoint_auth_method: &'static str,
+    /// A `private_key_jwt` client's public keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
     pub status: &'static str,
     pub created_at: String,
     pub updated_at: String,
@@ -1028,6 +1038,7 @@ impl From<&Client> for ClientBody {
             grant_types: c.grant_types.iter().map(|g| g.as_str()).collect(),
             scopes: c.scopes.clone(),
             token_endpoint_auth_method: c.auth_method.as_str(),
+            jwks: c.jwks.as_ref().map(ClientKeys::to_json),
             status: c.status.as_str(),
             created_at: c.created_at.rfc3339(),
             updated_at: c.updated_at.rfc3339(),
@@ -1075,6 +1086,9 @@ pub struct RegisteredClient {
     pub grant_types: Vec<&'static str>,
     pub response_types: [&'static str; 1],
     pub token_endpoint_auth_method: &'static str,
+    /// A `private_key_jwt` client's public keys, as registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
     pub scope: String,
     /// `active`, or `pending` until a member approves it.
     pub status: &'static str,
@@ -1093,6 +1107,7 @@ impl RegisteredClient {
             grant_types: client.grant_types.iter().map(|g| g.as_str()).collect(),
             response_types: ["code"],
             token_endpoint_auth_method: client.auth_method.as_str(),
+            jwks: client.jwks.as_ref().map(ClientKeys::to_json),
             scope: client.scopes.join(" "),
             status: client.status.as_str(),
         }
@@ -1426,6 +1441,7 @@ fn client_example() -> ClientBody {
         grant_types: vec!["authorization_code", "refresh_token"],
         scopes: vec!["mcp:tools".into()],
         token_endpoint_auth_method: "none",
+        jwks: None,
         status: "active",
         created_at: AT.into(),
         updated_at: AT.into(),
@@ -1484,6 +1500,7 @@ impl Documented for RegisteredClient {
             grant_types: vec!["authorization_code", "refresh_token"],
             response_types: ["code"],
             token_endpoint_auth_method: "client_secret_basic",
+            jwks: None,
             scope: "mcp:tools".into(),
             status: "active",
         }

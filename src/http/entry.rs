@@ -96,6 +96,7 @@ async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
         RouteId::OAuthMetadata | RouteId::OAuthMetadataOidc => authorization::metadata(cx, p).await,
         RouteId::Authorize => authorization::authorize(cx, req, p).await,
         RouteId::AuthorizeSubmit => authorization::submit(cx, req, p).await,
+        RouteId::AuthorizeCallback => authorization::callback(cx, req, p).await,
         RouteId::Token => authorization::token(cx, req, p).await,
         RouteId::Register => authorization::register(cx, req, p).await,
         RouteId::ListGrants => authorization::grants(cx, req, p).await,

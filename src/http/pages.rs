@@ -12,14 +12,17 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 
 /// The one stylesheet of the pages (inline; allowed by its hash).
-const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1c1e21}\
+const STYLE: &str =
+    "body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1c1e21}\
 main{max-width:26rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;\
 box-shadow:0 1px 3px rgba(0,0,0,.15)}h1{font-size:1.3rem;margin:0 0 1rem}\
-label{display:block;margin:.8rem 0 .2rem}input[type=email],input[type=password]{width:100%;\
+label{display:block;margin:.8rem 0 .2rem}input[type=email],input[type=password],\
+input[type=text]{width:100%;\
 padding:.5rem;box-sizing:border-box;border:1px solid #bbb;border-radius:4px}\
 button{margin-top:1.2rem;padding:.55rem 1.2rem;border:0;border-radius:4px;background:#1f5fd1;\
 color:#fff;font-size:1rem;cursor:pointer}button.secondary{background:#e4e6eb;color:#1c1e21;\
-margin-left:.5rem}.error{color:#b00020}.muted{color:#606770;font-size:.9rem}ul{padding-left:1.2rem}";
+margin-left:.5rem}.error{color:#b00020}.muted{color:#606770;font-size:.9rem}ul{padding-left:1.2rem}\
+hr{border:0;border-top:1px solid #e4e6eb;margin:1.5rem 0 .5rem}";
 
 /// The `style-src` source of `STYLE`.
 pub fn style_hash() -> String {
@@ -27,10 +30,10 @@ pub fn style_hash() -> String {
 }
 
 /// The Content-Security-Policy of a page whose forms post to `issuer_origin` and may end in a
-/// redirect to `redirect_origin`.
-pub fn content_security_policy(issuer_origin: &str, redirect_origin: Option<&str>) -> String {
+/// redirect to one of `others` (the client's redirect origin, the tenant's providers').
+pub fn content_security_policy(issuer_origin: &str, others: &[&str]) -> String {
     let mut form_action = format!("'self' {}", source(issuer_origin));
-    if let Some(origin) = redirect_origin {
+    for origin in others {
         form_action.push(' ');
         form_action.push_str(&source(origin));
     }
@@ -102,25 +105,124 @@ fn hidden(form: &FormState<'_>, step: &str) -> String {
     )
 }
 
-/// The sign-in page: email and password, with `error` from a failed attempt.
-pub fn sign_in(form: &FormState<'_>, client_name: &str, error: Option<&str>) -> String {
-    let error = error
+/// The sign-in methods a tenant's sign-in page offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Methods<'a> {
+    pub password: bool,
+    pub passwordless: bool,
+    /// The tenant's identity providers, by id.
+    pub providers: &'a [String],
+}
+
+fn alert(error: Option<&str>) -> String {
+    error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The sign-in page: email and password, and/or a code by email, as the tenant offers them,
+/// with `error` from a failed attempt.
+pub fn sign_in(
+    form: &FormState<'_>,
+    client_name: &str,
+    methods: Methods<'_>,
+    error: Option<&str>,
+) -> String {
+    let password = if methods.password {
+        format!(
+            "<form method=\"post\" action=\"{action}\">{hidden}\
+             <label for=\"email\">Email</label>\
+             <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required>\
+             <label for=\"password\">Password</label>\
+             <input id=\"password\" name=\"password\" type=\"password\" \
+             autocomplete=\"current-password\" required>\
+             <button type=\"submit\">Sign in</button></form>",
+            action = escape(form.action),
+            hidden = hidden(form, "signin"),
+        )
+    } else {
+        String::new()
+    };
+    let passwordless = if methods.passwordless {
+        format!(
+            "{rule}<form method=\"post\" action=\"{action}\">{hidden}\
+             <label for=\"code-email\">{label}</label>\
+             <input id=\"code-email\" name=\"email\" type=\"email\" autocomplete=\"email\" required>\
+             <button type=\"submit\"{class}>Email me a code</button></form>",
+            rule = if methods.password { "<hr>" } else { "" },
+            label = if methods.password { "Or get a sign-in code by email" } else { "Email" },
+            class = if methods.password { " class=\"secondary\"" } else { "" },
+            action = escape(form.action),
+            hidden = hidden(form, "passwordless"),
+        )
+    } else {
+        String::new()
+    };
+    let providers = if methods.providers.is_empty() {
+        String::new()
+    } else {
+        let buttons: String = methods
+            .providers
+            .iter()
+            .map(|id| {
+                format!(
+                    "<button type=\"submit\" name=\"provider\" value=\"{id}\" \
+                     class=\"secondary\">Continue with {id}</button>",
+                    id = escape(id)
+                )
+            })
+            .collect();
+        format!(
+            "{rule}<form method=\"post\" action=\"{action}\">{hidden}{buttons}</form>",
+            rule = if methods.password || methods.passwordless {
+                "<hr>"
+            } else {
+                ""
+            },
+            action = escape(form.action),
+            hidden = hidden(form, "thirdparty"),
+        )
+    };
+    let none = if methods.password || methods.passwordless || !methods.providers.is_empty() {
+        ""
+    } else {
+        "<p>This service offers no way to sign in on this page.</p>"
+    };
     let body = format!(
-        "<h1>Sign in</h1><p class=\"muted\">to continue to {client}</p>{error}\
-         <form method=\"post\" action=\"{action}\">{hidden}\
-         <label for=\"email\">Email</label>\
-         <input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required>\
-         <label for=\"password\">Password</label>\
-         <input id=\"password\" name=\"password\" type=\"password\" \
-         autocomplete=\"current-password\" required>\
-         <button type=\"submit\">Sign in</button></form>",
+        "<h1>Sign in</h1><p class=\"muted\">to continue to {client}</p>{error}{password}{passwordless}{providers}{none}",
         client = escape(client_name),
-        action = escape(form.action),
-        hidden = hidden(form, "signin"),
+        error = alert(error),
     );
     document("Sign in", &body)
+}
+
+/// The page that asks for the code a passwordless sign-in mailed to `email`.
+pub fn code(
+    form: &FormState<'_>,
+    client_name: &str,
+    email: &str,
+    attempt_id: &str,
+    error: Option<&str>,
+) -> String {
+    let body = format!(
+        "<h1>Enter your code</h1><p class=\"muted\">to continue to {client}</p>{error}\
+         <p>If <strong>{email}</strong> can sign in here, a 6-digit code is on its way there. \
+         It works for 15 minutes.</p>\
+         <form method=\"post\" action=\"{action}\">{hidden}\
+         <input type=\"hidden\" name=\"attempt_id\" value=\"{attempt}\">\
+         <input type=\"hidden\" name=\"email\" value=\"{email}\">\
+         <label for=\"code\">Code</label>\
+         <input id=\"code\" name=\"code\" type=\"text\" inputmode=\"numeric\" \
+         autocomplete=\"one-time-code\" pattern=\"[0-9]{{6}}\" maxlength=\"6\" required>\
+         <button type=\"submit\">Continue</button></form>",
+        client = escape(client_name),
+        error = alert(error),
+        email = escape(email),
+        attempt = escape(attempt_id),
+        action = escape(form.action),
+        hidden = hidden(form, "code"),
+    );
+    document("Enter your code", &body)
 }
 
 /// The consent page: who asks, where the browser goes back to, and what it may do.
@@ -215,19 +317,83 @@ mod tests {
         assert!(page.contains("state=&lt;s&gt;"));
         assert!(page.contains("Use &quot;tools&quot; &amp; &lt;more&gt;"));
         assert!(page.contains("https://mcp.example/&lt;x&gt;"));
-        let page = sign_in(&form(), "x", Some("<b>no</b>"));
+        let hostile = ["<img>\"".to_owned()];
+        let both = Methods {
+            password: true,
+            passwordless: true,
+            providers: &hostile,
+        };
+        let page = sign_in(&form(), "x", both, Some("<b>no</b>"));
         assert!(page.contains("&lt;b&gt;no&lt;/b&gt;"));
+        assert!(!page.contains("<img>") && page.contains("value=\"&lt;img&gt;&quot;\""));
+        let page = code(&form(), "<i>c</i>", "a\"b@example.com", "<id>", Some("<e>"));
+        assert!(!page.contains("<i>") && !page.contains("<id>") && !page.contains("<e>"));
+        assert!(page.contains("value=\"a&quot;b@example.com\""));
+        assert!(page.contains("value=\"&lt;id&gt;\""));
+    }
+
+    #[test]
+    fn the_sign_in_page_offers_exactly_the_tenants_methods() {
+        let google = ["google".to_owned()];
+        let only = |password, passwordless| {
+            sign_in(
+                &form(),
+                "x",
+                Methods {
+                    password,
+                    passwordless,
+                    providers: &[],
+                },
+                None,
+            )
+        };
+        let both = only(true, true);
+        assert!(both.contains("name=\"step\" value=\"signin\""));
+        assert!(both.contains("name=\"step\" value=\"passwordless\""));
+        let password = only(true, false);
+        assert!(
+            password.contains("value=\"signin\"") && !password.contains("value=\"passwordless\"")
+        );
+        let code = only(false, true);
+        assert!(!code.contains("value=\"signin\"") && code.contains("value=\"passwordless\""));
+        assert!(!code.contains("type=\"password\""));
+        assert!(only(false, false).contains("no way to sign in"));
+        let providers = sign_in(
+            &form(),
+            "x",
+            Methods {
+                password: false,
+                passwordless: false,
+                providers: &google,
+            },
+            None,
+        );
+        assert!(providers.contains("value=\"thirdparty\""));
+        assert!(providers.contains("name=\"provider\" value=\"google\""));
+        assert!(!providers.contains("no way to sign in"));
+        assert!(
+            !both.contains("value=\"thirdparty\""),
+            "no providers, no form"
+        );
     }
 
     #[test]
     fn the_policy_allows_the_style_by_hash_and_forms_to_issuer_and_client_only() {
-        let csp = content_security_policy("https://t.example", Some("https://app.example:8443"));
+        let csp = content_security_policy(
+            "https://t.example",
+            &["https://app.example:8443", "https://idp.example"],
+        );
         assert!(csp.contains("default-src 'none'"));
         assert!(csp.contains(&style_hash()));
-        assert!(csp.contains("form-action 'self' https://t.example https://app.example:8443;"));
+        assert!(csp.contains(
+            "form-action 'self' https://t.example https://app.example:8443 https://idp.example;"
+        ));
         assert!(csp.contains("frame-ancestors 'none'"));
         assert!(!csp.contains("unsafe"));
-        let hostile = content_security_policy("https://t.example", Some("https://a; script-src *"));
+        let hostile = content_security_policy(
+            "https://t.example",
+            &["https://a; script-src *", "https://idp.example"],
+        );
         assert_eq!(hostile.matches(';').count(), csp.matches(';').count());
         assert!(!hostile.contains(' ') || !hostile.contains("script-src *"));
     }

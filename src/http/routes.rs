@@ -98,6 +98,7 @@ pub enum RouteId {
     OAuthMetadataOidc,
     Authorize,
     AuthorizeSubmit,
+    AuthorizeCallback,
     Token,
     PutOAuthSettings,
     GetOAuthSettings,
@@ -458,6 +459,11 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         RouteId::AuthorizeSubmit,
         "POST",
         "/apps/{app_id}/tenants/{tenant_id}/oauth/authorize",
+    ),
+    (
+        RouteId::AuthorizeCallback,
+        "GET",
+        "/apps/{app_id}/tenants/{tenant_id}/oauth/callback",
     ),
     (
         RouteId::Token,

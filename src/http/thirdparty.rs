@@ -147,6 +147,7 @@ pub async fn callback(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result
         &body.code,
         &body.state,
         client,
+        None,
     )
     .await?;
     let signed = &consumed.signed_in;

@@ -1,6 +1,8 @@
 //! The OAuth 2.1 authorization server of each tenant (`API.md`, "OAuth 2.1 authorization
 //! server per tenant"): its settings and clients (`/admin`), the authorization pages
-//! (sign-in, consent) and the token endpoint.
+//! (sign-in, consent) and the token endpoint, where clients authenticate with nothing (public,
+//! PKCE), a secret (Basic or form) or a signed assertion (`private_key_jwt`, whose keys they
+//! register and whose `jti`s the store remembers once: `domain::client_assertion`).
 //!
 //! A client is changed (PATCH, secret rotation) by read-modify-write over its version: the
 //! store writes only over the version the change was made from, and a change that lost the
@@ -17,41 +19,51 @@
 //! app's keys; they live at most as long as the app's own access tokens (which is what key
 //! retention and the wait of a user deletion are sized by).
 //!
+//! The sign-in page offers the tenant's login methods: password, a code by email, and its
+//! identity providers (a flow that returns to `{issuer}/oauth/callback` and completes only in
+//! the browser whose `tessera_oauth_flow` cookie holds its state).
+//!
 //! The pages keep two cookies in the browser, both scoped to the tenant's `/oauth/` path: a
-//! random CSRF cookie whose MAC every form carries, and a signed sign-in cookie naming the user
-//! for `BROWSER_SESSION_TTL_SECONDS` (checked against D1 on every use: a suspended user, or
-//! one who left and came back, is signed out).
+//! random CSRF cookie whose MAC every form carries, and a signed sign-in cookie for
+//! `BROWSER_SESSION_TTL_SECONDS` naming the user and the tenant session the sign-in started (a
+//! sign-in at the pages is the tenant's own sign-in, with its throttling and its session, whose
+//! tokens are never handed out). Every use checks D1: the session still live — signing out
+//! everywhere, a new password or a reset ends it — and the user active in the tenant.
 
 use super::cache::{self, OnKvFailure};
 use super::principal::{actor, audit_entry, Change};
 use super::sessions::{self, issuer};
-use super::signin::{check_password, CheckedPassword};
 use super::tenancy::existing_tenant;
 use super::{edge, keyring, Ctx, Stores};
+use super::{passwordless, signin, thirdparty};
 use crate::domain::audit::{Actor, AuditAction};
 use crate::domain::authz::{self, Permission, Principal, Target};
+use crate::domain::challenge::Code;
+use crate::domain::client_assertion::{ClientAssertion, ClientKeys, ASSERTION_TYPE};
 use crate::domain::email::Email;
-use crate::domain::ids::{AppId, TenantId};
+use crate::domain::ids::{AppId, ChallengeId, ProviderId, TenantId};
 use crate::domain::keys::KeyOwner;
+use crate::domain::links::WebUrl;
 use crate::domain::oauth::{
-    check_request, client_of_document, credential_of, parse_scope, AuthMethod, AuthorizationCode,
+    check_request, client_of_document, parse_scope, AuthMethod, AuthorizationCode,
     AuthorizationRequest, Client, ClientId, ClientKey, ClientSpec, ClientStatus, ClientTokens,
-    ClientType, CodeProblem, Consent, GrantType, OAuthSettings, PageKey, Registration,
-    RequestProblem, SessionGrant, ValidRequest, CODE_TTL_MS, DOCUMENT_CACHE_SECONDS,
-    DOCUMENT_MAX_BYTES, DOCUMENT_TIMEOUT_SECONDS,
+    CodeProblem, Consent, GrantType, OAuthSettings, PageKey, Registration, RequestProblem,
+    SessionGrant, ValidRequest, CODE_TTL_MS, DOCUMENT_CACHE_SECONDS, DOCUMENT_MAX_BYTES,
+    DOCUMENT_TIMEOUT_SECONDS,
 };
 use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::password::Password;
+use crate::domain::secret::secrets_match;
 use crate::domain::secret::{PlainSecret, SecretKind};
 use crate::domain::session::{Session, SessionId};
-use crate::domain::tenancy::{App, Tenant};
+use crate::domain::tenancy::{App, LoginMethod, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::token::{self, AccessClaims, CLIENT_TOKEN_TYPE, OAUTH_TOKEN_TYPE};
 use crate::domain::user::{UserId, UserStatus};
 use crate::domain::Error;
 use crate::store::{
-    EdgeStore, OAuthStore, OutboundLimits, OutboundMethod, OutboundRequest, ProviderHttp,
-    SessionStore, UserStore,
+    EdgeStore, Federation, OAuthStore, OutboundLimits, OutboundMethod, OutboundRequest,
+    ProviderHttp, SessionStore, ThirdPartyStore, UserStore,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
@@ -147,6 +159,8 @@ fn client_detail(client: &Client) -> serde_json::Value {
         "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "scopes": client.scopes,
         "status": client.status.as_str(),
+        "token_endpoint_auth_method": client.auth_method.as_str(),
+        "jwks": client.jwks.as_ref().map(ClientKeys::to_json),
     })
 }
 
@@ -187,7 +201,11 @@ fn new_client<S: Stores>(
     status: ClientStatus,
     self_registered: bool,
 ) -> Result<(Client, Option<PlainSecret>), Error> {
-    let secret = (shape.client_type == ClientType::Confidential)
+    let has_secret = matches!(
+        shape.auth_method,
+        AuthMethod::SecretBasic | AuthMethod::SecretPost
+    );
+    let secret = has_secret
         .then(|| {
             cx.random()
                 .map(|r| PlainSecret::generate(SecretKind::ClientSecret, r))
@@ -205,6 +223,7 @@ fn new_client<S: Stores>(
         scopes: shape.scopes,
         status,
         secret_hash: secret.as_ref().map(PlainSecret::hash),
+        jwks: shape.jwks,
         tokens_revoked_before: None,
         self_registered,
         created_at: cx.now,
@@ -385,6 +404,7 @@ async fn change_client<S: Stores>(
         redirect_uris: shape.redirect_uris,
         grant_types: shape.grant_types,
         scopes: shape.scopes,
+        jwks: shape.jwks,
         status,
         // What the store writes with the end of its grants: enabled again, the client's
         // earlier tokens stay revoked.
@@ -443,9 +463,10 @@ async fn change_client<S: Stores>(
 /// confidential client gets a new secret, returned here only (the store keeps its hash); the
 /// old one stops working at once, at the token endpoint (which reads D1) and at
 /// `/oauth/introspect` and `/oauth/revoke` (which read its `clientkey:` copy in KV). A public
-/// client has no secret: `409 conflict`. Tokens issued before stay good until they expire
-/// (`POST …/oauth/revoke` of one of its `client_credentials` tokens revokes them all). Written
-/// over the version it was made from, like `update_client`.
+/// client, or one authenticated by `private_key_jwt`, has no secret: `409 conflict`. Tokens
+/// issued before stay good until they expire (`POST …/oauth/revoke` of one of its
+/// `client_credentials` tokens revokes them all). Written over the version it was made from,
+/// like `update_client`.
 pub async fn rotate_client_secret<S: Stores>(
     cx: &Ctx<'_, S>,
     caller: &Principal,
@@ -462,13 +483,11 @@ pub async fn rotate_client_secret<S: Stores>(
             .find_client(app_id, tenant_id, &id)
             .await?
             .ok_or_else(no_client)?;
-        let old = match (&stored.client_type, &stored.secret_hash) {
-            (ClientType::Confidential, Some(old)) => old.clone(),
-            _ => {
-                return Err(Error::Conflict(
-                    "a public client has no secret to rotate".to_owned(),
-                ))
-            }
+        // A public client has no secret, nor one that authenticates with `private_key_jwt`.
+        let Some(old) = stored.secret_hash.clone() else {
+            return Err(Error::Conflict(
+                "only a client with a secret has one to rotate".to_owned(),
+            ));
         };
         let secret = PlainSecret::generate(SecretKind::ClientSecret, cx.random()?);
         let client = Client {
@@ -615,6 +634,12 @@ pub struct PageContext {
     pub csrf: String,
     /// The authorization request (the original query), carried through the forms.
     pub request: String,
+    /// The sign-in methods the page offers: the tenant's password and passwordless sign-in,
+    /// and its identity providers (by id) with the origins their sign-in goes to.
+    pub password: bool,
+    pub passwordless: bool,
+    pub providers: Vec<String>,
+    pub provider_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for PageContext {
@@ -637,12 +662,25 @@ pub enum PageOutcome {
         status: u16,
         error: Option<String>,
     },
+    /// The page that asks for the code a passwordless sign-in mailed to `email` (`status` 200,
+    /// or 401/429 after a wrong code, with `error`).
+    Code {
+        context: PageContext,
+        attempt_id: String,
+        email: String,
+        status: u16,
+        error: Option<String>,
+    },
     /// The consent page for the signed-in user.
     Consent { context: PageContext, email: String },
     /// `302` to the client: a code, or an RFC 6749 error.
     ToClient(String),
-    /// `303` back to the authorization request, now with the sign-in cookie `session`.
+    /// `303` back to the authorization request, now with the sign-in cookie `session` (and
+    /// the cookie of a finished third-party sign-in cleared).
     SignedIn { location: String, session: String },
+    /// `303` to an identity provider's authorization endpoint, with the cookie that carries
+    /// the third-party sign-in under way (`flow`: provider, state, authorization request).
+    ToProvider { location: String, flow: String },
     /// An HTML error page with `status`; never a redirect.
     Refused { status: u16, message: String },
 }
@@ -668,6 +706,13 @@ impl std::fmt::Debug for PageOutcome {
                 .field("status", status)
                 .field("error", error)
                 .finish(),
+            PageOutcome::Code {
+                context, status, ..
+            } => f
+                .debug_struct("Code")
+                .field("context", context)
+                .field("status", status)
+                .finish_non_exhaustive(),
             PageOutcome::Consent { context, .. } => f
                 .debug_struct("Consent")
                 .field("context", context)
@@ -677,6 +722,10 @@ impl std::fmt::Debug for PageOutcome {
                 write!(f, "ToClient({at}?<redacted>)")
             }
             PageOutcome::SignedIn { .. } => f.write_str("SignedIn(<redacted>)"),
+            PageOutcome::ToProvider { location, .. } => {
+                let at = location.split('?').next().unwrap_or("");
+                write!(f, "ToProvider({at}?<redacted>)")
+            }
             PageOutcome::Refused { status, message } => f
                 .debug_struct("Refused")
                 .field("status", status)
@@ -695,6 +744,11 @@ pub struct PageForm {
     pub email: Option<String>,
     pub password: Option<String>,
     pub decision: Option<String>,
+    /// A passwordless attempt under way, and the code its message carried.
+    pub attempt_id: Option<String>,
+    pub code: Option<String>,
+    /// The identity provider of a third-party sign-in.
+    pub provider: Option<String>,
 }
 
 fn refused(message: &str) -> PageOutcome {
@@ -736,7 +790,19 @@ struct Checked {
     issuer: String,
     request: ValidRequest,
     raw: String,
+    /// The tenant's identity providers the sign-in page offers (where it allows third-party
+    /// sign-in): each id and the origin of its authorization endpoint.
+    providers: Vec<(ProviderId, String)>,
 }
+
+/// Most providers the sign-in page lists.
+const MAX_PAGE_PROVIDERS: usize = 20;
+/// Longest authorization request a third-party sign-in at the pages carries to the provider
+/// and back (in a cookie).
+const MAX_CARRIED_REQUEST_BYTES: usize = 2048;
+/// How long the browser keeps a third-party sign-in of the pages under way (the flow's own
+/// lifetime bounds it too).
+pub const FLOW_COOKIE_TTL_SECONDS: i64 = 600;
 
 async fn check<S: Stores>(
     cx: &Ctx<'_, S>,
@@ -780,6 +846,16 @@ async fn check<S: Stores>(
         };
         return Ok(Err(error_redirect(problem, &issuer)));
     }
+    let providers = if tenant.allows(LoginMethod::ThirdParty) {
+        cx.db
+            .list_providers(app_id, tenant_id, None, MAX_PAGE_PROVIDERS)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.endpoints.authorization_endpoint.origin()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Ok(Checked {
         app,
         tenant,
@@ -787,6 +863,7 @@ async fn check<S: Stores>(
         issuer,
         request: valid,
         raw: raw.to_owned(),
+        providers,
     }))
 }
 
@@ -921,6 +998,20 @@ fn context<S: Stores>(
             .collect(),
         csrf: page_key(cx)?.csrf(&checked.app.id, &checked.tenant.id, browser.csrf_cookie)?,
         request: checked.raw.clone(),
+        password: checked.tenant.allows(LoginMethod::EmailPassword),
+        passwordless: checked.tenant.allows(LoginMethod::Passwordless),
+        providers: checked
+            .providers
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect(),
+        provider_origins: {
+            let mut origins: Vec<String> =
+                checked.providers.iter().map(|(_, o)| o.clone()).collect();
+            origins.sort();
+            origins.dedup();
+            origins
+        },
     })
 }
 
@@ -934,28 +1025,28 @@ async fn signed_in<S: Stores>(
     let Some(cookie) = browser.session else {
         return Ok(None);
     };
-    let Some(claimed) = PageKey::claimed_user(cookie) else {
-        return Ok(None);
-    };
-    let Some((user, face)) = cx
-        .db
-        .find_tenant_user(&checked.app.id, &checked.tenant.id, &claimed)
-        .await?
+    let (app, tenant) = (&checked.app.id, &checked.tenant.id);
+    let Some((user_id, session_id)) =
+        page_key(cx)?.verify_browser_session(app, tenant, cookie, cx.now)
     else {
         return Ok(None);
     };
-    let phc = user.password_hash.as_ref().map(|h| h.to_phc_string());
-    let valid = page_key(cx)?.verify_browser_session(
-        &checked.app.id,
-        &checked.tenant.id,
-        cookie,
-        &credential_of(phc.as_deref()),
-        cx.now,
-    );
-    let Some((user_id, issued)) = valid.filter(|(id, _)| *id == user.id) else {
+    // The sign-in's session must still be live: signing out everywhere, a new password, a
+    // reset or a revocation ends the cookie with it.
+    let live = cx.db.find_session(&session_id).await?.is_some_and(|s| {
+        s.app_id == *app
+            && s.tenant_id == *tenant
+            && s.user_id == user_id
+            && s.revoked_at.is_none()
+            && !s.is_expired(cx.now)
+    });
+    if !live {
+        return Ok(None);
+    }
+    let Some((_, face)) = cx.db.find_tenant_user(app, tenant, &user_id).await? else {
         return Ok(None);
     };
-    let current = face.status == UserStatus::Active && face.created_at.unix_seconds() <= issued;
+    let current = face.status == UserStatus::Active;
     Ok(current.then(|| (user_id, face.email.as_str().to_owned())))
 }
 
@@ -1070,6 +1161,9 @@ pub async fn submit<S: Stores>(
     };
     match form.step.as_deref() {
         Some("signin") => sign_in(cx, &checked, &form, browser, client_address).await,
+        Some("passwordless") => send_code(cx, &checked, &form, browser, client_address).await,
+        Some("code") => enter_code(cx, &checked, &form, browser, client_address).await,
+        Some("thirdparty") => to_provider(cx, &checked, &form, browser, client_address).await,
         Some("consent") => consent(cx, &checked, &form, browser).await,
         _ => Ok(refused("This form is not one of these pages.")),
     }
@@ -1095,18 +1189,18 @@ async fn sign_in<S: Stores>(
     let (Ok(email), Ok(password)) = (Email::parse(email), Password::parse(password)) else {
         return again(401, "The email or password is not right.");
     };
-    let checked_password = check_password(
+    let signed = signin::signin(
         cx,
-        &checked.app,
-        &checked.tenant,
+        &checked.app.id,
+        &checked.tenant.id,
         email,
         &password,
         client_address,
         None,
     )
     .await;
-    let CheckedPassword { user, attempt, .. } = match checked_password {
-        Ok(ok) => ok,
+    let signed = match signed {
+        Ok(signed) => signed,
         Err(Error::InvalidCredentials) => return again(401, "The email or password is not right."),
         Err(Error::UserSuspended) => return again(403, "This account is suspended here."),
         Err(Error::RateLimited(_)) => {
@@ -1117,25 +1211,331 @@ async fn sign_in<S: Stores>(
         }
         Err(other) => return Err(other),
     };
-    cx.db
-        .settle_signin(&checked.app.id, &checked.tenant.id, &attempt)
-        .await?;
-    // The password as now stored (the check may have re-hashed it): what the cookie is bound to.
-    let user = cx
-        .db
-        .find_tenant_user(&checked.app.id, &checked.tenant.id, &user.id)
-        .await?
-        .map_or(user, |(now, _)| now);
+    signed_in_page(
+        cx,
+        checked,
+        &signed.user.face.user_id,
+        &signed.session.session_id,
+    )
+}
+
+/// Passwordless sign-in, first step: a code (and a link) mailed to the address, as
+/// `/auth/passwordless/start` sends it — the same answer for every address; then the page that
+/// asks for the code.
+async fn send_code<S: Stores>(
+    cx: &Ctx<'_, S>,
+    checked: &Checked,
+    form: &PageForm,
+    browser: &Browser<'_>,
+    client_address: Option<String>,
+) -> Result<PageOutcome, Error> {
+    let again = |status: u16, error: &str| -> Result<PageOutcome, Error> {
+        Ok(PageOutcome::SignIn {
+            context: context(cx, checked, browser)?,
+            status,
+            error: Some(error.to_owned()),
+        })
+    };
+    let Some(Ok(email)) = form.email.as_deref().map(Email::parse) else {
+        return again(400, "Enter your email address.");
+    };
+    let started = passwordless::start(
+        cx,
+        &checked.app.id,
+        &checked.tenant.id,
+        email.clone(),
+        client_address,
+    )
+    .await;
+    match started {
+        Ok(started) => Ok(PageOutcome::Code {
+            context: context(cx, checked, browser)?,
+            attempt_id: started.attempt_id.to_string(),
+            email: email.as_str().to_owned(),
+            status: 200,
+            error: None,
+        }),
+        Err(Error::LoginMethodDisabled) => {
+            again(403, "Signing in with an emailed code is not enabled here.")
+        }
+        Err(Error::EmailDeliveryNotConfigured) => again(
+            503,
+            "Codes cannot be sent by email here yet. Use another way to sign in.",
+        ),
+        Err(Error::RateLimited(_)) => {
+            again(429, "Too many codes asked for. Wait a while and try again.")
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Passwordless sign-in, second step: the code of the attempt (counted like
+/// `/auth/passwordless/consume`: the fifth wrong code ends the attempt). Right, the address's
+/// user is signed in — or signed up, with its state in the tenant, when the tenant has no user
+/// of that address — and the browser goes back to the authorization request.
+async fn enter_code<S: Stores>(
+    cx: &Ctx<'_, S>,
+    checked: &Checked,
+    form: &PageForm,
+    browser: &Browser<'_>,
+    client_address: Option<String>,
+) -> Result<PageOutcome, Error> {
+    let (Some(attempt), Some(email)) = (form.attempt_id.as_deref(), form.email.as_deref()) else {
+        return Ok(refused(
+            "This form is missing its sign-in attempt. Start again.",
+        ));
+    };
+    let Ok(attempt_id) = ChallengeId::parse(attempt) else {
+        return Ok(refused(
+            "This form is missing its sign-in attempt. Start again.",
+        ));
+    };
+    let again = |status: u16, error: &str| -> Result<PageOutcome, Error> {
+        Ok(PageOutcome::Code {
+            context: context(cx, checked, browser)?,
+            attempt_id: attempt_id.to_string(),
+            email: email.to_owned(),
+            status,
+            error: Some(error.to_owned()),
+        })
+    };
+    let Some(code) = form
+        .code
+        .as_deref()
+        .map(str::trim)
+        .and_then(Code::from_client)
+    else {
+        return again(400, "Enter the 6 digits of the code.");
+    };
+    let consumed = passwordless::consume(
+        cx,
+        &checked.app.id,
+        &checked.tenant.id,
+        passwordless::Proof::Code { attempt_id, code },
+        client_address,
+    )
+    .await;
+    let consumed = match consumed {
+        Ok(consumed) => consumed,
+        Err(Error::WrongCode | Error::InvalidCode) => {
+            return again(
+                401,
+                "That code is not right, or it expired. Check it, or start again.",
+            )
+        }
+        Err(Error::RateLimited(_)) => {
+            return again(429, "Too many attempts. Wait a while and try again.")
+        }
+        Err(Error::UserSuspended) => return again(403, "This account is suspended here."),
+        Err(Error::LoginMethodDisabled) => {
+            return again(403, "Signing in with an emailed code is not enabled here.")
+        }
+        Err(other) => return Err(other),
+    };
+    let signed = consumed.signed_in;
+    signed_in_page(
+        cx,
+        checked,
+        &signed.user.face.user_id,
+        &signed.session.session_id,
+    )
+}
+
+/// The issuer's callback of third-party sign-ins at the pages.
+fn pages_callback(checked: &Checked) -> Result<WebUrl, Error> {
+    WebUrl::parse_redirect_uri(&format!("{}/oauth/callback", checked.issuer))
+}
+
+/// Third-party sign-in, first step: a flow of the tenant's provider that returns to the
+/// issuer's `/oauth/callback` (counted like `/auth/thirdparty/{provider}/start`), and the
+/// browser sent to the provider holding a cookie with the provider, the flow's state and the
+/// authorization request — the callback takes only a state this browser holds, so no one can
+/// sign another browser in with their own account at the provider (login CSRF).
+async fn to_provider<S: Stores>(
+    cx: &Ctx<'_, S>,
+    checked: &Checked,
+    form: &PageForm,
+    browser: &Browser<'_>,
+    client_address: Option<String>,
+) -> Result<PageOutcome, Error> {
+    let again = |status: u16, error: &str| -> Result<PageOutcome, Error> {
+        Ok(PageOutcome::SignIn {
+            context: context(cx, checked, browser)?,
+            status,
+            error: Some(error.to_owned()),
+        })
+    };
+    let provider = form
+        .provider
+        .as_deref()
+        .and_then(|p| ProviderId::parse(p).ok())
+        .filter(|p| checked.providers.iter().any(|(id, _)| id == p));
+    let Some(provider) = provider else {
+        return again(400, "Choose one of the ways to sign in on this page.");
+    };
+    if checked.raw.len() > MAX_CARRIED_REQUEST_BYTES {
+        return again(
+            400,
+            "This request is too long to sign in with another service.",
+        );
+    }
+    let started = thirdparty::start_at_pages(
+        cx,
+        (&checked.app, &checked.tenant),
+        &provider,
+        pages_callback(checked)?,
+        client_address.as_deref(),
+    )
+    .await;
+    let started = match started {
+        Ok(started) => started,
+        Err(Error::LoginMethodDisabled) => {
+            return again(403, "Signing in with another service is not enabled here.")
+        }
+        Err(Error::RateLimited(_)) => {
+            return again(429, "Too many attempts. Wait a while and try again.")
+        }
+        Err(Error::NotFound(_)) => {
+            return again(400, "Choose one of the ways to sign in on this page.")
+        }
+        Err(other) => return Err(other),
+    };
+    Ok(PageOutcome::ToProvider {
+        location: started.authorization_url,
+        flow: format!(
+            "{provider}.{}.{}",
+            started.state.expose(),
+            B64URL.encode(checked.raw.as_bytes())
+        ),
+    })
+}
+
+/// What a provider's answer at `{issuer}/oauth/callback` brings back.
+#[derive(Default)]
+pub struct ProviderAnswer {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    /// The provider's own error (the person refused, or the provider failed).
+    pub error: Option<String>,
+}
+
+impl std::fmt::Debug for ProviderAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderAnswer")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `GET {issuer}/oauth/callback`: a third-party sign-in of the pages comes back. The state must
+/// be the one this browser's flow cookie holds (else an HTML `400`, nothing consumed); the
+/// authorization request the cookie carries is checked again; then the flow completes as
+/// `/auth/thirdparty/{provider}/callback` would — sign-in, sign-up (the user's state in the
+/// tenant created), or link — and the browser goes back to the authorization request signed in.
+pub async fn provider_callback<S: Stores>(
+    cx: &Ctx<'_, S>,
+    net: &impl Federation,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    answer: ProviderAnswer,
+    browser: &Browser<'_>,
+    flow_cookie: Option<&str>,
+    client_address: Option<String>,
+) -> Result<PageOutcome, Error> {
+    let stray = || {
+        Ok(PageOutcome::Refused {
+            status: 400,
+            message: "This sign-in did not start in this browser, or it is over. Go back to the application and start again.".to_owned(),
+        })
+    };
+    let Some((provider, state, raw)) = flow_cookie.and_then(|c| {
+        let mut parts = c.splitn(3, '.');
+        let (provider, state, request) = (parts.next()?, parts.next()?, parts.next()?);
+        let raw = String::from_utf8(B64URL.decode(request).ok()?).ok()?;
+        Some((ProviderId::parse(provider).ok()?, state.to_owned(), raw))
+    }) else {
+        return stray();
+    };
+    let presented = answer.state.as_deref().unwrap_or("");
+    if presented.is_empty() || !secrets_match(presented, &state) {
+        return stray();
+    }
+    let checked = match check(cx, net, app_id, tenant_id, &raw).await? {
+        Ok(checked) => checked,
+        Err(outcome) => return Ok(outcome),
+    };
+    let again = |status: u16, error: &str| -> Result<PageOutcome, Error> {
+        Ok(PageOutcome::SignIn {
+            context: context(cx, &checked, browser)?,
+            status,
+            error: Some(error.to_owned()),
+        })
+    };
+    let Some(code) = answer.code.as_deref().filter(|_| answer.error.is_none()) else {
+        return again(
+            400,
+            "The other service did not sign you in. Try again, or another way.",
+        );
+    };
+    let done = thirdparty::callback(
+        cx,
+        net,
+        (app_id, tenant_id, &provider),
+        code,
+        &state,
+        client_address,
+        Some(&pages_callback(&checked)?),
+    )
+    .await;
+    let consumed = match done {
+        Ok(consumed) => consumed,
+        Err(Error::InvalidCode) => return stray(),
+        Err(Error::ProviderError(_)) => {
+            return again(
+                502,
+                "The other service could not sign you in. Try again later, or another way.",
+            )
+        }
+        Err(Error::EmailTaken) => {
+            return again(
+                409,
+                "An account with this email exists here. Sign in with it first.",
+            )
+        }
+        Err(Error::EmailNotVerified) => {
+            return again(403, "The other service did not confirm your email address.")
+        }
+        Err(Error::UserSuspended) => return again(403, "This account is suspended here."),
+        Err(Error::LoginMethodDisabled) => {
+            return again(403, "Signing in with another service is not enabled here.")
+        }
+        Err(Error::RateLimited(_)) => {
+            return again(429, "Too many attempts. Wait a while and try again.")
+        }
+        Err(other) => return Err(other),
+    };
+    let signed = consumed.signed_in;
+    signed_in_page(
+        cx,
+        &checked,
+        &signed.user.face.user_id,
+        &signed.session.session_id,
+    )
+}
+
+/// The sign-in cookie naming the tenant session a sign-in at the pages started, and the way
+/// back to the authorization request.
+fn signed_in_page<S: Stores>(
+    cx: &Ctx<'_, S>,
+    checked: &Checked,
+    user: &UserId,
+    session: &SessionId,
+) -> Result<PageOutcome, Error> {
     let session = page_key(cx)?.browser_session(
         &checked.app.id,
         &checked.tenant.id,
-        &user.id,
-        &credential_of(
-            user.password_hash
-                .as_ref()
-                .map(|h| h.to_phc_string())
-                .as_deref(),
-        ),
+        user,
+        session,
         cx.now,
     )?;
     Ok(PageOutcome::SignedIn {
@@ -1266,6 +1666,9 @@ pub struct TokenRequest {
     pub resource: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// RFC 7523 client authentication (`private_key_jwt`): the assertion's type and the JWT.
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
     /// HTTP Basic credentials (already form-decoded, RFC 6749 §2.3.1).
     pub basic: Option<(String, String)>,
     /// The header was there but did not parse.
@@ -1308,13 +1711,13 @@ fn invalid_client(basic: bool) -> TokenFailure {
     })
 }
 
-/// Authenticates the client of a token request: HTTP Basic or form secret for confidential
-/// clients (the method they registered), the bare `client_id` for public ones. An unknown,
-/// inactive or foreign client, a wrong secret, or a method the client did not register is
-/// `invalid_client`.
+/// Authenticates the client of a token request: HTTP Basic, form secret or a signed assertion
+/// for confidential clients (the method they registered), the bare `client_id` for public
+/// ones. An unknown, inactive or foreign client, a wrong secret or assertion, or a method the
+/// client did not register is `invalid_client`.
 async fn authenticate_client<S: Stores>(
     cx: &Ctx<'_, S>,
-    net: &impl ProviderHttp,
+    net: &impl Federation,
     (app_id, tenant_id): (&AppId, &TenantId),
     settings: &OAuthSettings,
     request: &TokenRequest,
@@ -1322,6 +1725,14 @@ async fn authenticate_client<S: Stores>(
     let basic = request.basic.is_some() || request.bad_basic;
     if request.bad_basic {
         return Err(invalid_client(true));
+    }
+    if request.client_assertion.is_some() || request.client_assertion_type.is_some() {
+        if basic || request.client_secret.is_some() {
+            return Err(
+                token_error("invalid_request", "use one client authentication method").into(),
+            );
+        }
+        return assertion_client(cx, net, (app_id, tenant_id), settings, request).await;
     }
     let (id, secret, method) = match (&request.basic, &request.client_secret) {
         (Some(_), Some(_)) => {
@@ -1365,11 +1776,94 @@ async fn authenticate_client<S: Stores>(
     Ok(client)
 }
 
+/// A `private_key_jwt` client (RFC 7523 §3): the assertion names the client (`iss`, and the
+/// form's `client_id` when given must agree), is signed by one of the keys it registered, has
+/// the claims `ClientAssertion::check` asks for, and its `jti` was never used by that client —
+/// remembered only after the signature and claims passed, so nobody without the key writes
+/// anything. Anything else is `invalid_client`, with the reason only in the log.
+async fn assertion_client<S: Stores>(
+    cx: &Ctx<'_, S>,
+    net: &impl Federation,
+    (app_id, tenant_id): (&AppId, &TenantId),
+    settings: &OAuthSettings,
+    request: &TokenRequest,
+) -> Result<Client, TokenFailure> {
+    let refuse = |why: &str| {
+        cx.warn(&format!("client assertion refused: {why}"));
+        invalid_client(false)
+    };
+    if request.client_assertion_type.as_deref() != Some(ASSERTION_TYPE) {
+        return Err(refuse("client_assertion_type"));
+    }
+    let Some(assertion) = request
+        .client_assertion
+        .as_deref()
+        .and_then(ClientAssertion::parse)
+    else {
+        return Err(refuse(
+            "not a signed JWT of an accepted algorithm naming its issuer",
+        ));
+    };
+    if request
+        .client_id
+        .as_deref()
+        .is_some_and(|id| id != assertion.issuer)
+    {
+        return Err(refuse("client_id is not the assertion's issuer"));
+    }
+    let Some(id) = ClientId::parse(&assertion.issuer) else {
+        return Err(refuse("unknown client"));
+    };
+    let client = resolve_client(cx, net, app_id, tenant_id, settings, &id)
+        .await?
+        .filter(Client::is_active)
+        .filter(|c| c.auth_method == AuthMethod::PrivateKeyJwt);
+    let Some(client) = client else {
+        return Err(refuse("unknown, inactive or not a private_key_jwt client"));
+    };
+    let jws = &assertion.jws;
+    let Some(key) = client
+        .jwks
+        .as_ref()
+        .and_then(|keys| keys.select(jws.header.kid.as_deref(), jws.alg))
+    else {
+        return Err(refuse("no registered key fits"));
+    };
+    let verified = net
+        .verify(jws.alg, &key, jws.signing_input.as_bytes(), &jws.signature)
+        .await?;
+    if !verified {
+        return Err(refuse("signature"));
+    }
+    let tenant = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1)
+        .await?
+        .1;
+    let issuer = issuer(cx, &tenant);
+    let token_endpoint = format!("{issuer}/oauth/token");
+    let accepted = assertion
+        .check(client.id.as_str(), &[&issuer, &token_endpoint], cx.now)
+        .map_err(refuse)?;
+    if !cx
+        .db
+        .use_assertion(
+            app_id,
+            tenant_id,
+            &client.id,
+            &accepted.jti_hash,
+            accepted.remember_until,
+        )
+        .await?
+    {
+        return Err(refuse("jti used before"));
+    }
+    Ok(client)
+}
+
 /// `POST {issuer}/oauth/token`: `authorization_code` (with PKCE), `refresh_token` and
 /// `client_credentials`. `Err(TokenFailure::OAuth)` is the RFC 6749 error JSON.
 pub async fn token<S: Stores>(
     cx: &Ctx<'_, S>,
-    net: &impl ProviderHttp,
+    net: &impl Federation,
     app_id: &AppId,
     tenant_id: &TenantId,
     request: TokenRequest,
@@ -1834,6 +2328,10 @@ pub struct RegistrationRequest {
     pub response_types: Option<Vec<String>>,
     pub client_name: Option<String>,
     pub scope: Option<String>,
+    /// A `private_key_jwt` client's public keys (RFC 7591 `jwks`).
+    pub jwks: Option<serde_json::Value>,
+    /// Set when the request named a `jwks_uri`: refused (keys are registered by value).
+    pub jwks_uri: bool,
 }
 
 /// A registration refused: the HTTP status and the RFC 7591 §3.2.2 error.
@@ -1926,6 +2424,11 @@ pub async fn register<S: Stores>(
     {
         return Err(invalid("response_types may only hold \"code\""));
     }
+    if request.jwks_uri {
+        return Err(invalid(
+            "jwks_uri is not accepted; register the public keys by value (jwks)",
+        ));
+    }
     let method = request
         .token_endpoint_auth_method
         .clone()
@@ -1978,6 +2481,7 @@ pub async fn register<S: Stores>(
         ),
         scopes: Some(scopes),
         auth_method: Some(method),
+        jwks: request.jwks.clone(),
     };
     let shape = spec
         .check_new(&settings)

@@ -41,7 +41,7 @@ use crate::domain::jose::{check_claims, CompactJws, Expected, IdTokenClaims, Jwk
 use crate::domain::links::WebUrl;
 use crate::domain::page::{finish_page, Page, PageRequest};
 use crate::domain::secret::{PlainSecret, SecretKind};
-use crate::domain::tenancy::LoginMethod;
+use crate::domain::tenancy::{App, LoginMethod, Tenant};
 use crate::domain::thirdparty::{
     authorization_url, check_client_secret, discovery_url, endpoints_of, first_sign_in,
     github_endpoints, github_profile, parse_client_id, parse_scopes, DiscoveryDocument, Endpoints,
@@ -319,6 +319,31 @@ pub async fn start<S: Stores>(
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
     tenant.require(LoginMethod::ThirdParty)?;
     let redirect_uri = tenant.redirect_uri(redirect_uri)?;
+    begin(cx, (&app, &tenant), provider_id, redirect_uri, client).await
+}
+
+/// A flow that comes back to the tenant's OAuth authorization pages (`return_to`, the
+/// issuer's `/oauth/callback`) instead of one of the tenant's redirect URIs: the pages' own
+/// sign-in with the tenant's providers. Counted and bound like `start`; only `callback` with
+/// the same `return_to` completes it.
+pub(super) async fn start_at_pages<S: Stores>(
+    cx: &Ctx<'_, S>,
+    (app, tenant): (&App, &Tenant),
+    provider_id: &ProviderId,
+    return_to: WebUrl,
+    client: Option<&str>,
+) -> Result<Started, Error> {
+    tenant.require(LoginMethod::ThirdParty)?;
+    begin(cx, (app, tenant), provider_id, return_to, client).await
+}
+
+async fn begin<S: Stores>(
+    cx: &Ctx<'_, S>,
+    (app, tenant): (&App, &Tenant),
+    provider_id: &ProviderId,
+    redirect_uri: WebUrl,
+    client: Option<&str>,
+) -> Result<Started, Error> {
     let subject = client.map(|c| format!("start:{c}"));
     let counted = subject.as_deref().map(|s| (s, &SIGNUP));
     let provider = counted_provider(cx, (&app.id, &tenant.id, provider_id), counted).await?;
@@ -364,7 +389,9 @@ fn flow_key<S: Stores>(cx: &Ctx<'_, S>) -> Result<FlowKey, Error> {
 /// `POST …/auth/thirdparty/{provider}/callback` — the provider's `code` and the flow's
 /// `state`. Counted per client first (sign-in's policy); the state taken (once); then the code
 /// exchanged and the person identified at the provider; then signed in, signed up or linked.
-/// A state that is unknown, used, expired or of another place is `400 invalid_code`.
+/// A state that is unknown, used, expired or of another place is `400 invalid_code` — and so
+/// is one of a flow that returns elsewhere: the pages' flows (`return_to`, see
+/// `start_at_pages`) complete only there, the API's only at one of the tenant's redirect URIs.
 pub async fn callback<S: Stores>(
     cx: &Ctx<'_, S>,
     net: &impl Federation,
@@ -372,6 +399,7 @@ pub async fn callback<S: Stores>(
     code: &str,
     state: &str,
     client: Option<String>,
+    return_to: Option<&WebUrl>,
 ) -> Result<Consumed, Error> {
     let (app, tenant) = cache::place(cx, app_id, tenant_id, OnKvFailure::ReadD1).await?;
     tenant.require(LoginMethod::ThirdParty)?;
@@ -391,6 +419,10 @@ pub async fn callback<S: Stores>(
         .take_flow(&state.hash())
         .await?
         .filter(|f| f.is_open_for(&app.id, &tenant.id, &provider.id, cx.now))
+        .filter(|f| match return_to {
+            Some(pages) => f.redirect_uri == *pages,
+            None => tenant.redirect_uri(f.redirect_uri.as_str()).is_ok(),
+        })
         .ok_or(Error::InvalidCode)?;
     let profile = match provider.kind {
         ProviderKind::Oidc => oidc_profile(cx, net, &provider, &flow, &state, code).await?,

@@ -1485,8 +1485,20 @@ pub trait OAuthStore {
         now: Timestamp,
         audit: &AuditEntry,
     ) -> Result<bool, Error>;
-    /// Deletes up to `limit` codes that expired before `before`.
+    /// Deletes up to `limit` codes, and up to `limit` remembered client assertions, that
+    /// expired before `before`; how many went.
     async fn prune_codes(&self, before: Timestamp, limit: usize) -> Result<usize, Error>;
+    /// The one use of a `private_key_jwt` client's assertion: remembers the hash of its `jti`
+    /// for the client until `remember_until`. `false` (nothing written) when the client used
+    /// that jti before, or has no row.
+    async fn use_assertion(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        client: &ClientId,
+        jti_hash: &str,
+        remember_until: Timestamp,
+    ) -> Result<bool, Error>;
 }
 
 /// Every relational port at once: what D1 (and the memory store) provide.

@@ -59,6 +59,7 @@ const KEYS: Record<string, string[]> = {
   oauth_clients: ["app_id", "tenant_id", "id"],
   oauth_codes: ["code_hash"],
   oauth_consents: ["app_id", "tenant_id", "user_id", "client_id"],
+  oauth_assertions: ["app_id", "tenant_id", "client_id", "jti_hash"],
 };
 
 /**

@@ -174,6 +174,7 @@ macro_rules! contract_suite {
                 oauth::a_users_deletion_from_a_tenant_takes_its_codes_and_consents_there_only,
                 oauth::a_tenant_deletion_takes_its_settings_clients_codes_consents_and_grants,
                 oauth::an_app_deletion_takes_every_oauth_row_of_the_app_and_nothing_of_another,
+                oauth::a_private_key_jwt_clients_keys_round_trip_and_its_assertions_are_used_once_until_pruned,
                 oauth_approval::an_approval_writes_its_code_and_its_consent_together_or_neither,
             }
         }

@@ -7,6 +7,7 @@ use super::edge_sync::{key_of, version_of};
 use super::fixtures::*;
 use super::steps::*;
 use tessera::domain::audit::{Actor, AuditAction, AuditEntry};
+use tessera::domain::client_assertion::ClientKeys;
 use tessera::domain::deletion::{Deletion, Target};
 use tessera::domain::ids::{AppId, DeletionId, TenantId};
 use tessera::domain::links::WebUrl;
@@ -41,6 +42,7 @@ pub fn client(app_id: &AppId, tenant_id: &TenantId, n: u8) -> Client {
         scopes: vec!["mcp:tools".to_owned(), "mcp:read".to_owned()],
         status: ClientStatus::Active,
         secret_hash: Some(secret(SecretKind::ClientSecret, n)),
+        jwks: None,
         tokens_revoked_before: None,
         self_registered: false,
         created_at: at(i64::from(n)),
@@ -1187,4 +1189,99 @@ pub fn consent_audit(consent: &Consent) -> AuditEntry {
     );
     e.actor = Actor::EndUser;
     e
+}
+
+/// A `private_key_jwt` client (number `n`) with one Ed25519 public key.
+fn jwt_client(app_id: &AppId, tenant_id: &TenantId, n: u8, x: &str) -> Client {
+    let keys = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k", "x": x}]});
+    Client {
+        auth_method: AuthMethod::PrivateKeyJwt,
+        secret_hash: None,
+        jwks: Some(ClientKeys::parse(&keys).unwrap()),
+        ..client(app_id, tenant_id, n)
+    }
+}
+
+pub async fn a_private_key_jwt_clients_keys_round_trip_and_its_assertions_are_used_once_until_pruned<
+    D: Database,
+>(
+    db: &D,
+) {
+    let (shop, acme) = acme(db).await;
+    const X1: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+    const X2: &str = "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo";
+    let a = jwt_client(&shop, &acme, 1, X1);
+    create(db, &a, 3).await;
+    let c = client(&shop, &acme, 2);
+    create(db, &c, 4).await;
+    assert_eq!(
+        db.find_client(&shop, &acme, &a.id).await.unwrap(),
+        Some(a.clone())
+    );
+    // The keys rotate with an update; a secret client's update cannot give it keys.
+    let rotated = Client {
+        jwks: jwt_client(&shop, &acme, 1, X2).jwks,
+        ..a.clone()
+    };
+    let e = entry(5, &shop, AuditAction::ClientUpdate, Some(&acme));
+    db.update_client(&rotated, false, at(5), &e)
+        .await
+        .unwrap()
+        .expect("a");
+    let read = db
+        .find_client(&shop, &acme, &a.id)
+        .await
+        .unwrap()
+        .expect("a");
+    assert_eq!(read.jwks, rotated.jwks);
+    let keyed = Client {
+        jwks: a.jwks.clone(),
+        ..c.clone()
+    };
+    let e = entry(6, &shop, AuditAction::ClientUpdate, Some(&acme));
+    db.update_client(&keyed, false, at(6), &e)
+        .await
+        .unwrap()
+        .expect("c");
+    assert_eq!(
+        db.find_client(&shop, &acme, &c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .jwks,
+        None
+    );
+
+    let used = |client: &Client, hash: &'static str, until: i64| {
+        let id = client.id.clone();
+        let (shop, acme) = (shop.clone(), acme.clone());
+        async move {
+            db.use_assertion(&shop, &acme, &id, hash, at(until))
+                .await
+                .unwrap()
+        }
+    };
+    assert!(used(&a, "h1", 100).await, "first use");
+    assert!(!used(&a, "h1", 100).await, "a replay");
+    assert!(used(&c, "h1", 100).await, "another client's jti is its own");
+    assert!(used(&a, "h2", 200).await);
+    let stranger = client(&shop, &acme, 9);
+    assert!(
+        !used(&stranger, "h1", 100).await,
+        "no client, nothing written"
+    );
+    // Pruned once expired, in bounded batches; then the jti could be used again.
+    assert_eq!(db.prune_codes(at(150), 1).await.unwrap(), 1);
+    assert_eq!(db.prune_codes(at(150), 10).await.unwrap(), 1);
+    assert_eq!(db.prune_codes(at(150), 10).await.unwrap(), 0);
+    assert!(!used(&a, "h2", 200).await, "not expired: kept");
+    assert!(used(&a, "h1", 300).await, "expired and pruned");
+    // They go with their client.
+    let e = entry(7, &shop, AuditAction::ClientDelete, Some(&acme));
+    db.delete_client(&shop, &acme, &a.id, at(7), &e)
+        .await
+        .unwrap()
+        .expect("a");
+    create(db, &a, 8).await;
+    assert!(used(&a, "h2", 200).await, "the namesake starts afresh");
 }

@@ -48,7 +48,8 @@ export interface OidcProvider {
   stop(): Promise<void>;
 }
 
-export async function startOidcProvider(): Promise<OidcProvider> {
+/** An OpenID provider on 127.0.0.1 whose clients may return to REDIRECT_URI and `redirects`. */
+export async function startOidcProvider(redirects: string[] = []): Promise<OidcProvider> {
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_q, res) => res.end();
   const server = createServer((req, res) => handler(req, res));
   const port = await listen(server);
@@ -60,8 +61,8 @@ export async function startOidcProvider(): Promise<OidcProvider> {
   const signingKey = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" });
   const provider = new Provider(issuer, {
     clients: [
-      { client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: "client_secret_basic" },
-      { client_id: OTHER_CLIENT_ID, client_secret: OTHER_CLIENT_SECRET, redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: "client_secret_basic" },
+      { client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: [REDIRECT_URI, ...redirects], token_endpoint_auth_method: "client_secret_basic" },
+      { client_id: OTHER_CLIENT_ID, client_secret: OTHER_CLIENT_SECRET, redirect_uris: [REDIRECT_URI, ...redirects], token_endpoint_auth_method: "client_secret_basic" },
     ],
     jwks: { keys: [{ ...signingKey, kid: "rsa-1", alg: "RS256", use: "sig" }] },
     cookies: { keys: [randomBytes(16).toString("hex")] },
@@ -130,11 +131,11 @@ export interface Redirected {
  * The browser: opens `url` and follows redirects (keeping cookies) until one leads to the
  * redirect URI; returns the code and state it carries.
  */
-export async function browse(url: string): Promise<Redirected> {
+export async function browse(url: string, until = REDIRECT_URI): Promise<Redirected> {
   const jar = new Map<string, string>();
   let next = url;
   for (let hop = 0; hop < 12; hop++) {
-    if (next.startsWith(REDIRECT_URI)) {
+    if (next.startsWith(until)) {
       const query = new URL(next).searchParams;
       const code = query.get("code");
       if (!code) throw new Error(`the provider answered ${next}`);

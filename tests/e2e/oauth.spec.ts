@@ -13,10 +13,11 @@
 // requests: `Browser` keeps the cookies itself (they are `Secure`; the dispatched requests
 // are not https, so no cookie store would send them back) and reads the forms' hidden fields
 // with a regex.
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as client from "openid-client";
 import { useWorker, json, rawFetch, ISSUER_ORIGIN } from "./harness";
 import { owner, createApp, putTenant, apiKey, base, bearer, decode, introspect, activeMember, PASSWORD } from "./support";
+import { startOidcProvider, browse, type OidcProvider, CLIENT_ID as IDP_CLIENT_ID, CLIENT_SECRET as IDP_CLIENT_SECRET } from "./idp";
 
 useWorker();
 
@@ -124,11 +125,14 @@ function attributes(tag: string): Record<string, string> {
 }
 
 /** The page's form: its action (absolute) and its hidden fields (csrf, request, step). */
-function form(page: Page): { action: string; fields: Record<string, string> } {
-  const tag = /<form\b[^>]*>/i.exec(page.html);
-  if (!tag) throw new Error(`${page.url}: no form in ${page.status} ${page.html.slice(0, 300)}`);
+function form(page: Page, step?: string): { action: string; fields: Record<string, string> } {
+  // The page's forms, each to its </form>; the first, or the one of `step`.
+  const forms = page.html.match(/<form\b[\s\S]*?<\/form>/gi) ?? [];
+  const html = step === undefined ? forms[0] : forms.find((f) => f.includes(`name="step" value="${step}"`));
+  const tag = html && /<form\b[^>]*>/i.exec(html);
+  if (!html || !tag) throw new Error(`${page.url}: no form${step ? ` of step ${step}` : ""} in ${page.status} ${page.html.slice(0, 300)}`);
   const fields: Record<string, string> = {};
-  for (const input of page.html.match(/<input\b[^>]*>/gi) ?? []) {
+  for (const input of html.match(/<input\b[^>]*>/gi) ?? []) {
     const a = attributes(input);
     if (a.name && a.type?.toLowerCase() === "hidden") fields[a.name] = a.value ?? "";
   }
@@ -406,7 +410,7 @@ describe("the authorization server metadata", () => {
       response_modes_supported: ["query"],
       grant_types_supported: ["authorization_code", "refresh_token", "client_credentials"],
       code_challenge_methods_supported: ["S256"],
-      token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post"],
+      token_endpoint_auth_methods_supported: ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"],
       introspection_endpoint_auth_methods_supported: ["bearer"],
       revocation_endpoint_auth_methods_supported: ["bearer"],
       client_id_metadata_document_supported: false,
@@ -736,6 +740,263 @@ describe("concurrent changes of a client", () => {
     expect([renamed.status, narrowed.status], `${renamed.text} ${narrowed.text}`).toEqual([200, 200]);
     const now = await json("GET", path, undefined, token);
     expect(now.body.client).toMatchObject({ name: "Renamed", scopes: ["files:read"] });
+  });
+});
+
+// ---------------------------------------------------------------- private_key_jwt clients
+
+const subtle = globalThis.crypto.subtle;
+const b64u = (bytes: ArrayBuffer | Uint8Array | string) =>
+  Buffer.from(typeof bytes === "string" ? bytes : new Uint8Array(bytes)).toString("base64url");
+
+/** A WebCrypto signing key pair and its public JWK (named `kid`), of ES256 or RS256. */
+async function signingKey(alg: "ES256" | "RS256", kid: string) {
+  const params = alg === "ES256"
+    ? { name: "ECDSA", namedCurve: "P-256" }
+    : { name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" };
+  const pair = (await subtle.generateKey(params, true, ["sign", "verify"])) as CryptoKeyPair;
+  const { kty, crv, x, y, n, e } = await subtle.exportKey("jwk", pair.publicKey);
+  return { alg, kid, privateKey: pair.privateKey, jwk: { kty, crv, x, y, n, e, kid, use: "sig" } };
+}
+type SigningKey = Awaited<ReturnType<typeof signingKey>>;
+
+/** A client assertion signed by hand (what openid-client does, to replay and alter it). */
+async function assertion(key: SigningKey, clientId: string, claims: Record<string, unknown> = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  const body = { iss: clientId, sub: clientId, aud: ISSUER, iat: now, exp: now + 60, jti: b64u(globalThis.crypto.getRandomValues(new Uint8Array(16))), ...claims };
+  const input = `${b64u(JSON.stringify({ alg: key.alg, kid: key.kid }))}.${b64u(JSON.stringify(body))}`;
+  const algorithm = key.alg === "ES256" ? { name: "ECDSA", hash: "SHA-256" } : { name: "RSASSA-PKCS1-v1_5" };
+  return `${input}.${b64u(await subtle.sign(algorithm, key.privateKey, new TextEncoder().encode(input)))}`;
+}
+
+const JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+describe("private_key_jwt clients", () => {
+  let es: SigningKey;
+  let jwtClient: Created;
+  beforeAll(async () => {
+    es = await signingKey("ES256", "es-1");
+    jwtClient = await createClient({
+      name: "Signed backend", type: "confidential", redirect_uris: [WEB_REDIRECT], token_endpoint_auth_method: "private_key_jwt",
+      grant_types: ["authorization_code", "refresh_token", "client_credentials"], scopes: ["mcp:tools", "files:read"],
+      jwks: { keys: [es.jwk] },
+    });
+  });
+
+  it("are registered with public keys and no secret, and the metadata offers the method", async () => {
+    expect(jwtClient.secret).toBeNull();
+    expect(jwtClient.client.token_endpoint_auth_method).toBe("private_key_jwt");
+    expect(jwtClient.client.jwks.keys[0]).toMatchObject({ kty: "EC", crv: "P-256", kid: "es-1" });
+    const meta = await json("GET", `/.well-known/oauth-authorization-server${B}`);
+    expect(meta.body.token_endpoint_auth_methods_supported).toContain("private_key_jwt");
+    expect(meta.body.token_endpoint_auth_signing_alg_values_supported).toEqual(expect.arrayContaining(["ES256", "RS256", "EdDSA"]));
+    const priv = await subtle.exportKey("jwk", es.privateKey);
+    const refusedKey = await json("POST", `${ADMIN}/clients`, {
+      name: "Leaky", type: "confidential", token_endpoint_auth_method: "private_key_jwt", grant_types: ["client_credentials"], jwks: { keys: [priv] },
+    }, await owner());
+    expect(refusedKey.status, "a private key is refused").toBe(400);
+    expect(refusedKey.text).not.toContain(priv.d!);
+  });
+
+  it("get client_credentials and code-grant tokens through openid-client's PrivateKeyJwt (ES256 through WebCrypto)", async () => {
+    const config = await configFor(jwtClient.client.client_id, client.PrivateKeyJwt({ key: es.privateKey, kid: es.kid }));
+    const machine = await client.clientCredentialsGrant(config, { scope: "files:read" });
+    expect(claims(machine.access_token)[1]).toMatchObject({ sub: jwtClient.client.client_id, scope: "files:read" });
+    expect((await introspect(APP, TENANT, key, machine.access_token)).active).toBe(true);
+    const user = await endUser();
+    const { tokens } = await grant(config, user, { redirect_uri: WEB_REDIRECT, scope: "mcp:tools" });
+    expect(claims(tokens.access_token)[1]).toMatchObject({ sub: user.id, client_id: jwtClient.client.client_id });
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    expect((await introspect(APP, TENANT, key, refreshed.access_token)).active).toBe(true);
+  });
+
+  it("refuse a replayed, foreign-audience, overlong or unsigned assertion, and a secret beside it", async () => {
+    const id = jwtClient.client.client_id;
+    const once = await assertion(es, id);
+    const form = (a: string) => ({ grant_type: "client_credentials", client_assertion_type: JWT_BEARER, client_assertion: a });
+    expect((await tokenRequest(B, form(once))).status).toBe(200);
+    const replay = await tokenRequest(B, form(once));
+    expect(replay.status).toBe(401);
+    expect(replay.body.error).toBe("invalid_client");
+    const now = Math.floor(Date.now() / 1000);
+    for (const [why, a] of [
+      ["another tenant's audience", await assertion(es, id, { aud: OTHER_ISSUER })],
+      ["valid for an hour", await assertion(es, id, { exp: now + 3600 })],
+      ["expired", await assertion(es, id, { exp: now - 120 })],
+      ["alg none", `${b64u(JSON.stringify({ alg: "none" }))}.${(await assertion(es, id)).split(".")[1]}.`],
+      ["another client's key", await assertion(await signingKey("ES256", "es-1"), id)],
+    ] as const) {
+      const res = await tokenRequest(B, form(a));
+      expect(res.status, why).toBe(401);
+      expect(res.body.error, why).toBe("invalid_client");
+    }
+    const both = await tokenRequest(B, { ...form(await assertion(es, id)), client_id: id, client_secret: "tss_x" });
+    expect(both.status).toBe(400);
+    expect(both.body.error).toBe("invalid_request");
+    // The same client presented at the other tenant is nobody there.
+    const elsewhere = await tokenRequest(base(APP, OTHER), form(await assertion(es, id, { aud: OTHER_ISSUER })));
+    expect(elsewhere.status).toBe(401);
+  });
+
+  it("rotate keys whole with a PATCH: the old key is refused at once, the new one (RS256) works", async () => {
+    const made = await createClient({
+      name: "Rotating", type: "confidential", token_endpoint_auth_method: "private_key_jwt",
+      grant_types: ["client_credentials"], scopes: ["files:read"], jwks: { keys: [es.jwk] },
+    });
+    const id = made.client.client_id;
+    const oldConfig = await configFor(id, client.PrivateKeyJwt({ key: es.privateKey, kid: es.kid }));
+    expect((await client.clientCredentialsGrant(oldConfig)).access_token).toBeTruthy();
+    const rs = await signingKey("RS256", "rs-2");
+    const patched = await json("PATCH", `${ADMIN}/clients/${id}`, { jwks: { keys: [rs.jwk] } }, await owner());
+    expect(patched.status, patched.text).toBe(200);
+    expect(patched.body.client.jwks.keys.map((k: any) => k.kid)).toEqual(["rs-2"]);
+    expect(await refused(client.clientCredentialsGrant(oldConfig))).toMatchObject({ status: 401, error: "invalid_client" });
+    const newConfig = await configFor(id, client.PrivateKeyJwt({ key: rs.privateKey, kid: rs.kid }));
+    expect((await client.clientCredentialsGrant(newConfig)).access_token).toBeTruthy();
+    const onSecretClient = await json("PATCH", `${ADMIN}/clients/${confidential.client.client_id}`, { jwks: { keys: [rs.jwk] } }, await owner());
+    expect(onSecretClient.status).toBe(400);
+  });
+});
+
+// ---------------------------------------------------------------- passwordless at the pages
+
+describe("the sign-in page of a tenant with passwordless sign-in", () => {
+  const PL = "pl";
+  const PB = base(APP, PL);
+  const LINK_BASE = "https://app.example/auth";
+  let plClient: Created;
+  beforeAll(async () => {
+    const put = await json("PUT", `/admin/apps/${APP}/tenants/${PL}`, { login_methods: ["emailpassword", "passwordless"], link_base_url: LINK_BASE }, await owner());
+    if (put.status >= 300) throw new Error(`put tenant: ${put.status} ${put.text}`);
+    const delivery = await json("PUT", `/admin/apps/${APP}/email-delivery`, { kind: "outbox" }, await owner());
+    if (delivery.status !== 200) throw new Error(`delivery: ${delivery.status} ${delivery.text}`);
+    const settings = await json("PUT", `/admin/apps/${APP}/tenants/${PL}/oauth`, SETTINGS, await owner());
+    if (settings.status !== 200) throw new Error(`settings: ${settings.status} ${settings.text}`);
+    plClient = await createClient({ name: "Code client", type: "public", redirect_uris: [LOOPBACK_REDIRECT], scopes: ["mcp:tools"] }, `/admin/apps/${APP}/tenants/${PL}`);
+  });
+
+  /** The newest outbox message to `to` (the queue is asynchronous: polled, bounded). */
+  async function mailTo(to: string): Promise<any> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const res = await json("GET", `/admin/apps/${APP}/outbox?to=${encodeURIComponent(to)}`, undefined, await owner());
+      if (res.status !== 200) throw new Error(`outbox: ${res.status} ${res.text}`);
+      if (res.body.items.length > 0) return res.body.items[0];
+      if (Date.now() > deadline) throw new Error(`no message to ${to}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it("signs a new address up with an emailed code, then consents: the flow completes and the user exists in the tenant", async () => {
+    const issuer = `${ISSUER_ORIGIN}${PB}`;
+    const config = await configFor(plClient.client.client_id, client.None(), "oauth2", issuer);
+    const flow = await authorizationRequest(config, { redirect_uri: LOOPBACK_REDIRECT, scope: "mcp:tools" });
+    const browser = new Browser();
+    const signin = await browser.get(flow.url);
+    expect(signin.status).toBe(200);
+    expect(signin.html).toContain("Email me a code");
+    const email = `coded-${Date.now()}@example.com`;
+    const start = form(signin, "passwordless");
+    const codePage = await browser.post(start.action, { ...start.fields, email });
+    expect(codePage.status, codePage.html.slice(0, 300)).toBe(200);
+    expect(codePage.headers.get("content-security-policy")).toContain("default-src 'none'");
+    const message = await mailTo(email);
+    expect(message).toMatchObject({ type: "passwordless", to: email });
+    const entry = form(codePage, "code");
+    const wrong = String((Number(message.code) + 1) % 1_000_000).padStart(6, "0");
+    const refusedCode = await browser.post(entry.action, { ...entry.fields, code: wrong });
+    expect(refusedCode.status).toBe(401);
+    expect(browser.jar.has("tessera_oauth_session")).toBe(false);
+    const signedIn = await browser.post(entry.action, { ...entry.fields, code: message.code });
+    expect(signedIn.status).toBe(303);
+    expect(browser.jar.has("tessera_oauth_session")).toBe(true);
+    const consent = await browser.get(new URL(signedIn.location!, signedIn.url));
+    expect(consent.status).toBe(200);
+    expect(consent.html).toContain(email);
+    const decision = form(consent, "consent");
+    const back = await browser.post(decision.action, { ...decision.fields, decision: "approve" });
+    expect(back.status).toBe(302);
+    const tokens = await client.authorizationCodeGrant(config, new URL(back.location!), { pkceCodeVerifier: flow.verifier, expectedState: flow.state });
+    const plKey = await apiKey(APP, PL);
+    const found = await introspect(APP, PL, plKey, tokens.access_token);
+    expect(found).toMatchObject({ active: true, client_id: plClient.client.client_id, status: "active", plan_tier: "free" });
+    // The user exists in the tenant now, signed up by its emailed code.
+    const users = await json("GET", `/admin/apps/${APP}/tenants/${PL}/users?email=${encodeURIComponent(email)}`, undefined, await owner());
+    expect(users.status, users.text).toBe(200);
+    expect(users.body.items.map((u: any) => u.email)).toEqual([email]);
+  });
+
+  it("is not offered where the tenant has no passwordless sign-in, and a posted step is refused", async () => {
+    const config = await publicConfig();
+    const flow = await authorizationRequest(config, publicParams);
+    const browser = new Browser();
+    const signin = await browser.get(flow.url);
+    expect(signin.html).not.toContain("Email me a code");
+    const { action, fields } = form(signin, "signin");
+    const refusedStart = await browser.post(action, { ...fields, step: "passwordless", email: "someone@example.com" });
+    expect(refusedStart.status).toBe(403);
+  });
+});
+
+// ---------------------------------------------------------------- third-party sign-in at the pages
+
+describe("the sign-in page of a tenant with an identity provider", () => {
+  const TP = "tpp";
+  const TB = base(APP, TP);
+  const TISSUER = `${ISSUER_ORIGIN}${TB}`;
+  const CALLBACK = `${TISSUER}/oauth/callback`;
+  let idp: OidcProvider;
+  let tpClient: Created;
+  beforeAll(async () => {
+    idp = await startOidcProvider([CALLBACK]);
+    const put = await json("PUT", `/admin/apps/${APP}/tenants/${TP}`, { login_methods: ["emailpassword", "thirdparty"] }, await owner());
+    if (put.status >= 300) throw new Error(`put tenant: ${put.status} ${put.text}`);
+    const provider = await json("PUT", `/admin/apps/${APP}/tenants/${TP}/providers/idp`, { kind: "oidc", issuer: idp.issuer, client_id: IDP_CLIENT_ID, client_secret: IDP_CLIENT_SECRET }, await owner());
+    if (provider.status !== 201) throw new Error(`provider: ${provider.status} ${provider.text}`);
+    const settings = await json("PUT", `/admin/apps/${APP}/tenants/${TP}/oauth`, SETTINGS, await owner());
+    if (settings.status !== 200) throw new Error(`settings: ${settings.status} ${settings.text}`);
+    tpClient = await createClient({ name: "Federated client", type: "public", redirect_uris: [LOOPBACK_REDIRECT], scopes: ["mcp:tools"] }, `/admin/apps/${APP}/tenants/${TP}`);
+  });
+  afterAll(async () => {
+    await idp?.stop();
+  });
+
+  it("signs a new person up through the provider and back to consent; the client gets tokens of that user", async () => {
+    const config = await configFor(tpClient.client.client_id, client.None(), "oauth2", TISSUER);
+    const flow = await authorizationRequest(config, { redirect_uri: LOOPBACK_REDIRECT, scope: "mcp:tools" });
+    const browser = new Browser();
+    const signin = await browser.get(flow.url);
+    expect(signin.status).toBe(200);
+    expect(signin.html).toContain("Continue with idp");
+    expect(signin.headers.get("content-security-policy")).toContain(new URL(idp.issuer).origin);
+    const choice = form(signin, "thirdparty");
+    const away = await browser.post(choice.action, { ...choice.fields, provider: "idp" });
+    expect(away.status, away.html.slice(0, 300)).toBe(303);
+    expect(away.location!.startsWith(`${idp.issuer}/`)).toBe(true);
+    expect(browser.jar.has("tessera_oauth_flow")).toBe(true);
+    const who = `fed-${Date.now()}`;
+    idp.accounts.set(who, { email: `${who}@example.com`, email_verified: true });
+    idp.loginAs(who);
+    const back = await browse(away.location!, CALLBACK);
+    // Another browser (no flow cookie) cannot use what the provider handed back.
+    const stranger = await new Browser().get(`${CALLBACK}?code=${encodeURIComponent(back.code)}&state=${encodeURIComponent(back.state)}`);
+    expect(stranger.status).toBe(400);
+    expect(stranger.location).toBeNull();
+    const signedIn = await browser.get(`${CALLBACK}?code=${encodeURIComponent(back.code)}&state=${encodeURIComponent(back.state)}`);
+    expect(signedIn.status, signedIn.html.slice(0, 300)).toBe(303);
+    expect(browser.jar.has("tessera_oauth_session")).toBe(true);
+    expect(browser.jar.has("tessera_oauth_flow"), "the flow cookie is cleared").toBe(false);
+    const consent = await browser.get(new URL(signedIn.location!, signedIn.url));
+    expect(consent.html).toContain(`${who}@example.com`);
+    const decision = form(consent, "consent");
+    const toClient = await browser.post(decision.action, { ...decision.fields, decision: "approve" });
+    expect(toClient.status).toBe(302);
+    const tokens = await client.authorizationCodeGrant(config, new URL(toClient.location!), { pkceCodeVerifier: flow.verifier, expectedState: flow.state });
+    const found = await introspect(APP, TP, await apiKey(APP, TP), tokens.access_token);
+    expect(found).toMatchObject({ active: true, client_id: tpClient.client.client_id, status: "active" });
+    // Replayed, the provider's answer signs nobody in.
+    const replay = await browser.get(`${CALLBACK}?code=${encodeURIComponent(back.code)}&state=${encodeURIComponent(back.state)}`);
+    expect(replay.status).toBe(400);
   });
 });
 

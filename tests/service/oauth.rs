@@ -10,6 +10,7 @@ use futures_executor::block_on;
 use std::collections::HashMap;
 use tessera::domain::authz::Principal;
 use tessera::domain::ids::{AppId, TenantId};
+use tessera::domain::jose::{verify_eddsa, Jwk, JwsAlgorithm};
 use tessera::domain::member::{MembershipType, OperatorRole};
 use tessera::domain::oauth::{
     AuthMethod, Client, ClientSpec, ClientStatus, ClientType, OAuthSettings, Registration,
@@ -24,7 +25,9 @@ use tessera::service::oauth::{
     self, Browser, PageContext, PageForm, PageOutcome, TokenFailure, TokenRequest, TokenResponse,
 };
 use tessera::service::{operators, principal, sessions};
-use tessera::store::{OAuthStore, OutboundRequest, OutboundResponse, ProviderHttp};
+use tessera::store::{
+    OAuthStore, OutboundRequest, OutboundResponse, ProviderHttp, SignatureVerifier, UserStore,
+};
 
 /// RFC 7636's example verifier and its S256 challenge.
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -56,6 +59,20 @@ impl ProviderHttp for Documents {
             }),
             None => Err("no such host".to_owned()),
         }
+    }
+}
+
+/// Signatures as the worker checks them: Ed25519 here (WebCrypto's other algorithms are the
+/// e2e specs' to prove).
+impl SignatureVerifier for Documents {
+    async fn verify(
+        &self,
+        alg: JwsAlgorithm,
+        key: &Jwk,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, Error> {
+        Ok(alg == JwsAlgorithm::EdDsa && verify_eddsa(key, message, signature))
     }
 }
 
@@ -129,6 +146,7 @@ fn confidential_spec(method: Option<&str>, grants: &[&str]) -> ClientSpec {
         grant_types: Some(strings(grants)),
         scopes: Some(strings(&["mcp:tools", "mcp:read"])),
         auth_method: method.map(str::to_owned),
+        jwks: None,
     }
 }
 
@@ -222,6 +240,7 @@ impl Place {
                 email: Some(who.to_owned()),
                 password: Some(secret.to_owned()),
                 decision: None,
+                ..PageForm::default()
             },
             CSRF_COOKIE,
             None,
@@ -1213,6 +1232,7 @@ fn a_form_without_this_browsers_csrf_token_does_nothing() {
             email: Some(USER.to_owned()),
             password: Some(PASSWORD.to_owned()),
             decision: None,
+            ..PageForm::default()
         },
         CSRF_COOKIE,
         None,
@@ -2200,6 +2220,38 @@ fn a_new_password_signs_the_browser_out_of_the_pages() {
 }
 
 #[test]
+fn signing_the_user_out_everywhere_signs_the_browser_out_of_the_pages() {
+    let p = place();
+    let client = p.public_client();
+    let q = query(&client, &[]);
+    let cookie = p.cookie(&q, USER);
+    assert!(matches!(
+        p.authorize(&q, Some(&cookie)),
+        PageOutcome::Consent { .. }
+    ));
+    // "Sign out everywhere" (an operator revoking the user's sessions).
+    block_on(tessera::service::users::revoke_sessions(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &p.acme,
+        &p.user,
+    ))
+    .expect("revoked");
+    assert!(matches!(
+        p.authorize(&q, Some(&cookie)),
+        PageOutcome::SignIn { .. }
+    ));
+    // A new sign-in is a new session: the cookie names it, and it alone.
+    let again = p.cookie(&q, USER);
+    assert_ne!(again, cookie);
+    assert!(matches!(
+        p.authorize(&q, Some(&again)),
+        PageOutcome::Consent { .. }
+    ));
+}
+
+#[test]
 fn only_the_codes_own_client_replaying_it_revokes_the_grant() {
     let p = place();
     let client = p.public_client();
@@ -2467,6 +2519,7 @@ fn a_client_described_by_its_metadata_document_completes_the_code_flow() {
             email: Some(USER.to_owned()),
             password: Some(PASSWORD.to_owned()),
             decision: None,
+            ..PageForm::default()
         },
         None,
     ) else {
@@ -2977,4 +3030,581 @@ fn a_bad_request_of_a_self_registered_client_is_never_sent_to_its_redirect() {
     let vetted = p.public_client();
     assert!(!vetted.self_registered);
     to_client(p.authorize(&query(&vetted, &[("code_challenge", "")]), None));
+}
+
+// ------------------------------------------------------------------ private_key_jwt
+
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+fn key_pair(seed: u8) -> ed25519_compact::KeyPair {
+    ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([seed; 32]))
+}
+
+/// The public JWK of `key_pair(seed)`, named `kid`.
+fn public_jwk(seed: u8, kid: &str) -> serde_json::Value {
+    serde_json::json!({
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "kid": kid,
+        "x": B64URL.encode(key_pair(seed).pk.as_ref()),
+    })
+}
+
+/// A compact JWS of `claims` with `header`, signed by `key_pair(seed)`.
+fn signed(seed: u8, header: serde_json::Value, claims: serde_json::Value) -> String {
+    let input = format!(
+        "{}.{}",
+        B64URL.encode(header.to_string()),
+        B64URL.encode(claims.to_string())
+    );
+    let signature = key_pair(seed).sk.sign(input.as_bytes(), None);
+    format!("{input}.{}", B64URL.encode(signature.as_ref()))
+}
+
+/// The claims of a good assertion of `client` at `now` (Unix seconds) with `jti`.
+fn assertion_claims(client: &Client, now: i64, jti: &str) -> serde_json::Value {
+    serde_json::json!({
+        "iss": client.id.as_str(),
+        "sub": client.id.as_str(),
+        "aud": ISSUER,
+        "iat": now,
+        "exp": now + 60,
+        "jti": jti,
+    })
+}
+
+/// A `client_credentials` request authenticated by `assertion`.
+fn with_assertion(assertion: &str) -> TokenRequest {
+    TokenRequest {
+        grant_type: Some("client_credentials".to_owned()),
+        client_assertion_type: Some(ASSERTION_TYPE.to_owned()),
+        client_assertion: Some(assertion.to_owned()),
+        ..TokenRequest::default()
+    }
+}
+
+fn jwt_spec(jwks: serde_json::Value) -> ClientSpec {
+    ClientSpec {
+        auth_method: Some("private_key_jwt".to_owned()),
+        jwks: Some(jwks),
+        ..confidential_spec(
+            None,
+            &["client_credentials", "authorization_code", "refresh_token"],
+        )
+    }
+}
+
+impl Place {
+    /// A private_key_jwt client whose key is `key_pair(1)` (kid `k1`).
+    fn jwt_client(&self) -> Client {
+        let (client, secret) = self
+            .create(jwt_spec(
+                serde_json::json!({ "keys": [public_jwk(1, "k1")] }),
+            ))
+            .expect("a private_key_jwt client");
+        assert!(secret.is_none(), "a private_key_jwt client has no secret");
+        client
+    }
+
+    fn now_s(&self) -> i64 {
+        self.w.now().unix_seconds()
+    }
+}
+
+#[test]
+fn a_private_key_jwt_client_authenticates_with_a_signed_assertion_used_once() {
+    let p = place();
+    let client = p.jwt_client();
+    assert_eq!(client.auth_method, AuthMethod::PrivateKeyJwt);
+    assert_eq!(client.secret_hash, None);
+    let header = serde_json::json!({"alg": "EdDSA", "kid": "k1"});
+    let first = signed(
+        1,
+        header.clone(),
+        assertion_claims(&client, p.now_s(), "one"),
+    );
+    let token = p.token(with_assertion(&first)).expect("authenticated");
+    assert!(p.active(&token.access_token));
+    assert_eq!(
+        error_of(p.token(with_assertion(&first))),
+        "invalid_client",
+        "an assertion works once"
+    );
+    // The token endpoint's URL is an audience too, and the form's client_id may name it.
+    let mut claims = assertion_claims(&client, p.now_s(), "two");
+    claims["aud"] = serde_json::json!([format!("{ISSUER}/oauth/token")]);
+    let second = signed(1, header.clone(), claims);
+    let request = TokenRequest {
+        client_id: Some(client.id.to_string()),
+        ..with_assertion(&second)
+    };
+    p.token(request).expect("the token endpoint as audience");
+    // Without a kid, the only fitting key.
+    let third = signed(
+        1,
+        serde_json::json!({"alg": "EdDSA"}),
+        assertion_claims(&client, p.now_s(), "three"),
+    );
+    p.token(with_assertion(&third)).expect("no kid, one key");
+    // The code grant authenticates the same way.
+    let code = p.code(&client);
+    let four = signed(1, header, assertion_claims(&client, p.now_s(), "four"));
+    let exchanged = p
+        .token(TokenRequest {
+            client_assertion_type: Some(ASSERTION_TYPE.to_owned()),
+            client_assertion: Some(four),
+            ..code_request(&client, &code)
+        })
+        .expect("a code exchanged by a private_key_jwt client");
+    assert!(exchanged.refresh_token.is_some());
+}
+
+#[test]
+fn an_assertion_is_refused_for_any_flaw_and_nothing_is_remembered_for_it() {
+    let p = place();
+    let client = p.jwt_client();
+    let now = p.now_s();
+    let header = serde_json::json!({"alg": "EdDSA", "kid": "k1"});
+    let with = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut claims = assertion_claims(&client, now, "flawed");
+        change(&mut claims);
+        signed(1, header.clone(), claims)
+    };
+    let flawed = [
+        (
+            "another key",
+            signed(2, header.clone(), assertion_claims(&client, now, "flawed")),
+        ),
+        (
+            "another audience",
+            with(&|c| c["aud"] = "https://tessera.test/apps/shop/tenants/bravo".into()),
+        ),
+        (
+            "no audience",
+            with(&|c| drop(c.as_object_mut().unwrap().remove("aud"))),
+        ),
+        ("expired", with(&|c| c["exp"] = (now - 61).into())),
+        ("valid too long", with(&|c| c["exp"] = (now + 3600).into())),
+        ("not yet valid", with(&|c| c["nbf"] = (now + 120).into())),
+        (
+            "issued in the future",
+            with(&|c| c["iat"] = (now + 120).into()),
+        ),
+        (
+            "no exp",
+            with(&|c| drop(c.as_object_mut().unwrap().remove("exp"))),
+        ),
+        (
+            "no jti",
+            with(&|c| drop(c.as_object_mut().unwrap().remove("jti"))),
+        ),
+        ("sub is another", with(&|c| c["sub"] = "tsc_someone".into())),
+        (
+            "a signature cut",
+            with(&|_| ()).trim_end_matches(|c| c != '.').to_owned() + "AAAA",
+        ),
+        ("HS256", {
+            let good = with(&|_| ());
+            let (_, rest) = good.split_once('.').unwrap();
+            format!("{}.{rest}", B64URL.encode(r#"{"alg":"HS256","kid":"k1"}"#))
+        }),
+        ("none", {
+            let good = with(&|_| ());
+            let (_, rest) = good.split_once('.').unwrap();
+            let (payload, _) = rest.split_once('.').unwrap();
+            format!("{}.{payload}.", B64URL.encode(r#"{"alg":"none"}"#))
+        }),
+        (
+            "another kid",
+            signed(
+                1,
+                serde_json::json!({"alg": "EdDSA", "kid": "k9"}),
+                assertion_claims(&client, now, "flawed"),
+            ),
+        ),
+        ("not a JWT", "not-a-jwt".to_owned()),
+    ];
+    for (why, assertion) in &flawed {
+        assert_eq!(
+            error_of(p.token(with_assertion(assertion))),
+            "invalid_client",
+            "{why}"
+        );
+    }
+    // None of them used the jti: a good assertion with it still works.
+    let good = signed(1, header.clone(), assertion_claims(&client, now, "flawed"));
+    p.token(with_assertion(&good))
+        .expect("the jti was never taken");
+
+    let fresh = || {
+        signed(
+            1,
+            header.clone(),
+            assertion_claims(&client, now, &format!("j{}", rand_jti())),
+        )
+    };
+    let wrong_type = TokenRequest {
+        client_assertion_type: Some(
+            "urn:ietf:params:oauth:client-assertion-type:saml2-bearer".to_owned(),
+        ),
+        ..with_assertion(&fresh())
+    };
+    assert_eq!(error_of(p.token(wrong_type)), "invalid_client");
+    let other_id = TokenRequest {
+        client_id: Some("tsc_someone".to_owned()),
+        ..with_assertion(&fresh())
+    };
+    assert_eq!(error_of(p.token(other_id)), "invalid_client");
+    let with_secret = TokenRequest {
+        client_secret: Some("tss_x".to_owned()),
+        ..with_assertion(&fresh())
+    };
+    assert_eq!(error_of(p.token(with_secret)), "invalid_request");
+    // A secret client cannot use an assertion, nor the jwt client a secret or nothing.
+    let (secret_client, secret) = p.confidential(None, &["client_credentials"]);
+    let as_secret_client = signed(
+        1,
+        header.clone(),
+        assertion_claims(&secret_client, now, "x"),
+    );
+    assert_eq!(
+        error_of(p.token(with_assertion(&as_secret_client))),
+        "invalid_client"
+    );
+    assert_eq!(
+        error_of(p.token(basic(&client, &secret, "client_credentials"))),
+        "invalid_client"
+    );
+    let bare = TokenRequest {
+        grant_type: Some("client_credentials".to_owned()),
+        client_id: Some(client.id.to_string()),
+        ..TokenRequest::default()
+    };
+    assert_eq!(error_of(p.token(bare)), "invalid_client");
+}
+
+fn rand_jti() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[test]
+fn a_disabled_or_foreign_private_key_jwt_client_is_refused() {
+    let p = place();
+    let client = p.jwt_client();
+    let header = serde_json::json!({"alg": "EdDSA", "kid": "k1"});
+    // At another tenant of the app the same assertion names no client there.
+    let bravo = p.w.tenant(&p.owner, &p.shop, "bravo");
+    let mut claims = assertion_claims(&client, p.now_s(), "elsewhere");
+    claims["aud"] = "https://tessera.test/apps/shop/tenants/bravo".into();
+    let there = block_on(oauth::token(
+        &p.w.cx(),
+        &Documents::default(),
+        &p.shop,
+        &bravo,
+        with_assertion(&signed(1, header.clone(), claims)),
+    ));
+    assert_eq!(error_of(there), "invalid_client");
+    p.disable(&client);
+    let assertion = signed(1, header, assertion_claims(&client, p.now_s(), "off"));
+    assert_eq!(
+        error_of(p.token(with_assertion(&assertion))),
+        "invalid_client"
+    );
+}
+
+#[test]
+fn registered_keys_are_public_signing_keys_of_private_key_jwt_clients_only_and_rotate_whole() {
+    let p = place();
+    let invalid = |spec: ClientSpec, why: &str| match p.create(spec) {
+        Err(Error::Validation(_)) => {}
+        other => panic!("{why}: {other:?}"),
+    };
+    let mut private = public_jwk(1, "k1");
+    private["d"] = B64URL.encode([7u8; 32]).into();
+    invalid(
+        jwt_spec(serde_json::json!({"keys": [private]})),
+        "a private key",
+    );
+    invalid(
+        jwt_spec(serde_json::json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]})),
+        "a symmetric key",
+    );
+    invalid(
+        jwt_spec(
+            serde_json::json!({"keys": [{"kty": "RSA", "n": B64URL.encode([0xff; 128]), "e": "AQAB"}]}),
+        ),
+        "RSA of 1024 bits",
+    );
+    invalid(jwt_spec(serde_json::json!({"keys": []})), "no key");
+    invalid(
+        jwt_spec(serde_json::json!([public_jwk(1, "k1")])),
+        "not a set",
+    );
+    invalid(
+        jwt_spec(serde_json::json!({"keys": [public_jwk(1, "k"), public_jwk(2, "k")]})),
+        "one kid twice",
+    );
+    invalid(
+        ClientSpec {
+            jwks: None,
+            ..jwt_spec(serde_json::json!({}))
+        },
+        "private_key_jwt without keys",
+    );
+    invalid(
+        ClientSpec {
+            jwks: Some(serde_json::json!({"keys": [public_jwk(1, "k1")]})),
+            ..confidential_spec(None, &["client_credentials"])
+        },
+        "keys for a secret client",
+    );
+    invalid(
+        ClientSpec {
+            jwks: Some(serde_json::json!({"keys": [public_jwk(1, "k1")]})),
+            ..public_spec("Public")
+        },
+        "keys for a public client",
+    );
+    let rsa_2048 =
+        serde_json::json!({"kty": "RSA", "kid": "r", "n": B64URL.encode([0xc5; 256]), "e": "AQAB"});
+    p.create(jwt_spec(
+        serde_json::json!({"keys": [rsa_2048, public_jwk(1, "k1")]}),
+    ))
+    .expect("RSA 2048 and Ed25519");
+
+    // Rotation: a PATCH replaces the keys; the old key stops working at once.
+    let client = p.jwt_client();
+    let header = |kid: &str| serde_json::json!({"alg": "EdDSA", "kid": kid});
+    let rotated = p
+        .patch(
+            &client,
+            ClientSpec {
+                jwks: Some(serde_json::json!({"keys": [public_jwk(2, "k2")]})),
+                ..ClientSpec::default()
+            },
+            None,
+        )
+        .expect("keys rotated");
+    assert_eq!(rotated.auth_method, AuthMethod::PrivateKeyJwt);
+    let old = signed(1, header("k1"), assertion_claims(&client, p.now_s(), "old"));
+    assert_eq!(error_of(p.token(with_assertion(&old))), "invalid_client");
+    let new = signed(2, header("k2"), assertion_claims(&client, p.now_s(), "new"));
+    p.token(with_assertion(&new)).expect("the new key");
+    // A secret client's PATCH cannot add keys.
+    let (secret_client, _) = p.confidential(None, &["client_credentials"]);
+    let added = p.patch(
+        &secret_client,
+        ClientSpec {
+            jwks: Some(serde_json::json!({"keys": [public_jwk(2, "k2")]})),
+            ..ClientSpec::default()
+        },
+        None,
+    );
+    assert!(matches!(added, Err(Error::Validation(_))), "{added:?}");
+}
+
+#[test]
+fn dynamic_registration_takes_private_key_jwt_keys_by_value_only() {
+    let p = registering(Registration::Open);
+    let registered = register(
+        &p,
+        oauth::RegistrationRequest {
+            token_endpoint_auth_method: Some("private_key_jwt".to_owned()),
+            jwks: Some(serde_json::json!({"keys": [public_jwk(3, "k3")]})),
+            ..native_registration()
+        },
+    )
+    .expect("registered");
+    assert_eq!(registered.auth_method, AuthMethod::PrivateKeyJwt);
+    assert_eq!(registered.secret_hash, None);
+    let by_uri = register(
+        &p,
+        oauth::RegistrationRequest {
+            token_endpoint_auth_method: Some("private_key_jwt".to_owned()),
+            jwks_uri: true,
+            ..native_registration()
+        },
+    );
+    assert_eq!(refused_code(by_uri), "invalid_client_metadata");
+    let no_keys = register(
+        &p,
+        oauth::RegistrationRequest {
+            token_endpoint_auth_method: Some("private_key_jwt".to_owned()),
+            ..native_registration()
+        },
+    );
+    assert_eq!(refused_code(no_keys), "invalid_client_metadata");
+}
+
+#[test]
+fn an_assertion_is_refused_when_its_one_use_cannot_be_written_and_stays_usable() {
+    let p = place();
+    let client = p.jwt_client();
+    let header = serde_json::json!({"alg": "EdDSA", "kid": "k1"});
+    let assertion = signed(1, header, assertion_claims(&client, p.now_s(), "down"));
+    p.w.db.faults().fail_when(|c| c == "db use_assertion");
+    match p.token(with_assertion(&assertion)) {
+        Err(TokenFailure::Service(Error::Unavailable(_))) => {}
+        other => panic!("not refused for the store: {other:?}"),
+    }
+    p.w.db.faults().heal();
+    p.token(with_assertion(&assertion))
+        .expect("nothing was remembered: the same assertion works once D1 is back");
+}
+
+// ------------------------------------------------------------------ passwordless at the pages
+
+impl Place {
+    /// The tenant offers passwordless sign-in too, and the app delivers to its outbox.
+    fn with_passwordless(self) -> Self {
+        self.w.mail_tenant(&self.owner, &self.shop, "acme");
+        self.w.set_delivery(
+            &self.owner,
+            &self.shop,
+            tessera::service::email::DeliveryRequest::Outbox,
+        );
+        self
+    }
+
+    /// Posts `step` of the pages with `fields`, with the page's CSRF token.
+    fn step(&self, query: &str, step: &str, fields: PageForm) -> PageOutcome {
+        let context = sign_in_page(self.authorize(query, None));
+        self.submit(
+            PageForm {
+                step: Some(step.to_owned()),
+                csrf: Some(context.csrf),
+                request: Some(query.to_owned()),
+                ..fields
+            },
+            CSRF_COOKIE,
+            None,
+        )
+    }
+}
+
+fn code_page(outcome: PageOutcome) -> (PageContext, String, u16) {
+    match outcome {
+        PageOutcome::Code {
+            context,
+            attempt_id,
+            status,
+            ..
+        } => (context, attempt_id, status),
+        other => panic!("not the code page: {other:?}"),
+    }
+}
+
+#[test]
+fn a_browser_signs_in_with_an_emailed_code_and_a_new_address_gets_its_state_in_the_tenant() {
+    let p = place().with_passwordless();
+    let client = p.public_client();
+    let q = query(&client, &[]);
+    let page = sign_in_page(p.authorize(&q, None));
+    assert!(page.password && page.passwordless, "both methods offered");
+    let newcomer = "newcomer@example.com";
+    let sent = p.step(
+        &q,
+        "passwordless",
+        PageForm {
+            email: Some(newcomer.to_owned()),
+            ..PageForm::default()
+        },
+    );
+    let (_, attempt, status) = code_page(sent);
+    assert_eq!(status, 200);
+    let code = p.w.last_message(&p.shop, newcomer).code.expect("a code");
+    let with = |code: &str| {
+        p.step(
+            &q,
+            "code",
+            PageForm {
+                email: Some(newcomer.to_owned()),
+                attempt_id: Some(attempt.clone()),
+                code: Some(code.to_owned()),
+                ..PageForm::default()
+            },
+        )
+    };
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let (_, again, status) = code_page(with(&wrong));
+    assert_eq!(
+        (status, again.as_str()),
+        (401, attempt.as_str()),
+        "asked again"
+    );
+    assert_eq!(code_page(with("12x456")).2, 400);
+    let PageOutcome::SignedIn { session, location } = with(&code) else {
+        panic!("not signed in");
+    };
+    assert!(location.ends_with(&format!("/oauth/authorize?{q}")));
+    assert_eq!(error_code_of(with(&code)), 401, "a code works once");
+    let PageOutcome::Consent { email, .. } = p.authorize(&q, Some(&session)) else {
+        panic!("not the consent page");
+    };
+    assert_eq!(email, newcomer);
+    let approved = to_client(p.decide(&q, &session, "approve"));
+    let tokens = p.exchange(&client, &approved["code"]).expect("exchanged");
+    // The new address is a user of the tenant now, with its state: active, free plan.
+    let Introspection::Active(found) = p.introspect(&tokens.access_token) else {
+        panic!("inactive");
+    };
+    assert_eq!(
+        found.flags.status,
+        tessera::domain::user::UserStatus::Active
+    );
+    assert_eq!(found.flags.plan_tier.as_str(), "free");
+    let (_, face) = block_on(p.w.db.find_tenant_user_by_email(
+        &p.shop,
+        &p.acme,
+        &tessera::domain::email::Email::parse(newcomer).unwrap(),
+    ))
+    .unwrap()
+    .expect("its state in the tenant");
+    assert_eq!(found.token.claims.sub, face.user_id.to_string());
+}
+
+fn error_code_of(outcome: PageOutcome) -> u16 {
+    match outcome {
+        PageOutcome::Code { status, .. } | PageOutcome::SignIn { status, .. } => status,
+        other => panic!("not a page with an error: {other:?}"),
+    }
+}
+
+#[test]
+fn a_tenant_without_passwordless_sends_no_code_from_the_pages() {
+    let p = place();
+    let client = p.public_client();
+    let q = query(&client, &[]);
+    let page = sign_in_page(p.authorize(&q, None));
+    assert!(page.password && !page.passwordless);
+    let refused = p.step(
+        &q,
+        "passwordless",
+        PageForm {
+            email: Some(USER.to_owned()),
+            ..PageForm::default()
+        },
+    );
+    assert!(
+        matches!(refused, PageOutcome::SignIn { status: 403, .. }),
+        "{refused:?}"
+    );
+    assert_eq!(p.w.outbox_len(&p.shop), 0);
+    // A forged code step names no attempt of this tenant.
+    let forged = p.step(
+        &q,
+        "code",
+        PageForm {
+            email: Some(USER.to_owned()),
+            attempt_id: Some("not-an-attempt".to_owned()),
+            code: Some("123456".to_owned()),
+            ..PageForm::default()
+        },
+    );
+    assert!(
+        matches!(forged, PageOutcome::Refused { status: 400, .. }),
+        "{forged:?}"
+    );
 }

@@ -388,6 +388,7 @@ impl Place {
             code,
             state,
             Some("client:203.0.113.9".into()),
+            None,
         ))
     }
 
@@ -991,4 +992,248 @@ fn deleting_a_provider_or_moving_it_to_another_issuer_drops_its_identities() {
         )
         .unwrap();
     assert!(found.is_none());
+}
+
+// ------------------------------------------------------------------ at the OAuth pages
+
+mod at_the_oauth_pages {
+    use super::*;
+    use tessera::domain::oauth::{ClientSpec, OAuthSettings};
+    use tessera::service::oauth::{self, Browser, PageForm, PageOutcome, ProviderAnswer};
+    use tessera::store::UserStore;
+
+    const PAGES: &str = "https://tessera.test/apps/shop/tenants/acme";
+    const CLIENT_REDIRECT: &str = "https://client.example/cb";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    const CSRF: &str = "csrf-cookie";
+
+    /// The place with OAuth on, a public client, and its authorization request.
+    fn pages() -> (Place, String) {
+        let p = Place::new();
+        let cx = p.w.cx();
+        block_on(oauth::put_settings(
+            &cx,
+            &p.owner,
+            &p.shop,
+            &p.acme,
+            OAuthSettings {
+                scopes: [("mcp:tools".to_owned(), "Use tools".to_owned())]
+                    .into_iter()
+                    .collect(),
+                ..OAuthSettings::default()
+            },
+        ))
+        .expect("settings");
+        let (client, _) = block_on(oauth::create_client(
+            &cx,
+            &p.owner,
+            &p.shop,
+            &p.acme,
+            ClientSpec {
+                name: Some("Agent".into()),
+                client_type: Some("public".into()),
+                redirect_uris: Some(vec![CLIENT_REDIRECT.into()]),
+                scopes: Some(vec!["mcp:tools".into()]),
+                ..ClientSpec::default()
+            },
+        ))
+        .expect("client");
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", client.id.as_str())
+            .append_pair("redirect_uri", CLIENT_REDIRECT)
+            .append_pair("code_challenge", CHALLENGE)
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("state", "st")
+            .append_pair("scope", "mcp:tools")
+            .finish();
+        (p, query)
+    }
+
+    impl Place {
+        fn page(&self, query: &str, session: Option<&str>) -> PageOutcome {
+            block_on(oauth::authorize(
+                &self.w.cx(),
+                &self.idp,
+                &self.shop,
+                &self.acme,
+                query,
+                &Browser {
+                    csrf_cookie: CSRF,
+                    session,
+                },
+            ))
+            .expect("authorize")
+        }
+
+        /// Chooses `provider` on the sign-in page: the provider's URL and the flow cookie.
+        fn choose(&self, query: &str, provider: &str) -> PageOutcome {
+            let PageOutcome::SignIn { context, .. } = self.page(query, None) else {
+                panic!("not the sign-in page");
+            };
+            block_on(oauth::submit(
+                &self.w.cx(),
+                &self.idp,
+                &self.shop,
+                &self.acme,
+                PageForm {
+                    step: Some("thirdparty".into()),
+                    csrf: Some(context.csrf),
+                    request: Some(query.into()),
+                    provider: Some(provider.into()),
+                    ..PageForm::default()
+                },
+                &Browser {
+                    csrf_cookie: CSRF,
+                    session: None,
+                },
+                Some("client:203.0.113.9".into()),
+            ))
+            .expect("submit")
+        }
+
+        fn come_back(&self, answer: ProviderAnswer, flow: Option<&str>) -> PageOutcome {
+            block_on(oauth::provider_callback(
+                &self.w.cx(),
+                &self.idp,
+                &self.shop,
+                &self.acme,
+                answer,
+                &Browser {
+                    csrf_cookie: CSRF,
+                    session: None,
+                },
+                flow,
+                Some("client:203.0.113.9".into()),
+            ))
+            .expect("callback")
+        }
+    }
+
+    fn to_provider(outcome: PageOutcome) -> (String, String) {
+        match outcome {
+            PageOutcome::ToProvider { location, flow } => (location, flow),
+            other => panic!("not sent to the provider: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_new_person_signs_in_through_a_provider_and_comes_back_to_consent_with_state_in_the_tenant()
+    {
+        let (p, query) = pages();
+        let PageOutcome::SignIn { context, .. } = p.page(&query, None) else {
+            panic!("not the sign-in page");
+        };
+        assert_eq!(context.providers, ["idp"]);
+        assert_eq!(context.provider_origins, ["https://idp.test"]);
+        let (location, flow) = to_provider(p.choose(&query, "idp"));
+        assert!(location.starts_with("https://idp.test/auth?"));
+        assert!(location.contains(&format!(
+            "redirect_uri={}",
+            form_urlencoded::byte_serialize(format!("{PAGES}/oauth/callback").as_bytes())
+                .collect::<String>()
+        )));
+        let newcomer = person("new-1", "newcomer@example.com", true);
+        let (code, state) = p.idp.authorize(&location, &newcomer);
+        let back = p.come_back(
+            ProviderAnswer {
+                code: Some(code),
+                state: Some(state),
+                error: None,
+            },
+            Some(&flow),
+        );
+        let PageOutcome::SignedIn { location, session } = back else {
+            panic!("not signed in: {back:?}");
+        };
+        assert_eq!(location, format!("{PAGES}/oauth/authorize?{query}"));
+        let PageOutcome::Consent { email, .. } = p.page(&query, Some(&session)) else {
+            panic!("not the consent page");
+        };
+        assert_eq!(email, "newcomer@example.com");
+        let found = block_on(p.w.db.find_tenant_user_by_email(
+            &p.shop,
+            &p.acme,
+            &email_of("newcomer@example.com"),
+        ))
+        .unwrap();
+        assert!(found.is_some(), "the person has its state in the tenant");
+    }
+
+    fn email_of(raw: &str) -> tessera::domain::email::Email {
+        tessera::domain::email::Email::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn a_callback_without_this_browsers_flow_cookie_signs_nobody_in_and_consumes_nothing() {
+        let (p, query) = pages();
+        let (location, flow) = to_provider(p.choose(&query, "idp"));
+        let attacker = person("attacker", "attacker@example.com", true);
+        let (code, state) = p.idp.authorize(&location, &attacker);
+        let answer = |state: &str| ProviderAnswer {
+            code: Some(code.clone()),
+            state: Some(state.to_owned()),
+            error: None,
+        };
+        // The victim's browser holds no flow (or another flow): a link with the attacker's
+        // code and state signs nobody in.
+        for cookie in [None, Some("idp.tsf_other.cmVx")] {
+            assert!(
+                matches!(
+                    p.come_back(answer(&state), cookie),
+                    PageOutcome::Refused { status: 400, .. }
+                ),
+                "{cookie:?}"
+            );
+        }
+        // The flow was not consumed: its own browser completes it.
+        assert!(matches!(
+            p.come_back(answer(&state), Some(&flow)),
+            PageOutcome::SignedIn { .. }
+        ));
+        // A pages flow never completes at the API's callback, nor an API flow here.
+        let (location, _) = to_provider(p.choose(&query, "idp"));
+        let (code, state) = p.idp.authorize(&location, &attacker);
+        assert_eq!(
+            p.callback("idp", &code, &state).unwrap_err(),
+            Error::InvalidCode
+        );
+        let api = p.start("idp", REDIRECT).expect("started");
+        let (code, state) = p.idp.authorize(&api.authorization_url, &attacker);
+        let cookie = format!("idp.{state}.{}", B64URL.encode(query.as_bytes()));
+        assert!(matches!(
+            p.come_back(
+                ProviderAnswer {
+                    code: Some(code),
+                    state: Some(state),
+                    error: None
+                },
+                Some(&cookie)
+            ),
+            PageOutcome::Refused { status: 400, .. }
+        ));
+    }
+
+    #[test]
+    fn a_refusal_at_the_provider_or_an_unknown_provider_goes_back_to_the_sign_in_page() {
+        let (p, query) = pages();
+        let (_, flow) = to_provider(p.choose(&query, "idp"));
+        let state = flow.split('.').nth(1).unwrap().to_owned();
+        let refused = p.come_back(
+            ProviderAnswer {
+                code: None,
+                state: Some(state),
+                error: Some("access_denied".into()),
+            },
+            Some(&flow),
+        );
+        assert!(
+            matches!(refused, PageOutcome::SignIn { status: 400, .. }),
+            "{refused:?}"
+        );
+        assert!(matches!(
+            p.choose(&query, "nobody"),
+            PageOutcome::SignIn { status: 400, .. }
+        ));
+    }
 }

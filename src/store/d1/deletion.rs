@@ -737,6 +737,7 @@ impl<B: SqlBackend> DeletionStore for SqlStore<B> {
                 "thirdparty_providers",
                 "oauth_consents",
                 "oauth_codes",
+                "oauth_assertions",
                 "oauth_clients",
             ],
             &condition,

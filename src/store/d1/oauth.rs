@@ -10,9 +10,10 @@ use super::sessions::{refresh_token_insert, session_insert};
 use super::tenancy::LIVE_TENANT;
 use super::{
     audit_insert, corrupt, first_changed, int, json_list, opt_text, rows, size, text, time,
-    SqlBackend, SqlStore, SqlValue, Statement,
+    SqlBackend, SqlResult, SqlStore, SqlValue, Statement,
 };
 use crate::domain::audit::AuditEntry;
+use crate::domain::client_assertion::ClientKeys;
 use crate::domain::ids::{AppId, TenantId};
 use crate::domain::links::WebUrl;
 use crate::domain::oauth::{
@@ -29,7 +30,7 @@ use serde::Deserialize;
 
 const CLIENT_COLUMNS: &str = "app_id, tenant_id, id, name, type, auth_method, redirect_uris, \
      grant_types, scopes, status, secret_hash, tokens_revoked_before, self_registered, created_at, \
-     updated_at, version";
+     updated_at, jwks, version";
 
 #[derive(Deserialize)]
 struct ClientRow {
@@ -49,6 +50,7 @@ struct ClientRow {
     self_registered: i64,
     created_at: i64,
     updated_at: i64,
+    jwks: Option<String>,
     version: i64,
 }
 
@@ -76,6 +78,11 @@ impl ClientRow {
             scopes: list(&self.scopes)?,
             status: ClientStatus::parse(&self.status).map_err(bad)?,
             secret_hash: self.secret_hash.map(SecretHash::from_stored),
+            jwks: self
+                .jwks
+                .as_deref()
+                .map(|raw| ClientKeys::from_stored(raw).ok_or_else(|| corrupt("oauth_clients")))
+                .transpose()?,
             tokens_revoked_before: self.tokens_revoked_before.map(Timestamp::from_unix_ms),
             self_registered: self.self_registered != 0,
             created_at: Timestamp::from_unix_ms(self.created_at),
@@ -311,7 +318,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                 Statement::new(
                     format!(
                         "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) \
-                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?15, ?12, ?13, ?16 \
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?15, ?12, ?13, ?16, ?17 \
                          WHERE EXISTS (SELECT 1 FROM tenants WHERE app_id = ?1 AND id = ?2 \
                          AND {LIVE_TENANT})"
                     ),
@@ -331,6 +338,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                         time(client.updated_at),
                         client.tokens_revoked_before.map_or(SqlValue::Null, time),
                         int(i64::from(client.self_registered)),
+                        opt_text(client.jwks.as_ref().map(ClientKeys::to_stored).as_deref()),
                         int(client.version),
                     ],
                 ),
@@ -396,8 +404,9 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                 "UPDATE oauth_clients SET name = ?4, redirect_uris = ?5, grant_types = ?6, \
                  scopes = ?7, status = ?8, updated_at = ?9, \
                  tokens_revoked_before = max(coalesce(tokens_revoked_before, 0), ?10), \
+                 jwks = CASE WHEN auth_method = 'private_key_jwt' THEN ?11 ELSE jwks END, \
                  version = version + 1 \
-                 WHERE app_id = ?1 AND tenant_id = ?2 AND id = ?3 AND version = ?11",
+                 WHERE app_id = ?1 AND tenant_id = ?2 AND id = ?3 AND version = ?12",
                 vec![
                     text(app.as_str()),
                     text(tenant.as_str()),
@@ -409,6 +418,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                     text(client.status.as_str()),
                     time(client.updated_at),
                     int(client.tokens_revoked_before.map_or(0, |t| t.unix_ms())),
+                    opt_text(client.jwks.as_ref().map(ClientKeys::to_stored).as_deref()),
                     int(client.version),
                 ],
             ),
@@ -756,11 +766,46 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
     }
 
     async fn prune_codes(&self, before: Timestamp, limit: usize) -> Result<usize, Error> {
-        self.run(Statement::new(
-            "DELETE FROM oauth_codes WHERE code_hash IN \
-             (SELECT code_hash FROM oauth_codes WHERE expires_at < ?1 LIMIT ?2)",
-            vec![time(before), size(limit)],
-        ))
-        .await
+        let results = self
+            .batch(vec![
+                Statement::new(
+                    "DELETE FROM oauth_codes WHERE code_hash IN \
+                     (SELECT code_hash FROM oauth_codes WHERE expires_at < ?1 LIMIT ?2)",
+                    vec![time(before), size(limit)],
+                ),
+                Statement::new(
+                    "DELETE FROM oauth_assertions WHERE rowid IN \
+                     (SELECT rowid FROM oauth_assertions WHERE expires_at < ?1 LIMIT ?2)",
+                    vec![time(before), size(limit)],
+                ),
+            ])
+            .await?;
+        results.iter().map(SqlResult::changes).sum()
+    }
+
+    async fn use_assertion(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        client: &ClientId,
+        jti_hash: &str,
+        remember_until: Timestamp,
+    ) -> Result<bool, Error> {
+        let changed = self
+            .run(Statement::new(
+                "INSERT INTO oauth_assertions (app_id, tenant_id, client_id, jti_hash, expires_at) \
+                 SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM oauth_clients \
+                 WHERE app_id = ?1 AND tenant_id = ?2 AND id = ?3) \
+                 ON CONFLICT DO NOTHING",
+                vec![
+                    text(app.as_str()),
+                    text(tenant.as_str()),
+                    text(client.as_str()),
+                    text(jti_hash),
+                    time(remember_until),
+                ],
+            ))
+            .await?;
+        Ok(changed == 1)
     }
 }

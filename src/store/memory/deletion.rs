@@ -521,6 +521,9 @@ impl DeletionStore for MemoryStore {
         rows += bounded_remove(&mut s.oauth_codes, limit, |_, c| {
             covers(target, &c.app_id, Some(&c.tenant_id), None)
         });
+        rows += bounded_remove(&mut s.oauth_assertions, limit, |(a, t, _, _), _| {
+            covers(target, a, Some(t), None)
+        });
         rows += bounded_remove(&mut s.oauth_clients, limit, |(a, t, _), _| {
             covers(target, a, Some(t), None)
         });

@@ -45,7 +45,7 @@ use crate::domain::ids::{
 };
 use crate::domain::member::{Member, MemberId};
 use crate::domain::names::{OperatorRoleName, PlanTier, RoleName, UserPermission};
-use crate::domain::oauth::{AuthorizationCode, Client, Consent, OAuthSettings};
+use crate::domain::oauth::{AuthorizationCode, Client, ClientId, Consent, OAuthSettings};
 use crate::domain::operator::Operator;
 use crate::domain::policy::Plan;
 use crate::domain::secret::SecretHash;
@@ -122,6 +122,8 @@ struct State {
     oauth_clients: BTreeMap<oauth::ClientKey, Client>,
     /// `oauth_codes` by code hash.
     oauth_codes: BTreeMap<String, AuthorizationCode>,
+    /// `oauth_assertions`: (app, tenant, client, jti hash) → until when it is remembered.
+    oauth_assertions: BTreeMap<(AppId, TenantId, ClientId, String), Timestamp>,
     /// `oauth_consents` by (app, tenant, user, client).
     oauth_consents: BTreeMap<oauth::ConsentKey, Consent>,
     /// SQLite's rowid: the order in which rows without an `ORDER BY` come back through an index

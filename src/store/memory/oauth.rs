@@ -5,7 +5,9 @@
 use super::{constraint, MemoryStore, State};
 use crate::domain::audit::AuditEntry;
 use crate::domain::ids::{AppId, TenantId};
-use crate::domain::oauth::{AuthorizationCode, Client, ClientId, Consent, OAuthSettings};
+use crate::domain::oauth::{
+    AuthMethod, AuthorizationCode, Client, ClientId, Consent, OAuthSettings,
+};
 use crate::domain::secret::SecretHash;
 use crate::domain::session::Session;
 use crate::domain::time::Timestamp;
@@ -183,6 +185,12 @@ impl OAuthStore for MemoryStore {
         let updated = Client {
             version: stored.version + 1,
             secret_hash: stored.secret_hash.clone(),
+            // Keys change only for a private_key_jwt client (as the SQL's CASE).
+            jwks: if stored.auth_method == AuthMethod::PrivateKeyJwt {
+                client.jwks.clone()
+            } else {
+                stored.jwks.clone()
+            },
             // Only ever moved forward, as the SQL's max(); to `now` when the grants end.
             tokens_revoked_before: [
                 stored.tokens_revoked_before,
@@ -263,6 +271,8 @@ impl OAuthStore for MemoryStore {
             .retain(|_, c| !(c.app_id == *app && c.tenant_id == *tenant && c.client_id == *id));
         s.oauth_consents
             .retain(|(a, t, _, c), _| !(a == app && t == tenant && c == id));
+        s.oauth_assertions
+            .retain(|(a, t, c, _), _| !(a == app && t == tenant && c == id));
         s.oauth_clients.remove(&key);
         s.write_audit(audit);
         Ok(Some(users))
@@ -485,6 +495,42 @@ impl OAuthStore for MemoryStore {
         for hash in &doomed {
             s.oauth_codes.remove(hash);
         }
-        Ok(doomed.len())
+        let used: Vec<_> = s
+            .oauth_assertions
+            .iter()
+            .filter(|(_, until)| **until < before)
+            .take(limit)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &used {
+            s.oauth_assertions.remove(key);
+        }
+        Ok(doomed.len() + used.len())
+    }
+
+    async fn use_assertion(
+        &self,
+        app: &AppId,
+        tenant: &TenantId,
+        client: &ClientId,
+        jti_hash: &str,
+        remember_until: Timestamp,
+    ) -> Result<bool, Error> {
+        self.check("use_assertion")?;
+        let mut s = self.state.borrow_mut();
+        let known = s
+            .oauth_clients
+            .contains_key(&(app.clone(), tenant.clone(), client.clone()));
+        let key = (
+            app.clone(),
+            tenant.clone(),
+            client.clone(),
+            jti_hash.to_owned(),
+        );
+        if !known || s.oauth_assertions.contains_key(&key) {
+            return Ok(false);
+        }
+        s.oauth_assertions.insert(key, remember_until);
+        Ok(true)
     }
 }
