@@ -40,7 +40,7 @@ fn memory_edge() -> KvEdge<MemoryKv> {
 contract::edge_suite!(memory_kv, crate::memory_edge);
 
 /// Every method of every relational port, as the fault rules name it (`db <method>`).
-const EVERY_METHOD: [&str; 147] = [
+const EVERY_METHOD: [&str; 150] = [
     "clear_operator_failures",
     "prune_signin_failures",
     "prune_sessions",
@@ -159,6 +159,8 @@ const EVERY_METHOD: [&str; 147] = [
     "find_edge_docs",
     "forget_edge_docs",
     "purge_sessions",
+    "find_client_secrets",
+    "forget_client_secrets",
     "purge_thirdparty",
     "find_faces",
     "purge_users",
@@ -177,6 +179,7 @@ const EVERY_METHOD: [&str; 147] = [
     "find_client",
     "list_clients",
     "update_client",
+    "rotate_client_secret",
     "revoke_client_tokens",
     "create_code",
     "find_code",
@@ -323,6 +326,15 @@ async fn call_every_method(
         call!(
             "update_client",
             db.update_client(&renamed, false, at(20), &e(402))
+        );
+        let rotated = tessera::domain::oauth::Client {
+            secret_hash: Some(secret(SecretKind::ClientSecret, 44)),
+            version: 1,
+            ..renamed.clone()
+        };
+        call!(
+            "rotate_client_secret",
+            db.rotate_client_secret(&rotated, &e(405))
         );
         call!(
             "revoke_client_tokens",
@@ -843,6 +855,12 @@ async fn call_every_method(
         db.forget_edge_docs(&[format!("flags:shop:acme:{}", other.id)])
     );
     call!("purge_sessions", db.purge_sessions(&in_acme, 10));
+    call!("find_client_secrets", db.find_client_secrets(&in_acme, 10));
+    let client_secret = secret(SecretKind::ClientSecret, 45);
+    call!(
+        "forget_client_secrets",
+        db.forget_client_secrets(&in_acme, &[client_secret])
+    );
     call!("purge_thirdparty", db.purge_thirdparty(&in_acme, 10));
     call!("find_faces", db.find_faces(&in_acme, 10));
     call!(

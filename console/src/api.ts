@@ -353,6 +353,8 @@ export const admin = {
     call<{ client: OAuthClient }>("PATCH", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/clients/${seg(id)}`, body),
   deleteClient: (app: string, tenant: string, id: string) =>
     call<void>("DELETE", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/clients/${seg(id)}`),
+  rotateClientSecret: (app: string, tenant: string, id: string) =>
+    call<{ client: OAuthClient; client_secret: string }>("POST", `/admin/apps/${seg(app)}/tenants/${seg(tenant)}/clients/${seg(id)}/secret`),
 
   audit: (app: string, q: Query) => call<PageOf<AuditEntry>>("GET", `/admin/apps/${seg(app)}/audit`, undefined, q),
 };

@@ -95,6 +95,7 @@ audit_actions! {
     ClientCreate => "client.create",
     ClientUpdate => "client.update",
     ClientDelete => "client.delete",
+    ClientSecretRotate => "client.secret_rotate",
     ClientRegister => "client.register",
     GrantConsent => "grant.consent",
     GrantRevoke => "grant.revoke",

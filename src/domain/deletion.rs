@@ -237,7 +237,9 @@ pub enum Phase {
     Sessions,
     /// Third-party sign-in and the OAuth server: the identities linked to faces, the flows
     /// under way, the identity providers, and the OAuth consents, codes and clients (a user's
-    /// identities, codes and consents go in its deletion's first step, with its faces).
+    /// identities, codes and consents go in its deletion's first step, with its faces). The
+    /// confidential clients' `clientkey:` copies at the edge are withdrawn first, before
+    /// their rows go.
     ThirdParty,
     /// End users: faces, then users with no face left and their metadata.
     Users,

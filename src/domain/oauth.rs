@@ -377,6 +377,10 @@ pub struct Client {
     pub self_registered: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// How many times the stored client was written since it was created: a change is written
+    /// only over the version it was made from (compare-and-swap), so two concurrent changes
+    /// never lose one another (`OAuthStore::update_client`).
+    pub version: i64,
 }
 
 /// A confidential client as `/oauth/introspect` and `/oauth/revoke` know it: published in KV
@@ -836,6 +840,7 @@ pub fn client_of_document(
         self_registered: true,
         created_at: now,
         updated_at: now,
+        version: 0,
     })
 }
 
@@ -1310,6 +1315,7 @@ mod tests {
             self_registered: false,
             created_at: NOW,
             updated_at: NOW,
+            version: 0,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The OAuth 2.1 authorization server of each tenant: its metadata (at the three discovery
 //! URLs), the authorization endpoint's pages and their forms, the token endpoint, and the
-//! tenant's OAuth settings and clients under `/admin` (`service::oauth` decides everything).
+//! tenant's OAuth settings and clients under `/admin`, a confidential client's secret rotation
+//! included (`service::oauth` decides everything).
 //!
 //! The pages keep their state in two cookies scoped to the tenant's `/oauth` path (`Secure`,
 //! `HttpOnly`, `SameSite=Lax`): `tessera_oauth_csrf` (random, whose MAC each form carries) and
@@ -556,6 +557,27 @@ pub async fn delete_client(cx: &Ctx<'_>, req: Request, params: &Params) -> Resul
     let caller = caller(cx, &req).await?;
     oauth::delete_client(cx, &caller, &app_id, &tenant_id, param(params, "client_id")).await?;
     respond::no_content()
+}
+
+/// `POST /admin/apps/{app_id}/tenants/{tenant_id}/clients/{client_id}/secret` —
+/// `clients:write`. A confidential client's new secret, shown here once.
+pub async fn rotate_client_secret(
+    cx: &Ctx<'_>,
+    req: Request,
+    params: &Params,
+) -> Result<Response, Error> {
+    let (app_id, tenant_id) = place(params)?;
+    let caller = caller(cx, &req).await?;
+    let id = param(params, "client_id");
+    let (client, secret) =
+        oauth::rotate_client_secret(cx, &caller, &app_id, &tenant_id, id).await?;
+    respond::json(
+        200,
+        &ClientCreated {
+            client: (&client).into(),
+            client_secret: Some(secret.expose().to_owned()),
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------

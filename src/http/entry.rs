@@ -108,6 +108,7 @@ async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
         RouteId::GetClient => authorization::get_client(cx, req, p).await,
         RouteId::PatchClient => authorization::patch_client(cx, req, p).await,
         RouteId::DeleteClient => authorization::delete_client(cx, req, p).await,
+        RouteId::RotateClientSecret => authorization::rotate_client_secret(cx, req, p).await,
         RouteId::Revoke => oauth::revoke(cx, req, p).await,
         RouteId::Bootstrap => operators::bootstrap(cx, req).await,
         RouteId::OperatorSignin => operators::signin(cx, req).await,

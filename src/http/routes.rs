@@ -107,6 +107,7 @@ pub enum RouteId {
     GetClient,
     PatchClient,
     DeleteClient,
+    RotateClientSecret,
     Register,
     ListGrants,
     RevokeGrant,
@@ -518,6 +519,11 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
         RouteId::DeleteClient,
         "DELETE",
         "/admin/apps/{app_id}/tenants/{tenant_id}/clients/{client_id}",
+    ),
+    (
+        RouteId::RotateClientSecret,
+        "POST",
+        "/admin/apps/{app_id}/tenants/{tenant_id}/clients/{client_id}/secret",
     ),
 ];
 

@@ -9,7 +9,9 @@
 //! or when the cron runs (`resume`). Nothing is left that a namesake could pick up: an app or
 //! tenant of the same id cannot be created until its deletion is done, and every KV document
 //! of the target is withdrawn with its `edge_sync` row (`Phase::Flags`, through
-//! `edge::withdraw`). A user's documents are first rewritten through `edge` (no face: every
+//! `edge::withdraw`), and every `clientkey:` entry of its confidential OAuth clients before
+//! their rows (`Phase::ThirdParty`: a failed withdrawal is retried, the hash kept until it
+//! succeeds). A user's documents are first rewritten through `edge` (no face: every
 //! token refused) and withdrawn only once no access token of it can be alive; until then the
 //! deletion waits (`Next::WaitUntil`), running, without spending the budget — settled for the
 //! request (`204`: the user is gone), finished by a repeated `DELETE` or the cron.
@@ -504,7 +506,30 @@ async fn step<S: Stores>(
             }
         }
         Phase::Sessions => Step::batch(cx.db.purge_sessions(target, rows).await?, rows, 0),
-        Phase::ThirdParty => Step::batch(cx.db.purge_thirdparty(target, rows).await?, rows, 0),
+        Phase::ThirdParty => {
+            // The confidential clients' `clientkey:` copies first (they have no TTL), then
+            // D1 forgets their hashes, then — once none is left — the rows: a failed
+            // withdrawal fails the step with the hash still in D1, and the step is run again;
+            // nothing that could authenticate at `/oauth/introspect` outlives its row.
+            let hashes = cx
+                .db
+                .find_client_secrets(target, EDGE_WRITES_PER_STEP)
+                .await?;
+            if hashes.is_empty() {
+                Step::batch(cx.db.purge_thirdparty(target, rows).await?, rows, 0)
+            } else {
+                for hash in &hashes {
+                    cx.edge.delete_client_key(hash).await?;
+                }
+                let forgotten = cx.db.forget_client_secrets(target, &hashes).await?;
+                Step {
+                    rows: forgotten,
+                    edge_writes: hashes.len(),
+                    finished: false,
+                    cursor: None,
+                }
+            }
+        }
         Phase::Users => {
             let faces = cx.db.find_faces(target, EDGE_WRITES_PER_STEP).await?;
             if faces.is_empty() {

@@ -4,6 +4,13 @@
 //! PKCE), a secret (Basic or form) or a signed assertion (`private_key_jwt`, whose keys they
 //! register and whose `jti`s the store remembers once: `domain::client_assertion`).
 //!
+//! A client is changed (PATCH, secret rotation) by read-modify-write over its version: the
+//! store writes only over the version the change was made from, and a change that lost the
+//! race is made again from a fresh read (`CLIENT_WRITE_ATTEMPTS`, then `409 conflict`). An
+//! active confidential client is known to `/oauth/introspect` by its `clientkey:` copy in KV,
+//! published before D1 learns of a secret and withdrawn before D1 forgets one (disable,
+//! delete, rotation), so a KV failure leaves a secret refused rather than wrongly let in.
+//!
 //! A grant is a session that carries its client (`Session::grant`): the code exchange starts
 //! one, refresh rotates it with the very machinery of the tenant's own sessions (reuse revokes
 //! the family), revocation and the user's edge document treat it alike — so suspension,
@@ -221,6 +228,7 @@ fn new_client<S: Stores>(
         self_registered,
         created_at: cx.now,
         updated_at: cx.now,
+        version: 0,
     };
     Ok((client, secret))
 }
@@ -325,11 +333,22 @@ async fn publish_users<S: Stores>(
     }
 }
 
+/// How many times a change of a client is made again, from a fresh read, when a concurrent
+/// change was written first (`OAuthStore::update_client` and `rotate_client_secret` write only
+/// over the version they were made from); then `409 conflict`.
+const CLIENT_WRITE_ATTEMPTS: usize = 3;
+
+fn client_changed_meanwhile() -> Error {
+    Error::Conflict("the client kept changing meanwhile; try again".to_owned())
+}
+
 /// `PATCH /admin/apps/{app}/tenants/{tenant}/clients/{client}` — `clients:write`: name,
 /// redirect URIs, grant types, scopes, status. Disabling a client revokes every grant it
 /// holds — its sessions, its codes not yet exchanged and its `client_credentials` tokens, for
 /// good: enabling it again brings none back; a pending client (registered under `approval`)
-/// becomes usable when set `active`.
+/// becomes usable when set `active`. A read-modify-write: the change is written only over the
+/// version it was made from, and made again from a fresh read when another change came first
+/// (at most `CLIENT_WRITE_ATTEMPTS` times, then `409 conflict`), so neither is lost.
 pub async fn update_client<S: Stores>(
     cx: &Ctx<'_, S>,
     caller: &Principal,
@@ -342,17 +361,36 @@ pub async fn update_client<S: Stores>(
     allowed(caller, Permission::ClientsWrite, app_id, tenant_id)?;
     let settings = settings_of(cx, app_id, tenant_id).await?;
     let id = ClientId::parse(id).ok_or_else(no_client)?;
-    let stored = cx
-        .db
-        .find_client(app_id, tenant_id, &id)
-        .await?
-        .ok_or_else(no_client)?;
+    for _ in 0..CLIENT_WRITE_ATTEMPTS {
+        let stored = cx
+            .db
+            .find_client(app_id, tenant_id, &id)
+            .await?
+            .ok_or_else(no_client)?;
+        let change = (spec.clone(), status);
+        if let Some(client) = change_client(cx, caller, &settings, stored, change).await? {
+            return Ok(client);
+        }
+    }
+    Err(client_changed_meanwhile())
+}
+
+/// One attempt of `update_client` from `stored`: the client as written, or `None` when it
+/// changed (or went) since it was read and nothing was written.
+async fn change_client<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    settings: &OAuthSettings,
+    stored: Client,
+    (spec, status): (ClientSpec, Option<ClientStatus>),
+) -> Result<Option<Client>, Error> {
+    let (app_id, tenant_id, id) = (&stored.app_id, &stored.tenant_id, &stored.id);
     if status == Some(ClientStatus::Pending) && stored.status != ClientStatus::Pending {
         return Err(Error::validation(
             "a client cannot go back to pending; set it disabled",
         ));
     }
-    let shape = spec.check_change(stored.shape(), &settings)?;
+    let shape = spec.check_change(stored.shape(), settings)?;
     let status = status.unwrap_or(stored.status);
     let end_grants = status != ClientStatus::Active && stored.status == ClientStatus::Active;
     // Its client_credentials tokens end with it, and when it loses that grant or a scope, or
@@ -383,6 +421,8 @@ pub async fn update_client<S: Stores>(
         updated_at: cx.now,
         ..stored.clone()
     };
+    // (Made again after a lost race, these KV writes only repeat or add revocations: the
+    // attempt that is written asks for them too, or they cut what was cut already.)
     if end_grants {
         if let Some(hash) = &stored.secret_hash {
             // No longer a client `/oauth/introspect` knows, before D1 changes.
@@ -390,7 +430,7 @@ pub async fn update_client<S: Stores>(
         }
     }
     if cut_tokens {
-        cut_client_tokens(cx, app_id, tenant_id, &id, cut).await?;
+        cut_client_tokens(cx, app_id, tenant_id, id, cut).await?;
     }
     let audit = audit_entry(
         cx,
@@ -403,11 +443,13 @@ pub async fn update_client<S: Stores>(
             detail: client_detail(&client),
         },
     )?;
-    let users = cx
+    let Some(users) = cx
         .db
         .update_client(&client, end_grants, cx.now, &audit)
         .await?
-        .ok_or_else(no_client)?;
+    else {
+        return Ok(None);
+    };
     if stored.status != ClientStatus::Active {
         // Active again (or approved): known to `/oauth/introspect` once D1 says so. A failure
         // leaves it unknown there (refused, never wrongly let in) until it is set active again.
@@ -416,7 +458,98 @@ pub async fn update_client<S: Stores>(
         }
     }
     publish_users(cx, app_id, tenant_id, &users).await;
-    Ok(client)
+    Ok(Some(Client {
+        version: stored.version + 1,
+        ..client
+    }))
+}
+
+/// `POST /admin/apps/{app}/tenants/{tenant}/clients/{client}/secret` — `clients:write`. A
+/// confidential client gets a new secret, returned here only (the store keeps its hash); the
+/// old one stops working at once, at the token endpoint (which reads D1) and at
+/// `/oauth/introspect` and `/oauth/revoke` (which read its `clientkey:` copy in KV). A public
+/// client, or one authenticated by `private_key_jwt`, has no secret: `409 conflict`. Tokens
+/// issued before stay good until they expire (`POST …/oauth/revoke` of one of its
+/// `client_credentials` tokens revokes them all). Written over the version it was made from,
+/// like `update_client`.
+pub async fn rotate_client_secret<S: Stores>(
+    cx: &Ctx<'_, S>,
+    caller: &Principal,
+    app_id: &AppId,
+    tenant_id: &TenantId,
+    id: &str,
+) -> Result<(Client, PlainSecret), Error> {
+    allowed(caller, Permission::ClientsWrite, app_id, tenant_id)?;
+    existing_tenant(cx, app_id, tenant_id).await?;
+    let id = ClientId::parse(id).ok_or_else(no_client)?;
+    for _ in 0..CLIENT_WRITE_ATTEMPTS {
+        let stored = cx
+            .db
+            .find_client(app_id, tenant_id, &id)
+            .await?
+            .ok_or_else(no_client)?;
+        // A public client has no secret, nor one that authenticates with `private_key_jwt`.
+        let Some(old) = stored.secret_hash.clone() else {
+            return Err(Error::Conflict(
+                "only a client with a secret has one to rotate".to_owned(),
+            ));
+        };
+        let secret = PlainSecret::generate(SecretKind::ClientSecret, cx.random()?);
+        let client = Client {
+            secret_hash: Some(secret.hash()),
+            updated_at: cx.now,
+            ..stored.clone()
+        };
+        let audit = audit_entry(
+            cx,
+            actor(caller),
+            Change {
+                app_id,
+                action: AuditAction::ClientSecretRotate,
+                target: id.to_string(),
+                tenant_id: Some(tenant_id),
+                detail: json!({}),
+            },
+        )?;
+        // The order keeps KV failing closed and the old secret dead from the `200` on:
+        // 1. the new secret is published (when the client is active): a failure changes
+        //    nothing, and a copy no answer ever revealed lets nobody in;
+        // 2. the old one is withdrawn, before D1 changes: a failure leaves D1 as it was;
+        // 3. D1 takes the new hash, over the version read. Should it fail (or lose a race),
+        //    the new copy is withdrawn again and the old one is NOT put back — a concurrent
+        //    disable may have withdrawn it too: the old secret is then refused at
+        //    introspection (fail closed) while the token endpoint still takes it, until a
+        //    rotation succeeds;
+        // 4. after D1, the old copy is withdrawn once more (best effort): a re-enable made
+        //    from a read before step 3 publishes the secret it read after its own D1 write,
+        //    which may fall between steps 2 and 3.
+        let published = ClientKey::of(&client);
+        if let Some((hash, key)) = &published {
+            cx.edge.put_client_key(hash, key).await?;
+        }
+        let written = match cx.edge.delete_client_key(&old).await {
+            Ok(()) => cx.db.rotate_client_secret(&client, &audit).await,
+            Err(e) => Err(e),
+        };
+        if !matches!(written, Ok(true)) {
+            if let Some((hash, _)) = &published {
+                if let Err(e) = cx.edge.delete_client_key(hash).await {
+                    cx.warn(&format!(
+                        "KV withdrawal of an unstored client secret failed: {e:?}"
+                    ));
+                }
+            }
+        }
+        if written? {
+            after_change(cx, cx.edge.delete_client_key(&old).await);
+            let client = Client {
+                version: stored.version + 1,
+                ..client
+            };
+            return Ok((client, secret));
+        }
+    }
+    Err(client_changed_meanwhile())
 }
 
 /// `DELETE /admin/apps/{app}/tenants/{tenant}/clients/{client}` — `clients:write`. The

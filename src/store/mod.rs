@@ -1269,6 +1269,20 @@ pub trait DeletionStore {
     ) -> Result<Vec<SecretHash>, Error>;
     /// Refresh tokens of the target's sessions, then the sessions that have none left.
     async fn purge_sessions(&self, target: &DeletionTarget, limit: usize) -> Result<usize, Error>;
+    /// The secret hashes of the target's confidential OAuth clients (an app's or tenant's; at
+    /// most `limit`), whose `clientkey:` copies at the edge must go before their rows do.
+    async fn find_client_secrets(
+        &self,
+        target: &DeletionTarget,
+        limit: usize,
+    ) -> Result<Vec<SecretHash>, Error>;
+    /// Forgets those of `hashes` the target's clients hold (their edge copies are withdrawn),
+    /// bumping each client's version; how many clients changed.
+    async fn forget_client_secrets(
+        &self,
+        target: &DeletionTarget,
+        hashes: &[SecretHash],
+    ) -> Result<usize, Error>;
     /// Third-party sign-in state of an app or tenant: identities, flows, identity providers.
     async fn purge_thirdparty(&self, target: &DeletionTarget, limit: usize)
         -> Result<usize, Error>;
@@ -1374,11 +1388,13 @@ pub trait OAuthStore {
         limit: usize,
     ) -> Result<Vec<Client>, Error>;
     /// Writes a client's changed name, redirect URIs, grant types, scopes and status, with
-    /// the audit entry. With `end_grants`, every live session the client holds is revoked
+    /// the audit entry, only over the stored version it was made from (`client.version`; the
+    /// stored one is then one more): a concurrent change is never overwritten. With
+    /// `end_grants`, every live session the client holds is revoked
     /// (and its user's edge document bumped), its codes not yet exchanged are deleted and its
     /// `client_credentials` tokens issued before `now` revoked (`tokens_revoked_before`), in
-    /// the same batch. `None` when there is no such client; else the users whose grants were
-    /// revoked.
+    /// the same batch. `None` (nothing written) when there is no such client or it changed
+    /// since `client.version`; else the users whose grants were revoked.
     async fn update_client(
         &self,
         client: &Client,
@@ -1386,6 +1402,15 @@ pub trait OAuthStore {
         now: Timestamp,
         audit: &AuditEntry,
     ) -> Result<Option<Vec<UserId>>, Error>;
+    /// Replaces a confidential client's secret hash with `client.secret_hash` (and its
+    /// `updated_at`), with the audit entry, only over the stored version it was made from
+    /// (`client.version`; the stored one is then one more). `false` (nothing written) when
+    /// there is no such client, it has no secret, or it changed since.
+    async fn rotate_client_secret(
+        &self,
+        client: &Client,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error>;
     /// Deletes a client with its codes and consents, revoking every live session it holds
     /// (bumping their users' edge documents), with the audit entry, in one batch. `None` when
     /// there is no such client; else the users whose grants were revoked.

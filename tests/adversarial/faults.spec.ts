@@ -198,13 +198,13 @@ async function prepare(op: Operation, variant: Variant, shape: string): Promise<
     place.oauth.signIn = await pageSignIn(w, world.csrf, XA.base, place.oauth.request, user.email, at());
   }
   if (op.id === "authorize") await oauthCode(w, world.csrf, XA.base, XA.oauth.publicClient, place.oauth.signIn!, at());
-  if (op.id === "patchClient" || op.id === "deleteClient" || shape === "client_credentials") {
+  if (op.id === "patchClient" || op.id === "deleteClient" || op.id === "rotateClientSecret" || shape === "client_credentials") {
     const made = await makeClient(w, owner.token, XA.app, XA.tenant, CONFIDENTIAL_CLIENT(fresh()), clock());
     place.clientId = made.id;
     place.oauth.confidential = made;
   }
   const oauthHeld = { grant: null as null | { accessToken: string; refreshToken: string }, clientToken: "" };
-  if (op.id === "patchClient" || op.id === "deleteClient" || (shape === "client_credentials" && op.id !== "token")) {
+  if (op.id === "patchClient" || op.id === "deleteClient" || op.id === "rotateClientSecret" || (shape === "client_credentials" && op.id !== "token")) {
     oauthHeld.clientToken = await clientToken(w, XA.base, place.oauth.confidential.id, place.oauth.confidential.secret, at());
   }
   if (op.id === "patchClient" || op.id === "deleteClient") {

@@ -142,7 +142,8 @@ function placeOf(target: Target, op: Operation, appWideTenant: boolean): Place {
     plan: target.app.plan,
     providerId: target.tenant.providerId,
     deletionId: target.app.deletionId,
-    clientId: target.tenant.oauth.publicClient,
+    // A secret rotation acts on a confidential client (a public one has no secret: 409).
+    clientId: op.id === "rotateClientSecret" ? target.tenant.oauth.confidential.id : target.tenant.oauth.publicClient,
     oauth: {
       request: authorizationRequest(target.tenant.oauth.publicClient, pkce().challenge),
       csrf: world.csrf,
@@ -391,7 +392,8 @@ describe("the tenant matrix", () => {
       }
       if (op.id === "eraseUser" || op.id === "deleteTenantUser") place = { ...place, userId: fresh.body.user.id };
       // A client of its own to delete.
-      if (op.id === "deleteClient") place = { ...place, clientId: (await makeClient(w, owner.token, X.app, XA.tenant, CONFIDENTIAL_CLIENT(unique("spare")))).id };
+      // (and one to rotate the secret of: the fixture's confidential client keeps its own).
+      if (op.id === "deleteClient" || op.id === "rotateClientSecret") place = { ...place, clientId: (await makeClient(w, owner.token, X.app, XA.tenant, CONFIDENTIAL_CLIENT(unique("spare")))).id };
       const candidates: Array<[string, () => Promise<JsonResponse>]> = [];
       const req = () => build(doc, op, place);
       const withBearer = (token: string) => async () => {
@@ -467,7 +469,7 @@ describe("the tenant matrix", () => {
     for (const op of managing) {
       for (const [kind, token] of [["operator without clients:*", signedIn.body.access_token], ["api key without clients:*", key.body.key]]) {
         let place = placeOf({ label: "xa/ta", app: X, tenant: XA }, op, takesTenant(op, doc));
-        if (op.id === "deleteClient") place = { ...place, clientId: (await makeClient(w, owner.token, X.app, XA.tenant, CONFIDENTIAL_CLIENT(unique("spare")))).id };
+        if (op.id === "deleteClient" || op.id === "rotateClientSecret") place = { ...place, clientId: (await makeClient(w, owner.token, X.app, XA.tenant, CONFIDENTIAL_CLIENT(unique("spare")))).id };
         const req = build(doc, op, place);
         const res = await send({ ...req, headers: { ...req.headers, ...bearer(token) } });
         tried.push({ op: op.id, pair: "xa/ta → xa/ta", kind, placement: "bearer", status: res.status, accepted: res.status !== 403, text: res.text.slice(0, 300) });

@@ -12,7 +12,10 @@
 // - 20 concurrent refreshes of one OAuth refresh token: never two successors, no 5xx, and
 //   the one successor works;
 // - a client disabled while it asks for client_credentials tokens: afterwards none of its
-//   tokens, from before or from the race, introspects active.
+//   tokens, from before or from the race, introspects active;
+// - a client's secret rotated while a PATCH renames it and it asks for tokens with its old
+//   secret: neither change is lost, and once the rotation answered the old secret gets nothing
+//   at the token endpoint nor at introspection, while the new one works.
 //
 // `make test` runs a few trials of each; `make test-security` the full counts.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
@@ -30,6 +33,7 @@ const TRIALS = {
   code: FULL ? 100 : 8,
   oauthRefresh: FULL ? 100 : 8,
   disable: FULL ? 100 : 8,
+  rotate: FULL ? 100 : 8,
 };
 const CONCURRENT_REFRESHES = 20;
 
@@ -218,6 +222,37 @@ describe("races at the OAuth server", () => {
       }
     }
     recordFigure("races.disable", { trials: TRIALS.disable, outcomes });
+  }, FULL ? 1_800_000 : 120_000);
+
+  it(`loses neither a secret rotation nor a PATCH of the same client, and the old secret stops with the rotation, ${TRIALS.rotate} times`, async () => {
+    const { XA, owner } = world;
+    const admin = `/admin/apps/${XA.app}/tenants/${XA.tenant}/clients`;
+    const outcomes: Record<string, number> = {};
+    for (let trial = 0; trial < TRIALS.rotate; trial++) {
+      const made = await makeClient(w, owner.token, XA.app, XA.tenant, CONFIDENTIAL_CLIENT(`race-${++n}`));
+      const name = `renamed-${n}`;
+      const [rotated, renamed, ...issued] = await Promise.all([
+        w.json("POST", `${admin}/${made.id}/secret`, undefined, bearer(owner.token)),
+        w.json("PATCH", `${admin}/${made.id}`, { name }, bearer(owner.token)),
+        ...Array.from({ length: 4 }, () => tokenRequest(w, XA.base, { grant_type: "client_credentials" }, basic(made.id, made.secret))),
+      ]);
+      expect(rotated.status, `trial ${trial}: ${rotated.text}`).toBe(200);
+      expect(renamed.status, `trial ${trial}: ${renamed.text}`).toBe(200);
+      for (const r of issued) expect([200, 401], `trial ${trial}: ${r.text}`).toContain(r.status);
+      const key = `old secret issued ${issued.filter((r) => r.status === 200).length} of ${issued.length} during the race`;
+      outcomes[key] = (outcomes[key] ?? 0) + 1;
+      const now = await w.json("GET", `${admin}/${made.id}`, undefined, bearer(owner.token));
+      expect(now.body.client.name, `trial ${trial}: the PATCH is not lost`).toBe(name);
+      const old = await tokenRequest(w, XA.base, { grant_type: "client_credentials" }, basic(made.id, made.secret));
+      expect(old.status, `trial ${trial}: the old secret after the rotation`).toBe(401);
+      const fresh = await tokenRequest(w, XA.base, { grant_type: "client_credentials" }, basic(made.id, rotated.body.client_secret));
+      expect(fresh.status, `trial ${trial}: ${fresh.text}`).toBe(200);
+      const asOld = await w.json("POST", `${XA.base}/oauth/introspect`, { token: fresh.body.access_token }, basic(made.id, made.secret));
+      expect(asOld.status, `trial ${trial}: the old secret at introspection`).toBe(401);
+      const asNew = await w.json("POST", `${XA.base}/oauth/introspect`, { token: fresh.body.access_token }, basic(made.id, rotated.body.client_secret));
+      expect(asNew.body.active, `trial ${trial}: ${asNew.text}`).toBe(true);
+    }
+    recordFigure("races.rotate", { trials: TRIALS.rotate, outcomes });
   }, FULL ? 1_800_000 : 120_000);
 });
 

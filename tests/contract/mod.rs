@@ -162,6 +162,8 @@ macro_rules! contract_suite {
                 oauth::oauth_settings_round_trip_and_an_unknown_tenant_has_none,
                 oauth::clients_are_created_once_found_in_their_tenant_and_listed_by_id_in_pages,
                 oauth::an_update_keeps_the_secret_hash_type_method_creation_and_revocation_time,
+                oauth::two_interleaved_updates_of_a_client_lose_neither,
+                oauth::a_secret_rotation_replaces_the_hash_only_over_the_version_it_read,
                 oauth::ending_a_clients_grants_revokes_its_live_sessions_codes_and_tokens_and_bumps_its_users_documents,
                 oauth::deleting_a_client_takes_its_codes_and_consents_and_revokes_its_live_sessions,
                 oauth::a_code_needs_its_users_face_and_is_redeemed_once,

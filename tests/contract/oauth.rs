@@ -47,6 +47,7 @@ pub fn client(app_id: &AppId, tenant_id: &TenantId, n: u8) -> Client {
         self_registered: false,
         created_at: at(i64::from(n)),
         updated_at: at(i64::from(n)),
+        version: 0,
     }
 }
 
@@ -332,6 +333,7 @@ pub async fn an_update_keeps_the_secret_hash_type_method_creation_and_revocation
             secret_hash: stored.secret_hash.clone(),
             tokens_revoked_before: Some(at(40)),
             created_at: stored.created_at,
+            version: 1,
             ..changed.clone()
         }
     );
@@ -361,6 +363,165 @@ pub async fn an_update_keeps_the_secret_hash_type_method_creation_and_revocation
             AuditAction::TenantCreate,
             AuditAction::ClientCreate,
             AuditAction::ClientUpdate,
+        ]
+    );
+}
+
+pub async fn two_interleaved_updates_of_a_client_lose_neither<D: Database>(db: &D) {
+    let (shop, acme) = acme(db).await;
+    let stored = client(&shop, &acme, 1);
+    create(db, &stored, 3).await;
+    // Two changes made from the same read: one renames, the other narrows the scopes.
+    let read = db
+        .find_client(&shop, &acme, &stored.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.version, 0);
+    let renamed = Client {
+        name: "Renamed".to_owned(),
+        updated_at: at(10),
+        ..read.clone()
+    };
+    let narrowed = Client {
+        scopes: vec!["mcp:read".to_owned()],
+        updated_at: at(11),
+        ..read.clone()
+    };
+    let e = entry(4, &shop, AuditAction::ClientUpdate, Some(&acme));
+    assert_eq!(
+        db.update_client(&renamed, false, at(10), &e).await.unwrap(),
+        Some(Vec::new())
+    );
+    // The second, made from the version the first replaced, writes nothing (nor its audit).
+    let e = entry(5, &shop, AuditAction::ClientUpdate, Some(&acme));
+    assert_eq!(
+        db.update_client(&narrowed, false, at(11), &e)
+            .await
+            .unwrap(),
+        None
+    );
+    let now = db
+        .find_client(&shop, &acme, &stored.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((now.name.as_str(), now.version), ("Renamed", 1));
+    assert_eq!(now.scopes, stored.scopes, "the stale change wrote nothing");
+    // Made again from a fresh read, as the service does, it keeps the first change.
+    let again = Client {
+        scopes: vec!["mcp:read".to_owned()],
+        updated_at: at(12),
+        ..now
+    };
+    let e = entry(6, &shop, AuditAction::ClientUpdate, Some(&acme));
+    assert_eq!(
+        db.update_client(&again, false, at(12), &e).await.unwrap(),
+        Some(Vec::new())
+    );
+    let last = db
+        .find_client(&shop, &acme, &stored.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.name, "Renamed", "the first change is not lost");
+    assert_eq!(last.scopes, ["mcp:read"], "nor the second");
+    assert_eq!(last.version, 2);
+    assert_eq!(
+        actions_of(db, &shop).await,
+        [
+            AuditAction::AppCreate,
+            AuditAction::TenantCreate,
+            AuditAction::ClientCreate,
+            AuditAction::ClientUpdate,
+            AuditAction::ClientUpdate,
+        ],
+        "one entry per change written"
+    );
+}
+
+pub async fn a_secret_rotation_replaces_the_hash_only_over_the_version_it_read<D: Database>(
+    db: &D,
+) {
+    let (shop, acme) = acme(db).await;
+    let stored = client(&shop, &acme, 1);
+    create(db, &stored, 3).await;
+    let public = Client {
+        client_type: ClientType::Public,
+        auth_method: AuthMethod::None,
+        secret_hash: None,
+        ..client(&shop, &acme, 2)
+    };
+    create(db, &public, 4).await;
+    let rotated = Client {
+        secret_hash: Some(secret(SecretKind::ClientSecret, 9)),
+        updated_at: at(20),
+        ..stored.clone()
+    };
+    let e = entry(5, &shop, AuditAction::ClientSecretRotate, Some(&acme));
+    assert!(db.rotate_client_secret(&rotated, &e).await.unwrap());
+    let found = db
+        .find_client(&shop, &acme, &stored.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        found,
+        Client {
+            version: 1,
+            ..rotated.clone()
+        },
+        "the new hash, nothing else but the time and version"
+    );
+    // A rotation (or an update) made from the version before writes nothing.
+    let stale = Client {
+        secret_hash: Some(secret(SecretKind::ClientSecret, 10)),
+        ..rotated.clone()
+    };
+    let e = entry(6, &shop, AuditAction::ClientSecretRotate, Some(&acme));
+    assert!(!db.rotate_client_secret(&stale, &e).await.unwrap());
+    let e = entry(7, &shop, AuditAction::ClientUpdate, Some(&acme));
+    assert_eq!(
+        db.update_client(&stored, false, at(21), &e).await.unwrap(),
+        None,
+        "an update read before the rotation"
+    );
+    assert_eq!(
+        db.find_client(&shop, &acme, &stored.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .secret_hash,
+        rotated.secret_hash
+    );
+    // A public client has no secret to replace; an unknown one is not there.
+    let e = entry(8, &shop, AuditAction::ClientSecretRotate, Some(&acme));
+    let given = Client {
+        secret_hash: Some(secret(SecretKind::ClientSecret, 11)),
+        ..public.clone()
+    };
+    assert!(!db.rotate_client_secret(&given, &e).await.unwrap());
+    assert_eq!(
+        db.find_client(&shop, &acme, &public.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .secret_hash,
+        None
+    );
+    let e = entry(9, &shop, AuditAction::ClientSecretRotate, Some(&acme));
+    assert!(!db
+        .rotate_client_secret(&client(&shop, &acme, 3), &e)
+        .await
+        .unwrap());
+    assert_eq!(
+        actions_of(db, &shop).await,
+        [
+            AuditAction::AppCreate,
+            AuditAction::TenantCreate,
+            AuditAction::ClientCreate,
+            AuditAction::ClientCreate,
+            AuditAction::ClientSecretRotate,
         ]
     );
 }
@@ -451,10 +612,12 @@ pub async fn ending_a_clients_grants_revokes_its_live_sessions_codes_and_tokens_
     assert!(db.find_code(&other.hash).await.unwrap().is_some());
     // Nothing left to end: no user, no bump.
     let e = entry(6, &shop, AuditAction::ClientUpdate, Some(&acme));
+    let again = Client {
+        version: found.version,
+        ..disabled.clone()
+    };
     assert_eq!(
-        db.update_client(&disabled, true, at(110), &e)
-            .await
-            .unwrap(),
+        db.update_client(&again, true, at(110), &e).await.unwrap(),
         Some(Vec::new())
     );
     assert_eq!(
@@ -918,6 +1081,11 @@ pub async fn a_tenant_deletion_takes_its_settings_clients_codes_consents_and_gra
         .expect("acme is deleted");
     assert!(purged.rows > 0);
     assert_eq!(
+        purged.client_hashes,
+        [f.a.secret_hash.clone().unwrap()],
+        "acme's client secrets are found (for the edge) before the rows go, bravo's not"
+    );
+    assert_eq!(
         db.find_oauth_settings(&f.shop, &f.acme).await.unwrap(),
         None
     );
@@ -976,9 +1144,20 @@ pub async fn an_app_deletion_takes_every_oauth_row_of_the_app_and_nothing_of_ano
     )
     .await
     .unwrap();
-    delete_through_ports(db, &Target::App(f.shop.clone()), vec![], 70, 2)
+    let (_, purged) = delete_through_ports(db, &Target::App(f.shop.clone()), vec![], 70, 2)
         .await
         .expect("shop is deleted");
+    let mut hashes = purged.client_hashes.clone();
+    hashes.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    let mut expected = vec![
+        f.a.secret_hash.clone().unwrap(),
+        f.b.secret_hash.clone().unwrap(),
+    ];
+    expected.sort_by(|x, y| x.as_str().cmp(y.as_str()));
+    assert_eq!(
+        hashes, expected,
+        "every client secret of the app, none of another"
+    );
     for t in [&f.acme, &f.bravo] {
         assert_eq!(db.find_oauth_settings(&f.shop, t).await.unwrap(), None);
         assert!(db

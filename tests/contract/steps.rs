@@ -119,11 +119,13 @@ pub async fn sign_up<D: Database>(
     (u, face)
 }
 
-/// What a deletion driven through the ports purged besides rows: the API keys' hashes and the
-/// faces, in the order they went.
+/// What a deletion driven through the ports purged besides rows: the API keys' hashes, the
+/// OAuth clients' secret hashes (forgotten before the rows) and the faces, in the order they
+/// went.
 #[derive(Debug, Default)]
 pub struct Purged {
     pub key_hashes: Vec<SecretHash>,
+    pub client_hashes: Vec<SecretHash>,
     pub faces: Vec<(TenantId, UserId)>,
     pub tenants: Vec<TenantId>,
     pub rows: usize,
@@ -179,7 +181,18 @@ pub async fn delete_through_ports<D: Database>(
                 count
             }
             Phase::Sessions => db.purge_sessions(target, limit).await.unwrap(),
-            Phase::ThirdParty => db.purge_thirdparty(target, limit).await.unwrap(),
+            Phase::ThirdParty => {
+                // The clients' secrets first (their edge copies would go here), then the rows.
+                let hashes = db.find_client_secrets(target, limit).await.unwrap();
+                if !hashes.is_empty() {
+                    let forgotten = db.forget_client_secrets(target, &hashes).await.unwrap();
+                    assert_eq!(forgotten, hashes.len(), "each found secret is forgotten");
+                    purged.client_hashes.extend(hashes);
+                    deletion.record_step(forgotten, false, None, at(i64::from(n)));
+                    continue;
+                }
+                db.purge_thirdparty(target, limit).await.unwrap()
+            }
             Phase::Users => {
                 let faces = db.find_faces(target, limit).await.unwrap();
                 let deleted = db.purge_users(target, &faces, limit).await.unwrap();

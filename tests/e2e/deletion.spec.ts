@@ -304,14 +304,20 @@ describe("deleting an app", () => {
     await json("POST", `/admin/apps/${app}/webhook-secret`, undefined, await owner());
     await json("PUT", `/admin/apps/${app}/email-delivery`, { kind: "outbox" }, await owner());
     await json("POST", `/admin/apps/${app}/members`, { email: "m@example.com", membership_type: "member", roles: ["viewer"] }, await owner());
+    // A confidential OAuth client, published under clientkey:<sha-256 of its secret> (no TTL).
+    const made = await json("POST", `/admin/apps/${app}/tenants/acme/clients`, { name: "Backend", type: "confidential", grant_types: ["client_credentials"] }, await owner());
+    expect(made.status, made.text).toBe(201);
     // The JWKS publishes its keys at the edge.
     expect((await json("GET", `/apps/${app}/.well-known/jwks.json`)).body.keys.length).toBeGreaterThan(0);
     expect(await everyKey()).toContain(app);
+    const clientKeys = (kv: string) => kv.split("\n").filter((line) => line.startsWith("clientkey:") && line.includes(made.body.client.client_id));
+    expect(clientKeys(await everyKey())).toHaveLength(1);
 
     const res = await json("DELETE", `/admin/apps/${app}`, undefined, await owner());
     expect(res.status, res.text).toBe(204);
 
     expect(await everyKey()).not.toContain(app);
+    expect(clientKeys(await everyKey()), "the client's key went with the app").toEqual([]);
     const rows = (await everyRow()).split("\n").filter((line) => line.includes(app));
     expect(rows.map((line) => line.split(":")[0]).sort()).toEqual(["audit_log", "deletions"]);
     const entry = (await auditLog("public")).find((e) => e.action === "app.delete" && e.target === app);

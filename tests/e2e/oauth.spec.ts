@@ -660,6 +660,89 @@ describe("confidential clients", () => {
   });
 });
 
+describe("a confidential client's secret rotation", () => {
+  const introspectAs = async (id: string, secret: string, token: string) =>
+    json("POST", `${B}/oauth/introspect`, new URLSearchParams({ token }).toString(), {
+      "content-type": "application/x-www-form-urlencoded",
+      ...basic(id, secret),
+    });
+
+  it("answers the new secret once; the old one stops at once at the token endpoint and at introspection", async () => {
+    const made = await createClient({
+      name: "Rotated", type: "confidential", redirect_uris: [WEB_REDIRECT], grant_types: ["client_credentials"], scopes: ["files:read"],
+    });
+    const id = made.client.client_id;
+    const old = made.secret!;
+    const before = await tokenRequest(B, { grant_type: "client_credentials" }, basic(id, old));
+    expect(before.status, before.text).toBe(200);
+    expect((await introspectAs(id, old, before.body.access_token)).body).toMatchObject({ active: true, client_id: id });
+
+    const rotated = await json("POST", `${ADMIN}/clients/${id}/secret`, undefined, await owner());
+    expect(rotated.status, rotated.text).toBe(200);
+    expect(rotated.body.client).toMatchObject({ client_id: id, type: "confidential", status: "active" });
+    const fresh: string = rotated.body.client_secret;
+    expect(fresh).toMatch(/^tss_[A-Za-z0-9_-]+$/);
+    expect(fresh).not.toBe(old);
+    // Shown once: reading the client never shows it.
+    const read = await json("GET", `${ADMIN}/clients/${id}`, undefined, await owner());
+    expect(read.text).not.toContain(fresh);
+
+    const refusedOld = await tokenRequest(B, { grant_type: "client_credentials" }, basic(id, old));
+    expect(refusedOld.status).toBe(401);
+    expect(refusedOld.body.error).toBe("invalid_client");
+    const oldAtIntrospection = await introspectAs(id, old, before.body.access_token);
+    expect(oldAtIntrospection.status).toBe(401);
+    expect(oldAtIntrospection.body.code).toBe("invalid_client");
+    const revokeWithOld = await json("POST", `${B}/oauth/revoke`, new URLSearchParams({ token: before.body.access_token }).toString(), {
+      "content-type": "application/x-www-form-urlencoded", ...basic(id, old),
+    });
+    expect(revokeWithOld.status).toBe(401);
+
+    const after = await tokenRequest(B, { grant_type: "client_credentials" }, basic(id, fresh));
+    expect(after.status, after.text).toBe(200);
+    expect((await introspectAs(id, fresh, after.body.access_token)).body).toMatchObject({ active: true, client_id: id });
+
+    const audit = await json("GET", `/admin/apps/${APP}/audit?limit=200`, undefined, await owner());
+    const entry = audit.body.items.find((e: any) => e.action === "client.secret_rotate" && e.target === id);
+    expect(entry, audit.text).toBeTruthy();
+    expect(JSON.stringify(entry)).not.toContain("tss_");
+  });
+
+  it("is a 409 conflict for a public client, a 404 for an unknown or foreign one, and needs clients:write", async () => {
+    const pub = await json("POST", `${ADMIN}/clients/${publicClient.client.client_id}/secret`, undefined, await owner());
+    expect(pub.status, pub.text).toBe(409);
+    expect(pub.body.code).toBe("conflict");
+    expect(pub.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+    const unknown = await json("POST", `${ADMIN}/clients/tsc_AAAAAAAAAAAAAAAAAAAAAA/secret`, undefined, await owner());
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.code).toBe("client_not_found");
+    const foreign = await json("POST", `${OTHER_ADMIN}/clients/${confidential.client.client_id}/secret`, undefined, await owner());
+    expect(foreign.status).toBe(404);
+    const anonymous = await json("POST", `${ADMIN}/clients/${confidential.client.client_id}/secret`);
+    expect(anonymous.status).toBe(401);
+    // The fixture's confidential client still works with its secret.
+    const still = await tokenRequest(B, { grant_type: "client_credentials" }, basic(confidential.client.client_id, confidential.secret!));
+    expect(still.status).toBe(200);
+  });
+});
+
+describe("concurrent changes of a client", () => {
+  it("lose neither of two PATCHes sent at once", async () => {
+    const made = await createClient({
+      name: "Twice changed", type: "confidential", redirect_uris: [WEB_REDIRECT], grant_types: ["client_credentials"], scopes: ["mcp:tools", "files:read"],
+    });
+    const path = `${ADMIN}/clients/${made.client.client_id}`;
+    const token = await owner();
+    const [renamed, narrowed] = await Promise.all([
+      json("PATCH", path, { name: "Renamed" }, token),
+      json("PATCH", path, { scopes: ["files:read"] }, token),
+    ]);
+    expect([renamed.status, narrowed.status], `${renamed.text} ${narrowed.text}`).toEqual([200, 200]);
+    const now = await json("GET", path, undefined, token);
+    expect(now.body.client).toMatchObject({ name: "Renamed", scopes: ["files:read"] });
+  });
+});
+
 // ---------------------------------------------------------------- private_key_jwt clients
 
 const subtle = globalThis.crypto.subtle;

@@ -15,7 +15,7 @@ use tessera::domain::user::UserId;
 use tessera::domain::Error;
 use tessera::service::email::DeliveryRequest;
 use tessera::service::members::{self, Invitation};
-use tessera::service::{deletion, edge};
+use tessera::service::{deletion, edge, oauth};
 use tessera::service::{principal, recovery, tenancy, users};
 use tessera::store::{Attempt, EdgeSyncStore, SessionStore, UserStateStore};
 
@@ -221,6 +221,98 @@ fn a_small_tenant_goes_within_the_request_with_everything_of_it_in_d1_and_kv() {
         delete_tenant(&w, &owner, &shop, &acme).unwrap_err(),
         Error::TenantNotFound
     );
+}
+
+/// A confidential OAuth client of the tenant (a `client_credentials` one: the default settings
+/// define no scope), with its `clientkey:` entry in KV.
+fn machine_client(w: &World, owner: &Principal, app_id: &AppId, tenant_id: &TenantId) -> String {
+    let spec = tessera::domain::oauth::ClientSpec {
+        name: Some("Backend".to_owned()),
+        client_type: Some("confidential".to_owned()),
+        grant_types: Some(vec!["client_credentials".to_owned()]),
+        ..Default::default()
+    };
+    let (_, secret) = block_on(oauth::create_client(
+        &w.cx(),
+        owner,
+        app_id,
+        tenant_id,
+        spec,
+    ))
+    .expect("a confidential client");
+    let hash = PlainSecret::from_client(SecretKind::ClientSecret, secret.unwrap().expose())
+        .unwrap()
+        .hash();
+    let key = format!("clientkey:{}", hash.as_str());
+    assert!(w.kv.keys().contains(&key));
+    key
+}
+
+#[test]
+fn a_tenant_deletion_withdraws_its_clients_keys_before_their_rows_and_retries_a_failed_withdrawal()
+{
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    let bravo = w.tenant(&owner, &shop, "bravo");
+    let first = machine_client(&w, &owner, &shop, &acme);
+    let second = machine_client(&w, &owner, &shop, &acme);
+    let kept = machine_client(&w, &owner, &shop, &bravo);
+    // The second key cannot be withdrawn: the deletion stops with both clients' rows there.
+    let failing = format!("kv delete {second}");
+    w.kv.faults().fail_when(move |c| c == failing);
+    let failed = delete_tenant(&w, &owner, &shop, &acme);
+    assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
+    let secrets = block_on(tessera::store::DeletionStore::find_client_secrets(
+        &w.db,
+        &tessera::domain::deletion::Target::Tenant(shop.clone(), acme.clone()),
+        10,
+    ))
+    .unwrap();
+    assert_eq!(secrets.len(), 2, "no hash forgotten before its key went");
+    let clients_of = |t: &TenantId| {
+        block_on(tessera::store::OAuthStore::list_clients(
+            &w.db, &shop, t, None, 10,
+        ))
+        .unwrap()
+        .len()
+    };
+    assert_eq!((clients_of(&acme), clients_of(&bravo)), (2, 1));
+    w.kv.faults().heal();
+    let done = delete_tenant(&w, &owner, &shop, &acme).unwrap();
+    assert_eq!(done.state, State::Done);
+    let keys = w.kv.keys();
+    assert!(
+        !keys.contains(&first) && !keys.contains(&second),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&kept),
+        "another tenant's client keeps its key"
+    );
+    assert_eq!((clients_of(&acme), clients_of(&bravo)), (0, 1));
+}
+
+#[test]
+fn an_app_deletion_withdraws_every_client_key_of_the_app() {
+    let w = World::new();
+    let owner = w.owner();
+    let shop = w.app(&owner, "shop");
+    let acme = w.tenant(&owner, &shop, "acme");
+    let other = w.app(&owner, "other");
+    let keys = [
+        machine_client(&w, &owner, &shop, &acme),
+        machine_client(&w, &owner, &shop, &TenantId::public()),
+    ];
+    let kept = machine_client(&w, &owner, &other, &TenantId::public());
+    let done = block_on(deletion::delete_app(&w.cx(), &owner, &shop)).unwrap();
+    assert_eq!(done.state, State::Done);
+    let left = w.kv.keys();
+    for key in &keys {
+        assert!(!left.contains(key), "{key}");
+    }
+    assert!(left.contains(&kept));
 }
 
 #[test]

@@ -2770,6 +2770,276 @@ fn a_confidential_client_introspects_and_revokes_its_own_tokens_only() {
     ));
 }
 
+// ------------------------------------------------------------------ secret rotation
+
+impl Place {
+    fn rotate(&self, by: &Principal, client: &Client) -> Result<(Client, PlainSecret), Error> {
+        block_on(oauth::rotate_client_secret(
+            &self.w.cx(),
+            by,
+            &self.shop,
+            &self.acme,
+            client.id.as_str(),
+        ))
+    }
+}
+
+fn key_of(secret: &str) -> String {
+    let hash = PlainSecret::from_client(SecretKind::ClientSecret, secret)
+        .unwrap()
+        .hash();
+    format!("clientkey:{}", hash.as_str())
+}
+
+#[test]
+fn a_rotated_secret_is_shown_once_and_the_old_one_stops_at_once_everywhere() {
+    let p = place();
+    let (client, old) = p.confidential(None, &["client_credentials"]);
+    let before = p.client_credentials(&client, &old).access_token;
+    assert_eq!(client_introspects(&p, &client, &old, &before), Ok(true));
+    assert_eq!(p.client_keys(), [key_of(&old)]);
+    p.w.advance_ms(1_000);
+    let (rotated, secret) = p.rotate(&p.owner, &client).expect("rotated");
+    let new = secret.expose().to_owned();
+    assert!(new.starts_with("tss_") && new != old);
+    assert_eq!(rotated.id, client.id);
+    assert_eq!(rotated.updated_at, p.w.now());
+    // Stored only as its hash; the one `clientkey:` entry is the new secret's.
+    let stored = p.stored(&client);
+    assert_eq!(stored.secret_hash, Some(secret.hash()));
+    assert!(!format!("{:?}", p.w.db.snapshot()).contains(&new));
+    assert_eq!(p.client_keys(), [key_of(&new)]);
+    // The old secret is refused at the token endpoint and at introspection; the new works.
+    assert_eq!(
+        error_of(p.token(basic(&client, &old, "client_credentials"))),
+        "invalid_client"
+    );
+    assert!(matches!(
+        client_introspects(&p, &client, &old, &before),
+        Err(Error::InvalidClient)
+    ));
+    let after = p.client_credentials(&client, &new).access_token;
+    assert_eq!(client_introspects(&p, &client, &new, &after), Ok(true));
+    assert!(
+        p.active(&before),
+        "tokens issued before live out their time"
+    );
+    // Audited, without the secret.
+    let entry =
+        p.w.db
+            .audit_entries()
+            .into_iter()
+            .find(|e| e.action.as_str() == "client.secret_rotate")
+            .expect("audited");
+    assert_eq!(entry.target, client.id.as_str());
+    assert_eq!(entry.tenant_id.as_ref(), Some(&p.acme));
+    assert!(!entry.detail.to_string().contains("tss_"));
+    // Once more: the second secret stops too.
+    let (_, third) = p.rotate(&p.owner, &client).unwrap();
+    assert_eq!(
+        error_of(p.token(basic(&client, &new, "client_credentials"))),
+        "invalid_client"
+    );
+    assert_eq!(p.client_keys(), [key_of(third.expose())]);
+}
+
+#[test]
+fn only_a_confidential_client_of_the_tenant_has_a_secret_to_rotate_by_a_clients_writer() {
+    let p = place();
+    let public = p.public_client();
+    assert!(matches!(
+        p.rotate(&p.owner, &public),
+        Err(Error::Conflict(_))
+    ));
+    assert_eq!(p.stored(&public).secret_hash, None);
+    let (client, secret) = p.confidential(None, &["client_credentials"]);
+    let support = member(
+        &p.w,
+        &p.owner,
+        &p.shop,
+        "support@example.com",
+        &[OperatorRole::Support],
+    );
+    assert!(matches!(
+        p.rotate(&support, &client),
+        Err(Error::Forbidden(_))
+    ));
+    let admin = member(
+        &p.w,
+        &p.owner,
+        &p.shop,
+        "mcp@example.com",
+        &[OperatorRole::McpAdmin],
+    );
+    assert!(p.rotate(&admin, &client).is_ok());
+    assert_eq!(
+        error_of(p.token(basic(&client, &secret, "client_credentials"))),
+        "invalid_client"
+    );
+    let unknown = block_on(oauth::rotate_client_secret(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &p.acme,
+        "tsc_AAAAAAAAAAAAAAAAAAAAAA",
+    ));
+    assert_eq!(unknown.unwrap_err(), Error::ClientNotFound);
+    let elsewhere = block_on(oauth::rotate_client_secret(
+        &p.w.cx(),
+        &p.owner,
+        &p.shop,
+        &TenantId::public(),
+        client.id.as_str(),
+    ));
+    assert_eq!(elsewhere.unwrap_err(), Error::ClientNotFound);
+}
+
+#[test]
+fn a_disabled_clients_new_secret_is_published_only_once_it_is_active_again() {
+    let p = place();
+    let (client, old) = p.confidential(None, &["client_credentials"]);
+    p.disable(&client);
+    assert!(p.client_keys().is_empty());
+    let (rotated, secret) = p.rotate(&p.owner, &client).unwrap();
+    assert_eq!(rotated.status, ClientStatus::Disabled);
+    assert!(
+        p.client_keys().is_empty(),
+        "a disabled client is no client of introspection"
+    );
+    p.patch(&client, ClientSpec::default(), Some(ClientStatus::Active))
+        .unwrap();
+    assert_eq!(p.client_keys(), [key_of(secret.expose())]);
+    p.w.advance_ms(6_000);
+    assert_eq!(
+        error_of(p.token(basic(&client, &old, "client_credentials"))),
+        "invalid_client"
+    );
+    p.client_credentials(&client, secret.expose());
+}
+
+#[test]
+fn a_rotation_that_cannot_write_kv_or_d1_leaves_no_secret_that_should_not_work() {
+    let p = place();
+    let (client, old) = p.confidential(None, &["client_credentials"]);
+    let token = p.client_credentials(&client, &old).access_token;
+    // The new secret cannot be published: nothing changed.
+    p.w.kv
+        .faults()
+        .fail_when(|c| c.starts_with("kv put clientkey:"));
+    let failed = p.rotate(&p.owner, &client);
+    assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
+    p.w.kv.faults().heal();
+    assert_eq!(p.stored(&client).secret_hash, client.secret_hash);
+    assert_eq!(p.client_keys(), [key_of(&old)]);
+    // The old one cannot be withdrawn: D1 is not changed, the new copy is taken back.
+    let old_key = key_of(&old);
+    let failing = format!("kv delete {old_key}");
+    p.w.kv.faults().fail_when(move |c| c == failing);
+    let failed = p.rotate(&p.owner, &client);
+    assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
+    p.w.kv.faults().heal();
+    assert_eq!(p.stored(&client).secret_hash, client.secret_hash);
+    assert_eq!(p.client_keys(), [old_key]);
+    assert_eq!(client_introspects(&p, &client, &old, &token), Ok(true));
+    // D1 fails: the new copy is taken back and the old one stays withdrawn (fail closed):
+    // refused at introspection, still good at the token endpoint, which reads D1.
+    p.w.db
+        .faults()
+        .fail_when(|c| c == "db rotate_client_secret");
+    let failed = p.rotate(&p.owner, &client);
+    assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
+    p.w.db.faults().heal();
+    assert_eq!(p.stored(&client).secret_hash, client.secret_hash);
+    assert!(p.client_keys().is_empty(), "{:?}", p.client_keys());
+    assert!(matches!(
+        client_introspects(&p, &client, &old, &token),
+        Err(Error::InvalidClient)
+    ));
+    p.client_credentials(&client, &old);
+    // A rotation that goes through mends it.
+    let (_, secret) = p.rotate(&p.owner, &client).unwrap();
+    assert_eq!(p.client_keys(), [key_of(secret.expose())]);
+}
+
+// ------------------------------------------------------------------ concurrent changes
+
+impl Place {
+    /// The `clientkey:` entries in KV.
+    fn client_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .w
+            .kv
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with("clientkey:"))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    fn stored(&self, client: &Client) -> Client {
+        block_on(self.w.db.find_client(&self.shop, &self.acme, &client.id))
+            .unwrap()
+            .expect("the client")
+    }
+}
+
+/// Two PATCHes of one client at once, each made from the same read (the memory stores yield
+/// at every KV call, so the two take turns between their read and their write): the second
+/// write finds the version changed, reads again and applies its change over the first.
+#[test]
+fn two_concurrent_patches_of_a_client_lose_neither_change() {
+    let p = place();
+    let (client, _) = p.confidential(None, &["client_credentials"]);
+    let other_isolate = tessera::service::Caches::default();
+    p.w.db.faults().interleave(true);
+    p.w.kv.faults().interleave(true);
+    let (first, second) = (p.w.cx(), p.w.cx_with(&other_isolate));
+    let (renamed, disabled) = block_on(async {
+        // A narrowing rename (which cuts the client's tokens in KV between its read and its
+        // write) and a disable (which withdraws its key and cuts its tokens).
+        let rename = oauth::update_client(
+            &first,
+            &p.owner,
+            &p.shop,
+            &p.acme,
+            client.id.as_str(),
+            ClientSpec {
+                name: Some("Renamed".to_owned()),
+                scopes: Some(strings(&["mcp:read"])),
+                ..ClientSpec::default()
+            },
+            None,
+        );
+        let disable = oauth::update_client(
+            &second,
+            &p.owner,
+            &p.shop,
+            &p.acme,
+            client.id.as_str(),
+            ClientSpec::default(),
+            Some(ClientStatus::Disabled),
+        );
+        futures_util::join!(rename, disable)
+    });
+    p.w.db.faults().interleave(false);
+    p.w.kv.faults().interleave(false);
+    let (renamed, disabled) = (renamed.unwrap(), disabled.unwrap());
+    let stored = p.stored(&client);
+    assert_eq!(stored.name, "Renamed", "{renamed:?} {disabled:?}");
+    assert_eq!(stored.scopes, ["mcp:read"]);
+    assert_eq!(stored.status, ClientStatus::Disabled);
+    assert_eq!(stored.version, 2, "two writes");
+    assert!(p.client_keys().is_empty(), "disabled: no key");
+    let updates =
+        p.w.db
+            .audit_entries()
+            .iter()
+            .filter(|e| e.action.as_str() == "client.update")
+            .count();
+    assert_eq!(updates, 2, "one entry per change written");
+}
+
 #[test]
 fn a_public_client_is_no_client_of_introspection() {
     let p = place();

@@ -1,7 +1,8 @@
 // A tenant's OAuth clients: register one (a confidential client's secret is shown once, like
 // an API key's), list them a keyset page at a time with the pending ones — registered by
 // themselves while the tenant's registration is `approval` — first and marked, approve,
-// disable (which revokes every grant the client holds) or enable, delete. Listing needs
+// disable (which revokes every grant the client holds) or enable, delete, and give a
+// confidential client a new secret (shown once; the old one stops at once). Listing needs
 // clients:read, every change clients:write; the API checks each call again.
 
 import { useState } from "preact/hooks";
@@ -56,8 +57,19 @@ function ClientList({ app, tenant, mayWrite }: { app: string; tenant: string; ma
   const list = usePaged((cursor) => admin.clients(app, tenant, { limit: 50, cursor }));
   const items = list.data?.items ?? [];
   const note = pendingNote(items);
+  const [rotated, setRotated] = useState<{ name: string; id: string; secret: string } | null>(null);
   return (
     <Section title="Clients" id="clients">
+      {rotated ? (
+        <OnceSecret
+          title={`New secret of ${rotated.name}`}
+          values={[
+            { label: "Client id", value: rotated.id },
+            { label: "Secret", value: rotated.secret },
+          ]}
+          onDismiss={() => setRotated(null)}
+        />
+      ) : null}
       <LoadState load={list} what="the clients" />
       {list.data ? (
         <>
@@ -69,7 +81,7 @@ function ClientList({ app, tenant, mayWrite }: { app: string; tenant: string; ma
           <Table caption="OAuth clients" columns={["Name", "Status", "Client id", "Type", "Redirect URIs", "Grants and scopes", "Created", "Actions"]}>
             {items.length === 0 ? <Empty colSpan={8} text="No client yet." /> : null}
             {pendingFirst(items).map((c) => (
-              <ClientRow key={c.client_id} app={app} tenant={tenant} client={c} mayWrite={mayWrite} list={list} />
+              <ClientRow key={c.client_id} app={app} tenant={tenant} client={c} mayWrite={mayWrite} list={list} onRotated={setRotated} />
             ))}
           </Table>
           <PagerControls list={list} label="Clients" />
@@ -85,12 +97,14 @@ function ClientRow({
   client: c,
   mayWrite,
   list,
+  onRotated,
 }: {
   app: string;
   tenant: string;
   client: OAuthClient;
   mayWrite: boolean;
   list: Load<PageOf<OAuthClient>>;
+  onRotated: (secret: { name: string; id: string; secret: string }) => void;
 }) {
   const lacks = mayWrite ? null : ("clients:write" as const);
   const change = statusChange(c.status);
@@ -103,6 +117,11 @@ function ClientRow({
   const remove = useAction(async () => {
     await admin.deleteClient(app, tenant, c.client_id);
     list.reload();
+  });
+  const rotate = useAction(async () => {
+    const answer = await admin.rotateClientSecret(app, tenant, c.client_id);
+    onRotated({ name: answer.client.name, id: answer.client.client_id, secret: answer.client_secret });
+    return `${answer.client.name} has a new secret; the old one no longer works.`;
   });
   return (
     <tr data-client={c.name} data-client-id={c.client_id} class={c.status === "pending" ? "pending" : undefined}>
@@ -160,9 +179,19 @@ function ClientRow({
               <span class="visually-hidden"> {c.name}</span>
             </Button>
           )}
+          {c.type === "confidential" ? (
+            <ConfirmButton
+              label="Rotate secret"
+              confirm={`Yes, replace the secret of ${c.name}`}
+              busy={rotate.busy}
+              lacks={lacks}
+              onConfirm={() => void rotate.run()}
+            />
+          ) : null}
           <ConfirmButton label="Delete" confirm={`Yes, delete ${c.name}`} busy={remove.busy} lacks={lacks} onConfirm={() => void remove.run()} />
         </div>
         <ActionState action={patch} />
+        <ActionState action={rotate} />
         <ActionState action={remove} />
       </Cell>
     </tr>

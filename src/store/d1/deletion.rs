@@ -678,6 +678,54 @@ impl<B: SqlBackend> DeletionStore for SqlStore<B> {
         changes_of(&results)
     }
 
+    async fn find_client_secrets(
+        &self,
+        target: &Target,
+        limit: usize,
+    ) -> Result<Vec<SecretHash>, Error> {
+        let Some((condition, mut args)) = app_or_tenant(target) else {
+            return Ok(Vec::new());
+        };
+        args.push(size(limit));
+        let n = args.len();
+        Ok(self
+            .all::<HashRow>(Statement::new(
+                format!(
+                    "SELECT secret_hash AS key_hash FROM oauth_clients \
+                     WHERE {condition} AND secret_hash IS NOT NULL LIMIT ?{n}"
+                ),
+                args,
+            ))
+            .await?
+            .into_iter()
+            .map(|r| SecretHash::from_stored(r.key_hash))
+            .collect())
+    }
+
+    async fn forget_client_secrets(
+        &self,
+        target: &Target,
+        hashes: &[SecretHash],
+    ) -> Result<usize, Error> {
+        let Some((condition, mut args)) = app_or_tenant(target) else {
+            return Ok(0);
+        };
+        if hashes.is_empty() {
+            return Ok(0);
+        }
+        let names: Vec<&str> = hashes.iter().map(SecretHash::as_str).collect();
+        args.push(text(&json_list(&names)));
+        let n = args.len();
+        let statement = Statement::new(
+            format!(
+                "UPDATE oauth_clients SET secret_hash = NULL, version = version + 1 \
+                 WHERE {condition} AND secret_hash IN (SELECT value FROM json_each(?{n}))"
+            ),
+            args,
+        );
+        changes_of(&self.batch(vec![statement]).await?)
+    }
+
     async fn purge_thirdparty(&self, target: &Target, limit: usize) -> Result<usize, Error> {
         let Some((condition, args)) = app_or_tenant(target) else {
             return Ok(0);

@@ -3,7 +3,8 @@
 //! approval's consent is remembered in the same batch as the code it gives; a code is redeemed
 //! with one conditional `UPDATE` in the same batch as the session it starts, so it works once
 //! whoever races for it; ending a client's grants revokes its sessions and bumps their users'
-//! edge documents in one batch. Must not depend on `service` or `http`.
+//! edge documents in one batch; a client's update and secret rotation are conditional on its
+//! `version` (compare-and-swap), which they bump. Must not depend on `service` or `http`.
 
 use super::sessions::{refresh_token_insert, session_insert};
 use super::tenancy::LIVE_TENANT;
@@ -29,7 +30,7 @@ use serde::Deserialize;
 
 const CLIENT_COLUMNS: &str = "app_id, tenant_id, id, name, type, auth_method, redirect_uris, \
      grant_types, scopes, status, secret_hash, tokens_revoked_before, self_registered, created_at, \
-     updated_at, jwks";
+     updated_at, jwks, version";
 
 #[derive(Deserialize)]
 struct ClientRow {
@@ -50,6 +51,7 @@ struct ClientRow {
     created_at: i64,
     updated_at: i64,
     jwks: Option<String>,
+    version: i64,
 }
 
 impl ClientRow {
@@ -85,6 +87,7 @@ impl ClientRow {
             self_registered: self.self_registered != 0,
             created_at: Timestamp::from_unix_ms(self.created_at),
             updated_at: Timestamp::from_unix_ms(self.updated_at),
+            version: self.version,
         })
     }
 }
@@ -315,7 +318,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                 Statement::new(
                     format!(
                         "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) \
-                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?15, ?12, ?13, ?16 \
+                         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?14, ?15, ?12, ?13, ?16, ?17 \
                          WHERE EXISTS (SELECT 1 FROM tenants WHERE app_id = ?1 AND id = ?2 \
                          AND {LIVE_TENANT})"
                     ),
@@ -336,6 +339,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                         client.tokens_revoked_before.map_or(SqlValue::Null, time),
                         int(i64::from(client.self_registered)),
                         opt_text(client.jwks.as_ref().map(ClientKeys::to_stored).as_deref()),
+                        int(client.version),
                     ],
                 ),
                 audit_insert(audit, true),
@@ -400,8 +404,9 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                 "UPDATE oauth_clients SET name = ?4, redirect_uris = ?5, grant_types = ?6, \
                  scopes = ?7, status = ?8, updated_at = ?9, \
                  tokens_revoked_before = max(coalesce(tokens_revoked_before, 0), ?10), \
-                 jwks = CASE WHEN auth_method = 'private_key_jwt' THEN ?11 ELSE jwks END \
-                 WHERE app_id = ?1 AND tenant_id = ?2 AND id = ?3",
+                 jwks = CASE WHEN auth_method = 'private_key_jwt' THEN ?11 ELSE jwks END, \
+                 version = version + 1 \
+                 WHERE app_id = ?1 AND tenant_id = ?2 AND id = ?3 AND version = ?12",
                 vec![
                     text(app.as_str()),
                     text(tenant.as_str()),
@@ -414,6 +419,7 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
                     time(client.updated_at),
                     int(client.tokens_revoked_before.map_or(0, |t| t.unix_ms())),
                     opt_text(client.jwks.as_ref().map(ClientKeys::to_stored).as_deref()),
+                    int(client.version),
                 ],
             ),
             audit_insert(audit, true),
@@ -452,6 +458,33 @@ impl<B: SqlBackend> OAuthStore for SqlStore<B> {
             return Ok(Some(Vec::new()));
         }
         users_of(rows::<UserRow, _>(&results, 2)?).map(Some)
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        client: &Client,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        let results = self
+            .batch(vec![
+                Statement::new(
+                    "UPDATE oauth_clients SET secret_hash = ?4, updated_at = ?5, \
+                     version = version + 1 \
+                     WHERE app_id = ?1 AND tenant_id = ?2 AND id = ?3 AND version = ?6 \
+                     AND secret_hash IS NOT NULL",
+                    vec![
+                        text(client.app_id.as_str()),
+                        text(client.tenant_id.as_str()),
+                        text(client.id.as_str()),
+                        opt_text(client.secret_hash.as_ref().map(SecretHash::as_str)),
+                        time(client.updated_at),
+                        int(client.version),
+                    ],
+                ),
+                audit_insert(audit, true),
+            ])
+            .await?;
+        first_changed(&results)
     }
 
     async fn delete_client(

@@ -9,7 +9,9 @@
 //! signing keys of an owner (`pub:operators`, `pub:app:<id>`); `client:<app>:<tenant>:<id>`
 //! cuts an OAuth client's `client_credentials` tokens (those issued before it are revoked);
 //! `clientkey:<sha-256>`
-//! publishes an active confidential OAuth client (for `/oauth/introspect`); `app:<id>` and
+//! publishes an active confidential OAuth client (for `/oauth/introspect`; no TTL: withdrawn
+//! when the client is disabled, deleted or its secret rotated, and by the deletion of its
+//! tenant or app before its row goes); `app:<id>` and
 //! `tenant:<app>:<id>` mirror apps and tenants (they expire after a day, so a mirror that
 //! missed a write heals from D1); `policy:<app>` holds the app's roles and plans. A KV call
 //! that fails is

@@ -456,6 +456,47 @@ impl DeletionStore for MemoryStore {
         Ok(rows)
     }
 
+    async fn find_client_secrets(
+        &self,
+        target: &Target,
+        limit: usize,
+    ) -> Result<Vec<SecretHash>, Error> {
+        self.check("find_client_secrets")?;
+        if self.stale(target) || matches!(target, Target::User { .. }) {
+            return Ok(Vec::new());
+        }
+        let s = self.state.borrow();
+        Ok(s.oauth_clients
+            .iter()
+            .filter(|((a, t, _), _)| covers(target, a, Some(t), None))
+            .filter_map(|(_, c)| c.secret_hash.clone())
+            .take(limit)
+            .collect())
+    }
+
+    async fn forget_client_secrets(
+        &self,
+        target: &Target,
+        hashes: &[SecretHash],
+    ) -> Result<usize, Error> {
+        self.check("forget_client_secrets")?;
+        if self.stale(target) || matches!(target, Target::User { .. }) {
+            return Ok(0);
+        }
+        let mut s = self.state.borrow_mut();
+        let mut changed = 0;
+        for ((a, t, _), c) in s.oauth_clients.iter_mut() {
+            let doomed = covers(target, a, Some(t), None)
+                && c.secret_hash.as_ref().is_some_and(|h| hashes.contains(h));
+            if doomed {
+                c.secret_hash = None;
+                c.version += 1;
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
     async fn purge_thirdparty(&self, target: &Target, limit: usize) -> Result<usize, Error> {
         self.check("purge_thirdparty")?;
         if self.stale(target) {

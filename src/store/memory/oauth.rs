@@ -174,11 +174,16 @@ impl OAuthStore for MemoryStore {
         let mut s = self.state.borrow_mut();
         let (app, tenant, id) = (&client.app_id, &client.tenant_id, &client.id);
         let key = (app.clone(), tenant.clone(), id.clone());
-        let Some(stored) = s.oauth_clients.get(&key) else {
+        let Some(stored) = s
+            .oauth_clients
+            .get(&key)
+            .filter(|c| c.version == client.version)
+        else {
             return Ok(None);
         };
         s.check_audit(audit)?;
         let updated = Client {
+            version: stored.version + 1,
             secret_hash: stored.secret_hash.clone(),
             // Keys change only for a private_key_jwt client (as the SQL's CASE).
             jwks: if stored.auth_method == AuthMethod::PrivateKeyJwt {
@@ -214,6 +219,36 @@ impl OAuthStore for MemoryStore {
         };
         s.write_audit(audit);
         Ok(Some(users))
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        client: &Client,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        self.check("rotate_client_secret")?;
+        let mut s = self.state.borrow_mut();
+        let key = (
+            client.app_id.clone(),
+            client.tenant_id.clone(),
+            client.id.clone(),
+        );
+        let current = s
+            .oauth_clients
+            .get(&key)
+            .filter(|c| c.version == client.version && c.secret_hash.is_some())
+            .is_some();
+        if !current || client.secret_hash.is_none() {
+            return Ok(false);
+        }
+        s.check_audit(audit)?;
+        if let Some(stored) = s.oauth_clients.get_mut(&key) {
+            stored.secret_hash = client.secret_hash.clone();
+            stored.updated_at = client.updated_at;
+            stored.version += 1;
+        }
+        s.write_audit(audit);
+        Ok(true)
     }
 
     async fn delete_client(

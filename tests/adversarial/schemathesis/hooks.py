@@ -231,8 +231,8 @@ def _existing_path(case) -> None:
         case.path_parameters["app_id"] = SACRIFICIAL_TENANT
     if _operation_id(case) == "deleteProvider" and case.path_parameters.get("provider_id") == HOME["providerId"]:
         case.path_parameters["provider_id"] = SACRIFICIAL_TENANT
-    # A client to change or delete is a sacrificial one, never the fixture's.
-    if _operation_id(case) in ("patchClient", "deleteClient") and case.path_parameters.get("client_id") == OAUTH["publicClient"]:
+    # A client to change, delete or rotate the secret of is a sacrificial one, never the fixture's.
+    if _operation_id(case) in ("patchClient", "deleteClient", "rotateClientSecret") and case.path_parameters.get("client_id") in (OAUTH["publicClient"], OAUTH.get("confidential", {}).get("id")):
         case.path_parameters["client_id"] = _sacrificial_client()
     # A user to delete or erase is a throwaway one, never the fixture's.
     if _operation_id(case) in ("deleteTenantUser", "eraseUser") and case.path_parameters.get("user_id") == HOME["target"]["id"]:
