@@ -1521,12 +1521,22 @@ async fn signed_in_page<S: Stores>(
 ) -> Result<PageOutcome, Error> {
     let (user, session) = (&signed.user.face.user_id, &signed.session.session_id);
     // The password as now stored (the sign-in may have re-hashed it): what the cookie is
-    // bound to besides the session.
-    let phc = cx
+    // bound to besides the session. The sign-in is written by now, so a failed read does not
+    // fail it: the cookie is then bound to no password, which a user who has one fails at its
+    // first use (the browser signs in again) — never a way in.
+    let phc = match cx
         .db
         .find_tenant_user(&checked.app.id, &checked.tenant.id, user)
-        .await?
-        .and_then(|(u, _)| u.password_hash.map(|h| h.to_phc_string()));
+        .await
+    {
+        Ok(found) => found.and_then(|(u, _)| u.password_hash.map(|h| h.to_phc_string())),
+        Err(e) => {
+            cx.warn(&format!(
+                "sign-in cookie bound to no password (its read failed): {e:?}"
+            ));
+            None
+        }
+    };
     let session = page_key(cx)?.browser_session(
         &checked.app.id,
         &checked.tenant.id,

@@ -344,6 +344,16 @@ const ENDPOINTS: EndpointClass[] = [
     },
   },
   {
+    method: "POST", path: "/admin/apps/{app_id}/tenants/{tenant_id}/clients/{client_id}/secret", need: "clients:write", ok: 200,
+    prepare: (app) => oauthClient(app),
+    call: (app, auth, id) => json("POST", `/admin/apps/${app}/tenants/public/clients/${id}/secret`, undefined, auth),
+    effect: async (app, id, allowed) => {
+      // A rotation shows in the client's audit trail; refused, nothing was rotated.
+      const entries = await auditLog(app);
+      expect(entries.some((e: any) => e.action === "client.secret_rotate" && e.target === id)).toBe(allowed);
+    },
+  },
+  {
     method: "DELETE", path: "/admin/apps/{app_id}/tenants/{tenant_id}/clients/{client_id}", need: "clients:write", ok: 204,
     prepare: (app) => oauthClient(app),
     call: (app, auth, id) => json("DELETE", `/admin/apps/${app}/tenants/public/clients/${id}`, undefined, auth),
