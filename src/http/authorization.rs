@@ -14,8 +14,8 @@ use super::dto::{
     OAuthSettingsEnvelope, PageBody, RegisteredClient, TokenBody,
 };
 use super::extract::{
-    allowed, basic_credentials, bearer, bounded_body, caller, client_subject_of, cookie, header,
-    json_body, page_request, param, place, query,
+    allowed, basic_credentials, bearer, bounded_body, caller, client_subject_of, cookie,
+    cookie_up_to, header, json_body, page_request, param, place, query,
 };
 use super::federation::WorkerFederation;
 use super::pages::{self, FormState};
@@ -102,11 +102,14 @@ fn redirect(status: u16, location: &str) -> Result<Response, Error> {
     Ok(response)
 }
 
-fn page_csp(context: &PageContext) -> String {
-    // Forms post to the issuer; what follows may redirect to the client (a decision) or to
-    // one of the tenant's identity providers (a third-party sign-in).
+/// The policy of a page: forms post to the issuer, and what follows may redirect to the
+/// client (a decision) — or, from the sign-in page only, to one of the tenant's identity
+/// providers (a third-party sign-in).
+fn page_csp(context: &PageContext, sign_in: bool) -> String {
     let mut others = vec![context.redirect_origin.as_str()];
-    others.extend(context.provider_origins.iter().map(String::as_str));
+    if sign_in {
+        others.extend(context.provider_origins.iter().map(String::as_str));
+    }
     pages::content_security_policy(pages::origin_of(&context.issuer).unwrap_or(""), &others)
 }
 
@@ -140,7 +143,7 @@ fn answer(
                 providers: &context.providers,
             };
             let body = pages::sign_in(&form, &context.client_name, methods, error.as_deref());
-            html(status, body, &page_csp(&context))?
+            html(status, body, &page_csp(&context, true))?
         }
         PageOutcome::Code {
             context,
@@ -158,7 +161,7 @@ fn answer(
                 &attempt_id,
                 error.as_deref(),
             );
-            html(status, body, &page_csp(&context))?
+            html(status, body, &page_csp(&context, false))?
         }
         PageOutcome::Consent { context, email } => {
             let action = action(&context);
@@ -171,7 +174,7 @@ fn answer(
                 context.resource.as_deref(),
                 &email,
             );
-            html(200, body, &page_csp(&context))?
+            html(200, body, &page_csp(&context, false))?
         }
         PageOutcome::ToClient(location) => redirect(302, &location)?,
         PageOutcome::SignedIn { location, session } => {
@@ -291,7 +294,7 @@ pub async fn callback(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Res
     }
     let (csrf, fresh) = csrf_cookie(cx, &req)?;
     let session = cookie(&req, SESSION_COOKIE);
-    let flow = cookie(&req, FLOW_COOKIE);
+    let flow = cookie_up_to(&req, FLOW_COOKIE, oauth::FLOW_COOKIE_MAX_CHARS);
     let browser = Browser {
         csrf_cookie: &csrf,
         session: session.as_deref(),

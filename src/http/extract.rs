@@ -269,11 +269,17 @@ pub async fn allowed(
 /// The name of the device-token cookie (`domain::device`).
 pub const DEVICE_COOKIE: &str = "tessera_device";
 
-/// The value of cookie `name`, if the request carries it (the first one of that name).
+/// The value of cookie `name`, if the request carries it (the first one of that name), when
+/// it is at most 512 characters long.
 pub fn cookie(req: &Request, name: &str) -> Option<String> {
+    cookie_up_to(req, name, 512)
+}
+
+/// `cookie` for a value of up to `max` characters (a cookie that carries a request).
+pub fn cookie_up_to(req: &Request, name: &str, max: usize) -> Option<String> {
     let header = header(req, "Cookie")?;
     header.split(';').find_map(|pair| {
         let (key, value) = pair.trim().split_once('=')?;
-        (key == name && !value.is_empty() && value.len() <= 512).then(|| value.to_owned())
+        (key == name && !value.is_empty() && value.len() <= max).then(|| value.to_owned())
     })
 }

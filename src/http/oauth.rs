@@ -19,51 +19,58 @@ use worker::{Request, Response};
 enum Written {
     Bearer(String),
     Basic(String, String),
-    InBody,
-    None,
+    InBody(TokenParameters),
 }
 
 impl Written {
-    fn as_ref<'a>(&'a self, body: &'a TokenParameters) -> Credentials<'a> {
+    fn as_ref(&self) -> Credentials<'_> {
         match self {
             Written::Bearer(key) => Credentials::Bearer(key),
             Written::Basic(id, secret) => Credentials::Basic(id, secret),
-            Written::InBody => Credentials::Assertion {
+            Written::InBody(body) => Credentials::Assertion {
                 assertion_type: body.client_assertion_type.as_deref(),
                 assertion: body.client_assertion.as_deref(),
                 client_id: body.client_id.as_deref(),
             },
-            Written::None => Credentials::None,
         }
     }
 }
 
-/// The body and the one way its caller authenticates: a header, or an assertion in the body
-/// — both at once is `401 invalid_client`, and so is a body that does not parse from a caller
-/// that shows no header (it is unauthenticated before it is malformed).
-async fn read(req: &mut Request) -> Result<(TokenParameters, Written), Error> {
-    let header = if let Some(key) = bearer(req) {
-        Written::Bearer(key)
-    } else {
-        match basic_credentials(req) {
-            Ok(Some((id, secret))) => Written::Basic(id, secret),
-            _ => Written::None,
-        }
-    };
-    let body = match token_parameters(req).await {
-        Ok(body) => body,
-        Err(Error::Validation(_)) if matches!(header, Written::None) => {
-            return Err(Error::InvalidClient)
-        }
-        Err(e) => return Err(e),
-    };
-    let in_body = body.client_assertion.is_some() || body.client_assertion_type.is_some();
-    let written = match (header, in_body) {
-        (Written::None, true) => Written::InBody,
-        (_, true) => return Err(Error::InvalidClient),
-        (header, false) => header,
-    };
-    Ok((body, written))
+fn has_assertion(body: &TokenParameters) -> bool {
+    body.client_assertion.is_some() || body.client_assertion_type.is_some()
+}
+
+/// How the caller authenticates. A header is checked before the body is read (an API key's
+/// introspection reads the body only once the key is known, as before assertions); without
+/// one, the body must carry an assertion (else — or if it does not parse — `401
+/// invalid_client`: unauthenticated before malformed). A malformed Basic header is `401`.
+async fn who(req: &mut Request) -> Result<Written, Error> {
+    if let Some(key) = bearer(req) {
+        return Ok(Written::Bearer(key));
+    }
+    match basic_credentials(req) {
+        Ok(Some((id, secret))) => return Ok(Written::Basic(id, secret)),
+        Ok(None) => {}
+        Err(()) => return Err(Error::InvalidClient),
+    }
+    match token_parameters(req).await {
+        Ok(body) if has_assertion(&body) => Ok(Written::InBody(body)),
+        Ok(_) | Err(Error::Validation(_)) => Err(Error::InvalidClient),
+        Err(e) => Err(e),
+    }
+}
+
+/// The request's parameters: the body read by `who`, else read now — where an assertion
+/// beside a header is `401 invalid_client` (one way to authenticate).
+async fn parameters(req: &mut Request, written: Written) -> Result<TokenParameters, Error> {
+    if let Written::InBody(body) = written {
+        return Ok(body);
+    }
+    let body = token_parameters(req).await?;
+    if has_assertion(&body) {
+        return Err(Error::InvalidClient);
+    }
+    Ok(body)
 }
 
 fn inactive() -> Result<Response, Error> {
@@ -77,19 +84,20 @@ pub async fn introspect(
     params: &Params,
 ) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
-    let (body, written) = read(&mut req).await?;
+    let written = who(&mut req).await?;
     let client = match introspection::introspection_client(
         cx,
         &WorkerFederation,
         &app_id,
         &tenant_id,
-        written.as_ref(&body),
+        written.as_ref(),
     )
     .await?
     {
         ClientCheck::Authenticated(client) => client,
         ClientCheck::FailedClosed => return inactive(),
     };
+    let body = parameters(&mut req, written).await?;
     match introspection::introspect(cx, &client, &body.token).await {
         Introspection::Active(active) => {
             let ActiveToken {
@@ -107,15 +115,16 @@ pub async fn introspect(
 /// `POST …/oauth/revoke` — API key with scope `introspect`.
 pub async fn revoke(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Response, Error> {
     let (app_id, tenant_id) = place(params)?;
-    let (body, written) = read(&mut req).await?;
+    let written = who(&mut req).await?;
     let client = introspection::revocation_client(
         cx,
         &WorkerFederation,
         &app_id,
         &tenant_id,
-        written.as_ref(&body),
+        written.as_ref(),
     )
     .await?;
+    let body = parameters(&mut req, written).await?;
     introspection::revoke_token(cx, &client, &body.token).await?;
     respond::json(200, &Empty {})
 }

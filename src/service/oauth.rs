@@ -468,10 +468,10 @@ async fn change_client<S: Stores>(
 /// confidential client gets a new secret, returned here only (the store keeps its hash); the
 /// old one stops working at once, at the token endpoint (which reads D1) and at
 /// `/oauth/introspect` and `/oauth/revoke` (which read its `clientkey:` copy in KV). A public
-/// client, or one authenticated by `private_key_jwt`, has no secret: `409 conflict`. Tokens
-/// issued before stay good until they expire (`POST …/oauth/revoke` of one of its
-/// `client_credentials` tokens revokes them all). Written over the version it was made from,
-/// like `update_client`.
+/// client, or one authenticated by `private_key_jwt`, has no secret: `409 conflict`. The
+/// client's `client_credentials` tokens issued until then are cut (what a leaked secret got
+/// goes with it), before D1 changes; its users' grants stay (their refresh needs the new
+/// secret). Written over the version it was made from, like `update_client`.
 pub async fn rotate_client_secret<S: Stores>(
     cx: &Ctx<'_, S>,
     caller: &Principal,
@@ -482,7 +482,7 @@ pub async fn rotate_client_secret<S: Stores>(
     allowed(caller, Permission::ClientsWrite, app_id, tenant_id)?;
     existing_tenant(cx, app_id, tenant_id).await?;
     let id = ClientId::parse(id).ok_or_else(no_client)?;
-    for _ in 0..CLIENT_WRITE_ATTEMPTS {
+    for attempt in 0..CLIENT_WRITE_ATTEMPTS {
         let stored = cx
             .db
             .find_client(app_id, tenant_id, &id)
@@ -494,6 +494,10 @@ pub async fn rotate_client_secret<S: Stores>(
                 "only a client with a secret has one to rotate".to_owned(),
             ));
         };
+        // Once (KV takes one write a second per key; a cut only moves forward anyway).
+        if attempt == 0 && stored.allows(GrantType::ClientCredentials) {
+            cut_client_tokens(cx, app_id, tenant_id, &id, ClientTokens::cut_at(cx.now)).await?;
+        }
         let secret = PlainSecret::generate(SecretKind::ClientSecret, cx.random()?);
         let client = Client {
             secret_hash: Some(secret.hash()),
@@ -810,6 +814,9 @@ const MAX_PAGE_PROVIDERS: usize = 20;
 /// Longest authorization request a third-party sign-in at the pages carries to the provider
 /// and back (in a cookie).
 const MAX_CARRIED_REQUEST_BYTES: usize = 2048;
+/// Longest flow cookie read: the provider id (at most 63), its state and the carried request
+/// in base64url (4/3 of it), well inside the 4 KB a browser keeps of a cookie.
+pub const FLOW_COOKIE_MAX_CHARS: usize = 64 + 64 + MAX_CARRIED_REQUEST_BYTES.div_ceil(3) * 4;
 /// How long the browser keeps a third-party sign-in of the pages under way (the flow's own
 /// lifetime bounds it too).
 pub const FLOW_COOKIE_TTL_SECONDS: i64 = 600;
@@ -1470,11 +1477,12 @@ pub async fn provider_callback<S: Stores>(
     let consumed = match done {
         Ok(consumed) => consumed,
         Err(Error::InvalidCode) => return stray(),
-        Err(Error::ProviderError(_)) => {
+        Err(Error::ProviderError(why)) => {
+            cx.warn(&format!("third-party sign-in at the pages failed: {why}"));
             return again(
                 502,
                 "The other service could not sign you in. Try again later, or another way.",
-            )
+            );
         }
         Err(Error::EmailTaken) => {
             return again(

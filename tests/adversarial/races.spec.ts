@@ -245,11 +245,18 @@ describe("races at the OAuth server", () => {
       expect(now.body.client.name, `trial ${trial}: the PATCH is not lost`).toBe(name);
       const old = await tokenRequest(w, XA.base, { grant_type: "client_credentials" }, basic(made.id, made.secret));
       expect(old.status, `trial ${trial}: the old secret after the rotation`).toBe(401);
-      const fresh = await tokenRequest(w, XA.base, { grant_type: "client_credentials" }, basic(made.id, rotated.body.client_secret));
+      // What the old secret got during the race is cut with the rotation.
+      for (const r of issued.filter((r) => r.status === 200)) {
+        const seen = await w.json("POST", `${XA.base}/oauth/introspect`, { token: r.body.access_token }, bearer(XA.apiKey));
+        expect(seen.body, `trial ${trial}: a token of the old secret`).toEqual({ active: false });
+      }
+      // Past the cut's few seconds of margin (the test clock), the new secret's tokens live.
+      const later = { "X-Tessera-Test-Now-Ms": String(Date.now() + 6_000) };
+      const fresh = await tokenRequest(w, XA.base, { grant_type: "client_credentials" }, { ...basic(made.id, rotated.body.client_secret), ...later });
       expect(fresh.status, `trial ${trial}: ${fresh.text}`).toBe(200);
-      const asOld = await w.json("POST", `${XA.base}/oauth/introspect`, { token: fresh.body.access_token }, basic(made.id, made.secret));
+      const asOld = await w.json("POST", `${XA.base}/oauth/introspect`, { token: fresh.body.access_token }, { ...basic(made.id, made.secret), ...later });
       expect(asOld.status, `trial ${trial}: the old secret at introspection`).toBe(401);
-      const asNew = await w.json("POST", `${XA.base}/oauth/introspect`, { token: fresh.body.access_token }, basic(made.id, rotated.body.client_secret));
+      const asNew = await w.json("POST", `${XA.base}/oauth/introspect`, { token: fresh.body.access_token }, { ...basic(made.id, rotated.body.client_secret), ...later });
       expect(asNew.body.active, `trial ${trial}: ${asNew.text}`).toBe(true);
     }
     recordFigure("races.rotate", { trials: TRIALS.rotate, outcomes });
