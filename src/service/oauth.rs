@@ -1500,6 +1500,13 @@ pub async fn provider_callback<S: Stores>(
         Err(Error::RateLimited(_)) => {
             return again(429, "Too many attempts. Wait a while and try again.")
         }
+        // A malformed code, or a provider removed while its flow was under way: the page.
+        Err(Error::Validation(_) | Error::NotFound(_)) => {
+            return again(
+                400,
+                "The other service's answer cannot be used. Start again.",
+            )
+        }
         Err(other) => return Err(other),
     };
     signed_in_page(cx, &checked, &consumed.signed_in).await

@@ -1234,5 +1234,20 @@ mod at_the_oauth_pages {
             p.choose(&query, "nobody"),
             PageOutcome::SignIn { status: 400, .. }
         ));
+        // A malformed code is the sign-in page too (a browser route answers HTML).
+        let (_, flow) = to_provider(p.choose(&query, "idp"));
+        let state = flow.split('.').nth(1).unwrap().to_owned();
+        let malformed = p.come_back(
+            ProviderAnswer {
+                code: Some("bad code with spaces".into()),
+                state: Some(state),
+                error: None,
+            },
+            Some(&flow),
+        );
+        assert!(
+            matches!(malformed, PageOutcome::SignIn { status: 400, .. }),
+            "{malformed:?}"
+        );
     }
 }
