@@ -233,28 +233,45 @@ fn new_client<S: Stores>(
     Ok((client, secret))
 }
 
-/// Writes a new client: an active confidential one is published for `/oauth/introspect`
-/// first (as API keys are), and withdrawn again when D1 does not take it.
+/// Runs `write` (a D1 change that answers whether it was made) with `client`'s secret
+/// published for `/oauth/introspect` first when the client is active (as API keys are): a
+/// failed publication changes nothing, and a copy `write` did not take (an error, or `false`)
+/// is withdrawn again — one no answer revealed lets nobody in meanwhile.
+async fn published_while<S, F, Fut>(
+    cx: &Ctx<'_, S>,
+    client: &Client,
+    write: F,
+) -> Result<bool, Error>
+where
+    S: Stores,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, Error>>,
+{
+    let published = ClientKey::of(client);
+    if let Some((hash, key)) = &published {
+        cx.edge.put_client_key(hash, key).await?;
+    }
+    let written = write().await;
+    if !matches!(written, Ok(true)) {
+        if let Some((hash, _)) = &published {
+            if let Err(e) = cx.edge.delete_client_key(hash).await {
+                cx.warn(&format!(
+                    "KV withdrawal of an unstored client secret failed: {e:?}"
+                ));
+            }
+        }
+    }
+    written
+}
+
+/// Writes a new client (`published_while`).
 async fn store_client<S: Stores>(
     cx: &Ctx<'_, S>,
     client: &Client,
     audit: &crate::domain::audit::AuditEntry,
 ) -> Result<(), Error> {
-    let published = ClientKey::of(client);
-    if let Some((hash, key)) = &published {
-        cx.edge.put_client_key(hash, key).await?;
-    }
-    let stored = cx.db.create_client(client, audit).await;
-    if !matches!(stored, Ok(true)) {
-        if let Some((hash, _)) = &published {
-            if let Err(e) = cx.edge.delete_client_key(hash).await {
-                cx.warn(&format!(
-                    "KV withdrawal of an unstored client failed: {e:?}"
-                ));
-            }
-        }
-    }
-    if stored? {
+    let stored = published_while(cx, client, || cx.db.create_client(client, audit)).await?;
+    if stored {
         Ok(())
     } else {
         Err(Error::TenantNotFound)
@@ -527,23 +544,11 @@ pub async fn rotate_client_secret<S: Stores>(
         // 4. after D1, the old copy is withdrawn once more (best effort): a re-enable made
         //    from a read before step 3 publishes the secret it read after its own D1 write,
         //    which may fall between steps 2 and 3.
-        let published = ClientKey::of(&client);
-        if let Some((hash, key)) = &published {
-            cx.edge.put_client_key(hash, key).await?;
-        }
-        let written = match cx.edge.delete_client_key(&old).await {
-            Ok(()) => cx.db.rotate_client_secret(&client, &audit).await,
-            Err(e) => Err(e),
-        };
-        if !matches!(written, Ok(true)) {
-            if let Some((hash, _)) = &published {
-                if let Err(e) = cx.edge.delete_client_key(hash).await {
-                    cx.warn(&format!(
-                        "KV withdrawal of an unstored client secret failed: {e:?}"
-                    ));
-                }
-            }
-        }
+        let written = published_while(cx, &client, || async {
+            cx.edge.delete_client_key(&old).await?;
+            cx.db.rotate_client_secret(&client, &audit).await
+        })
+        .await;
         if written? {
             after_change(cx, cx.edge.delete_client_key(&old).await);
             let client = Client {

@@ -50,6 +50,21 @@ impl State {
         users
     }
 
+    /// Inserts a code, as `oauth_codes`' keys allow: its user's face must exist, its hash be
+    /// new.
+    fn insert_code(&mut self, code: &AuthorizationCode) -> Result<(), Error> {
+        let face = (code.app_id.clone(), code.tenant_id.clone(), code.user_id);
+        if !self.faces.contains_key(&face) {
+            return Err(constraint("FOREIGN KEY (oauth_codes → tenant_users)"));
+        }
+        if self.oauth_codes.contains_key(code.hash.as_str()) {
+            return Err(constraint("PRIMARY KEY (oauth_codes)"));
+        }
+        self.oauth_codes
+            .insert(code.hash.as_str().to_owned(), code.clone());
+        Ok(())
+    }
+
     /// What the foreign keys of `oauth_codes` and `oauth_consents` cascade to when faces go:
     /// the rows of `user` in the tenants `here` selects.
     pub(super) fn forget_face_oauth(
@@ -297,17 +312,7 @@ impl OAuthStore for MemoryStore {
     async fn create_code(&self, code: &AuthorizationCode) -> Result<(), Error> {
         self.check("create_code")?;
         let mut s = self.state.borrow_mut();
-        if !s
-            .faces
-            .contains_key(&(code.app_id.clone(), code.tenant_id.clone(), code.user_id))
-        {
-            return Err(constraint("FOREIGN KEY (oauth_codes → tenant_users)"));
-        }
-        if s.oauth_codes.contains_key(code.hash.as_str()) {
-            return Err(constraint("PRIMARY KEY (oauth_codes)"));
-        }
-        s.oauth_codes
-            .insert(code.hash.as_str().to_owned(), code.clone());
+        s.insert_code(code)?;
         Ok(())
     }
 
@@ -321,17 +326,7 @@ impl OAuthStore for MemoryStore {
         let mut s = self.state.borrow_mut();
         s.check_audit(audit)?;
         // The code's checks first: when it cannot be written (no face, a taken hash), neither is.
-        if !s
-            .faces
-            .contains_key(&(code.app_id.clone(), code.tenant_id.clone(), code.user_id))
-        {
-            return Err(constraint("FOREIGN KEY (oauth_codes → tenant_users)"));
-        }
-        if s.oauth_codes.contains_key(code.hash.as_str()) {
-            return Err(constraint("PRIMARY KEY (oauth_codes)"));
-        }
-        s.oauth_codes
-            .insert(code.hash.as_str().to_owned(), code.clone());
+        s.insert_code(code)?;
         let key = (
             consent.app_id.clone(),
             consent.tenant_id.clone(),
