@@ -530,23 +530,39 @@ pub const ROUTES: &[(RouteId, &str, &str)] = &[
 /// The raw values of a matched template's `{name}` segments (not yet validated).
 pub type Params = HashMap<&'static str, String>;
 
-fn match_template(template: &'static str, path: &str) -> Option<Params> {
-    let mut params = Params::new();
+/// The segments of `path` paired with the template's, each template parameter with its name;
+/// `None` when the path does not fit the template (a parameter never binds an empty segment).
+/// Nothing is allocated: the router tries every template on every request, and only the one
+/// that matches collects its parameters.
+fn match_template<'p>(
+    template: &'static str,
+    path: &'p str,
+) -> Option<impl Iterator<Item = (&'static str, &'p str)>> {
     let mut segments = path.split('/');
     for expected in template.split('/') {
         let actual = segments.next()?;
-        match expected.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(name) => {
-                if actual.is_empty() {
-                    return None;
-                }
-                params.insert(name, actual.to_owned());
-            }
-            None if expected == actual => {}
-            None => return None,
+        let fits = match parameter(expected) {
+            Some(_) => !actual.is_empty(),
+            None => expected == actual,
+        };
+        if !fits {
+            return None;
         }
     }
-    segments.next().is_none().then_some(params)
+    if segments.next().is_some() {
+        return None;
+    }
+    Some(
+        template
+            .split('/')
+            .zip(path.split('/'))
+            .filter_map(|(expected, actual)| parameter(expected).map(|name| (name, actual))),
+    )
+}
+
+/// The name of a template segment `{name}`.
+fn parameter(segment: &'static str) -> Option<&'static str> {
+    segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'))
 }
 
 /// Finds the route for `method` and `path`. `HEAD` is served as `GET`.
@@ -556,6 +572,9 @@ pub fn resolve(method: &str, path: &str) -> Result<(RouteId, Params), Error> {
     for (id, route_method, template) in ROUTES {
         if let Some(params) = match_template(template, path) {
             if *route_method == method {
+                let params = params
+                    .map(|(name, value)| (name, value.to_owned()))
+                    .collect();
                 return Ok((*id, params));
             }
             allowed.push(*route_method);
