@@ -3,9 +3,9 @@
 //! trigger. Nothing here panics on input.
 
 use super::console::{self, ConsoleFile};
-use super::context::{isolate, Bindings, Frame};
+use super::context::{isolate, Bindings, Ctx, Frame};
 use super::error::problem;
-use super::routes::{resolve, RouteId};
+use super::routes::{resolve, Params, RouteId};
 use super::{
     account, api_keys, apps, audit, auth, authorization, billing, catalogue, deletions, discovery,
     email,
@@ -79,20 +79,39 @@ async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
     let bindings = Bindings::of(env)?;
     let cx = &frame.ctx(&bindings);
     let p = &params;
+    // The hot paths are awaited here; every other route runs in `dispatch`, boxed: its state
+    // machine holds the largest handler's state (every handler is inlined into one function
+    // of hundreds of kilobytes), and introspection should neither allocate nor poll it.
+    match route {
+        RouteId::Introspect => oauth::introspect(cx, req, p).await,
+        RouteId::Me => auth::me(cx, req, p).await,
+        RouteId::Refresh => auth::refresh(cx, req, p).await,
+        RouteId::Jwks => discovery::jwks(cx, p).await,
+        _ => Box::pin(dispatch(cx, env, route, req, p)).await,
+    }
+}
+
+/// Every route but the hot ones of `handle`.
+async fn dispatch(
+    cx: &Ctx<'_>,
+    env: &Env,
+    route: RouteId,
+    req: Request,
+    p: &Params,
+) -> Result<Response, Error> {
     match route {
         RouteId::Health => discovery::health(),
         RouteId::OpenApi => discovery::openapi(),
         RouteId::ConsoleRedirect => console::redirect(),
         RouteId::Console => console::serve(env, req, ConsoleFile::Page).await,
         RouteId::ConsoleAsset => console::serve(env, req, ConsoleFile::Asset).await,
-        RouteId::Jwks => discovery::jwks(cx, p).await,
+        RouteId::Introspect | RouteId::Me | RouteId::Refresh | RouteId::Jwks => Err(
+            Error::Internal(format!("{route:?} is answered by `handle`, not `dispatch`")),
+        ),
         RouteId::OpenIdConfiguration => authorization::metadata(cx, p).await,
         RouteId::Signup => auth::signup(cx, req, p).await,
         RouteId::Signin => auth::signin(cx, req, p).await,
-        RouteId::Refresh => auth::refresh(cx, req, p).await,
         RouteId::Signout => auth::signout(cx, req, p).await,
-        RouteId::Me => auth::me(cx, req, p).await,
-        RouteId::Introspect => oauth::introspect(cx, req, p).await,
         RouteId::OAuthMetadata | RouteId::OAuthMetadataOidc => authorization::metadata(cx, p).await,
         RouteId::Authorize => authorization::authorize(cx, req, p).await,
         RouteId::AuthorizeSubmit => authorization::submit(cx, req, p).await,
