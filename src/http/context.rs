@@ -19,7 +19,10 @@ use crate::store::d1::worker::D1Store;
 use crate::store::kv::worker::WorkerKv;
 use crate::store::kv::KvEdge;
 use crate::store::queue::WorkerQueue;
-use std::cell::OnceCell;
+use js_sys::Object;
+use std::cell::{OnceCell, RefCell};
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
 use worker::{console_error, Env, Request};
 
 /// The worker's adapters: D1, KV and the email queue.
@@ -140,11 +143,35 @@ pub struct Bindings {
     pub queue: WorkerQueue,
 }
 
+thread_local! {
+    /// The bindings of the last `env` seen, with it: the runtime hands an isolate the same
+    /// `env` object request after request, and looking the bindings up again costs about
+    /// fifteen calls into JS (property reads, constructor names) on every request.
+    static BINDINGS: RefCell<Option<(JsValue, Rc<Bindings>)>> = const { RefCell::new(None) };
+}
+
 impl Bindings {
-    /// The `DB`, `FLAGS` and `EMAIL_QUEUE` bindings. A missing `DB` is `503 unavailable`; a
-    /// missing `FLAGS` makes every KV call fail (introspection then fails closed), a missing
-    /// `EMAIL_QUEUE` every send (flows that send answer `503`).
-    pub fn of(env: &Env) -> Result<Self, Error> {
+    /// The `DB`, `FLAGS` and `EMAIL_QUEUE` bindings of `env` (looked up once per `env`
+    /// object). A missing `DB` is `503 unavailable`; a missing `FLAGS` makes every KV call
+    /// fail (introspection then fails closed), a missing `EMAIL_QUEUE` every send (flows that
+    /// send answer `503`).
+    pub fn of(env: &Env) -> Result<Rc<Self>, Error> {
+        let this: &JsValue = env.as_ref();
+        let known = BINDINGS.with(|b| {
+            b.borrow()
+                .as_ref()
+                .filter(|(seen, _)| Object::is(seen, this))
+                .map(|(_, bindings)| Rc::clone(bindings))
+        });
+        if let Some(bindings) = known {
+            return Ok(bindings);
+        }
+        let bindings = Rc::new(Self::look_up(env)?);
+        BINDINGS.with(|b| *b.borrow_mut() = Some((this.clone(), Rc::clone(&bindings))));
+        Ok(bindings)
+    }
+
+    fn look_up(env: &Env) -> Result<Self, Error> {
         let db = env
             .d1("DB")
             .map_err(|e| Error::Unavailable(format!("binding DB: {e}")))?;
