@@ -5,7 +5,7 @@
 use super::console::{self, ConsoleFile};
 use super::context::{isolate, Bindings, Ctx, Frame};
 use super::error::problem;
-use super::routes::{resolve, Params, RouteId};
+use super::routes::{path_of, resolve, Params, RouteId};
 use super::{
     account, api_keys, apps, audit, auth, authorization, billing, catalogue, deletions, discovery,
     email,
@@ -59,12 +59,12 @@ fn retry_deferred_edge_writes(env: &Env, ctx: &Context) {
 }
 
 async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
-    let url = req
-        .url()
-        .map_err(|_| Error::validation("the request URL cannot be parsed"))?;
+    let url = req.inner().url();
+    let path =
+        path_of(&url).ok_or_else(|| Error::validation("the request URL cannot be parsed"))?;
     // The method as received: `Request::method()` of the worker crate reads any method it does
     // not know (QUERY, PROPFIND, …) as GET, which would serve GET handlers for them.
-    let (route, params) = resolve(&req.inner().method(), url.path())?;
+    let (route, params) = resolve(&req.inner().method(), path)?;
     // Health, the OpenAPI document and the console need no storage and no configuration:
     // answer them even when D1 is missing.
     match route {

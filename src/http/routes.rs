@@ -565,11 +565,63 @@ fn parameter(segment: &'static str) -> Option<&'static str> {
     segment.strip_prefix('{').and_then(|s| s.strip_suffix('}'))
 }
 
+/// The number of `/` in `text` (a template's or a path's depth), usable in constants.
+const fn depth(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut i, mut n) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i] == b'/' {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+/// The depth of each template of `ROUTES`, in order: most templates are skipped on it alone.
+const DEPTHS: [usize; ROUTES.len()] = {
+    let mut depths = [0; ROUTES.len()];
+    let mut i = 0;
+    while i < ROUTES.len() {
+        depths[i] = depth(ROUTES[i].2);
+        i += 1;
+    }
+    depths
+};
+
+/// Whether `template` may match a path of `path_depth` segments ending in `last`: the depths
+/// are equal and, when the template ends in a literal, it is `last`. A cheap filter before
+/// `match_template`, which decides.
+fn may_match(template: &'static str, template_depth: usize, path_depth: usize, last: &str) -> bool {
+    template_depth == path_depth
+        && template
+            .rsplit('/')
+            .next()
+            .is_none_or(|end| parameter(end).is_some() || end == last)
+}
+
+/// The path of an absolute URL as the runtime hands it over (`request.url`, serialised by the
+/// WHATWG URL parser: `scheme://authority/path?query#fragment`, the path percent-encoded and
+/// `/` at least for http and https): the text between the authority and the query or
+/// fragment. Parsing the whole URL again cost more than routing; the router needs only this.
+/// `None` when the text has no `://`.
+pub fn path_of(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let tail = &rest[rest.find(['/', '?', '#']).unwrap_or(rest.len())..];
+    let path = &tail[..tail.find(['?', '#']).unwrap_or(tail.len())];
+    Some(if path.is_empty() { "/" } else { path })
+}
+
 /// Finds the route for `method` and `path`. `HEAD` is served as `GET`.
 pub fn resolve(method: &str, path: &str) -> Result<(RouteId, Params), Error> {
     let method = if method == "HEAD" { "GET" } else { method };
     let mut allowed = Vec::new();
-    for (id, route_method, template) in ROUTES {
+    let path_depth = depth(path);
+    let last = path.rsplit('/').next().unwrap_or(path);
+    for ((id, route_method, template), template_depth) in ROUTES.iter().zip(DEPTHS) {
+        if !may_match(template, template_depth, path_depth, last) {
+            continue;
+        }
         if let Some(params) = match_template(template, path) {
             if *route_method == method {
                 let params = params
@@ -590,6 +642,88 @@ pub fn resolve(method: &str, path: &str) -> Result<(RouteId, Params), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The router before its depth and last-segment filter: every template, in order.
+    fn resolve_unfiltered(method: &str, path: &str) -> Result<(RouteId, Params), Error> {
+        let method = if method == "HEAD" { "GET" } else { method };
+        let mut allowed = Vec::new();
+        for (id, route_method, template) in ROUTES {
+            if let Some(params) = match_template(template, path) {
+                if *route_method == method {
+                    let params = params.map(|(n, v)| (n, v.to_owned())).collect();
+                    return Ok((*id, params));
+                }
+                allowed.push(*route_method);
+            }
+        }
+        if allowed.is_empty() {
+            Err(Error::RouteNotFound)
+        } else {
+            Err(Error::MethodNotAllowed(allowed))
+        }
+    }
+
+    #[test]
+    fn the_filter_changes_no_answer() {
+        let mut paths = vec![
+            String::new(),
+            "/".to_owned(),
+            "//".to_owned(),
+            "/apps".to_owned(),
+            "/apps/a/tenants//auth/me".to_owned(),
+        ];
+        for (_, _, template) in ROUTES {
+            let filled: Vec<String> = template
+                .split('/')
+                .map(|s| {
+                    if parameter(s).is_some() {
+                        "x".to_owned()
+                    } else {
+                        s.to_owned()
+                    }
+                })
+                .collect();
+            let path = filled.join("/");
+            paths.push(format!("{path}/"));
+            paths.push(format!("{path}/extra"));
+            paths.push(path.replace("/x", "/"));
+            paths.push(format!(
+                "{}/other",
+                path.rsplit_once('/').map_or("", |(a, _)| a)
+            ));
+            paths.push(path);
+        }
+        for path in &paths {
+            for method in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "QUERY"] {
+                assert_eq!(
+                    resolve(method, path),
+                    resolve_unfiltered(method, path),
+                    "{method} {path}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_path_of_a_serialised_url_is_what_lies_between_authority_and_query() {
+        let cases = [
+            (
+                "https://auth.example/apps/a/tenants/t/oauth/introspect",
+                "/apps/a/tenants/t/oauth/introspect",
+            ),
+            ("http://127.0.0.1:8787/healthz?x=1#f", "/healthz"),
+            ("http://h/", "/"),
+            ("http://h?q", "/"),
+            ("http://h#f", "/"),
+            ("http://user:p%40ss@[::1]:1/a%2Fb/c?d/e", "/a%2Fb/c"),
+            ("http://h/a?b#c/d", "/a"),
+            ("http://h/a#b?c", "/a"),
+        ];
+        for (url, path) in cases {
+            assert_eq!(path_of(url), Some(path), "{url}");
+        }
+        assert_eq!(path_of("not a url"), None);
+    }
 
     #[test]
     fn templates_bind_their_segments() {

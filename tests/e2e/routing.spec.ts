@@ -1,6 +1,7 @@
 // Routing by app and tenant, discovery documents, and what bad input gets back.
 import { describe, it, expect } from "vitest";
-import { useWorker, json, rawFetch } from "./harness";
+import { request } from "node:http";
+import { useWorker, json, rawFetch, worker } from "./harness";
 
 useWorker();
 
@@ -64,6 +65,32 @@ describe("bad input", () => {
       expect(res.status, p).toBe(404);
       expect(res.body.code).toBe("not_found");
     }
+  });
+
+  it("routes the runtime's canonical path, whatever the request target spelled", async () => {
+    // Node's HTTP client sends the target as given, so nothing tidies it first: the router
+    // reads the path out of the runtime's serialised URL (dot segments resolved, `%2e` read as
+    // `.`, characters outside the path set percent-encoded).
+    const raw = (target: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const { hostname, port } = worker().url;
+        const req = request({ host: hostname, port: Number(port), path: target, agent: false }, (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk) => (text += chunk));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    for (const target of ["/apps/public/tenants/../.well-known/jwks.json", "/apps/public/x/%2e%2e/.well-known/jwks.json", "/apps/./public/.well-known/jwks.json?x=/healthz#y"]) {
+      const res = await raw(target);
+      expect(res.status, target).toBe(200);
+      expect(res.text).toContain('"keys"');
+    }
+    const quoted = await raw('/apps/a"b/.well-known/jwks.json');
+    expect(quoted.status).toBe(400);
+    expect((await raw("/healthz/..")).status).toBe(404);
   });
 
   it("answers a wrong method with 405 and the allowed ones", async () => {
