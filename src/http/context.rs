@@ -136,7 +136,8 @@ fn read_config(env: &Env) -> Result<Config, Error> {
     Ok(config)
 }
 
-/// The bindings of one request.
+/// The storage bindings, shared by every request of an isolate (`Bindings::of`): they must
+/// hold handles only, never per-request state.
 pub struct Bindings {
     pub db: D1Store,
     pub edge: KvEdge<WorkerKv>,
