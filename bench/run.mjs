@@ -22,7 +22,7 @@
 //   peer-oauth-provider, peer-openauth   bench/peers/*.js bundled with esbuild
 import { Miniflare, Log, LogLevel, Response as MfResponse } from "miniflare";
 import { execFileSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -31,7 +31,7 @@ import { gzipSync } from "node:zlib";
 import net from "node:net";
 import WebSocket from "ws";
 import { applyMigrations } from "../scripts/migrations.mjs";
-import { nodeLoop, refreshScript, fixedScript, walkScript, wrk, wrkVersion } from "./lib/load.mjs";
+import { nodeLoop, refreshScript, fixedScript, timeline, walkScript, wrk, wrkVersion } from "./lib/load.mjs";
 import { renderMarkdown, updateBenchmarksMd } from "./lib/report.mjs";
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
@@ -40,6 +40,7 @@ const OUT = path.join(BENCH, "out");
 const SMOKE = process.argv.includes("--smoke");
 // The Tessera build under test (default: build/ of this checkout, made by `make build`).
 const TESSERA_BUILD = path.resolve(process.env.BENCH_TESSERA_BUILD ?? path.join(ROOT, "build"));
+const COMPARE_BUILD = process.env.BENCH_COMPARE_BUILD ? path.resolve(process.env.BENCH_COMPARE_BUILD) : null;
 const HOST = "127.0.0.1";
 const env = (name, dflt) => Number(process.env[name] ?? dflt);
 const CFG = {
@@ -102,6 +103,8 @@ const wasmWorker = (dir) => ({
 });
 
 const socket = () => [{ host: HOST, port: 0 }];
+// The paths whose per-request latency is also recorded without wrk's correction.
+const UNCORRECTED = ["kv_get", "kv_get_cold", "introspect_cold", "peer_openauth_cold", "peer_oauth_provider_cold"];
 
 // The DB wrapper of tessera-counted: every D1 call (statement execution, batch, exec) asks the
 // COUNTER service (a Node function of this process) first. The class is named D1Database
@@ -220,6 +223,11 @@ async function startRuntime(counter) {
       },
       unsafeDirectSockets: socket(),
     },
+    // BENCH_COMPARE_BUILD=<dir> (diagnostics): another Tessera build on the same D1 and KV,
+    // measured beside this one as introspect_compare and introspect_cold_compare.
+    ...(COMPARE_BUILD
+      ? [{ name: "tessera-compare", ...wasmWorker(COMPARE_BUILD), bindings, d1Databases: { DB: "tessera-bench" }, kvNamespaces: { FLAGS: "tessera-flags" }, unsafeDirectSockets: socket() }]
+      : []),
     { name: "ref-trivial", ...wasmWorker(path.join(BENCH, "rust/trivial/build")), unsafeDirectSockets: socket() },
     {
       name: "ref-kvget",
@@ -510,11 +518,33 @@ async function mintColdTokens(T, s, db, { users, sessionsPerUser, want }) {
   return { file, tokens, users: ids.length, sessions: chains.length };
 }
 
+/**
+ * `n` distinct keys for the one-KV-get reference worker's cold walk (`GET /k/<key>`), with
+ * values of an edge document's size (a user's flags with a plan, roles and a few revocations),
+ * written to a file: the reference for a worker that reads as many distinct keys as cold
+ * introspection does.
+ */
+async function seedReferenceKeys(kv, n) {
+  const value = JSON.stringify({ v: 7, status: "active", plan_tier: "pro", roles: ["editor"], permissions: ["docs:read", "docs:write"], rate_limit: 600, revoked: [{ sid: randomUUID(), until: Date.now() }], pad: "x".repeat(120) });
+  const keys = [];
+  for (let i = 0; i < n; i++) keys.push(`flags:bench:public:${randomUUID()}`);
+  await pool(n, 20, (i) => kv.put(keys[i], value));
+  mkdirSync(OUT, { recursive: true });
+  const file = path.join(OUT, "cold-kv.txt");
+  writeFileSync(file, keys.join("\n") + "\n");
+  return { file, tokens: keys };
+}
+
 /** `n` distinct OpenAuth access tokens (client_credentials), written to a file. */
-async function mintOpenauthTokens(O, n) {
-  const form = new URLSearchParams({ grant_type: "client_credentials", provider: "bench", client_id: "bench", client_secret: "bench-secret" }).toString();
+async function mintOpenauthTokens(O, mf, n) {
+  // Subjects as many as Tessera's cold users, each with its KV entry: the peer's read after
+  // verification touches as many distinct keys as Tessera's edge-document read does.
+  const subjects = Math.min(n, 1000);
+  const kv = await mf.getKVNamespace("AUTH_KV", "peer-openauth");
+  await pool(subjects, 20, (i) => kv.put(`subject:user-bench-${i}`, JSON.stringify({ status: "active", plan: "free" })));
   const tokens = [];
-  await pool(n, 10, async () => {
+  await pool(n, 10, async (i) => {
+    const form = new URLSearchParams({ grant_type: "client_credentials", provider: "bench", client_id: `bench-${i % subjects}`, client_secret: "bench-secret" }).toString();
     tokens.push((await expectStatus("openauth token", call(O, "POST", "/token", form, FORM), 200)).json.access_token);
   });
   const file = path.join(OUT, "cold-openauth.txt");
@@ -873,9 +903,16 @@ function hotTargets(urls, s) {
   return [
     { name: "trivial", url: `${urls["ref-trivial"]}/`, request: {} },
     { name: "kv_get", url: `${urls["ref-kvget"]}/`, request: {} },
+    ...cold("kv_get_cold", `${urls["ref-kvget"]}/`, s.cold.kv.file, s.cold.kv.tokens, "path", "GET", {}),
     { name: "introspect", url: `${C}${s.E}/oauth/introspect`, request: introspect(s.aliceToken) },
     ...cold("introspect_cold", `${C}${s.E}/oauth/introspect`, s.cold.tessera.file, s.cold.tessera.tokens, "form", "POST", { ...bearer(s.key), ...FORM }),
     { name: "introspect_suspended", url: `${C}${s.E}/oauth/introspect`, request: introspect(s.bobToken) },
+    ...(urls["tessera-compare"]
+      ? [
+          { name: "introspect_compare", url: `${urls["tessera-compare"]}${s.E}/oauth/introspect`, request: introspect(s.aliceToken) },
+          ...cold("introspect_cold_compare", `${urls["tessera-compare"]}${s.E}/oauth/introspect`, s.cold.tessera.file, s.cold.tessera.tokens, "form", "POST", { ...bearer(s.key), ...FORM }),
+        ]
+      : []),
     { name: "me", url: `${T}${s.E}/auth/me`, request: { headers: bearer(s.aliceToken) } },
     ...cold("me_cold", `${T}${s.E}/auth/me`, s.cold.tessera.file, s.cold.tessera.tokens, "bearer", "GET", {}),
     {
@@ -928,6 +965,7 @@ async function checkAnswers(urls, s) {
   if (!Array.isArray(list.json.items)) throw new Error("list: no items");
   const kv = await expectStatus("kv_get", call(urls["ref-kvget"], "GET", "/"), 200);
   if (kv.text !== "on") throw new Error(`kv_get answered ${kv.text}`);
+  await expectStatus("kv_get_cold", call(urls["ref-kvget"], "GET", `/k/${s.cold.kv.tokens.at(-1)}`), 200);
   const p1 = await expectStatus("oauth-provider api", call(urls["peer-oauth-provider"], "GET", "/api/check", undefined, bearer(s.oauthProviderToken)), 200);
   if (p1.json.sub !== "bench-user") throw new Error(`oauth-provider: ${p1.text}`);
   const p2 = await expectStatus("openauth api", call(urls["peer-openauth"], "GET", "/api/check", undefined, bearer(s.openauthToken)), 200);
@@ -966,35 +1004,47 @@ async function storageCallsPerRequest(urls, s, counter) {
 
 // ---------------------------------------------------------------- smoke
 
+/**
+ * The requests of a target for a Node load loop (the smoke run and the diagnostic timeline):
+ * a function giving the next request's init (with `url` when the path changes per request).
+ * Walking targets start at `start` in their token list.
+ */
+/** What counts as a good answer of target `t`: a cold introspection must also say active. */
+function answers(t) {
+  if (t.name.startsWith("introspect_cold")) return (res, text) => res.status === 200 && JSON.parse(text).active === true;
+  return (res) => res.status < 300;
+}
+
+async function requestMaker(t, urls, s, start = 0) {
+  if (t.name === "refresh") {
+    let token = (await refreshTokens(urls.tessera, 1))[0];
+    return () => ({
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ refresh_token: token }),
+      after: (_res, text) => {
+        token = JSON.parse(text).session?.refresh_token ?? token;
+      },
+    });
+  }
+  if (t.tokens) {
+    let i = start;
+    return () => {
+      const tok = t.tokens[i++ % t.tokens.length];
+      if (t.as === "form") return { method: t.method, headers: t.headers, body: `token=${tok}` };
+      if (t.as === "path") return { method: t.method, headers: t.headers, url: `${t.url}k/${tok}` };
+      return { method: t.method, headers: { ...t.headers, ...bearer(tok) } };
+    };
+  }
+  return () => ({ method: t.request.method ?? "GET", headers: t.request.headers ?? {}, body: t.request.body });
+}
+
 async function smoke(urls, s, counter) {
   const targets = hotTargets(urls, s);
   const d1Before = counter.calls;
-  const T = urls.tessera;
   for (const t of targets) {
-    let make;
-    if (t.name === "refresh") {
-      let token = (await refreshTokens(T, 1))[0];
-      make = () => ({
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ refresh_token: token }),
-        after: (_res, text) => {
-          token = JSON.parse(text).session?.refresh_token ?? token;
-        },
-      });
-    } else if (t.tokens) {
-      let i = 0;
-      make = () => {
-        const tok = t.tokens[i++ % t.tokens.length];
-        return t.as === "form"
-          ? { method: t.method, headers: t.headers, body: `token=${tok}` }
-          : { method: t.method, headers: { ...t.headers, ...bearer(tok) } };
-      };
-    } else {
-      make = () => ({ method: t.request.method ?? "GET", headers: t.request.headers ?? {}, body: t.request.body });
-    }
-    const ok = t.name.startsWith("introspect_cold") ? async (res, text) => res.status === 200 && JSON.parse(text).active === true : undefined;
-    const r = await nodeLoop({ url: t.url, make, requests: t.name === "signin" ? 2 : 20, ...(ok ? { ok } : {}) });
+    const make = await requestMaker(t, urls, s);
+    const r = await nodeLoop({ url: t.url, make, requests: t.name === "signin" ? 2 : 20, ok: answers(t) });
     log(`smoke ${t.name}: ${r.requests} requests, ${r.errors} errors`);
     if (r.errors > 0 || r.requests === 0) throw new Error(`smoke: ${t.name} answered with errors`);
     if (t.name.startsWith("introspect") && counter.calls !== d1Before) {
@@ -1041,6 +1091,7 @@ async function main() {
   try {
     await applyMigrations(await mf.getD1Database("DB", "tessera"), path.join(ROOT, "migrations"));
     await (await mf.getKVNamespace("FLAGS", "ref-kvget")).put("bench:flag", "on");
+    const kvCold = await seedReferenceKeys(await mf.getKVNamespace("FLAGS", "ref-kvget"), SMOKE ? 8 : 1000);
     log("runtime up:", Object.entries(urls).map(([k, v]) => `${k}=${v}`).join(" "));
     const s = await setupTessera(urls.tessera, mf);
     s.oauthProviderToken = (await setupOauthProvider(urls["peer-oauth-provider"]))[0];
@@ -1054,8 +1105,9 @@ async function main() {
     const oauthTokens = await setupOauthProvider(urls["peer-oauth-provider"], peerTokens);
     const oauthFile = path.join(OUT, "cold-oauth-provider.txt");
     writeFileSync(oauthFile, oauthTokens.join("\n") + "\n");
-    const openauth = await mintOpenauthTokens(urls["peer-openauth"], peerTokens);
+    const openauth = await mintOpenauthTokens(urls["peer-openauth"], mf, peerTokens);
     s.cold = {
+      kv: kvCold,
       tessera,
       oauthProvider: { file: oauthFile, tokens: oauthTokens },
       openauth,
@@ -1070,11 +1122,45 @@ async function main() {
       return;
     }
 
+    // Diagnostics only (BENCH_ONLY=name,name): the named targets under wrk as usual, then each
+    // under a Node loop that records every request's start and end; nothing is written.
+    if (process.env.BENCH_ONLY) {
+      const only = new Set(process.env.BENCH_ONLY.split(","));
+      const targets = hotTargets(urls, s).filter((t) => only.has(t.name));
+      await measure(targets, "only");
+      for (const t of targets) {
+        const start = t.tokens ? Math.floor(Math.random() * t.tokens.length) : 0;
+        const tl = await timeline({ url: t.url, make: await requestMaker(t, urls, s, start), seconds: CFG.seconds, connections: CFG.connections, ok: answers(t) });
+        log(`timeline ${t.name}:`, JSON.stringify(tl));
+      }
+      // BENCH_HOLD=1: keep the runtime up for hand-run wrk (the URLs, the API key and the
+      // token files in bench/out/hold.json) until bench/out/stop appears, 20 minutes at most.
+      if (process.env.BENCH_HOLD === "1") {
+        writeFileSync(path.join(OUT, "hold.json"), JSON.stringify({ urls, key: s.key, E: s.E, files: { tessera: s.cold.tessera.file, kv: s.cold.kv.file, openauth: s.cold.openauth.file, oauthProvider: s.cold.oauthProvider.file } }, null, 2));
+        log("holding: bench/out/hold.json; touch bench/out/stop to end");
+        const until = Date.now() + 20 * 60_000;
+        while (Date.now() < until && !existsSync(path.join(OUT, "stop"))) await new Promise((r) => setTimeout(r, 1000));
+      }
+      return;
+    }
+
     // 1. Hot paths, reference workers and peers, interleaved in the same run.
     const before = counter.calls;
     const hot = await measure(hotTargets(urls, s), "hot");
     // Only introspection runs against tessera-counted, so every counted call is one of its.
     const d1CallsDuringIntrospection = counter.calls - before;
+    // wrk corrects its latency percentiles for coordinated omission (`stats_correct`: a
+    // request slower than twice the mean interval adds the samples a steady client would have
+    // sent meanwhile), so one slow request weighs dozens of samples. Beside it, each request's
+    // own latency under the same 10 connections (a Node loop recording every request), for the
+    // cold paths and their references.
+    const latency = {};
+    for (const t of hotTargets(urls, s).filter((t) => UNCORRECTED.includes(t.name))) {
+      const start = t.tokens ? Math.floor(Math.random() * t.tokens.length) : 0;
+      const { gaps_over_50ms, slowest_1pct_starts_ms, ...tl } = await timeline({ url: t.url, make: await requestMaker(t, urls, s, start), seconds: CFG.seconds, connections: CFG.connections, ok: answers(t) });
+      latency[t.name] = { ...tl, gaps_over_50ms: gaps_over_50ms.length };
+      log(`uncorrected latency ${t.name}:`, JSON.stringify(latency[t.name]));
+    }
     const storageCalls = await storageCallsPerRequest(urls, s, counter);
     log("storage calls per request:", JSON.stringify(storageCalls));
     // A CPU profile of the isolate under the cold load (after the measurements: the profiler
@@ -1134,6 +1220,10 @@ async function main() {
     };
     const results = assemble({ storageCalls, hot, probe, native, at1k, at100k, scaling, cold, wasm, d1CallsDuringIntrospection, counter, started, coldInfo });
     results.profiles = profiles;
+    results.uncorrected_latency = latency;
+    results.ratios.introspect_cold_p99_uncorrected_vs_kv_get = round(latency.introspect_cold?.p99_ms / latency.kv_get?.p99_ms, 2);
+    results.ratio_definitions.introspect_cold_p99_uncorrected_vs_kv_get =
+      "cold introspection p99 ÷ one-KV-get reference p99, each request's own latency (Node loop, 10 connections, not corrected for coordinated omission; same run)";
     // The run of main before issue 11 (same harness), for the before/after table.
     const baselineFile = path.join(BENCH, "baseline", "results-225a0ee.json");
     if (existsSync(baselineFile)) {
@@ -1167,6 +1257,8 @@ function assemble({ storageCalls, hot, probe, native, at1k, at100k, scaling, col
     introspect_cold_vs_openauth: ratio(rps("introspect_cold"), rps("peer_openauth_cold")),
     introspect_cold_vs_oauth_provider: ratio(rps("introspect_cold"), rps("peer_oauth_provider_cold")),
     introspect_cold_vs_kv_get: ratio(rps("introspect_cold"), rps("kv_get")),
+    introspect_cold_vs_kv_get_cold: ratio(rps("introspect_cold"), rps("kv_get_cold")),
+    introspect_cold_p99_vs_kv_get_cold_p99: ratio(p99("introspect_cold"), p99("kv_get_cold")),
     introspect_vs_kv_get: ratio(rps("introspect"), rps("kv_get")),
     introspect_cold_p99_vs_kv_get_p99: ratio(p99("introspect_cold"), p99("kv_get")),
     introspect_p99_vs_kv_get_p99: ratio(p99("introspect"), p99("kv_get")),
@@ -1290,6 +1382,8 @@ function assemble({ storageCalls, hot, probe, native, at1k, at100k, scaling, col
       introspect_cold_vs_openauth: "cold introspection req/s (a different token every request) ÷ OpenAuth verify + KV read req/s with as many distinct tokens (same run)",
       introspect_cold_vs_oauth_provider: "cold introspection req/s ÷ workers-oauth-provider protected route req/s with distinct tokens (same run)",
       introspect_cold_vs_kv_get: "cold introspection req/s ÷ one-KV-get reference worker req/s",
+      introspect_cold_vs_kv_get_cold: "cold introspection req/s ÷ one-KV-get reference worker req/s reading about 1,000 distinct keys (as many as cold introspection's users)",
+      introspect_cold_p99_vs_kv_get_cold_p99: "cold introspection p99 ÷ p99 of the one-KV-get reference reading about 1,000 distinct keys (same run)",
       introspect_cold_p99_vs_kv_get_p99: "cold introspection p99 ÷ one-KV-get reference worker p99 (same run)",
       introspect_p99_vs_kv_get_p99: "hot introspection p99 ÷ one-KV-get reference worker p99 (same run)",
       introspect_cold_cpu_vs_kv_get_cpu: "workerd CPU µs per cold introspection ÷ per one-KV-get request",

@@ -62,8 +62,8 @@ end
  * A wrk script that walks a file of tokens (one per line): every thread loads the whole list,
  * starts at its own random point (a new seed every run, so no round re-walks what the warm-up
  * or an earlier round walked) and sends each token once in turn, wrapping around at the end.
- * `as` says where the token goes: "form" (RFC 7662 body `token=…`) or "bearer" (the
- * Authorization header). Other headers are fixed.
+ * `as` says where the token goes: "form" (RFC 7662 body `token=…`), "bearer" (the
+ * Authorization header) or "path" (the request path is `/k/<token>`). Other headers are fixed.
  */
 export function walkScript({ file, as, method = "GET", headers = {}, seed }) {
   const fixed = Object.entries(headers)
@@ -72,6 +72,8 @@ export function walkScript({ file, as, method = "GET", headers = {}, seed }) {
   const build =
     as === "form"
       ? `return wrk.format(${lua(method)}, nil, HEADERS, "token=" .. t)`
+      : as === "path"
+      ? `return wrk.format(${lua(method)}, "/k/" .. t, HEADERS, nil)`
       : `local h = { ${fixed} }
   h["Authorization"] = "Bearer " .. t
   return wrk.format(${lua(method)}, nil, h, nil)`;
@@ -175,7 +177,7 @@ export async function nodeLoop({ url, make, requests, ok = (r) => r.status < 300
   for (let i = 0; i < requests && performance.now() - started < deadlineMs; i++) {
     const init = await make();
     const t = performance.now();
-    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(deadlineMs) });
+    const res = await fetch(init.url ?? url, { ...init, signal: AbortSignal.timeout(deadlineMs) });
     const text = await res.text();
     lat.push(performance.now() - t);
     if (!(await ok(res, text))) errors++;
@@ -191,5 +193,44 @@ export async function nodeLoop({ url, make, requests, ok = (r) => r.status < 300
     p99_ms: q(99),
     requests: lat.length,
     errors: errors + (requests - lat.length),
+  };
+}
+
+/**
+ * A diagnostic timeline (`BENCH_ONLY`, never part of the figures): `connections` Node loops
+ * for `seconds`, each request's start and end recorded, so the slowest ones can be placed in
+ * time — an isolate-wide stall shows as a gap in which no request completes, a slow storage
+ * read as a lone slow request among fast ones.
+ */
+export async function timeline({ url, make, seconds, connections, ok = (r) => r.status < 300 }) {
+  const t0 = performance.now();
+  const records = [];
+  const loop = async () => {
+    while (performance.now() - t0 < seconds * 1000) {
+      const init = await make();
+      const start = performance.now() - t0;
+      const res = await fetch(init.url ?? url, { ...init, signal: AbortSignal.timeout(30_000) });
+      const text = await res.text();
+      records.push({ start, end: performance.now() - t0, good: await ok(res, text) });
+      if (init.after) await init.after(res, text);
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, loop));
+  if (records.length === 0) throw new Error(`timeline: no request to ${url} completed in ${seconds} s`);
+  const lat = records.map((r) => r.end - r.start).sort((a, b) => a - b);
+  const q = (p) => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))];
+  const ends = records.map((r) => r.end).sort((a, b) => a - b);
+  const gaps = [];
+  for (let i = 1; i < ends.length; i++) if (ends[i] - ends[i - 1] >= 50) gaps.push({ at_ms: Math.round(ends[i - 1]), ms: Math.round(ends[i] - ends[i - 1]) });
+  const slow = [...records].sort((a, b) => b.end - b.start - (a.end - a.start)).slice(0, Math.max(1, Math.floor(records.length / 100)));
+  return {
+    requests: records.length,
+    errors: records.filter((r) => !r.good).length,
+    req_per_s: Math.round(records.length / seconds),
+    p50_ms: Number(q(50).toFixed(2)),
+    p99_ms: Number(q(99).toFixed(2)),
+    max_ms: Number(lat[lat.length - 1].toFixed(2)),
+    gaps_over_50ms: gaps,
+    slowest_1pct_starts_ms: slow.map((r) => `${Math.round(r.start)}+${Math.round(r.end - r.start)}`).join(" "),
   };
 }

@@ -4,7 +4,8 @@
 // closest equivalent of Tessera's introspection. The issuer runs in the same worker (its
 // JWKS is fetched in-process); its storage is KV (CloudflareStorage). issuer.js imports the
 // memory storage (node:fs), hence the nodejs_compat flag on this worker.
-// Set-up only (not measured): POST /token grant_type=client_credentials&provider=bench.
+// Set-up only (not measured): POST /token grant_type=client_credentials&provider=bench, and
+// the subjects' KV entries written by the harness.
 import { issuer } from "@openauthjs/openauth";
 import { createClient } from "@openauthjs/openauth/client";
 import { createSubjects } from "@openauthjs/openauth/subject";
@@ -27,7 +28,9 @@ const benchProvider = {
   init() {},
   async client({ clientID, clientSecret }) {
     if (clientSecret !== "bench-secret") throw new Error("bad client secret");
-    return { id: "bench-user", clientID };
+    // The cold tokens belong to many subjects (client ids bench-0 … bench-999), so that the
+    // KV read after verification reads as many distinct keys as Tessera's does.
+    return { id: clientID === "bench" ? "bench-user" : `user-${clientID}`, clientID };
   },
 };
 
