@@ -1084,6 +1084,7 @@ function wasmSize(file) {
 
 async function main() {
   const started = performance.now();
+  if (COMPARE_BUILD && !process.env.BENCH_ONLY) throw new Error("BENCH_COMPARE_BUILD is a diagnostic: use it with BENCH_ONLY (a full run would mix a second build into the figures)");
   WRK_VERSION = SMOKE ? null : await wrkVersion();
   if (!SMOKE && !WRK_VERSION) throw new Error("wrk is not installed: `apt-get install wrk` (Debian/Ubuntu) or your package manager");
   const counter = { calls: 0, ops: {}, kv: {} };
