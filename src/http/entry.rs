@@ -59,9 +59,19 @@ fn retry_deferred_edge_writes(env: &Env, ctx: &Context) {
 }
 
 async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
+    // The path straight out of the runtime's URL when it is already canonical (nearly every
+    // request); the full URL parser for anything else (dot segments, `%2e`, `\`, …).
     let url = req.inner().url();
-    let path =
-        path_of(&url).ok_or_else(|| Error::validation("the request URL cannot be parsed"))?;
+    let parsed;
+    let path = match path_of(&url) {
+        Some(path) => path,
+        None => {
+            parsed = req
+                .url()
+                .map_err(|_| Error::validation("the request URL cannot be parsed"))?;
+            parsed.path()
+        }
+    };
     // The method as received: `Request::method()` of the worker crate reads any method it does
     // not know (QUERY, PROPFIND, …) as GET, which would serve GET handlers for them.
     let (route, params) = resolve(&req.inner().method(), path)?;

@@ -600,26 +600,54 @@ fn may_match(template: &'static str, template_depth: usize, path_depth: usize, l
             .is_none_or(|end| parameter(end).is_some() || end == last)
 }
 
-/// The path of an absolute URL as the runtime hands it over (`request.url`, serialised by the
-/// WHATWG URL parser: `scheme://authority/path?query#fragment`, the path percent-encoded and
-/// `/` at least for http and https): the text between the authority and the query or
-/// fragment. Parsing the whole URL again cost more than routing; the router needs only this.
-/// `None` when the text has no `://`.
+/// The path of an absolute URL as the runtime hands it over (`request.url`), when that path
+/// is already in the form a WHATWG URL parser would give it: the text between the authority
+/// and the query or fragment, made only of characters the parser leaves alone, with no `.` or
+/// `..` segment and no `%2e`. `None` otherwise — a path to resolve with a full URL parser
+/// (the caller does). Runtimes differ here: Miniflare re-serialises the URL with the WHATWG
+/// parser, while workerd's own listener keeps `%2e%2e`, `\` and raw non-ASCII as received, so
+/// trusting an uncanonical path would route differently from the parser. Parsing the whole
+/// URL on every request cost more than routing; the router needs only this.
 pub fn path_of(url: &str) -> Option<&str> {
     let rest = &url[url.find("://")? + 3..];
     let tail = &rest[rest.find(['/', '?', '#']).unwrap_or(rest.len())..];
     let path = &tail[..tail.find(['?', '#']).unwrap_or(tail.len())];
-    Some(if path.is_empty() { "/" } else { path })
+    if path.is_empty() {
+        return Some("/");
+    }
+    let plain = path.starts_with('/')
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b))
+        && !path
+            .as_bytes()
+            .windows(3)
+            .any(|w| w[0] == b'%' && w[1] == b'2' && w[2].eq_ignore_ascii_case(&b'e'))
+        && !path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..");
+    plain.then_some(path)
 }
 
 /// Finds the route for `method` and `path`. `HEAD` is served as `GET`.
 pub fn resolve(method: &str, path: &str) -> Result<(RouteId, Params), Error> {
-    let method = if method == "HEAD" { "GET" } else { method };
-    let mut allowed = Vec::new();
     let path_depth = depth(path);
     let last = path.rsplit('/').next().unwrap_or(path);
+    resolve_among(method, path, |template, template_depth| {
+        may_match(template, template_depth, path_depth, last)
+    })
+}
+
+/// `resolve` over the templates `candidate` (given each template and its depth) keeps.
+fn resolve_among(
+    method: &str,
+    path: &str,
+    candidate: impl Fn(&'static str, usize) -> bool,
+) -> Result<(RouteId, Params), Error> {
+    let method = if method == "HEAD" { "GET" } else { method };
+    let mut allowed = Vec::new();
     for ((id, route_method, template), template_depth) in ROUTES.iter().zip(DEPTHS) {
-        if !may_match(template, template_depth, path_depth, last) {
+        if !candidate(template, template_depth) {
             continue;
         }
         if let Some(params) = match_template(template, path) {
@@ -645,22 +673,7 @@ mod tests {
 
     /// The router before its depth and last-segment filter: every template, in order.
     fn resolve_unfiltered(method: &str, path: &str) -> Result<(RouteId, Params), Error> {
-        let method = if method == "HEAD" { "GET" } else { method };
-        let mut allowed = Vec::new();
-        for (id, route_method, template) in ROUTES {
-            if let Some(params) = match_template(template, path) {
-                if *route_method == method {
-                    let params = params.map(|(n, v)| (n, v.to_owned())).collect();
-                    return Ok((*id, params));
-                }
-                allowed.push(*route_method);
-            }
-        }
-        if allowed.is_empty() {
-            Err(Error::RouteNotFound)
-        } else {
-            Err(Error::MethodNotAllowed(allowed))
-        }
+        resolve_among(method, path, |_, _| true)
     }
 
     #[test]
@@ -718,11 +731,48 @@ mod tests {
             ("http://user:p%40ss@[::1]:1/a%2Fb/c?d/e", "/a%2Fb/c"),
             ("http://h/a?b#c/d", "/a"),
             ("http://h/a#b?c", "/a"),
+            ("http://h/a..b/.c/d.", "/a..b/.c/d."),
         ];
         for (url, path) in cases {
             assert_eq!(path_of(url), Some(path), "{url}");
+            assert_eq!(url::Url::parse(url).unwrap().path(), path, "{url}");
         }
         assert_eq!(path_of("not a url"), None);
+    }
+
+    #[test]
+    fn a_path_the_parser_would_change_is_left_to_the_parser() {
+        // What workerd's own listener may hand over as received: dot segments (plain or
+        // percent-encoded), backslashes, characters the WHATWG parser percent-encodes.
+        for url in [
+            "http://h/apps/public/x/%2e%2e/.well-known/jwks.json",
+            "http://h/admin/apps/%2E",
+            "http://h/a/./b",
+            "http://h/a/..",
+            "http://h/admin\\apps",
+            "http://h/apps/a\"b",
+            "http://h/apps/\u{e9}",
+            "http://h/a b",
+            "http://h/a{b}",
+            "http://h/a^b",
+            "http://h/a|b",
+        ] {
+            assert_eq!(path_of(url), None, "{url}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whenever `path_of` answers, it answers what a WHATWG URL parser says.
+        #[test]
+        fn path_of_agrees_with_the_url_parser(
+            path in "(/(\\.|\\.\\.|[a-z.]{0,3}|%2[eE]|%2f|[\\\\\"'~^|{}@:;=+$,!*()\\[\\] ]|\u{e9}){0,2}){0,5}",
+            query in "(\\?[a-z/?#:]{0,6})?(#[a-z/?#]{0,4})?",
+        ) {
+            let url = format!("http://h.example:1{path}{query}");
+            if let (Some(mine), Ok(parsed)) = (path_of(&url), url::Url::parse(&url)) {
+                proptest::prop_assert_eq!(mine, parsed.path(), "{}", url);
+            }
+        }
     }
 
     #[test]

@@ -68,9 +68,11 @@ describe("bad input", () => {
   });
 
   it("routes the runtime's canonical path, whatever the request target spelled", async () => {
-    // Node's HTTP client sends the target as given, so nothing tidies it first: the router
-    // reads the path out of the runtime's serialised URL (dot segments resolved, `%2e` read as
-    // `.`, characters outside the path set percent-encoded).
+    // Node's HTTP client sends the target as given, so nothing tidies it first. The router must
+    // route as a WHATWG URL parser would (dot segments resolved, `%2e` read as `.`, characters
+    // outside the path set percent-encoded), whether the runtime hands the URL over
+    // re-serialised (Miniflare) or as received (workerd's own listener; src/http/routes.rs
+    // `path_of` leaves such paths to the full parser, tested natively).
     const raw = (target: string) =>
       new Promise<{ status: number; text: string }>((resolve, reject) => {
         const { hostname, port } = worker().url;
