@@ -23,7 +23,7 @@
 import { Miniflare, Log, LogLevel, Response as MfResponse } from "miniflare";
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -1004,17 +1004,17 @@ async function storageCallsPerRequest(urls, s, counter) {
 
 // ---------------------------------------------------------------- smoke
 
-/**
- * The requests of a target for a Node load loop (the smoke run and the diagnostic timeline):
- * a function giving the next request's init (with `url` when the path changes per request).
- * Walking targets start at `start` in their token list.
- */
 /** What counts as a good answer of target `t`: a cold introspection must also say active. */
 function answers(t) {
   if (t.name.startsWith("introspect_cold")) return (res, text) => res.status === 200 && JSON.parse(text).active === true;
   return (res) => res.status < 300;
 }
 
+/**
+ * The requests of a target for a Node load loop (the smoke run and the diagnostic timeline):
+ * a function giving the next request's init (with `url` when the path changes per request).
+ * Walking targets start at `start` in their token list.
+ */
 async function requestMaker(t, urls, s, start = 0) {
   if (t.name === "refresh") {
     let token = (await refreshTokens(urls.tessera, 1))[0];
@@ -1124,7 +1124,7 @@ async function main() {
     }
 
     // Diagnostics only (BENCH_ONLY=name,name): the named targets under wrk as usual, then each
-    // under a Node loop that records every request's start and end; nothing is written.
+    // under a Node loop that records every request's start and end; no results are written.
     if (process.env.BENCH_ONLY) {
       const only = new Set(process.env.BENCH_ONLY.split(","));
       const targets = hotTargets(urls, s).filter((t) => only.has(t.name));
@@ -1137,6 +1137,7 @@ async function main() {
       // BENCH_HOLD=1: keep the runtime up for hand-run wrk (the URLs, the API key and the
       // token files in bench/out/hold.json) until bench/out/stop appears, 20 minutes at most.
       if (process.env.BENCH_HOLD === "1") {
+        rmSync(path.join(OUT, "stop"), { force: true });
         writeFileSync(path.join(OUT, "hold.json"), JSON.stringify({ urls, key: s.key, E: s.E, files: { tessera: s.cold.tessera.file, kv: s.cold.kv.file, openauth: s.cold.openauth.file, oauthProvider: s.cold.oauthProvider.file } }, null, 2));
         log("holding: bench/out/hold.json; touch bench/out/stop to end");
         const until = Date.now() + 20 * 60_000;

@@ -197,10 +197,11 @@ export async function nodeLoop({ url, make, requests, ok = (r) => r.status < 300
 }
 
 /**
- * A diagnostic timeline (`BENCH_ONLY`, never part of the figures): `connections` Node loops
- * for `seconds`, each request's start and end recorded, so the slowest ones can be placed in
- * time — an isolate-wide stall shows as a gap in which no request completes, a slow storage
- * read as a lone slow request among fast ones.
+ * A timeline: `connections` Node loops for `seconds`, each request's start and end recorded —
+ * each request's own latency, without wrk's coordinated-omission correction (the full run's
+ * "own latency" table), and, for `BENCH_ONLY` diagnostics, the slowest ones placed in time: a
+ * stall shows as a gap in which no request completes, a slow storage read as a lone slow
+ * request among fast ones. `errors` counts answers `ok` refuses.
  */
 export async function timeline({ url, make, seconds, connections, ok = (r) => r.status < 300 }) {
   const t0 = performance.now();

@@ -103,11 +103,11 @@ export function renderMarkdown(r) {
     L.push("");
     L.push("wrk's percentiles above are corrected for coordinated omission: a request slower than twice the mean interval between requests also counts the requests a steady client would have sent while it waited, so a handful of slow requests set the p99. Here a Node loop with the same 10 connections records every request's own latency (one 4 s run per path, after the rounds; Node is a slower client than wrk, so req/s are lower).");
     L.push("");
-    L.push("| path | req/s | p50 ms | p99 ms | max ms | gaps > 50 ms with no answer |");
-    L.push("|---|---:|---:|---:|---:|---:|");
+    L.push("| path | req/s | p50 ms | p99 ms | max ms | gaps > 50 ms with no answer | errors |");
+    L.push("|---|---:|---:|---:|---:|---:|---:|");
     const names = { kv_get: "reference: one KV get", kv_get_cold: "reference: one KV get, ~1,000 distinct keys", introspect_cold: "**introspection, cold**", peer_openauth_cold: "peer: OpenAuth, distinct tokens", peer_oauth_provider_cold: "peer: workers-oauth-provider, distinct tokens" };
     for (const [k, x] of Object.entries(r.uncorrected_latency)) {
-      L.push(`| ${names[k] ?? k} | ${f(x.req_per_s)} | ${f(x.p50_ms, 2)} | ${f(x.p99_ms, 2)} | ${f(x.max_ms, 1)} | ${x.gaps_over_50ms} |`);
+      L.push(`| ${names[k] ?? k} | ${f(x.req_per_s)} | ${f(x.p50_ms, 2)} | ${f(x.p99_ms, 2)} | ${f(x.max_ms, 1)} | ${x.gaps_over_50ms} | ${x.errors} |`);
     }
     L.push("");
   }
