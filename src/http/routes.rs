@@ -741,6 +741,22 @@ mod tests {
     }
 
     #[test]
+    fn hosts_are_ascii_and_a_host_needing_idna_mapping_is_refused_by_the_parser() {
+        // `idna_adapter` is held at 1.0.0 (Cargo.toml): the URL parser keeps ASCII and punycode
+        // hosts, and refuses a host that would need Unicode mapping instead of compiling the
+        // IDNA tables into the wasm. The worker answers such a URL 400 (`entry.rs`).
+        let ascii = url::Url::parse("https://Auth.Example:8443/apps/a?x=1").unwrap();
+        assert_eq!(ascii.host_str(), Some("auth.example"));
+        let punycode = url::Url::parse("https://xn--bcher-kva.example/p").unwrap();
+        assert_eq!(punycode.host_str(), Some("xn--bcher-kva.example"));
+        assert!(url::Url::parse("https://bücher.example/p").is_err());
+        assert!(url::Url::parse("https://ＡＵＴＨ.example/p").is_err());
+        // Not a host: IP literals and paths with non-ASCII characters are unaffected.
+        assert!(url::Url::parse("http://[::1]:1/caf%C3%A9").is_ok());
+        assert_eq!(path_of("http://h/café"), None);
+    }
+
+    #[test]
     fn a_path_the_parser_would_change_is_left_to_the_parser() {
         // What workerd's own listener may hand over as received: dot segments (plain or
         // percent-encoded), backslashes, characters the WHATWG parser percent-encodes.
