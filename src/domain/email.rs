@@ -1,10 +1,10 @@
 //! Email addresses: trimmed, NFKC-normalised and lower-cased before storage and comparison, so
 //! the same address in any casing reaches the same account and the same failure counter.
 
+use super::nfkc::nfkc;
 use super::Error;
 use serde::Serialize;
 use std::fmt;
-use unicode_normalization::UnicodeNormalization;
 
 /// The longest address accepted (RFC 5321's path limit).
 const MAX_EMAIL_BYTES: usize = 254;
@@ -23,7 +23,7 @@ impl Email {
         if raw.len() > MAX_EMAIL_BYTES * 4 {
             return Err(invalid());
         }
-        let normalised: String = raw.trim().nfkc().collect::<String>().to_lowercase();
+        let normalised: String = nfkc(raw.trim()).to_lowercase();
         if normalised.is_empty() || normalised.len() > MAX_EMAIL_BYTES {
             return Err(invalid());
         }

@@ -2,7 +2,8 @@
 //!
 //! Everything here compiles and tests natively. Time comes in as a `time::Timestamp` and
 //! randomness as byte arrays, so every function is deterministic under test. The domain must
-//! not depend on `service`, `store` or `http`.
+//! not depend on `service`, `store` or `http`. Its one use of the JavaScript runtime is Unicode
+//! normalisation (`nfkc`): a pure function the engine already implements, tested to agree.
 
 pub mod audit;
 pub mod authz;
@@ -20,6 +21,7 @@ pub mod keys;
 pub mod links;
 pub mod member;
 pub mod names;
+pub mod nfkc;
 pub mod oauth;
 pub mod operator;
 pub mod origin;

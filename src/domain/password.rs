@@ -4,12 +4,12 @@
 //! base64 without padding), so the algorithm and cost can move and old hashes are recognised
 //! and upgraded at the next successful sign-in. Verification compares in constant time.
 
+use super::nfkc::nfkc;
 use super::Error;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use base64::Engine;
 use std::fmt;
 use subtle::ConstantTimeEq;
-use unicode_normalization::UnicodeNormalization;
 
 /// Fewest characters a password may have (after NFKC).
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -39,7 +39,7 @@ impl Password {
         if raw.len() > MAX_PASSWORD_CHARS * 4 {
             return Err(refuse());
         }
-        let normalised: String = raw.nfkc().collect();
+        let normalised: String = nfkc(raw);
         let chars = normalised.chars().count();
         if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
             return Err(refuse());
