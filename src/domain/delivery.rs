@@ -257,7 +257,7 @@ impl Envelope {
                 .map(TenantId::parse)
                 .transpose()
                 .map_err(|_| bad("tenant"))?,
-            to: Email::parse(&letter.to).map_err(|_| bad("address"))?,
+            to: Email::from_stored(&letter.to).map_err(|_| bad("address"))?,
             code: letter.code,
             link: letter.link,
             expires_at: Timestamp::from_unix_ms(letter.expires_at),

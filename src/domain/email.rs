@@ -1,7 +1,10 @@
 //! Email addresses: trimmed, NFKC-normalised and lower-cased before storage and comparison, so
-//! the same address in any casing reaches the same account and the same failure counter.
+//! the same address in any casing reaches the same account and the same failure counter. An
+//! address holding a code point Unicode has not assigned is refused (`domain/nfkc.rs` says why:
+//! it keeps every stored address's normal form stable), and a stored address is read back as it
+//! was stored, not normalised again.
 
-use super::nfkc::nfkc;
+use super::nfkc::{has_unassigned, nfkc};
 use super::Error;
 use serde::Serialize;
 use std::fmt;
@@ -20,10 +23,24 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, Error> {
         let invalid = || Error::validation("email is not a valid address");
         // Bound the work before normalising: NFKC at most triples a well-formed address.
-        if raw.len() > MAX_EMAIL_BYTES * 4 {
+        if raw.len() > MAX_EMAIL_BYTES * 4 || has_unassigned(raw) {
             return Err(invalid());
         }
         let normalised: String = nfkc(raw.trim()).to_lowercase();
+        Self::checked(normalised)
+    }
+
+    /// An address read back from storage, where `parse` put it: its shape is checked again, but
+    /// it is not normalised again, so a newer Unicode in the runtime can neither change nor
+    /// refuse an address already stored.
+    pub fn from_stored(stored: &str) -> Result<Self, Error> {
+        Self::checked(stored.to_owned())
+    }
+
+    /// One `@`, a non-empty local part, a domain with a dot and no empty labels, no whitespace
+    /// or control characters, at most 254 bytes.
+    fn checked(normalised: String) -> Result<Self, Error> {
+        let invalid = || Error::validation("email is not a valid address");
         if normalised.is_empty() || normalised.len() > MAX_EMAIL_BYTES {
             return Err(invalid());
         }
@@ -92,5 +109,34 @@ mod tests {
         assert!(Email::parse(&long).is_err());
         let huge = "a".repeat(1_000_000);
         assert!(Email::parse(&huge).is_err());
+    }
+
+    #[test]
+    fn an_address_holding_an_unassigned_code_point_is_refused() {
+        for bad in [
+            "al\u{0378}ce@example.com",
+            "alice@example.com\u{FFFF}",
+            "alice@ex\u{E0080}.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+        // Assigned non-ASCII stays accepted, private use included.
+        assert!(Email::parse("z\u{00FC}rich\u{F8FF}@example.com").is_ok());
+    }
+
+    #[test]
+    fn a_stored_address_is_taken_as_stored_and_checked_for_shape_only() {
+        // Not normalised again: what `parse` stored comes back byte for byte, even a form this
+        // build would normalise or refuse (a newer or older runtime stored it).
+        for stored in [
+            "alice@example.com",
+            "\u{0378}x@example.com",
+            "\u{FB01}@example.com",
+        ] {
+            assert_eq!(Email::from_stored(stored).unwrap().as_str(), stored);
+        }
+        for corrupt in ["", "alice", "a b@example.com", "alice@example"] {
+            assert!(Email::from_stored(corrupt).is_err(), "{corrupt:?}");
+        }
     }
 }

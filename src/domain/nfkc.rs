@@ -15,12 +15,22 @@
 //! update, a workerd update) fails one of the two tests; the fixture is then renewed
 //! deliberately (`scripts/nfkc-fixture.mjs` writes it from the runtime's answers).
 //!
-//! What production normalises is the runtime's answer. Before this module it was the crate's
-//! (Unicode 18), so an email or password holding one of the listed characters normalises
-//! differently than when it was stored; no other can. The fixture lists 69 (December 2026):
-//! the pinned workerd's ICU predates Unicode 17, and all 69 are letters and signs added in
-//! Unicode 17 and 18 (2025, 2026). A password holding one fails at sign-in until it is reset;
-//! an address holding one is a different address from the stored one.
+//! Whatever the runtime's Unicode version, what an email or password normalises to must not
+//! change once it is stored, and it would: Cloudflare updates V8 and its ICU without a deploy of
+//! ours, and a character unassigned in one version may decompose, or combine with its
+//! neighbours, in the next. Unicode's stability policy forbids that for assigned characters
+//! only, so the parsers refuse any input holding a code point the runtime does not know
+//! (`has_unassigned`; UAX #15's "stabilized strings", as NIST SP 800-63B advises for
+//! passwords): every string accepted today normalises the same under every later version.
+//! Private-use characters are assigned (and never decompose): they stay accepted. Stored
+//! addresses are not normalised again when read (`Email::from_stored`).
+//!
+//! Before this module production normalised with the crate (Unicode 18), which knows more than
+//! the pinned workerd's ICU (older than Unicode 17): the 69 characters the fixture lists, which
+//! the crate maps and the runtime leaves, and the combining marks of Unicode 17 and 18, which
+//! the crate reorders and composes around and the runtime treats as unassigned. An email or
+//! password that held one of those was normalised by the crate when stored; it is now refused
+//! (a password can be reset by email; an address is a different one). Nothing older differs.
 //!
 //! This is the domain's one use of the JavaScript runtime; it is a pure function either way.
 
@@ -41,9 +51,30 @@ pub fn nfkc(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Whether `s` holds a code point that is unassigned (general category `Cn`, noncharacters
+/// included) in the Unicode version of the normaliser at hand.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn has_unassigned(s: &str) -> bool {
+    use unicode_normalization::char::is_public_assigned;
+    // The crate's table leaves out private use as well as Cn; private use is assigned.
+    let private_use = |c: char| matches!(c, '\u{E000}'..='\u{F8FF}' | '\u{F0000}'..='\u{FFFFD}' | '\u{100000}'..='\u{10FFFD}');
+    s.chars().any(|c| !is_public_assigned(c) && !private_use(c))
+}
+
+/// Whether `s` holds a code point that is unassigned (general category `Cn`, noncharacters
+/// included) in the JavaScript engine's Unicode version: the engine's own regular expression,
+/// so that it agrees with the engine's normalisation. Built once per isolate.
+#[cfg(target_arch = "wasm32")]
+pub fn has_unassigned(s: &str) -> bool {
+    thread_local! {
+        static UNASSIGNED: js_sys::RegExp = js_sys::RegExp::new("\\p{Cn}", "u");
+    }
+    UNASSIGNED.with(|re| re.test(s))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::nfkc;
+    use super::{has_unassigned, nfkc};
     use sha2::{Digest, Sha256};
 
     /// The fixture both this test and the workerd spec check against.
@@ -98,6 +129,37 @@ mod tests {
         for c in newer_than_the_runtime() {
             let s: &str = c.encode_utf8(&mut one);
             assert_ne!(nfkc(s), s, "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn unassigned_code_points_are_found_and_assigned_ones_are_not() {
+        for unassigned in [
+            "\u{0378}",
+            "\u{FFFF}",
+            "\u{FDD0}",
+            "\u{10FFFF}",
+            "\u{E0080}",
+        ] {
+            assert!(has_unassigned(unassigned), "{unassigned:?}");
+            assert!(
+                has_unassigned(&format!("password{unassigned}123")),
+                "{unassigned:?}"
+            );
+        }
+        // Private use (the Apple logo a Mac keyboard types: U+F8FF) is assigned; so is
+        // everything the samples use.
+        for assigned in [
+            "plain",
+            "\u{F8FF}",
+            "\u{E000}\u{F0000}\u{10FFFD}",
+            "\u{1F600}",
+            "\u{FDFA}",
+        ] {
+            assert!(!has_unassigned(assigned), "{assigned:?}");
+        }
+        for sample in fixture()["samples"].as_array().expect("samples") {
+            assert!(!has_unassigned(sample["input"].as_str().unwrap()));
         }
     }
 

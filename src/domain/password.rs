@@ -4,7 +4,7 @@
 //! base64 without padding), so the algorithm and cost can move and old hashes are recognised
 //! and upgraded at the next successful sign-in. Verification compares in constant time.
 
-use super::nfkc::nfkc;
+use super::nfkc::{has_unassigned, nfkc};
 use super::Error;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use base64::Engine;
@@ -29,7 +29,8 @@ pub struct Password(String);
 impl Password {
     /// NFKC-normalises and checks the length (8..=128 characters). Anything longer than 128
     /// characters of four bytes each is refused before normalising, so an oversized password
-    /// costs no more than any other refusal.
+    /// costs no more than any other refusal; so is a password holding a code point Unicode has
+    /// not assigned, whose normal form a newer Unicode could change (`domain/nfkc.rs`).
     pub fn parse(raw: &str) -> Result<Self, Error> {
         let refuse = || {
             Error::validation(format!(
@@ -38,6 +39,11 @@ impl Password {
         };
         if raw.len() > MAX_PASSWORD_CHARS * 4 {
             return Err(refuse());
+        }
+        if has_unassigned(raw) {
+            return Err(Error::validation(
+                "password holds a character Unicode has not assigned",
+            ));
         }
         let normalised: String = nfkc(raw);
         let chars = normalised.chars().count();
@@ -353,6 +359,20 @@ mod tests {
         assert!(Password::parse(&"😀".repeat(8)).is_ok());
         // A megabyte is refused without normalising it.
         assert!(Password::parse(&"x".repeat(1_000_000)).is_err());
+    }
+
+    #[test]
+    fn a_password_holding_an_unassigned_code_point_is_refused_whatever_its_length() {
+        for bad in [
+            "correct horse\u{0378}",
+            "\u{FFFF}correct horse",
+            "correct\u{E0080}horse",
+        ] {
+            let err = Password::parse(bad).unwrap_err();
+            assert!(err.to_string().contains("not assigned"), "{bad:?}: {err}");
+        }
+        // Private use is assigned: the Apple logo a Mac keyboard types stays a character.
+        assert!(Password::parse("correct horse \u{F8FF}").is_ok());
     }
 
     #[test]

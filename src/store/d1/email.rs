@@ -112,7 +112,7 @@ impl ChallengeRow {
                 id: ChallengeId::parse(&self.id).map_err(bad)?,
                 plane,
                 purpose: Purpose::parse(&self.purpose).map_err(bad)?,
-                email: Email::parse(&self.email).map_err(bad)?,
+                email: Email::from_stored(&self.email).map_err(bad)?,
                 token_hash: SecretHash::from_stored(self.token_hash),
                 code_hash: self.code_hash.map(SecretHash::from_stored),
                 created_at: Timestamp::from_unix_ms(self.created_at),
@@ -166,7 +166,7 @@ impl OutboxRow {
                 .map(TenantId::parse)
                 .transpose()
                 .map_err(bad)?,
-            to: Email::parse(&self.recipient).map_err(bad)?,
+            to: Email::from_stored(&self.recipient).map_err(bad)?,
             code: self.code,
             link: self.link,
             expires_at: Timestamp::from_unix_ms(self.expires_at),
@@ -202,7 +202,7 @@ impl DeadLetterRow {
                 .transpose()
                 .map_err(bad)?,
             purpose: Purpose::parse(&self.purpose).map_err(bad)?,
-            to: Email::parse(&self.recipient).map_err(bad)?,
+            to: Email::from_stored(&self.recipient).map_err(bad)?,
             attempts: u32::try_from(self.attempts).map_err(|_| corrupt("email_dead_letters"))?,
             reason: self.reason,
             at: Timestamp::from_unix_ms(self.at),

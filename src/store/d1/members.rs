@@ -56,7 +56,7 @@ impl MemberRow {
                 .map(OperatorId::parse)
                 .transpose()
                 .map_err(bad)?,
-            email: Email::parse(&self.email).map_err(bad)?,
+            email: Email::from_stored(&self.email).map_err(bad)?,
             tenant_id: self
                 .tenant_id
                 .as_deref()

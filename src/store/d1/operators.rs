@@ -37,7 +37,7 @@ impl OperatorRow {
         let bad = |_: Error| corrupt("operators");
         Ok(Operator {
             id: OperatorId::parse(&self.id).map_err(bad)?,
-            email: Email::parse(&self.email).map_err(bad)?,
+            email: Email::from_stored(&self.email).map_err(bad)?,
             password_hash: self
                 .password_hash
                 .as_deref()

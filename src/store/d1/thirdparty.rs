@@ -406,7 +406,7 @@ impl<B: SqlBackend> ThirdPartyStore for SqlStore<B> {
             email: row
                 .identity_email
                 .as_deref()
-                .map(Email::parse)
+                .map(Email::from_stored)
                 .transpose()
                 .map_err(bad)?,
             created_at: Timestamp::from_unix_ms(row.identity_created_at),

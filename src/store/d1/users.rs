@@ -78,7 +78,7 @@ impl UserRow {
         Ok(User {
             app_id: AppId::parse(&self.app_id).map_err(bad)?,
             id: UserId::parse(&self.id).map_err(bad)?,
-            email: Email::parse(&self.email).map_err(bad)?,
+            email: Email::from_stored(&self.email).map_err(bad)?,
             password_hash: self
                 .password_hash
                 .as_deref()
@@ -111,7 +111,7 @@ impl TenantUserRow {
             app_id: user.app_id.clone(),
             tenant_id: TenantId::parse(&self.tenant_id).map_err(bad)?,
             user_id: user.id,
-            email: Email::parse(&self.email).map_err(bad)?,
+            email: Email::from_stored(&self.email).map_err(bad)?,
             status: UserStatus::parse(&self.status).map_err(bad)?,
             plan_tier: PlanTier::parse(&self.plan_tier).map_err(bad)?,
             rate_limit_override: self.rate_limit_override,
