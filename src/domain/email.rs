@@ -1,10 +1,11 @@
 //! Email addresses: trimmed, NFKC-normalised and lower-cased before storage and comparison, so
-//! the same address in any casing reaches the same account and the same failure counter. An
-//! address holding a code point Unicode has not assigned is refused (`domain/nfkc.rs` says why:
-//! it keeps every stored address's normal form stable), and a stored address is read back as it
+//! the same address in any casing reaches the same account and the same failure counter. Both
+//! steps are the runtime's in the worker, and an address holding a code point the runtime's
+//! Unicode has not assigned is refused (`domain/nfkc.rs` says why: so that a runtime update
+//! cannot change the normal form of an accepted address); a stored address is read back as it
 //! was stored, not normalised again.
 
-use super::nfkc::{has_unassigned, nfkc};
+use super::nfkc::{has_unassigned, nfkc_lowercase};
 use super::Error;
 use serde::Serialize;
 use std::fmt;
@@ -12,7 +13,8 @@ use std::fmt;
 /// The longest address accepted (RFC 5321's path limit).
 const MAX_EMAIL_BYTES: usize = 254;
 
-/// A normalised email address. `Email::parse` is the only way to get one.
+/// A normalised email address: from `Email::parse`, or read back from storage where `parse`
+/// put it (`Email::from_stored`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Email(String);
@@ -26,7 +28,7 @@ impl Email {
         if raw.len() > MAX_EMAIL_BYTES * 4 || has_unassigned(raw) {
             return Err(invalid());
         }
-        let normalised: String = nfkc(raw.trim()).to_lowercase();
+        let normalised: String = nfkc_lowercase(raw.trim());
         Self::checked(normalised)
     }
 
@@ -109,6 +111,18 @@ mod tests {
         assert!(Email::parse(&long).is_err());
         let huge = "a".repeat(1_000_000);
         assert!(Email::parse(&huge).is_err());
+    }
+
+    #[test]
+    fn an_address_is_lower_cased_after_nfkc_with_a_final_sigma() {
+        // The same answer as the engine's `normalize("NFKC").toLowerCase()` (tests/e2e/unicode).
+        let parsed = Email::parse(
+            "\u{0395}\u{039B}\u{039F}\u{0394}\u{0399}\u{0395}\u{03A3}@\u{2160}.example.com",
+        );
+        assert_eq!(
+            parsed.unwrap().as_str(),
+            "\u{03B5}\u{03BB}\u{03BF}\u{03B4}\u{03B9}\u{03B5}\u{03C2}@i.example.com"
+        );
     }
 
     #[test]

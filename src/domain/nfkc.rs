@@ -22,15 +22,19 @@
 //! only, so the parsers refuse any input holding a code point the runtime does not know
 //! (`has_unassigned`; UAX #15's "stabilized strings", as NIST SP 800-63B advises for
 //! passwords): every string accepted today normalises the same under every later version.
-//! Private-use characters are assigned (and never decompose): they stay accepted. Stored
-//! addresses are not normalised again when read (`Email::from_stored`).
+//! Private-use characters are assigned (and never decompose): they stay accepted. Emails are
+//! lower-cased by the same engine (`nfkc_lowercase`), not by Rust's case tables, which follow
+//! the toolchain's Unicode version. Stored addresses are not normalised again when read
+//! (`Email::from_stored`).
 //!
 //! Before this module production normalised with the crate (Unicode 18), which knows more than
 //! the pinned workerd's ICU (older than Unicode 17): the 69 characters the fixture lists, which
 //! the crate maps and the runtime leaves, and the combining marks of Unicode 17 and 18, which
 //! the crate reorders and composes around and the runtime treats as unassigned. An email or
 //! password that held one of those was normalised by the crate when stored; it is now refused
-//! (a password can be reset by email; an address is a different one). Nothing older differs.
+//! until workerd's ICU knows the character: such a password can be reset by email (where the
+//! app delivers email), but such an address cannot sign in, reset or sign in by code until
+//! then. A D1 query can find such addresses; passwords are hashed. Nothing older differs.
 //!
 //! This is the domain's one use of the JavaScript runtime; it is a pure function either way.
 
@@ -47,6 +51,26 @@ pub fn nfkc(s: &str) -> String {
 pub fn nfkc(s: &str) -> String {
     js_sys::JsString::from(s)
         .normalize("NFKC")
+        .as_string()
+        .unwrap_or_default()
+}
+
+/// The NFKC form of `s`, lower-cased by the same implementation (emails): in the worker both
+/// steps are the engine's (`toLowerCase`), so that the assigned check, normalisation and case
+/// mapping all come from one Unicode version, whose stability policy then covers them (case
+/// pairs never change for assigned characters). Rust's own case tables follow the toolchain's
+/// Unicode version instead, which need not be the runtime's.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn nfkc_lowercase(s: &str) -> String {
+    nfkc(s).to_lowercase()
+}
+
+/// The NFKC form of `s`, lower-cased by the engine too (see the native twin).
+#[cfg(target_arch = "wasm32")]
+pub fn nfkc_lowercase(s: &str) -> String {
+    js_sys::JsString::from(s)
+        .normalize("NFKC")
+        .to_lower_case()
         .as_string()
         .unwrap_or_default()
 }

@@ -42,7 +42,7 @@ impl Password {
         }
         if has_unassigned(raw) {
             return Err(Error::validation(
-                "password holds a character Unicode has not assigned",
+                "password holds a character not assigned in this service's Unicode version",
             ));
         }
         let normalised: String = nfkc(raw);

@@ -72,6 +72,10 @@ describe("NFKC in workerd", () => {
     });
     expect(up.status, up.text).toBe(201);
     expect(up.body.user.email).toBe("nfkc.user@example.com");
+    // Lower-cased by the engine after NFKC (final sigma included), not by Rust's case tables.
+    const greek = await json("POST", `${A}/auth/signup`, { email: "\u0395\u039b\u039f\u0394\u0399\u0395\u03a3@\u2160.example.com", password: "correct horse battery" });
+    expect(greek.status, greek.text).toBe(201);
+    expect(greek.body.user.email).toBe("\u03b5\u03bb\u03bf\u03b4\u03b9\u03b5\u03c2@i.example.com");
     const inn = await json("POST", `${A}/auth/signin`, { email: "NFKC.user@example.com", password: "correct horse battery" });
     expect(inn.status).toBe(200);
   });
