@@ -11,6 +11,7 @@ use super::routes::Params;
 use crate::domain::authz::{Permission, Target};
 use crate::domain::email::Email;
 use crate::domain::names::{PlanTier, RoleName};
+use crate::domain::nfkc::nfkc_lowercase;
 use crate::domain::password::Password;
 use crate::domain::user::UserStatus;
 use crate::domain::Error;
@@ -53,7 +54,8 @@ pub async fn list(cx: &Ctx<'_>, req: Request, params: &Params) -> Result<Respons
         plan_tier: q.get("plan_tier").map(|t| PlanTier::parse(t)).transpose()?,
         email_prefix: q
             .get("email")
-            .map(|e| e.trim().to_lowercase())
+            // Folded as stored addresses are (NFKC, then the runtime's lower case).
+            .map(|e| nfkc_lowercase(e.trim()))
             .filter(|e| !e.is_empty()),
     };
     let page = page_request(&q)?;

@@ -5,7 +5,7 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import { readFileSync } from "node:fs";
 import { useWorker, json } from "./harness";
-import { createApp, putTenant, base } from "./support";
+import { createApp, putTenant, base, owner } from "./support";
 // @ts-expect-error: a plain-JS module shared with scripts/nfkc-fixture.mjs, no type declarations.
 import { runtimeNfkc } from "../../scripts/nfkc.mjs";
 
@@ -78,5 +78,9 @@ describe("NFKC in workerd", () => {
     expect(greek.body.user.email).toBe("\u03b5\u03bb\u03bf\u03b4\u03b9\u03b5\u03c2@i.example.com");
     const inn = await json("POST", `${A}/auth/signin`, { email: "NFKC.user@example.com", password: "correct horse battery" });
     expect(inn.status).toBe(200);
+    // The operators' search by prefix folds the same way: a fullwidth prefix finds it.
+    const found = await json("GET", `/admin/apps/unicode/tenants/acme/users?email=${encodeURIComponent("\uff2e\uff26\uff2b\uff23.u")}`, undefined, await owner());
+    expect(found.status, found.text).toBe(200);
+    expect(found.body.items.map((u: { email: string }) => u.email)).toEqual(["nfkc.user@example.com"]);
   });
 });
