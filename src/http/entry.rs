@@ -16,16 +16,17 @@ use crate::domain::time::Timestamp;
 use crate::domain::Error;
 use crate::service::{deletion, edge, keyring, maintenance};
 use std::time::Duration;
+use worker::worker_sys::web_sys;
 use worker::{
     console_error, console_log, event, Context, Delay, Env, Request, Response, ScheduleContext,
     ScheduledEvent,
 };
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let response = match handle(req, &env).await {
         Ok(response) => Ok(response),
-        Err(error) => problem(&error),
+        Err(error) => problem(&error).map(Into::into),
     };
     retry_deferred_edge_writes(&env, &ctx);
     response
@@ -58,7 +59,9 @@ fn retry_deferred_edge_writes(env: &Env, ctx: &Context) {
     });
 }
 
-async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
+/// The runtime's `Response`: introspection builds one directly; every other route answers a
+/// `worker::Response`, converted here.
+async fn handle(req: Request, env: &Env) -> Result<web_sys::Response, Error> {
     // The path straight out of the runtime's URL when it is already canonical (nearly every
     // request); the full URL parser for anything else (dot segments, `%2e`, `\`, …).
     let url = req.inner().url();
@@ -78,11 +81,19 @@ async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
     // Health, the OpenAPI document and the console need no storage and no configuration:
     // answer them even when D1 is missing.
     match route {
-        RouteId::Health => return discovery::health(),
-        RouteId::OpenApi => return discovery::openapi(),
-        RouteId::ConsoleRedirect => return console::redirect(),
-        RouteId::Console => return console::serve(env, req, ConsoleFile::Page).await,
-        RouteId::ConsoleAsset => return console::serve(env, req, ConsoleFile::Asset).await,
+        RouteId::Health => return discovery::health().map(Into::into),
+        RouteId::OpenApi => return discovery::openapi().map(Into::into),
+        RouteId::ConsoleRedirect => return console::redirect().map(Into::into),
+        RouteId::Console => {
+            return console::serve(env, req, ConsoleFile::Page)
+                .await
+                .map(Into::into)
+        }
+        RouteId::ConsoleAsset => {
+            return console::serve(env, req, ConsoleFile::Asset)
+                .await
+                .map(Into::into)
+        }
         _ => {}
     }
     let frame = Frame::for_request(env, &req)?;
@@ -94,10 +105,12 @@ async fn handle(req: Request, env: &Env) -> Result<Response, Error> {
     // of hundreds of kilobytes), and introspection should neither allocate nor poll it.
     match route {
         RouteId::Introspect => oauth::introspect(cx, req, p).await,
-        RouteId::Me => auth::me(cx, req, p).await,
-        RouteId::Refresh => auth::refresh(cx, req, p).await,
-        RouteId::Jwks => discovery::jwks(cx, p).await,
-        _ => Box::pin(dispatch(cx, env, route, req, p)).await,
+        RouteId::Me => auth::me(cx, req, p).await.map(Into::into),
+        RouteId::Refresh => auth::refresh(cx, req, p).await.map(Into::into),
+        RouteId::Jwks => discovery::jwks(cx, p).await.map(Into::into),
+        _ => Box::pin(dispatch(cx, env, route, req, p))
+            .await
+            .map(Into::into),
     }
 }
 
