@@ -29,8 +29,9 @@ pub struct Password(String);
 impl Password {
     /// NFKC-normalises and checks the length (8..=128 characters). Anything longer than 128
     /// characters of four bytes each is refused before normalising, so an oversized password
-    /// costs no more than any other refusal; so is a password holding a code point Unicode has
-    /// not assigned, whose normal form a newer Unicode could change (`domain/nfkc.rs`).
+    /// costs no more than any other refusal; so is a password holding a code point the
+    /// runtime's Unicode has not assigned, whose normal form a newer one could change
+    /// (`domain/nfkc.rs`).
     pub fn parse(raw: &str) -> Result<Self, Error> {
         let refuse = || {
             Error::validation(format!(

@@ -744,7 +744,8 @@ mod tests {
     fn hosts_are_ascii_and_a_host_needing_idna_mapping_is_refused_by_the_parser() {
         // `idna_adapter` is held at 1.0.0 (Cargo.toml): the URL parser keeps ASCII and punycode
         // hosts, and refuses a host that would need Unicode mapping instead of compiling the
-        // IDNA tables into the wasm. The worker answers such a URL 400 (`entry.rs`).
+        // IDNA tables into the wasm. Handlers that read the URL answer such a request 400;
+        // the router's fast path (`path_of`) reads the path only, and no handler uses the host.
         let ascii = url::Url::parse("https://Auth.Example:8443/apps/a?x=1").unwrap();
         assert_eq!(ascii.host_str(), Some("auth.example"));
         let punycode = url::Url::parse("https://xn--bcher-kva.example/p").unwrap();
