@@ -7,12 +7,14 @@
 #   make test-security the full adversarial suite (RELIABILITY.md): long schemathesis, tenant
 #                    matrix, fault sweep and race runs, long property tests, and any test that
 #                    demonstrates a hole still being fixed (none today)
-#   make build       release worker build into build/ and the console into console/dist/: what is
-#                    deployed (also wrangler's [build] command); WASM_OPT=0 skips wasm-opt
+#   make build       release worker builds and the console: build/ (the full Worker, wrangler.toml),
+#                    build-edge/ (the edge Worker of a split deployment, wrangler.edge.toml) and
+#                    console/dist/: what is deployed (also wrangler's [build] command);
+#                    WASM_OPT=0 skips wasm-opt
 #   make console     only the console (console/ → console/dist/console/: Vite, type-checked)
 #   make build-test  the same with the `test-hooks` feature into build-test/, without wasm-opt
 #                    (the specs' build: it honours TESSERA_TEST_CLOCK and
-#                    TESSERA_TEST_PBKDF2_ITERATIONS)
+#                    TESSERA_TEST_PBKDF2_ITERATIONS), and the edge Worker's into build-test-edge/
 #   make test-console the console: its unit tests, then Playwright + Debian's Chromium against the
 #                    test build under Miniflare (the console, and a tenant's OAuth pages;
 #                    installs chromium with apt-get when missing)
@@ -78,6 +80,8 @@ export WRANGLER_SEND_ERROR_REPORTS := false
 RUST_SOURCES := $(shell find src -type f 2>/dev/null) Cargo.toml Cargo.lock
 BUILD_OUT := build/index.js
 BUILD_TEST_OUT := build-test/index.js
+BUILD_EDGE_OUT := build-edge/index.js
+BUILD_TEST_EDGE_OUT := build-test-edge/index.js
 # The console (console/): its sources and the page Vite writes (wrangler.toml's [assets]).
 CONSOLE_BIN := $(CURDIR)/console/node_modules/.bin
 CONSOLE_NPM_STAMP := console/node_modules/.tessera-npm-ci.stamp
@@ -172,7 +176,7 @@ $(VENV_STAMP): $(SCHEMATHESIS_REQUIREMENTS)
 
 # ---------------------------------------------------------------- build
 
-build: $(BUILD_OUT) $(CONSOLE_OUT)
+build: $(BUILD_OUT) $(BUILD_EDGE_OUT) $(CONSOLE_OUT)
 
 # One wasm-opt pass, ours: worker-build's own (-O with --debuginfo, which keeps the name
 # section) is skipped, and a single -Oz pass that also strips the name and producers sections
@@ -188,7 +192,14 @@ $(BUILD_OUT): $(RUST_SOURCES) Makefile $(FLAGS_STAMP) | tools
 	$(if $(filter 0,$(WASM_OPT)),,$(NODE_BIN)/wasm-opt build/index_bg.wasm -Oz --strip-debug --strip-producers $(WASM_FEATURES) -o build/index_bg.wasm)
 	@touch $@
 
-build-test: $(BUILD_TEST_OUT)
+# The edge Worker (`--features edge`, see Cargo.toml): the same, without the operator routes.
+$(BUILD_EDGE_OUT): $(RUST_SOURCES) Makefile $(FLAGS_STAMP) | tools
+	@echo "==> worker-build --release --no-opt --features edge, then wasm-opt -Oz$(if $(filter 0,$(WASM_OPT)), (skipped: WASM_OPT=0))"
+	$(WORKER_BUILD_ENV) $(WORKER_BUILD) --release --no-opt --out-dir build-edge -- --features edge
+	$(if $(filter 0,$(WASM_OPT)),,$(NODE_BIN)/wasm-opt build-edge/index_bg.wasm -Oz --strip-debug --strip-producers $(WASM_FEATURES) -o build-edge/index_bg.wasm)
+	@touch $@
+
+build-test: $(BUILD_TEST_OUT) $(BUILD_TEST_EDGE_OUT)
 
 # The specs' build skips wasm-opt (about two minutes of make test on 2 cores): its size and
 # speed are the deployed build's business (tests/e2e/deploy.spec.ts runs build/, make bench
@@ -196,6 +207,12 @@ build-test: $(BUILD_TEST_OUT)
 $(BUILD_TEST_OUT): $(RUST_SOURCES) Makefile | tools
 	@echo "==> worker-build --release --no-opt --features test-hooks"
 	$(WORKER_BUILD_ENV) $(WORKER_BUILD) --release --no-opt --out-dir build-test -- --features test-hooks --target-dir $(TEST_TARGET_DIR)
+	@touch $@
+
+# The edge Worker's test build: tests/e2e/split.spec.ts runs it in front of build-test/.
+$(BUILD_TEST_EDGE_OUT): $(RUST_SOURCES) Makefile | tools
+	@echo "==> worker-build --release --no-opt --features test-hooks,edge"
+	$(WORKER_BUILD_ENV) $(WORKER_BUILD) --release --no-opt --out-dir build-test-edge -- --features test-hooks,edge --target-dir $(TEST_TARGET_DIR)
 	@touch $@
 
 $(FLAGS_STAMP): FORCE
@@ -263,6 +280,7 @@ fmt-check: rust-tools
 clippy: rust-tools
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --all-targets --target $(WASM_TARGET) -- -D warnings
+	cargo clippy --target $(WASM_TARGET) --features edge -- -D warnings
 
 cargo-test:
 	cargo test
@@ -307,7 +325,7 @@ dev: build dev-vars migrate-local
 	$(WRANGLER) dev --ip 127.0.0.1 --port $(PORT) --var ISSUER_ORIGIN:http://127.0.0.1:$(PORT)
 
 clean:
-	rm -rf build build-test .wrangler node_modules target console/dist console/node_modules $(VENV)
+	rm -rf build build-test build-edge build-test-edge .wrangler node_modules target console/dist console/node_modules $(VENV)
 
 # ---------------------------------------------------------------- benchmarks (bench/, BENCHMARKS.md)
 #

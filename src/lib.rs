@@ -8,6 +8,8 @@
 //!    │       policy) the worker: routing by app and tenant, parse → call a use case → respond,
 //!    │       bindings and configuration from `Env`, the single error → status mapping, and the
 //!    │       operators' console (static assets from `console/`, served at `/console/`).
+//!    │       With the feature `edge`, only the end users' routes: the rest are forwarded to
+//!    │       the full Worker (a split deployment, `wrangler.edge.toml`).
 //!    ▼
 //! service/  the use cases — sign-up, sign-in, refresh, introspection, revocation, operators,
 //!    │       apps and tenants, API keys, members, audit, end-user state, billing, email

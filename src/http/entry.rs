@@ -1,6 +1,12 @@
 //! The worker's entry points: resolve the route, build the use cases' context over the
 //! bindings, run the handler, and turn every error into a problem document; and the cron
 //! trigger. Nothing here panics on input.
+//!
+//! Routes come in two groups (`RouteId::at_edge`): the end users' and resource servers'
+//! (`dispatch`, and the hot ones in `handle`) and the rest (`operate`). One build answers both;
+//! the edge build (`--features edge`, a split deployment's edge Worker) compiles only the
+//! first, forwards the rest unchanged to the full Worker behind its `FULL` service binding, and
+//! has no cron (the queue's consumer, `queue`, is the full build's too).
 
 use super::console::{self, ConsoleFile};
 use super::context::{isolate, Bindings, Ctx, Frame};
@@ -78,10 +84,104 @@ async fn handle(req: Request, env: &Env) -> Result<web_sys::Response, Error> {
     // The method as received: `Request::method()` of the worker crate reads any method it does
     // not know (QUERY, PROPFIND, …) as GET, which would serve GET handlers for them.
     let (route, params) = resolve(&req.inner().method(), path)?;
-    // Health, the OpenAPI document and the console need no storage and no configuration:
-    // answer them even when D1 is missing.
+    if !route.at_edge() {
+        return operate(req, env, route, &params).await;
+    }
+    // Health needs no storage and no configuration: answered even when D1 is missing.
+    if route == RouteId::Health {
+        return discovery::health().map(Into::into);
+    }
+    let frame = Frame::for_request(env, &req)?;
+    let bindings = Bindings::of(env)?;
+    let cx = &frame.ctx(&bindings);
+    let p = &params;
+    // The hot paths are awaited here; every other route runs in `dispatch`, boxed: its state
+    // machine holds the largest handler's state (every handler is inlined into one function
+    // of hundreds of kilobytes), and introspection should neither allocate nor poll it.
     match route {
-        RouteId::Health => return discovery::health().map(Into::into),
+        RouteId::Introspect => oauth::introspect(cx, req, p).await,
+        RouteId::Me => auth::me(cx, req, p).await.map(Into::into),
+        RouteId::Refresh => auth::refresh(cx, req, p).await.map(Into::into),
+        RouteId::Jwks => discovery::jwks(cx, p).await.map(Into::into),
+        _ => Box::pin(dispatch(cx, route, req, p)).await.map(Into::into),
+    }
+}
+
+/// The edge's routes (`RouteId::at_edge`) but the ones `handle` answers itself.
+async fn dispatch(
+    cx: &Ctx<'_>,
+    route: RouteId,
+    req: Request,
+    p: &Params,
+) -> Result<Response, Error> {
+    match route {
+        RouteId::OpenIdConfiguration => authorization::metadata(cx, p).await,
+        RouteId::Signup => auth::signup(cx, req, p).await,
+        RouteId::Signin => auth::signin(cx, req, p).await,
+        RouteId::Signout => auth::signout(cx, req, p).await,
+        RouteId::OAuthMetadata | RouteId::OAuthMetadataOidc => authorization::metadata(cx, p).await,
+        RouteId::Token => authorization::token(cx, req, p).await,
+        RouteId::Revoke => oauth::revoke(cx, req, p).await,
+        RouteId::SendEmailVerification => recovery::send_verification(cx, req, p).await,
+        RouteId::VerifyEmail => recovery::verify_email(cx, req, p).await,
+        RouteId::SendPasswordReset => recovery::send_reset(cx, req, p).await,
+        RouteId::ResetPassword => recovery::reset_password(cx, req, p).await,
+        RouteId::PasswordlessStart => recovery::passwordless_start(cx, req, p).await,
+        RouteId::PasswordlessConsume => recovery::passwordless_consume(cx, req, p).await,
+        RouteId::ChangePassword => account::change_password(cx, req, p).await,
+        RouteId::ListOwnSessions => account::sessions(cx, req, p).await,
+        RouteId::EndOwnSession => account::end_session(cx, req, p).await,
+        RouteId::LeaveTenant => account::leave(cx, req, p).await,
+        RouteId::ThirdPartyStart => thirdparty::start(cx, req, p).await,
+        RouteId::ThirdPartyCallback => thirdparty::callback(cx, req, p).await,
+        _ => Err(Error::Internal(format!(
+            "{route:?} is answered by `handle` or `operate`, not `dispatch`"
+        ))),
+    }
+}
+
+/// The edge Worker's service binding to the full Worker (`wrangler.edge.toml`).
+#[cfg(feature = "edge")]
+const FULL_WORKER: &str = "FULL";
+
+/// The edge build (`--features edge`): a route that is not the edge's goes unchanged (method,
+/// URL, headers, body) to the full Worker behind the `FULL` service binding, and its answer
+/// comes back unchanged. A missing binding is a deployment error (500, logged); a full Worker
+/// that cannot be reached answers 503.
+#[cfg(feature = "edge")]
+async fn operate(
+    req: Request,
+    env: &Env,
+    _route: RouteId,
+    _params: &Params,
+) -> Result<web_sys::Response, Error> {
+    use worker::wasm_bindgen::JsCast;
+    use worker::wasm_bindgen_futures::JsFuture;
+    let full = env
+        .service(FULL_WORKER)
+        .map_err(|e| Error::Internal(format!("the {FULL_WORKER} service binding: {e}")))?
+        .into_rpc::<worker::worker_sys::Fetcher>();
+    let answer = async {
+        JsFuture::from(full.fetch(req.inner())?)
+            .await?
+            .dyn_into::<web_sys::Response>()
+    };
+    answer
+        .await
+        .map_err(|e| Error::Unavailable(format!("the full Worker: {e:?}")))
+}
+
+/// The full build: the routes that are not the edge's (the operator API, the console, the
+/// OpenAPI document, the OAuth server's pages and management), answered here. The document
+/// and the console need no storage and no configuration: answered even when D1 is missing.
+#[cfg(not(feature = "edge"))]
+async fn operate(
+    req: Request,
+    env: &Env,
+    route: RouteId,
+    p: &Params,
+) -> Result<web_sys::Response, Error> {
+    match route {
         RouteId::OpenApi => return discovery::openapi().map(Into::into),
         RouteId::ConsoleRedirect => return console::redirect().map(Into::into),
         RouteId::Console => {
@@ -99,47 +199,23 @@ async fn handle(req: Request, env: &Env) -> Result<web_sys::Response, Error> {
     let frame = Frame::for_request(env, &req)?;
     let bindings = Bindings::of(env)?;
     let cx = &frame.ctx(&bindings);
-    let p = &params;
-    // The hot paths are awaited here; every other route runs in `dispatch`, boxed: its state
-    // machine holds the largest handler's state (every handler is inlined into one function
-    // of hundreds of kilobytes), and introspection should neither allocate nor poll it.
-    match route {
-        RouteId::Introspect => oauth::introspect(cx, req, p).await,
-        RouteId::Me => auth::me(cx, req, p).await.map(Into::into),
-        RouteId::Refresh => auth::refresh(cx, req, p).await.map(Into::into),
-        RouteId::Jwks => discovery::jwks(cx, p).await.map(Into::into),
-        _ => Box::pin(dispatch(cx, env, route, req, p))
-            .await
-            .map(Into::into),
-    }
+    Box::pin(administer(cx, route, req, p))
+        .await
+        .map(Into::into)
 }
 
-/// Every route but the hot ones of `handle`.
-async fn dispatch(
+/// The routes `operate` answers but the console and the document.
+#[cfg(not(feature = "edge"))]
+async fn administer(
     cx: &Ctx<'_>,
-    env: &Env,
     route: RouteId,
     req: Request,
     p: &Params,
 ) -> Result<Response, Error> {
     match route {
-        RouteId::Health => discovery::health(),
-        RouteId::OpenApi => discovery::openapi(),
-        RouteId::ConsoleRedirect => console::redirect(),
-        RouteId::Console => console::serve(env, req, ConsoleFile::Page).await,
-        RouteId::ConsoleAsset => console::serve(env, req, ConsoleFile::Asset).await,
-        RouteId::Introspect | RouteId::Me | RouteId::Refresh | RouteId::Jwks => Err(
-            Error::Internal(format!("{route:?} is answered by `handle`, not `dispatch`")),
-        ),
-        RouteId::OpenIdConfiguration => authorization::metadata(cx, p).await,
-        RouteId::Signup => auth::signup(cx, req, p).await,
-        RouteId::Signin => auth::signin(cx, req, p).await,
-        RouteId::Signout => auth::signout(cx, req, p).await,
-        RouteId::OAuthMetadata | RouteId::OAuthMetadataOidc => authorization::metadata(cx, p).await,
         RouteId::Authorize => authorization::authorize(cx, req, p).await,
         RouteId::AuthorizeSubmit => authorization::submit(cx, req, p).await,
         RouteId::AuthorizeCallback => authorization::callback(cx, req, p).await,
-        RouteId::Token => authorization::token(cx, req, p).await,
         RouteId::Register => authorization::register(cx, req, p).await,
         RouteId::ListGrants => authorization::grants(cx, req, p).await,
         RouteId::RevokeGrant => authorization::revoke_grant(cx, req, p).await,
@@ -151,7 +227,6 @@ async fn dispatch(
         RouteId::PatchClient => authorization::patch_client(cx, req, p).await,
         RouteId::DeleteClient => authorization::delete_client(cx, req, p).await,
         RouteId::RotateClientSecret => authorization::rotate_client_secret(cx, req, p).await,
-        RouteId::Revoke => oauth::revoke(cx, req, p).await,
         RouteId::Bootstrap => operators::bootstrap(cx, req).await,
         RouteId::OperatorSignin => operators::signin(cx, req).await,
         RouteId::OperatorUnlock => operators::unlock(cx, req).await,
@@ -189,18 +264,8 @@ async fn dispatch(
         RouteId::CreateApiKey => api_keys::create(cx, req, p).await,
         RouteId::ListApiKeys => api_keys::list(cx, req, p).await,
         RouteId::DeleteApiKey => api_keys::delete(cx, req, p).await,
-        RouteId::SendEmailVerification => recovery::send_verification(cx, req, p).await,
-        RouteId::VerifyEmail => recovery::verify_email(cx, req, p).await,
-        RouteId::SendPasswordReset => recovery::send_reset(cx, req, p).await,
-        RouteId::ResetPassword => recovery::reset_password(cx, req, p).await,
-        RouteId::PasswordlessStart => recovery::passwordless_start(cx, req, p).await,
-        RouteId::PasswordlessConsume => recovery::passwordless_consume(cx, req, p).await,
         RouteId::SendOperatorPasswordReset => recovery::send_operator_reset(cx, req).await,
         RouteId::ResetOperatorPassword => recovery::reset_operator_password(cx, req).await,
-        RouteId::ChangePassword => account::change_password(cx, req, p).await,
-        RouteId::ListOwnSessions => account::sessions(cx, req, p).await,
-        RouteId::EndOwnSession => account::end_session(cx, req, p).await,
-        RouteId::LeaveTenant => account::leave(cx, req, p).await,
         RouteId::PutEmailDelivery => email::put_delivery(cx, req, p).await,
         RouteId::GetEmailDelivery => email::get_delivery(cx, req, p).await,
         RouteId::ListDeadLetters => email::dead_letters(cx, req, p).await,
@@ -209,8 +274,6 @@ async fn dispatch(
         RouteId::GetProvider => thirdparty::get(cx, req, p).await,
         RouteId::ListProviders => thirdparty::list(cx, req, p).await,
         RouteId::DeleteProvider => thirdparty::delete(cx, req, p).await,
-        RouteId::ThirdPartyStart => thirdparty::start(cx, req, p).await,
-        RouteId::ThirdPartyCallback => thirdparty::callback(cx, req, p).await,
         RouteId::OperatorSignup => operators::signup(cx, req).await,
         RouteId::SendOperatorVerification => operators::send_verification(cx, req).await,
         RouteId::VerifyOperatorEmail => operators::verify_email(cx, req).await,
@@ -221,12 +284,46 @@ async fn dispatch(
         RouteId::PutOperatorRole => members::put_role(cx, req, p).await,
         RouteId::ListOperatorRoles => members::list_roles(cx, req, p).await,
         RouteId::DeleteOperatorRole => members::delete_role(cx, req, p).await,
+        // Exhaustive on purpose: a new route must be placed in one of the two groups.
+        RouteId::Health
+        | RouteId::Jwks
+        | RouteId::OpenIdConfiguration
+        | RouteId::OAuthMetadata
+        | RouteId::OAuthMetadataOidc
+        | RouteId::Signup
+        | RouteId::Signin
+        | RouteId::Refresh
+        | RouteId::Signout
+        | RouteId::Me
+        | RouteId::LeaveTenant
+        | RouteId::Introspect
+        | RouteId::Revoke
+        | RouteId::Token
+        | RouteId::SendEmailVerification
+        | RouteId::VerifyEmail
+        | RouteId::SendPasswordReset
+        | RouteId::ResetPassword
+        | RouteId::PasswordlessStart
+        | RouteId::PasswordlessConsume
+        | RouteId::ChangePassword
+        | RouteId::ListOwnSessions
+        | RouteId::EndOwnSession
+        | RouteId::ThirdPartyStart
+        | RouteId::ThirdPartyCallback
+        | RouteId::OpenApi
+        | RouteId::ConsoleRedirect
+        | RouteId::Console
+        | RouteId::ConsoleAsset => Err(Error::Internal(format!(
+            "{route:?} is answered by `handle` or `operate`, not `administer`"
+        ))),
     }
 }
 
 /// The cron expressions of `wrangler.toml` (keep them in step): every minute only the sweep;
 /// daily also the signing-key rotation; any other trigger (every 30 minutes) also prunes.
+#[cfg(not(feature = "edge"))]
 const SWEEP_CRON: &str = "* * * * *";
+#[cfg(not(feature = "edge"))]
 const ROTATION_CRON: &str = "17 3 * * *";
 
 /// The cron triggers of `wrangler.toml`. Every run sweeps the KV documents that do not yet say
@@ -237,6 +334,8 @@ const ROTATION_CRON: &str = "17 3 * * *";
 /// `service::maintenance`, and what email flows keep no longer: `service::email::prune`), and
 /// the daily one rotates signing keys that reached their age (which rewrites every owner's
 /// public keys in KV from D1).
+// The full Worker runs the crons; the edge Worker has none.
+#[cfg(not(feature = "edge"))]
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let now = Timestamp::from_unix_ms(event.schedule() as i64);

@@ -113,6 +113,48 @@ pub enum RouteId {
     RevokeGrant,
 }
 
+impl RouteId {
+    /// Whether the edge Worker answers this route itself (the `edge` build, `wrangler.edge.toml`):
+    /// what end users and resource servers call on every sign-in and every request — health,
+    /// keys and discovery, sign-up, sign-in, refresh, sign-out, introspection, revocation, the
+    /// token endpoint, recovery and passwordless, the account's own routes and third-party
+    /// sign-in. Everything else — the operator API under `/admin`, the console, `/openapi.json`,
+    /// the OAuth server's pages, client registration and management, grants, and the billing
+    /// webhook — the edge Worker forwards unchanged to the full Worker behind its `FULL`
+    /// service binding, so the wasm at the edge carries none of their code. A single Worker
+    /// (`wrangler.toml`) answers every route itself, through the same two groups.
+    pub const fn at_edge(self) -> bool {
+        matches!(
+            self,
+            RouteId::Health
+                | RouteId::Jwks
+                | RouteId::OpenIdConfiguration
+                | RouteId::OAuthMetadata
+                | RouteId::OAuthMetadataOidc
+                | RouteId::Signup
+                | RouteId::Signin
+                | RouteId::Refresh
+                | RouteId::Signout
+                | RouteId::Me
+                | RouteId::LeaveTenant
+                | RouteId::Introspect
+                | RouteId::Revoke
+                | RouteId::Token
+                | RouteId::SendEmailVerification
+                | RouteId::VerifyEmail
+                | RouteId::SendPasswordReset
+                | RouteId::ResetPassword
+                | RouteId::PasswordlessStart
+                | RouteId::PasswordlessConsume
+                | RouteId::ChangePassword
+                | RouteId::ListOwnSessions
+                | RouteId::EndOwnSession
+                | RouteId::ThirdPartyStart
+                | RouteId::ThirdPartyCallback
+        )
+    }
+}
+
 /// Every route: handler, method, path template (`{name}` matches one segment).
 pub const ROUTES: &[(RouteId, &str, &str)] = &[
     (RouteId::Health, "GET", "/healthz"),
@@ -674,6 +716,36 @@ mod tests {
     /// The router before its depth and last-segment filter: every template, in order.
     fn resolve_unfiltered(method: &str, path: &str) -> Result<(RouteId, Params), Error> {
         resolve_among(method, path, |_, _| true)
+    }
+
+    #[test]
+    fn the_edge_serves_end_users_and_forwards_operators() {
+        for (id, method, template) in ROUTES {
+            let operator_only = template.starts_with("/admin")
+                || template.starts_with("/console")
+                || *template == "/openapi.json"
+                || [
+                    "/oauth/authorize",
+                    "/oauth/callback",
+                    "/oauth/register",
+                    "/auth/grants",
+                ]
+                .iter()
+                .any(|page| template.contains(page))
+                || template.contains("/webhooks/");
+            assert!(
+                !(operator_only && id.at_edge()),
+                "{method} {template} must be forwarded to the full Worker"
+            );
+        }
+        for hot in [
+            RouteId::Introspect,
+            RouteId::Me,
+            RouteId::Refresh,
+            RouteId::Jwks,
+        ] {
+            assert!(hot.at_edge(), "{hot:?} must be answered at the edge");
+        }
     }
 
     #[test]

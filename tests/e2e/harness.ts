@@ -40,6 +40,10 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
  * (build/, made by `make build`: what is deployed, which ignores both).
  */
 const BUILD_DIRS = { test: path.join(ROOT, "build-test"), deploy: path.join(ROOT, "build") } as const;
+/** The edge Worker's builds (`--features edge`), beside each of BUILD_DIRS (`split`). */
+const EDGE_BUILD_DIRS = { test: path.join(ROOT, "build-test-edge"), deploy: path.join(ROOT, "build-edge") } as const;
+/** The full Worker's name in a split instance (wrangler.edge.toml's `[[services]] service`). */
+export const FULL_WORKER_NAME = "tessera";
 export const MIGRATIONS_DIR = path.join(ROOT, "migrations");
 /** The console's built assets (`make console`): wrangler.toml's `[assets] directory`. */
 export const CONSOLE_ASSETS_DIR = path.join(ROOT, "console", "dist");
@@ -98,6 +102,14 @@ export interface StartOptions {
    * `ASSETS` binding, every request to the worker first (`run_worker_first = true`).
    */
   console?: boolean;
+  /**
+   * Run a split deployment (wrangler.edge.toml in front of wrangler.toml): requests reach the
+   * edge Worker (build-test-edge/ or build-edge/), which forwards what is not its own to the
+   * full Worker (`build`) through its FULL service binding. Both share D1, KV and the email
+   * queue; the full Worker alone consumes the queue. `"edge-only"`: the edge Worker alone,
+   * its FULL binding missing (a deployment error). Not combined with `faults`.
+   */
+  split?: boolean | "edge-only";
 }
 
 /** One KV call of the worker, as seen by the FLAGS wrapper. */
@@ -229,7 +241,7 @@ export async function startWorker(
 ): Promise<TestWorker> {
   const opts: StartOptions =
     "bindings" in extra || "migrationsDir" in extra || "skipMigrations" in extra || "faults" in extra || "build" in extra ||
-    "console" in extra
+    "console" in extra || "split" in extra
       ? (extra as StartOptions)
       : { bindings: extra as Record<string, string> };
   const buildDir = BUILD_DIRS[opts.build ?? "test"];
@@ -240,6 +252,11 @@ export async function startWorker(
   if (opts.console && !existsSync(path.join(CONSOLE_ASSETS_DIR, "console", "index.html"))) {
     throw new Error(`${CONSOLE_ASSETS_DIR} has no console: run \`make console\` first`);
   }
+  const edgeDir = EDGE_BUILD_DIRS[opts.build ?? "test"];
+  if (opts.split && !existsSync(path.join(edgeDir, "index.js"))) {
+    throw new Error(`${edgeDir}/index.js is missing: run \`make build build-test\` (or \`make test-e2e\`) first`);
+  }
+  if (opts.split && opts.faults) throw new Error("a split instance takes no faults");
   const verbose = !!process.env.TESSERA_E2E_LOG;
   const main = {
     modules: true,
@@ -274,7 +291,23 @@ export async function startWorker(
     log: new Log(verbose ? LogLevel.DEBUG : LogLevel.WARN),
   };
   const faults = opts.faults;
-  const create = () => faults
+  const create = () => opts.split
+    ? new Miniflare({
+        ...shared,
+        workers: [
+          {
+            ...main,
+            name: "tessera-edge",
+            scriptPath: path.join(edgeDir, "index.js"),
+            modulesRoot: edgeDir,
+            queueConsumers: undefined,
+            assets: undefined,
+            serviceBindings: opts.split === "edge-only" ? {} : { FULL: FULL_WORKER_NAME },
+          },
+          ...(opts.split === "edge-only" ? [] : [{ ...main, name: FULL_WORKER_NAME }]),
+        ],
+      })
+    : faults
     ? new Miniflare({
         ...shared,
         workers: [
