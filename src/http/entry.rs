@@ -11,7 +11,7 @@
 use super::console::{self, ConsoleFile};
 use super::context::{isolate, Bindings, Ctx, Frame};
 use super::error::problem;
-use super::routes::{path_of, resolve, Params, RouteId};
+use super::routes::{edge_routes, path_of, resolve, Params, RouteId};
 use super::{
     account, api_keys, apps, audit, auth, authorization, billing, catalogue, deletions, discovery,
     email,
@@ -94,6 +94,7 @@ async fn handle(req: Request, env: &Env) -> Result<web_sys::Response, Error> {
     let frame = Frame::for_request(env, &req)?;
     let bindings = Bindings::of(env)?;
     let cx = &frame.ctx(&bindings);
+    keyring::confirm_secret(cx).await?;
     let p = &params;
     // The hot paths are awaited here; every other route runs in `dispatch`, boxed: its state
     // machine holds the largest handler's state (every handler is inlined into one function
@@ -199,6 +200,7 @@ async fn operate(
     let frame = Frame::for_request(env, &req)?;
     let bindings = Bindings::of(env)?;
     let cx = &frame.ctx(&bindings);
+    keyring::confirm_secret(cx).await?;
     Box::pin(administer(cx, route, req, p))
         .await
         .map(Into::into)
@@ -285,31 +287,7 @@ async fn administer(
         RouteId::ListOperatorRoles => members::list_roles(cx, req, p).await,
         RouteId::DeleteOperatorRole => members::delete_role(cx, req, p).await,
         // Exhaustive on purpose: a new route must be placed in one of the two groups.
-        RouteId::Health
-        | RouteId::Jwks
-        | RouteId::OpenIdConfiguration
-        | RouteId::OAuthMetadata
-        | RouteId::OAuthMetadataOidc
-        | RouteId::Signup
-        | RouteId::Signin
-        | RouteId::Refresh
-        | RouteId::Signout
-        | RouteId::Me
-        | RouteId::LeaveTenant
-        | RouteId::Introspect
-        | RouteId::Revoke
-        | RouteId::Token
-        | RouteId::SendEmailVerification
-        | RouteId::VerifyEmail
-        | RouteId::SendPasswordReset
-        | RouteId::ResetPassword
-        | RouteId::PasswordlessStart
-        | RouteId::PasswordlessConsume
-        | RouteId::ChangePassword
-        | RouteId::ListOwnSessions
-        | RouteId::EndOwnSession
-        | RouteId::ThirdPartyStart
-        | RouteId::ThirdPartyCallback
+        edge_routes!()
         | RouteId::OpenApi
         | RouteId::ConsoleRedirect
         | RouteId::Console

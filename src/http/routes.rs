@@ -113,6 +113,41 @@ pub enum RouteId {
     RevokeGrant,
 }
 
+/// The routes the edge Worker answers itself, as a pattern (`RouteId::at_edge`; the full
+/// build's dispatch matches the rest exhaustively with it).
+macro_rules! edge_routes {
+    () => {
+        $crate::http::routes::RouteId::Health
+            | $crate::http::routes::RouteId::Jwks
+            | $crate::http::routes::RouteId::OpenIdConfiguration
+            | $crate::http::routes::RouteId::OAuthMetadata
+            | $crate::http::routes::RouteId::OAuthMetadataOidc
+            | $crate::http::routes::RouteId::Signup
+            | $crate::http::routes::RouteId::Signin
+            | $crate::http::routes::RouteId::Refresh
+            | $crate::http::routes::RouteId::Signout
+            | $crate::http::routes::RouteId::Me
+            | $crate::http::routes::RouteId::LeaveTenant
+            | $crate::http::routes::RouteId::Introspect
+            | $crate::http::routes::RouteId::Revoke
+            | $crate::http::routes::RouteId::Token
+            | $crate::http::routes::RouteId::SendEmailVerification
+            | $crate::http::routes::RouteId::VerifyEmail
+            | $crate::http::routes::RouteId::SendPasswordReset
+            | $crate::http::routes::RouteId::ResetPassword
+            | $crate::http::routes::RouteId::PasswordlessStart
+            | $crate::http::routes::RouteId::PasswordlessConsume
+            | $crate::http::routes::RouteId::ChangePassword
+            | $crate::http::routes::RouteId::ListOwnSessions
+            | $crate::http::routes::RouteId::EndOwnSession
+            | $crate::http::routes::RouteId::ThirdPartyStart
+            | $crate::http::routes::RouteId::ThirdPartyCallback
+    };
+}
+// Used by the wasm32 dispatcher (`entry`).
+#[cfg_attr(not(target_arch = "wasm32"), allow(unused_imports))]
+pub(crate) use edge_routes;
+
 impl RouteId {
     /// Whether the edge Worker answers this route itself (the `edge` build, `wrangler.edge.toml`):
     /// what end users and resource servers call on every sign-in and every request — health,
@@ -124,34 +159,7 @@ impl RouteId {
     /// service binding, so the wasm at the edge carries none of their code. A single Worker
     /// (`wrangler.toml`) answers every route itself, through the same two groups.
     pub const fn at_edge(self) -> bool {
-        matches!(
-            self,
-            RouteId::Health
-                | RouteId::Jwks
-                | RouteId::OpenIdConfiguration
-                | RouteId::OAuthMetadata
-                | RouteId::OAuthMetadataOidc
-                | RouteId::Signup
-                | RouteId::Signin
-                | RouteId::Refresh
-                | RouteId::Signout
-                | RouteId::Me
-                | RouteId::LeaveTenant
-                | RouteId::Introspect
-                | RouteId::Revoke
-                | RouteId::Token
-                | RouteId::SendEmailVerification
-                | RouteId::VerifyEmail
-                | RouteId::SendPasswordReset
-                | RouteId::ResetPassword
-                | RouteId::PasswordlessStart
-                | RouteId::PasswordlessConsume
-                | RouteId::ChangePassword
-                | RouteId::ListOwnSessions
-                | RouteId::EndOwnSession
-                | RouteId::ThirdPartyStart
-                | RouteId::ThirdPartyCallback
-        )
+        matches!(self, edge_routes!())
     }
 }
 

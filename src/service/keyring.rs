@@ -25,6 +25,42 @@ use crate::store::{EdgeStore, PublishedKey, SigningKeyStore, StoredSigningKey, T
 use ed25519_compact::PublicKey;
 use std::rc::Rc;
 
+/// Checks, once per isolate, that this Worker's deployment secret (`KEY_ENCRYPTION_SECRET`) is
+/// the one the deployment's data is sealed under: the first Worker to run records its
+/// fingerprint in KV (`keys::secret_fingerprint`); every isolate after compares. Two Workers
+/// with different secrets — a split deployment's edge given a fresh value, say — would each
+/// seal what the other cannot open (signing keys, queued email, flow state): the one that
+/// differs answers `Internal` (500, the cause logged) to every request instead, until it is
+/// given the recorded secret. When KV cannot be read the check is left for a later request
+/// (KV failing has its own answers on each path); a secret that is missing or short is the
+/// configuration error it always was, reported where a key is derived.
+pub async fn confirm_secret<S: Stores>(cx: &Ctx<'_, S>) -> Result<(), Error> {
+    if cx.caches.secret_confirmed.get() {
+        return Ok(());
+    }
+    let Ok(mine) = keys::secret_fingerprint(&cx.config.key_encryption_secret) else {
+        return Ok(());
+    };
+    match cx.edge.find_secret_fingerprint().await {
+        Ok(Some(recorded)) if recorded == mine => {}
+        Ok(Some(_)) => {
+            return Err(Error::Internal(
+                "KEY_ENCRYPTION_SECRET is not the secret this deployment's data is sealed under \
+                 (KV deployment:secret-fingerprint): give every Worker of the deployment the same one"
+                    .to_owned(),
+            ))
+        }
+        Ok(None) => {
+            if cx.edge.put_secret_fingerprint(&mine).await.is_err() {
+                return Ok(());
+            }
+        }
+        Err(_) => return Ok(()),
+    }
+    cx.caches.secret_confirmed.set(true);
+    Ok(())
+}
+
 const KEYRING_TTL_MS: i64 = 5 * 60 * 1000;
 /// How long a KV write may take to reach every location, plus how long an edge may cache a KV
 /// read (Cloudflare's default `cacheTtl`).

@@ -389,6 +389,11 @@ pub trait EdgeStore {
     ) -> Result<(), Error>;
     /// Withdraws the edge document of a user in a tenant (the tenant is gone).
     async fn delete_user_edge(&self, key: &EdgeKey) -> Result<(), Error>;
+    /// The fingerprint of the deployment secret recorded by the first Worker to run
+    /// (`keys::secret_fingerprint`), if any.
+    async fn find_secret_fingerprint(&self) -> Result<Option<String>, Error>;
+    /// Records the fingerprint of the deployment secret.
+    async fn put_secret_fingerprint(&self, fingerprint: &str) -> Result<(), Error>;
     /// The API key with this hash.
     async fn find_api_key(&self, hash: &SecretHash) -> Result<Option<ApiKey>, Error>;
     /// Publishes an API key.

@@ -76,6 +76,9 @@ export const DEFAULT_BINDINGS: Record<string, string> = {
   OPERATOR_LINK_BASE_URL: "http://127.0.0.1:9/console/",
 };
 
+/** Bindings only the full Worker of a split deployment has (its secrets and operator settings). */
+const FULL_WORKER_ONLY = ["ADMIN_ROOT_TOKEN", "OPERATOR_LINK_BASE_URL", "EMAIL_RETRY_BASE_SECONDS"];
+
 /** The queue outgoing email travels on (wrangler.toml's `tessera-email`). */
 export const EMAIL_QUEUE = "tessera-email";
 
@@ -110,6 +113,12 @@ export interface StartOptions {
    * its FULL binding missing (a deployment error). Not combined with `faults`.
    */
   split?: boolean | "edge-only";
+  /**
+   * The edge Worker's text bindings in a split instance, over what a deployment gives it
+   * (wrangler.edge.toml's [vars], KEY_ENCRYPTION_SECRET and the test-only switches; not the
+   * full Worker's ADMIN_ROOT_TOKEN and operator settings).
+   */
+  edgeBindings?: Record<string, string>;
 }
 
 /** One KV call of the worker, as seen by the FLAGS wrapper. */
@@ -241,7 +250,7 @@ export async function startWorker(
 ): Promise<TestWorker> {
   const opts: StartOptions =
     "bindings" in extra || "migrationsDir" in extra || "skipMigrations" in extra || "faults" in extra || "build" in extra ||
-    "console" in extra || "split" in extra
+    "console" in extra || "split" in extra || "edgeBindings" in extra
       ? (extra as StartOptions)
       : { bindings: extra as Record<string, string> };
   const buildDir = BUILD_DIRS[opts.build ?? "test"];
@@ -303,6 +312,12 @@ export async function startWorker(
             queueConsumers: undefined,
             assets: undefined,
             serviceBindings: opts.split === "edge-only" ? {} : { FULL: FULL_WORKER_NAME },
+            bindings: {
+              ...Object.fromEntries(
+                Object.entries(main.bindings).filter(([name]) => !FULL_WORKER_ONLY.includes(name)),
+              ),
+              ...(opts.edgeBindings ?? {}),
+            },
           },
           ...(opts.split === "edge-only" ? [] : [{ ...main, name: FULL_WORKER_NAME }]),
         ],

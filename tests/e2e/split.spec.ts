@@ -142,21 +142,65 @@ describe("a split deployment", () => {
   });
 });
 
+/** The route table (src/http/routes.rs): each route's id, method and path template. */
+function routeTable(): Array<{ id: string; method: string; template: string; atEdge: boolean }> {
+  const source = readFileSync(path.join(ROOT, "src/http/routes.rs"), "utf8");
+  const macro = source.slice(source.indexOf("macro_rules! edge_routes"), source.indexOf("pub(crate) use edge_routes;", source.indexOf("macro_rules! edge_routes")));
+  const edge = new Set([...macro.matchAll(/RouteId::(\w+)/g)].map((m) => m[1]));
+  const routes = [...source.matchAll(/\(\s*RouteId::(\w+),\s*"(\w+)",\s*"([^"]+)",?\s*\)/g)].map((m) => ({
+    id: m[1],
+    method: m[2],
+    template: m[3],
+    atEdge: edge.has(m[1]),
+  }));
+  expect(edge.size).toBeGreaterThan(20);
+  expect(routes.filter((r) => r.atEdge).length).toBe(edge.size);
+  return routes;
+}
+
 describe("an edge Worker without its FULL binding (a deployment error)", () => {
-  it("still serves end users, and answers every other route 500 without detail", async () => {
+  it("answers every edge route itself, and every other one 500 without detail", async () => {
     const edge = await startWorker({ split: "edge-only" });
     try {
-      expect((await edge.json("GET", "/healthz")).status).toBe(200);
+      const routes = routeTable();
+      expect(routes.length).toBeGreaterThan(90);
+      for (const r of routes) {
+        const p = r.template.replace(/\{app_id\}|\{tenant_id\}/g, "public").replace(/\{[a-z_]+\}/g, "x");
+        const res = await edge.json(r.method, p, r.method === "GET" || r.method === "DELETE" ? undefined : {});
+        if (r.atEdge) {
+          expect(res.status, `${r.id}: ${r.method} ${p} ${res.text}`).not.toBe(500);
+        } else {
+          expect(res.status, `${r.id}: ${r.method} ${p}`).toBe(500);
+          expect(res.body.code).toBe("internal_error");
+          expect(res.text).not.toMatch(/FULL|binding/);
+        }
+      }
       const signup = await edge.json("POST", "/apps/public/tenants/public/auth/signup", { email: "alone@example.com", password: PASSWORD });
       expect(signup.status, signup.text).toBe(201);
-      for (const p of ["/admin/apps", "/openapi.json", "/console/"]) {
-        const res = await edge.json("GET", p);
-        expect(res.status, p).toBe(500);
-        expect(res.body.code).toBe("internal_error");
-        expect(res.text).not.toMatch(/FULL|binding/);
-      }
     } finally {
       await edge.dispose();
+    }
+  });
+});
+
+describe("an edge Worker given another KEY_ENCRYPTION_SECRET", () => {
+  it("refuses to serve rather than seal what the full Worker cannot open", async () => {
+    const other = "6f746865722d6b65792d656e6372797074696f6e2d7365637265742d21212121";
+    const split = await startWorker({ split: true, edgeBindings: { KEY_ENCRYPTION_SECRET: other } });
+    try {
+      // The full Worker runs first (a forwarded request) and records its secret's fingerprint.
+      expect((await split.json("GET", "/admin/apps", undefined, bearer("x"))).status).toBe(401);
+      const signup = await split.json("POST", "/apps/public/tenants/public/auth/signup", { email: "sealed@example.com", password: PASSWORD });
+      expect(signup.status).toBe(500);
+      expect(signup.body.code).toBe("internal_error");
+      expect(signup.text).not.toContain(other);
+      expect(signup.text).not.toMatch(/KEY_ENCRYPTION_SECRET|fingerprint/);
+      const db = await split.db();
+      expect(await db.prepare("SELECT count(*) AS n FROM users WHERE email = ?").bind("sealed@example.com").first("n")).toBe(0);
+      // Operators are unaffected: the full Worker holds the recorded secret.
+      expect((await split.json("GET", "/admin/apps", undefined, bearer("x"))).status).toBe(401);
+    } finally {
+      await split.dispose();
     }
   });
 });

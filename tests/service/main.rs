@@ -17,6 +17,7 @@ mod oauth;
 mod operators;
 mod passwordless;
 mod recovery;
+mod secret;
 mod sessions;
 mod signin;
 mod signup;

@@ -11,7 +11,9 @@
 //! `clientkey:<sha-256>`
 //! publishes an active confidential OAuth client (for `/oauth/introspect`; no TTL: withdrawn
 //! when the client is disabled, deleted or its secret rotated, and by the deletion of its
-//! tenant or app before its row goes); `app:<id>` and
+//! tenant or app before its row goes); `deployment:secret-fingerprint` is the fingerprint of
+//! the deployment secret the first Worker ran with (`service::keyring::confirm_secret`);
+//! `app:<id>` and
 //! `tenant:<app>:<id>` mirror apps and tenants (they expire after a day, so a mirror that
 //! missed a write heals from D1); `policy:<app>` holds the app's roles and plans. A KV call
 //! that fails is
@@ -63,6 +65,9 @@ pub struct KvEdge<B> {
 
 /// KV refuses expirations shorter than a minute.
 pub const MIN_TTL_SECONDS: u64 = 60;
+
+/// Where the fingerprint of the deployment secret is recorded (no TTL).
+const SECRET_FINGERPRINT_KEY: &str = "deployment:secret-fingerprint";
 
 /// How long a mirror of an app or tenant lives before it is read from D1 again.
 const MIRROR_TTL_SECONDS: u64 = 24 * 3600;
@@ -282,6 +287,16 @@ impl<B: KvBackend> EdgeStore for KvEdge<B> {
 
     async fn put_policy(&self, app: &AppId, policy: &AppPolicy) -> Result<(), Error> {
         self.put_json(&format!("policy:{app}"), policy, None).await
+    }
+
+    async fn find_secret_fingerprint(&self) -> Result<Option<String>, Error> {
+        self.kv.get_text(SECRET_FINGERPRINT_KEY).await
+    }
+
+    async fn put_secret_fingerprint(&self, fingerprint: &str) -> Result<(), Error> {
+        self.kv
+            .put_text(SECRET_FINGERPRINT_KEY, fingerprint.to_owned(), None)
+            .await
     }
 
     async fn find_api_key(&self, hash: &SecretHash) -> Result<Option<ApiKey>, Error> {
