@@ -94,7 +94,7 @@ async fn handle(req: Request, env: &Env) -> Result<web_sys::Response, Error> {
     let frame = Frame::for_request(env, &req)?;
     let bindings = Bindings::of(env)?;
     let cx = &frame.ctx(&bindings);
-    keyring::confirm_secret(cx).await?;
+    keyring::confirm_secret(cx, SECRET_ROLE).await?;
     let p = &params;
     // The hot paths are awaited here; every other route runs in `dispatch`, boxed: its state
     // machine holds the largest handler's state (every handler is inlined into one function
@@ -107,6 +107,14 @@ async fn handle(req: Request, env: &Env) -> Result<web_sys::Response, Error> {
         _ => Box::pin(dispatch(cx, route, req, p)).await.map(Into::into),
     }
 }
+
+/// Whose deployment secret is the deployment's (`keyring::confirm_secret`): the full
+/// Worker's; the edge Worker's must match it.
+const SECRET_ROLE: keyring::SecretRole = if cfg!(feature = "edge") {
+    keyring::SecretRole::Compares
+} else {
+    keyring::SecretRole::Records
+};
 
 /// The edge's routes (`RouteId::at_edge`) but the ones `handle` answers itself.
 async fn dispatch(
@@ -200,7 +208,7 @@ async fn operate(
     let frame = Frame::for_request(env, &req)?;
     let bindings = Bindings::of(env)?;
     let cx = &frame.ctx(&bindings);
-    keyring::confirm_secret(cx).await?;
+    keyring::confirm_secret(cx, SECRET_ROLE).await?;
     Box::pin(administer(cx, route, req, p))
         .await
         .map(Into::into)
@@ -326,6 +334,9 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         }
     };
     let cx = frame.ctx(&bindings);
+    // Records the deployment secret's fingerprint within a minute of a deployment, whether or
+    // not an operator request comes (the edge Worker compares with it).
+    let _ = keyring::confirm_secret(&cx, SECRET_ROLE).await;
     let cron = event.cron();
     match edge::sweep(&cx, edge::SWEEP_BATCH).await {
         Ok(swept) if swept.pending > 0 => console_log!("KV sweep: {swept:?}"),

@@ -25,39 +25,64 @@ use crate::store::{EdgeStore, PublishedKey, SigningKeyStore, StoredSigningKey, T
 use ed25519_compact::PublicKey;
 use std::rc::Rc;
 
-/// Checks, once per isolate, that this Worker's deployment secret (`KEY_ENCRYPTION_SECRET`) is
-/// the one the deployment's data is sealed under: the first Worker to run records its
-/// fingerprint in KV (`keys::secret_fingerprint`); every isolate after compares. Two Workers
-/// with different secrets — a split deployment's edge given a fresh value, say — would each
-/// seal what the other cannot open (signing keys, queued email, flow state): the one that
-/// differs answers `Internal` (500, the cause logged) to every request instead, until it is
-/// given the recorded secret. When KV cannot be read the check is left for a later request
-/// (KV failing has its own answers on each path); a secret that is missing or short is the
-/// configuration error it always was, reported where a key is derived.
-pub async fn confirm_secret<S: Stores>(cx: &Ctx<'_, S>) -> Result<(), Error> {
-    if cx.caches.secret_confirmed.get() {
+/// Which Worker's deployment secret is the deployment's (`confirm_secret`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretRole {
+    /// The full Worker (a single Worker is one): its secret is the deployment's; it records
+    /// the fingerprint and never refuses.
+    Records,
+    /// The edge Worker of a split deployment: compares with what the full Worker recorded and
+    /// refuses to serve when it differs.
+    Compares,
+}
+
+/// Keeps the Workers of one deployment on one deployment secret (`KEY_ENCRYPTION_SECRET`):
+/// two Workers with different secrets would each seal what the other cannot open (signing
+/// keys, queued email, flow state). The full Worker's secret is the deployment's: it writes
+/// `keys::secret_fingerprint` of it to KV when KV holds none or another one (a deliberate
+/// change of secret, logged). The edge Worker compares and answers `Internal` (500, the cause
+/// logged) while the fingerprint differs; while there is none yet (a new deployment whose full
+/// Worker has not run: its every-minute cron records it) it serves and asks again on the next
+/// request. A check that passed is trusted for `TENANCY_CACHE_TTL_SECONDS`; when KV cannot be
+/// read or written the check is left for a later request (KV failing has its own answers on
+/// each path); a missing or short secret is the configuration error it always was, reported
+/// where a key is derived.
+pub async fn confirm_secret<S: Stores>(cx: &Ctx<'_, S>, role: SecretRole) -> Result<(), Error> {
+    if cx
+        .caches
+        .secret_confirmed_until
+        .get()
+        .is_some_and(|until| cx.now < until)
+    {
         return Ok(());
     }
     let Ok(mine) = keys::secret_fingerprint(&cx.config.key_encryption_secret) else {
         return Ok(());
     };
-    match cx.edge.find_secret_fingerprint().await {
-        Ok(Some(recorded)) if recorded == mine => {}
-        Ok(Some(_)) => {
+    let Ok(recorded) = cx.edge.find_secret_fingerprint().await else {
+        return Ok(());
+    };
+    match (recorded, role) {
+        (Some(recorded), _) if recorded == mine => {}
+        (Some(_), SecretRole::Compares) => {
             return Err(Error::Internal(
-                "KEY_ENCRYPTION_SECRET is not the secret this deployment's data is sealed under \
-                 (KV deployment:secret-fingerprint): give every Worker of the deployment the same one"
+                "KEY_ENCRYPTION_SECRET differs from the full Worker's (KV \
+                 deployment:secret-fingerprint): give the edge Worker the same secret"
                     .to_owned(),
             ))
         }
-        Ok(None) => {
+        (None, SecretRole::Compares) => return Ok(()),
+        (recorded, SecretRole::Records) => {
+            if recorded.is_some() {
+                (cx.log)("KEY_ENCRYPTION_SECRET changed: recording the new one's fingerprint");
+            }
             if cx.edge.put_secret_fingerprint(&mine).await.is_err() {
                 return Ok(());
             }
         }
-        Err(_) => return Ok(()),
     }
-    cx.caches.secret_confirmed.set(true);
+    let until = cx.now.plus_ms(cx.cache_ttl_ms());
+    cx.caches.secret_confirmed_until.set(Some(until));
     Ok(())
 }
 

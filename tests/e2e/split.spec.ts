@@ -184,12 +184,17 @@ describe("an edge Worker without its FULL binding (a deployment error)", () => {
 });
 
 describe("an edge Worker given another KEY_ENCRYPTION_SECRET", () => {
-  it("refuses to serve rather than seal what the full Worker cannot open", async () => {
+  it("is refused once the full Worker has recorded the deployment's secret", async () => {
     const other = "6f746865722d6b65792d656e6372797074696f6e2d7365637265742d21212121";
     const split = await startWorker({ split: true, edgeBindings: { KEY_ENCRYPTION_SECRET: other } });
     try {
-      // The full Worker runs first (a forwarded request) and records its secret's fingerprint.
+      // Nothing recorded yet (the full Worker has not run): the edge serves.
+      const first = await split.json("POST", "/apps/public/tenants/public/auth/signup", { email: "early@example.com", password: PASSWORD });
+      expect(first.status, first.text).toBe(201);
+      // The full Worker runs (a forwarded request) and records its secret's fingerprint.
       expect((await split.json("GET", "/admin/apps", undefined, bearer("x"))).status).toBe(401);
+      const kv = await split.kv();
+      expect(await kv.get("deployment:secret-fingerprint")).toMatch(/^[A-Za-z0-9_-]{43}$/);
       const signup = await split.json("POST", "/apps/public/tenants/public/auth/signup", { email: "sealed@example.com", password: PASSWORD });
       expect(signup.status).toBe(500);
       expect(signup.body.code).toBe("internal_error");
@@ -197,7 +202,7 @@ describe("an edge Worker given another KEY_ENCRYPTION_SECRET", () => {
       expect(signup.text).not.toMatch(/KEY_ENCRYPTION_SECRET|fingerprint/);
       const db = await split.db();
       expect(await db.prepare("SELECT count(*) AS n FROM users WHERE email = ?").bind("sealed@example.com").first("n")).toBe(0);
-      // Operators are unaffected: the full Worker holds the recorded secret.
+      // Operators are unaffected: the full Worker's secret is the deployment's.
       expect((await split.json("GET", "/admin/apps", undefined, bearer("x"))).status).toBe(401);
     } finally {
       await split.dispose();
