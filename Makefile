@@ -3,7 +3,7 @@
 #   make dev         install what is missing, build, migrate the local D1, serve on 127.0.0.1:PORT (default 8787)
 #   make test        everything CI runs: test-native + test-e2e (with the bounded adversarial suite)
 #   make test-native cargo fmt --check, clippy (host and wasm32, -D warnings), cargo test
-#   make test-e2e    both release builds + Miniflare end-to-end specs (vitest), tests/adversarial/ bounded
+#   make test-e2e    the release build, the test builds (full and edge) + Miniflare end-to-end specs (vitest), tests/adversarial/ bounded
 #   make test-security the full adversarial suite (RELIABILITY.md): long schemathesis, tenant
 #                    matrix, fault sweep and race runs, long property tests, and any test that
 #                    demonstrates a hole still being fixed (none today)
@@ -285,7 +285,10 @@ clippy: rust-tools
 cargo-test:
 	cargo test
 
-test-e2e: build build-test venv
+# The specs run build/ (deploy.spec.ts), the test builds and the console. The edge Worker's
+# release build (build-edge/: the test build's code without test-hooks, plus wasm-opt) is
+# left to `make build` and `make bench`, which measures it: about 75 s of make test.
+test-e2e: $(BUILD_OUT) $(CONSOLE_OUT) build-test venv
 	$(VITEST) run
 
 # Re-run the specs without checking the build (for quick iteration on specs).
