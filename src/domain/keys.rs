@@ -117,9 +117,9 @@ pub fn derive_key(secret: &str, label: &[u8]) -> Result<[u8; 32], Error> {
 }
 
 /// The fingerprint of the deployment secret (`derive_key` under its own label, base64url):
-/// recorded once per deployment so that a Worker given another secret — the edge Worker of a
-/// split deployment, say — notices before it seals anything the others cannot open. Reveals
-/// nothing of the secret (an HMAC under it) and is no key for anything.
+/// the full Worker records it (`service::keyring::record_secret`) so that the edge Worker of a
+/// split deployment given another secret is refused instead of sealing what the full Worker
+/// cannot open. Reveals nothing of the secret (an HMAC under it) and is no key for anything.
 pub fn secret_fingerprint(secret: &str) -> Result<String, Error> {
     Ok(B64URL.encode(derive_key(secret, b"tessera/secret-fingerprint/v1")?))
 }

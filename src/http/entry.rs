@@ -3,10 +3,11 @@
 //! trigger. Nothing here panics on input.
 //!
 //! Routes come in two groups (`RouteId::at_edge`): the end users' and resource servers'
-//! (`dispatch`, and the hot ones in `handle`) and the rest (`operate`). One build answers both;
-//! the edge build (`--features edge`, a split deployment's edge Worker) compiles only the
-//! first, forwards the rest unchanged to the full Worker behind its `FULL` service binding, and
-//! has no cron (the queue's consumer, `queue`, is the full build's too).
+//! (`dispatch`, the hot ones in `handle`) and the rest (`administer`; the console and the
+//! document in `handle`). One build answers both; the edge build (`--features edge`, a split
+//! deployment's edge Worker) compiles only the first, forwards the rest unchanged to the full
+//! Worker behind its `FULL` service binding (`forward`), and has no cron (the queue's
+//! consumer, `queue`, is the full build's too).
 
 use super::console::{self, ConsoleFile};
 use super::context::{isolate, Bindings, Ctx, Frame};
@@ -84,17 +85,36 @@ async fn handle(req: Request, env: &Env) -> Result<web_sys::Response, Error> {
     // The method as received: `Request::method()` of the worker crate reads any method it does
     // not know (QUERY, PROPFIND, …) as GET, which would serve GET handlers for them.
     let (route, params) = resolve(&req.inner().method(), path)?;
+    // The edge build forwards what is not its own before it needs any configuration.
+    #[cfg(feature = "edge")]
     if !route.at_edge() {
-        return operate(req, env, route, &params).await;
+        return forward(env, &req).await;
     }
-    // Health needs no storage and no configuration: answered even when D1 is missing.
-    if route == RouteId::Health {
-        return discovery::health().map(Into::into);
+    // Health, the OpenAPI document and the console need no storage and no configuration:
+    // answered even when D1 is missing.
+    match route {
+        RouteId::Health => return discovery::health().map(Into::into),
+        #[cfg(not(feature = "edge"))]
+        RouteId::OpenApi => return discovery::openapi().map(Into::into),
+        #[cfg(not(feature = "edge"))]
+        RouteId::ConsoleRedirect => return console::redirect().map(Into::into),
+        #[cfg(not(feature = "edge"))]
+        RouteId::Console | RouteId::ConsoleAsset => {
+            let file = if route == RouteId::Console {
+                ConsoleFile::Page
+            } else {
+                ConsoleFile::Asset
+            };
+            return console::serve(env, req, file).await.map(Into::into);
+        }
+        _ => {}
     }
     let frame = Frame::for_request(env, &req)?;
     let bindings = Bindings::of(env)?;
     let cx = &frame.ctx(&bindings);
-    keyring::confirm_secret(cx, SECRET_ROLE).await?;
+    // The edge's secret must be the full Worker's (the full Worker's cron records it).
+    #[cfg(feature = "edge")]
+    keyring::confirm_secret(cx).await?;
     let p = &params;
     // The hot paths are awaited here; every other route runs in `dispatch`, boxed: its state
     // machine holds the largest handler's state (every handler is inlined into one function
@@ -104,17 +124,13 @@ async fn handle(req: Request, env: &Env) -> Result<web_sys::Response, Error> {
         RouteId::Me => auth::me(cx, req, p).await.map(Into::into),
         RouteId::Refresh => auth::refresh(cx, req, p).await.map(Into::into),
         RouteId::Jwks => discovery::jwks(cx, p).await.map(Into::into),
+        #[cfg(not(feature = "edge"))]
+        _ if !route.at_edge() => Box::pin(administer(cx, route, req, p))
+            .await
+            .map(Into::into),
         _ => Box::pin(dispatch(cx, route, req, p)).await.map(Into::into),
     }
 }
-
-/// Whose deployment secret is the deployment's (`keyring::confirm_secret`): the full
-/// Worker's; the edge Worker's must match it.
-const SECRET_ROLE: keyring::SecretRole = if cfg!(feature = "edge") {
-    keyring::SecretRole::Compares
-} else {
-    keyring::SecretRole::Records
-};
 
 /// The edge's routes (`RouteId::at_edge`) but the ones `handle` answers itself.
 async fn dispatch(
@@ -144,7 +160,7 @@ async fn dispatch(
         RouteId::ThirdPartyStart => thirdparty::start(cx, req, p).await,
         RouteId::ThirdPartyCallback => thirdparty::callback(cx, req, p).await,
         _ => Err(Error::Internal(format!(
-            "{route:?} is answered by `handle` or `operate`, not `dispatch`"
+            "{route:?} is answered by `handle` or `administer`, not `dispatch`"
         ))),
     }
 }
@@ -158,12 +174,7 @@ const FULL_WORKER: &str = "FULL";
 /// comes back unchanged. A missing binding is a deployment error (500, logged); a full Worker
 /// that cannot be reached answers 503.
 #[cfg(feature = "edge")]
-async fn operate(
-    req: Request,
-    env: &Env,
-    _route: RouteId,
-    _params: &Params,
-) -> Result<web_sys::Response, Error> {
+async fn forward(env: &Env, req: &Request) -> Result<web_sys::Response, Error> {
     use worker::wasm_bindgen::JsCast;
     use worker::wasm_bindgen_futures::JsFuture;
     let full = env
@@ -180,41 +191,8 @@ async fn operate(
         .map_err(|e| Error::Unavailable(format!("the full Worker: {e:?}")))
 }
 
-/// The full build: the routes that are not the edge's (the operator API, the console, the
-/// OpenAPI document, the OAuth server's pages and management), answered here. The document
-/// and the console need no storage and no configuration: answered even when D1 is missing.
-#[cfg(not(feature = "edge"))]
-async fn operate(
-    req: Request,
-    env: &Env,
-    route: RouteId,
-    p: &Params,
-) -> Result<web_sys::Response, Error> {
-    match route {
-        RouteId::OpenApi => return discovery::openapi().map(Into::into),
-        RouteId::ConsoleRedirect => return console::redirect().map(Into::into),
-        RouteId::Console => {
-            return console::serve(env, req, ConsoleFile::Page)
-                .await
-                .map(Into::into)
-        }
-        RouteId::ConsoleAsset => {
-            return console::serve(env, req, ConsoleFile::Asset)
-                .await
-                .map(Into::into)
-        }
-        _ => {}
-    }
-    let frame = Frame::for_request(env, &req)?;
-    let bindings = Bindings::of(env)?;
-    let cx = &frame.ctx(&bindings);
-    keyring::confirm_secret(cx, SECRET_ROLE).await?;
-    Box::pin(administer(cx, route, req, p))
-        .await
-        .map(Into::into)
-}
-
-/// The routes `operate` answers but the console and the document.
+/// The full build's routes that are not the edge's (the operator API, the OAuth server's pages
+/// and management) but the console and the document, which `handle` answers itself.
 #[cfg(not(feature = "edge"))]
 async fn administer(
     cx: &Ctx<'_>,
@@ -300,7 +278,7 @@ async fn administer(
         | RouteId::ConsoleRedirect
         | RouteId::Console
         | RouteId::ConsoleAsset => Err(Error::Internal(format!(
-            "{route:?} is answered by `handle` or `operate`, not `administer`"
+            "{route:?} is answered by `handle` or `dispatch`, not `administer`"
         ))),
     }
 }
@@ -334,9 +312,8 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         }
     };
     let cx = frame.ctx(&bindings);
-    // Records the deployment secret's fingerprint within a minute of a deployment, whether or
-    // not an operator request comes (the edge Worker compares with it).
-    let _ = keyring::confirm_secret(&cx, SECRET_ROLE).await;
+    // The deployment secret's fingerprint, which an edge Worker compares its own with.
+    keyring::record_secret(&cx).await;
     let cron = event.cron();
     match edge::sweep(&cx, edge::SWEEP_BATCH).await {
         Ok(swept) if swept.pending > 0 => console_log!("KV sweep: {swept:?}"),

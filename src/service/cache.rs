@@ -61,9 +61,9 @@ pub struct Caches {
     api_keys: RefCell<HashMap<SecretHash, (Rc<ApiKey>, Timestamp)>>,
     verified: RefCell<HashMap<String, Rc<VerifiedToken>>>,
     pub(super) keyrings: RefCell<HashMap<KeyOwner, Rc<super::keyring::Keyring>>>,
-    /// Until when this isolate's deployment secret is known to match the recorded fingerprint
-    /// (`keyring::confirm_secret`).
-    pub(super) secret_confirmed_until: std::cell::Cell<Option<Timestamp>>,
+    /// The edge's last verdict on its deployment secret (`keyring::confirm_secret`): until
+    /// when it holds, and whether the secret passed.
+    pub(super) secret_verdict: std::cell::Cell<Option<(Timestamp, bool)>>,
     pub(super) signers: RefCell<HashMap<String, Rc<crate::domain::keys::SigningKey>>>,
     /// This isolate's KV writes of mirrored documents (per-key gap, deferred retries).
     pub edge: super::edge::EdgeWrites,

@@ -25,65 +25,74 @@ use crate::store::{EdgeStore, PublishedKey, SigningKeyStore, StoredSigningKey, T
 use ed25519_compact::PublicKey;
 use std::rc::Rc;
 
-/// Which Worker's deployment secret is the deployment's (`confirm_secret`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecretRole {
-    /// The full Worker (a single Worker is one): its secret is the deployment's; it records
-    /// the fingerprint and never refuses.
-    Records,
-    /// The edge Worker of a split deployment: compares with what the full Worker recorded and
-    /// refuses to serve when it differs.
-    Compares,
-}
+/// How long an edge isolate trusts a verdict of `confirm_secret` at least, whatever
+/// `TENANCY_CACHE_TTL_SECONDS` says: a deployment that caches nothing still reads the
+/// fingerprint at most this often. Also how long "nothing recorded yet" or a failed read is
+/// kept, so neither costs a KV read per request.
+const SECRET_CHECK_MIN_MS: i64 = 10_000;
 
 /// Keeps the Workers of one deployment on one deployment secret (`KEY_ENCRYPTION_SECRET`):
 /// two Workers with different secrets would each seal what the other cannot open (signing
-/// keys, queued email, flow state). The full Worker's secret is the deployment's: it writes
-/// `keys::secret_fingerprint` of it to KV when KV holds none or another one (a deliberate
-/// change of secret, logged). The edge Worker compares and answers `Internal` (500, the cause
-/// logged) while the fingerprint differs; while there is none yet (a new deployment whose full
-/// Worker has not run: its every-minute cron records it) it serves and asks again on the next
-/// request. A check that passed is trusted for `TENANCY_CACHE_TTL_SECONDS`; when KV cannot be
-/// read or written the check is left for a later request (KV failing has its own answers on
-/// each path); a missing or short secret is the configuration error it always was, reported
-/// where a key is derived.
-pub async fn confirm_secret<S: Stores>(cx: &Ctx<'_, S>, role: SecretRole) -> Result<(), Error> {
-    if cx
-        .caches
-        .secret_confirmed_until
-        .get()
-        .is_some_and(|until| cx.now < until)
-    {
-        return Ok(());
+/// keys, queued email, flow state). The full Worker's secret is the deployment's: its cron
+/// (every minute) writes `keys::secret_fingerprint` of it to KV when KV holds none or another
+/// one (a change of secret, logged). Off the request path: the full Worker never refuses, so
+/// its requests need not wait on it. Best effort: a KV failure is logged and retried by the
+/// next run.
+pub async fn record_secret<S: Stores>(cx: &Ctx<'_, S>) {
+    let Ok(mine) = keys::secret_fingerprint(&cx.config.key_encryption_secret) else {
+        return;
+    };
+    let recorded = match cx.edge.find_secret_fingerprint().await {
+        Ok(recorded) => recorded,
+        Err(e) => return (cx.log)(&format!("the secret's fingerprint cannot be read: {e:?}")),
+    };
+    if recorded.as_deref() == Some(mine.as_str()) {
+        return;
+    }
+    if recorded.is_some() {
+        (cx.log)("KEY_ENCRYPTION_SECRET changed: recording the new one's fingerprint (an edge Worker with the old one is refused from now on)");
+    }
+    if let Err(e) = cx.edge.put_secret_fingerprint(&mine).await {
+        (cx.log)(&format!(
+            "the secret's fingerprint cannot be written: {e:?}"
+        ));
+    }
+}
+
+/// The edge Worker's side of `record_secret`: answers `Internal` (500, the cause logged)
+/// while the fingerprint the full Worker recorded differs from this Worker's secret's, so the
+/// edge does not seal what the full Worker cannot open. While nothing is recorded yet (a new
+/// deployment whose full Worker's cron has not run) or KV cannot be read, it serves. Each
+/// verdict is kept for `TENANCY_CACHE_TTL_SECONDS` (at least `SECRET_CHECK_MIN_MS`), so the
+/// hot paths read KV for it once per isolate per period, not per request. A missing or short
+/// secret is the configuration error it always was, reported where a key is derived.
+pub async fn confirm_secret<S: Stores>(cx: &Ctx<'_, S>) -> Result<(), Error> {
+    let refused = || {
+        Err(Error::Internal(
+            "KEY_ENCRYPTION_SECRET differs from the full Worker's (KV \
+             deployment:secret-fingerprint): give the edge Worker the same secret"
+                .to_owned(),
+        ))
+    };
+    if let Some((until, passes)) = cx.caches.secret_verdict.get() {
+        if cx.now < until {
+            return if passes { Ok(()) } else { refused() };
+        }
     }
     let Ok(mine) = keys::secret_fingerprint(&cx.config.key_encryption_secret) else {
         return Ok(());
     };
-    let Ok(recorded) = cx.edge.find_secret_fingerprint().await else {
-        return Ok(());
+    let (passes, keep_ms) = match cx.edge.find_secret_fingerprint().await {
+        Ok(Some(recorded)) => (recorded == mine, cx.cache_ttl_ms()),
+        Ok(None) | Err(_) => (true, 0),
     };
-    match (recorded, role) {
-        (Some(recorded), _) if recorded == mine => {}
-        (Some(_), SecretRole::Compares) => {
-            return Err(Error::Internal(
-                "KEY_ENCRYPTION_SECRET differs from the full Worker's (KV \
-                 deployment:secret-fingerprint): give the edge Worker the same secret"
-                    .to_owned(),
-            ))
-        }
-        (None, SecretRole::Compares) => return Ok(()),
-        (recorded, SecretRole::Records) => {
-            if recorded.is_some() {
-                (cx.log)("KEY_ENCRYPTION_SECRET changed: recording the new one's fingerprint");
-            }
-            if cx.edge.put_secret_fingerprint(&mine).await.is_err() {
-                return Ok(());
-            }
-        }
+    let until = cx.now.plus_ms(keep_ms.max(SECRET_CHECK_MIN_MS));
+    cx.caches.secret_verdict.set(Some((until, passes)));
+    if passes {
+        Ok(())
+    } else {
+        refused()
     }
-    let until = cx.now.plus_ms(cx.cache_ttl_ms());
-    cx.caches.secret_confirmed_until.set(Some(until));
-    Ok(())
 }
 
 const KEYRING_TTL_MS: i64 = 5 * 60 * 1000;

@@ -184,18 +184,27 @@ describe("an edge Worker without its FULL binding (a deployment error)", () => {
 });
 
 describe("an edge Worker given another KEY_ENCRYPTION_SECRET", () => {
-  it("is refused once the full Worker has recorded the deployment's secret", async () => {
+  it("is refused once the full Worker's cron has recorded the deployment's secret", async () => {
     const other = "6f746865722d6b65792d656e6372797074696f6e2d7365637265742d21212121";
     const split = await startWorker({ split: true, edgeBindings: { KEY_ENCRYPTION_SECRET: other } });
     try {
       // Nothing recorded yet (the full Worker has not run): the edge serves.
       const first = await split.json("POST", "/apps/public/tenants/public/auth/signup", { email: "early@example.com", password: PASSWORD });
       expect(first.status, first.text).toBe(201);
-      // The full Worker runs (a forwarded request) and records its secret's fingerprint.
+      // Requests to the full Worker record nothing; its cron does.
       expect((await split.json("GET", "/admin/apps", undefined, bearer("x"))).status).toBe(401);
       const kv = await split.kv();
+      expect(await kv.get("deployment:secret-fingerprint")).toBeNull();
+      const full = await split.mf.getWorker(FULL_WORKER_NAME);
+      await full.scheduled({ cron: "* * * * *" });
       expect(await kv.get("deployment:secret-fingerprint")).toMatch(/^[A-Za-z0-9_-]{43}$/);
-      const signup = await split.json("POST", "/apps/public/tenants/public/auth/signup", { email: "sealed@example.com", password: PASSWORD });
+      // The edge kept "nothing recorded" for 10 s; past that it reads the fingerprint again.
+      const signup = await split.json(
+        "POST",
+        "/apps/public/tenants/public/auth/signup",
+        { email: "sealed@example.com", password: PASSWORD },
+        at(Date.now() + 11_000),
+      );
       expect(signup.status).toBe(500);
       expect(signup.body.code).toBe("internal_error");
       expect(signup.text).not.toContain(other);

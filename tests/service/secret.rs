@@ -1,11 +1,11 @@
-//! The deployment secret's fingerprint (`keyring::confirm_secret`): the full Worker records
-//! its secret's, the edge Worker of a split deployment compares and is refused when it differs.
+//! The deployment secret's fingerprint: the full Worker's cron records its secret's
+//! (`keyring::record_secret`), the edge Worker of a split deployment compares
+//! (`keyring::confirm_secret`) and is refused while it differs.
 
 use crate::world::*;
 use futures_executor::block_on;
 use tessera::domain::Error;
-use tessera::service::keyring::{confirm_secret, SecretRole};
-use tessera::service::Caches;
+use tessera::service::keyring::{confirm_secret, record_secret};
 use tessera::store::EdgeStore;
 
 const OTHER_SECRET: &str = "another-deployment-secret-of-32-bytes-or-more!";
@@ -19,70 +19,81 @@ fn refused(answer: &Result<(), Error>) -> bool {
     matches!(answer, Err(Error::Internal(cause)) if cause.contains("KEY_ENCRYPTION_SECRET"))
 }
 
-#[test]
-fn the_full_worker_records_its_secret_and_the_same_one_passes_at_the_edge() {
-    let w = World::new();
-    assert_eq!(recorded(&w), None);
-    block_on(confirm_secret(&w.cx(), SecretRole::Records)).unwrap();
-    let fingerprint = recorded(&w).unwrap();
-    assert!(!fingerprint.contains(&w.config.key_encryption_secret));
-    // An edge isolate with the same secret: compared, not rewritten, then trusted for the
-    // cache lifetime without another KV call.
-    let edge = Caches::default();
-    w.kv.faults().clear_calls();
-    block_on(confirm_secret(&w.cx_with(&edge), SecretRole::Compares)).unwrap();
-    block_on(confirm_secret(&w.cx_with(&edge), SecretRole::Compares)).unwrap();
-    assert_eq!(w.kv.faults().calls(), [format!("kv get {KEY}")]);
-    w.advance_ms(w.config.cache_ttl_seconds * 1000);
-    block_on(confirm_secret(&w.cx_with(&edge), SecretRole::Compares)).unwrap();
-    assert_eq!(
-        w.kv.faults().calls().len(),
-        2,
-        "asked again after the cache lifetime"
-    );
-    assert_eq!(recorded(&w), Some(fingerprint));
+/// The world after the full Worker's cron ran with the world's secret, seen by an edge isolate
+/// with `secret`.
+fn edge_with(secret: &str) -> World {
+    let mut w = World::new();
+    block_on(record_secret(&w.cx()));
+    w.config.key_encryption_secret = secret.to_owned();
+    w.new_isolate();
+    w
 }
 
 #[test]
-fn an_edge_worker_with_another_secret_is_refused_every_time() {
-    let mut w = World::new();
-    block_on(confirm_secret(&w.cx(), SecretRole::Records)).unwrap();
+fn the_full_worker_records_its_secret_once() {
+    let w = World::new();
+    assert_eq!(recorded(&w), None);
+    block_on(record_secret(&w.cx()));
+    let fingerprint = recorded(&w).unwrap();
+    assert!(!fingerprint.contains(&w.config.key_encryption_secret));
+    w.kv.faults().clear_calls();
+    block_on(record_secret(&w.cx()));
+    assert_eq!(
+        w.kv.faults().calls(),
+        [format!("kv get {KEY}")],
+        "unchanged: not rewritten"
+    );
+}
+
+#[test]
+fn the_same_secret_passes_at_the_edge_and_is_asked_again_after_the_cache_lifetime() {
+    let w = edge_with(&World::new().config.key_encryption_secret);
+    w.kv.faults().clear_calls();
+    block_on(confirm_secret(&w.cx())).unwrap();
+    block_on(confirm_secret(&w.cx())).unwrap();
+    assert_eq!(w.kv.faults().calls(), [format!("kv get {KEY}")]);
+    w.advance_ms(w.config.cache_ttl_seconds * 1000);
+    block_on(confirm_secret(&w.cx())).unwrap();
+    assert_eq!(w.kv.faults().calls().len(), 2);
+}
+
+#[test]
+fn an_edge_with_another_secret_is_refused_without_a_read_per_request() {
+    let w = edge_with(OTHER_SECRET);
     let fingerprint = recorded(&w);
-    w.config.key_encryption_secret = OTHER_SECRET.to_owned();
-    w.new_isolate();
-    for _ in 0..2 {
-        let answer = block_on(confirm_secret(&w.cx(), SecretRole::Compares));
+    w.kv.faults().clear_calls();
+    for _ in 0..3 {
+        let answer = block_on(confirm_secret(&w.cx()));
         assert!(refused(&answer), "{answer:?}");
         assert!(!format!("{answer:?}").contains(OTHER_SECRET));
     }
+    assert_eq!(w.kv.faults().calls(), [format!("kv get {KEY}")]);
     assert_eq!(recorded(&w), fingerprint, "the edge never writes");
 }
 
 #[test]
-fn an_edge_worker_that_runs_first_serves_until_the_full_worker_records() {
+fn an_edge_that_runs_first_serves_until_the_full_worker_records() {
     let mut w = World::new();
     w.config.key_encryption_secret = OTHER_SECRET.to_owned();
-    // Nothing recorded yet: the edge serves, records nothing and asks again next time.
-    block_on(confirm_secret(&w.cx(), SecretRole::Compares)).unwrap();
+    block_on(confirm_secret(&w.cx())).unwrap();
     assert_eq!(recorded(&w), None);
-    // The full Worker (the world's own secret) records; the edge is then refused.
+    // The full Worker's cron records (the world's own secret).
     let full = World::new();
-    block_on(confirm_secret(&full.cx(), SecretRole::Records)).unwrap();
+    block_on(record_secret(&full.cx()));
     block_on(w.edge.put_secret_fingerprint(&recorded(&full).unwrap())).unwrap();
-    assert!(refused(&block_on(confirm_secret(
-        &w.cx(),
-        SecretRole::Compares
-    ))));
+    // "Nothing recorded" is kept for a few seconds (no KV read per request), then asked again.
+    block_on(confirm_secret(&w.cx())).unwrap();
+    w.advance_ms(10_000);
+    assert!(refused(&block_on(confirm_secret(&w.cx()))));
 }
 
 #[test]
-fn the_full_worker_records_a_changed_secret_and_never_refuses() {
+fn a_changed_secret_is_recorded_and_logged() {
     let mut w = World::new();
-    block_on(confirm_secret(&w.cx(), SecretRole::Records)).unwrap();
+    block_on(record_secret(&w.cx()));
     let before = recorded(&w);
     w.config.key_encryption_secret = OTHER_SECRET.to_owned();
-    w.new_isolate();
-    block_on(confirm_secret(&w.cx(), SecretRole::Records)).unwrap();
+    block_on(record_secret(&w.cx()));
     assert_ne!(recorded(&w), before);
     assert!(logged()
         .iter()
@@ -90,31 +101,31 @@ fn the_full_worker_records_a_changed_secret_and_never_refuses() {
 }
 
 #[test]
-fn kv_failing_postpones_the_check_without_refusing() {
-    let mut w = World::new();
-    block_on(confirm_secret(&w.cx(), SecretRole::Records)).unwrap();
-    w.config.key_encryption_secret = OTHER_SECRET.to_owned();
-    w.new_isolate();
+fn kv_failing_neither_refuses_nor_reads_per_request() {
+    let w = edge_with(OTHER_SECRET);
     w.kv.faults().fail_when(|c| c.contains(KEY));
-    block_on(confirm_secret(&w.cx(), SecretRole::Compares)).unwrap();
+    block_on(confirm_secret(&w.cx())).unwrap();
     w.kv.faults().heal();
-    // Not remembered: the next request checks, and is refused.
-    assert!(refused(&block_on(confirm_secret(
-        &w.cx(),
-        SecretRole::Compares
-    ))));
-    // A failed first write is not remembered either.
+    w.kv.faults().clear_calls();
+    block_on(confirm_secret(&w.cx())).unwrap();
+    assert!(
+        w.kv.faults().calls().is_empty(),
+        "the failed read's verdict is kept briefly"
+    );
+    w.advance_ms(10_000);
+    assert!(refused(&block_on(confirm_secret(&w.cx()))));
+    // The full Worker's failed write is logged and retried by the next run.
     let fresh = World::new();
     fresh
         .kv
         .faults()
         .fail_when(|c| c.starts_with("kv put deployment:"));
-    block_on(confirm_secret(&fresh.cx(), SecretRole::Records)).unwrap();
+    block_on(record_secret(&fresh.cx()));
     fresh.kv.faults().heal();
-    fresh.kv.faults().clear_calls();
-    block_on(confirm_secret(&fresh.cx(), SecretRole::Records)).unwrap();
-    assert_eq!(
-        fresh.kv.faults().calls(),
-        [format!("kv get {KEY}"), format!("kv put {KEY}")]
-    );
+    assert_eq!(recorded(&fresh), None);
+    assert!(logged()
+        .iter()
+        .any(|line| line.contains("cannot be written")));
+    block_on(record_secret(&fresh.cx()));
+    assert!(recorded(&fresh).is_some());
 }
