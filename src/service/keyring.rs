@@ -62,9 +62,10 @@ pub async fn record_secret<S: Stores>(cx: &Ctx<'_, S>) {
 /// The edge Worker's side of `record_secret`: answers `Internal` (500, the cause logged)
 /// while the fingerprint the full Worker recorded differs from this Worker's secret's, so the
 /// edge does not seal what the full Worker cannot open. While nothing is recorded yet (a new
-/// deployment whose full Worker's cron has not run) or KV cannot be read, it serves. Each
-/// verdict is kept for `TENANCY_CACHE_TTL_SECONDS` (at least `SECRET_CHECK_MIN_MS`), so the
-/// hot paths read KV for it once per isolate per period, not per request. A missing or short
+/// deployment whose full Worker's cron has not run) or KV cannot be read, it serves, and asks
+/// again after `SECRET_CHECK_MIN_MS`; a pass or a refusal is kept for
+/// `TENANCY_CACHE_TTL_SECONDS` (at least `SECRET_CHECK_MIN_MS`). So the hot paths read KV for
+/// it once per isolate per period, not per request. A missing or short
 /// secret is the configuration error it always was, reported where a key is derived.
 pub async fn confirm_secret<S: Stores>(cx: &Ctx<'_, S>) -> Result<(), Error> {
     let refused = || {

@@ -12,8 +12,8 @@
 //! publishes an active confidential OAuth client (for `/oauth/introspect`; no TTL: withdrawn
 //! when the client is disabled, deleted or its secret rotated, and by the deletion of its
 //! tenant or app before its row goes); `deployment:secret-fingerprint` is the fingerprint of
-//! the full Worker's deployment secret, which an edge Worker's must match
-//! (`service::keyring::confirm_secret`);
+//! the full Worker's deployment secret, written by its cron (`service::keyring::record_secret`),
+//! which an edge Worker's must match (`service::keyring::confirm_secret`);
 //! `app:<id>` and
 //! `tenant:<app>:<id>` mirror apps and tenants (they expire after a day, so a mirror that
 //! missed a write heals from D1); `policy:<app>` holds the app's roles and plans. A KV call
