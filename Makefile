@@ -78,6 +78,11 @@ export WRANGLER_SEND_METRICS := false
 export WRANGLER_SEND_ERROR_REPORTS := false
 
 RUST_SOURCES := $(shell find src -type f 2>/dev/null) Cargo.toml Cargo.lock
+# Two checked edits of the JavaScript worker-build generates, after every worker-build run:
+# Rust futures woken by promise jobs, a plain handler object as the default export (the
+# script's header says why; BENCHMARKS.md what they saved).
+LEAN_GLUE_SCRIPT := scripts/lean-glue.mjs
+LEAN_GLUE := node $(LEAN_GLUE_SCRIPT)
 BUILD_OUT := build/index.js
 BUILD_TEST_OUT := build-test/index.js
 BUILD_EDGE_OUT := build-edge/index.js
@@ -186,16 +191,18 @@ build: $(BUILD_OUT) $(BUILD_EDGE_OUT) $(CONSOLE_OUT)
 WASM_FEATURES := --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
 	--enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
 
-$(BUILD_OUT): $(RUST_SOURCES) Makefile $(FLAGS_STAMP) | tools
+$(BUILD_OUT): $(RUST_SOURCES) $(LEAN_GLUE_SCRIPT) Makefile $(FLAGS_STAMP) | tools
 	@echo "==> worker-build --release --no-opt, then wasm-opt -Oz$(if $(filter 0,$(WASM_OPT)), (skipped: WASM_OPT=0))"
 	$(WORKER_BUILD_ENV) $(WORKER_BUILD) --release --no-opt
+	$(LEAN_GLUE) build/index.js
 	$(if $(filter 0,$(WASM_OPT)),,$(NODE_BIN)/wasm-opt build/index_bg.wasm -Oz --strip-debug --strip-producers $(WASM_FEATURES) -o build/index_bg.wasm)
 	@touch $@
 
 # The edge Worker (`--features edge`, see Cargo.toml): the same, without the operator routes.
-$(BUILD_EDGE_OUT): $(RUST_SOURCES) Makefile $(FLAGS_STAMP) | tools
+$(BUILD_EDGE_OUT): $(RUST_SOURCES) $(LEAN_GLUE_SCRIPT) Makefile $(FLAGS_STAMP) | tools
 	@echo "==> worker-build --release --no-opt --features edge, then wasm-opt -Oz$(if $(filter 0,$(WASM_OPT)), (skipped: WASM_OPT=0))"
 	$(WORKER_BUILD_ENV) $(WORKER_BUILD) --release --no-opt --out-dir build-edge -- --features edge
+	$(LEAN_GLUE) build-edge/index.js
 	$(if $(filter 0,$(WASM_OPT)),,$(NODE_BIN)/wasm-opt build-edge/index_bg.wasm -Oz --strip-debug --strip-producers $(WASM_FEATURES) -o build-edge/index_bg.wasm)
 	@touch $@
 
@@ -204,15 +211,17 @@ build-test: $(BUILD_TEST_OUT) $(BUILD_TEST_EDGE_OUT)
 # The specs' build skips wasm-opt (about two minutes of make test on 2 cores): its size and
 # speed are the deployed build's business (tests/e2e/deploy.spec.ts runs build/, make bench
 # measures it); the specs need its behaviour, which wasm-opt does not change.
-$(BUILD_TEST_OUT): $(RUST_SOURCES) Makefile | tools
+$(BUILD_TEST_OUT): $(RUST_SOURCES) $(LEAN_GLUE_SCRIPT) Makefile | tools
 	@echo "==> worker-build --release --no-opt --features test-hooks"
 	$(WORKER_BUILD_ENV) $(WORKER_BUILD) --release --no-opt --out-dir build-test -- --features test-hooks --target-dir $(TEST_TARGET_DIR)
+	$(LEAN_GLUE) build-test/index.js
 	@touch $@
 
 # The edge Worker's test build: tests/e2e/split.spec.ts runs it in front of build-test/.
-$(BUILD_TEST_EDGE_OUT): $(RUST_SOURCES) Makefile | tools
+$(BUILD_TEST_EDGE_OUT): $(RUST_SOURCES) $(LEAN_GLUE_SCRIPT) Makefile | tools
 	@echo "==> worker-build --release --no-opt --features test-hooks,edge"
 	$(WORKER_BUILD_ENV) $(WORKER_BUILD) --release --no-opt --out-dir build-test-edge -- --features test-hooks,edge --target-dir $(TEST_TARGET_DIR)
+	$(LEAN_GLUE) build-test-edge/index.js
 	@touch $@
 
 $(FLAGS_STAMP): FORCE

@@ -792,6 +792,11 @@ async function profileWorker(workerName, target, seconds) {
     const stopped = await send("Profiler.stop", {}, 60_000);
     const profile = stopped.result?.profile;
     if (!profile) return { error: JSON.stringify(stopped.error ?? stopped).slice(0, 200) };
+    // BENCH_PROFILE_DIR=<dir>: the raw profile too (Chrome DevTools opens .cpuprofile files).
+    if (process.env.BENCH_PROFILE_DIR) {
+      mkdirSync(process.env.BENCH_PROFILE_DIR, { recursive: true });
+      writeFileSync(path.join(process.env.BENCH_PROFILE_DIR, `${target.name}-${Date.now()}.cpuprofile`), JSON.stringify(profile));
+    }
     const byId = new Map(profile.nodes.map((n) => [n.id, n]));
     const kind = (node) => {
       const f = node.callFrame;
@@ -1150,6 +1155,15 @@ async function main() {
         const start = t.tokens ? Math.floor(Math.random() * t.tokens.length) : 0;
         const tl = await timeline({ url: t.url, make: await requestMaker(t, urls, s, start), seconds: CFG.seconds, connections: CFG.connections, ok: answers(t) });
         log(`timeline ${t.name}:`, JSON.stringify(tl));
+      }
+      // BENCH_PROFILE=n: then n V8 profiles of each named target's isolate in turn (the
+      // worker is the one whose URL the target calls), to compare where two builds spend.
+      for (let round = 1; round <= Number(process.env.BENCH_PROFILE ?? 0); round++) {
+        for (const t of targets) {
+          const worker = Object.entries(urls).find(([, u]) => t.url.startsWith(u))?.[0];
+          const p = await profileWorker(worker, t, CFG.seconds).catch((e) => ({ error: String(e?.message ?? e) }));
+          log(`profile ${round} ${t.name}:`, JSON.stringify(p));
+        }
       }
       // BENCH_HOLD=1: keep the runtime up for hand-run wrk (the URLs, the API key and the
       // token files in bench/out/hold.json) until bench/out/stop appears, 20 minutes at most.

@@ -4,8 +4,8 @@
 //!
 //! This is the only place that reads `Env`. Missing vars fall back to documented defaults;
 //! malformed ones are an internal error, so a typo in `wrangler.toml` is noticed rather than
-//! silently ignored. The test-only switches (`TESSERA_TEST_CLOCK`,
-//! `TESSERA_TEST_PBKDF2_ITERATIONS`) are compiled in only with the `test-hooks` feature: the
+//! silently ignored. The test-only switches (`TESSERA_TEST_CLOCK`, which also enables the
+//! panic header, and `TESSERA_TEST_PBKDF2_ITERATIONS`) are compiled in only with the `test-hooks` feature: the
 //! build that is deployed cannot honour them, whatever its variables say.
 
 use super::crypto::WebCrypto;
@@ -208,6 +208,7 @@ impl Frame {
     /// The frame of a request: its time (the test clock when the `test-hooks` build is told to
     /// take it from a header).
     pub fn for_request(env: &Env, req: &Request) -> Result<Self, Error> {
+        test_hooks::panic_if_asked(env, req);
         Ok(Frame {
             now: test_hooks::request_time(env, req)?.unwrap_or_else(now),
             isolate: isolate(env)?,
@@ -251,7 +252,7 @@ pub fn now() -> Timestamp {
 }
 
 /// Test-only switches, compiled in only with the `test-hooks` feature (the Miniflare specs'
-/// build). Without it both answer "not set", whatever the environment holds.
+/// build). Without it they answer "not set" (and never panic), whatever the environment holds.
 #[cfg(feature = "test-hooks")]
 mod test_hooks {
     use crate::domain::time::Timestamp;
@@ -261,11 +262,23 @@ mod test_hooks {
     /// Header that sets the request's clock when `TESSERA_TEST_CLOCK` is `header`.
     const TEST_CLOCK_HEADER: &str = "X-Tessera-Test-Now-Ms";
 
+    /// Header that makes the request panic when `TESSERA_TEST_CLOCK` is `header`: the specs
+    /// prove the isolate recovers (a fresh wasm instance for the next request).
+    const TEST_PANIC_HEADER: &str = "X-Tessera-Test-Panic";
+
+    fn enabled(env: &Env) -> bool {
+        env.var("TESSERA_TEST_CLOCK")
+            .is_ok_and(|v| v.to_string() == "header")
+    }
+
+    pub fn panic_if_asked(env: &Env, req: &Request) {
+        if enabled(env) && req.headers().has(TEST_PANIC_HEADER).unwrap_or(false) {
+            panic!("{TEST_PANIC_HEADER}: a panic on request");
+        }
+    }
+
     pub fn request_time(env: &Env, req: &Request) -> Result<Option<Timestamp>, Error> {
-        let enabled = env
-            .var("TESSERA_TEST_CLOCK")
-            .is_ok_and(|v| v.to_string() == "header");
-        if !enabled {
+        if !enabled(env) {
             return Ok(None);
         }
         match req.headers().get(TEST_CLOCK_HEADER).ok().flatten() {
@@ -297,6 +310,8 @@ mod test_hooks {
     pub fn request_time(_: &Env, _: &Request) -> Result<Option<Timestamp>, Error> {
         Ok(None)
     }
+
+    pub fn panic_if_asked(_: &Env, _: &Request) {}
 
     pub fn pbkdf2_iterations(_: &Env) -> Result<Option<u32>, Error> {
         Ok(None)

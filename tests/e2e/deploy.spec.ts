@@ -1,6 +1,6 @@
 // The deployed build (build/, without the `test-hooks` feature) ignores the test-only
-// variables: a deployment cannot be told to take its clock from a request header or to hash
-// passwords cheaply, whatever its variables say.
+// variables: a deployment cannot be told to take its clock from a request header, to hash
+// passwords cheaply or to panic on request, whatever its variables say.
 import { describe, expect, it } from "vitest";
 import { CLOCK_HEADER, json, useWorker, worker } from "./harness";
 
@@ -21,6 +21,12 @@ describe("the deployed build", () => {
     const now = Date.now() / 1000;
     expect(Math.abs(claims.iat - now)).toBeLessThan(120);
     expect(new Date(res.body.user.created_at).getTime()).toBeGreaterThan(past + 365 * 24 * 3600 * 1000);
+  });
+
+  it("does not panic on the test build's panic header", async () => {
+    const res = await json("GET", "/apps/public/.well-known/jwks.json", undefined, { "X-Tessera-Test-Panic": "1" });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.keys.length).toBeGreaterThan(0);
   });
 
   it("hashes passwords at the production cost", async () => {
