@@ -8,7 +8,9 @@
 //
 // Environment: BENCH_SECONDS (per measured run, default 4), BENCH_WARMUP_SECONDS (2),
 // BENCH_RUNS (3), BENCH_CONNECTIONS (10), BENCH_THREADS (2), BENCH_SIGNIN_SECONDS (6),
-// BENCH_SKIP_100K=1 (skip the 100,000-user phase).
+// BENCH_SKIP_100K=1 (skip the 100,000-user phase). Diagnostics, with BENCH_ONLY=name,…:
+// BENCH_COMPARE_BUILD=<dir> (a second build beside this one), BENCH_PROFILE=n (n V8 profiles of
+// each named target), BENCH_PROFILE_DIR=<dir> (keep the raw .cpuprofile files).
 //
 // One Miniflare instance (one workerd process) serves every worker of the run on its own
 // loopback socket (`unsafeDirectSockets`: no Node proxy in the request path):

@@ -5,8 +5,9 @@
 //! This is the only place that reads `Env`. Missing vars fall back to documented defaults;
 //! malformed ones are an internal error, so a typo in `wrangler.toml` is noticed rather than
 //! silently ignored. The test-only switches (`TESSERA_TEST_CLOCK`, which also enables the
-//! panic header, and `TESSERA_TEST_PBKDF2_ITERATIONS`) are compiled in only with the `test-hooks` feature: the
-//! build that is deployed cannot honour them, whatever its variables say.
+//! panic header, and `TESSERA_TEST_PBKDF2_ITERATIONS`) are compiled in only with the
+//! `test-hooks` feature: the build that is deployed cannot honour them, whatever its
+//! variables say.
 
 use super::crypto::WebCrypto;
 use crate::domain::delivery::DEFAULT_RETRY_BASE_SECONDS;
