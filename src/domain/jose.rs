@@ -5,7 +5,9 @@
 //! `EdDSA` — and a key is used only with an algorithm of its own type (an RSA key never
 //! verifies an `ES256` token, no key verifies `none` or an HMAC). The signature itself is checked
 //! by a `store::SignatureVerifier` (WebCrypto in the worker); `verify_eddsa` is the pure-Rust
-//! check of Ed25519, which both the worker and native tests use. Nothing here does I/O.
+//! check of Ed25519, which both the worker and native tests use. `CompactJws` also takes apart
+//! Tessera's own access tokens for introspection (`token::parse_access`). Nothing here does
+//! I/O.
 
 use super::time::Timestamp;
 use super::Error;

@@ -5,6 +5,7 @@
 //! present and in the future, and the `typ` and audience claims must match the kind of token
 //! expected. Any failure is the same opaque `None`: callers map it to their own error code.
 
+use super::jose::{CompactJws, JwsAlgorithm};
 use super::keys::SigningKey;
 use super::time::Timestamp;
 use super::Error;
@@ -87,37 +88,53 @@ pub fn peek_kid(token: &str) -> Option<String> {
 }
 
 /// An EdDSA access token parsed (once) but not yet trusted: the `kid` that names its key, the
-/// signing input and signature a verifier checks — with jwt-compact's parsing, whichever
-/// primitive checks the signature — and the claims to check once the signature holds.
-pub struct UnverifiedAccess<'t> {
+/// signing input and signature a verifier checks, and the claims to check once the signature
+/// holds.
+///
+/// The compact serialization is taken apart by `jose::CompactJws` (the parser ID tokens use:
+/// three base64url parts, no `crit`, a length cap) and the claims are read straight into
+/// `AccessClaims` plus their two times. jwt-compact's `UntrustedToken` reads header and
+/// claims through serde's `flatten`, which buffers every field before reading it again: about
+/// twice the cost per token (`BENCHMARKS.md`), on the one path that parses a token per
+/// request. jwt-compact still signs every token and verifies operator tokens.
+pub struct UnverifiedAccess {
     pub kid: String,
     /// `base64url(header).base64url(claims)`, the signed bytes.
-    pub signing_input: &'t str,
+    pub signing_input: String,
     pub signature: Vec<u8>,
-    claims: Claims<AccessClaims>,
+    claims: AccessClaims,
+    times: TokenTimes,
+}
+
+/// The registered times of a token's claims, Unix seconds.
+#[derive(Deserialize)]
+struct TokenTimes {
+    exp: Option<i64>,
+    iat: Option<i64>,
 }
 
 /// Parses an access token for verification: EdDSA, a `kid`, claims of the access shape.
 /// `None` for any defect (nothing is trusted yet).
-pub fn parse_access(token: &str) -> Option<UnverifiedAccess<'_>> {
-    let untrusted = UntrustedToken::new(token).ok()?;
-    if untrusted.algorithm() != "EdDSA" {
+pub fn parse_access(token: &str) -> Option<UnverifiedAccess> {
+    let jws = CompactJws::parse(token).ok()?;
+    if jws.alg != JwsAlgorithm::EdDsa {
         return None;
     }
-    let kid = untrusted.header().key_id.clone()?;
-    let claims = untrusted
-        .deserialize_claims_unchecked::<AccessClaims>()
-        .ok()?;
-    let (signing_input, _) = token.rsplit_once('.')?;
+    let kid = jws.header.kid?;
+    // Two passes over a few hundred bytes, each into a flat struct: cheaper than one through
+    // `flatten`, and the claims' fields are declared once.
+    let claims = serde_json::from_slice::<AccessClaims>(&jws.payload).ok()?;
+    let times = serde_json::from_slice::<TokenTimes>(&jws.payload).ok()?;
     Some(UnverifiedAccess {
         kid,
-        signing_input,
-        signature: untrusted.signature_bytes().to_vec(),
+        signing_input: jws.signing_input,
+        signature: jws.signature,
         claims,
+        times,
     })
 }
 
-impl UnverifiedAccess<'_> {
+impl UnverifiedAccess {
     /// After the signature was found valid: the claims, `iat` and `exp` (Unix seconds) when
     /// the token has not expired at `now` (RFC 7519: refused at `exp`), is an access token
     /// (of a session, or an OAuth one) and belongs to `app` and `tenant`.
@@ -127,14 +144,11 @@ impl UnverifiedAccess<'_> {
         app: &str,
         tenant: &str,
     ) -> Option<(AccessClaims, i64, i64)> {
-        let claims = self.claims;
-        claims.validate_expiration(&time_options(now)).ok()?;
-        if claims.expiration?.timestamp_millis() <= now.unix_ms() {
+        let (iat, exp) = (self.times.iat?, self.times.exp?);
+        if exp.checked_mul(1_000)? <= now.unix_ms() {
             return None;
         }
-        let iat = claims.issued_at?.timestamp();
-        let exp = claims.expiration?.timestamp();
-        let custom = claims.custom;
+        let custom = self.claims;
         let typed = custom.typ == ACCESS_TOKEN_TYPE || custom.is_oauth();
         (typed && custom.app == app && custom.tid == tenant).then_some((custom, iat, exp))
     }
@@ -407,9 +421,29 @@ mod tests {
         tampered.pop();
         tampered.push(if good.ends_with('A') { 'B' } else { 'A' });
         let operator = operator_token(&k, NOW, 900);
+        let header = Header::empty().with_key_id(k.kid());
+        let no_exp = Ed25519
+            .token(&header, &Claims::new(access("acme")), k.secret())
+            .unwrap();
+        let wrong_signature = {
+            let (input, signature) = good.rsplit_once('.').unwrap();
+            let mut bytes = B64URL.decode(signature).unwrap();
+            bytes[10] ^= 1;
+            format!("{input}.{}", B64URL.encode(bytes))
+        };
+        let four_parts = format!("{good}.e30");
+        let padded = {
+            let (input, signature) = good.rsplit_once('.').unwrap();
+            format!("{input}.{signature}==")
+        };
         for (token, at) in [
             (&good, NOW),
+            (&good, NOW.plus_ms(899_999)),
             (&good, NOW.plus_ms(900_000)),
+            (&no_exp, NOW),
+            (&wrong_signature, NOW),
+            (&four_parts, NOW),
+            (&padded, NOW),
             (&other, NOW),
             (&tampered, NOW),
             (&operator, NOW),
@@ -426,6 +460,81 @@ mod tests {
             assert_eq!(split, whole, "{token} at {at:?}");
         }
         assert!(parse_access(&good).is_some_and(|p| p.kid == k.kid()));
+    }
+
+    #[test]
+    fn an_access_token_with_critical_header_extensions_is_refused_even_when_signed() {
+        let k = key();
+        let claims = Claims::new(access("acme"))
+            .set_duration_and_issuance(&time_options(NOW), Duration::seconds(900));
+        let body = B64URL.encode(serde_json::to_vec(&claims).unwrap());
+        let signed = |header: String| {
+            let input = format!("{}.{body}", B64URL.encode(header));
+            let signature = k.secret().sign(input.as_bytes(), None);
+            format!("{input}.{}", B64URL.encode(signature.as_slice()))
+        };
+        let accepted =
+            |token: &str| parse_access(token).and_then(|parsed| parsed.accept(NOW, "shop", "acme"));
+        let kid = k.kid();
+        let plain = signed(format!(r#"{{"alg":"EdDSA","kid":"{kid}"}}"#));
+        assert!(accepted(&plain).is_some(), "the control token is good");
+        let critical = signed(format!(
+            r#"{{"alg":"EdDSA","kid":"{kid}","crit":["ext"],"ext":1}}"#
+        ));
+        assert!(accepted(&critical).is_none());
+        let unnamed = signed(r#"{"alg":"EdDSA"}"#.to_owned());
+        assert!(accepted(&unnamed).is_none(), "no kid");
+    }
+
+    #[test]
+    fn claims_named_twice_are_refused_even_when_signed() {
+        let k = key();
+        let header = B64URL.encode(format!(r#"{{"alg":"EdDSA","kid":"{}"}}"#, k.kid()));
+        let exp = NOW.unix_seconds() + 900;
+        let iat = NOW.unix_seconds();
+        let base = format!(
+            r#""iss":"i","sub":"user-1","app":"shop","sid":"session-1","typ":"access","iat":{iat}"#
+        );
+        let signed = |claims: String| {
+            let input = format!("{header}.{}", B64URL.encode(claims));
+            let signature = k.secret().sign(input.as_bytes(), None);
+            format!("{input}.{}", B64URL.encode(signature.as_slice()))
+        };
+        let accepted =
+            |token: &str| parse_access(token).and_then(|parsed| parsed.accept(NOW, "shop", "acme"));
+        let control = signed(format!(r#"{{{base},"tid":"acme","exp":{exp}}}"#));
+        assert!(accepted(&control).is_some(), "the control token is good");
+        for twice in [
+            format!(r#"{{{base},"tid":"other","tid":"acme","exp":{exp}}}"#),
+            format!(r#"{{{base},"tid":"acme","t\u0069d":"other","exp":{exp}}}"#),
+            format!(r#"{{{base},"tid":"acme","exp":1,"exp":{exp}}}"#),
+        ] {
+            assert!(accepted(&signed(twice.clone())).is_none(), "{twice}");
+        }
+    }
+
+    #[test]
+    fn an_oauth_access_token_is_accepted_at_its_place_only() {
+        let k = key();
+        let mut claims = access("acme");
+        claims.typ = OAUTH_TOKEN_TYPE.into();
+        claims.client_id = Some("client-1".into());
+        claims.scope = Some("read".into());
+        let token = sign_at_jwt(&k, claims, NOW, 900).unwrap();
+        let checked = |at: Timestamp, app: &str, tenant: &str| {
+            let parsed = parse_access(&token)?;
+            let valid = verify_ed25519(
+                &k.public_key(),
+                parsed.signing_input.as_bytes(),
+                &parsed.signature,
+            );
+            valid.then(|| parsed.accept(at, app, tenant)).flatten()
+        };
+        let (accepted, _, exp) = checked(NOW, "shop", "acme").unwrap();
+        assert_eq!(accepted.client_id.as_deref(), Some("client-1"));
+        assert_eq!(exp, NOW.unix_seconds() + 900);
+        assert!(checked(NOW, "shop", "other").is_none());
+        assert!(checked(NOW.plus_ms(900_000), "shop", "acme").is_none());
     }
 
     #[test]

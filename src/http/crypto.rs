@@ -1,7 +1,8 @@
 //! The worker's `Verifier`: Ed25519 checked by the runtime's WebCrypto (`crypto.subtle`,
 //! workerd's native code), called from Rust through wasm-bindgen. `make bench` measured it at
-//! about a tenth of ed25519-compact compiled to wasm (`BENCHMARKS.md`, Costs). The token format
-//! stays jwt-compact's: only the signature check moves. Imported keys are kept per isolate.
+//! about a tenth of ed25519-compact compiled to wasm (`BENCHMARKS.md`, Costs). Only the
+//! signature check moves: jwt-compact still signs, and `domain::token::parse_access` takes the
+//! token apart. Imported keys are kept per isolate.
 //! Should the runtime lack Ed25519, the check falls back to ed25519-compact (never to "valid").
 
 use crate::domain::token::verify_ed25519;
