@@ -83,6 +83,10 @@ RUST_SOURCES := $(shell find src -type f 2>/dev/null) Cargo.toml Cargo.lock
 # script's header says why; BENCHMARKS.md what they saved).
 LEAN_GLUE_SCRIPT := scripts/lean-glue.mjs
 LEAN_GLUE := node $(LEAN_GLUE_SCRIPT)
+# A deployable wasm must not carry the specs' hooks (their header names are in the test build's
+# data): a stale or mixed-up cargo output fails the build instead of being deployed.
+# (grep: 1 is "not found", the only pass; 0 is found, 2 an unreadable file.)
+no_test_hooks = @grep -q -e 'X-Tessera-Test' -e 'TESSERA_TEST_' $(1); case $$? in 1) ;; *) echo "$(1) carries the test hooks or cannot be read: rebuild it" >&2; exit 1;; esac
 BUILD_OUT := build/index.js
 BUILD_TEST_OUT := build-test/index.js
 BUILD_EDGE_OUT := build-edge/index.js
@@ -196,6 +200,7 @@ $(BUILD_OUT): $(RUST_SOURCES) $(LEAN_GLUE_SCRIPT) Makefile $(FLAGS_STAMP) | tool
 	$(WORKER_BUILD_ENV) $(WORKER_BUILD) --release --no-opt
 	$(LEAN_GLUE) build/index.js
 	$(if $(filter 0,$(WASM_OPT)),,$(NODE_BIN)/wasm-opt build/index_bg.wasm -Oz --strip-debug --strip-producers $(WASM_FEATURES) -o build/index_bg.wasm)
+	$(call no_test_hooks,build/index_bg.wasm)
 	@touch $@
 
 # The edge Worker (`--features edge`, see Cargo.toml): the same, without the operator routes.
@@ -204,6 +209,7 @@ $(BUILD_EDGE_OUT): $(RUST_SOURCES) $(LEAN_GLUE_SCRIPT) Makefile $(FLAGS_STAMP) |
 	$(WORKER_BUILD_ENV) $(WORKER_BUILD) --release --no-opt --out-dir build-edge -- --features edge
 	$(LEAN_GLUE) build-edge/index.js
 	$(if $(filter 0,$(WASM_OPT)),,$(NODE_BIN)/wasm-opt build-edge/index_bg.wasm -Oz --strip-debug --strip-producers $(WASM_FEATURES) -o build-edge/index_bg.wasm)
+	$(call no_test_hooks,build-edge/index_bg.wasm)
 	@touch $@
 
 build-test: $(BUILD_TEST_OUT) $(BUILD_TEST_EDGE_OUT)

@@ -15,12 +15,15 @@
 //
 // 2. The module's default export is a plain handler object instead of worker-build's class
 //    behind a Proxy, which made workerd construct a `WorkerEntrypoint` and two Proxies per
-//    request (about 3 % of it). The handlers are worker-build's own (`fetch`, `queue`,
-//    `scheduled` of its class's prototype), called with the same `env` and `ctx`. Recovery
-//    from a panic or a trap stays: wasm-bindgen's glue marks the instance terminated when a
-//    call throws out of the wasm, and the worker crate's abort hook schedules a fresh
-//    instance for the next call (`--experimental-reset-state-function`, which worker-build
-//    passes); worker-build's Proxy only repeated that check.
+//    request (about 3 % of it). The handlers are worker-build's own (the class prototype's
+//    `fetch`, `queue`, `scheduled`; any other name, or no `fetch`, stops the module from
+//    loading), called with the same `env` and `ctx` inside the guard worker-build's Proxy put
+//    around each call: re-instantiate the wasm if a trap was seen, note a trap when a call
+//    throws one. wasm-bindgen's glue does the same for every call into the wasm (it marks the
+//    instance terminated when a call throws out of it, and the worker crate's abort hook
+//    schedules a fresh instance for the next call: `--experimental-reset-state-function`,
+//    which worker-build passes); the guard also covers a trap outside those calls.
+//    tests/e2e/recovery.spec.ts proves a panicked instance is replaced.
 //
 // Each edit must match exactly once, or the build fails: a new worker-build or wasm-bindgen
 // (both pinned: Makefile, Cargo.lock) that changes the generated code is noticed, not
@@ -34,7 +37,17 @@ const MARK = "/* tessera: lean glue */";
 
 function edit(file) {
   let text = readFileSync(file, "utf8");
-  if (text.startsWith(MARK)) return "already edited";
+  if (text.startsWith(MARK)) {
+    // Edited before: both edits must be there (a marker alone proves nothing).
+    const present =
+      /(?<![\w$])__tesseraHandlers as default/.test(text) &&
+      text.includes("try{return await h.call({env:e,ctx:c},a)}") &&
+      !/return \w+\.queueMicrotask\}/.test(text);
+    if (!present) {
+      throw new Error(`${file}: marked as edited, but the edits are not there: rebuild it`);
+    }
+    return "already edited";
+  }
   const once = (pattern, what) => {
     const found = [...text.matchAll(new RegExp(pattern, "g"))];
     if (found.length !== 1) {
@@ -48,14 +61,24 @@ function edit(file) {
   const getter = once(String.raw`(__wbg_queueMicrotask_[0-9a-f]+:function\((\w+)\)\{)return \2\.queueMicrotask\}`, "the executor's queueMicrotask getter");
   text = text.replace(getter[0], `${getter[1]}return void 0}`);
 
-  // 2. `export{…,X as default}` at the end of the bundle: X is worker-build's Proxy of its class.
-  const exported = once(String.raw`export\{([^}]*?)\b([\w$]+) as default\b([^}]*)\};?\s*$`, "the default export");
+  // 2. `export{…,X as default}` at the end of the bundle: X is worker-build's Proxy of its class
+  //    (esbuild's names may start with `$`, so the name is bounded by what cannot be in one).
+  const exported = once(String.raw`export\{([^}]*?)(?<![\w$])([\w$]+) as default(?![\w$])([^}]*)\};?\s*$`, "the default export");
   const cls = exported[2];
-  // The handlers the class has (the edge build has no `queue` or `scheduled`).
+  // worker-build's own guard, which its Proxy ran around every call: before, re-instantiate if
+  // a trap was seen (`Reinitializing Wasm application`); after a throw, note a trap.
+  const check = once(String.raw`function ([\w$]+)\(\)\{[\w$]+\.criticalError&&\(console\.log\("Reinitializing Wasm application"\)`, "worker-build's reinitialisation check")[1];
+  const mark = once(String.raw`function ([\w$]+)\(([\w$]+)\)\{\2 instanceof WebAssembly\.RuntimeError&&`, "worker-build's trap marker")[1];
+  // The class's handlers, each called with the same `env` and `ctx` inside that guard. A
+  // handler this script does not know (a new event type), or no `fetch`, stops the module
+  // from loading: every request fails, loudly, instead of an event going unanswered.
   const handlers =
-    `var __tesseraHandlers=Object.fromEntries(["fetch","queue","scheduled"]` +
-    `.filter(n=>typeof ${cls}.prototype[n]=="function")` +
-    `.map(n=>{const h=${cls}.prototype[n];return[n,(a,e,c)=>h.call({env:e,ctx:c},a)]}));\n`;
+    `var __tesseraHandlers=(()=>{const p=${cls}.prototype,known=["fetch","queue","scheduled"],` +
+    `names=Object.getOwnPropertyNames(p).filter(n=>n!=="constructor");` +
+    `if(typeof p.fetch!="function"||names.some(n=>!known.includes(n)))` +
+    `throw new Error("lean glue: unexpected handlers: "+names.join());` +
+    `return Object.fromEntries(names.map(n=>{const h=p[n];` +
+    `return[n,async(a,e,c)=>{${check}();try{return await h.call({env:e,ctx:c},a)}catch(r){throw ${mark}(r),r}}]}))})();\n`;
   text = text.slice(0, exported.index) + handlers + exported[0].replace(`${cls} as default`, "__tesseraHandlers as default");
 
   writeFileSync(file, `${MARK}\n${text}`);

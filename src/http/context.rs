@@ -5,9 +5,9 @@
 //! This is the only place that reads `Env`. Missing vars fall back to documented defaults;
 //! malformed ones are an internal error, so a typo in `wrangler.toml` is noticed rather than
 //! silently ignored. The test-only switches (`TESSERA_TEST_CLOCK`, which also enables the
-//! panic header, and `TESSERA_TEST_PBKDF2_ITERATIONS`) are compiled in only with the
-//! `test-hooks` feature: the build that is deployed cannot honour them, whatever its
-//! variables say.
+//! panic header and the instance header, and `TESSERA_TEST_PBKDF2_ITERATIONS`) are compiled in
+//! only with the `test-hooks` feature: the build that is deployed cannot honour them, whatever
+//! its variables say.
 
 use super::crypto::WebCrypto;
 use crate::domain::delivery::DEFAULT_RETRY_BASE_SECONDS;
@@ -252,12 +252,19 @@ pub fn now() -> Timestamp {
     Timestamp::from_unix_ms(js_sys::Date::now() as i64)
 }
 
+/// The specs' build names the wasm instance that answered on each response
+/// (`X-Tessera-Test-Instance`, with the test hooks on); every other build does nothing.
+pub fn name_test_instance(env: &Env, response: &worker::worker_sys::web_sys::Response) {
+    test_hooks::name_instance(env, response);
+}
+
 /// Test-only switches, compiled in only with the `test-hooks` feature (the Miniflare specs'
 /// build). Without it they answer "not set" (and never panic), whatever the environment holds.
 #[cfg(feature = "test-hooks")]
 mod test_hooks {
     use crate::domain::time::Timestamp;
     use crate::domain::Error;
+    use worker::worker_sys::web_sys;
     use worker::{Env, Request};
 
     /// Header that sets the request's clock when `TESSERA_TEST_CLOCK` is `header`.
@@ -275,6 +282,28 @@ mod test_hooks {
     pub fn panic_if_asked(env: &Env, req: &Request) {
         if enabled(env) && req.headers().has(TEST_PANIC_HEADER).unwrap_or(false) {
             panic!("{TEST_PANIC_HEADER}: a panic on request");
+        }
+    }
+
+    /// Header naming the wasm instance that answered: random per instance (its memory holds
+    /// it), so the specs can tell a fresh instance after a panic from the one that panicked.
+    const TEST_INSTANCE_HEADER: &str = "X-Tessera-Test-Instance";
+
+    thread_local! {
+        static INSTANCE: String = {
+            let mut bytes = [0u8; 8];
+            getrandom::fill(&mut bytes).unwrap_or_default();
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        };
+    }
+
+    /// Names the instance on `response` when the hooks are on (a response whose headers are
+    /// immutable, such as one forwarded from another Worker, is left as it is).
+    pub fn name_instance(env: &Env, response: &web_sys::Response) {
+        if enabled(env) {
+            INSTANCE.with(|id| {
+                let _ = response.headers().set(TEST_INSTANCE_HEADER, id);
+            });
         }
     }
 
@@ -313,6 +342,8 @@ mod test_hooks {
     }
 
     pub fn panic_if_asked(_: &Env, _: &Request) {}
+
+    pub fn name_instance(_: &Env, _: &worker::worker_sys::web_sys::Response) {}
 
     pub fn pbkdf2_iterations(_: &Env) -> Result<Option<u32>, Error> {
         Ok(None)

@@ -10,7 +10,7 @@
 //! consumer, `queue`, is the full build's too).
 
 use super::console::{self, ConsoleFile};
-use super::context::{isolate, Bindings, Ctx, Frame};
+use super::context::{isolate, name_test_instance, Bindings, Ctx, Frame};
 use super::error::problem;
 use super::routes::{edge_routes, path_of, resolve, Params, RouteId};
 use super::{
@@ -35,6 +35,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::
         Ok(response) => Ok(response),
         Err(error) => problem(&error).map(Into::into),
     };
+    if let Ok(response) = &response {
+        name_test_instance(&env, response);
+    }
     retry_deferred_edge_writes(&env, &ctx);
     response
 }

@@ -1,6 +1,7 @@
 // The deployed build (build/, without the `test-hooks` feature) ignores the test-only
 // variables: a deployment cannot be told to take its clock from a request header, to hash
-// passwords cheaply or to panic on request, whatever its variables say.
+// passwords cheaply, to panic on request or to name its wasm instance, whatever its variables
+// say.
 import { describe, expect, it } from "vitest";
 import { CLOCK_HEADER, json, useWorker, worker } from "./harness";
 
@@ -27,6 +28,7 @@ describe("the deployed build", () => {
     const res = await json("GET", "/apps/public/.well-known/jwks.json", undefined, { "X-Tessera-Test-Panic": "1" });
     expect(res.status, res.text).toBe(200);
     expect(res.body.keys.length).toBeGreaterThan(0);
+    expect(res.headers.get("X-Tessera-Test-Instance")).toBeNull();
   });
 
   it("hashes passwords at the production cost", async () => {

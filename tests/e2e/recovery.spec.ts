@@ -4,7 +4,9 @@
 // checked for a crashed instance), so this proves recovery did not depend on them: the
 // wasm-bindgen glue re-instantiates the module on the next call. The panic is the test
 // build's hook (`X-Tessera-Test-Panic`, honoured only with TESSERA_TEST_CLOCK=header; the
-// deployed build ignores it: deploy.spec.ts).
+// deployed build ignores it: deploy.spec.ts), and the same build names the wasm instance
+// that answered (`X-Tessera-Test-Instance`, random per instance), so the spec sees the
+// instance replaced rather than merely answering on.
 import { describe, it, expect, beforeAll } from "vitest";
 import { useWorker, json } from "./harness";
 import { PASSWORD, createApp, putTenant, apiKey, base, bearer } from "./support";
@@ -22,6 +24,7 @@ beforeAll(async () => {
 });
 
 const PANIC = { "X-Tessera-Test-Panic": "1" };
+const INSTANCE = "X-Tessera-Test-Instance";
 
 describe("a panic in the worker", () => {
   it("fails that request, and the next ones are answered by a fresh instance", async () => {
@@ -29,6 +32,10 @@ describe("a panic in the worker", () => {
     expect(before.status, before.text).toBe(201);
     const jwks = await json("GET", `/apps/${APP}/.well-known/jwks.json`);
     expect(jwks.status).toBe(200);
+    let instance = jwks.headers.get(INSTANCE);
+    expect(instance).toMatch(/^[0-9a-f]{16}$/);
+    // Without a panic, the same instance answers.
+    expect(before.headers.get(INSTANCE)).toBe(instance);
 
     for (let round = 0; round < 2; round++) {
       const crashed = await json("GET", `/apps/${APP}/.well-known/jwks.json`, undefined, PANIC);
@@ -41,6 +48,10 @@ describe("a panic in the worker", () => {
       const again = await json("GET", `/apps/${APP}/.well-known/jwks.json`);
       expect(again.status).toBe(200);
       expect(again.body).toEqual(jwks.body);
+      const fresh = again.headers.get(INSTANCE);
+      expect(fresh).toMatch(/^[0-9a-f]{16}$/);
+      expect(fresh, "a new instance after the panic").not.toBe(instance);
+      instance = fresh;
       const after = await json("POST", `${T}/auth/signup`, { email: `after-${round}@example.com`, password: PASSWORD });
       expect(after.status, after.text).toBe(201);
       const signin = await json("POST", `${T}/auth/signin`, { email: "before@example.com", password: PASSWORD });
@@ -48,6 +59,8 @@ describe("a panic in the worker", () => {
       const seen = await json("POST", `${T}/oauth/introspect`, { token: before.body.session.access_token }, bearer(key));
       expect(seen.status).toBe(200);
       expect(seen.body).toMatchObject({ active: true, sub: before.body.user.id });
+      // …all on that one new instance.
+      for (const res of [after, signin, seen]) expect(res.headers.get(INSTANCE)).toBe(instance);
     }
   });
 });
