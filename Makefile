@@ -86,7 +86,8 @@ LEAN_GLUE := node $(LEAN_GLUE_SCRIPT)
 # A deployable wasm must not carry the specs' hooks (their header names are in the test build's
 # data): a stale or mixed-up cargo output fails the build instead of being deployed.
 # (grep: 1 is "not found", the only pass; 0 is found, 2 an unreadable file.)
-no_test_hooks = @grep -q -e 'X-Tessera-Test' -e 'TESSERA_TEST_' $(1); case $$? in 1) ;; *) echo "$(1) carries the test hooks or cannot be read: rebuild it" >&2; exit 1;; esac
+no_test_hooks = @found=0; grep -q -e 'X-Tessera-Test' -e 'TESSERA_TEST_' $(1) || found=$$?; \
+	if [ "$$found" != 1 ]; then echo "$(1) carries the test hooks or cannot be read: rebuild it" >&2; exit 1; fi
 BUILD_OUT := build/index.js
 BUILD_TEST_OUT := build-test/index.js
 BUILD_EDGE_OUT := build-edge/index.js
