@@ -462,19 +462,25 @@ mod tests {
         assert!(parse_access(&good).is_some_and(|p| p.kid == k.kid()));
     }
 
+    /// A compact JWS of `header` and `claims` (JSON text, as given) signed by `k`.
+    fn signed_by(k: &SigningKey, header: &str, claims: &str) -> String {
+        let input = format!("{}.{}", B64URL.encode(header), B64URL.encode(claims));
+        let signature = k.secret().sign(input.as_bytes(), None);
+        format!("{input}.{}", B64URL.encode(signature.as_slice()))
+    }
+
+    /// Parsed and accepted at app `shop`, tenant `acme`, at `NOW` (the signature unchecked).
+    fn accepted(token: &str) -> Option<(AccessClaims, i64, i64)> {
+        parse_access(token).and_then(|parsed| parsed.accept(NOW, "shop", "acme"))
+    }
+
     #[test]
     fn an_access_token_with_critical_header_extensions_is_refused_even_when_signed() {
         let k = key();
         let claims = Claims::new(access("acme"))
             .set_duration_and_issuance(&time_options(NOW), Duration::seconds(900));
-        let body = B64URL.encode(serde_json::to_vec(&claims).unwrap());
-        let signed = |header: String| {
-            let input = format!("{}.{body}", B64URL.encode(header));
-            let signature = k.secret().sign(input.as_bytes(), None);
-            format!("{input}.{}", B64URL.encode(signature.as_slice()))
-        };
-        let accepted =
-            |token: &str| parse_access(token).and_then(|parsed| parsed.accept(NOW, "shop", "acme"));
+        let body = serde_json::to_string(&claims).unwrap();
+        let signed = |header: String| signed_by(&k, &header, &body);
         let kid = k.kid();
         let plain = signed(format!(r#"{{"alg":"EdDSA","kid":"{kid}"}}"#));
         assert!(accepted(&plain).is_some(), "the control token is good");
@@ -489,19 +495,13 @@ mod tests {
     #[test]
     fn claims_named_twice_are_refused_even_when_signed() {
         let k = key();
-        let header = B64URL.encode(format!(r#"{{"alg":"EdDSA","kid":"{}"}}"#, k.kid()));
+        let header = format!(r#"{{"alg":"EdDSA","kid":"{}"}}"#, k.kid());
         let exp = NOW.unix_seconds() + 900;
         let iat = NOW.unix_seconds();
         let base = format!(
             r#""iss":"i","sub":"user-1","app":"shop","sid":"session-1","typ":"access","iat":{iat}"#
         );
-        let signed = |claims: String| {
-            let input = format!("{header}.{}", B64URL.encode(claims));
-            let signature = k.secret().sign(input.as_bytes(), None);
-            format!("{input}.{}", B64URL.encode(signature.as_slice()))
-        };
-        let accepted =
-            |token: &str| parse_access(token).and_then(|parsed| parsed.accept(NOW, "shop", "acme"));
+        let signed = |claims: String| signed_by(&k, &header, &claims);
         let control = signed(format!(r#"{{{base},"tid":"acme","exp":{exp}}}"#));
         assert!(accepted(&control).is_some(), "the control token is good");
         for twice in [
