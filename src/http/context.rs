@@ -5,7 +5,7 @@
 //! This is the only place that reads `Env`. Missing vars fall back to documented defaults;
 //! malformed ones are an internal error, so a typo in `wrangler.toml` is noticed rather than
 //! silently ignored. The test-only switches (`TESSERA_TEST_CLOCK`, which also enables the
-//! panic header and the instance header, and `TESSERA_TEST_PBKDF2_ITERATIONS`) are compiled in
+//! panic, delay and instance headers, and `TESSERA_TEST_PBKDF2_ITERATIONS`) are compiled in
 //! only with the `test-hooks` feature: the build that is deployed cannot honour them, whatever
 //! its variables say.
 
@@ -258,6 +258,12 @@ pub fn name_test_instance(env: &Env, response: &worker::worker_sys::web_sys::Res
     test_hooks::name_instance(env, response);
 }
 
+/// The specs' build holds a request when asked (`X-Tessera-Test-Delay-Ms`, with the test hooks
+/// on); every other build does nothing.
+pub async fn test_delay(env: &Env, req: &Request) {
+    test_hooks::delay_if_asked(env, req).await;
+}
+
 /// Test-only switches, compiled in only with the `test-hooks` feature (the Miniflare specs'
 /// build). Without it they answer "not set" (and never panic), whatever the environment holds.
 #[cfg(feature = "test-hooks")]
@@ -282,6 +288,21 @@ mod test_hooks {
     pub fn panic_if_asked(env: &Env, req: &Request) {
         if enabled(env) && req.headers().has(TEST_PANIC_HEADER).unwrap_or(false) {
             panic!("{TEST_PANIC_HEADER}: a panic on request");
+        }
+    }
+
+    /// Header that holds the request this many milliseconds (a timer: a JavaScript callback
+    /// into the wasm) before it is answered, when the hooks are on: the specs make another
+    /// request panic meanwhile.
+    const TEST_DELAY_HEADER: &str = "X-Tessera-Test-Delay-Ms";
+
+    pub async fn delay_if_asked(env: &Env, req: &Request) {
+        let asked = req.headers().get(TEST_DELAY_HEADER).ok().flatten();
+        if let Some(ms) = asked
+            .filter(|_| enabled(env))
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            worker::Delay::from(std::time::Duration::from_millis(ms.min(5_000))).await;
         }
     }
 
@@ -344,6 +365,8 @@ mod test_hooks {
     pub fn panic_if_asked(_: &Env, _: &Request) {}
 
     pub fn name_instance(_: &Env, _: &worker::worker_sys::web_sys::Response) {}
+
+    pub async fn delay_if_asked(_: &Env, _: &Request) {}
 
     pub fn pbkdf2_iterations(_: &Env) -> Result<Option<u32>, Error> {
         Ok(None)

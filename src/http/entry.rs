@@ -10,7 +10,7 @@
 //! consumer, `queue`, is the full build's too).
 
 use super::console::{self, ConsoleFile};
-use super::context::{isolate, name_test_instance, Bindings, Ctx, Frame};
+use super::context::{isolate, name_test_instance, test_delay, Bindings, Ctx, Frame};
 use super::error::problem;
 use super::routes::{edge_routes, path_of, resolve, Params, RouteId};
 use super::{
@@ -113,6 +113,7 @@ async fn handle(req: Request, env: &Env) -> Result<web_sys::Response, Error> {
         _ => {}
     }
     let frame = Frame::for_request(env, &req)?;
+    test_delay(env, &req).await;
     let bindings = Bindings::of(env)?;
     let cx = &frame.ctx(&bindings);
     // The edge's secret must be the full Worker's (the full Worker's cron records it).

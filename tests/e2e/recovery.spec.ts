@@ -6,7 +6,8 @@
 // build's hook (`X-Tessera-Test-Panic`, honoured only with TESSERA_TEST_CLOCK=header; the
 // deployed build ignores it: deploy.spec.ts), and the same build names the wasm instance
 // that answered (`X-Tessera-Test-Instance`, random per instance), so the spec sees the
-// instance replaced rather than merely answering on.
+// instance replaced rather than merely answering on. A request held on a timer
+// (`X-Tessera-Test-Delay-Ms`) while another panics is failed closed or answered whole.
 import { describe, it, expect, beforeAll } from "vitest";
 import { useWorker, json } from "./harness";
 import { PASSWORD, createApp, putTenant, apiKey, base, bearer } from "./support";
@@ -62,5 +63,29 @@ describe("a panic in the worker", () => {
       // …all on that one new instance.
       for (const res of [after, signin, seen]) expect(res.headers.get(INSTANCE)).toBe(instance);
     }
+  });
+});
+
+describe("a panic while another request waits", () => {
+  it("fails the waiting request closed or answers it whole, and the isolate serves on", async () => {
+    const jwks = `/apps/${APP}/.well-known/jwks.json`;
+    const first = await json("GET", jwks);
+    expect(first.status).toBe(200);
+    // Held on a timer (a JavaScript callback into the wasm, as every storage call's is) while
+    // the next request panics. Two connections: which reaches the isolate first is not
+    // fixed, so either the held request was in the instance that panicked (the runtime
+    // cancels it: it can never answer) or it reached the fresh one (a whole answer).
+    const waiting = json("GET", jwks, undefined, { "X-Tessera-Test-Delay-Ms": "400" });
+    const crashed = await json("GET", jwks, undefined, PANIC);
+    expect(crashed.status).toBe(500);
+    const held = await waiting;
+    expect([200, 500]).toContain(held.status);
+    if (held.status === 200) expect(held.body).toEqual(first.body);
+    else expect(held.text).not.toMatch(/panic|X-Tessera-Test|\.rs\b/i);
+    const after = await json("GET", jwks);
+    expect(after.status).toBe(200);
+    expect(after.body).toEqual(first.body);
+    expect(after.headers.get(INSTANCE)).toMatch(/^[0-9a-f]{16}$/);
+    expect(after.headers.get(INSTANCE), "a new instance after the panic").not.toBe(first.headers.get(INSTANCE));
   });
 });
