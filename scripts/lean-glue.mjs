@@ -34,6 +34,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 
 const MARK = "/* tessera: lean glue */";
+// The call inside the guard of each handler (written by edit 2, looked for on a rerun).
+const GUARDED_CALL = "try{return await h.call({env:e,ctx:c},a)}";
 
 function edit(file) {
   let text = readFileSync(file, "utf8");
@@ -41,7 +43,7 @@ function edit(file) {
     // Edited before: both edits must be there (a marker alone proves nothing).
     const present =
       /(?<![\w$])__tesseraHandlers as default/.test(text) &&
-      text.includes("try{return await h.call({env:e,ctx:c},a)}") &&
+      text.includes(GUARDED_CALL) &&
       !/return \w+\.queueMicrotask\}/.test(text);
     if (!present) {
       throw new Error(`${file}: marked as edited, but the edits are not there: rebuild it`);
@@ -78,7 +80,7 @@ function edit(file) {
     `if(typeof p.fetch!="function"||names.some(n=>!known.includes(n)))` +
     `throw new Error("lean glue: unexpected handlers: "+names.join());` +
     `return Object.fromEntries(names.map(n=>{const h=p[n];` +
-    `return[n,async(a,e,c)=>{${check}();try{return await h.call({env:e,ctx:c},a)}catch(r){throw ${mark}(r),r}}]}))})();\n`;
+    `return[n,async(a,e,c)=>{${check}();${GUARDED_CALL}catch(r){throw ${mark}(r),r}}]}))})();\n`;
   text = text.slice(0, exported.index) + handlers + exported[0].replace(`${cls} as default`, "__tesseraHandlers as default");
 
   writeFileSync(file, `${MARK}\n${text}`);

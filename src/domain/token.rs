@@ -1,4 +1,6 @@
-//! JWT access tokens: EdDSA (Ed25519) through jwt-compact, `kid` in every header.
+//! JWT access tokens: EdDSA (Ed25519) through jwt-compact, `kid` in every header. jwt-compact
+//! signs every token and verifies operator tokens; an access token is taken apart by
+//! `jose::CompactJws` (`parse_access`: the one token parsed per introspection).
 //!
 //! Verification is strict: the algorithm must be EdDSA, the `kid` must name a key of the right
 //! key set (operators and each app have their own), the signature must hold, `exp` must be
@@ -268,7 +270,9 @@ pub const AT_JWT: &str = "at+jwt";
 
 /// Verifies an end-user access token for one app and tenant: signature by one of the app's
 /// keys, not expired, `typ` access, and `app`/`tid` equal to the place it is presented at.
-/// Returns the claims with `iat` and `exp` (Unix seconds).
+/// Returns the claims with `iat` and `exp` (Unix seconds). Introspection's own steps
+/// (`parse_access`, the signature, `UnverifiedAccess::accept`) in one native call, the
+/// signature by ed25519-compact: what the property tests (`tests/properties.rs`) attack.
 pub fn verify_access_token(
     token: &str,
     find_key: impl Fn(&str) -> Option<PublicKey>,
@@ -276,12 +280,14 @@ pub fn verify_access_token(
     app: &str,
     tenant: &str,
 ) -> Option<(AccessClaims, i64, i64)> {
-    let claims = verify::<AccessClaims>(token, find_key, now)?;
-    let iat = claims.issued_at?.timestamp();
-    let exp = claims.expiration?.timestamp();
-    let custom = claims.custom;
-    (custom.typ == ACCESS_TOKEN_TYPE && custom.app == app && custom.tid == tenant)
-        .then_some((custom, iat, exp))
+    let parsed = parse_access(token)?;
+    let key = find_key(&parsed.kid)?;
+    if !verify_ed25519(&key, parsed.signing_input.as_bytes(), &parsed.signature) {
+        return None;
+    }
+    parsed
+        .accept(now, app, tenant)
+        .filter(|(claims, ..)| claims.typ == ACCESS_TOKEN_TYPE)
 }
 
 #[cfg(test)]
@@ -448,15 +454,17 @@ mod tests {
             (&tampered, NOW),
             (&operator, NOW),
         ] {
-            let split = parse_access(token).and_then(|parsed| {
-                let ok = verify_ed25519(
-                    &k.public_key(),
-                    parsed.signing_input.as_bytes(),
-                    &parsed.signature,
+            let split = verify_access_token(token, lookup(&k), at, "shop", "acme");
+            // jwt-compact's whole verification, the reference.
+            let whole = verify::<AccessClaims>(token, lookup(&k), at).and_then(|claims| {
+                let (iat, exp) = (
+                    claims.issued_at?.timestamp(),
+                    claims.expiration?.timestamp(),
                 );
-                ok.then(|| parsed.accept(at, "shop", "acme")).flatten()
+                let custom = claims.custom;
+                (custom.typ == ACCESS_TOKEN_TYPE && custom.app == "shop" && custom.tid == "acme")
+                    .then_some((custom, iat, exp))
             });
-            let whole = verify_access_token(token, lookup(&k), at, "shop", "acme");
             assert_eq!(split, whole, "{token} at {at:?}");
         }
         assert!(parse_access(&good).is_some_and(|p| p.kid == k.kid()));
