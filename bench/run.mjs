@@ -20,7 +20,7 @@
 //   ref-trivial      bench/rust/trivial: answers 200 (the runtime's ceiling)
 //   ref-kvget        bench/rust/kvget: one KV get (the ceiling for anything consulting KV)
 //   probe            bench/rust/probe: PBKDF2 and Ed25519 JWT verify costs with Tessera's crates
-//   webcrypto        bench/workers/webcrypto.js: WebCrypto PBKDF2 (the runtime's native floor)
+//   webcrypto        bench/workers/webcrypto.js: WebCrypto PBKDF2 and signature verifies (the runtime's native floor)
 //   peer-oauth-provider, peer-openauth   bench/peers/*.js bundled with esbuild
 import { Miniflare, Log, LogLevel, Response as MfResponse } from "miniflare";
 import { execFileSync } from "node:child_process";
@@ -616,6 +616,12 @@ async function probeCosts(urls) {
   const wcj = await timeRequests(`${P}/jwt-webcrypto?n=${N}`, n);
   if (wcj.status !== 200) throw new Error(`probe jwt-webcrypto: ${wcj.status} ${wcj.body}`);
   out.webcrypto_jwt_verify_us = round(((wcj.ms - noop) / N) * 1000);
+  // The signature alone, from JavaScript: Ed25519 (Tessera's) against ES256 (OpenAuth's).
+  for (const alg of ["Ed25519", "ES256"]) {
+    const v = await timeRequests(`${W}/verify?alg=${alg}&n=${N}`, n);
+    if (v.status !== 200) throw new Error(`webcrypto verify ${alg}: ${v.status} ${v.body}`);
+    out[`webcrypto_verify_${alg.toLowerCase()}_us`] = round(((v.ms - wnoop) / N) * 1000);
+  }
   return out;
 }
 
@@ -1079,6 +1085,9 @@ async function smoke(urls, s, counter) {
     await expectStatus(`probe ${p}`, call(urls.probe, "GET", p), 200);
   }
   await expectStatus("webcrypto", call(urls.webcrypto, "GET", "/pbkdf2?i=1000"), 200);
+  for (const alg of ["Ed25519", "ES256"]) {
+    await expectStatus(`webcrypto verify ${alg}`, call(urls.webcrypto, "GET", `/verify?alg=${alg}&n=10`), 200);
+  }
 }
 
 // ---------------------------------------------------------------- main
@@ -1401,6 +1410,10 @@ function assemble({ storageCalls, hot, probe, native, at1k, at100k, scaling, col
       wasm_us: probe.wasm_jwt_verify_us,
       native_us: native.jwt_verify_us,
       wasm_vs_native: ratio(probe.wasm_jwt_verify_us, native.jwt_verify_us),
+      // The signature alone in WebCrypto, called from JavaScript (no JWT parse).
+      webcrypto_signature_ed25519_us: probe.webcrypto_verify_ed25519_us,
+      webcrypto_signature_es256_us: probe.webcrypto_verify_es256_us,
+      ed25519_vs_es256_webcrypto: ratio(probe.webcrypto_verify_ed25519_us, probe.webcrypto_verify_es256_us),
     },
     wasm,
     cold_start: cold,

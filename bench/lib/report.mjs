@@ -153,11 +153,16 @@ export function renderMarkdown(r) {
   L.push(`| PBKDF2-HMAC-SHA256 @ 100,000 | ${f(p.wasm_sha256_100k_ms, 1)} ms | ${f(n.pbkdf2_sha256_100k_ms, 1)} ms | ${f(p.webcrypto_sha256_100k_ms, 1)} ms |`);
   L.push(`| PBKDF2-HMAC-SHA512 @ 100,000 | — | — | ${f(p.webcrypto_sha512_100k_ms, 1)} ms |`);
   L.push(`| Ed25519 JWT verify (jwt-compact parse; signature by ed25519-compact, or by WebCrypto from Rust) | ${f(r.jwt_verify.wasm_us, 1)} µs | ${f(r.jwt_verify.native_us, 1)} µs | ${f(r.jwt_verify.webcrypto_us, 1)} µs |`);
+  if (r.jwt_verify.webcrypto_signature_ed25519_us != null) {
+    L.push(`| Ed25519 signature verify alone (WebCrypto from JavaScript, awaited) | — | — | ${f(r.jwt_verify.webcrypto_signature_ed25519_us, 1)} µs |`);
+    L.push(`| ES256 (ECDSA P-256) signature verify alone, as OpenAuth's tokens (WebCrypto from JavaScript, awaited) | — | — | ${f(r.jwt_verify.webcrypto_signature_es256_us, 1)} µs |`);
+  }
   L.push("");
   L.push(
     `Cheaper in wasm at equal OWASP strength: **${r.password_hash.cheaper_in_wasm}** ` +
       `(SHA-512@210k ÷ SHA-256@600k = ${f(r.password_hash.sha512_210k_vs_sha256_600k_wasm, 2)} in wasm, ${f(r.password_hash.sha512_210k_vs_sha256_600k_native, 2)} natively). ` +
-      `JWT verify wasm ÷ native = ${f(r.jwt_verify.wasm_vs_native, 2)}.`,
+      `JWT verify wasm ÷ native = ${f(r.jwt_verify.wasm_vs_native, 2)}.` +
+      (r.jwt_verify.ed25519_vs_es256_webcrypto != null ? ` WebCrypto Ed25519 ÷ ES256 verify = ${f(r.jwt_verify.ed25519_vs_es256_webcrypto, 2)}.` : ""),
   );
   L.push("");
   L.push("### The wasm");

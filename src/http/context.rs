@@ -10,6 +10,7 @@
 //! its variables say.
 
 use super::crypto::WebCrypto;
+use super::extract::Incoming;
 use crate::domain::delivery::DEFAULT_RETRY_BASE_SECONDS;
 use crate::domain::links::WebUrl;
 use crate::domain::origin::parse_origin;
@@ -24,7 +25,7 @@ use js_sys::Object;
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
-use worker::{console_error, Env, Request};
+use worker::{console_error, Env};
 
 /// The worker's adapters: D1, KV and the email queue.
 pub struct Live;
@@ -208,7 +209,7 @@ pub struct Frame {
 impl Frame {
     /// The frame of a request: its time (the test clock when the `test-hooks` build is told to
     /// take it from a header).
-    pub fn for_request(env: &Env, req: &Request) -> Result<Self, Error> {
+    pub fn for_request(env: &Env, req: &impl Incoming) -> Result<Self, Error> {
         test_hooks::panic_if_asked(env, req);
         Ok(Frame {
             now: test_hooks::request_time(env, req)?.unwrap_or_else(now),
@@ -260,7 +261,7 @@ pub fn name_test_instance(env: &Env, response: &worker::worker_sys::web_sys::Res
 
 /// The specs' build holds a request when asked (`X-Tessera-Test-Delay-Ms`, with the test hooks
 /// on); every other build does nothing.
-pub async fn test_delay(env: &Env, req: &Request) {
+pub async fn test_delay(env: &Env, req: &impl Incoming) {
     test_hooks::delay_if_asked(env, req).await;
 }
 
@@ -268,10 +269,11 @@ pub async fn test_delay(env: &Env, req: &Request) {
 /// build). Without it they answer "not set" (and never panic), whatever the environment holds.
 #[cfg(feature = "test-hooks")]
 mod test_hooks {
+    use super::Incoming;
     use crate::domain::time::Timestamp;
     use crate::domain::Error;
     use worker::worker_sys::web_sys;
-    use worker::{Env, Request};
+    use worker::Env;
 
     /// Header that sets the request's clock when `TESSERA_TEST_CLOCK` is `header`.
     const TEST_CLOCK_HEADER: &str = "X-Tessera-Test-Now-Ms";
@@ -285,8 +287,8 @@ mod test_hooks {
             .is_ok_and(|v| v.to_string() == "header")
     }
 
-    pub fn panic_if_asked(env: &Env, req: &Request) {
-        if enabled(env) && req.headers().has(TEST_PANIC_HEADER).unwrap_or(false) {
+    pub fn panic_if_asked(env: &Env, req: &impl Incoming) {
+        if enabled(env) && req.header(TEST_PANIC_HEADER).is_some() {
             panic!("{TEST_PANIC_HEADER}: a panic on request");
         }
     }
@@ -296,8 +298,8 @@ mod test_hooks {
     /// request panic meanwhile.
     const TEST_DELAY_HEADER: &str = "X-Tessera-Test-Delay-Ms";
 
-    pub async fn delay_if_asked(env: &Env, req: &Request) {
-        let asked = req.headers().get(TEST_DELAY_HEADER).ok().flatten();
+    pub async fn delay_if_asked(env: &Env, req: &impl Incoming) {
+        let asked = req.header(TEST_DELAY_HEADER);
         if let Some(ms) = asked
             .filter(|_| enabled(env))
             .and_then(|v| v.parse::<u64>().ok())
@@ -328,11 +330,11 @@ mod test_hooks {
         }
     }
 
-    pub fn request_time(env: &Env, req: &Request) -> Result<Option<Timestamp>, Error> {
+    pub fn request_time(env: &Env, req: &impl Incoming) -> Result<Option<Timestamp>, Error> {
         if !enabled(env) {
             return Ok(None);
         }
-        match req.headers().get(TEST_CLOCK_HEADER).ok().flatten() {
+        match req.header(TEST_CLOCK_HEADER) {
             None => Ok(None),
             Some(at) => at
                 .parse()
@@ -354,19 +356,20 @@ mod test_hooks {
 
 #[cfg(not(feature = "test-hooks"))]
 mod test_hooks {
+    use super::Incoming;
     use crate::domain::time::Timestamp;
     use crate::domain::Error;
-    use worker::{Env, Request};
+    use worker::Env;
 
-    pub fn request_time(_: &Env, _: &Request) -> Result<Option<Timestamp>, Error> {
+    pub fn request_time(_: &Env, _: &impl Incoming) -> Result<Option<Timestamp>, Error> {
         Ok(None)
     }
 
-    pub fn panic_if_asked(_: &Env, _: &Request) {}
+    pub fn panic_if_asked(_: &Env, _: &impl Incoming) {}
 
     pub fn name_instance(_: &Env, _: &worker::worker_sys::web_sys::Response) {}
 
-    pub async fn delay_if_asked(_: &Env, _: &Request) {}
+    pub async fn delay_if_asked(_: &Env, _: &impl Incoming) {}
 
     pub fn pbkdf2_iterations(_: &Env) -> Result<Option<u32>, Error> {
         Ok(None)

@@ -8,10 +8,15 @@
 //! deployment's edge Worker) compiles only the first, forwards the rest unchanged to the full
 //! Worker behind its `FULL` service binding (`forward`), and has no cron (the queue's
 //! consumer, `queue`, is the full build's too).
+//!
+//! The fetch handler takes the runtime's request as it is (`RuntimeRequest`): introspection
+//! reads it directly; every other route gets the worker crate's `Request`, made from it once
+//! the route is known.
 
 use super::console::{self, ConsoleFile};
 use super::context::{isolate, name_test_instance, test_delay, Bindings, Ctx, Frame};
 use super::error::problem;
+use super::extract::RuntimeRequest;
 use super::routes::{edge_routes, path_of, resolve, Params, RouteId};
 use super::{
     account, api_keys, apps, audit, auth, authorization, billing, catalogue, deletions, discovery,
@@ -26,12 +31,12 @@ use std::time::Duration;
 use worker::worker_sys::web_sys;
 use worker::{
     console_error, console_log, event, Context, Delay, Env, Request, Response, ScheduleContext,
-    ScheduledEvent,
+    ScheduledEvent, Url,
 };
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
-    let response = match handle(req, &env).await {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
+    let response = match handle(RuntimeRequest::new(req), &env).await {
         Ok(response) => Ok(response),
         Err(error) => problem(&error).map(Into::into),
     };
@@ -69,9 +74,10 @@ fn retry_deferred_edge_writes(env: &Env, ctx: &Context) {
     });
 }
 
-/// The runtime's `Response`: introspection builds one directly; every other route answers a
-/// `worker::Response`, converted here.
-async fn handle(req: Request, env: &Env) -> Result<web_sys::Response, Error> {
+/// The runtime's request in, the runtime's `Response` out: introspection reads the one and
+/// builds the other directly; every other route takes the worker crate's `Request` and answers
+/// a `worker::Response`, converted here.
+async fn handle(mut req: RuntimeRequest, env: &Env) -> Result<web_sys::Response, Error> {
     // The path straight out of the runtime's URL when it is already canonical (nearly every
     // request); the full URL parser for anything else (dot segments, `%2e`, `\`, …).
     let url = req.inner().url();
@@ -79,8 +85,7 @@ async fn handle(req: Request, env: &Env) -> Result<web_sys::Response, Error> {
     let path = match path_of(&url) {
         Some(path) => path,
         None => {
-            parsed = req
-                .url()
+            parsed = Url::parse(&url)
                 .map_err(|_| Error::validation("the request URL cannot be parsed"))?;
             parsed.path()
         }
@@ -91,7 +96,7 @@ async fn handle(req: Request, env: &Env) -> Result<web_sys::Response, Error> {
     // The edge build forwards what is not its own before it needs any configuration.
     #[cfg(feature = "edge")]
     if !route.at_edge() {
-        return forward(env, &req).await;
+        return forward(env, req.inner()).await;
     }
     // Health, the OpenAPI document and the console need no storage and no configuration:
     // answered even when D1 is missing.
@@ -108,7 +113,9 @@ async fn handle(req: Request, env: &Env) -> Result<web_sys::Response, Error> {
             } else {
                 ConsoleFile::Asset
             };
-            return console::serve(env, req, file).await.map(Into::into);
+            return console::serve(env, req.into_request(), file)
+                .await
+                .map(Into::into);
         }
         _ => {}
     }
@@ -123,8 +130,11 @@ async fn handle(req: Request, env: &Env) -> Result<web_sys::Response, Error> {
     // The hot paths are awaited here; every other route runs in `dispatch`, boxed: its state
     // machine holds the largest handler's state (every handler is inlined into one function
     // of hundreds of kilobytes), and introspection should neither allocate nor poll it.
+    if route == RouteId::Introspect {
+        return oauth::introspect(cx, &mut req, p).await;
+    }
+    let req = req.into_request();
     match route {
-        RouteId::Introspect => oauth::introspect(cx, req, p).await,
         RouteId::Me => auth::me(cx, req, p).await.map(Into::into),
         RouteId::Refresh => auth::refresh(cx, req, p).await.map(Into::into),
         RouteId::Jwks => discovery::jwks(cx, p).await.map(Into::into),
@@ -178,7 +188,7 @@ const FULL_WORKER: &str = "FULL";
 /// comes back unchanged. A missing binding is a deployment error (500, logged); a full Worker
 /// that cannot be reached answers 503.
 #[cfg(feature = "edge")]
-async fn forward(env: &Env, req: &Request) -> Result<web_sys::Response, Error> {
+async fn forward(env: &Env, req: &web_sys::Request) -> Result<web_sys::Response, Error> {
     use worker::wasm_bindgen::JsCast;
     use worker::wasm_bindgen_futures::JsFuture;
     let full = env
@@ -186,7 +196,7 @@ async fn forward(env: &Env, req: &Request) -> Result<web_sys::Response, Error> {
         .map_err(|e| Error::Internal(format!("the {FULL_WORKER} service binding: {e}")))?
         .into_rpc::<worker::worker_sys::Fetcher>();
     let answer = async {
-        JsFuture::from(full.fetch(req.inner())?)
+        JsFuture::from(full.fetch(req)?)
             .await?
             .dyn_into::<web_sys::Response>()
     };

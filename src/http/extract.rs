@@ -1,7 +1,9 @@
 //! Reading requests into domain types: path parameters, bounded JSON bodies, form fields,
 //! bearer credentials, query parameters, page requests and the client address. Parsing is all
 //! that happens here; a value that does not parse is `400 validation_failed` (or the `404`
-//! its absence means), before any use case runs.
+//! its absence means), before any use case runs. The header and body readers take any
+//! `Incoming` request: the worker crate's `Request`, or the runtime's own (`RuntimeRequest`),
+//! which introspection reads without the worker crate's conversion.
 
 use super::routes::Params;
 use crate::domain::authz::{authorize, Permission, Principal, Target};
@@ -15,12 +17,84 @@ use base64::Engine;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
-use worker::Request;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::web_sys;
+use worker::{ByteStream, Request};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest declared body that is still read to its end before being refused.
 const DRAIN_LIMIT_BYTES: usize = 1024 * 1024;
+
+/// What the extractors read of a request: its headers, and its body once. The worker crate's
+/// `Request` for most routes; `RuntimeRequest`, the runtime's own, where the worker crate's
+/// conversion of every request is not worth its cost (introspection, the hottest path).
+#[allow(async_fn_in_trait)] // wasm32 is single-threaded: no caller needs `Send` futures
+pub trait Incoming {
+    /// A header's value, if present.
+    fn header(&self, name: &str) -> Option<String>;
+    /// The whole body in one read (its declared length is within the limit).
+    async fn whole_body(&mut self) -> worker::Result<Vec<u8>>;
+    /// The body chunk by chunk (no declared length); `Err` when there is none.
+    fn body_stream(&mut self) -> worker::Result<ByteStream>;
+}
+
+impl Incoming for Request {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers().get(name).ok().flatten()
+    }
+
+    async fn whole_body(&mut self) -> worker::Result<Vec<u8>> {
+        self.bytes().await
+    }
+
+    fn body_stream(&mut self) -> worker::Result<ByteStream> {
+        self.stream()
+    }
+}
+
+/// The runtime's request as received, with its headers: what `handle` reads the route from and
+/// introspection reads its credentials and body from, without the worker crate's `Request`
+/// (whose conversion reads the method, URL, headers and `cf` of every request again).
+pub struct RuntimeRequest {
+    request: web_sys::Request,
+    headers: web_sys::Headers,
+}
+
+impl RuntimeRequest {
+    pub fn new(request: web_sys::Request) -> Self {
+        let headers = request.headers();
+        RuntimeRequest { request, headers }
+    }
+
+    /// The runtime's request itself.
+    pub fn inner(&self) -> &web_sys::Request {
+        &self.request
+    }
+
+    /// The worker crate's `Request`, for every route but the hottest.
+    pub fn into_request(self) -> Request {
+        Request::from(self.request)
+    }
+}
+
+impl Incoming for RuntimeRequest {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).ok().flatten()
+    }
+
+    async fn whole_body(&mut self) -> worker::Result<Vec<u8>> {
+        // The runtime refuses a second read of a body (`bodyUsed`), as the worker crate does.
+        let buffer = JsFuture::from(self.request.array_buffer()?).await?;
+        Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+    }
+
+    fn body_stream(&mut self) -> worker::Result<ByteStream> {
+        // Rare (a body without a declared length): the worker crate's stream reader. (A handle
+        // to the same request: `web_sys::Request::clone` would be the runtime's `clone()`.)
+        Request::from(<web_sys::Request as Clone>::clone(&self.request)).stream()
+    }
+}
 
 /// A path parameter as matched by the route table (empty when the template has none).
 pub fn param<'a>(params: &'a Params, name: &str) -> &'a str {
@@ -47,7 +121,7 @@ pub fn user_id(params: &Params) -> Result<UserId, Error> {
 
 /// Reads and parses a JSON body. Over 64 KiB → `413`; empty, not JSON, or a field of the wrong
 /// type → `400 validation_failed`. Unknown fields are ignored.
-pub async fn json_body<T: DeserializeOwned>(req: &mut Request) -> Result<T, Error> {
+pub async fn json_body<T: DeserializeOwned>(req: &mut impl Incoming) -> Result<T, Error> {
     let bytes = bounded_body(req).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::validation("a JSON body is required"));
@@ -57,7 +131,7 @@ pub async fn json_body<T: DeserializeOwned>(req: &mut Request) -> Result<T, Erro
 
 /// Like `json_body`, but an empty body reads as `T::default()` (optional bodies).
 pub async fn optional_json_body<T: DeserializeOwned + Default>(
-    req: &mut Request,
+    req: &mut impl Incoming,
 ) -> Result<T, Error> {
     let bytes = bounded_body(req).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -82,12 +156,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 /// not: nothing past the limit is kept, so an endless chunked body never fills the isolate's
 /// memory. A moderately oversized body (up to 1 MiB) is still read to its end before the
 /// refusal, so a client that is still sending sees the 413 rather than a reset connection.
-pub async fn bounded_body(req: &mut Request) -> Result<Vec<u8>, Error> {
+pub async fn bounded_body(req: &mut impl Incoming) -> Result<Vec<u8>, Error> {
     let declared = req
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
+        .header("Content-Length")
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > DRAIN_LIMIT_BYTES) {
         return Err(Error::PayloadTooLarge(MAX_BODY_BYTES));
@@ -96,7 +167,7 @@ pub async fn bounded_body(req: &mut Request) -> Result<Vec<u8>, Error> {
         // A declared length within the limit is what the runtime delivers (HTTP framing), so
         // the body is read in one call rather than chunk by chunk across JS and wasm.
         let body = req
-            .bytes()
+            .whole_body()
             .await
             .map_err(|_| Error::validation("the request body cannot be read"))?;
         if body.len() > MAX_BODY_BYTES {
@@ -105,7 +176,7 @@ pub async fn bounded_body(req: &mut Request) -> Result<Vec<u8>, Error> {
         return Ok(body);
     }
     let mut body = Vec::new();
-    let Ok(mut stream) = req.stream() else {
+    let Ok(mut stream) = req.body_stream() else {
         // No body at all.
         return Ok(body);
     };
@@ -137,16 +208,11 @@ pub struct TokenParameters {
 }
 
 /// The parameters of an RFC 7662/7009 request (the first of a repeated form field).
-pub async fn token_parameters(req: &mut Request) -> Result<TokenParameters, Error> {
-    let is_form = req
-        .headers()
-        .get("Content-Type")
-        .ok()
-        .flatten()
-        .is_some_and(|t| {
-            t.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
+pub async fn token_parameters(req: &mut impl Incoming) -> Result<TokenParameters, Error> {
+    let is_form = req.header("Content-Type").is_some_and(|t| {
+        t.to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+    });
     if !is_form {
         #[derive(serde::Deserialize)]
         struct TokenBody {
@@ -186,8 +252,8 @@ pub async fn token_parameters(req: &mut Request) -> Result<TokenParameters, Erro
 }
 
 /// The credential of an `Authorization: Bearer …` header, if present and well formed.
-pub fn bearer(req: &Request) -> Option<String> {
-    let value = req.headers().get("Authorization").ok().flatten()?;
+pub fn bearer(req: &impl Incoming) -> Option<String> {
+    let value = req.header("Authorization")?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.len() <= 4096)
@@ -196,8 +262,8 @@ pub fn bearer(req: &Request) -> Option<String> {
 
 /// HTTP Basic client credentials, each part form-decoded (RFC 6749 §2.3.1); `Err` when the
 /// header is Basic but malformed.
-pub fn basic_credentials(req: &Request) -> Result<Option<(String, String)>, ()> {
-    let Some(value) = header(req, "Authorization") else {
+pub fn basic_credentials(req: &impl Incoming) -> Result<Option<(String, String)>, ()> {
+    let Some(value) = req.header("Authorization") else {
         return Ok(None);
     };
     let Some((scheme, encoded)) = value.split_once(' ') else {
@@ -219,8 +285,8 @@ pub fn basic_credentials(req: &Request) -> Result<Option<(String, String)>, ()> 
 }
 
 /// The value of a request header, if present.
-pub fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers().get(name).ok().flatten()
+pub fn header(req: &impl Incoming, name: &str) -> Option<String> {
+    req.header(name)
 }
 
 /// The query parameters of a request (the last value wins for a repeated name).

@@ -6,7 +6,9 @@
 
 use super::context::Ctx;
 use super::dto::{ActiveIntrospection, ClientIntrospection, Empty, InactiveIntrospection};
-use super::extract::{basic_credentials, bearer, place, token_parameters, TokenParameters};
+use super::extract::{
+    basic_credentials, bearer, place, token_parameters, Incoming, RuntimeRequest, TokenParameters,
+};
 use super::federation::WorkerFederation;
 use super::respond;
 use super::routes::Params;
@@ -45,7 +47,7 @@ fn has_assertion(body: &TokenParameters) -> bool {
 /// introspection reads the body only once the key is known, as before assertions); without
 /// one, the body must carry an assertion (else — or if it does not parse — `401
 /// invalid_client`: unauthenticated before malformed). A malformed Basic header is `401`.
-async fn who(req: &mut Request) -> Result<Written, Error> {
+async fn who(req: &mut impl Incoming) -> Result<Written, Error> {
     if let Some(key) = bearer(req) {
         return Ok(Written::Bearer(key));
     }
@@ -63,7 +65,7 @@ async fn who(req: &mut Request) -> Result<Written, Error> {
 
 /// The request's parameters: the body read by `who`, else read now — where an assertion
 /// beside a header is `401 invalid_client` (one way to authenticate).
-async fn parameters(req: &mut Request, written: Written) -> Result<TokenParameters, Error> {
+async fn parameters(req: &mut impl Incoming, written: Written) -> Result<TokenParameters, Error> {
     if let Written::InBody(body) = written {
         return Ok(body);
     }
@@ -78,15 +80,16 @@ fn inactive() -> Result<web_sys::Response, Error> {
     respond::json_raw(200, &InactiveIntrospection { active: false })
 }
 
-/// `POST …/oauth/introspect` — API key with scope `introspect`. Answered as the runtime's
-/// `Response` directly (`respond::json_raw`): the hottest path.
+/// `POST …/oauth/introspect` — API key with scope `introspect`. The hottest path: read from
+/// the runtime's request and answered as the runtime's `Response` (`respond::json_raw`), with
+/// none of the worker crate's conversions.
 pub async fn introspect(
     cx: &Ctx<'_>,
-    mut req: Request,
+    req: &mut RuntimeRequest,
     params: &Params,
 ) -> Result<web_sys::Response, Error> {
     let (app_id, tenant_id) = place(params)?;
-    let written = who(&mut req).await?;
+    let written = who(req).await?;
     let client = match introspection::introspection_client(
         cx,
         &WorkerFederation,
@@ -99,7 +102,7 @@ pub async fn introspect(
         ClientCheck::Authenticated(client) => client,
         ClientCheck::FailedClosed => return inactive(),
     };
-    let body = parameters(&mut req, written).await?;
+    let body = parameters(req, written).await?;
     match introspection::introspect(cx, &client, &body.token).await {
         Introspection::Active(active) => {
             let ActiveToken {
