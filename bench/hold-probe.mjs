@@ -14,9 +14,11 @@ import path from "node:path";
 const OUT = path.join(path.dirname(new URL(import.meta.url).pathname), "out");
 const hold = JSON.parse(readFileSync(path.join(OUT, "hold.json"), "utf8"));
 const which = process.argv[2] ?? "tessera";
-const seconds = Math.min(Number(process.argv[3] ?? 10), 120);
-const connections = Math.min(Number(process.argv[4] ?? 2), 20);
+const seconds = Number(process.argv[3] ?? 10);
+const connections = Number(process.argv[4] ?? 2);
 if (!["tessera", "openauth"].includes(which)) throw new Error("worker: tessera or openauth");
+if (!(seconds > 0 && seconds <= 120)) throw new Error("seconds: more than 0, at most 120");
+if (!(Number.isInteger(connections) && connections >= 1 && connections <= 20)) throw new Error("connections: 1 to 20");
 
 const tokens = readFileSync(which === "tessera" ? hold.files.tessera : hold.files.openauth, "utf8").split("\n").filter(Boolean);
 const url = which === "tessera" ? new URL(`${hold.E}/oauth/introspect`, hold.urls["tessera-counted"]) : new URL("/api/check", hold.urls["peer-openauth"]);
@@ -48,6 +50,8 @@ function one() {
       });
     });
     req.on("error", reject);
+    // No request outlives the run by more than 30 s.
+    req.setTimeout(30_000, () => req.destroy(new Error("no answer in 30 s")));
     req.end(body);
   });
 }
@@ -61,6 +65,7 @@ agent.destroy();
 ends.sort((a, b) => a - b);
 const gaps = [];
 for (let k = 1; k < ends.length; k++) if (ends[k] - ends[k - 1] > 50) gaps.push(`${(ends[k - 1] / 1000).toFixed(2)} s +${(ends[k] - ends[k - 1]).toFixed(0)} ms`);
+if (latencies.length === 0) throw new Error("no request completed");
 latencies.sort((a, b) => a - b);
 const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))].toFixed(1);
 console.log(`${which}: ${latencies.length} requests, ${(latencies.length / seconds).toFixed(0)} req/s, p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${latencies.at(-1).toFixed(0)} ms`);

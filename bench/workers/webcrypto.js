@@ -29,8 +29,9 @@ async function signedMessage(alg) {
 
 async function verify(url) {
   const alg = url.searchParams.get("alg") ?? "Ed25519";
-  if (!ALGORITHMS[alg]) return new Response(`unknown alg ${alg}`, { status: 400 });
-  const n = Math.min(Number(url.searchParams.get("n") ?? "1"), 100_000);
+  if (!Object.hasOwn(ALGORITHMS, alg)) return new Response("alg: Ed25519 or ES256", { status: 400 });
+  const n = Number(url.searchParams.get("n") ?? "1");
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) return new Response("n: 1 to 100000", { status: 400 });
   const { key, algorithm, message, signature } = await signedMessage(alg);
   let valid = 0;
   for (let i = 0; i < n; i++) {

@@ -59,12 +59,19 @@ impl Incoming for Request {
 pub struct RuntimeRequest {
     request: web_sys::Request,
     headers: web_sys::Headers,
+    /// The body was read (or its reading begun): a second read is refused, as the worker
+    /// crate refuses it, rather than reaching a stream the runtime holds locked.
+    body_used: bool,
 }
 
 impl RuntimeRequest {
     pub fn new(request: web_sys::Request) -> Self {
         let headers = request.headers();
-        RuntimeRequest { request, headers }
+        RuntimeRequest {
+            request,
+            headers,
+            body_used: false,
+        }
     }
 
     /// The runtime's request itself.
@@ -84,12 +91,17 @@ impl Incoming for RuntimeRequest {
     }
 
     async fn whole_body(&mut self) -> worker::Result<Vec<u8>> {
-        // The runtime refuses a second read of a body (`bodyUsed`), as the worker crate does.
+        if std::mem::replace(&mut self.body_used, true) {
+            return Err(worker::Error::BodyUsed);
+        }
         let buffer = JsFuture::from(self.request.array_buffer()?).await?;
         Ok(js_sys::Uint8Array::new(&buffer).to_vec())
     }
 
     fn body_stream(&mut self) -> worker::Result<ByteStream> {
+        if std::mem::replace(&mut self.body_used, true) {
+            return Err(worker::Error::BodyUsed);
+        }
         // Rare (a body without a declared length): the worker crate's stream reader. (A handle
         // to the same request: `web_sys::Request::clone` would be the runtime's `clone()`.)
         Request::from(<web_sys::Request as Clone>::clone(&self.request)).stream()

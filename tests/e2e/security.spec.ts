@@ -87,6 +87,51 @@ describe("request bodies", () => {
     expect(res.status).toBe(413);
     expect((await res.json()).code).toBe("payload_too_large");
   });
+
+  // Introspection reads the runtime's request itself (not the worker crate's): the same limits.
+  const chunked = (parts: string[]) => {
+    const chunks = parts.map((c) => new TextEncoder().encode(c));
+    return new ReadableStream({
+      pull(controller) {
+        const next = chunks.shift();
+        if (next) controller.enqueue(next);
+        else controller.close();
+      },
+    });
+  };
+
+  it("reads a chunked introspection body without Content-Length, and refuses one past 64 KiB", async () => {
+    const key = await apiKey("sec", "acme", ["introspect"]);
+    const signup = await json("POST", `${A}/auth/signup`, { email: "chunked@example.com", password: PASSWORD });
+    expect(signup.status).toBe(201);
+    const token = encodeURIComponent(signup.body.session.access_token);
+    const form = { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${key}` };
+    const small = await rawFetch(`${A}/oauth/introspect`, {
+      method: "POST",
+      headers: form,
+      body: chunked(["tok", `en=${token.slice(0, 40)}`, token.slice(40)]),
+      duplex: "half",
+    } as any);
+    expect(small.status).toBe(200);
+    expect(await small.json()).toMatchObject({ active: true, sub: signup.body.user.id });
+
+    const large = await rawFetch(`${A}/oauth/introspect`, {
+      method: "POST",
+      headers: form,
+      body: chunked([`token=${token}&pad=`, ...Array(4).fill("x".repeat(16 * 1024))]),
+      duplex: "half",
+    } as any);
+    expect(large.status).toBe(413);
+    expect((await large.json()).code).toBe("payload_too_large");
+
+    const declared = await rawFetch(`${A}/oauth/introspect`, {
+      method: "POST",
+      headers: form,
+      body: `token=${token}&pad=${"x".repeat(64 * 1024)}`,
+    });
+    expect(declared.status).toBe(413);
+    expect((await declared.json()).code).toBe("payload_too_large");
+  });
 });
 
 describe("namesakes and suspended users", () => {
