@@ -72,23 +72,7 @@ describe("API keys cannot escalate", () => {
 });
 
 describe("request bodies", () => {
-  it("refuses a chunked body without Content-Length once it passes 64 KiB", async () => {
-    // Four 16 KiB chunks and one byte more: the worker has read everything when it refuses,
-    // so the answer cannot race the upload (a larger body may see the connection cut instead).
-    const chunks = [...Array(4).fill("x".repeat(16 * 1024)), "x"].map((c) => new TextEncoder().encode(c));
-    const body = new ReadableStream({
-      pull(controller) {
-        const next = chunks.shift();
-        if (next) controller.enqueue(next);
-        else controller.close();
-      },
-    });
-    const res = await rawFetch(`${A}/auth/signin`, { method: "POST", body, duplex: "half" } as any);
-    expect(res.status).toBe(413);
-    expect((await res.json()).code).toBe("payload_too_large");
-  });
-
-  // Introspection reads the runtime's request itself (not the worker crate's): the same limits.
+  // A body sent in these chunks, with no Content-Length.
   const chunked = (parts: string[]) => {
     const chunks = parts.map((c) => new TextEncoder().encode(c));
     return new ReadableStream({
@@ -100,6 +84,16 @@ describe("request bodies", () => {
     });
   };
 
+  it("refuses a chunked body without Content-Length once it passes 64 KiB", async () => {
+    // Four 16 KiB chunks and one byte more: the worker has read everything when it refuses,
+    // so the answer cannot race the upload (a larger body may see the connection cut instead).
+    const body = chunked([...Array(4).fill("x".repeat(16 * 1024)), "x"]);
+    const res = await rawFetch(`${A}/auth/signin`, { method: "POST", body, duplex: "half" } as any);
+    expect(res.status).toBe(413);
+    expect((await res.json()).code).toBe("payload_too_large");
+  });
+
+  // Introspection reads the runtime's request itself (not the worker crate's): the same limits.
   it("reads a chunked introspection body without Content-Length, and refuses one past 64 KiB", async () => {
     const key = await apiKey("sec", "acme", ["introspect"]);
     const signup = await json("POST", `${A}/auth/signup`, { email: "chunked@example.com", password: PASSWORD });
