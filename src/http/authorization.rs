@@ -241,7 +241,7 @@ pub async fn submit(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<R
     let (app_id, tenant_id) = place(params)?;
     let bytes = bounded_body(&mut req).await?;
     let mut form = PageForm::default();
-    for (name, value) in form_urlencoded::parse(&bytes) {
+    for (name, value) in super::form::pairs(&bytes) {
         let slot = match name.as_ref() {
             "step" => &mut form.step,
             "csrf" => &mut form.csrf,
@@ -348,7 +348,7 @@ pub async fn token(cx: &Ctx<'_>, mut req: Request, params: &Params) -> Result<Re
     }
     let bytes = bounded_body(&mut req).await?;
     let mut fields: BTreeMap<String, String> = BTreeMap::new();
-    for (name, value) in form_urlencoded::parse(&bytes) {
+    for (name, value) in super::form::pairs(&bytes) {
         if fields
             .insert(name.into_owned(), value.into_owned())
             .is_some()

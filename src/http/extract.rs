@@ -247,7 +247,7 @@ pub async fn token_parameters(req: &mut impl Incoming) -> Result<TokenParameters
     let bytes = bounded_body(req).await?;
     let mut found = TokenParameters::default();
     let mut token = None;
-    for (name, value) in form_urlencoded::parse(&bytes) {
+    for (name, value) in super::form::pairs(&bytes) {
         let slot = match name.as_ref() {
             "token" => &mut token,
             "client_assertion_type" => &mut found.client_assertion_type,

@@ -4,8 +4,9 @@
 //!
 //! `routes` (the route table) and `dto` (the response bodies) are pure and compile natively,
 //! so `tests/openapi.rs` can check `/openapi.json` against both; so are the console's header
-//! policy (`console`, whose serving part is wasm32 only) and the OAuth server's pages
-//! (`pages`: their HTML, escaping and Content-Security-Policy). Everything else is wasm32 only and
+//! policy (`console`, whose serving part is wasm32 only), the OAuth server's pages
+//! (`pages`: their HTML, escaping and Content-Security-Policy) and the form-body reader
+//! (`form`: the pairs of an urlencoded body). Everything else is wasm32 only and
 //! may depend on `worker`; nothing below `http` may depend on it.
 //!
 //! - `entry`: the fetch and scheduled events; `context`: bindings, configuration, clock;
@@ -29,6 +30,7 @@
 
 pub mod console;
 pub mod dto;
+pub mod form;
 pub mod pages;
 pub mod routes;
 
