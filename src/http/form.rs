@@ -36,7 +36,10 @@ mod tests {
     use super::pairs;
     use proptest::prelude::*;
 
-    fn both(body: &[u8]) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    type Pairs = Vec<(String, String)>;
+
+    /// `pairs` and `form_urlencoded::parse` of the same body.
+    fn both(body: &[u8]) -> (Pairs, Pairs) {
         let owned = |(n, v): (std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)| {
             (n.into_owned(), v.into_owned())
         };
