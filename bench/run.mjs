@@ -110,7 +110,7 @@ const wasmWorker = (dir) => ({
 
 const socket = () => [{ host: HOST, port: 0 }];
 // The paths whose per-request latency is also recorded without wrk's correction.
-const UNCORRECTED = ["kv_get", "kv_get_cold", "introspect_cold", "peer_openauth_cold", "peer_oauth_provider_cold"];
+const UNCORRECTED = ["kv_get", "kv_get_cold", "kv_get_edge_keys", "introspect_cold", "peer_openauth_cold", "peer_oauth_provider_cold"];
 
 // The DB wrapper of tessera-counted: every D1 call (statement execution, batch, exec) asks the
 // COUNTER service (a Node function of this process) first. The class is named D1Database
@@ -248,7 +248,8 @@ async function startRuntime(counter) {
     {
       name: "ref-kvget",
       ...wasmWorker(path.join(BENCH, "rust/kvget/build")),
-      kvNamespaces: { FLAGS: "ref-flags" },
+      // EDGE is Tessera's namespace: `/m/<key>` reads the edge documents cold introspection reads.
+      kvNamespaces: { FLAGS: "ref-flags", EDGE: "tessera-flags" },
       unsafeDirectSockets: socket(),
     },
     { name: "probe", ...wasmWorker(path.join(BENCH, "rust/probe/build")), unsafeDirectSockets: socket() },
@@ -551,6 +552,19 @@ async function seedReferenceKeys(kv, n) {
   return { file, tokens: keys };
 }
 
+/**
+ * The KV key each cold token's introspection reads (its user's edge document,
+ * `flags:<app>:<tenant>:<user>`), in the token list's order, written to a file: the one-KV-get
+ * reference walks it (`GET /m/<key>`) to read exactly what cold introspection reads, present
+ * and absent documents alike.
+ */
+function edgeKeysOf(tokens) {
+  const keys = tokens.map((t) => `flags:bench:public:${JSON.parse(Buffer.from(t.split(".")[1], "base64url")).sub}`);
+  const file = path.join(OUT, "cold-edge-keys.txt");
+  writeFileSync(file, keys.join("\n") + "\n");
+  return { file, tokens: keys };
+}
+
 /** `n` distinct OpenAuth access tokens (client_credentials), written to a file. */
 async function mintOpenauthTokens(O, mf, n) {
   // Subjects as many as Tessera's cold users, each with its KV entry: the peer's read after
@@ -795,7 +809,7 @@ async function profileWorker(workerName, target, seconds) {
     await send("Profiler.enable");
     await send("Profiler.setSamplingInterval", { interval: 100 });
     await send("Profiler.start");
-    const script = await target.script(CFG.connections);
+    const script = await target.script(CFG.connections, Math.min(CFG.threads, CFG.connections));
     const run = await wrk({ url: target.url, script, seconds, connections: CFG.connections, threads: CFG.threads, workDir: path.join(OUT, "lua"), name: `profile-${target.name}` });
     const stopped = await send("Profiler.stop", {}, 60_000);
     const profile = stopped.result?.profile;
@@ -890,7 +904,7 @@ async function measure(targets, label) {
       const seconds = warm ? Math.min(CFG.warmup, t.seconds ?? CFG.seconds) : (t.seconds ?? CFG.seconds);
       const connections = t.connections ?? CFG.connections;
       const threads = Math.min(t.threads ?? CFG.threads, connections);
-      const script = t.script ? await t.script(connections) : fixedScript(t.request);
+      const script = t.script ? await t.script(connections, threads) : fixedScript(t.request);
       const cpuBefore = workerdCpuMicros();
       const r = await wrk({ url: t.url, script, seconds, connections, threads, workDir: path.join(OUT, "lua"), name: `${label}-${t.name}` });
       r.cpu_us_per_request = r.requests > 0 ? (workerdCpuMicros() - cpuBefore) / r.requests : NaN;
@@ -905,7 +919,7 @@ async function measure(targets, label) {
  * A target that sends a different token with every request (see `walkScript`): `as` "form"
  * puts it in an RFC 7662 body, "bearer" in the Authorization header.
  */
-function cold(name, url, file, tokens, as, method, headers) {
+function cold(name, url, file, tokens, as, method, headers, prefix = "/k/") {
   return [
     {
       name,
@@ -914,7 +928,8 @@ function cold(name, url, file, tokens, as, method, headers) {
       as,
       method,
       headers,
-      script: async () => walkScript({ file, as, method, headers, seed: Math.random() * 1e9 }),
+      prefix,
+      script: async (_connections, threads) => walkScript({ file, as, method, headers, seed: Math.random() * 1e9, threads, prefix }),
     },
   ];
 }
@@ -931,6 +946,7 @@ function hotTargets(urls, s) {
     { name: "trivial", url: `${urls["ref-trivial"]}/`, request: {} },
     { name: "kv_get", url: `${urls["ref-kvget"]}/`, request: {} },
     ...cold("kv_get_cold", `${urls["ref-kvget"]}/`, s.cold.kv.file, s.cold.kv.tokens, "path", "GET", {}),
+    ...cold("kv_get_edge_keys", `${urls["ref-kvget"]}/`, s.cold.edgeKeys.file, s.cold.edgeKeys.tokens, "path", "GET", {}, "/m/"),
     { name: "introspect", url: `${C}${s.E}/oauth/introspect`, request: introspect(s.aliceToken) },
     ...cold("introspect_cold", `${C}${s.E}/oauth/introspect`, s.cold.tessera.file, s.cold.tessera.tokens, "form", "POST", { ...bearer(s.key), ...FORM }),
     { name: "introspect_suspended", url: `${C}${s.E}/oauth/introspect`, request: introspect(s.bobToken) },
@@ -996,6 +1012,19 @@ async function checkAnswers(urls, s) {
   const kv = await expectStatus("kv_get", call(urls["ref-kvget"], "GET", "/"), 200);
   if (kv.text !== "on") throw new Error(`kv_get answered ${kv.text}`);
   await expectStatus("kv_get_cold", call(urls["ref-kvget"], "GET", `/k/${s.cold.kv.tokens.at(-1)}`), 200);
+  // The reference reads the documents introspection reads: present exactly for the users
+  // introspection answers with the plan's role (the users with an edge document), absent for
+  // the others, and both kinds occur.
+  const seen = new Map();
+  s.cold.edgeKeys.tokens.forEach((key, i) => seen.has(key) || seen.size >= 24 || seen.set(key, coldTokens[i]));
+  const kinds = new Set();
+  for (const [key, tok] of seen) {
+    const doc = (await expectStatus("kv_get_edge_keys", call(urls["ref-kvget"], "GET", `/m/${key}`), 200)).text;
+    const roles = (await intro(tok)).roles ?? [];
+    if ((doc !== "") !== roles.includes("editor")) throw new Error(`kv_get_edge_keys: ${key} read ${JSON.stringify(doc.slice(0, 80))} but introspection said roles ${JSON.stringify(roles)}`);
+    kinds.add(doc !== "");
+  }
+  if (!SMOKE && kinds.size !== 2) throw new Error("kv_get_edge_keys: the cold users are not a mix of present and absent edge documents");
   const p1 = await expectStatus("oauth-provider api", call(urls["peer-oauth-provider"], "GET", "/api/check", undefined, bearer(s.oauthProviderToken)), 200);
   if (p1.json.sub !== "bench-user") throw new Error(`oauth-provider: ${p1.text}`);
   const p2 = await expectStatus("openauth api", call(urls["peer-openauth"], "GET", "/api/check", undefined, bearer(s.openauthToken)), 200);
@@ -1062,7 +1091,7 @@ async function requestMaker(t, urls, s, start = 0) {
     return () => {
       const tok = t.tokens[i++ % t.tokens.length];
       if (t.as === "form") return { method: t.method, headers: t.headers, body: `token=${tok}` };
-      if (t.as === "path") return { method: t.method, headers: t.headers, url: `${t.url}k/${tok}` };
+      if (t.as === "path") return { method: t.method, headers: t.headers, url: `${t.url}${t.prefix.slice(1)}${tok}` };
       return { method: t.method, headers: { ...t.headers, ...bearer(tok) } };
     };
   }
@@ -1143,6 +1172,7 @@ async function main() {
     s.cold = {
       kv: kvCold,
       tessera,
+      edgeKeys: edgeKeysOf(tessera.tokens),
       oauthProvider: { file: oauthFile, tokens: oauthTokens },
       openauth,
       setup_s: round((performance.now() - coldStarted) / 1000, 1),
@@ -1180,7 +1210,7 @@ async function main() {
       // token files in bench/out/hold.json) until bench/out/stop appears, 20 minutes at most.
       if (process.env.BENCH_HOLD === "1") {
         rmSync(path.join(OUT, "stop"), { force: true });
-        writeFileSync(path.join(OUT, "hold.json"), JSON.stringify({ urls, key: s.key, E: s.E, files: { tessera: s.cold.tessera.file, kv: s.cold.kv.file, openauth: s.cold.openauth.file, oauthProvider: s.cold.oauthProvider.file } }, null, 2));
+        writeFileSync(path.join(OUT, "hold.json"), JSON.stringify({ urls, key: s.key, E: s.E, files: { tessera: s.cold.tessera.file, kv: s.cold.kv.file, edgeKeys: s.cold.edgeKeys.file, openauth: s.cold.openauth.file, oauthProvider: s.cold.oauthProvider.file } }, null, 2));
         log("holding: bench/out/hold.json; touch bench/out/stop to end");
         const until = Date.now() + 20 * 60_000;
         while (Date.now() < until && !existsSync(path.join(OUT, "stop"))) await new Promise((r) => setTimeout(r, 1000));
@@ -1304,6 +1334,9 @@ function assemble({ storageCalls, hot, probe, native, at1k, at100k, scaling, col
     introspect_cold_vs_kv_get: ratio(rps("introspect_cold"), rps("kv_get")),
     introspect_cold_vs_kv_get_cold: ratio(rps("introspect_cold"), rps("kv_get_cold")),
     introspect_cold_p99_vs_kv_get_cold_p99: ratio(p99("introspect_cold"), p99("kv_get_cold")),
+    introspect_cold_vs_kv_get_edge_keys: ratio(rps("introspect_cold"), rps("kv_get_edge_keys")),
+    introspect_cold_p99_vs_kv_get_edge_keys_p99: ratio(p99("introspect_cold"), p99("kv_get_edge_keys")),
+    introspect_cold_cpu_vs_kv_get_edge_keys_cpu: ratio(cpu("introspect_cold"), cpu("kv_get_edge_keys")),
     introspect_vs_kv_get: ratio(rps("introspect"), rps("kv_get")),
     introspect_cold_p99_vs_kv_get_p99: ratio(p99("introspect_cold"), p99("kv_get")),
     introspect_p99_vs_kv_get_p99: ratio(p99("introspect"), p99("kv_get")),
@@ -1422,7 +1455,7 @@ function assemble({ storageCalls, hot, probe, native, at1k, at100k, scaling, col
     cold: {
       tessera_tokens: s_cold_summary(),
       how:
-        "introspect_cold, me_cold and the peers' *_cold paths send a different valid token with every request: each wrk thread loads the token file and walks it from its own random point, a new seed every run (so a round never re-walks what the warm-up cached). Tessera's tokens come from refresh chains of many sessions of many users; the peers' from their own flows (OpenAuth client_credentials, workers-oauth-provider authorization code + PKCE).",
+        "introspect_cold, me_cold and the peers' *_cold paths send a different valid token with every request: the token file is cut into one share per wrk thread, and each thread walks its own share from its own random point, a new seed every run (so a round never re-walks what the warm-up cached, and no thread trails another through tokens the isolate verified moments before). kv_get_edge_keys walks the edge-document keys of introspect_cold's tokens, in the same order and shares. Tessera's tokens come from refresh chains of many sessions of many users; the peers' from their own flows (OpenAuth client_credentials, workers-oauth-provider authorization code + PKCE).",
     },
     cpu: {
       how: "CPU time of the workerd process (utime + stime of all its threads from /proc, clock ticks of 1/CLK_TCK s) over each wrk run, divided by the requests the run completed; median of the runs. Local workerd reports cpuTime 0 in tail events, so this is the measurable stand-in for what Cloudflare bills: it includes workerd's own HTTP handling and, for storage calls, the local KV/D1 simulators that run in the same process, for Tessera, the reference workers and the peers alike.",
@@ -1434,6 +1467,9 @@ function assemble({ storageCalls, hot, probe, native, at1k, at100k, scaling, col
       introspect_cold_vs_kv_get: "cold introspection req/s ÷ one-KV-get reference worker req/s",
       introspect_cold_vs_kv_get_cold: "cold introspection req/s ÷ one-KV-get reference worker req/s reading about 1,000 distinct keys (as many as cold introspection's users)",
       introspect_cold_p99_vs_kv_get_cold_p99: "cold introspection p99 ÷ p99 of the one-KV-get reference reading about 1,000 distinct keys (same run)",
+      introspect_cold_vs_kv_get_edge_keys: "cold introspection req/s ÷ req/s of the one-KV-get reference reading the very edge documents cold introspection reads, in the same order (half absent; same run): what Tessera costs beyond its one KV read",
+      introspect_cold_p99_vs_kv_get_edge_keys_p99: "cold introspection p99 ÷ p99 of the one-KV-get reference reading the same edge documents in the same order (same run)",
+      introspect_cold_cpu_vs_kv_get_edge_keys_cpu: "cold introspection CPU per request ÷ that of the one-KV-get reference reading the same edge documents in the same order (same run)",
       introspect_cold_p99_vs_kv_get_p99: "cold introspection p99 ÷ one-KV-get reference worker p99 (same run)",
       introspect_p99_vs_kv_get_p99: "hot introspection p99 ÷ one-KV-get reference worker p99 (same run)",
       introspect_cold_cpu_vs_kv_get_cpu: "workerd CPU µs per cold introspection ÷ per one-KV-get request",

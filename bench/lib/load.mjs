@@ -59,13 +59,19 @@ end
 }
 
 /**
- * A wrk script that walks a file of tokens (one per line): every thread loads the whole list,
- * starts at its own random point (a new seed every run, so no round re-walks what the warm-up
- * or an earlier round walked) and sends each token once in turn, wrapping around at the end.
- * `as` says where the token goes: "form" (RFC 7662 body `token=…`), "bearer" (the
- * Authorization header) or "path" (the request path is `/k/<token>`). Other headers are fixed.
+ * A wrk script that walks a file of tokens (one per line). The list is cut into one share per
+ * wrk thread (`threads`, which must be the run's `-t`); each thread walks only its own share,
+ * from its own random point (a new seed every run, so no round re-walks what the warm-up or an
+ * earlier round walked), sending each token once in turn and wrapping around within its share.
+ * Disjoint shares matter: were every thread to walk the whole list, a thread trailing another
+ * by fewer tokens than the isolate's verified-token cache holds would find every token it sends
+ * verified already (and, being faster, catch up and stay there) — hot in disguise, in some
+ * rounds and not others. `as` says where the token goes: "form" (RFC 7662 body `token=…`),
+ * "bearer" (the Authorization header) or "path" (the request path is `<prefix><token>`, `/k/`
+ * unless told). Other headers are fixed.
  */
-export function walkScript({ file, as, method = "GET", headers = {}, seed }) {
+export function walkScript({ file, as, method = "GET", headers = {}, seed, threads, prefix = "/k/" }) {
+  if (!Number.isInteger(threads) || threads < 1) throw new Error("walkScript: threads must be the run's -t");
   const fixed = Object.entries(headers)
     .map(([k, v]) => `[${lua(k)}] = ${lua(v)}`)
     .join(", ");
@@ -73,13 +79,14 @@ export function walkScript({ file, as, method = "GET", headers = {}, seed }) {
     as === "form"
       ? `return wrk.format(${lua(method)}, nil, HEADERS, "token=" .. t)`
       : as === "path"
-      ? `return wrk.format(${lua(method)}, "/k/" .. t, HEADERS, nil)`
+      ? `return wrk.format(${lua(method)}, ${lua(prefix)} .. t, HEADERS, nil)`
       : `local h = { ${fixed} }
   h["Authorization"] = "Bearer " .. t
   return wrk.format(${lua(method)}, nil, h, nil)`;
   return `
 local FILE = ${lua(file)}
 local SEED = ${Math.floor(seed)}
+local THREADS = ${threads}
 local HEADERS = { ${fixed} }
 local counter = 0
 function setup(thread)
@@ -89,9 +96,15 @@ end
 local tokens = {}
 local i = 1
 function init(args)
+  local all = {}
   for line in io.lines(FILE) do
-    if #line > 0 then tokens[#tokens + 1] = line end
+    if #line > 0 then all[#all + 1] = line end
   end
+  -- This thread's share: lines first .. last of the list (threads 1 .. THREADS).
+  local first = math.floor((tid - 1) * #all / THREADS) + 1
+  local last = math.floor(tid * #all / THREADS)
+  for k = first, last do tokens[#tokens + 1] = all[k] end
+  if #tokens == 0 then error("walk: no tokens for thread " .. tid) end
   math.randomseed(SEED + tid * 7919)
   i = math.random(#tokens)
 end
