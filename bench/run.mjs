@@ -18,7 +18,9 @@
 //   tessera-counted  the same script and the same D1/KV, with DB wrapped by a call counter;
 //                    introspection is measured here so the run proves it makes no D1 call
 //   ref-trivial      bench/rust/trivial: answers 200 (the runtime's ceiling)
-//   ref-kvget        bench/rust/kvget: one KV get (the ceiling for anything consulting KV)
+//   ref-kvget        bench/rust/kvget: one KV get (the ceiling for anything consulting KV);
+//                    `/m/<key>` reads Tessera's own namespace (cold introspection's documents)
+//   ref-kvget-js     bench/workers/kvget.js: the same `/m/<key>` read in plain JavaScript
 //   probe            bench/rust/probe: PBKDF2 and Ed25519 JWT verify costs with Tessera's crates
 //   webcrypto        bench/workers/webcrypto.js: WebCrypto PBKDF2 and signature verifies (the runtime's native floor)
 //   peer-oauth-provider, peer-openauth   bench/peers/*.js bundled with esbuild
@@ -110,7 +112,7 @@ const wasmWorker = (dir) => ({
 
 const socket = () => [{ host: HOST, port: 0 }];
 // The paths whose per-request latency is also recorded without wrk's correction.
-const UNCORRECTED = ["kv_get", "kv_get_cold", "kv_get_edge_keys", "introspect_cold", "peer_openauth_cold", "peer_oauth_provider_cold"];
+const UNCORRECTED = ["kv_get", "kv_get_cold", "kv_get_edge_keys", "kv_get_edge_keys_js", "introspect_cold", "peer_openauth_cold", "peer_oauth_provider_cold"];
 
 // The DB wrapper of tessera-counted: every D1 call (statement execution, batch, exec) asks the
 // COUNTER service (a Node function of this process) first. The class is named D1Database
@@ -253,6 +255,14 @@ async function startRuntime(counter) {
       unsafeDirectSockets: socket(),
     },
     { name: "probe", ...wasmWorker(path.join(BENCH, "rust/probe/build")), unsafeDirectSockets: socket() },
+    {
+      name: "ref-kvget-js",
+      modules: true,
+      scriptPath: path.join(BENCH, "workers/kvget.js"),
+      compatibilityDate: COMPAT,
+      kvNamespaces: { EDGE: "tessera-flags" },
+      unsafeDirectSockets: socket(),
+    },
     {
       name: "webcrypto",
       modules: true,
@@ -947,6 +957,7 @@ function hotTargets(urls, s) {
     { name: "kv_get", url: `${urls["ref-kvget"]}/`, request: {} },
     ...cold("kv_get_cold", `${urls["ref-kvget"]}/`, s.cold.kv.file, s.cold.kv.tokens, "path", "GET", {}),
     ...cold("kv_get_edge_keys", `${urls["ref-kvget"]}/`, s.cold.edgeKeys.file, s.cold.edgeKeys.tokens, "path", "GET", {}, "/m/"),
+    ...cold("kv_get_edge_keys_js", `${urls["ref-kvget-js"]}/`, s.cold.edgeKeys.file, s.cold.edgeKeys.tokens, "path", "GET", {}, "/m/"),
     { name: "introspect", url: `${C}${s.E}/oauth/introspect`, request: introspect(s.aliceToken) },
     ...cold("introspect_cold", `${C}${s.E}/oauth/introspect`, s.cold.tessera.file, s.cold.tessera.tokens, "form", "POST", { ...bearer(s.key), ...FORM }),
     { name: "introspect_suspended", url: `${C}${s.E}/oauth/introspect`, request: introspect(s.bobToken) },
@@ -1020,6 +1031,8 @@ async function checkAnswers(urls, s) {
   const kinds = new Set();
   for (const [key, tok] of seen) {
     const doc = (await expectStatus("kv_get_edge_keys", call(urls["ref-kvget"], "GET", `/m/${key}`), 200)).text;
+    const js = (await expectStatus("kv_get_edge_keys_js", call(urls["ref-kvget-js"], "GET", `/m/${key}`), 200)).text;
+    if (js !== doc) throw new Error(`kv_get_edge_keys_js: ${key} read ${JSON.stringify(js.slice(0, 80))}, the Rust reference ${JSON.stringify(doc.slice(0, 80))}`);
     const roles = (await intro(tok)).roles ?? [];
     if ((doc !== "") !== roles.includes("editor")) throw new Error(`kv_get_edge_keys: ${key} read ${JSON.stringify(doc.slice(0, 80))} but introspection said roles ${JSON.stringify(roles)}`);
     kinds.add(doc !== "");
@@ -1337,6 +1350,7 @@ function assemble({ storageCalls, hot, probe, native, at1k, at100k, scaling, col
     introspect_cold_vs_kv_get_edge_keys: ratio(rps("introspect_cold"), rps("kv_get_edge_keys")),
     introspect_cold_p99_vs_kv_get_edge_keys_p99: ratio(p99("introspect_cold"), p99("kv_get_edge_keys")),
     introspect_cold_cpu_vs_kv_get_edge_keys_cpu: ratio(cpu("introspect_cold"), cpu("kv_get_edge_keys")),
+    kv_get_edge_keys_rust_vs_js: ratio(rps("kv_get_edge_keys"), rps("kv_get_edge_keys_js")),
     introspect_vs_kv_get: ratio(rps("introspect"), rps("kv_get")),
     introspect_cold_p99_vs_kv_get_p99: ratio(p99("introspect_cold"), p99("kv_get")),
     introspect_p99_vs_kv_get_p99: ratio(p99("introspect"), p99("kv_get")),
@@ -1470,6 +1484,7 @@ function assemble({ storageCalls, hot, probe, native, at1k, at100k, scaling, col
       introspect_cold_vs_kv_get_edge_keys: "cold introspection req/s ÷ req/s of the one-KV-get reference reading the very edge documents cold introspection reads, in the same order (half absent; same run): what Tessera costs beyond its one KV read",
       introspect_cold_p99_vs_kv_get_edge_keys_p99: "cold introspection p99 ÷ p99 of the one-KV-get reference reading the same edge documents in the same order (same run)",
       introspect_cold_cpu_vs_kv_get_edge_keys_cpu: "cold introspection CPU per request ÷ that of the one-KV-get reference reading the same edge documents in the same order (same run)",
+      kv_get_edge_keys_rust_vs_js: "req/s of the Rust one-KV-get reference ÷ the same reference in plain JavaScript, both reading cold introspection's edge documents in the same order (same run): what the Rust/wasm route costs a request on its own",
       introspect_cold_p99_vs_kv_get_p99: "cold introspection p99 ÷ one-KV-get reference worker p99 (same run)",
       introspect_p99_vs_kv_get_p99: "hot introspection p99 ÷ one-KV-get reference worker p99 (same run)",
       introspect_cold_cpu_vs_kv_get_cpu: "workerd CPU µs per cold introspection ÷ per one-KV-get request",

@@ -61,6 +61,7 @@ export function renderMarkdown(r) {
     ["kv_get", "reference: Rust worker, one KV get"],
     ["kv_get_cold", "reference: Rust worker, one KV get, ~1,000 distinct keys"],
     ["kv_get_edge_keys", "reference: Rust worker, one KV get of the edge document each cold introspection reads (same keys, same order, half absent)"],
+    ["kv_get_edge_keys_js", "reference: the same in plain JavaScript"],
     ["introspect_cold", "**introspection, cold: a different valid token every request**"],
     ["introspect", "introspection, hot: one valid token again and again"],
     ["introspect_suspended", "introspection, suspended user's token"],
@@ -108,7 +109,7 @@ export function renderMarkdown(r) {
     L.push("");
     L.push("| path | req/s | p50 ms | p99 ms | max ms | gaps > 50 ms with no answer | errors |");
     L.push("|---|---:|---:|---:|---:|---:|---:|");
-    const names = { kv_get: "reference: one KV get", kv_get_cold: "reference: one KV get, ~1,000 distinct keys", kv_get_edge_keys: "reference: one KV get, cold introspection's keys", introspect_cold: "**introspection, cold**", peer_openauth_cold: "peer: OpenAuth, distinct tokens", peer_oauth_provider_cold: "peer: workers-oauth-provider, distinct tokens" };
+    const names = { kv_get: "reference: one KV get", kv_get_cold: "reference: one KV get, ~1,000 distinct keys", kv_get_edge_keys: "reference: one KV get, cold introspection's keys", kv_get_edge_keys_js: "reference: the same in JavaScript", introspect_cold: "**introspection, cold**", peer_openauth_cold: "peer: OpenAuth, distinct tokens", peer_oauth_provider_cold: "peer: workers-oauth-provider, distinct tokens" };
     for (const [k, x] of Object.entries(r.uncorrected_latency)) {
       L.push(`| ${names[k] ?? k} | ${f(x.req_per_s)} | ${f(x.p50_ms, 2)} | ${f(x.p99_ms, 2)} | ${f(x.max_ms, 1)} | ${x.gaps_over_50ms} | ${x.errors} |`);
     }
