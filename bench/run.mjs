@@ -819,8 +819,9 @@ async function profileWorker(workerName, target, seconds) {
     await send("Profiler.enable");
     await send("Profiler.setSamplingInterval", { interval: 100 });
     await send("Profiler.start");
-    const script = await target.script(CFG.connections, Math.min(CFG.threads, CFG.connections));
-    const run = await wrk({ url: target.url, script, seconds, connections: CFG.connections, threads: CFG.threads, workDir: path.join(OUT, "lua"), name: `profile-${target.name}` });
+    const threads = Math.min(CFG.threads, CFG.connections);
+    const script = await target.script(CFG.connections, threads);
+    const run = await wrk({ url: target.url, script, seconds, connections: CFG.connections, threads, workDir: path.join(OUT, "lua"), name: `profile-${target.name}` });
     const stopped = await send("Profiler.stop", {}, 60_000);
     const profile = stopped.result?.profile;
     if (!profile) return { error: JSON.stringify(stopped.error ?? stopped).slice(0, 200) };
@@ -927,7 +928,7 @@ async function measure(targets, label) {
 
 /**
  * A target that sends a different token with every request (see `walkScript`): `as` "form"
- * puts it in an RFC 7662 body, "bearer" in the Authorization header.
+ * puts it in an RFC 7662 body, "bearer" in the Authorization header, "path" after `prefix`.
  */
 function cold(name, url, file, tokens, as, method, headers, prefix = "/k/") {
   return [
@@ -939,9 +940,64 @@ function cold(name, url, file, tokens, as, method, headers, prefix = "/k/") {
       method,
       headers,
       prefix,
-      script: async (_connections, threads) => walkScript({ file, as, method, headers, seed: Math.random() * 1e9, threads, prefix }),
+      script: async (_connections, threads) => walkScript({ file, as, method, headers, prefix, threads, seed: Math.random() * 1e9, ...walkShare(name, threads) }),
     },
   ];
+}
+
+/**
+ * Where each wrk thread's walk of target `name` goes on from: the positions the previous run
+ * of the target in this process left (written by its script's `done`), so that no run — wrk's
+ * or a Node loop's (`nodeWalk`) — sends a token an earlier run sent until its thread has been
+ * once round its whole share (more tokens than the isolate's verified-token cache holds). The
+ * first run of a target starts at random points. Returns `walkScript`'s `starts` and `posFile`.
+ */
+const WALKS = new Map(); // target name → wrk threads of its last run
+function walkShare(name, threads) {
+  const posFile = path.join(OUT, "lua", `${name}.pos`);
+  let starts = null;
+  if (WALKS.get(name) === threads && existsSync(posFile)) {
+    starts = readFileSync(posFile, "utf8").trim().split("\n").map(Number);
+    if (starts.length !== threads || !starts.every((n) => Number.isInteger(n) && n >= 1)) {
+      throw new Error(`walk ${name}: positions ${JSON.stringify(starts)} in ${posFile}`);
+    }
+  }
+  rmSync(posFile, { force: true });
+  mkdirSync(path.dirname(posFile), { recursive: true });
+  WALKS.set(name, threads);
+  return { starts, posFile };
+}
+
+/**
+ * A Node loop's walk of a walking target: the first wrk thread's share, from where that thread
+ * stopped (a random point when the target has not run yet); `after(sent)` records how far the
+ * loop went, so the next wrk run's first thread goes on from there.
+ */
+function nodeWalk(t) {
+  const threads = WALKS.get(t.name) ?? CFG.threads;
+  const share = t.tokens.slice(0, Math.floor(t.tokens.length / threads));
+  const { starts, posFile } = walkShare(t.name, threads);
+  if (!starts) {
+    // Not walked by wrk yet: a random point, and the next wrk run starts afresh too.
+    WALKS.delete(t.name);
+    return { target: { ...t, tokens: share }, start: Math.floor(Math.random() * share.length), after: () => {} };
+  }
+  const start = (starts[0] - 1) % share.length;
+  return {
+    target: { ...t, tokens: share },
+    start,
+    after: (sent) => writeFileSync(posFile, [((start + sent) % share.length) + 1, ...starts.slice(1)].join("\n") + "\n"),
+  };
+}
+
+/** A request maker (`requestMaker`) that counts the requests it made, for `nodeWalk`'s `after`. */
+function counted(make) {
+  const c = { sent: 0 };
+  c.make = (...args) => {
+    c.sent++;
+    return make(...args);
+  };
+  return c;
 }
 
 function hotTargets(urls, s) {
@@ -1037,7 +1093,7 @@ async function checkAnswers(urls, s) {
     if ((doc !== "") !== roles.includes("editor")) throw new Error(`kv_get_edge_keys: ${key} read ${JSON.stringify(doc.slice(0, 80))} but introspection said roles ${JSON.stringify(roles)}`);
     kinds.add(doc !== "");
   }
-  if (!SMOKE && kinds.size !== 2) throw new Error("kv_get_edge_keys: the cold users are not a mix of present and absent edge documents");
+  if (kinds.size !== 2) throw new Error("kv_get_edge_keys: the cold users are not a mix of present and absent edge documents");
   const p1 = await expectStatus("oauth-provider api", call(urls["peer-oauth-provider"], "GET", "/api/check", undefined, bearer(s.oauthProviderToken)), 200);
   if (p1.json.sub !== "bench-user") throw new Error(`oauth-provider: ${p1.text}`);
   const p2 = await expectStatus("openauth api", call(urls["peer-openauth"], "GET", "/api/check", undefined, bearer(s.openauthToken)), 200);
@@ -1109,6 +1165,19 @@ async function requestMaker(t, urls, s, start = 0) {
     };
   }
   return () => ({ method: t.request.method ?? "GET", headers: t.request.headers ?? {}, body: t.request.body });
+}
+
+/** `timeline` of target `t` under a Node loop; a walking target goes on with its walk (`nodeWalk`). */
+async function loopTimeline(t, urls, s) {
+  const run = async (target, start) => {
+    const c = counted(await requestMaker(target, urls, s, start));
+    return { c, tl: await timeline({ url: target.url, make: c.make, seconds: CFG.seconds, connections: CFG.connections, ok: answers(target) }) };
+  };
+  if (!t.tokens) return (await run(t, 0)).tl;
+  const walk = nodeWalk(t);
+  const { c, tl } = await run(walk.target, walk.start);
+  walk.after(c.sent);
+  return tl;
 }
 
 async function smoke(urls, s, counter) {
@@ -1206,8 +1275,7 @@ async function main() {
       const targets = hotTargets(urls, s).filter((t) => only.has(t.name));
       await measure(targets, "only");
       for (const t of targets) {
-        const start = t.tokens ? Math.floor(Math.random() * t.tokens.length) : 0;
-        const tl = await timeline({ url: t.url, make: await requestMaker(t, urls, s, start), seconds: CFG.seconds, connections: CFG.connections, ok: answers(t) });
+        const tl = await loopTimeline(t, urls, s);
         log(`timeline ${t.name}:`, JSON.stringify(tl));
       }
       // BENCH_PROFILE=n: then n V8 profiles of each named target's isolate in turn (the
@@ -1243,8 +1311,7 @@ async function main() {
     // cold paths and their references.
     const latency = {};
     for (const t of hotTargets(urls, s).filter((t) => UNCORRECTED.includes(t.name))) {
-      const start = t.tokens ? Math.floor(Math.random() * t.tokens.length) : 0;
-      const { gaps_over_50ms, slowest_1pct_starts_ms, ...tl } = await timeline({ url: t.url, make: await requestMaker(t, urls, s, start), seconds: CFG.seconds, connections: CFG.connections, ok: answers(t) });
+      const { gaps_over_50ms, slowest_1pct_starts_ms, ...tl } = await loopTimeline(t, urls, s);
       latency[t.name] = { ...tl, gaps_over_50ms: gaps_over_50ms.length };
       log(`uncorrected latency ${t.name}:`, JSON.stringify(latency[t.name]));
     }

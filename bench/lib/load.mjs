@@ -61,17 +61,22 @@ end
 /**
  * A wrk script that walks a file of tokens (one per line). The list is cut into one share per
  * wrk thread (`threads`, which must be the run's `-t`); each thread walks only its own share,
- * from its own random point (a new seed every run, so no round re-walks what the warm-up or an
- * earlier round walked), sending each token once in turn and wrapping around within its share.
- * Disjoint shares matter: were every thread to walk the whole list, a thread trailing another
- * by fewer tokens than the isolate's verified-token cache holds would find every token it sends
- * verified already (and, being faster, catch up and stay there) — hot in disguise, in some
- * rounds and not others. `as` says where the token goes: "form" (RFC 7662 body `token=…`),
- * "bearer" (the Authorization header) or "path" (the request path is `<prefix><token>`, `/k/`
- * unless told). Other headers are fixed.
+ * sending each token once in turn and wrapping around within its share. A thread starts at
+ * `starts[tid - 1]` (1-based, within its share) when given — where the same thread's walk
+ * stopped in the previous run of the same path, so no run re-walks what an earlier one walked —
+ * and otherwise at a random point (`seed`). With `posFile`, the script writes each thread's
+ * next position there, one per line, when the run ends (`walkShare` reads them back).
+ * Disjoint shares and carried positions matter: a token sent again while the isolate's
+ * verified-token cache still holds it is answered without its signature verify — hot in
+ * disguise, in some rounds and not others. `as` says where the token goes: "form" (RFC 7662
+ * body `token=…`), "bearer" (the Authorization header) or "path" (the request path is
+ * `<prefix><token>`, `/k/` unless told). Other headers are fixed.
  */
-export function walkScript({ file, as, method = "GET", headers = {}, seed, threads, prefix = "/k/" }) {
+export function walkScript({ file, as, method = "GET", headers = {}, seed, threads, prefix = "/k/", starts = null, posFile = null }) {
   if (!Number.isInteger(threads) || threads < 1) throw new Error("walkScript: threads must be the run's -t");
+  if (starts && (starts.length !== threads || !starts.every((n) => Number.isInteger(n) && n >= 1))) {
+    throw new Error(`walkScript: starts must be ${threads} positions from 1`);
+  }
   const fixed = Object.entries(headers)
     .map(([k, v]) => `[${lua(k)}] = ${lua(v)}`)
     .join(", ");
@@ -83,18 +88,30 @@ export function walkScript({ file, as, method = "GET", headers = {}, seed, threa
       : `local h = { ${fixed} }
   h["Authorization"] = "Bearer " .. t
   return wrk.format(${lua(method)}, nil, h, nil)`;
+  const done = posFile
+    ? `
+function done(summary, latency, requests)
+  local f = assert(io.open(${lua(posFile)}, "w"))
+  for _, thread in ipairs(threads) do f:write(tostring(thread:get("i")), "\\n") end
+  f:close()
+end`
+    : "";
   return `
 local FILE = ${lua(file)}
 local SEED = ${Math.floor(seed)}
 local THREADS = ${threads}
+local STARTS = { ${(starts ?? []).join(", ")} }
 local HEADERS = { ${fixed} }
 local counter = 0
+local threads = {}
 function setup(thread)
   counter = counter + 1
   thread:set("tid", counter)
+  threads[counter] = thread
 end
 local tokens = {}
-local i = 1
+-- A global, so that done() can read each thread's position (thread:get).
+i = 1
 function init(args)
   local all = {}
   for line in io.lines(FILE) do
@@ -105,15 +122,19 @@ function init(args)
   local last = math.floor(tid * #all / THREADS)
   for k = first, last do tokens[#tokens + 1] = all[k] end
   if #tokens == 0 then error("walk: no tokens for thread " .. tid) end
-  math.randomseed(SEED + tid * 7919)
-  i = math.random(#tokens)
+  if STARTS[tid] and STARTS[tid] <= #tokens then
+    i = STARTS[tid]
+  else
+    math.randomseed(SEED + tid * 7919)
+    i = math.random(#tokens)
+  end
 end
 function request()
   local t = tokens[i]
   i = i + 1
   if i > #tokens then i = 1 end
   ${build}
-end
+end${done}
 `;
 }
 

@@ -4,9 +4,11 @@
 // route (workers-rs and wasm-bindgen's glue) costs a request over the runtime's own floor.
 export default {
   async fetch(request, env) {
+    // The path: what follows the origin (the raw string, as the Rust reference reads it).
     const url = request.url;
-    const i = url.indexOf("/m/");
-    const value = i < 0 ? null : await env.EDGE.get(url.slice(i + 3));
-    return new Response(value ?? "");
+    const from = url.indexOf("/", url.indexOf("://") + 3);
+    const path = from < 0 ? "/" : url.slice(from);
+    if (!path.startsWith("/m/")) return new Response("not found", { status: 404 });
+    return new Response((await env.EDGE.get(path.slice(3))) ?? "");
   },
 };

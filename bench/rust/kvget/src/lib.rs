@@ -14,11 +14,16 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     // The raw URL string, not `req.path()`: parsing the URL would add work the reference
     // should not carry.
     let url = req.inner().url();
-    if let Some(i) = url.find("/m/") {
-        let value = env.kv("EDGE")?.get(&url[i + 3..]).text().await?;
+    // The path: what follows the origin (`scheme://host[:port]`).
+    let path = url
+        .find("://")
+        .and_then(|s| url[s + 3..].find('/').map(|p| &url[s + 3 + p..]))
+        .unwrap_or("/");
+    if let Some(key) = path.strip_prefix("/m/") {
+        let value = env.kv("EDGE")?.get(key).text().await?;
         return Response::ok(value.unwrap_or_default());
     }
-    let key = url.find("/k/").map_or("bench:flag", |i| &url[i + 3..]);
+    let key = path.strip_prefix("/k/").unwrap_or("bench:flag");
     match env.kv("FLAGS")?.get(key).text().await? {
         Some(value) => Response::ok(value),
         None => Response::error("missing", 404),
