@@ -87,7 +87,7 @@ export function renderMarkdown(r) {
     const c = r.cold.tessera_tokens;
     L.push(
       `Cold: ${f(c.tokens)} distinct access tokens (${f(c.users)} users × ${f(c.sessions / c.users)} sessions, refresh chains), ` +
-        `${f(c.peer_tokens_each)} per peer; each wrk thread walks them from a random point, a new one every run. ` +
+        `${f(c.peer_tokens_each)} per peer; the list is cut into one share per wrk thread, and each thread walks its own share, every run going on where the path's previous run stopped (the first from a random point). ` +
         `CPU: workerd process CPU per request (see \`cpu.how\` in results.json).`,
     );
     L.push("");
