@@ -956,7 +956,12 @@ const WALKS = new Map(); // target name → wrk threads of its last run
 function walkShare(name, threads) {
   const posFile = path.join(OUT, "lua", `${name}.pos`);
   let starts = null;
-  if (WALKS.get(name) === threads && existsSync(posFile)) {
+  if (WALKS.has(name) && !existsSync(posFile)) {
+    // The last run of this target ended without writing where it stopped (its wrk failed):
+    // starting afresh could re-send what it sent.
+    throw new Error(`walk ${name}: the previous run left no positions in ${posFile}`);
+  }
+  if (WALKS.get(name) === threads) {
     starts = readFileSync(posFile, "utf8").trim().split("\n").map(Number);
     if (starts.length !== threads || !starts.every((n) => Number.isInteger(n) && n >= 1)) {
       throw new Error(`walk ${name}: positions ${JSON.stringify(starts)} in ${posFile}`);
