@@ -1,7 +1,8 @@
 // Bench-only: the one-KV-get reference of bench/rust/kvget's `GET /m/<key>`, written in plain
 // JavaScript. Both read the edge documents cold introspection reads, from Tessera's namespace
-// (EDGE), and answer the value or an empty body: side by side they show what the Rust/wasm
-// route (workers-rs and wasm-bindgen's glue) costs a request over the runtime's own floor.
+// (EDGE), and answer the value or an empty body: side by side they show what the plain
+// workers-rs route (the crate's wrappers and wasm-bindgen's glue) costs a request over the
+// runtime's own floor — more than Tessera's leaner hot path pays (BENCHMARKS.md).
 export default {
   async fetch(request, env) {
     // The path: what follows the origin (the raw string, as the Rust reference reads it).

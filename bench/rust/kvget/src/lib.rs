@@ -6,7 +6,9 @@
 //! - `GET /m/<key>` reads the named key from EDGE, Tessera's own namespace, and answers 200
 //!   with its value or with an empty body when it is absent: the harness walks the very edge
 //!   documents cold introspection reads, in the same order (half of them absent), so the
-//!   difference between the two is Tessera's own work, not the local KV's.
+//!   difference between the two is not the local KV's. This is a plain workers-rs worker (the
+//!   crate's Request, Env, KvStore and Response per request), whose wrappers Tessera's
+//!   introspection path avoids: the difference is at least Tessera's own work (BENCHMARKS.md).
 use worker::*;
 
 #[event(fetch)]
