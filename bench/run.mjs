@@ -9,7 +9,7 @@
 // Environment: BENCH_SECONDS (per measured run, default 4), BENCH_WARMUP_SECONDS (2),
 // BENCH_RUNS (3), BENCH_CONNECTIONS (10), BENCH_THREADS (2), BENCH_SIGNIN_SECONDS (6),
 // BENCH_SKIP_100K=1 (skip the 100,000-user phase). Diagnostics, with BENCH_ONLY=name,…:
-// BENCH_COMPARE_BUILD=<dir> (a second build beside this one), BENCH_PROFILE=n (n V8 profiles of
+// BENCH_COMPARE_BUILD=<dir>[,<dir>…] (other builds beside this one), BENCH_PROFILE=n (n V8 profiles of
 // each named target), BENCH_PROFILE_DIR=<dir> (keep the raw .cpuprofile files).
 //
 // One Miniflare instance (one workerd process) serves every worker of the run on its own
@@ -48,7 +48,11 @@ const TESSERA_BUILD = path.resolve(process.env.BENCH_TESSERA_BUILD ?? path.join(
 // measured in front of it as a split deployment (README, "Deploy"), and its size is the wasm
 // target's.
 const EDGE_BUILD = `${TESSERA_BUILD}-edge`;
-const COMPARE_BUILD = process.env.BENCH_COMPARE_BUILD ? path.resolve(process.env.BENCH_COMPARE_BUILD) : null;
+// BENCH_COMPARE_BUILD=<dir>[,<dir>…]: the first is served as tessera-compare, the next as
+// tessera-compare-2, … (targets introspect_cold_compare, introspect_cold_compare_2, …).
+const COMPARE_BUILDS = (process.env.BENCH_COMPARE_BUILD ?? "").split(",").filter(Boolean).map((d) => path.resolve(d));
+const COMPARE_BUILD = COMPARE_BUILDS[0] ?? null;
+const compareSuffix = (i) => (i === 0 ? "" : `-${i + 1}`);
 const HOST = "127.0.0.1";
 const env = (name, dflt) => Number(process.env[name] ?? dflt);
 const CFG = {
@@ -241,11 +245,10 @@ async function startRuntime(counter) {
       serviceBindings: { FULL: "tessera" },
       unsafeDirectSockets: socket(),
     },
-    // BENCH_COMPARE_BUILD=<dir> (diagnostics): another Tessera build on the same D1 and KV,
-    // measured beside this one as introspect_compare and introspect_cold_compare.
-    ...(COMPARE_BUILD
-      ? [{ name: "tessera-compare", ...wasmWorker(COMPARE_BUILD), bindings, d1Databases: { DB: "tessera-bench" }, kvNamespaces: { FLAGS: "tessera-flags" }, unsafeDirectSockets: socket() }]
-      : []),
+    // BENCH_COMPARE_BUILD=<dir>[,<dir>…] (diagnostics): other Tessera builds on the same D1 and
+    // KV, measured beside this one as introspect_compare and introspect_cold_compare (the
+    // second build's with the suffix _2, and so on).
+    ...COMPARE_BUILDS.map((dir, i) => ({ name: `tessera-compare${compareSuffix(i)}`, ...wasmWorker(dir), bindings, d1Databases: { DB: "tessera-bench" }, kvNamespaces: { FLAGS: "tessera-flags" }, unsafeDirectSockets: socket() })),
     { name: "ref-trivial", ...wasmWorker(path.join(BENCH, "rust/trivial/build")), unsafeDirectSockets: socket() },
     {
       name: "ref-kvget",
@@ -1025,12 +1028,14 @@ function hotTargets(urls, s) {
     // The same on the edge Worker of a split deployment (its smaller wasm; the same code path).
     ...cold("introspect_cold_edge", `${urls["tessera-edge"]}${s.E}/oauth/introspect`, s.cold.tessera.file, s.cold.tessera.tokens, "form", "POST", { ...bearer(s.key), ...FORM }),
     { name: "introspect_edge", url: `${urls["tessera-edge"]}${s.E}/oauth/introspect`, request: introspect(s.aliceToken) },
-    ...(urls["tessera-compare"]
-      ? [
-          { name: "introspect_compare", url: `${urls["tessera-compare"]}${s.E}/oauth/introspect`, request: introspect(s.aliceToken) },
-          ...cold("introspect_cold_compare", `${urls["tessera-compare"]}${s.E}/oauth/introspect`, s.cold.tessera.file, s.cold.tessera.tokens, "form", "POST", { ...bearer(s.key), ...FORM }),
-        ]
-      : []),
+    ...COMPARE_BUILDS.flatMap((_, i) => {
+      const worker = urls[`tessera-compare${compareSuffix(i)}`];
+      const name = (base) => `${base}${compareSuffix(i).replace("-", "_")}`;
+      return [
+        { name: name("introspect_compare"), url: `${worker}${s.E}/oauth/introspect`, request: introspect(s.aliceToken) },
+        ...cold(name("introspect_cold_compare"), `${worker}${s.E}/oauth/introspect`, s.cold.tessera.file, s.cold.tessera.tokens, "form", "POST", { ...bearer(s.key), ...FORM }),
+      ];
+    }),
     { name: "me", url: `${T}${s.E}/auth/me`, request: { headers: bearer(s.aliceToken) } },
     ...cold("me_cold", `${T}${s.E}/auth/me`, s.cold.tessera.file, s.cold.tessera.tokens, "bearer", "GET", {}),
     {
