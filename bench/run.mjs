@@ -20,7 +20,8 @@
 //   ref-trivial      bench/rust/trivial: answers 200 (the runtime's ceiling)
 //   ref-kvget        bench/rust/kvget: one KV get (the ceiling for anything consulting KV);
 //                    `/m/<key>` reads Tessera's own namespace (cold introspection's documents)
-//   ref-kvget-js     bench/workers/kvget.js: the same `/m/<key>` read in plain JavaScript
+//   ref-kvget-js     bench/workers/kvget.js: the same `/m/<key>` read in plain JavaScript, and
+//                    `POST /p/<key>`: the request's body read first, then the same read
 //   probe            bench/rust/probe: PBKDF2 and Ed25519 JWT verify costs with Tessera's crates
 //   webcrypto        bench/workers/webcrypto.js: WebCrypto PBKDF2 and signature verifies (the runtime's native floor)
 //   peer-oauth-provider, peer-openauth   bench/peers/*.js bundled with esbuild
@@ -933,7 +934,7 @@ async function measure(targets, label) {
  * A target that sends a different token with every request (see `walkScript`): `as` "form"
  * puts it in an RFC 7662 body, "bearer" in the Authorization header, "path" after `prefix`.
  */
-function cold(name, url, file, tokens, as, method, headers, prefix = "/k/") {
+function cold(name, url, file, tokens, as, method, headers, prefix = "/k/", body = null) {
   return [
     {
       name,
@@ -943,7 +944,8 @@ function cold(name, url, file, tokens, as, method, headers, prefix = "/k/") {
       method,
       headers,
       prefix,
-      script: async (_connections, threads) => walkScript({ file, as, method, headers, prefix, threads, seed: Math.random() * 1e9, ...walkShare(name, threads) }),
+      body,
+      script: async (_connections, threads) => walkScript({ file, as, method, headers, body, prefix, threads, seed: Math.random() * 1e9, ...walkShare(name, threads) }),
     },
   ];
 }
@@ -1022,6 +1024,10 @@ function hotTargets(urls, s) {
     ...cold("kv_get_cold", `${urls["ref-kvget"]}/`, s.cold.kv.file, s.cold.kv.tokens, "path", "GET", {}),
     ...cold("kv_get_edge_keys", `${urls["ref-kvget"]}/`, s.cold.edgeKeys.file, s.cold.edgeKeys.tokens, "path", "GET", {}, "/m/"),
     ...cold("kv_get_edge_keys_js", `${urls["ref-kvget-js"]}/`, s.cold.edgeKeys.file, s.cold.edgeKeys.tokens, "path", "GET", {}, "/m/"),
+    // The same read after reading an introspection's body (an API key header, a form body
+    // with a token as long as the cold ones): RFC 7662's POST costs the runtime a body read
+    // the peers' bearer-header checks do not make. A diagnostic (BENCH_ONLY), not in the run.
+    ...cold("kv_get_edge_keys_js_post", `${urls["ref-kvget-js"]}/`, s.cold.edgeKeys.file, s.cold.edgeKeys.tokens, "path", "POST", { ...bearer(s.key), ...FORM }, "/p/", `token=${s.cold.tessera.tokens[0]}`).map((t) => ({ ...t, diagnostic: true })),
     { name: "introspect", url: `${C}${s.E}/oauth/introspect`, request: introspect(s.aliceToken) },
     ...cold("introspect_cold", `${C}${s.E}/oauth/introspect`, s.cold.tessera.file, s.cold.tessera.tokens, "form", "POST", { ...bearer(s.key), ...FORM }),
     { name: "introspect_suspended", url: `${C}${s.E}/oauth/introspect`, request: introspect(s.bobToken) },
@@ -1170,7 +1176,7 @@ async function requestMaker(t, urls, s, start = 0) {
     return () => {
       const tok = t.tokens[i++ % t.tokens.length];
       if (t.as === "form") return { method: t.method, headers: t.headers, body: `token=${tok}` };
-      if (t.as === "path") return { method: t.method, headers: t.headers, url: `${t.url}${t.prefix.slice(1)}${tok}` };
+      if (t.as === "path") return { method: t.method, headers: t.headers, url: `${t.url}${t.prefix.slice(1)}${tok}`, body: t.body ?? undefined };
       return { method: t.method, headers: { ...t.headers, ...bearer(tok) } };
     };
   }
@@ -1311,7 +1317,7 @@ async function main() {
 
     // 1. Hot paths, reference workers and peers, interleaved in the same run.
     const before = counter.calls;
-    const hot = await measure(hotTargets(urls, s), "hot");
+    const hot = await measure(hotTargets(urls, s).filter((t) => !t.diagnostic), "hot");
     // Only introspection runs against tessera-counted, so every counted call is one of its.
     const d1CallsDuringIntrospection = counter.calls - before;
     // wrk corrects its latency percentiles for coordinated omission (`stats_correct`: a

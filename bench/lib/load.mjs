@@ -72,7 +72,7 @@ end
  * body `token=…`), "bearer" (the Authorization header) or "path" (the request path is
  * `<prefix><token>`, `/k/` unless told). Other headers are fixed.
  */
-export function walkScript({ file, as, method = "GET", headers = {}, seed, threads, prefix = "/k/", starts = null, posFile = null }) {
+export function walkScript({ file, as, method = "GET", headers = {}, body = null, seed, threads, prefix = "/k/", starts = null, posFile = null }) {
   if (!Number.isInteger(threads) || threads < 1) throw new Error("walkScript: threads must be the run's -t");
   if (starts && (starts.length !== threads || !starts.every((n) => Number.isInteger(n) && n >= 1))) {
     throw new Error(`walkScript: starts must be ${threads} positions from 1`);
@@ -84,7 +84,7 @@ export function walkScript({ file, as, method = "GET", headers = {}, seed, threa
     as === "form"
       ? `return wrk.format(${lua(method)}, nil, HEADERS, "token=" .. t)`
       : as === "path"
-      ? `return wrk.format(${lua(method)}, ${lua(prefix)} .. t, HEADERS, nil)`
+      ? `return wrk.format(${lua(method)}, ${lua(prefix)} .. t, HEADERS, ${body === null ? "nil" : lua(body)})`
       : `local h = { ${fixed} }
   h["Authorization"] = "Bearer " .. t
   return wrk.format(${lua(method)}, nil, h, nil)`;
