@@ -9,14 +9,18 @@
 // Environment: BENCH_SECONDS (per measured run, default 4), BENCH_WARMUP_SECONDS (2),
 // BENCH_RUNS (3), BENCH_CONNECTIONS (10), BENCH_THREADS (2), BENCH_SIGNIN_SECONDS (6),
 // BENCH_SKIP_100K=1 (skip the 100,000-user phase). Diagnostics, with BENCH_ONLY=name,…:
-// BENCH_COMPARE_BUILD=<dir>[,<dir>…] (other builds beside this one), BENCH_PROFILE=n (n V8 profiles of
-// each named target), BENCH_PROFILE_DIR=<dir> (keep the raw .cpuprofile files).
+// BENCH_COMPARE_BUILD=<dir>[,<dir>…] (other builds beside this one), BENCH_PROFILE=n (n V8
+// profiles of each named target), BENCH_PROFILE_DIR=<dir> (keep the raw .cpuprofile files).
 //
 // One Miniflare instance (one workerd process) serves every worker of the run on its own
-// loopback socket (`unsafeDirectSockets`: no Node proxy in the request path):
+// loopback socket (`unsafeDirectSockets`: no Node proxy in the request path), but for the
+// counters' service (bench-d1-counter), which only other workers call:
 //   tessera          build/ (release), local D1 + KV, production password policy
 //   tessera-counted  the same script and the same D1/KV, with DB wrapped by a call counter;
 //                    introspection is measured here so the run proves it makes no D1 call
+//   tessera-diag     the same, with D1 and KV both counted (never timed: what a request does)
+//   tessera-edge     build-edge/: the edge Worker of a split deployment, FULL = tessera
+//   tessera-compare, tessera-compare-2, …   BENCH_COMPARE_BUILD's builds (diagnostics)
 //   ref-trivial      bench/rust/trivial: answers 200 (the runtime's ceiling)
 //   ref-kvget        bench/rust/kvget: one KV get (the ceiling for anything consulting KV);
 //                    `/m/<key>` reads Tessera's own namespace (cold introspection's documents)
@@ -51,7 +55,7 @@ const TESSERA_BUILD = path.resolve(process.env.BENCH_TESSERA_BUILD ?? path.join(
 const EDGE_BUILD = `${TESSERA_BUILD}-edge`;
 // BENCH_COMPARE_BUILD=<dir>[,<dir>…]: the first is served as tessera-compare, the next as
 // tessera-compare-2, … (targets introspect_cold_compare, introspect_cold_compare_2, …).
-const COMPARE_BUILDS = (process.env.BENCH_COMPARE_BUILD ?? "").split(",").filter(Boolean).map((d) => path.resolve(d));
+const COMPARE_BUILDS = (process.env.BENCH_COMPARE_BUILD ?? "").split(",").map((d) => d.trim()).filter(Boolean).map((d) => path.resolve(d));
 const COMPARE_BUILD = COMPARE_BUILDS[0] ?? null;
 const compareSuffix = (i) => (i === 0 ? "" : `-${i + 1}`);
 const HOST = "127.0.0.1";
@@ -1026,7 +1030,8 @@ function hotTargets(urls, s) {
     ...cold("kv_get_edge_keys_js", `${urls["ref-kvget-js"]}/`, s.cold.edgeKeys.file, s.cold.edgeKeys.tokens, "path", "GET", {}, "/m/"),
     // The same read after reading an introspection's body (an API key header, a form body
     // with a token as long as the cold ones): RFC 7662's POST costs the runtime a body read
-    // the peers' bearer-header checks do not make. A diagnostic (BENCH_ONLY), not in the run.
+    // the peers' bearer-header checks do not make. A diagnostic (BENCH_ONLY): in the smoke,
+    // not measured in the full run.
     ...cold("kv_get_edge_keys_js_post", `${urls["ref-kvget-js"]}/`, s.cold.edgeKeys.file, s.cold.edgeKeys.tokens, "path", "POST", { ...bearer(s.key), ...FORM }, "/p/", `token=${s.cold.tessera.tokens[0]}`).map((t) => ({ ...t, diagnostic: true })),
     { name: "introspect", url: `${C}${s.E}/oauth/introspect`, request: introspect(s.aliceToken) },
     ...cold("introspect_cold", `${C}${s.E}/oauth/introspect`, s.cold.tessera.file, s.cold.tessera.tokens, "form", "POST", { ...bearer(s.key), ...FORM }),
