@@ -936,7 +936,8 @@ async function measure(targets, label) {
 
 /**
  * A target that sends a different token with every request (see `walkScript`): `as` "form"
- * puts it in an RFC 7662 body, "bearer" in the Authorization header, "path" after `prefix`.
+ * puts it in an RFC 7662 body, "bearer" in the Authorization header, "path" after `prefix`
+ * (with `body`, a fixed body, when given).
  */
 function cold(name, url, file, tokens, as, method, headers, prefix = "/k/", body = null) {
   return [

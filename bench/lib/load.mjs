@@ -70,7 +70,8 @@ end
  * verified-token cache still holds it is answered without its signature verify — hot in
  * disguise, in some rounds and not others. `as` says where the token goes: "form" (RFC 7662
  * body `token=…`), "bearer" (the Authorization header) or "path" (the request path is
- * `<prefix><token>`, `/k/` unless told). Other headers are fixed.
+ * `<prefix><token>`, `/k/` unless told, with `body` as the request's body when given). Other
+ * headers are fixed.
  */
 export function walkScript({ file, as, method = "GET", headers = {}, body = null, seed, threads, prefix = "/k/", starts = null, posFile = null }) {
   if (!Number.isInteger(threads) || threads < 1) throw new Error("walkScript: threads must be the run's -t");
