@@ -57,7 +57,8 @@ const EDGE_BUILD = `${TESSERA_BUILD}-edge`;
 // tessera-compare-2, … (targets introspect_cold_compare, introspect_cold_compare_2, …).
 const COMPARE_BUILDS = (process.env.BENCH_COMPARE_BUILD ?? "").split(",").map((d) => d.trim()).filter(Boolean).map((d) => path.resolve(d));
 const COMPARE_BUILD = COMPARE_BUILDS[0] ?? null;
-const compareSuffix = (i) => (i === 0 ? "" : `-${i + 1}`);
+// The i-th compare build's suffix: none for the first, then `${sep}2`, `${sep}3`, ….
+const compareSuffix = (i, sep) => (i === 0 ? "" : `${sep}${i + 1}`);
 const HOST = "127.0.0.1";
 const env = (name, dflt) => Number(process.env[name] ?? dflt);
 const CFG = {
@@ -253,7 +254,7 @@ async function startRuntime(counter) {
     // BENCH_COMPARE_BUILD=<dir>[,<dir>…] (diagnostics): other Tessera builds on the same D1 and
     // KV, measured beside this one as introspect_compare and introspect_cold_compare (the
     // second build's with the suffix _2, and so on).
-    ...COMPARE_BUILDS.map((dir, i) => ({ name: `tessera-compare${compareSuffix(i)}`, ...wasmWorker(dir), bindings, d1Databases: { DB: "tessera-bench" }, kvNamespaces: { FLAGS: "tessera-flags" }, unsafeDirectSockets: socket() })),
+    ...COMPARE_BUILDS.map((dir, i) => ({ name: `tessera-compare${compareSuffix(i, "-")}`, ...wasmWorker(dir), bindings, d1Databases: { DB: "tessera-bench" }, kvNamespaces: { FLAGS: "tessera-flags" }, unsafeDirectSockets: socket() })),
     { name: "ref-trivial", ...wasmWorker(path.join(BENCH, "rust/trivial/build")), unsafeDirectSockets: socket() },
     {
       name: "ref-kvget",
@@ -1041,8 +1042,8 @@ function hotTargets(urls, s) {
     ...cold("introspect_cold_edge", `${urls["tessera-edge"]}${s.E}/oauth/introspect`, s.cold.tessera.file, s.cold.tessera.tokens, "form", "POST", { ...bearer(s.key), ...FORM }),
     { name: "introspect_edge", url: `${urls["tessera-edge"]}${s.E}/oauth/introspect`, request: introspect(s.aliceToken) },
     ...COMPARE_BUILDS.flatMap((_, i) => {
-      const worker = urls[`tessera-compare${compareSuffix(i)}`];
-      const name = (base) => `${base}${compareSuffix(i).replace("-", "_")}`;
+      const worker = urls[`tessera-compare${compareSuffix(i, "-")}`];
+      const name = (base) => `${base}${compareSuffix(i, "_")}`;
       return [
         { name: name("introspect_compare"), url: `${worker}${s.E}/oauth/introspect`, request: introspect(s.aliceToken) },
         ...cold(name("introspect_cold_compare"), `${worker}${s.E}/oauth/introspect`, s.cold.tessera.file, s.cold.tessera.tokens, "form", "POST", { ...bearer(s.key), ...FORM }),

@@ -10,7 +10,6 @@ export default {
     const url = request.url;
     const from = url.indexOf("/", url.indexOf("://") + 3);
     const path = from < 0 ? "/" : url.slice(from);
-    // `POST /p/<key>`: the body read first (an introspection's form body), then the same read.
     if (path.startsWith("/p/") && request.method === "POST") await request.arrayBuffer();
     else if (!path.startsWith("/m/")) return new Response("not found", { status: 404 });
     return new Response((await env.EDGE.get(path.slice(3))) ?? "");
